@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers point one way: C shims → safe wrappers (IOLoop, SSH, XML) → NETCONF →
+// NETCONFSSH → Junos → Bundle → Simulator/Agent → the care-agent executable.
+let package = Package(
+    name: "care-agent",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "care-agent", targets: ["care-agent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C shims: system libraries found by pkg-config, plus static inline wrappers for macros.
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Safe wrappers.
+        .target(name: "IOLoop"),
+        .target(name: "XML", dependencies: ["CLibXML2"]),
+        .target(name: "SSH", dependencies: [
+            "CLibSSH2", "IOLoop",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Protocol: transport-agnostic NETCONF, then NETCONF bound to SSH.
+        .target(name: "NETCONF", dependencies: ["XML", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "NETCONFSSH", dependencies: ["NETCONF", "SSH", "IOLoop", .product(name: "Logging", package: "swift-log")]),
+
+        // Domain: Junos model and parsers (XML only: no SSH, no NETCONF).
+        .target(name: "Junos", dependencies: ["XML"]),
+
+        // Health snapshot bundles.
+        .target(name: "Bundle", dependencies: [
+            "Junos", "XML", "CZlib",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // Device simulator: serves captured replies as a Junos NETCONF device.
+        .target(name: "Simulator", dependencies: ["NETCONF", "XML", "Bundle", "IOLoop"]),
+
+        // The agent: config, inventory, scheduler, collector, outbox, control.
+        .target(name: "Agent", dependencies: [
+            "NETCONFSSH", "Junos", "Bundle",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        .executableTarget(name: "care-agent", dependencies: [
+            "Agent", "Simulator", "NETCONFSSH", "Junos", "Bundle",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Test support: a real OpenSSH sshd harness and fixture paths.
+        .target(name: "TestSupport", dependencies: ["IOLoop"], path: "Tests/TestSupport"),
+
+        .testTarget(name: "XMLTests", dependencies: ["XML", "TestSupport"]),
+        .testTarget(name: "NETCONFTests", dependencies: ["NETCONF", "IOLoop", "TestSupport"]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport"]),
+        .testTarget(name: "JunosTests", dependencies: ["Junos", "XML", "TestSupport"]),
+        .testTarget(name: "BundleTests", dependencies: ["Bundle", "Junos", "TestSupport"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "NETCONF", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Agent: see the target's files.

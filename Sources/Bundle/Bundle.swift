@@ -1,0 +1,1 @@
+// Bundle: see the target's files.

@@ -1,0 +1,1 @@
+// IOLoop: see the target's files.

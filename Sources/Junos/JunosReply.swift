@@ -1,0 +1,137 @@
+import XML
+
+/// An error or warning a device put into a reply: NETCONF `<rpc-error>` or Junos `<xnm:error>` /
+/// `<xnm:warning>`. Junos sends warnings next to data; they never make a reply fail.
+public struct DeviceMessage: Codable, Sendable, Equatable, CustomStringConvertible {
+    public enum Severity: String, Codable, Sendable { case error, warning }
+    public var severity: Severity
+    /// `error-type` (transport, rpc, protocol, application), when given.
+    public var type: String?
+    /// `error-tag` (operation-failed, ...), when given.
+    public var tag: String?
+    public var path: String?
+    public var message: String
+    /// `bad-element` or `statement` from `error-info`/xnm, when given.
+    public var badElement: String?
+    /// The routing engine or member whose section carried it (`re0`, `node1`, `fpc2`).
+    public var routingEngine: String?
+
+    public init(severity: Severity, type: String? = nil, tag: String? = nil, path: String? = nil,
+                message: String, badElement: String? = nil, routingEngine: String? = nil) {
+        self.severity = severity
+        self.type = type
+        self.tag = tag
+        self.path = path
+        self.message = message
+        self.badElement = badElement
+        self.routingEngine = routingEngine
+    }
+
+    /// Reads `<rpc-error>`, `<xnm:error>` or `<xnm:warning>`.
+    public init(element: XMLElement, routingEngine: String? = nil) {
+        let isWarning = element.name == "warning" || element.value("error-severity") == "warning"
+        self.severity = isWarning ? .warning : .error
+        self.type = element.value("error-type")
+        self.tag = element.value("error-tag")
+        self.path = element.value("error-path") ?? element.value("edit-path")
+        let info = element.child("error-info")
+        self.badElement = info?.value("bad-element") ?? element.value("statement") ?? element.value("bad-element")
+        let text = element.value("error-message") ?? element.value("message") ?? tag ?? "unspecified error"
+        self.message = text.collapsingWhitespace
+        self.routingEngine = routingEngine
+    }
+
+    public var description: String {
+        var parts: [String] = []
+        if let routingEngine { parts.append("\(routingEngine):") }
+        parts.append(message)
+        if let badElement { parts.append("(bad element: \(badElement))") }
+        if let tag, tag != message { parts.append("[\(tag)]") }
+        return parts.joined(separator: " ")
+    }
+
+    static func isMessageElement(_ e: XMLElement) -> Bool {
+        e.name == "rpc-error" || ((e.name == "error" || e.name == "warning") && e.prefix == "xnm")
+            || ((e.name == "error" || e.name == "warning") && (e.namespaceURI?.contains("/xnm") ?? false))
+    }
+}
+
+/// One section of a reply: the data element for one routing engine, VC member or cluster node.
+public struct ReplySection: Sendable {
+    /// `re-name` of the multi-routing-engine item (`re0`, `node1`, `member0-re0`, `fpc2`, `localre`),
+    /// or nil when the reply was not wrapped or the item carried no name.
+    public var routingEngine: String?
+    /// The data element (for example `<software-information>`).
+    public var element: XMLElement
+}
+
+/// A Junos RPC reply taken apart: the `rpc-reply` wrapper (plain, prefixed, or absent) removed,
+/// multi-routing-engine wrappers unwrapped, and errors, warnings and `<output>` text set aside.
+public struct JunosReply: Sendable {
+    public let document: XMLDocument
+    /// Top-level elements inside `rpc-reply` (or the root itself when there is no wrapper),
+    /// without errors, `<output>`, `<cli>` banners and multi-RE wrappers.
+    public private(set) var payload: [XMLElement] = []
+    /// Data sections, one per routing engine / member / node where the reply was wrapped.
+    public private(set) var sections: [ReplySection] = []
+    /// Errors and warnings anywhere at the top or section level.
+    public private(set) var messages: [DeviceMessage] = []
+    /// `<output>` text (Junos puts CLI text there when it has no XML for a request).
+    public private(set) var output: [String] = []
+
+    public var errors: [DeviceMessage] { messages.filter { $0.severity == .error } }
+    public var warnings: [DeviceMessage] { messages.filter { $0.severity == .warning } }
+
+    public init(document: XMLDocument) {
+        self.document = document
+        var top = document.root
+        if top.name == "rpc-reply" {
+            take(children: top.children, routingEngine: nil)
+        } else {
+            // A capture without the wrapper: the root is the data (or the error) itself.
+            top = document.root
+            take(children: [top], routingEngine: nil)
+        }
+    }
+
+    public init(bytes: some Collection<UInt8>) throws(XMLError) {
+        self.init(document: try XMLDocument(bytes: bytes))
+    }
+
+    private mutating func take(children: [XMLElement], routingEngine: String?) {
+        for child in children {
+            if DeviceMessage.isMessageElement(child) {
+                messages.append(DeviceMessage(element: child, routingEngine: routingEngine))
+            } else if child.name == "output" {
+                if let text = child.value { output.append(text) }
+            } else if child.name == "cli" || child.name == "re-name" {
+                continue
+            } else if child.name == "multi-routing-engine-results" {
+                for item in child.children("multi-routing-engine-item") {
+                    let name = item.value("re-name")
+                    take(children: item.children, routingEngine: name)
+                }
+            } else if child.name == "multi-routing-engine-item" {
+                take(children: child.children, routingEngine: child.value("re-name"))
+            } else {
+                if routingEngine == nil { payload.append(child) }
+                sections.append(ReplySection(routingEngine: routingEngine, element: child))
+            }
+        }
+    }
+
+    /// The sections whose data element has one of these names (the first name is the usual one).
+    public func sections(named names: String...) -> [ReplySection] {
+        sections.filter { names.contains($0.element.name) }
+    }
+
+    /// The root name of the first data section, used to detect which RPC a reply answers.
+    public var dataRootName: String? { sections.first?.element.name }
+}
+
+extension String {
+    /// Runs of whitespace (newlines, tabs) folded into one space, ends trimmed.
+    public var collapsingWhitespace: String {
+        split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).joined(separator: " ")
+    }
+}

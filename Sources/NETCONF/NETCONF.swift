@@ -1,0 +1,1 @@
+// NETCONF: see the target's files.

@@ -1,0 +1,1 @@
+// NETCONFSSH: see the target's files.

@@ -1,0 +1,1 @@
+// SSH: see the target's files.

@@ -1,0 +1,1 @@
+// Simulator: see the target's files.

@@ -1,0 +1,89 @@
+import CLibXML2
+
+/// A replacement decided by a rewrite pass.
+public enum XMLReplacement: Sendable {
+    /// Leave the node as it is.
+    case keep
+    /// Replace the element's text children (or the attribute's value) with this text.
+    case replace(String)
+}
+
+extension XMLDocument {
+    /// Returns a copy of the document in which text and attribute values were replaced as the
+    /// closures decide. The closures see elements of the copy; this document is never mutated.
+    /// Used by secret redaction, which must change the exact XML that leaves the machine.
+    public func rewriting(
+        text: (XMLElement) -> XMLReplacement,
+        attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, _ in .keep }
+    ) -> XMLDocument {
+        let copy = xmlCopyDoc(doc, 1)!
+        let result = XMLDocument(owning: copy)
+        let root = result.root
+        var elements = [root]
+        root.forEachDescendant { elements.append($0) }
+        for element in elements {
+            if element.isLeaf, case let .replace(newText) = text(element) {
+                element.replaceChildren(withText: newText)
+            }
+            var cursor = element.node.pointee.properties
+            while let attr = cursor {
+                let prefix = attr.pointee.ns?.pointee.prefix.map { String(cString: $0) }
+                let view = XMLAttribute(name: String(cString: attr.pointee.name), prefix: prefix,
+                                        value: XMLElement.attributeValue(attr))
+                if case let .replace(newValue) = attribute(element, view) {
+                    xmlSetNsProp(element.node, attr.pointee.ns, attr.pointee.name, newValue)
+                }
+                cursor = attr.pointee.next
+            }
+        }
+        return result
+    }
+}
+
+extension XMLElement {
+    /// Only for documents made by `rewriting`, before they are shared.
+    fileprivate func replaceChildren(withText newText: String) {
+        var cursor = node.pointee.children
+        while let current = cursor {
+            cursor = current.pointee.next
+            xmlUnlinkNode(current)
+            xmlFreeNode(current)
+        }
+        // xmlNewDocTextLen copies the bytes verbatim (no entity parsing); escaping happens on output.
+        let bytes = Array(newText.utf8)
+        let textNode = bytes.withUnsafeBufferPointer {
+            xmlNewDocTextLen(document.doc, $0.baseAddress, Int32($0.count))
+        }
+        if let textNode { xmlAddChild(node, textNode) }
+    }
+}
+
+/// Escaping for text and attribute values written into XML by hand (RPC requests, wrappers).
+public enum XMLEscaping {
+    public static func text(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
+    public static func attribute(_ s: String) -> String {
+        text(s).replacingAll("\"", with: "&quot;").replacingAll("'", with: "&apos;")
+    }
+}
+
+extension String {
+    /// Foundation-free replace, so that XML does not need Foundation.
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for ch in self { if ch == target { out += replacement } else { out.append(ch) } }
+        return out
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct CareAgent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "care-agent",
+        abstract: "Collects health snapshots from Junos devices over NETCONF and packages them as signed bundles.",
+        subcommands: []
+    )
+}
