@@ -136,4 +136,49 @@ import Testing
         #expect(JunosVersion("12.3R12").longestTrainMatch(in: table) == nil)
         #expect(JunosVersion("junk").longestTrainMatch(in: table) == nil)
     }
+
+    /// Every version form from the fixtures plus odd text, for the order-law checks.
+    static let zoo: [String] = cases.map(\.text) + ascending.flatMap { $0 } + [
+        "", "garbage", "14.2", "14.2R", "14.2R-S", "14.2R1-S", "14.2R1-S1-S2", "15.1X", "15.1X49-D", "15.1X49-D1-D2",
+        "16.1-2016", "16.1-20160720", "1.2-EVO", "-EVO", "99999999999.1R1", "21.4R3-S5.4-EVO", "21.4R3-S5.4.1",
+        "6.0R2-THIN.0", "15.1F-20151115.0", "17.4-20170718_dev_common.1-secure", "15.2I0",
+    ]
+
+    @Test func orderIsAStrictTotalOrder() {
+        let versions = Self.zoo.map(JunosVersion.init)
+        for a in versions {
+            #expect(!(a < a), "irreflexive: \(a)")
+            for b in versions {
+                let relations = [a < b, b < a, a == b].filter { $0 }.count
+                #expect(relations == 1, "exactly one of <, >, == for \(a) and \(b)")
+            }
+        }
+        let sorted = versions.sorted()
+        for i in sorted.indices.dropFirst() {
+            #expect(!(sorted[i] < sorted[i - 1]), "sorted order is consistent at \(sorted[i])")
+        }
+        for (i, a) in sorted.enumerated() {
+            for b in sorted[(i + 1)...] where a != b {
+                #expect(a < b, "transitive: \(a) < \(b)")
+            }
+        }
+    }
+
+    @Test func arbitraryTextNeverCrashesAndKeepsItsRawForm() {
+        // A fixed-seed generator over the characters versions are made of.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let alphabet = Array("0123456789.RSXDFIBEVO-_ ")
+        for _ in 0..<2000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let length = Int(state >> 59)
+            var text = ""
+            for k in 0..<length {
+                let index = Int((state >> UInt64(k % 50)) % UInt64(alphabet.count))
+                text.append(alphabet[index])
+            }
+            let v = JunosVersion(text)
+            #expect(v.raw == text.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(v.isParsed == (v.train != nil))
+        }
+    }
 }
