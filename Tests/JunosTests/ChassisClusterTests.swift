@@ -71,7 +71,10 @@ import TestSupport
             #expect(rpc == Self.rpc)
             #expect(messages.count == 1)
             #expect(messages[0].message.contains("Chassis cluster is not enabled"))
+            #expect(ChassisClusterStatus.isNotEnabled(.deviceError(rpc: rpc, messages)))
         }
+        #expect(!ChassisClusterStatus.isNotEnabled(.emptyReply(rpc: Self.rpc)))
+        #expect(!ChassisClusterStatus.isNotEnabled(.deviceError(rpc: Self.rpc, [DeviceMessage(severity: .error, message: "permission denied")])))
     }
 
     @Test func deviceFactsRecordTheClusterError() throws {

@@ -20,6 +20,13 @@ public struct ChassisClusterStatus: JunosFact {
         redundancyGroups.first { $0.id == id }
     }
 
+    /// True when `error` is the answer of a standalone device ("Chassis cluster is not enabled"):
+    /// a fact about the device (no cluster), not a collection failure.
+    public static func isNotEnabled(_ error: JunosParseError) -> Bool {
+        guard case .deviceError(_, let messages) = error else { return false }
+        return messages.contains { $0.message.lowercased().contains("chassis cluster is not enabled") }
+    }
+
     public static func parse(_ reply: JunosReply) -> Self {
         guard let e = reply.sections(named: "chassis-cluster-status").first?.element else { return Self() }
         return ChassisClusterStatus(
