@@ -87,7 +87,8 @@ public struct ConfigurationRedactor: Sendable {
         let scalars = Array(text.unicodeScalars)
         var replacements: [(range: Range<Int>, quoted: Bool)] = []
         var context: [[String]] = []           // words of each open block's statement
-        var words: [(text: String, range: Range<Int>, quoted: Bool)] = []
+        var words: [(text: String, range: Range<Int>, quoted: Bool, inList: Bool)] = []
+        var inList = false
         var i = 0
         var lineStart = true
 
@@ -107,7 +108,9 @@ public struct ConfigurationRedactor: Sendable {
             }
             // Secret keywords: leaves only (`key 0 { … }` is a key chain entry, not a secret).
             if !opensBlock {
-                for k in index..<plain.count where secretKeywords.contains(plain[k]) && k + 1 < plain.count {
+                // `authentication-order [ password radius ]` lists words; none of them is a secret.
+                for k in index..<plain.count where secretKeywords.contains(plain[k]) && k + 1 < plain.count
+                    && !words[k].inList && !words[k + 1].inList {
                     let next = plain[k + 1]
                     if secretKeywords.contains(next) { continue }
                     if k + 2 == plain.count || words[k + 1].quoted || Self.isCryptLike(Substring(next)) {
@@ -121,6 +124,7 @@ public struct ConfigurationRedactor: Sendable {
             for k in secretIndices.sorted() { replacements.append((words[k].range, words[k].quoted)) }
             if opensBlock { context.append(plain) }
             words = []
+            inList = false
         }
 
         while i < scalars.count {
@@ -152,7 +156,8 @@ public struct ConfigurationRedactor: Sendable {
                 if !context.isEmpty { context.removeLast() }
                 i += 1
             case ";": endStatement(opensBlock: false); i += 1
-            case "[", "]": i += 1
+            case "[": inList = true; i += 1
+            case "]": inList = false; i += 1
             case "\"":
                 let start = i
                 i += 1
@@ -163,7 +168,7 @@ public struct ConfigurationRedactor: Sendable {
                     i += 1
                 }
                 i = min(i + 1, scalars.count)
-                words.append((word, start..<i, true))
+                words.append((word, start..<i, true, inList))
             default:
                 let start = i
                 var word = ""
@@ -173,7 +178,7 @@ public struct ConfigurationRedactor: Sendable {
                     word.unicodeScalars.append(d)
                     i += 1
                 }
-                words.append((word, start..<i, false))
+                words.append((word, start..<i, false, inList))
             }
         }
         if !words.isEmpty { endStatement(opensBlock: false) }
