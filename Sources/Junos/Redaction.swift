@@ -53,7 +53,8 @@ public struct ConfigurationRedactor: Sendable {
     public func redact(_ document: XMLDocument) -> XMLDocument {
         document.rewriting(text: { element in
             guard element.value != nil else { return .keep }
-            if element.name == "configuration-text" || element.name == "configuration-set" {
+            // Configuration text, and CLI text in `<output>` (which may be `show configuration`).
+            if element.name == "configuration-text" || element.name == "configuration-set" || element.name == "output" {
                 let redacted = redact(text: element.text)
                 return redacted == element.text ? .keep : .replace(redacted)
             }

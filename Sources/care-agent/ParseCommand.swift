@@ -116,7 +116,7 @@ enum FactRendering {
 
     static func text(kind: FactKind, facts: DeviceFacts) -> String {
         var out = ""
-        func line(_ s: String) { out += s + "\n" }
+        func line(_ s: String) { out += s.trimmingTrailingWhitespace + "\n" }
         func section(_ name: String?) { if let name { line("[\(name)]") } }
         func opt(_ value: (some CustomStringConvertible)?) -> String { value.map(\.description) ?? "-" }
 

@@ -20,13 +20,20 @@ struct RedactCommand: ParsableCommand {
     @Option(name: .customLong("pattern"), help: "A regular expression whose matches are secret (repeatable).")
     var patterns: [String] = []
 
-    func run() throws {
-        let redactor: ConfigurationRedactor
+    func validate() throws {
+        _ = try makeRedactor()
+    }
+
+    private func makeRedactor() throws -> ConfigurationRedactor {
         do {
-            redactor = try ConfigurationRedactor(extraKeywords: Set(keywords), extraPatterns: patterns)
+            return try ConfigurationRedactor(extraKeywords: Set(keywords), extraPatterns: patterns)
         } catch {
             throw ValidationError("a --pattern is not a valid regular expression: \(error)")
         }
+    }
+
+    func run() throws {
+        let redactor = try makeRedactor()
         do {
             let bytes = try CLIError.read(file)
             let firstByte = bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 && $0 != 0xEF && $0 != 0xBB && $0 != 0xBF }
