@@ -114,6 +114,8 @@ public struct ConfigurationTree: Sendable, Equatable {
     /// where `apply-groups` names them, unapplied groups ignored, the `groups` stanzas removed.
     /// `apply-groups ${node}` (chassis cluster) applies every group named `node0`, `node1`, ...
     /// Group contents are merged by appending; duplicates are harmless for feature detection.
+    /// Approximations, all on the side of reporting a feature: wildcard names (`<ge-*>`) match
+    /// every name at their level, and `apply-groups-except` is not honoured.
     public var effective: ConfigStatement {
         let definedGroups = root.children("groups")
         var base = root

@@ -154,4 +154,21 @@ import XML
         #expect(decoded.features == [.bgp])
         #expect(Set(ConfiguredFeature.allCases.map(\.rawValue)).count == ConfiguredFeature.allCases.count)
     }
+
+    @Test func truncatedCapturesNeverCrash() throws {
+        let redactor = ConfigurationRedactor()
+        for url in try Fixtures.files(in: "get-configuration") {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            let scalars = Array(text.unicodeScalars)
+            for cut in stride(from: 0, to: scalars.count, by: max(1, scalars.count / 40)) {
+                var prefix = String.UnicodeScalarView()
+                prefix.append(contentsOf: scalars[..<cut])
+                let piece = String(prefix)
+                _ = ConfigurationFacts(text: piece)
+                let redacted = redactor.redact(text: piece)
+                #expect(!redacted.contains("$9$iqPQ/CuEclFnclKMN-Hqm"))
+                _ = try? ConfigurationFacts.parse(bytes: Array(piece.utf8), rpc: "get-configuration")
+            }
+        }
+    }
 }
