@@ -124,6 +124,11 @@ public struct JunosReply: Sendable {
             } else if child.name == "multi-routing-engine-item" {
                 take(children: child.children, routingEngine: child.value("re-name"))
             } else {
+                // Results elements (`<commit-results>`, `<load-configuration-results>`) carry
+                // their `<xnm:error>`s inside; a reply with only those is an error reply.
+                for nested in child.children where child.name.hasSuffix("-results") && DeviceMessage.isMessageElement(nested) {
+                    messages.append(DeviceMessage(element: nested, routingEngine: routingEngine))
+                }
                 if routingEngine == nil { payload.append(child) }
                 sections.append(ReplySection(routingEngine: routingEngine, element: child))
             }
