@@ -66,11 +66,17 @@ public struct DeviceProfile: Sendable {
 public enum SimulatorError: Error, CustomStringConvertible {
     case profile(path: String, message: String)
     case usage(String)
+    /// Starting or running a helper program (ssh-keygen, sshd) failed.
+    case process(String)
+    /// The simulated fleet cannot be set up or served.
+    case fleet(String)
 
     public var description: String {
         switch self {
         case let .profile(path, message): return "device profile \(path): \(message)"
         case let .usage(message): return message
+        case let .process(message): return message
+        case let .fleet(message): return "simulated fleet: \(message)"
         }
     }
 }

@@ -206,3 +206,24 @@ public struct NETCONFResponder {
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }
+
+extension NETCONFResponder {
+    /// The responder for one session of a simulated fleet: the device is the one listening on
+    /// the server address of `sshConnection` (sshd's `SSH_CONNECTION`: client-ip client-port
+    /// server-ip server-port), served with its own host name, serial number and fault.
+    public static func forFleetSession(stateDirectory: URL, sshConnection: String?) throws(SimulatorError) -> NETCONFResponder {
+        let plan = try FleetPlan.read(from: stateDirectory.appendingPathComponent(SimulatedFleet.fleetMapName))
+        guard let sshConnection else {
+            throw .fleet("SSH_CONNECTION is not set: run this as sshd's netconf subsystem (care-agent simulate fleet does)")
+        }
+        guard let device = plan.device(sshConnection: sshConnection) else {
+            throw .fleet("no device of \(stateDirectory.path)/\(SimulatedFleet.fleetMapName) listens on the server address in SSH_CONNECTION=\"\(sshConnection)\"")
+        }
+        let profile = try DeviceProfile(directory: URL(fileURLWithPath: device.profileDirectory))
+            .personalized(for: DeviceIdentity(hostName: device.name, serialNumber: device.serialNumber))
+        var fault: DeviceFault?
+        if case let .device(deviceFault) = device.fleetFault { fault = deviceFault }
+        return NETCONFResponder(profile: profile, fault: fault, rpcLatency: .milliseconds(plan.rpcLatencyMs),
+                                sessionSetupDelay: .milliseconds(plan.setupDelayMs))
+    }
+}

@@ -7,7 +7,7 @@ struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Serve captured replies as simulated Junos devices.",
-        subcommands: [SimulateNETCONF.self]
+        subcommands: [SimulateNETCONF.self, SimulateFleet.self]
     )
 }
 
@@ -15,16 +15,22 @@ struct SimulateCommand: AsyncParsableCommand {
 struct SimulateNETCONF: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netconf",
-        abstract: "Speak NETCONF on stdin/stdout as a Junos device, answering from a device profile."
+        abstract: "Speak NETCONF on stdin/stdout as a Junos device, answering from a device profile.",
+        discussion: """
+        Give --profile DIR to serve one profile, or --fleet-state DIR to serve the device of a
+        running `simulate fleet` that listens on the server address in SSH_CONNECTION.
+        """
     )
 
-    @Option(help: "Directory of <rpc-name>.xml captured replies.") var profile: String
+    @Option(help: "Directory of <rpc-name>.xml captured replies.") var profile: String?
+    @Option(help: "State directory of a running `simulate fleet`: serve the device sshd was reached on.") var fleetState: String?
     @Option(help: "Delay before each reply, in milliseconds.") var latencyMs: Int = 0
     @Option(help: "Delay before the hello (Junos takes 1-4 s to open a session), in milliseconds.") var setupDelayMs: Int = 0
     @Option(help: "Misbehave: \(DeviceFault.allCases.map(\.rawValue).joined(separator: ", ")).") var fault: String?
     @Option(help: "Highest NETCONF base version to offer: 1.1 (default) or 1.0.") var base: String = "1.1"
 
     func validate() throws {
+        if (profile == nil) == (fleetState == nil) { throw ValidationError("give either --profile DIR or --fleet-state DIR") }
         if let fault, DeviceFault(rawValue: fault) == nil {
             throw ValidationError("unknown fault \(fault); one of \(DeviceFault.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -32,11 +38,122 @@ struct SimulateNETCONF: ParsableCommand {
     }
 
     func run() throws {
-        let deviceProfile = try DeviceProfile(directory: URL(fileURLWithPath: profile))
-        var responder = NETCONFResponder(
-            profile: deviceProfile, fault: fault.flatMap(DeviceFault.init(rawValue:)),
-            rpcLatency: .milliseconds(latencyMs), sessionSetupDelay: .milliseconds(setupDelayMs),
-            offerBase11: base == "1.1")
+        var responder: NETCONFResponder
+        if let fleetState {
+            do {
+                responder = try NETCONFResponder.forFleetSession(
+                    stateDirectory: URL(fileURLWithPath: fleetState),
+                    sshConnection: ProcessInfo.processInfo.environment["SSH_CONNECTION"])
+            } catch {
+                // sshd logs the subsystem's stderr nowhere useful; the client sees the channel close.
+                Console.error("\(error)")
+                throw ExitCode(1)
+            }
+        } else {
+            let deviceProfile = try DeviceProfile(directory: URL(fileURLWithPath: profile!))
+            responder = NETCONFResponder(
+                profile: deviceProfile, fault: fault.flatMap(DeviceFault.init(rawValue:)),
+                rpcLatency: .milliseconds(latencyMs), sessionSetupDelay: .milliseconds(setupDelayMs),
+                offerBase11: base == "1.1")
+        }
         responder.run()
+    }
+}
+
+/// `care-agent simulate fleet`: many simulated devices behind real sshd instances, until Ctrl-C.
+struct SimulateFleet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet",
+        abstract: "Serve a fleet of simulated Junos devices over NETCONF/SSH until Ctrl-C or SIGTERM.",
+        discussion: """
+        Each device listens on its own loopback address (127.0.1.1, 127.0.1.2, ...) and the same
+        port, behind real OpenSSH sshd processes (16 addresses each). Profiles are given round-robin.
+        The state directory receives inventory.csv, known_hosts, the client key client_ed25519,
+        fleet.json and one sshd-N directory per sshd; the file `ready` appears once every device
+        accepts connections.
+
+        --faults takes name:amount pairs: an amount below 1 is a fraction of the fleet, 1 or more a
+        device count (hang:0.02,rpc-error:0.02,truncate:0.01,auth-fail:1,slow:0.05). Faults are
+        \(FleetFault.allNames.joined(separator: ", ")).
+        """
+    )
+
+    @Option(help: "Number of devices.") var devices: Int
+    @Option(help: "Directory of device profiles (one <name>/ directory of <rpc>.xml files each).") var profiles: String
+    @Option(help: "State directory for keys, configuration, inventory and logs.") var state: String
+    @Option(help: "Delay before each reply, in milliseconds.") var latencyMs: Int = 0
+    @Option(help: "Delay before each session's hello, in milliseconds.") var setupDelayMs: Int = 0
+    @Option(help: "Faulty devices: name:fraction or name:count, comma-separated.") var faults: String = ""
+    @Option(help: "Seed for picking the faulty devices.") var seed: UInt64 = 1
+    @Option(help: "Port every device listens on (0: a free one).") var port: Int = 0
+    @Option(help: "Account clients log in as (default: the current user).") var user: String?
+
+    func validate() throws {
+        if devices < 1 || devices > FleetPlan.maximumDevices { throw ValidationError("--devices must be between 1 and \(FleetPlan.maximumDevices)") }
+        if latencyMs < 0 || setupDelayMs < 0 { throw ValidationError("delays cannot be negative") }
+        if port < 0 || port > 65535 { throw ValidationError("--port must be 0-65535") }
+        do { _ = try FaultMix(parsing: faults) } catch { throw ValidationError("\(error)") }
+    }
+
+    func run() throws {
+        var options = SimulatedFleet.Options(
+            deviceCount: devices, profilesDirectory: URL(fileURLWithPath: profiles), stateDirectory: URL(fileURLWithPath: state),
+            user: user ?? currentUserName(), subsystemCommand: [try executablePath(), "simulate", "netconf"])
+        options.faults = try FaultMix(parsing: faults)
+        options.seed = seed
+        options.port = port
+        options.rpcLatencyMs = latencyMs
+        options.setupDelayMs = setupDelayMs
+        FleetSignals.install()
+        let fleet: SimulatedFleet
+        do {
+            fleet = try SimulatedFleet(options)
+            try fleet.start()
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        Console.out(fleet.summary())
+        var exitStatus: Int32 = 0
+        while !FleetSignals.stopRequested {
+            if let failure = fleet.deadSSHD() {
+                Console.error("stopping the fleet: \(failure)")
+                exitStatus = 1
+                break
+            }
+            usleep(100_000)
+        }
+        fleet.stop()
+        Console.out("Simulated fleet stopped.")
+        if exitStatus != 0 { throw ExitCode(exitStatus) }
+    }
+}
+
+/// The path of the running care-agent executable, for sshd's subsystem line.
+func executablePath() throws -> String {
+    if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
+    let argv0 = CommandLine.arguments[0]
+    if argv0.hasPrefix("/") { return argv0 }
+    if argv0.contains("/") { return FileManager.default.currentDirectoryPath + "/" + argv0 }
+    throw ValidationError("cannot tell where the care-agent executable is; run it by its path")
+}
+
+func currentUserName() -> String {
+    if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+    return ProcessInfo.processInfo.environment["USER"] ?? "root"
+}
+
+/// SIGINT and SIGTERM ask the fleet to stop; the main loop polls the flag and stops the sshd
+/// processes itself (they lead their own process groups, so a terminal Ctrl-C reaches only us).
+enum FleetSignals {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    static var stopRequested: Bool { flag != 0 }
+
+    static func install() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { _ in FleetSignals.flag = 1 }
+        }
+        signal(SIGPIPE, SIG_IGN)
     }
 }
