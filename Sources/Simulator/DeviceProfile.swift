@@ -1,4 +1,5 @@
 import Foundation
+import XML
 
 /// A simulated device: captured replies keyed by RPC name. A profile directory holds one
 /// `<rpc-name>.xml` per RPC (`get-software-information.xml`, ...) and, optionally,
@@ -30,6 +31,20 @@ public struct DeviceProfile: Sendable {
         }
         if replies.isEmpty { throw .profile(path: directory.path, message: "no <rpc-name>.xml reply files in it") }
         self.init(name: directory.lastPathComponent, replies: replies)
+    }
+
+    /// Replies that are not well-formed XML, with the parser's message: a profile should have
+    /// none (a device that sends broken XML is the `malformed` fault's job).
+    public func malformedReplies() -> [String: String] {
+        var problems: [String: String] = [:]
+        for (rpc, bytes) in replies {
+            do {
+                _ = try XMLDocument(bytes: bytes)
+            } catch {
+                problems[rpc] = "\(error)"
+            }
+        }
+        return problems
     }
 
     /// The RPC a Junos CLI command stands for (`show chassis hardware` → `get-chassis-inventory`).

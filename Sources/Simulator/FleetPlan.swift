@@ -224,6 +224,9 @@ public struct DeviceProfileSource: Sendable {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
             let profile = try DeviceProfile(directory: dir)
+            if let (rpc, problem) = profile.malformedReplies().sorted(by: { $0.key < $1.key }).first {
+                throw .profile(path: dir.appendingPathComponent("\(rpc).xml").path, message: "not well-formed XML: \(problem)")
+            }
             sources.append(DeviceProfileSource(name: entry, directory: dir, chassisSerialNumber: profile.chassisSerialNumber))
         }
         if sources.isEmpty {
