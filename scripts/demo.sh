@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# care-agent in one command: build, start a simulated fleet of Junos devices (real OpenSSH sshd,
+# NETCONF replies from real captures, a few faulty devices), collect from every device, clean up.
+#
+#   scripts/demo.sh            # from a fresh Debian/Ubuntu machine (as root, or with sudo)
+#
+# Environment:
+#   SWIFT=swift                the swift driver to build with
+#   CONFIGURATION=debug        or release (slower to build, faster to run)
+#   DEVICES=24                 fleet size
+#   FAULTS=...                 fault mix for `care-agent simulate fleet --faults`
+#   SETUP_DELAY_MS=1000        NETCONF session set-up time per device (Junos takes 1-4 s)
+#   LATENCY_MS=50              delay before every reply
+#   KEEP_STATE=1               keep the fleet's state directory (keys, inventory, logs) afterwards
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SWIFT=${SWIFT:-swift}
+CONFIGURATION=${CONFIGURATION:-debug}
+DEVICES=${DEVICES:-24}
+FAULTS=${FAULTS:-hang:1,rpc-error:1,truncate:1,auth-fail:1,slow:1}
+SETUP_DELAY_MS=${SETUP_DELAY_MS:-1000}
+LATENCY_MS=${LATENCY_MS:-50}
+RPC_TIMEOUT=${RPC_TIMEOUT:-5}
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. System packages -------------------------------------------------------------------------
+install_packages() {
+    local wanted=(libssh2-1-dev libxml2-dev openssh-server pkg-config zlib1g-dev) missing=() p
+    command -v dpkg-query >/dev/null || { echo "not a Debian-family system: install ${wanted[*]} (or equivalents) yourself"; return; }
+    for p in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && { echo "system packages present"; return; }
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "missing packages ${missing[*]}: run as root or install them with apt-get"
+        sudo=(sudo)
+    fi
+    echo "installing ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+say "1/4 system packages"
+install_packages
+[ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd is missing (package openssh-server)"
+command -v "$SWIFT" >/dev/null 2>&1 || die "no Swift toolchain ($SWIFT): install Swift 6 from https://www.swift.org/install/linux/ (swiftly), then rerun"
+
+# --- 2. Build ------------------------------------------------------------------------------------
+say "2/4 building care-agent ($CONFIGURATION)"
+(cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --product care-agent 2>&1 | tail -n 3)
+CARE=$(cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --show-bin-path)/care-agent
+[ -x "$CARE" ] || die "build produced no $CARE"
+
+# --- 3. Simulated fleet --------------------------------------------------------------------------
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/care-demo.XXXXXX")
+chmod 755 "$STATE"
+FLEET_PID=
+cleanup() {
+    local status=$?
+    if [ -n "$FLEET_PID" ] && kill -0 "$FLEET_PID" 2>/dev/null; then
+        kill -TERM "$FLEET_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$FLEET_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$FLEET_PID" 2>/dev/null || true
+    fi
+    if [ "${KEEP_STATE:-0}" = 1 ]; then echo "state kept in $STATE"; else rm -rf "$STATE"; fi
+    exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "3/4 starting $DEVICES simulated devices (faults: $FAULTS)"
+STARTED=$(date +%s)
+"$CARE" simulate fleet --devices "$DEVICES" --profiles "$REPO/profiles" --state "$STATE/fleet" \
+    --faults "$FAULTS" --seed 2024 --setup-delay-ms "$SETUP_DELAY_MS" --latency-ms "$LATENCY_MS" \
+    >"$STATE/fleet.log" 2>&1 &
+FLEET_PID=$!
+for _ in $(seq 1 300); do
+    [ -e "$STATE/fleet/ready" ] && grep -q "Stop with Ctrl-C" "$STATE/fleet.log" && break
+    kill -0 "$FLEET_PID" 2>/dev/null || { cat "$STATE/fleet.log" >&2; die "the simulated fleet did not start"; }
+    sleep 0.1
+done
+[ -e "$STATE/fleet/ready" ] || { cat "$STATE/fleet.log" >&2; die "the simulated fleet was not ready within 30 s"; }
+cat "$STATE/fleet.log"
+
+INVENTORY=$STATE/fleet/inventory.csv
+KEY=$STATE/fleet/client_ed25519
+KNOWN_HOSTS=$STATE/fleet/known_hosts
+USER_NAME=$(id -un)
+
+# --- 4. Collection -------------------------------------------------------------------------------
+# With the agent's one-shot collection available, use it; otherwise one `care-agent rpc` per device.
+collect_with_agent() {
+    "$CARE" collect now --standalone --inventory "$INVENTORY" --user "$USER_NAME" --key "$KEY" \
+        --known-hosts "$KNOWN_HOSTS" --output "$STATE/bundles"
+}
+
+# The text of the first <element> of a reply file.
+first_value() { { grep -o "<$1>[^<]*" "$2" || true; } | head -n 1 | sed "s/<$1>//"; }
+
+# Prints one line per device: ok (host name, model, version) or the reason it failed.
+collect_with_rpc() {
+    local dir=$STATE/rpc name host port rest pids=()
+    mkdir -p "$dir"
+    while IFS=, read -r name host port rest; do
+        "$CARE" rpc --host "$host" --port "$port" --user "$USER_NAME" --key "$KEY" --known-hosts "$KNOWN_HOSTS" \
+            --timeout "$RPC_TIMEOUT" --connect-timeout 10 get-software-information \
+            >"$dir/$name.xml" 2>"$dir/$name.err" &
+        pids+=($!)
+    done < <(tail -n +2 "$INVENTORY")
+    wait "${pids[@]}" 2>/dev/null || true
+    local ok=0 failed=0 group profile fault model version hostname
+    while IFS=, read -r name host port group profile fault; do
+        if [ -s "$dir/$name.err" ] || [ ! -s "$dir/$name.xml" ]; then
+            failed=$((failed + 1))
+            printf '  %-16s %-11s FAILED  %s\n' "$name" "$host" "$(head -n 1 "$dir/$name.err" | sed 's/^care-agent: //')"
+        else
+            ok=$((ok + 1))
+            hostname=$(first_value host-name "$dir/$name.xml")
+            model=$(first_value product-model "$dir/$name.xml")
+            version=$(first_value junos-version "$dir/$name.xml")
+            # Before 13.x the version is only in the package comments ("JUNOS Software Release [12.3X48-D40.5]").
+            [ -n "$version" ] || version=$({ grep -o '\[[0-9][^]]*\]' "$dir/$name.xml" || true; } | head -n 1 | tr -d '[]')
+            printf '  %-16s %-11s ok      host-name %s, %s, Junos %s\n' "$name" "$host" "$hostname" "$model" "$version"
+        fi
+    done < <(tail -n +2 "$INVENTORY")
+    printf '\n  %d devices answered, %d failed; faulty on purpose: %s\n' \
+        "$ok" "$failed" "$(tail -n +2 "$INVENTORY" | awk -F, '$6 != "" { printf "%s%s %s", sep, $1, $6; sep = ", " }')"
+}
+
+# (`care-agent collect --help` alone is no test: an unknown subcommand with --help prints the
+# top-level help and exits 0.)
+if "$CARE" collect now --help 2>/dev/null | grep -q -- "--standalone"; then
+    say "4/4 collecting with care-agent collect now --standalone"
+    collect_with_agent
+else
+    say "4/4 collecting get-software-information from every device with care-agent rpc"
+    collect_with_rpc
+fi
+printf '\ndemo finished in %d s after the build\n' "$(( $(date +%s) - STARTED ))"
