@@ -33,6 +33,48 @@ public struct DeviceProfile: Sendable {
         self.init(name: directory.lastPathComponent, replies: replies)
     }
 
+    /// A profile from a health bundle's members: each `raw/<rpc>.xml` is the reply a device gave to
+    /// `<rpc>`, stored as received (after redaction), so serving it replays that device. Other
+    /// members (manifest, facts, log) are ignored.
+    public init(name: String, bundleMembers: [(name: String, bytes: [UInt8])]) throws(SimulatorError) {
+        var replies: [String: [UInt8]] = [:]
+        for member in bundleMembers where member.name.hasPrefix("raw/") && member.name.hasSuffix(".xml") {
+            let rpc = String(member.name.dropFirst("raw/".count).dropLast(".xml".count))
+            guard !rpc.isEmpty, !rpc.contains("/") else { continue }
+            replies[rpc] = member.bytes
+        }
+        if replies.isEmpty { throw .profile(path: name, message: "the bundle has no raw/<rpc>.xml replies to serve") }
+        self.init(name: name, replies: replies)
+    }
+
+    /// A profile from an extracted bundle directory: its `raw/<rpc>.xml` files.
+    public init(bundleDirectory: URL) throws(SimulatorError) {
+        let raw = bundleDirectory.appendingPathComponent("raw")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: raw.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .profile(path: bundleDirectory.path, message: "no raw/ directory: not an extracted bundle (tar -xzf BUNDLE -C DIR)")
+        }
+        var profile = try DeviceProfile(directory: raw)
+        profile.name = bundleDirectory.lastPathComponent
+        self = profile
+    }
+
+    /// Writes the replies as `<rpc>.xml` files into `directory` (created), readable by all: the
+    /// form `simulate fleet` and sshd sessions load.
+    public func write(to directory: URL) throws(SimulatorError) {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            chmod(directory.path, 0o755)
+            for (rpc, bytes) in replies {
+                let file = directory.appendingPathComponent("\(rpc).xml")
+                try Data(bytes).write(to: file)
+                chmod(file.path, 0o644)
+            }
+        } catch {
+            throw .profile(path: directory.path, message: "cannot write the profile: \(error.localizedDescription)")
+        }
+    }
+
     /// Replies that are not well-formed XML, with the parser's message: a profile should have
     /// none (a device that sends broken XML is the `malformed` fault's job).
     public func malformedReplies() -> [String: String] {

@@ -79,6 +79,9 @@ public struct FleetDevice: Codable, Sendable, Equatable {
     public var serialNumber: String?
     /// Which sshd instance serves it (each serves at most ``FleetPlan/addressesPerSSHD`` addresses).
     public var sshd: Int
+    /// Serve the replies exactly as captured, host names and serial included (`bundle serve`
+    /// replays one real device); nil or false for fleet devices, which each get their own identity.
+    public var capturedIdentity: Bool?
 
     public var fleetFault: FleetFault? { fault.flatMap(FleetFault.init(rawValue:)) }
 }
@@ -114,8 +117,14 @@ public struct FleetPlan: Codable, Sendable, Equatable {
 
     /// Profiles are given round-robin (in name order); faults go to devices picked by a
     /// generator seeded with `seed`, so the same arguments always make the same fleet.
+    /// `addresses` replaces the 127.0.x.y sequence (one per device); `capturedIdentity` serves every
+    /// device under the host name and serial its profile was captured with.
     public static func make(deviceCount: Int, profiles: [DeviceProfileSource], faults: FaultMix, seed: UInt64,
-                            port: Int, user: String, rpcLatencyMs: Int, setupDelayMs: Int) throws(SimulatorError) -> FleetPlan {
+                            port: Int, user: String, rpcLatencyMs: Int, setupDelayMs: Int,
+                            addresses: [String]? = nil, capturedIdentity: Bool = false) throws(SimulatorError) -> FleetPlan {
+        if let addresses, addresses.count != deviceCount {
+            throw .usage("\(addresses.count) addresses for \(deviceCount) devices")
+        }
         guard deviceCount >= 1, deviceCount <= maximumDevices else {
             throw .usage("--devices must be between 1 and \(maximumDevices)")
         }
@@ -151,10 +160,12 @@ public struct FleetPlan: Codable, Sendable, Equatable {
             perProfile[source.name] = ordinal
             let number = String(repeating: "0", count: max(0, width - String(ordinal).count)) + String(ordinal)
             devices.append(FleetDevice(
-                name: "\(source.name)-\(number)", address: address(ofDeviceAt: index), port: port,
+                name: capturedIdentity ? (source.hostName ?? source.name) : "\(source.name)-\(number)",
+                address: addresses?[index] ?? address(ofDeviceAt: index), port: port,
                 profile: source.name, profileDirectory: source.directory.path, fault: faultOf[index]?.rawValue,
-                serialNumber: source.chassisSerialNumber.map { DeviceIdentity.serialNumber(from: $0, device: index + 1) },
-                sshd: index / addressesPerSSHD))
+                serialNumber: capturedIdentity ? source.chassisSerialNumber
+                    : source.chassisSerialNumber.map { DeviceIdentity.serialNumber(from: $0, device: index + 1) },
+                sshd: index / addressesPerSSHD, capturedIdentity: capturedIdentity ? true : nil))
         }
         return FleetPlan(devices: devices, port: port, user: user, rpcLatencyMs: rpcLatencyMs,
                          setupDelayMs: setupDelayMs, seed: seed)
@@ -209,6 +220,25 @@ public struct DeviceProfileSource: Sendable {
     public var name: String
     public var directory: URL
     public var chassisSerialNumber: String?
+    /// The first host name of its software reply.
+    public var hostName: String?
+
+    public init(name: String, directory: URL, chassisSerialNumber: String?, hostName: String?) {
+        self.name = name
+        self.directory = directory
+        self.chassisSerialNumber = chassisSerialNumber
+        self.hostName = hostName
+    }
+
+    /// The profile in `directory`, checked to be well-formed.
+    public init(directory: URL) throws(SimulatorError) {
+        let profile = try DeviceProfile(directory: directory)
+        if let (rpc, problem) = profile.malformedReplies().sorted(by: { $0.key < $1.key }).first {
+            throw .profile(path: directory.appendingPathComponent("\(rpc).xml").path, message: "not well-formed XML: \(problem)")
+        }
+        self.init(name: directory.lastPathComponent, directory: directory,
+                  chassisSerialNumber: profile.chassisSerialNumber, hostName: profile.softwareHostNames().first?.hostName)
+    }
 
     /// Every subdirectory of `directory` holding `<rpc>.xml` files, in name order.
     public static func all(in directory: URL) throws(SimulatorError) -> [DeviceProfileSource] {
@@ -223,11 +253,7 @@ public struct DeviceProfileSource: Sendable {
             let dir = directory.appendingPathComponent(entry).standardizedFileURL
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
-            let profile = try DeviceProfile(directory: dir)
-            if let (rpc, problem) = profile.malformedReplies().sorted(by: { $0.key < $1.key }).first {
-                throw .profile(path: dir.appendingPathComponent("\(rpc).xml").path, message: "not well-formed XML: \(problem)")
-            }
-            sources.append(DeviceProfileSource(name: entry, directory: dir, chassisSerialNumber: profile.chassisSerialNumber))
+            sources.append(try DeviceProfileSource(directory: dir))
         }
         if sources.isEmpty {
             throw .profile(path: directory.path, message: "no profile directories (<name>/<rpc>.xml) in it")

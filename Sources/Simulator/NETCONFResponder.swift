@@ -219,8 +219,10 @@ extension NETCONFResponder {
         guard let device = plan.device(sshConnection: sshConnection) else {
             throw .fleet("no device of \(stateDirectory.path)/\(SimulatedFleet.fleetMapName) listens on the server address in SSH_CONNECTION=\"\(sshConnection)\"")
         }
-        let profile = try DeviceProfile(directory: URL(fileURLWithPath: device.profileDirectory))
-            .personalized(for: DeviceIdentity(hostName: device.name, serialNumber: device.serialNumber))
+        var profile = try DeviceProfile(directory: URL(fileURLWithPath: device.profileDirectory))
+        if device.capturedIdentity != true {
+            profile = profile.personalized(for: DeviceIdentity(hostName: device.name, serialNumber: device.serialNumber))
+        }
         var fault: DeviceFault?
         if case let .device(deviceFault) = device.fleetFault { fault = deviceFault }
         return NETCONFResponder(profile: profile, fault: fault, rpcLatency: .milliseconds(plan.rpcLatencyMs),

@@ -24,6 +24,10 @@ public final class SimulatedFleet: @unchecked Sendable {
         public var user: String
         /// The command line sshd runs as the NETCONF subsystem, before `--fleet-state DIR`.
         public var subsystemCommand: [String]
+        /// Listen addresses, one per device, instead of 127.0.1.1, 127.0.1.2, ...
+        public var addresses: [String]?
+        /// Serve the profiles' own host names and serials (`bundle serve`) instead of one per device.
+        public var capturedIdentity = false
         public var sshdPath = "/usr/sbin/sshd"
         public var sshKeygenPath = "/usr/bin/ssh-keygen"
 
@@ -71,7 +75,8 @@ public final class SimulatedFleet: @unchecked Sendable {
         let port = options.port != 0 ? options.port : try SimulatedFleet.freePort()
         plan = try FleetPlan.make(deviceCount: options.deviceCount, profiles: sources, faults: options.faults,
                                   seed: options.seed, port: port, user: options.user,
-                                  rpcLatencyMs: options.rpcLatencyMs, setupDelayMs: options.setupDelayMs)
+                                  rpcLatencyMs: options.rpcLatencyMs, setupDelayMs: options.setupDelayMs,
+                                  addresses: options.addresses, capturedIdentity: options.capturedIdentity)
         try writeState()
     }
 

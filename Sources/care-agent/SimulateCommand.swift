@@ -7,7 +7,7 @@ struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Serve captured replies as simulated Junos devices.",
-        subcommands: [SimulateNETCONF.self, SimulateFleet.self]
+        subcommands: [SimulateNETCONF.self, SimulateFleet.self, SimulateDevice.self]
     )
 }
 
@@ -126,6 +126,111 @@ struct SimulateFleet: ParsableCommand {
         fleet.stop()
         Console.out("Simulated fleet stopped.")
         if exitStatus != 0 { throw ExitCode(exitStatus) }
+    }
+}
+
+/// `care-agent simulate device`: one device, from a profile or an extracted bundle, on 127.0.0.1.
+struct SimulateDevice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "Serve one device (a profile directory or an extracted bundle) over NETCONF/SSH until Ctrl-C.",
+        discussion: """
+        The device answers with its replies exactly as captured (host name and serial included),
+        behind a generated sshd on 127.0.0.1. An extracted bundle is a directory holding raw/<rpc>.xml
+        (tar -xzf BUNDLE -C DIR).
+        """
+    )
+
+    @Option(help: "Directory of <rpc-name>.xml captured replies.") var profile: String?
+    @Option(help: "Extracted bundle directory (with raw/<rpc>.xml).") var bundleDir: String?
+    @Option(help: "Port on 127.0.0.1 (0: a free one).") var port: Int = 0
+    @Option(help: "State directory for keys and sshd files (default: a temporary one, removed at exit).") var state: String?
+    @Option(help: "Delay before each reply, in milliseconds.") var latencyMs: Int = 0
+    @Option(help: "Delay before each session's hello, in milliseconds.") var setupDelayMs: Int = 0
+    @Option(help: "Account clients log in as (default: the current user).") var user: String?
+
+    func validate() throws {
+        if (profile == nil) == (bundleDir == nil) { throw ValidationError("give either --profile DIR or --bundle-dir DIR") }
+        if port < 0 || port > 65535 { throw ValidationError("--port must be 0-65535") }
+    }
+
+    func run() throws {
+        let deviceProfile: DeviceProfile
+        do {
+            deviceProfile = try profile.map { try DeviceProfile(directory: URL(fileURLWithPath: $0)) }
+                ?? DeviceProfile(bundleDirectory: URL(fileURLWithPath: bundleDir!))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        try SingleDeviceServer(profile: deviceProfile, port: port, state: state, user: user,
+                               latencyMs: latencyMs, setupDelayMs: setupDelayMs).serveUntilSignalled()
+    }
+}
+
+/// One device behind a generated sshd on 127.0.0.1 until SIGINT/SIGTERM: a one-device fleet that
+/// keeps the captured identity. Shared by `simulate device` and `bundle serve`.
+struct SingleDeviceServer {
+    var profile: DeviceProfile
+    var port: Int
+    var state: String?
+    var user: String?
+    var latencyMs = 0
+    var setupDelayMs = 0
+
+    func serveUntilSignalled() throws {
+        let temporary = state == nil
+        let stateDirectory = state.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("care-agent-device-\(getpid())")
+        defer { if temporary { try? FileManager.default.removeItem(at: stateDirectory) } }
+        FleetSignals.install()
+        let fleet: SimulatedFleet
+        do {
+            let profiles = stateDirectory.appendingPathComponent("profiles")
+            try? FileManager.default.removeItem(at: profiles)
+            try profile.write(to: profiles.appendingPathComponent(safeName(profile.name)))
+            var options = SimulatedFleet.Options(
+                deviceCount: 1, profilesDirectory: profiles, stateDirectory: stateDirectory,
+                user: user ?? currentUserName(), subsystemCommand: [try executablePath(), "simulate", "netconf"])
+            options.port = port
+            options.addresses = ["127.0.0.1"]
+            options.capturedIdentity = true
+            options.rpcLatencyMs = latencyMs
+            options.setupDelayMs = setupDelayMs
+            fleet = try SimulatedFleet(options)
+            try fleet.start()
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        let device = fleet.plan.devices[0]
+        Console.out("""
+        Serving \(device.name) (\(profile.replies.count) replies: \(profile.replies.keys.sorted().joined(separator: ", ")))
+          host:        \(device.address)
+          port:        \(device.port)
+          user:        \(fleet.plan.user)
+          key:         \(fleet.clientKeyPath)
+          known_hosts: \(fleet.knownHostsPath)
+        Try: care-agent rpc --host \(device.address) --port \(device.port) --user \(fleet.plan.user) --key \(fleet.clientKeyPath) --known-hosts \(fleet.knownHostsPath) get-software-information
+        Stop with Ctrl-C (or SIGTERM).
+        """)
+        var failed = false
+        while !FleetSignals.stopRequested {
+            if let failure = fleet.deadSSHD() {
+                Console.error("stopping: \(failure)")
+                failed = true
+                break
+            }
+            usleep(100_000)
+        }
+        fleet.stop()
+        if failed { throw ExitCode(1) }
+    }
+
+    /// A directory name from a device name (host names are safe; bundle-derived names may not be).
+    private func safeName(_ name: String) -> String {
+        let cleaned = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+        return cleaned.isEmpty || cleaned.hasPrefix(".") ? "device" : cleaned
     }
 }
 

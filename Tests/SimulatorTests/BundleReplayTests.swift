@@ -1,0 +1,80 @@
+import Foundation
+@testable import Simulator
+import Testing
+import TestSupport
+
+/// Replaying a device from a health bundle's raw replies (`raw/<rpc>.xml`).
+@Suite(.serialized) struct BundleReplayTests {
+    func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    /// An extracted bundle: raw/ from the MX480 captures, plus the members a bundle also has.
+    func extractedBundle(under dir: URL) throws -> URL {
+        let bundle = dir.appendingPathComponent("mx480-JN11F00AAFRB-20261125T031500Z")
+        _ = try TestProfiles.write(TestProfiles.mx480, named: "raw", under: bundle)
+        try Data("{}".utf8).write(to: bundle.appendingPathComponent("manifest.json"))
+        try Data("{}".utf8).write(to: bundle.appendingPathComponent("facts.json"))
+        return bundle
+    }
+
+    @Test func bundleMembersBecomeRepliesAndOtherMembersAreIgnored() throws {
+        let software = try Fixtures.bytes(TestProfiles.mx480["get-software-information"]!)
+        let profile = try DeviceProfile(name: "b", bundleMembers: [
+            ("manifest.json", Array("{}".utf8)), ("raw/get-software-information.xml", software),
+            ("raw/nested/x.xml", [0x3C]), ("collection.log", []),
+        ])
+        #expect(profile.replies.keys.sorted() == ["get-software-information"])
+        #expect(profile.replies["get-software-information"] == software)
+        #expect(throws: SimulatorError.self) { _ = try DeviceProfile(name: "empty", bundleMembers: [("facts.json", [])]) }
+    }
+
+    @Test func extractedBundleDirectoryLoadsItsRawReplies() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bundle = try extractedBundle(under: dir)
+        let profile = try DeviceProfile(bundleDirectory: bundle)
+        #expect(profile.name == bundle.lastPathComponent)
+        #expect(Set(profile.replies.keys) == Set(TestProfiles.mx480.keys))
+        #expect(profile.replies["get-chassis-inventory"] == (try Fixtures.bytes(TestProfiles.mx480["get-chassis-inventory"]!)))
+        do {
+            _ = try DeviceProfile(bundleDirectory: dir.appendingPathComponent("nothing"))
+            Issue.record("a directory without raw/ was accepted")
+        } catch {
+            #expect("\(error)".contains("no raw/ directory: not an extracted bundle"))
+        }
+    }
+
+    @Test func simulateDeviceServesTheBundleWithItsCapturedIdentity() throws {
+        let executable = try careAgentExecutable()
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bundle = try extractedBundle(under: dir)
+        let state = dir.appendingPathComponent("state").path, log = dir.appendingPathComponent("device.out").path
+        let server = try ChildProcess(executable, ["simulate", "device", "--bundle-dir", bundle.path, "--state", state], stdout: log, stderr: log)
+        defer { if server.isRunning { server.signal(SIGKILL); server.wait() } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline && server.isRunning && !read(log).contains("Stop with Ctrl-C") { usleep(50_000) }
+        let banner = read(log)
+        try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
+        let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
+        #expect(banner.contains("host:        127.0.0.1"))
+
+        let out = try runProgram(executable, ["rpc", "--host", "127.0.0.1", "--port", port, "--user", currentUser(),
+                                              "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts",
+                                              "--timeout", "10", "get-software-information", "get-chassis-inventory"])
+        let captured = String(decoding: try Fixtures.bytes(TestProfiles.mx480["get-software-information"]!), as: UTF8.self)
+        #expect(XMLTextRewriter.values(of: "host-name", in: out).prefix(2) == XMLTextRewriter.values(of: "host-name", in: captured).prefix(2))
+        let inventory = String(decoding: try Fixtures.bytes(TestProfiles.mx480["get-chassis-inventory"]!), as: UTF8.self)
+        #expect(XMLTextRewriter.values(of: "serial-number", in: out).first == XMLTextRewriter.values(of: "serial-number", in: inventory).first)
+
+        server.signal(SIGTERM)
+        let stopBy = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < stopBy && server.isRunning { usleep(50_000) }
+        #expect(!server.isRunning)
+        #expect(server.wait() == 0)
+        #expect(!SimulatedFleet.canConnect("127.0.0.1", Int(port)!))
+    }
+
+    func currentUser() -> String {
+        getpwuid(getuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "root"
+    }
+}
