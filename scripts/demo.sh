@@ -51,7 +51,14 @@ command -v "$SWIFT" >/dev/null 2>&1 || die "no Swift toolchain ($SWIFT): install
 
 # --- 2. Build ------------------------------------------------------------------------------------
 say "2/4 building care-agent ($CONFIGURATION)"
-(cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --product care-agent 2>&1 | tail -n 3)
+echo "(the first build fetches dependencies and takes a few minutes)"
+BUILD_LOG=$(mktemp "${TMPDIR:-/tmp}/care-demo-build.XXXXXX")
+if ! (cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --product care-agent >"$BUILD_LOG" 2>&1); then
+    tail -n 40 "$BUILD_LOG" >&2
+    die "the build failed (whole log: $BUILD_LOG)"
+fi
+tail -n 1 "$BUILD_LOG"
+rm -f "$BUILD_LOG"
 CARE=$(cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --show-bin-path)/care-agent
 [ -x "$CARE" ] || die "build produced no $CARE"
 
