@@ -232,7 +232,7 @@ public final class SimulatedFleet: @unchecked Sendable {
         var text = """
         Simulated fleet: \(plan.devices.count) devices on \(plan.devices.first!.address)...\(plan.devices.last!.address) port \(plan.port), \(processes.count) sshd processes
           profiles:    \(profiles.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-          faults:      \(faulty.isEmpty ? "none" : faulty.map { "\($0.name) (\($0.address)) \($0.fault!)" }.joined(separator: ", "))
+          faults:      \(faultSummary(faulty))
           latency:     set-up \(plan.setupDelayMs) ms, per RPC \(plan.rpcLatencyMs) ms
           user:        \(plan.user)
           key:         \(clientKeyPath)
@@ -242,6 +242,14 @@ public final class SimulatedFleet: @unchecked Sendable {
         Stop with Ctrl-C (or SIGTERM).
         """
         text += "\n"
+        return text
+    }
+
+    /// The faulty devices by name, the first twelve of them (the full list is in inventory.csv).
+    private func faultSummary(_ faulty: [FleetDevice]) -> String {
+        if faulty.isEmpty { return "none" }
+        var text = faulty.prefix(12).map { "\($0.name) (\($0.address)) \($0.fault!)" }.joined(separator: ", ")
+        if faulty.count > 12 { text += " and \(faulty.count - 12) more (see inventory.csv)" }
         return text
     }
 
