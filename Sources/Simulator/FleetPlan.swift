@@ -164,7 +164,7 @@ public struct FleetPlan: Codable, Sendable, Equatable {
                 address: addresses?[index] ?? address(ofDeviceAt: index), port: port,
                 profile: source.name, profileDirectory: source.directory.path, fault: faultOf[index]?.rawValue,
                 serialNumber: capturedIdentity ? source.chassisSerialNumber
-                    : source.chassisSerialNumber.map { DeviceIdentity.serialNumber(from: $0, device: index + 1) },
+                    : source.chassisSerialNumber.map { SimulatedIdentity.serialNumber(from: $0, device: index + 1) },
                 sshd: index / addressesPerSSHD, capturedIdentity: capturedIdentity ? true : nil))
         }
         return FleetPlan(devices: devices, port: port, user: user, rpcLatencyMs: rpcLatencyMs,

@@ -221,7 +221,7 @@ extension NETCONFResponder {
         }
         var profile = try DeviceProfile(directory: URL(fileURLWithPath: device.profileDirectory))
         if device.capturedIdentity != true {
-            profile = profile.personalized(for: DeviceIdentity(hostName: device.name, serialNumber: device.serialNumber))
+            profile = profile.personalized(for: SimulatedIdentity(hostName: device.name, serialNumber: device.serialNumber))
         }
         var fault: DeviceFault?
         if case let .device(deviceFault) = device.fleetFault { fault = deviceFault }

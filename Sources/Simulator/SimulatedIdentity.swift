@@ -4,7 +4,7 @@ import XML
 /// Who a simulated device says it is. Fleet devices share profiles, so each one rewrites the
 /// host names and chassis serial number in its replies; otherwise every bundle of a fleet would be
 /// named after the same capture (bundles are named hostname-serial-time).
-public struct DeviceIdentity: Sendable, Equatable {
+public struct SimulatedIdentity: Sendable, Equatable {
     public var hostName: String
     public var serialNumber: String?
 
@@ -52,7 +52,7 @@ extension DeviceProfile {
     /// The profile as the device `identity` serves it: every `host-name` (in every reply) and the
     /// chassis serial number replaced. A multi-RE reply keeps one name per routing engine: the
     /// first keeps the plain host name, the others get `-<re-name>` appended.
-    public func personalized(for identity: DeviceIdentity) -> DeviceProfile {
+    public func personalized(for identity: SimulatedIdentity) -> DeviceProfile {
         var hostNames: [String: String] = [:]
         for (index, entry) in softwareHostNames().enumerated() {
             hostNames[entry.hostName] = index == 0 ? identity.hostName : "\(identity.hostName)-\(entry.routingEngine ?? String(index))"

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Per-device host names and serial numbers, so that bundles of one fleet can be told apart.
-@Suite struct DeviceIdentityTests {
+@Suite struct SimulatedIdentityTests {
     func profile(_ name: String) throws -> DeviceProfile {
         try DeviceProfile(directory: Fixtures.packageRoot.appendingPathComponent("profiles/\(name)"))
     }
@@ -17,14 +17,14 @@ import TestSupport
         let mx = try profile("mx480")
         let captured = XMLTextRewriter.values(of: "host-name", in: text(mx, "get-software-information"))
         #expect(captured.count == 2 && captured[0] != captured[1])
-        let served = mx.personalized(for: DeviceIdentity(hostName: "mx480-07", serialNumber: "JN11F00A0007"))
+        let served = mx.personalized(for: SimulatedIdentity(hostName: "mx480-07", serialNumber: "JN11F00A0007"))
         #expect(XMLTextRewriter.values(of: "host-name", in: text(served, "get-software-information")) == ["mx480-07", "mx480-07-re1"])
     }
 
     @Test func chassisSerialIsReplacedAndEveryOtherByteStaysAsCaptured() throws {
         let mx = try profile("mx480")
         let original = try #require(mx.chassisSerialNumber)
-        let served = mx.personalized(for: DeviceIdentity(hostName: "mx480-07", serialNumber: "JN11F00A0007"))
+        let served = mx.personalized(for: SimulatedIdentity(hostName: "mx480-07", serialNumber: "JN11F00A0007"))
         #expect(served.chassisSerialNumber == "JN11F00A0007")
         let before = text(mx, "get-chassis-inventory"), after = text(served, "get-chassis-inventory")
         #expect(after.replacingOccurrences(of: ">JN11F00A0007<", with: ">\(original)<") == before)
@@ -39,16 +39,16 @@ import TestSupport
     @Test func configurationHostNameFollowsTheDevice() throws {
         let ex = try profile("ex4200")
         #expect(!XMLTextRewriter.values(of: "host-name", in: text(ex, "get-configuration")).isEmpty)
-        let served = ex.personalized(for: DeviceIdentity(hostName: "access-12"))
+        let served = ex.personalized(for: SimulatedIdentity(hostName: "access-12"))
         #expect(Set(XMLTextRewriter.values(of: "host-name", in: text(served, "get-configuration"))) == ["access-12"])
         // Without a new serial the inventory keeps the captured one.
         #expect(served.chassisSerialNumber == ex.chassisSerialNumber)
     }
 
     @Test func serialNumbersKeepTheCapturedShape() {
-        #expect(DeviceIdentity.serialNumber(from: "JN11F00AAFRB", device: 7) == "JN11F00A0007")
-        #expect(DeviceIdentity.serialNumber(from: "P5610", device: 12) == "P0012")
-        #expect(DeviceIdentity.serialNumber(from: "AB", device: 3) == "AB-0003")
+        #expect(SimulatedIdentity.serialNumber(from: "JN11F00AAFRB", device: 7) == "JN11F00A0007")
+        #expect(SimulatedIdentity.serialNumber(from: "P5610", device: 12) == "P0012")
+        #expect(SimulatedIdentity.serialNumber(from: "AB", device: 3) == "AB-0003")
     }
 
     @Test func rewriterLeavesElementsWithChildrenAndOtherNamesAlone() {
