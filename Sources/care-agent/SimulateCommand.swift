@@ -98,7 +98,7 @@ struct SimulateFleet: ParsableCommand {
     func run() throws {
         var options = SimulatedFleet.Options(
             deviceCount: devices, profilesDirectory: URL(fileURLWithPath: profiles), stateDirectory: URL(fileURLWithPath: state),
-            user: user ?? currentUserName(), subsystemCommand: [try executablePath(), "simulate", "netconf"])
+            user: user ?? SimulatorProcess.currentUserName(), subsystemCommand: [try SimulatorProcess.executablePath(), "simulate", "netconf"])
         options.faults = try FaultMix(parsing: faults)
         options.seed = seed
         options.port = port
@@ -191,7 +191,7 @@ struct SingleDeviceServer {
             try profile.write(to: profiles.appendingPathComponent(safeName(profile.name)))
             var options = SimulatedFleet.Options(
                 deviceCount: 1, profilesDirectory: profiles, stateDirectory: stateDirectory,
-                user: user ?? currentUserName(), subsystemCommand: [try executablePath(), "simulate", "netconf"])
+                user: user ?? SimulatorProcess.currentUserName(), subsystemCommand: [try SimulatorProcess.executablePath(), "simulate", "netconf"])
             options.port = port
             options.addresses = ["127.0.0.1"]
             options.capturedIdentity = true
@@ -234,18 +234,22 @@ struct SingleDeviceServer {
     }
 }
 
-/// The path of the running care-agent executable, for sshd's subsystem line.
-func executablePath() throws -> String {
-    if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
-    let argv0 = CommandLine.arguments[0]
-    if argv0.hasPrefix("/") { return argv0 }
-    if argv0.contains("/") { return FileManager.default.currentDirectoryPath + "/" + argv0 }
-    throw ValidationError("cannot tell where the care-agent executable is; run it by its path")
-}
+/// What the simulator commands need from the running process.
+enum SimulatorProcess {
+    /// The path of the running care-agent executable, for sshd's subsystem line.
+    static func executablePath() throws -> String {
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
+        let argv0 = CommandLine.arguments[0]
+        if argv0.hasPrefix("/") { return argv0 }
+        if argv0.contains("/") { return FileManager.default.currentDirectoryPath + "/" + argv0 }
+        throw ValidationError("cannot tell where the care-agent executable is; run it by its path")
+    }
 
-func currentUserName() -> String {
-    if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
-    return ProcessInfo.processInfo.environment["USER"] ?? "root"
+    /// The login name of the user running us: the default account of a simulated fleet.
+    static func currentUserName() -> String {
+        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return ProcessInfo.processInfo.environment["USER"] ?? "root"
+    }
 }
 
 /// SIGINT and SIGTERM ask the fleet to stop; the main loop polls the flag and stops the sshd
