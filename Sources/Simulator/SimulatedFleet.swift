@@ -60,6 +60,10 @@ public final class SimulatedFleet: @unchecked Sendable {
     public init(_ options: Options) throws(SimulatorError) {
         self.options = options
         let fm = FileManager.default
+        for (program, package) in [(options.sshdPath, "openssh-server"), (options.sshKeygenPath, "openssh-client")]
+            where !fm.isExecutableFile(atPath: program) {
+            throw .fleet("\(program) not found: the simulator runs OpenSSH (Debian/Ubuntu: apt-get install \(package))")
+        }
         stateDirectory = options.stateDirectory.standardizedFileURL
         do {
             try fm.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
