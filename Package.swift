@@ -61,6 +61,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Release-mode benchmarks (swift run -c release care-agent-bench).
+        .executableTarget(name: "care-agent-bench", dependencies: ["Junos", "XML", "CLibXML2"]),
+
         // Fuzz target for the framing decoders and client session (see scripts/fuzz-netconf.sh).
         .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF"]),
 

@@ -120,6 +120,8 @@ public struct ConfigurationTree: Sendable, Equatable {
         let definedGroups = root.children("groups")
         var base = root
         base.children.removeAll { $0.keyword == "groups" }
+        // Nothing applied: no walk needed (large configurations often apply no group).
+        if definedGroups.isEmpty || appliedGroupNames.isEmpty { return base }
 
         func groups(named name: String) -> [ConfigStatement] {
             if name == "${node}" {
@@ -173,7 +175,32 @@ extension ConfigStatement {
         return nodes
     }
 
-    public func has(_ path: String) -> Bool { !statements(at: path).isEmpty }
+    /// Whether any statement exists at `path`; stops at the first one found, copying nothing.
+    public func has(_ path: String) -> Bool {
+        hasPath(path.split(separator: "/")[...])
+    }
+
+    private func hasPath(_ components: ArraySlice<Substring>) -> Bool {
+        guard let first = components.first else { return true }
+        let rest = components.dropFirst()
+        for index in children.indices where first == "*" || children[index].keyword == first {
+            if children[index].hasPath(rest) { return true }
+        }
+        return false
+    }
+
+    /// Every keyword used below this statement, collected in one walk.
+    public func allKeywords() -> Set<String> {
+        var result = Set<String>()
+        func walk(_ statement: ConfigStatement) {
+            for index in statement.children.indices {
+                result.insert(statement.children[index].keyword)
+                walk(statement.children[index])
+            }
+        }
+        walk(self)
+        return result
+    }
 
     /// The first value (or identifier) found at `path`.
     public func value(at path: String) -> String? {
