@@ -93,6 +93,14 @@ public struct AgentKey: Sendable {
         self.publicKey = try! AgentPublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)
     }
 
+    /// A key from its raw 32 bytes (tests, key import).
+    public init(rawRepresentation: some Collection<UInt8>) throws(AgentKeyError) {
+        guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: Array(rawRepresentation)) else {
+            throw .malformed(path: "(raw key)")
+        }
+        self.init(privateKey: key)
+    }
+
     public static func url(stateDirectory: URL) -> URL { stateDirectory.appendingPathComponent(fileName) }
 
     /// Loads the key; fails when it does not exist.
