@@ -175,10 +175,8 @@ public struct BundleWriter: Sendable {
     /// manifest.sig, facts.json, collection.log and raw/<rpc>.xml.
     public static func encode(_ contents: BundleContents, key: AgentKey) throws(BundleWriteError) -> [UInt8] {
         var payload: [ArchiveMember] = []
-        let factsEncoder = JSONEncoder()
-        factsEncoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do {
-            payload.append(ArchiveMember(name: "facts.json", bytes: Array(try factsEncoder.encode(contents.facts))))
+            payload.append(ArchiveMember(name: "facts.json", bytes: try factsJSON(contents.facts)))
         } catch {
             throw .encoding("facts: \(error)")
         }
@@ -216,6 +214,13 @@ public struct BundleWriter: Sendable {
                        ArchiveMember(name: "manifest.sig", bytes: signature)] + payload
         let tar = try USTar.archive(members, modified: Int(contents.finished.timeIntervalSince1970))
         return try Gzip.compress(tar)
+    }
+
+    /// facts.json as written: pretty, keys sorted, so bundles diff well with ordinary tools too.
+    static func factsJSON(_ facts: DeviceFacts) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(facts)) + [UInt8(ascii: "\n")]
     }
 
     static func hex(_ digest: some Sequence<UInt8>) -> String {

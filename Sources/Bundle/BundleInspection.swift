@@ -1,0 +1,129 @@
+import Foundation
+import Junos
+
+/// Human titles and display order of the DeviceFacts fields; fields not listed (added by a later
+/// parser) are shown after these under their own key.
+enum FactSections {
+    static let titles: [(key: String, title: String)] = [
+        ("software", "Software"),
+        ("inventory", "Hardware inventory"),
+        ("routingEngines", "Routing engines"),
+        ("environment", "Environment"),
+        ("chassisAlarms", "Chassis alarms"),
+        ("systemAlarms", "System alarms"),
+        ("storage", "Storage"),
+        ("coreDumps", "Core dumps"),
+        ("uptime", "Uptime"),
+        ("virtualChassis", "Virtual chassis"),
+        ("cluster", "Chassis cluster"),
+        ("configuration", "Configured features"),
+        ("interfaces", "Interfaces"),
+        ("parseErrors", "Parse errors"),
+    ]
+
+    static func title(_ key: String) -> String { titles.first { $0.key == key }?.title ?? key }
+
+    static func ordered(_ facts: JSONValue) -> [(key: String, value: JSONValue)] {
+        guard case let .object(pairs) = facts else { return [] }
+        let known = titles.compactMap { entry in pairs.first { $0.key == entry.key } }
+        let other = pairs.filter { pair in !titles.contains { $0.key == pair.key } }
+        return known + other
+    }
+}
+
+/// What `care-agent bundle inspect` shows: who, when, what was asked and how it went, then every
+/// fact section, rendered from facts.json generically so bundles from any version display.
+public enum BundleInspection {
+    public static func text(_ bundle: VerifiedBundle) -> String {
+        let m = bundle.manifest
+        var out = ""
+        out += "Bundle     \(m.bundleId.uuidString.lowercased())  (format \(m.formatVersion), signed by \(bundle.signer.fingerprint))\n"
+        var device = "\(m.device.name) (\(m.device.address))"
+        if let host = m.device.hostname, host != m.device.name { device += ", host name \(host)" }
+        device += ", model \(m.device.model ?? "unknown"), chassis serial \(m.device.chassisSerial ?? "unknown")"
+        out += "Device     \(device)\n"
+        out += "Agent      \(m.agent.id), care-agent \(m.agent.version)\n"
+        let seconds = m.collection.finished.timeIntervalSince(m.collection.started)
+        out += "Collected  \(UTCTime.string(m.collection.started)) to \(UTCTime.string(m.collection.finished))"
+        out += " (\(String(format: "%.1f", seconds)) s), trigger \(m.collection.trigger.rawValue)\n"
+        if let derived = m.derivedFrom {
+            out += "Derived    from bundle \(derived.bundleId.uuidString.lowercased()) signed by \(derived.originalSigner): \(derived.reason)\n"
+        }
+        out += "\nRPC outcomes\n"
+        out += outcomes(m.outcomes)
+        if let error = bundle.factsDecodingError {
+            out += "\nnote: facts.json does not match this care-agent's fact types (\(error.prefix(120))); shown as stored\n"
+        }
+        let facts = (try? JSONValue(json: bundle.factsJSON)) ?? .object([])
+        for (key, value) in FactSections.ordered(facts) {
+            out += "\n\(FactSections.title(key))\n"
+            let body = render(value, indent: 1)
+            out += body.isEmpty ? "  (none)\n" : body
+        }
+        return out
+    }
+
+    static func outcomes(_ outcomes: [RPCOutcome]) -> String {
+        var out = ""
+        let width = outcomes.map(\.status.rawValue.count).max() ?? 2
+        for outcome in outcomes {
+            let status = outcome.status.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
+            let time = String(format: "%7.2f s", outcome.durationSeconds)
+            out += "  \(status)  \(time)  \(outcome.rpc)"
+            if let message = outcome.message { out += ": \(message)" }
+            out += "\n"
+        }
+        let failed = outcomes.filter { $0.status != .ok }.count
+        out += failed == 0 ? "  all \(outcomes.count) RPCs answered\n" : "  \(failed) of \(outcomes.count) RPCs failed\n"
+        return out
+    }
+
+    /// YAML-like indented rendering: scalars inline, list items as `-` entries.
+    static func render(_ value: JSONValue, indent: Int) -> String {
+        let pad = String(repeating: "  ", count: indent)
+        switch value {
+        case let .object(pairs):
+            var out = ""
+            for (key, item) in pairs where item != .null {
+                switch item {
+                case .object(let inner) where inner.isEmpty: continue
+                case .array(let inner) where inner.isEmpty: continue
+                case .object, .array:
+                    out += "\(pad)\(key):\n" + render(item, indent: indent + 1)
+                default:
+                    out += "\(pad)\(key): \(item)\n"
+                }
+            }
+            return out
+        case let .array(items):
+            var out = ""
+            for item in items {
+                if case .object = item {
+                    let body = render(item, indent: indent + 1)
+                    // The first field goes on the dash line.
+                    let trimmed = body.drop(while: { $0 == " " })
+                    out += "\(pad)- \(trimmed)"
+                } else {
+                    out += "\(pad)- \(item)\n"
+                }
+            }
+            return out
+        default:
+            return "\(pad)\(value)\n"
+        }
+    }
+
+    /// `--json`: the manifest, the signer and facts.json as stored.
+    public static func json(_ bundle: VerifiedBundle) -> String {
+        let manifest = (try? BundleManifest.encoder().encode(bundle.manifest)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        let facts = bundle.factsJSON.isEmpty ? "null" : String(decoding: bundle.factsJSON, as: UTF8.self)
+        return """
+        {
+        "manifest" : \(manifest),
+        "signer" : \(JSONValue.quoted(bundle.signer.fingerprint)),
+        "facts" : \(facts)
+        }
+
+        """
+    }
+}
