@@ -91,7 +91,13 @@ public struct BundleWriter: Sendable {
         try SystemCall.makeDirectory(directory.path, mode: 0o750)
         let base = BundleFileName.base(for: contents)
         return try place(bytes, base: base) { attempt in
-            attempt == 1 ? base + BundleFileName.suffix : "\(base)-\(attempt)\(BundleFileName.suffix)"
+            switch attempt {
+            case 1: return base + BundleFileName.suffix
+            // A few readable suffixes, then random ones so a simulated fleet of identical
+            // devices does not probe a long sequence of taken names.
+            case 2 ... 9: return "\(base)-\(attempt)\(BundleFileName.suffix)"
+            default: return "\(base)-\(String(UInt32.random(in: 0 ... .max), radix: 16))\(BundleFileName.suffix)"
+            }
         }
     }
 
