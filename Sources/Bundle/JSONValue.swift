@@ -111,7 +111,7 @@ public indirect enum JSONValue: Sendable, Equatable, Decodable, CustomStringConv
     /// Fields that name an element of a list (a FRU, an RE, an alarm, a file), most specific first.
     /// Used to match list items between two captures instead of comparing by position.
     static let identityKeys = [
-        "name", "slot", "routingEngine", "re-name", "reName", "member", "memberId", "node", "nodeId",
+        "name", "slot", "section", "routingEngine", "re-name", "reName", "member", "memberId", "node", "nodeId",
         "fileName", "file", "path", "mountedOn", "mountPoint", "filesystem", "filesystemName",
         "description", "id",
     ]
