@@ -27,7 +27,15 @@ public struct BundleComparison: Sendable, Codable {
     /// Empty when the configurations are identical; nil when either bundle has no configuration.
     public var configurationDiff: String?
 
-    public init(old: VerifiedBundle, new: VerifiedBundle) {
+    /// Fields that change on every capture (clocks, uptime counters, short-term load): left out
+    /// unless asked for, so a diff shows what an engineer would call a change. A reboot still
+    /// shows, as a changed boot or start time.
+    public static let volatileFields: Set<String> = [
+        "currentTime", "uptimeSeconds", "uptimeText", "uptime", "loadAverage1", "loadAverage5",
+        "activeUsers", "timeSeconds", "dateSeconds", "startTimeEpoch",
+    ]
+
+    public init(old: VerifiedBundle, new: VerifiedBundle, includeVolatile: Bool = false) {
         oldBundle = old.manifest.bundleId
         newBundle = new.manifest.bundleId
         let oldSerial = old.manifest.device.chassisSerial, newSerial = new.manifest.device.chassisSerial
@@ -46,6 +54,7 @@ public struct BundleComparison: Sendable, Codable {
         let oldFacts = (try? JSONValue(json: old.factsJSON)) ?? .object([])
         let newFacts = (try? JSONValue(json: new.factsJSON)) ?? .object([])
         factChanges = JSONDiff.changes(from: oldFacts, to: newFacts)
+            .filter { includeVolatile || !Self.isVolatile($0.path) }
             .map { LabelledChange(section: $0.section, label: Self.label($0), change: $0) }
 
         let oldConfig = old.member("raw/get-configuration.xml").flatMap(ConfigurationText.init(reply:))
@@ -53,6 +62,12 @@ public struct BundleComparison: Sendable, Codable {
         if let oldConfig, let newConfig {
             configurationDiff = ConfigurationDiff.render(from: oldConfig, to: newConfig)
         }
+    }
+
+    static func isVolatile(_ path: String) -> Bool {
+        let last = path.split(separator: ".").last.map(String.init) ?? path
+        let field = last.split(separator: "[").first.map(String.init) ?? last
+        return volatileFields.contains(field) || path.contains("currentTime.")
     }
 
     static func describe(_ outcome: RPCOutcome) -> String {

@@ -86,9 +86,8 @@ public enum BundleInspection {
             var out = ""
             for (key, item) in pairs where item != .null {
                 switch item {
-                case .object(let inner) where inner.isEmpty: continue
-                case .array(let inner) where inner.isEmpty: continue
                 case .object, .array:
+                    if item.isEmptyContainer { continue }
                     out += "\(pad)\(key):\n" + render(item, indent: indent + 1)
                 default:
                     out += "\(pad)\(key): \(item)\n"
@@ -96,15 +95,17 @@ public enum BundleInspection {
             }
             return out
         case let .array(items):
+            // One line per list item (a FRU, a sensor, a file), its nested lists indented below:
+            // the hardware inventory reads as a tree.
             var out = ""
             for item in items {
-                if case .object = item {
-                    let body = render(item, indent: indent + 1)
-                    // The first field goes on the dash line.
-                    let trimmed = body.drop(while: { $0 == " " })
-                    out += "\(pad)- \(trimmed)"
-                } else {
+                guard case let .object(pairs) = item else {
                     out += "\(pad)- \(item)\n"
+                    continue
+                }
+                out += "\(pad)- \(item.summary(limit: 10))\n"
+                for (key, nested) in pairs where !nested.isScalar && !nested.isEmptyContainer {
+                    out += "\(pad)    \(key):\n" + render(nested, indent: indent + 3)
                 }
             }
             return out

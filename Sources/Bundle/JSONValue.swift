@@ -50,6 +50,15 @@ public indirect enum JSONValue: Sendable, Equatable, Decodable, CustomStringConv
         return nil
     }
 
+    /// `[]` or `{}`.
+    public var isEmptyContainer: Bool {
+        switch self {
+        case let .array(items): return items.isEmpty
+        case let .object(pairs): return pairs.isEmpty
+        default: return false
+        }
+    }
+
     public var isScalar: Bool {
         switch self {
         case .array, .object: return false
@@ -99,7 +108,7 @@ public indirect enum JSONValue: Sendable, Equatable, Decodable, CustomStringConv
     /// other scalar fields (`name=FPC 0 serial-number=ABC123 ...`).
     public func summary(limit: Int = 5) -> String {
         guard case let .object(pairs) = self else { return description }
-        let scalars = pairs.filter { $0.value.isScalar && $0.value != .null }
+        let scalars = pairs.filter { $0.value.isScalar && $0.value != .null && $0.value != .string("") }
         let identity = JSONValue.identityKeys.compactMap { key in scalars.first { $0.key == key } }.prefix(1)
         let rest = scalars.filter { pair in !identity.contains { $0.key == pair.key } }
         let shown = Array(identity) + rest.prefix(limit - identity.count)

@@ -101,7 +101,7 @@ public struct BundleDerivation: Codable, Sendable, Equatable {
 }
 
 /// Everything a bundle holds, as the collector hands it over and as a reader gets it back.
-public struct BundleContents: Sendable {
+public struct BundleContents: Sendable, Equatable {
     public var bundleId: UUID
     public var agent: AgentIdentity
     public var device: DeviceIdentity

@@ -131,8 +131,11 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "Print the differences as JSON.")
         var json = false
 
+        @Flag(help: "Include fields that change on every capture (clock, uptime, short-term load).")
+        var all = false
+
         func run() throws {
-            let comparison = BundleComparison(old: try BundleCommand.open(old), new: try BundleCommand.open(new))
+            let comparison = BundleComparison(old: try BundleCommand.open(old), new: try BundleCommand.open(new), includeVolatile: all)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -178,3 +178,18 @@ enum CareAgentBinary {
         #expect(bundle.contents.rawReplies == (try Sample.contents()).rawReplies)
     }
 }
+
+@Suite struct CommandLineHelpTests {
+    @Test func bundleHelpListsTheSupportCommandsAndHidesTheTestOnes() throws {
+        let help = try CareAgentBinary.run(["bundle", "--help"])
+        #expect(help.status == 0)
+        for command in ["verify", "inspect", "diff", "reparse"] {
+            #expect(help.stdout.contains("  \(command) "), "\(command) missing from:\n\(help.stdout)")
+        }
+        #expect(!help.stdout.contains("rewrite"))
+        #expect(!help.stdout.contains("benchmark"))
+        let verify = try CareAgentBinary.run(["bundle", "verify", "--help"])
+        #expect(verify.stdout.contains("--pubkey"))
+        #expect(verify.stdout.contains("--keys"))
+    }
+}

@@ -194,3 +194,16 @@ import TestSupport
 extension Junos.DeviceFacts {
     func jsonBytes() throws -> [UInt8] { try BundleWriter.factsJSON(self) }
 }
+
+@Suite struct VolatileFieldTests {
+    @Test func clocksAndUptimeCountersAreLeftOutUnlessAsked() throws {
+        let base = try BundleReader().read(bytes: try Sample.encoded())
+        var old = base, new = base
+        old.factsJSON = Array(#"{"uptime":{"sections":[{"currentTime":{"seconds":100,"text":"a"},"uptimeSeconds":50,"systemBooted":{"seconds":50}}]}}"#.utf8)
+        new.factsJSON = Array(#"{"uptime":{"sections":[{"currentTime":{"seconds":200,"text":"b"},"uptimeSeconds":20,"systemBooted":{"seconds":180}}]}}"#.utf8)
+        let quiet = BundleComparison(old: old, new: new)
+        #expect(quiet.factChanges.map(\.change.path) == ["uptime.sections[0].systemBooted.seconds"])
+        let all = BundleComparison(old: old, new: new, includeVolatile: true)
+        #expect(all.factChanges.count == 4)
+    }
+}
