@@ -52,16 +52,47 @@ public enum BundleInspection {
         out += "\nRPC outcomes\n"
         out += outcomes(m.outcomes)
         if let error = bundle.factsDecodingError {
-            out += "\nnote: facts.json does not match this care-agent's fact types (\(error.prefix(120))); shown as stored\n"
+            out += "\nnote: facts.json was written by another version of the parsers (\(error)); shown as stored,"
+            out += " `care-agent bundle reparse` rebuilds it\n"
         }
         let facts = (try? JSONValue(json: bundle.factsJSON)) ?? .object([])
         for (key, value) in FactSections.ordered(facts) {
             out += "\n\(FactSections.title(key))\n"
-            let body = render(value, indent: 1)
+            let body = (key == "inventory" ? hardwareTable(value) : nil) ?? render(value, indent: 1)
             out += body.isEmpty ? "  (none)\n" : body
         }
         return out
     }
+
+    /// The inventory as `show chassis hardware` lays it out: one row per FRU, indented by depth.
+    /// Nil when the facts do not have the chassis → modules → children shape.
+    static func hardwareTable(_ inventory: JSONValue) -> String? {
+        guard case let .array(chassis)? = inventory["chassis"], !chassis.isEmpty else { return nil }
+        var rows: [[String]] = [["Item", "Version", "Part number", "Serial number", "Description"]]
+        func text(_ value: JSONValue?) -> String {
+            guard let value, value != .null else { return "" }
+            return value.description
+        }
+        func walk(_ item: JSONValue, depth: Int) {
+            var name = text(item["name"])
+            if depth == 0, let member = item["member"], member != .null { name = "\(member) \(name)" }
+            let description = text(item["description"]).isEmpty ? text(item["modelNumber"]) : text(item["description"])
+            rows.append([String(repeating: "  ", count: depth) + name, text(item["version"]), text(item["partNumber"]),
+                         text(item["serialNumber"]), description])
+            for key in ["modules", "children"] {
+                if case let .array(children)? = item[key] { children.forEach { walk($0, depth: depth + 1) } }
+            }
+        }
+        chassis.forEach { walk($0, depth: 0) }
+        let widths = (0 ..< 4).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            "  " + (0 ..< 4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                + "  " + row[4]
+        }.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n") + "\n"
+    }
+
+    /// Lists too long to be useful on a terminal are shown as a count; `--json` has them.
+    static let countedLists: Set<String> = ["packages"]
 
     static func outcomes(_ outcomes: [RPCOutcome]) -> String {
         var out = ""
@@ -86,6 +117,10 @@ public enum BundleInspection {
             var out = ""
             for (key, item) in pairs where item != .null {
                 switch item {
+                case let .array(items) where countedLists.contains(key):
+                    out += "\(pad)\(key): \(items.count) (listed by --json)\n"
+                case let .array(items) where items.allSatisfy(\.isScalar) && !items.isEmpty:
+                    out += "\(pad)\(key): \(items.map(\.description).joined(separator: ", "))\n"
                 case .object, .array:
                     if item.isEmptyContainer { continue }
                     out += "\(pad)\(key):\n" + render(item, indent: indent + 1)
@@ -103,9 +138,28 @@ public enum BundleInspection {
                     out += "\(pad)- \(item)\n"
                     continue
                 }
-                out += "\(pad)- \(item.summary(limit: 10))\n"
+                let scalars = pairs.filter { $0.value.isScalar && $0.value != .null && !JSONValue.hiddenInSummary.contains($0.key) }
+                if scalars.isEmpty {
+                    // A wrapper (one RE's section with only lists in it): show what it wraps.
+                    out += render(item, indent: indent)
+                    continue
+                }
+                if scalars.count <= 8 {
+                    out += "\(pad)- \(item.summary(limit: 8))\n"
+                } else {
+                    // Many readings (an RE's CPU, memory, temperatures): one per line under its name.
+                    out += "\(pad)- \(item.summary(limit: 1).replacingOccurrences(of: " …", with: ""))\n"
+                    let shown = item.summary(limit: 1)
+                    for (key, value) in scalars where !shown.hasPrefix("\(key)=") {
+                        out += "\(pad)    \(key): \(value)\n"
+                    }
+                }
                 for (key, nested) in pairs where !nested.isScalar && !nested.isEmptyContainer {
-                    out += "\(pad)    \(key):\n" + render(nested, indent: indent + 3)
+                    if case let .array(list) = nested, countedLists.contains(key) {
+                        out += "\(pad)    \(key): \(list.count) (listed by --json)\n"
+                    } else {
+                        out += "\(pad)    \(key):\n" + render(nested, indent: indent + 3)
+                    }
                 }
             }
             return out

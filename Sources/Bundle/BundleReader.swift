@@ -98,7 +98,7 @@ public struct BundleReader: Sendable {
         do {
             facts = try JSONDecoder().decode(DeviceFacts.self, from: Data(factsJSON))
         } catch {
-            factsError = "\(error)"
+            factsError = Self.reason(error)
         }
         let raw = members.compactMap { member -> RawReply? in
             guard member.name.hasPrefix("raw/"), member.name.hasSuffix(".xml") else { return nil }

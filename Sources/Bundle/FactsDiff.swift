@@ -31,18 +31,33 @@ public enum JSONDiff {
         return out
     }
 
-    private static func compare(_ a: JSONValue, _ b: JSONValue, path: String, section: String, into out: inout [JSONChange]) {
+    private static func empty(like value: JSONValue) -> JSONValue {
+        switch value {
+        case .object: return .object([])
+        case .array: return .array([])
+        default: return .null
+        }
+    }
+
+    private static func compare(_ a: JSONValue, _ b: JSONValue, path: String, section: String,
+                                into out: inout [JSONChange]) {
         switch (a, b) {
+        case (.null, _) where b.isScalar:
+            out.append(added(b, path, section))
+        case (_, .null) where a.isScalar:
+            out.append(removed(a, path, section))
         case let (.object(x), .object(y)):
             let keys = Set(x.map(\.key)).union(y.map(\.key)).sorted()
             for key in keys {
                 let sub = path.isEmpty ? key : "\(path).\(key)"
                 let sec = section.isEmpty ? key : section
-                switch (a[key], b[key]) {
-                case let (old?, new?): compare(old, new, path: sub, section: sec, into: &out)
-                case let (old?, nil): if old != .null { out.append(removed(old, sub, sec)) }
-                case let (nil, new?): if new != .null { out.append(added(new, sub, sec)) }
-                case (nil, nil): break
+                // A field missing on one side compares with an empty value of the other's kind, so a
+                // whole new section shows item by item rather than as one unreadable blob.
+                switch (a[key] ?? .null, b[key] ?? .null) {
+                case (.null, .null): break
+                case let (.null, new): compare(Self.empty(like: new), new, path: sub, section: sec, into: &out)
+                case let (old, .null): compare(old, Self.empty(like: old), path: sub, section: sec, into: &out)
+                case let (old, new): compare(old, new, path: sub, section: sec, into: &out)
                 }
             }
         case let (.array(x), .array(y)):
@@ -53,10 +68,10 @@ public enum JSONDiff {
                     let id = item[key]!.description
                     let sub = "\(path)[\(key)=\(id)]"
                     if let other = newItems[id] { compare(item, other, path: sub, section: section, into: &out) }
-                    else { out.append(removed(item, sub, section)) }
+                    else { removedItem(item, sub, section, into: &out) }
                 }
                 for item in y where oldItems[item[key]!.description] == nil {
-                    out.append(added(item, "\(path)[\(key)=\(item[key]!.description)]", section))
+                    addedItem(item, "\(path)[\(key)=\(item[key]!.description)]", section, into: &out)
                 }
             } else if x.allSatisfy(\.isScalar) && y.allSatisfy(\.isScalar) {
                 // Lists of plain values (feature names, addresses) compare as sets.
@@ -67,14 +82,32 @@ public enum JSONDiff {
                 for i in 0 ..< max(x.count, y.count) {
                     let sub = "\(path)[\(i)]"
                     if i < x.count && i < y.count { compare(x[i], y[i], path: sub, section: section, into: &out) }
-                    else if i < x.count { out.append(removed(x[i], sub, section)) }
-                    else { out.append(added(y[i], sub, section)) }
+                    else if i < x.count { removedItem(x[i], sub, section, into: &out) }
+                    else { addedItem(y[i], sub, section, into: &out) }
                 }
             }
         default:
             if a != b {
                 out.append(JSONChange(kind: .changed, path: path, section: section, old: a.description, new: b.description, isElement: false))
             }
+        }
+    }
+
+    /// A list item that came or went: one change when it has fields to name it by, otherwise
+    /// (a wrapper such as a per-RE section) its contents one by one.
+    private static func addedItem(_ item: JSONValue, _ path: String, _ section: String, into out: inout [JSONChange]) {
+        if case let .object(pairs) = item, !pairs.contains(where: { $0.value.isScalar && $0.value != .null }) {
+            compare(.object([]), item, path: path, section: section, into: &out)
+        } else {
+            out.append(added(item, path, section))
+        }
+    }
+
+    private static func removedItem(_ item: JSONValue, _ path: String, _ section: String, into out: inout [JSONChange]) {
+        if case let .object(pairs) = item, !pairs.contains(where: { $0.value.isScalar && $0.value != .null }) {
+            compare(item, .object([]), path: path, section: section, into: &out)
+        } else {
+            out.append(removed(item, path, section))
         }
     }
 

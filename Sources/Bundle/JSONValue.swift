@@ -108,14 +108,22 @@ public indirect enum JSONValue: Sendable, Equatable, Decodable, CustomStringConv
     /// other scalar fields (`name=FPC 0 serial-number=ABC123 ...`).
     public func summary(limit: Int = 5) -> String {
         guard case let .object(pairs) = self else { return description }
-        let scalars = pairs.filter { $0.value.isScalar && $0.value != .null && $0.value != .string("") }
+        let scalars = pairs.filter {
+            $0.value.isScalar && $0.value != .null && $0.value != .string("") && !JSONValue.hiddenInSummary.contains($0.key)
+        }
         let identity = JSONValue.identityKeys.compactMap { key in scalars.first { $0.key == key } }.prefix(1)
         let rest = scalars.filter { pair in !identity.contains { $0.key == pair.key } }
         let shown = Array(identity) + rest.prefix(limit - identity.count)
-        var text = shown.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        var text = shown.map { pair in
+            let value = pair.value.description
+            return value.contains(" ") ? "\(pair.key)=\"\(value)\"" : "\(pair.key)=\(value)"
+        }.joined(separator: " ")
         if shown.count < scalars.count { text += " …" }
         return text.isEmpty ? compactJSON : text
     }
+
+    /// Bookkeeping fields that say nothing to a reader (tree depth is shown by indentation).
+    static let hiddenInSummary: Set<String> = ["depth"]
 
     /// Fields that name an element of a list (a FRU, an RE, an alarm, a file), most specific first.
     /// Used to match list items between two captures instead of comparing by position.
