@@ -12,9 +12,9 @@ import TestSupport
         let new = try json(#"{"inventory":{"chassis":[{"name":"Chassis","serialNumber":"C1","modules":[{"name":"FPC 1","serialNumber":"B2"},{"name":"FPC 2","serialNumber":"C"}]}]}}"#)
         let changes = JSONDiff.changes(from: old, to: new)
         #expect(changes.map(\.description) == [
-            "- inventory.chassis[name=Chassis].modules[name=FPC 0]: name=FPC 0 serialNumber=A",
+            "- inventory.chassis[name=Chassis].modules[name=FPC 0]: name=\"FPC 0\" serialNumber=A",
             "~ inventory.chassis[name=Chassis].modules[name=FPC 1].serialNumber: B → B2",
-            "+ inventory.chassis[name=Chassis].modules[name=FPC 2]: name=FPC 2 serialNumber=C",
+            "+ inventory.chassis[name=Chassis].modules[name=FPC 2]: name=\"FPC 2\" serialNumber=C",
         ])
         #expect(changes.allSatisfy { $0.section == "inventory" })
         #expect(changes.map { BundleComparison.label($0) } == ["FRU removed", "FRU serial changed", "FRU added"])
@@ -205,5 +205,45 @@ extension Junos.DeviceFacts {
         #expect(quiet.factChanges.map(\.change.path) == ["uptime.sections[0].systemBooted.seconds"])
         let all = BundleComparison(old: old, new: new, includeVolatile: true)
         #expect(all.factChanges.count == 4)
+    }
+}
+
+@Suite struct InspectionRenderingTests {
+    @Test func inventoryIsShownLikeShowChassisHardware() throws {
+        let inventory = try JSONValue(json: Array(#"""
+        {"chassis":[{"name":"Chassis","serialNumber":"JN1249018AFB","description":"MX480","modules":[
+          {"name":"FPC 0","version":"REV 56","partNumber":"750-045715","serialNumber":"CADG7246","description":"MPC5E","depth":1,"children":[
+            {"name":"PIC 0","partNumber":"BUILTIN","serialNumber":"BUILTIN","description":"12X10GE SFPP OTN","depth":2,"children":[]}]}]}]}
+        """#.utf8))
+        let table = try #require(BundleInspection.hardwareTable(inventory))
+        #expect(table == """
+          Item       Version  Part number  Serial number  Description
+          Chassis                          JN1249018AFB   MX480
+            FPC 0    REV 56   750-045715   CADG7246       MPC5E
+              PIC 0           BUILTIN      BUILTIN        12X10GE SFPP OTN
+
+        """)
+        #expect(BundleInspection.hardwareTable(.object([])) == nil)
+    }
+
+    @Test func listsRenderOneLinePerItemAndWrappersAreUnfolded() throws {
+        let facts = try JSONValue(json: Array(#"""
+        {"environment":{"sections":[{"sensors":[{"name":"PEM 0","status":"OK","celsius":50}]}]},
+         "configuration":{"features":["bgp","ospf"]},
+         "software":{"routingEngines":[{"name":"re0","version":"21.4R3","packages":[{"name":"a"},{"name":"b"}]}]}}
+        """#.utf8))
+        let text = BundleInspection.render(facts, indent: 0)
+        #expect(text.contains("  sections:\n    sensors:\n      - name=\"PEM 0\" celsius=50 status=OK\n"))
+        #expect(text.contains("  features: bgp, ospf\n"))
+        #expect(text.contains("    - name=re0 version=21.4R3\n        packages: 2 (listed by --json)\n"))
+    }
+
+    @Test func aNewSectionIsListedItemByItem() throws {
+        let old = try JSONValue(json: Array(#"{"environment":null}"#.utf8))
+        let new = try JSONValue(json: Array(#"{"environment":{"sections":[{"sensors":[{"name":"PEM 0","status":"OK"},{"name":"PEM 1","status":"Check"}]}]}}"#.utf8))
+        #expect(JSONDiff.changes(from: old, to: new).map(\.description) == [
+            "+ environment.sections[0].sensors[name=PEM 0]: name=\"PEM 0\" status=OK",
+            "+ environment.sections[0].sensors[name=PEM 1]: name=\"PEM 1\" status=Check",
+        ])
     }
 }
