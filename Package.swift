@@ -21,8 +21,10 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
+        .target(name: "CEpoll"),
+
         // Safe wrappers.
-        .target(name: "IOLoop"),
+        .target(name: "IOLoop", dependencies: ["CEpoll"]),
         .target(name: "XML", dependencies: ["CLibXML2"]),
         .target(name: "SSH", dependencies: [
             "CLibSSH2", "IOLoop",

@@ -1,1 +1,290 @@
-// IOLoop: see the target's files.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import CEpoll
+
+/// Readiness a non-blocking step waits for.
+public struct IOEvents: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let read = IOEvents(rawValue: UInt32(EPOLLIN.rawValue))
+    public static let write = IOEvents(rawValue: UInt32(EPOLLOUT.rawValue))
+}
+
+/// What one attempt of a non-blocking operation achieved.
+public enum IOStep<Value: Sendable>: Sendable {
+    /// Finished with a value.
+    case done(Value)
+    /// Would block: call again when the descriptor is ready for these events.
+    case wait(IOEvents)
+}
+
+/// Why a driven operation ended without a value.
+public enum IOLoopError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The deadline passed before the operation finished.
+    case timedOut
+    /// The task was cancelled.
+    case cancelled
+    /// Another operation is already waiting on this descriptor.
+    case busy(fd: Int32)
+    /// A system call failed.
+    case system(call: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .timedOut: return "timed out"
+        case .cancelled: return "cancelled"
+        case let .busy(fd): return "descriptor \(fd) already has an operation in progress"
+        case let .system(call, code): return "\(call) failed: \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// One event loop thread driving non-blocking operations with epoll, so that thousands of
+/// sessions share one thread and Swift's cooperative pool never blocks in a C call.
+///
+/// An operation is a step closure run on the loop thread: it returns `.done` or `.wait(events)`;
+/// the loop re-runs it when the descriptor is ready, on each `tick`, and fails it at its deadline.
+/// Every step for one descriptor runs on the loop thread, which also serialises access to
+/// non-thread-safe C state such as a libssh2 session.
+public final class IOLoop: @unchecked Sendable {
+    /// A process-wide loop, started on first use.
+    public static let shared = IOLoop(name: "care-agent-io")
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let lock = NSLock()
+    private var queued: [() -> Void] = []
+    // Loop-thread state.
+    private var operations: [Int32: PendingOperation] = [:]
+    private var registered: Set<Int32> = []
+    private var thread: Thread?
+    private var loopThreadID: pthread_t?
+
+    public init(name: String) {
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        precondition(epollFD >= 0 && wakeFD >= 0, "epoll/eventfd unavailable: \(String(cString: strerror(errno)))")
+        var event = epoll_event()
+        event.events = UInt32(EPOLLIN.rawValue)
+        event.data.fd = wakeFD
+        _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Whether the caller is on this loop's thread.
+    public var inLoop: Bool {
+        guard let id = loopThreadID else { return false }
+        return pthread_equal(id, pthread_self()) != 0
+    }
+
+    /// Runs `work` on the loop thread, after everything already queued.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        lock.lock()
+        queued.append(work)
+        lock.unlock()
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    /// Runs `body` on the loop thread and returns its result.
+    public func submit<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            execute { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Drives a non-blocking operation on `fd` to completion on the loop thread.
+    /// - Parameters:
+    ///   - deadline: when to give up with ``IOLoopError/timedOut`` (nil: never).
+    ///   - tick: re-run the step this often even without readiness (keepalives), nil for never.
+    ///   - step: one non-blocking attempt; runs only on the loop thread.
+    public func drive<T: Sendable>(
+        fd: Int32,
+        deadline: ContinuousClock.Instant? = nil,
+        tick: Duration? = nil,
+        _ step: @escaping @Sendable () throws -> IOStep<T>
+    ) async throws -> T {
+        let operation = PendingOperation(fd: fd, deadline: deadline, tick: tick)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+                operation.attempt = { [unowned operation] in
+                    do {
+                        switch try step() {
+                        case let .done(value):
+                            operation.markFinished()
+                            continuation.resume(returning: value)
+                            return nil
+                        case let .wait(events):
+                            return events
+                        }
+                    } catch {
+                        operation.markFinished()
+                        continuation.resume(throwing: error)
+                        return nil
+                    }
+                }
+                operation.fail = { error in continuation.resume(throwing: error) }
+                execute { [self] in self.start(operation) }
+            }
+        } onCancel: {
+            execute { [self] in self.fail(operation, with: .cancelled) }
+        }
+    }
+
+    /// Forgets `fd` before the caller closes it. Runs on the loop thread.
+    public func deregister(fd: Int32) {
+        precondition(inLoop)
+        if registered.remove(fd) != nil {
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+        }
+        if let operation = operations.removeValue(forKey: fd) {
+            operation.complete(throwing: IOLoopError.system(call: "close", errno: EBADF))
+        }
+    }
+
+    // MARK: - Loop thread
+
+    private func start(_ operation: PendingOperation) {
+        if let existing = operations[operation.fd], existing !== operation {
+            operation.complete(throwing: IOLoopError.busy(fd: operation.fd))
+            return
+        }
+        if operation.cancelled {
+            operation.complete(throwing: IOLoopError.cancelled)
+            return
+        }
+        operations[operation.fd] = operation
+        attempt(operation)
+    }
+
+    private func attempt(_ operation: PendingOperation) {
+        guard let events = operation.attempt?() else {
+            if operations[operation.fd] === operation { operations[operation.fd] = nil }
+            return
+        }
+        arm(fd: operation.fd, events: events)
+        if let tick = operation.tick { operation.nextTick = .now + tick }
+    }
+
+    private func fail(_ operation: PendingOperation, with error: IOLoopError) {
+        operation.cancelled = true
+        guard operations[operation.fd] === operation else { return }
+        operations[operation.fd] = nil
+        operation.complete(throwing: error)
+    }
+
+    private func arm(fd: Int32, events: IOEvents) {
+        var event = epoll_event()
+        event.events = events.rawValue | UInt32(EPOLLONESHOT.rawValue)
+        event.data.fd = fd
+        if registered.contains(fd) {
+            if epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) == 0 { return }
+        }
+        if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 {
+            registered.insert(fd)
+        } else if errno == EEXIST {
+            _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
+            registered.insert(fd)
+        }
+    }
+
+    private func run() {
+        loopThreadID = pthread_self()
+        let capacity = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        while true {
+            let timeout = nextTimeoutMilliseconds()
+            let count = epoll_wait(epollFD, events, Int32(capacity), timeout)
+            if count < 0 && errno != EINTR { fatalError("epoll_wait failed: \(String(cString: strerror(errno)))") }
+            for i in 0..<max(0, Int(count)) {
+                let fd = events[i].data.fd
+                if fd == wakeFD {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                    continue
+                }
+                if let operation = operations[fd] { attempt(operation) }
+            }
+            runQueued()
+            expireDeadlines()
+        }
+    }
+
+    private func runQueued() {
+        lock.lock()
+        let work = queued
+        queued.removeAll(keepingCapacity: true)
+        lock.unlock()
+        for item in work { item() }
+    }
+
+    private func nextTimeoutMilliseconds() -> Int32 {
+        lock.lock()
+        let hasQueued = !queued.isEmpty
+        lock.unlock()
+        if hasQueued { return 0 }
+        var earliest: ContinuousClock.Instant?
+        for operation in operations.values {
+            for instant in [operation.deadline, operation.nextTick].compactMap({ $0 }) where earliest == nil || instant < earliest! {
+                earliest = instant
+            }
+        }
+        guard let earliest else { return -1 }
+        let remaining = ContinuousClock.now.duration(to: earliest)
+        if remaining <= .zero { return 0 }
+        let ms = remaining.components.seconds * 1000 + Int64(remaining.components.attoseconds / 1_000_000_000_000_000) + 1
+        return Int32(clamping: ms)
+    }
+
+    private func expireDeadlines() {
+        let now = ContinuousClock.now
+        for operation in Array(operations.values) {
+            if let deadline = operation.deadline, deadline <= now {
+                fail(operation, with: .timedOut)
+            } else if let tick = operation.nextTick, tick <= now {
+                operation.nextTick = nil
+                attempt(operation)
+            }
+        }
+    }
+}
+
+/// An operation waiting on the loop. Only touched on the loop thread.
+private final class PendingOperation: @unchecked Sendable {
+    let fd: Int32
+    let deadline: ContinuousClock.Instant?
+    let tick: Duration?
+    var nextTick: ContinuousClock.Instant?
+    var attempt: (() -> IOEvents?)?
+    var fail: ((Error) -> Void)?
+    var finished = false
+    var cancelled = false
+
+    init(fd: Int32, deadline: ContinuousClock.Instant?, tick: Duration?) {
+        self.fd = fd
+        self.deadline = deadline
+        self.tick = tick
+    }
+
+    /// Called from inside `attempt` when the step resumed the continuation itself.
+    func markFinished() {
+        finished = true
+        attempt = nil
+        fail = nil
+    }
+
+    /// Resumes the continuation with `error`, once; drops the closures that hold it.
+    func complete(throwing error: Error) {
+        guard !finished else { return }
+        let fail = self.fail
+        markFinished()
+        fail?(error)
+    }
+}

@@ -36,7 +36,9 @@ public struct DeviceMessage: Codable, Sendable, Equatable, CustomStringConvertib
         self.path = element.value("error-path") ?? element.value("edit-path")
         let info = element.child("error-info")
         self.badElement = info?.value("bad-element") ?? element.value("statement") ?? element.value("bad-element")
-        let text = element.value("error-message") ?? element.value("message") ?? tag ?? "unspecified error"
+        // A bare `<error>text</error>` (no error-message child) carries its message as own text.
+        let ownText = element.isLeaf ? element.value : nil
+        let text = element.value("error-message") ?? element.value("message") ?? ownText ?? tag ?? "unspecified error"
         self.message = text.collapsingWhitespace
         self.routingEngine = routingEngine
     }
@@ -53,6 +55,14 @@ public struct DeviceMessage: Codable, Sendable, Equatable, CustomStringConvertib
     static func isMessageElement(_ e: XMLElement) -> Bool {
         e.name == "rpc-error" || ((e.name == "error" || e.name == "warning") && e.prefix == "xnm")
             || ((e.name == "error" || e.name == "warning") && (e.namespaceURI?.contains("/xnm") ?? false))
+            || isBareError(e)
+    }
+
+    /// `<error>` without the xnm prefix or namespace, as some devices and tools write it
+    /// (`<error>Some error message.</error>` in place of data). No Junos data element is named
+    /// `error`, so at reply level it can only be an error.
+    static func isBareError(_ e: XMLElement) -> Bool {
+        e.name == "error" && (e.namespaceURI == nil || e.namespaceURI?.contains("netconf") == true)
     }
 }
 
@@ -114,6 +124,11 @@ public struct JunosReply: Sendable {
             } else if child.name == "multi-routing-engine-item" {
                 take(children: child.children, routingEngine: child.value("re-name"))
             } else {
+                // Results elements (`<commit-results>`, `<load-configuration-results>`) carry
+                // their `<xnm:error>`s inside; a reply with only those is an error reply.
+                for nested in child.children where child.name.hasSuffix("-results") && DeviceMessage.isMessageElement(nested) {
+                    messages.append(DeviceMessage(element: nested, routingEngine: routingEngine))
+                }
                 if routingEngine == nil { payload.append(child) }
                 sections.append(ReplySection(routingEngine: routingEngine, element: child))
             }

@@ -1,7 +1,178 @@
 import XML
 
-/// Placeholder: filled in by the parser work for issue 3.
+/// What `show chassis hardware` reports: per chassis (one per VC member or cluster node when the
+/// reply is wrapped) the tree of modules, sub-modules and deeper levels with part and serial numbers.
 public struct ChassisInventory: JunosFact {
     public static let dataElements = ["chassis-inventory"]
-    public static func parse(_ reply: JunosReply) -> Self { Self() }
+
+    /// Every `<chassis>` of every section, in reply order.
+    public var chassis: [InventoryChassis]
+
+    public init(chassis: [InventoryChassis] = []) { self.chassis = chassis }
+
+    /// Serial number of the first chassis (the local one when the reply is unwrapped).
+    public var chassisSerial: String? { chassis.first?.serialNumber }
+    /// Description of the first chassis (`MX480`, `EX4300-24T`).
+    public var chassisDescription: String? { chassis.first?.description }
+
+    /// Every module below every chassis, depth first, each with a path that identifies it
+    /// across captures (`FPC 0/PIC 0/Xcvr 3`) and the section it came from.
+    public var frus: [FieldReplaceableUnit] {
+        chassis.flatMap { chassis in
+            FieldReplaceableUnit.uniqueNames(chassis.modules).flatMap { item, name in
+                FieldReplaceableUnit.flatten(item, parentPath: nil, member: chassis.member, name: name)
+            }
+        }
+    }
+
+    /// Looks a unit up by its ``FieldReplaceableUnit/identity``.
+    public func fru(identity: String) -> FieldReplaceableUnit? {
+        frus.first { $0.identity == identity }
+    }
+
+    public static func parse(_ reply: JunosReply) -> Self {
+        var result: [InventoryChassis] = []
+        for section in reply.sections(named: "chassis-inventory") {
+            for element in section.element.children("chassis") {
+                result.append(InventoryChassis(element: element, member: section.routingEngine))
+            }
+        }
+        return ChassisInventory(chassis: result)
+    }
+}
+
+/// One `<chassis>` element.
+public struct InventoryChassis: Codable, Sendable, Equatable {
+    /// Section name (`node0`, `fpc1`) when the reply was wrapped.
+    public var member: String?
+    public var name: String?
+    public var serialNumber: String?
+    public var description: String?
+    /// `junos:style` (`inventory`), kept because some platforms vary the layout by it.
+    public var style: String?
+    public var modules: [InventoryItem]
+
+    public init(member: String? = nil, name: String? = nil, serialNumber: String? = nil,
+                description: String? = nil, style: String? = nil, modules: [InventoryItem] = []) {
+        self.member = member
+        self.name = name
+        self.serialNumber = serialNumber
+        self.description = description
+        self.style = style
+        self.modules = modules
+    }
+
+    init(element: XMLElement, member: String?) {
+        self.member = member
+        name = element.value("name")
+        serialNumber = element.value("serial-number")
+        description = element.value("description")
+        style = element.attribute("style")
+        modules = InventoryItem.items(under: element)
+    }
+}
+
+/// One module at any depth: chassis-module, chassis-sub-module, chassis-sub-sub-module,
+/// chassis-sub-sub-sub-module.
+public struct InventoryItem: Codable, Sendable, Equatable {
+    public var name: String?
+    public var version: String?
+    public var partNumber: String?
+    public var serialNumber: String?
+    public var description: String?
+    public var modelNumber: String?
+    public var cleiCode: String?
+    /// 1 for chassis-module, 2 for chassis-sub-module, and so on.
+    public var depth: Int
+    public var children: [InventoryItem]
+
+    public init(name: String? = nil, version: String? = nil, partNumber: String? = nil,
+                serialNumber: String? = nil, description: String? = nil, modelNumber: String? = nil,
+                cleiCode: String? = nil, depth: Int = 1, children: [InventoryItem] = []) {
+        self.name = name
+        self.version = version
+        self.partNumber = partNumber
+        self.serialNumber = serialNumber
+        self.description = description
+        self.modelNumber = modelNumber
+        self.cleiCode = cleiCode
+        self.depth = depth
+        self.children = children
+    }
+
+    /// The module elements directly under `element`, whatever their level.
+    static func items(under element: XMLElement) -> [InventoryItem] {
+        element.children.compactMap { child in
+            guard let depth = moduleDepth(child.name) else { return nil }
+            return InventoryItem(element: child, depth: depth)
+        }
+    }
+
+    /// `chassis-module` → 1, `chassis-sub-module` → 2, `chassis-sub-sub-module` → 3, ...
+    static func moduleDepth(_ name: String) -> Int? {
+        guard name.hasPrefix("chassis-"), name.hasSuffix("module") else { return nil }
+        let middle = name.dropFirst("chassis-".count).dropLast("module".count)
+        var subs = 0
+        var rest = Substring(middle)
+        while rest.hasPrefix("sub-") { subs += 1; rest = rest.dropFirst(4) }
+        return rest.isEmpty ? subs + 1 : nil
+    }
+
+    init(element: XMLElement, depth: Int) {
+        name = element.value("name")
+        version = element.value("version")
+        partNumber = element.value("part-number")
+        serialNumber = element.value("serial-number")
+        description = element.value("description")
+        modelNumber = element.value("model-number")
+        cleiCode = element.value("clei-code")
+        self.depth = depth
+        children = Self.items(under: element)
+    }
+}
+
+/// One inventory item flattened out of the tree, with a stable identity for diffing captures.
+public struct FieldReplaceableUnit: Codable, Sendable, Equatable {
+    /// Names from the chassis down, joined by `/`: `FPC 0/PIC 0/Xcvr 3`. A name repeated under
+    /// one parent gets `#2`, `#3` so that every path is unique.
+    public var path: String
+    /// Section the unit was reported in (`node0`, `fpc1`), nil when the reply was unwrapped.
+    public var member: String?
+    public var depth: Int
+    public var version: String?
+    public var partNumber: String?
+    public var serialNumber: String?
+    public var description: String?
+    public var modelNumber: String?
+    public var cleiCode: String?
+
+    /// `member:path` (or just the path): the same slot in two captures has the same identity,
+    /// so a changed serial number there means the part was swapped.
+    public var identity: String { member.map { "\($0):\(path)" } ?? path }
+
+    static func flatten(_ item: InventoryItem, parentPath: String?, member: String?,
+                        name overrideName: String? = nil) -> [FieldReplaceableUnit] {
+        let ownName = overrideName ?? item.name ?? "?"
+        let path = parentPath.map { "\($0)/\(ownName)" } ?? ownName
+        let unit = FieldReplaceableUnit(
+            path: path, member: member, depth: item.depth, version: item.version,
+            partNumber: item.partNumber, serialNumber: item.serialNumber,
+            description: item.description, modelNumber: item.modelNumber, cleiCode: item.cleiCode)
+        var result = [unit]
+        for (child, name) in uniqueNames(item.children) {
+            result += flatten(child, parentPath: path, member: member, name: name)
+        }
+        return result
+    }
+
+    /// Pairs items with names made unique among their siblings.
+    static func uniqueNames(_ items: [InventoryItem]) -> [(InventoryItem, String)] {
+        var seen: [String: Int] = [:]
+        return items.map { item in
+            let base = item.name ?? "?"
+            seen[base, default: 0] += 1
+            let count = seen[base]!
+            return (item, count == 1 ? base : "\(base)#\(count)")
+        }
+    }
 }

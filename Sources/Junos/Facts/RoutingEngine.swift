@@ -1,7 +1,150 @@
 import XML
 
-/// Placeholder: filled in by the parser work for issue 3.
+/// What `show chassis routing-engine` reports: per routing engine its mastership, CPU, memory,
+/// temperature and uptime. SRX cluster and VC replies keep the node/member section name.
 public struct RoutingEngineReport: JunosFact {
     public static let dataElements = ["route-engine-information"]
-    public static func parse(_ reply: JunosReply) -> Self { Self() }
+
+    public var routingEngines: [RoutingEngineStatus]
+
+    public init(routingEngines: [RoutingEngineStatus] = []) { self.routingEngines = routingEngines }
+
+    /// The RE whose mastership state is master; a single RE without mastership elements
+    /// (MX80, branch SRX) is its own master.
+    public var master: RoutingEngineStatus? {
+        routingEngines.first { $0.mastershipState?.lowercased() == "master" }
+            ?? (routingEngines.count == 1 ? routingEngines.first : nil)
+    }
+
+    public static func parse(_ reply: JunosReply) -> Self {
+        var result: [RoutingEngineStatus] = []
+        for section in reply.sections(named: "route-engine-information") {
+            for element in section.element.children("route-engine") {
+                result.append(RoutingEngineStatus(element: element, section: section.routingEngine))
+            }
+        }
+        return RoutingEngineReport(routingEngines: result)
+    }
+}
+
+/// One `<route-engine>`.
+public struct RoutingEngineStatus: Codable, Sendable, Equatable {
+    /// Section name (`node0`, `member1`) when the reply was wrapped.
+    public var section: String?
+    /// `slot`, nil on single-RE platforms that leave it out.
+    public var slot: Int?
+    /// `master`, `backup`, `disabled`, ...
+    public var mastershipState: String?
+    /// `master (default)`, `backup`, ... as reported.
+    public var mastershipPriority: String?
+    /// `OK`, `Testing`, `Present`, ...
+    public var status: String?
+    public var model: String?
+    public var serialNumber: String?
+    public var partNumber: String?
+
+    public var cpuUserPercent: Int?
+    public var cpuBackgroundPercent: Int?
+    /// `cpu-system` (kernel).
+    public var cpuSystemPercent: Int?
+    public var cpuInterruptPercent: Int?
+    public var cpuIdlePercent: Int?
+
+    /// `memory-buffer-utilization`, or `memory-system-total-util` on branch SRX.
+    public var memoryUtilizationPercent: Int?
+    /// `memory-dram-size` in bytes (plain numbers, as on SRX, are MB).
+    public var memoryDRAMBytes: Int64?
+    /// `memory-installed-size` in bytes (`(4096 MB installed)`).
+    public var memoryInstalledBytes: Int64?
+    /// Branch SRX split of memory: system total, control plane, data plane.
+    public var memorySystem: MemoryPool?
+    public var memoryControlPlane: MemoryPool?
+    public var memoryDataPlane: MemoryPool?
+
+    public var temperatureCelsius: Int?
+    public var cpuTemperatureCelsius: Int?
+
+    /// `start-time` text as the device printed it (local time zone of the device).
+    public var startTime: String?
+    /// `start-time` `junos:seconds`: Unix time of the boot.
+    public var startTimeEpoch: Int?
+    /// `up-time` `junos:seconds`.
+    public var uptimeSeconds: Int?
+    /// `up-time` text (`3 days, 21 hours, 24 minutes, 38 seconds`).
+    public var uptime: String?
+    public var lastRebootReason: String?
+
+    public var loadAverage1: Double?
+    public var loadAverage5: Double?
+    public var loadAverage15: Double?
+
+    public init(section: String? = nil, slot: Int? = nil) {
+        self.section = section
+        self.slot = slot
+    }
+
+    /// True when this RE reports itself master.
+    public var isMaster: Bool { mastershipState?.lowercased() == "master" }
+
+    init(element e: XMLElement, section: String?) {
+        self.section = section
+        slot = JunosValue.integer(e.value("slot"))
+        mastershipState = e.value("mastership-state")
+        mastershipPriority = e.value("mastership-priority")
+        status = e.value("status")
+        model = e.value("model")
+        serialNumber = e.value("serial-number")
+        partNumber = e.value("part-number")
+
+        cpuUserPercent = JunosValue.integer(e.value("cpu-user"))
+        cpuBackgroundPercent = JunosValue.integer(e.value("cpu-background"))
+        cpuSystemPercent = JunosValue.integer(e.value("cpu-system"))
+        cpuInterruptPercent = JunosValue.integer(e.value("cpu-interrupt"))
+        cpuIdlePercent = JunosValue.integer(e.value("cpu-idle"))
+
+        memoryUtilizationPercent = JunosValue.integer(e.value("memory-buffer-utilization"))
+            ?? JunosValue.integer(e.value("memory-system-total-util"))
+        // Junos prints "4058 MB" on most platforms and a bare "1023" (MB) on SRX.
+        memoryDRAMBytes = JunosValue.bytes(e.value("memory-dram-size"), plainUnit: 1 << 20)
+        memoryInstalledBytes = JunosValue.bytes(e.value("memory-installed-size"), plainUnit: 1 << 20)
+        memorySystem = MemoryPool(element: e, prefix: "memory-system-total", utilizationSuffix: "-util")
+        memoryControlPlane = MemoryPool(element: e, prefix: "memory-control-plane", utilizationSuffix: "-util")
+        memoryDataPlane = MemoryPool(element: e, prefix: "memory-data-plane", utilizationSuffix: "-util")
+
+        temperatureCelsius = JunosValue.celsius(e.child("temperature"))
+        cpuTemperatureCelsius = JunosValue.celsius(e.child("cpu-temperature"))
+
+        startTime = e.value("start-time")
+        startTimeEpoch = JunosValue.seconds(e.child("start-time"))
+        uptime = e.value("up-time")
+        uptimeSeconds = JunosValue.seconds(e.child("up-time"))
+        lastRebootReason = e.value("last-reboot-reason")
+
+        loadAverage1 = JunosValue.double(e.value("load-average-one"))
+        loadAverage5 = JunosValue.double(e.value("load-average-five"))
+        loadAverage15 = JunosValue.double(e.value("load-average-fifteen"))
+    }
+}
+
+/// A memory pool of branch SRX routing engines (`memory-control-plane`, `-used`, `-util`).
+public struct MemoryPool: Codable, Sendable, Equatable {
+    public var totalBytes: Int64?
+    public var usedBytes: Int64?
+    public var utilizationPercent: Int?
+
+    public init(totalBytes: Int64? = nil, usedBytes: Int64? = nil, utilizationPercent: Int? = nil) {
+        self.totalBytes = totalBytes
+        self.usedBytes = usedBytes
+        self.utilizationPercent = utilizationPercent
+    }
+
+    /// Nil when none of the three elements is present. Sizes are MB in the XML.
+    init?(element: XMLElement, prefix: String, utilizationSuffix: String) {
+        let total = element.value(prefix), used = element.value(prefix + "-used")
+        let util = element.value(prefix + utilizationSuffix)
+        guard total != nil || used != nil || util != nil else { return nil }
+        totalBytes = JunosValue.bytes(total, plainUnit: 1 << 20)
+        usedBytes = JunosValue.bytes(used, plainUnit: 1 << 20)
+        utilizationPercent = JunosValue.integer(util)
+    }
 }

@@ -1,0 +1,335 @@
+import XML
+
+/// One statement of a Junos configuration, read from XML (`<bgp>`, `<group><name>x</name>…`) or
+/// from curly-brace text (`group x { … }`), with inactive statements already dropped.
+///
+/// XML and text shape lists differently: XML says `<interface><name>ge-0/0/0</name>`, text says
+/// `ge-0/0/0 { … }` directly under `interfaces`. ``ConfigurationTree/statements(at:)`` therefore
+/// takes `*` for "any one level", and rules are written as `interfaces/*/unit/family/inet6`.
+public struct ConfigStatement: Sendable, Equatable {
+    /// The statement's keyword: the element name, or the first word of a text statement.
+    public var keyword: String
+    /// The list key: the `<name>` child in XML, the words after the keyword of a text container.
+    public var identifier: String?
+    /// A leaf's value: the element text, or the words after the keyword of a text leaf.
+    public var value: String?
+    public var children: [ConfigStatement]
+
+    public init(keyword: String, identifier: String? = nil, value: String? = nil, children: [ConfigStatement] = []) {
+        self.keyword = keyword
+        self.identifier = identifier
+        self.value = value
+        self.children = children
+    }
+
+    /// The children with this keyword.
+    public func children(_ keyword: String) -> [ConfigStatement] { children.filter { $0.keyword == keyword } }
+}
+
+/// A whole configuration as statements, with `groups` set apart and applied the way Junos applies them.
+public struct ConfigurationTree: Sendable, Equatable {
+    /// The top-level statements as written, `groups` included.
+    public var root: ConfigStatement
+
+    public init(root: ConfigStatement) { self.root = root }
+
+    // MARK: Reading XML
+
+    /// Reads a `<configuration>` element. Statements marked `inactive="inactive"` are dropped with
+    /// everything below them; `<undocumented>` wrappers are transparent.
+    public init(element: XMLElement) {
+        root = ConfigurationTree.statement(element) ?? ConfigStatement(keyword: element.name)
+    }
+
+    static func statement(_ element: XMLElement) -> ConfigStatement? {
+        if element.attribute("inactive") == "inactive" { return nil }
+        var children: [ConfigStatement] = []
+        for child in element.children {
+            if child.name == "undocumented" {
+                if child.attribute("inactive") == "inactive" { continue }
+                children += child.children.compactMap(statement)
+            } else if let s = statement(child) {
+                children.append(s)
+            }
+        }
+        let leaf = children.isEmpty
+        return ConfigStatement(keyword: element.name,
+                               identifier: leaf ? nil : element.value("name")?.collapsingWhitespace,
+                               value: leaf ? element.value?.collapsingWhitespace : nil,
+                               children: children)
+    }
+
+    // MARK: Reading text
+
+    /// Reads curly-brace text (`show configuration`). Comments (`/* */`, `#` lines) are skipped,
+    /// `inactive:` statements dropped. The reader never fails: a brace that closes no open block
+    /// is ignored when its indentation shows it is stray (hand-edited captures have such braces),
+    /// and blocks still open at the end are closed.
+    public init(text: String) {
+        var parser = ConfigurationTextParser(tokens: ConfigurationTextTokenizer.tokens(text))
+        var top = ConfigStatement(keyword: "configuration", children: parser.parseBlock(indent: -1, isTop: true))
+        // Text writes `groups { node0 { … } }`; XML writes one `<groups><name>node0</name>…` per group.
+        var normalised: [ConfigStatement] = []
+        for child in top.children {
+            if child.keyword == "groups" && child.identifier == nil {
+                for group in child.children {
+                    normalised.append(ConfigStatement(keyword: "groups", identifier: group.keyword,
+                                                      children: group.children))
+                }
+            } else {
+                normalised.append(child)
+            }
+        }
+        top.children = normalised
+        root = top
+    }
+
+    // MARK: Groups
+
+    /// Names of the configuration groups defined.
+    public var groupNames: [String] { root.children("groups").compactMap(\.identifier) }
+
+    /// Group names named by `apply-groups` anywhere outside the groups themselves, as written
+    /// (`${node}` included).
+    public var appliedGroupNames: [String] {
+        var names: [String] = []
+        func walk(_ s: ConfigStatement) {
+            for child in s.children {
+                if child.keyword == "apply-groups" { names += ConfigurationTree.groupNames(in: child) }
+                else if child.keyword != "groups" { walk(child) }
+            }
+        }
+        walk(root)
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+
+    static func groupNames(in applyGroups: ConfigStatement) -> [String] {
+        (applyGroups.value ?? "").split(whereSeparator: { $0 == " " || $0 == "[" || $0 == "]" })
+            .map { String($0).trimmingQuotes }
+            .filter { !$0.isEmpty }
+    }
+
+    /// The configuration as Junos uses it: statements of applied groups merged in at the level
+    /// where `apply-groups` names them, unapplied groups ignored, the `groups` stanzas removed.
+    /// `apply-groups ${node}` (chassis cluster) applies every group named `node0`, `node1`, ...
+    /// Group contents are merged by appending; duplicates are harmless for feature detection.
+    /// Approximations, all on the side of reporting a feature: wildcard names (`<ge-*>`) match
+    /// every name at their level, and `apply-groups-except` is not honoured.
+    public var effective: ConfigStatement {
+        let definedGroups = root.children("groups")
+        var base = root
+        base.children.removeAll { $0.keyword == "groups" }
+
+        func groups(named name: String) -> [ConfigStatement] {
+            if name == "${node}" {
+                return definedGroups.filter { g in
+                    guard let id = g.identifier, id.hasPrefix("node") else { return false }
+                    return !id.dropFirst(4).isEmpty && id.dropFirst(4).allSatisfy(\.isNumber)
+                }
+            }
+            return definedGroups.filter { $0.identifier == name }
+        }
+
+        func contents(of group: ConfigStatement, at path: [String]) -> [ConfigStatement] {
+            var nodes = [group]
+            for component in path {
+                nodes = nodes.flatMap { node in
+                    // `<ge-*>` in a group matches any name at that level.
+                    node.children.filter { $0.keyword == component || $0.keyword.hasPrefix("<") }
+                }
+            }
+            return nodes.flatMap { node in path.isEmpty ? node.children.filter { $0.keyword != "name" } : node.children }
+        }
+
+        func expand(_ node: inout ConfigStatement, path: [String], depth: Int) {
+            guard depth < 64 else { return }
+            var added: [ConfigStatement] = []
+            for child in node.children where child.keyword == "apply-groups" {
+                for name in ConfigurationTree.groupNames(in: child) {
+                    for group in groups(named: name) { added += contents(of: group, at: path) }
+                }
+            }
+            node.children += added
+            for i in node.children.indices where node.children[i].keyword != "apply-groups" {
+                let keyword = node.children[i].keyword
+                expand(&node.children[i], path: path + [keyword], depth: depth + 1)
+            }
+        }
+        expand(&base, path: [], depth: 0)
+        return base
+    }
+}
+
+extension ConfigStatement {
+    /// Statements at a slash-separated keyword path below this one; `*` matches any one keyword.
+    public func statements(at path: String) -> [ConfigStatement] {
+        var nodes = [self]
+        for component in path.split(separator: "/") {
+            let c = String(component)
+            nodes = nodes.flatMap { node in node.children.filter { c == "*" || $0.keyword == c } }
+            if nodes.isEmpty { return [] }
+        }
+        return nodes
+    }
+
+    public func has(_ path: String) -> Bool { !statements(at: path).isEmpty }
+
+    /// The first value (or identifier) found at `path`.
+    public func value(at path: String) -> String? {
+        statements(at: path).lazy.compactMap { $0.value ?? $0.identifier }.first
+    }
+
+    /// True when any statement below this one has this keyword.
+    public func containsKeyword(_ keyword: String) -> Bool {
+        var stack = children
+        while let s = stack.popLast() {
+            if s.keyword == keyword { return true }
+            stack += s.children
+        }
+        return false
+    }
+}
+
+extension String {
+    var trimmingQuotes: String {
+        if count >= 2, hasPrefix("\""), hasSuffix("\"") { return String(dropFirst().dropLast()) }
+        return self
+    }
+}
+
+// MARK: - Curly-brace text
+
+/// A token of curly-brace configuration text, with the indentation of its line when it starts one.
+struct ConfigurationTextToken: Equatable {
+    enum Kind: Equatable { case word, open, close, semicolon }
+    var kind: Kind
+    var text: String
+    /// Column of the token when it is the first on its line, else nil.
+    var lineIndent: Int?
+}
+
+enum ConfigurationTextTokenizer {
+    static func tokens(_ text: String) -> [ConfigurationTextToken] {
+        var result: [ConfigurationTextToken] = []
+        let chars = Array(text.unicodeScalars)
+        var i = 0
+        var atLineStart = true
+        var column = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == "\n" { atLineStart = true; column = 0; i += 1; continue }
+            if c == " " || c == "\t" || c == "\r" { column += 1; i += 1; continue }
+            let indent = atLineStart ? column : nil
+            atLineStart = false
+            if c == "/" && i + 1 < chars.count && chars[i + 1] == "*" {
+                i += 2
+                while i + 1 < chars.count && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
+                i += 2
+                atLineStart = false
+                continue
+            }
+            if c == "#" && indent != nil {
+                while i < chars.count && chars[i] != "\n" { i += 1 }
+                continue
+            }
+            switch c {
+            case "{": result.append(.init(kind: .open, text: "{", lineIndent: indent)); i += 1
+            case "}": result.append(.init(kind: .close, text: "}", lineIndent: indent)); i += 1
+            case ";": result.append(.init(kind: .semicolon, text: ";", lineIndent: indent)); i += 1
+            case "\"":
+                var word = "\""
+                i += 1
+                while i < chars.count && chars[i] != "\"" {
+                    if chars[i] == "\\" && i + 1 < chars.count { word.unicodeScalars.append(chars[i]); i += 1 }
+                    word.unicodeScalars.append(chars[i])
+                    i += 1
+                }
+                word += "\""
+                i += 1
+                result.append(.init(kind: .word, text: word, lineIndent: indent))
+            default:
+                var word = ""
+                while i < chars.count {
+                    let d = chars[i]
+                    if d == " " || d == "\t" || d == "\n" || d == "\r" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
+                    word.unicodeScalars.append(d)
+                    i += 1
+                }
+                result.append(.init(kind: .word, text: word, lineIndent: indent))
+            }
+            if i > chars.count { i = chars.count }
+        }
+        return result
+    }
+}
+
+struct ConfigurationTextParser {
+    var tokens: [ConfigurationTextToken]
+    var position = 0
+    /// Indentation of the statement line of each open block, innermost last.
+    var openIndents: [Int] = []
+
+    init(tokens: [ConfigurationTextToken]) { self.tokens = tokens }
+
+    /// Reads statements until the `}` that closes the block opened at `indent`.
+    mutating func parseBlock(indent: Int, isTop: Bool) -> [ConfigStatement] {
+        var statements: [ConfigStatement] = []
+        var words: [String] = []
+        var wordsIndent: Int?
+        while position < tokens.count {
+            let token = tokens[position]
+            position += 1
+            switch token.kind {
+            case .word:
+                if words.isEmpty { wordsIndent = token.lineIndent }
+                words.append(token.text)
+            case .semicolon:
+                if let s = Self.statement(words, children: nil) { statements.append(s) }
+                words = []
+            case .open:
+                let blockIndent = wordsIndent ?? token.lineIndent ?? (indent + 4)
+                openIndents.append(blockIndent)
+                let children = parseBlock(indent: blockIndent, isTop: false)
+                if let s = Self.statement(words, children: children) { statements.append(s) }
+                words = []
+            case .close:
+                if !words.isEmpty, let s = Self.statement(words, children: nil) { statements.append(s) }
+                words = []
+                if isTop { continue } // a stray brace at the top: nothing to close
+                if let braceIndent = token.lineIndent, braceIndent != indent,
+                   !openIndents.contains(braceIndent), braceIndent > indent {
+                    continue // deeper than the open block and matching none: stray, ignore
+                }
+                openIndents.removeLast()
+                return statements
+            }
+        }
+        if !words.isEmpty, let s = Self.statement(words, children: nil) { statements.append(s) }
+        if !isTop, !openIndents.isEmpty { openIndents.removeLast() }
+        return statements
+    }
+
+    /// Builds a statement from its words; nil for `inactive:` statements and empty word lists.
+    static func statement(_ words: [String], children: [ConfigStatement]?) -> ConfigStatement? {
+        var words = words
+        while let first = words.first, first.hasSuffix(":"), ["inactive:", "protect:", "replace:"].contains(first) {
+            if first == "inactive:" { return nil }
+            words.removeFirst()
+        }
+        guard let keyword = words.first else { return nil }
+        let rest = words.dropFirst().filter { $0 != "[" && $0 != "]" }.map(\.trimmingQuotes)
+        let argument = rest.isEmpty ? nil : rest.joined(separator: " ")
+        // `family inet6 { … }` is `<family><inet6>…` in XML: split it so that paths agree.
+        if keyword == "family", let sub = rest.first {
+            let inner = ConfigStatement(keyword: sub, identifier: nil,
+                                        value: children == nil && rest.count > 1 ? rest.dropFirst().joined(separator: " ") : nil,
+                                        children: children ?? [])
+            return ConfigStatement(keyword: "family", children: [inner])
+        }
+        if let children {
+            return ConfigStatement(keyword: keyword, identifier: argument, children: children)
+        }
+        return ConfigStatement(keyword: keyword, value: argument)
+    }
+}

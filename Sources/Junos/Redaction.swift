@@ -1,0 +1,282 @@
+import XML
+
+/// Removes secrets from Junos configurations before they leave the machine: from XML documents
+/// (any reply, including a `<configuration-text>` inside one), from curly-brace text and from
+/// `set` commands. Every secret value is replaced by ``marker`` (default `<redacted>`, written
+/// `&lt;redacted&gt;` in XML and `"<redacted>"` in text); structure, names, addresses and SSH
+/// public keys are kept. Pure: it never mutates its input.
+///
+/// Secret are:
+/// - the value of a leaf named in ``secretKeywords`` (`encrypted-password`, `secret`,
+///   `authentication-key`, `pre-shared-key ascii-text`/`hexadecimal`, `simple-password`, md5 `key`,
+///   SNMPv3 `authentication-password`/`privacy-password`, ...), whatever it looks like (legacy DES
+///   crypt such as `6ETjtWLqY222c` included);
+/// - SNMP community names (`snmp community NAME`): the name is the password;
+/// - any token that looks like a Junos/crypt hash (`$1$`, `$5$`, `$6$`, `$8$`, `$9$`, ...) anywhere;
+/// - whatever matches one of the extra ``patterns``.
+public struct ConfigurationRedactor: Sendable {
+    /// The default replacement.
+    public static let defaultMarker = "<redacted>"
+
+    /// Leaf names (XML element names, text keywords) whose value is a secret.
+    public static let defaultSecretKeywords: Set<String> = [
+        "encrypted-password", "plain-text-password-value", "password", "secret", "shared-secret",
+        "authentication-key", "simple-password", "key", "pre-shared-key", "ascii-text", "hexadecimal",
+        "hexadecimal-text", "authentication-password", "privacy-password", "privacy-key", "community-name",
+        "chap-secret", "default-chap-secret", "pap-password", "default-pap-password", "cak",
+    ]
+
+    public var marker: String
+    public var secretKeywords: Set<String>
+    /// Extra regular expressions: every match in any value is replaced.
+    public var patterns: [String] { compiled.map(\.source) }
+    private var compiled: [CompiledPattern]
+
+    /// The default rules.
+    public init() {
+        marker = Self.defaultMarker
+        secretKeywords = Self.defaultSecretKeywords
+        compiled = []
+    }
+
+    /// The default rules plus extra leaf names and regular expressions (Swift `Regex` syntax).
+    /// Throws when a pattern does not compile.
+    public init(extraKeywords: Set<String> = [], extraPatterns: [String] = [], marker: String = defaultMarker) throws {
+        self.marker = marker
+        secretKeywords = Self.defaultSecretKeywords.union(extraKeywords)
+        compiled = try extraPatterns.map { try CompiledPattern($0) }
+    }
+
+    // MARK: XML
+
+    /// A copy of `document` with every secret replaced.
+    public func redact(_ document: XMLDocument) -> XMLDocument {
+        document.rewriting(text: { element in
+            guard element.value != nil else { return .keep }
+            // Configuration text, and CLI text in `<output>` (which may be `show configuration`).
+            if element.name == "configuration-text" || element.name == "configuration-set" || element.name == "output" {
+                let redacted = redact(text: element.text)
+                return redacted == element.text ? .keep : .replace(redacted)
+            }
+            if secretKeywords.contains(element.name) || isSNMPCommunityName(element) {
+                return .replace(marker)
+            }
+            let redacted = redactTokens(in: element.text)
+            return redacted == element.text ? .keep : .replace(redacted)
+        }, attribute: { _, attribute in
+            let redacted = redactTokens(in: attribute.value)
+            return redacted == attribute.value ? .keep : .replace(redacted)
+        })
+    }
+
+    /// Parses, redacts and serialises XML bytes.
+    public func redact(xml bytes: some Collection<UInt8>) throws(XMLError) -> [UInt8] {
+        let document = try XMLDocument(bytes: bytes, options: XMLParseOptions(preserveWhitespace: true))
+        return redact(document).serialized()
+    }
+
+    private func isSNMPCommunityName(_ element: XMLElement) -> Bool {
+        guard element.name == "name", let parent = element.parent, parent.name == "community" else { return false }
+        return parent.parent?.name == "snmp"
+    }
+
+    // MARK: Text and set
+
+    /// Redacts curly-brace text (`show configuration`) or `set` commands (`show configuration |
+    /// display set`); layout, comments and everything not secret are kept byte for byte.
+    public func redact(text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        var replacements: [(range: Range<Int>, quoted: Bool)] = []
+        var context: [[String]] = []           // words of each open block's statement
+        var words: [(text: String, range: Range<Int>, quoted: Bool, inList: Bool)] = []
+        var inList = false
+        var i = 0
+        var lineStart = true
+
+        func endStatement(opensBlock: Bool) {
+            let plain = words.map(\.text)
+            var index = 0
+            // `set`/`deactivate` lines carry their whole path; curly text carries it in `context`.
+            if let first = plain.first, ["set", "delete", "deactivate", "activate", "protect"].contains(first),
+               context.isEmpty { index = 1 }
+            let path = context.flatMap { $0 }
+            let full = path + plain[index...]
+            let offset = path.count - index
+            var secretIndices = Set<Int>()
+            // SNMP community name.
+            for j in full.indices.dropFirst() where full[j] == "community" && full[j - 1] == "snmp" && j + 1 < full.count {
+                if j + 1 - offset >= index && j + 1 - offset < plain.count { secretIndices.insert(j + 1 - offset) }
+            }
+            // Secret keywords: leaves only (`key 0 { … }` is a key chain entry, not a secret).
+            if !opensBlock {
+                // `authentication-order [ password radius ]` lists words; none of them is a secret.
+                for k in index..<plain.count where secretKeywords.contains(plain[k]) && k + 1 < plain.count
+                    && !words[k].inList && !words[k + 1].inList {
+                    let next = plain[k + 1]
+                    if secretKeywords.contains(next) { continue }
+                    if k + 2 == plain.count || words[k + 1].quoted || Self.isCryptLike(Substring(next)) {
+                        secretIndices.insert(k + 1)
+                    }
+                }
+            }
+            for k in index..<plain.count where Self.isCryptLike(Substring(plain[k])) || matchesPattern(plain[k]) {
+                secretIndices.insert(k)
+            }
+            for k in secretIndices.sorted() { replacements.append((words[k].range, words[k].quoted)) }
+            if opensBlock { context.append(plain) }
+            words = []
+            inList = false
+        }
+
+        while i < scalars.count {
+            let c = scalars[i]
+            if c == "\n" {
+                // A `set` line ends at the newline.
+                if !words.isEmpty, context.isEmpty, ["set", "delete", "deactivate", "activate"].contains(words[0].text) {
+                    endStatement(opensBlock: false)
+                }
+                lineStart = true; i += 1; continue
+            }
+            if c == " " || c == "\t" || c == "\r" { i += 1; continue }
+            let atLineStart = lineStart
+            lineStart = false
+            if c == "/" && i + 1 < scalars.count && scalars[i + 1] == "*" {
+                i += 2
+                while i + 1 < scalars.count && !(scalars[i] == "*" && scalars[i + 1] == "/") { i += 1 }
+                i = min(i + 2, scalars.count)
+                continue
+            }
+            if c == "#" && atLineStart {
+                while i < scalars.count && scalars[i] != "\n" { i += 1 }
+                continue
+            }
+            switch c {
+            case "{": endStatement(opensBlock: true); i += 1
+            case "}":
+                if !words.isEmpty { endStatement(opensBlock: false) }
+                if !context.isEmpty { context.removeLast() }
+                i += 1
+            case ";": endStatement(opensBlock: false); i += 1
+            case "[": inList = true; i += 1
+            case "]": inList = false; i += 1
+            case "\"":
+                let start = i
+                i += 1
+                var word = ""
+                while i < scalars.count && scalars[i] != "\"" {
+                    if scalars[i] == "\\" && i + 1 < scalars.count { i += 1 }
+                    word.unicodeScalars.append(scalars[i])
+                    i += 1
+                }
+                i = min(i + 1, scalars.count)
+                words.append((word, start..<i, true, inList))
+            default:
+                let start = i
+                var word = ""
+                while i < scalars.count {
+                    let d = scalars[i]
+                    if d == " " || d == "\t" || d == "\n" || d == "\r" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
+                    word.unicodeScalars.append(d)
+                    i += 1
+                }
+                words.append((word, start..<i, false, inList))
+            }
+        }
+        if !words.isEmpty { endStatement(opensBlock: false) }
+
+        guard !replacements.isEmpty else { return redactTokens(in: text) }
+        var out = String.UnicodeScalarView()
+        var cursor = 0
+        for (range, _) in replacements.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) where range.lowerBound >= cursor {
+            out.append(contentsOf: scalars[cursor..<range.lowerBound])
+            out.append(contentsOf: "\"\(marker)\"".unicodeScalars)
+            cursor = range.upperBound
+        }
+        out.append(contentsOf: scalars[cursor...])
+        return redactTokens(in: String(out))
+    }
+
+    // MARK: Facts
+
+    /// The facts with any secret-looking value replaced (they are not meant to hold any; this
+    /// guards against a host name or version that is a pasted hash).
+    public func redact(_ facts: ConfigurationFacts) -> ConfigurationFacts {
+        var copy = facts
+        copy.hostName = facts.hostName.map(redactTokens(in:))
+        copy.domainName = facts.domainName.map(redactTokens(in:))
+        copy.version = facts.version.map(redactTokens(in:))
+        copy.commitUser = facts.commitUser.map(redactTokens(in:))
+        return copy
+    }
+
+    // MARK: Tokens
+
+    /// Replaces every crypt-looking token and every pattern match inside free text.
+    public func redactTokens(in text: String) -> String {
+        var result = text
+        if text.contains("$") {
+            let scalars = Array(text.unicodeScalars)
+            var out = String.UnicodeScalarView()
+            var i = 0
+            var changed = false
+            while i < scalars.count {
+                if scalars[i] == "$", let end = Self.cryptTokenEnd(scalars, from: i) {
+                    out.append(contentsOf: marker.unicodeScalars)
+                    i = end
+                    changed = true
+                } else {
+                    out.append(scalars[i])
+                    i += 1
+                }
+            }
+            if changed { result = String(out) }
+        }
+        for pattern in compiled { result = pattern.replacing(in: result, with: marker) }
+        return result
+    }
+
+    private func matchesPattern(_ word: String) -> Bool {
+        compiled.contains { $0.matches(word) }
+    }
+
+    /// True for `$1$salt$hash`, `$9$…`, `$8$aes256-gcm$…` and the like.
+    public static func isCryptLike(_ s: Substring) -> Bool {
+        let scalars = Array(s.unicodeScalars)
+        return !scalars.isEmpty && scalars[0] == "$" && cryptTokenEnd(scalars, from: 0) == scalars.count
+    }
+
+    /// The end of a crypt token starting at `start` (a `$`), or nil when none starts there:
+    /// `$`, one to three letters or digits, `$`, then at least one value character.
+    static func cryptTokenEnd(_ scalars: [Unicode.Scalar], from start: Int) -> Int? {
+        var i = start + 1
+        var idLength = 0
+        while i < scalars.count, idLength < 4, scalars[i].properties.isASCIIHexDigit || ("a"..."z").contains(scalars[i]) {
+            i += 1; idLength += 1
+        }
+        guard (1...3).contains(idLength), i < scalars.count, scalars[i] == "$" else { return nil }
+        i += 1
+        let bodyStart = i
+        while i < scalars.count, !isTokenEnd(scalars[i]) { i += 1 }
+        return i > bodyStart ? i : nil
+    }
+
+    private static func isTokenEnd(_ c: Unicode.Scalar) -> Bool {
+        c.properties.isWhitespace || "\"'<>;{}[](),".unicodeScalars.contains(c)
+    }
+}
+
+/// A compiled extra pattern. `Regex` is not declared Sendable on every platform; it is
+/// immutable once compiled, so sharing it is safe.
+private struct CompiledPattern: @unchecked Sendable {
+    let source: String
+    let regex: Regex<AnyRegexOutput>
+
+    init(_ source: String) throws {
+        self.source = source
+        self.regex = try Regex(source)
+    }
+
+    func matches(_ text: String) -> Bool { text.contains(regex) }
+
+    func replacing(in text: String, with marker: String) -> String { text.replacing(regex, with: marker) }
+}

@@ -1,1 +1,0 @@
-// NETCONF: see the target's files.

@@ -1,0 +1,77 @@
+import IOLoop
+import Logging
+import NETCONF
+import SSH
+
+extension SSHError: TimeoutSignalling {}
+
+/// NETCONF's transport on an SSH `netconf` subsystem channel (RFC 6242).
+public final class SSHNETCONFTransport: NETCONFTransport, @unchecked Sendable {
+    public let channel: SSHChannel
+    public var peer: String { channel.session.peer }
+
+    public init(channel: SSHChannel) {
+        self.channel = channel
+    }
+
+    public func send(_ bytes: [UInt8], deadline: ContinuousClock.Instant?) async throws {
+        try await channel.write(bytes, deadline: deadline)
+    }
+
+    public func receive(deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
+        try await channel.read(deadline: deadline)
+    }
+
+    public func close() async {
+        await channel.close()
+    }
+}
+
+/// Where and how to reach a device over NETCONF/SSH.
+public struct DeviceEndpoint: Sendable {
+    public var host: String
+    public var port: Int
+    public var credentials: SSHCredentials
+    public var hostKeyVerifier: HostKeyVerifier
+    public var sshTimeouts: SSHTimeouts
+    public var netconfTimeouts: NETCONFTimeouts
+    /// Capabilities to announce; drop base:1.1 to force end-of-message framing.
+    public var capabilities: [String]
+
+    public init(host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
+                sshTimeouts: SSHTimeouts = .init(), netconfTimeouts: NETCONFTimeouts = .init(),
+                capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11]) {
+        self.host = host
+        self.port = port
+        self.credentials = credentials
+        self.hostKeyVerifier = hostKeyVerifier
+        self.sshTimeouts = sshTimeouts
+        self.netconfTimeouts = netconfTimeouts
+        self.capabilities = capabilities
+    }
+}
+
+extension NETCONFClient {
+    /// Connects over SSH, opens the `netconf` subsystem and exchanges hellos.
+    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = .shared, logger: Logger) async throws -> NETCONFClient {
+        let session = try await SSHSession.connect(
+            host: endpoint.host, port: endpoint.port, credentials: endpoint.credentials,
+            hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger)
+        let channel: SSHChannel
+        do {
+            channel = try await session.openSubsystem("netconf")
+        } catch {
+            await session.close()
+            throw error
+        }
+        let client = NETCONFClient(transport: SSHNETCONFTransport(channel: channel), capabilities: endpoint.capabilities,
+                                   timeouts: endpoint.netconfTimeouts, logger: logger)
+        do {
+            try await client.start()
+        } catch {
+            await client.close()
+            throw error
+        }
+        return client
+    }
+}

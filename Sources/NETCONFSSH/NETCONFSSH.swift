@@ -1,1 +1,0 @@
-// NETCONFSSH: see the target's files.

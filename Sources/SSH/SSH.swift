@@ -1,1 +1,0 @@
-// SSH: see the target's files.

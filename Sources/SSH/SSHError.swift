@@ -1,0 +1,71 @@
+/// SSH failures, each with a message that says what happened and what to do.
+/// `peer` is `host:port` as the user wrote it.
+public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
+    case resolve(peer: String, message: String)
+    case connect(peer: String, message: String)
+    case connectTimeout(peer: String, seconds: Double)
+    case handshake(peer: String, message: String)
+    case hostKeyUnknown(host: String, keyType: String, fingerprint: String, knownHostsFile: String)
+    case hostKeyChanged(host: String, knownHostsFile: String, line: Int, knownType: String, knownFingerprint: String,
+                        sentType: String, sentFingerprint: String)
+    case hostKeyRevoked(host: String, fingerprint: String, knownHostsFile: String, line: Int)
+    case knownHostsUnreadable(path: String, message: String)
+    case authenticationFailed(peer: String, user: String, offered: [String], tried: [String])
+    case privateKey(peer: String, path: String, message: String)
+    case timeout(peer: String, operation: String, seconds: Double)
+    case channel(peer: String, message: String)
+    case closed(peer: String)
+    case libssh2(peer: String, operation: String, code: Int32, message: String)
+
+    public var description: String {
+        switch self {
+        case let .resolve(peer, message):
+            return "\(peer): cannot resolve host name: \(message)"
+        case let .connect(peer, message):
+            return "\(peer): cannot connect: \(message)"
+        case let .connectTimeout(peer, seconds):
+            return "\(peer): no TCP connection within \(SSHError.format(seconds)) (host down, filtered, or wrong port?)"
+        case let .handshake(peer, message):
+            return "\(peer): SSH handshake failed: \(message)"
+        case let .hostKeyUnknown(host, type, fingerprint, file):
+            return "host key for \(host) is not known: the server sent \(type) \(fingerprint), which is not in \(file) "
+                + "(verify it out of band and add it, or set host-key-policy accept-new to trust it on first use)"
+        case let .hostKeyChanged(host, file, line, knownType, knownFingerprint, sentType, sentFingerprint):
+            let known = knownType == sentType ? knownFingerprint : "\(knownType) \(knownFingerprint)"
+            let sent = knownType == sentType ? sentFingerprint : "\(sentType) \(sentFingerprint)"
+            return "host key for \(host) has changed: \(file) line \(line) has \(known), the server sent \(sent) "
+                + "(possible man-in-the-middle, or the device was replaced: verify, then remove the old entry)"
+        case let .hostKeyRevoked(host, fingerprint, file, line):
+            return "host key for \(host) is revoked: \(fingerprint) is marked @revoked at \(file) line \(line)"
+        case let .knownHostsUnreadable(path, message):
+            return "cannot read known_hosts file \(path): \(message)"
+        case let .authenticationFailed(peer, user, offered, tried):
+            var text = "\(peer): authentication failed for user \(user) (server offered: \(offered.joined(separator: ",")))"
+            if !tried.isEmpty, Set(tried) != Set(offered) { text += "; tried: \(tried.joined(separator: ","))" }
+            if tried.isEmpty { text += "; none of the configured credentials fit those methods" }
+            return text
+        case let .privateKey(peer, path, message):
+            return "\(peer): cannot use private key \(path): \(message)"
+        case let .timeout(peer, operation, seconds):
+            return "\(peer): \(operation) did not finish within \(SSHError.format(seconds))"
+        case let .channel(peer, message):
+            return "\(peer): \(message)"
+        case let .closed(peer):
+            return "\(peer): SSH session already closed"
+        case let .libssh2(peer, operation, code, message):
+            return "\(peer): \(operation) failed: \(message) (libssh2 error \(code))"
+        }
+    }
+
+    /// True when a deadline passed (so callers can report a timeout rather than a failure).
+    public var isTimeout: Bool {
+        switch self {
+        case .timeout, .connectTimeout: return true
+        default: return false
+        }
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+    }
+}

@@ -1,0 +1,369 @@
+import CLibSSH2
+import CEpoll
+import Foundation
+import IOLoop
+import Logging
+
+/// Who to log in as and with what. Secrets live here only as long as the session set-up needs them.
+public struct SSHCredentials: Sendable {
+    public var user: String
+    /// Private key file (OpenSSH or PEM format; ed25519, ecdsa, rsa).
+    public var privateKeyPath: String?
+    /// Public key file; derived from the private key when nil.
+    public var publicKeyPath: String?
+    public var passphrase: String?
+    /// Used for `password` and, when the server offers only that, `keyboard-interactive`.
+    public var password: String?
+
+    public init(user: String, privateKeyPath: String? = nil, publicKeyPath: String? = nil,
+                passphrase: String? = nil, password: String? = nil) {
+        self.user = user
+        self.privateKeyPath = privateKeyPath
+        self.publicKeyPath = publicKeyPath
+        self.passphrase = passphrase
+        self.password = password
+    }
+}
+
+/// Timeouts for session set-up, and the keepalive interval.
+public struct SSHTimeouts: Sendable {
+    public var connect: Duration
+    /// Handshake, host key check, authentication and opening the subsystem channel.
+    public var authentication: Duration
+    /// SSH keepalive interval while waiting for data; nil turns keepalives off.
+    public var keepalive: Duration?
+
+    public init(connect: Duration = .seconds(15), authentication: Duration = .seconds(30), keepalive: Duration? = .seconds(30)) {
+        self.connect = connect
+        self.authentication = authentication
+        self.keepalive = keepalive
+    }
+}
+
+private let libssh2Initialised: Int32 = libssh2_init(0)
+
+/// An authenticated SSH session on libssh2 in non-blocking mode, driven by an ``IOLoop``.
+/// It owns the socket and the `LIBSSH2_SESSION`; every libssh2 call runs on the loop thread.
+public final class SSHSession: @unchecked Sendable {
+    public let host: String
+    public let port: Int
+    /// `host:port` for messages.
+    public let peer: String
+    let loop: IOLoop
+    let fd: Int32
+    let timeouts: SSHTimeouts
+    private(set) var raw: OpaquePointer?
+    private var closed = false
+    public private(set) var hostKey: HostKey?
+    /// The authentication method that succeeded.
+    public private(set) var authenticatedWith: String?
+
+    private init(host: String, port: Int, fd: Int32, loop: IOLoop, timeouts: SSHTimeouts) {
+        self.host = host
+        self.port = port
+        self.peer = "\(host):\(port)"
+        self.fd = fd
+        self.loop = loop
+        self.timeouts = timeouts
+        self.raw = care_ssh2_session_init(nil)
+    }
+
+    deinit {
+        // Normally close() has run; this is the error-path safety net.
+        if let raw { libssh2_session_free(raw) }
+        if !closed { Glibc.close(fd) }
+    }
+
+    /// Connects, checks the host key and authenticates.
+    public static func connect(
+        host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
+        timeouts: SSHTimeouts = .init(), loop: IOLoop = .shared, logger: Logger
+    ) async throws -> SSHSession {
+        _ = libssh2Initialised
+        let peer = "\(host):\(port)"
+        let started = ContinuousClock.now
+        let fd = try await TCPConnector.connect(host: host, port: port, deadline: .now + timeouts.connect,
+                                                timeout: timeouts.connect, loop: loop)
+        let session = SSHSession(host: host, port: port, fd: fd, loop: loop, timeouts: timeouts)
+        guard let raw = session.raw else {
+            throw SSHError.libssh2(peer: peer, operation: "session init", code: -6, message: "out of memory")
+        }
+        libssh2_session_set_blocking(raw, 0)
+        let preferred = hostKeyVerifier.preferredKeyTypes(host: host, port: port)
+        let defaults = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
+        let order = (preferred + defaults).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        _ = libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, order.joined(separator: ","))
+
+        do {
+            let deadline = ContinuousClock.now + timeouts.authentication
+            try await session.call("SSH handshake", deadline: deadline) { s in
+                libssh2_session_handshake(s, fd)
+            }
+            let key = try session.serverHostKey()
+            session.hostKey = key
+            try hostKeyVerifier.verify(host: host, port: port, key: key)
+            try await session.authenticate(credentials, deadline: deadline)
+            if let keepalive = timeouts.keepalive {
+                libssh2_keepalive_config(raw, 1, UInt32(max(1, keepalive.components.seconds)))
+            }
+            logger.debug("SSH session authenticated", metadata: [
+                "device.address": "\(peer)", "ssh.auth": "\(session.authenticatedWith ?? "none")",
+                "ssh.hostkey": "\(key.fingerprint)", "duration-ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+            return session
+        } catch let error as SSHError {
+            await session.close()
+            if case let .libssh2(_, operation, code, message) = error, operation == "SSH handshake" {
+                throw SSHError.handshake(peer: peer, message: SSHSession.explainHandshake(code: code, message: message))
+            }
+            throw error
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+
+    /// Opens a session channel and starts `subsystem` on it (`netconf`).
+    public func openSubsystem(_ subsystem: String) async throws -> SSHChannel {
+        let deadline = ContinuousClock.now + timeouts.authentication
+        let channel: SendablePointer = try await callReturningPointer("opening an SSH channel", deadline: deadline) { s in
+            care_ssh2_channel_open_session(s)
+        }
+        do {
+            try await call("starting the \(subsystem) subsystem", deadline: deadline) { _ in
+                care_ssh2_channel_subsystem(channel.pointer, subsystem)
+            }
+        } catch let SSHError.libssh2(peer, _, code, message) {
+            await SSHChannel.free(channel.pointer, session: self)
+            throw SSHError.channel(peer: peer, message: "the server refused the \(subsystem) subsystem: \(message) (libssh2 error \(code)); on Junos enable it with 'set system services netconf ssh'")
+        }
+        return SSHChannel(session: self, channel: channel.pointer)
+    }
+
+    /// Disconnects and frees everything. Safe to call more than once.
+    public func close() async {
+        guard !closed else { return }
+        closed = true
+        let fd = self.fd
+        if raw != nil {
+            // Best effort: a hung peer must not hold up teardown.
+            _ = try? await call("disconnect", deadline: .now + .seconds(2)) { s in
+                care_ssh2_session_disconnect(s, "care-agent closing session")
+            }
+        }
+        let raw = self.raw.map(SendablePointer.init)
+        self.raw = nil
+        _ = try? await loop.submit { [loop] in
+            if let raw { libssh2_session_free(raw.pointer) }
+            loop.deregister(fd: fd)
+            Glibc.close(fd)
+        }
+    }
+
+    // MARK: - Set-up steps
+
+    private func serverHostKey() throws(SSHError) -> HostKey {
+        var length = 0
+        var type: Int32 = 0
+        guard let raw, let pointer = libssh2_session_hostkey(raw, &length, &type), length > 0 else {
+            throw .handshake(peer: peer, message: "the server sent no host key")
+        }
+        let blob = pointer.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+        guard let key = HostKey(blob: blob) else { throw .handshake(peer: peer, message: "unreadable host key") }
+        return key
+    }
+
+    private func authenticate(_ credentials: SSHCredentials, deadline: ContinuousClock.Instant) async throws {
+        let user = credentials.user
+        let listing: SendablePointer
+        do {
+            listing = try await callReturningPointer("asking for authentication methods", deadline: deadline) { s in
+                OpaquePointer(libssh2_userauth_list(s, user, UInt32(user.utf8.count)))
+            }
+        } catch let error as SSHError {
+            if let raw, libssh2_userauth_authenticated(raw) != 0 { authenticatedWith = "none"; return }
+            throw error
+        }
+        let offered = String(cString: UnsafePointer<CChar>(listing.pointer)).split(separator: ",").map(String.init)
+        var tried: [String] = []
+
+        if let keyPath = credentials.privateKeyPath, offered.contains("publickey") {
+            tried.append("publickey")
+            guard FileManager.default.isReadableFile(atPath: keyPath) else {
+                throw SSHError.privateKey(peer: peer, path: keyPath, message: "file does not exist or is not readable")
+            }
+            let result = await attempt("public key authentication", deadline: deadline) { s in
+                care_ssh2_userauth_publickey_fromfile(s, user, credentials.publicKeyPath, keyPath, credentials.passphrase ?? "")
+            }
+            switch result {
+            case .success: authenticatedWith = "publickey"; return
+            case let .failure(code, message):
+                if code == LIBSSH2_ERROR_FILE {
+                    let hint = credentials.passphrase == nil
+                        ? "the key is encrypted and no passphrase was given, or its format is not supported"
+                        : "wrong passphrase, or a key format libssh2 cannot read"
+                    throw SSHError.privateKey(peer: peer, path: keyPath, message: "\(hint) (\(message))")
+                }
+                if code != LIBSSH2_ERROR_AUTHENTICATION_FAILED && code != LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED {
+                    throw SSHError.libssh2(peer: peer, operation: "public key authentication", code: code, message: message)
+                }
+            case let .error(error): throw error
+            }
+        }
+        if let password = credentials.password {
+            if offered.contains("password") {
+                tried.append("password")
+                let result = await attempt("password authentication", deadline: deadline) { s in
+                    care_ssh2_userauth_password(s, user, password)
+                }
+                switch result {
+                case .success: authenticatedWith = "password"; return
+                case let .failure(code, message) where code != LIBSSH2_ERROR_AUTHENTICATION_FAILED:
+                    throw SSHError.libssh2(peer: peer, operation: "password authentication", code: code, message: message)
+                case .failure: break
+                case let .error(error): throw error
+                }
+            }
+            if offered.contains("keyboard-interactive") {
+                tried.append("keyboard-interactive")
+                // The C callback reads the answer through the session's abstract pointer.
+                let answer = SendablePointer(OpaquePointer(strdup(password)))
+                defer { free(UnsafeMutableRawPointer(answer.pointer)) }
+                let result = await attempt("keyboard-interactive authentication", deadline: deadline) { s in
+                    care_ssh2_session_abstract_set(s, UnsafeMutableRawPointer(answer.pointer))
+                    let rc = care_ssh2_userauth_keyboard_interactive(s, user)
+                    care_ssh2_session_abstract_set(s, nil)
+                    return rc
+                }
+                switch result {
+                case .success: authenticatedWith = "keyboard-interactive"; return
+                case let .failure(code, message) where code != LIBSSH2_ERROR_AUTHENTICATION_FAILED:
+                    throw SSHError.libssh2(peer: peer, operation: "keyboard-interactive authentication", code: code, message: message)
+                case .failure: break
+                case let .error(error): throw error
+                }
+            }
+        }
+        throw SSHError.authenticationFailed(peer: peer, user: user, offered: offered, tried: tried)
+    }
+
+    private static func explainHandshake(code: Int32, message: String) -> String {
+        if code == LIBSSH2_ERROR_KEX_FAILURE || code == LIBSSH2_ERROR_KEY_EXCHANGE_FAILURE || code == LIBSSH2_ERROR_HOSTKEY_INIT {
+            return "\(message) (libssh2 error \(code)); no common key exchange, cipher or host key algorithm. "
+                + "libssh2 1.10 signs RSA only with ssh-rsa (SHA-1): give the device an ed25519 or ecdsa host key, or allow ssh-rsa"
+        }
+        if code == LIBSSH2_ERROR_SOCKET_DISCONNECT || code == LIBSSH2_ERROR_SOCKET_RECV {
+            return "the server closed the connection during the handshake (\(message)); check the port and MaxStartups/connection limits"
+        }
+        return "\(message) (libssh2 error \(code))"
+    }
+
+    // MARK: - Driving libssh2 calls on the loop
+
+    enum AttemptResult: Sendable {
+        case success
+        case failure(code: Int32, message: String)
+        case error(SSHError)
+    }
+
+    /// Runs an int-returning libssh2 call until it stops saying EAGAIN; a negative code becomes a result.
+    private func attempt(_ operation: String, deadline: ContinuousClock.Instant,
+                         _ body: @escaping @Sendable (OpaquePointer) -> Int32) async -> AttemptResult {
+        do {
+            try await call(operation, deadline: deadline, body)
+            return .success
+        } catch let SSHError.libssh2(_, _, code, message) {
+            return .failure(code: code, message: message)
+        } catch let error as SSHError {
+            return .error(error)
+        } catch {
+            return .error(.libssh2(peer: peer, operation: operation, code: -1, message: "\(error)"))
+        }
+    }
+
+    /// Runs an int-returning libssh2 call on the loop until it completes; negative codes throw.
+    @discardableResult
+    func call(_ operation: String, deadline: ContinuousClock.Instant?, tick: Duration? = nil,
+              _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws -> Int32 {
+        try await drive(operation, deadline: deadline, tick: tick) { s -> LibSSH2Outcome<Int32> in
+            let rc = body(s)
+            if rc == LIBSSH2_ERROR_EAGAIN { return .again }
+            return rc < 0 ? .failed(rc) : .ok(rc)
+        }
+    }
+
+    /// Runs a pointer-returning libssh2 call (NULL with EAGAIN as the last error means again).
+    func callReturningPointer(_ operation: String, deadline: ContinuousClock.Instant?,
+                              _ body: @escaping @Sendable (OpaquePointer) -> OpaquePointer?) async throws -> SendablePointer {
+        try await drive(operation, deadline: deadline, tick: nil) { s -> LibSSH2Outcome<SendablePointer> in
+            if let pointer = body(s) { return .ok(SendablePointer(pointer)) }
+            let code = libssh2_session_last_errno(s)
+            return code == LIBSSH2_ERROR_EAGAIN ? .again : .failed(code == 0 ? -1 : code)
+        }
+    }
+
+    /// The one place libssh2 meets the event loop: EAGAIN waits for the socket direction libssh2
+    /// asks for; a passed deadline becomes ``SSHError/timeout``; a failure throws with libssh2's
+    /// own message. `body` runs only on the loop thread.
+    func drive<Value: Sendable>(_ operation: String, deadline: ContinuousClock.Instant?, tick: Duration?,
+                                _ body: @escaping @Sendable (OpaquePointer) -> LibSSH2Outcome<Value>) async throws -> Value {
+        guard !closed || operation == "disconnect", let raw else { throw SSHError.closed(peer: peer) }
+        let session = SendablePointer(raw)
+        let fd = self.fd
+        let peer = self.peer
+        let started = ContinuousClock.now
+        do {
+            return try await loop.drive(fd: fd, deadline: deadline, tick: tick) { () throws -> IOStep<Value> in
+                switch body(session.pointer) {
+                case let .ok(value):
+                    return .done(value)
+                case let .failed(code):
+                    throw SSHError.libssh2(peer: peer, operation: operation, code: code,
+                                           message: SSHSession.lastError(session.pointer))
+                case .again:
+                    let directions = libssh2_session_block_directions(session.pointer)
+                    var events: IOEvents = []
+                    if directions & LIBSSH2_SESSION_BLOCK_INBOUND != 0 {
+                        events.insert(.read)
+                        // Re-arm quick ACKs so a delayed ACK does not stall each request/response turn.
+                        var one: Int32 = 1
+                        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size))
+                    }
+                    if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events.insert(.write) }
+                    return .wait(events.isEmpty ? .read : events)
+                }
+            }
+        } catch IOLoopError.timedOut {
+            let budget = deadline.map { started.duration(to: $0) } ?? .zero
+            throw SSHError.timeout(peer: peer, operation: operation, seconds: (budget.seconds * 10).rounded() / 10)
+        } catch IOLoopError.cancelled {
+            throw CancellationError()
+        }
+    }
+
+    static func lastError(_ session: OpaquePointer) -> String {
+        var message: UnsafeMutablePointer<CChar>?
+        var length: Int32 = 0
+        _ = libssh2_session_last_error(session, &message, &length, 0)
+        guard let message, length > 0 else { return "unknown error" }
+        return String(cString: message)
+    }
+}
+
+/// What one attempt of a libssh2 call achieved.
+enum LibSSH2Outcome<Value: Sendable>: Sendable {
+    case again
+    case ok(Value)
+    case failed(Int32)
+}
+
+/// A C pointer handed to the loop thread. Only the owning wrapper creates and frees it.
+struct SendablePointer: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import NETCONF
+import XML
+
+/// Misbehaviours a simulated device can show, for tests and demos.
+public enum DeviceFault: String, Sendable, CaseIterable {
+    /// Sends half of the first data reply, then goes silent (until the client goes away).
+    case hang
+    /// Never sends its hello.
+    case hangHello = "hang-hello"
+    /// Sends half of the first data reply, then exits (the reply is cut off mid-stream).
+    case truncate
+    /// Answers every data RPC with an `rpc-error`.
+    case rpcError = "rpc-error"
+    /// Adds a warning `rpc-error` (severity warning) beside the data, as Junos does.
+    case warning
+    /// Answers data RPCs with XML that is not well-formed.
+    case malformed
+    /// Multiplies the per-RPC latency by 20 (at least one second).
+    case slow
+}
+
+/// Serves a ``DeviceProfile`` as a Junos NETCONF server over a pair of file descriptors
+/// (stdin/stdout when OpenSSH's sshd runs it as `Subsystem netconf`). Blocking I/O is right here:
+/// this runs as its own process, one session per process.
+public struct NETCONFResponder {
+    public var profile: DeviceProfile
+    public var fault: DeviceFault?
+    public var rpcLatency: Duration
+    public var sessionSetupDelay: Duration
+    /// Offer base:1.1 (chunked framing) besides base:1.0.
+    public var offerBase11: Bool
+    private var templates: [String: ReplyTemplate] = [:]
+
+    public init(profile: DeviceProfile, fault: DeviceFault? = nil, rpcLatency: Duration = .zero,
+                sessionSetupDelay: Duration = .zero, offerBase11: Bool = true) {
+        self.profile = profile
+        self.fault = fault
+        self.rpcLatency = rpcLatency
+        self.sessionSetupDelay = sessionSetupDelay
+        self.offerBase11 = offerBase11
+    }
+
+    static let junosCapabilities = [
+        "urn:ietf:params:netconf:capability:candidate:1.0",
+        "urn:ietf:params:netconf:capability:confirmed-commit:1.0",
+        "urn:ietf:params:netconf:capability:validate:1.0",
+        "urn:ietf:params:netconf:capability:url:1.0?scheme=http,ftp,file",
+        "urn:ietf:params:xml:ns:netconf:base:1.0",
+        "http://xml.juniper.net/netconf/junos/1.0",
+        "http://xml.juniper.net/dmi/system/1.0",
+    ]
+
+    /// Runs one session until `<close-session/>`, end of input, or a fault ends it.
+    public mutating func run(input: Int32 = 0, output: Int32 = 1) {
+        var capabilities = [NETCONFNamespace.base10]
+        if offerBase11 { capabilities.append(NETCONFNamespace.base11) }
+        capabilities += NETCONFResponder.junosCapabilities
+        var session = ServerSession(capabilities: capabilities, sessionID: String(getpid()))
+        if sessionSetupDelay > .zero { sleep(sessionSetupDelay) }
+        if fault == .hangHello { waitForClientToLeave(input); return }
+        guard write(output, session.helloBytes()) else { return }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = read(input, &buffer, buffer.count)
+            if n <= 0 { return }
+            let events: [ServerSessionEvent]
+            do {
+                events = try session.receive(buffer[0..<n])
+            } catch {
+                return
+            }
+            for event in events {
+                switch event {
+                case .hello:
+                    continue
+                case let .malformed(id, message):
+                    let reply = errorReply(messageID: id, tag: "malformed-message", type: "rpc", message: message, badElement: nil)
+                    guard write(output, session.frame(reply)) else { return }
+                case let .rpc(id, operation):
+                    if operation.name == "close-session" {
+                        _ = write(output, session.frame(okReply(messageID: id)))
+                        return
+                    }
+                    if rpcLatency > .zero || fault == .slow {
+                        let delay = fault == .slow ? max(rpcLatency * 20, .seconds(1)) : rpcLatency
+                        sleep(delay)
+                    }
+                    let reply = answer(operation, messageID: id)
+                    switch fault {
+                    case .hang where reply.isData:
+                        _ = write(output, session.frame(reply.bytes).prefix(reply.bytes.count / 2 + 1).map { $0 })
+                        waitForClientToLeave(input)
+                        return
+                    case .truncate where reply.isData:
+                        _ = write(output, Array(session.frame(reply.bytes).prefix(reply.bytes.count / 2 + 1)))
+                        return
+                    default:
+                        guard write(output, session.frame(reply.bytes)) else { return }
+                    }
+                }
+            }
+        }
+    }
+
+    struct Answer {
+        var bytes: [UInt8]
+        var isData: Bool
+    }
+
+    /// The reply to one operation, faults applied.
+    mutating func answer(_ operation: XMLElement, messageID: String?) -> Answer {
+        var rpc = operation.name
+        switch rpc {
+        case "command":
+            let command = operation.value ?? ""
+            guard let mapped = DeviceProfile.rpc(forCommand: command) else {
+                return Answer(bytes: errorReply(messageID: messageID, tag: "operation-failed", type: "protocol",
+                                                message: "syntax error, expecting <command>", badElement: command), isData: false)
+            }
+            rpc = mapped
+        case "get-configuration":
+            if let format = operation.attribute("format"), format != "xml", profile.replies["get-configuration.\(format)"] != nil {
+                rpc = "get-configuration.\(format)"
+            }
+        case "get-config":
+            rpc = "get-configuration"
+        default:
+            break
+        }
+        guard let template = template(for: rpc) else {
+            return Answer(bytes: errorReply(messageID: messageID, tag: "operation-failed", type: "protocol",
+                                            message: "syntax error", badElement: operation.name), isData: false)
+        }
+        switch fault {
+        case .rpcError:
+            return Answer(bytes: errorReply(messageID: messageID, tag: "operation-failed", type: "application",
+                                            message: "could not connect to re0 : No route to host", badElement: nil), isData: false)
+        case .malformed:
+            return Answer(bytes: Array("<rpc-reply message-id=\"\(messageID ?? "")\"><software-information><host-name>broken</software-information>".utf8), isData: true)
+        case .warning:
+            let warning = "<rpc-error><error-type>protocol</error-type><error-tag>operation-failed</error-tag>"
+                + "<error-severity>warning</error-severity><error-message>statement has no contents; ignored</error-message></rpc-error>"
+            var bytes = template.reply(messageID: messageID)
+            if let close = bytes.lastIndex(of: 0x3C) { bytes.insert(contentsOf: Array(warning.utf8), at: close) }
+            return Answer(bytes: bytes, isData: true)
+        default:
+            var bytes = template.reply(messageID: messageID)
+            if operation.name == "get-config" {
+                // ietf get-config wraps the configuration in <data>.
+                let prefix = bytes.firstIndex(of: 0x3E).map { $0 + 1 } ?? 0
+                bytes.insert(contentsOf: Array("<data>".utf8), at: prefix)
+                if let close = bytes.lastIndex(of: 0x3C) { bytes.insert(contentsOf: Array("</data>".utf8), at: close) }
+            }
+            return Answer(bytes: bytes, isData: true)
+        }
+    }
+
+    private mutating func template(for rpc: String) -> ReplyTemplate? {
+        if let cached = templates[rpc] { return cached }
+        guard let bytes = profile.replies[rpc] else { return nil }
+        let template = ReplyTemplate(bytes: bytes)
+        templates[rpc] = template
+        return template
+    }
+
+    func okReply(messageID: String?) -> [UInt8] {
+        Array("<rpc-reply xmlns=\"\(NETCONFNamespace.base)\"\(messageID.map { " message-id=\"\($0)\"" } ?? "")><ok/></rpc-reply>".utf8)
+    }
+
+    /// An `rpc-error` worded as Junos words it.
+    func errorReply(messageID: String?, tag: String, type: String, message: String, badElement: String?) -> [UInt8] {
+        var xml = "<rpc-reply xmlns=\"\(NETCONFNamespace.base)\" xmlns:junos=\"http://xml.juniper.net/junos/*/junos\""
+        if let messageID { xml += " message-id=\"\(XMLEscaping.attribute(messageID))\"" }
+        xml += ">\n<rpc-error>\n<error-type>\(type)</error-type>\n<error-tag>\(tag)</error-tag>\n"
+        xml += "<error-severity>error</error-severity>\n<error-message>\(XMLEscaping.text(message))</error-message>\n"
+        if let badElement {
+            xml += "<error-info>\n<bad-element>\(XMLEscaping.text(badElement))</bad-element>\n</error-info>\n"
+        }
+        xml += "</rpc-error>\n</rpc-reply>"
+        return Array(xml.utf8)
+    }
+
+    private func write(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    /// Stays silent but exits once the client has gone (sshd closes our stdin), so that a hung
+    /// device leaves no process behind.
+    private func waitForClientToLeave(_ input: Int32) {
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while read(input, &scratch, scratch.count) > 0 {}
+    }
+
+    private func sleep(_ duration: Duration) {
+        let ns = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        var request = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}

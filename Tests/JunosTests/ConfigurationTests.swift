@@ -1,0 +1,174 @@
+import Foundation
+import Junos
+import Testing
+import TestSupport
+import XML
+
+/// Feature profile semantics: inactive statements, applied and unapplied groups, text format.
+@Suite struct ConfigurationTests {
+    static func facts(_ xml: String) throws -> ConfigurationFacts {
+        try ConfigurationFacts.parse(bytes: Array(xml.utf8), rpc: "get-configuration")
+    }
+
+    @Test func inactiveStanzasDoNotCount() throws {
+        let c = try Self.facts("""
+        <rpc-reply><configuration>
+          <protocols><bgp inactive="inactive"><group><name>g</name></group></bgp><ospf><area><name>0</name></area></ospf></protocols>
+          <system><services><telnet junos:inactive="inactive" xmlns:junos="http://xml.juniper.net/junos/*/junos"/><ssh/></services></system>
+        </configuration></rpc-reply>
+        """)
+        #expect(c.features.names == ["ospf", "ssh"])
+    }
+
+    @Test func onlyAppliedGroupsCount() throws {
+        let c = try Self.facts("""
+        <configuration>
+          <groups><name>ON</name><protocols><isis><interface><name>lo0.0</name></interface></isis></protocols>
+            <system><services><web-management><https><system-generated-certificate/></https></web-management></services></system></groups>
+          <groups><name>OFF</name><protocols><bgp><group><name>x</name></group></bgp></protocols></groups>
+          <groups><name>IFACES</name><interfaces><interface><name>&lt;ae*&gt;</name>
+            <aggregated-ether-options><lacp><active/></lacp></aggregated-ether-options></interface></interfaces></groups>
+          <apply-groups>ON</apply-groups>
+          <interfaces><interface><name>ae0</name><apply-groups>IFACES</apply-groups></interface></interfaces>
+        </configuration>
+        """)
+        #expect(c.features.contains(.isis))
+        #expect(c.features.contains(.webManagementHTTPS))
+        #expect(!c.features.contains(.bgp), "group OFF is not applied")
+        #expect(c.features.contains(.lacp), "group applied at interfaces/interface level")
+        #expect(c.features.contains(.aggregatedEthernet))
+        #expect(c.groups == ["ON", "OFF", "IFACES"])
+        #expect(c.appliedGroups == ["ON", "IFACES"])
+    }
+
+    @Test func groupAppliedInsideAnInactiveStanzaDoesNotCount() throws {
+        let c = try Self.facts("""
+        <configuration>
+          <groups><name>G</name><protocols><mpls><interface><name>all</name></interface></mpls></protocols></groups>
+          <protocols inactive="inactive"><apply-groups>G</apply-groups></protocols>
+        </configuration>
+        """)
+        #expect(!c.features.contains(.mpls))
+    }
+
+    @Test func instancesSecurityAndSwitchingFeatures() throws {
+        let c = try Self.facts("""
+        <configuration>
+          <chassis><aggregated-devices><ethernet><device-count>4</device-count></ethernet></aggregated-devices></chassis>
+          <interfaces>
+            <interface><name>ae1</name><aggregated-ether-options><mc-ae><mc-ae-id>1</mc-ae-id></mc-ae></aggregated-ether-options>
+              <unit><name>0</name><family><inet6><address><name>2001:db8::1/64</name></address></inet6></family></unit></interface>
+            <interface><name>irb</name><unit><name>1</name><family><inet><address><name>10.0.0.1/24</name>
+              <vrrp-group><name>1</name><virtual-address>10.0.0.254</virtual-address></vrrp-group></address></inet></family></unit></interface>
+          </interfaces>
+          <routing-instances>
+            <instance><name>CUST</name><instance-type>vrf</instance-type><protocols><bgp><group><name>ce</name>
+              <bfd-liveness-detection><minimum-interval>300</minimum-interval></bfd-liveness-detection></group></bgp></protocols></instance>
+            <instance><name>VS</name><instance-type>virtual-switch</instance-type><protocols><evpn><encapsulation>vxlan</encapsulation></evpn></protocols></instance>
+          </routing-instances>
+          <protocols><iccp><local-ip-addr>1.1.1.1</local-ip-addr></iccp><pim><rp><local/></rp></pim></protocols>
+          <security><nat><source><rule-set><name>r</name></rule-set></source></nat><ike><proposal><name>p</name></proposal></ike>
+            <ipsec><vpn><name>v</name></vpn></ipsec></security>
+          <system><tacplus-server><name>10.1.1.1</name><secret>$9$x</secret></tacplus-server>
+            <services><dhcp-local-server><group><name>g</name></group></dhcp-local-server></services></system>
+          <forwarding-options><dhcp-relay><server-group><name>s</name></server-group></dhcp-relay></forwarding-options>
+          <firewall><family><inet><filter><name>PROTECT-RE</name></filter></inet></family></firewall>
+          <virtual-chassis><member><name>0</name></member></virtual-chassis>
+          <chassis><cluster><reth-count>2</reth-count></cluster></chassis>
+        </configuration>
+        """)
+        let expected: Set<ConfiguredFeature> = [
+            .aggregatedEthernet, .mcLag, .ipv6, .vrrp, .routingInstances, .vrf, .virtualSwitch, .bgp, .bfd, .evpn, .vxlan,
+            .pim, .multicast, .nat, .ike, .ipsec, .tacacs, .dhcpServer, .dhcpRelay, .firewallFilters, .virtualChassis,
+            .chassisCluster,
+        ]
+        #expect(c.features.features == expected)
+    }
+
+    @Test func textFormatGivesTheSameProfileAsXML() {
+        let text = """
+        ## Last commit: 2024-01-01 by admin
+        version 21.4R3.15;
+        groups {
+            BASE {
+                system {
+                    services {
+                        ssh;
+                        web-management {
+                            http;
+                        }
+                    }
+                }
+            }
+            UNUSED {
+                protocols { bgp { group x { type internal; } } }
+            }
+        }
+        apply-groups [ BASE ];
+        system {
+            host-name core1; /* the core */
+            syslog { host 10.0.0.9 { any notice; } }
+        }
+        interfaces {
+            ae0 { aggregated-ether-options { lacp { active; } } unit 0 { family inet6; } }
+        }
+        protocols {
+            inactive: ospf { area 0.0.0.0 { interface lo0.0; } }
+            ldp { interface all; }
+        }
+        routing-instances {
+            BLUE { instance-type virtual-router; }
+        }
+        """
+        let c = ConfigurationFacts(text: text)
+        #expect(c.format == .text)
+        #expect(c.hostName == "core1")
+        #expect(c.version == "21.4R3.15")
+        #expect(c.groups == ["BASE", "UNUSED"])
+        #expect(c.appliedGroups == ["BASE"])
+        #expect(c.features.names == ["aggregated-ethernet", "ipv6", "lacp", "ldp", "routing-instances", "ssh",
+                                     "syslog-hosts", "virtual-router", "web-management-http"])
+    }
+
+    @Test func malformedTextNeverCrashes() {
+        for text in ["", "}", "{{{", "system { host-name", "a \"unterminated", "/* open comment", "x { } } } y;", "inactive: ;"] {
+            _ = ConfigurationFacts(text: text)
+        }
+        // A stray brace deeper than its block is ignored, so `services` stays under `system`.
+        let c = ConfigurationFacts(text: "system {\n    login {\n        user a {\n        }\n            }\n    }\n    services {\n        ssh;\n    }\n}\n")
+        #expect(c.features.contains(.ssh))
+    }
+
+    @Test func clusterNodeGroupsApplyThroughNodeVariable() throws {
+        let c = try ConfigurationFacts.parse(bytes: Fixtures.bytes("get-configuration/rjmcp__vsrx-24.4-cluster-node-groups.xml"),
+                                             rpc: "get-configuration")
+        #expect(c.features.contains(.chassisCluster))
+        #expect(c.appliedGroups == ["${node}"])
+    }
+
+    @Test func featureProfileEncodesAsSortedNames() throws {
+        let profile = FeatureProfile([.ssh, .bgp, .webManagementHTTPS])
+        let data = try JSONEncoder().encode(profile)
+        #expect(String(decoding: data, as: UTF8.self) == #"["bgp","ssh","web-management-https"]"#)
+        let decoded = try JSONDecoder().decode(FeatureProfile.self, from: Data(#"["bgp","from-the-future"]"#.utf8))
+        #expect(decoded.features == [.bgp])
+        #expect(Set(ConfiguredFeature.allCases.map(\.rawValue)).count == ConfiguredFeature.allCases.count)
+    }
+
+    @Test func truncatedCapturesNeverCrash() throws {
+        let redactor = ConfigurationRedactor()
+        for url in try Fixtures.files(in: "get-configuration") {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            let scalars = Array(text.unicodeScalars)
+            for cut in stride(from: 0, to: scalars.count, by: max(1, scalars.count / 40)) {
+                var prefix = String.UnicodeScalarView()
+                prefix.append(contentsOf: scalars[..<cut])
+                let piece = String(prefix)
+                _ = ConfigurationFacts(text: piece)
+                let redacted = redactor.redact(text: piece)
+                #expect(!redacted.contains("$9$iqPQ/CuEclFnclKMN-Hqm"))
+                _ = try? ConfigurationFacts.parse(bytes: Array(piece.utf8), rpc: "get-configuration")
+            }
+        }
+    }
+}

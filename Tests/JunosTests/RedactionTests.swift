@@ -1,0 +1,196 @@
+import Foundation
+import Junos
+import Testing
+import TestSupport
+import XML
+
+/// Secret redaction, checked against every configuration capture with an independent scan.
+@Suite struct RedactionTests {
+    /// Every secret-looking value of a capture, found with regexes over the raw text (not with
+    /// the redactor's rules): crypt hashes, encrypted-password values (legacy DES crypt included),
+    /// secret/key values and SNMP community names.
+    struct Secrets {
+        var values: Set<String> = []
+        var communityNames: Set<String> = []
+    }
+
+    static func scan(_ raw: String) -> Secrets {
+        func matches(_ pattern: String, group: Int = 0) -> [String] {
+            let regex = try! NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators])
+            return regex.matches(in: raw, range: NSRange(raw.startIndex..., in: raw)).compactMap {
+                Range($0.range(at: group), in: raw).map { String(raw[$0]) }
+            }
+        }
+        var secrets = Secrets()
+        secrets.values.formUnion(matches(#"\$[1569]\$[^<"\s;]+"#))
+        secrets.values.formUnion(matches(#"\$8\$[^<"\s;]+"#))
+        secrets.values.formUnion(matches(#"<encrypted-password>\s*([^<\s]+)\s*</encrypted-password>"#, group: 1))
+        secrets.values.formUnion(matches(#"encrypted-password\s+"([^"]+)""#, group: 1))
+        for name in ["secret", "authentication-key", "simple-password", "key", "pre-shared-key", "ascii-text",
+                     "authentication-password", "privacy-password"] {
+            secrets.values.formUnion(matches("<\(name)>\\s*([^<\\s]+)\\s*</\(name)>", group: 1))
+            secrets.values.formUnion(matches("\\s\(name)\\s+\"([^\"]+)\"", group: 1))
+        }
+        // In these captures every <community> is an SNMP community (no policy-options communities).
+        secrets.communityNames.formUnion(matches(#"<community>\s*<name>\s*([^<\s]+)\s*</name>"#, group: 1))
+        secrets.communityNames.formUnion(matches(#"\n\s*community\s+(\S+)\s*\{"#, group: 1))
+        return secrets
+    }
+
+    static let fixtures: [URL] = (try? Fixtures.files(in: "get-configuration")) ?? []
+
+    @Test func scanFindsTheSecretsTheCatalogueNames() throws {
+        var all = Secrets()
+        for url in Self.fixtures {
+            let s = Self.scan(try String(contentsOf: url, encoding: .utf8))
+            all.values.formUnion(s.values)
+            all.communityNames.formUnion(s.communityNames)
+        }
+        // Guards against a scan that finds nothing and so proves nothing.
+        #expect(Self.fixtures.count == 12)
+        #expect(all.values.contains("6ETjtWLqY222c"), "legacy DES crypt")
+        #expect(all.values.contains("$9$iqPQ/CuEclFnclKMN-Hqm"), "OSPF md5 key")
+        #expect(all.values.contains { $0.hasPrefix("$5$") })
+        #expect(all.values.contains { $0.hasPrefix("$6$") })
+        #expect(all.values.count >= 15)
+        #expect(all.communityNames == ["public", "private", "hackme", "secure"])
+    }
+
+    @Test("no secret survives XML redaction", arguments: fixtures)
+    func xmlRedaction(url: URL) throws {
+        let raw = try String(contentsOf: url, encoding: .utf8)
+        let secrets = Self.scan(raw)
+        let redacted = try ConfigurationRedactor().redact(xml: Array(raw.utf8))
+        let output = String(decoding: redacted, as: UTF8.self)
+        for value in secrets.values {
+            #expect(!output.contains(value), "\(url.lastPathComponent): \(value) survived")
+        }
+        for name in secrets.communityNames {
+            let collapsed = output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(!collapsed.contains("<name>\(name)</name>") && !collapsed.contains("<name> \(name) </name>")
+                    && !collapsed.contains("community \(name) {"), "\(url.lastPathComponent): community \(name) survived")
+        }
+        if !secrets.values.isEmpty || !secrets.communityNames.isEmpty {
+            #expect(output.contains("&lt;redacted&gt;"))
+        }
+
+        // Still XML, and still the same configuration facts (names, features) as before.
+        let original = try ConfigurationFacts.parse(bytes: Array(raw.utf8), rpc: "get-configuration")
+        let again = try ConfigurationFacts.parse(bytes: redacted, rpc: "get-configuration")
+        #expect(again.hostName == original.hostName)
+        #expect(again.features == original.features)
+        #expect(again.version == original.version)
+        for host in [original.hostName, original.domainName].compactMap({ $0 }) {
+            #expect(output.contains(host))
+        }
+    }
+
+    @Test func textFormRedaction() throws {
+        let document = try XMLDocument(bytes: Fixtures.bytes("get-configuration/napalm__text-format-18.1-secrets.xml"))
+        let text = document.root.text
+        let secrets = Self.scan(text)
+        #expect(secrets.values.count >= 3)
+        let redacted = ConfigurationRedactor().redact(text: text)
+        for value in secrets.values { #expect(!redacted.contains(value), "\(value) survived") }
+        #expect(!redacted.contains("community secure"))
+        #expect(redacted.contains("community \"<redacted>\" {"))
+        #expect(redacted.contains("encrypted-password \"<redacted>\";"))
+        // Non-secrets and the list words next to `password` are kept.
+        #expect(redacted.contains("authentication-order [ password radius ];"))
+        #expect(redacted.contains("host-name some-switch;"))
+        #expect(redacted.contains("server 10.17.0.1;"))
+        // Everything else is byte for byte the same: same line count, same facts.
+        #expect(redacted.split(separator: "\n").count == text.split(separator: "\n").count)
+        #expect(ConfigurationFacts(text: redacted) == ConfigurationFacts(text: text))
+    }
+
+    @Test func setFormRedaction() {
+        let set = """
+        set version 18.1
+        set system host-name edge1
+        set system root-authentication encrypted-password "$6$abc$DEF/ghi."
+        set system login user ops authentication ssh-rsa "ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB ops@host"
+        set system radius-server 10.0.0.1 secret "$9$XyZ"
+        set system tacplus-server 10.0.0.2 secret plaintextsecret
+        set snmp community n0tpublic authorization read-only
+        set policy-options community TRANSIT members 65000:100
+        set protocols ospf area 0.0.0.0 interface ge-0/0/0.0 authentication md5 1 key "$9$md5key"
+        set security ike policy P pre-shared-key ascii-text "$9$psk"
+        set authentication-key-chains key-chain KC key 0 secret "$9$chain"
+        set snmp v3 usm local-engine user u1 authentication-sha authentication-password "$9$authpw"
+        """
+        let redacted = ConfigurationRedactor().redact(text: set)
+        for secret in ["$6$abc$DEF/ghi.", "$9$XyZ", "plaintextsecret", "n0tpublic", "$9$md5key", "$9$psk", "$9$chain", "$9$authpw"] {
+            #expect(!redacted.contains(secret), "\(secret) survived")
+        }
+        #expect(redacted.contains("ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB ops@host"))
+        #expect(redacted.contains("set policy-options community TRANSIT members 65000:100"))
+        #expect(redacted.contains("set snmp community \"<redacted>\" authorization read-only"))
+        #expect(redacted.contains("key-chain KC key 0 secret \"<redacted>\""))
+        #expect(redacted.contains("set system host-name edge1"))
+    }
+
+    @Test func sshPublicKeysAndInterfaceNamesSurvive() throws {
+        let raw = try Fixtures.bytes("get-configuration/napalm__login-users-ssh-keys-fragment.xml")
+        let output = String(decoding: try ConfigurationRedactor().redact(xml: raw), as: UTF8.self)
+        #expect(!output.contains("$1$waUQAEpO$kSmdRL84F5sCoWKHZ8/kU1"))
+        #expect(output.contains("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC4pFn+shPwTb2yELO4L7NtQrKOJXNeCl1jel9STXVaGnRAnuc2PXl35vn"))
+        #expect(output.contains("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFAvVeQxnECAx"))
+        #expect(output.contains("dummy-test"))
+
+        let olive = try Fixtures.bytes("get-configuration/jsnapy__olive-15.2I-descrypt-inactive.xml")
+        let oliveOut = String(decoding: try ConfigurationRedactor().redact(xml: olive), as: UTF8.self)
+        #expect(oliveOut.contains("<name>em0.0</name>"))
+        #expect(oliveOut.contains("<name>10.209.16.206</name>"))
+        #expect(!oliveOut.contains("6ETjtWLqY222c"))
+    }
+
+    @Test func redactsInsideAnyReplyAndAttributes() throws {
+        // A configuration nested in another document (as in a bundle), plus a hash in an attribute.
+        let xml = """
+        <bundle><item name="x" note="$9$attrSecret"><rpc-reply><configuration>
+        <system><host-name>r1</host-name><root-authentication><encrypted-password>abcDEFghiJKLm</encrypted-password></root-authentication></system>
+        <snmp><community><name>c0mm</name></community></snmp>
+        <security><ike><policy><name>p</name><pre-shared-key><hexadecimal>0a1b2c3d</hexadecimal></pre-shared-key></policy></ike></security>
+        </configuration></rpc-reply></item>
+        <configuration-text>system { radius-server 1.2.3.4 { secret "$9$inText"; } }</configuration-text></bundle>
+        """
+        let out = String(decoding: try ConfigurationRedactor().redact(xml: Array(xml.utf8)), as: UTF8.self)
+        for secret in ["$9$attrSecret", "abcDEFghiJKLm", "c0mm", "0a1b2c3d", "$9$inText"] {
+            #expect(!out.contains(secret), "\(secret) survived")
+        }
+        #expect(out.contains("<host-name>r1</host-name>"))
+        #expect(try XMLDocument(string: out).root.name == "bundle")
+    }
+
+    @Test func extraKeywordsAndPatterns() throws {
+        let redactor = try ConfigurationRedactor(extraKeywords: ["location"], extraPatterns: [#"AKIA[0-9A-Z]{8}"#])
+        let xml = "<configuration><snmp><location>Rack 12 cage 4</location><description>key AKIA12345678 here</description></snmp></configuration>"
+        let out = String(decoding: try redactor.redact(xml: Array(xml.utf8)), as: UTF8.self)
+        #expect(!out.contains("Rack 12"))
+        #expect(!out.contains("AKIA12345678"))
+        #expect(out.contains("key &lt;redacted&gt; here"))
+        #expect(throws: (any Error).self) { try ConfigurationRedactor(extraPatterns: ["(unclosed"]) }
+        // The default redactor leaves those alone.
+        let plain = String(decoding: try ConfigurationRedactor().redact(xml: Array(xml.utf8)), as: UTF8.self)
+        #expect(plain.contains("Rack 12 cage 4"))
+    }
+
+    @Test func originalDocumentIsNotChanged() throws {
+        let bytes = try Fixtures.bytes("get-configuration/ksator__ex4300-15.1R5-sha256crypt.xml")
+        let document = try XMLDocument(bytes: bytes)
+        let before = document.serialized()
+        _ = ConfigurationRedactor().redact(document)
+        #expect(document.serialized() == before)
+    }
+
+    @Test func cryptLikeTokens() {
+        #expect(ConfigurationRedactor.isCryptLike("$1$kPU..$w.4FGRAGanJ8U4Yq6sbj7."))
+        #expect(ConfigurationRedactor.isCryptLike("$8$aes256-gcm$hmac-sha2-256$100$abc"))
+        #expect(!ConfigurationRedactor.isCryptLike("$"))
+        #expect(!ConfigurationRedactor.isCryptLike("$$"))
+        #expect(!ConfigurationRedactor.isCryptLike("${node}"))
+        #expect(!ConfigurationRedactor.isCryptLike("US$5"))
+        #expect(ConfigurationRedactor().redactTokens(in: "price $5 and ${node}") == "price $5 and ${node}")
+    }
+}

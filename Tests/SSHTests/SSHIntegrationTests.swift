@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import NETCONF
+import NETCONFSSH
+import SSH
+import Testing
+import TestSupport
+
+/// NETCONF over SSH against a real OpenSSH sshd running the project's simulator as its subsystem.
+@Suite(.serialized) struct SSHIntegrationTests {
+    let logger = Logger(label: "test")
+
+    /// A harness whose subsystem serves the MX480 captures with extra simulator arguments.
+    func harness(_ simulatorArguments: String = "", configure: (inout SSHDHarness.Options) -> Void = { _ in }) throws -> (SSHDHarness, URL) {
+        let dir = try TestProfiles.temporaryDirectory()
+        let profile = try TestProfiles.write(TestProfiles.mx480, named: "mx480", under: dir)
+        var options = SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) \(simulatorArguments)")
+        configure(&options)
+        return (try SSHDHarness(options), dir)
+    }
+
+    func endpoint(_ h: SSHDHarness, key: String? = "ed25519", password: String? = nil, passphrase: String? = nil,
+                  knownHosts: String? = nil, policy: HostKeyPolicy = .strict, rpcTimeout: Duration = .seconds(20),
+                  capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11]) -> DeviceEndpoint {
+        DeviceEndpoint(
+            host: h.addresses[0], port: h.port,
+            credentials: SSHCredentials(user: h.user, privateKeyPath: key.map { h.clientKeys[$0]! }, passphrase: passphrase, password: password),
+            hostKeyVerifier: HostKeyVerifier(knownHostsPath: knownHosts ?? h.knownHostsPath, policy: policy),
+            sshTimeouts: SSHTimeouts(connect: .seconds(5), authentication: .seconds(10)),
+            netconfTimeouts: NETCONFTimeouts(hello: .seconds(10), rpc: rpcTimeout),
+            capabilities: capabilities)
+    }
+
+    func hostName(_ reply: RPCReply) -> String? {
+        reply.document.root.firstDescendant("host-name")?.value
+    }
+
+    @Test func ed25519KeyAuthenticationAndChunkedFraming() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let client = try await NETCONFClient.connect(to: endpoint(h), logger: logger)
+        #expect(await client.framing == .chunked)
+        let reply = try await client.rpc(.junos("get-software-information"))
+        #expect(hostName(reply) == "mx480-re0" || hostName(reply) != nil)
+        #expect(reply.errors.isEmpty)
+        let inventory = try await client.rpc(.command("show chassis hardware"))
+        #expect(inventory.document.root.firstDescendant("chassis")?.value("serial-number") == "JN11F00AAFRB" ||
+                inventory.document.root.firstDescendant("serial-number") != nil)
+        await client.close()
+    }
+
+    @Test func ecdsaAndPassphraseProtectedKeys() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let ecdsa = try await NETCONFClient.connect(to: endpoint(h, key: "ecdsa"), logger: logger)
+        #expect(try await ecdsa.rpc(.junos("get-software-information")).errors.isEmpty)
+        await ecdsa.close()
+        let protected = try await NETCONFClient.connect(to: endpoint(h, key: "ed25519-passphrase", passphrase: h.keyPassphrase), logger: logger)
+        #expect(try await protected.rpc(.junos("get-software-information")).errors.isEmpty)
+        await protected.close()
+        await #expect {
+            _ = try await NETCONFClient.connect(to: endpoint(h, key: "ed25519-passphrase", passphrase: "wrong"), logger: logger)
+        } throws: { error in
+            guard let e = error as? SSHError, case .privateKey = e else { return false }
+            return e.description.contains("wrong passphrase")
+        }
+    }
+
+    @Test func rsaKeyAgainstServerAllowingSSHRSA() async throws {
+        let (h, dir) = try harness { $0.allowSSHRSA = true; $0.hostKeyTypes = ["rsa"] }
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let client = try await NETCONFClient.connect(to: endpoint(h, key: "rsa"), logger: logger)
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client.close()
+    }
+
+    @Test func passwordAuthentication() async throws {
+        let (h, dir) = try harness { $0.publicKey = false; $0.password = true }
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        try #require(getuid() == 0, "password tests need root to give the care-test account a password")
+        let client = try await NETCONFClient.connect(to: endpoint(h, key: nil, password: SSHDHarness.testPassword), logger: logger)
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client.close()
+    }
+
+    @Test func keyboardInteractiveOnly() async throws {
+        let (h, dir) = try harness { $0.publicKey = false; $0.keyboardInteractive = true }
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        try #require(getuid() == 0, "keyboard-interactive tests need root to give the care-test account a password")
+        let client = try await NETCONFClient.connect(to: endpoint(h, key: nil, password: SSHDHarness.testPassword), logger: logger)
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client.close()
+    }
+
+    @Test func wrongPasswordNamesTheOfferedMethods() async throws {
+        let (h, dir) = try harness { $0.password = true; $0.publicKey = true
+            $0.keyboardInteractive = false }
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        await #expect {
+            _ = try await NETCONFClient.connect(to: endpoint(h, key: nil, password: "not-the-password"), logger: logger)
+        } throws: { error in
+            let text = "\(error)"
+            return text == "\(h.addresses[0]):\(h.port): authentication failed for user \(h.user) (server offered: publickey,password); tried: password"
+        }
+    }
+
+    @Test func unknownHostKeyStrictRefusesAcceptNewRecords() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let empty = dir.appendingPathComponent("known_hosts_empty").path
+        await #expect {
+            _ = try await NETCONFClient.connect(to: endpoint(h, knownHosts: empty), logger: logger)
+        } throws: { error in
+            guard let e = error as? SSHError, case .hostKeyUnknown = e else { return false }
+            return e.description.contains("[\(h.addresses[0])]:\(h.port)") && e.description.contains("SHA256:")
+        }
+        #expect(!FileManager.default.fileExists(atPath: empty))
+        let first = try await NETCONFClient.connect(to: endpoint(h, knownHosts: empty, policy: .acceptNew), logger: logger)
+        await first.close()
+        let recorded = try String(contentsOfFile: empty, encoding: .utf8)
+        #expect(recorded.hasPrefix("[\(h.addresses[0])]:\(h.port) ssh-ed25519 "))
+        // Now known: strict accepts it.
+        let second = try await NETCONFClient.connect(to: endpoint(h, knownHosts: empty, policy: .strict), logger: logger)
+        #expect(try await second.rpc(.junos("get-software-information")).errors.isEmpty)
+        await second.close()
+    }
+
+    @Test func changedHostKeyIsRefusedWithBothFingerprints() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        // A known_hosts whose ed25519 entry for this host is another key.
+        let other = dir.appendingPathComponent("other_key").path
+        try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other])
+        let otherPub = try String(contentsOfFile: other + ".pub", encoding: .utf8).split(separator: " ")
+        let path = dir.appendingPathComponent("known_hosts_changed").path
+        try "# comment\n[\(h.addresses[0])]:\(h.port) \(otherPub[0]) \(otherPub[1])\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let expectedKnown = HostKey(blob: Array(Data(base64Encoded: String(otherPub[1]))!))!.fingerprint
+        let serverPub = try String(contentsOfFile: h.directory.appendingPathComponent("ssh_host_ed25519_key.pub").path, encoding: .utf8).split(separator: " ")
+        let expectedSent = HostKey(blob: Array(Data(base64Encoded: String(serverPub[1]))!))!.fingerprint
+        for policy in HostKeyPolicy.allCases {
+            await #expect {
+                _ = try await NETCONFClient.connect(to: endpoint(h, knownHosts: path, policy: policy), logger: logger)
+            } throws: { error in
+                "\(error)".hasPrefix("host key for [\(h.addresses[0])]:\(h.port) has changed: \(path) line 2 has \(expectedKnown), the server sent \(expectedSent)")
+            }
+        }
+    }
+
+    @Test func rpcErrorForUnknownRPC() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let client = try await NETCONFClient.connect(to: endpoint(h), logger: logger)
+        let reply = try await client.rpc(.junos("get-no-such-thing"))
+        #expect(reply.errors.count == 1)
+        #expect(reply.errors.first?.info["bad-element"] == "get-no-such-thing")
+        #expect(reply.errors.first?.message == "syntax error")
+        // The session survives an rpc-error.
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client.close()
+    }
+
+    @Test func warningBesideDataIsKeptAndDoesNotFail() async throws {
+        let (h, dir) = try harness("--fault warning")
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let client = try await NETCONFClient.connect(to: endpoint(h), logger: logger)
+        let reply = try await client.rpc(.junos("get-software-information"))
+        #expect(reply.errors.isEmpty)
+        #expect(reply.warnings.count == 1)
+        #expect(reply.warnings.first?.message == "statement has no contents; ignored")
+        #expect(hostName(reply) != nil)
+        await client.close()
+    }
+
+    @Test func hangingDeviceTimesOutWithoutDelayingOthers() async throws {
+        let (hung, dirA) = try harness("--fault hang")
+        let (healthy, dirB) = try harness("--latency-ms 200")
+        defer { hung.stop(); healthy.stop(); try? FileManager.default.removeItem(at: dirA); try? FileManager.default.removeItem(at: dirB) }
+        let started = ContinuousClock.now
+        async let hungResult: String = {
+            let client = try await NETCONFClient.connect(to: endpoint(hung, rpcTimeout: .seconds(2)), logger: logger)
+            do {
+                _ = try await client.rpc(.junos("get-chassis-inventory"))
+                return "no error"
+            } catch {
+                // The session is torn down: further RPCs fail at once.
+                await #expect(throws: NETCONFError.self) { _ = try await client.rpc(.junos("get-software-information")) }
+                return "\(error)"
+            }
+        }()
+        var healthyDurations: [Duration] = []
+        for _ in 0..<3 {
+            let t = ContinuousClock.now
+            let client = try await NETCONFClient.connect(to: endpoint(healthy), logger: logger)
+            #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+            await client.close()
+            healthyDurations.append(ContinuousClock.now - t)
+        }
+        let message = try await hungResult
+        #expect(message == "\(hung.addresses[0]):\(hung.port): no reply to get-chassis-inventory within 2 s")
+        #expect(ContinuousClock.now - started < .seconds(15))
+        // Each healthy session took about its 200 ms latency, not the hung device's 2 s.
+        #expect(healthyDurations.allSatisfy { $0 < .seconds(1.8) })
+    }
+
+    @Test func replyCutOffMidStream() async throws {
+        let (h, dir) = try harness("--fault truncate")
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let client = try await NETCONFClient.connect(to: endpoint(h), logger: logger)
+        await #expect {
+            _ = try await client.rpc(.junos("get-chassis-inventory"))
+        } throws: { error in
+            "\(error)".hasPrefix("\(h.addresses[0]):\(h.port): the device closed the session in the middle of the reply to get-chassis-inventory")
+        }
+    }
+
+    @Test func baseOneZeroFramingWhenTheDeviceOffersOnlyThat() async throws {
+        let (h, dir) = try harness("--base 1.0")
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let client = try await NETCONFClient.connect(to: endpoint(h), logger: logger)
+        #expect(await client.framing == .endOfMessage)
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        #expect(try await client.rpc(.junos("get-chassis-inventory")).errors.isEmpty)
+        await client.close()
+        // And when the client offers only base:1.0 to a 1.1-capable device.
+        let (h2, dir2) = try harness()
+        defer { h2.stop(); try? FileManager.default.removeItem(at: dir2) }
+        let client2 = try await NETCONFClient.connect(to: endpoint(h2, capabilities: [NETCONFNamespace.base10]), logger: logger)
+        #expect(await client2.framing == .endOfMessage)
+        #expect(try await client2.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client2.close()
+    }
+
+    @Test func hundredMegabyteReply() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(TestProfiles.mx480, named: "big", under: dir)
+        // A 100 MB configuration made by repeating a real interface stanza.
+        let stanza = "<interface><name>ge-0/0/0</name><description>uplink to core</description><unit><name>0</name><family><inet><address><name>192.0.2.1/31</name></address></inet></family></unit></interface>\n"
+        let count = 100 * 1024 * 1024 / stanza.utf8.count + 1
+        var big = Data("<rpc-reply xmlns:junos=\"http://xml.juniper.net/junos/21.4R3/junos\"><configuration><interfaces>\n".utf8)
+        big.reserveCapacity(count * stanza.utf8.count + 200)
+        let stanzaData = Data(stanza.utf8)
+        for _ in 0..<count { big.append(stanzaData) }
+        big.append(Data("</interfaces></configuration></rpc-reply>\n".utf8))
+        try big.write(to: URL(fileURLWithPath: profile).appendingPathComponent("get-configuration.xml"))
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let client = try await NETCONFClient.connect(to: endpoint(h, rpcTimeout: .seconds(120)), logger: logger)
+        let reply = try await client.rpc(.junosConfiguration())
+        #expect(reply.raw.count > 100 * 1024 * 1024)
+        #expect(reply.document.root.child(path: "configuration/interfaces")?.children("interface").count == count)
+        await client.close()
+    }
+
+    @Test func twoHundredConcurrentSessions() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let results = await withTaskGroup(of: Result<String, Error>.self) { group in
+            for _ in 0..<200 {
+                group.addTask {
+                    do {
+                        let client = try await NETCONFClient.connect(to: endpoint(h, rpcTimeout: .seconds(60)), logger: logger)
+                        let reply = try await client.rpc(.junos("get-software-information"))
+                        await client.close()
+                        return .success(hostName(reply) ?? "")
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var all: [Result<String, Error>] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        let failures = results.compactMap { if case let .failure(e) = $0 { return "\(e)" } else { return nil } }
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+        #expect(results.count == 200)
+    }
+}
