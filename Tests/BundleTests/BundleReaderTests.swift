@@ -72,7 +72,7 @@ import TestSupport
     @Test func tamperedManifestFailsTheSignature() throws {
         var forged = members
         let text = String(decoding: forged[0].bytes, as: UTF8.self)
-            .replacingOccurrences(of: "JN11F8E1BAFC", with: "JN00000000AA")
+            .replacingOccurrences(of: "JN1249018AFB", with: "JN00000000AA")
         forged[0].bytes = Array(text.utf8)
         #expect(error(try Forge.bundle(forged)) == .badSignature(fingerprint: Sample.key.publicKey.fingerprint))
     }

@@ -10,7 +10,7 @@ import TestSupport
         defer { dir.remove() }
         let contents = try Sample.contents()
         let url = try BundleWriter(directory: dir.url, key: Sample.key).write(contents)
-        #expect(url.lastPathComponent == "mx480-lab1-JN11F8E1BAFC-20251125-020000.tar.gz")
+        #expect(url.lastPathComponent == "baku-JN1249018AFB-20251125-020000.tar.gz")
 
         let bundle = try BundleReader().read(contentsOf: url)
         #expect(bundle.manifest.formatVersion == 1)

@@ -139,13 +139,13 @@ enum CareAgentBinary {
         let file = try BundleWriter(directory: dir.url, key: Sample.key).write(try Sample.contents())
         let result = try CareAgentBinary.run(["bundle", "inspect", file.path])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("mx480-lab1 (192.0.2.10:830), model mx480, chassis serial JN11F8E1BAFC"))
+        #expect(result.stdout.contains("baku (192.0.2.10:830), model mx480, chassis serial JN1249018AFB"))
         #expect(result.stdout.contains("rpc-error"))
         #expect(result.stdout.contains("get-system-core-dumps: no reply within 60 s"))
         #expect(result.stdout.contains("2 of 8 RPCs failed"))
         let json = try CareAgentBinary.run(["bundle", "inspect", file.path, "--json"])
         let value = try JSONValue(json: Array(json.stdout.utf8))
-        #expect(value["manifest"]?["device"]?["chassisSerial"] == .string("JN11F8E1BAFC"))
+        #expect(value["manifest"]?["device"]?["chassisSerial"] == .string("JN1249018AFB"))
         #expect(value["facts"] != nil)
     }
 

@@ -6,13 +6,13 @@ import TestSupport
 /// Tests/Fixtures/bundles/ keeps a bundle of each format version, written once by the code of that
 /// time. Readers must go on accepting them: these tests fail if a change breaks old bundles.
 @Suite struct SampleBundleFixtureTests {
-    static let version1 = "bundles/mx480-lab1-JN11F8E1BAFC-20251125-020000.tar.gz"
+    static let version1 = "bundles/baku-JN1249018AFB-20251125-020000.tar.gz"
 
     @Test func version1SampleStillVerifiesWithItsPublishedKey() throws {
         let key = try AgentPublicKey(base64: String(decoding: try Fixtures.bytes("bundles/sample-agent.pub"), as: UTF8.self))
         let bundle = try BundleReader(trust: .keys([key])).read(bytes: try Fixtures.bytes(Self.version1))
         #expect(bundle.manifest.formatVersion == 1)
-        #expect(bundle.manifest.device.chassisSerial == "JN11F8E1BAFC")
+        #expect(bundle.manifest.device.chassisSerial == "JN1249018AFB")
         #expect(bundle.manifest.collection.trigger == .scheduled)
         #expect(UTCTime.string(bundle.manifest.collection.started) == "2025-11-25T02:00:00.250Z")
         #expect(bundle.manifest.outcomes.map(\.status) == [.ok, .ok, .ok, .ok, .ok, .rpcError, .ok, .timeout])
@@ -33,7 +33,7 @@ import TestSupport
         let reparse = BundleReparse(bundle)
         #expect(reparse.facts.parseErrors["get-chassis-cluster-status"] != nil)
         let text = BundleInspection.text(bundle)
-        #expect(text.contains("chassis serial JN11F8E1BAFC"))
+        #expect(text.contains("chassis serial JN1249018AFB"))
         #expect(text.contains("2 of 8 RPCs failed"))
     }
 

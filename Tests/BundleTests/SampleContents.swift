@@ -19,7 +19,7 @@ enum Sample {
 
     static let started = Date(timeIntervalSince1970: 1_764_036_000.25)  // 2025-11-25 02:00:00.250 UTC
 
-    static func contents(hostname: String? = "mx480-lab1", serial: String? = "JN11F8E1BAFC",
+    static func contents(hostname: String? = "baku", serial: String? = "JN1249018AFB",
                          started: Date = started) throws -> BundleContents {
         let raw = try replies.map { RawReply(rpc: $0.0, bytes: try Fixtures.bytes($0.1)) }
         var outcomes = raw.map { RPCOutcome(rpc: $0.rpc, status: .ok, durationSeconds: 0.42) }
@@ -29,7 +29,7 @@ enum Sample {
                                    message: "no reply within 60 s", durationSeconds: 60.0))
         return BundleContents(
             agent: AgentIdentity(id: "agent-test-1", version: "0.1.0"),
-            device: DeviceIdentity(name: "mx480-lab1", address: "192.0.2.10:830", hostname: hostname,
+            device: DeviceIdentity(name: "baku", address: "192.0.2.10:830", hostname: hostname,
                                    chassisSerial: serial, model: "mx480"),
             trigger: .scheduled, started: started, finished: started.addingTimeInterval(61.5),
             outcomes: outcomes, rawReplies: raw, facts: DeviceFacts.parsed(from: raw),
