@@ -123,7 +123,19 @@ public struct BundleComparison: Sendable, Codable {
         for section in order {
             guard let changes = grouped[section], !changes.isEmpty else { continue }
             out += FactSections.title(section) + "\n"
-            for item in changes {
+            // A Junos upgrade changes every package's version: one line per RE says so.
+            let packageChanges = Dictionary(grouping: changes.filter { $0.change.path.contains(".packages") }) {
+                String($0.change.path[..<$0.change.path.range(of: ".packages")!.lowerBound])
+            }
+            for (owner, items) in packageChanges.sorted(by: { $0.key < $1.key }) {
+                let counts = [JSONChange.Kind.added, .removed, .changed].compactMap { kind -> String? in
+                    let n = items.filter { $0.change.kind == kind }.count
+                    return n == 0 ? nil : "\(n) \(kind.rawValue)"
+                }
+                let path = owner.hasPrefix(section + ".") ? String(owner.dropFirst(section.count + 1)) : owner
+                out += "  ~ \(path).packages: \(counts.joined(separator: ", ")) (--json lists them)\n"
+            }
+            for item in changes where !item.change.path.contains(".packages") {
                 let change = item.change
                 let path = change.path.hasPrefix(section + ".") ? String(change.path.dropFirst(section.count + 1)) : change.path
                 switch change.kind {

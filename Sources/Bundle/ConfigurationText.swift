@@ -191,12 +191,13 @@ public enum ConfigurationDiff {
             case let .removed(i): line = old.lines[i]; mark = "-"
             case let .added(j): line = new.lines[j]; mark = "+"
             }
-            if header != line.hierarchy {
+            // A run of changes goes under the hierarchy of its first line; deeper lines of the run
+            // (the inside of an added block) keep their indentation relative to it, as Junos shows.
+            if header == nil || !line.hierarchy.starts(with: header!) {
                 header = line.hierarchy
                 out += line.hierarchy.isEmpty ? "[edit]\n" : "[edit \(line.hierarchy.joined(separator: " "))]\n"
             }
-            let depth = line.hierarchy.count
-            let body = String(line.text.dropFirst(4 * depth))
+            let body = String(line.text.dropFirst(4 * header!.count))
             out += mark + "  " + body + "\n"
         }
         return out

@@ -100,6 +100,20 @@ import TestSupport
         #expect(ConfigurationDiff.render(from: config("r1", ""), to: config("r1", "")).isEmpty)
     }
 
+    @Test func anAddedBlockIsShownWholeUnderOneHeader() throws {
+        let old = ConfigurationText(reply: Array("<configuration><system><host-name>r1</host-name></system></configuration>".utf8))!
+        let new = ConfigurationText(reply: Array("<configuration><system><host-name>r1</host-name><ntp><server><name>192.0.2.1</name><prefer/></server></ntp></system></configuration>".utf8))!
+        #expect(ConfigurationDiff.render(from: old, to: new) == """
+        [edit system]
+        +  ntp {
+        +      server 192.0.2.1 {
+        +          prefer;
+        +      }
+        +  }
+
+        """)
+    }
+
     @Test func textConfigurationFollowsBraces() throws {
         let xml = "<rpc-reply><configuration-text>system {\n  host-name r1;\n  login {\n    user a;\n  }\n}\n</configuration-text></rpc-reply>"
         let config = try #require(ConfigurationText(reply: Array(xml.utf8)))

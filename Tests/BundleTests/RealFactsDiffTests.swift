@@ -44,3 +44,19 @@ import TestSupport
         #expect(comparison.configurationDiff == "")
     }
 }
+
+extension RealFactsDiffTests {
+    @Test func aJunosUpgradeSummarisesPackagesPerRoutingEngine() throws {
+        let old = try bundle { _ in }
+        let new = try bundle { contents in
+            replace("get-software-information", in: &contents) { xml in
+                xml.replacingOccurrences(of: "15.1F5.15", with: "17.3R3.10")
+                    .replacingOccurrences(of: "20160324.055814_builder_junos_151_f5", with: "20190101.000000_builder_junos_173_r3")
+            }
+        }
+        let text = BundleComparison(old: old, new: new).text
+        #expect(text.contains("  ~ version changed: routingEngines[name=re0].version: 15.1F5.15-C1.12 → 17.3R3.10-C1.12\n"), "\(text)")
+        #expect(text.contains("  ~ routingEngines[name=re0].packages: "), "\(text)")
+        #expect(!text.contains("packages[name="), "\(text)")
+    }
+}
