@@ -45,10 +45,14 @@ public struct BundleReader: Sendable {
 
     public var trust: BundleTrust
     public var limits: Limits
+    /// Whether to decode facts.json into `contents.facts`. Verification alone does not need it,
+    /// and it is the largest cost of reading a bundle (docs/performance.md).
+    public var decodesFacts: Bool
 
-    public init(trust: BundleTrust = .embeddedKey, limits: Limits = Limits()) {
+    public init(trust: BundleTrust = .embeddedKey, limits: Limits = Limits(), decodesFacts: Bool = true) {
         self.trust = trust
         self.limits = limits
+        self.decodesFacts = decodesFacts
     }
 
     public func read(contentsOf url: URL) throws(BundleError) -> VerifiedBundle {
@@ -95,10 +99,12 @@ public struct BundleReader: Sendable {
         guard let factsJSON = byName["facts.json"] else { throw .missingMember("facts.json") }
         var facts = DeviceFacts()
         var factsError: String?
-        do {
-            facts = try JSONDecoder().decode(DeviceFacts.self, from: Data(factsJSON))
-        } catch {
-            factsError = Self.reason(error)
+        if decodesFacts {
+            do {
+                facts = try JSONDecoder().decode(DeviceFacts.self, from: Data(factsJSON))
+            } catch {
+                factsError = Self.reason(error)
+            }
         }
         let raw = members.compactMap { member -> RawReply? in
             guard member.name.hasPrefix("raw/"), member.name.hasSuffix(".xml") else { return nil }

@@ -12,10 +12,10 @@ enum Gzip {
         }
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 64)
-        var input = input
-        let status: Int32 = input.withUnsafeMutableBufferPointer { inBuffer in
+        // zlib's next_in is not const but is only read: no copy of the (possibly large) input.
+        let status: Int32 = input.withUnsafeBufferPointer { inBuffer in
             output.withUnsafeMutableBufferPointer { outBuffer in
-                stream.next_in = inBuffer.baseAddress
+                stream.next_in = inBuffer.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
                 stream.avail_in = uInt(inBuffer.count)
                 stream.next_out = outBuffer.baseAddress
                 stream.avail_out = uInt(outBuffer.count)
@@ -39,12 +39,11 @@ enum Gzip {
         var output: [UInt8] = []
         output.reserveCapacity(min(limit, input.count * 4))
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-        var input = input
         let inputCount = input.count
         var status: Int32 = Z_OK
         var overLimit = false
-        input.withUnsafeMutableBufferPointer { inBuffer in
-            stream.next_in = inBuffer.baseAddress
+        input.withUnsafeBufferPointer { inBuffer in
+            stream.next_in = inBuffer.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
             stream.avail_in = uInt(inBuffer.count)
             chunk.withUnsafeMutableBufferPointer { chunkBuffer in
                 repeat {

@@ -84,7 +84,7 @@ struct BundleCommand: ParsableCommand {
             var failures = 0
             for file in files {
                 do {
-                    let bundle = try BundleReader(trust: trust).read(contentsOf: URL(fileURLWithPath: file))
+                    let bundle = try BundleReader(trust: trust, decodesFacts: false).read(contentsOf: URL(fileURLWithPath: file))
                     let m = bundle.manifest
                     let how: String
                     if case .embeddedKey = trust { how = "signature valid for embedded key \(bundle.signer.fingerprint) (not checked against trusted keys)" }

@@ -207,3 +207,17 @@ import TestSupport
         #expect(throws: BundleError.self) { try AgentPublicKey(base64: "AAAA") }
     }
 }
+
+extension BundleWriterTests {
+    @Test func verifyingWithoutDecodingFactsStillChecksEverything() throws {
+        let bytes = try Sample.encoded()
+        let bundle = try BundleReader(decodesFacts: false).read(bytes: bytes)
+        #expect(bundle.contents.facts == DeviceFacts())
+        #expect(!bundle.factsJSON.isEmpty)
+        var tampered = try Forge.members(of: bytes)
+        tampered[2].bytes[10] ^= 1  // facts.json
+        #expect(throws: BundleError.digestMismatch(member: "facts.json")) {
+            try BundleReader(decodesFacts: false).read(bytes: try Forge.bundle(tampered))
+        }
+    }
+}
