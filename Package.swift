@@ -61,6 +61,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Fuzz target for the framing decoders and client session (see scripts/fuzz-netconf.sh).
+        .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF"]),
+
         // Test support: a real OpenSSH sshd harness and fixture paths.
         .target(name: "TestSupport", dependencies: ["IOLoop"], path: "Tests/TestSupport"),
 
