@@ -53,7 +53,8 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
 
     /// Derives the profile of a configuration tree.
     public init(tree: ConfigurationTree) {
-        self.init(effective: tree.effective, appliedGroups: tree.appliedGroupNames)
+        let applied = tree.appliedGroupNames
+        self.init(effective: tree.effective(appliedGroups: applied), appliedGroups: applied)
     }
 
     /// The profile of an already group-expanded configuration (see ``ConfigurationTree/effective``).
@@ -73,8 +74,13 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
                 scope.statements(at: path).contains { values.contains(($0.value ?? $0.identifier ?? "").lowercased()) }
             }
         }
-        let keywords = config.allKeywords()
-        func keyword(_ k: String) -> Bool { config.keyword == k || keywords.contains(k) }
+        // Keywords that count wherever they appear, found in one walk of the whole tree.
+        let anywhere = ["bfd-liveness-detection", "vxlan", "vrrp-group", "vrrp-inet6-group", "ieee-802.3ad", "802.3ad", "mc-ae"]
+        let keywords = config.keywordsPresent(anywhere)
+        func keyword(_ k: String) -> Bool {
+            assert(anywhere.contains(k), "add \(k) to the keywords searched for")
+            return config.keyword == k || keywords.contains(k)
+        }
 
         var f = Set<ConfiguredFeature>()
         func set(_ feature: ConfiguredFeature, _ on: Bool) { if on { f.insert(feature) } }

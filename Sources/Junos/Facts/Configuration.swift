@@ -42,8 +42,8 @@ public struct ConfigurationFacts: JunosFact {
 
     /// Facts of a configuration tree (from XML or text).
     public init(tree: ConfigurationTree, format: Format) {
-        let effective = tree.effective
         let applied = tree.appliedGroupNames
+        let effective = tree.effective(appliedGroups: applied)
         self.init(format: format,
                   hostName: effective.value(at: "system/host-name"),
                   domainName: effective.value(at: "system/domain-name"),
