@@ -70,6 +70,7 @@ let package = Package(
         // Test support: a real OpenSSH sshd harness and fixture paths.
         .target(name: "TestSupport", dependencies: ["IOLoop"], path: "Tests/TestSupport"),
 
+        .testTarget(name: "IOLoopTests", dependencies: ["IOLoop"]),
         .testTarget(name: "XMLTests", dependencies: ["XML", "TestSupport"]),
         .testTarget(name: "NETCONFTests", dependencies: ["NETCONF", "IOLoop", "TestSupport"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport"]),
