@@ -91,6 +91,24 @@ final class PipeTransport: NETCONFTransport, @unchecked Sendable {
     }
 }
 
+extension PipeTransportTests {
+    @Test func idleTimeoutFiresBeforeTheRPCTimeout() async throws {
+        let (dir, profile) = try profile()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let transport = try PipeTransport(try careAgentExecutable(), ["simulate", "netconf", "--profile", profile, "--fault", "hang"])
+        let client = NETCONFClient(transport: transport, timeouts: NETCONFTimeouts(hello: .seconds(5), rpc: .seconds(30), idle: .milliseconds(300)),
+                                   logger: Logger(label: "test"))
+        try await client.start()
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await client.rpc(.junos("get-chassis-inventory"))
+        } throws: { error in
+            "\(error)".hasPrefix("\(transport.peer): the device sent nothing for 0.3 s while get-chassis-inventory was outstanding (after ")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+}
+
 /// Serial numbers in a fixture, read with a plain text scan (independent of the XML wrapper).
 func XMLDocumentOfFixture(_ path: String) throws -> [String?] {
     let text = String(decoding: try Fixtures.bytes(path), as: UTF8.self)
