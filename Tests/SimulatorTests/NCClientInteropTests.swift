@@ -21,10 +21,15 @@ import TestSupport
         struct RPCErrorSeen: Decodable { var message: String; var tag: String }
     }
 
-    /// Installs ncclient with pip when it is missing (it is on PyPI).
+    /// Installs ncclient with pip when it is missing (it is on PyPI). Debian 12's own python3 is
+    /// "externally managed" (PEP 668) and refuses a plain `pip install`, hence the second try.
     static func ensureNCClient() throws {
         if (try? runProgram("/usr/bin/env", ["python3", "-c", "import ncclient"])) != nil { return }
-        try runProgram("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "ncclient"])
+        do {
+            try runProgram("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "ncclient"])
+        } catch {
+            try runProgram("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "--break-system-packages", "ncclient"])
+        }
     }
 
     func probe(_ h: SSHDHarness, device: String) throws -> ProbeResult {
