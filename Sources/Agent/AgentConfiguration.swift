@@ -55,9 +55,8 @@ public struct CredentialSource: Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .unreadable(group: group, what: what, path: path)
         }
-        var line = Substring(String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
-        if line.hasSuffix("\r") { line = line.dropLast() }
-        return String(line)
+        // isNewline also splits "\r\n", which Swift treats as one Character.
+        return String(String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
     }
 }
 
