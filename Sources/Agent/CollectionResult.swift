@@ -108,3 +108,33 @@ public struct DeviceCollection: Sendable {
     public var result: DeviceResult
     public var replies: [CollectedReply]
 }
+
+/// A device's result without facts and log, for `--json` summaries and status.
+public struct DeviceSummary: Codable, Sendable {
+    public var name: String
+    public var group: String
+    public var host: String
+    public var port: Int
+    public var status: DeviceStatus
+    public var failure: FailureKind?
+    public var reason: String?
+    public var started: Date
+    public var durationSeconds: Double
+    public var attempts: Int
+    public var rpcs: [RPCOutcome]
+
+    public init(_ r: DeviceResult) {
+        name = r.device.name
+        group = r.device.group
+        host = r.host
+        port = r.port
+        status = r.status
+        failure = r.failureKind
+        reason = r.reason
+        started = r.started
+        durationSeconds = (r.finished.timeIntervalSince(r.started) * 1000).rounded() / 1000
+        attempts = r.attempts
+        rpcs = r.rpcs
+    }
+}
+

@@ -99,8 +99,25 @@ struct CollectNowCommand: AsyncParsableCommand {
             Console.error("\(error)"); throw ExitCode(2)
         }
         guard standalone else {
-            Console.error("asking the running service is not available yet; use --standalone")
-            throw ExitCode(2)
+            let socket = configuration.agent.runtimeDirectory + "/control.sock"
+            let response: ControlResponse
+            do {
+                response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device))
+            } catch {
+                Console.error("\(error)")
+                throw ExitCode(2)
+            }
+            guard response.ok, let summaries = response.results else {
+                Console.error(response.error ?? "the agent refused the request")
+                throw ExitCode(2)
+            }
+            if json {
+                Console.out(String(decoding: try ResultStore.encoder.encode(summaries), as: UTF8.self))
+            } else {
+                Console.out(Summary.text(summaries))
+            }
+            if summaries.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+            return
         }
         if devices.isEmpty {
             Console.error("no devices to collect (give --inventory, devices in agent.conf, or check --group/--device)")
@@ -126,7 +143,7 @@ struct CollectNowCommand: AsyncParsableCommand {
         if json {
             Console.out(String(decoding: try ResultStore.encoder.encode(results.map(DeviceSummary.init)), as: UTF8.self))
         } else {
-            Console.out(Summary.text(results))
+            Console.out(Summary.text(results.map(DeviceSummary.init)))
         }
         if results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
     }
@@ -136,43 +153,14 @@ struct CollectNowCommand: AsyncParsableCommand {
     }
 }
 
-/// A device's result without facts and log, for `--json` summaries and status.
-struct DeviceSummary: Codable {
-    var name: String
-    var group: String
-    var host: String
-    var port: Int
-    var status: DeviceStatus
-    var failure: FailureKind?
-    var reason: String?
-    var started: Date
-    var durationSeconds: Double
-    var attempts: Int
-    var rpcs: [RPCOutcome]
-
-    init(_ r: DeviceResult) {
-        name = r.device.name
-        group = r.device.group
-        host = r.host
-        port = r.port
-        status = r.status
-        failure = r.failureKind
-        reason = r.reason
-        started = r.started
-        durationSeconds = (r.finished.timeIntervalSince(r.started) * 1000).rounded() / 1000
-        attempts = r.attempts
-        rpcs = r.rpcs
-    }
-}
-
 /// The end-of-run summary: counts, then one line per failed or partial device with its reason.
 enum Summary {
-    static func text(_ results: [DeviceResult]) -> String {
+    static func text(_ results: [DeviceSummary]) -> String {
         let count = { (s: DeviceStatus) in results.filter { $0.status == s }.count }
         var lines = ["\(results.count) devices: \(count(.ok)) ok, \(count(.partial)) partial, \(count(.failed)) failed"
             + (count(.skipped) > 0 ? ", \(count(.skipped)) skipped" : "")]
         for r in results where r.status != .ok {
-            lines.append("  \(r.status.rawValue.uppercased()) \(r.device.name) (\(r.host):\(r.port)): \(r.reason ?? "")")
+            lines.append("  \(r.status.rawValue.uppercased()) \(r.name) (\(r.host):\(r.port)): \(r.reason ?? "")")
         }
         return lines.joined(separator: "\n")
     }

@@ -252,3 +252,28 @@ actor Peak {
     func enter() { current += 1; maximum = max(maximum, current) }
     func leave() { current -= 1 }
 }
+
+@Suite struct ExampleConfigurationTests {
+    /// The shipped example must parse, and say what the defaults are.
+    @Test func exampleParsesWithTheDocumentedValues() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path
+        let config = try AgentConfiguration.load(path: path)
+        let defaults = try #require(config.groups[AgentConfiguration.defaultGroup])
+        let builtIn = GroupSettings(name: "default")
+        #expect(defaults.port == builtIn.port)
+        #expect(defaults.schedule == builtIn.schedule)
+        #expect(defaults.jitter == builtIn.jitter)
+        #expect(defaults.concurrency == builtIn.concurrency)
+        #expect(defaults.connectTimeout == builtIn.connectTimeout)
+        #expect(defaults.rpcTimeout == builtIn.rpcTimeout)
+        #expect(defaults.deviceTimeout == builtIn.deviceTimeout)
+        #expect(defaults.retries == builtIn.retries)
+        #expect(defaults.retryBackoff == builtIn.retryBackoff)
+        #expect(defaults.knownHosts == builtIn.knownHosts)
+        #expect(defaults.hostKeyPolicy == builtIn.hostKeyPolicy)
+        #expect(config.agent.concurrency == AgentSettings().concurrency)
+        #expect(config.agent.outbox == AgentSettings().outbox)
+        #expect(config.groups["core"]?.schedule == .daily(start: 120, end: 240))
+        #expect(config.devices.map(\.name) == ["core-re1", "edge-sw1"])
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The passage of time as the scheduler sees it; tests pass a clock that jumps.
+public protocol SchedulerClock: Sendable {
+    func now() -> Date
+    /// Returns at `date` (or earlier if `date` is past); throws when the task is cancelled.
+    func sleep(until date: Date) async throws
+}
+
+/// Wall-clock time.
+public struct SystemSchedulerClock: SchedulerClock {
+    public init() {}
+    public func now() -> Date { Date() }
+    public func sleep(until date: Date) async throws {
+        let seconds = date.timeIntervalSinceNow
+        if seconds > 0 { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) }
+    }
+}
+
+/// Runs each group's collections on its schedule, with jitter; groups run independently, so a
+/// slow group never holds up another's schedule. A device still running from the previous
+/// run is skipped, not collected twice.
+public struct Scheduler: Service {
+    let runtime: AgentRuntime
+    let clock: any SchedulerClock
+    let calendar: Calendar
+    let logger: Logger
+    /// How long to sleep at most before looking at the configuration again (reloads).
+    let recheck: TimeInterval
+    let random: @Sendable () -> Double
+
+    public init(runtime: AgentRuntime, clock: any SchedulerClock = SystemSchedulerClock(), calendar: Calendar = .current,
+                logger: Logger, recheck: TimeInterval = 60, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.runtime = runtime
+        self.clock = clock
+        self.calendar = calendar
+        self.logger = logger
+        self.recheck = recheck
+        self.random = random
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await self.loop()
+        }
+    }
+
+    /// The next run of each group with devices, given the runs so far.
+    func plan(_ configuration: AgentConfiguration, lastRun: [String: Date], now: Date, units: inout [String: Double]) -> [(group: String, at: Date)] {
+        let groupsWithDevices = Set(configuration.devices.map(\.group))
+        var plan: [(String, Date)] = []
+        for name in groupsWithDevices.sorted() {
+            guard let group = configuration.groups[name] else { continue }
+            let unit = units[name] ?? random()
+            units[name] = unit
+            if let at = group.schedule.nextRun(after: now, lastRun: lastRun[name], jitter: group.jitter, unit: unit, calendar: calendar) {
+                plan.append((name, at))
+            }
+        }
+        return plan
+    }
+
+    func loop() async throws {
+        // One random draw per group per run, so a recomputed plan does not move the run.
+        var units: [String: Double] = [:]
+        let running = RunningGroups()
+        var tasks: [Task<Void, Never>] = []
+        defer { tasks.forEach { $0.cancel() } }
+        while !Task.isCancelled {
+            let configuration = await runtime.configuration
+            let lastRun = await runtime.lastRun
+            let now = clock.now()
+            let plan = plan(configuration, lastRun: lastRun, now: now, units: &units)
+            for (group, at) in plan where at <= now {
+                // A group whose previous run is still going waits for it: no run is stacked up.
+                guard await running.start(group) else { continue }
+                units[group] = nil
+                await runtime.markRun(group: group, at: now)
+                let devices = configuration.devices.filter { $0.group == group }
+                logger.info("scheduled collection", metadata: ["group": "\(group)", "devices": "\(devices.count)"])
+                let runtime = self.runtime
+                tasks.removeAll { $0.isCancelled }
+                tasks.append(Task {
+                    _ = await runtime.collect(devices, trigger: .schedule)
+                    await running.finish(group)
+                })
+            }
+            let nextDue = plan.filter { $0.at > now }.map(\.at).min() ?? now.addingTimeInterval(recheck)
+            try await clock.sleep(until: min(nextDue, now.addingTimeInterval(recheck)))
+        }
+    }
+}
+
+/// The groups whose scheduled run is in progress.
+actor RunningGroups {
+    private var names: Set<String> = []
+    func start(_ group: String) -> Bool { names.insert(group).inserted }
+    func finish(_ group: String) { names.remove(group) }
+}
