@@ -67,6 +67,13 @@ public actor AgentRuntime {
         return results
     }
 
-    public func markRun(group: String, at date: Date) { lastRun[group] = date }
+    /// The scheduled runs started lately (the last 100), oldest first.
+    public private(set) var recentRuns: [(group: String, at: Date)] = []
+
+    public func markRun(group: String, at date: Date) {
+        lastRun[group] = date
+        recentRuns.append((group, date))
+        if recentRuns.count > 100 { recentRuns.removeFirst(recentRuns.count - 100) }
+    }
     public var devicesInFlight: Set<String> { get async { await inFlight.current } }
 }

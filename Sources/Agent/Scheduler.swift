@@ -42,20 +42,26 @@ public struct Scheduler: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await self.loop()
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await self.loop()
+            }
+        } catch is CancellationError {
+            // Graceful shutdown: no new runs start; running ones end within their device timeouts.
         }
     }
 
-    /// The next run of each group with devices, given the runs so far.
-    func plan(_ configuration: AgentConfiguration, lastRun: [String: Date], now: Date, units: inout [String: Double]) -> [(group: String, at: Date)] {
+    /// The next run of each group with devices. A group's time, once drawn, is kept until it
+    /// runs (or the configuration changes), so that recomputing never moves it.
+    func plan(_ configuration: AgentConfiguration, lastRun: [String: Date], now: Date, planned: inout [String: Date]) -> [(group: String, at: Date)] {
         let groupsWithDevices = Set(configuration.devices.map(\.group))
         var plan: [(String, Date)] = []
         for name in groupsWithDevices.sorted() {
             guard let group = configuration.groups[name] else { continue }
-            let unit = units[name] ?? random()
-            units[name] = unit
-            if let at = group.schedule.nextRun(after: now, lastRun: lastRun[name], jitter: group.jitter, unit: unit, calendar: calendar) {
+            if let at = planned[name] {
+                plan.append((name, at))
+            } else if let at = group.schedule.nextRun(after: now, lastRun: lastRun[name], jitter: group.jitter, unit: random(), calendar: calendar) {
+                planned[name] = at
                 plan.append((name, at))
             }
         }
@@ -63,20 +69,24 @@ public struct Scheduler: Service {
     }
 
     func loop() async throws {
-        // One random draw per group per run, so a recomputed plan does not move the run.
-        var units: [String: Double] = [:]
+        var planned: [String: Date] = [:]
+        var generation = -1
         let running = RunningGroups()
         var tasks: [Task<Void, Never>] = []
         defer { tasks.forEach { $0.cancel() } }
         while !Task.isCancelled {
             let configuration = await runtime.configuration
             let lastRun = await runtime.lastRun
+            if await runtime.generation != generation {
+                generation = await runtime.generation
+                planned = [:]
+            }
             let now = clock.now()
-            let plan = plan(configuration, lastRun: lastRun, now: now, units: &units)
+            let plan = plan(configuration, lastRun: lastRun, now: now, planned: &planned)
             for (group, at) in plan where at <= now {
                 // A group whose previous run is still going waits for it: no run is stacked up.
                 guard await running.start(group) else { continue }
-                units[group] = nil
+                planned[group] = nil
                 await runtime.markRun(group: group, at: now)
                 let devices = configuration.devices.filter { $0.group == group }
                 logger.info("scheduled collection", metadata: ["group": "\(group)", "devices": "\(devices.count)"])
