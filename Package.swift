@@ -61,9 +61,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Release-mode benchmarks (swift run -c release care-agent-bench).
+        .executableTarget(name: "care-agent-bench", dependencies: ["Junos", "XML", "CLibXML2"]),
+
+        // Fuzz target for the framing decoders and client session (see scripts/fuzz-netconf.sh).
+        .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF"]),
+
         // Test support: a real OpenSSH sshd harness and fixture paths.
         .target(name: "TestSupport", dependencies: ["IOLoop"], path: "Tests/TestSupport"),
 
+        .testTarget(name: "IOLoopTests", dependencies: ["IOLoop"]),
         .testTarget(name: "XMLTests", dependencies: ["XML", "TestSupport"]),
         .testTarget(name: "NETCONFTests", dependencies: ["NETCONF", "IOLoop", "TestSupport"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport"]),

@@ -59,6 +59,8 @@ public final class IOLoop: @unchecked Sendable {
     // Loop-thread state.
     private var operations: [Int32: PendingOperation] = [:]
     private var registered: Set<Int32> = []
+    /// Deadlines and ticks, earliest first; entries of finished operations are dropped lazily.
+    private var timers = TimerHeap()
     private var thread: Thread?
     private var loopThreadID: pthread_t?
 
@@ -160,6 +162,7 @@ public final class IOLoop: @unchecked Sendable {
             return
         }
         operations[operation.fd] = operation
+        if let deadline = operation.deadline { timers.push(TimerHeap.Entry(instant: deadline, operation: operation, isTick: false)) }
         attempt(operation)
     }
 
@@ -169,7 +172,11 @@ public final class IOLoop: @unchecked Sendable {
             return
         }
         arm(fd: operation.fd, events: events)
-        if let tick = operation.tick { operation.nextTick = .now + tick }
+        if let tick = operation.tick {
+            let next = ContinuousClock.now + tick
+            operation.nextTick = next
+            timers.push(TimerHeap.Entry(instant: next, operation: operation, isTick: true))
+        }
     }
 
     private func fail(_ operation: PendingOperation, with error: IOLoopError) {
@@ -230,34 +237,80 @@ public final class IOLoop: @unchecked Sendable {
         let hasQueued = !queued.isEmpty
         lock.unlock()
         if hasQueued { return 0 }
-        var earliest: ContinuousClock.Instant?
-        for operation in operations.values {
-            for instant in [operation.deadline, operation.nextTick].compactMap({ $0 }) where earliest == nil || instant < earliest! {
-                earliest = instant
-            }
-        }
-        guard let earliest else { return -1 }
+        while let top = timers.peek, !isLive(top) { timers.pop() }
+        guard let earliest = timers.peek?.instant else { return -1 }
         let remaining = ContinuousClock.now.duration(to: earliest)
         if remaining <= .zero { return 0 }
         let ms = remaining.components.seconds * 1000 + Int64(remaining.components.attoseconds / 1_000_000_000_000_000) + 1
         return Int32(clamping: ms)
     }
 
+    /// Whether a timer entry still matters: its operation waits and, for a tick, it is the current one.
+    private func isLive(_ entry: TimerHeap.Entry) -> Bool {
+        let operation = entry.operation
+        guard !operation.finished, operations[operation.fd] === operation else { return false }
+        return !entry.isTick || operation.nextTick == entry.instant
+    }
+
     private func expireDeadlines() {
         let now = ContinuousClock.now
-        for operation in Array(operations.values) {
-            if let deadline = operation.deadline, deadline <= now {
-                fail(operation, with: .timedOut)
-            } else if let tick = operation.nextTick, tick <= now {
-                operation.nextTick = nil
-                attempt(operation)
+        while let top = timers.peek, top.instant <= now {
+            timers.pop()
+            guard isLive(top) else { continue }
+            if top.isTick {
+                top.operation.nextTick = nil
+                attempt(top.operation)
+            } else {
+                fail(top.operation, with: .timedOut)
             }
         }
     }
 }
 
+/// A binary min-heap of timer entries (O(log n) per deadline, however many sessions wait).
+struct TimerHeap {
+    struct Entry {
+        var instant: ContinuousClock.Instant
+        var operation: PendingOperation
+        var isTick: Bool
+    }
+
+    private var items: [Entry] = []
+
+    var peek: Entry? { items.first }
+
+    mutating func push(_ entry: Entry) {
+        items.append(entry)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].instant < items[parent].instant else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> Entry? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < items.count && items[left].instant < items[smallest].instant { smallest = left }
+            if right < items.count && items[right].instant < items[smallest].instant { smallest = right }
+            if smallest == parent { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}
+
 /// An operation waiting on the loop. Only touched on the loop thread.
-private final class PendingOperation: @unchecked Sendable {
+final class PendingOperation: @unchecked Sendable {
     let fd: Int32
     let deadline: ContinuousClock.Instant?
     let tick: Duration?
@@ -286,5 +339,27 @@ private final class PendingOperation: @unchecked Sendable {
         let fail = self.fail
         markFinished()
         fail?(error)
+    }
+}
+
+/// A few loops (one per core, at most four) handed out round-robin, so that SSH key exchange and
+/// encryption for many sessions spread over the cores while the thread count stays fixed.
+public final class IOLoopGroup: @unchecked Sendable {
+    public static let shared = IOLoopGroup(count: min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)))
+
+    public let loops: [IOLoop]
+    private let lock = NSLock()
+    private var index = 0
+
+    public init(count: Int) {
+        loops = (0..<max(1, count)).map { IOLoop(name: "care-agent-io-\($0)") }
+    }
+
+    /// The next loop in turn.
+    public func next() -> IOLoop {
+        lock.lock()
+        defer { lock.unlock() }
+        index = (index + 1) % loops.count
+        return loops[index]
     }
 }

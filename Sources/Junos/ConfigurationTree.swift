@@ -116,10 +116,15 @@ public struct ConfigurationTree: Sendable, Equatable {
     /// Group contents are merged by appending; duplicates are harmless for feature detection.
     /// Approximations, all on the side of reporting a feature: wildcard names (`<ge-*>`) match
     /// every name at their level, and `apply-groups-except` is not honoured.
-    public var effective: ConfigStatement {
+    public var effective: ConfigStatement { effective(appliedGroups: appliedGroupNames) }
+
+    /// ``effective`` when the caller already has ``appliedGroupNames`` (saves a walk).
+    public func effective(appliedGroups: [String]) -> ConfigStatement {
         let definedGroups = root.children("groups")
         var base = root
         base.children.removeAll { $0.keyword == "groups" }
+        // Nothing applied: no walk needed (large configurations often apply no group).
+        if definedGroups.isEmpty || appliedGroups.isEmpty { return base }
 
         func groups(named name: String) -> [ConfigStatement] {
             if name == "${node}" {
@@ -143,7 +148,8 @@ public struct ConfigurationTree: Sendable, Equatable {
         }
 
         func expand(_ node: inout ConfigStatement, path: [String], depth: Int) {
-            guard depth < 64 else { return }
+            // Only statements with apply-groups somewhere below them can change.
+            guard depth < 64, node.containsApplyGroups else { return }
             var added: [ConfigStatement] = []
             for child in node.children where child.keyword == "apply-groups" {
                 for name in ConfigurationTree.groupNames(in: child) {
@@ -162,6 +168,11 @@ public struct ConfigurationTree: Sendable, Equatable {
 }
 
 extension ConfigStatement {
+    /// Whether this statement or one below it is `apply-groups`.
+    var containsApplyGroups: Bool {
+        children.contains { $0.keyword == "apply-groups" || $0.containsApplyGroups }
+    }
+
     /// Statements at a slash-separated keyword path below this one; `*` matches any one keyword.
     public func statements(at path: String) -> [ConfigStatement] {
         var nodes = [self]
@@ -173,7 +184,36 @@ extension ConfigStatement {
         return nodes
     }
 
-    public func has(_ path: String) -> Bool { !statements(at: path).isEmpty }
+    /// Whether any statement exists at `path`; stops at the first one found, copying nothing.
+    public func has(_ path: String) -> Bool {
+        hasPath(path[...])
+    }
+
+    /// Walks `path` as a view of the caller's string: no component array is allocated.
+    private func hasPath(_ path: Substring) -> Bool {
+        if path.isEmpty { return true }
+        let slash = path.firstIndex(of: "/")
+        let first = slash.map { path[..<$0] } ?? path
+        let rest = slash.map { path[path.index(after: $0)...] } ?? ""
+        for index in children.indices where first == "*" || children[index].keyword == first {
+            if children[index].hasPath(rest) { return true }
+        }
+        return false
+    }
+
+    /// Which of `wanted` occur as keywords below this statement, found in one walk.
+    public func keywordsPresent(_ wanted: [String]) -> Set<String> {
+        var found = Set<String>()
+        func walk(_ statement: ConfigStatement) {
+            for index in statement.children.indices {
+                let keyword = statement.children[index].keyword
+                if wanted.contains(keyword) { found.insert(keyword) }
+                walk(statement.children[index])
+            }
+        }
+        walk(self)
+        return found
+    }
 
     /// The first value (or identifier) found at `path`.
     public func value(at path: String) -> String? {

@@ -53,7 +53,12 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
 
     /// Derives the profile of a configuration tree.
     public init(tree: ConfigurationTree) {
-        let config = tree.effective
+        let applied = tree.appliedGroupNames
+        self.init(effective: tree.effective(appliedGroups: applied), appliedGroups: applied)
+    }
+
+    /// The profile of an already group-expanded configuration (see ``ConfigurationTree/effective``).
+    public init(effective config: ConfigStatement, appliedGroups: [String]) {
         // Protocols and services can also live in routing instances and logical systems.
         var scopes = [config]
         scopes += config.statements(at: "routing-instances/*")
@@ -69,7 +74,13 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
                 scope.statements(at: path).contains { values.contains(($0.value ?? $0.identifier ?? "").lowercased()) }
             }
         }
-        func keyword(_ k: String) -> Bool { config.keyword == k || config.containsKeyword(k) }
+        // Keywords that count wherever they appear, found in one walk of the whole tree.
+        let anywhere = ["bfd-liveness-detection", "vxlan", "vrrp-group", "vrrp-inet6-group", "ieee-802.3ad", "802.3ad", "mc-ae"]
+        let keywords = config.keywordsPresent(anywhere)
+        func keyword(_ k: String) -> Bool {
+            assert(anywhere.contains(k), "add \(k) to the keywords searched for")
+            return config.keyword == k || keywords.contains(k)
+        }
 
         var f = Set<ConfiguredFeature>()
         func set(_ feature: ConfiguredFeature, _ on: Bool) { if on { f.insert(feature) } }
@@ -97,7 +108,7 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
         set(.aggregatedEthernet, f.contains(.lacp) || config.has("chassis/aggregated-devices/ethernet")
             || config.has("interfaces/*/aggregated-ether-options") || keyword("ieee-802.3ad") || keyword("802.3ad"))
         set(.mcLag, any("protocols/iccp") || keyword("mc-ae") || any("multi-chassis"))
-        set(.chassisCluster, config.has("chassis/cluster") || tree.appliedGroupNames.contains("${node}"))
+        set(.chassisCluster, config.has("chassis/cluster") || appliedGroups.contains("${node}"))
         set(.virtualChassis, config.has("virtual-chassis"))
 
         set(.webManagementHTTP, config.has("system/services/web-management/http"))

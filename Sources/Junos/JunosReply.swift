@@ -147,6 +147,15 @@ public struct JunosReply: Sendable {
 extension String {
     /// Runs of whitespace (newlines, tabs) folded into one space, ends trimmed.
     public var collapsingWhitespace: String {
-        split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).joined(separator: " ")
+        // Most values have nothing to fold: check the bytes before splitting.
+        var previousSpace = true
+        var needsWork = false
+        for b in utf8 {
+            let isSpace = b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D
+            if isSpace && (previousSpace || b != 0x20) { needsWork = true; break }
+            previousSpace = isSpace
+        }
+        if !needsWork && !previousSpace { return self }
+        return split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).joined(separator: " ")
     }
 }

@@ -4,6 +4,7 @@ import XML
 /// a log or on stderr says which device it is about.
 public enum NETCONFError: Error, Equatable, Sendable, CustomStringConvertible {
     case timeout(peer: String, rpc: String, seconds: Double)
+    case idle(peer: String, rpc: String, seconds: Double, bytesReceived: Int)
     case malformedReply(peer: String, messageID: String?, XMLError)
     case framing(peer: String, FramingError)
     case closedByPeer(peer: String, waitingFor: String, bytesReceived: Int)
@@ -17,6 +18,8 @@ public enum NETCONFError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .timeout(peer, rpc, seconds):
             return "\(peer): no reply to \(rpc) within \(formatSeconds(seconds))"
+        case let .idle(peer, rpc, seconds, bytes):
+            return "\(peer): the device sent nothing for \(formatSeconds(seconds)) while \(rpc) was outstanding (after \(bytes) bytes of the reply)"
         case let .malformedReply(peer, id, error):
             let what = id.map { "reply to message-id \($0)" } ?? "message"
             if case let .malformed(line, column, message) = error {

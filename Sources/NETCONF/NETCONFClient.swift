@@ -16,10 +16,14 @@ public struct NETCONFTimeouts: Sendable {
     public var hello: Duration
     /// For each RPC, from sending it to its complete reply.
     public var rpc: Duration
+    /// Longest silence while a reply is outstanding (a device that stops mid-reply fails after
+    /// this, even when the RPC timeout is long enough for a large configuration); nil: no limit.
+    public var idle: Duration?
 
-    public init(hello: Duration = .seconds(30), rpc: Duration = .seconds(60)) {
+    public init(hello: Duration = .seconds(30), rpc: Duration = .seconds(60), idle: Duration? = nil) {
         self.hello = hello
         self.rpc = rpc
+        self.idle = idle
     }
 }
 
@@ -104,9 +108,13 @@ public actor NETCONFClient {
 
     private func receiveEvents(deadline: ContinuousClock.Instant, waitingFor: String, timeout: Duration) async throws -> [ClientSessionEvent] {
         let bytes: [UInt8]?
+        let idleDeadline = timeouts.idle.map { ContinuousClock.now + $0 }
         do {
-            bytes = try await transport.receive(deadline: deadline)
+            bytes = try await transport.receive(deadline: min(deadline, idleDeadline ?? deadline))
         } catch where isTimeout(error) {
+            if let idle = timeouts.idle, let idleDeadline, idleDeadline < deadline {
+                throw await fail(.idle(peer: transport.peer, rpc: waitingFor, seconds: idle.seconds, bytesReceived: session.bufferedByteCount))
+            }
             throw await fail(.timeout(peer: transport.peer, rpc: waitingFor, seconds: timeout.seconds))
         } catch {
             broken = .sessionNotEstablished

@@ -53,7 +53,7 @@ public struct DeviceEndpoint: Sendable {
 
 extension NETCONFClient {
     /// Connects over SSH, opens the `netconf` subsystem and exchanges hellos.
-    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = .shared, logger: Logger) async throws -> NETCONFClient {
+    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger) async throws -> NETCONFClient {
         let session = try await SSHSession.connect(
             host: endpoint.host, port: endpoint.port, credentials: endpoint.credentials,
             hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger)

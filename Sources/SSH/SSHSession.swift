@@ -77,7 +77,7 @@ public final class SSHSession: @unchecked Sendable {
     /// Connects, checks the host key and authenticates.
     public static func connect(
         host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
-        timeouts: SSHTimeouts = .init(), loop: IOLoop = .shared, logger: Logger
+        timeouts: SSHTimeouts = .init(), loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger
     ) async throws -> SSHSession {
         _ = libssh2Initialised
         let peer = "\(host):\(port)"

@@ -81,7 +81,9 @@ public struct XMLElement: @unchecked Sendable {
 
     /// The trimmed text of the child at `path`, or nil when it is absent or empty.
     public func value(_ path: String) -> String? {
-        child(path: path)?.value
+        // Most lookups are one level deep: skip splitting the path.
+        if !path.utf8.contains(0x2F) { return child(path)?.value }
+        return child(path: path)?.value
     }
 
     /// Every element below this one (not itself), depth first, in document order.
@@ -159,8 +161,34 @@ public struct XMLElement: @unchecked Sendable {
 
     /// The own text with surrounding whitespace removed; nil when nothing is left.
     public var value: String? {
+        // Fast path: one text child (the usual leaf), trimmed on its bytes without copying twice.
+        if let only = node.pointee.children, only.pointee.next == nil,
+           only.pointee.type == XML_TEXT_NODE || only.pointee.type == XML_CDATA_SECTION_NODE {
+            guard let content = only.pointee.content else { return nil }
+            return XMLElement.trimmedString(content)
+        }
         let trimmed = text.trimmingCharacters(in: " \n\r\t")
         return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// A NUL-terminated libxml2 string without leading and trailing ASCII whitespace; nil if empty.
+    static func trimmedString(_ content: UnsafePointer<xmlChar>) -> String? {
+        var start = 0
+        while content[start] == 0x20 || content[start] == 0x0A || content[start] == 0x0D || content[start] == 0x09 { start += 1 }
+        if content[start] == 0 { return nil }
+        var end = start
+        var lastNonSpace = start
+        while content[end] != 0 {
+            let b = content[end]
+            if b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 { lastNonSpace = end }
+            end += 1
+        }
+        return String(decoding: UnsafeBufferPointer(start: content + start, count: lastNonSpace - start + 1), as: UTF8.self)
+    }
+
+    /// Whether the element's local name is `name`, without making a String of it.
+    public func hasName(_ name: String) -> Bool {
+        XMLElement.hasName(node, name)
     }
 
     /// True when the element has no child elements.

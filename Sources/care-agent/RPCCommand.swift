@@ -26,6 +26,7 @@ struct RPCCommand: AsyncParsableCommand {
     @Option(help: "strict (default) or accept-new (trust on first use).") var hostKeyPolicy: String = "strict"
     @Option(help: "Seconds to wait for each RPC's reply.") var timeout: Double = 60
     @Option(help: "Seconds for TCP connect, and again for SSH set-up.") var connectTimeout: Double = 15
+    @Option(help: "Seconds of silence allowed while a reply is outstanding (default: only --timeout applies).") var idleTimeout: Double?
     @Option(help: "NETCONF base versions to offer: 1.1 (default, chunked framing when the device agrees) or 1.0.") var netconfBase: String = "1.1"
     @Option(name: .customLong("command"), help: "A Junos CLI command to run with XML output (repeatable).") var commands: [String] = []
     @Argument(help: "RPC names or XML elements.") var rpcs: [String] = []
@@ -36,7 +37,7 @@ struct RPCCommand: AsyncParsableCommand {
         if key != nil && passwordFile != nil { throw ValidationError("give either --key or --password-file, not both") }
         if HostKeyPolicy(rawValue: hostKeyPolicy) == nil { throw ValidationError("--host-key-policy must be strict or accept-new") }
         if netconfBase != "1.0" && netconfBase != "1.1" { throw ValidationError("--netconf-base must be 1.0 or 1.1") }
-        if timeout <= 0 || connectTimeout <= 0 { throw ValidationError("timeouts must be positive") }
+        if timeout <= 0 || connectTimeout <= 0 || (idleTimeout ?? 1) <= 0 { throw ValidationError("timeouts must be positive") }
     }
 
     func run() async throws {
@@ -56,7 +57,7 @@ struct RPCCommand: AsyncParsableCommand {
             host: host, port: port, credentials: credentials,
             hostKeyVerifier: HostKeyVerifier(knownHostsPath: knownHosts, policy: HostKeyPolicy(rawValue: hostKeyPolicy)!),
             sshTimeouts: SSHTimeouts(connect: .seconds(connectTimeout), authentication: .seconds(connectTimeout)),
-            netconfTimeouts: NETCONFTimeouts(hello: .seconds(connectTimeout), rpc: .seconds(timeout)),
+            netconfTimeouts: NETCONFTimeouts(hello: .seconds(connectTimeout), rpc: .seconds(timeout), idle: idleTimeout.map { .seconds($0) }),
             capabilities: capabilities)
         let logger = Console.logger("care-agent.rpc")
         let client: NETCONFClient

@@ -277,3 +277,38 @@ import TestSupport
         #expect(results.count == 200)
     }
 }
+
+/// `care-agent rpc` end to end against the simulator behind a real sshd.
+@Suite struct RPCCommandTests {
+    @Test func printsEveryReplyAndFailsOnlyForTheFailedRPC() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(TestProfiles.mx480, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let out = dir.appendingPathComponent("out").path, err = dir.appendingPathComponent("err").path
+        func run(_ extra: [String]) throws -> (Int32, String, String) {
+            let child = try ChildProcess(try careAgentExecutable(), [
+                "rpc", "--host", h.addresses[0], "--port", "\(h.port)", "--user", h.user,
+                "--key", h.clientKeys["ed25519"]!, "--known-hosts", h.knownHostsPath,
+            ] + extra, stdout: out, stderr: err)
+            let status = child.wait()
+            return (status, try String(contentsOfFile: out, encoding: .utf8), try String(contentsOfFile: err, encoding: .utf8))
+        }
+        let (ok, stdout, stderr) = try run(["get-software-information", "<get-route-engine-information/>", "--command", "show chassis hardware"])
+        #expect(ok == 0, "\(stderr)")
+        #expect(stdout.components(separatedBy: "<rpc-reply").count - 1 == 3)
+        #expect(stdout.contains("<software-information>") || stdout.contains("<multi-routing-engine-results>"))
+        #expect(stdout.contains("<route-engine-information"))
+        #expect(stdout.contains("<chassis-inventory"))
+        #expect(stderr.isEmpty)
+
+        let (failed, _, stderr2) = try run(["get-software-information", "get-bogus-information"])
+        #expect(failed == 1)
+        #expect(stderr2 == "care-agent: \(h.addresses[0]):\(h.port): get-bogus-information: syntax error (bad element: get-bogus-information) [protocol operation-failed]\n")
+
+        let (unknownHost, _, stderr3) = try run(["--host-key-policy", "strict", "get-software-information"].map { $0 } + ["--known-hosts", dir.appendingPathComponent("none").path])
+        #expect(unknownHost == 2)
+        #expect(stderr3.hasPrefix("care-agent: host key for [\(h.addresses[0])]:\(h.port) is not known"))
+    }
+}

@@ -38,6 +38,9 @@ public final class SSHDHarness: @unchecked Sendable {
         public var allowSSHRSA = false
         public var maxStartups = "400:30:1000"
         public var extraConfig = ""
+        /// The port to listen on; nil picks a free one. Set it when the subsystem command must
+        /// name the port (netconfd's `netconf-subsystem --ncxserver-sockname=PORT@SOCKET`).
+        public var port: Int?
         public init(subsystem: String) { self.subsystem = subsystem }
     }
 
@@ -66,7 +69,7 @@ public final class SSHDHarness: @unchecked Sendable {
         user = isRoot ? SSHDHarness.testUser : (ProcessInfo.processInfo.environment["USER"] ?? NSUserName())
         if isRoot { try SSHDHarness.ensureTestUser() }
         addresses = options.addresses
-        port = try SSHDHarness.freePort(on: addresses[0])
+        port = try options.port ?? SSHDHarness.freePort(on: addresses[0])
         let d = directory.path
 
         var hostKeyLines = ""

@@ -119,15 +119,23 @@ public struct InventoryItem: Codable, Sendable, Equatable {
     }
 
     init(element: XMLElement, depth: Int) {
-        name = element.value("name")
-        version = element.value("version")
-        partNumber = element.value("part-number")
-        serialNumber = element.value("serial-number")
-        description = element.value("description")
-        modelNumber = element.value("model-number")
-        cleiCode = element.value("clei-code")
         self.depth = depth
-        children = Self.items(under: element)
+        children = []
+        // One pass over the children: inventories of big chassis have thousands of items.
+        for child in element.children {
+            let tag = child.name
+            switch tag {
+            case "name": if name == nil { name = child.value }
+            case "version": if version == nil { version = child.value }
+            case "part-number": if partNumber == nil { partNumber = child.value }
+            case "serial-number": if serialNumber == nil { serialNumber = child.value }
+            case "description": if description == nil { description = child.value }
+            case "model-number": if modelNumber == nil { modelNumber = child.value }
+            case "clei-code": if cleiCode == nil { cleiCode = child.value }
+            default:
+                if let childDepth = Self.moduleDepth(tag) { children.append(InventoryItem(element: child, depth: childDepth)) }
+            }
+        }
     }
 }
 

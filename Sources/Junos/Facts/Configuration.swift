@@ -42,14 +42,15 @@ public struct ConfigurationFacts: JunosFact {
 
     /// Facts of a configuration tree (from XML or text).
     public init(tree: ConfigurationTree, format: Format) {
-        let effective = tree.effective
+        let applied = tree.appliedGroupNames
+        let effective = tree.effective(appliedGroups: applied)
         self.init(format: format,
                   hostName: effective.value(at: "system/host-name"),
                   domainName: effective.value(at: "system/domain-name"),
                   version: tree.root.value(at: "version"),
                   groups: tree.groupNames,
-                  appliedGroups: tree.appliedGroupNames,
-                  features: FeatureProfile(tree: tree))
+                  appliedGroups: applied,
+                  features: FeatureProfile(effective: effective, appliedGroups: applied))
     }
 
     /// Facts of curly-brace configuration text.

@@ -1,1 +1,0 @@
-// Bundle: see the target's files.

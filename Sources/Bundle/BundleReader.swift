@@ -1,0 +1,158 @@
+import Crypto
+import Foundation
+import Junos
+
+/// Which signers a reader accepts.
+public enum BundleTrust: Sendable {
+    /// Any valid signature by the key embedded in the manifest (proves integrity, not origin).
+    case embeddedKey
+    /// The embedded key must also be one of these (proves origin).
+    case keys(Set<AgentPublicKey>)
+}
+
+/// A bundle whose hashes and signature checked out.
+public struct VerifiedBundle: Sendable {
+    public var manifest: BundleManifest
+    public var contents: BundleContents
+    /// facts.json exactly as stored (tools render it generically, whatever DeviceFacts looks like today).
+    public var factsJSON: [UInt8]
+    /// Why facts.json did not decode into today's DeviceFacts (then `contents.facts` is empty).
+    public var factsDecodingError: String?
+    public var signer: AgentPublicKey
+    /// Every archive member, in archive order.
+    public var members: [ArchiveMember]
+
+    public func member(_ name: String) -> [UInt8]? { members.first { $0.name == name }?.bytes }
+}
+
+/// Reads and verifies bundles entirely in memory: nothing is ever unpacked to disk.
+public struct BundleReader: Sendable {
+    /// Caps that stop a hostile or broken file from exhausting memory.
+    public struct Limits: Sendable {
+        public var maximumFileSize: Int
+        public var maximumUnpackedSize: Int
+        public var maximumMemberSize: Int
+        public var maximumMemberCount: Int
+
+        public init(maximumFileSize: Int = 256 << 20, maximumUnpackedSize: Int = 512 << 20,
+                    maximumMemberSize: Int = 256 << 20, maximumMemberCount: Int = 1024) {
+            self.maximumFileSize = maximumFileSize
+            self.maximumUnpackedSize = maximumUnpackedSize
+            self.maximumMemberSize = maximumMemberSize
+            self.maximumMemberCount = maximumMemberCount
+        }
+    }
+
+    public var trust: BundleTrust
+    public var limits: Limits
+    /// Whether to decode facts.json into `contents.facts`. Verification alone does not need it,
+    /// and it is the largest cost of reading a bundle (docs/performance.md).
+    public var decodesFacts: Bool
+
+    public init(trust: BundleTrust = .embeddedKey, limits: Limits = Limits(), decodesFacts: Bool = true) {
+        self.trust = trust
+        self.limits = limits
+        self.decodesFacts = decodesFacts
+    }
+
+    public func read(contentsOf url: URL) throws(BundleError) -> VerifiedBundle {
+        try read(bytes: SystemCall.readFile(url.path, limit: limits.maximumFileSize))
+    }
+
+    /// Unpacks, checks the format version, the signature (and trust), and every member's size and
+    /// SHA-256 against the signed manifest; then decodes the contents.
+    public func read(bytes: [UInt8]) throws(BundleError) -> VerifiedBundle {
+        guard bytes.count <= limits.maximumFileSize else {
+            throw .tooLarge("the file is \(bytes.count) bytes, more than the limit of \(limits.maximumFileSize)")
+        }
+        let tar = try Gzip.decompress(bytes, limit: limits.maximumUnpackedSize)
+        let members = try USTar.members(of: tar, limits: limits)
+        var byName: [String: [UInt8]] = [:]
+        for member in members { byName[member.name] = member.bytes }
+
+        guard let manifestBytes = byName["manifest.json"] else { throw .missingMember("manifest.json") }
+        let manifest = try Self.decodeManifest(manifestBytes)
+        guard let signature = byName["manifest.sig"] else { throw .missingMember("manifest.sig") }
+        guard manifest.signer.algorithm == "ed25519" else {
+            throw .manifestUnreadable("unknown signature algorithm \(manifest.signer.algorithm)")
+        }
+        let signer = try AgentPublicKey(base64: manifest.signer.publicKey)
+        guard signer.isValidSignature(signature, for: manifestBytes) else {
+            throw .badSignature(fingerprint: signer.fingerprint)
+        }
+        if case let .keys(trusted) = trust, !trusted.contains(signer) {
+            throw .untrustedKey(fingerprint: signer.fingerprint)
+        }
+        var listed = Set<String>(["manifest.json", "manifest.sig"])
+        for entry in manifest.members {
+            guard let data = byName[entry.path] else { throw .missingMember(entry.path) }
+            guard data.count == entry.size else {
+                throw .sizeMismatch(member: entry.path, expected: entry.size, found: data.count)
+            }
+            guard BundleWriter.hex(SHA256.hash(data: data)) == entry.sha256.lowercased() else {
+                throw .digestMismatch(member: entry.path)
+            }
+            listed.insert(entry.path)
+        }
+        if let extra = members.first(where: { !listed.contains($0.name) }) { throw .unlistedMember(extra.name) }
+
+        guard let factsJSON = byName["facts.json"] else { throw .missingMember("facts.json") }
+        var facts = DeviceFacts()
+        var factsError: String?
+        if decodesFacts {
+            do {
+                facts = try JSONDecoder().decode(DeviceFacts.self, from: Data(factsJSON))
+            } catch {
+                factsError = Self.reason(error)
+            }
+        }
+        let raw = members.compactMap { member -> RawReply? in
+            guard member.name.hasPrefix("raw/"), member.name.hasSuffix(".xml") else { return nil }
+            return RawReply(rpc: String(member.name.dropFirst(4).dropLast(4)), bytes: member.bytes)
+        }
+        let contents = BundleContents(
+            bundleId: manifest.bundleId, agent: manifest.agent, device: manifest.device,
+            trigger: manifest.collection.trigger, started: manifest.collection.started,
+            finished: manifest.collection.finished, outcomes: manifest.outcomes, rawReplies: raw,
+            facts: facts, log: String(decoding: byName["collection.log"] ?? [], as: UTF8.self),
+            derivedFrom: manifest.derivedFrom)
+        return VerifiedBundle(manifest: manifest, contents: contents, factsJSON: factsJSON,
+                              factsDecodingError: factsError, signer: signer, members: members)
+    }
+
+    /// Reads the version first, so a newer format gets "upgrade care-agent" rather than a decoding error.
+    static func decodeManifest(_ bytes: [UInt8]) throws(BundleError) -> BundleManifest {
+        struct VersionOnly: Decodable { var formatVersion: Int }
+        let version: Int
+        do {
+            version = try JSONDecoder().decode(VersionOnly.self, from: Data(bytes)).formatVersion
+        } catch {
+            throw .manifestUnreadable("no formatVersion: \(Self.reason(error))")
+        }
+        switch version {
+        case 1 ... BundleManifest.currentFormatVersion:
+            // Version 1 is the only one so far; a later version adds a case that converts older manifests.
+            do {
+                return try BundleManifest.decoder().decode(BundleManifest.self, from: Data(bytes))
+            } catch {
+                throw .manifestUnreadable(Self.reason(error))
+            }
+        default:
+            throw .unsupportedVersion(found: version, supported: BundleManifest.currentFormatVersion)
+        }
+    }
+
+    /// A one-line reason from a DecodingError.
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let DecodingError.keyNotFound(key, context):
+            return "missing \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+             let DecodingError.dataCorrupted(context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        default:
+            return "\(error)"
+        }
+    }
+}

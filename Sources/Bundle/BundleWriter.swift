@@ -1,0 +1,241 @@
+import Crypto
+import Foundation
+import Junos
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Bundle file names: `<hostname>-<chassis-serial>-<yyyymmdd-hhmmss>.tar.gz` (UTC collection start).
+public enum BundleFileName {
+    public static let suffix = ".tar.gz"
+
+    /// The base name without suffix, each part reduced to `[A-Za-z0-9._-]` and "unknown" when empty.
+    public static func base(for contents: BundleContents) -> String {
+        let host = sanitized(contents.device.hostname ?? contents.device.name)
+        let serial = sanitized(contents.device.chassisSerial)
+        return "\(host)-\(serial)-\(timestamp(contents.started))"
+    }
+
+    /// True for names a reader or outbox should pick up: finished bundles, never temporary files.
+    public static func isBundle(_ name: String) -> Bool {
+        name.hasSuffix(suffix) && !name.hasPrefix(".") && !name.hasSuffix(".tmp")
+    }
+
+    /// True for the writer's in-progress files (`.<name>.<pid>-<random>.tmp`).
+    public static func isTemporary(_ name: String) -> Bool { name.hasPrefix(".") && name.hasSuffix(".tmp") }
+
+    static func isAllowed(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "A" ... "Z", "a" ... "z", "0" ... "9", ".", "_", "-": return true
+        default: return false
+        }
+    }
+
+    static func sanitized(_ part: String?) -> String {
+        guard let part else { return "unknown" }
+        var out = String(part.unicodeScalars.map { isAllowed($0) ? Character($0) : "_" }.prefix(64))
+        // A leading dot would hide the file and mark it as temporary.
+        while out.hasPrefix(".") { out.removeFirst() }
+        return out.isEmpty || out.allSatisfy({ $0 == "_" }) ? "unknown" : out
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))-\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))"
+    }
+}
+
+/// Writes signed bundles into a directory, crash-safely: the bundle is built in memory, written to
+/// a temporary file in the same directory, fsynced, hard-linked to its final name (which fails
+/// rather than overwrite an existing bundle) and the directory fsynced. A crash at any point leaves
+/// a whole bundle or none, plus at worst a `.tmp` file that readers ignore.
+public struct BundleWriter: Sendable {
+    /// Points in ``write(_:)`` where a test can make the process die (`_exit(137)`), named by the
+    /// hidden environment variable `CARE_AGENT_BUNDLE_CRASH_AT`.
+    public enum CrashStep: String, Sendable, CaseIterable {
+        case tempCreated = "temp-created"
+        case halfWritten = "half-written"
+        case written
+        case synced
+        case linked
+        case tempRemoved = "temp-removed"
+        case directorySynced = "directory-synced"
+    }
+
+    public static let crashEnvironmentVariable = "CARE_AGENT_BUNDLE_CRASH_AT"
+
+    public let directory: URL
+    public let key: AgentKey
+    /// Where to die, for crash tests. Read from `CARE_AGENT_BUNDLE_CRASH_AT` by default.
+    public var crashStep: CrashStep?
+
+    public init(directory: URL, key: AgentKey) {
+        self.directory = directory
+        self.key = key
+        self.crashStep = ProcessInfo.processInfo.environment[Self.crashEnvironmentVariable].flatMap(CrashStep.init(rawValue:))
+    }
+
+    /// Writes `contents` as `<hostname>-<serial>-<time>.tar.gz` in ``directory`` (created, mode 0750,
+    /// when missing). When that name exists, `-2`, `-3`, ... is added: bundles never overwrite each other.
+    /// Returns the file written (mode 0640).
+    @discardableResult
+    public func write(_ contents: BundleContents) throws(BundleWriteError) -> URL {
+        let bytes = try Self.encode(contents, key: key)
+        try SystemCall.makeDirectory(directory.path, mode: 0o750)
+        let base = BundleFileName.base(for: contents)
+        return try place(bytes, base: base) { attempt in
+            switch attempt {
+            case 1: return base + BundleFileName.suffix
+            // A few readable suffixes, then random ones so a simulated fleet of identical
+            // devices does not probe a long sequence of taken names.
+            case 2 ... 9: return "\(base)-\(attempt)\(BundleFileName.suffix)"
+            default: return "\(base)-\(String(UInt32.random(in: 0 ... .max), radix: 16))\(BundleFileName.suffix)"
+            }
+        }
+    }
+
+    /// Writes `contents` at exactly `file`; fails with EEXIST rather than replace an existing file.
+    @discardableResult
+    public func write(_ contents: BundleContents, to file: URL) throws(BundleWriteError) -> URL {
+        let bytes = try Self.encode(contents, key: key)
+        let writer = BundleWriter(directory: file.deletingLastPathComponent(), key: key, crashStep: crashStep)
+        return try writer.place(bytes, base: file.lastPathComponent) { attempt in
+            attempt == 1 ? file.lastPathComponent : nil
+        }
+    }
+
+    private init(directory: URL, key: AgentKey, crashStep: CrashStep?) {
+        self.directory = directory
+        self.key = key
+        self.crashStep = crashStep
+    }
+
+    private func crash(at step: CrashStep) {
+        if step == crashStep { _exit(137) }
+    }
+
+    private func place(_ bytes: [UInt8], base: String, name: (Int) -> String?) throws(BundleWriteError) -> URL {
+        let dir = directory.path
+        let temp = "\(dir)/.\(base).\(getpid())-\(String(UInt32.random(in: 0 ... .max), radix: 16)).tmp"
+        let fd = try SystemCall.run("open", temp) { open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640) }
+        var tempExists = true
+        defer { if tempExists { unlink(temp) } }
+        do {
+            defer { close(fd) }
+            crash(at: .tempCreated)
+            // The umask may have removed bits; the bundle is readable by the agent's group (the uploader).
+            try SystemCall.run("fchmod", temp) { fchmod(fd, 0o640) }
+            let half = bytes.count / 2
+            try SystemCall.writeAll(fd, bytes[..<half], path: temp)
+            crash(at: .halfWritten)
+            try SystemCall.writeAll(fd, bytes[half...], path: temp)
+            crash(at: .written)
+            try SystemCall.run("fsync", temp) { fsync(fd) }
+            crash(at: .synced)
+        }
+        var attempt = 1
+        var final: String
+        while true {
+            guard let candidate = name(attempt) else {
+                throw .system(call: "link", path: "\(dir)/\(base)", errno: EEXIST)
+            }
+            final = "\(dir)/\(candidate)"
+            if link(temp, final) == 0 { break }
+            let code = errno
+            if code == EINTR { continue }
+            guard code == EEXIST else { throw .system(call: "link", path: final, errno: code) }
+            attempt += 1
+            if attempt > 10_000 { throw .system(call: "link", path: final, errno: EEXIST) }
+        }
+        crash(at: .linked)
+        try SystemCall.run("unlink", temp) { unlink(temp) }
+        tempExists = false
+        crash(at: .tempRemoved)
+        try SystemCall.syncDirectory(dir)
+        crash(at: .directorySynced)
+        return URL(fileURLWithPath: final)
+    }
+
+    /// Removes temporary files left by writers that died more than `age` seconds ago.
+    /// Call at agent start; a running writer's temp file is never that old.
+    public func removeStaleTemporaryFiles(olderThan age: TimeInterval = 3600) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let now = Date()
+        for name in names where BundleFileName.isTemporary(name) {
+            let path = directory.appendingPathComponent(name).path
+            if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+               now.timeIntervalSince(modified) > age {
+                unlink(path)
+            }
+        }
+    }
+
+    /// The complete bundle file for `contents`, signed with `key`: tar + gzip of manifest.json,
+    /// manifest.sig, facts.json, collection.log and raw/<rpc>.xml.
+    public static func encode(_ contents: BundleContents, key: AgentKey) throws(BundleWriteError) -> [UInt8] {
+        var payload: [ArchiveMember] = []
+        do {
+            payload.append(ArchiveMember(name: "facts.json", bytes: try factsJSON(contents.facts)))
+        } catch {
+            throw .encoding("facts: \(error)")
+        }
+        payload.append(ArchiveMember(name: "collection.log", bytes: Array(contents.log.utf8)))
+        var rpcs = Set<String>()
+        for reply in contents.rawReplies {
+            guard !reply.rpc.isEmpty, !reply.rpc.hasPrefix("."),
+                  reply.rpc.unicodeScalars.allSatisfy(BundleFileName.isAllowed) else {
+                throw .invalidContents("RPC name \"\(reply.rpc)\" may only hold letters, digits, '.', '_' and '-'")
+            }
+            guard rpcs.insert(reply.rpc).inserted else {
+                throw .invalidContents("two replies for RPC \(reply.rpc)")
+            }
+            payload.append(ArchiveMember(name: reply.memberName, bytes: reply.bytes))
+        }
+        let manifest = BundleManifest(
+            formatVersion: BundleManifest.currentFormatVersion,
+            bundleId: contents.bundleId,
+            agent: contents.agent,
+            device: contents.device,
+            collection: .init(trigger: contents.trigger, started: contents.started, finished: contents.finished),
+            outcomes: contents.outcomes,
+            members: payload.map { .init(path: $0.name, size: $0.bytes.count, sha256: hex(SHA256.hash(data: $0.bytes))) },
+            signer: .init(algorithm: "ed25519", publicKey: key.publicKey.base64),
+            derivedFrom: contents.derivedFrom)
+        let manifestBytes: [UInt8]
+        let signature: [UInt8]
+        do {
+            manifestBytes = Array(try BundleManifest.encoder().encode(manifest)) + [UInt8(ascii: "\n")]
+            signature = try key.sign(manifestBytes)
+        } catch {
+            throw .encoding("manifest: \(error)")
+        }
+        let members = [ArchiveMember(name: "manifest.json", bytes: manifestBytes),
+                       ArchiveMember(name: "manifest.sig", bytes: signature)] + payload
+        let tar = try USTar.archive(members, modified: Int(contents.finished.timeIntervalSince1970))
+        return try Gzip.compress(tar)
+    }
+
+    /// facts.json as written: pretty, keys sorted, so bundles diff well with ordinary tools too.
+    static func factsJSON(_ facts: DeviceFacts) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(facts)) + [UInt8(ascii: "\n")]
+    }
+
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,77 @@
+import CZlib
+
+/// gzip (RFC 1952) through zlib. Bundles are tar + gzip so `tar xzf` opens them on any machine.
+enum Gzip {
+    /// zlib's windowBits for "gzip wrapper, 32 KiB window".
+    private static let gzipWindowBits: Int32 = 15 + 16
+
+    static func compress(_ input: [UInt8], level: Int32 = 6) throws(BundleWriteError) -> [UInt8] {
+        var stream = z_stream()
+        guard care_deflate_init2(&stream, level, gzipWindowBits) == Z_OK else {
+            throw .compression("zlib deflateInit2 failed")
+        }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 64)
+        // zlib's next_in is not const but is only read: no copy of the (possibly large) input.
+        let status: Int32 = input.withUnsafeBufferPointer { inBuffer in
+            output.withUnsafeMutableBufferPointer { outBuffer in
+                stream.next_in = inBuffer.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
+                stream.avail_in = uInt(inBuffer.count)
+                stream.next_out = outBuffer.baseAddress
+                stream.avail_out = uInt(outBuffer.count)
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else { throw .compression("zlib deflate returned \(status)") }
+        output.removeLast(output.count - Int(stream.total_out))
+        return output
+    }
+
+    /// Inflates a single gzip member, stopping as soon as the output would exceed `limit` bytes
+    /// (a decompression bomb never gets to allocate more than that).
+    static func decompress(_ input: [UInt8], limit: Int) throws(BundleError) -> [UInt8] {
+        guard input.count >= 2, input[0] == 0x1f, input[1] == 0x8b else { throw .notGzip }
+        var stream = z_stream()
+        guard care_inflate_init2(&stream, gzipWindowBits) == Z_OK else {
+            throw .corruptCompression("zlib inflateInit2 failed")
+        }
+        defer { inflateEnd(&stream) }
+        var output: [UInt8] = []
+        output.reserveCapacity(min(limit, input.count * 4))
+        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+        let inputCount = input.count
+        var status: Int32 = Z_OK
+        var overLimit = false
+        input.withUnsafeBufferPointer { inBuffer in
+            stream.next_in = inBuffer.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
+            stream.avail_in = uInt(inBuffer.count)
+            chunk.withUnsafeMutableBufferPointer { chunkBuffer in
+                repeat {
+                    stream.next_out = chunkBuffer.baseAddress
+                    stream.avail_out = uInt(chunkBuffer.count)
+                    status = inflate(&stream, Z_NO_FLUSH)
+                    let produced = chunkBuffer.count - Int(stream.avail_out)
+                    if output.count + produced > limit { overLimit = true; return }
+                    output.append(contentsOf: chunkBuffer[..<produced])
+                } while status == Z_OK
+            }
+        }
+        if overLimit {
+            throw .tooLarge("it unpacks to more than \(limit) bytes (decompression limit)")
+        }
+        switch status {
+        case Z_STREAM_END:
+            if Int(stream.total_in) != inputCount {
+                throw .corruptCompression("\(inputCount - Int(stream.total_in)) bytes of unexpected data after the gzip stream")
+            }
+            return output
+        case Z_BUF_ERROR:
+            throw .truncated("the gzip stream ends early (file cut short?)")
+        case Z_DATA_ERROR:
+            let reason = stream.msg.map { String(cString: $0) } ?? "invalid data"
+            throw .corruptCompression(reason)
+        default:
+            throw .corruptCompression("zlib inflate returned \(status)")
+        }
+    }
+}

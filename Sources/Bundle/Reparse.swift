@@ -1,0 +1,49 @@
+import Foundation
+import Junos
+
+extension DeviceFacts {
+    /// Facts rebuilt from stored replies with today's parsers: each reply whose RPC is a known
+    /// ``FactKind`` is parsed and absorbed; failures land in `parseErrors`, as in a live collection.
+    public static func parsed(from replies: [RawReply]) -> DeviceFacts {
+        var facts = DeviceFacts()
+        for reply in replies {
+            guard let kind = FactKind(rpc: reply.rpc) else { continue }
+            do {
+                let parsed = try JunosReply(bytes: reply.bytes)
+                try? facts.absorb(parsed, as: kind)
+            } catch {
+                facts.parseErrors[reply.rpc] = JunosParseError.malformedXML(rpc: reply.rpc, error).description
+            }
+        }
+        return facts
+    }
+}
+
+/// `care-agent bundle reparse`: facts rebuilt from a bundle's raw replies with today's parsers,
+/// and how they differ from the facts stored when the bundle was made.
+public struct BundleReparse: Sendable {
+    public var facts: DeviceFacts
+    public var factsJSON: [UInt8]
+    /// Stored facts → rebuilt facts.
+    public var changes: [JSONChange]
+
+    public init(_ bundle: VerifiedBundle) {
+        facts = DeviceFacts.parsed(from: bundle.contents.rawReplies)
+        factsJSON = (try? BundleWriter.factsJSON(facts)) ?? []
+        let stored = (try? JSONValue(json: bundle.factsJSON)) ?? .object([])
+        let rebuilt = (try? JSONValue(json: factsJSON)) ?? .object([])
+        changes = JSONDiff.changes(from: stored, to: rebuilt)
+    }
+
+    /// The bundle's contents with the rebuilt facts, a new bundle id and a note of where they came from.
+    /// Signing it is the writer's job, with the key of whoever runs the reparse.
+    public func contents(replacingFactsOf bundle: VerifiedBundle, reason: String) -> BundleContents {
+        var contents = bundle.contents
+        contents.bundleId = UUID()
+        contents.facts = facts
+        contents.derivedFrom = BundleDerivation(bundleId: bundle.manifest.bundleId, reason: reason,
+                                                originalSigner: bundle.signer.fingerprint)
+        contents.log += "\n[reparse] facts rebuilt from raw/ (\(changes.count) changes): \(reason)\n"
+        return contents
+    }
+}

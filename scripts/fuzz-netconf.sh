@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the NETCONF framing/session fuzz target with libFuzzer and runs it for a bounded time.
+# Usage: scripts/fuzz-netconf.sh [SECONDS]   (default 60). Crashes are written to fuzz-artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+swift build --product NETCONFFuzz --scratch-path .build-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+mkdir -p fuzz-artifacts .build-fuzz/corpus
+cp Fuzz/corpus/* .build-fuzz/corpus/
+.build-fuzz/debug/NETCONFFuzz -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix=fuzz-artifacts/ .build-fuzz/corpus
+echo "fuzz-netconf: no crash in ${seconds} s"

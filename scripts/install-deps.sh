@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages care-agent builds and tests with (scripts/apt-packages.txt),
+# and ncclient for the interop tests. Quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+while read -r pkg; do
+    [ -n "$pkg" ] || continue
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done < scripts/apt-packages.txt
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: missing packages: ${missing[*]}; run as root (sudo $0)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}"
+fi
+if ! python3 -c 'import ncclient' 2>/dev/null; then
+    python3 -m pip install -q ncclient 2>/dev/null || python3 -m pip install -q --break-system-packages ncclient
+fi

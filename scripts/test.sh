@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: the Swift test suites (real OpenSSH sshd, netconfd and ncclient peers on
+# loopback), a bounded libFuzzer run of the NETCONF framing, and the systemd unit check.
+# Run as root on Debian 12: the sshd tests log in as a 'care-test' account they create.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build --build-tests
+swift test 2>&1 | tee .build/test-output.txt
+scripts/fuzz-netconf.sh "${FUZZ_SECONDS:-60}"
+if [ -f systemd/care-agent.service ] && command -v systemd-analyze >/dev/null; then
+    scripts/check-unit.sh
+fi
