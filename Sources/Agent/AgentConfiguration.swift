@@ -151,6 +151,8 @@ public struct AgentSettings: Sendable {
     /// Extra regular expressions and leaf names whose values are removed from every stored reply.
     public var redactPatterns: [String] = []
     public var redactKeywords: [String] = []
+    /// This installation's name in bundles (default: the host name).
+    public var agentID: String = ProcessInfo.processInfo.hostName
     public init() {}
 }
 
@@ -317,6 +319,9 @@ public struct AgentConfiguration: Sendable {
         let v = entry.value
         switch entry.key {
         case "outbox": agent.outbox = v
+        case "agent-id":
+            guard !v.isEmpty else { throw fail(entry, "expected a name for this agent", false) }
+            agent.agentID = v
         case "state-directory": agent.stateDirectory = v
         case "runtime-directory": agent.runtimeDirectory = v
         case "concurrency": agent.concurrency = try positive(entry, fail: fail)
@@ -328,7 +333,7 @@ public struct AgentConfiguration: Sendable {
         case let key where clearTextSecretKeys.contains(key):
             throw fail(entry, "clear-text secrets are refused in agent.conf; use password-file or password-credential in a group", true)
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected outbox, state-directory, runtime-directory, concurrency, inventory, redact-pattern or redact-keyword", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, runtime-directory, concurrency, inventory, redact-pattern or redact-keyword", true)
         }
     }
 

@@ -78,6 +78,7 @@ struct CollectNowCommand: AsyncParsableCommand {
     @Option(help: "Collect only this group (repeatable).") var group: [String] = []
     @Option(help: "Collect only this device (repeatable).") var device: [String] = []
     @Flag(help: "Print the results as JSON.") var json = false
+    @Flag(help: "Write plain directories (result.json, facts.json, replies/) instead of signed bundles.") var directories = false
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
@@ -124,7 +125,13 @@ struct CollectNowCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let logger = Console.logger("care-agent")
-        let sink = try makeSink(configuration: configuration)
+        let sink: any CollectionSink
+        do {
+            sink = try makeSink(configuration: configuration)
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(2)
+        }
         let collector: Collector
         do {
             collector = try Collector(configuration: configuration, sink: sink, logger: logger)
@@ -148,8 +155,13 @@ struct CollectNowCommand: AsyncParsableCommand {
         if results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
     }
 
+    /// Signed bundles in the outbox, with the agent key from the state directory (--state or the
+    /// configuration's), or plain directories with --directories.
     func makeSink(configuration: AgentConfiguration) throws -> any CollectionSink {
-        DirectorySink(root: configuration.agent.outbox)
+        if directories { return DirectorySink(root: configuration.agent.outbox) }
+        var settings = configuration
+        if let state { settings.agent.stateDirectory = state }
+        return try BundleSink(configuration: settings)
     }
 }
 

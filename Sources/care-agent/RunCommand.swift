@@ -1,4 +1,5 @@
 import Agent
+import Bundle
 import ArgumentParser
 import Foundation
 import Logging
@@ -31,8 +32,17 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let notifier = SystemdNotifier()
-        let runtime = try AgentRuntime(configuration: configuration, configurationPath: config, logger: logger,
-                                       makeSink: { DirectorySink(root: $0.agent.outbox) })
+        // The agent key is created (or loaded) once; a reload may move the outbox, not the key.
+        let key: AgentKey
+        do {
+            key = try AgentKey.loadOrCreate(stateDirectory: URL(fileURLWithPath: configuration.agent.stateDirectory))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: config, logger: logger, makeSink: {
+            BundleSink(outbox: $0.agent.outbox, key: key, agent: AgentIdentity(id: $0.agent.agentID, version: AgentIdentity.careAgentVersion))
+        })
         try? FileManager.default.createDirectory(atPath: configuration.agent.runtimeDirectory, withIntermediateDirectories: true)
         let control: ControlServer
         do {

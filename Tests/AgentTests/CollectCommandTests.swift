@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Testing
 import TestSupport
@@ -46,8 +47,11 @@ import TestSupport
         let summaries = try JSONSerialization.jsonObject(with: Data(edge.stdout.utf8)) as? [[String: Any]]
         #expect(summaries?.map { $0["name"] as? String } == ["edge-1", "edge-2"])
         #expect(summaries?.allSatisfy { $0["status"] as? String == "ok" } == true)
-        // Only that group's devices were touched.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == ["edge-1", "edge-2"])
+        // Only that group's devices were touched: one signed bundle each.
+        let bundles = try FileManager.default.contentsOfDirectory(atPath: out).filter(BundleFileName.isBundle)
+        #expect(bundles.count == 2)
+        let names = try bundles.map { try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(out)/\($0)")).contents.device.name }
+        #expect(names.sorted() == ["edge-1", "edge-2"])
         // And their last results are recorded for status/inventory.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("state/results").path).sorted() == ["edge-1.json", "edge-2.json"])
 

@@ -1,4 +1,5 @@
 import Agent
+import Bundle
 import Foundation
 import Logging
 import Testing
@@ -148,6 +149,51 @@ import TestSupport
         let configText = try String(contentsOfFile: "\(out)/healthy-1/\(runs[0])/replies/\(configuration)", encoding: .utf8)
         #expect(configText.contains("&lt;redacted&gt;"))
         #expect(!configText.contains("$1$"))
+    }
+
+    @Test func oneSignedBundlePerDeviceInTheOutbox() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device(dir: dir)
+        defer { h.stop() }
+        let conf = """
+        [agent]
+        agent-id = test-agent
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        command = show chassis hardware
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: BundleSink(configuration: config), logger: Logger(label: "test"))
+        let result = try #require(await collector.collect(config.devices, trigger: .schedule).first)
+        #expect(result.status == .ok, "\(result.reason ?? "")")
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/outbox").filter(BundleFileName.isBundle)
+        #expect(files.count == 1)
+        let bundle = try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(dir.path)/outbox/\(files[0])"))
+        let contents = bundle.contents
+        #expect(contents.agent.id == "test-agent")
+        #expect(contents.device.name == "r1")
+        #expect(contents.device.model == "mx480")
+        #expect(contents.device.chassisSerial == result.facts.inventory?.chassisSerial)
+        #expect(contents.trigger == .scheduled)
+        // Sent RPCs only (the cluster status was not asked of an MX); the command under a safe name.
+        #expect(!contents.outcomes.contains { $0.rpc == "get-chassis-cluster-status" })
+        #expect(contents.outcomes.contains { $0.rpc == "command-show_chassis_hardware" && $0.status == .ok })
+        #expect(contents.outcomes.first { $0.rpc == "get-virtual-chassis-information" }?.status == .rpcError)
+        let configuration = try #require(contents.rawReplies.first { $0.rpc == "get-configuration" })
+        let text = String(decoding: configuration.bytes, as: UTF8.self)
+        #expect(text.contains("&lt;redacted&gt;") && !text.contains("$1$"))
+        #expect(contents.facts.software?.model == "mx480")
+        #expect(contents.log.contains("rpc ok"))
+        // The key stays in the state directory and signs every bundle.
+        #expect(FileManager.default.fileExists(atPath: "\(dir.path)/state/\(AgentKey.fileName)"))
     }
 
     @Test func transportFailuresAreRetriedWithBackoff() async throws {

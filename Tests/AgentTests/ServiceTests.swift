@@ -170,6 +170,8 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         let (collectStatus, collectOut, collectErr) = try careAgent(["collect", "now", "--config", conf, "--json"], dir: dir)
         #expect(collectStatus == 0, "\(collectErr)")
         #expect(collectOut.contains("\"status\" : \"ok\""))
+        // The service wrote a signed bundle to its outbox.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/outbox").contains { $0.hasSuffix(".tar.gz") })
         let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(statusCode == 0)
         #expect(statusOut.contains("devices: 1, being collected: none"))
