@@ -70,32 +70,45 @@ public final class Collector: Sendable {
             onEvent(.finished(result, storedAt: nil))
             return result
         }
-        defer { Task { await inFlight.release(device.name) } }
+        let collection = await collectClaimed(device, group: group, trigger: trigger, onEvent: onEvent)
+        // Released before returning (not in a deferred task), so that a collection asked for right
+        // after this one finds the device free.
+        await inFlight.release(device.name)
+        var storedAt: String?
+        if let collection {
+            do {
+                storedAt = try await sink.store(collection)
+                logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
+            } catch {
+                logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)"])
+            }
+        }
+        let result = collection?.result ?? cancelled(device, group: group, trigger: trigger)
+        onEvent(.finished(result, storedAt: storedAt))
+        return result
+    }
+
+    /// Waits for the group's and the global slot, then collects; nil when cancelled while waiting.
+    private func collectClaimed(_ device: Device, group: GroupSettings, trigger: CollectionTrigger,
+                                onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceCollection? {
         // The group's slot first, so that a device waiting for its group holds no global slot.
         let groupLimit = groupLimits[group.name]
         do {
             try await groupLimit?.acquire()
         } catch {
-            return cancelled(device, group: group, trigger: trigger)
+            return nil
         }
         do {
             try await globalLimit.acquire()
         } catch {
             await groupLimit?.release()
-            return cancelled(device, group: group, trigger: trigger)
+            return nil
         }
         onEvent(.started(device))
         let collection = await collectOne(device, group: group, trigger: trigger)
         await globalLimit.release()
         await groupLimit?.release()
-        var storedAt: String?
-        do {
-            storedAt = try await sink.store(collection)
-        } catch {
-            logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)"])
-        }
-        onEvent(.finished(collection.result, storedAt: storedAt))
-        return collection.result
+        return collection
     }
 
     /// Collects one device now, ignoring the concurrency limits (the caller holds them).

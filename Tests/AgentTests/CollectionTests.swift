@@ -196,6 +196,59 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: "\(dir.path)/state/\(AgentKey.fileName)"))
     }
 
+    @Test func slowAndSilentDevicesEndAtTheirOwnTimeouts() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let slow = try device("--fault slow", dir: dir)
+        let silent = try device("--fault hang-hello", dir: dir)
+        defer { slow.stop(); silent.stop() }
+        let known = try knownHosts([slow, silent], dir: dir)
+        let conf = """
+        [defaults]
+        user = \(slow.user)
+        known-hosts = \(known)
+        rpc-timeout = 30s
+        [group slow]
+        key-file = \(slow.clientKeys["ed25519"]!)
+        device-timeout = 3500ms
+        [group silent]
+        key-file = \(silent.clientKeys["ed25519"]!)
+        connect-timeout = 1500ms
+        retries = 1
+        retry-backoff = 100ms
+        [device slow]
+        host = \(slow.addresses[0])
+        port = \(slow.port)
+        group = slow
+        [device silent]
+        host = \(silent.addresses[0])
+        port = \(silent.port)
+        group = silent
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let results = await collector.collect(config.devices, trigger: .standalone)
+
+        // One second per RPC: a few answer, the one running at 3.5 s is cut, the rest are not sent.
+        let slowResult = results[0]
+        #expect(slowResult.status == .partial, "\(slowResult.reason ?? "")")
+        #expect(slowResult.failureKind == .timeout)
+        #expect(slowResult.duration < .seconds(5))
+        let answered = slowResult.rpcs.filter { $0.status == .ok }.count
+        #expect(answered >= 1 && answered <= 3, "\(slowResult.rpcs.map(\.status))")
+        #expect(slowResult.rpcs.filter { $0.status == .timeout }.count == 1)
+        #expect(slowResult.rpcs.last?.status == .notRun)
+        #expect(slowResult.facts.software != nil)
+
+        // Never says hello: a timeout, retried once (a transport failure), then given up.
+        let silentResult = results[1]
+        #expect(silentResult.status == .failed)
+        #expect(silentResult.failureKind == .timeout)
+        #expect(silentResult.attempts == 2)
+        #expect(silentResult.reason?.contains("(after 2 attempts)") == true, "\(silentResult.reason ?? "")")
+        #expect(silentResult.duration < .seconds(5))
+    }
+
     @Test func transportFailuresAreRetriedWithBackoff() async throws {
         // Nothing listens on this port: connection refused, a transport failure worth retrying.
         let port = try SSHDHarness.freePort(on: "127.0.0.1")
