@@ -60,11 +60,13 @@ struct CollectNowCommand: AsyncParsableCommand {
         commandName: "now",
         abstract: "Collect devices now and print a summary.",
         discussion: """
-        With --standalone the collection runs in this process (no service needed); results go to
-        --out (default: the configuration's outbox) and the last result of each device to the
-        state directory for `care-agent status` and `care-agent inventory`.
-        Exit status: 0 when no device failed (partial ones are listed), 1 when one or more failed,
-        2 for a configuration error.
+        With --standalone the collection runs in this process (no service needed): one signed bundle \
+        per device goes to --out (default: the configuration's outbox), and the last result of each \
+        device to the state directory for `care-agent status` and `care-agent inventory`. Without \
+        --standalone the running service collects and answers over its control socket.
+
+        Exit status: 0 when no device failed (partial ones are listed), 1 when one or more failed, \
+        2 for a configuration or usage error.
         """
     )
 

@@ -12,8 +12,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the agent as a service (systemd Type=notify).",
         discussion: """
-        Collects each group on its schedule, answers `care-agent status` and `care-agent collect now`
-        on the control socket <runtime-directory>/control.sock, reloads agent.conf on SIGHUP (keeping
+        Collects each group on its schedule, answers `care-agent status` and `care-agent collect now` \
+        on the control socket <runtime-directory>/control.sock, reloads agent.conf on SIGHUP (keeping \
         the running configuration if the new one is broken) and stops on SIGTERM.
         """
     )
