@@ -126,7 +126,10 @@ struct CollectNowCommand: AsyncParsableCommand {
             Console.error("no devices to collect (give --inventory, devices in agent.conf, or check --group/--device)")
             throw ExitCode(2)
         }
-        let logger = Console.logger("care-agent")
+        let interactive = !json && isatty(1) == 1
+        // On a terminal the progress bar and the summary say what failed; warnings would break the bar.
+        let quietLogs = interactive && ProcessInfo.processInfo.environment["CARE_AGENT_LOG_LEVEL"] == nil
+        let logger = Console.logger("care-agent", level: quietLogs ? .error : nil)
         let sink: any CollectionSink
         do {
             sink = try makeSink(configuration: configuration)
@@ -140,7 +143,7 @@ struct CollectNowCommand: AsyncParsableCommand {
         } catch {
             Console.error("invalid redact-pattern: \(error)"); throw ExitCode(2)
         }
-        let progress = ProgressDisplay(total: devices.count, interactive: !json && isatty(1) == 1, quiet: json)
+        let progress = ProgressDisplay(total: devices.count, interactive: interactive, quiet: json)
         let results = await collector.collect(devices, trigger: .standalone) { progress.handle($0) }
         progress.finish()
         let store = ResultStore(stateDirectory: state ?? configuration.agent.stateDirectory)
