@@ -57,7 +57,7 @@ public struct WatchdogService: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let configuration = await runtime.configuration
                 let flying = await runtime.devicesInFlight.count

@@ -11,10 +11,10 @@ import TestSupport
         var stderr: String
     }
 
-    func careAgent(_ arguments: [String], in dir: URL) throws -> Run {
+    func careAgent(_ arguments: [String], in dir: URL, program: String? = nil) throws -> Run {
         let out = dir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(4))").path
         let err = dir.appendingPathComponent("stderr-\(UUID().uuidString.prefix(4))").path
-        let child = try ChildProcess(try careAgentExecutable(), arguments, stdout: out, stderr: err)
+        let child = try ChildProcess(try program ?? careAgentExecutable(), arguments, stdout: out, stderr: err)
         let status = child.wait()
         return Run(status: status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
                    stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
@@ -65,6 +65,28 @@ import TestSupport
         let unknown = try careAgent(common + ["--group", "nope"], in: dir)
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("no group nope; groups: core, default, edge, gone"))
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func progressBarOnATerminal() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = try SSHDHarness.freePort(on: "127.0.0.1"), b = try SSHDHarness.freePort(on: "127.0.0.1")
+        let inventory = dir.appendingPathComponent("inventory.csv").path
+        try "name,host,port\nr-a,127.0.0.1,\(a)\nr-b,127.0.0.1,\(b)\n".write(toFile: inventory, atomically: true, encoding: .utf8)
+        let key = dir.appendingPathComponent("key").path
+        try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key])
+        let command = [try careAgentExecutable(), "collect", "now", "--standalone", "--inventory", inventory, "--user", "x",
+                       "--key", key, "--known-hosts", "/dev/null", "--out", dir.appendingPathComponent("out").path,
+                       "--state", dir.appendingPathComponent("state").path, "--device-timeout", "1"].joined(separator: " ")
+        // script(1) gives the command a pseudo-terminal, as a user at a shell would.
+        let run = try careAgent(["-qec", command, "/dev/null"], in: dir, program: "/usr/bin/script")
+        #expect(run.status == 1)
+        #expect(run.stdout.contains("\r\u{1B}[2K[##############################] 2/2 done, 2 failed"), "\(run.stdout)")
+        #expect(run.stdout.contains("0/2 done, 0 failed | r-"))
+        #expect(run.stdout.contains("FAILED r-a"))
+        // No log lines through the bar.
+        #expect(!run.stdout.contains("warning"))
     }
 
     @Test func brokenConfigurationIsRefusedWithItsLine() throws {

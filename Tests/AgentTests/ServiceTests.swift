@@ -158,6 +158,7 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         defer { close(notify) }
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = notifyPath
+        environment["WATCHDOG_USEC"] = "400000"
         let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path,
                                        environment: environment)
         defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
@@ -183,7 +184,12 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         try (good + "\nretries = many\n").write(toFile: conf, atomically: true, encoding: .utf8)
         service.signal(SIGHUP)
         var reloaded = ""
-        for _ in 0..<3 where !reloaded.contains("STATUS=reload") { reloaded = SystemdNotifierTests().receive(notify) }
+        var watchdogPings = 0
+        for _ in 0..<200 where !reloaded.contains("STATUS=reload") {
+            reloaded = SystemdNotifierTests().receive(notify)
+            if reloaded.hasPrefix("WATCHDOG=1\nSTATUS=1 devices, 0 being collected") { watchdogPings += 1 }
+        }
+        #expect(watchdogPings > 0)
         #expect(reloaded.contains("reload failed: \(conf):13:1: unknown key \"retries\" in [device]"), "\(reloaded)")
         let (_, afterReload, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(afterReload.contains("LAST RELOAD FAILED"))
@@ -191,6 +197,9 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
 
         service.signal(SIGTERM)
         #expect(service.wait() == 0)
+        var last = ""
+        for _ in 0..<200 where !last.hasPrefix("STOPPING=1") { last = SystemdNotifierTests().receive(notify); if last.isEmpty { break } }
+        #expect(last.hasPrefix("STOPPING=1"))
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
 }
