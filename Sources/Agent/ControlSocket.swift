@@ -76,6 +76,10 @@ public struct ControlServer: Service {
         self.path = path
         self.runtime = runtime
         self.logger = logger
+        // A socket someone answers on belongs to a running agent: do not take it over.
+        if (try? ControlClient.isAnswering(socket: path)) == true {
+            throw ControlError("another care-agent is already serving \(path)")
+        }
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ControlError("cannot create the control socket: \(String(cString: strerror(errno)))") }
@@ -135,6 +139,8 @@ public struct ControlServer: Service {
             if errno == EAGAIN || errno == EINTR { try? await Task.sleep(for: .milliseconds(20)); continue }
             return
         }
+        // A client that connected and left without asking (a liveness probe) gets no answer.
+        if buffer.isEmpty { return }
         let response: ControlResponse
         do {
             let request = try JSONDecoder().decode(ControlRequest.self, from: Data(buffer.prefix { $0 != 0x0A }))
@@ -146,7 +152,8 @@ public struct ControlServer: Service {
         out.append(0x0A)
         var offset = 0
         while offset < out.count {
-            let n = out[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: a client that went away must not kill the agent with SIGPIPE.
+            let n = out[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 { offset += n; continue }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { try? await Task.sleep(for: .milliseconds(20)); continue }
             return
@@ -176,6 +183,17 @@ public struct ControlServer: Service {
 
 /// Asks the running agent over its control socket.
 public enum ControlClient {
+    /// Whether something accepts connections on `path`.
+    static func isAnswering(socket path: String) throws -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = try ControlServer.address(path)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+
     /// Sends `request` and waits for the answer (a collection may take minutes).
     public static func request(socket path: String, _ request: ControlRequest) throws -> ControlResponse {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)

@@ -72,8 +72,9 @@ public struct Scheduler: Service {
         var planned: [String: Date] = [:]
         var generation = -1
         let running = RunningGroups()
-        var tasks: [Task<Void, Never>] = []
-        defer { tasks.forEach { $0.cancel() } }
+        // The latest run of each group (earlier ones have finished: a group never runs twice at once).
+        var tasks: [String: Task<Void, Never>] = [:]
+        defer { tasks.values.forEach { $0.cancel() } }
         while !Task.isCancelled {
             let configuration = await runtime.configuration
             let lastRun = await runtime.lastRun
@@ -91,11 +92,10 @@ public struct Scheduler: Service {
                 let devices = configuration.devices.filter { $0.group == group }
                 logger.info("scheduled collection", metadata: ["group": "\(group)", "devices": "\(devices.count)"])
                 let runtime = self.runtime
-                tasks.removeAll { $0.isCancelled }
-                tasks.append(Task {
+                tasks[group] = Task {
                     _ = await runtime.collect(devices, trigger: .schedule)
                     await running.finish(group)
-                })
+                }
             }
             let nextDue = plan.filter { $0.at > now }.map(\.at).min() ?? now.addingTimeInterval(recheck)
             try await clock.sleep(until: min(nextDue, now.addingTimeInterval(recheck)))

@@ -31,6 +31,8 @@ struct RunCommand: AsyncParsableCommand {
             Console.error("\(error)")
             throw ExitCode(2)
         }
+        // Writes to a peer that left fail with EPIPE instead of killing the service.
+        signal(SIGPIPE, SIG_IGN)
         let notifier = SystemdNotifier()
         // The agent key is created (or loaded) once; a reload may move the outbox, not the key.
         let key: AgentKey

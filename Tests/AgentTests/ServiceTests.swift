@@ -179,6 +179,30 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         #expect(statusOut.contains("ok       r1 at "), "\(statusOut)")
         let (_, inventoryOut, _) = try careAgent(["inventory", "--state", "\(dir.path)/state", "--csv"], dir: dir)
         #expect(inventoryOut.hasPrefix("device,host,model,serial,version,collected\nr1,\(h.addresses[0]),mx480,"), "\(inventoryOut)")
+        let (_, fruOut, _) = try careAgent(["inventory", "--state", "\(dir.path)/state", "--fru", "--json"], dir: dir)
+        let frus = try JSONSerialization.jsonObject(with: Data(fruOut.utf8)) as? [[String: Any]] ?? []
+        #expect(frus.count > 5)
+        #expect(frus.contains { ($0["item"] as? String)?.contains("FPC") == true && $0["partNumber"] != nil })
+        // A second agent on the same socket is refused, and the first keeps serving.
+        let (secondStatus, _, secondErr) = try careAgent(["run", "--config", conf], dir: dir)
+        #expect(secondStatus == 1)
+        #expect(secondErr.contains("another care-agent is already serving \(socket)"))
+        // A client that asks and leaves before the answer must not take the service down (SIGPIPE).
+        for _ in 0..<5 {
+            let fd = Foundation.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in socket.utf8.enumerated() { raw[i] = b } }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            #expect(connected == 0)
+            let request = Array("{\"command\":\"status\"}\n".utf8)
+            _ = send(fd, request, request.count, Int32(MSG_NOSIGNAL))
+            close(fd)
+        }
+        usleep(300_000)
+        #expect(service.isRunning)
 
         // A broken file on SIGHUP: refused, the previous configuration keeps running.
         try (good + "\nretries = many\n").write(toFile: conf, atomically: true, encoding: .utf8)
