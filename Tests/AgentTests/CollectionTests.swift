@@ -319,6 +319,37 @@ import TestSupport
         #expect(highest == 2)
         #expect(peak.maximum >= 2)
     }
+
+    @Test func theGlobalCapHoldsAcrossGroups() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device("--latency-ms 50", dir: dir)
+        defer { h.stop() }
+        var conf = """
+        [agent]
+        concurrency = 3
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        concurrency = 10
+        skip = configuration, storage, coreDumps, uptime, environment, routingEngines
+        [group a]
+        [group b]
+
+        """
+        for i in 1...8 { conf += "[device d\(i)]\nhost = \(h.addresses[0])\nport = \(h.port)\ngroup = \(i % 2 == 0 ? "a" : "b")\n" }
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let results = await collector.collect(config.devices, trigger: .standalone)
+        #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
+        var points: [(Date, Int)] = []
+        for r in results { points.append((r.started, 1)); points.append((r.finished, -1)) }
+        points.sort { (x: (Date, Int), y: (Date, Int)) -> Bool in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
+        var overlap = 0, highest = 0
+        for point in points { overlap += point.1; highest = max(highest, overlap) }
+        #expect(highest == 3)
+    }
 }
 
 /// The MX480 captures plus replies for every other RPC of the default set (from other devices:
