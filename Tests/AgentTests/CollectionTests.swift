@@ -361,6 +361,16 @@ let fullProfile: [String: String] = TestProfiles.mx480.merging([
     "get-system-uptime-information": "get-system-uptime-information/librenms__ex4650-localre.xml",
 ]) { a, _ in a }
 
+/// Stores each collection in two sinks.
+struct BothSinks: CollectionSink {
+    var first: any CollectionSink
+    var second: any CollectionSink
+    func store(_ collection: DeviceCollection) async throws -> String {
+        _ = try await first.store(collection)
+        return try await second.store(collection)
+    }
+}
+
 /// Captures every log line with its metadata, for checking that no secret is ever logged.
 /// A struct, as swift-log expects: each Logger copy keeps its own metadata.
 struct CapturingLogHandler: LogHandler {
@@ -423,7 +433,11 @@ final class LineStore: @unchecked Sendable {
         let store = LineStore()
         let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: store) }
         let out = dir.appendingPathComponent("out").path
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: out), logger: logger)
+        let outbox = dir.appendingPathComponent("outbox").path
+        let key = try AgentKey.loadOrCreate(stateDirectory: dir)
+        let sink = BothSinks(first: DirectorySink(root: out),
+                             second: BundleSink(outbox: outbox, key: key, agent: AgentIdentity(id: "t", version: "t")))
+        let collector = try Collector(configuration: config, sink: sink, logger: logger)
         let results = await collector.collect(config.devices, trigger: .standalone)
         #expect(results[0].status == .ok, "\(results[0].reason ?? "")")
         #expect(results[1].status == .failed && results[1].failureKind == .authentication)
@@ -451,7 +465,12 @@ final class LineStore: @unchecked Sendable {
                 stored.append(try String(contentsOfFile: "\(out)/\(file)", encoding: .utf8))
             }
         }
-        #expect(stored.count > 10)
+        // And every member of the signed bundles.
+        for file in try FileManager.default.contentsOfDirectory(atPath: outbox) where BundleFileName.isBundle(file) {
+            let bundle = try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(outbox)/\(file)"))
+            stored += bundle.members.map { String(decoding: $0.bytes, as: UTF8.self) }
+        }
+        #expect(stored.count > 20)
         for secret in secrets {
             for line in lines { #expect(!line.contains(secret), "a log line holds a secret: \(line)") }
             for text in stored { #expect(!text.contains(secret), "a stored file holds the secret \(secret.prefix(3))…") }
