@@ -246,7 +246,9 @@ struct DeviceRun {
             } catch {
                 let ms = (ContinuousClock.now - sent).milliseconds
                 let status: RPCStatus = isTimeout(error) ? .timeout : .transportError
-                outcomes.append(RPCOutcome(name: name, status: status, message: "\(error)", durationMilliseconds: ms))
+                // Cancelled: the agent is stopping (SIGTERM) and gives up on this device.
+                let message = Task.isCancelled ? "cancelled: the agent is stopping (\(error))" : "\(error)"
+                outcomes.append(RPCOutcome(name: name, status: status, message: message, durationMilliseconds: ms))
                 log(.warning, "rpc \(status.rawValue)", ["rpc": "\(name)", "duration-ms": "\(ms)", "message": "\(error)"])
                 // The client tears the session down after a timeout or transport error.
                 lostSession = "not sent: the session was lost at \(name)"

@@ -226,4 +226,45 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         #expect(last.hasPrefix("STOPPING=1"))
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
+
+    @Test func stopDuringACollectionEndsPromptly() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) --fault hang"))
+        defer { h.stop() }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        schedule = manual
+        rpc-timeout = 60s
+        [device hung]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        let socket = "\(dir.path)/run/control.sock"
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
+        let answer = dir.appendingPathComponent("answer").path
+        let client = try ChildProcess(try careAgentExecutable(), ["collect", "now", "--config", conf, "--json"], stdout: answer)
+        usleep(1_500_000)
+        let stopping = ContinuousClock.now
+        service.signal(SIGTERM)
+        let status = service.wait()
+        // Not the 60 s RPC timeout: the hung RPC is cancelled.
+        #expect(ContinuousClock.now - stopping < .seconds(10))
+        #expect(status == 0)
+        #expect(client.wait() == 1)
+        let text = try String(contentsOfFile: answer, encoding: .utf8)
+        #expect(text.contains("\"status\" : \"failed\""), "\(text)")
+        #expect(text.contains("cancelled: the agent is stopping"), "\(text)")
+    }
 }
