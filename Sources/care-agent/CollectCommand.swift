@@ -80,6 +80,7 @@ struct CollectNowCommand: AsyncParsableCommand {
     @Option(help: "Collect only this group (repeatable).") var group: [String] = []
     @Option(help: "Collect only this device (repeatable).") var device: [String] = []
     @Flag(help: "Print the results as JSON.") var json = false
+    @Option(help: "The running agent's control socket (default: <runtime-directory>/control.sock from the configuration).") var socket: String?
     @Flag(help: "Write plain directories (result.json, facts.json, replies/) instead of signed bundles.") var directories = false
 
     func validate() throws {
@@ -89,6 +90,13 @@ struct CollectNowCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if !standalone {
+            // The service selects and collects with its own configuration; agent.conf is read here
+            // only to find the socket.
+            let path = try socket ?? (options.load().agent.runtimeDirectory + "/control.sock")
+            try askService(socket: path)
+            return
+        }
         var overrides = CommandLineOverrides()
         overrides.outbox = out
         overrides.concurrency = concurrency
@@ -100,27 +108,6 @@ struct CollectNowCommand: AsyncParsableCommand {
             devices = try configuration.select(groups: group, devices: device)
         } catch {
             Console.error("\(error)"); throw ExitCode(2)
-        }
-        guard standalone else {
-            let socket = configuration.agent.runtimeDirectory + "/control.sock"
-            let response: ControlResponse
-            do {
-                response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device))
-            } catch {
-                Console.error("\(error)")
-                throw ExitCode(2)
-            }
-            guard response.ok, let summaries = response.results else {
-                Console.error(response.error ?? "the agent refused the request")
-                throw ExitCode(2)
-            }
-            if json {
-                Console.out(String(decoding: try ResultStore.encoder.encode(summaries), as: UTF8.self))
-            } else {
-                Console.out(Summary.text(summaries))
-            }
-            if summaries.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
-            return
         }
         if devices.isEmpty {
             Console.error("no devices to collect (give --inventory, devices in agent.conf, or check --group/--device)")
@@ -158,6 +145,26 @@ struct CollectNowCommand: AsyncParsableCommand {
             Console.out(Summary.text(results.map(DeviceSummary.init)))
         }
         if results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+    }
+
+    func askService(socket: String) throws {
+        let response: ControlResponse
+        do {
+            response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(2)
+        }
+        guard response.ok, let summaries = response.results else {
+            Console.error(response.error ?? "the agent refused the request")
+            throw ExitCode(2)
+        }
+        if json {
+            Console.out(String(decoding: try ResultStore.encoder.encode(summaries), as: UTF8.self))
+        } else {
+            Console.out(Summary.text(summaries))
+        }
+        if summaries.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
     }
 
     /// Signed bundles in the outbox, with the agent key from the state directory (--state or the

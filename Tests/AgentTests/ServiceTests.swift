@@ -173,6 +173,10 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         #expect(collectOut.contains("\"status\" : \"ok\""))
         // The service wrote a signed bundle to its outbox.
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/outbox").contains { $0.hasSuffix(".tar.gz") })
+        // The service selects: an unknown device is its error, passed on.
+        let (unknownStatus, _, unknownErr) = try careAgent(["collect", "now", "--socket", socket, "--device", "nope"], dir: dir)
+        #expect(unknownStatus == 2)
+        #expect(unknownErr.contains("no device nope in the configuration or inventory"))
         let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(statusCode == 0)
         #expect(statusOut.contains("devices: 1, being collected: none"))
