@@ -152,8 +152,16 @@ public struct AgentSettings: Sendable {
     public var redactPatterns: [String] = []
     public var redactKeywords: [String] = []
     /// This installation's name in bundles (default: the host name).
-    public var agentID: String = ProcessInfo.processInfo.hostName
+    public var agentID: String = AgentSettings.localHostName
     public init() {}
+
+    /// gethostname(2), without the DNS lookups ProcessInfo.hostName may make.
+    static let localHostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "care-agent" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "care-agent" : name
+    }()
 }
 
 /// The agent's whole configuration: agent.conf plus the inventory files it names.

@@ -6,7 +6,7 @@ import Foundation
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the running agent's state and each device's last result.",
+        abstract: "Show the agent's state and each device's last result.",
         discussion: "Exit status 0 when every device's last collection was ok or partial, 1 otherwise, 2 when the agent cannot be reached."
     )
 

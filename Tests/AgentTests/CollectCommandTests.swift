@@ -89,6 +89,27 @@ import TestSupport
         #expect(!run.stdout.contains("warning"))
     }
 
+    @Test func helpNamesTheAgentCommandsAndEveryOption() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let top = try careAgent(["--help"], in: dir)
+        for line in ["  run                     Run the agent as a service (systemd Type=notify).",
+                     "  collect                 Collect devices on demand.",
+                     "  status                  Show the agent's state and each device's last result.",
+                     "  inventory               List model, serial number and Junos version of each"] {
+            #expect(top.stdout.contains(line), "\(top.stdout)")
+        }
+        let help = try careAgent(["collect", "now", "--help"], in: dir)
+        #expect(help.stdout.hasPrefix("OVERVIEW: Collect devices now and print a summary."))
+        for option in ["--standalone", "--config <config>", "--inventory <inventory>", "--user <user>", "--key <key>",
+                       "--passphrase-file", "--password-file", "--known-hosts", "--host-key-policy", "--out <out>",
+                       "--state <state>", "--concurrency <concurrency>", "--timeout <timeout>", "--device-timeout",
+                       "--group <group>", "--device <device>", "--json", "--directories", "--socket <socket>"] {
+            #expect(help.stdout.contains("  \(option)"), "missing \(option)")
+        }
+        #expect(help.stdout.contains("Exit status: 0 when no device failed (partial ones are listed), 1 when one or\nmore failed, 2 for a configuration or usage error."))
+    }
+
     @Test func brokenConfigurationIsRefusedWithItsLine() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
