@@ -47,12 +47,12 @@ public actor AgentRuntime {
     }
 
     /// Collects the devices of `groups` plus `devices` (everything when both are empty).
-    public func collect(groups: [String], devices: [String], trigger: CollectionTrigger) async throws -> [DeviceResult] {
+    public func collect(groups: [String], devices: [String], trigger: CollectionCause) async throws -> [DeviceResult] {
         let selected = try configuration.select(groups: groups, devices: devices)
         return await collect(selected, trigger: trigger)
     }
 
-    public func collect(_ devices: [Device], trigger: CollectionTrigger) async -> [DeviceResult] {
+    public func collect(_ devices: [Device], trigger: CollectionCause) async -> [DeviceResult] {
         let collector = self.collector
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
         collectionsRunning += 1

@@ -28,11 +28,11 @@ public struct BundleSink: CollectionSink {
     /// the session was lost) are not outcomes in the bundle; the collection log says why.
     static func contents(_ collection: DeviceCollection, agent: AgentIdentity) -> BundleContents {
         let r = collection.result
-        var outcomes: [BundleRPCOutcome] = []
+        var outcomes: [RPCOutcome] = []
         var replies: [RawReply] = []
         var used = Set<String>()
         for (index, outcome) in r.rpcs.enumerated() {
-            let status: BundleRPCOutcome.Status
+            let status: RPCOutcome.Status
             switch outcome.status {
             case .ok: status = .ok
             case .rpcError: status = .rpcError
@@ -46,7 +46,7 @@ public struct BundleSink: CollectionSink {
                 continue
             }
             let name = bundleName(outcome.name, index: index, used: &used)
-            outcomes.append(BundleRPCOutcome(rpc: name, status: status, message: outcome.message,
+            outcomes.append(RPCOutcome(rpc: name, status: status, message: outcome.message,
                                              durationSeconds: Double(outcome.durationMilliseconds) / 1000))
             if let file = outcome.file, let reply = collection.replies.first(where: { $0.file == file }) {
                 replies.append(RawReply(rpc: name, bytes: reply.bytes))
@@ -55,7 +55,7 @@ public struct BundleSink: CollectionSink {
         let device = DeviceIdentity(name: r.device.name, address: r.port == 830 ? r.host : "\(r.host):\(r.port)",
                                     hostname: r.facts.software?.hostname, chassisSerial: r.facts.inventory?.chassisSerial,
                                     model: r.facts.software?.model)
-        let trigger: BundleCollectionTrigger = r.trigger == .schedule ? .scheduled : .onDemand
+        let trigger: CollectionTrigger = r.trigger == .schedule ? .scheduled : .onDemand
         return BundleContents(agent: agent, device: device, trigger: trigger, started: r.started, finished: r.finished,
                               outcomes: outcomes, rawReplies: replies, facts: r.facts, log: r.log)
     }

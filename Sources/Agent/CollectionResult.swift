@@ -2,7 +2,7 @@ import Foundation
 import Junos
 
 /// What started a collection.
-public enum CollectionTrigger: String, Codable, Sendable {
+public enum CollectionCause: String, Codable, Sendable {
     /// The service's schedule.
     case schedule
     /// `care-agent collect now` through the running service.
@@ -34,8 +34,8 @@ public enum RPCStatus: String, Codable, Sendable {
     }
 }
 
-/// One RPC's outcome in a device's collection.
-public struct RPCOutcome: Codable, Sendable, Equatable {
+/// How one RPC of a device's collection went (the bundle keeps its own RPCOutcome).
+public struct RPCResult: Codable, Sendable, Equatable {
     /// `get-chassis-inventory`, `command "show system users"`.
     public var name: String
     public var status: RPCStatus
@@ -79,7 +79,7 @@ public struct DeviceResult: Codable, Sendable {
     public var device: Device
     public var host: String
     public var port: Int
-    public var trigger: CollectionTrigger
+    public var trigger: CollectionCause
     public var started: Date
     public var finished: Date
     public var status: DeviceStatus
@@ -88,7 +88,7 @@ public struct DeviceResult: Codable, Sendable {
     public var reason: String?
     /// Connection attempts made (1 + retries used).
     public var attempts: Int
-    public var rpcs: [RPCOutcome]
+    public var rpcs: [RPCResult]
     public var facts: DeviceFacts
     /// The collection's log lines for this device (also sent to the agent's logger).
     public var log: String
@@ -121,7 +121,7 @@ public struct DeviceSummary: Codable, Sendable {
     public var started: Date
     public var durationSeconds: Double
     public var attempts: Int
-    public var rpcs: [RPCOutcome]
+    public var rpcs: [RPCResult]
 
     public init(_ r: DeviceResult) {
         name = r.device.name

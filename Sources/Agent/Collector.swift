@@ -47,7 +47,7 @@ public final class Collector: Sendable {
 
     /// Collects `devices` concurrently (within the limits) and returns one result per device, in
     /// the order given. Results are stored through the sink as each device finishes.
-    public func collect(_ devices: [Device], trigger: CollectionTrigger,
+    public func collect(_ devices: [Device], trigger: CollectionCause,
                         onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let indexed = await withTaskGroup(of: (Int, DeviceResult).self) { group in
             for (index, device) in devices.enumerated() {
@@ -62,7 +62,7 @@ public final class Collector: Sendable {
         return indexed.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
-    private func collectLimited(_ device: Device, trigger: CollectionTrigger,
+    private func collectLimited(_ device: Device, trigger: CollectionCause,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
         let group = configuration.group(of: device)
         guard await inFlight.claim(device.name) else {
@@ -89,7 +89,7 @@ public final class Collector: Sendable {
     }
 
     /// Waits for the group's and the global slot, then collects; nil when cancelled while waiting.
-    private func collectClaimed(_ device: Device, group: GroupSettings, trigger: CollectionTrigger,
+    private func collectClaimed(_ device: Device, group: GroupSettings, trigger: CollectionCause,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceCollection? {
         // The group's slot first, so that a device waiting for its group holds no global slot.
         let groupLimit = groupLimits[group.name]
@@ -112,19 +112,19 @@ public final class Collector: Sendable {
     }
 
     /// Collects one device now, ignoring the concurrency limits (the caller holds them).
-    public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionTrigger) async -> DeviceCollection {
+    public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionCause) async -> DeviceCollection {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
         await run.perform(connector: connector, redactor: redactor, environment: environment)
         return run.finish()
     }
 
-    private func skipped(_ device: Device, group: GroupSettings, trigger: CollectionTrigger) -> DeviceResult {
+    private func skipped(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
         run.fail(.busy, "already being collected (an earlier collection of this device is still running)", status: .skipped)
         return run.finish().result
     }
 
-    private func cancelled(_ device: Device, group: GroupSettings, trigger: CollectionTrigger) -> DeviceResult {
+    private func cancelled(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
         run.fail(.session, "not collected: the collection was cancelled (agent shutting down?)", status: .failed)
         return run.finish().result
@@ -135,12 +135,12 @@ public final class Collector: Sendable {
 struct DeviceRun {
     let device: Device
     let group: GroupSettings
-    let trigger: CollectionTrigger
+    let trigger: CollectionCause
     var logger: Logger
     let started = Date()
     let clockStart = ContinuousClock.now
     let deadline: ContinuousClock.Instant
-    var outcomes: [RPCOutcome] = []
+    var outcomes: [RPCResult] = []
     var replies: [CollectedReply] = []
     var facts = DeviceFacts()
     var transcript: [String] = []
@@ -149,7 +149,7 @@ struct DeviceRun {
     var failureKind: FailureKind?
     var reason: String?
 
-    init(device: Device, group: GroupSettings, trigger: CollectionTrigger, logger: Logger) {
+    init(device: Device, group: GroupSettings, trigger: CollectionCause, logger: Logger) {
         self.device = device
         self.group = group
         self.trigger = trigger
@@ -193,24 +193,24 @@ struct DeviceRun {
         for step in CollectionPlan.steps(for: group) {
             let name = step.request.name
             if let lostSession {
-                outcomes.append(RPCOutcome(name: name, status: .notRun, message: lostSession))
+                outcomes.append(RPCResult(name: name, status: .notRun, message: lostSession))
                 continue
             }
             if let kind = step.fact, step.mayBeAbsent, CollectionPlan.applies(kind, toModel: model) == false {
-                outcomes.append(RPCOutcome(name: name, status: .notApplicable, message: "not asked: model \(model ?? "") has no \(kind == .cluster ? "chassis cluster" : "virtual chassis")"))
+                outcomes.append(RPCResult(name: name, status: .notApplicable, message: "not asked: model \(model ?? "") has no \(kind == .cluster ? "chassis cluster" : "virtual chassis")"))
                 continue
             }
             let budget = min(group.rpcTimeout, remaining)
             guard budget > .milliseconds(50) else {
                 lostSession = "not sent: the device timeout of \(Self.format(group.deviceTimeout)) was reached"
-                outcomes.append(RPCOutcome(name: name, status: .notRun, message: lostSession))
+                outcomes.append(RPCResult(name: name, status: .notRun, message: lostSession))
                 continue
             }
             let sent = ContinuousClock.now
             do {
                 let reply = try await client.rpc(step.request, timeout: budget)
                 let ms = (ContinuousClock.now - sent).milliseconds
-                var outcome = RPCOutcome(name: name, status: .ok, durationMilliseconds: ms)
+                var outcome = RPCResult(name: name, status: .ok, durationMilliseconds: ms)
                 if !reply.errors.isEmpty {
                     let text = reply.errors.map(\.description).joined(separator: "; ")
                     outcome.status = step.mayBeAbsent ? .notApplicable : .rpcError
@@ -248,7 +248,7 @@ struct DeviceRun {
                 let status: RPCStatus = isTimeout(error) ? .timeout : .transportError
                 // Cancelled: the agent is stopping (SIGTERM) and gives up on this device.
                 let message = Task.isCancelled ? "cancelled: the agent is stopping (\(error))" : "\(error)"
-                outcomes.append(RPCOutcome(name: name, status: status, message: message, durationMilliseconds: ms))
+                outcomes.append(RPCResult(name: name, status: status, message: message, durationMilliseconds: ms))
                 log(.warning, "rpc \(status.rawValue)", ["rpc": "\(name)", "duration-ms": "\(ms)", "message": "\(error)"])
                 // The client tears the session down after a timeout or transport error.
                 lostSession = "not sent: the session was lost at \(name)"
