@@ -193,9 +193,11 @@ extension ConfigStatement {
     private func hasPath(_ path: Substring) -> Bool {
         if path.isEmpty { return true }
         let slash = path.firstIndex(of: "/")
-        let first = slash.map { path[..<$0] } ?? path
+        // A String (small, not heap-allocated) compares with the keywords far faster than a Substring.
+        let first = String(slash.map { path[..<$0] } ?? path)
         let rest = slash.map { path[path.index(after: $0)...] } ?? ""
-        for index in children.indices where first == "*" || children[index].keyword == first {
+        let any = first == "*"
+        for index in children.indices where any || children[index].keyword == first {
             if children[index].hasPath(rest) { return true }
         }
         return false
