@@ -6,8 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
+mkdir -p .build
 swift test 2>&1 | tee .build/test-output.txt
 scripts/fuzz-netconf.sh "${FUZZ_SECONDS:-60}"
+checks=1
 if [ -f systemd/care-agent.service ] && command -v systemd-analyze >/dev/null; then
     scripts/check-unit.sh
+    checks=2
 fi
+# One plain closing line: Swift Testing's count plus the fuzz run and the unit check.
+passed=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .*passed.*/\1/p' .build/test-output.txt | tail -n 1)
+echo "all: $(( ${passed:-0} + checks )) passed, 0 failed"

@@ -1,11 +1,11 @@
 import CZlib
 
 /// gzip (RFC 1952) through zlib. Bundles are tar + gzip so `tar xzf` opens them on any machine.
-enum Gzip {
+public enum Gzip {
     /// zlib's windowBits for "gzip wrapper, 32 KiB window".
     private static let gzipWindowBits: Int32 = 15 + 16
 
-    static func compress(_ input: [UInt8], level: Int32 = 6) throws(BundleWriteError) -> [UInt8] {
+    public static func compress(_ input: [UInt8], level: Int32 = 6) throws(BundleWriteError) -> [UInt8] {
         var stream = z_stream()
         guard care_deflate_init2(&stream, level, gzipWindowBits) == Z_OK else {
             throw .compression("zlib deflateInit2 failed")

@@ -9,12 +9,14 @@ public final class FileDescriptorStream: @unchecked Sendable {
     private let loop: IOLoop
     private var closed = false
 
-    /// Takes ownership of `fd` and makes it non-blocking.
+    /// Takes ownership of `fd`, makes it non-blocking and close-on-exec (a child process that
+    /// inherited it would keep the stream open after we close it).
     public init(fd: Int32, loop: IOLoop = .shared) {
         self.fd = fd
         self.loop = loop
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     }
 
     deinit {

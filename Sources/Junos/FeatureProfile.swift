@@ -59,7 +59,11 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
 
     /// The profile of an already group-expanded configuration (see ``ConfigurationTree/effective``).
     public init(effective config: ConfigStatement, appliedGroups: [String]) {
+        // One walk builds the configuration's shape; every "is X configured" question below is
+        // then answered from it without walking a large configuration again.
+        let shape = ConfigurationShape(config)
         // Protocols and services can also live in routing instances and logical systems.
+        let shapeScopes = shape.scopes(at: ["", "routing-instances/*", "logical-systems/*", "logical-systems/*/routing-instances/*"])
         var scopes = [config]
         scopes += config.statements(at: "routing-instances/*")
         let logicalSystems = config.statements(at: "logical-systems/*")
@@ -67,20 +71,14 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
         scopes += logicalSystems.flatMap { $0.statements(at: "routing-instances/*") }
 
         func any(_ paths: String...) -> Bool {
-            scopes.contains { scope in paths.contains { scope.has($0) } }
+            paths.contains { path in shapeScopes.contains { shape.has(path, in: $0) } }
         }
         func anyValue(_ path: String, _ values: Set<String>) -> Bool {
             scopes.contains { scope in
                 scope.statements(at: path).contains { values.contains(($0.value ?? $0.identifier ?? "").lowercased()) }
             }
         }
-        // Keywords that count wherever they appear, found in one walk of the whole tree.
-        let anywhere = ["bfd-liveness-detection", "vxlan", "vrrp-group", "vrrp-inet6-group", "ieee-802.3ad", "802.3ad", "mc-ae"]
-        let keywords = config.keywordsPresent(anywhere)
-        func keyword(_ k: String) -> Bool {
-            assert(anywhere.contains(k), "add \(k) to the keywords searched for")
-            return config.keyword == k || keywords.contains(k)
-        }
+        func keyword(_ k: String) -> Bool { config.keyword == k || shape.keywords.contains(k) }
 
         var f = Set<ConfiguredFeature>()
         func set(_ feature: ConfiguredFeature, _ on: Bool) { if on { f.insert(feature) } }
@@ -101,36 +99,36 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
             || f.contains(.igmpSnooping) || any("routing-options/multicast"))
         set(.vpls, any("protocols/vpls") || anyValue("instance-type", ["vpls"]))
 
-        set(.ethernetSwitching, config.has("interfaces/*/unit/family/ethernet-switching")
-            || config.has("interfaces/*/*/unit/family/ethernet-switching") || config.has("vlans/*"))
-        set(.ipv6, config.has("interfaces/*/unit/family/inet6"))
-        set(.lacp, config.has("interfaces/*/aggregated-ether-options/lacp"))
-        set(.aggregatedEthernet, f.contains(.lacp) || config.has("chassis/aggregated-devices/ethernet")
-            || config.has("interfaces/*/aggregated-ether-options") || keyword("ieee-802.3ad") || keyword("802.3ad"))
+        set(.ethernetSwitching, shape.has("interfaces/*/unit/family/ethernet-switching")
+            || shape.has("interfaces/*/*/unit/family/ethernet-switching") || shape.has("vlans/*"))
+        set(.ipv6, shape.has("interfaces/*/unit/family/inet6"))
+        set(.lacp, shape.has("interfaces/*/aggregated-ether-options/lacp"))
+        set(.aggregatedEthernet, f.contains(.lacp) || shape.has("chassis/aggregated-devices/ethernet")
+            || shape.has("interfaces/*/aggregated-ether-options") || keyword("ieee-802.3ad") || keyword("802.3ad"))
         set(.mcLag, any("protocols/iccp") || keyword("mc-ae") || any("multi-chassis"))
-        set(.chassisCluster, config.has("chassis/cluster") || appliedGroups.contains("${node}"))
-        set(.virtualChassis, config.has("virtual-chassis"))
+        set(.chassisCluster, shape.has("chassis/cluster") || appliedGroups.contains("${node}"))
+        set(.virtualChassis, shape.has("virtual-chassis"))
 
-        set(.webManagementHTTP, config.has("system/services/web-management/http"))
-        set(.webManagementHTTPS, config.has("system/services/web-management/https"))
-        set(.telnet, config.has("system/services/telnet"))
-        set(.ftp, config.has("system/services/ftp"))
-        set(.ssh, config.has("system/services/ssh"))
-        set(.netconf, config.has("system/services/netconf"))
-        set(.xnmClearText, config.has("system/services/xnm-clear-text"))
-        set(.xnmSSL, config.has("system/services/xnm-ssl"))
-        set(.restAPI, config.has("system/services/rest"))
-        set(.extensionService, config.has("system/services/extension-service"))
-        set(.snmp, config.has("snmp/community") || config.has("snmp/v3") || config.has("snmp/trap-group"))
-        set(.snmpV3, config.has("snmp/v3"))
-        set(.ntp, config.has("system/ntp"))
+        set(.webManagementHTTP, shape.has("system/services/web-management/http"))
+        set(.webManagementHTTPS, shape.has("system/services/web-management/https"))
+        set(.telnet, shape.has("system/services/telnet"))
+        set(.ftp, shape.has("system/services/ftp"))
+        set(.ssh, shape.has("system/services/ssh"))
+        set(.netconf, shape.has("system/services/netconf"))
+        set(.xnmClearText, shape.has("system/services/xnm-clear-text"))
+        set(.xnmSSL, shape.has("system/services/xnm-ssl"))
+        set(.restAPI, shape.has("system/services/rest"))
+        set(.extensionService, shape.has("system/services/extension-service"))
+        set(.snmp, shape.has("snmp/community") || shape.has("snmp/v3") || shape.has("snmp/trap-group"))
+        set(.snmpV3, shape.has("snmp/v3"))
+        set(.ntp, shape.has("system/ntp"))
         set(.dhcpServer, any("system/services/dhcp", "system/services/dhcp-local-server", "system/services/dhcp-server"))
         set(.dhcpRelay, any("forwarding-options/dhcp-relay", "forwarding-options/helpers/bootp"))
-        set(.syslogHosts, config.has("system/syslog/host"))
-        set(.radius, config.has("system/radius-server") || config.has("access/radius-server"))
-        set(.tacacs, config.has("system/tacplus-server"))
-        set(.scripts, config.has("system/scripts/commit/file") || config.has("system/scripts/op/file")
-            || config.has("event-options/event-script"))
+        set(.syslogHosts, shape.has("system/syslog/host"))
+        set(.radius, shape.has("system/radius-server") || shape.has("access/radius-server"))
+        set(.tacacs, shape.has("system/tacplus-server"))
+        set(.scripts, shape.has("system/scripts/commit/file") || shape.has("system/scripts/op/file")
+            || shape.has("event-options/event-script"))
 
         set(.securityPolicies, any("security/policies/policy", "security/policies/global"))
         set(.securityZones, any("security/zones/security-zone"))
@@ -141,13 +139,13 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
         set(.idp, any("security/idp"))
         set(.utm, any("security/utm"))
 
-        set(.routingInstances, config.has("routing-instances/*"))
+        set(.routingInstances, shape.has("routing-instances/*"))
         set(.vrf, anyValue("instance-type", ["vrf"]))
         set(.virtualRouter, anyValue("instance-type", ["virtual-router"]))
         set(.virtualSwitch, anyValue("instance-type", ["virtual-switch"]))
-        set(.logicalSystems, config.has("logical-systems/*"))
+        set(.logicalSystems, shape.has("logical-systems/*"))
         set(.firewallFilters, any("firewall/filter", "firewall/family/*/filter"))
-        set(.flowMonitoring, config.has("forwarding-options/sampling") || config.has("services/flow-monitoring"))
+        set(.flowMonitoring, shape.has("forwarding-options/sampling") || shape.has("services/flow-monitoring"))
         features = f
     }
 }

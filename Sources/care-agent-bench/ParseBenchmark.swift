@@ -55,7 +55,7 @@ struct ParseBenchmark {
         do { try facts.absorb(reply, as: input.kind) } catch { fatalError("\(input.name): \(error)") }
     }
 
-    static func run(fixtures: URL, seconds: Double) -> [Result] {
+    static func run(fixtures: URL, seconds: Double, only: String? = nil) -> [Result] {
         func load(_ path: String) -> [UInt8] {
             guard let data = FileManager.default.contents(atPath: fixtures.appendingPathComponent(path).path) else {
                 fatalError("cannot read fixture \(path) under \(fixtures.path)")
@@ -69,7 +69,7 @@ struct ParseBenchmark {
             Input(name: "configuration vSRX cluster (largest configuration fixture)", bytes: configuration, kind: .configuration),
             Input(name: "configuration 50 MB (real stanzas repeated)", bytes: bigConfiguration(from: load("get-configuration/ksator__ex4300-15.1R5-sha256crypt.xml")), kind: .configuration),
         ]
-        return inputs.map { input in
+        return inputs.filter { only == nil || $0.name.contains(only!) }.map { input in
             let baseline = throughput(bytes: input.bytes.count, seconds: seconds) { rawLibxml2(input.bytes) }
             let fullRate = throughput(bytes: input.bytes.count, seconds: seconds) { full(input) }
             return Result(name: input.name, size: input.bytes.count, baselineMBps: baseline, fullMBps: fullRate)

@@ -290,8 +290,27 @@ extension BundleCommand {
             print("replies: \(raw.count), \(rawTotal) bytes of XML; bundle members \(unpacked) bytes")
             print("bundle file: \(sample.count) bytes, compression ratio \(String(format: "%.1f", Double(unpacked) / Double(sample.count))):1")
 
-            var written: [URL] = []
+            // Baseline, same run: the least any store-and-forward writer does with these replies:
+            // gzip them into one file, fsync, rename. No facts, manifest, hashes, signature or tar.
+            let concatenated = raw.flatMap(\.bytes)
+            var baselineCount = 0
             var clock = Date()
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            while Date().timeIntervalSince(clock) < seconds {
+                let gz = try Gzip.compress(concatenated)
+                let temp = dir.appendingPathComponent("baseline.tmp"), final = dir.appendingPathComponent("baseline-\(baselineCount).gz")
+                let fd = Glibc.open(temp.path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o640)
+                _ = gz.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                fsync(fd)
+                Glibc.close(fd)
+                rename(temp.path, final.path)
+                baselineCount += 1
+            }
+            let baselineRate = Double(baselineCount) / Date().timeIntervalSince(clock)
+            print(String(format: "baseline (gzip the raw replies + fsync + rename): %.1f files/s", baselineRate))
+
+            var written: [URL] = []
+            clock = Date()
             while Date().timeIntervalSince(clock) < seconds {
                 var copy = contents
                 copy.bundleId = UUID()
@@ -300,7 +319,7 @@ extension BundleCommand {
                 written.append(try writer.write(copy))
             }
             let writeRate = Double(written.count) / Date().timeIntervalSince(clock)
-            print(String(format: "write (encode + sign + gzip + fsync + link): %.1f bundles/s (%d in %.1f s)", writeRate, written.count, seconds))
+            print(String(format: "write (encode + sign + gzip + fsync + link): %.1f bundles/s (%d in %.1f s), %.2f x baseline", writeRate, written.count, seconds, writeRate / baselineRate))
 
             clock = Date()
             var verified = 0
@@ -309,7 +328,7 @@ extension BundleCommand {
                 verified += 1
             }
             let verifyRate = Double(verified) / Date().timeIntervalSince(clock)
-            print(String(format: "verify (read + gunzip + untar + signature + SHA-256 + decode): %.1f bundles/s", verifyRate))
+            print(String(format: "verify (read + gunzip + untar + signature + SHA-256 + decode): %.1f bundles/s, %.2f x baseline write rate", verifyRate, verifyRate / baselineRate))
 
             var usage = rusage()
             #if canImport(Glibc)

@@ -1,1 +1,0 @@
-// Agent: see the target's files.

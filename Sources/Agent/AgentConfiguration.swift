@@ -1,0 +1,381 @@
+import Foundation
+import Junos
+import NETCONF
+import SSH
+
+/// Where the SSH login for a group comes from. agent.conf never holds a secret itself: a password
+/// or passphrase is read from a file (mode 0600) or from a systemd credential
+/// (`LoadCredential=NAME:/path` in the unit → `$CREDENTIALS_DIRECTORY/NAME`).
+public struct CredentialSource: Sendable, Equatable {
+    public var user: String?
+    public var keyFile: String?
+    public var passphraseFile: String?
+    public var passwordFile: String?
+    /// A systemd credential holding the password.
+    public var passwordCredential: String?
+    /// A systemd credential holding the key's passphrase.
+    public var passphraseCredential: String?
+
+    public init(user: String? = nil, keyFile: String? = nil, passphraseFile: String? = nil, passwordFile: String? = nil,
+                passwordCredential: String? = nil, passphraseCredential: String? = nil) {
+        self.user = user
+        self.keyFile = keyFile
+        self.passphraseFile = passphraseFile
+        self.passwordFile = passwordFile
+        self.passwordCredential = passwordCredential
+        self.passphraseCredential = passphraseCredential
+    }
+
+    /// Reads the secrets and returns SSH credentials. `environment` supplies `CREDENTIALS_DIRECTORY`.
+    public func resolve(group: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(CredentialError) -> SSHCredentials {
+        guard let user, !user.isEmpty else { throw .missing(group: group, what: "user") }
+        guard keyFile != nil || passwordFile != nil || passwordCredential != nil else {
+            throw .missing(group: group, what: "key-file, password-file or password-credential")
+        }
+        func read(file: String?, credential: String?, what: String) throws(CredentialError) -> String? {
+            if let file { return try Self.readSecret(path: file, what: what, group: group) }
+            if let credential {
+                guard let directory = environment["CREDENTIALS_DIRECTORY"] else {
+                    throw .noCredentialsDirectory(group: group, name: credential)
+                }
+                return try Self.readSecret(path: directory + "/" + credential, what: what, group: group)
+            }
+            return nil
+        }
+        if let keyFile, !FileManager.default.isReadableFile(atPath: keyFile) {
+            throw .unreadable(group: group, what: "key file", path: keyFile)
+        }
+        return SSHCredentials(user: user, privateKeyPath: keyFile,
+                              passphrase: try read(file: passphraseFile, credential: passphraseCredential, what: "passphrase file"),
+                              password: try read(file: passwordFile, credential: passwordCredential, what: "password file"))
+    }
+
+    /// The first line of a secret file, without its line end.
+    static func readSecret(path: String, what: String, group: String) throws(CredentialError) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .unreadable(group: group, what: what, path: path)
+        }
+        // isNewline also splits "\r\n", which Swift treats as one Character.
+        return String(String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
+    }
+}
+
+/// Why a group's credentials cannot be used. Never contains a secret.
+public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible {
+    case missing(group: String, what: String)
+    case unreadable(group: String, what: String, path: String)
+    case noCredentialsDirectory(group: String, name: String)
+
+    public var description: String {
+        switch self {
+        case let .missing(group, what):
+            return "group \(group): no \(what) configured"
+        case let .unreadable(group, what, path):
+            return "group \(group): cannot read the \(what) \(path) (missing, or not readable by this user)"
+        case let .noCredentialsDirectory(group, name):
+            return "group \(group): credential \(name) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?"
+        }
+    }
+}
+
+/// Settings shared by the devices of one group: login, schedule, limits, timeouts, and what to collect.
+public struct GroupSettings: Sendable {
+    public var name: String
+    public var credentials: CredentialSource
+    public var port: Int
+    public var schedule: Schedule
+    /// Each run starts up to this much later than scheduled, so that agents do not start in step.
+    public var jitter: Duration
+    /// How many of this group's devices are collected at once.
+    public var concurrency: Int
+    public var connectTimeout: Duration
+    public var rpcTimeout: Duration
+    /// The whole device: connect, every RPC, close.
+    public var deviceTimeout: Duration
+    /// Further connection attempts after a transport failure (refused, unreachable, timed out).
+    public var retries: Int
+    /// The wait before the first retry; doubled for each further one.
+    public var retryBackoff: Duration
+    public var knownHosts: String
+    public var hostKeyPolicy: HostKeyPolicy
+    /// RPCs and commands collected besides the default set, declared as data.
+    public var extraRequests: [RPCRequest]
+    /// Facts of the default set left out for this group.
+    public var skippedFacts: Set<FactKind>
+
+    public init(name: String) {
+        self.name = name
+        credentials = CredentialSource()
+        port = 830
+        schedule = .interval(.seconds(6 * 3600))
+        jitter = .seconds(300)
+        concurrency = 16
+        connectTimeout = .seconds(15)
+        rpcTimeout = .seconds(120)
+        deviceTimeout = .seconds(600)
+        retries = 2
+        retryBackoff = .seconds(5)
+        knownHosts = "/var/lib/care-agent/known_hosts"
+        hostKeyPolicy = .strict
+        extraRequests = []
+        skippedFacts = []
+    }
+}
+
+/// One device to collect.
+public struct Device: Sendable, Hashable, Codable {
+    public var name: String
+    public var host: String
+    /// nil: the group's port.
+    public var port: Int?
+    public var group: String
+
+    public init(name: String, host: String, port: Int? = nil, group: String = AgentConfiguration.defaultGroup) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.group = group
+    }
+}
+
+/// Agent-wide settings: where things go, the global concurrency cap, redaction.
+public struct AgentSettings: Sendable {
+    /// Results of collections waiting to be sent: one bundle (or directory) per device per collection.
+    public var outbox: String = "/var/lib/care-agent/outbox"
+    public var stateDirectory: String = "/var/lib/care-agent"
+    /// Holds the control socket.
+    public var runtimeDirectory: String = "/run/care-agent"
+    /// Devices collected at once across all groups.
+    public var concurrency: Int = 32
+    public var inventoryFiles: [String] = []
+    /// Extra regular expressions and leaf names whose values are removed from every stored reply.
+    public var redactPatterns: [String] = []
+    public var redactKeywords: [String] = []
+    /// This installation's name in bundles (default: the host name).
+    public var agentID: String = AgentSettings.localHostName
+    public init() {}
+
+    /// gethostname(2), without the DNS lookups ProcessInfo.hostName may make.
+    static let localHostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "care-agent" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "care-agent" : name
+    }()
+}
+
+/// The agent's whole configuration: agent.conf plus the inventory files it names.
+public struct AgentConfiguration: Sendable {
+    public static let defaultGroup = "default"
+    public static let defaultPath = "/etc/care-agent/agent.conf"
+
+    public var agent: AgentSettings
+    /// By name; always holds ``defaultGroup``.
+    public var groups: [String: GroupSettings]
+    public var devices: [Device]
+
+    public init(agent: AgentSettings = AgentSettings(), groups: [GroupSettings] = [], devices: [Device] = []) {
+        self.agent = agent
+        var byName: [String: GroupSettings] = [AgentConfiguration.defaultGroup: GroupSettings(name: AgentConfiguration.defaultGroup)]
+        for group in groups { byName[group.name] = group }
+        self.groups = byName
+        self.devices = devices
+    }
+
+    /// The settings that apply to `device`.
+    public func group(of device: Device) -> GroupSettings {
+        groups[device.group] ?? groups[AgentConfiguration.defaultGroup] ?? GroupSettings(name: device.group)
+    }
+
+    /// Reads agent.conf and the inventory files it names.
+    public static func load(path: String) throws(ConfigurationError) -> AgentConfiguration {
+        try AgentConfiguration(file: ConfigurationFile(path: path))
+    }
+
+    /// Interprets a parsed file; inventory files are read relative to the file's directory.
+    public init(file: ConfigurationFile) throws(ConfigurationError) {
+        agent = AgentSettings()
+        groups = [:]
+        devices = []
+        let path = file.path
+        func fail(_ entry: ConfigurationFile.Entry, _ message: String, atKey: Bool = false) -> ConfigurationError {
+            ConfigurationError(file: path, line: entry.line, column: atKey ? 1 : entry.valueColumn, message: message)
+        }
+        let base = (path as NSString).deletingLastPathComponent
+
+        // [defaults] first, wherever it is written, so that groups inherit from it.
+        var defaults = GroupSettings(name: AgentConfiguration.defaultGroup)
+        for section in file.sections where section.kind == "defaults" {
+            for entry in section.entries { try Self.apply(entry, to: &defaults, fail: fail) }
+        }
+        groups[AgentConfiguration.defaultGroup] = defaults
+        var inlineDevices: [(Device, Int)] = []
+        for section in file.sections {
+            switch section.kind {
+            case "agent":
+                for entry in section.entries { try Self.apply(entry, to: &agent, base: base, fail: fail) }
+            case "group":
+                let name = section.name!
+                if name != AgentConfiguration.defaultGroup, groups[name] != nil {
+                    throw ConfigurationError(file: path, line: section.line, column: 1, message: "group \(name) is defined twice")
+                }
+                var group = defaults
+                group.name = name
+                for entry in section.entries { try Self.apply(entry, to: &group, fail: fail) }
+                groups[name] = group
+            case "device":
+                var device = Device(name: section.name!, host: "")
+                for entry in section.entries {
+                    switch entry.key {
+                    case "host": device.host = entry.value
+                    case "port": device.port = try Self.port(entry, fail: fail)
+                    case "group": device.group = entry.value
+                    default: throw fail(entry, "unknown key \"\(entry.key)\" in [device]; expected host, port or group", atKey: true)
+                    }
+                }
+                if device.host.isEmpty {
+                    throw ConfigurationError(file: path, line: section.line, column: 1, message: "device \(device.name) needs host = ADDRESS")
+                }
+                inlineDevices.append((device, section.line))
+            default:
+                break
+            }
+        }
+        var seen: [String: String] = [:]
+        for (device, line) in inlineDevices {
+            guard groups[device.group] != nil else {
+                throw ConfigurationError(file: path, line: line, column: 1, message: "device \(device.name) is in group \(device.group), which no [group \(device.group)] section defines")
+            }
+            if let other = seen[device.name] {
+                throw ConfigurationError(file: path, line: line, column: 1, message: "device \(device.name) is already defined at \(other)")
+            }
+            seen[device.name] = "\(path):\(line)"
+            devices.append(device)
+        }
+        for inventory in agent.inventoryFiles {
+            let resolved = inventory.hasPrefix("/") || base.isEmpty ? inventory : base + "/" + inventory
+            try addInventory(InventoryFile(path: resolved))
+        }
+    }
+
+    /// Adds an inventory's devices; a name already present or an undefined group is an error at its line.
+    public mutating func addInventory(_ inventory: InventoryFile) throws(ConfigurationError) {
+        var names = Set(devices.map(\.name))
+        for row in inventory.rows {
+            guard groups[row.device.group] != nil else {
+                throw ConfigurationError(file: inventory.path, line: row.line, column: 1,
+                                         message: "device \(row.device.name) is in group \(row.device.group), which agent.conf does not define")
+            }
+            guard names.insert(row.device.name).inserted else {
+                throw ConfigurationError(file: inventory.path, line: row.line, column: 1, message: "device \(row.device.name) is listed twice")
+            }
+            devices.append(row.device)
+        }
+    }
+
+    static let clearTextSecretKeys: Set<String> = ["password", "passphrase", "secret", "key-passphrase", "community"]
+
+    static func apply(_ entry: ConfigurationFile.Entry, to group: inout GroupSettings,
+                      fail: (ConfigurationFile.Entry, String, Bool) -> ConfigurationError) throws(ConfigurationError) {
+        let v = entry.value
+        switch entry.key {
+        case "user": group.credentials.user = v
+        case "key-file": group.credentials.keyFile = v
+        case "passphrase-file": group.credentials.passphraseFile = v
+        case "password-file": group.credentials.passwordFile = v
+        case "password-credential": group.credentials.passwordCredential = v
+        case "passphrase-credential": group.credentials.passphraseCredential = v
+        case "port": group.port = try port(entry, fail: fail)
+        case "schedule":
+            do { group.schedule = try Schedule(parsing: v) } catch { throw fail(entry, error.message, false) }
+        case "jitter": group.jitter = try duration(entry, fail: fail)
+        case "concurrency": group.concurrency = try positive(entry, fail: fail)
+        case "connect-timeout": group.connectTimeout = try duration(entry, fail: fail)
+        case "rpc-timeout": group.rpcTimeout = try duration(entry, fail: fail)
+        case "device-timeout": group.deviceTimeout = try duration(entry, fail: fail)
+        case "retries":
+            guard let n = Int(v), n >= 0, n <= 10 else { throw fail(entry, "expected a number of retries from 0 to 10, found \"\(v)\"", false) }
+            group.retries = n
+        case "retry-backoff": group.retryBackoff = try duration(entry, fail: fail)
+        case "known-hosts": group.knownHosts = v
+        case "host-key-policy":
+            guard let policy = HostKeyPolicy(rawValue: v) else { throw fail(entry, "expected strict or accept-new, found \"\(v)\"", false) }
+            group.hostKeyPolicy = policy
+        case "rpc":
+            do { group.extraRequests.append(try RPCRequest.parse(v)) } catch {
+                throw fail(entry, "expected an RPC name (get-interface-information) or an XML element (<get-route-summary-information/>): \(error)", false)
+            }
+        case "command":
+            guard !v.isEmpty else { throw fail(entry, "expected a Junos CLI command such as show system users", false) }
+            group.extraRequests.append(.command(v))
+        case "skip":
+            for word in v.split(whereSeparator: { $0 == "," || $0 == " " }) {
+                guard let kind = FactKind(rawValue: String(word)) ?? FactKind(rpc: String(word)) else {
+                    throw fail(entry, "expected fact names from \(FactKind.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(word)\"", false)
+                }
+                group.skippedFacts.insert(kind)
+            }
+        case let key where clearTextSecretKeys.contains(key):
+            throw fail(entry, "clear-text secrets are refused in agent.conf: put the \(key) in a file only care-agent can read and set \(key == "passphrase" || key == "key-passphrase" ? "passphrase-file" : "password-file"), or use \(key == "passphrase" || key == "key-passphrase" ? "passphrase-credential" : "password-credential") with systemd LoadCredential=", true)
+        default:
+            throw fail(entry, "unknown key \"\(entry.key)\" in a group section; see agent.conf.example for the keys", true)
+        }
+    }
+
+    static func apply(_ entry: ConfigurationFile.Entry, to agent: inout AgentSettings, base: String,
+                      fail: (ConfigurationFile.Entry, String, Bool) -> ConfigurationError) throws(ConfigurationError) {
+        let v = entry.value
+        switch entry.key {
+        case "outbox": agent.outbox = v
+        case "agent-id":
+            guard !v.isEmpty else { throw fail(entry, "expected a name for this agent", false) }
+            agent.agentID = v
+        case "state-directory": agent.stateDirectory = v
+        case "runtime-directory": agent.runtimeDirectory = v
+        case "concurrency": agent.concurrency = try positive(entry, fail: fail)
+        case "inventory": agent.inventoryFiles.append(v)
+        case "redact-pattern":
+            do { _ = try Regex(v) } catch { throw fail(entry, "expected a regular expression: \(error)", false) }
+            agent.redactPatterns.append(v)
+        case "redact-keyword": agent.redactKeywords.append(v)
+        case let key where clearTextSecretKeys.contains(key):
+            throw fail(entry, "clear-text secrets are refused in agent.conf; use password-file or password-credential in a group", true)
+        default:
+            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, runtime-directory, concurrency, inventory, redact-pattern or redact-keyword", true)
+        }
+    }
+
+    static func port(_ entry: ConfigurationFile.Entry, fail: (ConfigurationFile.Entry, String, Bool) -> ConfigurationError) throws(ConfigurationError) -> Int {
+        guard let n = Int(entry.value), (1...65535).contains(n) else {
+            throw fail(entry, "expected a TCP port from 1 to 65535, found \"\(entry.value)\"", false)
+        }
+        return n
+    }
+
+    static func positive(_ entry: ConfigurationFile.Entry, fail: (ConfigurationFile.Entry, String, Bool) -> ConfigurationError) throws(ConfigurationError) -> Int {
+        guard let n = Int(entry.value), n > 0 else { throw fail(entry, "expected a positive whole number, found \"\(entry.value)\"", false) }
+        return n
+    }
+
+    static func duration(_ entry: ConfigurationFile.Entry, fail: (ConfigurationFile.Entry, String, Bool) -> ConfigurationError) throws(ConfigurationError) -> Duration {
+        guard let d = parseDuration(entry.value) else {
+            throw fail(entry, "expected a duration such as 30s, 5m, 6h or 1d, found \"\(entry.value)\"", false)
+        }
+        return d
+    }
+}
+
+/// `90`, `90s`, `5m`, `6h`, `1d`, `1.5s`, `500ms` → a Duration; nil when not one.
+public func parseDuration(_ text: String) -> Duration? {
+    let t = text.trimmingCharacters(in: .whitespaces)
+    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+    for (suffix, factor) in units where t.hasSuffix(suffix) {
+        let number = t.dropLast(suffix.count)
+        // "ms" must not be read as "m" + "s".
+        if suffix == "s", number.hasSuffix("m") { continue }
+        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+        return .milliseconds(Int64((value * factor * 1000).rounded()))
+    }
+    guard let value = Double(t), value >= 0, value.isFinite else { return nil }
+    return .milliseconds(Int64((value * 1000).rounded()))
+}

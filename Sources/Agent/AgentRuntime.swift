@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+
+/// The running agent's state shared by the scheduler, the control socket and reloads: the
+/// configuration in force (the last good one), its collector, and what happened lately.
+public actor AgentRuntime {
+    public private(set) var configuration: AgentConfiguration
+    public let configurationPath: String?
+    private var collector: Collector
+    private let makeSink: @Sendable (AgentConfiguration) -> any CollectionSink
+    private let logger: Logger
+    private let inFlight = DevicesInFlight()
+    public private(set) var lastReloadError: String?
+    public private(set) var lastRun: [String: Date] = [:]
+    public private(set) var lastCollection: Date?
+    public private(set) var collectionsRunning = 0
+    /// Bumped on every successful reload so that the scheduler recomputes its plan.
+    public private(set) var generation = 0
+
+    public init(configuration: AgentConfiguration, configurationPath: String?, logger: Logger,
+                makeSink: @escaping @Sendable (AgentConfiguration) -> any CollectionSink) throws {
+        self.configuration = configuration
+        self.configurationPath = configurationPath
+        self.makeSink = makeSink
+        self.logger = logger
+        collector = try Collector(configuration: configuration, sink: makeSink(configuration), logger: logger, inFlight: inFlight)
+    }
+
+    /// Re-reads the configuration file; on any error the configuration in force stays, and the
+    /// error is returned (and kept for `status`).
+    @discardableResult
+    public func reload() -> String? {
+        guard let configurationPath else { return nil }
+        do {
+            let fresh = try AgentConfiguration.load(path: configurationPath)
+            collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight)
+            configuration = fresh
+            lastReloadError = nil
+            generation += 1
+            logger.notice("configuration reloaded", metadata: ["devices": "\(fresh.devices.count)", "groups": "\(fresh.groups.count)"])
+            return nil
+        } catch {
+            lastReloadError = "\(error)"
+            logger.error("configuration not reloaded, keeping the previous one", metadata: ["error": "\(error)"])
+            return "\(error)"
+        }
+    }
+
+    /// Collects the devices of `groups` plus `devices` (everything when both are empty).
+    public func collect(groups: [String], devices: [String], trigger: CollectionCause) async throws -> [DeviceResult] {
+        let selected = try configuration.select(groups: groups, devices: devices)
+        return await collect(selected, trigger: trigger)
+    }
+
+    public func collect(_ devices: [Device], trigger: CollectionCause) async -> [DeviceResult] {
+        let collector = self.collector
+        let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
+        collectionsRunning += 1
+        let results = await collector.collect(devices, trigger: trigger)
+        collectionsRunning -= 1
+        lastCollection = Date()
+        for result in results where result.status != .skipped {
+            do { try store.save(result) } catch {
+                logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
+            }
+        }
+        return results
+    }
+
+    /// The scheduled runs started lately (the last 100), oldest first.
+    public private(set) var recentRuns: [(group: String, at: Date)] = []
+
+    public func markRun(group: String, at date: Date) {
+        lastRun[group] = date
+        recentRuns.append((group, date))
+        if recentRuns.count > 100 { recentRuns.removeFirst(recentRuns.count - 100) }
+    }
+    public var devicesInFlight: Set<String> { get async { await inFlight.current } }
+}

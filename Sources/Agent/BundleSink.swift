@@ -1,0 +1,87 @@
+import Bundle
+import Foundation
+import Junos
+
+/// Stores each device's collection as one signed bundle in the outbox
+/// (`<hostname>-<serial>-<time>.tar.gz`, written crash-safely by ``BundleWriter``).
+public struct BundleSink: CollectionSink {
+    public let writer: BundleWriter
+    public let agent: AgentIdentity
+
+    public init(outbox: String, key: AgentKey, agent: AgentIdentity) {
+        writer = BundleWriter(directory: URL(fileURLWithPath: outbox), key: key)
+        self.agent = agent
+    }
+
+    /// The agent's key from its state directory (created on first use) and an outbox writer.
+    public init(configuration: AgentConfiguration) throws {
+        let key = try AgentKey.loadOrCreate(stateDirectory: URL(fileURLWithPath: configuration.agent.stateDirectory))
+        self.init(outbox: configuration.agent.outbox, key: key,
+                  agent: AgentIdentity(id: configuration.agent.agentID, version: AgentIdentity.careAgentVersion))
+    }
+
+    public func store(_ collection: DeviceCollection) async throws -> String {
+        try writer.write(BundleSink.contents(collection, agent: agent)).path
+    }
+
+    /// The bundle's view of a collection. RPCs never sent (not applicable to the model, or after
+    /// the session was lost) are not outcomes in the bundle; the collection log says why.
+    static func contents(_ collection: DeviceCollection, agent: AgentIdentity) -> BundleContents {
+        let r = collection.result
+        var outcomes: [RPCOutcome] = []
+        var replies: [RawReply] = []
+        var used = Set<String>()
+        for (index, outcome) in r.rpcs.enumerated() {
+            let status: RPCOutcome.Status
+            switch outcome.status {
+            case .ok: status = .ok
+            case .rpcError: status = .rpcError
+            case .timeout: status = .timeout
+            case .transportError: status = .transportError
+            case .notApplicable:
+                // Asked, and the device said it has no such feature: an rpc-error the log explains.
+                guard outcome.file != nil else { continue }
+                status = .rpcError
+            case .notRun:
+                continue
+            }
+            let name = bundleName(outcome.name, index: index, used: &used)
+            outcomes.append(RPCOutcome(rpc: name, status: status, message: outcome.message,
+                                             durationSeconds: Double(outcome.durationMilliseconds) / 1000))
+            if let file = outcome.file, let reply = collection.replies.first(where: { $0.file == file }) {
+                replies.append(RawReply(rpc: name, bytes: reply.bytes))
+            }
+        }
+        let device = DeviceIdentity(name: r.device.name, address: r.port == 830 ? r.host : "\(r.host):\(r.port)",
+                                    hostname: r.facts.software?.hostname, chassisSerial: r.facts.inventory?.chassisSerial,
+                                    model: r.facts.software?.model)
+        let trigger: CollectionTrigger = r.trigger == .schedule ? .scheduled : .onDemand
+        return BundleContents(agent: agent, device: device, trigger: trigger, started: r.started, finished: r.finished,
+                              outcomes: outcomes, rawReplies: replies, facts: r.facts, log: r.log)
+    }
+
+    /// A member-safe, unique name: Junos RPC names as they are, commands as `command-show_system_users`.
+    static func bundleName(_ rpc: String, index: Int, used: inout Set<String>) -> String {
+        var name = String(rpc.unicodeScalars.map { c -> Character in
+            switch c {
+            case "A"..."Z", "a"..."z", "0"..."9", "-", "_", ".": return Character(c)
+            default: return "_"
+            }
+        })
+        if name.hasPrefix("command__") { name = "command-" + name.dropFirst("command__".count) }
+        while name.hasSuffix("_") { name.removeLast() }
+        while name.hasPrefix(".") { name.removeFirst() }
+        if name.isEmpty { name = "rpc" }
+        name = String(name.prefix(100))
+        if !used.insert(name).inserted {
+            name += "-\(index + 1)"
+            used.insert(name)
+        }
+        return name
+    }
+}
+
+extension AgentIdentity {
+    /// This build's version, recorded in every bundle.
+    public static let careAgentVersion = "0.1.0"
+}

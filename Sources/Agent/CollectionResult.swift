@@ -1,0 +1,140 @@
+import Foundation
+import Junos
+
+/// What started a collection.
+public enum CollectionCause: String, Codable, Sendable {
+    /// The service's schedule.
+    case schedule
+    /// `care-agent collect now` through the running service.
+    case request
+    /// `care-agent collect now --standalone`.
+    case standalone
+}
+
+/// How one RPC went.
+public enum RPCStatus: String, Codable, Sendable {
+    case ok
+    /// The device answered with an `rpc-error`.
+    case rpcError = "rpc-error"
+    /// No complete reply within the RPC's (or the device's remaining) time.
+    case timeout
+    /// The session broke (closed, cut off, malformed framing).
+    case transportError = "transport-error"
+    /// The device has no such feature (virtual chassis on a standalone router, cluster off an SRX).
+    case notApplicable = "not-applicable"
+    /// Never sent: the session was lost earlier, or the device's time ran out.
+    case notRun = "not-run"
+
+    /// Whether this outcome counts against the device.
+    public var isFailure: Bool {
+        switch self {
+        case .ok, .notApplicable: return false
+        case .rpcError, .timeout, .transportError, .notRun: return true
+        }
+    }
+}
+
+/// How one RPC of a device's collection went (the bundle keeps its own RPCOutcome).
+public struct RPCResult: Codable, Sendable, Equatable {
+    /// `get-chassis-inventory`, `command "show system users"`.
+    public var name: String
+    public var status: RPCStatus
+    /// Why it failed or was not applicable; device warnings for an `ok`.
+    public var message: String?
+    public var durationMilliseconds: Int64
+    /// Size of the stored (redacted) reply.
+    public var bytes: Int
+    /// The file the reply is stored as inside the result, if stored.
+    public var file: String?
+
+    public init(name: String, status: RPCStatus, message: String? = nil, durationMilliseconds: Int64 = 0, bytes: Int = 0, file: String? = nil) {
+        self.name = name
+        self.status = status
+        self.message = message
+        self.durationMilliseconds = durationMilliseconds
+        self.bytes = bytes
+        self.file = file
+    }
+}
+
+/// How a device's collection ended.
+public enum DeviceStatus: String, Codable, Sendable {
+    /// Every RPC answered (or was not applicable).
+    case ok
+    /// Some RPCs answered, some failed.
+    case partial
+    /// Nothing was collected: no session, or every RPC failed.
+    case failed
+    /// Not attempted: the device was already being collected.
+    case skipped
+}
+
+/// Why a device failed, in words a network engineer can act on, classed for summaries.
+public enum FailureKind: String, Codable, Sendable {
+    case unreachable, timeout, authentication, hostKey = "host-key", credentials, session, rpcErrors = "rpc-errors", busy
+}
+
+/// The result of collecting one device once: what was asked, what came back, the parsed facts.
+public struct DeviceResult: Codable, Sendable {
+    public var device: Device
+    public var host: String
+    public var port: Int
+    public var trigger: CollectionCause
+    public var started: Date
+    public var finished: Date
+    public var status: DeviceStatus
+    public var failureKind: FailureKind?
+    /// Why the device failed or is partial; nil when ok.
+    public var reason: String?
+    /// Connection attempts made (1 + retries used).
+    public var attempts: Int
+    public var rpcs: [RPCResult]
+    public var facts: DeviceFacts
+    /// The collection's log lines for this device (also sent to the agent's logger).
+    public var log: String
+
+    public var duration: Duration { .milliseconds(Int64(finished.timeIntervalSince(started) * 1000)) }
+}
+
+/// One stored reply: its RPC, a file name, and its bytes after redaction.
+public struct CollectedReply: Sendable {
+    public var rpc: String
+    public var file: String
+    public var bytes: [UInt8]
+}
+
+/// A device's result with its redacted replies: what a ``CollectionSink`` stores.
+public struct DeviceCollection: Sendable {
+    public var result: DeviceResult
+    public var replies: [CollectedReply]
+}
+
+/// A device's result without facts and log, for `--json` summaries and status.
+public struct DeviceSummary: Codable, Sendable {
+    public var name: String
+    public var group: String
+    public var host: String
+    public var port: Int
+    public var status: DeviceStatus
+    public var failure: FailureKind?
+    public var reason: String?
+    public var started: Date
+    public var durationSeconds: Double
+    public var attempts: Int
+    public var rpcs: [RPCResult]
+
+    public init(_ r: DeviceResult) {
+        name = r.device.name
+        group = r.device.group
+        host = r.host
+        port = r.port
+        status = r.status
+        failure = r.failureKind
+        reason = r.reason
+        started = r.started
+        durationSeconds = (r.finished.timeIntervalSince(r.started) * 1000).rounded() / 1000
+        attempts = r.attempts
+        rpcs = r.rpcs
+    }
+}
+

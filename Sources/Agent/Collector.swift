@@ -1,0 +1,363 @@
+import Foundation
+import Junos
+import Logging
+import NETCONF
+import NETCONFSSH
+import SSH
+
+/// Progress of a collection, for progress bars and the control socket.
+public enum CollectionEvent: Sendable {
+    case started(Device)
+    case finished(DeviceResult, storedAt: String?)
+}
+
+/// Opens a NETCONF session to an endpoint (NETCONF over SSH in the agent).
+public typealias DeviceConnector = @Sendable (DeviceEndpoint, Logger) async throws -> NETCONFClient
+
+/// Collects devices: one NETCONF session per device for its whole RPC set, under a global and a
+/// per-group concurrency cap, each device bounded by its own timeout so that a hung, slow or
+/// refusing device delays nobody else. Every reply is redacted before it is stored or parsed
+/// into facts; each device's result goes to the sink.
+public final class Collector: Sendable {
+    public let configuration: AgentConfiguration
+    public let sink: any CollectionSink
+    public let inFlight: DevicesInFlight
+    let logger: Logger
+    let connector: DeviceConnector
+    let redactor: ConfigurationRedactor
+    let globalLimit: ConcurrencyLimit
+    let groupLimits: [String: ConcurrencyLimit]
+    let environment: [String: String]
+
+    public init(configuration: AgentConfiguration, sink: any CollectionSink, logger: Logger,
+                inFlight: DevicesInFlight = DevicesInFlight(),
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                connector: @escaping DeviceConnector = { try await NETCONFClient.connect(to: $0, logger: $1) }) throws {
+        self.configuration = configuration
+        self.sink = sink
+        self.logger = logger
+        self.inFlight = inFlight
+        self.connector = connector
+        self.environment = environment
+        redactor = try ConfigurationRedactor(extraKeywords: Set(configuration.agent.redactKeywords),
+                                             extraPatterns: configuration.agent.redactPatterns)
+        globalLimit = ConcurrencyLimit(limit: configuration.agent.concurrency)
+        groupLimits = configuration.groups.mapValues { ConcurrencyLimit(limit: $0.concurrency) }
+    }
+
+    /// Collects `devices` concurrently (within the limits) and returns one result per device, in
+    /// the order given. Results are stored through the sink as each device finishes.
+    public func collect(_ devices: [Device], trigger: CollectionCause,
+                        onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
+        let indexed = await withTaskGroup(of: (Int, DeviceResult).self) { group in
+            for (index, device) in devices.enumerated() {
+                group.addTask {
+                    (index, await self.collectLimited(device, trigger: trigger, onEvent: onEvent))
+                }
+            }
+            var all: [(Int, DeviceResult)] = []
+            for await item in group { all.append(item) }
+            return all
+        }
+        return indexed.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    private func collectLimited(_ device: Device, trigger: CollectionCause,
+                                onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
+        let group = configuration.group(of: device)
+        guard await inFlight.claim(device.name) else {
+            let result = skipped(device, group: group, trigger: trigger)
+            onEvent(.finished(result, storedAt: nil))
+            return result
+        }
+        let collection = await collectClaimed(device, group: group, trigger: trigger, onEvent: onEvent)
+        // Released before returning (not in a deferred task), so that a collection asked for right
+        // after this one finds the device free.
+        await inFlight.release(device.name)
+        var storedAt: String?
+        if let collection {
+            do {
+                storedAt = try await sink.store(collection)
+                logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
+            } catch {
+                logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)"])
+            }
+        }
+        let result = collection?.result ?? cancelled(device, group: group, trigger: trigger)
+        onEvent(.finished(result, storedAt: storedAt))
+        return result
+    }
+
+    /// Waits for the group's and the global slot, then collects; nil when cancelled while waiting.
+    private func collectClaimed(_ device: Device, group: GroupSettings, trigger: CollectionCause,
+                                onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceCollection? {
+        // The group's slot first, so that a device waiting for its group holds no global slot.
+        let groupLimit = groupLimits[group.name]
+        do {
+            try await groupLimit?.acquire()
+        } catch {
+            return nil
+        }
+        do {
+            try await globalLimit.acquire()
+        } catch {
+            await groupLimit?.release()
+            return nil
+        }
+        onEvent(.started(device))
+        let collection = await collectOne(device, group: group, trigger: trigger)
+        await globalLimit.release()
+        await groupLimit?.release()
+        return collection
+    }
+
+    /// Collects one device now, ignoring the concurrency limits (the caller holds them).
+    public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionCause) async -> DeviceCollection {
+        var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
+        await run.perform(connector: connector, redactor: redactor, environment: environment)
+        return run.finish()
+    }
+
+    private func skipped(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
+        var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
+        run.fail(.busy, "already being collected (an earlier collection of this device is still running)", status: .skipped)
+        return run.finish().result
+    }
+
+    private func cancelled(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
+        var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
+        run.fail(.session, "not collected: the collection was cancelled (agent shutting down?)", status: .failed)
+        return run.finish().result
+    }
+}
+
+/// One device's collection in progress: its session, outcomes, facts, replies and log.
+struct DeviceRun {
+    let device: Device
+    let group: GroupSettings
+    let trigger: CollectionCause
+    var logger: Logger
+    let started = Date()
+    let clockStart = ContinuousClock.now
+    let deadline: ContinuousClock.Instant
+    var outcomes: [RPCResult] = []
+    var replies: [CollectedReply] = []
+    var facts = DeviceFacts()
+    var transcript: [String] = []
+    var attempts = 0
+    var status: DeviceStatus?
+    var failureKind: FailureKind?
+    var reason: String?
+
+    init(device: Device, group: GroupSettings, trigger: CollectionCause, logger: Logger) {
+        self.device = device
+        self.group = group
+        self.trigger = trigger
+        var logger = logger
+        logger[metadataKey: "device"] = "\(device.name)"
+        logger[metadataKey: "group"] = "\(group.name)"
+        self.logger = logger
+        deadline = clockStart + group.deviceTimeout
+    }
+
+    var port: Int { device.port ?? group.port }
+    var remaining: Duration { deadline - ContinuousClock.now }
+
+    /// Logs to the agent's logger and to the device's own collection log.
+    mutating func log(_ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata = [:]) {
+        logger.log(level: level, "\(message)", metadata: metadata)
+        let elapsed = (ContinuousClock.now - clockStart).milliseconds
+        let extra = metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        transcript.append("+\(elapsed)ms \(level) \(message)\(extra.isEmpty ? "" : " " + extra)")
+    }
+
+    mutating func fail(_ kind: FailureKind, _ message: String, status: DeviceStatus = .failed) {
+        failureKind = kind
+        reason = message
+        self.status = status
+        log(status == .skipped ? .notice : .warning, message, ["failure": "\(kind.rawValue)"])
+    }
+
+    mutating func perform(connector: DeviceConnector, redactor: ConfigurationRedactor, environment: [String: String]) async {
+        log(.info, "collecting", ["host": "\(device.host)", "port": "\(port)", "trigger": "\(trigger.rawValue)"])
+        let credentials: SSHCredentials
+        do {
+            credentials = try group.credentials.resolve(group: group.name, environment: environment)
+        } catch {
+            fail(.credentials, error.description)
+            return
+        }
+        guard let client = await connect(credentials: credentials, connector: connector) else { return }
+        var model: String?
+        var lostSession: String?
+        for step in CollectionPlan.steps(for: group) {
+            let name = step.request.name
+            if let lostSession {
+                outcomes.append(RPCResult(name: name, status: .notRun, message: lostSession))
+                continue
+            }
+            if let kind = step.fact, step.mayBeAbsent, CollectionPlan.applies(kind, toModel: model) == false {
+                outcomes.append(RPCResult(name: name, status: .notApplicable, message: "not asked: model \(model ?? "") has no \(kind == .cluster ? "chassis cluster" : "virtual chassis")"))
+                continue
+            }
+            let budget = min(group.rpcTimeout, remaining)
+            guard budget > .milliseconds(50) else {
+                lostSession = "not sent: the device timeout of \(Self.format(group.deviceTimeout)) was reached"
+                outcomes.append(RPCResult(name: name, status: .notRun, message: lostSession))
+                continue
+            }
+            let sent = ContinuousClock.now
+            do {
+                let reply = try await client.rpc(step.request, timeout: budget)
+                let ms = (ContinuousClock.now - sent).milliseconds
+                var outcome = RPCResult(name: name, status: .ok, durationMilliseconds: ms)
+                if !reply.errors.isEmpty {
+                    let text = reply.errors.map(\.description).joined(separator: "; ")
+                    outcome.status = step.mayBeAbsent ? .notApplicable : .rpcError
+                    outcome.message = step.mayBeAbsent ? "not applicable: the device answered \(text)" : text
+                } else if !reply.warnings.isEmpty {
+                    outcome.message = "warnings: " + reply.warnings.map(\.description).joined(separator: "; ")
+                }
+                // Redact before anything is kept; a reply that cannot be redacted is not kept.
+                do {
+                    let redacted = try redactor.redact(xml: reply.raw)
+                    let file = String(format: "%02d-", replies.count + 1) + Self.fileName(for: name)
+                    replies.append(CollectedReply(rpc: name, file: file, bytes: redacted))
+                    outcome.bytes = redacted.count
+                    outcome.file = file
+                } catch {
+                    outcome.message = [outcome.message, "reply not stored: cannot redact it: \(error)"].compactMap { $0 }.joined(separator: "; ")
+                }
+                if outcome.status == .ok, let kind = step.fact {
+                    do {
+                        try facts.absorb(JunosReply(document: reply.document), as: kind)
+                        if kind == .software { model = facts.software?.model }
+                        if kind == .configuration, let configuration = facts.configuration {
+                            facts.configuration = redactor.redact(configuration)
+                        }
+                    } catch {
+                        log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(error)"])
+                    }
+                }
+                outcomes.append(outcome)
+                log(outcome.status == .ok || outcome.status == .notApplicable ? .info : .warning, "rpc \(outcome.status.rawValue)", [
+                    "rpc": "\(name)", "duration-ms": "\(ms)", "bytes": "\(outcome.bytes)",
+                ].merging(outcome.status == .ok ? [:] : ["message": "\(outcome.message ?? "")"]) { a, _ in a })
+            } catch {
+                let ms = (ContinuousClock.now - sent).milliseconds
+                let status: RPCStatus = isTimeout(error) ? .timeout : .transportError
+                // Cancelled: the agent is stopping (SIGTERM) and gives up on this device.
+                let message = Task.isCancelled ? "cancelled: the agent is stopping (\(error))" : "\(error)"
+                outcomes.append(RPCResult(name: name, status: status, message: message, durationMilliseconds: ms))
+                log(.warning, "rpc \(status.rawValue)", ["rpc": "\(name)", "duration-ms": "\(ms)", "message": "\(error)"])
+                // The client tears the session down after a timeout or transport error.
+                lostSession = "not sent: the session was lost at \(name)"
+            }
+        }
+        await client.close(timeout: max(.milliseconds(100), min(.seconds(5), remaining)))
+        summarise()
+    }
+
+    /// Connects, retrying transport failures with doubling backoff within the device's time.
+    mutating func connect(credentials: SSHCredentials, connector: DeviceConnector) async -> NETCONFClient? {
+        var backoff = group.retryBackoff
+        while true {
+            attempts += 1
+            let budget = min(group.connectTimeout, remaining)
+            let endpoint = DeviceEndpoint(
+                host: device.host, port: port, credentials: credentials,
+                hostKeyVerifier: HostKeyVerifier(knownHostsPath: group.knownHosts, policy: group.hostKeyPolicy),
+                sshTimeouts: SSHTimeouts(connect: budget, authentication: min(group.connectTimeout * 2, remaining)),
+                netconfTimeouts: NETCONFTimeouts(hello: min(group.connectTimeout, remaining), rpc: min(group.rpcTimeout, remaining)))
+            let t = ContinuousClock.now
+            do {
+                let client = try await connector(endpoint, logger)
+                log(.info, "session established", ["attempt": "\(attempts)", "duration-ms": "\((ContinuousClock.now - t).milliseconds)"])
+                return client
+            } catch {
+                let (kind, retryable) = Self.classify(error)
+                let canRetry = retryable && attempts <= group.retries && remaining > backoff + .milliseconds(100)
+                if !canRetry {
+                    fail(kind, "\(error)" + (attempts > 1 ? " (after \(attempts) attempts)" : ""))
+                    return nil
+                }
+                log(.notice, "connection failed, retrying", ["attempt": "\(attempts)", "retry-in": "\(Self.format(backoff))", "error": "\(error)"])
+                do {
+                    try await Task.sleep(for: backoff)
+                } catch {
+                    fail(kind, "\(error): cancelled while waiting to retry")
+                    return nil
+                }
+                backoff = backoff * 2
+            }
+        }
+    }
+
+    /// The failure class of a connection error, and whether another attempt may help: only for
+    /// transport trouble, never for authentication or host keys (retrying cannot fix them and
+    /// may lock the account).
+    static func classify(_ error: any Error) -> (FailureKind, retryable: Bool) {
+        if let ssh = error as? SSHError {
+            switch ssh {
+            case .connect, .connectTimeout: return (.unreachable, true)
+            case .timeout: return (.timeout, true)
+            case .handshake: return (.session, true)
+            case .resolve: return (.unreachable, false)
+            case .hostKeyUnknown, .hostKeyChanged, .hostKeyRevoked, .knownHostsUnreadable: return (.hostKey, false)
+            case .authenticationFailed, .privateKey: return (.authentication, false)
+            case .channel, .closed, .libssh2: return (.session, false)
+            }
+        }
+        if let netconf = error as? NETCONFError {
+            if case .timeout = netconf { return (.timeout, true) }
+            return (.session, false)
+        }
+        return (.session, false)
+    }
+
+    mutating func summarise() {
+        guard status == nil else { return }
+        let failures = outcomes.filter { $0.status.isFailure }
+        let successes = outcomes.filter { $0.status == .ok }
+        if failures.isEmpty {
+            status = .ok
+            log(.info, "collected", ["rpcs": "\(outcomes.count)"])
+            return
+        }
+        let first = failures.first { $0.status != .notRun } ?? failures[0]
+        let kind: FailureKind = first.status == .timeout ? .timeout : first.status == .rpcError ? .rpcErrors : .session
+        let summary = "\(failures.count) of \(outcomes.count) RPCs failed; first: \(first.name): \(first.message ?? first.status.rawValue)"
+        fail(kind, successes.isEmpty ? "nothing collected: " + summary : summary, status: successes.isEmpty ? .failed : .partial)
+    }
+
+    mutating func finish() -> DeviceCollection {
+        if status == nil { summarise() }
+        let result = DeviceResult(
+            device: device, host: device.host, port: port, trigger: trigger, started: started, finished: Date(),
+            status: status ?? .failed, failureKind: failureKind, reason: reason, attempts: attempts, rpcs: outcomes,
+            facts: facts, log: transcript.joined(separator: "\n") + "\n")
+        return DeviceCollection(result: result, replies: replies)
+    }
+
+    static func fileName(for rpc: String) -> String {
+        let cleaned = rpc.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || $0 == "-" ? Character($0) : "_" }
+        return String(String(cleaned).prefix(80)) + ".xml"
+    }
+
+    static func format(_ d: Duration) -> String {
+        let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
+    }
+}
+
+func isTimeout(_ error: any Error) -> Bool {
+    if let e = error as? NETCONFError, case .timeout = e { return true }
+    if let e = error as? SSHError { return e.isTimeout }
+    return false
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

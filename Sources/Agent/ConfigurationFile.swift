@@ -1,0 +1,127 @@
+import Foundation
+
+/// A problem in a configuration or inventory file, located so that an editor can jump to it:
+/// `agent.conf:12:9: expected a duration such as 30s, 5m or 6h, found "soon"`.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var message: String
+
+    public init(file: String, line: Int, column: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    public var description: String {
+        line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)"
+    }
+}
+
+/// The INI-style text of agent.conf, split into sections of `key = value` entries, each entry
+/// remembering where it was written. Knows nothing about what the keys mean (see ``AgentConfiguration``).
+///
+/// Grammar, one statement per line:
+/// - `# comment` or `; comment` (whole line, or after a value when preceded by a blank);
+/// - `[agent]`, `[defaults]`, `[group NAME]`, `[device NAME]` section headers;
+/// - `key = value`; a value may be quoted with `"` to keep `#` or surrounding blanks.
+public struct ConfigurationFile: Sendable {
+    /// One `key = value` line.
+    public struct Entry: Sendable, Equatable {
+        public var key: String
+        public var value: String
+        public var line: Int
+        /// Column where the value starts (1-based).
+        public var valueColumn: Int
+    }
+
+    /// One `[kind NAME]` section with its entries in file order.
+    public struct Section: Sendable {
+        public var kind: String
+        public var name: String?
+        public var line: Int
+        public var entries: [Entry]
+    }
+
+    public var path: String
+    public var sections: [Section]
+
+    public init(path: String) throws(ConfigurationError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(file: path, line: 0, column: 0, message: "cannot read the file (missing, or not readable by this user)")
+        }
+        try self.init(path: path, text: String(decoding: data, as: UTF8.self))
+    }
+
+    public init(path: String, text: String) throws(ConfigurationError) {
+        self.path = path
+        sections = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = index + 1
+            let line = Array(raw.hasSuffix("\r") ? raw.dropLast() : raw)
+            var i = 0
+            while i < line.count, line[i] == " " || line[i] == "\t" { i += 1 }
+            guard i < line.count, line[i] != "#", line[i] != ";" else { continue }
+            func fail(_ column: Int, _ message: String) -> ConfigurationError {
+                ConfigurationError(file: path, line: lineNumber, column: column, message: message)
+            }
+            if line[i] == "[" {
+                guard let close = line.lastIndex(of: "]") else {
+                    throw fail(line.count + 1, "expected \"]\" to close the section header")
+                }
+                let rest = String(line[(close + 1)...]).trimmingCharacters(in: .whitespaces)
+                if !rest.isEmpty && !rest.hasPrefix("#") && !rest.hasPrefix(";") {
+                    throw fail(close + 2, "expected the end of the line after \"]\"")
+                }
+                let words = String(line[(i + 1)..<close]).split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+                guard let kind = words.first else { throw fail(i + 2, "expected a section name such as agent, group NAME or device NAME") }
+                switch kind {
+                case "agent", "defaults":
+                    guard words.count == 1 else { throw fail(i + 2 + kind.count + 1, "expected \"]\": [\(kind)] takes no name") }
+                case "group", "device":
+                    guard words.count == 2 else {
+                        throw fail(i + 2 + kind.count + 1, "expected one name after \"\(kind)\", as in [\(kind) core-routers]")
+                    }
+                default:
+                    throw fail(i + 2, "expected agent, defaults, group NAME or device NAME, found \"\(kind)\"")
+                }
+                sections.append(Section(kind: kind, name: words.count > 1 ? words[1] : nil, line: lineNumber, entries: []))
+                continue
+            }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw fail(line.count + 1, "expected \"key = value\" or a [section] header")
+            }
+            let key = String(line[i..<equals]).trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw fail(i + 1, "expected a key made of letters, digits and dashes before \"=\"")
+            }
+            var v = equals + 1
+            while v < line.count, line[v] == " " || line[v] == "\t" { v += 1 }
+            let value: String
+            if v < line.count, line[v] == "\"" {
+                guard let close = line[(v + 1)...].firstIndex(of: "\"") else {
+                    throw fail(line.count + 1, "expected a closing \" for the value started at column \(v + 1)")
+                }
+                value = String(line[(v + 1)..<close])
+                let rest = String(line[(close + 1)...]).trimmingCharacters(in: .whitespaces)
+                if !rest.isEmpty && !rest.hasPrefix("#") && !rest.hasPrefix(";") {
+                    throw fail(close + 2, "expected the end of the line after the quoted value")
+                }
+            } else {
+                var end = line.count
+                // An inline comment needs a blank before it, so that `#` inside a value survives.
+                for j in v..<line.count where (line[j] == "#" || line[j] == ";") && j > v && (line[j - 1] == " " || line[j - 1] == "\t") {
+                    end = j
+                    break
+                }
+                value = String(line[v..<end]).trimmingCharacters(in: .whitespaces)
+            }
+            guard !sections.isEmpty else {
+                throw fail(i + 1, "expected a section header such as [agent] before the first key")
+            }
+            sections[sections.count - 1].entries.append(Entry(key: key, value: value, line: lineNumber, valueColumn: v + 1))
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// A request on the control socket: one JSON object on one line.
+public struct ControlRequest: Codable, Sendable {
+    /// `status`, `collect` or `reload`.
+    public var command: String
+    public var groups: [String]
+    public var devices: [String]
+
+    public init(command: String, groups: [String] = [], devices: [String] = []) {
+        self.command = command
+        self.groups = groups
+        self.devices = devices
+    }
+}
+
+/// The answer: one JSON object on one line.
+public struct ControlResponse: Codable, Sendable {
+    public var ok: Bool
+    public var error: String?
+    public var status: AgentStatus?
+    public var results: [DeviceSummary]?
+
+    public init(ok: Bool, error: String? = nil, status: AgentStatus? = nil, results: [DeviceSummary]? = nil) {
+        self.ok = ok
+        self.error = error
+        self.status = status
+        self.results = results
+    }
+}
+
+/// What `care-agent status` shows.
+public struct AgentStatus: Codable, Sendable {
+    public struct Group: Codable, Sendable {
+        public var name: String
+        public var schedule: String
+        public var devices: Int
+        public var lastRun: Date?
+    }
+    public var configuration: String?
+    public var reloadError: String?
+    public var devices: Int
+    public var inFlight: [String]
+    public var lastCollection: Date?
+    public var groups: [Group]
+    public var results: [DeviceSummary]
+
+    public init(runtime: AgentRuntime) async {
+        let configuration = await runtime.configuration
+        self.configuration = runtime.configurationPath
+        reloadError = await runtime.lastReloadError
+        devices = configuration.devices.count
+        inFlight = await runtime.devicesInFlight.sorted()
+        lastCollection = await runtime.lastCollection
+        let lastRun = await runtime.lastRun
+        groups = configuration.groups.values.sorted { $0.name < $1.name }.map { g in
+            Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,
+                  lastRun: lastRun[g.name])
+        }
+        results = ResultStore(stateDirectory: configuration.agent.stateDirectory).loadAll().map(DeviceSummary.init)
+    }
+}
+
+/// Serves ``ControlRequest``s on a Unix stream socket (mode 0660: the care-agent group may ask).
+/// Non-blocking accept and reads, polled, so that no cooperative thread ever blocks on a client.
+public struct ControlServer: Service {
+    public let path: String
+    let runtime: AgentRuntime
+    let logger: Logger
+    let listener: Int32
+
+    /// Binds and listens now, so that the socket exists before READY=1 is sent.
+    public init(path: String, runtime: AgentRuntime, logger: Logger) throws {
+        self.path = path
+        self.runtime = runtime
+        self.logger = logger
+        // A socket someone answers on belongs to a running agent: do not take it over.
+        if (try? ControlClient.isAnswering(socket: path)) == true {
+            throw ControlError("another care-agent is already serving \(path)")
+        }
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ControlError("cannot create the control socket: \(String(cString: strerror(errno)))") }
+        var address = try ControlServer.address(path)
+        let previous = umask(0o117)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(previous)
+        guard bound == 0, chmod(path, 0o660) == 0, listen(fd, 16) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw ControlError("cannot listen on \(path): \(message)")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        listener = fd
+    }
+
+    static func address(_ path: String) throws -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw ControlError("socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        return address
+    }
+
+    public func run() async throws {
+        defer { close(listener); unlink(path) }
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let client = accept(listener, nil, nil)
+                if client < 0 {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    continue
+                }
+                _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+                group.addTask { await self.serve(client) }
+            }
+            group.cancelAll()
+        }
+    }
+
+    func serve(_ fd: Int32) async {
+        defer { close(fd) }
+        var buffer: [UInt8] = []
+        let deadline = ContinuousClock.now + .seconds(10)
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !buffer.contains(0x0A), buffer.count < 65536, ContinuousClock.now < deadline {
+            let n = read(fd, &chunk, chunk.count)
+            if n > 0 { buffer += chunk[0..<n]; continue }
+            if n == 0 { break }
+            if errno == EAGAIN || errno == EINTR { try? await Task.sleep(for: .milliseconds(20)); continue }
+            return
+        }
+        // A client that connected and left without asking (a liveness probe) gets no answer.
+        if buffer.isEmpty { return }
+        let response: ControlResponse
+        do {
+            let request = try JSONDecoder().decode(ControlRequest.self, from: Data(buffer.prefix { $0 != 0x0A }))
+            response = await handle(request)
+        } catch {
+            response = ControlResponse(ok: false, error: "malformed request: \(error)")
+        }
+        var out = Array((try? ResultStore.encoderCompact.encode(response)) ?? Data("{\"ok\":false}".utf8))
+        out.append(0x0A)
+        var offset = 0
+        while offset < out.count {
+            // MSG_NOSIGNAL: a client that went away must not kill the agent with SIGPIPE.
+            let n = out[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { offset += n; continue }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { try? await Task.sleep(for: .milliseconds(20)); continue }
+            return
+        }
+    }
+
+    func handle(_ request: ControlRequest) async -> ControlResponse {
+        logger.info("control request", metadata: ["command": "\(request.command)"])
+        switch request.command {
+        case "status":
+            return ControlResponse(ok: true, status: await AgentStatus(runtime: runtime))
+        case "reload":
+            let error = await runtime.reload()
+            return ControlResponse(ok: error == nil, error: error)
+        case "collect":
+            do {
+                let results = try await runtime.collect(groups: request.groups, devices: request.devices, trigger: .request)
+                return ControlResponse(ok: true, results: results.map(DeviceSummary.init))
+            } catch {
+                return ControlResponse(ok: false, error: "\(error)")
+            }
+        default:
+            return ControlResponse(ok: false, error: "unknown command \(request.command); expected status, collect or reload")
+        }
+    }
+}
+
+/// Asks the running agent over its control socket.
+public enum ControlClient {
+    /// Whether something accepts connections on `path`.
+    static func isAnswering(socket path: String) throws -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = try ControlServer.address(path)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+
+    /// Sends `request` and waits for the answer (a collection may take minutes).
+    public static func request(socket path: String, _ request: ControlRequest) throws -> ControlResponse {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ControlError("cannot create a socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = try ControlServer.address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            throw ControlError("cannot reach the agent at \(path): \(String(cString: strerror(errno))) (is care-agent running? systemctl status care-agent; or use --standalone)")
+        }
+        var bytes = Array(try JSONEncoder().encode(request))
+        bytes.append(0x0A)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw ControlError("cannot send the request to \(path)") }
+        var answer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n > 0 { answer += chunk[0..<n]; if answer.last == 0x0A { break }; continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        do {
+            return try ResultStore.decoder.decode(ControlResponse.self, from: Data(answer))
+        } catch {
+            throw ControlError("the agent sent an answer that is not understood: \(error)")
+        }
+    }
+}
+
+/// A control-socket failure, with what to check.
+public struct ControlError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension ResultStore {
+    static var encoderCompact: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The passage of time as the scheduler sees it; tests pass a clock that jumps.
+public protocol SchedulerClock: Sendable {
+    func now() -> Date
+    /// Returns at `date` (or earlier if `date` is past); throws when the task is cancelled.
+    func sleep(until date: Date) async throws
+}
+
+/// Wall-clock time.
+public struct SystemSchedulerClock: SchedulerClock {
+    public init() {}
+    public func now() -> Date { Date() }
+    public func sleep(until date: Date) async throws {
+        let seconds = date.timeIntervalSinceNow
+        if seconds > 0 { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) }
+    }
+}
+
+/// Runs each group's collections on its schedule, with jitter; groups run independently, so a
+/// slow group never holds up another's schedule. A device still running from the previous
+/// run is skipped, not collected twice.
+public struct Scheduler: Service {
+    let runtime: AgentRuntime
+    let clock: any SchedulerClock
+    let calendar: Calendar
+    let logger: Logger
+    /// How long to sleep at most before looking at the configuration again (reloads).
+    let recheck: TimeInterval
+    let random: @Sendable () -> Double
+
+    public init(runtime: AgentRuntime, clock: any SchedulerClock = SystemSchedulerClock(), calendar: Calendar = .current,
+                logger: Logger, recheck: TimeInterval = 60, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.runtime = runtime
+        self.clock = clock
+        self.calendar = calendar
+        self.logger = logger
+        self.recheck = recheck
+        self.random = random
+    }
+
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await self.loop()
+            }
+        } catch is CancellationError {
+            // Graceful shutdown: no new runs start; running ones end within their device timeouts.
+        }
+    }
+
+    /// The next run of each group with devices. A group's time, once drawn, is kept until it
+    /// runs (or the configuration changes), so that recomputing never moves it.
+    func plan(_ configuration: AgentConfiguration, lastRun: [String: Date], now: Date, planned: inout [String: Date]) -> [(group: String, at: Date)] {
+        let groupsWithDevices = Set(configuration.devices.map(\.group))
+        var plan: [(String, Date)] = []
+        for name in groupsWithDevices.sorted() {
+            guard let group = configuration.groups[name] else { continue }
+            if let at = planned[name] {
+                plan.append((name, at))
+            } else if let at = group.schedule.nextRun(after: now, lastRun: lastRun[name], jitter: group.jitter, unit: random(), calendar: calendar) {
+                planned[name] = at
+                plan.append((name, at))
+            }
+        }
+        return plan
+    }
+
+    func loop() async throws {
+        var planned: [String: Date] = [:]
+        var generation = -1
+        let running = RunningGroups()
+        // The latest run of each group (earlier ones have finished: a group never runs twice at once).
+        var tasks: [String: Task<Void, Never>] = [:]
+        defer { tasks.values.forEach { $0.cancel() } }
+        while !Task.isCancelled {
+            let configuration = await runtime.configuration
+            let lastRun = await runtime.lastRun
+            if await runtime.generation != generation {
+                generation = await runtime.generation
+                planned = [:]
+            }
+            let now = clock.now()
+            let plan = plan(configuration, lastRun: lastRun, now: now, planned: &planned)
+            for (group, at) in plan where at <= now {
+                // A group whose previous run is still going waits for it: no run is stacked up.
+                guard await running.start(group) else { continue }
+                planned[group] = nil
+                await runtime.markRun(group: group, at: now)
+                let devices = configuration.devices.filter { $0.group == group }
+                logger.info("scheduled collection", metadata: ["group": "\(group)", "devices": "\(devices.count)"])
+                let runtime = self.runtime
+                tasks[group] = Task {
+                    _ = await runtime.collect(devices, trigger: .schedule)
+                    await running.finish(group)
+                }
+            }
+            let nextDue = plan.filter { $0.at > now }.map(\.at).min() ?? now.addingTimeInterval(recheck)
+            try await clock.sleep(until: min(nextDue, now.addingTimeInterval(recheck)))
+        }
+    }
+}
+
+/// The groups whose scheduled run is in progress.
+actor RunningGroups {
+    private var names: Set<String> = []
+    func start(_ group: String) -> Bool { names.insert(group).inserted }
+    func finish(_ group: String) { names.remove(group) }
+}

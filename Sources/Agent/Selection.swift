@@ -1,0 +1,115 @@
+import Foundation
+import SSH
+
+/// Settings given on the command line; each one set replaces the file's value for every group.
+public struct CommandLineOverrides: Sendable {
+    public var user: String?
+    public var keyFile: String?
+    public var passphraseFile: String?
+    public var passwordFile: String?
+    public var knownHosts: String?
+    public var hostKeyPolicy: HostKeyPolicy?
+    public var outbox: String?
+    public var concurrency: Int?
+    public var rpcTimeout: Duration?
+    public var deviceTimeout: Duration?
+
+    public init() {}
+}
+
+/// Why a selection of devices cannot be made.
+public struct SelectionError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+extension AgentConfiguration {
+    /// Applies command-line settings over the file's.
+    public mutating func apply(_ overrides: CommandLineOverrides) {
+        if let outbox = overrides.outbox { agent.outbox = outbox }
+        if let concurrency = overrides.concurrency { agent.concurrency = concurrency }
+        for name in groups.keys {
+            var group = groups[name]!
+            if let user = overrides.user { group.credentials.user = user }
+            if let key = overrides.keyFile {
+                group.credentials.keyFile = key
+                group.credentials.passwordFile = overrides.passwordFile
+                group.credentials.passwordCredential = nil
+            }
+            if let passphrase = overrides.passphraseFile { group.credentials.passphraseFile = passphrase }
+            if let password = overrides.passwordFile {
+                group.credentials.passwordFile = password
+                group.credentials.passwordCredential = nil
+                if overrides.keyFile == nil { group.credentials.keyFile = nil }
+            }
+            if let knownHosts = overrides.knownHosts { group.knownHosts = knownHosts }
+            if let policy = overrides.hostKeyPolicy { group.hostKeyPolicy = policy }
+            if let timeout = overrides.rpcTimeout { group.rpcTimeout = timeout }
+            if let timeout = overrides.deviceTimeout { group.deviceTimeout = timeout }
+            groups[name] = group
+        }
+    }
+
+    /// Adds an inventory given on the command line without agent.conf: groups it names are created
+    /// with the default group's settings.
+    public mutating func addInventoryCreatingGroups(_ inventory: InventoryFile) throws(ConfigurationError) {
+        let defaults = groups[AgentConfiguration.defaultGroup] ?? GroupSettings(name: AgentConfiguration.defaultGroup)
+        for row in inventory.rows where groups[row.device.group] == nil {
+            var group = defaults
+            group.name = row.device.group
+            groups[group.name] = group
+        }
+        try addInventory(inventory)
+    }
+
+    /// The devices in `groups` plus those named in `devices`; everything when both are empty.
+    /// An unknown group or device name is an error listing the known ones.
+    public func select(groups wanted: [String], devices named: [String]) throws(SelectionError) -> [Device] {
+        if wanted.isEmpty && named.isEmpty { return devices }
+        for group in wanted where groups[group] == nil {
+            throw SelectionError(description: "no group \(group); groups: \(groups.keys.sorted().joined(separator: ", "))")
+        }
+        let known = Set(devices.map(\.name))
+        for name in named where !known.contains(name) {
+            throw SelectionError(description: "no device \(name) in the configuration or inventory")
+        }
+        return devices.filter { wanted.contains($0.group) || named.contains($0.name) }
+    }
+}
+
+/// The last result of each device, kept in the state directory for `status` and `inventory`:
+/// `<state>/results/<device>.json`.
+public struct ResultStore: Sendable {
+    public var directory: String
+
+    public init(stateDirectory: String) {
+        directory = stateDirectory + "/results"
+    }
+
+    public func save(_ result: DeviceResult) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = "\(directory)/\(DirectorySink.safeName(result.device.name)).json"
+        try ResultStore.encoder.encode(result).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// Every stored result, by device name; unreadable files are skipped.
+    public func loadAll() -> [DeviceResult] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return files.filter { $0.hasSuffix(".json") }.sorted().compactMap { file in
+            guard let data = FileManager.default.contents(atPath: "\(directory)/\(file)") else { return nil }
+            return try? ResultStore.decoder.decode(DeviceResult.self, from: data)
+        }
+    }
+
+    public static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }
+
+    public static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+}

@@ -1,0 +1,242 @@
+import Agent
+import ArgumentParser
+import Foundation
+import Logging
+import SSH
+
+/// `care-agent collect`: collections on demand.
+struct CollectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collect",
+        abstract: "Collect devices on demand.",
+        subcommands: [CollectNowCommand.self]
+    )
+}
+
+/// Options naming the configuration and overriding it, shared by the commands that read it.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(help: "agent.conf (default \(AgentConfiguration.defaultPath), unless --inventory is given).") var config: String?
+    @Option(help: "Inventory CSV (name,host,port,group); adds to the configuration's devices.") var inventory: [String] = []
+    @Option(help: "User name for every group.") var user: String?
+    @Option(help: "Private key file for every group.") var key: String?
+    @Option(help: "File holding the private key's passphrase.") var passphraseFile: String?
+    @Option(help: "File holding the password.") var passwordFile: String?
+    @Option(help: "OpenSSH known_hosts file for every group.") var knownHosts: String?
+    @Option(help: "strict or accept-new.") var hostKeyPolicy: String?
+
+    func validate() throws {
+        if let hostKeyPolicy, HostKeyPolicy(rawValue: hostKeyPolicy) == nil {
+            throw ValidationError("--host-key-policy must be strict or accept-new")
+        }
+    }
+
+    /// The configuration file (if any), the inventories, and the overrides.
+    func load(_ extra: CommandLineOverrides = CommandLineOverrides()) throws -> AgentConfiguration {
+        var configuration: AgentConfiguration
+        let path = config ?? (inventory.isEmpty ? AgentConfiguration.defaultPath : nil)
+        do {
+            configuration = try path.map { try AgentConfiguration.load(path: $0) } ?? AgentConfiguration()
+            for file in inventory {
+                try configuration.addInventoryCreatingGroups(InventoryFile(path: file))
+            }
+        } catch {
+            Console.error("\(error)"); throw ExitCode(2)
+        }
+        var overrides = extra
+        overrides.user = user
+        overrides.keyFile = key
+        overrides.passphraseFile = passphraseFile
+        overrides.passwordFile = passwordFile
+        overrides.knownHosts = knownHosts
+        overrides.hostKeyPolicy = hostKeyPolicy.flatMap(HostKeyPolicy.init(rawValue:))
+        configuration.apply(overrides)
+        return configuration
+    }
+}
+
+/// `care-agent collect now`: collect the selected devices once, now.
+struct CollectNowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "now",
+        abstract: "Collect devices now and print a summary.",
+        discussion: """
+        With --standalone the collection runs in this process (no service needed): one signed bundle \
+        per device goes to --out (default: the configuration's outbox), and the last result of each \
+        device to the state directory for `care-agent status` and `care-agent inventory`. Without \
+        --standalone the running service collects and answers over its control socket.
+
+        Exit status: 0 when no device failed (partial ones are listed), 1 when one or more failed, \
+        2 for a configuration or usage error.
+        """
+    )
+
+    @Flag(help: "Collect in this process instead of asking the running service.") var standalone = false
+    @OptionGroup var options: ConfigurationOptions
+    @Option(help: "Directory for the results (default: the configuration's outbox).") var out: String?
+    @Option(help: "State directory for the last results (default: the configuration's).") var state: String?
+    @Option(help: "Devices collected at once.") var concurrency: Int?
+    @Option(help: "Seconds to wait for each RPC's reply.") var timeout: Double?
+    @Option(help: "Seconds for a whole device.") var deviceTimeout: Double?
+    @Option(help: "Collect only this group (repeatable).") var group: [String] = []
+    @Option(help: "Collect only this device (repeatable).") var device: [String] = []
+    @Flag(help: "Print the results as JSON.") var json = false
+    @Option(help: "The running agent's control socket (default: <runtime-directory>/control.sock from the configuration).") var socket: String?
+    @Flag(help: "Write plain directories (result.json, facts.json, replies/) instead of signed bundles.") var directories = false
+
+    func validate() throws {
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if let deviceTimeout, deviceTimeout <= 0 { throw ValidationError("--device-timeout must be positive") }
+    }
+
+    func run() async throws {
+        if !standalone {
+            // The service selects and collects with its own configuration; agent.conf is read here
+            // only to find the socket.
+            let path = try socket ?? (options.load().agent.runtimeDirectory + "/control.sock")
+            try askService(socket: path)
+            return
+        }
+        var overrides = CommandLineOverrides()
+        overrides.outbox = out
+        overrides.concurrency = concurrency
+        overrides.rpcTimeout = timeout.map { .milliseconds(Int64($0 * 1000)) }
+        overrides.deviceTimeout = deviceTimeout.map { .milliseconds(Int64($0 * 1000)) }
+        let configuration = try options.load(overrides)
+        let devices: [Device]
+        do {
+            devices = try configuration.select(groups: group, devices: device)
+        } catch {
+            Console.error("\(error)"); throw ExitCode(2)
+        }
+        if devices.isEmpty {
+            Console.error("no devices to collect (give --inventory, devices in agent.conf, or check --group/--device)")
+            throw ExitCode(2)
+        }
+        let interactive = !json && isatty(1) == 1
+        // On a terminal the progress bar and the summary say what failed; warnings would break the bar.
+        let quietLogs = interactive && ProcessInfo.processInfo.environment["CARE_AGENT_LOG_LEVEL"] == nil
+        let logger = Console.logger("care-agent", level: quietLogs ? .error : nil)
+        let sink: any CollectionSink
+        do {
+            sink = try makeSink(configuration: configuration)
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(2)
+        }
+        let collector: Collector
+        do {
+            collector = try Collector(configuration: configuration, sink: sink, logger: logger)
+        } catch {
+            Console.error("invalid redact-pattern: \(error)"); throw ExitCode(2)
+        }
+        let progress = ProgressDisplay(total: devices.count, interactive: interactive, quiet: json)
+        let results = await collector.collect(devices, trigger: .standalone) { progress.handle($0) }
+        progress.finish()
+        let store = ResultStore(stateDirectory: state ?? configuration.agent.stateDirectory)
+        var storeFailed = false
+        for result in results where result.status != .skipped {
+            do { try store.save(result) } catch { storeFailed = true }
+        }
+        if storeFailed { Console.error("could not record the last results in \(store.directory) (use --state DIR)") }
+        if json {
+            Console.out(String(decoding: try ResultStore.encoder.encode(results.map(DeviceSummary.init)), as: UTF8.self))
+        } else {
+            Console.out(Summary.text(results.map(DeviceSummary.init)))
+        }
+        if results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+    }
+
+    func askService(socket: String) throws {
+        let response: ControlResponse
+        do {
+            response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(2)
+        }
+        guard response.ok, let summaries = response.results else {
+            Console.error(response.error ?? "the agent refused the request")
+            throw ExitCode(2)
+        }
+        if json {
+            Console.out(String(decoding: try ResultStore.encoder.encode(summaries), as: UTF8.self))
+        } else {
+            Console.out(Summary.text(summaries))
+        }
+        if summaries.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+    }
+
+    /// Signed bundles in the outbox, with the agent key from the state directory (--state or the
+    /// configuration's), or plain directories with --directories.
+    func makeSink(configuration: AgentConfiguration) throws -> any CollectionSink {
+        if directories { return DirectorySink(root: configuration.agent.outbox) }
+        var settings = configuration
+        if let state { settings.agent.stateDirectory = state }
+        return try BundleSink(configuration: settings)
+    }
+}
+
+/// The end-of-run summary: counts, then one line per failed or partial device with its reason.
+enum Summary {
+    static func text(_ results: [DeviceSummary]) -> String {
+        let count = { (s: DeviceStatus) in results.filter { $0.status == s }.count }
+        var lines = ["\(results.count) devices: \(count(.ok)) ok, \(count(.partial)) partial, \(count(.failed)) failed"
+            + (count(.skipped) > 0 ? ", \(count(.skipped)) skipped" : "")]
+        for r in results where r.status != .ok {
+            lines.append("  \(r.status.rawValue.uppercased()) \(r.name) (\(r.host):\(r.port)): \(r.reason ?? "")")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Progress on stdout: a redrawn bar with the devices in flight on a terminal, one line per
+/// finished device otherwise (logs, pipes, CI).
+final class ProgressDisplay: @unchecked Sendable {
+    let total: Int
+    let interactive: Bool
+    let quiet: Bool
+    private let lock = NSLock()
+    private var done = 0
+    private var failed = 0
+    private var inFlight: [String] = []
+
+    init(total: Int, interactive: Bool, quiet: Bool) {
+        self.total = total
+        self.interactive = interactive
+        self.quiet = quiet
+    }
+
+    func handle(_ event: CollectionEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event {
+        case let .started(device):
+            inFlight.append(device.name)
+        case let .finished(result, _):
+            inFlight.removeAll { $0 == result.device.name }
+            done += 1
+            if result.status == .failed { failed += 1 }
+            if !interactive && !quiet {
+                let seconds = String(format: "%.1f s", result.finished.timeIntervalSince(result.started))
+                let detail = result.status == .ok ? "\(result.rpcs.count) RPCs, \(seconds)" : "\(result.reason ?? ""), \(seconds)"
+                Console.out("[\(done)/\(total)] \(result.status.rawValue) \(result.device.name): \(detail)")
+            }
+        }
+        if interactive { draw() }
+    }
+
+    private func draw() {
+        let width = 30
+        let filled = total == 0 ? width : width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        var flying = inFlight.prefix(4).joined(separator: ", ")
+        if inFlight.count > 4 { flying += " +\(inFlight.count - 4)" }
+        let line = "[\(bar)] \(done)/\(total) done, \(failed) failed" + (flying.isEmpty ? "" : " | \(flying)")
+        FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line).utf8))
+    }
+
+    func finish() {
+        if interactive { FileHandle.standardOutput.write(Data("\n".utf8)) }
+    }
+}

@@ -1,0 +1,70 @@
+import Agent
+import Bundle
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `care-agent run`: the service. Scheduler, control socket, watchdog and SIGHUP reload as one
+/// ServiceGroup; SIGTERM and SIGINT shut it down gracefully.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the agent as a service (systemd Type=notify).",
+        discussion: """
+        Collects each group on its schedule, answers `care-agent status` and `care-agent collect now` \
+        on the control socket <runtime-directory>/control.sock, reloads agent.conf on SIGHUP (keeping \
+        the running configuration if the new one is broken) and stops on SIGTERM.
+        """
+    )
+
+    @Option(help: "agent.conf.") var config: String = AgentConfiguration.defaultPath
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "care-agent") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let configuration: AgentConfiguration
+        do {
+            configuration = try AgentConfiguration.load(path: config)
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(2)
+        }
+        // Writes to a peer that left fail with EPIPE instead of killing the service.
+        signal(SIGPIPE, SIG_IGN)
+        let notifier = SystemdNotifier()
+        // The agent key is created (or loaded) once; a reload may move the outbox, not the key.
+        let key: AgentKey
+        do {
+            key = try AgentKey.loadOrCreate(stateDirectory: URL(fileURLWithPath: configuration.agent.stateDirectory))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: config, logger: logger, makeSink: {
+            BundleSink(outbox: $0.agent.outbox, key: key, agent: AgentIdentity(id: $0.agent.agentID, version: AgentIdentity.careAgentVersion))
+        })
+        try? FileManager.default.createDirectory(atPath: configuration.agent.runtimeDirectory, withIntermediateDirectories: true)
+        let control: ControlServer
+        do {
+            control = try ControlServer(path: configuration.agent.runtimeDirectory + "/control.sock", runtime: runtime, logger: logger)
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        var services: [any Service] = [
+            Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
+        ]
+        if let interval = SystemdNotifier.watchdogInterval() {
+            services.append(WatchdogService(notifier: notifier, interval: interval, runtime: runtime))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        logger.notice("care-agent running", metadata: [
+            "devices": "\(configuration.devices.count)", "groups": "\(configuration.groups.count)", "socket": "\(control.path)",
+        ])
+        notifier.notify("READY=1\nSTATUS=\(configuration.devices.count) devices")
+        try await group.run()
+        notifier.notify("STOPPING=1")
+    }
+}

@@ -1,0 +1,50 @@
+import Agent
+import ArgumentParser
+import Foundation
+
+/// `care-agent status`: what the running agent is doing and how each device last went.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the agent's state and each device's last result.",
+        discussion: "Exit status 0 when every device's last collection was ok or partial, 1 otherwise, 2 when the agent cannot be reached."
+    )
+
+    @Option(help: "The agent's control socket.") var socket: String = "/run/care-agent/control.sock"
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let response: ControlResponse
+        do {
+            response = try ControlClient.request(socket: socket, ControlRequest(command: "status"))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(2)
+        }
+        guard let status = response.status else {
+            Console.error(response.error ?? "no status in the answer")
+            throw ExitCode(2)
+        }
+        if json {
+            Console.out(String(decoding: try ResultStore.encoder.encode(status), as: UTF8.self))
+        } else {
+            Console.out(Self.text(status))
+        }
+        if status.results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+    }
+
+    static func text(_ status: AgentStatus) -> String {
+        let iso = ISO8601DateFormatter()
+        var lines = ["configuration: \(status.configuration ?? "-")"]
+        if let error = status.reloadError { lines.append("LAST RELOAD FAILED (running the previous configuration): \(error)") }
+        lines.append("devices: \(status.devices), being collected: \(status.inFlight.isEmpty ? "none" : status.inFlight.joined(separator: ", "))")
+        for group in status.groups where group.devices > 0 {
+            lines.append("group \(group.name): \(group.devices) devices, \(group.schedule), last run \(group.lastRun.map(iso.string(from:)) ?? "not yet")")
+        }
+        for r in status.results {
+            lines.append("  \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.name) at \(iso.string(from: r.started))"
+                + (r.reason.map { ": \($0)" } ?? ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

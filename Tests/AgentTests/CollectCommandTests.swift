@@ -1,0 +1,122 @@
+import Bundle
+import Foundation
+import Testing
+import TestSupport
+
+/// `care-agent collect now --standalone` as a user runs it: the built executable, real sshd.
+@Suite(.serialized) struct CollectCommandTests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func careAgent(_ arguments: [String], in dir: URL, program: String? = nil) throws -> Run {
+        let out = dir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(4))").path
+        let err = dir.appendingPathComponent("stderr-\(UUID().uuidString.prefix(4))").path
+        let child = try ChildProcess(try program ?? careAgentExecutable(), arguments, stdout: out, stderr: err)
+        let status = child.wait()
+        return Run(status: status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                   stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    @Test func groupSelectsOnlyThatGroupAndFailuresSetTheExitStatus() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let closedPort = try SSHDHarness.freePort(on: "127.0.0.1")
+        let csv = """
+        name,host,port,group,site
+        edge-1,\(h.addresses[0]),\(h.port),edge,Paris
+        edge-2,\(h.addresses[0]),\(h.port),edge,Paris
+        core-1,\(h.addresses[0]),\(h.port),core,Lyon
+        gone-1,127.0.0.1,\(closedPort),gone,Nowhere
+
+        """
+        let inventory = dir.appendingPathComponent("inventory.csv").path
+        try csv.write(toFile: inventory, atomically: true, encoding: .utf8)
+        let common = ["collect", "now", "--standalone", "--inventory", inventory, "--user", h.user,
+                      "--key", h.clientKeys["ed25519"]!, "--known-hosts", h.knownHostsPath,
+                      "--state", dir.appendingPathComponent("state").path, "--timeout", "10"]
+
+        let out = dir.appendingPathComponent("out").path
+        let edge = try careAgent(common + ["--out", out, "--group", "edge", "--json"], in: dir)
+        #expect(edge.status == 0, "\(edge.stderr)")
+        let summaries = try JSONSerialization.jsonObject(with: Data(edge.stdout.utf8)) as? [[String: Any]]
+        #expect(summaries?.map { $0["name"] as? String } == ["edge-1", "edge-2"])
+        #expect(summaries?.allSatisfy { $0["status"] as? String == "ok" } == true)
+        // Only that group's devices were touched: one signed bundle each.
+        let bundles = try FileManager.default.contentsOfDirectory(atPath: out).filter(BundleFileName.isBundle)
+        #expect(bundles.count == 2)
+        let names = try bundles.map { try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(out)/\($0)")).contents.device.name }
+        #expect(names.sorted() == ["edge-1", "edge-2"])
+        // And their last results are recorded for status/inventory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("state/results").path).sorted() == ["edge-1.json", "edge-2.json"])
+
+        // A failed device: listed with its reason, exit status 1; plain progress lines (not a TTY).
+        let mixed = try careAgent(common + ["--out", out, "--group", "gone", "--device", "core-1", "--device-timeout", "5"], in: dir)
+        #expect(mixed.status == 1)
+        #expect(mixed.stdout.contains("] ok core-1: "))
+        #expect(mixed.stdout.contains("2 devices: 1 ok, 0 partial, 1 failed"), "\(mixed.stdout)")
+        #expect(mixed.stdout.contains("  FAILED gone-1 (127.0.0.1:\(closedPort)): 127.0.0.1:\(closedPort): cannot connect"), "\(mixed.stdout)")
+
+        let unknown = try careAgent(common + ["--group", "nope"], in: dir)
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("no group nope; groups: core, default, edge, gone"))
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func progressBarOnATerminal() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = try SSHDHarness.freePort(on: "127.0.0.1"), b = try SSHDHarness.freePort(on: "127.0.0.1")
+        let inventory = dir.appendingPathComponent("inventory.csv").path
+        try "name,host,port\nr-a,127.0.0.1,\(a)\nr-b,127.0.0.1,\(b)\n".write(toFile: inventory, atomically: true, encoding: .utf8)
+        let key = dir.appendingPathComponent("key").path
+        try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key])
+        let command = [try careAgentExecutable(), "collect", "now", "--standalone", "--inventory", inventory, "--user", "x",
+                       "--key", key, "--known-hosts", "/dev/null", "--out", dir.appendingPathComponent("out").path,
+                       "--state", dir.appendingPathComponent("state").path, "--device-timeout", "1"].joined(separator: " ")
+        // script(1) gives the command a pseudo-terminal, as a user at a shell would.
+        let run = try careAgent(["-qec", command, "/dev/null"], in: dir, program: "/usr/bin/script")
+        #expect(run.status == 1)
+        #expect(run.stdout.contains("\r\u{1B}[2K[##############################] 2/2 done, 2 failed"), "\(run.stdout)")
+        #expect(run.stdout.contains("0/2 done, 0 failed | r-"))
+        #expect(run.stdout.contains("FAILED r-a"))
+        // No log lines through the bar.
+        #expect(!run.stdout.contains("warning"))
+    }
+
+    @Test func helpNamesTheAgentCommandsAndEveryOption() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let top = try careAgent(["--help"], in: dir)
+        for line in ["  run                     Run the agent as a service (systemd Type=notify).",
+                     "  collect                 Collect devices on demand.",
+                     "  status                  Show the agent's state and each device's last result.",
+                     "  inventory               List model, serial number and Junos version of each"] {
+            #expect(top.stdout.contains(line), "\(top.stdout)")
+        }
+        let help = try careAgent(["collect", "now", "--help"], in: dir)
+        #expect(help.stdout.hasPrefix("OVERVIEW: Collect devices now and print a summary."))
+        for option in ["--standalone", "--config <config>", "--inventory <inventory>", "--user <user>", "--key <key>",
+                       "--passphrase-file", "--password-file", "--known-hosts", "--host-key-policy", "--out <out>",
+                       "--state <state>", "--concurrency <concurrency>", "--timeout <timeout>", "--device-timeout",
+                       "--group <group>", "--device <device>", "--json", "--directories", "--socket <socket>"] {
+            #expect(help.stdout.contains("  \(option)"), "missing \(option)")
+        }
+        #expect(help.stdout.contains("Exit status: 0 when no device failed (partial ones are listed), 1 when one or\nmore failed, 2 for a configuration or usage error."))
+    }
+
+    @Test func brokenConfigurationIsRefusedWithItsLine() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try "[agent]\nconcurrency = 4\n\n[group core]\nschedule = every now and then\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let run = try careAgent(["collect", "now", "--standalone", "--config", conf], in: dir)
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("\(conf):5:12: expected \"every DURATION\""), "\(run.stderr)")
+    }
+}

@@ -1,0 +1,490 @@
+import Agent
+import Bundle
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// Collections against real OpenSSH sshd instances running the simulator as their netconf
+/// subsystem: healthy, hanging, answering rpc-errors, refusing the key, showing another host key.
+@Suite(.serialized) struct CollectionTests {
+    /// A simulated device on its own sshd.
+    func device(_ simulatorArguments: String = "", dir: URL, password: Bool = false) throws -> SSHDHarness {
+        let profile = try TestProfiles.write(fullProfile, named: "mx480-\(UUID().uuidString.prefix(4))", under: dir)
+        var options = SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) \(simulatorArguments)")
+        options.password = password
+        return try SSHDHarness(options)
+    }
+
+    /// A known_hosts file with every harness' keys, and one where `changed`'s key is another key.
+    func knownHosts(_ harnesses: [SSHDHarness], dir: URL) throws -> String {
+        let text = try harnesses.map { try String(contentsOfFile: $0.knownHostsPath, encoding: .utf8) }.joined()
+        let path = dir.appendingPathComponent("known_hosts").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func otherKey(dir: URL, name: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path])
+        return path
+    }
+
+    @Test func eachDeviceEndsWithItsOwnStatusAndHealthyOnesAreNotDelayed() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let healthy = try device("--latency-ms 20", dir: dir)
+        let hung = try device("--fault hang", dir: dir)
+        let failing = try device("--fault rpc-error", dir: dir)
+        defer { healthy.stop(); hung.stop(); failing.stop() }
+        let known = try knownHosts([healthy, hung, failing], dir: dir)
+        // A known_hosts where the healthy device's entry is another server's key.
+        let impostor = try otherKey(dir: dir, name: "impostor")
+        let impostorPub = try String(contentsOfFile: impostor + ".pub", encoding: .utf8).split(separator: " ")
+        let changed = dir.appendingPathComponent("known_hosts_changed").path
+        try "[\(healthy.addresses[0])]:\(healthy.port) \(impostorPub[0]) \(impostorPub[1])\n".write(toFile: changed, atomically: true, encoding: .utf8)
+        let strangerKey = try otherKey(dir: dir, name: "stranger")
+
+        let conf = """
+        [agent]
+        concurrency = 10
+        [defaults]
+        user = \(healthy.user)
+        known-hosts = \(known)
+        connect-timeout = 10s
+        rpc-timeout = 4s
+        retries = 0
+        [group healthy]
+        key-file = \(healthy.clientKeys["ed25519"]!)
+        [group hung]
+        key-file = \(hung.clientKeys["ed25519"]!)
+        [group failing]
+        key-file = \(failing.clientKeys["ed25519"]!)
+        [group stranger]
+        key-file = \(strangerKey)
+        [group changed]
+        key-file = \(healthy.clientKeys["ed25519"]!)
+        known-hosts = \(changed)
+        [device healthy-1]
+        host = \(healthy.addresses[0])
+        port = \(healthy.port)
+        group = healthy
+        [device healthy-2]
+        host = \(healthy.addresses[0])
+        port = \(healthy.port)
+        group = healthy
+        [device hung]
+        host = \(hung.addresses[0])
+        port = \(hung.port)
+        group = hung
+        [device rpc-errors]
+        host = \(failing.addresses[0])
+        port = \(failing.port)
+        group = failing
+        [device wrong-key]
+        host = \(healthy.addresses[0])
+        port = \(healthy.port)
+        group = stranger
+        [device replaced]
+        host = \(healthy.addresses[0])
+        port = \(healthy.port)
+        group = changed
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: dir.appendingPathComponent("agent.conf").path, text: conf))
+        let out = dir.appendingPathComponent("out").path
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: out), logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        let results = await collector.collect(config.devices, trigger: .standalone)
+        let elapsed = ContinuousClock.now - started
+        let byName = Dictionary(uniqueKeysWithValues: results.map { ($0.device.name, $0) })
+
+        for name in ["healthy-1", "healthy-2"] {
+            let r = try #require(byName[name])
+            #expect(r.status == .ok, "\(name): \(r.reason ?? "") \(r.log)")
+            // Not held up by the hung device's 4 s RPC timeout.
+            #expect(r.duration < .seconds(4), "\(name) took \(r.duration)")
+            #expect(r.facts.software?.model == "mx480")
+            #expect(r.facts.inventory?.chassisSerial != nil)
+            #expect(r.facts.configuration != nil)
+            // mx480 may have virtual chassis: asked, and the simulator's rpc-error means "not applicable".
+            #expect(r.rpcs.first { $0.name == "get-virtual-chassis-information" }?.status == .notApplicable)
+            // No chassis cluster on an MX: not even asked.
+            let cluster = r.rpcs.first { $0.name == "get-chassis-cluster-status" }
+            #expect(cluster?.status == .notApplicable && cluster?.durationMilliseconds == 0)
+        }
+        let hungResult = try #require(byName["hung"])
+        #expect(hungResult.status == .failed)
+        #expect(hungResult.failureKind == .timeout)
+        #expect(hungResult.reason?.contains("no reply to get-software-information within 4 s") == true, "\(hungResult.reason ?? "")")
+        #expect(hungResult.rpcs.first?.status == .timeout)
+        #expect(hungResult.rpcs.dropFirst().allSatisfy { $0.status == .notRun || $0.status == .notApplicable })
+
+        let errors = try #require(byName["rpc-errors"])
+        #expect(errors.status == .failed)
+        #expect(errors.failureKind == .rpcErrors)
+        #expect(errors.reason?.contains("could not connect to re0 : No route to host") == true)
+        #expect(errors.rpcs.first?.status == .rpcError)
+
+        let wrongKey = try #require(byName["wrong-key"])
+        #expect(wrongKey.status == .failed)
+        #expect(wrongKey.failureKind == .authentication)
+        #expect(wrongKey.attempts == 1)
+        #expect(wrongKey.reason?.contains("authentication failed for user \(healthy.user)") == true, "\(wrongKey.reason ?? "")")
+
+        let replaced = try #require(byName["replaced"])
+        #expect(replaced.status == .failed)
+        #expect(replaced.failureKind == .hostKey)
+        #expect(replaced.reason?.contains("has changed") == true, "\(replaced.reason ?? "")")
+
+        // The whole run is bounded by the slowest device's own timeout, not the sum.
+        #expect(elapsed < .seconds(12))
+
+        // Each device's result is stored, with its redacted replies.
+        let stored = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(stored == ["healthy-1", "healthy-2", "hung", "replaced", "rpc-errors", "wrong-key"])
+        let runs = try FileManager.default.contentsOfDirectory(atPath: "\(out)/healthy-1")
+        let replies = try FileManager.default.contentsOfDirectory(atPath: "\(out)/healthy-1/\(runs[0])/replies")
+        #expect(replies.contains("01-get-software-information.xml"))
+        let configuration = try #require(replies.first { $0.hasSuffix("get-configuration.xml") })
+        let configText = try String(contentsOfFile: "\(out)/healthy-1/\(runs[0])/replies/\(configuration)", encoding: .utf8)
+        #expect(configText.contains("&lt;redacted&gt;"))
+        #expect(!configText.contains("$1$"))
+    }
+
+    @Test func oneSignedBundlePerDeviceInTheOutbox() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device(dir: dir)
+        defer { h.stop() }
+        let conf = """
+        [agent]
+        agent-id = test-agent
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        command = show chassis hardware
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: BundleSink(configuration: config), logger: Logger(label: "test"))
+        let result = try #require(await collector.collect(config.devices, trigger: .schedule).first)
+        #expect(result.status == .ok, "\(result.reason ?? "")")
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/outbox").filter(BundleFileName.isBundle)
+        #expect(files.count == 1)
+        let bundle = try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(dir.path)/outbox/\(files[0])"))
+        let contents = bundle.contents
+        #expect(contents.agent.id == "test-agent")
+        #expect(contents.device.name == "r1")
+        #expect(contents.device.model == "mx480")
+        #expect(contents.device.chassisSerial == result.facts.inventory?.chassisSerial)
+        #expect(contents.trigger == .scheduled)
+        // Sent RPCs only (the cluster status was not asked of an MX); the command under a safe name.
+        #expect(!contents.outcomes.contains { $0.rpc == "get-chassis-cluster-status" })
+        #expect(contents.outcomes.contains { $0.rpc == "command-show_chassis_hardware" && $0.status == .ok })
+        #expect(contents.outcomes.first { $0.rpc == "get-virtual-chassis-information" }?.status == .rpcError)
+        let configuration = try #require(contents.rawReplies.first { $0.rpc == "get-configuration" })
+        let text = String(decoding: configuration.bytes, as: UTF8.self)
+        #expect(text.contains("&lt;redacted&gt;") && !text.contains("$1$"))
+        #expect(contents.facts.software?.model == "mx480")
+        #expect(contents.log.contains("rpc ok"))
+        // The key stays in the state directory and signs every bundle.
+        #expect(FileManager.default.fileExists(atPath: "\(dir.path)/state/\(AgentKey.fileName)"))
+    }
+
+    @Test func slowAndSilentDevicesEndAtTheirOwnTimeouts() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let slow = try device("--fault slow", dir: dir)
+        let silent = try device("--fault hang-hello", dir: dir)
+        defer { slow.stop(); silent.stop() }
+        let known = try knownHosts([slow, silent], dir: dir)
+        let conf = """
+        [defaults]
+        user = \(slow.user)
+        known-hosts = \(known)
+        rpc-timeout = 30s
+        [group slow]
+        key-file = \(slow.clientKeys["ed25519"]!)
+        device-timeout = 3500ms
+        [group silent]
+        key-file = \(silent.clientKeys["ed25519"]!)
+        connect-timeout = 1500ms
+        retries = 1
+        retry-backoff = 100ms
+        [device slow]
+        host = \(slow.addresses[0])
+        port = \(slow.port)
+        group = slow
+        [device silent]
+        host = \(silent.addresses[0])
+        port = \(silent.port)
+        group = silent
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let results = await collector.collect(config.devices, trigger: .standalone)
+
+        // One second per RPC: a few answer, the one running at 3.5 s is cut, the rest are not sent.
+        let slowResult = results[0]
+        #expect(slowResult.status == .partial, "\(slowResult.reason ?? "")")
+        #expect(slowResult.failureKind == .timeout)
+        #expect(slowResult.duration < .seconds(5))
+        let answered = slowResult.rpcs.filter { $0.status == .ok }.count
+        #expect(answered >= 1 && answered <= 3, "\(slowResult.rpcs.map(\.status))")
+        #expect(slowResult.rpcs.filter { $0.status == .timeout }.count == 1)
+        #expect(slowResult.rpcs.last?.status == .notRun)
+        #expect(slowResult.facts.software != nil)
+
+        // Never says hello: a timeout, retried once (a transport failure), then given up.
+        let silentResult = results[1]
+        #expect(silentResult.status == .failed)
+        #expect(silentResult.failureKind == .timeout)
+        #expect(silentResult.attempts == 2)
+        #expect(silentResult.reason?.contains("(after 2 attempts)") == true, "\(silentResult.reason ?? "")")
+        #expect(silentResult.duration < .seconds(5))
+    }
+
+    @Test func transportFailuresAreRetriedWithBackoff() async throws {
+        // Nothing listens on this port: connection refused, a transport failure worth retrying.
+        let port = try SSHDHarness.freePort(on: "127.0.0.1")
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = try otherKey(dir: dir, name: "key")
+        let conf = """
+        [defaults]
+        user = nobody
+        key-file = \(key)
+        retries = 2
+        retry-backoff = 200ms
+        [device down]
+        host = 127.0.0.1
+        port = \(port)
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        let result = try #require(await collector.collect(config.devices, trigger: .standalone).first)
+        #expect(result.status == .failed)
+        #expect(result.failureKind == .unreachable)
+        #expect(result.attempts == 3)
+        #expect(result.reason?.hasSuffix("(after 3 attempts)") == true, "\(result.reason ?? "")")
+        // Waited 200 ms, then 400 ms between the attempts.
+        #expect(ContinuousClock.now - started >= .milliseconds(600))
+        #expect(result.log.contains("connection failed, retrying"))
+    }
+
+    @Test func aDeviceIsNeverCollectedTwiceAtOnceAndGroupLimitsHold() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let slow = try device("--latency-ms 100", dir: dir)
+        defer { slow.stop() }
+        var conf = """
+        [defaults]
+        user = \(slow.user)
+        key-file = \(slow.clientKeys["ed25519"]!)
+        known-hosts = \(slow.knownHostsPath)
+        concurrency = 2
+        skip = configuration, storage, coreDumps, uptime, environment
+
+        """
+        for i in 1...4 { conf += "[device d\(i)]\nhost = \(slow.addresses[0])\nport = \(slow.port)\n" }
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let peak = LockedPeak()
+        let events: @Sendable (CollectionEvent) -> Void = { event in
+            switch event {
+            case .started: peak.enter()
+            case .finished(let r, _) where r.status != .skipped: peak.leave()
+            default: break
+            }
+        }
+        async let first = collector.collect(config.devices, trigger: .schedule, onEvent: events)
+        try await Task.sleep(for: .milliseconds(50))
+        async let second = collector.collect([config.devices[0]], trigger: .request)
+        let (a, b) = await (first, second)
+        #expect(a.allSatisfy { $0.status == .ok }, "\(a.map { $0.reason ?? "" })")
+        #expect(b.first?.status == .skipped)
+        #expect(b.first?.reason?.contains("already being collected") == true)
+        // At most the group's 2 devices at once: from each result's own start and end times.
+        var points: [(Date, Int)] = []
+        for r in a { points.append((r.started, 1)); points.append((r.finished, -1)) }
+        points.sort { (x: (Date, Int), y: (Date, Int)) -> Bool in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
+        var overlap = 0, highest = 0
+        for point in points { overlap += point.1; highest = max(highest, overlap) }
+        #expect(highest == 2)
+        #expect(peak.maximum >= 2)
+    }
+
+    @Test func theGlobalCapHoldsAcrossGroups() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device("--latency-ms 50", dir: dir)
+        defer { h.stop() }
+        var conf = """
+        [agent]
+        concurrency = 3
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        concurrency = 10
+        skip = configuration, storage, coreDumps, uptime, environment, routingEngines
+        [group a]
+        [group b]
+
+        """
+        for i in 1...8 { conf += "[device d\(i)]\nhost = \(h.addresses[0])\nport = \(h.port)\ngroup = \(i % 2 == 0 ? "a" : "b")\n" }
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let results = await collector.collect(config.devices, trigger: .standalone)
+        #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
+        var points: [(Date, Int)] = []
+        for r in results { points.append((r.started, 1)); points.append((r.finished, -1)) }
+        points.sort { (x: (Date, Int), y: (Date, Int)) -> Bool in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
+        var overlap = 0, highest = 0
+        for point in points { overlap += point.1; highest = max(highest, overlap) }
+        #expect(highest == 3)
+    }
+}
+
+/// The MX480 captures plus replies for every other RPC of the default set (from other devices:
+/// the simulator serves whatever the profile holds).
+let fullProfile: [String: String] = TestProfiles.mx480.merging([
+    "get-system-alarm-information": "get-system-alarm-information/jexp__single-re-anon.xml",
+    "get-system-storage": "get-system-storage/jexp__single-re-18.2R1.xml",
+    "get-system-core-dumps": "get-system-core-dumps/pyez__vsrx-12.1X46-no-cores.xml",
+    "get-system-uptime-information": "get-system-uptime-information/librenms__ex4650-localre.xml",
+]) { a, _ in a }
+
+/// Stores each collection in two sinks.
+struct BothSinks: CollectionSink {
+    var first: any CollectionSink
+    var second: any CollectionSink
+    func store(_ collection: DeviceCollection) async throws -> String {
+        _ = try await first.store(collection)
+        return try await second.store(collection)
+    }
+}
+
+/// Captures every log line with its metadata, for checking that no secret is ever logged.
+/// A struct, as swift-log expects: each Logger copy keeps its own metadata.
+struct CapturingLogHandler: LogHandler {
+    let store: LineStore
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    init(store: LineStore) { self.store = store }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        let all = metadata.merging(explicit ?? [:]) { $1 }
+        store.append("\(level) \(message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+    }
+}
+
+final class LineStore: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [String] = []
+    func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+}
+
+@Suite(.serialized) struct SecretLoggingTests {
+    @Test func noSecretReachesTheLogsOrTheStoredResults() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        var options = SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)")
+        options.password = true
+        let h = try SSHDHarness(options)
+        defer { h.stop() }
+        try #require(getuid() == 0, "password login needs root to give the care-test account a password")
+        let passwordFile = dir.appendingPathComponent("netconf.password")
+        try (SSHDHarness.testPassword + "\n").write(to: passwordFile, atomically: true, encoding: .utf8)
+        let wrongPasswordFile = dir.appendingPathComponent("wrong.password")
+        try "Wr0ng-But-Still-Secret\n".write(to: wrongPasswordFile, atomically: true, encoding: .utf8)
+        let conf = """
+        [defaults]
+        user = \(h.user)
+        known-hosts = \(h.knownHostsPath)
+        [group pw]
+        password-file = \(passwordFile.path)
+        [group wrong]
+        password-file = \(wrongPasswordFile.path)
+        [device with-password]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        group = pw
+        [device wrong-password]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        group = wrong
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let store = LineStore()
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: store) }
+        let out = dir.appendingPathComponent("out").path
+        let outbox = dir.appendingPathComponent("outbox").path
+        let key = try AgentKey.loadOrCreate(stateDirectory: dir)
+        let sink = BothSinks(first: DirectorySink(root: out),
+                             second: BundleSink(outbox: outbox, key: key, agent: AgentIdentity(id: "t", version: "t")))
+        let collector = try Collector(configuration: config, sink: sink, logger: logger)
+        let results = await collector.collect(config.devices, trigger: .standalone)
+        #expect(results[0].status == .ok, "\(results[0].reason ?? "")")
+        #expect(results[1].status == .failed && results[1].failureKind == .authentication)
+
+        // The secrets: both passwords, and every secret value of the device's configuration.
+        let fixture = try String(contentsOf: Fixtures.url(TestProfiles.mx480["get-configuration"]!), encoding: .utf8)
+        var secrets = [SSHDHarness.testPassword, "Wr0ng-But-Still-Secret"]
+        for keyword in ["encrypted-password", "secret", "authentication-key", "pre-shared-key"] {
+            var rest = Substring(fixture)
+            while let open = rest.range(of: "<\(keyword)>") {
+                rest = rest[open.upperBound...]
+                if let close = rest.range(of: "</\(keyword)>") {
+                    let value = String(rest[..<close.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
+                    if value.count >= 6 { secrets.append(value) }
+                }
+            }
+        }
+        #expect(secrets.count >= 4, "the fixture should hold secrets to look for: \(secrets.count)")
+        let lines = store.lines
+        #expect(lines.count > 20)
+        #expect(lines.contains { $0.contains("rpc=get-configuration") && $0.contains("duration-ms=") && $0.contains("device=with-password") })
+        var stored: [String] = []
+        if let walker = FileManager.default.enumerator(atPath: out) {
+            for case let file as String in walker where file.hasSuffix(".xml") || file.hasSuffix(".json") || file.hasSuffix(".log") {
+                stored.append(try String(contentsOfFile: "\(out)/\(file)", encoding: .utf8))
+            }
+        }
+        // And every member of the signed bundles.
+        for file in try FileManager.default.contentsOfDirectory(atPath: outbox) where BundleFileName.isBundle(file) {
+            let bundle = try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(outbox)/\(file)"))
+            stored += bundle.members.map { String(decoding: $0.bytes, as: UTF8.self) }
+        }
+        #expect(stored.count > 20)
+        for secret in secrets {
+            for line in lines { #expect(!line.contains(secret), "a log line holds a secret: \(line)") }
+            for text in stored { #expect(!text.contains(secret), "a stored file holds the secret \(secret.prefix(3))…") }
+            for result in results { #expect(!result.log.contains(secret)) }
+        }
+    }
+}
+
+/// Counts devices in flight from the collector's (synchronous) events.
+final class LockedPeak: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = 0
+    private var highest = 0
+    func enter() { lock.lock(); current += 1; highest = max(highest, current); lock.unlock() }
+    func leave() { lock.lock(); current -= 1; lock.unlock() }
+    var maximum: Int { lock.lock(); defer { lock.unlock() }; return highest }
+}

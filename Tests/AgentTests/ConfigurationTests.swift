@@ -1,0 +1,279 @@
+import Agent
+import Foundation
+import Junos
+import NETCONF
+import Testing
+import TestSupport
+
+@Suite struct ConfigurationTests {
+    let example = """
+    # test configuration
+    [agent]
+    outbox = /tmp/outbox
+    concurrency = 7
+
+    [defaults]
+    user = care
+    key-file = /etc/care-agent/id_ed25519   # inline comment
+    rpc-timeout = 45s
+    schedule = every 6h
+
+    [group core]
+    password-file = /etc/care-agent/core.password
+    concurrency = 2
+    schedule = daily 02:00-04:00
+    jitter = 0
+    rpc = get-interface-information
+    command = show system users
+    skip = storage, coreDumps
+
+    [device r1]
+    host = 192.0.2.1
+    group = core
+
+    [device sw1]
+    host = "sw1.example.net"
+    port = 22
+    """
+
+    @Test func parsesSectionsInheritanceAndDevices() throws {
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: example))
+        #expect(config.agent.outbox == "/tmp/outbox")
+        #expect(config.agent.concurrency == 7)
+        let core = try #require(config.groups["core"])
+        // Inherited from [defaults], overridden where the group says so.
+        #expect(core.credentials.user == "care")
+        #expect(core.credentials.keyFile == "/etc/care-agent/id_ed25519")
+        #expect(core.credentials.passwordFile == "/etc/care-agent/core.password")
+        #expect(core.rpcTimeout == .seconds(45))
+        #expect(core.concurrency == 2)
+        #expect(core.schedule == .daily(start: 120, end: 240))
+        #expect(core.jitter == .zero)
+        #expect(core.extraRequests == [.junos("get-interface-information"), .command("show system users")])
+        #expect(core.skippedFacts == [.storage, .coreDumps])
+        let defaults = try #require(config.groups[AgentConfiguration.defaultGroup])
+        #expect(defaults.schedule == .interval(.seconds(6 * 3600)))
+        #expect(defaults.credentials.passwordFile == nil)
+        #expect(config.devices == [Device(name: "r1", host: "192.0.2.1", group: "core"),
+                                   Device(name: "sw1", host: "sw1.example.net", port: 22)])
+        // The plan: default facts minus the skipped ones, then the extras.
+        let steps = CollectionPlan.steps(for: core).map(\.request.name)
+        #expect(steps.first == "get-software-information")
+        #expect(!steps.contains("get-system-storage") && !steps.contains("get-system-core-dumps"))
+        #expect(steps.suffix(3) == ["get-configuration", "get-interface-information", "command \"show system users\""])
+    }
+
+    @Test(arguments: [
+        ("[agent]\nconcurrency = lots\n", "agent.conf:2:15: expected a positive whole number, found \"lots\""),
+        ("[agent]\n\n[group core]\nrpc-timeout = soon\n", "agent.conf:4:15: expected a duration such as 30s, 5m, 6h or 1d, found \"soon\""),
+        ("[group core]\nschedule = hourly\n", "agent.conf:2:12: expected \"every DURATION\" (every 6h), \"daily HH:MM-HH:MM\" (daily 02:00-04:00) or \"manual\", found \"hourly\""),
+        ("[group core]\nschedule = daily 25:00-02:00\n", "agent.conf:2:12: expected a window HH:MM-HH:MM such as 02:00-04:00 after \"daily\", found \"25:00-02:00\""),
+        ("[group core\n", "agent.conf:1:12: expected \"]\" to close the section header"),
+        ("[site x]\n", "agent.conf:1:2: expected agent, defaults, group NAME or device NAME, found \"site\""),
+        ("user = x\n", "agent.conf:1:1: expected a section header such as [agent] before the first key"),
+        ("[agent]\n  just words\n", "agent.conf:2:13: expected \"key = value\" or a [section] header"),
+        ("[group a]\nport = 99999\n", "agent.conf:2:8: expected a TCP port from 1 to 65535, found \"99999\""),
+        ("[group a]\nfrobnicate = yes\n", "agent.conf:2:1: unknown key \"frobnicate\" in a group section; see agent.conf.example for the keys"),
+        ("[device r1]\nhost = 192.0.2.1\ngroup = nowhere\n", "agent.conf:1:1: device r1 is in group nowhere, which no [group nowhere] section defines"),
+        ("[group a]\nhost-key-policy = yolo\n", "agent.conf:2:19: expected strict or accept-new, found \"yolo\""),
+        ("[group a]\nvalue = \"open\n", "agent.conf:2:14: expected a closing \" for the value started at column 9"),
+    ])
+    func brokenLineIsReportedWithItsPosition(text: String, expected: String) {
+        #expect(throws: ConfigurationError.self) { try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text)) }
+        do {
+            _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
+        } catch {
+            #expect(error.description == expected)
+        }
+    }
+
+    @Test func clearTextSecretsAreRefused() {
+        for (key, hint) in [("password", "password-file"), ("passphrase", "passphrase-file")] {
+            do {
+                _ = try AgentConfiguration(file: ConfigurationFile(path: "/etc/care-agent/agent.conf", text: "[defaults]\nuser = care\n\(key) = hunter2\n"))
+                Issue.record("a clear-text \(key) was accepted")
+            } catch {
+                #expect(error.description.hasPrefix("/etc/care-agent/agent.conf:3:1: clear-text secrets are refused in agent.conf"))
+                #expect(error.description.contains(hint))
+                #expect(!error.description.contains("hunter2"))
+            }
+        }
+    }
+
+    @Test func inventoryCSVWithQuotesExtraColumnsAndGroups() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = [
+            "name,host,port,group,site",
+            "# a comment line",
+            #"r1,192.0.2.1,,core,"Paris, rack 4""#,
+            #""sw ""2""",sw2.example.net,22,,Lyon"#,
+            "",
+            #"r3 , 192.0.2.3 ,830,core,"multi"#,
+            #"line""#,
+        ].joined(separator: "\n")
+        try csv.write(to: dir.appendingPathComponent("inventory.csv"), atomically: true, encoding: .utf8)
+        let conf = "[agent]\ninventory = inventory.csv\n[group core]\nuser = x\n[device inline]\nhost = 192.0.2.9\n"
+        try conf.write(to: dir.appendingPathComponent("agent.conf"), atomically: true, encoding: .utf8)
+        let config = try AgentConfiguration.load(path: dir.appendingPathComponent("agent.conf").path)
+        #expect(config.devices == [
+            Device(name: "inline", host: "192.0.2.9"),
+            Device(name: "r1", host: "192.0.2.1", group: "core"),
+            Device(name: "sw \"2\"", host: "sw2.example.net", port: 22),
+            Device(name: "r3", host: "192.0.2.3", port: 830, group: "core"),
+        ])
+    }
+
+    @Test(arguments: [
+        ("name,host\nr1,192.0.2.1\nr1,192.0.2.2\n", "inv.csv:3:1: device r1 is listed twice"),
+        ("name,host,port\nr1,192.0.2.1,http\n", "inv.csv:2:14: expected a TCP port from 1 to 65535, found \"http\""),
+        ("name,address\nr1,192.0.2.1\n", "inv.csv:1:1: expected a \"host\" column in the header (name,host,port,group)"),
+        ("name,host,group\nr1,192.0.2.1,edge\n", "inv.csv:2:1: device r1 is in group edge, which agent.conf does not define"),
+        ("name,host\nr1,\"192.0.2.1\n", "inv.csv:2:4: expected a closing quote for the field opened here"),
+        ("name,host\n\nr2\n", "inv.csv:3:1: expected a host (address or DNS name) for device r2"),
+    ])
+    func brokenInventoryLineIsReported(text: String, expected: String) {
+        do {
+            var config = AgentConfiguration()
+            try config.addInventory(InventoryFile(path: "inv.csv", text: text))
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.description == expected)
+        }
+    }
+
+    @Test func durations() {
+        #expect(parseDuration("90") == .seconds(90))
+        #expect(parseDuration("1.5s") == .milliseconds(1500))
+        #expect(parseDuration("500ms") == .milliseconds(500))
+        #expect(parseDuration("5m") == .seconds(300))
+        #expect(parseDuration("6h") == .seconds(21600))
+        #expect(parseDuration("1d") == .seconds(86400))
+        #expect(parseDuration("-1s") == nil)
+        #expect(parseDuration("soon") == nil)
+    }
+
+    @Test func credentialsComeFromFilesOrSystemdCredentials() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "s3cret-from-file\nignored second line\n".write(to: dir.appendingPathComponent("pw"), atomically: true, encoding: .utf8)
+        try "s3cret-from-systemd\r\n".write(to: dir.appendingPathComponent("netconf-password"), atomically: true, encoding: .utf8)
+        let fromFile = try CredentialSource(user: "care", passwordFile: dir.appendingPathComponent("pw").path).resolve(group: "g")
+        #expect(fromFile.password == "s3cret-from-file")
+        let fromSystemd = try CredentialSource(user: "care", passwordCredential: "netconf-password")
+            .resolve(group: "g", environment: ["CREDENTIALS_DIRECTORY": dir.path])
+        #expect(fromSystemd.password == "s3cret-from-systemd")
+        #expect(throws: CredentialError.noCredentialsDirectory(group: "g", name: "netconf-password")) {
+            try CredentialSource(user: "care", passwordCredential: "netconf-password").resolve(group: "g", environment: [:])
+        }
+        #expect(throws: CredentialError.missing(group: "g", what: "key-file, password-file or password-credential")) {
+            try CredentialSource(user: "care").resolve(group: "g")
+        }
+    }
+}
+
+@Suite struct ScheduleTests {
+    let calendar: Calendar = {
+        var c = Calendar(identifier: .gregorian)
+        c.timeZone = TimeZone(identifier: "UTC")!
+        return c
+    }()
+
+    func date(_ text: String) -> Date {
+        let f = ISO8601DateFormatter()
+        return f.date(from: text)!
+    }
+
+    @Test func intervalWithJitter() throws {
+        let schedule = try Schedule(parsing: "every 6h")
+        let now = date("2026-11-25T03:00:00Z")
+        // First run: within the jitter of now.
+        #expect(schedule.nextRun(after: now, lastRun: nil, jitter: .seconds(600), unit: 0.5, calendar: calendar) == now.addingTimeInterval(300))
+        // Then every 6 h plus jitter after the last run.
+        let last = date("2026-11-25T01:00:00Z")
+        #expect(schedule.nextRun(after: now, lastRun: last, jitter: .seconds(600), unit: 0.25, calendar: calendar) == date("2026-11-25T07:02:30Z"))
+        // Overdue (the agent was down): soon, not in a burst of missed runs.
+        let longAgo = date("2026-11-20T00:00:00Z")
+        let overdue = schedule.nextRun(after: now, lastRun: longAgo, jitter: .seconds(600), unit: 0.1, calendar: calendar)!
+        #expect(overdue > now && overdue <= now.addingTimeInterval(600))
+    }
+
+    @Test func dailyWindow() throws {
+        let schedule = try Schedule(parsing: "daily 02:00-04:00")
+        // Before the window: inside today's window.
+        #expect(schedule.nextRun(after: date("2026-11-25T01:00:00Z"), lastRun: nil, jitter: .zero, unit: 0.5, calendar: calendar) == date("2026-11-25T03:00:00Z"))
+        // Inside the window, not yet run today: in what is left of it.
+        #expect(schedule.nextRun(after: date("2026-11-25T03:00:00Z"), lastRun: date("2026-11-24T02:30:00Z"), jitter: .zero, unit: 0.5, calendar: calendar) == date("2026-11-25T03:30:00Z"))
+        // Already ran in today's window: tomorrow's.
+        #expect(schedule.nextRun(after: date("2026-11-25T03:00:00Z"), lastRun: date("2026-11-25T02:10:00Z"), jitter: .zero, unit: 0, calendar: calendar) == date("2026-11-26T02:00:00Z").addingTimeInterval(0.001))
+        // A window across midnight.
+        let night = try Schedule(parsing: "daily 23:00-01:00")
+        #expect(night.nextRun(after: date("2026-11-25T12:00:00Z"), lastRun: nil, jitter: .zero, unit: 0.75, calendar: calendar) == date("2026-11-26T00:30:00Z"))
+        #expect(try Schedule(parsing: "manual").nextRun(after: Date(), lastRun: nil, jitter: .zero, unit: 0, calendar: calendar) == nil)
+    }
+}
+
+@Suite struct ConcurrencyLimitTests {
+    @Test func neverMoreHoldersThanTheLimit() async throws {
+        let limit = ConcurrencyLimit(limit: 3)
+        let peak = Peak()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    try? await limit.acquire()
+                    await peak.enter()
+                    try? await Task.sleep(for: .milliseconds(10))
+                    await peak.leave()
+                    await limit.release()
+                }
+            }
+        }
+        #expect(await peak.maximum == 3)
+        #expect(await limit.inUse == 0)
+    }
+
+    @Test func cancelledWaiterLeavesTheQueue() async throws {
+        let limit = ConcurrencyLimit(limit: 1)
+        try await limit.acquire()
+        let waiter = Task { try await limit.acquire() }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        await limit.release()
+        // The slot is free again: the cancelled waiter did not take it.
+        try await limit.acquire()
+        #expect(await limit.inUse == 1)
+    }
+}
+
+actor Peak {
+    var current = 0
+    var maximum = 0
+    func enter() { current += 1; maximum = max(maximum, current) }
+    func leave() { current -= 1 }
+}
+
+@Suite struct ExampleConfigurationTests {
+    /// The shipped example must parse, and say what the defaults are.
+    @Test func exampleParsesWithTheDocumentedValues() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path
+        let config = try AgentConfiguration.load(path: path)
+        let defaults = try #require(config.groups[AgentConfiguration.defaultGroup])
+        let builtIn = GroupSettings(name: "default")
+        #expect(defaults.port == builtIn.port)
+        #expect(defaults.schedule == builtIn.schedule)
+        #expect(defaults.jitter == builtIn.jitter)
+        #expect(defaults.concurrency == builtIn.concurrency)
+        #expect(defaults.connectTimeout == builtIn.connectTimeout)
+        #expect(defaults.rpcTimeout == builtIn.rpcTimeout)
+        #expect(defaults.deviceTimeout == builtIn.deviceTimeout)
+        #expect(defaults.retries == builtIn.retries)
+        #expect(defaults.retryBackoff == builtIn.retryBackoff)
+        #expect(defaults.knownHosts == builtIn.knownHosts)
+        #expect(defaults.hostKeyPolicy == builtIn.hostKeyPolicy)
+        #expect(config.agent.concurrency == AgentSettings().concurrency)
+        #expect(config.agent.outbox == AgentSettings().outbox)
+        #expect(config.groups["core"]?.schedule == .daily(start: 120, end: 240))
+        #expect(config.devices.map(\.name) == ["core-re1", "edge-sw1"])
+    }
+}

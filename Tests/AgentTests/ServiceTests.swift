@@ -1,0 +1,274 @@
+@testable import Agent
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// A clock that jumps to each wake-up time after giving started collections a moment to finish,
+/// and ends the scheduler (by throwing) once `end` is reached.
+final class JumpingClock: SchedulerClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Date
+    let end: Date
+
+    init(start: Date, end: Date) {
+        current = start
+        self.end = end
+    }
+
+    func now() -> Date { lock.lock(); defer { lock.unlock() }; return current }
+
+    func sleep(until date: Date) async throws {
+        try await Task.sleep(for: .milliseconds(60))
+        guard date < end else { throw CancellationError() }
+        advance(to: date)
+    }
+
+    private func advance(to date: Date) {
+        lock.lock()
+        current = max(current, date)
+        lock.unlock()
+    }
+}
+
+@Suite struct SchedulerTests {
+    @Test func groupsRunOnTheirOwnSchedulesWithJitter() async throws {
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        // Devices whose credentials are missing fail at once, without the network.
+        let conf = """
+        [group hourly]
+        schedule = every 1h
+        jitter = 10m
+        [group nightly]
+        schedule = daily 02:00-04:00
+        [group manual]
+        schedule = manual
+        [device a]
+        host = 192.0.2.1
+        group = hourly
+        [device b]
+        host = 192.0.2.2
+        group = nightly
+        [device c]
+        host = 192.0.2.3
+        group = manual
+        """
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        config.agent.stateDirectory = dir.path
+        let runtime = try AgentRuntime(configuration: config, configurationPath: nil, logger: Logger(label: "test"),
+                                       makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
+        let start = ISO8601DateFormatter().date(from: "2026-11-25T00:00:00Z")!
+        let clock = JumpingClock(start: start, end: start.addingTimeInterval(86400))
+        let scheduler = Scheduler(runtime: runtime, clock: clock, calendar: utc, logger: Logger(label: "test"), recheck: 3600, random: { 0.5 })
+        await #expect(throws: CancellationError.self) { try await scheduler.loop() }
+        let runs = await runtime.recentRuns
+        let offsets = { (group: String) in runs.filter { $0.group == group }.map { Int($0.at.timeIntervalSince(start) / 60) } }
+        // Every 60 min plus half the 10 min jitter, from 00:05.
+        #expect(offsets("hourly") == Array(stride(from: 5, through: 1435, by: 65)))
+        // Once, in the middle of its window.
+        #expect(offsets("nightly") == [180])
+        #expect(offsets("manual").isEmpty)
+        // The runs collected (and recorded) their devices.
+        #expect(ResultStore(stateDirectory: dir.path).loadAll().map(\.device.name).sorted() == ["a", "b"])
+    }
+}
+
+@Suite struct SystemdNotifierTests {
+    /// A datagram socket standing in for systemd's notify socket.
+    func listen(_ path: String, abstract: Bool = false) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(path.utf8)
+        if abstract { bytes[0] = 0 }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard rc == 0 else { throw HarnessError("bind \(path): \(String(cString: strerror(errno)))") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    func receive(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+    }
+
+    @Test func sendsToPathAndAbstractSockets() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("notify").path
+        let fd = try listen(path)
+        defer { close(fd) }
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": path]).notify("READY=1\nSTATUS=3 devices"))
+        #expect(receive(fd) == "READY=1\nSTATUS=3 devices")
+
+        let name = "@care-agent-test-\(UUID().uuidString.prefix(8))"
+        let abstract = try listen(name, abstract: true)
+        defer { close(abstract) }
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": name]).notify("WATCHDOG=1"))
+        #expect(receive(abstract) == "WATCHDOG=1")
+
+        #expect(!SystemdNotifier(environment: [:]).notify("READY=1"))
+        #expect(SystemdNotifier.watchdogInterval(environment: ["WATCHDOG_USEC": "120000000"]) == .seconds(60))
+        #expect(SystemdNotifier.watchdogInterval(environment: ["WATCHDOG_USEC": "120000000", "WATCHDOG_PID": "1"]) == nil)
+    }
+}
+
+/// `care-agent run` as systemd runs it: READY=1 on the notify socket, status and collect over the
+/// control socket, SIGHUP reload keeping the last good configuration, SIGTERM stopping it.
+@Suite(.serialized) struct RunCommandTests {
+    func careAgent(_ arguments: [String], dir: URL) throws -> (Int32, String, String) {
+        let out = dir.appendingPathComponent("o-\(UUID().uuidString.prefix(4))").path
+        let err = dir.appendingPathComponent("e-\(UUID().uuidString.prefix(4))").path
+        let child = try ChildProcess(try careAgentExecutable(), arguments, stdout: out, stderr: err)
+        let status = child.wait()
+        return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "", (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    @Test func serviceLifecycle() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        let good = """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        schedule = manual
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """
+        try good.write(toFile: conf, atomically: true, encoding: .utf8)
+        let notifyPath = dir.appendingPathComponent("notify").path
+        let notify = try SystemdNotifierTests().listen(notifyPath)
+        defer { close(notify) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notifyPath
+        environment["WATCHDOG_USEC"] = "400000"
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path,
+                                       environment: environment)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        #expect(SystemdNotifierTests().receive(notify).hasPrefix("READY=1\nSTATUS=1 devices"))
+        let socket = "\(dir.path)/run/control.sock"
+        var info = stat()
+        #expect(stat(socket, &info) == 0 && info.st_mode & 0o777 == 0o660)
+
+        // collect now without --standalone goes through the service.
+        let (collectStatus, collectOut, collectErr) = try careAgent(["collect", "now", "--config", conf, "--json"], dir: dir)
+        #expect(collectStatus == 0, "\(collectErr)")
+        #expect(collectOut.contains("\"status\" : \"ok\""))
+        // The service wrote a signed bundle to its outbox.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/outbox").contains { $0.hasSuffix(".tar.gz") })
+        // The service selects: an unknown device is its error, passed on.
+        let (unknownStatus, _, unknownErr) = try careAgent(["collect", "now", "--socket", socket, "--device", "nope"], dir: dir)
+        #expect(unknownStatus == 2)
+        #expect(unknownErr.contains("no device nope in the configuration or inventory"))
+        let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
+        #expect(statusCode == 0)
+        #expect(statusOut.contains("devices: 1, being collected: none"))
+        #expect(statusOut.contains("ok       r1 at "), "\(statusOut)")
+        let (_, inventoryOut, _) = try careAgent(["inventory", "--state", "\(dir.path)/state", "--csv"], dir: dir)
+        #expect(inventoryOut.hasPrefix("device,host,model,serial,version,collected\nr1,\(h.addresses[0]),mx480,"), "\(inventoryOut)")
+        let (_, fruOut, _) = try careAgent(["inventory", "--state", "\(dir.path)/state", "--fru", "--json"], dir: dir)
+        let frus = try JSONSerialization.jsonObject(with: Data(fruOut.utf8)) as? [[String: Any]] ?? []
+        #expect(frus.count > 5)
+        #expect(frus.contains { ($0["item"] as? String)?.contains("FPC") == true && $0["partNumber"] != nil })
+        // A second agent on the same socket is refused, and the first keeps serving.
+        let (secondStatus, _, secondErr) = try careAgent(["run", "--config", conf], dir: dir)
+        #expect(secondStatus == 1)
+        #expect(secondErr.contains("another care-agent is already serving \(socket)"))
+        // A client that asks and leaves before the answer must not take the service down (SIGPIPE).
+        for _ in 0..<5 {
+            let fd = Foundation.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in socket.utf8.enumerated() { raw[i] = b } }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            #expect(connected == 0)
+            let request = Array("{\"command\":\"status\"}\n".utf8)
+            _ = send(fd, request, request.count, Int32(MSG_NOSIGNAL))
+            close(fd)
+        }
+        usleep(300_000)
+        #expect(service.isRunning)
+
+        // A broken file on SIGHUP: refused, the previous configuration keeps running.
+        try (good + "\nretries = many\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        service.signal(SIGHUP)
+        var reloaded = ""
+        var watchdogPings = 0
+        for _ in 0..<200 where !reloaded.contains("STATUS=reload") {
+            reloaded = SystemdNotifierTests().receive(notify)
+            if reloaded.hasPrefix("WATCHDOG=1\nSTATUS=1 devices, 0 being collected") { watchdogPings += 1 }
+        }
+        #expect(watchdogPings > 0)
+        #expect(reloaded.contains("reload failed: \(conf):13:1: unknown key \"retries\" in [device]"), "\(reloaded)")
+        let (_, afterReload, _) = try careAgent(["status", "--socket", socket], dir: dir)
+        #expect(afterReload.contains("LAST RELOAD FAILED"))
+        #expect(afterReload.contains("devices: 1"))
+
+        service.signal(SIGTERM)
+        #expect(service.wait() == 0)
+        var last = ""
+        for _ in 0..<200 where !last.hasPrefix("STOPPING=1") { last = SystemdNotifierTests().receive(notify); if last.isEmpty { break } }
+        #expect(last.hasPrefix("STOPPING=1"))
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
+    @Test func stopDuringACollectionEndsPromptly() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) --fault hang"))
+        defer { h.stop() }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        schedule = manual
+        rpc-timeout = 60s
+        [device hung]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        let socket = "\(dir.path)/run/control.sock"
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
+        let answer = dir.appendingPathComponent("answer").path
+        let client = try ChildProcess(try careAgentExecutable(), ["collect", "now", "--config", conf, "--json"], stdout: answer)
+        usleep(1_500_000)
+        let stopping = ContinuousClock.now
+        service.signal(SIGTERM)
+        let status = service.wait()
+        // Not the 60 s RPC timeout: the hung RPC is cancelled.
+        #expect(ContinuousClock.now - stopping < .seconds(10))
+        #expect(status == 0)
+        #expect(client.wait() == 1)
+        let text = try String(contentsOfFile: answer, encoding: .utf8)
+        #expect(text.contains("\"status\" : \"failed\""), "\(text)")
+        #expect(text.contains("cancelled: the agent is stopping"), "\(text)")
+    }
+}
