@@ -101,8 +101,20 @@ USER_NAME=$(id -un)
 # --- 4. Collection -------------------------------------------------------------------------------
 # With the agent's one-shot collection available, use it; otherwise one `care-agent rpc` per device.
 collect_with_agent() {
+    local status=0
     "$CARE" collect now --standalone --inventory "$INVENTORY" --user "$USER_NAME" --key "$KEY" \
-        --known-hosts "$KNOWN_HOSTS" --output "$STATE/bundles"
+        --known-hosts "$KNOWN_HOSTS" --out "$STATE/bundles" --state "$STATE/agent" --timeout "$RPC_TIMEOUT" \
+        2>"$STATE/collect.log" || status=$?
+    local bundles=("$STATE"/bundles/*.tar.gz)
+    [ -e "${bundles[0]}" ] || { tail -n 20 "$STATE/collect.log" >&2; die "collect wrote no bundles (status $status)"; }
+    printf '\n  %d signed bundles in %s; the first one:\n\n' "${#bundles[@]}" "$STATE/bundles"
+    "$CARE" bundle inspect "${bundles[0]}" | head -n 24 | sed 's/^/    /'
+    printf '\n  faulty on purpose: %s\n' "$(faulty_devices)"
+}
+
+# The devices the fleet made faulty, from the inventory's fault column.
+faulty_devices() {
+    tail -n +2 "$INVENTORY" | awk -F, '$6 != "" { printf "%s%s %s", sep, $1, $6; sep = ", " }'
 }
 
 # The text of the first <element> of a reply file.
@@ -134,8 +146,7 @@ collect_with_rpc() {
             printf '  %-16s %-11s ok      host-name %s, %s, Junos %s\n' "$name" "$host" "$hostname" "$model" "$version"
         fi
     done < <(tail -n +2 "$INVENTORY")
-    printf '\n  %d devices answered, %d failed; faulty on purpose: %s\n' \
-        "$ok" "$failed" "$(tail -n +2 "$INVENTORY" | awk -F, '$6 != "" { printf "%s%s %s", sep, $1, $6; sep = ", " }')"
+    printf '\n  %d devices answered, %d failed; faulty on purpose: %s\n' "$ok" "$failed" "$(faulty_devices)"
 }
 
 # (`care-agent collect --help` alone is no test: an unknown subcommand with --help prints the
