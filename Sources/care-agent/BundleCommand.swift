@@ -13,7 +13,7 @@ struct BundleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bundle",
         abstract: "Verify, inspect, compare and re-parse health snapshot bundles.",
-        subcommands: [Verify.self, Inspect.self, Diff.self, Reparse.self, Rewrite.self, Benchmark.self]
+        subcommands: [Verify.self, Inspect.self, Diff.self, Reparse.self, Rewrite.self, BundleServe.self, Benchmark.self]
     )
 
     static func fail(_ message: String) -> ExitCode {

@@ -74,6 +74,57 @@ import TestSupport
         #expect(!SimulatedFleet.canConnect("127.0.0.1", Int(port)!))
     }
 
+    @Test func bundleServeReplaysTheSampleBundleIncludingItsErrorReply() throws {
+        let executable = try careAgentExecutable()
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bundle = Fixtures.url("bundles/baku-JN1249018AFB-20251125-020000.tar.gz").path
+        let profile = try DeviceProfile(bundleFile: URL(fileURLWithPath: bundle))
+        #expect(profile.name == "baku")
+        #expect(profile.replies.keys.sorted() == ["get-alarm-information", "get-chassis-cluster-status", "get-chassis-inventory",
+                                                  "get-configuration", "get-environment-information", "get-route-engine-information",
+                                                  "get-software-information"])
+
+        let state = dir.appendingPathComponent("state").path, log = dir.appendingPathComponent("serve.out").path
+        let server = try ChildProcess(executable, ["bundle", "serve", bundle, "--state", state], stdout: log, stderr: log)
+        defer { if server.isRunning { server.signal(SIGKILL); server.wait() } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline && server.isRunning && !read(log).contains("Stop with Ctrl-C") { usleep(50_000) }
+        let banner = read(log)
+        try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
+        #expect(banner.hasPrefix("Serving baku (7 replies"))
+        let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
+        let arguments = ["rpc", "--host", "127.0.0.1", "--port", port, "--user", currentUser(), "--key", state + "/client_ed25519",
+                         "--known-hosts", state + "/known_hosts", "--timeout", "10"]
+        let out = try runProgram(executable, arguments + ["get-software-information", "get-chassis-inventory"])
+        #expect(XMLTextRewriter.values(of: "host-name", in: out).first == "baku")
+        #expect(XMLTextRewriter.values(of: "serial-number", in: out).first == "JN1249018AFB")
+        // The device's error reply (an xnm:error) is stored in the bundle and replayed as is.
+        let cluster = try runProgram(executable, arguments + ["get-chassis-cluster-status"])
+        #expect(cluster.contains("<message>error: Chassis cluster is not enabled</message>"), "\(cluster)")
+        // An RPC that timed out has no reply in the bundle: the device answers as Junos does to an unknown RPC.
+        let errors = dir.appendingPathComponent("rpc.err").path
+        let failing = try ChildProcess(executable, arguments + ["get-system-core-dumps"], stderr: errors)
+        #expect(failing.wait() == 1)
+        #expect(read(errors) == "care-agent: 127.0.0.1:\(port): get-system-core-dumps: syntax error (bad element: get-system-core-dumps) [protocol operation-failed]\n")
+
+        server.signal(SIGTERM)
+        let stopBy = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < stopBy && server.isRunning { usleep(50_000) }
+        #expect(server.wait() == 0)
+        #expect(!FileManager.default.fileExists(atPath: state + "/ready"))
+    }
+
+    @Test func aBundleThatDoesNotVerifyIsRefused() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var bytes = try Fixtures.bytes("bundles/baku-JN1249018AFB-20251125-020000.tar.gz")
+        bytes[bytes.count / 2] ^= 0xFF
+        let damaged = dir.appendingPathComponent("damaged.tar.gz")
+        try Data(bytes).write(to: damaged)
+        #expect(throws: SimulatorError.self) { _ = try DeviceProfile(bundleFile: damaged) }
+    }
+
     func currentUser() -> String {
         getpwuid(getuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "root"
     }
