@@ -105,6 +105,50 @@ import TestSupport
         #expect(!SimulatedFleet.canConnect(plan.devices[0].address, plan.port))
     }
 
+    /// The demo's path: the agent's one-shot collection over the whole fleet.
+    @Test func collectNowStandaloneClassifiesEveryFaultAndBundlesEveryHealthyDevice() throws {
+        let executable = try careAgentExecutable()
+        let scratch = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let state = scratch.appendingPathComponent("fleet").path, fleetLog = scratch.appendingPathComponent("fleet.out").path
+        let fleet = try ChildProcess(executable, [
+            "simulate", "fleet", "--devices", "14", "--profiles", Fixtures.packageRoot.appendingPathComponent("profiles").path,
+            "--state", state, "--faults", "hang:1,rpc-error:1,truncate:1,auth-fail:1", "--seed", "5",
+        ], stdout: fleetLog, stderr: fleetLog)
+        defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(10)) { !fleet.isRunning } } }
+        #expect(waitUntil(.seconds(30)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning })
+        try #require(fleet.isRunning, "simulate fleet exited: \(read(fleetLog))")
+        let plan = try FleetPlan.read(from: URL(fileURLWithPath: state + "/fleet.json"))
+
+        let out = scratch.appendingPathComponent("collect.json").path, err = scratch.appendingPathComponent("collect.err").path
+        let bundles = scratch.appendingPathComponent("bundles").path
+        let collect = try ChildProcess(executable, [
+            "collect", "now", "--standalone", "--json", "--inventory", state + "/inventory.csv", "--user", plan.user,
+            "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts", "--out", bundles,
+            "--state", scratch.appendingPathComponent("agent").path, "--timeout", "3",
+        ], stdout: out, stderr: err)
+        #expect(waitUntil(.seconds(90)) { !collect.isRunning }, "collect now still running after 90 s")
+        if collect.isRunning { collect.signal(SIGKILL) }
+        #expect(collect.wait() == 1, "some devices fail on purpose: \(read(err).suffix(500))")
+
+        struct DeviceResult: Decodable { var name: String; var status: String; var failure: String? }
+        let results = try JSONDecoder().decode([DeviceResult].self, from: Data(read(out).utf8))
+        #expect(results.count == 14)
+        let expectedFailure = ["hang": "timeout", "auth-fail": "authentication", "truncate": "session", "rpc-error": "rpc-errors"]
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: bundles)) ?? []
+        for device in plan.devices {
+            let result = try #require(results.first { $0.name == device.name }, "\(device.name) missing from the results")
+            if let fault = device.fault {
+                #expect(result.status == "failed" && result.failure == expectedFailure[fault], "\(device.name) (\(fault)): \(result)")
+            } else {
+                #expect(result.status == "ok", "\(device.name): \(result)")
+                // Bundles are named hostname-serial-time: each simulated device has its own.
+                let serial = try #require(device.serialNumber)
+                #expect(files.contains { $0.hasPrefix("\(device.name)-\(serial)-") && $0.hasSuffix(".tar.gz") }, "\(device.name): \(files)")
+            }
+        }
+    }
+
     @Test func aProfilesDirectoryWithoutProfilesIsRefusedWithTheReason() throws {
         let scratch = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
