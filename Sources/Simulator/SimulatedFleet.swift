@@ -146,6 +146,12 @@ public final class SimulatedFleet: @unchecked Sendable {
         LoginGraceTime 30
         LogLevel INFO
         Subsystem netconf \(subsystem)
+        # A simulated device offers NETCONF only: a shell or exec request gets the NETCONF
+        # responder too (as on a Junos port 830), and nothing is forwarded.
+        ForceCommand \(subsystem)
+        DisableForwarding yes
+        PermitTTY no
+        PermitUserRC no
 
         """
         if disablePerSourcePenalties { config += "PerSourcePenalties no\n" }
