@@ -93,6 +93,14 @@ import TestSupport
         #expect(Set(healthy.compactMap { XMLTextRewriter.values(of: "host-name", in: read($0.stdout)).first }).count == healthy.count)
         #expect(Set(healthy.compactMap { XMLTextRewriter.values(of: "serial-number", in: read($0.stdout)).first }).count == healthy.count)
 
+        // The key gives NETCONF and nothing else: a shell request gets the device's hello.
+        let healthyDevice = try #require(plan.devices.first { $0.fault == nil })
+        let shell = try runProgram("/usr/bin/ssh", [
+            "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=\(state)/known_hosts", "-o", "StrictHostKeyChecking=yes",
+            "-i", state + "/client_ed25519", "-p", String(plan.port), "\(plan.user)@\(healthyDevice.address)", "id",
+        ])
+        #expect(shell.hasPrefix("<?xml") && shell.contains("<hello xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">"), "\(shell.prefix(200))")
+
         // SIGTERM stops the fleet: exit 0, every sshd gone, the ready marker removed.
         let sshdPIDs = (0..<plan.sshdCount).compactMap { Int32(read("\(state)/sshd-\($0)/sshd.pid").trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(sshdPIDs.count == 2)
