@@ -59,6 +59,66 @@ public struct ConfigurationTree: Sendable, Equatable {
                                children: children)
     }
 
+    /// Only the named top-level statements of a `<configuration>` element (for the few values the
+    /// facts need, without building the whole tree of a large configuration).
+    static func topLevel(_ element: XMLElement, keeping names: Set<String>) -> ConfigStatement {
+        var children: [ConfigStatement] = []
+        for child in element.children {
+            if child.hasName("undocumented") {
+                if child.attribute("inactive") == "inactive" { continue }
+                children += child.children.filter { names.contains($0.name) }.compactMap(statement)
+            } else if names.contains(child.name), let s = statement(child) {
+                children.append(s)
+            }
+        }
+        return ConfigStatement(keyword: element.name, children: children)
+    }
+
+    /// How a `<configuration>` element uses groups, read straight from XML.
+    struct GroupUse {
+        /// ``ConfigurationTree/appliedGroupNames``.
+        var applied: [String] = []
+        /// The group elements defined at the top level, in order.
+        var groups: [XMLElement] = []
+        /// Whether every `apply-groups` is at the top level and no group applies others: then
+        /// applying groups is appending their contents at the top.
+        var onlyTopLevel = true
+    }
+
+    static func groupUse(xml element: XMLElement) -> GroupUse {
+        var use = GroupUse()
+        func walk(_ e: XMLElement, depth: Int) {
+            for child in e.children where child.attribute("inactive") != "inactive" {
+                if child.hasName("apply-groups") {
+                    if depth > 0 { use.onlyTopLevel = false }
+                    if let value = child.value?.collapsingWhitespace {
+                        use.applied += groupNames(in: ConfigStatement(keyword: "apply-groups", value: value))
+                    }
+                } else if depth == 0 && child.hasName("groups") {
+                    use.groups.append(child)
+                    if child.firstDescendant("apply-groups") != nil { use.onlyTopLevel = false }
+                } else if child.hasName("undocumented") {
+                    walk(child, depth: depth)
+                } else {
+                    walk(child, depth: depth + 1)
+                }
+            }
+        }
+        walk(element, depth: 0)
+        var seen = Set<String>()
+        use.applied = use.applied.filter { seen.insert($0).inserted }
+        return use
+    }
+
+    /// The defined groups that `name` applies (`${node}` applies node0, node1, ...).
+    static func groups(named name: String, in groups: [XMLElement]) -> [XMLElement] {
+        groups.filter { group in
+            guard let id = group.value("name") else { return false }
+            if name == "${node}" { return id.hasPrefix("node") && !id.dropFirst(4).isEmpty && id.dropFirst(4).allSatisfy(\.isNumber) }
+            return id == name
+        }
+    }
+
     // MARK: Reading text
 
     /// Reads curly-brace text (`show configuration`). Comments (`/* */`, `#` lines) are skipped,
@@ -383,6 +443,48 @@ public struct ConfigurationShape: Sendable {
     /// Builds the shape in one walk of `statement`.
     public init(_ statement: ConfigStatement) {
         add(statement, to: root)
+    }
+
+    /// Builds the shape straight from a `<configuration>` element, with the same rules as
+    /// ``ConfigurationTree/init(element:)`` (inactive statements dropped, `<undocumented>`
+    /// transparent) and its top-level `<groups>` left out: what ``ConfigurationTree/effective``
+    /// gives when no group is applied, without building the statement tree.
+    public init(configuration element: XMLElement) {
+        addXML(element, to: root, skippingGroups: true)
+    }
+
+    /// Adds a group's contents (all but its `<name>`) at the top, as applying it at the top does.
+    mutating func addGroupContents(_ group: XMLElement) {
+        for child in group.children where child.attribute("inactive") != "inactive" && !child.hasName("name") {
+            if child.hasName("undocumented") {
+                for inner in child.children where inner.attribute("inactive") != "inactive" { insertXML(inner, under: root) }
+            } else {
+                insertXML(child, under: root)
+            }
+        }
+    }
+
+    private mutating func addXML(_ element: XMLElement, to node: Node, skippingGroups: Bool) {
+        for child in element.children where child.attribute("inactive") != "inactive" {
+            if child.hasName("undocumented") {
+                for inner in child.children where inner.attribute("inactive") != "inactive" { insertXML(inner, under: node) }
+            } else if !(skippingGroups && child.hasName("groups")) {
+                insertXML(child, under: node)
+            }
+        }
+    }
+
+    private mutating func insertXML(_ element: XMLElement, under node: Node) {
+        let keyword = element.name
+        let child: Node
+        if let existing = node.children[keyword] {
+            child = existing
+        } else {
+            child = Node()
+            node.children[keyword] = child
+            keywords.insert(keyword)
+        }
+        addXML(element, to: child, skippingGroups: false)
     }
 
     private mutating func add(_ statement: ConfigStatement, to node: Node) {

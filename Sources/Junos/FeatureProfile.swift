@@ -61,7 +61,12 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
     public init(effective config: ConfigStatement, appliedGroups: [String]) {
         // One walk builds the configuration's shape; every "is X configured" question below is
         // then answered from it without walking a large configuration again.
-        let shape = ConfigurationShape(config)
+        self.init(shape: ConfigurationShape(config), values: config, appliedGroups: appliedGroups)
+    }
+
+    /// The profile from a configuration's shape, and statements holding at least the
+    /// `routing-instances`, `logical-systems` and `protocols` whose values some features need.
+    init(shape: ConfigurationShape, values config: ConfigStatement, appliedGroups: [String]) {
         // Protocols and services can also live in routing instances and logical systems.
         let shapeScopes = shape.scopes(at: ["", "routing-instances/*", "logical-systems/*", "logical-systems/*/routing-instances/*"])
         var scopes = [config]

@@ -64,7 +64,31 @@ public struct ConfigurationFacts: JunosFact {
         if element.name == "configuration-text" {
             return Self(text: element.text)
         }
-        var facts = Self(tree: ConfigurationTree(element: element), format: .xml)
+        var facts: Self
+        let use = ConfigurationTree.groupUse(xml: element)
+        if use.onlyTopLevel {
+            // Groups, if any, apply at the top: read the shape and the few values the facts need
+            // straight from the XML instead of building the statement tree (large configurations
+            // are mostly interfaces).
+            let valueNames: Set<String> = ["system", "routing-instances", "logical-systems", "protocols"]
+            var values = ConfigurationTree.topLevel(element, keeping: valueNames)
+            var shape = ConfigurationShape(configuration: element)
+            for name in use.applied {
+                for group in ConfigurationTree.groups(named: name, in: use.groups) {
+                    shape.addGroupContents(group)
+                    values.children += ConfigurationTree.topLevel(group, keeping: valueNames).children
+                }
+            }
+            facts = Self(format: .xml,
+                         hostName: values.value(at: "system/host-name"),
+                         domainName: values.value(at: "system/domain-name"),
+                         version: ConfigurationTree.topLevel(element, keeping: ["version"]).value(at: "version"),
+                         groups: use.groups.compactMap { $0.value("name")?.collapsingWhitespace },
+                         appliedGroups: use.applied,
+                         features: FeatureProfile(shape: shape, values: values, appliedGroups: use.applied))
+        } else {
+            facts = Self(tree: ConfigurationTree(element: element), format: .xml)
+        }
         facts.commitSeconds = (element.attribute("commit-seconds") ?? element.attribute("changed-seconds"))
             .flatMap { Int($0.trimmed) }
         facts.commitUser = element.attribute("commit-user")?.trimmed
