@@ -21,7 +21,7 @@ DEVICES=${DEVICES:-24}
 FAULTS=${FAULTS:-hang:1,rpc-error:1,truncate:1,auth-fail:1,slow:1}
 SETUP_DELAY_MS=${SETUP_DELAY_MS:-1000}
 LATENCY_MS=${LATENCY_MS:-50}
-RPC_TIMEOUT=${RPC_TIMEOUT:-5}
+RPC_TIMEOUT=${RPC_TIMEOUT:-10}
 
 say() { printf '\n== %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
