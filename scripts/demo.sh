@@ -11,6 +11,8 @@
 #   FAULTS=...                 fault mix for `care-agent simulate fleet --faults`
 #   SETUP_DELAY_MS=1000        NETCONF session set-up time per device (Junos takes 1-4 s)
 #   LATENCY_MS=50              delay before every reply
+#   RPC_TIMEOUT=10             seconds per RPC (the hung device fails after this)
+#   COLLECTOR=auto             or rpc: one `care-agent rpc` per device instead of `collect now`
 #   KEEP_STATE=1               keep the fleet's state directory (keys, inventory, logs) afterwards
 set -euo pipefail
 
@@ -22,6 +24,7 @@ FAULTS=${FAULTS:-hang:1,rpc-error:1,truncate:1,auth-fail:1,slow:1}
 SETUP_DELAY_MS=${SETUP_DELAY_MS:-1000}
 LATENCY_MS=${LATENCY_MS:-50}
 RPC_TIMEOUT=${RPC_TIMEOUT:-10}
+COLLECTOR=${COLLECTOR:-auto}
 
 say() { printf '\n== %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
@@ -108,7 +111,9 @@ collect_with_agent() {
     local bundles=("$STATE"/bundles/*.tar.gz)
     [ -e "${bundles[0]}" ] || { tail -n 20 "$STATE/collect.log" >&2; die "collect wrote no bundles (status $status)"; }
     printf '\n  %d signed bundles in %s; the first one:\n\n' "${#bundles[@]}" "$STATE/bundles"
-    "$CARE" bundle inspect "${bundles[0]}" | head -n 24 | sed 's/^/    /'
+    # Through a file: `head` closing the pipe early would kill the writer with SIGPIPE.
+    "$CARE" bundle inspect "${bundles[0]}" >"$STATE/inspect.txt"
+    head -n 24 "$STATE/inspect.txt" | sed 's/^/    /'
     printf '\n  faulty on purpose: %s\n' "$(faulty_devices)"
 }
 
@@ -151,7 +156,7 @@ collect_with_rpc() {
 
 # (`care-agent collect --help` alone is no test: an unknown subcommand with --help prints the
 # top-level help and exits 0.)
-if "$CARE" collect now --help 2>/dev/null | grep -q -- "--standalone"; then
+if [ "$COLLECTOR" != rpc ] && "$CARE" collect now --help 2>/dev/null | grep -q -- "--standalone"; then
     say "4/4 collecting with care-agent collect now --standalone"
     collect_with_agent
 else
