@@ -39,9 +39,9 @@ public struct BundleSink: CollectionSink {
             case .timeout: status = .timeout
             case .transportError: status = .transportError
             case .notApplicable:
-                // Asked, and the device said it has no such feature: an rpc-error the log explains.
+                // Asked, and the device said it has no such feature; never asked: left out.
                 guard outcome.file != nil else { continue }
-                status = .rpcError
+                status = .notApplicable
             case .notRun:
                 continue
             }

@@ -104,7 +104,7 @@ public enum BundleInspection {
             if let message = outcome.message { out += ": \(message)" }
             out += "\n"
         }
-        let failed = outcomes.filter { $0.status != .ok }.count
+        let failed = outcomes.filter { $0.status.isFailure }.count
         out += failed == 0 ? "  all \(outcomes.count) RPCs answered\n" : "  \(failed) of \(outcomes.count) RPCs failed\n"
         return out
     }

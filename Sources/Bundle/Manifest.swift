@@ -52,6 +52,12 @@ public struct RPCOutcome: Codable, Sendable, Equatable {
         case timeout
         /// The SSH/NETCONF session failed during the RPC.
         case transportError = "transport-error"
+        /// Asked, and the device has no such feature (virtual-chassis or chassis-cluster status on
+        /// a model without it): its rpc-error reply is kept, but nothing failed.
+        case notApplicable = "not-applicable"
+
+        /// Whether the RPC failed (not-applicable is not a failure).
+        public var isFailure: Bool { self != .ok && self != .notApplicable }
     }
 
     /// RPC name; the reply, when there is one, is `raw/<rpc>.xml`.
