@@ -24,6 +24,9 @@ public struct BundleComparison: Sendable, Codable {
     public var deviceChanges: [JSONChange]
     public var outcomeChanges: [OutcomeChange]
     public var factChanges: [LabelledChange]
+    /// FRUs whose serial number is in both captures but in another place (an optic or card moved
+    /// to another slot, or to the other cluster node / VC member).
+    public var fruMoves: [FRUMove] = []
     /// Empty when the configurations are identical; nil when either bundle has no configuration.
     public var configurationDiff: String?
 
@@ -35,7 +38,32 @@ public struct BundleComparison: Sendable, Codable {
         "activeUsers", "timeSeconds", "dateSeconds", "startTimeEpoch",
     ]
 
+    /// One FRU found at a new place by its serial number.
+    public struct FRUMove: Sendable, Codable, Equatable {
+        public var serialNumber: String
+        public var partNumber: String?
+        public var description: String?
+        public var from: String
+        public var to: String
+    }
+
+    /// Serial numbers seen exactly once in each capture, at different identities.
+    static func moves(old: ChassisInventory?, new: ChassisInventory?) -> [FRUMove] {
+        guard let old, let new else { return [] }
+        func bySerial(_ frus: [FieldReplaceableUnit]) -> [String: FieldReplaceableUnit] {
+            // Shared serials (an EX's chassis serial on its FPC and RE) cannot be tracked.
+            let grouped = Dictionary(grouping: frus.filter { ($0.serialNumber ?? "").count > 2 }, by: { $0.serialNumber! })
+            return grouped.compactMapValues { $0.count == 1 ? $0[0] : nil }
+        }
+        let before = bySerial(old.frus), after = bySerial(new.frus)
+        return before.keys.sorted().compactMap { serial in
+            guard let a = before[serial], let b = after[serial], a.identity != b.identity else { return nil }
+            return FRUMove(serialNumber: serial, partNumber: b.partNumber, description: b.description, from: a.identity, to: b.identity)
+        }
+    }
+
     public init(old: VerifiedBundle, new: VerifiedBundle, includeVolatile: Bool = false) {
+        fruMoves = Self.moves(old: old.contents.facts.inventory, new: new.contents.facts.inventory)
         oldBundle = old.manifest.bundleId
         newBundle = new.manifest.bundleId
         let oldSerial = old.manifest.device.chassisSerial, newSerial = new.manifest.device.chassisSerial
@@ -104,7 +132,7 @@ public struct BundleComparison: Sendable, Codable {
     }
 
     public var isEmpty: Bool {
-        deviceChanges.isEmpty && outcomeChanges.isEmpty && factChanges.isEmpty && (configurationDiff ?? "").isEmpty
+        deviceChanges.isEmpty && outcomeChanges.isEmpty && factChanges.isEmpty && fruMoves.isEmpty && (configurationDiff ?? "").isEmpty
     }
 
     public var text: String {
@@ -116,6 +144,14 @@ public struct BundleComparison: Sendable, Codable {
         if !outcomeChanges.isEmpty {
             out += "RPC outcomes\n"
             for change in outcomeChanges { out += "  \(change.rpc): \(change.old ?? "not collected") → \(change.new ?? "not collected")\n" }
+            out += "\n"
+        }
+        if !fruMoves.isEmpty {
+            out += "FRUs moved (same serial number, another place)\n"
+            for move in fruMoves {
+                let what = [move.description, move.partNumber].compactMap { $0 }.joined(separator: " ")
+                out += "  > \(move.serialNumber)\(what.isEmpty ? "" : " (\(what))"): \(move.from) → \(move.to)\n"
+            }
             out += "\n"
         }
         let grouped = Dictionary(grouping: factChanges, by: \.section)

@@ -261,3 +261,33 @@ extension Junos.DeviceFacts {
         ])
     }
 }
+
+@Suite struct FRUMoveTests {
+    func inventory(_ modules: String) throws -> ChassisInventory {
+        try ChassisInventory.parse(bytes: Array("<rpc-reply><chassis-inventory><chassis><name>Chassis</name><serial-number>JN1</serial-number>\(modules)</chassis></chassis-inventory></rpc-reply>".utf8), rpc: "get-chassis-inventory")
+    }
+
+    @Test func anOpticMovedToAnotherPortIsOneMoveNotAnUnrelatedAddAndRemove() throws {
+        let before = try inventory("""
+            <chassis-module><name>FPC 0</name><serial-number>F0</serial-number>
+              <chassis-sub-module><name>PIC 0</name><serial-number>BUILTIN</serial-number>
+                <chassis-sub-sub-module><name>Xcvr 0</name><part-number>740-031980</part-number><serial-number>MSR0YWA</serial-number><description>SFP+-10G-SR</description></chassis-sub-sub-module>
+              </chassis-sub-module>
+              <chassis-sub-module><name>PIC 1</name><serial-number>BUILTIN</serial-number></chassis-sub-module>
+            </chassis-module>
+            """)
+        let after = try inventory("""
+            <chassis-module><name>FPC 0</name><serial-number>F0</serial-number>
+              <chassis-sub-module><name>PIC 0</name><serial-number>BUILTIN</serial-number></chassis-sub-module>
+              <chassis-sub-module><name>PIC 1</name><serial-number>BUILTIN</serial-number>
+                <chassis-sub-sub-module><name>Xcvr 2</name><part-number>740-031980</part-number><serial-number>MSR0YWA</serial-number><description>SFP+-10G-SR</description></chassis-sub-sub-module>
+              </chassis-sub-module>
+            </chassis-module>
+            """)
+        let moves = BundleComparison.moves(old: before, new: after)
+        // BUILTIN is shared by two PICs: not trackable, not reported.
+        #expect(moves == [BundleComparison.FRUMove(serialNumber: "MSR0YWA", partNumber: "740-031980", description: "SFP+-10G-SR",
+                                                   from: "FPC 0/PIC 0/Xcvr 0", to: "FPC 0/PIC 1/Xcvr 2")])
+        #expect(BundleComparison.moves(old: before, new: before).isEmpty)
+    }
+}
