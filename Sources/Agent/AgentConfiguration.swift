@@ -143,6 +143,14 @@ public struct AgentSettings: Sendable {
     /// Results of collections waiting to be sent: one bundle (or directory) per device per collection.
     public var outbox: String = "/var/lib/care-agent/outbox"
     public var stateDirectory: String = "/var/lib/care-agent"
+    /// Prometheus text-format metrics, rewritten after every collection (for node_exporter's
+    /// textfile collector); nil: `<state-directory>/metrics.prom`; "" (`none`): not written.
+    public var metricsFile: String?
+    /// Where metrics go, resolved.
+    public var metricsPath: String? {
+        guard let metricsFile else { return stateDirectory + "/metrics.prom" }
+        return metricsFile.isEmpty ? nil : metricsFile
+    }
     /// Holds the control socket.
     public var runtimeDirectory: String = "/run/care-agent"
     /// Devices collected at once across all groups.
@@ -331,6 +339,7 @@ public struct AgentConfiguration: Sendable {
             guard !v.isEmpty else { throw fail(entry, "expected a name for this agent", false) }
             agent.agentID = v
         case "state-directory": agent.stateDirectory = v
+        case "metrics-file": agent.metricsFile = v == "none" ? "" : v
         case "runtime-directory": agent.runtimeDirectory = v
         case "concurrency": agent.concurrency = try positive(entry, fail: fail)
         case "inventory": agent.inventoryFiles.append(v)
@@ -341,7 +350,7 @@ public struct AgentConfiguration: Sendable {
         case let key where clearTextSecretKeys.contains(key):
             throw fail(entry, "clear-text secrets are refused in agent.conf; use password-file or password-credential in a group", true)
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, runtime-directory, concurrency, inventory, redact-pattern or redact-keyword", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern or redact-keyword", true)
         }
     }
 

@@ -14,6 +14,8 @@ public actor AgentRuntime {
     public private(set) var lastRun: [String: Date] = [:]
     public private(set) var lastCollection: Date?
     public private(set) var collectionsRunning = 0
+    /// Counters since start, written to `metrics-file` after each collection.
+    public private(set) var metrics = AgentMetrics()
     /// Bumped on every successful reload so that the scheduler recomputes its plan.
     public private(set) var generation = 0
 
@@ -64,7 +66,19 @@ public actor AgentRuntime {
                 logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
             }
         }
+        metrics.record(results)
+        writeMetrics()
         return results
+    }
+
+    /// Rewrites the metrics file (a failure is logged: metrics never stop collections).
+    public func writeMetrics() {
+        guard let path = configuration.agent.metricsPath else { return }
+        do {
+            try metrics.write(to: path, outbox: configuration.agent.outbox)
+        } catch {
+            logger.warning("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
     }
 
     /// The scheduled runs started lately (the last 100), oldest first.

@@ -45,6 +45,7 @@ struct RunCommand: AsyncParsableCommand {
         let runtime = try AgentRuntime(configuration: configuration, configurationPath: config, logger: logger, makeSink: {
             BundleSink(outbox: $0.agent.outbox, key: key, agent: AgentIdentity(id: $0.agent.agentID, version: AgentIdentity.careAgentVersion))
         })
+        await runtime.writeMetrics()
         try? FileManager.default.createDirectory(atPath: configuration.agent.runtimeDirectory, withIntermediateDirectories: true)
         let control: ControlServer
         do {

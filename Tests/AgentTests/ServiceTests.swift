@@ -173,6 +173,10 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         #expect(collectOut.contains("\"status\" : \"ok\""))
         // The service wrote a signed bundle to its outbox.
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/outbox").contains { $0.hasSuffix(".tar.gz") })
+        // ... and its metrics for node_exporter's textfile collector.
+        let metrics = try String(contentsOfFile: "\(dir.path)/state/metrics.prom", encoding: .utf8)
+        #expect(metrics.contains("care_agent_collections_total{group=\"default\",result=\"ok\"} 1\n"))
+        #expect(metrics.contains("care_agent_outbox_bundles 1\n"))
         // The service selects: an unknown device is its error, passed on.
         let (unknownStatus, _, unknownErr) = try careAgent(["collect", "now", "--socket", socket, "--device", "nope"], dir: dir)
         #expect(unknownStatus == 2)

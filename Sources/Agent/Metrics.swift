@@ -1,0 +1,114 @@
+import Bundle
+import Foundation
+
+/// Counters and histograms of the running agent, rendered in the Prometheus text exposition
+/// format and written as a file for node_exporter's textfile collector (`metrics-file`).
+public struct AgentMetrics: Sendable, Equatable {
+    /// Upper bounds of the RPC duration histogram, in seconds (Junos RPCs take 0.05 s to minutes).
+    public static let rpcDurationBuckets: [Double] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+
+    struct Histogram: Sendable, Equatable {
+        var buckets: [Int] = Array(repeating: 0, count: AgentMetrics.rpcDurationBuckets.count)
+        var count = 0
+        var sum = 0.0
+
+        mutating func observe(_ seconds: Double) {
+            count += 1
+            sum += seconds
+            for (i, bound) in AgentMetrics.rpcDurationBuckets.enumerated() where seconds <= bound { buckets[i] += 1 }
+        }
+    }
+
+    /// (group, result) → devices collected.
+    var collections: [String: [DeviceStatus: Int]] = [:]
+    /// rpc → histogram of durations of RPCs that were sent.
+    var rpcDurations: [String: Histogram] = [:]
+    /// (group, failure class) → failed device collections.
+    var failures: [String: [FailureKind: Int]] = [:]
+    public var lastCollectionEnd: Date?
+
+    public init() {}
+
+    /// Counts one collection's results.
+    public mutating func record(_ results: [DeviceResult], at date: Date = Date()) {
+        for result in results {
+            collections[result.device.group, default: [:]][result.status, default: 0] += 1
+            if let kind = result.failureKind, result.status == .failed || result.status == .partial {
+                failures[result.device.group, default: [:]][kind, default: 0] += 1
+            }
+            for rpc in result.rpcs where rpc.status != .notRun {
+                rpcDurations[rpc.name, default: Histogram()].observe(Double(rpc.durationMilliseconds) / 1000)
+            }
+        }
+        lastCollectionEnd = date
+    }
+
+    /// The Prometheus text format (version 0.0.4), series sorted for stable output.
+    public func render(outboxDepth: Int) -> String {
+        var out = ""
+        out += "# HELP care_agent_collections_total Device collections finished, by group and result.\n"
+        out += "# TYPE care_agent_collections_total counter\n"
+        for group in collections.keys.sorted() {
+            for status in [DeviceStatus.ok, .partial, .failed, .skipped] {
+                out += "care_agent_collections_total{group=\"\(escape(group))\",result=\"\(status.rawValue)\"} \(collections[group]?[status] ?? 0)\n"
+            }
+        }
+        out += "# HELP care_agent_collection_failures_total Failed or partial device collections, by group and cause.\n"
+        out += "# TYPE care_agent_collection_failures_total counter\n"
+        for group in failures.keys.sorted() {
+            for (kind, n) in failures[group]!.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                out += "care_agent_collection_failures_total{group=\"\(escape(group))\",cause=\"\(kind.rawValue)\"} \(n)\n"
+            }
+        }
+        out += "# HELP care_agent_rpc_duration_seconds Time from sending an RPC to its reply or failure.\n"
+        out += "# TYPE care_agent_rpc_duration_seconds histogram\n"
+        for rpc in rpcDurations.keys.sorted() {
+            let h = rpcDurations[rpc]!
+            let label = "rpc=\"\(escape(rpc))\""
+            for (i, bound) in AgentMetrics.rpcDurationBuckets.enumerated() {
+                out += "care_agent_rpc_duration_seconds_bucket{\(label),le=\"\(format(bound))\"} \(h.buckets[i])\n"
+            }
+            out += "care_agent_rpc_duration_seconds_bucket{\(label),le=\"+Inf\"} \(h.count)\n"
+            out += "care_agent_rpc_duration_seconds_sum{\(label)} \(format(h.sum))\n"
+            out += "care_agent_rpc_duration_seconds_count{\(label)} \(h.count)\n"
+        }
+        out += "# HELP care_agent_outbox_bundles Bundles in the outbox waiting to be sent.\n"
+        out += "# TYPE care_agent_outbox_bundles gauge\n"
+        out += "care_agent_outbox_bundles \(outboxDepth)\n"
+        if let lastCollectionEnd {
+            out += "# HELP care_agent_last_collection_timestamp_seconds When the last collection ended (Unix time).\n"
+            out += "# TYPE care_agent_last_collection_timestamp_seconds gauge\n"
+            out += "care_agent_last_collection_timestamp_seconds \(Int(lastCollectionEnd.timeIntervalSince1970))\n"
+        }
+        return out
+    }
+
+    /// Bundles in `outbox` (temporary files of a write in progress are not counted).
+    public static func outboxDepth(_ outbox: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []
+        return names.filter { BundleFileName.isBundle($0) }.count
+    }
+
+    /// Writes the text atomically (temp file, rename), mode 0644 so node_exporter can read it.
+    public func write(to path: String, outbox: String) throws {
+        let text = render(outboxDepth: AgentMetrics.outboxDepth(outbox))
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        try Data(text.utf8).write(to: temp)
+        chmod(temp.path, 0o644)
+        guard rename(temp.path, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(temp.path)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write metrics file \(path): \(message)"])
+        }
+    }
+
+    private func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    private func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+}
