@@ -54,6 +54,9 @@ struct RunCommand: AsyncParsableCommand {
             Console.error("\(error)")
             throw ExitCode(1)
         }
+        // This process now owns the outbox (a second agent is refused at the control socket):
+        // half-written bundles of a killed predecessor are removed; finished ones stay.
+        BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeStaleTemporaryFiles(olderThan: 0)
         var services: [any Service] = [
             Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
         ]
