@@ -84,6 +84,11 @@ public actor AgentRuntime {
     /// The scheduled runs started lately (the last 100), oldest first.
     public private(set) var recentRuns: [(group: String, at: Date)] = []
 
+    /// When each group runs next, as the scheduler planned it (for `status`).
+    public private(set) var nextRuns: [String: Date] = [:]
+
+    public func setNextRuns(_ runs: [String: Date]) { nextRuns = runs }
+
     public func markRun(group: String, at date: Date) {
         lastRun[group] = date
         recentRuns.append((group, date))

@@ -38,6 +38,8 @@ public struct AgentStatus: Codable, Sendable {
         public var schedule: String
         public var devices: Int
         public var lastRun: Date?
+        /// nil: not scheduled (manual), or the scheduler has not planned it yet.
+        public var nextRun: Date?
     }
     public var configuration: String?
     public var reloadError: String?
@@ -46,6 +48,8 @@ public struct AgentStatus: Codable, Sendable {
     public var lastCollection: Date?
     public var groups: [Group]
     public var results: [DeviceSummary]
+    /// Bundles in the outbox waiting to be sent.
+    public var outboxBundles: Int
 
     public init(runtime: AgentRuntime) async {
         let configuration = await runtime.configuration
@@ -55,9 +59,11 @@ public struct AgentStatus: Codable, Sendable {
         inFlight = await runtime.devicesInFlight.sorted()
         lastCollection = await runtime.lastCollection
         let lastRun = await runtime.lastRun
+        let nextRuns = await runtime.nextRuns
+        outboxBundles = AgentMetrics.outboxDepth(configuration.agent.outbox)
         groups = configuration.groups.values.sorted { $0.name < $1.name }.map { g in
             Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,
-                  lastRun: lastRun[g.name])
+                  lastRun: lastRun[g.name], nextRun: nextRuns[g.name])
         }
         results = ResultStore(stateDirectory: configuration.agent.stateDirectory).loadAll().map(DeviceSummary.init)
     }

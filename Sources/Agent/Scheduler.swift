@@ -84,6 +84,7 @@ public struct Scheduler: Service {
             }
             let now = clock.now()
             let plan = plan(configuration, lastRun: lastRun, now: now, planned: &planned)
+            await runtime.setNextRuns(planned)
             for (group, at) in plan where at <= now {
                 // A group whose previous run is still going waits for it: no run is stacked up.
                 guard await running.start(group) else { continue }

@@ -38,8 +38,9 @@ struct StatusCommand: AsyncParsableCommand {
         var lines = ["configuration: \(status.configuration ?? "-")"]
         if let error = status.reloadError { lines.append("LAST RELOAD FAILED (running the previous configuration): \(error)") }
         lines.append("devices: \(status.devices), being collected: \(status.inFlight.isEmpty ? "none" : status.inFlight.joined(separator: ", "))")
+        lines.append("outbox: \(status.outboxBundles) bundles waiting")
         for group in status.groups where group.devices > 0 {
-            lines.append("group \(group.name): \(group.devices) devices, \(group.schedule), last run \(group.lastRun.map(iso.string(from:)) ?? "not yet")")
+            lines.append("group \(group.name): \(group.devices) devices, \(group.schedule), last run \(group.lastRun.map(iso.string(from:)) ?? "not yet"), next run \(group.nextRun.map(iso.string(from:)) ?? "not scheduled")")
         }
         for r in status.results {
             lines.append("  \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.name) at \(iso.string(from: r.started))"

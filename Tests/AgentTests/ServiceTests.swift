@@ -73,6 +73,10 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         #expect(offsets("manual").isEmpty)
         // The runs collected (and recorded) their devices.
         #expect(ResultStore(stateDirectory: dir.path).loadAll().map(\.device.name).sorted() == ["a", "b"])
+        // What `status` shows as next runs: the scheduler's plan at its last step (the day's last run).
+        let next = await runtime.nextRuns
+        #expect(next["hourly"].map { Int($0.timeIntervalSince(start) / 60) } == 1435)
+        #expect(next["manual"] == nil)
     }
 }
 
@@ -184,6 +188,8 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(statusCode == 0)
         #expect(statusOut.contains("devices: 1, being collected: none"))
+        #expect(statusOut.contains("outbox: 1 bundles waiting"))
+        #expect(statusOut.contains("next run not scheduled"), "\(statusOut)") // schedule = manual
         #expect(statusOut.contains("ok       r1 at "), "\(statusOut)")
         let (_, inventoryOut, _) = try careAgent(["inventory", "--state", "\(dir.path)/state", "--csv"], dir: dir)
         #expect(inventoryOut.hasPrefix("device,host,model,serial,version,collected\nr1,\(h.addresses[0]),mx480,"), "\(inventoryOut)")
