@@ -1,3 +1,4 @@
+import Bundle
 @testable import Agent
 import Foundation
 import Logging
@@ -280,5 +281,13 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         let text = try String(contentsOfFile: answer, encoding: .utf8)
         #expect(text.contains("\"status\" : \"failed\""), "\(text)")
         #expect(text.contains("cancelled: the agent is stopping"), "\(text)")
+        // The partial collection is a bundle that says what happened.
+        let outbox = "\(dir.path)/outbox"
+        let files = try FileManager.default.contentsOfDirectory(atPath: outbox).filter { BundleFileName.isBundle($0) }
+        #expect(files.count == 1)
+        if let file = files.first {
+            let bundle = try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(outbox)/\(file)"))
+            #expect(bundle.manifest.outcomes.contains { ($0.message ?? "").contains("cancelled: the agent is stopping") })
+        }
     }
 }
