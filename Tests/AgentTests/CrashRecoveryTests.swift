@@ -98,3 +98,43 @@ import TestSupport
         #expect(service.wait() == 0)
     }
 }
+
+/// The service on its own: a scheduled group is collected with no request.
+@Suite struct ScheduledServiceTests {
+    @Test func serviceCollectsOnScheduleByItself() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let outbox = "\(dir.path)/outbox"
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(outbox)
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        schedule = every 1m
+        jitter = 0s
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        // A group that never ran runs at once (plus its jitter, here none): no request needed.
+        var count = 0
+        for _ in 0..<200 {
+            count = ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter { BundleFileName.isBundle($0) }.count
+            if count >= 1 { break }
+            usleep(100_000)
+        }
+        #expect(count == 1, "\((try? String(contentsOfFile: dir.appendingPathComponent("service.log").path, encoding: .utf8)) ?? "")")
+        service.signal(SIGTERM)
+        #expect(service.wait() == 0)
+    }
+}
