@@ -455,51 +455,41 @@ public struct ConfigurationShape: Sendable {
 
     /// Adds a group's contents (all but its `<name>`) at the top, as applying it at the top does.
     mutating func addGroupContents(_ group: XMLElement) {
-        for child in group.children where child.attribute("inactive") != "inactive" && !child.hasName("name") {
-            if child.hasName("undocumented") {
-                for inner in child.children where inner.attribute("inactive") != "inactive" { insertXML(inner, under: root) }
-            } else {
-                insertXML(child, under: root)
-            }
-        }
+        addXML(group, to: root) { $0.hasName("name") }
     }
 
     private mutating func addXML(_ element: XMLElement, to node: Node, skippingGroups: Bool) {
-        for child in element.children where child.attribute("inactive") != "inactive" {
+        addXML(element, to: node) { skippingGroups && $0.hasName("groups") }
+    }
+
+    /// Adds the active children of `element` (those of `<undocumented>` in its place), less those `skip` names.
+    private mutating func addXML(_ element: XMLElement, to node: Node, skip: (XMLElement) -> Bool) {
+        for child in element.children where child.attribute("inactive") != "inactive" && !skip(child) {
             if child.hasName("undocumented") {
                 for inner in child.children where inner.attribute("inactive") != "inactive" { insertXML(inner, under: node) }
-            } else if !(skippingGroups && child.hasName("groups")) {
+            } else {
                 insertXML(child, under: node)
             }
         }
     }
 
     private mutating func insertXML(_ element: XMLElement, under node: Node) {
-        let keyword = element.name
-        let child: Node
-        if let existing = node.children[keyword] {
-            child = existing
-        } else {
-            child = Node()
-            node.children[keyword] = child
-            keywords.insert(keyword)
-        }
-        addXML(element, to: child, skippingGroups: false)
+        addXML(element, to: child(element.name, of: node), skippingGroups: false)
     }
 
     private mutating func add(_ statement: ConfigStatement, to node: Node) {
         for index in statement.children.indices {
-            let keyword = statement.children[index].keyword
-            let child: Node
-            if let existing = node.children[keyword] {
-                child = existing
-            } else {
-                child = Node()
-                node.children[keyword] = child
-                keywords.insert(keyword)
-            }
-            add(statement.children[index], to: child)
+            add(statement.children[index], to: child(statement.children[index].keyword, of: node))
         }
+    }
+
+    /// The node for `keyword` under `node`, made (and its keyword recorded) on first sight.
+    private mutating func child(_ keyword: String, of node: Node) -> Node {
+        if let existing = node.children[keyword] { return existing }
+        let made = Node()
+        node.children[keyword] = made
+        keywords.insert(keyword)
+        return made
     }
 
     /// The root scope.
