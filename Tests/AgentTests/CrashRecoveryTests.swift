@@ -37,27 +37,7 @@ import TestSupport
         let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) --latency-ms 300"))
         defer { h.stop() }
         let outbox = "\(dir.path)/outbox"
-        let conf = dir.appendingPathComponent("agent.conf").path
-        try """
-        [agent]
-        outbox = \(outbox)
-        state-directory = \(dir.path)/state
-        runtime-directory = \(dir.path)/run
-        [defaults]
-        user = \(h.user)
-        key-file = \(h.clientKeys["ed25519"]!)
-        known-hosts = \(h.knownHostsPath)
-        schedule = manual
-        [device r1]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        [device r2]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        [device r3]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1", "r2", "r3"])
         let notifyPath = dir.appendingPathComponent("notify").path
 
         // 1. A whole collection: three bundles.
@@ -108,22 +88,7 @@ import TestSupport
         let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
         defer { h.stop() }
         let outbox = "\(dir.path)/outbox"
-        let conf = dir.appendingPathComponent("agent.conf").path
-        try """
-        [agent]
-        outbox = \(outbox)
-        state-directory = \(dir.path)/state
-        runtime-directory = \(dir.path)/run
-        [defaults]
-        user = \(h.user)
-        key-file = \(h.clientKeys["ed25519"]!)
-        known-hosts = \(h.knownHostsPath)
-        schedule = every 1m
-        jitter = 0s
-        [device r1]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1"], defaults: "schedule = every 1m\njitter = 0s")
         let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
         defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
         // A group that never ran runs at once (plus its jitter, here none): no request needed.

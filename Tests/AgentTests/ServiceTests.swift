@@ -142,22 +142,8 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
         let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
         defer { h.stop() }
-        let conf = dir.appendingPathComponent("agent.conf").path
-        let good = """
-        [agent]
-        outbox = \(dir.path)/outbox
-        state-directory = \(dir.path)/state
-        runtime-directory = \(dir.path)/run
-        [defaults]
-        user = \(h.user)
-        key-file = \(h.clientKeys["ed25519"]!)
-        known-hosts = \(h.knownHostsPath)
-        schedule = manual
-        [device r1]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        """
-        try good.write(toFile: conf, atomically: true, encoding: .utf8)
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1"])
+        let good = try String(contentsOfFile: conf, encoding: .utf8)
         let notifyPath = dir.appendingPathComponent("notify").path
         let notify = try SystemdNotifierTests().listen(notifyPath)
         defer { close(notify) }
@@ -229,7 +215,8 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
             if reloaded.hasPrefix("WATCHDOG=1\nSTATUS=1 devices, 0 being collected") { watchdogPings += 1 }
         }
         #expect(watchdogPings > 0)
-        #expect(reloaded.contains("reload failed: \(conf):13:1: unknown key \"retries\" in [device]"), "\(reloaded)")
+        let brokenLine = good.filter { $0 == "\n" }.count + 2
+        #expect(reloaded.contains("reload failed: \(conf):\(brokenLine):1: unknown key \"retries\" in [device]"), "\(reloaded)")
         let (_, afterReload, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(afterReload.contains("LAST RELOAD FAILED"))
         #expect(afterReload.contains("devices: 1"))
@@ -248,22 +235,7 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
         let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) --fault hang"))
         defer { h.stop() }
-        let conf = dir.appendingPathComponent("agent.conf").path
-        try """
-        [agent]
-        outbox = \(dir.path)/outbox
-        state-directory = \(dir.path)/state
-        runtime-directory = \(dir.path)/run
-        [defaults]
-        user = \(h.user)
-        key-file = \(h.clientKeys["ed25519"]!)
-        known-hosts = \(h.knownHostsPath)
-        schedule = manual
-        rpc-timeout = 60s
-        [device hung]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["hung"], defaults: "schedule = manual\nrpc-timeout = 60s")
         let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
         defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
         let socket = "\(dir.path)/run/control.sock"
