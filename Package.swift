@@ -20,6 +20,7 @@ let package = Package(
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .target(name: "CEpoll"),
 
@@ -50,7 +51,7 @@ let package = Package(
 
         // The agent: config, inventory, scheduler, collector, outbox, control.
         .target(name: "Agent", dependencies: [
-            "NETCONFSSH", "Junos", "Bundle",
+            "NETCONFSSH", "Junos", "Bundle", "CLibCurl",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
