@@ -428,7 +428,13 @@ struct ConfigurationTextParser {
 /// `interfaces/*/unit/family/inet6`" is answered without walking the configuration again.
 public struct ConfigurationShape: Sendable {
     final class Node: @unchecked Sendable {
-        var children: [String: Node] = [:]
+        /// Few per node (distinct keywords at one level): a list searched in order beats hashing.
+        var children: [(keyword: String, node: Node)] = []
+
+        func child(_ keyword: String) -> Node? {
+            for entry in children where entry.keyword == keyword { return entry.node }
+            return nil
+        }
     }
 
     /// A place in the shape that paths are resolved from (the root, or each routing instance).
@@ -464,9 +470,12 @@ public struct ConfigurationShape: Sendable {
 
     /// Adds the active children of `element` (those of `<undocumented>` in its place), less those `skip` names.
     private mutating func addXML(_ element: XMLElement, to node: Node, skip: (XMLElement) -> Bool) {
-        for child in element.children where child.attribute("inactive") != "inactive" && !skip(child) {
+        element.forEachChild { child in
+            guard child.attribute("inactive") != "inactive", !skip(child) else { return }
             if child.hasName("undocumented") {
-                for inner in child.children where inner.attribute("inactive") != "inactive" { insertXML(inner, under: node) }
+                child.forEachChild { inner in
+                    if inner.attribute("inactive") != "inactive" { insertXML(inner, under: node) }
+                }
             } else {
                 insertXML(child, under: node)
             }
@@ -485,9 +494,9 @@ public struct ConfigurationShape: Sendable {
 
     /// The node for `keyword` under `node`, made (and its keyword recorded) on first sight.
     private mutating func child(_ keyword: String, of node: Node) -> Node {
-        if let existing = node.children[keyword] { return existing }
+        if let existing = node.child(keyword) { return existing }
         let made = Node()
-        node.children[keyword] = made
+        node.children.append((keyword, made))
         keywords.insert(keyword)
         return made
     }
@@ -502,23 +511,31 @@ public struct ConfigurationShape: Sendable {
 
     /// Whether anything is configured at `path` (`*` matches any one keyword).
     public func has(_ path: String, in scope: Scope? = nil) -> Bool {
-        !ConfigurationShape.nodes((scope ?? rootScope).node, path[...], firstOnly: true).isEmpty
+        ConfigurationShape.reaches((scope ?? rootScope).node, path[...])
     }
 
-    private static func nodes(_ node: Node, _ path: Substring, firstOnly: Bool = false) -> [Node] {
+    /// `has` without collecting nodes: stops at the first match, allocates nothing.
+    private static func reaches(_ node: Node, _ path: Substring) -> Bool {
+        if path.isEmpty { return true }
+        let slash = path.firstIndex(of: "/")
+        let first = String(slash.map { path[..<$0] } ?? path)
+        let rest = slash.map { path[path.index(after: $0)...] } ?? ""
+        if first == "*" { return node.children.contains { reaches($0.node, rest) } }
+        guard let next = node.child(first) else { return false }
+        return reaches(next, rest)
+    }
+
+    private static func nodes(_ node: Node, _ path: Substring) -> [Node] {
         if path.isEmpty { return [node] }
         let slash = path.firstIndex(of: "/")
         let first = String(slash.map { path[..<$0] } ?? path)
         let rest = slash.map { path[path.index(after: $0)...] } ?? ""
         if first == "*" {
             var found: [Node] = []
-            for child in node.children.values {
-                found += nodes(child, rest, firstOnly: firstOnly)
-                if firstOnly && !found.isEmpty { break }
-            }
+            for entry in node.children { found += nodes(entry.node, rest) }
             return found
         }
-        guard let next = node.children[first] else { return [] }
-        return nodes(next, rest, firstOnly: firstOnly)
+        guard let next = node.child(first) else { return [] }
+        return nodes(next, rest)
     }
 }

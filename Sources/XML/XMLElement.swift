@@ -44,6 +44,15 @@ public struct XMLElement: @unchecked Sendable {
         return result
     }
 
+    /// Calls `body` for each child element in order, without building an array.
+    public func forEachChild(_ body: (XMLElement) throws -> Void) rethrows {
+        var cursor = node.pointee.children
+        while let current = cursor {
+            if current.pointee.type == XML_ELEMENT_NODE { try body(XMLElement(document: document, node: current)) }
+            cursor = current.pointee.next
+        }
+    }
+
     /// The first child element with this local name.
     public func child(_ name: String) -> XMLElement? {
         var cursor = node.pointee.children
