@@ -1,10 +1,12 @@
 import ArgumentParser
+import Bundle
 
 @main
 struct CareAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "care-agent",
         abstract: "Collects health snapshots from Junos devices over NETCONF and packages them as signed bundles.",
+        version: AgentIdentity.careAgentVersion,
         subcommands: [RunCommand.self, CollectCommand.self, StatusCommand.self, InventoryCommand.self, RPCCommand.self, ParseCommand.self, RedactCommand.self, SimulateCommand.self, BundleCommand.self, KeyCommand.self, BenchSessionsCommand.self]
     )
 }
