@@ -85,7 +85,7 @@ public struct ConfigurationFile: Sendable {
                         throw fail(i + 2 + kind.count + 1, "expected one name after \"\(kind)\", as in [\(kind) core-routers]")
                     }
                 default:
-                    throw fail(i + 2, "expected agent, defaults, upload, group NAME or device NAME, found \"\(kind)\"")
+                    throw fail(i + 2, "expected agent, defaults, group NAME or device NAME, found \"\(kind)\"")
                 }
                 sections.append(Section(kind: kind, name: words.count > 1 ? words[1] : nil, line: lineNumber, entries: []))
                 continue

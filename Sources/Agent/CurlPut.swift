@@ -113,8 +113,7 @@ struct CurlPut {
         if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
         if let certificate = request.clientCertificate { set(CURLOPT_SSLCERT, certificate) }
         if let key = request.clientKey { set(CURLOPT_SSLKEY, key) }
-        // An explicit "" keeps libcurl from taking a proxy from https_proxy in the environment
-        // only when one is configured; otherwise the environment's proxy applies, as for other tools.
+        // Without `proxy`, libcurl honours https_proxy/no_proxy from the environment, as other tools do.
         if let proxy = request.proxy { set(CURLOPT_PROXY, proxy) }
         guard setupError == CURLE_OK else {
             return .failed("libcurl refused an option: \(String(cString: curl_easy_strerror(setupError)))")

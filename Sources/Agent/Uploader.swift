@@ -149,6 +149,8 @@ public final class Uploader: Service, @unchecked Sendable {
             try await self.loop()
         } onGracefulShutdown: {
             self.abort.raise()
+            // Ends an idle wait at once instead of after `interval`.
+            self.runtime.uploadWake.signal()
         }
     }
 

@@ -357,6 +357,17 @@ extension UploadBench {
         #expect(try parse("[upload]\nurl =\n").upload.url == nil)
     }
 
+    @Test func theExampleDocumentsTheDefaults() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        // Every key is in the example, and the values it sets are the built-in ones.
+        for key in ["url", "ca-file", "client-certificate", "client-key", "token-file", "token-credential", "proxy",
+                    "interval", "timeout", "retry-backoff", "max-backoff", "keep-sent"] {
+            #expect(text.contains("\n\(key) = ") || text.contains("\n# \(key) = "), "\(key) is not documented")
+        }
+        #expect(try AgentConfiguration.load(path: path).upload == UploadSettings())
+    }
+
     @Test func brokenValuesAreReportedAtTheirPlace() throws {
         func error(_ text: String) -> String {
             do { _ = try parse(text); return "no error" } catch { return "\(error)" }
@@ -371,5 +382,51 @@ extension UploadBench {
         #expect(error("[upload]\nuploads = 1\n").hasPrefix("agent.conf:2:1: unknown key \"uploads\" in [upload]"))
         #expect(error("[upload]\nurl = https://x/\nclient-key = /k\n") == "agent.conf:3:1: client-key needs client-certificate as well")
         #expect(error("[upload x]\n").hasPrefix("agent.conf:1:9: expected \"]\""))
+    }
+}
+
+/// `care-agent run` with `[upload]`: the service sends what is in the outbox, shows it in `status`,
+/// and stops promptly on SIGTERM although the uploader is waiting for its next scan.
+@Suite(.serialized) struct UploadServiceTests {
+    @Test func theRunningServiceUploadsAndStopsPromptly() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let outbox = dir.appendingPathComponent("outbox").path
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        let data = Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try data.write(to: URL(fileURLWithPath: outbox + "/" + name))
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(outbox)
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [upload]
+        url = \(nginx.bundlesURL)
+        ca-file = \(nginx.certificates.caCertificate)
+        interval = 1h
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        let deadline = ContinuousClock.now + .seconds(8)
+        while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { usleep(50_000) }
+        #expect(FileManager.default.contents(atPath: nginx.received(name)) == data)
+        #expect(!FileManager.default.fileExists(atPath: outbox + "/" + name))
+
+        let out = dir.appendingPathComponent("status.out").path
+        let status = try ChildProcess(try careAgentExecutable(), ["status", "--socket", "\(dir.path)/run/control.sock"], stdout: out)
+        #expect(status.wait() == 0)
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(text.contains("upload: to \(nginx.bundlesURL), last success 20"), "\(text)")
+        let metrics = (try? String(contentsOfFile: "\(dir.path)/state/metrics.prom", encoding: .utf8)) ?? ""
+        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 1\n"))
+
+        let stopping = ContinuousClock.now
+        service.signal(SIGTERM)
+        #expect(service.wait() == 0)
+        #expect(ContinuousClock.now - stopping < .seconds(5))
     }
 }
