@@ -178,6 +178,8 @@ public struct AgentConfiguration: Sendable {
     public static let defaultPath = "/etc/care-agent/agent.conf"
 
     public var agent: AgentSettings
+    /// Where finished bundles are sent (`[upload]`); uploading is off when its url is nil.
+    public var upload: UploadSettings = UploadSettings()
     /// By name; always holds ``defaultGroup``.
     public var groups: [String: GroupSettings]
     public var devices: [Device]
@@ -222,6 +224,11 @@ public struct AgentConfiguration: Sendable {
             switch section.kind {
             case "agent":
                 for entry in section.entries { try Self.apply(entry, to: &agent, base: base, fail: fail) }
+            case "upload":
+                for entry in section.entries { try Self.apply(entry, to: &upload, fail: fail) }
+                if upload.url != nil, let entry = section.entries.first(where: { $0.key == "client-key" }), upload.clientCertificate == nil {
+                    throw fail(entry, "client-key needs client-certificate as well", atKey: true)
+                }
             case "group":
                 let name = section.name!
                 if name != AgentConfiguration.defaultGroup, groups[name] != nil {

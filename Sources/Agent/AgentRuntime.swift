@@ -68,6 +68,7 @@ public actor AgentRuntime {
         }
         metrics.record(results)
         writeMetrics()
+        uploadWake.signal()
         return results
     }
 
@@ -95,4 +96,29 @@ public actor AgentRuntime {
         if recentRuns.count > 100 { recentRuns.removeFirst(recentRuns.count - 100) }
     }
     public var devicesInFlight: Set<String> { get async { await inFlight.current } }
+
+    /// Signalled after every collection so that the uploader sends new bundles promptly.
+    public nonisolated let uploadWake = UploadWake()
+
+    /// The uploader's last attempts (for `status`); pending and rejected are counted when asked.
+    public private(set) var uploadState = UploadStatus()
+
+    /// Records one upload attempt in the status and the metrics, and rewrites the metrics file.
+    public func recordUpload(_ outcome: UploadOutcome, url: String?, at date: Date = Date()) {
+        uploadState.url = url
+        uploadState.lastAttempt = date
+        switch outcome {
+        case .accepted:
+            uploadState.lastSuccess = date
+            uploadState.lastError = nil
+        case let .rejected(status, body):
+            uploadState.lastError = "HTTP \(status), bundle moved to rejected/: \(body.prefix(200).trimmingCharacters(in: .whitespacesAndNewlines))"
+        case let .failed(reason):
+            uploadState.lastError = reason
+        }
+        metrics.recordUpload(outcome)
+        writeMetrics()
+    }
+
+    public func setUploadNextAttempt(_ date: Date?) { uploadState.nextAttempt = date }
 }

@@ -78,7 +78,7 @@ public struct ConfigurationFile: Sendable {
                 let words = String(line[(i + 1)..<close]).split(separator: " ", omittingEmptySubsequences: true).map(String.init)
                 guard let kind = words.first else { throw fail(i + 2, "expected a section name such as agent, group NAME or device NAME") }
                 switch kind {
-                case "agent", "defaults":
+                case "agent", "defaults", "upload":
                     guard words.count == 1 else { throw fail(i + 2 + kind.count + 1, "expected \"]\": [\(kind)] takes no name") }
                 case "group", "device":
                     guard words.count == 2 else {

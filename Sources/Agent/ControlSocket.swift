@@ -50,6 +50,8 @@ public struct AgentStatus: Codable, Sendable {
     public var results: [DeviceSummary]
     /// Bundles in the outbox waiting to be sent.
     public var outboxBundles: Int
+    /// Where bundles go and how the last attempts went (nil from an agent without an uploader).
+    public var upload: UploadStatus?
 
     public init(runtime: AgentRuntime) async {
         let configuration = await runtime.configuration
@@ -61,6 +63,11 @@ public struct AgentStatus: Codable, Sendable {
         let lastRun = await runtime.lastRun
         let nextRuns = await runtime.nextRuns
         outboxBundles = AgentMetrics.outboxDepth(configuration.agent.outbox)
+        var upload = await runtime.uploadState
+        upload.url = configuration.upload.url
+        upload.pending = outboxBundles
+        upload.rejected = AgentMetrics.outboxDepth(configuration.agent.outbox + "/rejected")
+        self.upload = upload
         groups = configuration.groups.values.sorted { $0.name < $1.name }.map { g in
             Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,
                   lastRun: lastRun[g.name], nextRun: nextRuns[g.name])

@@ -26,6 +26,13 @@ public struct AgentMetrics: Sendable, Equatable {
     /// (group, failure class) → failed device collections.
     var failures: [String: [FailureKind: Int]] = [:]
     public var lastCollectionEnd: Date?
+    /// result (ok, rejected, failed) → bundle upload attempts.
+    var uploads: [String: Int] = [:]
+
+    /// Counts one upload attempt.
+    public mutating func recordUpload(_ outcome: UploadOutcome) {
+        uploads[outcome.result, default: 0] += 1
+    }
 
     public init() {}
 
@@ -75,6 +82,14 @@ public struct AgentMetrics: Sendable, Equatable {
         out += "# HELP care_agent_outbox_bundles Bundles in the outbox waiting to be sent.\n"
         out += "# TYPE care_agent_outbox_bundles gauge\n"
         out += "care_agent_outbox_bundles \(outboxDepth)\n"
+        out += "# HELP care_agent_uploads_total Bundle upload attempts, by result (ok: the server has it; rejected: refused for good; failed: tried again later).\n"
+        out += "# TYPE care_agent_uploads_total counter\n"
+        for result in ["ok", "rejected", "failed"] {
+            out += "care_agent_uploads_total{result=\"\(result)\"} \(uploads[result] ?? 0)\n"
+        }
+        out += "# HELP care_agent_upload_failures_total Upload attempts that failed (network, TLS, HTTP 408, 429 or 5xx).\n"
+        out += "# TYPE care_agent_upload_failures_total counter\n"
+        out += "care_agent_upload_failures_total \(uploads["failed"] ?? 0)\n"
         if let lastCollectionEnd {
             out += "# HELP care_agent_last_collection_timestamp_seconds When the last collection ended (Unix time).\n"
             out += "# TYPE care_agent_last_collection_timestamp_seconds gauge\n"

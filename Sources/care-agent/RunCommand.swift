@@ -59,6 +59,8 @@ struct RunCommand: AsyncParsableCommand {
         BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeStaleTemporaryFiles(olderThan: 0)
         var services: [any Service] = [
             Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
+            // Always running: a reload may turn uploading on or off ([upload] url).
+            Uploader(runtime: runtime, logger: logger),
         ]
         if let interval = SystemdNotifier.watchdogInterval() {
             services.append(WatchdogService(notifier: notifier, interval: interval, runtime: runtime))

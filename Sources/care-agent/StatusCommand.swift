@@ -39,6 +39,19 @@ struct StatusCommand: AsyncParsableCommand {
         if let error = status.reloadError { lines.append("LAST RELOAD FAILED (running the previous configuration): \(error)") }
         lines.append("devices: \(status.devices), being collected: \(status.inFlight.isEmpty ? "none" : status.inFlight.joined(separator: ", "))")
         lines.append("outbox: \(status.outboxBundles) bundles waiting")
+        if let upload = status.upload {
+            if let url = upload.url {
+                var line = "upload: to \(url), last success \(upload.lastSuccess.map(iso.string(from:)) ?? "never")"
+                if upload.rejected > 0 { line += ", \(upload.rejected) rejected (see <outbox>/rejected/)" }
+                if let error = upload.lastError {
+                    line += ", LAST ATTEMPT FAILED at \(upload.lastAttempt.map(iso.string(from:)) ?? "?"): \(error)"
+                    if let next = upload.nextAttempt { line += "; next try \(iso.string(from: next))" }
+                }
+                lines.append(line)
+            } else {
+                lines.append("upload: off (no [upload] url in agent.conf); bundles stay in the outbox")
+            }
+        }
         for group in status.groups where group.devices > 0 {
             lines.append("group \(group.name): \(group.devices) devices, \(group.schedule), last run \(group.lastRun.map(iso.string(from:)) ?? "not yet"), next run \(group.nextRun.map(iso.string(from:)) ?? "not scheduled")")
         }

@@ -1,0 +1,180 @@
+import CLibCurl
+import Foundation
+
+/// One HTTP PUT of a file with libcurl's easy interface. Blocking: run it on ``TransferThread``,
+/// never on Swift's cooperative pool.
+struct CurlPut {
+    struct Request {
+        var url: String
+        var file: String
+        var size: Int64
+        var headers: [String]
+        var caFile: String?
+        var clientCertificate: String?
+        var clientKey: String?
+        var proxy: String?
+        var timeout: Duration
+        /// http:// is allowed only when the configured url says so (a test or lab server).
+        var allowPlainHTTP: Bool
+    }
+
+    /// What came back: the HTTP status and the first bytes of the body, or a transport failure.
+    enum Response: Equatable {
+        case http(status: Int, body: String)
+        case failed(String)
+    }
+
+    /// State the C callbacks reach through their user pointer.
+    final class CallbackContext {
+        let fd: Int32
+        var body: [UInt8] = []
+        let abort: AbortFlag
+        init(fd: Int32, abort: AbortFlag) {
+            self.fd = fd
+            self.abort = abort
+        }
+    }
+
+    /// Set from any thread to end a transfer in progress (graceful shutdown).
+    final class AbortFlag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var raised = false
+        func raise() { lock.lock(); raised = true; lock.unlock() }
+        var isRaised: Bool { lock.lock(); defer { lock.unlock() }; return raised }
+    }
+
+    static let bodyLimit = 200
+
+    /// curl_global_init is not thread-safe: done once, before the first handle.
+    private static let globalInit: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+
+    static func perform(_ request: Request, abort: AbortFlag) -> Response {
+        guard globalInit else { return .failed("libcurl could not be initialised") }
+        let fd = open(request.file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failed("cannot open \(request.file): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let context = CallbackContext(fd: fd, abort: abort)
+        let contextPointer = Unmanaged.passUnretained(context).toOpaque()
+        // libcurl writes into this buffer until cleanup: it must outlive the handle.
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        defer { errorBuffer.deallocate() }
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+        for header in request.headers { headerList = curl_slist_append(headerList, header) }
+        guard let handle = curl_easy_init() else { return .failed("libcurl could not create a transfer") }
+        defer { curl_easy_cleanup(handle) }
+
+        let readCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { buffer, size, count, user in
+            let context = Unmanaged<CallbackContext>.fromOpaque(user!).takeUnretainedValue()
+            while true {
+                let n = read(context.fd, buffer, size * count)
+                if n >= 0 { return n }
+                if errno != EINTR { return Int(CURL_READFUNC_ABORT) }
+            }
+        }
+        let writeCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { buffer, size, count, user in
+            let context = Unmanaged<CallbackContext>.fromOpaque(user!).takeUnretainedValue()
+            let total = size * count
+            let keep = min(total, CurlPut.bodyLimit - context.body.count)
+            if keep > 0, let buffer {
+                buffer.withMemoryRebound(to: UInt8.self, capacity: keep) { context.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: keep)) }
+            }
+            return total
+        }
+        let progressCallback: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> Int32 = { user, _, _, _, _ in
+            Unmanaged<CallbackContext>.fromOpaque(user!).takeUnretainedValue().abort.isRaised ? 1 : 0
+        }
+
+        var setupError: CURLcode = CURLE_OK
+        func set(_ option: CURLoption, _ value: Int) { if setupError == CURLE_OK { setupError = care_curl_setopt_long(handle, option, value) } }
+        func set(_ option: CURLoption, _ value: String) { if setupError == CURLE_OK { setupError = care_curl_setopt_string(handle, option, value) } }
+        func set(_ option: CURLoption, pointer: UnsafeMutableRawPointer?) { if setupError == CURLE_OK { setupError = care_curl_setopt_pointer(handle, option, pointer) } }
+
+        set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
+        set(CURLOPT_URL, request.url)
+        // Peer and host verification stay on: the default, set again so that no build can change it.
+        set(CURLOPT_SSL_VERIFYPEER, 1)
+        set(CURLOPT_SSL_VERIFYHOST, 2)
+        set(CURLOPT_PROTOCOLS_STR, request.allowPlainHTTP ? "http,https" : "https")
+        set(CURLOPT_NOSIGNAL, 1)
+        set(CURLOPT_UPLOAD, 1)
+        if setupError == CURLE_OK { setupError = care_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.size)) }
+        set(CURLOPT_READFUNCTION, pointer: unsafeBitCast(readCallback, to: UnsafeMutableRawPointer.self))
+        set(CURLOPT_READDATA, pointer: contextPointer)
+        set(CURLOPT_WRITEFUNCTION, pointer: unsafeBitCast(writeCallback, to: UnsafeMutableRawPointer.self))
+        set(CURLOPT_WRITEDATA, pointer: contextPointer)
+        set(CURLOPT_NOPROGRESS, 0)
+        set(CURLOPT_XFERINFOFUNCTION, pointer: unsafeBitCast(progressCallback, to: UnsafeMutableRawPointer.self))
+        set(CURLOPT_XFERINFODATA, pointer: contextPointer)
+        set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headerList))
+        set(CURLOPT_TIMEOUT_MS, Int(request.timeout.components.seconds * 1000 + request.timeout.components.attoseconds / 1_000_000_000_000_000))
+        set(CURLOPT_CONNECTTIMEOUT_MS, 30_000)
+        if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
+        if let certificate = request.clientCertificate { set(CURLOPT_SSLCERT, certificate) }
+        if let key = request.clientKey { set(CURLOPT_SSLKEY, key) }
+        // Without `proxy`, libcurl honours https_proxy/no_proxy from the environment, as other tools do.
+        if let proxy = request.proxy { set(CURLOPT_PROXY, proxy) }
+        guard setupError == CURLE_OK else {
+            return .failed("libcurl refused an option: \(String(cString: curl_easy_strerror(setupError)))")
+        }
+
+        let code = curl_easy_perform(handle)
+        guard code == CURLE_OK else {
+            if abort.isRaised { return .failed("upload aborted: the agent is stopping") }
+            let detail = String(cString: errorBuffer)
+            let summary = String(cString: curl_easy_strerror(code))
+            return .failed(detail.isEmpty ? summary : "\(summary): \(detail)")
+        }
+        var status = 0
+        _ = care_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return .http(status: status, body: String(decoding: context.body, as: UTF8.self))
+    }
+}
+
+/// The uploader's one thread for blocking libcurl calls; jobs run one at a time, in order.
+final class TransferThread: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [() -> Void] = []
+    private var stopping = false
+    private var thread: Thread?
+
+    /// Runs `work` on the thread and returns its result to the awaiting task.
+    func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            submit { continuation.resume(returning: work()) }
+        }
+    }
+
+    private func submit(_ job: @escaping () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        if thread == nil {
+            let thread = Thread { [self] in loop() }
+            thread.name = "care-agent-upload"
+            self.thread = thread
+            thread.start()
+        }
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty && stopping { condition.unlock(); return }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job()
+        }
+    }
+
+    /// Lets the thread end once its queued jobs are done.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+
+/// `[upload]` of agent.conf: where finished bundles are sent, how the server is verified, and how
+/// often to try. No url: uploading is off and bundles stay in the outbox.
+public struct UploadSettings: Sendable, Equatable {
+    /// The collection URL, ending in "/": each bundle is PUT to `<url><file name>`.
+    public var url: String?
+    /// PEM certificates that verify the server; nil: the system store.
+    public var caFile: String?
+    /// PEM client certificate and key for mutual TLS.
+    public var clientCertificate: String?
+    public var clientKey: String?
+    /// The bearer token comes from a file or a systemd credential, never from agent.conf.
+    public var tokenFile: String?
+    public var tokenCredential: String?
+    /// An HTTP proxy; HTTPS goes through it with CONNECT.
+    public var proxy: String?
+    /// How often the outbox is scanned when nothing else wakes the uploader.
+    public var interval: Duration = .seconds(60)
+    /// One whole upload: connect, TLS, body, answer.
+    public var timeout: Duration = .seconds(120)
+    /// The wait after a failed attempt; doubled after each further failure, up to ``maxBackoff``.
+    public var retryBackoff: Duration = .seconds(30)
+    public var maxBackoff: Duration = .seconds(3600)
+    /// Move sent bundles to `<outbox>/sent/` instead of deleting them.
+    public var keepSent = false
+
+    public init(url: String? = nil) {
+        self.url = url.map(UploadSettings.normalized)
+    }
+
+    /// Adds the final "/" that makes `<url><file name>` a path below the collection.
+    static func normalized(_ url: String) -> String { url.hasSuffix("/") ? url : url + "/" }
+
+    /// The bearer token, read now (so that a rotated token is used at the next upload); nil when none is configured.
+    public func token(environment: [String: String] = ProcessInfo.processInfo.environment) throws(UploadError) -> String? {
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                throw UploadError("cannot read the token file \(tokenFile) (missing, or not readable by this user)")
+            }
+            return Self.firstLine(data)
+        }
+        if let tokenCredential {
+            guard let directory = environment["CREDENTIALS_DIRECTORY"] else {
+                throw UploadError("token-credential \(tokenCredential) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?")
+            }
+            guard let data = FileManager.default.contents(atPath: directory + "/" + tokenCredential) else {
+                throw UploadError("cannot read the credential \(directory)/\(tokenCredential)")
+            }
+            return Self.firstLine(data)
+        }
+        return nil
+    }
+
+    static func firstLine(_ data: Data) -> String {
+        String(String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
+    }
+}
+
+extension AgentConfiguration {
+    static func apply(_ entry: ConfigurationFile.Entry, to upload: inout UploadSettings,
+                      fail: (ConfigurationFile.Entry, String, Bool) -> ConfigurationError) throws(ConfigurationError) {
+        let v = entry.value
+        func path() throws(ConfigurationError) -> String {
+            guard !v.isEmpty else { throw fail(entry, "expected a file path", false) }
+            return v
+        }
+        switch entry.key {
+        case "url":
+            if v.isEmpty { upload.url = nil; return }
+            let lower = v.lowercased()
+            guard lower.hasPrefix("https://") || lower.hasPrefix("http://"),
+                  let parsed = URLComponents(string: v), let host = parsed.host, !host.isEmpty else {
+                throw fail(entry, "expected an https:// URL such as https://support.example.net/care/bundles/, found \"\(v)\"", false)
+            }
+            guard parsed.query == nil, parsed.fragment == nil else {
+                throw fail(entry, "expected a URL without ?query or #fragment: bundle names are appended to it", false)
+            }
+            upload.url = UploadSettings.normalized(v)
+        case "ca-file": upload.caFile = try path()
+        case "client-certificate": upload.clientCertificate = try path()
+        case "client-key": upload.clientKey = try path()
+        case "token-file": upload.tokenFile = try path()
+        case "token-credential":
+            guard !v.isEmpty, !v.contains("/") else { throw fail(entry, "expected a credential name (LoadCredential=NAME:...), found \"\(v)\"", false) }
+            upload.tokenCredential = v
+        case "proxy":
+            if v.isEmpty { upload.proxy = nil; return }
+            guard let parsed = URLComponents(string: v.contains("://") ? v : "http://" + v), let host = parsed.host, !host.isEmpty,
+                  ["http", "https", "socks5", "socks5h"].contains(parsed.scheme?.lowercased() ?? "") else {
+                throw fail(entry, "expected a proxy such as http://proxy.example.net:3128, found \"\(v)\"", false)
+            }
+            upload.proxy = v
+        case "interval": upload.interval = try positiveDuration(entry, fail: fail)
+        case "timeout": upload.timeout = try positiveDuration(entry, fail: fail)
+        case "retry-backoff": upload.retryBackoff = try positiveDuration(entry, fail: fail)
+        case "max-backoff": upload.maxBackoff = try positiveDuration(entry, fail: fail)
+        case "keep-sent":
+            switch v.lowercased() {
+            case "yes", "true", "on": upload.keepSent = true
+            case "no", "false", "off": upload.keepSent = false
+            default: throw fail(entry, "expected yes or no, found \"\(v)\"", false)
+            }
+        case let key where key == "token" || key == "bearer-token" || clearTextSecretKeys.contains(key):
+            throw fail(entry, "clear-text secrets are refused in agent.conf: put the token in a file only care-agent can read and set token-file, or use token-credential with systemd LoadCredential=", true)
+        default:
+            throw fail(entry, "unknown key \"\(entry.key)\" in [upload]; expected url, ca-file, client-certificate, client-key, token-file, token-credential, proxy, interval, timeout, retry-backoff, max-backoff or keep-sent", true)
+        }
+    }
+
+    static func positiveDuration(_ entry: ConfigurationFile.Entry, fail: (ConfigurationFile.Entry, String, Bool) -> ConfigurationError) throws(ConfigurationError) -> Duration {
+        let d = try duration(entry, fail: fail)
+        guard d > .zero else { throw fail(entry, "expected a duration above zero, found \"\(entry.value)\"", false) }
+        return d
+    }
+}
+
+/// Why an upload could not be made or was refused; never contains the token.
+public struct UploadError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,432 @@
+@testable import Agent
+import Crypto
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// An outbox, a runtime whose configuration has `upload`, and an uploader logging to `lines`.
+struct UploadBench {
+    let dir: URL
+    let outbox: String
+    let runtime: AgentRuntime
+    let uploader: Uploader
+    let lines: LineStore
+
+    init(dir: URL, upload: UploadSettings) throws {
+        self.dir = dir
+        lines = LineStore()
+        outbox = dir.appendingPathComponent("outbox").path
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        var configuration = AgentConfiguration()
+        configuration.agent.outbox = outbox
+        configuration.agent.stateDirectory = dir.appendingPathComponent("state").path
+        configuration.upload = upload
+        let lines = self.lines
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
+        let root = dir.appendingPathComponent("out").path
+        runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: logger,
+                                   makeSink: { _ in DirectorySink(root: root) })
+        uploader = Uploader(runtime: runtime, logger: logger)
+    }
+
+    /// Writes a bundle-named file of random bytes, `age` seconds old; returns its contents.
+    @discardableResult
+    func addBundle(_ name: String, size: Int = 64 * 1024, age: TimeInterval = 0) throws -> Data {
+        var bytes = [UInt8](repeating: 0, count: size)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        let data = Data(bytes)
+        let path = outbox + "/" + name
+        try data.write(to: URL(fileURLWithPath: path))
+        if age > 0 {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-age)], ofItemAtPath: path)
+        }
+        return data
+    }
+
+    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: outbox + "/" + name) }
+
+    func pass() async -> Uploader.Pass {
+        let configuration = await runtime.configuration
+        return await uploader.uploadPending(settings: configuration.upload, outbox: outbox)
+    }
+
+    var metrics: String { get async { await runtime.metrics.render(outboxDepth: 0) } }
+}
+
+func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
+
+@Suite(.serialized) struct UploaderTests {
+    static let token = "s3cr3t-Upload-Token-4242"
+
+    @Test func bundlesGoOutOldestFirstOverHTTPSAndAreRemovedLocally() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir, token: Self.token)
+        defer { nginx.stop() }
+        let tokenFile = dir.appendingPathComponent("upload.token").path
+        try (Self.token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        settings.tokenFile = tokenFile
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let newer = try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz", size: 300_000, age: 10)
+        let older = try bench.addBundle("r2_SN2_20261125T000000Z.tar.gz", size: 1000, age: 100)
+
+        let pass = await bench.pass()
+        #expect(pass.failed == false)
+        #expect(pass.outcomes["r1_SN1_20261125T010000Z.tar.gz"] == .accepted(status: 201))
+        #expect(FileManager.default.contents(atPath: nginx.received("r1_SN1_20261125T010000Z.tar.gz")) == newer)
+        #expect(FileManager.default.contents(atPath: nginx.received("r2_SN2_20261125T000000Z.tar.gz")) == older)
+        #expect(!bench.exists("r1_SN1_20261125T010000Z.tar.gz") && !bench.exists("r2_SN2_20261125T000000Z.tar.gz"))
+        #expect(!FileManager.default.fileExists(atPath: bench.outbox + "/sent"))
+        // Oldest first, with the digest, type and length the protocol asks for.
+        let puts = nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT") }
+        #expect(puts == [
+            "PUT /care/bundles/r2_SN2_20261125T000000Z.tar.gz 201 sha256=\(sha256Hex(older)) type=application/gzip length=1000",
+            "PUT /care/bundles/r1_SN1_20261125T010000Z.tar.gz 201 sha256=\(sha256Hex(newer)) type=application/gzip length=300000",
+        ])
+        let status = await AgentStatus(runtime: bench.runtime)
+        #expect(status.upload?.url == nginx.bundlesURL)
+        #expect(status.upload?.lastSuccess != nil && status.upload?.lastError == nil && status.upload?.pending == 0)
+        #expect(await bench.metrics.contains("care_agent_uploads_total{result=\"ok\"} 2\n"))
+
+        // keep-sent: the confirmed bundle moves to sent/ instead of going away.
+        settings.keepSent = true
+        let kept = try bench.addBundle("r3_SN3_20261125T020000Z.tar.gz")
+        let second = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        #expect(second.outcomes == ["r3_SN3_20261125T020000Z.tar.gz": .accepted(status: 201)])
+        #expect(FileManager.default.contents(atPath: bench.outbox + "/sent/r3_SN3_20261125T020000Z.tar.gz") == kept)
+        #expect(!bench.exists("r3_SN3_20261125T020000Z.tar.gz"))
+        #expect(AgentMetrics.outboxDepth(bench.outbox) == 0)
+    }
+
+    @Test func anUntrustedServerIsAFailureAndTheBundleStays() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        // A CA that did not sign the server's certificate.
+        let other = try TestCertificates(in: dir, prefix: "other-")
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = other.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        try bench.addBundle(name)
+
+        let pass = await bench.pass()
+        #expect(pass.failed)
+        guard case let .failed(reason) = pass.outcomes[name] else {
+            Issue.record("expected a failure, got \(String(describing: pass.outcomes[name]))")
+            return
+        }
+        #expect(reason.contains("certificate"), "\(reason)")
+        #expect(bench.exists(name))
+        #expect(!FileManager.default.fileExists(atPath: nginx.received(name)))
+        #expect(!nginx.accessLog.contains("PUT"))
+        let status = await AgentStatus(runtime: bench.runtime)
+        #expect(status.upload?.lastError == reason && status.upload?.lastSuccess == nil && status.upload?.pending == 1)
+        let metrics = await bench.metrics
+        #expect(metrics.contains("care_agent_upload_failures_total 1\n"))
+        #expect(metrics.contains("care_agent_uploads_total{result=\"failed\"} 1\n"))
+        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 0\n"))
+    }
+
+    @Test func busyServerIsRetriedWithGrowingBackoffAndTheBundleKept() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.url("/busy/"))
+        settings.caFile = nginx.certificates.caCertificate
+        settings.retryBackoff = .milliseconds(200)
+        settings.maxBackoff = .milliseconds(800)
+        settings.interval = .seconds(3600)
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        try bench.addBundle(name)
+
+        let started = ContinuousClock.now
+        let loop = Task { try await bench.uploader.loop() }
+        try await Task.sleep(for: .milliseconds(2500))
+        loop.cancel()
+        _ = try? await loop.value
+        #expect(ContinuousClock.now - started < .seconds(5))
+        // Attempts at about 0, 0.2, 0.6, 1.4 and 2.2 s: retried, but not in a tight loop.
+        let attempts = nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /busy/\(name) 503") }.count
+        #expect((3...6).contains(attempts), "\(attempts) attempts")
+        #expect(bench.exists(name))
+        let status = await AgentStatus(runtime: bench.runtime)
+        #expect(status.upload?.lastError?.contains("503") == true)
+        #expect(status.upload?.nextAttempt != nil)
+        #expect(await bench.metrics.contains("care_agent_upload_failures_total \(attempts)\n"))
+    }
+
+    @Test func conflictMeansSentAndBadRequestMeansRejected() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.url("/dup/"))
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        try bench.addBundle("a_SN_1.tar.gz")
+        let duplicate = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        #expect(duplicate.outcomes == ["a_SN_1.tar.gz": .accepted(status: 409)])
+        #expect(!bench.exists("a_SN_1.tar.gz"))
+        #expect(!FileManager.default.fileExists(atPath: bench.outbox + "/rejected/a_SN_1.tar.gz"))
+
+        settings.url = nginx.url("/bad/")
+        let refused = try bench.addBundle("b_SN_2.tar.gz", age: 10)
+        try bench.addBundle("c_SN_3.tar.gz")
+        let bad = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        // A refused bundle does not hold up the ones after it.
+        #expect(bad.failed == false)
+        #expect(bad.outcomes["b_SN_2.tar.gz"] == .rejected(status: 400, body: "bad bundle name\n"))
+        #expect(bad.outcomes["c_SN_3.tar.gz"] == .rejected(status: 400, body: "bad bundle name\n"))
+        #expect(FileManager.default.contents(atPath: bench.outbox + "/rejected/b_SN_2.tar.gz") == refused)
+        #expect(!bench.exists("b_SN_2.tar.gz"))
+        #expect(bench.lines.lines.contains { $0.contains("rejected") && $0.contains("status=400") && $0.contains("bad bundle name") })
+        let status = await AgentStatus(runtime: bench.runtime)
+        #expect(status.upload?.rejected == 2 && status.upload?.pending == 0)
+        let metrics = await bench.metrics
+        #expect(metrics.contains("care_agent_uploads_total{result=\"rejected\"} 2\n"))
+        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 1\n"))
+        #expect(metrics.contains("care_agent_upload_failures_total 0\n"))
+    }
+
+    @Test func uploadsGoThroughAnHTTPProxyWithConnect() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let proxy = try TinyproxyHarness(directory: dir, connectPort: nginx.port)
+        defer { proxy.stop() }
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        settings.proxy = proxy.url
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let data = try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz")
+        let pass = await bench.pass()
+        #expect(pass.outcomes == ["r1_SN1_20261125T010000Z.tar.gz": .accepted(status: 201)])
+        #expect(FileManager.default.contents(atPath: nginx.received("r1_SN1_20261125T010000Z.tar.gz")) == data)
+        #expect(proxy.log.contains("CONNECT 127.0.0.1:\(nginx.port)"), "\(proxy.log)")
+    }
+
+    @Test func inProgressBundlesAreNeverUploaded() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        // What BundleWriter leaves when the agent dies mid-write.
+        let partial = ".r1_SN1_20261125T010000Z.tar.gz.4242-abcd.tmp"
+        try bench.addBundle(partial)
+        try FileManager.default.createDirectory(atPath: bench.outbox + "/rejected", withIntermediateDirectories: true)
+        try Data("old".utf8).write(to: URL(fileURLWithPath: bench.outbox + "/rejected/x_SN_0.tar.gz"))
+        #expect(Uploader.pendingBundles(bench.outbox).isEmpty)
+        let pass = await bench.pass()
+        #expect(pass.outcomes.isEmpty)
+        #expect(bench.exists(partial))
+        #expect(!nginx.accessLog.contains("PUT"))
+        // Once renamed into place (the writer's last step), it goes.
+        try FileManager.default.moveItem(atPath: bench.outbox + "/" + partial, toPath: bench.outbox + "/r1_SN1_20261125T010000Z.tar.gz")
+        #expect(await bench.pass().outcomes == ["r1_SN1_20261125T010000Z.tar.gz": .accepted(status: 201)])
+    }
+
+    @Test func theTokenNeverReachesTheLogs() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir, token: Self.token)
+        defer { nginx.stop() }
+        let credentials = dir.appendingPathComponent("credentials")
+        try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
+        try Self.token.write(to: credentials.appendingPathComponent("upload-token"), atomically: true, encoding: .utf8)
+        let wrong = "Wr0ng-Token-Also-Secret"
+        try wrong.write(to: credentials.appendingPathComponent("wrong-token"), atomically: true, encoding: .utf8)
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        settings.tokenCredential = "upload-token"
+        var bench = try UploadBench(dir: dir, upload: settings)
+        bench = UploadBench(copy: bench, environment: ["CREDENTIALS_DIRECTORY": credentials.path])
+        try bench.addBundle("a_SN_1.tar.gz")
+        #expect(await bench.pass().outcomes == ["a_SN_1.tar.gz": .accepted(status: 201)])
+        // A wrong token: 401, which is permanent for the bundle.
+        settings.tokenCredential = "wrong-token"
+        try bench.addBundle("b_SN_2.tar.gz")
+        let refused = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        guard case .rejected(401, _) = refused.outcomes["b_SN_2.tar.gz"] else {
+            Issue.record("expected 401, got \(String(describing: refused.outcomes["b_SN_2.tar.gz"]))")
+            return
+        }
+        // Without $CREDENTIALS_DIRECTORY: an error naming the credential, not its value.
+        let outside = Uploader(runtime: bench.runtime, logger: Logger(label: "care-agent") { [lines = bench.lines] _ in CapturingLogHandler(store: lines) },
+                               environment: [:])
+        try bench.addBundle("c_SN_3.tar.gz")
+        guard case let .failed(reason) = await outside.uploadPending(settings: settings, outbox: bench.outbox).outcomes["c_SN_3.tar.gz"] else {
+            Issue.record("expected a failure without CREDENTIALS_DIRECTORY")
+            return
+        }
+        #expect(reason.contains("CREDENTIALS_DIRECTORY"))
+        let lines = bench.lines.lines
+        #expect(lines.count >= 3)
+        #expect(!lines.contains { $0.contains(Self.token) || $0.contains(wrong) })
+        let status = await AgentStatus(runtime: bench.runtime)
+        let json = String(decoding: try ResultStore.encoder.encode(status), as: UTF8.self)
+        #expect(!json.contains(Self.token) && !json.contains(wrong))
+    }
+
+    @Test func aFinishedCollectionWakesTheUploader() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        settings.interval = .seconds(3600)
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let loop = Task { try await bench.uploader.loop() }
+        defer { loop.cancel() }
+        // The first (empty) scan happens at once; then the uploader sleeps for an hour.
+        try await Task.sleep(for: .milliseconds(300))
+        let data = try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(bench.exists("r1_SN1_20261125T010000Z.tar.gz"), "sent without a wake-up: the test proves nothing")
+        _ = await bench.runtime.collect([], trigger: .request)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while bench.exists("r1_SN1_20261125T010000Z.tar.gz") && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(FileManager.default.contents(atPath: nginx.received("r1_SN1_20261125T010000Z.tar.gz")) == data)
+        loop.cancel()
+        _ = try? await loop.value
+    }
+}
+
+extension UploadBench {
+    /// The same bench with an uploader seeing `environment` (for $CREDENTIALS_DIRECTORY).
+    init(copy: UploadBench, environment: [String: String]) {
+        dir = copy.dir
+        outbox = copy.outbox
+        runtime = copy.runtime
+        let lines = copy.lines
+        uploader = Uploader(runtime: copy.runtime, logger: Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) },
+                            environment: environment)
+        self.lines = copy.lines
+    }
+}
+
+@Suite struct UploadConfigurationTests {
+    func parse(_ text: String) throws -> AgentConfiguration {
+        try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
+    }
+
+    @Test func readsEveryKeyAndKeepsTheDefaults() throws {
+        let off = try parse("[agent]\noutbox = /tmp/o\n")
+        #expect(off.upload == UploadSettings())
+        #expect(off.upload.url == nil && off.upload.interval == .seconds(60) && off.upload.timeout == .seconds(120))
+        #expect(off.upload.retryBackoff == .seconds(30) && off.upload.maxBackoff == .seconds(3600) && off.upload.keepSent == false)
+        let on = try parse("""
+        [upload]
+        url = https://support.example.net/care/bundles
+        ca-file = /etc/care-agent/support-ca.pem
+        client-certificate = /etc/care-agent/client.pem
+        client-key = /etc/care-agent/client.key
+        token-credential = upload-token
+        proxy = http://proxy:3128
+        interval = 2m
+        timeout = 30s
+        retry-backoff = 10s
+        max-backoff = 30m
+        keep-sent = yes
+        """)
+        var expected = UploadSettings(url: "https://support.example.net/care/bundles/")
+        expected.caFile = "/etc/care-agent/support-ca.pem"
+        expected.clientCertificate = "/etc/care-agent/client.pem"
+        expected.clientKey = "/etc/care-agent/client.key"
+        expected.tokenCredential = "upload-token"
+        expected.proxy = "http://proxy:3128"
+        expected.interval = .seconds(120)
+        expected.timeout = .seconds(30)
+        expected.retryBackoff = .seconds(10)
+        expected.maxBackoff = .seconds(1800)
+        expected.keepSent = true
+        #expect(on.upload == expected)
+        #expect(try parse("[upload]\nurl =\n").upload.url == nil)
+    }
+
+    @Test func theExampleDocumentsTheDefaults() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        // Every key is in the example, and the values it sets are the built-in ones.
+        for key in ["url", "ca-file", "client-certificate", "client-key", "token-file", "token-credential", "proxy",
+                    "interval", "timeout", "retry-backoff", "max-backoff", "keep-sent"] {
+            #expect(text.contains("\n\(key) = ") || text.contains("\n# \(key) = "), "\(key) is not documented")
+        }
+        #expect(try AgentConfiguration.load(path: path).upload == UploadSettings())
+    }
+
+    @Test func brokenValuesAreReportedAtTheirPlace() throws {
+        func error(_ text: String) -> String {
+            do { _ = try parse(text); return "no error" } catch { return "\(error)" }
+        }
+        #expect(error("[upload]\nurl = https://x/\ninterval = soon\n")
+            == "agent.conf:3:12: expected a duration such as 30s, 5m, 6h or 1d, found \"soon\"")
+        #expect(error("[upload]\nurl = ftp://x/\n").hasPrefix("agent.conf:2:7: expected an https:// URL"))
+        #expect(error("[upload]\nurl = https://x/\ntoken = abc\n").hasPrefix("agent.conf:3:1: clear-text secrets are refused"))
+        #expect(error("[upload]\nkeep-sent = maybe\n") == "agent.conf:2:13: expected yes or no, found \"maybe\"")
+        #expect(error("[upload]\nretry-backoff = 0s\n").hasPrefix("agent.conf:2:17: expected a duration above zero"))
+        #expect(error("[upload]\nproxy = http://\n").hasPrefix("agent.conf:2:9: expected a proxy"))
+        #expect(error("[upload]\nuploads = 1\n").hasPrefix("agent.conf:2:1: unknown key \"uploads\" in [upload]"))
+        #expect(error("[upload]\nurl = https://x/\nclient-key = /k\n") == "agent.conf:3:1: client-key needs client-certificate as well")
+        #expect(error("[upload x]\n").hasPrefix("agent.conf:1:9: expected \"]\""))
+    }
+}
+
+/// `care-agent run` with `[upload]`: the service sends what is in the outbox, shows it in `status`,
+/// and stops promptly on SIGTERM although the uploader is waiting for its next scan.
+@Suite(.serialized) struct UploadServiceTests {
+    @Test func theRunningServiceUploadsAndStopsPromptly() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let outbox = dir.appendingPathComponent("outbox").path
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        let data = Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try data.write(to: URL(fileURLWithPath: outbox + "/" + name))
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(outbox)
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [upload]
+        url = \(nginx.bundlesURL)
+        ca-file = \(nginx.certificates.caCertificate)
+        interval = 1h
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        let deadline = ContinuousClock.now + .seconds(8)
+        while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { usleep(50_000) }
+        #expect(FileManager.default.contents(atPath: nginx.received(name)) == data)
+        #expect(!FileManager.default.fileExists(atPath: outbox + "/" + name))
+
+        let out = dir.appendingPathComponent("status.out").path
+        let status = try ChildProcess(try careAgentExecutable(), ["status", "--socket", "\(dir.path)/run/control.sock"], stdout: out)
+        #expect(status.wait() == 0)
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(text.contains("upload: to \(nginx.bundlesURL), last success 20"), "\(text)")
+        let metrics = (try? String(contentsOfFile: "\(dir.path)/state/metrics.prom", encoding: .utf8)) ?? ""
+        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 1\n"))
+
+        let stopping = ContinuousClock.now
+        service.signal(SIGTERM)
+        #expect(service.wait() == 0)
+        #expect(ContinuousClock.now - stopping < .seconds(5))
+    }
+}
