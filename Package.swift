@@ -52,6 +52,7 @@ let package = Package(
         // The agent: config, inventory, scheduler, collector, outbox, control.
         .target(name: "Agent", dependencies: [
             "NETCONFSSH", "Junos", "Bundle", "CLibCurl",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -78,6 +79,6 @@ let package = Package(
         .testTarget(name: "JunosTests", dependencies: ["Junos", "XML", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Junos", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "NETCONF", "TestSupport"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Bundle", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

@@ -54,6 +54,10 @@ public enum UploadOutcome: Sendable, Equatable {
         switch status {
         case 200, 201, 204, 409: return .accepted(status: status)
         case 408, 429: return .failed("HTTP \(status) (server busy): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
+        // A credential problem refuses every bundle alike: keep them all and retry, so that a
+        // rotated or fixed token sends them, instead of moving the whole outbox to rejected/.
+        case 401, 403:
+            return .failed("HTTP \(status) (check the upload token and client certificate): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
         case 400...499: return .rejected(status: status, body: body)
         default: return .failed("HTTP \(status) from the server: \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
