@@ -9,12 +9,14 @@ set -eu
 PREFIX=/usr/local
 START=yes
 BUILD=yes
+BINARY=
 for arg in "$@"; do
     case "$arg" in
         --no-start) START=no ;;
         --no-build) BUILD=no ;;
         --prefix=*) PREFIX="${arg#--prefix=}" ;;
-        -h|--help) echo "usage: $0 [--no-build] [--no-start] [--prefix=/usr/local]"; exit 0 ;;
+        --binary=*) BINARY="${arg#--binary=}"; BUILD=no ;;
+        -h|--help) echo "usage: $0 [--no-build] [--no-start] [--prefix=/usr/local] [--binary=PATH]"; exit 0 ;;
         *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -28,7 +30,7 @@ cd "$(dirname "$0")/.."
 if [ "$BUILD" = yes ]; then
     swift build -c release --product care-agent
 fi
-BINARY="$(swift build -c release --show-bin-path)/care-agent"
+[ -n "$BINARY" ] || BINARY="$(swift build -c release --show-bin-path)/care-agent"
 [ -x "$BINARY" ] || { echo "install.sh: $BINARY not found; build first" >&2; exit 1; }
 
 if ! getent group care-agent >/dev/null; then
@@ -52,10 +54,15 @@ if [ ! -e /etc/care-agent/agent.conf ]; then
 fi
 install -D -m 0644 docs/agent.md "$PREFIX/share/doc/care-agent/agent.md"
 
-systemctl daemon-reload
-systemctl enable care-agent.service
-if [ "$START" = yes ]; then
-    systemctl restart care-agent.service
-    systemctl --no-pager status care-agent.service || true
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl enable care-agent.service
+    if [ "$START" = yes ]; then
+        systemctl restart care-agent.service
+        systemctl --no-pager status care-agent.service || true
+    fi
+else
+    # A container or an image being built: the unit is in place for when systemd runs.
+    echo "install.sh: systemd is not running here; enable later with: systemctl enable --now care-agent"
 fi
 echo "install.sh: installed $PREFIX/bin/care-agent; logs: journalctl -u care-agent"

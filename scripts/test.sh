@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift test suites (real OpenSSH sshd, netconfd and ncclient peers on
-# loopback), a bounded libFuzzer run of the NETCONF framing, and the systemd unit check.
+# loopback), a bounded libFuzzer run of the NETCONF framing, the systemd unit check, and the
+# install/uninstall scripts.
 # Run as root on Debian 12: the sshd tests log in as a 'care-test' account they create.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,10 @@ scripts/fuzz-netconf.sh "${FUZZ_SECONDS:-60}"
 checks=1
 if [ -f systemd/care-agent.service ] && command -v systemd-analyze >/dev/null; then
     scripts/check-unit.sh
-    checks=2
+    checks=$((checks + 1))
 fi
-# One plain closing line: Swift Testing's count plus the fuzz run and the unit check.
+scripts/check-install.sh
+checks=$((checks + 1))
+# One plain closing line: Swift Testing's count plus the fuzz run and the script checks.
 passed=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .*passed.*/\1/p' .build/test-output.txt | tail -n 1)
 echo "all: $(( ${passed:-0} + checks )) passed, 0 failed"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Exercises scripts/install.sh and scripts/uninstall.sh on this machine (as root): files, modes,
+# the system user, the unit's ExecStart; then uninstall (keeping state) and --purge.
+# Skipped, without touching anything, where care-agent is really installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then echo "check-install: skipped (needs root)"; exit 0; fi
+if [ -e /etc/care-agent ] || getent passwd care-agent >/dev/null; then
+    echo "check-install: skipped: care-agent is installed on this machine; not touching it"
+    exit 0
+fi
+prefix="$(mktemp -d)"
+trap 'scripts/uninstall.sh --purge --prefix="$prefix" >/dev/null 2>&1 || true; rm -rf "$prefix"' EXIT
+fail() { echo "check-install: FAILED: $*" >&2; exit 1; }
+
+scripts/install.sh --no-start --prefix="$prefix" --binary="$(swift build --show-bin-path)/care-agent"
+"$prefix/bin/care-agent" --version >/dev/null || fail "installed binary does not run"
+grep -q "^ExecStart=$prefix/bin/care-agent run --config /etc/care-agent/agent.conf$" /etc/systemd/system/care-agent.service \
+    || fail "unit ExecStart does not name the installed binary"
+[ "$(stat -c %a:%G /etc/care-agent/agent.conf)" = "640:care-agent" ] || fail "agent.conf is not 0640 root:care-agent"
+[ "$(stat -c %a /etc/care-agent/credentials)" = "750" ] || fail "credentials directory is not 0750"
+[ "$(getent passwd care-agent | cut -d: -f7)" = "/usr/sbin/nologin" ] || fail "care-agent user can log in"
+"$prefix/bin/care-agent" collect now --standalone --config /etc/care-agent/agent.conf --device NONE >/dev/null 2>&1 \
+    && fail "the example configuration's unknown device was accepted"
+echo "check-install: install ok"
+
+echo "keep me" > /etc/care-agent/credentials/marker
+scripts/uninstall.sh --prefix="$prefix"
+[ ! -e "$prefix/bin/care-agent" ] || fail "binary left after uninstall"
+[ ! -e /etc/systemd/system/care-agent.service ] || fail "unit left after uninstall"
+[ -e /etc/care-agent/credentials/marker ] || fail "uninstall removed the configuration"
+getent passwd care-agent >/dev/null || fail "uninstall removed the user"
+scripts/uninstall.sh --purge --prefix="$prefix"
+[ ! -e /etc/care-agent ] || fail "--purge left /etc/care-agent"
+! getent passwd care-agent >/dev/null || fail "--purge left the user"
+echo "check-install: uninstall ok"
