@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF"]),
 
         // Test support: a real OpenSSH sshd harness and fixture paths.
-        .target(name: "TestSupport", dependencies: ["IOLoop"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["IOLoop", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
 
         .testTarget(name: "IOLoopTests", dependencies: ["IOLoop"]),
         .testTarget(name: "XMLTests", dependencies: ["XML", "TestSupport"]),

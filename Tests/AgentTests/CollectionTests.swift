@@ -92,7 +92,7 @@ import TestSupport
         """
         let config = try AgentConfiguration(file: ConfigurationFile(path: dir.appendingPathComponent("agent.conf").path, text: conf))
         let out = dir.appendingPathComponent("out").path
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: out), logger: Logger(label: "test"))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: out), logger: Logger.test)
         let started = ContinuousClock.now
         let results = await collector.collect(config.devices, trigger: .standalone)
         let elapsed = ContinuousClock.now - started
@@ -171,7 +171,7 @@ import TestSupport
         port = \(h.port)
         """
         let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let collector = try Collector(configuration: config, sink: BundleSink(configuration: config), logger: Logger(label: "test"))
+        let collector = try Collector(configuration: config, sink: BundleSink(configuration: config), logger: Logger.test)
         let result = try #require(await collector.collect(config.devices, trigger: .schedule).first)
         #expect(result.status == .ok, "\(result.reason ?? "")")
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/outbox").filter(BundleFileName.isBundle)
@@ -228,7 +228,7 @@ import TestSupport
         group = silent
         """
         let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
         let results = await collector.collect(config.devices, trigger: .standalone)
 
         // One second per RPC: a few answer, the one running at 3.5 s is cut, the rest are not sent.
@@ -268,7 +268,7 @@ import TestSupport
         port = \(port)
         """
         let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
         let started = ContinuousClock.now
         let result = try #require(await collector.collect(config.devices, trigger: .standalone).first)
         #expect(result.status == .failed)
@@ -296,7 +296,7 @@ import TestSupport
         """
         for i in 1...4 { conf += "[device d\(i)]\nhost = \(slow.addresses[0])\nport = \(slow.port)\n" }
         let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
         let peak = LockedPeak()
         let events: @Sendable (CollectionEvent) -> Void = { event in
             switch event {
@@ -342,7 +342,7 @@ import TestSupport
         """
         for i in 1...8 { conf += "[device d\(i)]\nhost = \(h.addresses[0])\nport = \(h.port)\ngroup = \(i % 2 == 0 ? "a" : "b")\n" }
         let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger(label: "test"))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
         let results = await collector.collect(config.devices, trigger: .standalone)
         #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
         var points: [(Date, Int)] = []

@@ -59,11 +59,11 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         defer { try? FileManager.default.removeItem(at: dir) }
         var config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
         config.agent.stateDirectory = dir.path
-        let runtime = try AgentRuntime(configuration: config, configurationPath: nil, logger: Logger(label: "test"),
+        let runtime = try AgentRuntime(configuration: config, configurationPath: nil, logger: Logger.test,
                                        makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
         let start = ISO8601DateFormatter().date(from: "2026-11-25T00:00:00Z")!
         let clock = JumpingClock(start: start, end: start.addingTimeInterval(86400))
-        let scheduler = Scheduler(runtime: runtime, clock: clock, calendar: utc, logger: Logger(label: "test"), recheck: 3600, random: { 0.5 })
+        let scheduler = Scheduler(runtime: runtime, clock: clock, calendar: utc, logger: Logger.test, recheck: 3600, random: { 0.5 })
         await #expect(throws: CancellationError.self) { try await scheduler.loop() }
         let runs = await runtime.recentRuns
         let offsets = { (group: String) in runs.filter { $0.group == group }.map { Int($0.at.timeIntervalSince(start) / 60) } }

@@ -65,7 +65,7 @@ final class PipeTransport: NETCONFTransport, @unchecked Sendable {
         let (dir, profile) = try profile()
         defer { try? FileManager.default.removeItem(at: dir) }
         let transport = try PipeTransport(try careAgentExecutable(), ["simulate", "netconf", "--profile", profile, "--base", base])
-        let client = NETCONFClient(transport: transport, logger: Logger(label: "test"))
+        let client = NETCONFClient(transport: transport, logger: Logger.test)
         try await client.start()
         #expect(await client.framing == (base == "1.1" ? .chunked : .endOfMessage))
         let reply = try await client.rpc(.junos("get-route-engine-information"))
@@ -80,7 +80,7 @@ final class PipeTransport: NETCONFTransport, @unchecked Sendable {
         let (dir, profile) = try profile()
         defer { try? FileManager.default.removeItem(at: dir) }
         let transport = try PipeTransport(try careAgentExecutable(), ["simulate", "netconf", "--profile", profile, "--fault", "hang"])
-        let client = NETCONFClient(transport: transport, timeouts: NETCONFTimeouts(hello: .seconds(5), rpc: .milliseconds(500)), logger: Logger(label: "test"))
+        let client = NETCONFClient(transport: transport, timeouts: NETCONFTimeouts(hello: .seconds(5), rpc: .milliseconds(500)), logger: Logger.test)
         try await client.start()
         await #expect(throws: NETCONFError.timeout(peer: transport.peer, rpc: "get-chassis-inventory", seconds: 0.5)) {
             _ = try await client.rpc(.junos("get-chassis-inventory"))
@@ -97,7 +97,7 @@ extension PipeTransportTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let transport = try PipeTransport(try careAgentExecutable(), ["simulate", "netconf", "--profile", profile, "--fault", "hang"])
         let client = NETCONFClient(transport: transport, timeouts: NETCONFTimeouts(hello: .seconds(5), rpc: .seconds(30), idle: .milliseconds(300)),
-                                   logger: Logger(label: "test"))
+                                   logger: Logger.test)
         try await client.start()
         let started = ContinuousClock.now
         await #expect {

@@ -20,7 +20,7 @@ struct NetconfdServer: SuiteTrait, TestScoping {
 /// The client against Debian's yuma123 netconfd: a NETCONF server we did not write, so framing,
 /// hello and rpc-error handling are checked against someone else's reading of RFC 6241/6242.
 @Suite(.serialized, NetconfdServer()) struct NetconfdInteropTests {
-    let logger = Logger(label: "test")
+    let logger = Logger.test
 
     var server: NetconfdHarness {
         get throws { try #require(NetconfdServer.current, "the suite trait did not start netconfd") }

@@ -8,7 +8,7 @@ import TestSupport
 
 /// NETCONF over SSH against a real OpenSSH sshd running the project's simulator as its subsystem.
 @Suite(.serialized) struct SSHIntegrationTests {
-    let logger = Logger(label: "test")
+    let logger = Logger.test
 
     /// A harness whose subsystem serves the MX480 captures with extra simulator arguments.
     func harness(_ simulatorArguments: String = "", configure: (inout SSHDHarness.Options) -> Void = { _ in }) throws -> (SSHDHarness, URL) {
