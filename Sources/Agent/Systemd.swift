@@ -50,6 +50,16 @@ public struct WatchdogService: Service {
     let interval: Duration
     let runtime: AgentRuntime
 
+    /// What `systemctl status` shows: "collecting 212/1500 devices", or "idle, 1500 devices, next run 02:00 UTC".
+    public static func status(devices: Int, inFlight: Int, nextRun: Date?) -> String {
+        if inFlight > 0 { return "collecting \(inFlight)/\(devices) devices" }
+        guard let nextRun else { return "idle, \(devices) devices, no run scheduled" }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.hour, .minute], from: nextRun)
+        return "idle, \(devices) devices, next run " + String(format: "%02d:%02d UTC", parts.hour ?? 0, parts.minute ?? 0)
+    }
+
     public init(notifier: SystemdNotifier, interval: Duration, runtime: AgentRuntime) {
         self.notifier = notifier
         self.interval = interval
@@ -60,10 +70,10 @@ public struct WatchdogService: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let configuration = await runtime.configuration
-                let flying = await runtime.devicesInFlight.count
-                let reloadError = await runtime.lastReloadError
-                var status = "\(configuration.devices.count) devices, \(flying) being collected"
-                if reloadError != nil { status += "; last reload failed, running the previous configuration" }
+                var status = WatchdogService.status(devices: configuration.devices.count,
+                                                    inFlight: await runtime.devicesInFlight.count,
+                                                    nextRun: await runtime.nextRuns.values.min())
+                if await runtime.lastReloadError != nil { status += "; last reload failed, running the previous configuration" }
                 notifier.notify("WATCHDOG=1\nSTATUS=\(status)")
                 try await Task.sleep(for: interval)
             }

@@ -154,6 +154,8 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
                                        environment: environment)
         defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
         #expect(SystemdNotifierTests().receive(notify).hasPrefix("READY=1\nSTATUS=1 devices"))
+        #expect(WatchdogService.status(devices: 1500, inFlight: 212, nextRun: nil) == "collecting 212/1500 devices")
+        #expect(WatchdogService.status(devices: 1500, inFlight: 0, nextRun: Date(timeIntervalSince1970: 7200)) == "idle, 1500 devices, next run 02:00 UTC")
         let socket = "\(dir.path)/run/control.sock"
         var info = stat()
         #expect(stat(socket, &info) == 0 && info.st_mode & 0o777 == 0o660)
@@ -212,7 +214,7 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
         var watchdogPings = 0
         for _ in 0..<200 where !reloaded.contains("STATUS=reload") {
             reloaded = SystemdNotifierTests().receive(notify)
-            if reloaded.hasPrefix("WATCHDOG=1\nSTATUS=1 devices, 0 being collected") { watchdogPings += 1 }
+            if reloaded.hasPrefix("WATCHDOG=1\nSTATUS=idle, 1 devices, no run scheduled") { watchdogPings += 1 }
         }
         #expect(watchdogPings > 0)
         let brokenLine = good.filter { $0 == "\n" }.count + 2
