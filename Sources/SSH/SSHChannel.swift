@@ -26,6 +26,10 @@ public final class SSHChannel: @unchecked Sendable {
         guard let channel else { throw SSHError.closed(peer: session.peer) }
         let handle = SendablePointer(channel)
         return try await session.drive("reading from the channel", deadline: deadline, tick: session.timeouts.keepalive) { s -> LibSSH2Outcome<[UInt8]?> in
+            // Stderr first: reading it makes libssh2 pull packets off the socket, stdout data among
+            // them. Read after the stdout loop, that data would sit in libssh2's buffer while we
+            // wait for the socket, which has nothing more to say: a reply lost until the timeout.
+            SSHChannel.drainStandardError(handle.pointer)
             var buffer = [UInt8](repeating: 0, count: SSHChannel.readChunk)
             var filled = 0
             while filled < buffer.count {
@@ -36,7 +40,6 @@ public final class SSHChannel: @unchecked Sendable {
                 if n == Int(LIBSSH2_ERROR_EAGAIN) || n == 0 { break }
                 return .failed(Int32(n))
             }
-            SSHChannel.drainStandardError(handle.pointer)
             if filled > 0 {
                 buffer.removeSubrange(filled...)
                 return .ok(buffer)
