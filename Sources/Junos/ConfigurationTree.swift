@@ -244,39 +244,9 @@ extension ConfigStatement {
         return nodes
     }
 
-    /// Whether any statement exists at `path`; stops at the first one found, copying nothing.
-    public func has(_ path: String) -> Bool {
-        hasPath(path[...])
-    }
-
-    /// Walks `path` as a view of the caller's string: no component array is allocated.
-    private func hasPath(_ path: Substring) -> Bool {
-        if path.isEmpty { return true }
-        let slash = path.firstIndex(of: "/")
-        // A String (small, not heap-allocated) compares with the keywords far faster than a Substring.
-        let first = String(slash.map { path[..<$0] } ?? path)
-        let rest = slash.map { path[path.index(after: $0)...] } ?? ""
-        let any = first == "*"
-        for index in children.indices where any || children[index].keyword == first {
-            if children[index].hasPath(rest) { return true }
-        }
-        return false
-    }
-
-
     /// The first value (or identifier) found at `path`.
     public func value(at path: String) -> String? {
         statements(at: path).lazy.compactMap { $0.value ?? $0.identifier }.first
-    }
-
-    /// True when any statement below this one has this keyword.
-    public func containsKeyword(_ keyword: String) -> Bool {
-        var stack = children
-        while let s = stack.popLast() {
-            if s.keyword == keyword { return true }
-            stack += s.children
-        }
-        return false
     }
 }
 

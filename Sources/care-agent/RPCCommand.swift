@@ -68,7 +68,7 @@ struct RPCCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         var failures = 0
-        for request in requests {
+        for (index, request) in requests.enumerated() {
             do {
                 let reply = try await client.rpc(request)
                 Console.out(bytes: reply.raw + [0x0A])
@@ -82,8 +82,14 @@ struct RPCCommand: AsyncParsableCommand {
             } catch {
                 failures += 1
                 Console.error("\(error)")
-                if case NETCONFError.timeout = error { break }
-                if error is NETCONFError || error is SSHError { break }
+                // The session is torn down after a timeout or protocol error: say what was not sent.
+                if error is NETCONFError || error is SSHError {
+                    for skipped in requests.dropFirst(index + 1) {
+                        failures += 1
+                        Console.error("\(host):\(port): \(skipped.name): not sent: the session was lost")
+                    }
+                    break
+                }
             }
         }
         await client.close()

@@ -312,3 +312,25 @@ import TestSupport
         #expect(stderr3.hasPrefix("care-agent: host key for [\(h.addresses[0])]:\(h.port) is not known"))
     }
 }
+
+extension RPCCommandTests {
+    @Test func aLostSessionNamesEveryRPCNotSent() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(TestProfiles.mx480, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) --fault truncate"))
+        defer { h.stop() }
+        let out = dir.appendingPathComponent("out").path, err = dir.appendingPathComponent("err").path
+        let status = try ChildProcess(try careAgentExecutable(), [
+            "rpc", "--host", h.addresses[0], "--port", "\(h.port)", "--user", h.user,
+            "--key", h.clientKeys["ed25519"]!, "--known-hosts", h.knownHostsPath,
+            "get-software-information", "get-chassis-inventory", "--command", "show version",
+        ], stdout: out, stderr: err).wait()
+        let lines = try String(contentsOfFile: err, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(status == 1)
+        #expect(lines.count == 3, "\(lines)")
+        #expect(lines.first?.contains("closed the session in the middle of the reply to get-software-information") == true)
+        #expect(lines.dropFirst().first == "care-agent: \(h.addresses[0]):\(h.port): get-chassis-inventory: not sent: the session was lost")
+        #expect(lines.last == "care-agent: \(h.addresses[0]):\(h.port): command \"show version\": not sent: the session was lost")
+    }
+}

@@ -76,7 +76,8 @@ import TestSupport
                 #expect(XMLTextRewriter.values(of: "serial-number", in: out).first == device.serialNumber)
             case "hang":
                 #expect(status == 1)
-                #expect(err == "care-agent: \(peer): no reply to get-software-information within \(Self.rpcTimeout) s\n", "\(err)")
+                #expect(err == "care-agent: \(peer): no reply to get-software-information within \(Self.rpcTimeout) s\n"
+                    + "care-agent: \(peer): get-chassis-inventory: not sent: the session was lost\n", "\(err)")
             case "rpc-error":
                 #expect(status == 1)
                 #expect(err.contains("care-agent: \(peer): get-software-information: could not connect to re0 : No route to host"), "\(err)")
