@@ -59,64 +59,16 @@ public struct ConfigurationTree: Sendable, Equatable {
                                children: children)
     }
 
-    /// Only the named top-level statements of a `<configuration>` element (for the few values the
-    /// facts need, without building the whole tree of a large configuration).
-    static func topLevel(_ element: XMLElement, keeping names: Set<String>) -> ConfigStatement {
-        var children: [ConfigStatement] = []
-        for child in element.children {
-            if child.hasName("undocumented") {
-                if child.attribute("inactive") == "inactive" { continue }
-                children += child.children.filter { names.contains($0.name) }.compactMap(statement)
-            } else if names.contains(child.name), let s = statement(child) {
-                children.append(s)
-            }
-        }
-        return ConfigStatement(keyword: element.name, children: children)
-    }
-
-    /// How a `<configuration>` element uses groups, read straight from XML.
-    struct GroupUse {
-        /// ``ConfigurationTree/appliedGroupNames``.
-        var applied: [String] = []
-        /// The group elements defined at the top level, in order.
-        var groups: [XMLElement] = []
-        /// Whether every `apply-groups` is at the top level and no group applies others: then
-        /// applying groups is appending their contents at the top.
-        var onlyTopLevel = true
-    }
-
-    static func groupUse(xml element: XMLElement) -> GroupUse {
-        var use = GroupUse()
-        func walk(_ e: XMLElement, depth: Int) {
-            for child in e.children where child.attribute("inactive") != "inactive" {
-                if child.hasName("apply-groups") {
-                    if depth > 0 { use.onlyTopLevel = false }
-                    if let value = child.value?.collapsingWhitespace {
-                        use.applied += groupNames(in: ConfigStatement(keyword: "apply-groups", value: value))
-                    }
-                } else if depth == 0 && child.hasName("groups") {
-                    use.groups.append(child)
-                    if child.firstDescendant("apply-groups") != nil { use.onlyTopLevel = false }
-                } else if child.hasName("undocumented") {
-                    walk(child, depth: depth)
-                } else {
-                    walk(child, depth: depth + 1)
-                }
-            }
-        }
-        walk(element, depth: 0)
-        var seen = Set<String>()
-        use.applied = use.applied.filter { seen.insert($0).inserted }
-        return use
-    }
-
-    /// The defined groups that `name` applies (`${node}` applies node0, node1, ...).
+    /// The defined groups that `name` applies.
     static func groups(named name: String, in groups: [XMLElement]) -> [XMLElement] {
-        groups.filter { group in
-            guard let id = group.value("name") else { return false }
-            if name == "${node}" { return id.hasPrefix("node") && !id.dropFirst(4).isEmpty && id.dropFirst(4).allSatisfy(\.isNumber) }
-            return id == name
-        }
+        groups.filter { group in group.value("name").map { applies(name, toGroup: $0.collapsingWhitespace) } ?? false }
+    }
+
+    /// Whether `apply-groups name` applies the group `id`: `${node}` (chassis cluster) applies
+    /// node0, node1, ...; any other name only its own group.
+    static func applies(_ name: String, toGroup id: String) -> Bool {
+        if name == "${node}" { return id.hasPrefix("node") && !id.dropFirst(4).isEmpty && id.dropFirst(4).allSatisfy(\.isNumber) }
+        return id == name
     }
 
     // MARK: Reading text
@@ -187,13 +139,7 @@ public struct ConfigurationTree: Sendable, Equatable {
         if definedGroups.isEmpty || appliedGroups.isEmpty { return base }
 
         func groups(named name: String) -> [ConfigStatement] {
-            if name == "${node}" {
-                return definedGroups.filter { g in
-                    guard let id = g.identifier, id.hasPrefix("node") else { return false }
-                    return !id.dropFirst(4).isEmpty && id.dropFirst(4).allSatisfy(\.isNumber)
-                }
-            }
-            return definedGroups.filter { $0.identifier == name }
+            definedGroups.filter { $0.identifier.map { ConfigurationTree.applies(name, toGroup: $0) } ?? false }
         }
 
         func contents(of group: ConfigStatement, at path: [String]) -> [ConfigStatement] {
@@ -390,122 +336,5 @@ struct ConfigurationTextParser {
             return ConfigStatement(keyword: keyword, identifier: argument, children: children)
         }
         return ConfigStatement(keyword: keyword, value: argument)
-    }
-}
-
-/// The distinct keyword paths of a configuration, identifiers dropped, as a trie. A configuration
-/// with 100,000 interfaces has only a few hundred distinct paths, so "is anything configured at
-/// `interfaces/*/unit/family/inet6`" is answered without walking the configuration again.
-public struct ConfigurationShape: Sendable {
-    final class Node: @unchecked Sendable {
-        /// Few per node (distinct keywords at one level): a list searched in order beats hashing.
-        var children: [(keyword: String, node: Node)] = []
-
-        func child(_ keyword: String) -> Node? {
-            for entry in children where entry.keyword == keyword { return entry.node }
-            return nil
-        }
-    }
-
-    /// A place in the shape that paths are resolved from (the root, or each routing instance).
-    public struct Scope: Sendable {
-        let node: Node
-    }
-
-    private let root = Node()
-    /// Every keyword used at any depth.
-    public private(set) var keywords: Set<String> = []
-
-    /// Builds the shape in one walk of `statement`.
-    public init(_ statement: ConfigStatement) {
-        add(statement, to: root)
-    }
-
-    /// Builds the shape straight from a `<configuration>` element, with the same rules as
-    /// ``ConfigurationTree/init(element:)`` (inactive statements dropped, `<undocumented>`
-    /// transparent) and its top-level `<groups>` left out: what ``ConfigurationTree/effective``
-    /// gives when no group is applied, without building the statement tree.
-    public init(configuration element: XMLElement) {
-        addXML(element, to: root, skippingGroups: true)
-    }
-
-    /// Adds a group's contents (all but its `<name>`) at the top, as applying it at the top does.
-    mutating func addGroupContents(_ group: XMLElement) {
-        addXML(group, to: root) { $0.hasName("name") }
-    }
-
-    private mutating func addXML(_ element: XMLElement, to node: Node, skippingGroups: Bool) {
-        addXML(element, to: node) { skippingGroups && $0.hasName("groups") }
-    }
-
-    /// Adds the active children of `element` (those of `<undocumented>` in its place), less those `skip` names.
-    private mutating func addXML(_ element: XMLElement, to node: Node, skip: (XMLElement) -> Bool) {
-        element.forEachChild { child in
-            guard child.attribute("inactive") != "inactive", !skip(child) else { return }
-            if child.hasName("undocumented") {
-                child.forEachChild { inner in
-                    if inner.attribute("inactive") != "inactive" { insertXML(inner, under: node) }
-                }
-            } else {
-                insertXML(child, under: node)
-            }
-        }
-    }
-
-    private mutating func insertXML(_ element: XMLElement, under node: Node) {
-        addXML(element, to: child(element.name, of: node), skippingGroups: false)
-    }
-
-    private mutating func add(_ statement: ConfigStatement, to node: Node) {
-        for index in statement.children.indices {
-            add(statement.children[index], to: child(statement.children[index].keyword, of: node))
-        }
-    }
-
-    /// The node for `keyword` under `node`, made (and its keyword recorded) on first sight.
-    private mutating func child(_ keyword: String, of node: Node) -> Node {
-        if let existing = node.child(keyword) { return existing }
-        let made = Node()
-        node.children.append((keyword, made))
-        keywords.insert(keyword)
-        return made
-    }
-
-    /// The root scope.
-    public var rootScope: Scope { Scope(node: root) }
-
-    /// The places each path leads to (`routing-instances/*` gives one scope per instance shape).
-    public func scopes(at paths: [String]) -> [Scope] {
-        paths.flatMap { path in ConfigurationShape.nodes(root, path[...]).map(Scope.init(node:)) }
-    }
-
-    /// Whether anything is configured at `path` (`*` matches any one keyword).
-    public func has(_ path: String, in scope: Scope? = nil) -> Bool {
-        ConfigurationShape.reaches((scope ?? rootScope).node, path[...])
-    }
-
-    /// `has` without collecting nodes: stops at the first match, allocates nothing.
-    private static func reaches(_ node: Node, _ path: Substring) -> Bool {
-        if path.isEmpty { return true }
-        let slash = path.firstIndex(of: "/")
-        let first = String(slash.map { path[..<$0] } ?? path)
-        let rest = slash.map { path[path.index(after: $0)...] } ?? ""
-        if first == "*" { return node.children.contains { reaches($0.node, rest) } }
-        guard let next = node.child(first) else { return false }
-        return reaches(next, rest)
-    }
-
-    private static func nodes(_ node: Node, _ path: Substring) -> [Node] {
-        if path.isEmpty { return [node] }
-        let slash = path.firstIndex(of: "/")
-        let first = String(slash.map { path[..<$0] } ?? path)
-        let rest = slash.map { path[path.index(after: $0)...] } ?? ""
-        if first == "*" {
-            var found: [Node] = []
-            for entry in node.children { found += nodes(entry.node, rest) }
-            return found
-        }
-        guard let next = node.child(first) else { return [] }
-        return nodes(next, rest)
     }
 }

@@ -59,98 +59,127 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
 
     /// The profile of an already group-expanded configuration (see ``ConfigurationTree/effective``).
     public init(effective config: ConfigStatement, appliedGroups: [String]) {
-        // One walk builds the configuration's shape; every "is X configured" question below is
-        // then answered from it without walking a large configuration again.
-        self.init(shape: ConfigurationShape(config), values: config, appliedGroups: appliedGroups)
+        self.init(paths: StatementPaths(config), appliedGroups: appliedGroups)
     }
 
-    /// The profile from a configuration's shape, and statements holding at least the
-    /// `routing-instances`, `logical-systems` and `protocols` whose values some features need.
-    init(shape: ConfigurationShape, values config: ConfigStatement, appliedGroups: [String]) {
+    /// The profile from a configuration's keyword paths: every rule of ``FeatureRule/all`` is
+    /// asked of the paths once, none walks the configuration.
+    init<Paths: ConfigurationPaths>(paths: Paths, appliedGroups: [String]) {
         // Protocols and services can also live in routing instances and logical systems.
-        let shapeScopes = shape.scopes(at: ["", "routing-instances/*", "logical-systems/*", "logical-systems/*/routing-instances/*"])
-        var scopes = [config]
-        scopes += config.statements(at: "routing-instances/*")
-        let logicalSystems = config.statements(at: "logical-systems/*")
-        scopes += logicalSystems
-        scopes += logicalSystems.flatMap { $0.statements(at: "routing-instances/*") }
-
-        func any(_ paths: String...) -> Bool {
-            paths.contains { path in shapeScopes.contains { shape.has(path, in: $0) } }
-        }
-        func anyValue(_ path: String, _ values: Set<String>) -> Bool {
-            scopes.contains { scope in
-                scope.statements(at: path).contains { values.contains(($0.value ?? $0.identifier ?? "").lowercased()) }
-            }
-        }
-        func keyword(_ k: String) -> Bool { config.keyword == k || shape.keywords.contains(k) }
+        var scopes = [paths.root]
+        for path in FeatureRule.scopePaths { scopes += paths.nodes(at: path[...], from: paths.root) }
 
         var f = Set<ConfiguredFeature>()
-        func set(_ feature: ConfiguredFeature, _ on: Bool) { if on { f.insert(feature) } }
-
-        for (feature, name) in [(ConfiguredFeature.bgp, "bgp"), (.ospf, "ospf"), (.ospf3, "ospf3"), (.isis, "isis"),
-                                (.rip, "rip"), (.ripng, "ripng"), (.mpls, "mpls"), (.ldp, "ldp"), (.rsvp, "rsvp"),
-                                (.lldp, "lldp"), (.pim, "pim"), (.igmp, "igmp"), (.igmpSnooping, "igmp-snooping"),
-                                (.mld, "mld"), (.msdp, "msdp"), (.dot1x, "dot1x"), (.l2circuit, "l2circuit"),
-                                (.sflow, "sflow")] {
-            set(feature, any("protocols/\(name)"))
+        for rule in FeatureRule.all {
+            let on = rule.impliedBy.contains(where: f.contains)
+                || rule.paths.contains { paths.reaches($0[...], from: paths.root) }
+                || rule.scopedPaths.contains { path in scopes.contains { paths.reaches(path[...], from: $0) } }
+                || rule.keywords.contains(where: paths.containsKeyword)
+                || rule.scopedValues.contains { rule in
+                    scopes.contains { scope in
+                        paths.nodes(at: rule.path[...], from: scope).contains { node in
+                            paths.values(at: node).contains { rule.values.contains($0.lowercased()) }
+                        }
+                    }
+                }
+            if on { f.insert(rule.feature) }
         }
-        set(.bfd, keyword("bfd-liveness-detection"))
-        set(.evpn, any("protocols/evpn") || anyValue("instance-type", ["evpn", "mac-vrf"]))
-        set(.vxlan, keyword("vxlan") || any("switch-options/vtep-source-interface")
-            || anyValue("protocols/evpn/encapsulation", ["vxlan"]))
-        set(.vrrp, keyword("vrrp-group") || keyword("vrrp-inet6-group"))
-        set(.multicast, f.contains(.pim) || f.contains(.igmp) || f.contains(.mld) || f.contains(.msdp)
-            || f.contains(.igmpSnooping) || any("routing-options/multicast"))
-        set(.vpls, any("protocols/vpls") || anyValue("instance-type", ["vpls"]))
-
-        set(.ethernetSwitching, shape.has("interfaces/*/unit/family/ethernet-switching")
-            || shape.has("interfaces/*/*/unit/family/ethernet-switching") || shape.has("vlans/*"))
-        set(.ipv6, shape.has("interfaces/*/unit/family/inet6"))
-        set(.lacp, shape.has("interfaces/*/aggregated-ether-options/lacp"))
-        set(.aggregatedEthernet, f.contains(.lacp) || shape.has("chassis/aggregated-devices/ethernet")
-            || shape.has("interfaces/*/aggregated-ether-options") || keyword("ieee-802.3ad") || keyword("802.3ad"))
-        set(.mcLag, any("protocols/iccp") || keyword("mc-ae") || any("multi-chassis"))
-        set(.chassisCluster, shape.has("chassis/cluster") || appliedGroups.contains("${node}"))
-        set(.virtualChassis, shape.has("virtual-chassis"))
-
-        set(.webManagementHTTP, shape.has("system/services/web-management/http"))
-        set(.webManagementHTTPS, shape.has("system/services/web-management/https"))
-        set(.telnet, shape.has("system/services/telnet"))
-        set(.ftp, shape.has("system/services/ftp"))
-        set(.ssh, shape.has("system/services/ssh"))
-        set(.netconf, shape.has("system/services/netconf"))
-        set(.xnmClearText, shape.has("system/services/xnm-clear-text"))
-        set(.xnmSSL, shape.has("system/services/xnm-ssl"))
-        set(.restAPI, shape.has("system/services/rest"))
-        set(.extensionService, shape.has("system/services/extension-service"))
-        set(.snmp, shape.has("snmp/community") || shape.has("snmp/v3") || shape.has("snmp/trap-group"))
-        set(.snmpV3, shape.has("snmp/v3"))
-        set(.ntp, shape.has("system/ntp"))
-        set(.dhcpServer, any("system/services/dhcp", "system/services/dhcp-local-server", "system/services/dhcp-server"))
-        set(.dhcpRelay, any("forwarding-options/dhcp-relay", "forwarding-options/helpers/bootp"))
-        set(.syslogHosts, shape.has("system/syslog/host"))
-        set(.radius, shape.has("system/radius-server") || shape.has("access/radius-server"))
-        set(.tacacs, shape.has("system/tacplus-server"))
-        set(.scripts, shape.has("system/scripts/commit/file") || shape.has("system/scripts/op/file")
-            || shape.has("event-options/event-script"))
-
-        set(.securityPolicies, any("security/policies/policy", "security/policies/global"))
-        set(.securityZones, any("security/zones/security-zone"))
-        set(.securityScreen, any("security/screen/ids-option"))
-        set(.nat, any("security/nat", "services/nat"))
-        set(.ipsec, any("security/ipsec"))
-        set(.ike, any("security/ike"))
-        set(.idp, any("security/idp"))
-        set(.utm, any("security/utm"))
-
-        set(.routingInstances, shape.has("routing-instances/*"))
-        set(.vrf, anyValue("instance-type", ["vrf"]))
-        set(.virtualRouter, anyValue("instance-type", ["virtual-router"]))
-        set(.virtualSwitch, anyValue("instance-type", ["virtual-switch"]))
-        set(.logicalSystems, shape.has("logical-systems/*"))
-        set(.firewallFilters, any("firewall/filter", "firewall/family/*/filter"))
-        set(.flowMonitoring, shape.has("forwarding-options/sampling") || shape.has("services/flow-monitoring"))
+        // Chassis-cluster configurations apply their per-node groups with `${node}`.
+        if appliedGroups.contains("${node}") { f.insert(.chassisCluster) }
         features = f
     }
+}
+
+/// How one feature shows in a configuration: any one of its conditions is enough.
+struct FeatureRule: Sendable {
+    var feature: ConfiguredFeature
+    /// Paths from the top level (`*` matches any one keyword).
+    var paths: [[String]]
+    /// Paths from the top and from every routing instance and logical system.
+    var scopedPaths: [[String]]
+    /// Keywords anywhere in the configuration.
+    var keywords: [String]
+    /// A leaf at a scoped path with one of these values (lowercase). Only leaves named in
+    /// ``configurationValueKeywords`` have their values kept.
+    var scopedValues: [(path: [String], values: Set<String>)]
+    /// Features that imply this one; they come earlier in ``all``.
+    var impliedBy: [ConfiguredFeature]
+
+    init(_ feature: ConfiguredFeature, top: [String] = [], scoped: [String] = [], keywords: [String] = [],
+         values: [(String, Set<String>)] = [], impliedBy: [ConfiguredFeature] = []) {
+        func split(_ path: String) -> [String] { path.split(separator: "/").map(String.init) }
+        self.feature = feature
+        paths = top.map(split)
+        scopedPaths = scoped.map(split)
+        self.keywords = keywords
+        scopedValues = values.map { (split($0.0), $0.1) }
+        self.impliedBy = impliedBy
+    }
+
+    /// Where protocols and services can be configured besides the top level.
+    static let scopePaths: [[String]] = ["routing-instances/*", "logical-systems/*", "logical-systems/*/routing-instances/*"]
+        .map { $0.split(separator: "/").map(String.init) }
+
+    /// Every rule, in an order where implied features come after those implying them.
+    static let all: [FeatureRule] = {
+        var rules: [FeatureRule] = []
+        let protocols: [(ConfiguredFeature, String)] = [
+            (.bgp, "bgp"), (.ospf, "ospf"), (.ospf3, "ospf3"), (.isis, "isis"), (.rip, "rip"), (.ripng, "ripng"),
+            (.mpls, "mpls"), (.ldp, "ldp"), (.rsvp, "rsvp"), (.lldp, "lldp"), (.pim, "pim"), (.igmp, "igmp"),
+            (.igmpSnooping, "igmp-snooping"), (.mld, "mld"), (.msdp, "msdp"), (.dot1x, "dot1x"),
+            (.l2circuit, "l2circuit"), (.sflow, "sflow"),
+        ]
+        for (feature, name) in protocols { rules.append(FeatureRule(feature, scoped: ["protocols/\(name)"])) }
+        let services: [(ConfiguredFeature, String)] = [
+            (.webManagementHTTP, "web-management/http"), (.webManagementHTTPS, "web-management/https"),
+            (.telnet, "telnet"), (.ftp, "ftp"), (.ssh, "ssh"), (.netconf, "netconf"),
+            (.xnmClearText, "xnm-clear-text"), (.xnmSSL, "xnm-ssl"), (.restAPI, "rest"),
+            (.extensionService, "extension-service"),
+        ]
+        for (feature, name) in services { rules.append(FeatureRule(feature, top: ["system/services/\(name)"])) }
+        let instanceTypes: [(ConfiguredFeature, String)] = [
+            (.vrf, "vrf"), (.virtualRouter, "virtual-router"), (.virtualSwitch, "virtual-switch"),
+        ]
+        for (feature, type) in instanceTypes { rules.append(FeatureRule(feature, values: [("instance-type", [type])])) }
+        rules += [
+            FeatureRule(.bfd, keywords: ["bfd-liveness-detection"]),
+            FeatureRule(.evpn, scoped: ["protocols/evpn"], values: [("instance-type", ["evpn", "mac-vrf"])]),
+            FeatureRule(.vxlan, scoped: ["switch-options/vtep-source-interface"], keywords: ["vxlan"],
+                        values: [("protocols/evpn/encapsulation", ["vxlan"])]),
+            FeatureRule(.vrrp, keywords: ["vrrp-group", "vrrp-inet6-group"]),
+            FeatureRule(.multicast, scoped: ["routing-options/multicast"], impliedBy: [.pim, .igmp, .mld, .msdp, .igmpSnooping]),
+            FeatureRule(.vpls, scoped: ["protocols/vpls"], values: [("instance-type", ["vpls"])]),
+            FeatureRule(.ethernetSwitching, top: ["interfaces/*/unit/family/ethernet-switching",
+                                                  "interfaces/*/*/unit/family/ethernet-switching", "vlans/*"]),
+            FeatureRule(.ipv6, top: ["interfaces/*/unit/family/inet6"]),
+            FeatureRule(.lacp, top: ["interfaces/*/aggregated-ether-options/lacp"]),
+            FeatureRule(.aggregatedEthernet, top: ["chassis/aggregated-devices/ethernet", "interfaces/*/aggregated-ether-options"],
+                        keywords: ["ieee-802.3ad", "802.3ad"], impliedBy: [.lacp]),
+            FeatureRule(.mcLag, scoped: ["protocols/iccp", "multi-chassis"], keywords: ["mc-ae"]),
+            FeatureRule(.chassisCluster, top: ["chassis/cluster"]),
+            FeatureRule(.virtualChassis, top: ["virtual-chassis"]),
+            FeatureRule(.snmp, top: ["snmp/community", "snmp/v3", "snmp/trap-group"]),
+            FeatureRule(.snmpV3, top: ["snmp/v3"]),
+            FeatureRule(.ntp, top: ["system/ntp"]),
+            FeatureRule(.dhcpServer, scoped: ["system/services/dhcp", "system/services/dhcp-local-server", "system/services/dhcp-server"]),
+            FeatureRule(.dhcpRelay, scoped: ["forwarding-options/dhcp-relay", "forwarding-options/helpers/bootp"]),
+            FeatureRule(.syslogHosts, top: ["system/syslog/host"]),
+            FeatureRule(.radius, top: ["system/radius-server", "access/radius-server"]),
+            FeatureRule(.tacacs, top: ["system/tacplus-server"]),
+            FeatureRule(.scripts, top: ["system/scripts/commit/file", "system/scripts/op/file", "event-options/event-script"]),
+            FeatureRule(.securityPolicies, scoped: ["security/policies/policy", "security/policies/global"]),
+            FeatureRule(.securityZones, scoped: ["security/zones/security-zone"]),
+            FeatureRule(.securityScreen, scoped: ["security/screen/ids-option"]),
+            FeatureRule(.nat, scoped: ["security/nat", "services/nat"]),
+            FeatureRule(.ipsec, scoped: ["security/ipsec"]),
+            FeatureRule(.ike, scoped: ["security/ike"]),
+            FeatureRule(.idp, scoped: ["security/idp"]),
+            FeatureRule(.utm, scoped: ["security/utm"]),
+            FeatureRule(.routingInstances, top: ["routing-instances/*"]),
+            FeatureRule(.logicalSystems, top: ["logical-systems/*"]),
+            FeatureRule(.firewallFilters, scoped: ["firewall/filter", "firewall/family/*/filter"]),
+            FeatureRule(.flowMonitoring, top: ["forwarding-options/sampling", "services/flow-monitoring"]),
+        ]
+        return rules
+    }()
 }

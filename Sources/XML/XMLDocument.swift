@@ -26,6 +26,9 @@ public enum XMLError: Error, Equatable, Sendable, CustomStringConvertible {
 public struct XMLParseOptions: Sendable {
     /// Keep whitespace-only text nodes (needed to re-serialise a document close to its original form).
     public var preserveWhitespace: Bool
+    /// Store each distinct name once in the document's dictionary (libxml2's default). Off only
+    /// in tests, to exercise the byte comparisons that edited trees need.
+    var internNames = true
     public init(preserveWhitespace: Bool = false) {
         self.preserveWhitespace = preserveWhitespace
     }
@@ -85,6 +88,7 @@ public final class XMLDocument: @unchecked Sendable {
         var flags = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue
             | XML_PARSE_NOCDATA.rawValue | XML_PARSE_HUGE.rawValue | XML_PARSE_COMPACT.rawValue)
         if !options.preserveWhitespace { flags |= Int32(XML_PARSE_NOBLANKS.rawValue) }
+        if !options.internNames { flags |= Int32(XML_PARSE_NODICT.rawValue) }
         let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
         guard buffer.count <= Int(Int32.max) else {
             throw .malformed(line: 0, column: 0, message: "document larger than 2 GiB")

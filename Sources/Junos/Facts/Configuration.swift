@@ -64,34 +64,56 @@ public struct ConfigurationFacts: JunosFact {
         if element.name == "configuration-text" {
             return Self(text: element.text)
         }
-        var facts: Self
-        let use = ConfigurationTree.groupUse(xml: element)
-        if use.onlyTopLevel {
-            // Groups, if any, apply at the top: read the shape and the few values the facts need
-            // straight from the XML instead of building the statement tree (large configurations
-            // are mostly interfaces).
-            let valueNames: Set<String> = ["system", "routing-instances", "logical-systems", "protocols"]
-            var values = ConfigurationTree.topLevel(element, keeping: valueNames)
-            var shape = ConfigurationShape(configuration: element)
-            for name in use.applied {
-                for group in ConfigurationTree.groups(named: name, in: use.groups) {
-                    shape.addGroupContents(group)
-                    values.children += ConfigurationTree.topLevel(group, keeping: valueNames).children
-                }
-            }
-            facts = Self(format: .xml,
-                         hostName: values.value(at: "system/host-name"),
-                         domainName: values.value(at: "system/domain-name"),
-                         version: ConfigurationTree.topLevel(element, keeping: ["version"]).value(at: "version"),
-                         groups: use.groups.compactMap { $0.value("name")?.collapsingWhitespace },
-                         appliedGroups: use.applied,
-                         features: FeatureProfile(shape: shape, values: values, appliedGroups: use.applied))
-        } else {
-            facts = Self(tree: ConfigurationTree(element: element), format: .xml)
-        }
+        var facts = Self(xml: element) ?? Self(tree: ConfigurationTree(element: element), format: .xml)
         facts.commitSeconds = (element.attribute("commit-seconds") ?? element.attribute("changed-seconds"))
             .flatMap { Int($0.trimmed) }
         facts.commitUser = element.attribute("commit-user")?.trimmed
         return facts
+    }
+
+    /// Facts read in one walk of the XML into its keyword paths, when groups apply only at the top
+    /// (applying them is then adding their contents at the top); nil when a group is applied
+    /// below the top level or applies other groups, which takes the statement tree.
+    init?(xml element: XMLElement) {
+        var paths = XMLNamePaths(document: element.document, leavingOut: ("inactive", "inactive"),
+                                 transparent: "undocumented", recordingValuesOf: configurationValueKeywords)
+        var groups: [XMLElement] = []
+        var applied: [String] = []
+        var version: String?
+        func readTop(_ parent: XMLElement) {
+            parent.forEachChild { child in
+                guard child.attribute("inactive") != "inactive" else { return }
+                if child.hasName("groups") {
+                    groups.append(child)
+                } else if child.hasName("undocumented") {
+                    readTop(child)
+                } else {
+                    if child.hasName("apply-groups"), let value = child.value?.collapsingWhitespace {
+                        applied += ConfigurationTree.groupNames(in: ConfigStatement(keyword: "apply-groups", value: value))
+                    } else if version == nil, child.hasName("version"), child.isLeaf {
+                        version = child.value?.collapsingWhitespace
+                    }
+                    paths.add(child)
+                }
+            }
+        }
+        readTop(element)
+        // `apply-groups` below the top level: applying it means merging at that level.
+        if paths.nodes(named: "apply-groups").contains(where: { paths.depth(of: $0) > 1 }) { return nil }
+        var seen = Set<String>()
+        applied = applied.filter { seen.insert($0).inserted }
+        for name in applied {
+            for group in ConfigurationTree.groups(named: name, in: groups) {
+                if group.firstDescendant("apply-groups") != nil { return nil }
+                group.forEachChild { if !$0.hasName("name") { paths.add($0) } }
+            }
+        }
+        self.init(format: .xml,
+                  hostName: paths.firstValue(at: ["system", "host-name"])?.collapsingWhitespace,
+                  domainName: paths.firstValue(at: ["system", "domain-name"])?.collapsingWhitespace,
+                  version: version,
+                  groups: groups.compactMap { $0.value("name")?.collapsingWhitespace },
+                  appliedGroups: applied,
+                  features: FeatureProfile(paths: paths, appliedGroups: applied))
     }
 }
