@@ -64,6 +64,11 @@ extension ConfigurationPaths {
 
 extension XMLNamePaths: ConfigurationPaths {
     func containsKeyword(_ keyword: String) -> Bool { !nodes(named: keyword).isEmpty }
+
+    /// As a statement reads them: a leaf's value, else its `<name>`.
+    func values(at node: Node) -> [String] {
+        elements(at: node).compactMap { ($0.isLeaf ? $0.value : $0.value("name"))?.collapsingWhitespace }
+    }
 }
 
 /// ``ConfigurationPaths`` of a statement tree, built in one walk; nodes live in flat arrays.

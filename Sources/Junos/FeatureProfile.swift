@@ -70,19 +70,24 @@ public struct FeatureProfile: Codable, Sendable, Equatable {
         for path in FeatureRule.scopePaths { scopes += paths.nodes(at: path[...], from: paths.root) }
 
         var f = Set<ConfiguredFeature>()
-        for rule in FeatureRule.all {
-            let on = rule.impliedBy.contains(where: f.contains)
-                || rule.paths.contains { paths.reaches($0[...], from: paths.root) }
-                || rule.scopedPaths.contains { path in scopes.contains { paths.reaches(path[...], from: $0) } }
-                || rule.keywords.contains(where: paths.containsKeyword)
-                || rule.scopedValues.contains { rule in
-                    scopes.contains { scope in
-                        paths.nodes(at: rule.path[...], from: scope).contains { node in
-                            paths.values(at: node).contains { rule.values.contains($0.lowercased()) }
+        // Plain loops: each rule is asked once, and stops at its first match.
+        rules: for rule in FeatureRule.all {
+            for implying in rule.impliedBy where f.contains(implying) { f.insert(rule.feature); continue rules }
+            for path in rule.paths where paths.reaches(path[...], from: paths.root) { f.insert(rule.feature); continue rules }
+            for path in rule.scopedPaths {
+                for scope in scopes where paths.reaches(path[...], from: scope) { f.insert(rule.feature); continue rules }
+            }
+            for keyword in rule.keywords where paths.containsKeyword(keyword) { f.insert(rule.feature); continue rules }
+            for (path, accepted) in rule.scopedValues {
+                for scope in scopes {
+                    for node in paths.nodes(at: path[...], from: scope) {
+                        for value in paths.values(at: node) where accepted.contains(value.lowercased()) {
+                            f.insert(rule.feature)
+                            continue rules
                         }
                     }
                 }
-            if on { f.insert(rule.feature) }
+            }
         }
         // Chassis-cluster configurations apply their per-node groups with `${node}`.
         if appliedGroups.contains("${node}") { f.insert(.chassisCluster) }

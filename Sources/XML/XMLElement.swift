@@ -250,6 +250,30 @@ public struct XMLElement: @unchecked Sendable {
         return XMLElement(document: document, node: p)
     }
 
+    /// Whether this element comes before `other` in document order (an ancestor comes before
+    /// the elements inside it). Elements of different documents are never ordered.
+    public func precedes(_ other: XMLElement) -> Bool {
+        guard document === other.document, node != other.node else { return false }
+        func chain(_ node: xmlNodePtr) -> [xmlNodePtr] {
+            var result: [xmlNodePtr] = []
+            var cursor: xmlNodePtr? = node
+            while let current = cursor { result.append(current); cursor = current.pointee.parent }
+            return result.reversed()
+        }
+        let mine = chain(node), theirs = chain(other.node)
+        var depth = 0
+        while depth < mine.count, depth < theirs.count, mine[depth] == theirs[depth] { depth += 1 }
+        if depth == mine.count { return true }   // self is an ancestor of other
+        if depth == theirs.count { return false } // other is an ancestor of self
+        // Siblings under the common ancestor: is ours first?
+        var cursor = mine[depth].pointee.next
+        while let current = cursor {
+            if current == theirs[depth] { return true }
+            cursor = current.pointee.next
+        }
+        return false
+    }
+
     /// Local names from the root down to this element, for messages: `rpc-reply/chassis-inventory/chassis`.
     public var path: String {
         var names: [String] = []

@@ -8,7 +8,7 @@ import CLibXML2
 /// distinct name of a parsed document once) and makes no Swift string per element; names that
 /// are not interned (edited trees) are compared by their bytes instead. The walk can leave out
 /// elements carrying an attribute value (`inactive="inactive"`), treat an element name as a
-/// transparent wrapper (`<undocumented>`), and record the leaf text of chosen names.
+/// transparent wrapper (`<undocumented>`), and keep the elements of chosen names per path.
 public struct XMLNamePaths: @unchecked Sendable {
     /// A place in the trie: the root (where added elements go by default) or one distinct path.
     public struct Node: Hashable, Sendable {
@@ -20,36 +20,37 @@ public struct XMLNamePaths: @unchecked Sendable {
         var name: UnsafePointer<xmlChar>?
         var nameIsInterned: Bool
         var depth: Int32
+        var parent: Int32
         var firstChild: Int32 = -1
         var lastChild: Int32 = -1
         var nextSibling: Int32 = -1
-        /// Index into `recorded`, or -1 when this path's leaf text is not recorded.
-        var valuesIndex: Int32 = -1
+        /// Index into `recorded`, or -1 when this path's elements are not kept.
+        var recordedIndex: Int32 = -1
     }
 
     /// Holds the document whose name pointers the entries keep.
     public let document: XMLDocument
     private var entries: [Entry]
-    private var recorded: [[String]] = []
+    private var recorded: [[XMLElement]] = []
     private let dict: xmlDictPtr?
     private let leftOutAttribute: (name: String, value: String)?
     private let transparentName: String?
-    private let valueNames: [String]
+    private let recordedNames: [String]
     /// False once a name that is not in the document's dictionary was added.
     private var allNamesInterned = true
 
     /// An empty trie for elements of `document`. Elements with the attribute `leftOut` (any
     /// prefix) are skipped with everything below them; elements named `transparent` add their
-    /// children in their own place; the trimmed text of leaf elements named in `valueNames` is
-    /// recorded per path, in the order added.
+    /// children in their own place; elements named in `recordedNames` are kept per path, in the
+    /// order added.
     public init(document: XMLDocument, leavingOut leftOut: (name: String, value: String)? = nil,
-                transparent: String? = nil, recordingValuesOf valueNames: [String] = []) {
+                transparent: String? = nil, recording recordedNames: [String] = []) {
         self.document = document
         self.dict = document.doc.pointee.dict
         self.leftOutAttribute = leftOut
         self.transparentName = transparent
-        self.valueNames = valueNames
-        entries = [Entry(name: nil, nameIsInterned: false, depth: 0)]
+        self.recordedNames = recordedNames
+        entries = [Entry(name: nil, nameIsInterned: false, depth: 0, parent: -1)]
     }
 
     /// The root: the level that ``add(_:under:)`` adds to by default.
@@ -81,11 +82,8 @@ public struct XMLNamePaths: @unchecked Sendable {
             return
         }
         let index = entry(named: node.pointee.name, under: parent)
-        let valuesIndex = entries[Int(index)].valuesIndex
-        if valuesIndex >= 0, XMLElement(document: document, node: node).isLeaf,
-           let value = XMLElement(document: document, node: node).value {
-            recorded[Int(valuesIndex)].append(value)
-        }
+        let recordedIndex = entries[Int(index)].recordedIndex
+        if recordedIndex >= 0 { recorded[Int(recordedIndex)].append(XMLElement(document: document, node: node)) }
         insertChildren(of: node, under: index)
     }
 
@@ -116,9 +114,9 @@ public struct XMLNamePaths: @unchecked Sendable {
             cursor = existing.nextSibling
         }
         if !interned { allNamesInterned = false }
-        var made = Entry(name: name, nameIsInterned: interned, depth: entries[Int(parent)].depth + 1)
-        if valueNames.contains(where: { strcmpName(name, $0) }) {
-            made.valuesIndex = Int32(recorded.count)
+        var made = Entry(name: name, nameIsInterned: interned, depth: entries[Int(parent)].depth + 1, parent: parent)
+        if recordedNames.contains(where: { strcmpName(name, $0) }) {
+            made.recordedIndex = Int32(recorded.count)
             recorded.append([])
         }
         let index = Int32(entries.count)
@@ -142,6 +140,23 @@ public struct XMLNamePaths: @unchecked Sendable {
     /// How many levels below the root the node is (the root is 0).
     public func depth(of node: Node) -> Int { Int(entries[Int(node.index)].depth) }
 
+    /// The node one level up; nil for the root.
+    public func parent(of node: Node) -> Node? {
+        let index = entries[Int(node.index)].parent
+        return index >= 0 ? Node(index: index) : nil
+    }
+
+    /// The names from the root down to `node` (empty for the root).
+    public func names(of node: Node) -> [String] {
+        var names: [String] = []
+        var cursor: Node? = node
+        while let current = cursor, current.index > 0 {
+            names.append(name(of: current))
+            cursor = parent(of: current)
+        }
+        return names.reversed()
+    }
+
     /// The child path named `name`, if any element took it.
     public func child(of node: Node, named name: String) -> Node? {
         var cursor = entries[Int(node.index)].firstChild
@@ -164,9 +179,9 @@ public struct XMLNamePaths: @unchecked Sendable {
         return index >= 0 ? Node(index: index) : nil
     }
 
-    /// The recorded leaf texts at `node` (empty unless its name was one of `valueNames`).
-    public func values(at node: Node) -> [String] {
-        let index = entries[Int(node.index)].valuesIndex
+    /// The elements added at `node`, in the order added (empty unless its name is recorded).
+    public func elements(at node: Node) -> [XMLElement] {
+        let index = entries[Int(node.index)].recordedIndex
         return index >= 0 ? recorded[Int(index)] : []
     }
 

@@ -67,6 +67,7 @@ struct ParseBenchmark {
         let inputs = [
             Input(name: "inventory MX480 (largest inventory fixture)", bytes: inventory, kind: .inventory),
             Input(name: "configuration vSRX cluster (largest configuration fixture)", bytes: configuration, kind: .configuration),
+            Input(name: "configuration applying a group below the top level", bytes: load("get-configuration/napalm__bgp-groups-fragment.xml"), kind: .configuration),
             Input(name: "configuration 50 MB (real stanzas repeated)", bytes: bigConfiguration(from: load("get-configuration/ksator__ex4300-15.1R5-sha256crypt.xml")), kind: .configuration),
         ]
         return inputs.filter { only == nil || $0.name.contains(only!) }.map { input in

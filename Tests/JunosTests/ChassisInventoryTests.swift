@@ -77,6 +77,8 @@ import XML
          <multi-routing-engine-item><re-name>node1</re-name>
           <chassis-inventory><chassis><name>Chassis</name><serial-number>CZ002</serial-number>
             <chassis-module><name>FPC 0</name><part-number>750-1</part-number><serial-number>S2</serial-number></chassis-module>
+            <chassis-module-count>1</chassis-module-count><chassis-subsub-module><name>not a module</name></chassis-subsub-module>
+            <chassis-sub-modules><name>not a module</name></chassis-sub-modules>
           </chassis></chassis-inventory></multi-routing-engine-item>
         </multi-routing-engine-results></rpc-reply>
         """

@@ -40,7 +40,7 @@ import Testing
         options.internNames = internNames
         let document = try XMLDocument(string: xml, options: options)
         var paths = XMLNamePaths(document: document, leavingOut: ("inactive", "inactive"), transparent: "undocumented",
-                                 recordingValuesOf: ["host-name", "instance-type"])
+                                 recording: ["host-name", "instance-type"])
         document.root.forEachChild { paths.add($0) }
         return paths
     }
@@ -63,16 +63,19 @@ import Testing
         let paths = try Self.paths(internNames: internNames)
         let system = try #require(paths.child(of: paths.root, named: "system"))
         let hostName = try #require(paths.child(of: system, named: "host-name"))
-        #expect(paths.values(at: hostName) == ["edge-1"])
+        #expect(paths.elements(at: hostName).map(\.value) == ["edge-1"])
         #expect(paths.depth(of: hostName) == 2)
         #expect(paths.child(of: system, named: "host") == nil)
         let instances = try #require(paths.child(of: paths.root, named: "routing-instances"))
         let instance = try #require(paths.child(of: instances, named: "instance"))
         let instanceType = try #require(paths.child(of: instance, named: "instance-type"))
-        #expect(paths.values(at: instanceType) == ["vrf", "virtual-router"])
-        // Not a recorded name: no values kept.
+        #expect(paths.elements(at: instanceType).map(\.value) == ["vrf", "virtual-router"])
+        // Not a recorded name: no elements kept.
         let name = try #require(paths.child(of: instance, named: "name"))
-        #expect(paths.values(at: name).isEmpty)
+        #expect(paths.elements(at: name).isEmpty)
+        #expect(paths.names(of: name) == ["routing-instances", "instance", "name"])
+        #expect(paths.parent(of: name) == instance)
+        #expect(paths.parent(of: paths.root) == nil)
         #expect(paths.nodes(named: "name").count == 3)
         #expect(paths.nodes(named: "mpls").isEmpty) // only under an inactive interface
         #expect(paths.nodes(named: "telnet").isEmpty) // inactive, prefixed attribute
@@ -92,5 +95,20 @@ import Testing
         let node = try #require(paths.child(of: paths.root, named: "a"))
         paths.add(g, under: node)
         #expect(Self.listing(paths) == ["a", "a/b", "a/c", "a/g", "a/g/a", "a/g/a/c"])
+    }
+
+    @Test func documentOrder() throws {
+        let document = try XMLDocument(string: "<r><a><b/><c><d/></c></a><e/></r>")
+        let root = document.root
+        let a = try #require(root.child("a")), b = try #require(a.child("b")), c = try #require(a.child("c"))
+        let d = try #require(c.child("d")), e = try #require(root.child("e"))
+        let ordered = [root, a, b, c, d, e]
+        for (i, x) in ordered.enumerated() {
+            for (j, y) in ordered.enumerated() {
+                #expect(x.precedes(y) == (i < j), "\(x.name) before \(y.name)")
+            }
+        }
+        let other = try XMLDocument(string: "<r><a/></r>")
+        #expect(!root.precedes(other.root) && !other.root.precedes(root))
     }
 }

@@ -102,19 +102,21 @@ public struct InventoryItem: Codable, Sendable, Equatable {
 
     /// The module elements directly under `element`, whatever their level.
     static func items(under element: XMLElement) -> [InventoryItem] {
-        element.children.compactMap { child in
-            guard let depth = moduleDepth(child.name) else { return nil }
-            return InventoryItem(element: child, depth: depth)
+        var items: [InventoryItem] = []
+        element.forEachChild { child in
+            if let depth = moduleDepth(child.name) { items.append(InventoryItem(element: child, depth: depth)) }
         }
+        return items
     }
 
     /// `chassis-module` → 1, `chassis-sub-module` → 2, `chassis-sub-sub-module` → 3, ...
     static func moduleDepth(_ name: String) -> Int? {
-        guard name.hasPrefix("chassis-"), name.hasSuffix("module") else { return nil }
-        let middle = name.dropFirst("chassis-".count).dropLast("module".count)
+        // On the UTF-8 bytes: called for every child of every module.
+        let bytes = name.utf8
+        guard bytes.starts(with: "chassis-".utf8), bytes.suffix(6).elementsEqual("module".utf8) else { return nil }
+        var rest = bytes.dropFirst(8).dropLast(6)
         var subs = 0
-        var rest = Substring(middle)
-        while rest.hasPrefix("sub-") { subs += 1; rest = rest.dropFirst(4) }
+        while rest.starts(with: "sub-".utf8) { subs += 1; rest = rest.dropFirst(4) }
         return rest.isEmpty ? subs + 1 : nil
     }
 
@@ -122,7 +124,7 @@ public struct InventoryItem: Codable, Sendable, Equatable {
         self.depth = depth
         children = []
         // One pass over the children: inventories of big chassis have thousands of items.
-        for child in element.children {
+        element.forEachChild { child in
             let tag = child.name
             switch tag {
             case "name": if name == nil { name = child.value }

@@ -71,14 +71,13 @@ public struct ConfigurationFacts: JunosFact {
         return facts
     }
 
-    /// Facts read in one walk of the XML into its keyword paths, when groups apply only at the top
-    /// (applying them is then adding their contents at the top); nil when a group is applied
-    /// below the top level or applies other groups, which takes the statement tree.
+    /// Facts read in one walk of the XML into its keyword paths, with applied groups added where
+    /// `apply-groups` names them; nil when an applied group itself applies groups, which the
+    /// statement tree handles.
     init?(xml element: XMLElement) {
         var paths = XMLNamePaths(document: element.document, leavingOut: ("inactive", "inactive"),
-                                 transparent: "undocumented", recordingValuesOf: configurationValueKeywords)
+                                 transparent: "undocumented", recording: configurationValueKeywords + ["apply-groups"])
         var groups: [XMLElement] = []
-        var applied: [String] = []
         var version: String?
         func readTop(_ parent: XMLElement) {
             parent.forEachChild { child in
@@ -88,32 +87,68 @@ public struct ConfigurationFacts: JunosFact {
                 } else if child.hasName("undocumented") {
                     readTop(child)
                 } else {
-                    if child.hasName("apply-groups"), let value = child.value?.collapsingWhitespace {
-                        applied += ConfigurationTree.groupNames(in: ConfigStatement(keyword: "apply-groups", value: value))
-                    } else if version == nil, child.hasName("version"), child.isLeaf {
-                        version = child.value?.collapsingWhitespace
-                    }
+                    if version == nil, child.hasName("version"), child.isLeaf { version = child.value?.collapsingWhitespace }
                     paths.add(child)
                 }
             }
         }
         readTop(element)
-        // `apply-groups` below the top level: applying it means merging at that level.
-        if paths.nodes(named: "apply-groups").contains(where: { paths.depth(of: $0) > 1 }) { return nil }
+
+        // Every `apply-groups`, in document order (as ConfigurationTree.appliedGroupNames lists them).
+        let uses = paths.nodes(named: "apply-groups")
+            .flatMap { node in paths.elements(at: node).map { (node: node, element: $0) } }
+            .sorted { $0.element.precedes($1.element) }
+        var applied: [String] = []
+        for use in uses {
+            applied += ConfigurationTree.groupNames(in: ConfigStatement(keyword: "apply-groups", value: use.element.value?.collapsingWhitespace))
+        }
         var seen = Set<String>()
         applied = applied.filter { seen.insert($0).inserted }
-        for name in applied {
-            for group in ConfigurationTree.groups(named: name, in: groups) {
-                if group.firstDescendant("apply-groups") != nil { return nil }
-                group.forEachChild { if !$0.hasName("name") { paths.add($0) } }
+
+        /// The groups a use names, or nil when one of them applies groups itself.
+        func groupsApplied(by use: XMLElement) -> [XMLElement]? {
+            let names = ConfigurationTree.groupNames(in: ConfigStatement(keyword: "apply-groups", value: use.value?.collapsingWhitespace))
+            let found = names.flatMap { ConfigurationTree.groups(named: $0, in: groups) }
+            return found.contains { $0.firstDescendant("apply-groups") != nil } ? nil : found
+        }
+        // Below the top first, then the top: the order in which ConfigurationTree.effective merges
+        // (statements, then what the top-level groups add), which decides the first host-name.
+        var appliedAt: [XMLNamePaths.Node: Set<String>] = [:]
+        for use in uses where paths.depth(of: use.node) > 1 {
+            guard let parent = paths.parent(of: use.node), let applying = groupsApplied(by: use.element) else { return nil }
+            let path = paths.names(of: parent)
+            // A group applied on 10,000 interfaces adds the same paths each time: add them once.
+            for group in applying where appliedAt[parent, default: []].insert(group.value("name") ?? "").inserted {
+                for match in Self.elements(at: path, in: group) { match.forEachChild { paths.add($0, under: parent) } }
             }
         }
+        for use in uses where paths.depth(of: use.node) == 1 {
+            guard let applying = groupsApplied(by: use.element) else { return nil }
+            for group in applying { group.forEachChild { if !$0.hasName("name") { paths.add($0) } } }
+        }
         self.init(format: .xml,
-                  hostName: paths.firstValue(at: ["system", "host-name"])?.collapsingWhitespace,
-                  domainName: paths.firstValue(at: ["system", "domain-name"])?.collapsingWhitespace,
+                  hostName: paths.firstValue(at: ["system", "host-name"]),
+                  domainName: paths.firstValue(at: ["system", "domain-name"]),
                   version: version,
                   groups: groups.compactMap { $0.value("name")?.collapsingWhitespace },
                   appliedGroups: applied,
                   features: FeatureProfile(paths: paths, appliedGroups: applied))
+    }
+
+    /// The active elements at a keyword path below a group (`<undocumented>` unwrapped).
+    static func elements(at path: [String], in group: XMLElement) -> [XMLElement] {
+        var current = [group]
+        for keyword in path {
+            var next: [XMLElement] = []
+            func collect(_ parent: XMLElement) {
+                parent.forEachChild { child in
+                    guard child.attribute("inactive") != "inactive" else { return }
+                    if child.hasName("undocumented") { collect(child) } else if child.hasName(keyword) { next.append(child) }
+                }
+            }
+            current.forEach(collect)
+            current = next
+        }
+        return current
     }
 }
