@@ -208,29 +208,21 @@ struct DeviceRun {
             }
             let sent = ContinuousClock.now
             do {
-                let reply = try await client.rpc(step.request, timeout: budget)
+                // Optional so that the client's tree can be released before redaction builds its own.
+                var reply: RPCReply? = try await client.rpc(step.request, timeout: budget)
                 let ms = (ContinuousClock.now - sent).milliseconds
                 var outcome = RPCResult(name: name, status: .ok, durationMilliseconds: ms)
-                if !reply.errors.isEmpty {
-                    let text = reply.errors.map(\.description).joined(separator: "; ")
+                if !reply!.errors.isEmpty {
+                    let text = reply!.errors.map(\.description).joined(separator: "; ")
                     outcome.status = step.mayBeAbsent ? .notApplicable : .rpcError
                     outcome.message = step.mayBeAbsent ? "not applicable: the device answered \(text)" : text
-                } else if !reply.warnings.isEmpty {
-                    outcome.message = "warnings: " + reply.warnings.map(\.description).joined(separator: "; ")
+                } else if !reply!.warnings.isEmpty {
+                    outcome.message = "warnings: " + reply!.warnings.map(\.description).joined(separator: "; ")
                 }
-                // Redact before anything is kept; a reply that cannot be redacted is not kept.
-                do {
-                    let redacted = try redactor.redact(xml: reply.raw)
-                    let file = String(format: "%02d-", replies.count + 1) + Self.fileName(for: name)
-                    replies.append(CollectedReply(rpc: name, file: file, bytes: redacted))
-                    outcome.bytes = redacted.count
-                    outcome.file = file
-                } catch {
-                    outcome.message = [outcome.message, "reply not stored: cannot redact it: \(error)"].compactMap { $0 }.joined(separator: "; ")
-                }
+                // Facts come from the client's tree; only redacted values are kept from it.
                 if outcome.status == .ok, let kind = step.fact {
                     do {
-                        try facts.absorb(JunosReply(document: reply.document), as: kind)
+                        try facts.absorb(JunosReply(document: reply!.document), as: kind)
                         if kind == .software { model = facts.software?.model }
                         if kind == .configuration, let configuration = facts.configuration {
                             facts.configuration = redactor.redact(configuration)
@@ -238,6 +230,18 @@ struct DeviceRun {
                     } catch {
                         log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(error)"])
                     }
+                }
+                let raw = reply!.raw
+                reply = nil
+                // Redact before anything is stored; a reply that cannot be redacted is not stored.
+                do {
+                    let redacted = try redactor.redact(xml: raw)
+                    let file = String(format: "%02d-", replies.count + 1) + Self.fileName(for: name)
+                    replies.append(CollectedReply(rpc: name, file: file, bytes: redacted))
+                    outcome.bytes = redacted.count
+                    outcome.file = file
+                } catch {
+                    outcome.message = [outcome.message, "reply not stored: cannot redact it: \(error)"].compactMap { $0 }.joined(separator: "; ")
                 }
                 outcomes.append(outcome)
                 log(outcome.status == .ok || outcome.status == .notApplicable ? .info : .warning, "rpc \(outcome.status.rawValue)", [

@@ -51,28 +51,32 @@ public struct ConfigurationRedactor: Sendable {
 
     /// A copy of `document` with every secret replaced.
     public func redact(_ document: XMLDocument) -> XMLDocument {
-        document.rewriting(text: { element in
-            guard element.value != nil else { return .keep }
-            // Configuration text, and CLI text in `<output>` (which may be `show configuration`).
-            if element.name == "configuration-text" || element.name == "configuration-set" || element.name == "output" {
-                let redacted = redact(text: element.text)
-                return redacted == element.text ? .keep : .replace(redacted)
-            }
-            if secretKeywords.contains(element.name) || isSNMPCommunityName(element) {
-                return .replace(marker)
-            }
-            let redacted = redactTokens(in: element.text)
-            return redacted == element.text ? .keep : .replace(redacted)
-        }, attribute: { _, attribute in
-            let redacted = redactTokens(in: attribute.value)
-            return redacted == attribute.value ? .keep : .replace(redacted)
-        })
+        document.rewriting(text: redactText, attribute: redactAttribute)
     }
 
-    /// Parses, redacts and serialises XML bytes.
+    /// Parses, redacts and serialises XML bytes, with a single tree in memory.
     public func redact(xml bytes: some Collection<UInt8>) throws(XMLError) -> [UInt8] {
-        let document = try XMLDocument(bytes: bytes, options: XMLParseOptions(preserveWhitespace: true))
-        return redact(document).serialized()
+        try XMLDocument.rewrite(bytes: bytes, options: XMLParseOptions(preserveWhitespace: true),
+                                text: redactText, attribute: redactAttribute)
+    }
+
+    private func redactText(_ element: XMLElement) -> XMLReplacement {
+        guard element.value != nil else { return .keep }
+        // Configuration text, and CLI text in `<output>` (which may be `show configuration`).
+        if element.name == "configuration-text" || element.name == "configuration-set" || element.name == "output" {
+            let redacted = redact(text: element.text)
+            return redacted == element.text ? .keep : .replace(redacted)
+        }
+        if secretKeywords.contains(element.name) || isSNMPCommunityName(element) {
+            return .replace(marker)
+        }
+        let redacted = redactTokens(in: element.text)
+        return redacted == element.text ? .keep : .replace(redacted)
+    }
+
+    private func redactAttribute(_ element: XMLElement, _ attribute: XMLAttribute) -> XMLReplacement {
+        let redacted = redactTokens(in: attribute.value)
+        return redacted == attribute.value ? .keep : .replace(redacted)
     }
 
     private func isSNMPCommunityName(_ element: XMLElement) -> Bool {

@@ -73,7 +73,15 @@ public final class XMLDocument: @unchecked Sendable {
 
     /// The whole document serialised as UTF-8 (without an XML declaration).
     public func serialized() -> [UInt8] {
-        root.serialized()
+        // The root has no ancestors whose namespace declarations it could need: dump it in place
+        // rather than through the copy `XMLElement.serialized` makes (a second tree, for a large
+        // configuration gigabytes).
+        guard let buffer = xmlBufferCreate() else { return [] }
+        defer { xmlBufferFree(buffer) }
+        let root = xmlDocGetRootElement(doc)!
+        let written = xmlNodeDump(buffer, doc, root, 0, 0)
+        guard written >= 0, let content = xmlBufferContent(buffer) else { return [] }
+        return Array(UnsafeBufferPointer(start: content, count: Int(xmlBufferLength(buffer))))
     }
 
     static func parse(_ buffer: UnsafeRawBufferPointer, options: XMLParseOptions) throws(XMLError) -> xmlDocPtr {

@@ -16,12 +16,29 @@ extension XMLDocument {
         text: (XMLElement) -> XMLReplacement,
         attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, _ in .keep }
     ) -> XMLDocument {
-        let copy = xmlCopyDoc(doc, 1)!
-        let result = XMLDocument(owning: copy)
-        let root = result.root
-        var elements = [root]
-        root.forEachDescendant { elements.append($0) }
-        for element in elements {
+        let result = XMLDocument(owning: xmlCopyDoc(doc, 1)!)
+        result.rewriteInPlace(text: text, attribute: attribute)
+        return result
+    }
+
+    /// Parses `bytes`, rewrites the document as the closures decide and returns it serialised.
+    /// The rewrite happens in the only copy of the tree, which never leaves this call: one tree
+    /// in memory instead of the two `rewriting` needs (large configurations run to gigabytes).
+    public static func rewrite(
+        bytes: some Collection<UInt8>, options: XMLParseOptions = .init(),
+        text: (XMLElement) -> XMLReplacement,
+        attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, _ in .keep }
+    ) throws(XMLError) -> [UInt8] {
+        let document = try XMLDocument(bytes: bytes, options: options)
+        document.rewriteInPlace(text: text, attribute: attribute)
+        return document.serialized()
+    }
+
+    /// Only for documents nobody else holds yet (a fresh copy or parse).
+    private func rewriteInPlace(text: (XMLElement) -> XMLReplacement, attribute: (XMLElement, XMLAttribute) -> XMLReplacement) {
+        let root = self.root
+        // Replacing a leaf's text children inside the walk is safe: the walk only follows elements.
+        func visit(_ element: XMLElement) {
             if element.isLeaf, case let .replace(newText) = text(element) {
                 element.replaceChildren(withText: newText)
             }
@@ -36,12 +53,13 @@ extension XMLDocument {
                 cursor = attr.pointee.next
             }
         }
-        return result
+        visit(root)
+        root.forEachDescendant(visit)
     }
 }
 
 extension XMLElement {
-    /// Only for documents made by `rewriting`, before they are shared.
+    /// Only for documents being rewritten, before they are shared.
     fileprivate func replaceChildren(withText newText: String) {
         var cursor = node.pointee.children
         while let current = cursor {

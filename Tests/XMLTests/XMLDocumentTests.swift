@@ -88,6 +88,22 @@ import TestSupport
         #expect(text.contains("<q>keep</q>"))
     }
 
+    @Test func rewriteInOneGoMatchesRewritingACopy() throws {
+        let xml = "<?xml version=\"1.0\"?>\n<nc:rpc-reply xmlns:nc=\"urn:ietf:params:xml:ns:netconf:base:1.0\" xmlns:junos=\"j\">\n"
+            + "  <c xmlns=\"urn:x\"><p junos:k=\"old\">secret &amp; more</p>\n    <q>keep</q><!-- note --></c>\n</nc:rpc-reply>"
+        let text: (XMLElement) -> XMLReplacement = { $0.name == "p" ? .replace("<redacted>") : .keep }
+        let attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, attr in attr.name == "k" ? .replace("new") : .keep }
+        let options = XMLParseOptions(preserveWhitespace: true)
+        let copy = try XMLDocument(string: xml, options: options).rewriting(text: text, attribute: attribute).serialized()
+        let inPlace = try XMLDocument.rewrite(bytes: Array(xml.utf8), options: options, text: text, attribute: attribute)
+        #expect(inPlace == copy)
+        let out = String(decoding: inPlace, as: UTF8.self)
+        // Layout, prefixes, namespace declarations and comments are kept; only the decided values change.
+        #expect(out == "<nc:rpc-reply xmlns:nc=\"urn:ietf:params:xml:ns:netconf:base:1.0\" xmlns:junos=\"j\">\n"
+            + "  <c xmlns=\"urn:x\"><p junos:k=\"new\">&lt;redacted&gt;</p>\n    <q>keep</q><!-- note --></c>\n</nc:rpc-reply>")
+        #expect(throws: XMLError.self) { try XMLDocument.rewrite(bytes: Array("<a><b></a>".utf8), text: text) }
+    }
+
     @Test func serializedChildCarriesInheritedNamespaces() throws {
         let doc = try XMLDocument(string: #"<r xmlns:junos="http://j"><x junos:style="a">1</x></r>"#)
         let x = try #require(doc.root.child("x"))
