@@ -1,4 +1,6 @@
 import Foundation
+import Junos
+import XML
 import Testing
 import TestSupport
 @testable import Bundle
@@ -16,10 +18,13 @@ import TestSupport
         #expect(bundle.manifest.collection.trigger == .scheduled)
         #expect(UTCTime.string(bundle.manifest.collection.started) == "2025-11-25T02:00:00.250Z")
         #expect(bundle.manifest.outcomes.map(\.status) == [.ok, .ok, .ok, .ok, .ok, .rpcError, .ok, .timeout])
-        // The stored replies are the captures they were made from, byte for byte.
+        // The stored replies are the captures they were made from, redacted as the collector stores them.
         for (rpc, fixture) in Sample.replies {
-            #expect(bundle.member("raw/\(rpc).xml") == (try Fixtures.bytes(fixture)), "\(rpc)")
+            #expect(bundle.member("raw/\(rpc).xml") == (try Sample.redacted(fixture)), "\(rpc)")
         }
+        let configuration = String(decoding: try #require(bundle.member("raw/get-configuration.xml")), as: UTF8.self)
+        #expect(configuration.contains(XMLEscaping.text(ConfigurationRedactor.defaultMarker)))
+        #expect(!configuration.contains("$1$") && !configuration.contains("$9$"))
         // facts.json stays readable as JSON even when today's DeviceFacts has grown new fields.
         guard case .object = try JSONValue(json: bundle.factsJSON) else {
             Issue.record("facts.json is not a JSON object")

@@ -21,7 +21,7 @@ enum Sample {
 
     static func contents(hostname: String? = "baku", serial: String? = "JN1249018AFB",
                          started: Date = started) throws -> BundleContents {
-        let raw = try replies.map { RawReply(rpc: $0.0, bytes: try Fixtures.bytes($0.1)) }
+        let raw = try replies.map { RawReply(rpc: $0.0, bytes: try redacted($0.1)) }
         var outcomes = raw.map { RPCOutcome(rpc: $0.rpc, status: .ok, durationSeconds: 0.42) }
         outcomes[5] = RPCOutcome(rpc: "get-chassis-cluster-status", status: .rpcError,
                                  message: "chassis cluster is not enabled", durationSeconds: 0.08)
@@ -34,6 +34,11 @@ enum Sample {
             trigger: .scheduled, started: started, finished: started.addingTimeInterval(61.5),
             outcomes: outcomes, rawReplies: raw, facts: DeviceFacts.parsed(from: raw),
             log: "02:00:00 connected to 192.0.2.10:830\n02:01:01 get-system-core-dumps: timeout\n")
+    }
+
+    /// A capture as the collector stores it: redacted (the configuration's hashes and `$9$` secrets).
+    static func redacted(_ fixture: String) throws -> [UInt8] {
+        try ConfigurationRedactor().redact(xml: try Fixtures.bytes(fixture))
     }
 
     /// A fixed key so tests are repeatable; a second one stands for "someone else's agent".

@@ -56,6 +56,32 @@ import XML
         #expect(all.communityNames == ["public", "private", "hackme", "secure"])
     }
 
+    /// Every XML capture of every RPC, not only configurations: secrets can sit in `<output>` text
+    /// or a reply nobody expected to carry them.
+    @Test func noCryptValueSurvivesInAnyCapture() throws {
+        let folders = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.path).sorted()
+        var checked = 0
+        for folder in folders where folder != "bundles" {
+            guard let files = try? Fixtures.files(in: folder) else { continue }
+            for url in files where url.pathExtension == "xml" {
+                let raw = try String(contentsOf: url, encoding: .utf8)
+                let values = Self.scan(raw).values
+                let redacted: [UInt8]
+                do {
+                    redacted = try ConfigurationRedactor().redact(xml: Array(raw.utf8))
+                } catch {
+                    // Only a NETCONF transcript (several messages, not one document) may refuse.
+                    #expect(folder == "netconf-session", "\(folder)/\(url.lastPathComponent): \(error)")
+                    continue
+                }
+                let output = String(decoding: redacted, as: UTF8.self)
+                for value in values { #expect(!output.contains(value), "\(folder)/\(url.lastPathComponent): \(value) survived") }
+                checked += 1
+            }
+        }
+        #expect(checked >= 100)
+    }
+
     @Test("no secret survives XML redaction", arguments: fixtures)
     func xmlRedaction(url: URL) throws {
         let raw = try String(contentsOf: url, encoding: .utf8)
