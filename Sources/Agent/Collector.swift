@@ -219,15 +219,19 @@ struct DeviceRun {
                 } else if !reply!.warnings.isEmpty {
                     outcome.message = "warnings: " + reply!.warnings.map(\.description).joined(separator: "; ")
                 }
-                // Facts come from the client's tree; only redacted values are kept from it.
-                if outcome.status == .ok, let kind = step.fact {
+                // Facts come from the client's tree; only redacted values are kept from it. An error
+                // beside data ("could not connect to re0" and re1's answer) still gives the data's facts.
+                let errorBesideData = outcome.status == .rpcError && !reply!.data.isEmpty
+                if outcome.status == .ok || errorBesideData, let kind = step.fact {
                     do {
                         try facts.absorb(JunosReply(document: reply!.document), as: kind)
                         if kind == .software { model = facts.software?.model }
                         if kind == .configuration, let configuration = facts.configuration {
                             facts.configuration = redactor.redact(configuration)
                         }
+                        if errorBesideData { outcome.message = (outcome.message ?? "") + "; facts read from the data beside the error" }
                     } catch {
+                        outcome.message = [outcome.message, "no facts: \(error)"].compactMap { $0 }.joined(separator: "; ")
                         log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(error)"])
                     }
                 }

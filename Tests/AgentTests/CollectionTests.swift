@@ -198,6 +198,52 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: "\(dir.path)/state/\(AgentKey.fileName)"))
     }
 
+    @Test func anErrorForOneREBesideTheOtherREsDataKeepsTheData() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480-re0-down", under: dir)
+        // What a dual-RE router answers when re0 does not respond: an error, then re1's data.
+        try """
+        <rpc-reply xmlns:junos="http://xml.juniper.net/junos/15.1F5/junos">
+        <rpc-error><error-type>protocol</error-type><error-tag>operation-failed</error-tag>
+        <error-severity>error</error-severity><error-message>could not connect to re0 : timed out</error-message></rpc-error>
+        <multi-routing-engine-results><multi-routing-engine-item><re-name>re1</re-name>
+        <route-engine-information xmlns="http://xml.juniper.net/junos/15.1F5/junos-chassis">
+        <route-engine><slot>1</slot><mastership-state>master</mastership-state><cpu-idle>93</cpu-idle>
+        <memory-buffer-utilization>17</memory-buffer-utilization></route-engine>
+        </route-engine-information></multi-routing-engine-item></multi-routing-engine-results>
+        </rpc-reply>
+        """.write(toFile: profile + "/get-route-engine-information.xml", atomically: true, encoding: .utf8)
+        let h = try SSHDHarness(SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let conf = """
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
+        let result = try #require(await collector.collect(config.devices, trigger: .standalone).first)
+        let rpc = try #require(result.rpcs.first { $0.name == "get-route-engine-information" })
+        #expect(rpc.status == .rpcError)
+        #expect(rpc.message?.contains("could not connect to re0") == true, "\(rpc.message ?? "")")
+        #expect(rpc.message?.contains("facts read from the data beside the error") == true)
+        // re1's figures are kept, under its own name.
+        let engines = try #require(result.facts.routingEngines?.routingEngines)
+        #expect(engines.map(\.slot) == [1])
+        #expect(engines.first?.cpuIdlePercent == 93)
+        #expect(engines.first?.section == "re1")
+        #expect(engines.first?.memoryUtilizationPercent == 17)
+        #expect(result.facts.parseErrors["get-route-engine-information"] == nil)
+        // The other RPCs are unaffected.
+        #expect(result.facts.software != nil && result.facts.inventory != nil)
+        #expect(result.status == .partial && result.failureKind == .rpcErrors)
+    }
+
     @Test func slowAndSilentDevicesEndAtTheirOwnTimeouts() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
