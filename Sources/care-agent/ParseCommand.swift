@@ -194,9 +194,63 @@ enum FactRendering {
                 if !c.groups.isEmpty { line("Groups:      \(c.groups.joined(separator: ", ")) (applied: \(c.appliedGroups.joined(separator: ", ")))") }
                 line("Features:    \(c.features.names.joined(separator: " "))")
             }
-        default:
-            // Facts of the software/inventory/RE/VC/cluster parsers: generic for now.
-            out = (try? json(file: "-", kind: kind, facts: facts)).map { $0 + "\n" } ?? ""
+        case .software:
+            if let sw = facts.software {
+                line("Hostname:    \(opt(sw.hostname))")
+                line("Model:       \(opt(sw.model))")
+                line("Junos:       \(opt(sw.version))\(sw.hasVersionMismatch ? "  (routing engines run different versions)" : "")")
+                for re in sw.routingEngines where sw.routingEngines.count > 1 || re.name != nil {
+                    line("[\(re.name ?? "-")\(re.name == sw.primaryName ? ", primary" : "")]  \(opt(re.hostname))  \(opt(re.model))  \(opt(re.version))"
+                         + (re.versionSource.map { "  (from \($0))" } ?? ""))
+                }
+                let packages = sw.routingEngines.first?.packages ?? []
+                line("Packages:    \(packages.count)\(sw.routingEngines.count > 1 ? " on the first routing engine" : "")")
+                for pkg in packages { line("  \(pkg.name.padded(28)) \(opt(pkg.version ?? pkg.comment))") }
+            }
+        case .inventory:
+            for chassis in facts.inventory?.chassis ?? [] {
+                section(chassis.member)
+                line("\(opt(chassis.name))  serial \(opt(chassis.serialNumber))  \(opt(chassis.description))")
+                line("Item".padded(34) + " " + "Version".padded(8) + " " + "Part number".padded(14) + " " + "Serial".padded(16) + " Description")
+                for unit in chassis.frus {
+                    let name = String(repeating: "  ", count: unit.depth - 1) + (unit.path.split(separator: "/").last.map(String.init) ?? unit.path)
+                    var fields = [name.padded(34), opt(unit.version).padded(8), opt(unit.partNumber).padded(14),
+                                  opt(unit.serialNumber).padded(16), opt(unit.description)]
+                    if let model = unit.modelNumber { fields.append("model \(model)") }
+                    if let clei = unit.cleiCode { fields.append("CLEI \(clei)") }
+                    line(fields.joined(separator: " "))
+                }
+            }
+        case .routingEngines:
+            for re in facts.routingEngines?.routingEngines ?? [] {
+                line("[\(re.section ?? re.slot.map { "slot \($0)" } ?? "routing engine")]  \(opt(re.mastershipState))  \(opt(re.model))  serial \(opt(re.serialNumber))")
+                line("  CPU:        user \(opt(re.cpuUserPercent))%  background \(opt(re.cpuBackgroundPercent))%  kernel \(opt(re.cpuSystemPercent))%  interrupt \(opt(re.cpuInterruptPercent))%  idle \(opt(re.cpuIdlePercent))%")
+                line("  Memory:     \(opt(re.memoryUtilizationPercent))% of \(opt(re.memoryDRAMBytes.map { "\($0 / 1_048_576) MB" }))")
+                line("  Temperature: \(opt(re.temperatureCelsius)) °C, CPU \(opt(re.cpuTemperatureCelsius)) °C")
+                line("  Started:    \(opt(re.startTime))  up \(opt(re.uptime)) (\(opt(re.uptimeSeconds)) s)")
+                line("  Last reboot: \(opt(re.lastRebootReason))")
+                line("  Load:       \(opt(re.loadAverage1)), \(opt(re.loadAverage5)), \(opt(re.loadAverage15))")
+            }
+        case .virtualChassis:
+            if let vc = facts.virtualChassis {
+                line("Virtual chassis \(opt(vc.id))  mode \(opt(vc.mode))\(vc.isFabric ? "  fabric" : "")\(vc.isPreprovisioned ? "  preprovisioned" : "")")
+                line("Member".padded(7) + " " + "Status".padded(8) + " " + "Serial".padded(14) + " " + "Model".padded(16) + " Prio  Role")
+                for m in vc.members {
+                    line(opt(m.id).padded(7) + " " + opt(m.status).padded(8) + " " + opt(m.serialNumber).padded(14) + " "
+                         + opt(m.model).padded(16) + " " + opt(m.priority).padded(5) + " " + opt(m.role) + (m.isLocal ? " (local)" : ""))
+                }
+            }
+        case .cluster:
+            if let cluster = facts.cluster {
+                line("Cluster ID: \(opt(cluster.clusterID))")
+                for group in cluster.redundancyGroups {
+                    line("Redundancy group \(opt(group.id)), failover count \(opt(group.failoverCount))")
+                    for node in group.nodes {
+                        line("  \(opt(node.name).padded(8)) \(opt(node.priority).padded(6)) \(opt(node.status).padded(10)) preempt \(node.preempt.map { $0 ? "yes" : "no" } ?? "-")"
+                             + (node.monitorFailures.map { $0.isEmpty ? "" : "  monitor failures: \($0.joined(separator: ", "))" } ?? ""))
+                    }
+                }
+            }
         }
         return out
     }

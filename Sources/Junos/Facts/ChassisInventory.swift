@@ -17,13 +17,7 @@ public struct ChassisInventory: JunosFact {
 
     /// Every module below every chassis, depth first, each with a path that identifies it
     /// across captures (`FPC 0/PIC 0/Xcvr 3`) and the section it came from.
-    public var frus: [FieldReplaceableUnit] {
-        chassis.flatMap { chassis in
-            FieldReplaceableUnit.uniqueNames(chassis.modules).flatMap { item, name in
-                FieldReplaceableUnit.flatten(item, parentPath: nil, member: chassis.member, name: name)
-            }
-        }
-    }
+    public var frus: [FieldReplaceableUnit] { chassis.flatMap(\.frus) }
 
     /// Looks a unit up by its ``FieldReplaceableUnit/identity``.
     public func fru(identity: String) -> FieldReplaceableUnit? {
@@ -60,6 +54,13 @@ public struct InventoryChassis: Codable, Sendable, Equatable {
         self.description = description
         self.style = style
         self.modules = modules
+    }
+
+    /// Every module of this chassis, depth first (see ``ChassisInventory/frus``).
+    public var frus: [FieldReplaceableUnit] {
+        FieldReplaceableUnit.uniqueNames(modules).flatMap { item, name in
+            FieldReplaceableUnit.flatten(item, parentPath: nil, member: member, name: name)
+        }
     }
 
     init(element: XMLElement, member: String?) {
