@@ -67,7 +67,18 @@ import TestSupport
         let report = try Self.fixture("jexp__srx-cluster-multi-re-anon.xml")
         #expect(report.routingEngines.map(\.section) == ["node0", "node1"])
         #expect(report.routingEngines.map(\.cpuTemperatureCelsius) == [35, 36])
-        #expect(report.master == nil, "two REs and neither says master")
+        // Neither RE says master; the reply's banner `{primary:node0}` names the primary node.
+        #expect(report.primarySection == "node0")
+        #expect(report.master?.section == "node0")
+        let raw = try String(decoding: Fixtures.bytes("get-route-engine-information/jexp__srx-cluster-multi-re-anon.xml"), as: UTF8.self)
+        #expect(raw.contains("<banner>{primary:node0}</banner>"))
+        let failedOver = try RoutingEngineReport.parse(bytes: Array(raw.replacingOccurrences(of: "{primary:node0}", with: "{primary:node1}").utf8),
+                                                       rpc: "get-route-engine-information")
+        #expect(failedOver.master?.section == "node1")
+        #expect(failedOver.master?.cpuTemperatureCelsius == 36)
+        let noBanner = try RoutingEngineReport.parse(bytes: Array(raw.replacingOccurrences(of: "<banner>{primary:node0}</banner>", with: "").utf8),
+                                                     rpc: "get-route-engine-information")
+        #expect(noBanner.master == nil, "two REs, neither says master, no banner")
         let napalm = try Self.fixture("napalm__srx345-cluster-node0-no-ns.xml")
         #expect(napalm.routingEngines.first?.section == "node0")
         #expect(napalm.routingEngines.first?.cpuTemperatureCelsius == 63, "unprefixed celsius attribute")

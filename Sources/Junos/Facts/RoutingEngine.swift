@@ -6,14 +6,25 @@ public struct RoutingEngineReport: JunosFact {
     public static let dataElements = ["route-engine-information"]
 
     public var routingEngines: [RoutingEngineStatus]
+    /// The section the reply's prompt banner names as primary (`{primary:node1}` → node1,
+    /// `{master:1}` → fpc1 or member1), when a section has that name.
+    public var primarySection: String?
 
-    public init(routingEngines: [RoutingEngineStatus] = []) { self.routingEngines = routingEngines }
+    public init(routingEngines: [RoutingEngineStatus] = [], primarySection: String? = nil) {
+        self.routingEngines = routingEngines
+        self.primarySection = primarySection
+    }
 
-    /// The RE whose mastership state is master; a single RE without mastership elements
-    /// (MX80, branch SRX) is its own master.
+    /// The master RE: in a cluster or VC, the master of the section the banner names primary
+    /// (every node of an SRX cluster reports its own RE as master); else the RE whose mastership
+    /// state is master; a single RE without mastership elements (MX80, branch SRX) is its own master.
     public var master: RoutingEngineStatus? {
-        routingEngines.first { $0.mastershipState?.lowercased() == "master" }
-            ?? (routingEngines.count == 1 ? routingEngines.first : nil)
+        func isMaster(_ re: RoutingEngineStatus) -> Bool { re.mastershipState?.lowercased() == "master" }
+        if let primarySection {
+            let inSection = routingEngines.filter { $0.section == primarySection }
+            if let re = inSection.first(where: isMaster) ?? (inSection.count == 1 ? inSection.first : nil) { return re }
+        }
+        return routingEngines.first(where: isMaster) ?? (routingEngines.count == 1 ? routingEngines.first : nil)
     }
 
     public static func parse(_ reply: JunosReply) -> Self {
@@ -23,7 +34,9 @@ public struct RoutingEngineReport: JunosFact {
                 result.append(RoutingEngineStatus(element: element, section: section.routingEngine))
             }
         }
-        return RoutingEngineReport(routingEngines: result)
+        let named = CLIBanner.sectionNames(banner: CLIBanner.text(in: reply))
+        let primary = named.flatMap { names in result.lazy.compactMap(\.section).first(where: names.contains) }
+        return RoutingEngineReport(routingEngines: result, primarySection: primary)
     }
 }
 
