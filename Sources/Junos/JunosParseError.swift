@@ -4,7 +4,7 @@ import XML
 public enum JunosParseError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The reply is not well-formed XML.
     case malformedXML(rpc: String, XMLError)
-    /// The device answered with errors and no data.
+    /// The device answered with errors (or only warnings) and no data.
     case deviceError(rpc: String, [DeviceMessage])
     /// The device answered with `<output>` text instead of data ("BGP is not running").
     case outputInsteadOfData(rpc: String, text: String)
@@ -18,7 +18,8 @@ public enum JunosParseError: Error, Equatable, Sendable, CustomStringConvertible
         case let .malformedXML(rpc, error):
             return "\(rpc): reply is \(error)"
         case let .deviceError(rpc, messages):
-            return "\(rpc): device returned an error: " + messages.map(\.description).joined(separator: "; ")
+            let what = messages.allSatisfy { $0.severity == .warning } ? "only warnings and no data" : "an error"
+            return "\(rpc): device returned \(what): " + messages.map(\.description).joined(separator: "; ")
         case let .outputInsteadOfData(rpc, text):
             let firstLine = text.split(separator: "\n").first.map(String.init) ?? text
             return "\(rpc): device returned text instead of XML data: \(firstLine)"
@@ -48,6 +49,7 @@ extension JunosFact {
             if !reply.errors.isEmpty { throw .deviceError(rpc: rpc, reply.errors) }
             if let text = reply.output.first { throw .outputInsteadOfData(rpc: rpc, text: text) }
             if let found = reply.sections.first { throw .unexpectedData(rpc: rpc, expected: dataElements, found: found.element.name) }
+            if !reply.warnings.isEmpty { throw .deviceError(rpc: rpc, reply.warnings) }
             throw .emptyReply(rpc: rpc)
         }
         return parse(reply)

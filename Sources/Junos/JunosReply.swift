@@ -113,24 +113,41 @@ public struct JunosReply: Sendable {
             if DeviceMessage.isMessageElement(child) {
                 messages.append(DeviceMessage(element: child, routingEngine: routingEngine))
             } else if child.name == "output" {
-                if let text = child.value { output.append(text) }
+                guard let text = child.value else { continue }
+                output.append(text)
+                // One RE answering with text while the others give data ("This command can only
+                // be used on the master routing engine"): say so beside the data, do not drop it.
+                if let routingEngine {
+                    messages.append(DeviceMessage(severity: .warning, message: text.collapsingWhitespace,
+                                                  routingEngine: routingEngine))
+                }
             } else if child.name == "cli" || child.name == "re-name" {
                 continue
             } else if child.name == "multi-routing-engine-results" {
-                for item in child.children("multi-routing-engine-item") {
-                    let name = item.value("re-name")
-                    take(children: item.children, routingEngine: name)
-                }
+                // Items, and anything a device put directly beside them (an error, stray data).
+                take(children: child.children, routingEngine: routingEngine)
             } else if child.name == "multi-routing-engine-item" {
                 take(children: child.children, routingEngine: child.value("re-name"))
             } else {
-                // Results elements (`<commit-results>`, `<load-configuration-results>`) carry
-                // their `<xnm:error>`s inside; a reply with only those is an error reply.
-                for nested in child.children where child.name.hasSuffix("-results") && DeviceMessage.isMessageElement(nested) {
-                    messages.append(DeviceMessage(element: nested, routingEngine: routingEngine))
-                }
+                if child.name.hasSuffix("-results") { takeMessages(inResults: child, routingEngine: routingEngine) }
                 if routingEngine == nil { payload.append(child) }
                 sections.append(ReplySection(routingEngine: routingEngine, element: child))
+            }
+        }
+    }
+
+    /// Results elements (`<commit-results>`, `<load-configuration-results>`) carry their
+    /// `<xnm:error>`s inside, directly or, on dual-RE and cluster commits, per
+    /// `<routing-engine><name>re0</name>...`; a reply with only those is an error reply.
+    private mutating func takeMessages(inResults results: XMLElement, routingEngine: String?) {
+        for nested in results.children {
+            if DeviceMessage.isMessageElement(nested) {
+                messages.append(DeviceMessage(element: nested, routingEngine: routingEngine))
+            } else if nested.name == "routing-engine" {
+                let name = nested.value("name") ?? routingEngine
+                for inner in nested.children where DeviceMessage.isMessageElement(inner) {
+                    messages.append(DeviceMessage(element: inner, routingEngine: name))
+                }
             }
         }
     }

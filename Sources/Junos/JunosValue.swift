@@ -48,7 +48,10 @@ public enum JunosValue {
         case "T", "TB", "TIB": multiplier = 1 << 40
         default: return nil
         }
-        return Int64((value * Double(multiplier)).rounded())
+        // A count beyond Int64 (junk such as `99999999999T`) is malformed, not a crash.
+        let product = (value * Double(multiplier)).rounded()
+        guard product.isFinite, product < 9.2e18 else { return nil }
+        return Int64(product)
     }
 
     private static func leadingToken(_ text: String?) -> String? {
@@ -65,5 +68,49 @@ extension String {
         while let c = s.first, c.isWhitespace { s = s.dropFirst() }
         while let c = s.last, c.isWhitespace { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// Reads the numeric children of one element and keeps the text of those that are present but
+/// not numbers (`<memory-dram-size> 6r75</memory-dram-size>`), so that a malformed value shows up
+/// in the facts as text while its number is nil, instead of vanishing.
+struct NumericFields {
+    let element: XMLElement
+    /// Child name → text, for values present but unreadable as numbers.
+    private(set) var unreadable: [String: String] = [:]
+
+    init(_ element: XMLElement) { self.element = element }
+
+    /// ``unreadable``, or nil when every value read.
+    var unreadableOrNil: [String: String]? { unreadable.isEmpty ? nil : unreadable }
+
+    mutating func integer(_ name: String) -> Int? {
+        read(name) { JunosValue.integer($0) }
+    }
+
+    mutating func double(_ name: String) -> Double? {
+        read(name) { JunosValue.double($0) }
+    }
+
+    mutating func bytes(_ name: String, plainUnit: Int64 = 1) -> Int64? {
+        read(name) { JunosValue.bytes($0, plainUnit: plainUnit) }
+    }
+
+    mutating func celsius(_ name: String) -> Int? {
+        guard let child = element.child(name) else { return nil }
+        if let value = JunosValue.celsius(child) { return value }
+        note(name, child.value)
+        return nil
+    }
+
+    private mutating func read<T>(_ name: String, _ parse: (String) -> T?) -> T? {
+        guard let text = element.value(name) else { return nil }
+        if let value = parse(text) { return value }
+        note(name, text)
+        return nil
+    }
+
+    private mutating func note(_ name: String, _ text: String?) {
+        if let text, !text.isEmpty { unreadable[name] = text }
     }
 }

@@ -128,12 +128,16 @@ public struct JunosVersion: Sendable, Hashable, Comparable, Codable, CustomStrin
         let left = lhs.orderingKey, right = rhs.orderingKey
         for (l, r) in zip(left, right) where l != r { return l < r }
         if lhs.developmentLabel != rhs.developmentLabel {
-            return (lhs.developmentLabel ?? "") < (rhs.developmentLabel ?? "")
+            return lhs.developmentSortKey < rhs.developmentSortKey
         }
         if lhs.build != rhs.build { return (lhs.build ?? -1) < (rhs.build ?? -1) }
         if lhs.isEvolved != rhs.isEvolved { return !lhs.isEvolved }
         return lhs.raw < rhs.raw
     }
+
+    /// The development label with the dashes of a `2017-07-02` date removed, so that both date
+    /// forms Junos uses order together.
+    private var developmentSortKey: String { (developmentLabel ?? "").filter { $0 != "-" } }
 
     /// Numeric components compared in order; absent numbers count as -1 (before 0/1).
     private var orderingKey: [Int] {
@@ -245,9 +249,12 @@ private struct VersionScanner {
         return value
     }
 
-    /// Development builds carry an 8-digit date: `20160720`.
+    /// Development builds carry a date: `20160720`, or `2017-07-02` on some throttle builds
+    /// (`17.3-2017-07-02.0_RELEASE_173_THROTTLE`).
     private func startsWithDate(_ s: Substring) -> Bool {
-        let digits = s.prefix(while: { $0.isASCII && $0.isNumber })
-        return digits.count == 8
+        func digits(_ t: Substring) -> Int { t.prefix(while: { $0.isASCII && $0.isNumber }).count }
+        if digits(s) == 8 { return true }
+        let parts = s.prefix(10).split(separator: "-", omittingEmptySubsequences: false)
+        return s.count >= 10 && parts.count == 3 && parts.map(\.count) == [4, 2, 2] && parts.allSatisfy { digits($0) == $0.count }
     }
 }

@@ -136,4 +136,37 @@ import XML
             #expect(back == inv, "\(url.lastPathComponent)")
         }
     }
+
+    @Test func twoChassisInOneSectionKeepDistinctIdentities() throws {
+        let inv = try Self.parse("""
+        <rpc-reply><chassis-inventory>
+          <chassis><name>Chassis</name><serial-number>A1</serial-number>
+            <chassis-module><name>FPC 0</name><serial-number>FA</serial-number></chassis-module></chassis>
+          <chassis><name>Chassis</name><serial-number>B1</serial-number>
+            <chassis-module><name>FPC 0</name><serial-number>FB</serial-number></chassis-module></chassis>
+        </chassis-inventory></rpc-reply>
+        """)
+        #expect(inv.frus.map(\.identity) == ["FPC 0", "chassis#2/FPC 0"])
+        #expect(inv.fru(identity: "chassis#2/FPC 0")?.serialNumber == "FB")
+        #expect(Set(inv.frus.map(\.identity)).count == inv.frus.count)
+    }
+
+    // Shaped after PyEZ's vSRX capture: empty node items, the data in an item without a name, and
+    // the serial on the Backplane module only.
+    @Test func serialFromTheBackplaneWhenTheChassisHasNone() throws {
+        let inv = try Self.parse("""
+        <rpc-reply><multi-routing-engine-results>
+          <multi-routing-engine-item><re-name>node0</re-name></multi-routing-engine-item>
+          <multi-routing-engine-item><re-name>node1</re-name></multi-routing-engine-item>
+          <multi-routing-engine-item><chassis-inventory><chassis><name>Chassis</name><description>VSRX</description>
+            <chassis-module><name>Midplane</name></chassis-module>
+            <chassis-module><name>Backplane</name><serial-number>123456789</serial-number></chassis-module>
+          </chassis></chassis-inventory></multi-routing-engine-item>
+        </multi-routing-engine-results></rpc-reply>
+        """)
+        #expect(inv.chassis.count == 1)
+        #expect(inv.chassis.first?.serialNumber == nil)
+        #expect(inv.chassisSerial == "123456789")
+        #expect(inv.chassisDescription == "VSRX")
+    }
 }

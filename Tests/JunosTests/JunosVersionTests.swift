@@ -181,4 +181,17 @@ import Testing
             #expect(v.isParsed == (v.train != nil))
         }
     }
+
+    // PyEZ's SRX cluster capture: a throttle build dated with dashes.
+    @Test func dashedDateDevelopmentBuilds() {
+        let v = JunosVersion("17.3-2017-07-02.0_RELEASE_173_THROTTLE")
+        #expect(v.type == .development)
+        #expect(v.developmentLabel == "2017-07-02")
+        #expect(v.build == 0)
+        #expect(v.suffix == "_RELEASE_173_THROTTLE")
+        #expect(JunosVersion("17.3-20170701.0") < v)
+        #expect(v < JunosVersion("17.3-20170703.0"))
+        #expect(v < JunosVersion("17.3R1"))
+        #expect(JunosVersion("17.3-2017-7-02.0").type == nil, "not a date: stays unrecognised")
+    }
 }

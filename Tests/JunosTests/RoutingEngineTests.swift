@@ -126,4 +126,48 @@ import TestSupport
             #expect(back == report, "\(url.lastPathComponent)")
         }
     }
+
+    // Shaped after PyEZ's MX virtual chassis capture: each member section reports its own local
+    // master RE; the banner `{master:member1-re0}` says which one is the VC's.
+    @Test func mxVirtualChassisMasterIsTheREtheBannerNames() throws {
+        func re(_ slot: Int, _ state: String, _ serial: String) -> String {
+            "<route-engine><slot>\(slot)</slot><mastership-state>\(state)</mastership-state><serial-number>\(serial)</serial-number></route-engine>"
+        }
+        let body = """
+        <rpc-reply><multi-routing-engine-results>
+          <multi-routing-engine-item><re-name>member0</re-name><route-engine-information>
+            \(re(0, "backup", "M0RE0"))\(re(1, "master", "M0RE1"))</route-engine-information></multi-routing-engine-item>
+          <multi-routing-engine-item><re-name>member1</re-name><route-engine-information>
+            \(re(0, "master", "M1RE0"))\(re(1, "backup", "M1RE1"))</route-engine-information></multi-routing-engine-item>
+        </multi-routing-engine-results>BANNER</rpc-reply>
+        """
+        let vc = try Self.parse(body.replacingOccurrences(of: "BANNER", with: "<cli><banner>{master:member1-re0}</banner></cli>"))
+        #expect(vc.primarySection == "member1")
+        #expect(vc.primarySlot == 0)
+        #expect(vc.master?.serialNumber == "M1RE0")
+        // The banner may name the member's backup RE slot: the slot wins over mastership state.
+        let re1 = try Self.parse(body.replacingOccurrences(of: "BANNER", with: "<cli><banner>{master:member1-re1}</banner></cli>"))
+        #expect(re1.master?.serialNumber == "M1RE1")
+        // Without a banner the first RE that says master is all there is to go on.
+        #expect(try Self.parse(body.replacingOccurrences(of: "BANNER", with: "")).master?.serialNumber == "M0RE1")
+    }
+
+    @Test func malformedNumbersKeepTheirText() throws {
+        let report = try Self.parse("""
+        <route-engine-information><route-engine><slot>0</slot>
+          <memory-dram-size> 6r75</memory-dram-size><cpu-idle>n/a</cpu-idle>
+          <temperature junos:celsius="x" xmlns:junos="urn:j">hot</temperature>
+          <load-average-one>0.5</load-average-one><memory-installed-size>99999999999999 MB</memory-installed-size>
+        </route-engine></route-engine-information>
+        """)
+        let re = try #require(report.routingEngines.first)
+        #expect(re.memoryDRAMBytes == nil && re.cpuIdlePercent == nil && re.temperatureCelsius == nil)
+        #expect(re.memoryInstalledBytes == nil, "a size beyond 64 bits is malformed, not a crash")
+        #expect(re.unreadableValues == [
+            "memory-dram-size": "6r75", "cpu-idle": "n/a", "temperature": "hot",
+            "memory-installed-size": "99999999999999 MB",
+        ])
+        #expect(re.slot == 0 && re.loadAverage1 == 0.5)
+        #expect(try Self.fixture("pyez__vmx-16.1R1.xml").routingEngines.allSatisfy { $0.unreadableValues == nil })
+    }
 }

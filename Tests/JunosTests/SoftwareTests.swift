@@ -150,4 +150,51 @@ import TestSupport
             #expect(back == sw, "\(url.lastPathComponent)")
         }
     }
+
+    // Shaped after PyEZ's NFX250 JDM capture: no <junos-version>, no `junos` package, the kernel
+    // package first with a Linux version, the release only in `JUNOS Host ...` package comments.
+    @Test func nfxTakesTheVersionFromJunosHostPackagesNotTheKernel() throws {
+        let xml = """
+        <rpc-reply><software-information><host-name>jdm</host-name><product-model>nfx250_s2_10_t</product-model>
+          <package-information><name>JUNOS Host Software</name>
+            <comment>JUNOS Host Software [3.14.61-rt58-WR7.0.0.13_ovp:3.0.2]</comment></package-information>
+          <package-information><name>Junos Host Software package[1]</name>
+            <comment>JUNOS Host nfx-2 base package [15.1X53-D45.3]</comment></package-information>
+          <package-information><name>KERNEL</name><comment>KERNEL (null)</comment></package-information>
+        </software-information></rpc-reply>
+        """
+        let re = try #require(try Self.parse(xml).routingEngines.first)
+        #expect(re.version == JunosVersion("15.1X53-D45.3"))
+        #expect(re.versionSource == "package:Junos Host Software package[1]")
+    }
+
+    @Test func mgdVersionInformationIsTheLastResort() throws {
+        let xml = """
+        <rpc-reply><software-information><host-name>jdm</host-name>
+          <package-information><name>KERNEL</name><comment>KERNEL (null)</comment></package-information>
+          <version-information><component></component><release></release></version-information>
+          <version-information><component>MGD</component><release>15.1X53-D45.3.secure [dc-builder]</release></version-information>
+        </software-information></rpc-reply>
+        """
+        let re = try #require(try Self.parse(xml).routingEngines.first)
+        #expect(re.version == JunosVersion("15.1X53-D45.3"))
+        #expect(re.versionSource == "version-information:MGD")
+        // Without either, the version stays unknown rather than guessed from a script package.
+        let none = try Self.parse("<software-information><package-information><name>jais</name><comment>AI-Scripts [6.0R2-THIN.0]</comment></package-information></software-information>")
+        #expect(none.version == nil)
+    }
+
+    @Test func mxVirtualChassisBannerNamesMemberAndRE() throws {
+        let xml = """
+        <rpc-reply><multi-routing-engine-results>
+          <multi-routing-engine-item><re-name>member0-re0</re-name><software-information><host-name>vc-m0</host-name>
+            <junos-version>17.4R2.4</junos-version></software-information></multi-routing-engine-item>
+          <multi-routing-engine-item><re-name>member1-re0</re-name><software-information><host-name>vc-m1</host-name>
+            <junos-version>17.4R2.4</junos-version></software-information></multi-routing-engine-item>
+        </multi-routing-engine-results><cli><banner>{master:member1-re0}</banner></cli></rpc-reply>
+        """
+        let sw = try Self.parse(xml)
+        #expect(sw.primaryName == "member1-re0")
+        #expect(sw.hostname == "vc-m1")
+    }
 }

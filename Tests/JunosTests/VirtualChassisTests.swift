@@ -89,4 +89,15 @@ import TestSupport
             #expect(back == vc, "\(url.lastPathComponent)")
         }
     }
+
+    @Test func malformedMemberNumbersKeepTheirText() throws {
+        let vc = try VirtualChassisStatus.parse(bytes: Array("""
+        <virtual-chassis-information><member-list><member>
+          <member-id>1</member-id><member-priority>1x28</member-priority><member-serial-number>AB</member-serial-number>
+        </member></member-list></virtual-chassis-information>
+        """.utf8), rpc: Self.rpc)
+        let member = try #require(vc.members.first)
+        #expect(member.id == 1 && member.priority == nil)
+        #expect(member.unreadableValues == ["member-priority": "1x28"])
+    }
 }

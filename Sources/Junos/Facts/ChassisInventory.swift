@@ -10,14 +10,30 @@ public struct ChassisInventory: JunosFact {
 
     public init(chassis: [InventoryChassis] = []) { self.chassis = chassis }
 
-    /// Serial number of the first chassis (the local one when the reply is unwrapped).
-    public var chassisSerial: String? { chassis.first?.serialNumber }
+    /// Serial number of the first chassis (the local one when the reply is unwrapped). Where the
+    /// chassis element has none (vSRX and Firefly put it on the `Backplane` module only), the
+    /// serial of its Backplane or Midplane module.
+    public var chassisSerial: String? {
+        guard let first = chassis.first else { return nil }
+        if let serial = first.serialNumber { return serial }
+        return first.modules.lazy.filter { ["backplane", "midplane"].contains($0.name?.lowercased() ?? "") }
+            .compactMap(\.serialNumber).first
+    }
     /// Description of the first chassis (`MX480`, `EX4300-24T`).
     public var chassisDescription: String? { chassis.first?.description }
 
     /// Every module below every chassis, depth first, each with a path that identifies it
-    /// across captures (`FPC 0/PIC 0/Xcvr 3`) and the section it came from.
-    public var frus: [FieldReplaceableUnit] { chassis.flatMap(\.frus) }
+    /// across captures (`FPC 0/PIC 0/Xcvr 3`) and the section it came from. A second chassis in
+    /// the same section (or a second unnamed section) has its paths start with `chassis#2/`, so
+    /// that no two units share an identity.
+    public var frus: [FieldReplaceableUnit] {
+        var seen: [String?: Int] = [:]
+        return chassis.flatMap { chassis in
+            seen[chassis.member, default: 0] += 1
+            let count = seen[chassis.member]!
+            return chassis.frus(pathPrefix: count == 1 ? nil : "chassis#\(count)")
+        }
+    }
 
     /// Looks a unit up by its ``FieldReplaceableUnit/identity``.
     public func fru(identity: String) -> FieldReplaceableUnit? {
@@ -57,9 +73,11 @@ public struct InventoryChassis: Codable, Sendable, Equatable {
     }
 
     /// Every module of this chassis, depth first (see ``ChassisInventory/frus``).
-    public var frus: [FieldReplaceableUnit] {
+    public var frus: [FieldReplaceableUnit] { frus(pathPrefix: nil) }
+
+    func frus(pathPrefix: String?) -> [FieldReplaceableUnit] {
         FieldReplaceableUnit.uniqueNames(modules).flatMap { item, name in
-            FieldReplaceableUnit.flatten(item, parentPath: nil, member: member, name: name)
+            FieldReplaceableUnit.flatten(item, parentPath: pathPrefix, member: member, name: name)
         }
     }
 

@@ -7,24 +7,28 @@ public struct RoutingEngineReport: JunosFact {
 
     public var routingEngines: [RoutingEngineStatus]
     /// The section the reply's prompt banner names as primary (`{primary:node1}` → node1,
-    /// `{master:1}` → fpc1 or member1), when a section has that name.
+    /// `{master:1}` → fpc1 or member1, `{master:member1-re0}` → member1), when a section has that name.
     public var primarySection: String?
+    /// The RE slot the banner names inside ``primarySection`` (MX virtual chassis: `member1-re0` → 0).
+    public var primarySlot: Int?
 
-    public init(routingEngines: [RoutingEngineStatus] = [], primarySection: String? = nil) {
+    public init(routingEngines: [RoutingEngineStatus] = [], primarySection: String? = nil, primarySlot: Int? = nil) {
         self.routingEngines = routingEngines
         self.primarySection = primarySection
+        self.primarySlot = primarySlot
     }
 
-    /// The master RE: in a cluster or VC, the master of the section the banner names primary
-    /// (every node of an SRX cluster reports its own RE as master); else the RE whose mastership
-    /// state is master; a single RE without mastership elements (MX80, branch SRX) is its own master.
+    /// The master RE: in a cluster or VC, the RE of the section the banner names primary (every
+    /// node of an SRX cluster, every member of an MX VC, reports its own local master); else the
+    /// RE whose mastership state is master; a single RE without mastership elements (MX80, branch
+    /// SRX) is its own master.
     public var master: RoutingEngineStatus? {
-        func isMaster(_ re: RoutingEngineStatus) -> Bool { re.mastershipState?.lowercased() == "master" }
         if let primarySection {
             let inSection = routingEngines.filter { $0.section == primarySection }
-            if let re = inSection.first(where: isMaster) ?? (inSection.count == 1 ? inSection.first : nil) { return re }
+            if let primarySlot, let re = inSection.first(where: { $0.slot == primarySlot }) { return re }
+            if let re = inSection.first(where: \.isMaster) ?? (inSection.count == 1 ? inSection.first : nil) { return re }
         }
-        return routingEngines.first(where: isMaster) ?? (routingEngines.count == 1 ? routingEngines.first : nil)
+        return routingEngines.first(where: \.isMaster) ?? (routingEngines.count == 1 ? routingEngines.first : nil)
     }
 
     public static func parse(_ reply: JunosReply) -> Self {
@@ -34,9 +38,11 @@ public struct RoutingEngineReport: JunosFact {
                 result.append(RoutingEngineStatus(element: element, section: section.routingEngine))
             }
         }
-        let named = CLIBanner.sectionNames(banner: CLIBanner.text(in: reply))
-        let primary = named.flatMap { names in result.lazy.compactMap(\.section).first(where: names.contains) }
-        return RoutingEngineReport(routingEngines: result, primarySection: primary)
+        let sections = Set(result.compactMap(\.section))
+        let target = CLIBanner.target(banner: CLIBanner.text(in: reply))
+        let primary = target?.names.first(where: sections.contains)
+        return RoutingEngineReport(routingEngines: result, primarySection: primary,
+                                   primarySlot: primary == nil ? nil : target?.slot)
     }
 }
 
@@ -91,6 +97,10 @@ public struct RoutingEngineStatus: Codable, Sendable, Equatable {
     public var loadAverage5: Double?
     public var loadAverage15: Double?
 
+    /// Values present in the reply but not readable as numbers, by element name
+    /// (`memory-dram-size` → `6r75`); their number fields are nil. Nil when every value read.
+    public var unreadableValues: [String: String]?
+
     public init(section: String? = nil, slot: Int? = nil) {
         self.section = section
         self.slot = slot
@@ -100,8 +110,9 @@ public struct RoutingEngineStatus: Codable, Sendable, Equatable {
     public var isMaster: Bool { mastershipState?.lowercased() == "master" }
 
     init(element e: XMLElement, section: String?) {
+        var number = NumericFields(e)
         self.section = section
-        slot = JunosValue.integer(e.value("slot"))
+        slot = number.integer("slot")
         mastershipState = e.value("mastership-state")
         mastershipPriority = e.value("mastership-priority")
         status = e.value("status")
@@ -109,33 +120,34 @@ public struct RoutingEngineStatus: Codable, Sendable, Equatable {
         serialNumber = e.value("serial-number")
         partNumber = e.value("part-number")
 
-        cpuUserPercent = JunosValue.integer(e.value("cpu-user"))
-        cpuBackgroundPercent = JunosValue.integer(e.value("cpu-background"))
-        cpuSystemPercent = JunosValue.integer(e.value("cpu-system"))
-        cpuInterruptPercent = JunosValue.integer(e.value("cpu-interrupt"))
-        cpuIdlePercent = JunosValue.integer(e.value("cpu-idle"))
+        cpuUserPercent = number.integer("cpu-user")
+        cpuBackgroundPercent = number.integer("cpu-background")
+        cpuSystemPercent = number.integer("cpu-system")
+        cpuInterruptPercent = number.integer("cpu-interrupt")
+        cpuIdlePercent = number.integer("cpu-idle")
 
-        memoryUtilizationPercent = JunosValue.integer(e.value("memory-buffer-utilization"))
-            ?? JunosValue.integer(e.value("memory-system-total-util"))
+        memoryUtilizationPercent = number.integer("memory-buffer-utilization")
+            ?? number.integer("memory-system-total-util")
         // Junos prints "4058 MB" on most platforms and a bare "1023" (MB) on SRX.
-        memoryDRAMBytes = JunosValue.bytes(e.value("memory-dram-size"), plainUnit: 1 << 20)
-        memoryInstalledBytes = JunosValue.bytes(e.value("memory-installed-size"), plainUnit: 1 << 20)
+        memoryDRAMBytes = number.bytes("memory-dram-size", plainUnit: 1 << 20)
+        memoryInstalledBytes = number.bytes("memory-installed-size", plainUnit: 1 << 20)
         memorySystem = MemoryPool(element: e, prefix: "memory-system-total", utilizationSuffix: "-util")
         memoryControlPlane = MemoryPool(element: e, prefix: "memory-control-plane", utilizationSuffix: "-util")
         memoryDataPlane = MemoryPool(element: e, prefix: "memory-data-plane", utilizationSuffix: "-util")
 
-        temperatureCelsius = JunosValue.celsius(e.child("temperature"))
-        cpuTemperatureCelsius = JunosValue.celsius(e.child("cpu-temperature"))
+        temperatureCelsius = number.celsius("temperature")
+        cpuTemperatureCelsius = number.celsius("cpu-temperature")
 
         startTime = e.value("start-time")
         startTimeEpoch = JunosValue.seconds(e.child("start-time"))
         uptime = e.value("up-time")
         uptimeSeconds = JunosValue.seconds(e.child("up-time"))
-        lastRebootReason = e.value("last-reboot-reason")
+        lastRebootReason = e.value("last-reboot-reason")?.collapsingWhitespace
 
-        loadAverage1 = JunosValue.double(e.value("load-average-one"))
-        loadAverage5 = JunosValue.double(e.value("load-average-five"))
-        loadAverage15 = JunosValue.double(e.value("load-average-fifteen"))
+        loadAverage1 = number.double("load-average-one")
+        loadAverage5 = number.double("load-average-five")
+        loadAverage15 = number.double("load-average-fifteen")
+        unreadableValues = number.unreadableOrNil
     }
 }
 

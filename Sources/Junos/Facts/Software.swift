@@ -50,12 +50,15 @@ public struct SoftwareInformation: JunosFact {
                                    primaryName: primary?.name, routingEngines: entries)
     }
 
-    /// The entry the prompt banner names (`{master:1}` → fpc1/member1, `{primary:node1}` → node1),
-    /// else the first one. Without a banner Junos lists the local RE first.
+    /// The entry the prompt banner names (`{master:1}` → fpc1/member1, `{primary:node1}` → node1,
+    /// `{master:member1-re0}` → member1-re0 or member1), else the first one. Without a banner
+    /// Junos lists the local RE first.
     static func primaryEntry(_ entries: [RoutingEngineSoftware], banner: String?) -> RoutingEngineSoftware? {
-        if let target = CLIBanner.sectionNames(banner: banner),
-           let match = entries.first(where: { entry in entry.name.map(target.contains) ?? false }) {
-            return match
+        if let target = CLIBanner.target(banner: banner) {
+            // The most specific name wins: an MX VC may name sections member1-re0 or just member1.
+            for name in target.names {
+                if let match = entries.first(where: { $0.name == name }) { return match }
+            }
         }
         return entries.first
     }
@@ -103,12 +106,17 @@ public struct RoutingEngineSoftware: Codable, Sendable, Equatable {
         } else if let (package, found) = Self.versionFromPackages(packages) {
             version = found
             versionSource = "package:\(package)"
+        } else if let found = Self.versionFromComponents(element) {
+            version = found
+            versionSource = "version-information:MGD"
         }
     }
 
-    /// Releases before 13.x (and JDM, TXP) have no `<junos-version>`; the version is in package
-    /// comments. The dedicated version packages win over the base OS packages, which win over
-    /// the first package whose bracketed version parses.
+    /// Releases before 13.x (and JDM, TXP, NFX) have no `<junos-version>`; the version is in
+    /// package comments. The dedicated version packages win over the base OS packages, which win
+    /// over any other `JUNOS ...` package whose bracketed text is a Junos release with a release
+    /// letter (NFX: `JUNOS Host nfx-2 base package [15.1X53-D45.3]`). The letter is required there
+    /// because other packages carry Linux kernel or script versions (`[3.14.61-rt58-WR7.0.0.13]`).
     static func versionFromPackages(_ packages: [SoftwarePackage]) -> (String, JunosVersion)? {
         let preferred: [(SoftwarePackage) -> Bool] = [
             { $0.name.lowercased() == "junos-version" },     // "Junos: 14.2R4"
@@ -125,6 +133,24 @@ public struct RoutingEngineSoftware: Codable, Sendable, Equatable {
                     if version.isParsed { return (package.name, version) }
                 }
             }
+        }
+        for package in packages where package.commentStarts(with: "JUNOS") {
+            if let text = package.version {
+                let version = JunosVersion(text)
+                if version.isParsed, let type = version.type, type != .development { return (package.name, version) }
+            }
+        }
+        return nil
+    }
+
+    /// The last resort: the management daemon's `<version-information>` (`<component>MGD</component>`,
+    /// `<release>15.1X53-D45.3.secure [dc-builder]</release>`), without the builder and `.secure`.
+    static func versionFromComponents(_ element: XMLElement) -> JunosVersion? {
+        for info in element.children("version-information") where info.value("component") == "MGD" {
+            guard var text = info.value("release")?.split(separator: " ").first.map(String.init) else { continue }
+            if text.hasSuffix(".secure") { text = String(text.dropLast(".secure".count)) }
+            let version = JunosVersion(text)
+            if version.isParsed, version.type != nil { return version }
         }
         return nil
     }
@@ -183,18 +209,32 @@ enum CLIBanner {
         return cli?.value("banner")
     }
 
-    /// Section names the banner points at, or nil when it names none.
-    static func sectionNames(banner: String?) -> Set<String>? {
+    /// What a banner points at: section names, most specific first, and on an MX virtual chassis
+    /// (`{master:member1-re0}`) the routing-engine slot inside that member's section.
+    struct Target: Equatable {
+        var names: [String]
+        var slot: Int?
+    }
+
+    /// The section the banner names as master or primary, or nil when it names none
+    /// (`{backup}`, `{secondary:node1}`, no banner).
+    static func target(banner: String?) -> Target? {
         guard var text = banner?.trimmed, text.hasPrefix("{"), text.hasSuffix("}") else { return nil }
         text = String(text.dropFirst().dropLast())
         let parts = text.split(separator: ":", maxSplits: 1).map { String($0).trimmed }
         guard parts.count == 2, !parts[1].isEmpty else { return nil }
-        let (role, target) = (parts[0], parts[1])
+        let (role, name) = (parts[0], parts[1])
         guard role == "master" || role == "primary" else { return nil }
-        if target.allSatisfy(\.isNumber) {
+        if name.allSatisfy(\.isNumber) {
             // EX/QFX VC: the master member number.
-            return ["fpc\(target)", "member\(target)", "member\(target)-re0"]
+            return Target(names: ["fpc\(name)", "member\(name)", "member\(name)-re0"])
         }
-        return [target]
+        // MX VC: `member1-re0` is RE slot 0 of member 1, whose section the RE reply names `member1`.
+        if name.hasPrefix("member"), let dash = name.lastIndex(of: "-"),
+           name[name.index(after: dash)...].hasPrefix("re"),
+           let slot = Int(name[name.index(dash, offsetBy: 3)...]) {
+            return Target(names: [name, String(name[..<dash])], slot: slot)
+        }
+        return Target(names: [name])
     }
 }

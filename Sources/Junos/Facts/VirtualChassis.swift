@@ -109,6 +109,8 @@ public struct VirtualChassisMember: Codable, Sendable, Equatable {
     public var firstFPCSlot: Int?
     public var lastFPCSlot: Int?
     public var neighbors: [VirtualChassisNeighbor]
+    /// `member-id` or `member-priority` text that is not a number, by element name; nil when both read.
+    public var unreadableValues: [String: String]?
 
     public init(id: Int? = nil, status: String? = nil, serialNumber: String? = nil, model: String? = nil,
                 priority: Int? = nil, role: VirtualChassisRole? = nil, isLocal: Bool = false,
@@ -133,11 +135,13 @@ public struct VirtualChassisMember: Codable, Sendable, Equatable {
     public var isPresent: Bool { status?.lowercased() == "prsnt" }
 
     init(element e: XMLElement, listStyle: String?) {
-        id = JunosValue.integer(e.value("member-id"))
+        var number = NumericFields(e)
+        id = number.integer("member-id")
         status = e.value("member-status")
         serialNumber = e.value("member-serial-number")
         model = e.value("member-model")
-        priority = JunosValue.integer(e.value("member-priority"))
+        priority = number.integer("member-priority")
+        unreadableValues = number.unreadableOrNil
         if let text = e.value("member-role") {
             isLocal = text.hasSuffix("*")
             let bare = text.filter { $0 != "*" }.trimmed
