@@ -163,7 +163,8 @@ import TestSupport
 
     static func routingEngineView(_ report: RoutingEngineReport) -> JSONValue {
         JSONValue([
-            "masterSlot": report.master?.slot,
+            "masterSlot": report.master?.slot, "hasMaster": report.master != nil,
+            "masterSection": report.master?.section,
             "routingEngines": report.routingEngines.map { re -> Any? in
                 [
                     "section": re.section, "slot": re.slot, "mastershipState": re.mastershipState,
