@@ -230,6 +230,9 @@ enum FactRendering {
                 line("  Started:    \(opt(re.startTime))  up \(opt(re.uptime)) (\(opt(re.uptimeSeconds)) s)")
                 line("  Last reboot: \(opt(re.lastRebootReason))")
                 line("  Load:       \(opt(re.loadAverage1)), \(opt(re.loadAverage5)), \(opt(re.loadAverage15))")
+                if let unreadable = re.unreadableValues {
+                    line("  Not numbers: " + unreadable.keys.sorted().map { "\($0) \"\(unreadable[$0]!)\"" }.joined(separator: ", "))
+                }
             }
         case .virtualChassis:
             if let vc = facts.virtualChassis {

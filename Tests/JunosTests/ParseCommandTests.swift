@@ -112,4 +112,15 @@ import TestSupport
         #expect(result.out.contains("<redacted>") || result.out.contains("&lt;redacted&gt;"))
         #expect(result.out.contains("<host-name>"))
     }
+
+    @Test func malformedNumbersAreShownAsText() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("re.xml")
+        try "<rpc-reply><route-engine-information><route-engine><slot>0</slot><memory-dram-size> 6r75</memory-dram-size></route-engine></route-engine-information></rpc-reply>"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let result = try run(["parse", file.path])
+        #expect(result.status == 0, "\(result.err)")
+        #expect(result.out.contains("Not numbers: memory-dram-size \"6r75\""), "\(result.out)")
+    }
 }
