@@ -389,9 +389,16 @@ public func parseDuration(_ text: String) -> Duration? {
         let number = t.dropLast(suffix.count)
         // "ms" must not be read as "m" + "s".
         if suffix == "s", number.hasSuffix("m") { continue }
-        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        return .milliseconds(Int64((value * factor * 1000).rounded()))
+        guard let value = Double(number) else { return nil }
+        return milliseconds(value * factor)
     }
-    guard let value = Double(t), value >= 0, value.isFinite else { return nil }
-    return .milliseconds(Int64((value * 1000).rounded()))
+    guard let value = Double(t) else { return nil }
+    return milliseconds(value)
+}
+
+/// Seconds as a Duration; nil when negative, not finite, or beyond a hundred years (`1e17`
+/// would overflow Int64 milliseconds and trap, which on SIGHUP would stop the service).
+private func milliseconds(_ seconds: Double) -> Duration? {
+    guard seconds >= 0, seconds.isFinite, seconds <= 100 * 365 * 86400 else { return nil }
+    return .milliseconds(Int64((seconds * 1000).rounded()))
 }

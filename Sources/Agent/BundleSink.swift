@@ -72,7 +72,9 @@ public struct BundleSink: CollectionSink {
         while name.hasSuffix("_") { name.removeLast() }
         while name.hasPrefix(".") { name.removeFirst() }
         if name.isEmpty { name = "rpc" }
-        name = String(name.prefix(100))
+        // The member is raw/NAME.xml, and ustar keeps at most 100 bytes after the last "/": 88
+        // leaves room for ".xml" and a "-N" that tells apart commands cut to the same name.
+        name = String(name.prefix(88))
         if !used.insert(name).inserted {
             name += "-\(index + 1)"
             used.insert(name)

@@ -58,9 +58,13 @@ public struct ConfigurationFile: Sendable {
     public init(path: String, text: String) throws(ConfigurationError) {
         self.path = path
         sections = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on Character.isNewline: Swift reads "\r\n" as one Character, so a file saved with
+        // Windows line endings would otherwise be one long line (and, starting with "#", ignored).
+        // A byte-order mark (editors on Windows add one) is not part of the first line.
+        let body = text.unicodeScalars.first == "\u{FEFF}" ? Substring(text.unicodeScalars.dropFirst()) : Substring(text)
+        for (index, raw) in body.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let lineNumber = index + 1
-            let line = Array(raw.hasSuffix("\r") ? raw.dropLast() : raw)
+            let line = Array(raw)
             var i = 0
             while i < line.count, line[i] == " " || line[i] == "\t" { i += 1 }
             guard i < line.count, line[i] != "#", line[i] != ";" else { continue }

@@ -76,6 +76,8 @@ public struct InventoryFile: Sendable {
         var line = 1, column = 1
         var inQuotes = false, quoteLine = 0, quoteColumn = 0, wasQuoted = false
         var chars = Array(text.unicodeScalars)[...]
+        // Spreadsheets save CSV with a UTF-8 byte-order mark, which is not part of the first column's name.
+        if chars.first == "\u{FEFF}" { chars = chars.dropFirst() }
         func endRecord() {
             fields.append((field, fieldColumn))
             let blank = fields.count == 1 && fields[0].value.trimmingCharacters(in: .whitespaces).isEmpty && !wasQuoted

@@ -73,6 +73,11 @@ extension AgentConfiguration {
                   let parsed = URLComponents(string: v), let host = parsed.host, !host.isEmpty else {
                 throw fail(entry, "expected an https:// URL such as https://support.example.net/care/bundles/, found \"\(v)\"", false)
             }
+            // The URL is shown by `status` and in logs: a password in it would leak (and is the
+            // clear-text secret agent.conf refuses elsewhere). The value is not echoed back.
+            guard parsed.user == nil, parsed.password == nil else {
+                throw fail(entry, "expected a URL without user:password@; give the upload credential with token-file or token-credential", false)
+            }
             guard parsed.query == nil, parsed.fragment == nil else {
                 throw fail(entry, "expected a URL without ?query or #fragment: bundle names are appended to it", false)
             }

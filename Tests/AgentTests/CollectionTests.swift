@@ -151,6 +151,8 @@ import TestSupport
         #expect(!configText.contains("$1$"))
     }
 
+    static let longCommand = #"show chassis environment | match "Temp|Fan|Power Supply|FPC|Routing Engine|Midplane" | except "OK" | no-more"#
+
     @Test func oneSignedBundlePerDeviceInTheOutbox() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -166,6 +168,7 @@ import TestSupport
         key-file = \(h.clientKeys["ed25519"]!)
         known-hosts = \(h.knownHostsPath)
         command = show chassis hardware
+        command = \(Self.longCommand)
         [device r1]
         host = \(h.addresses[0])
         port = \(h.port)
@@ -186,6 +189,11 @@ import TestSupport
         // Sent RPCs only (the cluster status was not asked of an MX); the command under a safe name.
         #expect(!contents.outcomes.contains { $0.rpc == "get-chassis-cluster-status" })
         #expect(contents.outcomes.contains { $0.rpc == "command-show_chassis_hardware" && $0.status == .ok })
+        // A long command has its reply stored under a name that fits a tar header: it once made
+        // every bundle of its group fail to encode.
+        let long = try #require(contents.rawReplies.first { $0.rpc.hasPrefix("command-show_chassis_environment") })
+        #expect(long.rpc.count <= 88)
+        #expect(contents.outcomes.contains { $0.rpc == long.rpc && $0.status == .ok })
         // The MX480 profile answers virtual-chassis with an rpc-error: kept, and not a failure.
         #expect(contents.outcomes.first { $0.rpc == "get-virtual-chassis-information" }?.status == .notApplicable)
         #expect(contents.rawReplies.contains { $0.rpc == "get-virtual-chassis-information" })

@@ -87,6 +87,38 @@ import TestSupport
         }
     }
 
+    @Test func windowsLineEndingsAndByteOrderMark() throws {
+        let text = "\u{FEFF}" + example.replacingOccurrences(of: "\n", with: "\r\n")
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
+        #expect(config.agent.concurrency == 7)
+        #expect(config.devices.map(\.name).sorted() == ["r1", "sw1"])
+        #expect(config.devices.first { $0.name == "sw1" }?.host == "sw1.example.net")
+        // Positions still count lines as the editor shows them.
+        do {
+            _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[agent]\r\n\r\nconcurrency = lots\r\n"))
+            Issue.record("accepted a broken line")
+        } catch {
+            #expect(error.description == "agent.conf:3:15: expected a positive whole number, found \"lots\"")
+        }
+    }
+
+    @Test func inventoryCSVFromASpreadsheetWithByteOrderMark() throws {
+        let inventory = try InventoryFile(path: "inv.csv", text: "\u{FEFF}name,host\r\nr1,192.0.2.1\r\n")
+        var config = AgentConfiguration()
+        try config.addInventory(inventory)
+        #expect(config.devices == [Device(name: "r1", host: "192.0.2.1")])
+    }
+
+    @Test func uploadURLWithCredentialsIsRefusedWithoutEchoingThem() {
+        do {
+            _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[upload]\nurl = https://care:hunter2@support.example.net/bundles/\n"))
+            Issue.record("a URL with a password was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("agent.conf:2:7: expected a URL without user:password@"))
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+
     @Test func clearTextSecretsAreRefused() {
         for (key, hint) in [("password", "password-file"), ("passphrase", "passphrase-file")] {
             do {
@@ -151,6 +183,10 @@ import TestSupport
         #expect(parseDuration("1d") == .seconds(86400))
         #expect(parseDuration("-1s") == nil)
         #expect(parseDuration("soon") == nil)
+        // Beyond Int64 milliseconds: refused, not a trap (a SIGHUP with this must not stop the service).
+        #expect(parseDuration("1e17") == nil)
+        #expect(parseDuration("1e17d") == nil)
+        #expect(parseDuration("inf") == nil)
     }
 
     @Test func credentialsComeFromFilesOrSystemdCredentials() throws {
