@@ -70,6 +70,7 @@ public struct Scheduler: Service {
 
     func loop() async throws {
         var planned: [String: Date] = [:]
+        var previousNow: Date?
         var generation = -1
         let running = RunningGroups()
         // The latest run of each group (earlier ones have finished: a group never runs twice at once).
@@ -77,12 +78,21 @@ public struct Scheduler: Service {
         defer { tasks.values.forEach { $0.cancel() } }
         while !Task.isCancelled {
             let configuration = await runtime.configuration
-            let lastRun = await runtime.lastRun
             if await runtime.generation != generation {
                 generation = await runtime.generation
                 planned = [:]
             }
             let now = clock.now()
+            // The wall clock stepped back (NTP correction, a VM restored from a snapshot): times
+            // drawn on the old clock, and last runs now "in the future", would hold schedules back
+            // by the size of the step. Plan again, with no last run later than now.
+            if let previousNow, now < previousNow.addingTimeInterval(-1) {
+                logger.warning("wall clock went back; schedules planned again",
+                               metadata: ["step-seconds": "\(Int(previousNow.timeIntervalSince(now)))"])
+                planned = [:]
+            }
+            previousNow = now
+            let lastRun = (await runtime.lastRun).mapValues { min($0, now) }
             let plan = plan(configuration, lastRun: lastRun, now: now, planned: &planned)
             await runtime.setNextRuns(planned)
             for (group, at) in plan where at <= now {

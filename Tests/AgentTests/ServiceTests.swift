@@ -32,7 +32,73 @@ final class JumpingClock: SchedulerClock, @unchecked Sendable {
     }
 }
 
+/// A clock that moves forward like ``JumpingClock`` until its first wake-up at or after
+/// `stepBackAt`, where it lands `step` seconds earlier instead (the wall clock set back).
+final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Date
+    private var stepped: Date?
+    var steppedTo: Date? { lock.lock(); defer { lock.unlock() }; return stepped }
+    let stepBackAt: Date, step: TimeInterval, maximumWakeUps: Int
+    private var wakeUps = 0
+
+    init(start: Date, stepBackAt: Date, step: TimeInterval, maximumWakeUps: Int) {
+        current = start
+        self.stepBackAt = stepBackAt
+        self.step = step
+        self.maximumWakeUps = maximumWakeUps
+    }
+
+    func now() -> Date { lock.lock(); defer { lock.unlock() }; return current }
+
+    func sleep(until date: Date) async throws {
+        try await Task.sleep(for: .milliseconds(60))
+        guard wake(at: date) else { throw CancellationError() }
+    }
+
+    private func wake(at date: Date) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        wakeUps += 1
+        guard wakeUps <= maximumWakeUps else { return false }
+        if stepped == nil, date >= stepBackAt {
+            current = date.addingTimeInterval(-step)
+            stepped = current
+        } else {
+            current = max(current, date)
+        }
+        return true
+    }
+}
+
 @Suite struct SchedulerTests {
+    @Test func wallClockSetBackDoesNotHoldTheScheduleBack() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: """
+        [group hourly]
+        schedule = every 1h
+        jitter = 10m
+        [device a]
+        host = 192.0.2.1
+        group = hourly
+        """))
+        config.agent.stateDirectory = dir.path
+        let runtime = try AgentRuntime(configuration: config, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
+        let start = ISO8601DateFormatter().date(from: "2026-11-25T00:00:00Z")!
+        // After the first run (00:05) the clock is set back ten hours.
+        let clock = SteppingBackClock(start: start, stepBackAt: start.addingTimeInterval(3600), step: 10 * 3600, maximumWakeUps: 4)
+        let scheduler = Scheduler(runtime: runtime, clock: clock, logger: Logger.test, recheck: 3600, random: { 0.5 })
+        await #expect(throws: CancellationError.self) { try await scheduler.loop() }
+        let runs = await runtime.recentRuns.map(\.at)
+        let stepped = try #require(clock.steppedTo)
+        #expect(runs.first == start.addingTimeInterval(5 * 60))
+        // The next run comes one interval (plus half the jitter) after the step, not ten hours later.
+        #expect(runs.count >= 2)
+        #expect(runs.dropFirst().first == stepped.addingTimeInterval(65 * 60))
+    }
+
     @Test func groupsRunOnTheirOwnSchedulesWithJitter() async throws {
         var utc = Calendar(identifier: .gregorian)
         utc.timeZone = TimeZone(identifier: "UTC")!
