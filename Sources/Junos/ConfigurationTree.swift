@@ -73,7 +73,7 @@ public struct ConfigurationTree: Sendable, Equatable {
 
     // MARK: Reading text
 
-    /// Reads curly-brace text (`show configuration`). Comments (`/* */`, `#` lines) are skipped,
+    /// Reads curly-brace text (`show configuration`). Comments (`/* */`, `#` to the line end) are skipped,
     /// `inactive:` statements dropped. The reader never fails: a brace that closes no open block
     /// is ignored when its indentation shows it is stray (hand-edited captures have such braces),
     /// and blocks still open at the end are closed.
@@ -205,43 +205,81 @@ extension String {
 
 // MARK: - Curly-brace text
 
-/// A token of curly-brace configuration text, with the indentation of its line when it starts one.
+/// A token of curly-brace configuration text or `set` commands, with where it is.
 struct ConfigurationTextToken: Equatable {
     enum Kind: Equatable { case word, open, close, semicolon }
     var kind: Kind
+    /// The token as written; a quoted word keeps its quotes and backslashes.
     var text: String
+    /// Where the token is, in unicode scalars of the text (a quoted word's quotes included).
+    var range: Range<Int>
     /// Column of the token when it is the first on its line, else nil.
     var lineIndent: Int?
+
+    var isQuoted: Bool { kind == .word && text.hasPrefix("\"") }
+
+    /// A word as Junos reads it: quotes removed, backslash escapes resolved.
+    var unquoted: String {
+        guard isQuoted else { return text }
+        var out = String.UnicodeScalarView()
+        var escaped = false
+        for c in text.unicodeScalars.dropFirst().dropLast() {
+            if c == "\\" && !escaped { escaped = true; continue }
+            escaped = false
+            out.append(c)
+        }
+        return String(out)
+    }
 }
 
-enum ConfigurationTextTokenizer {
+/// Splits configuration text into tokens, one at a time, for both the statement parser and the
+/// redactor, so that both see the same statements. Skipped: `/* … */` comments, and `#` to the end
+/// of the line where it starts a token at the start of a line or after a blank (Junos writes
+/// `## SECRET-DATA` after secret leaves); a `#` inside a word or a quoted string is kept. `[` and `]`
+/// starting a token are words of their own (list brackets).
+struct ConfigurationTextTokenizer: IteratorProtocol {
+    private let chars: [Unicode.Scalar]
+    private var i = 0
+    private var atLineStart = true
+    private var column = 0
+
+    init(_ scalars: [Unicode.Scalar]) { chars = scalars }
+
     static func tokens(_ text: String) -> [ConfigurationTextToken] {
+        var tokenizer = ConfigurationTextTokenizer(Array(text.unicodeScalars))
         var result: [ConfigurationTextToken] = []
-        let chars = Array(text.unicodeScalars)
-        var i = 0
-        var atLineStart = true
-        var column = 0
+        while let token = tokenizer.next() { result.append(token) }
+        return result
+    }
+
+    private static func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\r" }
+
+    mutating func next() -> ConfigurationTextToken? {
         while i < chars.count {
             let c = chars[i]
             if c == "\n" { atLineStart = true; column = 0; i += 1; continue }
-            if c == " " || c == "\t" || c == "\r" { column += 1; i += 1; continue }
+            if Self.isBlank(c) { column += 1; i += 1; continue }
             let indent = atLineStart ? column : nil
             atLineStart = false
             if c == "/" && i + 1 < chars.count && chars[i + 1] == "*" {
                 i += 2
                 while i + 1 < chars.count && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
-                i += 2
-                atLineStart = false
+                i = min(i + 2, chars.count)
                 continue
             }
-            if c == "#" && indent != nil {
+            if c == "#" && (indent != nil || (i > 0 && Self.isBlank(chars[i - 1]))) {
                 while i < chars.count && chars[i] != "\n" { i += 1 }
                 continue
             }
+            let start = i
+            func token(_ kind: ConfigurationTextToken.Kind, _ text: String) -> ConfigurationTextToken {
+                ConfigurationTextToken(kind: kind, text: text, range: start..<i, lineIndent: indent)
+            }
             switch c {
-            case "{": result.append(.init(kind: .open, text: "{", lineIndent: indent)); i += 1
-            case "}": result.append(.init(kind: .close, text: "}", lineIndent: indent)); i += 1
-            case ";": result.append(.init(kind: .semicolon, text: ";", lineIndent: indent)); i += 1
+            case "{": i += 1; return token(.open, "{")
+            case "}": i += 1; return token(.close, "}")
+            case ";": i += 1; return token(.semicolon, ";")
+            case "[", "]": i += 1; return token(.word, String(c))
             case "\"":
                 var word = "\""
                 i += 1
@@ -251,21 +289,20 @@ enum ConfigurationTextTokenizer {
                     i += 1
                 }
                 word += "\""
-                i += 1
-                result.append(.init(kind: .word, text: word, lineIndent: indent))
+                i = min(i + 1, chars.count)
+                return token(.word, word)
             default:
                 var word = ""
                 while i < chars.count {
                     let d = chars[i]
-                    if d == " " || d == "\t" || d == "\n" || d == "\r" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
+                    if Self.isBlank(d) || d == "\n" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
                     word.unicodeScalars.append(d)
                     i += 1
                 }
-                result.append(.init(kind: .word, text: word, lineIndent: indent))
+                return token(.word, word)
             }
-            if i > chars.count { i = chars.count }
         }
-        return result
+        return nil
     }
 }
 
@@ -316,9 +353,12 @@ struct ConfigurationTextParser {
     }
 
     /// Builds a statement from its words; nil for `inactive:` statements and empty word lists.
+    /// Words that mark the statement they start rather than being part of it.
+    static let statementPrefixes: Set<String> = ["inactive:", "protect:", "replace:"]
+
     static func statement(_ words: [String], children: [ConfigStatement]?) -> ConfigStatement? {
         var words = words
-        while let first = words.first, first.hasSuffix(":"), ["inactive:", "protect:", "replace:"].contains(first) {
+        while let first = words.first, statementPrefixes.contains(first) {
             if first == "inactive:" { return nil }
             words.removeFirst()
         }

@@ -86,23 +86,25 @@ public struct ConfigurationRedactor: Sendable {
 
     // MARK: Text and set
 
+    /// Commands that start a `set`-form line; such a line carries its whole path and ends at the newline.
+    static let setCommands: Set<String> = ["set", "delete", "deactivate", "activate", "protect"]
+
     /// Redacts curly-brace text (`show configuration`) or `set` commands (`show configuration |
-    /// display set`); layout, comments and everything not secret are kept byte for byte.
+    /// display set`); layout, comments and everything not secret are kept byte for byte. Reads the
+    /// text with the tokenizer the configuration facts use, so both see the same statements.
     public func redact(text: String) -> String {
         let scalars = Array(text.unicodeScalars)
-        var replacements: [(range: Range<Int>, quoted: Bool)] = []
+        var tokenizer = ConfigurationTextTokenizer(scalars)
+        var replacements: [Range<Int>] = []
         var context: [[String]] = []           // words of each open block's statement
         var words: [(text: String, range: Range<Int>, quoted: Bool, inList: Bool)] = []
         var inList = false
-        var i = 0
-        var lineStart = true
 
         func endStatement(opensBlock: Bool) {
             let plain = words.map(\.text)
             var index = 0
             // `set`/`deactivate` lines carry their whole path; curly text carries it in `context`.
-            if let first = plain.first, ["set", "delete", "deactivate", "activate", "protect"].contains(first),
-               context.isEmpty { index = 1 }
+            if let first = plain.first, Self.setCommands.contains(first), context.isEmpty { index = 1 }
             let path = context.flatMap { $0 }
             let full = path + plain[index...]
             let offset = path.count - index
@@ -126,64 +128,29 @@ public struct ConfigurationRedactor: Sendable {
             for k in index..<plain.count where Self.isCryptLike(Substring(plain[k])) || matchesPattern(plain[k]) {
                 secretIndices.insert(k)
             }
-            for k in secretIndices.sorted() { replacements.append((words[k].range, words[k].quoted)) }
+            for k in secretIndices.sorted() { replacements.append(words[k].range) }
             if opensBlock { context.append(plain) }
             words = []
             inList = false
         }
 
-        while i < scalars.count {
-            let c = scalars[i]
-            if c == "\n" {
-                // A `set` line ends at the newline.
-                if !words.isEmpty, context.isEmpty, ["set", "delete", "deactivate", "activate"].contains(words[0].text) {
-                    endStatement(opensBlock: false)
-                }
-                lineStart = true; i += 1; continue
+        while let token = tokenizer.next() {
+            // A `set` line ends at the newline.
+            if token.lineIndent != nil, let first = words.first, context.isEmpty, Self.setCommands.contains(first.text) {
+                endStatement(opensBlock: false)
             }
-            if c == " " || c == "\t" || c == "\r" { i += 1; continue }
-            let atLineStart = lineStart
-            lineStart = false
-            if c == "/" && i + 1 < scalars.count && scalars[i + 1] == "*" {
-                i += 2
-                while i + 1 < scalars.count && !(scalars[i] == "*" && scalars[i + 1] == "/") { i += 1 }
-                i = min(i + 2, scalars.count)
-                continue
-            }
-            if c == "#" && atLineStart {
-                while i < scalars.count && scalars[i] != "\n" { i += 1 }
-                continue
-            }
-            switch c {
-            case "{": endStatement(opensBlock: true); i += 1
-            case "}":
+            switch token.kind {
+            case .open: endStatement(opensBlock: true)
+            case .close:
                 if !words.isEmpty { endStatement(opensBlock: false) }
                 if !context.isEmpty { context.removeLast() }
-                i += 1
-            case ";": endStatement(opensBlock: false); i += 1
-            case "[": inList = true; i += 1
-            case "]": inList = false; i += 1
-            case "\"":
-                let start = i
-                i += 1
-                var word = ""
-                while i < scalars.count && scalars[i] != "\"" {
-                    if scalars[i] == "\\" && i + 1 < scalars.count { i += 1 }
-                    word.unicodeScalars.append(scalars[i])
-                    i += 1
-                }
-                i = min(i + 1, scalars.count)
-                words.append((word, start..<i, true, inList))
-            default:
-                let start = i
-                var word = ""
-                while i < scalars.count {
-                    let d = scalars[i]
-                    if d == " " || d == "\t" || d == "\n" || d == "\r" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
-                    word.unicodeScalars.append(d)
-                    i += 1
-                }
-                words.append((word, start..<i, false, inList))
+            case .semicolon: endStatement(opensBlock: false)
+            case .word:
+                if token.text == "[" { inList = true }
+                else if token.text == "]" { inList = false }
+                // `inactive: community public { … }` is still the community statement.
+                else if words.isEmpty, ConfigurationTextParser.statementPrefixes.contains(token.text) { continue }
+                else { words.append((token.unquoted, token.range, token.isQuoted, inList)) }
             }
         }
         if !words.isEmpty { endStatement(opensBlock: false) }
@@ -191,7 +158,7 @@ public struct ConfigurationRedactor: Sendable {
         guard !replacements.isEmpty else { return redactTokens(in: text) }
         var out = String.UnicodeScalarView()
         var cursor = 0
-        for (range, _) in replacements.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) where range.lowerBound >= cursor {
+        for range in replacements.sorted(by: { $0.lowerBound < $1.lowerBound }) where range.lowerBound >= cursor {
             out.append(contentsOf: scalars[cursor..<range.lowerBound])
             out.append(contentsOf: "\"\(marker)\"".unicodeScalars)
             cursor = range.upperBound

@@ -130,6 +130,47 @@ import XML
                                      "syslog-hosts", "virtual-router", "web-management-http"])
     }
 
+    /// `inactive:` in text is `inactive="inactive"` in XML: the statement is not configured.
+    @Test func inactiveStatementsInTextAndXMLAgree() throws {
+        let xml = try Self.facts("""
+        <configuration><snmp><community inactive="inactive"><name>public</name></community></snmp>
+          <protocols><bgp inactive="inactive"><group><name>g</name></group></bgp><lldp/></protocols></configuration>
+        """)
+        let text = ConfigurationFacts(text: """
+        snmp {
+            inactive: community public {
+                authorization read-only;
+            }
+        }
+        protocols {
+            protect: inactive: bgp {
+                group g;
+            }
+            protect: lldp;
+        }
+        """)
+        #expect(xml.features.features == [.lldp])
+        #expect(text.features.features == [.lldp])
+    }
+
+    /// `#` after a blank starts a comment (Junos writes `## SECRET-DATA` after secrets); inside a
+    /// quoted string it does not.
+    @Test func trailingHashCommentsDoNotSwallowTheNextStatement() {
+        let c = ConfigurationFacts(text: """
+        system {
+            root-authentication {
+                encrypted-password "$6$abc$DEF"; ## SECRET-DATA
+            }
+            host-name "r#1"; ## the name
+            services {
+                ssh;
+            }
+        }
+        """)
+        #expect(c.hostName == "r#1")
+        #expect(c.features.features == [.ssh])
+    }
+
     @Test func malformedTextNeverCrashes() {
         for text in ["", "}", "{{{", "system { host-name", "a \"unterminated", "/* open comment", "x { } } } y;", "inactive: ;"] {
             _ = ConfigurationFacts(text: text)

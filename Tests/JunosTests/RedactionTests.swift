@@ -210,6 +210,58 @@ import XML
         #expect(document.serialized() == before)
     }
 
+    static func redactXML(_ xml: String, _ redactor: ConfigurationRedactor = ConfigurationRedactor()) throws -> String {
+        String(decoding: try redactor.redact(xml: Array(xml.utf8)), as: UTF8.self)
+    }
+
+    /// `inactive:` and `protect:` prefix a statement; they must not hide what the statement is.
+    @Test func prefixedStatementsAreRedacted() {
+        let text = """
+        snmp {
+            inactive: community public {
+                authorization read-only;
+            }
+            protect: community private;
+        }
+        protect: system {
+            inactive: root-authentication {
+                encrypted-password "abcDEFghiJKLm";
+            }
+        }
+        """
+        let redacted = ConfigurationRedactor().redact(text: text)
+        for secret in ["public", "private", "abcDEFghiJKLm"] { #expect(!redacted.contains(secret), "\(secret) survived") }
+        #expect(redacted.contains("inactive: community \"<redacted>\" {"))
+        #expect(redacted.contains("protect: community \"<redacted>\";"))
+    }
+
+    /// Junos writes `## SECRET-DATA` after secret leaves; `#` after a blank starts a comment, so
+    /// the next statement is read as itself (here an SNMP community).
+    @Test func trailingHashCommentsEndAtTheLineEnd() {
+        let text = """
+        system {
+            root-authentication {
+                encrypted-password "$6$abc$DEF"; ## SECRET-DATA
+            }
+            login {
+                message "call #42 # not a comment";
+            }
+        }
+        snmp {
+            location "rack #1"; ## placed by ops
+            community hackme {
+                authorization read-only;
+            }
+        }
+        """
+        let redacted = ConfigurationRedactor().redact(text: text)
+        #expect(!redacted.contains("hackme"))
+        #expect(redacted.contains("community \"<redacted>\" {"))
+        #expect(redacted.contains("## SECRET-DATA") && redacted.contains("## placed by ops"))
+        #expect(redacted.contains("message \"call #42 # not a comment\";"))
+        #expect(redacted.contains("location \"rack #1\";"))
+    }
+
     @Test func cryptLikeTokens() {
         #expect(ConfigurationRedactor.isCryptLike("$1$kPU..$w.4FGRAGanJ8U4Yq6sbj7."))
         #expect(ConfigurationRedactor.isCryptLike("$8$aes256-gcm$hmac-sha2-256$100$abc"))
