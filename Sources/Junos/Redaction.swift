@@ -60,14 +60,19 @@ public struct ConfigurationRedactor: Sendable {
                                 text: redactText, attribute: redactAttribute)
     }
 
+    /// Leaves whose text is CLI configuration, read as text rather than as one value:
+    /// `get-configuration` in text and set format, the reply to `command show configuration`
+    /// (`<configuration-information><configuration-output>`), and any command's `<output>`.
+    static let configurationTextElements: Set<String> = ["configuration-text", "configuration-set", "configuration-output", "output"]
+
     private func redactText(_ element: XMLElement) -> XMLReplacement {
         guard element.value != nil else { return .keep }
-        // Configuration text, and CLI text in `<output>` (which may be `show configuration`).
-        if element.name == "configuration-text" || element.name == "configuration-set" || element.name == "output" {
+        let name = element.name
+        if Self.configurationTextElements.contains(name) {
             let redacted = redact(text: element.text)
             return redacted == element.text ? .keep : .replace(redacted)
         }
-        if secretKeywords.contains(element.name) || isSNMPCommunityName(element) {
+        if secretKeywords.contains(name) || isSNMPCommunityName(element) {
             return .replace(marker)
         }
         let redacted = redactTokens(in: element.text)
@@ -90,7 +95,8 @@ public struct ConfigurationRedactor: Sendable {
     static let setCommands: Set<String> = ["set", "delete", "deactivate", "activate", "protect"]
 
     /// Redacts curly-brace text (`show configuration`) or `set` commands (`show configuration |
-    /// display set`); layout, comments and everything not secret are kept byte for byte. Reads the
+    /// display set`) or a `show | compare` diff (`[edit …]` lines, `+`/`-` marks); layout, comments
+    /// and everything not secret are kept byte for byte. Reads the
     /// text with the tokenizer the configuration facts use, so both see the same statements.
     public func redact(text: String) -> String {
         let scalars = Array(text.unicodeScalars)
@@ -99,6 +105,8 @@ public struct ConfigurationRedactor: Sendable {
         var context: [[String]] = []           // words of each open block's statement
         var words: [(text: String, range: Range<Int>, quoted: Bool, inList: Bool)] = []
         var inList = false
+        // Words of a `[edit snmp]` line of `show | compare` being read; nil outside one.
+        var diffHeader: [String]?
 
         func endStatement(opensBlock: Bool) {
             let plain = words.map(\.text)
@@ -146,6 +154,22 @@ public struct ConfigurationRedactor: Sendable {
                 if !context.isEmpty { context.removeLast() }
             case .semicolon: endStatement(opensBlock: false)
             case .word:
+                if var header = diffHeader {
+                    if header.isEmpty && token.text != "edit" {
+                        diffHeader = nil // a list after all
+                    } else {
+                        // `[edit snmp]`: the statements below it are at that path.
+                        var word = token.unquoted
+                        let closes = word.hasSuffix("]")
+                        if closes { word.removeLast() }
+                        if !word.isEmpty { header.append(word) }
+                        if closes { context = [Array(header.dropFirst())]; diffHeader = nil; inList = false } else { diffHeader = header }
+                        continue
+                    }
+                }
+                if words.isEmpty, token.lineIndent != nil, token.text == "[" { diffHeader = []; inList = true; continue }
+                // `show | compare` marks added and removed lines with `+` and `-`.
+                if words.isEmpty, token.lineIndent != nil, token.text == "+" || token.text == "-" { continue }
                 if token.text == "[" { inList = true }
                 else if token.text == "]" { inList = false }
                 // `inactive: community public { … }` is still the community statement.

@@ -214,6 +214,49 @@ import XML
         String(decoding: try redactor.redact(xml: Array(xml.utf8)), as: UTF8.self)
     }
 
+    /// `command show configuration` answers with CLI text in `<configuration-output>`.
+    @Test func configurationOutputIsRedactedAsText() throws {
+        let xml = """
+        <rpc-reply><configuration-information><configuration-output>
+        system {
+            root-authentication {
+                encrypted-password "abcDEFghiJKLm"; ## SECRET-DATA
+            }
+        }
+        snmp {
+            community hackme {
+                authorization read-only;
+            }
+        }
+        </configuration-output></configuration-information></rpc-reply>
+        """
+        let out = try Self.redactXML(xml)
+        #expect(!out.contains("abcDEFghiJKLm"))
+        #expect(!out.contains("hackme"))
+        #expect(out.contains("encrypted-password \"&lt;redacted&gt;\"; ## SECRET-DATA"))
+        #expect(out.contains("community \"&lt;redacted&gt;\" {"))
+
+        // `show configuration | compare rollback 1`: paths in `[edit …]` lines, `+`/`-` marks.
+        let diff = """
+        <rpc-reply><configuration-information><configuration-output>
+        [edit system]
+        -  host-name old;
+        +  host-name new;
+        [edit snmp]
+        +   community hackme {
+        +       authorization read-only;
+        +   }
+        -   community public;
+        [edit system root-authentication]
+        -   encrypted-password "abcDEFghiJKLm"; ## SECRET-DATA
+        </configuration-output></configuration-information></rpc-reply>
+        """
+        let diffOut = try Self.redactXML(diff)
+        for secret in ["hackme", "public", "abcDEFghiJKLm"] { #expect(!diffOut.contains(secret), "\(secret) survived") }
+        #expect(diffOut.contains("+   community \"&lt;redacted&gt;\" {"))
+        #expect(diffOut.contains("[edit snmp]") && diffOut.contains("+  host-name new;"))
+    }
+
     /// `inactive:` and `protect:` prefix a statement; they must not hide what the statement is.
     @Test func prefixedStatementsAreRedacted() {
         let text = """
