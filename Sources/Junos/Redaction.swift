@@ -11,7 +11,9 @@ import XML
 ///   `authentication-key`, `pre-shared-key ascii-text`/`hexadecimal`, `simple-password`, md5 `key`,
 ///   SNMPv3 `authentication-password`/`privacy-password`, ...), whatever it looks like (legacy DES
 ///   crypt such as `6ETjtWLqY222c` included);
-/// - SNMP community names (`snmp community NAME`): the name is the password;
+/// - the value at one of the ``secretPaths`` (see ``SecretPath``): SNMP community names (`snmp
+///   community NAME`, the name is the password), trap-group names (sent as the community of the
+///   traps) and RMON event communities;
 /// - any token that looks like a Junos/crypt hash (`$1$`, `$5$`, `$6$`, `$8$`, `$9$`, ...) anywhere;
 /// - whatever matches one of the extra ``patterns``.
 public struct ConfigurationRedactor: Sendable {
@@ -26,8 +28,20 @@ public struct ConfigurationRedactor: Sendable {
         "chap-secret", "default-chap-secret", "pap-password", "default-pap-password", "cak",
     ]
 
+    /// Statement paths whose value is secret, whatever the leaf is called.
+    public static let defaultSecretPaths: [SecretPath] = [
+        SecretPath(components: ["snmp", "community", "name"]),
+        SecretPath(components: ["snmp", "trap-group", "name"]),
+        SecretPath(components: ["snmp", "rmon", "event", "community"]),
+    ]
+
     public var marker: String
     public var secretKeywords: Set<String>
+    public private(set) var secretPaths: [SecretPath]
+    /// ``secretPaths`` by the element name they end with (XML) and by the keyword the secret word
+    /// follows (text), so that a leaf or word is checked only against the paths that can match it.
+    private var pathsByElement: [String: [[String]]] = [:]
+    private var pathsByKeyword: [String: [ArraySlice<String>]] = [:]
     /// Extra regular expressions: every match in any value is replaced.
     public var patterns: [String] { compiled.map(\.source) }
     private var compiled: [CompiledPattern]
@@ -36,7 +50,9 @@ public struct ConfigurationRedactor: Sendable {
     public init() {
         marker = Self.defaultMarker
         secretKeywords = Self.defaultSecretKeywords
+        secretPaths = Self.defaultSecretPaths
         compiled = []
+        indexSecretPaths()
     }
 
     /// The default rules plus extra leaf names and regular expressions (Swift `Regex` syntax).
@@ -44,7 +60,18 @@ public struct ConfigurationRedactor: Sendable {
     public init(extraKeywords: Set<String> = [], extraPatterns: [String] = [], marker: String = defaultMarker) throws {
         self.marker = marker
         secretKeywords = Self.defaultSecretKeywords.union(extraKeywords)
+        secretPaths = Self.defaultSecretPaths
         compiled = try extraPatterns.map { try CompiledPattern($0) }
+        indexSecretPaths()
+    }
+
+    private mutating func indexSecretPaths() {
+        pathsByElement = [:]
+        pathsByKeyword = [:]
+        for path in secretPaths {
+            pathsByElement[path.components.last!, default: []].append(path.components)
+            pathsByKeyword[path.textKeywords.last!, default: []].append(path.textKeywords)
+        }
     }
 
     // MARK: XML
@@ -72,7 +99,7 @@ public struct ConfigurationRedactor: Sendable {
             let redacted = redact(text: element.text)
             return redacted == element.text ? .keep : .replace(redacted)
         }
-        if secretKeywords.contains(name) || isSNMPCommunityName(element) {
+        if secretKeywords.contains(name) || isAtSecretPath(element, named: name) {
             return .replace(marker)
         }
         let redacted = redactTokens(in: element.text)
@@ -84,9 +111,23 @@ public struct ConfigurationRedactor: Sendable {
         return redacted == attribute.value ? .keep : .replace(redacted)
     }
 
-    private func isSNMPCommunityName(_ element: XMLElement) -> Bool {
-        guard element.name == "name", let parent = element.parent, parent.name == "community" else { return false }
-        return parent.parent?.name == "snmp"
+    /// Whether the element's path ends with one of the ``secretPaths`` (`<undocumented>` wrappers
+    /// are not part of a path).
+    private func isAtSecretPath(_ element: XMLElement, named name: String) -> Bool {
+        guard let candidates = pathsByElement[name] else { return false }
+        func parent(of element: XMLElement) -> XMLElement? {
+            var cursor = element.parent
+            while let current = cursor, current.hasName("undocumented") { cursor = current.parent }
+            return cursor
+        }
+        return candidates.contains { components in
+            var cursor = element
+            for component in components.dropLast().reversed() {
+                guard let up = parent(of: cursor), up.hasName(component) else { return false }
+                cursor = up
+            }
+            return true
+        }
     }
 
     // MARK: Text and set
@@ -117,9 +158,14 @@ public struct ConfigurationRedactor: Sendable {
             let full = path + plain[index...]
             let offset = path.count - index
             var secretIndices = Set<Int>()
-            // SNMP community name.
-            for j in full.indices.dropFirst() where full[j] == "community" && full[j - 1] == "snmp" && j + 1 < full.count {
-                if j + 1 - offset >= index && j + 1 - offset < plain.count { secretIndices.insert(j + 1 - offset) }
+            // Secret paths: the word after the path's last keyword (`trap-group NAME`, `community X`),
+            // or every word of the list there.
+            for k in stride(from: index + 1, to: plain.count, by: 1) where !words[k - 1].inList {
+                guard let candidates = pathsByKeyword[plain[k - 1]],
+                      candidates.contains(where: { Self.path($0, endsAt: k - 1 + offset, in: full) }) else { continue }
+                secretIndices.insert(k)
+                var m = k + 1
+                while words[k].inList, m < plain.count, words[m].inList { secretIndices.insert(m); m += 1 }
             }
             // Secret keywords: leaves only (`key 0 { … }` is a key chain entry, not a secret).
             if !opensBlock {
@@ -189,6 +235,15 @@ public struct ConfigurationRedactor: Sendable {
         }
         out.append(contentsOf: scalars[cursor...])
         return redactTokens(in: String(out))
+    }
+
+    /// Whether `keywords` end at `full[end]`, each keyword one word after the one before it or two
+    /// (the name of a list entry between: `rmon event 1 community`).
+    static func path(_ keywords: ArraySlice<String>, endsAt end: Int, in full: [String]) -> Bool {
+        guard let last = keywords.last, end >= 0, full[end] == last else { return false }
+        let rest = keywords.dropLast()
+        if rest.isEmpty { return true }
+        return path(rest, endsAt: end - 1, in: full) || path(rest, endsAt: end - 2, in: full)
     }
 
     // MARK: Facts
@@ -274,4 +329,49 @@ private struct CompiledPattern: @unchecked Sendable {
     func matches(_ text: String) -> Bool { text.contains(regex) }
 
     func replacing(in text: String, with marker: String) -> String { text.replacing(regex, with: marker) }
+}
+
+/// A statement path whose value is secret, written with XML element names, `/` between them
+/// (`snmp/trap-group/name`). It matches the end of a statement's path, so that it holds inside
+/// groups too. In XML the leaf at its end is redacted; in text and `set` commands the word after
+/// its last keyword, or for a path ending in `name` the word after the keyword before it (the list
+/// entry's name: `trap-group NAME`). Text may hold a list entry's name between two keywords:
+/// `snmp rmon event 1 community X` is at `snmp/rmon/event/community`.
+public struct SecretPath: Sendable, Hashable, CustomStringConvertible {
+    public let components: [String]
+
+    /// Reads `snmp/trap-group/name`; throws when it is not a path of at least two keywords.
+    public init(_ text: String) throws(RedactionRuleError) {
+        let trimmed = text.trimmed
+        func invalid(_ reason: String) -> RedactionRuleError { .invalidPath(text, reason: reason) }
+        let parts = trimmed.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if trimmed.isEmpty { throw invalid("it is empty") }
+        if parts.contains(where: \.isEmpty) { throw invalid("it has an empty statement name (a leading, trailing or double /)") }
+        if let bad = parts.first(where: { $0.unicodeScalars.contains { " \t\"'{};[]*".unicodeScalars.contains($0) } }) {
+            throw invalid("\"\(bad)\" is not a statement name (no blanks, quotes, braces, brackets or wildcards)")
+        }
+        if parts.count < 2 { throw invalid("a single name is a leaf anywhere: use redact-keyword for that") }
+        components = parts
+    }
+
+    init(components: [String]) { self.components = components }
+
+    /// The keywords as text writes them: a final `name` is the word after its list's keyword.
+    var textKeywords: ArraySlice<String> {
+        components.last == "name" ? components.dropLast() : components[...]
+    }
+
+    public var description: String { components.joined(separator: "/") }
+}
+
+/// Why an extra redaction rule cannot be used.
+public enum RedactionRuleError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidPath(String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidPath(path, reason):
+            return "expected a statement path such as snmp/trap-group/name, found \"\(path)\": \(reason)"
+        }
+    }
 }

@@ -257,6 +257,51 @@ import XML
         #expect(diffOut.contains("[edit snmp]") && diffOut.contains("+  host-name new;"))
     }
 
+    /// A trap-group name travels as the community of the traps, and an RMON event names a community.
+    @Test func snmpTrapGroupsAndRmonCommunitiesInEveryForm() throws {
+        let xml = """
+        <configuration><snmp>
+          <trap-group><name>tg-secret</name><targets><name>192.0.2.9</name></targets></trap-group>
+          <rmon><event><name>1</name><community>rmon-secret</community><type>log-and-trap</type></event></rmon>
+        </snmp></configuration>
+        """
+        let out = try Self.redactXML(xml)
+        #expect(!out.contains("tg-secret") && !out.contains("rmon-secret"))
+        #expect(out.contains("<name>192.0.2.9</name>") && out.contains("<name>1</name>"))
+        #expect(out.contains("<type>log-and-trap</type>"))
+
+        let text = """
+        snmp {
+            trap-group tg-secret {
+                targets {
+                    192.0.2.9;
+                }
+            }
+            rmon {
+                event 1 {
+                    community rmon-secret;
+                    type log-and-trap;
+                }
+            }
+        }
+        """
+        let redactedText = ConfigurationRedactor().redact(text: text)
+        #expect(!redactedText.contains("tg-secret") && !redactedText.contains("rmon-secret"))
+        #expect(redactedText.contains("trap-group \"<redacted>\" {"))
+        #expect(redactedText.contains("community \"<redacted>\";"))
+        #expect(redactedText.contains("event 1 {") && redactedText.contains("192.0.2.9;"))
+
+        let set = """
+        set snmp trap-group tg-secret targets 192.0.2.9
+        set snmp rmon event 1 community rmon-secret
+        set snmp rmon event 1 type log-and-trap
+        """
+        let redactedSet = ConfigurationRedactor().redact(text: set)
+        #expect(!redactedSet.contains("tg-secret") && !redactedSet.contains("rmon-secret"))
+        #expect(redactedSet.contains("set snmp trap-group \"<redacted>\" targets 192.0.2.9"))
+        #expect(redactedSet.contains("set snmp rmon event 1 community \"<redacted>\""))
+    }
+
     /// `inactive:` and `protect:` prefix a statement; they must not hide what the statement is.
     @Test func prefixedStatementsAreRedacted() {
         let text = """
@@ -265,6 +310,7 @@ import XML
                 authorization read-only;
             }
             protect: community private;
+            inactive: trap-group tg-secret;
         }
         protect: system {
             inactive: root-authentication {
@@ -273,7 +319,7 @@ import XML
         }
         """
         let redacted = ConfigurationRedactor().redact(text: text)
-        for secret in ["public", "private", "abcDEFghiJKLm"] { #expect(!redacted.contains(secret), "\(secret) survived") }
+        for secret in ["public", "private", "tg-secret", "abcDEFghiJKLm"] { #expect(!redacted.contains(secret), "\(secret) survived") }
         #expect(redacted.contains("inactive: community \"<redacted>\" {"))
         #expect(redacted.contains("protect: community \"<redacted>\";"))
     }
