@@ -13,7 +13,7 @@ import XML
 ///   crypt such as `6ETjtWLqY222c` included);
 /// - the value at one of the ``secretPaths`` (see ``SecretPath``): SNMP community names (`snmp
 ///   community NAME`, the name is the password), trap-group names (sent as the community of the
-///   traps) and RMON event communities;
+///   traps), RMON event communities and license keys;
 /// - any token that looks like a Junos/crypt hash (`$1$`, `$5$`, `$6$`, `$8$`, `$9$`, ...) anywhere;
 /// - whatever matches one of the extra ``patterns``.
 public struct ConfigurationRedactor: Sendable {
@@ -33,6 +33,7 @@ public struct ConfigurationRedactor: Sendable {
         SecretPath(components: ["snmp", "community", "name"]),
         SecretPath(components: ["snmp", "trap-group", "name"]),
         SecretPath(components: ["snmp", "rmon", "event", "community"]),
+        SecretPath(components: ["system", "license", "keys", "key", "name"]),
     ]
 
     public var marker: String

@@ -351,6 +351,21 @@ import XML
         #expect(redacted.contains("location \"rack #1\";"))
     }
 
+    @Test func licenseKeysInXMLAndText() throws {
+        let xml = """
+        <configuration><system><license><keys>
+          <key><name>JUNOS123456 aeaqec agaia3 aqbwrq zejagm</name></key>
+        </keys></license></system></configuration>
+        """
+        let out = try Self.redactXML(xml)
+        #expect(!out.contains("JUNOS123456") && !out.contains("aeaqec"))
+        #expect(out.contains("<key><name>&lt;redacted&gt;</name></key>"))
+        let text = "system {\n    license {\n        keys {\n            key \"JUNOS123456 aeaqec agaia3\";\n        }\n    }\n}\n"
+        let redactedText = ConfigurationRedactor().redact(text: text)
+        #expect(!redactedText.contains("JUNOS123456"))
+        #expect(redactedText.contains("key \"<redacted>\";"))
+    }
+
     @Test func cryptLikeTokens() {
         #expect(ConfigurationRedactor.isCryptLike("$1$kPU..$w.4FGRAGanJ8U4Yq6sbj7."))
         #expect(ConfigurationRedactor.isCryptLike("$8$aes256-gcm$hmac-sha2-256$100$abc"))
