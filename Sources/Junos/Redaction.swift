@@ -15,6 +15,7 @@ import XML
 ///   community NAME`, the name is the password), trap-group names (sent as the community of the
 ///   traps), RMON event communities and license keys;
 /// - any token that looks like a Junos/crypt hash (`$1$`, `$5$`, `$6$`, `$8$`, `$9$`, ...) anywhere;
+/// - the password of a URL (`scp://user:PASSWORD@host/dir` in `archive-sites`, `refresh-from`, ...) anywhere;
 /// - whatever matches one of the extra ``patterns``.
 public struct ConfigurationRedactor: Sendable {
     /// The default replacement.
@@ -262,11 +263,12 @@ public struct ConfigurationRedactor: Sendable {
 
     // MARK: Tokens
 
-    /// Replaces every crypt-looking token and every pattern match inside free text.
+    /// Replaces every crypt-looking token, every URL password and every pattern match inside free text.
     public func redactTokens(in text: String) -> String {
         var result = text
-        if text.contains("$") {
-            let scalars = Array(text.unicodeScalars)
+        if text.utf8.contains(UInt8(ascii: "@")) { result = redactURLPasswords(in: result) }
+        if result.contains("$") {
+            let scalars = Array(result.unicodeScalars)
             var out = String.UnicodeScalarView()
             var i = 0
             var changed = false
@@ -284,6 +286,36 @@ public struct ConfigurationRedactor: Sendable {
         }
         for pattern in compiled { result = pattern.replacing(in: result, with: marker) }
         return result
+    }
+
+    /// `scheme://user:password@host…` with the password replaced. The password runs from the first
+    /// `:` after `//` to the last `@` of the URL, so that one holding `@` or `:` goes whole; a
+    /// `scp://user@host:/dir@x` path loses its `/dir` too, which errs on the safe side.
+    private func redactURLPasswords(in text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var cursor = 0
+        var i = 0
+        while i + 2 < scalars.count {
+            guard scalars[i] == ":", scalars[i + 1] == "/", scalars[i + 2] == "/", i > 0,
+                  scalars[i - 1].properties.isAlphabetic || ("0"..."9").contains(scalars[i - 1]) else { i += 1; continue }
+            let start = i + 3
+            var end = start
+            while end < scalars.count, !Self.isURLEnd(scalars[end]) { end += 1 }
+            i = end
+            guard let at = scalars[start..<end].lastIndex(of: "@"),
+                  let colon = scalars[start..<at].firstIndex(of: ":"), colon + 1 < at else { continue }
+            out.append(contentsOf: scalars[cursor...colon])
+            out.append(contentsOf: marker.unicodeScalars)
+            cursor = at
+        }
+        guard cursor > 0 else { return text }
+        out.append(contentsOf: scalars[cursor...])
+        return String(out)
+    }
+
+    private static func isURLEnd(_ c: Unicode.Scalar) -> Bool {
+        c.properties.isWhitespace || "\"'<>;{}".unicodeScalars.contains(c)
     }
 
     private func matchesPattern(_ word: String) -> Bool {

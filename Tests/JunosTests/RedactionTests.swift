@@ -366,6 +366,47 @@ import XML
         #expect(redactedText.contains("key \"<redacted>\";"))
     }
 
+    /// `scp://user:password@host/dir` (archive sites, `refresh-from`, event-options uploads): the
+    /// password goes, the user, host and path stay.
+    @Test func passwordsInURLs() throws {
+        let xml = """
+        <configuration xmlns:junos="http://xml.juniper.net/junos/*/junos">
+          <system><archival><configuration><archive-sites><name>scp://backup:Sup3rS3cret@192.0.2.5/var/archive</name></archive-sites>
+            </configuration></archival>
+            <scripts><op><file><name>x.slax</name><source>ftp://ops:hunter2@files.example.net/x.slax</source></file></op></scripts></system>
+          <event-options><destinations><destination><name>d</name><archive-sites><name>https://up:pa@ss:word@example.net/in</name></archive-sites></destination></destinations></event-options>
+          <note junos:origin="ftp://anon:attrsecret@192.0.2.6"/>
+          <system><ntp><server><name>http://192.0.2.7:8080/path</name></server></ntp></system>
+        </configuration>
+        """
+        let out = try Self.redactXML(xml)
+        for secret in ["Sup3rS3cret", "hunter2", "pa@ss:word", "attrsecret"] { #expect(!out.contains(secret), "\(secret) survived") }
+        #expect(out.contains("scp://backup:&lt;redacted&gt;@192.0.2.5/var/archive"))
+        #expect(out.contains("ftp://ops:&lt;redacted&gt;@files.example.net/x.slax"))
+        #expect(out.contains("https://up:&lt;redacted&gt;@example.net/in"))
+        #expect(out.contains("ftp://anon:&lt;redacted&gt;@192.0.2.6"))
+        #expect(out.contains("http://192.0.2.7:8080/path"), "a port is not a password")
+
+        let text = """
+        system {
+            archival {
+                configuration {
+                    archive-sites {
+                        "scp://backup:Sup3rS3cret@192.0.2.5/var/archive";
+                        ftp://ops:hunter2@files.example.net/;
+                    }
+                }
+            }
+        }
+        """
+        let redacted = ConfigurationRedactor().redact(text: text)
+        #expect(!redacted.contains("Sup3rS3cret") && !redacted.contains("hunter2"))
+        #expect(redacted.contains("\"scp://backup:<redacted>@192.0.2.5/var/archive\";"))
+        #expect(redacted.contains("ftp://ops:<redacted>@files.example.net/;"))
+        let set = "set system archival configuration archive-sites \"scp://backup:Sup3rS3cret@192.0.2.5/var\" password x\n"
+        #expect(!ConfigurationRedactor().redact(text: set).contains("Sup3rS3cret"))
+    }
+
     @Test func cryptLikeTokens() {
         #expect(ConfigurationRedactor.isCryptLike("$1$kPU..$w.4FGRAGanJ8U4Yq6sbj7."))
         #expect(ConfigurationRedactor.isCryptLike("$8$aes256-gcm$hmac-sha2-256$100$abc"))
