@@ -79,21 +79,26 @@ public struct ConfigurationTree: Sendable, Equatable {
     /// and blocks still open at the end are closed.
     public init(text: String) {
         var parser = ConfigurationTextParser(tokens: ConfigurationTextTokenizer.tokens(text))
-        var top = ConfigStatement(keyword: "configuration", children: parser.parseBlock(indent: -1, isTop: true))
-        // Text writes `groups { node0 { … } }`; XML writes one `<groups><name>node0</name>…` per group.
-        var normalised: [ConfigStatement] = []
-        for child in top.children {
-            if child.keyword == "groups" && child.identifier == nil {
-                for group in child.children {
-                    normalised.append(ConfigStatement(keyword: "groups", identifier: group.keyword,
-                                                      children: group.children))
+        root = ConfigStatement(keyword: "configuration",
+                               children: Self.splittingEntries(parser.parseBlock(indent: -1, isTop: true)))
+    }
+
+    /// Text writes `groups { node0 { … } }` and `logical-systems { LS1 { … } }`; XML writes one
+    /// `<groups><name>node0</name>…` per group and one `<logical-systems><name>LS1</name>…` per
+    /// logical system. Splits the text the XML way so that paths agree, at the top and in groups.
+    static func splittingEntries(_ statements: [ConfigStatement]) -> [ConfigStatement] {
+        var split: [ConfigStatement] = []
+        for statement in statements {
+            if (statement.keyword == "groups" || statement.keyword == "logical-systems") && statement.identifier == nil {
+                for entry in statement.children {
+                    let children = statement.keyword == "groups" ? splittingEntries(entry.children) : entry.children
+                    split.append(ConfigStatement(keyword: statement.keyword, identifier: entry.keyword, children: children))
                 }
             } else {
-                normalised.append(child)
+                split.append(statement)
             }
         }
-        top.children = normalised
-        root = top
+        return split
     }
 
     // MARK: Groups

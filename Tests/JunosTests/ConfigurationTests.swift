@@ -10,6 +10,17 @@ import XML
         try ConfigurationFacts.parse(bytes: Array(xml.utf8), rpc: "get-configuration")
     }
 
+    /// The facts of an XML configuration as parsed, checked against the statement tree's.
+    static func factsAgreeing(_ xml: String) throws -> ConfigurationFacts {
+        let parsed = try facts(xml)
+        let element = try #require(try JunosReply(bytes: Array(xml.utf8)).sections.first?.element)
+        var tree = ConfigurationFacts(tree: ConfigurationTree(element: element), format: .xml)
+        tree.commitSeconds = parsed.commitSeconds
+        tree.commitUser = parsed.commitUser
+        #expect(parsed == tree, "the fast path and the statement tree disagree")
+        return parsed
+    }
+
     @Test func inactiveStanzasDoNotCount() throws {
         let c = try Self.facts("""
         <rpc-reply><configuration>
@@ -130,9 +141,45 @@ import XML
                                      "syslog-hosts", "virtual-router", "web-management-http"])
     }
 
+    /// Each logical system is one `<logical-systems><name>LS1</name>…` in XML and `LS1 { … }`
+    /// inside `logical-systems` in text; protocols and instances inside count in both.
+    @Test func featuresInsideLogicalSystemsInXMLAndText() throws {
+        let xml = try Self.factsAgreeing("""
+        <configuration><logical-systems><name>LS1</name>
+          <protocols><bgp><group><name>ibgp</name></group></bgp></protocols>
+          <routing-instances><instance><name>CUST</name><instance-type>vrf</instance-type>
+            <protocols><ospf><area><name>0.0.0.0</name></area></ospf></protocols></instance></routing-instances>
+        </logical-systems></configuration>
+        """)
+        let text = ConfigurationFacts(text: """
+        logical-systems {
+            LS1 {
+                protocols {
+                    bgp {
+                        group ibgp;
+                    }
+                }
+                routing-instances {
+                    CUST {
+                        instance-type vrf;
+                        protocols {
+                            ospf {
+                                area 0.0.0.0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        """)
+        let expected: Set<ConfiguredFeature> = [.logicalSystems, .bgp, .vrf, .ospf]
+        #expect(xml.features.features == expected)
+        #expect(text.features.features == expected)
+    }
+
     /// `inactive:` in text is `inactive="inactive"` in XML: the statement is not configured.
     @Test func inactiveStatementsInTextAndXMLAgree() throws {
-        let xml = try Self.facts("""
+        let xml = try Self.factsAgreeing("""
         <configuration><snmp><community inactive="inactive"><name>public</name></community></snmp>
           <protocols><bgp inactive="inactive"><group><name>g</name></group></bgp><lldp/></protocols></configuration>
         """)
