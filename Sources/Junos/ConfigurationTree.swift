@@ -377,6 +377,12 @@ struct ConfigurationTextParser {
                                         children: children ?? [])
             return ConfigStatement(keyword: "family", children: [inner])
         }
+        // `from-zone a to-zone b { policy p { … } }` is `<policy><from-zone-name>a</from-zone-name>
+        // <to-zone-name>b</to-zone-name><policy><name>p</name>…` in XML: read it that way.
+        if keyword == "from-zone", let children, rest.count == 3, rest[1] == "to-zone" {
+            return ConfigStatement(keyword: "policy", children: [ConfigStatement(keyword: "from-zone-name", value: rest[0]),
+                                                                 ConfigStatement(keyword: "to-zone-name", value: rest[2])] + children)
+        }
         if let children {
             return ConfigStatement(keyword: keyword, identifier: argument, children: children)
         }

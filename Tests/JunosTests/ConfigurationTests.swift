@@ -177,6 +177,38 @@ import XML
         #expect(text.features.features == expected)
     }
 
+    /// Text writes zone policies as `from-zone a to-zone b { policy p { … } }`, XML as
+    /// `<policy><from-zone-name>a</from-zone-name>…<policy><name>p</name>`.
+    @Test func zonePoliciesInXMLAndText() throws {
+        let xml = try Self.factsAgreeing("""
+        <configuration><security><policies><policy><from-zone-name>trust</from-zone-name><to-zone-name>untrust</to-zone-name>
+          <policy><name>allow</name><match><source-address>any</source-address></match><then><permit/></then></policy>
+        </policy></policies></security></configuration>
+        """)
+        let text = ConfigurationFacts(text: """
+        security {
+            policies {
+                from-zone trust to-zone untrust {
+                    policy allow {
+                        match {
+                            source-address any;
+                        }
+                        then {
+                            permit;
+                        }
+                    }
+                }
+            }
+        }
+        """)
+        #expect(xml.features.features == [.securityPolicies])
+        #expect(text.features.features == [.securityPolicies])
+        let tree = ConfigurationTree(text: "security { policies { from-zone trust to-zone untrust { policy allow { then { permit; } } } } }")
+        #expect(tree.root.value(at: "security/policies/policy/from-zone-name") == "trust")
+        #expect(tree.root.value(at: "security/policies/policy/to-zone-name") == "untrust")
+        #expect(tree.root.statements(at: "security/policies/policy/policy").map(\.identifier) == ["allow"])
+    }
+
     /// `inactive:` in text is `inactive="inactive"` in XML: the statement is not configured.
     @Test func inactiveStatementsInTextAndXMLAgree() throws {
         let xml = try Self.factsAgreeing("""
