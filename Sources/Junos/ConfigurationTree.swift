@@ -131,8 +131,11 @@ public struct ConfigurationTree: Sendable, Equatable {
     /// where `apply-groups` names them, unapplied groups ignored, the `groups` stanzas removed.
     /// `apply-groups ${node}` (chassis cluster) applies every group named `node0`, `node1`, ...
     /// Group contents are merged by appending; duplicates are harmless for feature detection.
-    /// Approximations, all on the side of reporting a feature: wildcard names (`<ge-*>`) match
-    /// every name at their level, and `apply-groups-except` is not honoured.
+    /// `apply-groups-except G` keeps G's statements out of its hierarchy and everything below: a
+    /// group statement that would land only on such hierarchies is left out.
+    /// Approximations, all on the side of reporting a feature: a group statement that lands on no
+    /// statement is added as written, and for nested groups (a group applied below the top level)
+    /// wildcard names (`<ge-*>`) match every name at their level.
     public var effective: ConfigStatement { effective(appliedGroups: appliedGroupNames) }
 
     /// ``effective`` when the caller already has ``appliedGroupNames`` (saves a walk).
@@ -158,13 +161,19 @@ public struct ConfigurationTree: Sendable, Equatable {
             return nodes.flatMap { node in path.isEmpty ? node.children.filter { $0.keyword != "name" } : node.children }
         }
 
+        let excepting = base.contains { $0.keyword == "apply-groups-except" }
+
         func expand(_ node: inout ConfigStatement, path: [String], depth: Int) {
             // Only statements with apply-groups somewhere below them can change.
             guard depth < 64, node.containsApplyGroups else { return }
             var added: [ConfigStatement] = []
             for child in node.children where child.keyword == "apply-groups" {
                 for name in ConfigurationTree.groupNames(in: child) {
-                    for group in groups(named: name) { added += contents(of: group, at: path) }
+                    for group in groups(named: name) {
+                        let statements = contents(of: group, at: path)
+                        guard excepting else { added += statements; continue }
+                        added += statements.compactMap { $0.applied(to: node.children, group: group.identifier ?? "") }
+                    }
                 }
             }
             node.children += added
@@ -184,6 +193,47 @@ extension ConfigStatement {
         children.contains { $0.keyword == "apply-groups" || $0.containsApplyGroups }
     }
 
+    /// Whether this statement or one below it satisfies `predicate`.
+    func contains(where predicate: (ConfigStatement) -> Bool) -> Bool {
+        children.contains { predicate($0) || $0.contains(where: predicate) }
+    }
+
+    /// This group statement as it applies among `siblings` (the statements of the level its group
+    /// is applied to): nil when every statement it lands on says `apply-groups-except` for the
+    /// group; else with its children pruned the same way, one level down.
+    func applied(to siblings: [ConfigStatement], group id: String) -> ConfigStatement? {
+        let targets = siblings.filter { lands(on: $0) }
+        if targets.isEmpty { return self }
+        let open = targets.filter { !$0.excepts(group: id) }
+        if open.isEmpty { return nil }
+        var kept = self
+        // A child is kept when it applies below one of the statements it lands on.
+        kept.children = children.compactMap { child in open.lazy.compactMap { child.applied(to: $0.children, group: id) }.first }
+        return kept
+    }
+
+    /// Whether this group statement merges into `target`: the same keyword and name, where a
+    /// group's `<pattern>` keyword (text) or name (XML) matches by wildcard.
+    func lands(on target: ConfigStatement) -> Bool {
+        func same(_ pattern: String?, _ name: String?) -> Bool {
+            guard let pattern, let name else { return pattern == nil && name == nil }
+            let unquoted = pattern.trimmingQuotes
+            if unquoted.hasPrefix("<") && unquoted.hasSuffix(">") {
+                return Wildcard.matches(Array(unquoted.dropFirst().dropLast()), Array(name.trimmingQuotes))
+            }
+            return pattern == name
+        }
+        return same(keyword, target.keyword) && same(identifier, target.identifier)
+    }
+
+    /// Whether this statement says `apply-groups-except` for the group `id`.
+    func excepts(group id: String) -> Bool {
+        children.contains { child in
+            child.keyword == "apply-groups-except"
+                && ConfigurationTree.groupNames(in: child).contains { ConfigurationTree.applies($0, toGroup: id) }
+        }
+    }
+
     /// Statements at a slash-separated keyword path below this one; `*` matches any one keyword.
     public func statements(at path: String) -> [ConfigStatement] {
         var nodes = [self]
@@ -198,6 +248,49 @@ extension ConfigStatement {
     /// The first value (or identifier) found at `path`.
     public func value(at path: String) -> String? {
         statements(at: path).lazy.compactMap { $0.value ?? $0.identifier }.first
+    }
+}
+
+/// Junos group wildcards (`<ge-*>`, `<xe-0/0/[0-3]>`): `*` any run, `?` any one character,
+/// `[…]` one of a set (`a-z` ranges, `!` or `^` first to negate).
+enum Wildcard {
+    static func matches(_ pattern: [Character], _ name: [Character]) -> Bool {
+        matches(pattern[...], name[...])
+    }
+
+    private static func matches(_ pattern: ArraySlice<Character>, _ name: ArraySlice<Character>) -> Bool {
+        guard let p = pattern.first else { return name.isEmpty }
+        switch p {
+        case "*":
+            var rest = name
+            while true {
+                if matches(pattern.dropFirst(), rest) { return true }
+                guard !rest.isEmpty else { return false }
+                rest = rest.dropFirst()
+            }
+        case "?":
+            return !name.isEmpty && matches(pattern.dropFirst(), name.dropFirst())
+        case "[":
+            guard let c = name.first, let close = pattern.dropFirst(2).firstIndex(of: "]") else { break }
+            var set = pattern[(pattern.startIndex + 1)..<close]
+            let negated = set.first == "!" || set.first == "^"
+            if negated { set = set.dropFirst() }
+            var found = false
+            var i = set.startIndex
+            while i < set.endIndex {
+                if i + 2 < set.endIndex, set[i + 1] == "-" {
+                    if set[i] <= c && c <= set[i + 2] { found = true }
+                    i += 3
+                } else {
+                    if set[i] == c { found = true }
+                    i += 1
+                }
+            }
+            return found != negated && matches(pattern[(close + 1)...], name.dropFirst())
+        default:
+            break
+        }
+        return name.first == p && matches(pattern.dropFirst(), name.dropFirst())
     }
 }
 

@@ -250,6 +250,77 @@ import XML
         #expect(c.features.features == [.ssh])
     }
 
+    /// `apply-groups-except G` keeps G's statements out of that hierarchy and everything below it.
+    @Test func applyGroupsExceptInXMLAndText() throws {
+        func xml(secondInterface: Bool) throws -> ConfigurationFacts {
+            try Self.factsAgreeing("""
+            <configuration>
+              <groups><name>G</name>
+                <interfaces><interface><name>&lt;*&gt;</name><unit><name>0</name><family><inet6/></family></unit></interface></interfaces>
+                <protocols><bgp><group><name>g</name></group></bgp></protocols>
+                <system><services><telnet/></services></system></groups>
+              <apply-groups>G</apply-groups>
+              <interfaces>
+                <interface><name>ge-0/0/0</name><apply-groups-except>G</apply-groups-except>
+                  <unit><name>0</name><family><inet/></family></unit></interface>
+                \(secondInterface ? "<interface><name>ge-0/0/1</name></interface>" : "")
+              </interfaces>
+              <protocols><apply-groups-except>G</apply-groups-except><ospf><area><name>0</name></area></ospf></protocols>
+            </configuration>
+            """)
+        }
+        func text(secondInterface: Bool) -> ConfigurationFacts {
+            ConfigurationFacts(text: """
+            groups {
+                G {
+                    interfaces {
+                        <*> {
+                            unit 0 {
+                                family inet6;
+                            }
+                        }
+                    }
+                    protocols {
+                        bgp {
+                            group g;
+                        }
+                    }
+                    system {
+                        services {
+                            telnet;
+                        }
+                    }
+                }
+            }
+            apply-groups G;
+            interfaces {
+                ge-0/0/0 {
+                    apply-groups-except G;
+                    unit 0 {
+                        family inet;
+                    }
+                }
+                \(secondInterface ? "ge-0/0/1;" : "")
+            }
+            protocols {
+                apply-groups-except [ G ];
+                ospf {
+                    area 0;
+                }
+            }
+            """)
+        }
+        // Telnet comes from G where nothing excepts it; IPv6 and BGP would only come from G
+        // inside the hierarchies that except it.
+        for c in [try xml(secondInterface: false), text(secondInterface: false)] {
+            #expect(c.features.features == [.telnet, .ospf], "\(c.format)")
+        }
+        // A second interface that does not except G inherits its IPv6 unit.
+        for c in [try xml(secondInterface: true), text(secondInterface: true)] {
+            #expect(c.features.features == [.telnet, .ospf, .ipv6], "\(c.format)")
+        }
+    }
+
     @Test func malformedTextNeverCrashes() {
         for text in ["", "}", "{{{", "system { host-name", "a \"unterminated", "/* open comment", "x { } } } y;", "inactive: ;"] {
             _ = ConfigurationFacts(text: text)
