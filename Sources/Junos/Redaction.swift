@@ -57,12 +57,18 @@ public struct ConfigurationRedactor: Sendable {
         indexSecretPaths()
     }
 
-    /// The default rules plus extra leaf names and regular expressions (Swift `Regex` syntax).
-    /// Throws when a pattern does not compile.
-    public init(extraKeywords: Set<String> = [], extraPatterns: [String] = [], marker: String = defaultMarker) throws {
+    /// The default rules plus extra leaf names, regular expressions (Swift `Regex` syntax) and
+    /// statement paths (``SecretPath``, `snmp/trap-group/name`). Throws when a pattern does not
+    /// compile or a path is not one (``RedactionRuleError``).
+    public init(extraKeywords: Set<String> = [], extraPatterns: [String] = [], extraPaths: [String] = [],
+                marker: String = defaultMarker) throws {
         self.marker = marker
         secretKeywords = Self.defaultSecretKeywords.union(extraKeywords)
         secretPaths = Self.defaultSecretPaths
+        for text in extraPaths {
+            let path = try SecretPath(text)
+            if !secretPaths.contains(path) { secretPaths.append(path) }
+        }
         compiled = try extraPatterns.map { try CompiledPattern($0) }
         indexSecretPaths()
     }
@@ -239,13 +245,24 @@ public struct ConfigurationRedactor: Sendable {
         return redactTokens(in: String(out))
     }
 
+    /// XML list elements that text does not write: `<interfaces><interface><name>ge-0/0/0</name>`
+    /// is `interfaces { ge-0/0/0 { … } }`, so in text such an element is its entry's name.
+    static let unwrittenListElements: [String: String] = [
+        "interfaces": "interface", "routing-instances": "instance", "vlans": "vlan", "bridge-domains": "domain",
+    ]
+
     /// Whether `keywords` end at `full[end]`, each keyword one word after the one before it or two
     /// (the name of a list entry between: `rmon event 1 community`).
     static func path(_ keywords: ArraySlice<String>, endsAt end: Int, in full: [String]) -> Bool {
-        guard let last = keywords.last, end >= 0, full[end] == last else { return false }
+        func isUnwritten(_ i: Int) -> Bool {
+            i > keywords.startIndex && unwrittenListElements[keywords[i - 1]] == keywords[i]
+        }
+        guard let last = keywords.last, end >= 0, full[end] == last || isUnwritten(keywords.endIndex - 1) else { return false }
         let rest = keywords.dropLast()
         if rest.isEmpty { return true }
-        return path(rest, endsAt: end - 1, in: full) || path(rest, endsAt: end - 2, in: full)
+        if path(rest, endsAt: end - 1, in: full) { return true }
+        // An unwritten element is its entry's name: no other name follows it.
+        return !isUnwritten(rest.endIndex - 1) && path(rest, endsAt: end - 2, in: full)
     }
 
     // MARK: Facts
@@ -369,7 +386,9 @@ private struct CompiledPattern: @unchecked Sendable {
 /// groups too. In XML the leaf at its end is redacted; in text and `set` commands the word after
 /// its last keyword, or for a path ending in `name` the word after the keyword before it (the list
 /// entry's name: `trap-group NAME`). Text may hold a list entry's name between two keywords:
-/// `snmp rmon event 1 community X` is at `snmp/rmon/event/community`.
+/// `snmp rmon event 1 community X` is at `snmp/rmon/event/community`; where text writes no element
+/// for a list entry, its name stands for it (`interfaces/interface/description` is
+/// `interfaces ge-0/0/0 description X`).
 public struct SecretPath: Sendable, Hashable, CustomStringConvertible {
     public let components: [String]
 

@@ -202,6 +202,68 @@ import XML
         #expect(plain.contains("Rack 12 cage 4"))
     }
 
+    /// Extra statement paths, in XML, text and set forms; the default redactor keeps those values.
+    @Test func extraPaths() throws {
+        let redactor = try ConfigurationRedactor(extraPaths: ["interfaces/interface/description", "snmp/contact",
+                                                              "policy-options/prefix-list/name"])
+        #expect(redactor.secretPaths.count == ConfigurationRedactor.defaultSecretPaths.count + 3)
+        let xml = """
+        <configuration><interfaces><interface><name>ge-0/0/0</name><description>cust-acme-4411</description>
+          <unit><name>0</name><description>unit-note</description></unit></interface></interfaces>
+          <groups><name>G</name><snmp><contact>noc-desk-7</contact></snmp></groups>
+          <policy-options><prefix-list><name>ACME-NETS</name><prefix-list-item><name>192.0.2.0/24</name></prefix-list-item></prefix-list></policy-options>
+        </configuration>
+        """
+        let out = try Self.redactXML(xml, redactor)
+        for secret in ["cust-acme-4411", "noc-desk-7", "ACME-NETS"] { #expect(!out.contains(secret), "\(secret) survived") }
+        #expect(out.contains("<name>ge-0/0/0</name>") && out.contains("<description>unit-note</description>"))
+        #expect(out.contains("<name>192.0.2.0/24</name>"))
+        let plain = try Self.redactXML(xml)
+        #expect(plain.contains("cust-acme-4411") && plain.contains("noc-desk-7") && plain.contains("ACME-NETS"))
+
+        let text = """
+        groups {
+            G {
+                snmp {
+                    contact noc-desk-7;
+                }
+            }
+        }
+        interfaces {
+            ge-0/0/0 {
+                description "cust-acme-4411";
+                unit 0 {
+                    description unit-note;
+                }
+            }
+        }
+        policy-options {
+            prefix-list ACME-NETS {
+                192.0.2.0/24;
+            }
+        }
+        """
+        let redactedText = redactor.redact(text: text)
+        for secret in ["cust-acme-4411", "noc-desk-7", "ACME-NETS"] { #expect(!redactedText.contains(secret), "\(secret) survived") }
+        #expect(redactedText.contains("description unit-note;") && redactedText.contains("ge-0/0/0 {"))
+        #expect(redactedText.contains("prefix-list \"<redacted>\" {") && redactedText.contains("192.0.2.0/24;"))
+
+        let set = """
+        set interfaces ge-0/0/0 description "cust-acme-4411"
+        set interfaces ge-0/0/0 unit 0 description unit-note
+        set groups G snmp contact noc-desk-7
+        set policy-options prefix-list ACME-NETS 192.0.2.0/24
+        """
+        let redactedSet = redactor.redact(text: set)
+        for secret in ["cust-acme-4411", "noc-desk-7", "ACME-NETS"] { #expect(!redactedSet.contains(secret), "\(secret) survived") }
+        #expect(redactedSet.contains("set interfaces ge-0/0/0 unit 0 description unit-note"))
+
+        for bad in ["", "snmp//name", "/snmp/contact", "location", "interfaces/<*>/description", "a b/c"] {
+            #expect(throws: RedactionRuleError.self, "\(bad)") { try SecretPath(bad) }
+        }
+        #expect(throws: RedactionRuleError.self) { try ConfigurationRedactor(extraPaths: ["snmp/"]) }
+    }
+
     @Test func originalDocumentIsNotChanged() throws {
         let bytes = try Fixtures.bytes("get-configuration/ksator__ex4300-15.1R5-sha256crypt.xml")
         let document = try XMLDocument(bytes: bytes)
