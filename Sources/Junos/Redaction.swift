@@ -402,7 +402,7 @@ public struct SecretPath: Sendable, Hashable, CustomStringConvertible {
         if let bad = parts.first(where: { $0.unicodeScalars.contains { " \t\"'{};[]*".unicodeScalars.contains($0) } }) {
             throw invalid("\"\(bad)\" is not a statement name (no blanks, quotes, braces, brackets or wildcards)")
         }
-        if parts.count < 2 { throw invalid("a single name is a leaf anywhere: use redact-keyword for that") }
+        if parts.count < 2 { throw invalid("one name alone is a leaf anywhere, a keyword rule: use redact-keyword (--keyword)") }
         components = parts
     }
 

@@ -78,7 +78,7 @@ import TestSupport
         ("[group a]\nhost-key-policy = yolo\n", "agent.conf:2:19: expected strict or accept-new, found \"yolo\""),
         ("[group a]\nvalue = \"open\n", "agent.conf:2:14: expected a closing \" for the value started at column 9"),
         ("[agent]\nredact-path = snmp//name\n", "agent.conf:2:15: expected a statement path such as snmp/trap-group/name, found \"snmp//name\": it has an empty statement name (a leading, trailing or double /)"),
-        ("[agent]\n\nredact-path = location\n", "agent.conf:3:15: expected a statement path such as snmp/trap-group/name, found \"location\": a single name is a leaf anywhere: use redact-keyword for that"),
+        ("[agent]\n\nredact-path = location\n", "agent.conf:3:15: expected a statement path such as snmp/trap-group/name, found \"location\": one name alone is a leaf anywhere, a keyword rule: use redact-keyword (--keyword)"),
         ("[agent]\nredact-path = interfaces/<*>/description\n", "agent.conf:2:15: expected a statement path such as snmp/trap-group/name, found \"interfaces/<*>/description\": \"<*>\" is not a statement name (no blanks, quotes, braces, brackets or wildcards)"),
     ])
     func brokenLineIsReportedWithItsPosition(text: String, expected: String) {
