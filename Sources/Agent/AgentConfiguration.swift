@@ -159,6 +159,8 @@ public struct AgentSettings: Sendable {
     /// Extra regular expressions and leaf names whose values are removed from every stored reply.
     public var redactPatterns: [String] = []
     public var redactKeywords: [String] = []
+    /// Extra statement paths (`snmp/trap-group/name`, see `SecretPath`) whose values are removed.
+    public var redactPaths: [String] = []
     /// This installation's name in bundles (default: the host name).
     public var agentID: String = AgentSettings.localHostName
     public init() {}
@@ -354,10 +356,13 @@ public struct AgentConfiguration: Sendable {
             do { _ = try Regex(v) } catch { throw fail(entry, "expected a regular expression: \(error)", false) }
             agent.redactPatterns.append(v)
         case "redact-keyword": agent.redactKeywords.append(v)
+        case "redact-path":
+            do { _ = try SecretPath(v) } catch { throw fail(entry, error.description, false) }
+            agent.redactPaths.append(v)
         case let key where clearTextSecretKeys.contains(key):
             throw fail(entry, "clear-text secrets are refused in agent.conf; use password-file or password-credential in a group", true)
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern or redact-keyword", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern, redact-keyword or redact-path", true)
         }
     }
 

@@ -40,7 +40,8 @@ public final class Collector: Sendable {
         self.connector = connector
         self.environment = environment
         redactor = try ConfigurationRedactor(extraKeywords: Set(configuration.agent.redactKeywords),
-                                             extraPatterns: configuration.agent.redactPatterns)
+                                             extraPatterns: configuration.agent.redactPatterns,
+                                             extraPaths: configuration.agent.redactPaths)
         globalLimit = ConcurrencyLimit(limit: configuration.agent.concurrency)
         groupLimits = configuration.groups.mapValues { ConcurrencyLimit(limit: $0.concurrency) }
     }

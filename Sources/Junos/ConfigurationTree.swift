@@ -73,27 +73,32 @@ public struct ConfigurationTree: Sendable, Equatable {
 
     // MARK: Reading text
 
-    /// Reads curly-brace text (`show configuration`). Comments (`/* */`, `#` lines) are skipped,
+    /// Reads curly-brace text (`show configuration`). Comments (`/* */`, `#` to the line end) are skipped,
     /// `inactive:` statements dropped. The reader never fails: a brace that closes no open block
     /// is ignored when its indentation shows it is stray (hand-edited captures have such braces),
     /// and blocks still open at the end are closed.
     public init(text: String) {
         var parser = ConfigurationTextParser(tokens: ConfigurationTextTokenizer.tokens(text))
-        var top = ConfigStatement(keyword: "configuration", children: parser.parseBlock(indent: -1, isTop: true))
-        // Text writes `groups { node0 { … } }`; XML writes one `<groups><name>node0</name>…` per group.
-        var normalised: [ConfigStatement] = []
-        for child in top.children {
-            if child.keyword == "groups" && child.identifier == nil {
-                for group in child.children {
-                    normalised.append(ConfigStatement(keyword: "groups", identifier: group.keyword,
-                                                      children: group.children))
+        root = ConfigStatement(keyword: "configuration",
+                               children: Self.splittingEntries(parser.parseBlock(indent: -1, isTop: true)))
+    }
+
+    /// Text writes `groups { node0 { … } }` and `logical-systems { LS1 { … } }`; XML writes one
+    /// `<groups><name>node0</name>…` per group and one `<logical-systems><name>LS1</name>…` per
+    /// logical system. Splits the text the XML way so that paths agree, at the top and in groups.
+    static func splittingEntries(_ statements: [ConfigStatement]) -> [ConfigStatement] {
+        var split: [ConfigStatement] = []
+        for statement in statements {
+            if (statement.keyword == "groups" || statement.keyword == "logical-systems") && statement.identifier == nil {
+                for entry in statement.children {
+                    let children = statement.keyword == "groups" ? splittingEntries(entry.children) : entry.children
+                    split.append(ConfigStatement(keyword: statement.keyword, identifier: entry.keyword, children: children))
                 }
             } else {
-                normalised.append(child)
+                split.append(statement)
             }
         }
-        top.children = normalised
-        root = top
+        return split
     }
 
     // MARK: Groups
@@ -126,8 +131,11 @@ public struct ConfigurationTree: Sendable, Equatable {
     /// where `apply-groups` names them, unapplied groups ignored, the `groups` stanzas removed.
     /// `apply-groups ${node}` (chassis cluster) applies every group named `node0`, `node1`, ...
     /// Group contents are merged by appending; duplicates are harmless for feature detection.
-    /// Approximations, all on the side of reporting a feature: wildcard names (`<ge-*>`) match
-    /// every name at their level, and `apply-groups-except` is not honoured.
+    /// `apply-groups-except G` keeps G's statements out of its hierarchy and everything below: a
+    /// group statement that would land only on such hierarchies is left out.
+    /// Approximations, all on the side of reporting a feature: a group statement that lands on no
+    /// statement is added as written, and for nested groups (a group applied below the top level)
+    /// wildcard names (`<ge-*>`) match every name at their level.
     public var effective: ConfigStatement { effective(appliedGroups: appliedGroupNames) }
 
     /// ``effective`` when the caller already has ``appliedGroupNames`` (saves a walk).
@@ -153,13 +161,19 @@ public struct ConfigurationTree: Sendable, Equatable {
             return nodes.flatMap { node in path.isEmpty ? node.children.filter { $0.keyword != "name" } : node.children }
         }
 
+        let excepting = base.contains { $0.keyword == "apply-groups-except" }
+
         func expand(_ node: inout ConfigStatement, path: [String], depth: Int) {
             // Only statements with apply-groups somewhere below them can change.
             guard depth < 64, node.containsApplyGroups else { return }
             var added: [ConfigStatement] = []
             for child in node.children where child.keyword == "apply-groups" {
                 for name in ConfigurationTree.groupNames(in: child) {
-                    for group in groups(named: name) { added += contents(of: group, at: path) }
+                    for group in groups(named: name) {
+                        let statements = contents(of: group, at: path)
+                        guard excepting else { added += statements; continue }
+                        added += statements.compactMap { $0.applied(to: node.children, group: group.identifier ?? "") }
+                    }
                 }
             }
             node.children += added
@@ -179,6 +193,47 @@ extension ConfigStatement {
         children.contains { $0.keyword == "apply-groups" || $0.containsApplyGroups }
     }
 
+    /// Whether this statement or one below it satisfies `predicate`.
+    func contains(where predicate: (ConfigStatement) -> Bool) -> Bool {
+        children.contains { predicate($0) || $0.contains(where: predicate) }
+    }
+
+    /// This group statement as it applies among `siblings` (the statements of the level its group
+    /// is applied to): nil when every statement it lands on says `apply-groups-except` for the
+    /// group; else with its children pruned the same way, one level down.
+    func applied(to siblings: [ConfigStatement], group id: String) -> ConfigStatement? {
+        let targets = siblings.filter { lands(on: $0) }
+        if targets.isEmpty { return self }
+        let open = targets.filter { !$0.excepts(group: id) }
+        if open.isEmpty { return nil }
+        var kept = self
+        // A child is kept when it applies below one of the statements it lands on.
+        kept.children = children.compactMap { child in open.lazy.compactMap { child.applied(to: $0.children, group: id) }.first }
+        return kept
+    }
+
+    /// Whether this group statement merges into `target`: the same keyword and name, where a
+    /// group's `<pattern>` keyword (text) or name (XML) matches by wildcard.
+    func lands(on target: ConfigStatement) -> Bool {
+        func same(_ pattern: String?, _ name: String?) -> Bool {
+            guard let pattern, let name else { return pattern == nil && name == nil }
+            let unquoted = pattern.trimmingQuotes
+            if unquoted.hasPrefix("<") && unquoted.hasSuffix(">") {
+                return Wildcard.matches(Array(unquoted.dropFirst().dropLast()), Array(name.trimmingQuotes))
+            }
+            return pattern == name
+        }
+        return same(keyword, target.keyword) && same(identifier, target.identifier)
+    }
+
+    /// Whether this statement says `apply-groups-except` for the group `id`.
+    func excepts(group id: String) -> Bool {
+        children.contains { child in
+            child.keyword == "apply-groups-except"
+                && ConfigurationTree.groupNames(in: child).contains { ConfigurationTree.applies($0, toGroup: id) }
+        }
+    }
+
     /// Statements at a slash-separated keyword path below this one; `*` matches any one keyword.
     public func statements(at path: String) -> [ConfigStatement] {
         var nodes = [self]
@@ -196,6 +251,49 @@ extension ConfigStatement {
     }
 }
 
+/// Junos group wildcards (`<ge-*>`, `<xe-0/0/[0-3]>`): `*` any run, `?` any one character,
+/// `[…]` one of a set (`a-z` ranges, `!` or `^` first to negate).
+enum Wildcard {
+    static func matches(_ pattern: [Character], _ name: [Character]) -> Bool {
+        matches(pattern[...], name[...])
+    }
+
+    private static func matches(_ pattern: ArraySlice<Character>, _ name: ArraySlice<Character>) -> Bool {
+        guard let p = pattern.first else { return name.isEmpty }
+        switch p {
+        case "*":
+            var rest = name
+            while true {
+                if matches(pattern.dropFirst(), rest) { return true }
+                guard !rest.isEmpty else { return false }
+                rest = rest.dropFirst()
+            }
+        case "?":
+            return !name.isEmpty && matches(pattern.dropFirst(), name.dropFirst())
+        case "[":
+            guard let c = name.first, let close = pattern.dropFirst(2).firstIndex(of: "]") else { break }
+            var set = pattern[(pattern.startIndex + 1)..<close]
+            let negated = set.first == "!" || set.first == "^"
+            if negated { set = set.dropFirst() }
+            var found = false
+            var i = set.startIndex
+            while i < set.endIndex {
+                if i + 2 < set.endIndex, set[i + 1] == "-" {
+                    if set[i] <= c && c <= set[i + 2] { found = true }
+                    i += 3
+                } else {
+                    if set[i] == c { found = true }
+                    i += 1
+                }
+            }
+            return found != negated && matches(pattern[(close + 1)...], name.dropFirst())
+        default:
+            break
+        }
+        return name.first == p && matches(pattern.dropFirst(), name.dropFirst())
+    }
+}
+
 extension String {
     var trimmingQuotes: String {
         if count >= 2, hasPrefix("\""), hasSuffix("\"") { return String(dropFirst().dropLast()) }
@@ -205,43 +303,81 @@ extension String {
 
 // MARK: - Curly-brace text
 
-/// A token of curly-brace configuration text, with the indentation of its line when it starts one.
+/// A token of curly-brace configuration text or `set` commands, with where it is.
 struct ConfigurationTextToken: Equatable {
     enum Kind: Equatable { case word, open, close, semicolon }
     var kind: Kind
+    /// The token as written; a quoted word keeps its quotes and backslashes.
     var text: String
+    /// Where the token is, in unicode scalars of the text (a quoted word's quotes included).
+    var range: Range<Int>
     /// Column of the token when it is the first on its line, else nil.
     var lineIndent: Int?
+
+    var isQuoted: Bool { kind == .word && text.hasPrefix("\"") }
+
+    /// A word as Junos reads it: quotes removed, backslash escapes resolved.
+    var unquoted: String {
+        guard isQuoted else { return text }
+        var out = String.UnicodeScalarView()
+        var escaped = false
+        for c in text.unicodeScalars.dropFirst().dropLast() {
+            if c == "\\" && !escaped { escaped = true; continue }
+            escaped = false
+            out.append(c)
+        }
+        return String(out)
+    }
 }
 
-enum ConfigurationTextTokenizer {
+/// Splits configuration text into tokens, one at a time, for both the statement parser and the
+/// redactor, so that both see the same statements. Skipped: `/* … */` comments, and `#` to the end
+/// of the line where it starts a token at the start of a line or after a blank (Junos writes
+/// `## SECRET-DATA` after secret leaves); a `#` inside a word or a quoted string is kept. `[` and `]`
+/// starting a token are words of their own (list brackets).
+struct ConfigurationTextTokenizer: IteratorProtocol {
+    private let chars: [Unicode.Scalar]
+    private var i = 0
+    private var atLineStart = true
+    private var column = 0
+
+    init(_ scalars: [Unicode.Scalar]) { chars = scalars }
+
     static func tokens(_ text: String) -> [ConfigurationTextToken] {
+        var tokenizer = ConfigurationTextTokenizer(Array(text.unicodeScalars))
         var result: [ConfigurationTextToken] = []
-        let chars = Array(text.unicodeScalars)
-        var i = 0
-        var atLineStart = true
-        var column = 0
+        while let token = tokenizer.next() { result.append(token) }
+        return result
+    }
+
+    private static func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\r" }
+
+    mutating func next() -> ConfigurationTextToken? {
         while i < chars.count {
             let c = chars[i]
             if c == "\n" { atLineStart = true; column = 0; i += 1; continue }
-            if c == " " || c == "\t" || c == "\r" { column += 1; i += 1; continue }
+            if Self.isBlank(c) { column += 1; i += 1; continue }
             let indent = atLineStart ? column : nil
             atLineStart = false
             if c == "/" && i + 1 < chars.count && chars[i + 1] == "*" {
                 i += 2
                 while i + 1 < chars.count && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
-                i += 2
-                atLineStart = false
+                i = min(i + 2, chars.count)
                 continue
             }
-            if c == "#" && indent != nil {
+            if c == "#" && (indent != nil || (i > 0 && Self.isBlank(chars[i - 1]))) {
                 while i < chars.count && chars[i] != "\n" { i += 1 }
                 continue
             }
+            let start = i
+            func token(_ kind: ConfigurationTextToken.Kind, _ text: String) -> ConfigurationTextToken {
+                ConfigurationTextToken(kind: kind, text: text, range: start..<i, lineIndent: indent)
+            }
             switch c {
-            case "{": result.append(.init(kind: .open, text: "{", lineIndent: indent)); i += 1
-            case "}": result.append(.init(kind: .close, text: "}", lineIndent: indent)); i += 1
-            case ";": result.append(.init(kind: .semicolon, text: ";", lineIndent: indent)); i += 1
+            case "{": i += 1; return token(.open, "{")
+            case "}": i += 1; return token(.close, "}")
+            case ";": i += 1; return token(.semicolon, ";")
+            case "[", "]": i += 1; return token(.word, String(c))
             case "\"":
                 var word = "\""
                 i += 1
@@ -251,21 +387,20 @@ enum ConfigurationTextTokenizer {
                     i += 1
                 }
                 word += "\""
-                i += 1
-                result.append(.init(kind: .word, text: word, lineIndent: indent))
+                i = min(i + 1, chars.count)
+                return token(.word, word)
             default:
                 var word = ""
                 while i < chars.count {
                     let d = chars[i]
-                    if d == " " || d == "\t" || d == "\n" || d == "\r" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
+                    if Self.isBlank(d) || d == "\n" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
                     word.unicodeScalars.append(d)
                     i += 1
                 }
-                result.append(.init(kind: .word, text: word, lineIndent: indent))
+                return token(.word, word)
             }
-            if i > chars.count { i = chars.count }
         }
-        return result
+        return nil
     }
 }
 
@@ -316,9 +451,12 @@ struct ConfigurationTextParser {
     }
 
     /// Builds a statement from its words; nil for `inactive:` statements and empty word lists.
+    /// Words that mark the statement they start rather than being part of it.
+    static let statementPrefixes: Set<String> = ["inactive:", "protect:", "replace:"]
+
     static func statement(_ words: [String], children: [ConfigStatement]?) -> ConfigStatement? {
         var words = words
-        while let first = words.first, first.hasSuffix(":"), ["inactive:", "protect:", "replace:"].contains(first) {
+        while let first = words.first, statementPrefixes.contains(first) {
             if first == "inactive:" { return nil }
             words.removeFirst()
         }
@@ -331,6 +469,12 @@ struct ConfigurationTextParser {
                                         value: children == nil && rest.count > 1 ? rest.dropFirst().joined(separator: " ") : nil,
                                         children: children ?? [])
             return ConfigStatement(keyword: "family", children: [inner])
+        }
+        // `from-zone a to-zone b { policy p { … } }` is `<policy><from-zone-name>a</from-zone-name>
+        // <to-zone-name>b</to-zone-name><policy><name>p</name>…` in XML: read it that way.
+        if keyword == "from-zone", let children, rest.count == 3, rest[1] == "to-zone" {
+            return ConfigStatement(keyword: "policy", children: [ConfigStatement(keyword: "from-zone-name", value: rest[0]),
+                                                                 ConfigStatement(keyword: "to-zone-name", value: rest[2])] + children)
         }
         if let children {
             return ConfigStatement(keyword: keyword, identifier: argument, children: children)

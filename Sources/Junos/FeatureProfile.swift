@@ -121,8 +121,10 @@ struct FeatureRule: Sendable {
         self.impliedBy = impliedBy
     }
 
-    /// Where protocols and services can be configured besides the top level.
-    static let scopePaths: [[String]] = ["routing-instances/*", "logical-systems/*", "logical-systems/*/routing-instances/*"]
+    /// Where protocols and services can be configured besides the top level. A logical system is
+    /// `<logical-systems><name>LS1</name><protocols>…` (text is split the same way), a routing
+    /// instance `<routing-instances><instance><name>…` (text: `routing-instances { R1 { … } }`).
+    static let scopePaths: [[String]] = ["routing-instances/*", "logical-systems", "logical-systems/routing-instances/*"]
         .map { $0.split(separator: "/").map(String.init) }
 
     /// Every rule, in an order where implied features come after those implying them.
@@ -181,7 +183,7 @@ struct FeatureRule: Sendable {
             FeatureRule(.idp, scoped: ["security/idp"]),
             FeatureRule(.utm, scoped: ["security/utm"]),
             FeatureRule(.routingInstances, top: ["routing-instances/*"]),
-            FeatureRule(.logicalSystems, top: ["logical-systems/*"]),
+            FeatureRule(.logicalSystems, top: ["logical-systems"]),
             FeatureRule(.firewallFilters, scoped: ["firewall/filter", "firewall/family/*/filter"]),
             FeatureRule(.flowMonitoring, top: ["forwarding-options/sampling", "services/flow-monitoring"]),
         ]

@@ -11,8 +11,11 @@ import XML
 ///   `authentication-key`, `pre-shared-key ascii-text`/`hexadecimal`, `simple-password`, md5 `key`,
 ///   SNMPv3 `authentication-password`/`privacy-password`, ...), whatever it looks like (legacy DES
 ///   crypt such as `6ETjtWLqY222c` included);
-/// - SNMP community names (`snmp community NAME`): the name is the password;
+/// - the value at one of the ``secretPaths`` (see ``SecretPath``): SNMP community names (`snmp
+///   community NAME`, the name is the password), trap-group names (sent as the community of the
+///   traps), RMON event communities and license keys;
 /// - any token that looks like a Junos/crypt hash (`$1$`, `$5$`, `$6$`, `$8$`, `$9$`, ...) anywhere;
+/// - the password of a URL (`scp://user:PASSWORD@host/dir` in `archive-sites`, `refresh-from`, ...) anywhere;
 /// - whatever matches one of the extra ``patterns``.
 public struct ConfigurationRedactor: Sendable {
     /// The default replacement.
@@ -26,8 +29,21 @@ public struct ConfigurationRedactor: Sendable {
         "chap-secret", "default-chap-secret", "pap-password", "default-pap-password", "cak",
     ]
 
+    /// Statement paths whose value is secret, whatever the leaf is called.
+    public static let defaultSecretPaths: [SecretPath] = [
+        SecretPath(components: ["snmp", "community", "name"]),
+        SecretPath(components: ["snmp", "trap-group", "name"]),
+        SecretPath(components: ["snmp", "rmon", "event", "community"]),
+        SecretPath(components: ["system", "license", "keys", "key", "name"]),
+    ]
+
     public var marker: String
     public var secretKeywords: Set<String>
+    public private(set) var secretPaths: [SecretPath]
+    /// ``secretPaths`` by the element name they end with (XML) and by the keyword the secret word
+    /// follows (text), so that a leaf or word is checked only against the paths that can match it.
+    private var pathsByElement: [String: [[String]]] = [:]
+    private var pathsByKeyword: [String: [ArraySlice<String>]] = [:]
     /// Extra regular expressions: every match in any value is replaced.
     public var patterns: [String] { compiled.map(\.source) }
     private var compiled: [CompiledPattern]
@@ -36,15 +52,34 @@ public struct ConfigurationRedactor: Sendable {
     public init() {
         marker = Self.defaultMarker
         secretKeywords = Self.defaultSecretKeywords
+        secretPaths = Self.defaultSecretPaths
         compiled = []
+        indexSecretPaths()
     }
 
-    /// The default rules plus extra leaf names and regular expressions (Swift `Regex` syntax).
-    /// Throws when a pattern does not compile.
-    public init(extraKeywords: Set<String> = [], extraPatterns: [String] = [], marker: String = defaultMarker) throws {
+    /// The default rules plus extra leaf names, regular expressions (Swift `Regex` syntax) and
+    /// statement paths (``SecretPath``, `snmp/trap-group/name`). Throws when a pattern does not
+    /// compile or a path is not one (``RedactionRuleError``).
+    public init(extraKeywords: Set<String> = [], extraPatterns: [String] = [], extraPaths: [String] = [],
+                marker: String = defaultMarker) throws {
         self.marker = marker
         secretKeywords = Self.defaultSecretKeywords.union(extraKeywords)
+        secretPaths = Self.defaultSecretPaths
+        for text in extraPaths {
+            let path = try SecretPath(text)
+            if !secretPaths.contains(path) { secretPaths.append(path) }
+        }
         compiled = try extraPatterns.map { try CompiledPattern($0) }
+        indexSecretPaths()
+    }
+
+    private mutating func indexSecretPaths() {
+        pathsByElement = [:]
+        pathsByKeyword = [:]
+        for path in secretPaths {
+            pathsByElement[path.components.last!, default: []].append(path.components)
+            pathsByKeyword[path.textKeywords.last!, default: []].append(path.textKeywords)
+        }
     }
 
     // MARK: XML
@@ -60,14 +95,19 @@ public struct ConfigurationRedactor: Sendable {
                                 text: redactText, attribute: redactAttribute)
     }
 
+    /// Leaves whose text is CLI configuration, read as text rather than as one value:
+    /// `get-configuration` in text and set format, the reply to `command show configuration`
+    /// (`<configuration-information><configuration-output>`), and any command's `<output>`.
+    static let configurationTextElements: Set<String> = ["configuration-text", "configuration-set", "configuration-output", "output"]
+
     private func redactText(_ element: XMLElement) -> XMLReplacement {
         guard element.value != nil else { return .keep }
-        // Configuration text, and CLI text in `<output>` (which may be `show configuration`).
-        if element.name == "configuration-text" || element.name == "configuration-set" || element.name == "output" {
+        let name = element.name
+        if Self.configurationTextElements.contains(name) {
             let redacted = redact(text: element.text)
             return redacted == element.text ? .keep : .replace(redacted)
         }
-        if secretKeywords.contains(element.name) || isSNMPCommunityName(element) {
+        if secretKeywords.contains(name) || isAtSecretPath(element, named: name) {
             return .replace(marker)
         }
         let redacted = redactTokens(in: element.text)
@@ -79,37 +119,61 @@ public struct ConfigurationRedactor: Sendable {
         return redacted == attribute.value ? .keep : .replace(redacted)
     }
 
-    private func isSNMPCommunityName(_ element: XMLElement) -> Bool {
-        guard element.name == "name", let parent = element.parent, parent.name == "community" else { return false }
-        return parent.parent?.name == "snmp"
+    /// Whether the element's path ends with one of the ``secretPaths`` (`<undocumented>` wrappers
+    /// are not part of a path).
+    private func isAtSecretPath(_ element: XMLElement, named name: String) -> Bool {
+        guard let candidates = pathsByElement[name] else { return false }
+        func parent(of element: XMLElement) -> XMLElement? {
+            var cursor = element.parent
+            while let current = cursor, current.hasName("undocumented") { cursor = current.parent }
+            return cursor
+        }
+        return candidates.contains { components in
+            var cursor = element
+            for component in components.dropLast().reversed() {
+                guard let up = parent(of: cursor), up.hasName(component) else { return false }
+                cursor = up
+            }
+            return true
+        }
     }
 
     // MARK: Text and set
 
+    /// Commands that start a `set`-form line; such a line carries its whole path and ends at the newline.
+    static let setCommands: Set<String> = ["set", "delete", "deactivate", "activate", "protect"]
+
     /// Redacts curly-brace text (`show configuration`) or `set` commands (`show configuration |
-    /// display set`); layout, comments and everything not secret are kept byte for byte.
+    /// display set`) or a `show | compare` diff (`[edit …]` lines, `+`/`-` marks); layout, comments
+    /// and everything not secret are kept byte for byte. Reads the
+    /// text with the tokenizer the configuration facts use, so both see the same statements.
     public func redact(text: String) -> String {
         let scalars = Array(text.unicodeScalars)
-        var replacements: [(range: Range<Int>, quoted: Bool)] = []
+        var tokenizer = ConfigurationTextTokenizer(scalars)
+        var replacements: [Range<Int>] = []
         var context: [[String]] = []           // words of each open block's statement
         var words: [(text: String, range: Range<Int>, quoted: Bool, inList: Bool)] = []
         var inList = false
-        var i = 0
-        var lineStart = true
+        // Words of a `[edit snmp]` line of `show | compare` being read; nil outside one.
+        var diffHeader: [String]?
 
         func endStatement(opensBlock: Bool) {
             let plain = words.map(\.text)
             var index = 0
             // `set`/`deactivate` lines carry their whole path; curly text carries it in `context`.
-            if let first = plain.first, ["set", "delete", "deactivate", "activate", "protect"].contains(first),
-               context.isEmpty { index = 1 }
+            if let first = plain.first, Self.setCommands.contains(first), context.isEmpty { index = 1 }
             let path = context.flatMap { $0 }
             let full = path + plain[index...]
             let offset = path.count - index
             var secretIndices = Set<Int>()
-            // SNMP community name.
-            for j in full.indices.dropFirst() where full[j] == "community" && full[j - 1] == "snmp" && j + 1 < full.count {
-                if j + 1 - offset >= index && j + 1 - offset < plain.count { secretIndices.insert(j + 1 - offset) }
+            // Secret paths: the word after the path's last keyword (`trap-group NAME`, `community X`),
+            // or every word of the list there.
+            for k in stride(from: index + 1, to: plain.count, by: 1) where !words[k - 1].inList {
+                guard let candidates = pathsByKeyword[plain[k - 1]],
+                      candidates.contains(where: { Self.path($0, endsAt: k - 1 + offset, in: full) }) else { continue }
+                secretIndices.insert(k)
+                var m = k + 1
+                while words[k].inList, m < plain.count, words[m].inList { secretIndices.insert(m); m += 1 }
             }
             // Secret keywords: leaves only (`key 0 { … }` is a key chain entry, not a secret).
             if !opensBlock {
@@ -126,64 +190,45 @@ public struct ConfigurationRedactor: Sendable {
             for k in index..<plain.count where Self.isCryptLike(Substring(plain[k])) || matchesPattern(plain[k]) {
                 secretIndices.insert(k)
             }
-            for k in secretIndices.sorted() { replacements.append((words[k].range, words[k].quoted)) }
+            for k in secretIndices.sorted() { replacements.append(words[k].range) }
             if opensBlock { context.append(plain) }
             words = []
             inList = false
         }
 
-        while i < scalars.count {
-            let c = scalars[i]
-            if c == "\n" {
-                // A `set` line ends at the newline.
-                if !words.isEmpty, context.isEmpty, ["set", "delete", "deactivate", "activate"].contains(words[0].text) {
-                    endStatement(opensBlock: false)
-                }
-                lineStart = true; i += 1; continue
+        while let token = tokenizer.next() {
+            // A `set` line ends at the newline.
+            if token.lineIndent != nil, let first = words.first, context.isEmpty, Self.setCommands.contains(first.text) {
+                endStatement(opensBlock: false)
             }
-            if c == " " || c == "\t" || c == "\r" { i += 1; continue }
-            let atLineStart = lineStart
-            lineStart = false
-            if c == "/" && i + 1 < scalars.count && scalars[i + 1] == "*" {
-                i += 2
-                while i + 1 < scalars.count && !(scalars[i] == "*" && scalars[i + 1] == "/") { i += 1 }
-                i = min(i + 2, scalars.count)
-                continue
-            }
-            if c == "#" && atLineStart {
-                while i < scalars.count && scalars[i] != "\n" { i += 1 }
-                continue
-            }
-            switch c {
-            case "{": endStatement(opensBlock: true); i += 1
-            case "}":
+            switch token.kind {
+            case .open: endStatement(opensBlock: true)
+            case .close:
                 if !words.isEmpty { endStatement(opensBlock: false) }
                 if !context.isEmpty { context.removeLast() }
-                i += 1
-            case ";": endStatement(opensBlock: false); i += 1
-            case "[": inList = true; i += 1
-            case "]": inList = false; i += 1
-            case "\"":
-                let start = i
-                i += 1
-                var word = ""
-                while i < scalars.count && scalars[i] != "\"" {
-                    if scalars[i] == "\\" && i + 1 < scalars.count { i += 1 }
-                    word.unicodeScalars.append(scalars[i])
-                    i += 1
+            case .semicolon: endStatement(opensBlock: false)
+            case .word:
+                if var header = diffHeader {
+                    if header.isEmpty && token.text != "edit" {
+                        diffHeader = nil // a list after all
+                    } else {
+                        // `[edit snmp]`: the statements below it are at that path.
+                        var word = token.unquoted
+                        let closes = word.hasSuffix("]")
+                        if closes { word.removeLast() }
+                        if !word.isEmpty { header.append(word) }
+                        if closes { context = [Array(header.dropFirst())]; diffHeader = nil; inList = false } else { diffHeader = header }
+                        continue
+                    }
                 }
-                i = min(i + 1, scalars.count)
-                words.append((word, start..<i, true, inList))
-            default:
-                let start = i
-                var word = ""
-                while i < scalars.count {
-                    let d = scalars[i]
-                    if d == " " || d == "\t" || d == "\n" || d == "\r" || d == "{" || d == "}" || d == ";" || d == "\"" { break }
-                    word.unicodeScalars.append(d)
-                    i += 1
-                }
-                words.append((word, start..<i, false, inList))
+                if words.isEmpty, token.lineIndent != nil, token.text == "[" { diffHeader = []; inList = true; continue }
+                // `show | compare` marks added and removed lines with `+` and `-`.
+                if words.isEmpty, token.lineIndent != nil, token.text == "+" || token.text == "-" { continue }
+                if token.text == "[" { inList = true }
+                else if token.text == "]" { inList = false }
+                // `inactive: community public { … }` is still the community statement.
+                else if words.isEmpty, ConfigurationTextParser.statementPrefixes.contains(token.text) { continue }
+                else { words.append((token.unquoted, token.range, token.isQuoted, inList)) }
             }
         }
         if !words.isEmpty { endStatement(opensBlock: false) }
@@ -191,13 +236,33 @@ public struct ConfigurationRedactor: Sendable {
         guard !replacements.isEmpty else { return redactTokens(in: text) }
         var out = String.UnicodeScalarView()
         var cursor = 0
-        for (range, _) in replacements.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) where range.lowerBound >= cursor {
+        for range in replacements.sorted(by: { $0.lowerBound < $1.lowerBound }) where range.lowerBound >= cursor {
             out.append(contentsOf: scalars[cursor..<range.lowerBound])
             out.append(contentsOf: "\"\(marker)\"".unicodeScalars)
             cursor = range.upperBound
         }
         out.append(contentsOf: scalars[cursor...])
         return redactTokens(in: String(out))
+    }
+
+    /// XML list elements that text does not write: `<interfaces><interface><name>ge-0/0/0</name>`
+    /// is `interfaces { ge-0/0/0 { … } }`, so in text such an element is its entry's name.
+    static let unwrittenListElements: [String: String] = [
+        "interfaces": "interface", "routing-instances": "instance", "vlans": "vlan", "bridge-domains": "domain",
+    ]
+
+    /// Whether `keywords` end at `full[end]`, each keyword one word after the one before it or two
+    /// (the name of a list entry between: `rmon event 1 community`).
+    static func path(_ keywords: ArraySlice<String>, endsAt end: Int, in full: [String]) -> Bool {
+        func isUnwritten(_ i: Int) -> Bool {
+            i > keywords.startIndex && unwrittenListElements[keywords[i - 1]] == keywords[i]
+        }
+        guard let last = keywords.last, end >= 0, full[end] == last || isUnwritten(keywords.endIndex - 1) else { return false }
+        let rest = keywords.dropLast()
+        if rest.isEmpty { return true }
+        if path(rest, endsAt: end - 1, in: full) { return true }
+        // An unwritten element is its entry's name: no other name follows it.
+        return !isUnwritten(rest.endIndex - 1) && path(rest, endsAt: end - 2, in: full)
     }
 
     // MARK: Facts
@@ -215,11 +280,12 @@ public struct ConfigurationRedactor: Sendable {
 
     // MARK: Tokens
 
-    /// Replaces every crypt-looking token and every pattern match inside free text.
+    /// Replaces every crypt-looking token, every URL password and every pattern match inside free text.
     public func redactTokens(in text: String) -> String {
         var result = text
-        if text.contains("$") {
-            let scalars = Array(text.unicodeScalars)
+        if text.utf8.contains(UInt8(ascii: "@")) { result = redactURLPasswords(in: result) }
+        if result.contains("$") {
+            let scalars = Array(result.unicodeScalars)
             var out = String.UnicodeScalarView()
             var i = 0
             var changed = false
@@ -237,6 +303,36 @@ public struct ConfigurationRedactor: Sendable {
         }
         for pattern in compiled { result = pattern.replacing(in: result, with: marker) }
         return result
+    }
+
+    /// `scheme://user:password@host…` with the password replaced. The password runs from the first
+    /// `:` after `//` to the last `@` of the URL, so that one holding `@` or `:` goes whole; a
+    /// `scp://user@host:/dir@x` path loses its `/dir` too, which errs on the safe side.
+    private func redactURLPasswords(in text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var cursor = 0
+        var i = 0
+        while i + 2 < scalars.count {
+            guard scalars[i] == ":", scalars[i + 1] == "/", scalars[i + 2] == "/", i > 0,
+                  scalars[i - 1].properties.isAlphabetic || ("0"..."9").contains(scalars[i - 1]) else { i += 1; continue }
+            let start = i + 3
+            var end = start
+            while end < scalars.count, !Self.isURLEnd(scalars[end]) { end += 1 }
+            i = end
+            guard let at = scalars[start..<end].lastIndex(of: "@"),
+                  let colon = scalars[start..<at].firstIndex(of: ":"), colon + 1 < at else { continue }
+            out.append(contentsOf: scalars[cursor...colon])
+            out.append(contentsOf: marker.unicodeScalars)
+            cursor = at
+        }
+        guard cursor > 0 else { return text }
+        out.append(contentsOf: scalars[cursor...])
+        return String(out)
+    }
+
+    private static func isURLEnd(_ c: Unicode.Scalar) -> Bool {
+        c.properties.isWhitespace || "\"'<>;{}".unicodeScalars.contains(c)
     }
 
     private func matchesPattern(_ word: String) -> Bool {
@@ -283,4 +379,51 @@ private struct CompiledPattern: @unchecked Sendable {
     func matches(_ text: String) -> Bool { text.contains(regex) }
 
     func replacing(in text: String, with marker: String) -> String { text.replacing(regex, with: marker) }
+}
+
+/// A statement path whose value is secret, written with XML element names, `/` between them
+/// (`snmp/trap-group/name`). It matches the end of a statement's path, so that it holds inside
+/// groups too. In XML the leaf at its end is redacted; in text and `set` commands the word after
+/// its last keyword, or for a path ending in `name` the word after the keyword before it (the list
+/// entry's name: `trap-group NAME`). Text may hold a list entry's name between two keywords:
+/// `snmp rmon event 1 community X` is at `snmp/rmon/event/community`; where text writes no element
+/// for a list entry, its name stands for it (`interfaces/interface/description` is
+/// `interfaces ge-0/0/0 description X`).
+public struct SecretPath: Sendable, Hashable, CustomStringConvertible {
+    public let components: [String]
+
+    /// Reads `snmp/trap-group/name`; throws when it is not a path of at least two keywords.
+    public init(_ text: String) throws(RedactionRuleError) {
+        let trimmed = text.trimmed
+        func invalid(_ reason: String) -> RedactionRuleError { .invalidPath(text, reason: reason) }
+        let parts = trimmed.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if trimmed.isEmpty { throw invalid("it is empty") }
+        if parts.contains(where: \.isEmpty) { throw invalid("it has an empty statement name (a leading, trailing or double /)") }
+        if let bad = parts.first(where: { $0.unicodeScalars.contains { " \t\"'{};[]*".unicodeScalars.contains($0) } }) {
+            throw invalid("\"\(bad)\" is not a statement name (no blanks, quotes, braces, brackets or wildcards)")
+        }
+        if parts.count < 2 { throw invalid("one name alone is a leaf anywhere, a keyword rule: use redact-keyword (--keyword)") }
+        components = parts
+    }
+
+    init(components: [String]) { self.components = components }
+
+    /// The keywords as text writes them: a final `name` is the word after its list's keyword.
+    var textKeywords: ArraySlice<String> {
+        components.last == "name" ? components.dropLast() : components[...]
+    }
+
+    public var description: String { components.joined(separator: "/") }
+}
+
+/// Why an extra redaction rule cannot be used.
+public enum RedactionRuleError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidPath(String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidPath(path, reason):
+            return "expected a statement path such as snmp/trap-group/name, found \"\(path)\": \(reason)"
+        }
+    }
 }

@@ -128,7 +128,7 @@ struct CollectNowCommand: AsyncParsableCommand {
         do {
             collector = try Collector(configuration: configuration, sink: sink, logger: logger)
         } catch {
-            Console.error("invalid redact-pattern: \(error)"); throw ExitCode(2)
+            Console.error("invalid redact-pattern or redact-path: \(error)"); throw ExitCode(2)
         }
         let progress = ProgressDisplay(total: devices.count, interactive: interactive, quiet: json)
         let results = await collector.collect(devices, trigger: .standalone) { progress.handle($0) }

@@ -20,13 +20,18 @@ struct RedactCommand: ParsableCommand {
     @Option(name: .customLong("pattern"), help: "A regular expression whose matches are secret (repeatable).")
     var patterns: [String] = []
 
+    @Option(name: .customLong("path"), help: "A statement path whose value is secret, such as snmp/trap-group/name (repeatable).")
+    var paths: [String] = []
+
     func validate() throws {
         _ = try makeRedactor()
     }
 
     private func makeRedactor() throws -> ConfigurationRedactor {
         do {
-            return try ConfigurationRedactor(extraKeywords: Set(keywords), extraPatterns: patterns)
+            return try ConfigurationRedactor(extraKeywords: Set(keywords), extraPatterns: patterns, extraPaths: paths)
+        } catch let error as RedactionRuleError {
+            throw ValidationError("--path: \(error)")
         } catch {
             throw ValidationError("a --pattern is not a valid regular expression: \(error)")
         }

@@ -163,6 +163,7 @@ import TestSupport
         agent-id = test-agent
         outbox = \(dir.path)/outbox
         state-directory = \(dir.path)/state
+        redact-path = system/login/user/class
         [defaults]
         user = \(h.user)
         key-file = \(h.clientKeys["ed25519"]!)
@@ -200,6 +201,8 @@ import TestSupport
         let configuration = try #require(contents.rawReplies.first { $0.rpc == "get-configuration" })
         let text = String(decoding: configuration.bytes, as: UTF8.self)
         #expect(text.contains("&lt;redacted&gt;") && !text.contains("$1$"))
+        // The agent's own redact-path reaches the collector's redactor.
+        #expect(!text.contains("super-user") && text.contains("<class>&lt;redacted&gt;</class>"))
         #expect(contents.facts.software?.model == "mx480")
         #expect(contents.log.contains("rpc ok"))
         // The key stays in the state directory and signs every bundle.

@@ -77,6 +77,9 @@ import TestSupport
         ("[device r1]\nhost = 192.0.2.1\ngroup = nowhere\n", "agent.conf:1:1: device r1 is in group nowhere, which no [group nowhere] section defines"),
         ("[group a]\nhost-key-policy = yolo\n", "agent.conf:2:19: expected strict or accept-new, found \"yolo\""),
         ("[group a]\nvalue = \"open\n", "agent.conf:2:14: expected a closing \" for the value started at column 9"),
+        ("[agent]\nredact-path = snmp//name\n", "agent.conf:2:15: expected a statement path such as snmp/trap-group/name, found \"snmp//name\": it has an empty statement name (a leading, trailing or double /)"),
+        ("[agent]\n\nredact-path = location\n", "agent.conf:3:15: expected a statement path such as snmp/trap-group/name, found \"location\": one name alone is a leaf anywhere, a keyword rule: use redact-keyword (--keyword)"),
+        ("[agent]\nredact-path = interfaces/<*>/description\n", "agent.conf:2:15: expected a statement path such as snmp/trap-group/name, found \"interfaces/<*>/description\": \"<*>\" is not a statement name (no blanks, quotes, braces, brackets or wildcards)"),
     ])
     func brokenLineIsReportedWithItsPosition(text: String, expected: String) {
         #expect(throws: ConfigurationError.self) { try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text)) }
@@ -117,6 +120,21 @@ import TestSupport
             #expect(error.description.hasPrefix("agent.conf:2:7: expected a URL without user:password@"))
             #expect(!error.description.contains("hunter2"))
         }
+    }
+
+    @Test func redactionRulesAreReadAndReachTheRedactor() throws {
+        let text = """
+        [agent]
+        redact-keyword = customer-token
+        redact-pattern = "AKIA[0-9A-Z]{8}"
+        redact-path = snmp/contact
+        redact-path = interfaces/interface/description
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
+        #expect(config.agent.redactPaths == ["snmp/contact", "interfaces/interface/description"])
+        #expect(config.agent.redactKeywords == ["customer-token"])
+        #expect(config.agent.redactPatterns == ["AKIA[0-9A-Z]{8}"])
+        // CollectionTests checks that the collector's redactor applies them.
     }
 
     @Test func clearTextSecretsAreRefused() {

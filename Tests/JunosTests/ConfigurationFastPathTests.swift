@@ -86,4 +86,31 @@ import XML
         #expect(facts.hostName == "r1")
         #expect(facts.appliedGroups == ["outer"])
     }
+
+    /// The trie cannot take paths back out, so `apply-groups-except` takes the statement tree.
+    @Test func applyGroupsExceptTakesTheStatementTree() throws {
+        let xml = """
+        <rpc-reply><configuration>
+          <groups><name>G</name><protocols><bgp><group><name>g</name></group></bgp></protocols></groups>
+          <apply-groups>G</apply-groups>
+          <protocols><apply-groups-except>G</apply-groups-except><ospf/></protocols>
+        </configuration></rpc-reply>
+        """
+        let reply = try JunosReply(bytes: Array(xml.utf8))
+        #expect(ConfigurationFacts(xml: reply.sections[0].element) == nil)
+        #expect(ConfigurationFacts.parse(reply).features.features == [.ospf])
+    }
+
+    /// Group wildcards decide where a group's statements land, and so what `apply-groups-except` removes.
+    @Test func groupWildcards() {
+        func match(_ pattern: String, _ name: String) -> Bool { Wildcard.matches(Array(pattern), Array(name)) }
+        #expect(match("*", "ge-0/0/0") && match("ge-*", "ge-0/0/0") && !match("ge-*", "xe-0/0/0"))
+        #expect(match("xe-0/0/[0-3]", "xe-0/0/2") && !match("xe-0/0/[0-3]", "xe-0/0/4"))
+        #expect(match("xe-0/0/[!0-3]", "xe-0/0/4") && match("?e-*", "ge-1/0/0") && !match("?e-*", "e-1"))
+        #expect(match("ae[12]", "ae1") && !match("ae[12]", "ae12") && match("a[b", "a[b"))
+        let group = ConfigStatement(keyword: "interface", identifier: "<ge-*>")
+        #expect(group.lands(on: ConfigStatement(keyword: "interface", identifier: "ge-0/0/0")))
+        #expect(!group.lands(on: ConfigStatement(keyword: "interface", identifier: "ae0")))
+        #expect(ConfigStatement(keyword: "\"<ge-*>\"").lands(on: ConfigStatement(keyword: "ge-0/0/0")))
+    }
 }

@@ -10,6 +10,17 @@ import XML
         try ConfigurationFacts.parse(bytes: Array(xml.utf8), rpc: "get-configuration")
     }
 
+    /// The facts of an XML configuration as parsed, checked against the statement tree's.
+    static func factsAgreeing(_ xml: String) throws -> ConfigurationFacts {
+        let parsed = try facts(xml)
+        let element = try #require(try JunosReply(bytes: Array(xml.utf8)).sections.first?.element)
+        var tree = ConfigurationFacts(tree: ConfigurationTree(element: element), format: .xml)
+        tree.commitSeconds = parsed.commitSeconds
+        tree.commitUser = parsed.commitUser
+        #expect(parsed == tree, "the fast path and the statement tree disagree")
+        return parsed
+    }
+
     @Test func inactiveStanzasDoNotCount() throws {
         let c = try Self.facts("""
         <rpc-reply><configuration>
@@ -128,6 +139,186 @@ import XML
         #expect(c.appliedGroups == ["BASE"])
         #expect(c.features.names == ["aggregated-ethernet", "ipv6", "lacp", "ldp", "routing-instances", "ssh",
                                      "syslog-hosts", "virtual-router", "web-management-http"])
+    }
+
+    /// Each logical system is one `<logical-systems><name>LS1</name>…` in XML and `LS1 { … }`
+    /// inside `logical-systems` in text; protocols and instances inside count in both.
+    @Test func featuresInsideLogicalSystemsInXMLAndText() throws {
+        let xml = try Self.factsAgreeing("""
+        <configuration><logical-systems><name>LS1</name>
+          <protocols><bgp><group><name>ibgp</name></group></bgp></protocols>
+          <routing-instances><instance><name>CUST</name><instance-type>vrf</instance-type>
+            <protocols><ospf><area><name>0.0.0.0</name></area></ospf></protocols></instance></routing-instances>
+        </logical-systems></configuration>
+        """)
+        let text = ConfigurationFacts(text: """
+        logical-systems {
+            LS1 {
+                protocols {
+                    bgp {
+                        group ibgp;
+                    }
+                }
+                routing-instances {
+                    CUST {
+                        instance-type vrf;
+                        protocols {
+                            ospf {
+                                area 0.0.0.0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        """)
+        let expected: Set<ConfiguredFeature> = [.logicalSystems, .bgp, .vrf, .ospf]
+        #expect(xml.features.features == expected)
+        #expect(text.features.features == expected)
+    }
+
+    /// Text writes zone policies as `from-zone a to-zone b { policy p { … } }`, XML as
+    /// `<policy><from-zone-name>a</from-zone-name>…<policy><name>p</name>`.
+    @Test func zonePoliciesInXMLAndText() throws {
+        let xml = try Self.factsAgreeing("""
+        <configuration><security><policies><policy><from-zone-name>trust</from-zone-name><to-zone-name>untrust</to-zone-name>
+          <policy><name>allow</name><match><source-address>any</source-address></match><then><permit/></then></policy>
+        </policy></policies></security></configuration>
+        """)
+        let text = ConfigurationFacts(text: """
+        security {
+            policies {
+                from-zone trust to-zone untrust {
+                    policy allow {
+                        match {
+                            source-address any;
+                        }
+                        then {
+                            permit;
+                        }
+                    }
+                }
+            }
+        }
+        """)
+        #expect(xml.features.features == [.securityPolicies])
+        #expect(text.features.features == [.securityPolicies])
+        let tree = ConfigurationTree(text: "security { policies { from-zone trust to-zone untrust { policy allow { then { permit; } } } } }")
+        #expect(tree.root.value(at: "security/policies/policy/from-zone-name") == "trust")
+        #expect(tree.root.value(at: "security/policies/policy/to-zone-name") == "untrust")
+        #expect(tree.root.statements(at: "security/policies/policy/policy").map(\.identifier) == ["allow"])
+    }
+
+    /// `inactive:` in text is `inactive="inactive"` in XML: the statement is not configured.
+    @Test func inactiveStatementsInTextAndXMLAgree() throws {
+        let xml = try Self.factsAgreeing("""
+        <configuration><snmp><community inactive="inactive"><name>public</name></community></snmp>
+          <protocols><bgp inactive="inactive"><group><name>g</name></group></bgp><lldp/></protocols></configuration>
+        """)
+        let text = ConfigurationFacts(text: """
+        snmp {
+            inactive: community public {
+                authorization read-only;
+            }
+        }
+        protocols {
+            protect: inactive: bgp {
+                group g;
+            }
+            protect: lldp;
+        }
+        """)
+        #expect(xml.features.features == [.lldp])
+        #expect(text.features.features == [.lldp])
+    }
+
+    /// `#` after a blank starts a comment (Junos writes `## SECRET-DATA` after secrets); inside a
+    /// quoted string it does not.
+    @Test func trailingHashCommentsDoNotSwallowTheNextStatement() {
+        let c = ConfigurationFacts(text: """
+        system {
+            root-authentication {
+                encrypted-password "$6$abc$DEF"; ## SECRET-DATA
+            }
+            host-name "r#1"; ## the name
+            services {
+                ssh;
+            }
+        }
+        """)
+        #expect(c.hostName == "r#1")
+        #expect(c.features.features == [.ssh])
+    }
+
+    /// `apply-groups-except G` keeps G's statements out of that hierarchy and everything below it.
+    @Test func applyGroupsExceptInXMLAndText() throws {
+        func xml(secondInterface: Bool) throws -> ConfigurationFacts {
+            try Self.factsAgreeing("""
+            <configuration>
+              <groups><name>G</name>
+                <interfaces><interface><name>&lt;*&gt;</name><unit><name>0</name><family><inet6/></family></unit></interface></interfaces>
+                <protocols><bgp><group><name>g</name></group></bgp></protocols>
+                <system><services><telnet/></services></system></groups>
+              <apply-groups>G</apply-groups>
+              <interfaces>
+                <interface><name>ge-0/0/0</name><apply-groups-except>G</apply-groups-except>
+                  <unit><name>0</name><family><inet/></family></unit></interface>
+                \(secondInterface ? "<interface><name>ge-0/0/1</name></interface>" : "")
+              </interfaces>
+              <protocols><apply-groups-except>G</apply-groups-except><ospf><area><name>0</name></area></ospf></protocols>
+            </configuration>
+            """)
+        }
+        func text(secondInterface: Bool) -> ConfigurationFacts {
+            ConfigurationFacts(text: """
+            groups {
+                G {
+                    interfaces {
+                        <*> {
+                            unit 0 {
+                                family inet6;
+                            }
+                        }
+                    }
+                    protocols {
+                        bgp {
+                            group g;
+                        }
+                    }
+                    system {
+                        services {
+                            telnet;
+                        }
+                    }
+                }
+            }
+            apply-groups G;
+            interfaces {
+                ge-0/0/0 {
+                    apply-groups-except G;
+                    unit 0 {
+                        family inet;
+                    }
+                }
+                \(secondInterface ? "ge-0/0/1;" : "")
+            }
+            protocols {
+                apply-groups-except [ G ];
+                ospf {
+                    area 0;
+                }
+            }
+            """)
+        }
+        // Telnet comes from G where nothing excepts it; IPv6 and BGP would only come from G
+        // inside the hierarchies that except it.
+        for c in [try xml(secondInterface: false), text(secondInterface: false)] {
+            #expect(c.features.features == [.telnet, .ospf], "\(c.format)")
+        }
+        // A second interface that does not except G inherits its IPv6 unit.
+        for c in [try xml(secondInterface: true), text(secondInterface: true)] {
+            #expect(c.features.features == [.telnet, .ospf, .ipv6], "\(c.format)")
+        }
     }
 
     @Test func malformedTextNeverCrashes() {

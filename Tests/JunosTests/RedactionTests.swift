@@ -202,12 +202,271 @@ import XML
         #expect(plain.contains("Rack 12 cage 4"))
     }
 
+    /// Extra statement paths, in XML, text and set forms; the default redactor keeps those values.
+    @Test func extraPaths() throws {
+        let redactor = try ConfigurationRedactor(extraPaths: ["interfaces/interface/description", "snmp/contact",
+                                                              "policy-options/prefix-list/name"])
+        #expect(redactor.secretPaths.count == ConfigurationRedactor.defaultSecretPaths.count + 3)
+        let xml = """
+        <configuration><interfaces><interface><name>ge-0/0/0</name><description>cust-acme-4411</description>
+          <unit><name>0</name><description>unit-note</description></unit></interface></interfaces>
+          <groups><name>G</name><snmp><contact>noc-desk-7</contact></snmp></groups>
+          <policy-options><prefix-list><name>ACME-NETS</name><prefix-list-item><name>192.0.2.0/24</name></prefix-list-item></prefix-list></policy-options>
+        </configuration>
+        """
+        let out = try Self.redactXML(xml, redactor)
+        for secret in ["cust-acme-4411", "noc-desk-7", "ACME-NETS"] { #expect(!out.contains(secret), "\(secret) survived") }
+        #expect(out.contains("<name>ge-0/0/0</name>") && out.contains("<description>unit-note</description>"))
+        #expect(out.contains("<name>192.0.2.0/24</name>"))
+        let plain = try Self.redactXML(xml)
+        #expect(plain.contains("cust-acme-4411") && plain.contains("noc-desk-7") && plain.contains("ACME-NETS"))
+
+        let text = """
+        groups {
+            G {
+                snmp {
+                    contact noc-desk-7;
+                }
+            }
+        }
+        interfaces {
+            ge-0/0/0 {
+                description "cust-acme-4411";
+                unit 0 {
+                    description unit-note;
+                }
+            }
+        }
+        policy-options {
+            prefix-list ACME-NETS {
+                192.0.2.0/24;
+            }
+        }
+        """
+        let redactedText = redactor.redact(text: text)
+        for secret in ["cust-acme-4411", "noc-desk-7", "ACME-NETS"] { #expect(!redactedText.contains(secret), "\(secret) survived") }
+        #expect(redactedText.contains("description unit-note;") && redactedText.contains("ge-0/0/0 {"))
+        #expect(redactedText.contains("prefix-list \"<redacted>\" {") && redactedText.contains("192.0.2.0/24;"))
+
+        let set = """
+        set interfaces ge-0/0/0 description "cust-acme-4411"
+        set interfaces ge-0/0/0 unit 0 description unit-note
+        set groups G snmp contact noc-desk-7
+        set policy-options prefix-list ACME-NETS 192.0.2.0/24
+        """
+        let redactedSet = redactor.redact(text: set)
+        for secret in ["cust-acme-4411", "noc-desk-7", "ACME-NETS"] { #expect(!redactedSet.contains(secret), "\(secret) survived") }
+        #expect(redactedSet.contains("set interfaces ge-0/0/0 unit 0 description unit-note"))
+
+        for bad in ["", "snmp//name", "/snmp/contact", "location", "interfaces/<*>/description", "a b/c"] {
+            #expect(throws: RedactionRuleError.self, "\(bad)") { try SecretPath(bad) }
+        }
+        #expect(throws: RedactionRuleError.self) { try ConfigurationRedactor(extraPaths: ["snmp/"]) }
+    }
+
     @Test func originalDocumentIsNotChanged() throws {
         let bytes = try Fixtures.bytes("get-configuration/ksator__ex4300-15.1R5-sha256crypt.xml")
         let document = try XMLDocument(bytes: bytes)
         let before = document.serialized()
         _ = ConfigurationRedactor().redact(document)
         #expect(document.serialized() == before)
+    }
+
+    static func redactXML(_ xml: String, _ redactor: ConfigurationRedactor = ConfigurationRedactor()) throws -> String {
+        String(decoding: try redactor.redact(xml: Array(xml.utf8)), as: UTF8.self)
+    }
+
+    /// `command show configuration` answers with CLI text in `<configuration-output>`.
+    @Test func configurationOutputIsRedactedAsText() throws {
+        let xml = """
+        <rpc-reply><configuration-information><configuration-output>
+        system {
+            root-authentication {
+                encrypted-password "abcDEFghiJKLm"; ## SECRET-DATA
+            }
+        }
+        snmp {
+            community hackme {
+                authorization read-only;
+            }
+        }
+        </configuration-output></configuration-information></rpc-reply>
+        """
+        let out = try Self.redactXML(xml)
+        #expect(!out.contains("abcDEFghiJKLm"))
+        #expect(!out.contains("hackme"))
+        #expect(out.contains("encrypted-password \"&lt;redacted&gt;\"; ## SECRET-DATA"))
+        #expect(out.contains("community \"&lt;redacted&gt;\" {"))
+
+        // `show configuration | compare rollback 1`: paths in `[edit …]` lines, `+`/`-` marks.
+        let diff = """
+        <rpc-reply><configuration-information><configuration-output>
+        [edit system]
+        -  host-name old;
+        +  host-name new;
+        [edit snmp]
+        +   community hackme {
+        +       authorization read-only;
+        +   }
+        -   community public;
+        [edit system root-authentication]
+        -   encrypted-password "abcDEFghiJKLm"; ## SECRET-DATA
+        </configuration-output></configuration-information></rpc-reply>
+        """
+        let diffOut = try Self.redactXML(diff)
+        for secret in ["hackme", "public", "abcDEFghiJKLm"] { #expect(!diffOut.contains(secret), "\(secret) survived") }
+        #expect(diffOut.contains("+   community \"&lt;redacted&gt;\" {"))
+        #expect(diffOut.contains("[edit snmp]") && diffOut.contains("+  host-name new;"))
+    }
+
+    /// A trap-group name travels as the community of the traps, and an RMON event names a community.
+    @Test func snmpTrapGroupsAndRmonCommunitiesInEveryForm() throws {
+        let xml = """
+        <configuration><snmp>
+          <trap-group><name>tg-secret</name><targets><name>192.0.2.9</name></targets></trap-group>
+          <rmon><event><name>1</name><community>rmon-secret</community><type>log-and-trap</type></event></rmon>
+        </snmp></configuration>
+        """
+        let out = try Self.redactXML(xml)
+        #expect(!out.contains("tg-secret") && !out.contains("rmon-secret"))
+        #expect(out.contains("<name>192.0.2.9</name>") && out.contains("<name>1</name>"))
+        #expect(out.contains("<type>log-and-trap</type>"))
+
+        let text = """
+        snmp {
+            trap-group tg-secret {
+                targets {
+                    192.0.2.9;
+                }
+            }
+            rmon {
+                event 1 {
+                    community rmon-secret;
+                    type log-and-trap;
+                }
+            }
+        }
+        """
+        let redactedText = ConfigurationRedactor().redact(text: text)
+        #expect(!redactedText.contains("tg-secret") && !redactedText.contains("rmon-secret"))
+        #expect(redactedText.contains("trap-group \"<redacted>\" {"))
+        #expect(redactedText.contains("community \"<redacted>\";"))
+        #expect(redactedText.contains("event 1 {") && redactedText.contains("192.0.2.9;"))
+
+        let set = """
+        set snmp trap-group tg-secret targets 192.0.2.9
+        set snmp rmon event 1 community rmon-secret
+        set snmp rmon event 1 type log-and-trap
+        """
+        let redactedSet = ConfigurationRedactor().redact(text: set)
+        #expect(!redactedSet.contains("tg-secret") && !redactedSet.contains("rmon-secret"))
+        #expect(redactedSet.contains("set snmp trap-group \"<redacted>\" targets 192.0.2.9"))
+        #expect(redactedSet.contains("set snmp rmon event 1 community \"<redacted>\""))
+    }
+
+    /// `inactive:` and `protect:` prefix a statement; they must not hide what the statement is.
+    @Test func prefixedStatementsAreRedacted() {
+        let text = """
+        snmp {
+            inactive: community public {
+                authorization read-only;
+            }
+            protect: community private;
+            inactive: trap-group tg-secret;
+        }
+        protect: system {
+            inactive: root-authentication {
+                encrypted-password "abcDEFghiJKLm";
+            }
+        }
+        """
+        let redacted = ConfigurationRedactor().redact(text: text)
+        for secret in ["public", "private", "tg-secret", "abcDEFghiJKLm"] { #expect(!redacted.contains(secret), "\(secret) survived") }
+        #expect(redacted.contains("inactive: community \"<redacted>\" {"))
+        #expect(redacted.contains("protect: community \"<redacted>\";"))
+    }
+
+    /// Junos writes `## SECRET-DATA` after secret leaves; `#` after a blank starts a comment, so
+    /// the next statement is read as itself (here an SNMP community).
+    @Test func trailingHashCommentsEndAtTheLineEnd() {
+        let text = """
+        system {
+            root-authentication {
+                encrypted-password "$6$abc$DEF"; ## SECRET-DATA
+            }
+            login {
+                message "call #42 # not a comment";
+            }
+        }
+        snmp {
+            location "rack #1"; ## placed by ops
+            community hackme {
+                authorization read-only;
+            }
+        }
+        """
+        let redacted = ConfigurationRedactor().redact(text: text)
+        #expect(!redacted.contains("hackme"))
+        #expect(redacted.contains("community \"<redacted>\" {"))
+        #expect(redacted.contains("## SECRET-DATA") && redacted.contains("## placed by ops"))
+        #expect(redacted.contains("message \"call #42 # not a comment\";"))
+        #expect(redacted.contains("location \"rack #1\";"))
+    }
+
+    @Test func licenseKeysInXMLAndText() throws {
+        let xml = """
+        <configuration><system><license><keys>
+          <key><name>JUNOS123456 aeaqec agaia3 aqbwrq zejagm</name></key>
+        </keys></license></system></configuration>
+        """
+        let out = try Self.redactXML(xml)
+        #expect(!out.contains("JUNOS123456") && !out.contains("aeaqec"))
+        #expect(out.contains("<key><name>&lt;redacted&gt;</name></key>"))
+        let text = "system {\n    license {\n        keys {\n            key \"JUNOS123456 aeaqec agaia3\";\n        }\n    }\n}\n"
+        let redactedText = ConfigurationRedactor().redact(text: text)
+        #expect(!redactedText.contains("JUNOS123456"))
+        #expect(redactedText.contains("key \"<redacted>\";"))
+    }
+
+    /// `scp://user:password@host/dir` (archive sites, `refresh-from`, event-options uploads): the
+    /// password goes, the user, host and path stay.
+    @Test func passwordsInURLs() throws {
+        let xml = """
+        <configuration xmlns:junos="http://xml.juniper.net/junos/*/junos">
+          <system><archival><configuration><archive-sites><name>scp://backup:Sup3rS3cret@192.0.2.5/var/archive</name></archive-sites>
+            </configuration></archival>
+            <scripts><op><file><name>x.slax</name><source>ftp://ops:hunter2@files.example.net/x.slax</source></file></op></scripts></system>
+          <event-options><destinations><destination><name>d</name><archive-sites><name>https://up:pa@ss:word@example.net/in</name></archive-sites></destination></destinations></event-options>
+          <note junos:origin="ftp://anon:attrsecret@192.0.2.6"/>
+          <system><ntp><server><name>http://192.0.2.7:8080/path</name></server></ntp></system>
+        </configuration>
+        """
+        let out = try Self.redactXML(xml)
+        for secret in ["Sup3rS3cret", "hunter2", "pa@ss:word", "attrsecret"] { #expect(!out.contains(secret), "\(secret) survived") }
+        #expect(out.contains("scp://backup:&lt;redacted&gt;@192.0.2.5/var/archive"))
+        #expect(out.contains("ftp://ops:&lt;redacted&gt;@files.example.net/x.slax"))
+        #expect(out.contains("https://up:&lt;redacted&gt;@example.net/in"))
+        #expect(out.contains("ftp://anon:&lt;redacted&gt;@192.0.2.6"))
+        #expect(out.contains("http://192.0.2.7:8080/path"), "a port is not a password")
+
+        let text = """
+        system {
+            archival {
+                configuration {
+                    archive-sites {
+                        "scp://backup:Sup3rS3cret@192.0.2.5/var/archive";
+                        ftp://ops:hunter2@files.example.net/;
+                    }
+                }
+            }
+        }
+        """
+        let redacted = ConfigurationRedactor().redact(text: text)
+        #expect(!redacted.contains("Sup3rS3cret") && !redacted.contains("hunter2"))
+        #expect(redacted.contains("\"scp://backup:<redacted>@192.0.2.5/var/archive\";"))
+        #expect(redacted.contains("ftp://ops:<redacted>@files.example.net/;"))
+        let set = "set system archival configuration archive-sites \"scp://backup:Sup3rS3cret@192.0.2.5/var\" password x\n"
+        #expect(!ConfigurationRedactor().redact(text: set).contains("Sup3rS3cret"))
     }
 
     @Test func cryptLikeTokens() {

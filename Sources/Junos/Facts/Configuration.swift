@@ -72,8 +72,8 @@ public struct ConfigurationFacts: JunosFact {
     }
 
     /// Facts read in one walk of the XML into its keyword paths, with applied groups added where
-    /// `apply-groups` names them; nil when an applied group itself applies groups, which the
-    /// statement tree handles.
+    /// `apply-groups` names them; nil when an applied group itself applies groups or a statement
+    /// says `apply-groups-except`, which the statement tree handles.
     init?(xml element: XMLElement) {
         var paths = XMLNamePaths(document: element.document, leavingOut: ("inactive", "inactive"),
                                  transparent: "undocumented", recording: configurationValueKeywords + ["apply-groups"])
@@ -93,6 +93,9 @@ public struct ConfigurationFacts: JunosFact {
             }
         }
         readTop(element)
+        // Taking paths back out of the trie for `apply-groups-except` would cost more than the
+        // statement tree, which handles it.
+        guard paths.nodes(named: "apply-groups-except").isEmpty else { return nil }
 
         // Every `apply-groups`, in document order (as ConfigurationTree.appliedGroupNames lists them).
         let uses = paths.nodes(named: "apply-groups")
