@@ -62,6 +62,52 @@ import TestSupport
         #expect(try dir.names() == [url.lastPathComponent])
     }
 
+    /// A full disk: the outbox on a 256 KiB tmpfs of the test's own (the tests run as root).
+    @Test func fullDiskFailsPreciselyAndLeavesQueuedBundlesAlone() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        guard mount("tmpfs", dir.path, "tmpfs", 0, "size=256k,mode=0750") == 0 else {
+            Issue.record("cannot mount a tmpfs for the outbox (the tests run as root): \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { umount2(dir.path, Int32(MNT_DETACH)) }
+        let writer = BundleWriter(directory: dir.url, key: Sample.key)
+        let queued = try writer.write(try Sample.contents())
+        let queuedBytes = try Data(contentsOf: queued)
+
+        // Fill what is left.
+        let filler = dir.url.appendingPathComponent("filler")
+        let fd = open(filler.path, O_WRONLY | O_CREAT, 0o600)
+        #expect(fd >= 0)
+        let chunk = [UInt8](repeating: 0x55, count: 4096)
+        var filled = 0
+        while filled < 1 << 20, write(fd, chunk, chunk.count) == chunk.count { filled += chunk.count }
+        close(fd)
+        #expect(filled < 256 * 1024, "the filler should have hit the end of the tmpfs")
+
+        do {
+            _ = try writer.write(try Sample.contents(hostname: "second", serial: "S2"))
+            Issue.record("a bundle was written to a full disk")
+        } catch let error as BundleWriteError {
+            guard case .system(_, let path, let code) = error else {
+                Issue.record("expected a system-call error, got \(error)")
+                return
+            }
+            #expect(code == ENOSPC)
+            #expect(path.hasPrefix(dir.path))
+            #expect(error.description.contains("No space left on device"), "\(error)")
+        }
+        // The queued bundle is untouched, and nothing half-written is left beside it.
+        #expect(try dir.names() == [queued.lastPathComponent, "filler"].sorted())
+        #expect(try Data(contentsOf: queued) == queuedBytes)
+        _ = try BundleReader(trust: .keys([Sample.key.publicKey])).read(contentsOf: queued)
+
+        // Space freed, the next bundle is written.
+        try FileManager.default.removeItem(at: filler)
+        let next = try writer.write(try Sample.contents(hostname: "second", serial: "S2"))
+        #expect(try dir.names() == [queued.lastPathComponent, next.lastPathComponent].sorted())
+    }
+
     @Test func fileNamesAreSanitisedAndUnknownPartsNamed() throws {
         let odd = try Sample.contents(hostname: "../core router/1", serial: nil)
         #expect(BundleFileName.base(for: odd) == "_core_router_1-unknown-20251125-020000")
