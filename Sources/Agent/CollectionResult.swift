@@ -72,6 +72,9 @@ public enum DeviceStatus: String, Codable, Sendable {
 /// Why a device failed, in words a network engineer can act on, classed for summaries.
 public enum FailureKind: String, Codable, Sendable {
     case unreachable, timeout, authentication, hostKey = "host-key", credentials, session, rpcErrors = "rpc-errors", busy
+    /// Collected, but the bundle could not be written (outbox full, read-only or missing): nothing
+    /// will be uploaded, so the collection counts as failed.
+    case notStored = "not-stored"
 }
 
 /// The result of collecting one device once: what was asked, what came back, the parsed facts.
@@ -94,6 +97,17 @@ public struct DeviceResult: Codable, Sendable {
     public var log: String
 
     public var duration: Duration { .milliseconds(Int64(finished.timeIntervalSince(started) * 1000)) }
+
+    /// Turns the result into a failure because its bundle could not be written: a collection that
+    /// never reaches the outbox is lost for the support side, whatever the device answered. The
+    /// device's own outcome stays in the reason and the log.
+    public mutating func markNotStored(_ error: any Error) {
+        let collected = status == .ok ? "collected ok" : "collected \(status.rawValue): \(reason ?? "")"
+        status = .failed
+        failureKind = .notStored
+        reason = "not stored: \(error) (\(collected))"
+        log += "not stored: \(error)\n"
+    }
 }
 
 /// One stored reply: its RPC, a file name, and its bytes after redaction.

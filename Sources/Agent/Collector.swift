@@ -75,15 +75,21 @@ public final class Collector: Sendable {
         // after this one finds the device free.
         await inFlight.release(device.name)
         var storedAt: String?
+        var result: DeviceResult
         if let collection {
+            result = collection.result
             do {
                 storedAt = try await sink.store(collection)
                 logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
             } catch {
-                logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)"])
+                // A collection that is not in the outbox is lost: the result says so, so that
+                // status, metrics and the exit code of `collect now` show it.
+                logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)", "failure": "\(FailureKind.notStored.rawValue)"])
+                result.markNotStored(error)
             }
+        } else {
+            result = cancelled(device, group: group, trigger: trigger)
         }
-        let result = collection?.result ?? cancelled(device, group: group, trigger: trigger)
         onEvent(.finished(result, storedAt: storedAt))
         return result
     }
