@@ -120,5 +120,10 @@ public actor AgentRuntime {
         writeMetrics()
     }
 
+    /// Records a bundle moved to `rejected/`: refused by the server, or failing again and again (for `status`).
+    public func recordRejected(_ name: String, why: String) {
+        uploadState.lastRejected = "\(name): \(why)"
+    }
+
     public func setUploadNextAttempt(_ date: Date?) { uploadState.nextAttempt = date }
 }

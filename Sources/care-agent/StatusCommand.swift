@@ -42,7 +42,10 @@ struct StatusCommand: AsyncParsableCommand {
         if let upload = status.upload {
             if let url = upload.url {
                 var line = "upload: to \(url), last success \(upload.lastSuccess.map(iso.string(from:)) ?? "never")"
-                if upload.rejected > 0 { line += ", \(upload.rejected) rejected (see <outbox>/rejected/)" }
+                if upload.rejected > 0 {
+                    line += ", \(upload.rejected) rejected (see <outbox>/rejected/)"
+                    if let last = upload.lastRejected { line += ", last rejected \(last)" }
+                }
                 if let error = upload.lastError {
                     line += ", LAST ATTEMPT FAILED at \(upload.lastAttempt.map(iso.string(from:)) ?? "?"): \(error)"
                     if let next = upload.nextAttempt { line += "; next try \(iso.string(from: next))" }
