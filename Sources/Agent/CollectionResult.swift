@@ -72,6 +72,9 @@ public enum DeviceStatus: String, Codable, Sendable {
 /// Why a device failed, in words a network engineer can act on, classed for summaries.
 public enum FailureKind: String, Codable, Sendable {
     case unreachable, timeout, authentication, hostKey = "host-key", credentials, session, rpcErrors = "rpc-errors", busy
+    /// Never started: the collection was cancelled (the agent stopping) while the device waited for
+    /// its turn. Reported as `skipped`, and not recorded as the device's last result.
+    case cancelled
     /// Collected, but the bundle could not be written (outbox full, read-only or missing): nothing
     /// will be uploaded, so the collection counts as failed.
     case notStored = "not-stored"
@@ -95,6 +98,20 @@ public struct DeviceResult: Codable, Sendable {
     public var facts: DeviceFacts
     /// The collection's log lines for this device (also sent to the agent's logger).
     public var log: String
+    /// When this collection did not identify the device (no software nor chassis inventory: it
+    /// failed), the facts of the last one that did, so that `inventory` keeps model, serial and
+    /// version across failed runs. Set by ``ResultStore/save(_:)``; nil otherwise.
+    public var lastGood: LastGoodFacts? = nil
+
+    /// Whether this collection identified the device (its software or chassis inventory).
+    public var identifiesDevice: Bool { facts.software != nil || facts.inventory != nil }
+
+    /// The device's facts as best known: this collection's, or the last good ones when this one
+    /// identified nothing; with the start time of the collection they come from.
+    public var bestFacts: (facts: DeviceFacts, collected: Date) {
+        if !identifiesDevice, let lastGood { return (lastGood.facts, lastGood.collected) }
+        return (facts, started)
+    }
 
     public var duration: Duration { .milliseconds(Int64(finished.timeIntervalSince(started) * 1000)) }
 
@@ -107,6 +124,18 @@ public struct DeviceResult: Codable, Sendable {
         failureKind = .notStored
         reason = "not stored: \(error) (\(collected))"
         log += "not stored: \(error)\n"
+    }
+}
+
+/// The facts of an earlier collection, kept beside a failed one.
+public struct LastGoodFacts: Codable, Sendable {
+    /// When that collection started.
+    public var collected: Date
+    public var facts: DeviceFacts
+
+    public init(collected: Date, facts: DeviceFacts) {
+        self.collected = collected
+        self.facts = facts
     }
 }
 

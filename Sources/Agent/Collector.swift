@@ -130,9 +130,11 @@ public final class Collector: Sendable {
         return run.finish().result
     }
 
+    /// A device whose turn never came: skipped, not failed, so that it is not recorded over the
+    /// device's last real result (SIGTERM would otherwise mark every queued device failed).
     private func cancelled(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
-        run.fail(.session, "not collected: the collection was cancelled (agent shutting down?)", status: .failed)
+        run.fail(.cancelled, "not collected: the collection was cancelled before its turn (the agent is stopping)", status: .skipped)
         return run.finish().result
     }
 }

@@ -93,3 +93,92 @@ struct SimulatedDevice {
         #expect(summaries?.first?["failure"] as? String == "not-stored")
     }
 }
+
+/// A failed or cancelled run does not wipe what the last good run learnt about a device.
+@Suite(.serialized) struct LastGoodFactsTests {
+    @Test func aFailedRunKeepsTheLastGoodInventory() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let device = try SimulatedDevice(dir: dir)
+        defer { device.stop() }
+        let h = device.sshd
+        let state = dir.appendingPathComponent("state").path
+        let good = dir.appendingPathComponent("good.csv").path
+        try "name,host,port\nr1,\(h.addresses[0]),\(h.port)\n".write(toFile: good, atomically: true, encoding: .utf8)
+        // The same device, unreachable: nothing listens on that port.
+        let closed = try SSHDHarness.freePort(on: "127.0.0.1")
+        let down = dir.appendingPathComponent("down.csv").path
+        try "name,host,port\nr1,127.0.0.1,\(closed)\n".write(toFile: down, atomically: true, encoding: .utf8)
+        let common = ["collect", "now", "--standalone", "--user", h.user, "--key", h.clientKeys["ed25519"]!,
+                      "--known-hosts", h.knownHostsPath, "--state", state, "--out", dir.appendingPathComponent("out").path]
+        let cli = CollectCommandTests()
+
+        #expect(try cli.careAgent(common + ["--inventory", good], in: dir).status == 0)
+        let before = try cli.careAgent(["inventory", "--state", state, "--csv"], in: dir).stdout
+        #expect(before.hasPrefix("device,host,model,serial,version,collected\nr1,\(h.addresses[0]),mx480,"), "\(before)")
+        let goodStart = try #require(ResultStore(stateDirectory: state).load("r1")).started
+
+        for _ in 0..<2 {
+            let failed = try cli.careAgent(common + ["--inventory", down, "--device-timeout", "3"], in: dir)
+            #expect(failed.status == 1)
+        }
+        let last = try #require(ResultStore(stateDirectory: state).load("r1"))
+        #expect(last.status == .failed && last.failureKind == .unreachable)
+        // Carried over twice: still the first run's facts and time.
+        #expect(last.lastGood?.facts.software?.model == "mx480")
+        #expect(last.lastGood?.collected == goodStart)
+        // `inventory` shows the same model, serial and version (host is the device's current one).
+        let after = try cli.careAgent(["inventory", "--state", state, "--csv"], in: dir).stdout
+        let fields = { (text: String) in text.split(separator: "\n").last.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [] }
+        #expect(fields(after).count == 6)
+        #expect(Array(fields(after)[2...]) == Array(fields(before)[2...]), "\(before)\n\(after)")
+        let json = try cli.careAgent(["inventory", "--state", state, "--json"], in: dir).stdout
+        let rows = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]
+        #expect(rows?.first?["lastStatus"] as? String == "failed")
+        #expect(rows?.first?["serial"] as? String == last.lastGood?.facts.inventory?.chassisSerial)
+        let frus = try cli.careAgent(["inventory", "--state", state, "--fru", "--csv"], in: dir).stdout
+        #expect(frus.split(separator: "\n").count > 5, "\(frus)")
+    }
+
+    @Test func devicesThatNeverStartedAreNotRecordedAsCancelled() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let healthy = try SimulatedDevice(dir: dir)
+        let hung = try SimulatedDevice(dir: dir, simulatorArguments: "--fault hang")
+        defer { healthy.stop(); hung.stop() }
+        let state = dir.appendingPathComponent("state").path
+        let names = ["d1", "d2", "d3"]
+        func runtime(_ device: SimulatedDevice) throws -> (AgentRuntime, [Device]) {
+            var config = try device.configuration(names, agent: "concurrency = 1", defaults: "rpc-timeout = 60s")
+            config.agent.stateDirectory = state
+            let out = dir.appendingPathComponent("out").path
+            return (try AgentRuntime(configuration: config, configurationPath: nil, logger: Logger.test,
+                                     makeSink: { _ in DirectorySink(root: out) }), config.devices)
+        }
+        let (first, devices) = try runtime(healthy)
+        #expect(await first.collect(devices, trigger: .request).allSatisfy { $0.status == .ok })
+        let store = ResultStore(stateDirectory: state)
+        let goodStarts = names.map { store.load($0)?.started }
+
+        // One at a time, and d1 hangs: d2 and d3 wait for their turn when the run is cancelled.
+        let (second, sameDevices) = try runtime(hung)
+        let run = Task { await second.collect(sameDevices, trigger: .schedule) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await second.devicesInFlight.count < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try await Task.sleep(for: .milliseconds(500))
+        run.cancel()
+        let results = await run.value
+        #expect(results.map(\.status) == [.failed, .skipped, .skipped], "\(results.map { $0.reason ?? "" })")
+        #expect(results[0].reason?.contains("cancelled: the agent is stopping") == true, "\(results[0].reason ?? "")")
+        #expect(results[1].failureKind == .cancelled)
+        #expect(results[1].reason?.contains("cancelled before its turn") == true)
+        // d1 did start: its failure is recorded, with the last good facts beside it.
+        let d1 = try #require(store.load("d1"))
+        #expect(d1.status == .failed && d1.lastGood?.facts.software?.model == "mx480")
+        // d2 and d3 never started: their last results are still the good ones.
+        #expect(store.load("d2")?.status == .ok && store.load("d2")?.started == goodStarts[1])
+        #expect(store.load("d3")?.status == .ok && store.load("d3")?.started == goodStarts[2])
+        let metrics = await second.metrics.render(outboxDepth: 0)
+        #expect(metrics.contains("care_agent_collections_total{group=\"default\",result=\"skipped\"} 2\n"))
+    }
+}
