@@ -61,7 +61,7 @@ public actor AgentRuntime {
         let results = await collector.collect(devices, trigger: trigger)
         collectionsRunning -= 1
         lastCollection = Date()
-        for result in results where result.status != .skipped {
+        for result in results where result.status.attempted {
             do { try store.save(result) } catch {
                 logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
             }
@@ -95,7 +95,12 @@ public actor AgentRuntime {
         recentRuns.append((group, date))
         if recentRuns.count > 100 { recentRuns.removeFirst(recentRuns.count - 100) }
     }
+    /// Devices of the collections in progress: queued or being collected.
     public var devicesInFlight: Set<String> { get async { await inFlight.current } }
+    /// Devices holding their slots, being collected now.
+    public var devicesCollecting: Set<String> { get async { await inFlight.collecting } }
+    /// Devices waiting for a concurrency slot.
+    public var devicesQueued: Set<String> { get async { await inFlight.queued } }
 
     /// Signalled after every collection so that the uploader sends new bundles promptly.
     public nonisolated let uploadWake = UploadWake()

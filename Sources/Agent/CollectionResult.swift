@@ -65,8 +65,14 @@ public enum DeviceStatus: String, Codable, Sendable {
     case partial
     /// Nothing was collected: no session, or every RPC failed.
     case failed
-    /// Not attempted: the device was already being collected.
+    /// Not attempted: the device was already being collected (or the run was cancelled first).
     case skipped
+    /// Not attempted by this request because an earlier collection has the device waiting for its
+    /// turn: that one collects it, so the request is satisfied without a second session.
+    case queued
+
+    /// Whether the device was collected (well or not); only these results are recorded and counted.
+    public var attempted: Bool { self == .ok || self == .partial || self == .failed }
 }
 
 /// Why a device failed, in words a network engineer can act on, classed for summaries.

@@ -65,8 +65,10 @@ public final class Collector: Sendable {
     private func collectLimited(_ device: Device, trigger: CollectionCause,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
         let group = configuration.group(of: device)
-        guard await inFlight.claim(device.name) else {
-            let result = skipped(device, group: group, trigger: trigger)
+        if let state = await inFlight.claim(device.name) {
+            // Collecting: a second session would only load the device. Queued: the earlier run
+            // will collect it, which is what was asked.
+            let result = state == .collecting ? skipped(device, group: group, trigger: trigger) : queued(device, group: group, trigger: trigger)
             onEvent(.finished(result, storedAt: nil))
             return result
         }
@@ -110,6 +112,7 @@ public final class Collector: Sendable {
             await groupLimit?.release()
             return nil
         }
+        await inFlight.start(device.name)
         onEvent(.started(device))
         let collection = await collectOne(device, group: group, trigger: trigger)
         await globalLimit.release()
@@ -127,6 +130,12 @@ public final class Collector: Sendable {
     private func skipped(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
         run.fail(.busy, "already being collected (an earlier collection of this device is still running)", status: .skipped)
+        return run.finish().result
+    }
+
+    private func queued(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
+        var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
+        run.fail(.busy, "queued: an earlier collection has this device waiting for its turn and will collect it", status: .queued)
         return run.finish().result
     }
 
@@ -183,7 +192,7 @@ struct DeviceRun {
         failureKind = kind
         reason = message
         self.status = status
-        log(status == .skipped ? .notice : .warning, message, ["failure": "\(kind.rawValue)"])
+        log(status.attempted ? .warning : .notice, message, ["failure": "\(kind.rawValue)"])
     }
 
     mutating func perform(connector: DeviceConnector, redactor: ConfigurationRedactor, environment: [String: String]) async {

@@ -45,15 +45,34 @@ public actor ConcurrencyLimit {
     }
 }
 
-/// The devices being collected right now, so that a device is never collected twice at once
-/// (a scheduled run and a `collect now` overlapping).
+/// The devices of the collections in progress, waiting for their turn (queued) or being
+/// collected, so that a device is never collected twice at once (a scheduled run and a
+/// `collect now` overlapping).
 public actor DevicesInFlight {
-    private var names: Set<String> = []
+    public enum State: Sendable, Equatable {
+        /// Waiting for a concurrency slot.
+        case queued
+        /// Holding its slots: a session is open or being opened.
+        case collecting
+    }
+
+    private var states: [String: State] = [:]
 
     public init() {}
 
-    /// Marks `name` as in flight; false if it already was.
-    public func claim(_ name: String) -> Bool { names.insert(name).inserted }
-    public func release(_ name: String) { names.remove(name) }
-    public var current: Set<String> { names }
+    /// Marks `name` as queued and returns nil; when it already was in flight, changes nothing and
+    /// returns its state.
+    public func claim(_ name: String) -> State? {
+        if let state = states[name] { return state }
+        states[name] = .queued
+        return nil
+    }
+
+    /// The device got its slots and is being collected now.
+    public func start(_ name: String) { states[name] = .collecting }
+    public func release(_ name: String) { states[name] = nil }
+    /// Queued and collecting.
+    public var current: Set<String> { Set(states.keys) }
+    public var collecting: Set<String> { Set(states.filter { $0.value == .collecting }.keys) }
+    public var queued: Set<String> { Set(states.filter { $0.value == .queued }.keys) }
 }

@@ -164,7 +164,9 @@ struct SimulatedDevice {
         let (second, sameDevices) = try runtime(hung)
         let run = Task { await second.collect(sameDevices, trigger: .schedule) }
         let deadline = ContinuousClock.now + .seconds(10)
-        while await second.devicesInFlight.count < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        while await (second.devicesCollecting.count, second.devicesQueued.count) != (1, 2) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         try await Task.sleep(for: .milliseconds(500))
         run.cancel()
         let results = await run.value
@@ -180,5 +182,54 @@ struct SimulatedDevice {
         #expect(store.load("d3")?.status == .ok && store.load("d3")?.started == goodStarts[2])
         let metrics = await second.metrics.render(outboxDepth: 0)
         #expect(metrics.contains("care_agent_collections_total{group=\"default\",result=\"skipped\"} 2\n"))
+    }
+}
+
+/// Devices waiting for a concurrency slot are queued, not "being collected".
+@Suite(.serialized) struct QueuedDevicesTests {
+    @Test func aRequestForAQueuedDeviceIsAnsweredQueuedAndStatusTellsQueuedFromCollecting() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // About 1.5 s per device: time to look while one is collected and two wait.
+        let device = try SimulatedDevice(dir: dir, simulatorArguments: "--latency-ms 200")
+        defer { device.stop() }
+        var config = try device.configuration(["d1", "d2", "d3"], agent: "concurrency = 1",
+                                              defaults: "skip = configuration, storage, coreDumps, uptime, environment")
+        config.agent.stateDirectory = dir.appendingPathComponent("state").path
+        let out = dir.appendingPathComponent("out").path
+        let runtime = try AgentRuntime(configuration: config, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: out) })
+        let run = Task { await runtime.collect(config.devices, trigger: .schedule) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        var status = await AgentStatus(runtime: runtime)
+        while (status.inFlight.count, status.queued.count) != (1, 2) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            status = await AgentStatus(runtime: runtime)
+        }
+        #expect(status.inFlight.count == 1 && status.queued.count == 2, "collecting \(status.inFlight), queued \(status.queued)")
+        #expect(Set(status.inFlight + status.queued) == ["d1", "d2", "d3"])
+        let collecting = try #require(status.inFlight.first)
+        let waiting = try #require(status.queued.last)
+
+        // `collect now --device` for a queued device: satisfied by the run that has it queued.
+        let asked = ContinuousClock.now
+        let answer = try await runtime.collect(groups: [], devices: [waiting], trigger: .request)
+        #expect(ContinuousClock.now - asked < .milliseconds(500), "answered at once, without waiting for a slot")
+        #expect(answer.map(\.status) == [.queued], "\(answer.map { $0.reason ?? "" })")
+        #expect(answer.first?.reason?.hasPrefix("queued: ") == true)
+        // For the one being collected: skipped, as before.
+        let busy = try await runtime.collect(groups: [], devices: [collecting], trigger: .request)
+        #expect(busy.map(\.status) == [.skipped])
+        #expect(busy.first?.reason?.contains("already being collected") == true)
+
+        let results = await run.value
+        #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
+        // The queued answer is neither recorded over the real result nor counted as a collection.
+        #expect(ResultStore(stateDirectory: config.agent.stateDirectory).load(waiting)?.status == .ok)
+        let metrics = await runtime.metrics.render(outboxDepth: 0)
+        #expect(metrics.contains("care_agent_collections_total{group=\"default\",result=\"ok\"} 3\n"))
+        #expect(metrics.contains("care_agent_collections_total{group=\"default\",result=\"skipped\"} 1\n"))
+        let idle = await AgentStatus(runtime: runtime)
+        #expect(idle.inFlight.isEmpty && idle.queued.isEmpty)
     }
 }
