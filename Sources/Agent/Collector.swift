@@ -25,12 +25,13 @@ public final class Collector: Sendable {
     let logger: Logger
     let connector: DeviceConnector
     let redactor: ConfigurationRedactor
-    let globalLimit: ConcurrencyLimit
-    let groupLimits: [String: ConcurrencyLimit]
+    let limits: CollectionLimits
     let environment: [String: String]
 
+    /// `limits` are the running agent's (shared across reloads); by default this collector's own,
+    /// from `configuration`.
     public init(configuration: AgentConfiguration, sink: any CollectionSink, logger: Logger,
-                inFlight: DevicesInFlight = DevicesInFlight(),
+                inFlight: DevicesInFlight = DevicesInFlight(), limits: CollectionLimits? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 connector: @escaping DeviceConnector = { try await NETCONFClient.connect(to: $0, logger: $1) }) throws {
         self.configuration = configuration
@@ -41,8 +42,7 @@ public final class Collector: Sendable {
         self.environment = environment
         redactor = try ConfigurationRedactor(extraKeywords: Set(configuration.agent.redactKeywords),
                                              extraPatterns: configuration.agent.redactPatterns)
-        globalLimit = ConcurrencyLimit(limit: configuration.agent.concurrency)
-        groupLimits = configuration.groups.mapValues { ConcurrencyLimit(limit: $0.concurrency) }
+        self.limits = limits ?? CollectionLimits(configuration: configuration)
     }
 
     /// Collects `devices` concurrently (within the limits) and returns one result per device, in
@@ -100,7 +100,8 @@ public final class Collector: Sendable {
     private func collectClaimed(_ device: Device, group: GroupSettings, trigger: CollectionCause,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceCollection? {
         // The group's slot first, so that a device waiting for its group holds no global slot.
-        let groupLimit = groupLimits[group.name]
+        let groupLimit = limits.group(group.name)
+        let globalLimit = limits.global
         do {
             try await groupLimit?.acquire()
         } catch {

@@ -1,8 +1,11 @@
+import Foundation
+
 /// An async counting semaphore: at most `limit` holders at once; waiters are served in order and
 /// leave the queue when their task is cancelled. Tasks wait suspended, so a thousand queued
-/// devices cost a thousand small continuations, not threads.
+/// devices cost a thousand small continuations, not threads. The limit can change while it is
+/// in use (a reload), so that every run shares one cap.
 public actor ConcurrencyLimit {
-    public let limit: Int
+    public private(set) var limit: Int
     private var holders = 0
     private var waiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     private var nextID = 0
@@ -29,7 +32,8 @@ public actor ConcurrencyLimit {
     }
 
     public func release() {
-        if waiters.isEmpty {
+        if waiters.isEmpty || holders > limit {
+            // Above a lowered limit, a freed slot is not passed on.
             holders -= 1
         } else {
             // The slot passes straight to the first waiter.
@@ -37,11 +41,62 @@ public actor ConcurrencyLimit {
         }
     }
 
+    /// Changes the limit in place. Raised: waiters take the new slots at once, in order. Lowered:
+    /// nobody is interrupted; freed slots are not passed on until the holders are under the limit.
+    public func resize(to newLimit: Int) {
+        limit = max(1, newLimit)
+        while holders < limit, !waiters.isEmpty {
+            holders += 1
+            waiters.removeFirst().continuation.resume()
+        }
+    }
+
+    /// Tasks waiting for a slot.
+    public var waiting: Int { waiters.count }
+
     public var inUse: Int { holders }
 
     private func cancelWaiter(_ id: Int) {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
         waiters.remove(at: index).continuation.resume(throwing: CancellationError())
+    }
+}
+
+/// The agent's concurrency limits, `[agent] concurrency` and each group's `concurrency`, shared by
+/// every ``Collector`` the agent makes. A reload resizes them in place instead of making new ones,
+/// so that a run started before the reload and one started after it still share one cap.
+public final class CollectionLimits: @unchecked Sendable {
+    public let global: ConcurrencyLimit
+    private let lock = NSLock()
+    private var groups: [String: ConcurrencyLimit]
+
+    public init(configuration: AgentConfiguration) {
+        global = ConcurrencyLimit(limit: configuration.agent.concurrency)
+        groups = configuration.groups.mapValues { ConcurrencyLimit(limit: $0.concurrency) }
+    }
+
+    /// The limit of group `name` (nil for a group the configuration never had).
+    public func group(_ name: String) -> ConcurrencyLimit? {
+        lock.withLock { groups[name] }
+    }
+
+    /// Takes the limits of `configuration`: existing ones are resized, new groups get theirs.
+    /// A group that went away keeps its limit for the runs still using it.
+    public func apply(_ configuration: AgentConfiguration) async {
+        // New groups first, before any suspension, so that no run of a new group finds none.
+        let resized: [(ConcurrencyLimit, Int)] = lock.withLock {
+            var existing: [(ConcurrencyLimit, Int)] = []
+            for (name, settings) in configuration.groups {
+                if let limit = groups[name] {
+                    existing.append((limit, settings.concurrency))
+                } else {
+                    groups[name] = ConcurrencyLimit(limit: settings.concurrency)
+                }
+            }
+            return existing
+        }
+        await global.resize(to: configuration.agent.concurrency)
+        for (limit, size) in resized { await limit.resize(to: size) }
     }
 }
 

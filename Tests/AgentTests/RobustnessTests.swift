@@ -233,3 +233,90 @@ struct SimulatedDevice {
         #expect(idle.inFlight.isEmpty && idle.queued.isEmpty)
     }
 }
+
+final class LockedCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
+/// Polls `condition` every 10 ms for up to 5 s.
+func eventually(_ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(5)
+    while !(await condition()) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+}
+
+/// A reload changes the concurrency limits in place: one cap for the runs before and after it.
+@Suite(.serialized) struct SharedLimitTests {
+    @Test func resizingLetsWaitersInWhenRaisedAndPassesNoSlotOnAboveALoweredLimit() async throws {
+        let limit = ConcurrencyLimit(limit: 2)
+        try await limit.acquire()
+        try await limit.acquire()
+        let entered = LockedCount()
+        let waiters = (0..<3).map { _ in Task { try await limit.acquire(); entered.add() } }
+        try await eventually { await limit.waiting == 3 }
+        #expect(entered.value == 0)
+
+        await limit.resize(to: 3)
+        try await eventually { entered.value == 1 }
+        #expect(await (limit.inUse, limit.waiting) == (3, 2))
+
+        // Lowered to 1 with three holders: nobody is interrupted, and the freed slots are kept
+        // back until fewer than one hold it.
+        await limit.resize(to: 1)
+        await limit.release()
+        await limit.release()
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(entered.value == 1)
+        #expect(await (limit.inUse, limit.waiting) == (1, 2))
+        await limit.release()
+        try await eventually { entered.value == 2 }
+        #expect(await (limit.inUse, limit.waiting) == (1, 1))
+        await limit.resize(to: 0)
+        #expect(await limit.limit == 1)
+        await limit.resize(to: 4)
+        for waiter in waiters { try await waiter.value }
+        let inUse = await limit.inUse
+        #expect(entered.value == 3 && inUse == 2)
+    }
+
+    @Test func runsBeforeAndAfterAReloadShareTheGlobalCap() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let device = try SimulatedDevice(dir: dir, simulatorArguments: "--latency-ms 100")
+        defer { device.stop() }
+        let names = (1...6).map { "d\($0)" }
+        let path = dir.appendingPathComponent("agent.conf").path
+        let text = device.text(names, agent: "concurrency = 2\nstate-directory = \(dir.path)/state\noutbox = \(dir.path)/outbox",
+                               defaults: "concurrency = 10\nskip = configuration, storage, coreDumps, uptime, environment")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let config = try AgentConfiguration.load(path: path)
+        let out = dir.appendingPathComponent("out").path
+        let runtime = try AgentRuntime(configuration: config, configurationPath: path, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: out) })
+        let before = Task { await runtime.collect(Array(config.devices[0..<3]), trigger: .schedule) }
+        try await eventually { await runtime.devicesCollecting.count == 2 }
+        // The same limits again (a reload for another reason): a new collector, not new limits.
+        #expect(await runtime.reload() == nil)
+        let after = Task { await runtime.collect(Array(config.devices[3..<6]), trigger: .request) }
+        let results = await before.value + after.value
+        #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
+        // At most two devices at once over both runs, from each result's own start and end.
+        var points: [(Date, Int)] = []
+        for r in results { points.append((r.started, 1)); points.append((r.finished, -1)) }
+        points.sort { (x: (Date, Int), y: (Date, Int)) -> Bool in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
+        var overlap = 0, highest = 0
+        for point in points { overlap += point.1; highest = max(highest, overlap) }
+        #expect(highest == 2)
+
+        // Raised by a reload: the run in progress gets the room at once.
+        try text.replacingOccurrences(of: "concurrency = 2", with: "concurrency = 3").write(toFile: path, atomically: true, encoding: .utf8)
+        let wide = Task { await runtime.collect(Array(config.devices[0..<3]), trigger: .schedule) }
+        try await eventually { await runtime.devicesCollecting.count == 2 }
+        #expect(await runtime.reload() == nil)
+        try await eventually { await runtime.devicesCollecting.count == 3 }
+        #expect(await runtime.devicesCollecting.count == 3)
+        _ = await wide.value
+    }
+}
