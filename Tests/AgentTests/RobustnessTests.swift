@@ -320,3 +320,64 @@ func eventually(_ condition: () async -> Bool) async throws {
         _ = await wide.value
     }
 }
+
+/// The service starting beside a `collect now --standalone` that is writing into the same outbox.
+@Suite(.serialized) struct TemporaryFileCleanupTests {
+    /// The state letter of /proc/PID/stat ("T" when stopped).
+    func processState(_ pid: pid_t) -> String {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return "" }
+        return String(text[close...].dropFirst(2).prefix(1))
+    }
+
+    @Test func aStartingServiceLeavesAConcurrentWritersFileAndRemovesADeadOnes() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let device = try SimulatedDevice(dir: dir)
+        defer { device.stop() }
+        let h = device.sshd
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1"])
+        let outbox = "\(dir.path)/outbox"
+        // A standalone collection that stops itself half-way through writing its bundle.
+        var environment = ProcessInfo.processInfo.environment
+        environment[BundleWriter.stopEnvironmentVariable] = BundleWriter.CrashStep.halfWritten.rawValue
+        let writerOut = dir.appendingPathComponent("writer.out").path
+        let writer = try ChildProcess(try careAgentExecutable(), ["collect", "now", "--standalone", "--config", conf],
+                                      stdout: writerOut, stderr: dir.appendingPathComponent("writer.err").path, environment: environment)
+        defer { if writer.isRunning { writer.signal(SIGKILL); writer.signal(SIGCONT); writer.wait() } }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while processState(writer.pid) != "T" && writer.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        try #require(processState(writer.pid) == "T", "the writer did not stop mid-write")
+        let temporary = { try FileManager.default.contentsOfDirectory(atPath: outbox).filter(BundleFileName.isTemporary) }
+        let live = try temporary()
+        #expect(live.count == 1)
+        // And a leftover of a writer that died.
+        let dead = "\(outbox)/.r9-crashed.tar.gz.999-abc.tmp"
+        FileManager.default.createFile(atPath: dead, contents: Data([0x1f, 0x8b, 0x08]))
+
+        let notifyPath = dir.appendingPathComponent("notify").path
+        let notify = try SystemdNotifierTests().listen(notifyPath)
+        defer { close(notify) }
+        var serviceEnvironment = ProcessInfo.processInfo.environment
+        serviceEnvironment["NOTIFY_SOCKET"] = notifyPath
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf],
+                                       stderr: dir.appendingPathComponent("service.log").path, environment: serviceEnvironment)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        // The clean-up runs before READY=1.
+        #expect(SystemdNotifierTests().receive(notify).hasPrefix("READY=1"))
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(try temporary() == live, "the live writer's file was removed")
+        // Answering on the control socket: running its services (READY=1 comes just before).
+        #expect(try CollectCommandTests().careAgent(["status", "--socket", "\(dir.path)/run/control.sock"], in: dir).status == 0)
+        service.signal(SIGTERM)
+        #expect(service.wait() == 0)
+
+        // The writer goes on and finishes its bundle.
+        writer.signal(SIGCONT)
+        #expect(writer.wait() == 0, "\((try? String(contentsOfFile: writerOut, encoding: .utf8)) ?? "")")
+        #expect(try temporary().isEmpty)
+        let bundles = try FileManager.default.contentsOfDirectory(atPath: outbox).filter(BundleFileName.isBundle)
+        #expect(bundles.count == 1)
+        for name in bundles { _ = try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(outbox)/\(name)")) }
+    }
+}
