@@ -10,6 +10,8 @@ public actor AgentRuntime {
     private let makeSink: @Sendable (AgentConfiguration) -> any CollectionSink
     private let logger: Logger
     private let inFlight = DevicesInFlight()
+    /// One set of limits for the agent's life: every collector (one per reload) shares them.
+    private let limits: CollectionLimits
     public private(set) var lastReloadError: String?
     public private(set) var lastRun: [String: Date] = [:]
     public private(set) var lastCollection: Date?
@@ -25,21 +27,28 @@ public actor AgentRuntime {
         self.configurationPath = configurationPath
         self.makeSink = makeSink
         self.logger = logger
-        collector = try Collector(configuration: configuration, sink: makeSink(configuration), logger: logger, inFlight: inFlight)
+        limits = CollectionLimits(configuration: configuration)
+        collector = try Collector(configuration: configuration, sink: makeSink(configuration), logger: logger, inFlight: inFlight, limits: limits)
     }
 
     /// Re-reads the configuration file; on any error the configuration in force stays, and the
     /// error is returned (and kept for `status`).
     @discardableResult
-    public func reload() -> String? {
+    public func reload() async -> String? {
         guard let configurationPath else { return nil }
         do {
             let fresh = try AgentConfiguration.load(path: configurationPath)
-            collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight)
+            collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight, limits: limits)
             configuration = fresh
             lastReloadError = nil
             generation += 1
+            let mine = generation
             logger.notice("configuration reloaded", metadata: ["devices": "\(fresh.devices.count)", "groups": "\(fresh.groups.count)"])
+            // Resized in place: runs started before this reload take the new limits too, and the
+            // cap holds across old and new runs together.
+            await limits.apply(fresh)
+            // A reload that overtook this one while it resized: its limits are the ones in force.
+            if generation != mine { await limits.apply(configuration) }
             return nil
         } catch {
             lastReloadError = "\(error)"
@@ -61,7 +70,7 @@ public actor AgentRuntime {
         let results = await collector.collect(devices, trigger: trigger)
         collectionsRunning -= 1
         lastCollection = Date()
-        for result in results where result.status != .skipped {
+        for result in results where result.status.attempted {
             do { try store.save(result) } catch {
                 logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
             }
@@ -95,7 +104,12 @@ public actor AgentRuntime {
         recentRuns.append((group, date))
         if recentRuns.count > 100 { recentRuns.removeFirst(recentRuns.count - 100) }
     }
+    /// Devices of the collections in progress: queued or being collected.
     public var devicesInFlight: Set<String> { get async { await inFlight.current } }
+    /// Devices holding their slots, being collected now.
+    public var devicesCollecting: Set<String> { get async { await inFlight.collecting } }
+    /// Devices waiting for a concurrency slot.
+    public var devicesQueued: Set<String> { get async { await inFlight.queued } }
 
     /// Signalled after every collection so that the uploader sends new bundles promptly.
     public nonisolated let uploadWake = UploadWake()
@@ -118,6 +132,11 @@ public actor AgentRuntime {
         }
         metrics.recordUpload(outcome)
         writeMetrics()
+    }
+
+    /// Records a bundle moved to `rejected/`: refused by the server, or failing again and again (for `status`).
+    public func recordRejected(_ name: String, why: String) {
+        uploadState.lastRejected = "\(name): \(why)"
     }
 
     public func setUploadNextAttempt(_ date: Date?) { uploadState.nextAttempt = date }

@@ -65,13 +65,25 @@ public enum DeviceStatus: String, Codable, Sendable {
     case partial
     /// Nothing was collected: no session, or every RPC failed.
     case failed
-    /// Not attempted: the device was already being collected.
+    /// Not attempted: the device was already being collected (or the run was cancelled first).
     case skipped
+    /// Not attempted by this request because an earlier collection has the device waiting for its
+    /// turn: that one collects it, so the request is satisfied without a second session.
+    case queued
+
+    /// Whether the device was collected (well or not); only these results are recorded and counted.
+    public var attempted: Bool { self == .ok || self == .partial || self == .failed }
 }
 
 /// Why a device failed, in words a network engineer can act on, classed for summaries.
 public enum FailureKind: String, Codable, Sendable {
     case unreachable, timeout, authentication, hostKey = "host-key", credentials, session, rpcErrors = "rpc-errors", busy
+    /// Never started: the collection was cancelled (the agent stopping) while the device waited for
+    /// its turn. Reported as `skipped`, and not recorded as the device's last result.
+    case cancelled
+    /// Collected, but the bundle could not be written (outbox full, read-only or missing): nothing
+    /// will be uploaded, so the collection counts as failed.
+    case notStored = "not-stored"
 }
 
 /// The result of collecting one device once: what was asked, what came back, the parsed facts.
@@ -92,8 +104,45 @@ public struct DeviceResult: Codable, Sendable {
     public var facts: DeviceFacts
     /// The collection's log lines for this device (also sent to the agent's logger).
     public var log: String
+    /// When this collection did not identify the device (no software nor chassis inventory: it
+    /// failed), the facts of the last one that did, so that `inventory` keeps model, serial and
+    /// version across failed runs. Set by ``ResultStore/save(_:)``; nil otherwise.
+    public var lastGood: LastGoodFacts? = nil
+
+    /// Whether this collection identified the device (its software or chassis inventory).
+    public var identifiesDevice: Bool { facts.software != nil || facts.inventory != nil }
+
+    /// The device's facts as best known: this collection's, or the last good ones when this one
+    /// identified nothing; with the start time of the collection they come from.
+    public var bestFacts: (facts: DeviceFacts, collected: Date) {
+        if !identifiesDevice, let lastGood { return (lastGood.facts, lastGood.collected) }
+        return (facts, started)
+    }
 
     public var duration: Duration { .milliseconds(Int64(finished.timeIntervalSince(started) * 1000)) }
+
+    /// Turns the result into a failure because its bundle could not be written: a collection that
+    /// never reaches the outbox is lost for the support side, whatever the device answered. The
+    /// device's own outcome stays in the reason and the log.
+    public mutating func markNotStored(_ error: any Error) {
+        let collected = status == .ok ? "collected ok" : "collected \(status.rawValue): \(reason ?? "")"
+        status = .failed
+        failureKind = .notStored
+        reason = "not stored: \(error) (\(collected))"
+        log += "not stored: \(error)\n"
+    }
+}
+
+/// The facts of an earlier collection, kept beside a failed one.
+public struct LastGoodFacts: Codable, Sendable {
+    /// When that collection started.
+    public var collected: Date
+    public var facts: DeviceFacts
+
+    public init(collected: Date, facts: DeviceFacts) {
+        self.collected = collected
+        self.facts = facts
+    }
 }
 
 /// One stored reply: its RPC, a file name, and its bytes after redaction.

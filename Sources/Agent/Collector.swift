@@ -25,12 +25,13 @@ public final class Collector: Sendable {
     let logger: Logger
     let connector: DeviceConnector
     let redactor: ConfigurationRedactor
-    let globalLimit: ConcurrencyLimit
-    let groupLimits: [String: ConcurrencyLimit]
+    let limits: CollectionLimits
     let environment: [String: String]
 
+    /// `limits` are the running agent's (shared across reloads); by default this collector's own,
+    /// from `configuration`.
     public init(configuration: AgentConfiguration, sink: any CollectionSink, logger: Logger,
-                inFlight: DevicesInFlight = DevicesInFlight(),
+                inFlight: DevicesInFlight = DevicesInFlight(), limits: CollectionLimits? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 connector: @escaping DeviceConnector = { try await NETCONFClient.connect(to: $0, logger: $1) }) throws {
         self.configuration = configuration
@@ -42,8 +43,7 @@ public final class Collector: Sendable {
         redactor = try ConfigurationRedactor(extraKeywords: Set(configuration.agent.redactKeywords),
                                              extraPatterns: configuration.agent.redactPatterns,
                                              extraPaths: configuration.agent.redactPaths)
-        globalLimit = ConcurrencyLimit(limit: configuration.agent.concurrency)
-        groupLimits = configuration.groups.mapValues { ConcurrencyLimit(limit: $0.concurrency) }
+        self.limits = limits ?? CollectionLimits(configuration: configuration)
     }
 
     /// Collects `devices` concurrently (within the limits) and returns one result per device, in
@@ -66,8 +66,10 @@ public final class Collector: Sendable {
     private func collectLimited(_ device: Device, trigger: CollectionCause,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
         let group = configuration.group(of: device)
-        guard await inFlight.claim(device.name) else {
-            let result = skipped(device, group: group, trigger: trigger)
+        if let state = await inFlight.claim(device.name) {
+            // Collecting: a second session would only load the device. Queued: the earlier run
+            // will collect it, which is what was asked.
+            let result = state == .collecting ? skipped(device, group: group, trigger: trigger) : queued(device, group: group, trigger: trigger)
             onEvent(.finished(result, storedAt: nil))
             return result
         }
@@ -76,15 +78,21 @@ public final class Collector: Sendable {
         // after this one finds the device free.
         await inFlight.release(device.name)
         var storedAt: String?
+        var result: DeviceResult
         if let collection {
+            result = collection.result
             do {
                 storedAt = try await sink.store(collection)
                 logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
             } catch {
-                logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)"])
+                // A collection that is not in the outbox is lost: the result says so, so that
+                // status, metrics and the exit code of `collect now` show it.
+                logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)", "failure": "\(FailureKind.notStored.rawValue)"])
+                result.markNotStored(error)
             }
+        } else {
+            result = cancelled(device, group: group, trigger: trigger)
         }
-        let result = collection?.result ?? cancelled(device, group: group, trigger: trigger)
         onEvent(.finished(result, storedAt: storedAt))
         return result
     }
@@ -93,7 +101,8 @@ public final class Collector: Sendable {
     private func collectClaimed(_ device: Device, group: GroupSettings, trigger: CollectionCause,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceCollection? {
         // The group's slot first, so that a device waiting for its group holds no global slot.
-        let groupLimit = groupLimits[group.name]
+        let groupLimit = limits.group(group.name)
+        let globalLimit = limits.global
         do {
             try await groupLimit?.acquire()
         } catch {
@@ -105,6 +114,7 @@ public final class Collector: Sendable {
             await groupLimit?.release()
             return nil
         }
+        await inFlight.start(device.name)
         onEvent(.started(device))
         let collection = await collectOne(device, group: group, trigger: trigger)
         await globalLimit.release()
@@ -125,9 +135,17 @@ public final class Collector: Sendable {
         return run.finish().result
     }
 
+    private func queued(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
+        var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
+        run.fail(.busy, "queued: an earlier collection has this device waiting for its turn and will collect it", status: .queued)
+        return run.finish().result
+    }
+
+    /// A device whose turn never came: skipped, not failed, so that it is not recorded over the
+    /// device's last real result (SIGTERM would otherwise mark every queued device failed).
     private func cancelled(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
-        run.fail(.session, "not collected: the collection was cancelled (agent shutting down?)", status: .failed)
+        run.fail(.cancelled, "not collected: the collection was cancelled before its turn (the agent is stopping)", status: .skipped)
         return run.finish().result
     }
 }
@@ -176,7 +194,7 @@ struct DeviceRun {
         failureKind = kind
         reason = message
         self.status = status
-        log(status == .skipped ? .notice : .warning, message, ["failure": "\(kind.rawValue)"])
+        log(status.attempted ? .warning : .notice, message, ["failure": "\(kind.rawValue)"])
     }
 
     mutating func perform(connector: DeviceConnector, redactor: ConfigurationRedactor, environment: [String: String]) async {

@@ -1,8 +1,11 @@
+import Foundation
+
 /// An async counting semaphore: at most `limit` holders at once; waiters are served in order and
 /// leave the queue when their task is cancelled. Tasks wait suspended, so a thousand queued
-/// devices cost a thousand small continuations, not threads.
+/// devices cost a thousand small continuations, not threads. The limit can change while it is
+/// in use (a reload), so that every run shares one cap.
 public actor ConcurrencyLimit {
-    public let limit: Int
+    public private(set) var limit: Int
     private var holders = 0
     private var waiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     private var nextID = 0
@@ -29,13 +32,27 @@ public actor ConcurrencyLimit {
     }
 
     public func release() {
-        if waiters.isEmpty {
+        if waiters.isEmpty || holders > limit {
+            // Above a lowered limit, a freed slot is not passed on.
             holders -= 1
         } else {
             // The slot passes straight to the first waiter.
             waiters.removeFirst().continuation.resume()
         }
     }
+
+    /// Changes the limit in place. Raised: waiters take the new slots at once, in order. Lowered:
+    /// nobody is interrupted; freed slots are not passed on until the holders are under the limit.
+    public func resize(to newLimit: Int) {
+        limit = max(1, newLimit)
+        while holders < limit, !waiters.isEmpty {
+            holders += 1
+            waiters.removeFirst().continuation.resume()
+        }
+    }
+
+    /// Tasks waiting for a slot.
+    public var waiting: Int { waiters.count }
 
     public var inUse: Int { holders }
 
@@ -45,15 +62,72 @@ public actor ConcurrencyLimit {
     }
 }
 
-/// The devices being collected right now, so that a device is never collected twice at once
-/// (a scheduled run and a `collect now` overlapping).
+/// The agent's concurrency limits, `[agent] concurrency` and each group's `concurrency`, shared by
+/// every ``Collector`` the agent makes. A reload resizes them in place instead of making new ones,
+/// so that a run started before the reload and one started after it still share one cap.
+public final class CollectionLimits: @unchecked Sendable {
+    public let global: ConcurrencyLimit
+    private let lock = NSLock()
+    private var groups: [String: ConcurrencyLimit]
+
+    public init(configuration: AgentConfiguration) {
+        global = ConcurrencyLimit(limit: configuration.agent.concurrency)
+        groups = configuration.groups.mapValues { ConcurrencyLimit(limit: $0.concurrency) }
+    }
+
+    /// The limit of group `name` (nil for a group the configuration never had).
+    public func group(_ name: String) -> ConcurrencyLimit? {
+        lock.withLock { groups[name] }
+    }
+
+    /// Takes the limits of `configuration`: existing ones are resized, new groups get theirs.
+    /// A group that went away keeps its limit for the runs still using it.
+    public func apply(_ configuration: AgentConfiguration) async {
+        // New groups first, before any suspension, so that no run of a new group finds none.
+        let resized: [(ConcurrencyLimit, Int)] = lock.withLock {
+            var existing: [(ConcurrencyLimit, Int)] = []
+            for (name, settings) in configuration.groups {
+                if let limit = groups[name] {
+                    existing.append((limit, settings.concurrency))
+                } else {
+                    groups[name] = ConcurrencyLimit(limit: settings.concurrency)
+                }
+            }
+            return existing
+        }
+        await global.resize(to: configuration.agent.concurrency)
+        for (limit, size) in resized { await limit.resize(to: size) }
+    }
+}
+
+/// The devices of the collections in progress, waiting for their turn (queued) or being
+/// collected, so that a device is never collected twice at once (a scheduled run and a
+/// `collect now` overlapping).
 public actor DevicesInFlight {
-    private var names: Set<String> = []
+    public enum State: Sendable, Equatable {
+        /// Waiting for a concurrency slot.
+        case queued
+        /// Holding its slots: a session is open or being opened.
+        case collecting
+    }
+
+    private var states: [String: State] = [:]
 
     public init() {}
 
-    /// Marks `name` as in flight; false if it already was.
-    public func claim(_ name: String) -> Bool { names.insert(name).inserted }
-    public func release(_ name: String) { names.remove(name) }
-    public var current: Set<String> { names }
+    /// Marks `name` as queued and returns nil; when it already was in flight, changes nothing and
+    /// returns its state.
+    public func claim(_ name: String) -> State? {
+        if let state = states[name] { return state }
+        states[name] = .queued
+        return nil
+    }
+
+    /// The device got its slots and is being collected now.
+    public func start(_ name: String) { states[name] = .collecting }
+    public func release(_ name: String) { states[name] = nil }
+    /// Queued and collecting.
+    public var current: Set<String> { Set(states.keys) }
+    public var collecting: Set<String> { Set(states.filter { $0.value == .collecting }.keys) }
+    public var queued: Set<String> { Set(states.filter { $0.value == .queued }.keys) }
 }

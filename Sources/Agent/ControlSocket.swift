@@ -44,7 +44,10 @@ public struct AgentStatus: Codable, Sendable {
     public var configuration: String?
     public var reloadError: String?
     public var devices: Int
+    /// Devices being collected now (holding their concurrency slots).
     public var inFlight: [String]
+    /// Devices waiting for a slot in a collection in progress.
+    public var queued: [String]
     public var lastCollection: Date?
     public var groups: [Group]
     public var results: [DeviceSummary]
@@ -58,7 +61,8 @@ public struct AgentStatus: Codable, Sendable {
         self.configuration = runtime.configurationPath
         reloadError = await runtime.lastReloadError
         devices = configuration.devices.count
-        inFlight = await runtime.devicesInFlight.sorted()
+        inFlight = await runtime.devicesCollecting.sorted()
+        queued = await runtime.devicesQueued.sorted()
         lastCollection = await runtime.lastCollection
         let lastRun = await runtime.lastRun
         let nextRuns = await runtime.nextRuns

@@ -22,6 +22,8 @@ struct CurlPut {
     enum Response: Equatable {
         case http(status: Int, body: String)
         case failed(String)
+        /// The local file could not be opened or read: this bundle's problem, not the server's.
+        case unreadable(String)
     }
 
     /// State the C callbacks reach through their user pointer.
@@ -29,6 +31,8 @@ struct CurlPut {
         let fd: Int32
         var body: [UInt8] = []
         let abort: AbortFlag
+        /// errno of a failed read of the file, which aborts the transfer.
+        var readError: Int32?
         init(fd: Int32, abort: AbortFlag) {
             self.fd = fd
             self.abort = abort
@@ -51,7 +55,7 @@ struct CurlPut {
     static func perform(_ request: Request, abort: AbortFlag) -> Response {
         guard globalInit else { return .failed("libcurl could not be initialised") }
         let fd = open(request.file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failed("cannot open \(request.file): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { return .unreadable("cannot open \(request.file): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let context = CallbackContext(fd: fd, abort: abort)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
@@ -70,7 +74,10 @@ struct CurlPut {
             while true {
                 let n = read(context.fd, buffer, size * count)
                 if n >= 0 { return n }
-                if errno != EINTR { return Int(CURL_READFUNC_ABORT) }
+                if errno != EINTR {
+                    context.readError = errno
+                    return Int(CURL_READFUNC_ABORT)
+                }
             }
         }
         let writeCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { buffer, size, count, user in
@@ -122,6 +129,7 @@ struct CurlPut {
         let code = curl_easy_perform(handle)
         guard code == CURLE_OK else {
             if abort.isRaised { return .failed("upload aborted: the agent is stopping") }
+            if let readError = context.readError { return .unreadable("cannot read \(request.file): \(String(cString: strerror(readError)))") }
             let detail = String(cString: errorBuffer)
             let summary = String(cString: curl_easy_strerror(code))
             return .failed(detail.isEmpty ? summary : "\(summary): \(detail)")

@@ -38,7 +38,8 @@ public struct AgentMetrics: Sendable, Equatable {
 
     /// Counts one collection's results.
     public mutating func record(_ results: [DeviceResult], at date: Date = Date()) {
-        for result in results {
+        // A queued answer is not a collection: the run that has the device queued counts it.
+        for result in results where result.status != .queued {
             collections[result.device.group, default: [:]][result.status, default: 0] += 1
             if let kind = result.failureKind, result.status == .failed || result.status == .partial {
                 failures[result.device.group, default: [:]][kind, default: 0] += 1

@@ -85,11 +85,25 @@ public struct ResultStore: Sendable {
         directory = stateDirectory + "/results"
     }
 
+    /// Records `result` as the device's last one. A result that did not identify the device (a
+    /// failed run) keeps the facts of the last one that did, as `lastGood`: one unreachable run
+    /// must not wipe model, serial and version from `inventory`.
     public func save(_ result: DeviceResult) throws {
+        var result = result
+        if !result.identifiesDevice, let previous = load(result.device.name) {
+            result.lastGood = previous.identifiesDevice ? LastGoodFacts(collected: previous.started, facts: previous.facts) : previous.lastGood
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = "\(directory)/\(DirectorySink.safeName(result.device.name)).json"
-        try ResultStore.encoder.encode(result).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try ResultStore.encoder.encode(result).write(to: URL(fileURLWithPath: path(result.device.name)), options: .atomic)
     }
+
+    /// The last result of device `name`, if one is recorded and readable.
+    public func load(_ name: String) -> DeviceResult? {
+        guard let data = FileManager.default.contents(atPath: path(name)) else { return nil }
+        return try? ResultStore.decoder.decode(DeviceResult.self, from: data)
+    }
+
+    func path(_ name: String) -> String { "\(directory)/\(DirectorySink.safeName(name)).json" }
 
     /// Every stored result, by device name; unreadable files are skipped.
     public func loadAll() -> [DeviceResult] {

@@ -50,9 +50,12 @@ public struct WatchdogService: Service {
     let interval: Duration
     let runtime: AgentRuntime
 
-    /// What `systemctl status` shows: "collecting 212/1500 devices", or "idle, 1500 devices, next run 02:00 UTC".
-    public static func status(devices: Int, inFlight: Int, nextRun: Date?) -> String {
-        if inFlight > 0 { return "collecting \(inFlight)/\(devices) devices" }
+    /// What `systemctl status` shows: "collecting 212/1500 devices, 1288 queued", or "idle, 1500
+    /// devices, next run 02:00 UTC". `inFlight` counts devices being collected, not those queued.
+    public static func status(devices: Int, inFlight: Int, queued: Int = 0, nextRun: Date?) -> String {
+        if inFlight > 0 || queued > 0 {
+            return "collecting \(inFlight)/\(devices) devices" + (queued > 0 ? ", \(queued) queued" : "")
+        }
         guard let nextRun else { return "idle, \(devices) devices, no run scheduled" }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
@@ -71,7 +74,8 @@ public struct WatchdogService: Service {
             while !Task.isCancelled {
                 let configuration = await runtime.configuration
                 var status = WatchdogService.status(devices: configuration.devices.count,
-                                                    inFlight: await runtime.devicesInFlight.count,
+                                                    inFlight: await runtime.devicesCollecting.count,
+                                                    queued: await runtime.devicesQueued.count,
                                                     nextRun: await runtime.nextRuns.values.min())
                 if await runtime.lastReloadError != nil { status += "; last reload failed, running the previous configuration" }
                 notifier.notify("WATCHDOG=1\nSTATUS=\(status)")

@@ -18,9 +18,11 @@ public struct UploadStatus: Codable, Sendable, Equatable {
     public var pending: Int
     /// Bundles the server refused for good, in `<outbox>/rejected/`.
     public var rejected: Int
+    /// The last bundle moved to `rejected/` and why ("NAME: HTTP 400 ..." or "NAME: 5 failed attempts ...").
+    public var lastRejected: String?
 
     public init(url: String? = nil, lastAttempt: Date? = nil, lastSuccess: Date? = nil, lastError: String? = nil,
-                nextAttempt: Date? = nil, pending: Int = 0, rejected: Int = 0) {
+                nextAttempt: Date? = nil, pending: Int = 0, rejected: Int = 0, lastRejected: String? = nil) {
         self.url = url
         self.lastAttempt = lastAttempt
         self.lastSuccess = lastSuccess
@@ -28,6 +30,7 @@ public struct UploadStatus: Codable, Sendable, Equatable {
         self.nextAttempt = nextAttempt
         self.pending = pending
         self.rejected = rejected
+        self.lastRejected = lastRejected
     }
 }
 
@@ -62,6 +65,46 @@ public enum UploadOutcome: Sendable, Equatable {
         default: return .failed("HTTP \(status) from the server: \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }
+}
+
+/// Whom a failed attempt says something about, which decides whether the pass goes on.
+enum FailureScope: Equatable {
+    /// This bundle only (its file cannot be read): the next bundles are tried; the attempt counts
+    /// towards setting the bundle aside.
+    case bundle
+    /// A server error (5xx): the server may fail on this bundle only, or on everything. The next
+    /// bundle tells: accepted, and the failure was this bundle's; a server error again, and the
+    /// pass ends.
+    case serverError
+    /// Every bundle would fail alike (network, TLS, proxy, 401/403, 408/429, the token): the pass
+    /// ends and the uploader backs off.
+    case everything
+
+    static func of(_ outcome: UploadOutcome, status: Int?) -> FailureScope? {
+        guard case .failed = outcome else { return nil }
+        if let status, (500...599).contains(status) { return .serverError }
+        return .everything
+    }
+}
+
+/// Consecutive failed attempts of each bundle that were the bundle's own fault.
+final class BundleStrikes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+
+    /// Counts one more failed attempt of `name` and returns the count.
+    func add(_ name: String) -> Int {
+        lock.lock(); defer { lock.unlock() }
+        counts[name, default: 0] += 1
+        return counts[name]!
+    }
+
+    func clear(_ name: String) { lock.lock(); counts[name] = nil; lock.unlock() }
+
+    /// Forgets bundles no longer in the outbox (sent, moved away by hand).
+    func keep(only names: Set<String>) { lock.lock(); counts = counts.filter { names.contains($0.key) }; lock.unlock() }
+
+    func count(_ name: String) -> Int { lock.lock(); defer { lock.unlock() }; return counts[name] ?? 0 }
 }
 
 /// Wakes the uploader early (a collection just wrote bundles). Signals while nobody waits are
@@ -138,6 +181,11 @@ public final class Uploader: Service, @unchecked Sendable {
     let environment: [String: String]
     private let thread = TransferThread()
     private let abort = CurlPut.AbortFlag()
+    private let strikes = BundleStrikes()
+    /// After this many consecutive failed attempts that were the bundle's own (unreadable, or a
+    /// server error while the server took other bundles), it goes to `rejected/` so that it stops
+    /// costing an attempt in every pass. Kept in memory: a restart gives a bundle a fresh start.
+    public static let maxAttemptsPerBundle = 5
 
     public init(runtime: AgentRuntime, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.runtime = runtime
@@ -189,23 +237,75 @@ public final class Uploader: Service, @unchecked Sendable {
     /// The result of one scan of the outbox.
     public struct Pass: Sendable, Equatable {
         public var outcomes: [String: UploadOutcome] = [:]
-        /// True when a bundle could not be sent; the pass stopped there (oldest first).
+        /// True when the server or the network failed (every bundle would): the pass stopped
+        /// there and the uploader backs off.
         public var failed = false
+        /// Bundles moved to `rejected/` in this pass after ``Uploader/maxAttemptsPerBundle`` failures.
+        public var setAside: [String] = []
     }
 
-    /// Sends every finished bundle in `outbox`, oldest first, until one fails.
+    /// Sends every finished bundle in `outbox`, oldest first. A failure of one bundle (its file,
+    /// or a server error the next bundle shows to be its own) does not stop the pass; a failure
+    /// every bundle would meet (network, TLS, credentials, a server error twice in a row) does.
     public func uploadPending(settings: UploadSettings, outbox: String) async -> Pass {
         var pass = Pass()
-        for name in Self.pendingBundles(outbox) {
+        let pending = Self.pendingBundles(outbox)
+        strikes.keep(only: Set(pending))
+        // A bundle that met a server error, until the next attempt says whose fault it was.
+        var suspect: (name: String, reason: String)?
+        scan: for name in pending {
             if abort.isRaised { break }
-            let outcome = await upload(name: name, outbox: outbox, settings: settings)
+            let (outcome, scope) = await attempt(name: name, outbox: outbox, settings: settings)
             pass.outcomes[name] = outcome
-            if case .failed = outcome {
+            let reason: String
+            if case let .failed(text) = outcome { reason = text } else { reason = "" }
+            switch scope {
+            case nil:
+                // The server took (or refused) this one: the suspect's server error was its own.
+                if let previous = suspect {
+                    await strike(previous.name, reason: previous.reason, outbox: outbox, settings: settings, pass: &pass)
+                    suspect = nil
+                }
+            case .bundle:
+                await strike(name, reason: reason, outbox: outbox, settings: settings, pass: &pass)
+            case .serverError:
+                if suspect != nil {
+                    pass.failed = true
+                    break scan
+                }
+                suspect = (name, reason)
+            case .everything:
                 pass.failed = true
-                break
+                break scan
             }
         }
+        // A server error with nothing after it to compare: maybe the server is down; back off.
+        if suspect != nil { pass.failed = true }
         return pass
+    }
+
+    /// Counts a failed attempt against `name`; at ``maxAttemptsPerBundle`` the bundle moves to `rejected/`.
+    private func strike(_ name: String, reason: String, outbox: String, settings: UploadSettings, pass: inout Pass) async {
+        let count = strikes.add(name)
+        guard count >= Self.maxAttemptsPerBundle else {
+            logger.notice("bundle failed on its own, the next ones are sent", metadata: [
+                "bundle": "\(name)", "attempts": "\(count)", "limit": "\(Self.maxAttemptsPerBundle)", "error": "\(reason)",
+            ])
+            return
+        }
+        let why = "\(count) failed attempts in a row while other bundles went through; last: \(reason)"
+        do {
+            try settle(name: name, outbox: outbox, into: "rejected")
+        } catch {
+            logger.error("cannot move the failing bundle to rejected/", metadata: ["bundle": "\(name)", "error": "\(error)"])
+            return
+        }
+        strikes.clear(name)
+        pass.setAside.append(name)
+        logger.error("bundle moved to rejected/ after repeated failures", metadata: [
+            "bundle": "\(name)", "attempts": "\(count)", "error": "\(reason)",
+        ])
+        await runtime.recordRejected(name, why: why)
     }
 
     /// Finished bundles in `outbox`, oldest first (modification time, then name). In-progress
@@ -223,19 +323,40 @@ public final class Uploader: Service, @unchecked Sendable {
     /// Uploads one bundle and settles its file: removed (or moved to sent/) when accepted, moved
     /// to rejected/ when refused for good, kept when the attempt failed.
     func upload(name: String, outbox: String, settings: UploadSettings) async -> UploadOutcome {
+        await attempt(name: name, outbox: outbox, settings: settings).outcome
+    }
+
+    /// ``upload(name:outbox:settings:)``, with how far a failure reaches (nil when not failed).
+    func attempt(name: String, outbox: String, settings: UploadSettings) async -> (outcome: UploadOutcome, scope: FailureScope?) {
         let path = outbox + "/" + name
         let started = Date()
         var outcome: UploadOutcome
+        var scope: FailureScope?
         do {
-            let request = try makeRequest(name: name, path: path, settings: settings)
-            let abort = self.abort
-            let response = await thread.run { CurlPut.perform(request, abort: abort) }
-            switch response {
-            case let .http(status, body): outcome = UploadOutcome.classify(status: status, body: body)
-            case let .failed(reason): outcome = .failed(reason)
+            let file = try Self.read(path)
+            do {
+                let request = try makeRequest(name: name, path: path, file: file, settings: settings)
+                let abort = self.abort
+                let response = await thread.run { CurlPut.perform(request, abort: abort) }
+                switch response {
+                case let .http(status, body):
+                    outcome = UploadOutcome.classify(status: status, body: body)
+                    scope = FailureScope.of(outcome, status: status)
+                case let .failed(reason):
+                    outcome = .failed(reason)
+                    scope = .everything
+                case let .unreadable(reason):
+                    outcome = .failed(reason)
+                    scope = .bundle
+                }
+            } catch {
+                // The url or the token: the same for every bundle.
+                outcome = .failed(error.description)
+                scope = .everything
             }
         } catch {
             outcome = .failed(error.description)
+            scope = .bundle
         }
         switch outcome {
         case let .accepted(status):
@@ -250,30 +371,35 @@ public final class Uploader: Service, @unchecked Sendable {
             logger.error("the server refused the bundle; moved to rejected/", metadata: [
                 "bundle": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
             ])
-            do { try settle(name: name, outbox: outbox, into: "rejected") } catch {
+            do {
+                try settle(name: name, outbox: outbox, into: "rejected")
+                await runtime.recordRejected(name, why: "HTTP \(status): \(body.prefix(200).trimmingCharacters(in: .whitespacesAndNewlines))")
+            } catch {
                 logger.error("cannot move the refused bundle", metadata: ["bundle": "\(name)", "error": "\(error)"])
             }
         case let .failed(reason):
             logger.warning("bundle not uploaded", metadata: ["bundle": "\(name)", "error": "\(reason)"])
         }
         await runtime.recordUpload(outcome, url: settings.url, at: started)
-        return outcome
+        return (outcome, scope)
     }
 
-    func makeRequest(name: String, path: String, settings: UploadSettings) throws(UploadError) -> CurlPut.Request {
-        guard let url = settings.url else { throw UploadError("no [upload] url configured") }
-        let size: Int64
-        let digest: String
+    /// The size and SHA-256 of a bundle file.
+    static func read(_ path: String) throws(UploadError) -> (size: Int64, digest: String) {
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
-            size = Int64(data.count)
-            digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+            return (Int64(data.count), SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
         } catch {
             throw UploadError("cannot read \(path): \(error.localizedDescription)")
         }
+    }
+
+    func makeRequest(name: String, path: String, file: (size: Int64, digest: String), settings: UploadSettings) throws(UploadError) -> CurlPut.Request {
+        guard let url = settings.url else { throw UploadError("no [upload] url configured") }
+        let size = file.size
         var headers = [
             "Content-Type: application/gzip",
-            "X-Care-Bundle-SHA256: \(digest)",
+            "X-Care-Bundle-SHA256: \(file.digest)",
             // A server answering 100-continue slowly would otherwise delay every upload by a second.
             "Expect:",
         ]

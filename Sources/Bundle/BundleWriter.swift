@@ -55,7 +55,9 @@ public enum BundleFileName {
 /// Writes signed bundles into a directory, crash-safely: the bundle is built in memory, written to
 /// a temporary file in the same directory, fsynced, hard-linked to its final name (which fails
 /// rather than overwrite an existing bundle) and the directory fsynced. A crash at any point leaves
-/// a whole bundle or none, plus at worst a `.tmp` file that readers ignore.
+/// a whole bundle or none, plus at worst a `.tmp` file that readers ignore. The writer holds an
+/// exclusive `flock` on its temporary file for as long as it exists, so that a cleaner can tell
+/// a dead writer's leftover from a live writer's file in another process.
 public struct BundleWriter: Sendable {
     /// Points in ``write(_:)`` where a test can make the process die (`_exit(137)`), named by the
     /// hidden environment variable `CARE_AGENT_BUNDLE_CRASH_AT`.
@@ -70,16 +72,23 @@ public struct BundleWriter: Sendable {
     }
 
     public static let crashEnvironmentVariable = "CARE_AGENT_BUNDLE_CRASH_AT"
+    /// Hidden, for tests: the writer stops itself (SIGSTOP) at this step, holding its temporary
+    /// file, until it gets SIGCONT: a writer caught in the middle of a write.
+    public static let stopEnvironmentVariable = "CARE_AGENT_BUNDLE_STOP_AT"
 
     public let directory: URL
     public let key: AgentKey
     /// Where to die, for crash tests. Read from `CARE_AGENT_BUNDLE_CRASH_AT` by default.
     public var crashStep: CrashStep?
+    /// Where to stop, for tests. Read from `CARE_AGENT_BUNDLE_STOP_AT` by default.
+    public var stopStep: CrashStep?
 
     public init(directory: URL, key: AgentKey) {
         self.directory = directory
         self.key = key
-        self.crashStep = ProcessInfo.processInfo.environment[Self.crashEnvironmentVariable].flatMap(CrashStep.init(rawValue:))
+        let environment = ProcessInfo.processInfo.environment
+        self.crashStep = environment[Self.crashEnvironmentVariable].flatMap(CrashStep.init(rawValue:))
+        self.stopStep = environment[Self.stopEnvironmentVariable].flatMap(CrashStep.init(rawValue:))
     }
 
     /// Writes `contents` as `<hostname>-<serial>-<time>.tar.gz` in ``directory`` (created, mode 0750,
@@ -105,30 +114,32 @@ public struct BundleWriter: Sendable {
     @discardableResult
     public func write(_ contents: BundleContents, to file: URL) throws(BundleWriteError) -> URL {
         let bytes = try Self.encode(contents, key: key)
-        let writer = BundleWriter(directory: file.deletingLastPathComponent(), key: key, crashStep: crashStep)
+        let writer = BundleWriter(directory: file.deletingLastPathComponent(), key: key, crashStep: crashStep, stopStep: stopStep)
         return try writer.place(bytes, base: file.lastPathComponent) { attempt in
             attempt == 1 ? file.lastPathComponent : nil
         }
     }
 
-    private init(directory: URL, key: AgentKey, crashStep: CrashStep?) {
+    private init(directory: URL, key: AgentKey, crashStep: CrashStep?, stopStep: CrashStep?) {
         self.directory = directory
         self.key = key
         self.crashStep = crashStep
+        self.stopStep = stopStep
     }
 
     private func crash(at step: CrashStep) {
         if step == crashStep { _exit(137) }
+        if step == stopStep { raise(SIGSTOP) }
     }
 
     private func place(_ bytes: [UInt8], base: String, name: (Int) -> String?) throws(BundleWriteError) -> URL {
         let dir = directory.path
-        let temp = "\(dir)/.\(base).\(getpid())-\(String(UInt32.random(in: 0 ... .max), radix: 16)).tmp"
-        let fd = try SystemCall.run("open", temp) { open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640) }
+        let (temp, fd) = try Self.createLockedTemporary(dir: dir, base: base)
+        // Declared first, so run last: the lock is held until the temporary name is gone.
+        defer { close(fd) }
         var tempExists = true
         defer { if tempExists { unlink(temp) } }
         do {
-            defer { close(fd) }
             crash(at: .tempCreated)
             // The umask may have removed bits; the bundle is readable by the agent's group (the uploader).
             try SystemCall.run("fchmod", temp) { fchmod(fd, 0o640) }
@@ -163,8 +174,30 @@ public struct BundleWriter: Sendable {
         return URL(fileURLWithPath: final)
     }
 
-    /// Removes temporary files left by writers that died more than `age` seconds ago.
-    /// Call at agent start; a running writer's temp file is never that old.
+    /// Creates a new temporary file and takes its lock. A cleaner may take the lock and remove
+    /// the file in the instant between the two; the writer sees the file unlinked and starts over
+    /// with another name.
+    static func createLockedTemporary(dir: String, base: String) throws(BundleWriteError) -> (String, Int32) {
+        while true {
+            let temp = "\(dir)/.\(base).\(getpid())-\(String(UInt32.random(in: 0 ... .max), radix: 16)).tmp"
+            let fd = try SystemCall.run("open", temp) { open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640) }
+            var info = stat()
+            while flock(fd, LOCK_EX) != 0 {
+                guard errno == EINTR else {
+                    let code = errno
+                    close(fd)
+                    unlink(temp)
+                    throw .system(call: "flock", path: temp, errno: code)
+                }
+            }
+            if fstat(fd, &info) == 0 && info.st_nlink > 0 { return (temp, fd) }
+            close(fd)
+        }
+    }
+
+    /// Removes temporary files left by writers that died more than `age` seconds ago. A file
+    /// whose writer is alive (it holds the file's lock: another process writing into the same
+    /// directory, a `collect now --standalone`) is never removed, however old.
     public func removeStaleTemporaryFiles(olderThan age: TimeInterval = 3600) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let now = Date()
@@ -172,9 +205,28 @@ public struct BundleWriter: Sendable {
             let path = directory.appendingPathComponent(name).path
             if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
                now.timeIntervalSince(modified) > age {
-                unlink(path)
+                Self.removeIfAbandoned(path)
             }
         }
+    }
+
+    /// Removes every temporary file whose writer is gone, however recent; what the agent does at
+    /// start. Live writers' files are kept (see ``removeStaleTemporaryFiles(olderThan:)``).
+    public func removeAbandonedTemporaryFiles() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names where BundleFileName.isTemporary(name) {
+            Self.removeIfAbandoned(directory.appendingPathComponent(name).path)
+        }
+    }
+
+    /// Unlinks `path` if nobody holds its lock; the lock is held while unlinking, so that a writer
+    /// that had just created it notices (``createLockedTemporary(dir:base:)``).
+    static func removeIfAbandoned(_ path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return }
+        unlink(path)
     }
 
     /// The complete bundle file for `contents`, signed with `key`: tar + gzip of manifest.json,

@@ -135,7 +135,7 @@ struct CollectNowCommand: AsyncParsableCommand {
         progress.finish()
         let store = ResultStore(stateDirectory: state ?? configuration.agent.stateDirectory)
         var storeFailed = false
-        for result in results where result.status != .skipped {
+        for result in results where result.status.attempted {
             do { try store.save(result) } catch { storeFailed = true }
         }
         if storeFailed { Console.error("could not record the last results in \(store.directory) (use --state DIR)") }
@@ -182,7 +182,8 @@ enum Summary {
     static func text(_ results: [DeviceSummary]) -> String {
         let count = { (s: DeviceStatus) in results.filter { $0.status == s }.count }
         var lines = ["\(results.count) devices: \(count(.ok)) ok, \(count(.partial)) partial, \(count(.failed)) failed"
-            + (count(.skipped) > 0 ? ", \(count(.skipped)) skipped" : "")]
+            + (count(.skipped) > 0 ? ", \(count(.skipped)) skipped" : "")
+            + (count(.queued) > 0 ? ", \(count(.queued)) queued" : "")]
         for r in results where r.status != .ok {
             lines.append("  \(r.status.rawValue.uppercased()) \(r.name) (\(r.host):\(r.port)): \(r.reason ?? "")")
         }

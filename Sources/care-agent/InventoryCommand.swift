@@ -8,7 +8,7 @@ struct InventoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inventory",
         abstract: "List model, serial number and Junos version of each device from its last collection.",
-        discussion: "Reads <state-directory>/results; with --fru, one line per field-replaceable unit."
+        discussion: "Reads <state-directory>/results; with --fru, one line per field-replaceable unit. A device whose last collection failed is shown with the facts of its last good one (and that one's date)."
     )
 
     @Option(help: "The agent's state directory.") var state: String = "/var/lib/care-agent"
@@ -30,6 +30,10 @@ struct InventoryCommand: AsyncParsableCommand {
         var item: String?
         var partNumber: String?
         var description: String?
+        /// How the last collection went, and when it started: `collected` is older when it
+        /// failed and the facts are the last good ones.
+        var lastStatus: String
+        var lastAttempt: Date
     }
 
     func run() async throws {
@@ -40,12 +44,15 @@ struct InventoryCommand: AsyncParsableCommand {
         }
         var rows: [Row] = []
         for r in results {
-            let base = Row(device: r.device.name, host: r.host, collected: r.started,
-                           model: r.facts.software?.model ?? r.facts.inventory?.chassisDescription,
-                           serial: r.facts.inventory?.chassisSerial,
-                           version: r.facts.software?.version.map { "\($0)" })
+            // A failed last run keeps the facts of the last good one (and its date).
+            let (facts, collected) = r.bestFacts
+            let base = Row(device: r.device.name, host: r.host, collected: collected,
+                           model: facts.software?.model ?? facts.inventory?.chassisDescription,
+                           serial: facts.inventory?.chassisSerial,
+                           version: facts.software?.version.map { "\($0)" },
+                           lastStatus: r.status.rawValue, lastAttempt: r.started)
             guard fru else { rows.append(base); continue }
-            for unit in r.facts.inventory?.frus ?? [] {
+            for unit in facts.inventory?.frus ?? [] {
                 var row = base
                 row.item = unit.identity
                 row.serial = unit.serialNumber

@@ -54,9 +54,10 @@ struct RunCommand: AsyncParsableCommand {
             Console.error("\(error)")
             throw ExitCode(1)
         }
-        // This process now owns the outbox (a second agent is refused at the control socket):
-        // half-written bundles of a killed predecessor are removed; finished ones stay.
-        BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeStaleTemporaryFiles(olderThan: 0)
+        // Half-written bundles of a killed predecessor are removed; finished ones stay. Not by
+        // age: a `collect now --standalone` may be writing into the same outbox right now, and
+        // its file is told apart by the lock its writer holds.
+        BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeAbandonedTemporaryFiles()
         var services: [any Service] = [
             Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
             // Always running: a reload may turn uploading on or off ([upload] url).

@@ -33,16 +33,25 @@ struct StatusCommand: AsyncParsableCommand {
         if status.results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
     }
 
+    /// "none", or "3 (a, b, c)" with at most 10 names.
+    static func names(_ list: [String]) -> String {
+        if list.isEmpty { return "none" }
+        return "\(list.count) (" + list.prefix(10).joined(separator: ", ") + (list.count > 10 ? ", +\(list.count - 10)" : "") + ")"
+    }
+
     static func text(_ status: AgentStatus) -> String {
         let iso = ISO8601DateFormatter()
         var lines = ["configuration: \(status.configuration ?? "-")"]
         if let error = status.reloadError { lines.append("LAST RELOAD FAILED (running the previous configuration): \(error)") }
-        lines.append("devices: \(status.devices), being collected: \(status.inFlight.isEmpty ? "none" : status.inFlight.joined(separator: ", "))")
+        lines.append("devices: \(status.devices), being collected: \(Self.names(status.inFlight)), queued: \(status.queued.isEmpty ? "none" : "\(status.queued.count)")")
         lines.append("outbox: \(status.outboxBundles) bundles waiting")
         if let upload = status.upload {
             if let url = upload.url {
                 var line = "upload: to \(url), last success \(upload.lastSuccess.map(iso.string(from:)) ?? "never")"
-                if upload.rejected > 0 { line += ", \(upload.rejected) rejected (see <outbox>/rejected/)" }
+                if upload.rejected > 0 {
+                    line += ", \(upload.rejected) rejected (see <outbox>/rejected/)"
+                    if let last = upload.lastRejected { line += ", last rejected \(last)" }
+                }
                 if let error = upload.lastError {
                     line += ", LAST ATTEMPT FAILED at \(upload.lastAttempt.map(iso.string(from:)) ?? "?"): \(error)"
                     if let next = upload.nextAttempt { line += "; next try \(iso.string(from: next))" }

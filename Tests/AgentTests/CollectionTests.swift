@@ -357,15 +357,18 @@ import TestSupport
         let peak = LockedPeak()
         let events: @Sendable (CollectionEvent) -> Void = { event in
             switch event {
-            case .started: peak.enter()
-            case .finished(let r, _) where r.status != .skipped: peak.leave()
+            case .started(let device): peak.enter(device.name)
+            case .finished(let r, _) where r.status.attempted: peak.leave()
             default: break
             }
         }
-        async let first = collector.collect(config.devices, trigger: .schedule, onEvent: events)
-        try await Task.sleep(for: .milliseconds(50))
-        async let second = collector.collect([config.devices[0]], trigger: .request)
-        let (a, b) = await (first, second)
+        let first = Task { await collector.collect(config.devices, trigger: .schedule, onEvent: events) }
+        // Once the group's two slots are taken, a request for a device being collected is skipped.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while peak.started.count < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let collecting = try #require(config.devices.first { $0.name == peak.started.first })
+        let b = await collector.collect([collecting], trigger: .request)
+        let a = await first.value
         #expect(a.allSatisfy { $0.status == .ok }, "\(a.map { $0.reason ?? "" })")
         #expect(b.first?.status == .skipped)
         #expect(b.first?.reason?.contains("already being collected") == true)
@@ -543,7 +546,10 @@ final class LockedPeak: @unchecked Sendable {
     private let lock = NSLock()
     private var current = 0
     private var highest = 0
-    func enter() { lock.lock(); current += 1; highest = max(highest, current); lock.unlock() }
+    private var names: [String] = []
+    func enter(_ name: String = "") { lock.lock(); current += 1; highest = max(highest, current); names.append(name); lock.unlock() }
     func leave() { lock.lock(); current -= 1; lock.unlock() }
     var maximum: Int { lock.lock(); defer { lock.unlock() }; return highest }
+    /// The devices started so far, in order.
+    var started: [String] { lock.lock(); defer { lock.unlock() }; return names }
 }

@@ -221,6 +221,7 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
         #expect(SystemdNotifierTests().receive(notify).hasPrefix("READY=1\nSTATUS=1 devices"))
         #expect(WatchdogService.status(devices: 1500, inFlight: 212, nextRun: nil) == "collecting 212/1500 devices")
+        #expect(WatchdogService.status(devices: 1500, inFlight: 212, queued: 1288, nextRun: nil) == "collecting 212/1500 devices, 1288 queued")
         #expect(WatchdogService.status(devices: 1500, inFlight: 0, nextRun: Date(timeIntervalSince1970: 7200)) == "idle, 1500 devices, next run 02:00 UTC")
         let socket = "\(dir.path)/run/control.sock"
         var info = stat()
@@ -242,7 +243,7 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         #expect(unknownErr.contains("no device nope in the configuration or inventory"))
         let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(statusCode == 0)
-        #expect(statusOut.contains("devices: 1, being collected: none"))
+        #expect(statusOut.contains("devices: 1, being collected: none, queued: none"), "\(statusOut)")
         #expect(statusOut.contains("outbox: 1 bundles waiting"))
         #expect(statusOut.contains("next run not scheduled"), "\(statusOut)") // schedule = manual
         #expect(statusOut.contains("ok       r1 at "), "\(statusOut)")

@@ -195,6 +195,77 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(metrics.contains("care_agent_upload_failures_total 0\n"))
     }
 
+    @Test func aBundleTheServerFailsOnDoesNotHoldUpTheOthersAndIsSetAsideAfterFiveAttempts() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        // The oldest bundle is one the server answers 500 for, every time.
+        let poison = "poison-SN0-20261125T000000Z.tar.gz"
+        let poisonData = try bench.addBundle(poison, age: 1000)
+        try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz", age: 100)
+        for round in 1...Uploader.maxAttemptsPerBundle {
+            let fresh = "r\(round + 1)_SN\(round + 1)_20261125T0\(round + 1)0000Z.tar.gz"
+            let data = try bench.addBundle(fresh, age: 10)
+            let pass = await bench.pass()
+            // The newer bundles went; the pass is not a failure of the server: no backoff.
+            #expect(pass.failed == false, "round \(round): \(pass.outcomes)")
+            #expect(pass.outcomes[fresh] == .accepted(status: 201))
+            #expect(FileManager.default.contents(atPath: nginx.received(fresh)) == data)
+            guard case let .failed(reason) = pass.outcomes[poison], reason.hasPrefix("HTTP 500") else {
+                Issue.record("round \(round): expected HTTP 500 for the poison bundle, got \(String(describing: pass.outcomes[poison]))")
+                return
+            }
+            if round < Uploader.maxAttemptsPerBundle {
+                #expect(bench.exists(poison), "round \(round)")
+                #expect(pass.setAside.isEmpty)
+            } else {
+                #expect(pass.setAside == [poison])
+            }
+        }
+        #expect(!bench.exists("r1_SN1_20261125T010000Z.tar.gz"))
+        // Set aside after five failures, byte for byte, for a person to look at.
+        #expect(!bench.exists(poison))
+        #expect(FileManager.default.contents(atPath: bench.outbox + "/rejected/" + poison) == poisonData)
+        #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(poison) 500") }.count == 5)
+        #expect(bench.lines.lines.contains { $0.contains("moved to rejected/ after repeated failures") && $0.contains("attempts=5") && $0.contains(poison) })
+        let status = await AgentStatus(runtime: bench.runtime)
+        #expect(status.upload?.rejected == 1 && status.upload?.pending == 0)
+        #expect(status.upload?.lastRejected?.hasPrefix("\(poison): 5 failed attempts in a row") == true, "\(status.upload?.lastRejected ?? "")")
+        #expect(status.upload?.lastRejected?.contains("HTTP 500") == true)
+        // Nothing else is tried for it any more.
+        #expect(await bench.pass().outcomes.isEmpty)
+    }
+
+    @Test func aServerFailingOnEveryBundleEndsThePassAndSetsNothingAside() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.url("/busy/"))
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let names = ["a_SN_1.tar.gz", "b_SN_2.tar.gz", "c_SN_3.tar.gz"]
+        for (i, name) in names.enumerated() { try bench.addBundle(name, age: Double(100 - i * 10)) }
+        for round in 1...(Uploader.maxAttemptsPerBundle + 2) {
+            let pass = await bench.pass()
+            // 503 twice in a row: the server, not the bundles; the pass ends and backs off.
+            #expect(pass.failed, "round \(round)")
+            #expect(Set(pass.outcomes.keys) == ["a_SN_1.tar.gz", "b_SN_2.tar.gz"], "round \(round)")
+            #expect(pass.setAside.isEmpty)
+        }
+        #expect(names.allSatisfy { bench.exists($0) })
+        #expect(!FileManager.default.fileExists(atPath: bench.outbox + "/rejected"))
+        #expect(!nginx.accessLog.contains("c_SN_3"))
+        // Unreachable (nothing listens): the pass ends at the first bundle.
+        settings.url = "https://127.0.0.1:\(try SSHDHarness.freePort(on: "127.0.0.1"))/care/"
+        let down = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        #expect(down.failed && down.outcomes.count == 1)
+    }
+
     @Test func uploadsGoThroughAnHTTPProxyWithConnect() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -5,6 +5,46 @@ import TestSupport
 @testable import Bundle
 
 @Suite struct BundleWriterTests {
+    @Test func cleanupRemovesOnlyTemporaryFilesNobodyHoldsTheLockOf() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let live = dir.url.appendingPathComponent(".r1-X-20251125-020000.tar.gz.4242-ab.tmp").path
+        let dead = dir.url.appendingPathComponent(".r2-X-20251125-020000.tar.gz.4243-cd.tmp").path
+        // A writer in the middle of a write holds its file's lock, as BundleWriter does.
+        let writer = open(live, O_WRONLY | O_CREAT | O_EXCL, 0o640)
+        #expect(writer >= 0 && flock(writer, LOCK_EX) == 0)
+        defer { close(writer) }
+        FileManager.default.createFile(atPath: dead, contents: Data([0x1f, 0x8b]))
+        // An hour old: an age limit alone would take the live one too.
+        for path in [live, dead] {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: path)
+        }
+        let cleaner = BundleWriter(directory: dir.url, key: Sample.key)
+        cleaner.removeStaleTemporaryFiles(olderThan: 3600)
+        #expect(try dir.names() == [live].map { URL(fileURLWithPath: $0).lastPathComponent })
+        FileManager.default.createFile(atPath: dead, contents: Data([0x1f, 0x8b]))
+        cleaner.removeAbandonedTemporaryFiles()
+        #expect(try dir.names() == [live].map { URL(fileURLWithPath: $0).lastPathComponent })
+        // The writer's own write still completes beside a cleaner that ran meanwhile.
+        let url = try BundleWriter(directory: dir.url, key: Sample.key).write(try Sample.contents())
+        #expect(try dir.names().sorted() == [URL(fileURLWithPath: live).lastPathComponent, url.lastPathComponent].sorted())
+        close(writer)
+        cleaner.removeAbandonedTemporaryFiles()
+        #expect(try dir.names() == [url.lastPathComponent])
+    }
+
+    @Test func aWritersTemporaryFileIsLockedFromItsCreation() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (path, fd) = try BundleWriter.createLockedTemporary(dir: dir.path, base: "r1.tar.gz")
+        defer { close(fd) }
+        var info = stat()
+        #expect(fstat(fd, &info) == 0 && info.st_nlink == 1)
+        #expect(BundleFileName.isTemporary(URL(fileURLWithPath: path).lastPathComponent))
+        // Held: a cleaner leaves it.
+        BundleWriter.removeIfAbandoned(path)
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
     @Test func roundTripKeepsEverythingTheCollectorHandedOver() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
