@@ -44,6 +44,25 @@ public struct SystemdNotifier: Sendable {
     }
 }
 
+/// Tells systemd the service is ready (`READY=1`) from inside the ServiceGroup. By the time a
+/// group runs its services it traps SIGTERM, so a stop that follows READY at once is a graceful
+/// shutdown; sent before the group ran, SIGTERM's default action killed the agent (exit 143).
+public struct ReadinessNotice: Service {
+    let notifier: SystemdNotifier
+    let status: String
+
+    public init(notifier: SystemdNotifier, status: String) {
+        self.notifier = notifier
+        self.status = status
+    }
+
+    public func run() async throws {
+        notifier.notify("READY=1\nSTATUS=\(status)")
+        // Returning would end the group: stay until shutdown.
+        try? await gracefulShutdown()
+    }
+}
+
 /// Pings systemd's watchdog and publishes a one-line status while the agent runs.
 public struct WatchdogService: Service {
     let notifier: SystemdNotifier

@@ -59,6 +59,7 @@ struct RunCommand: AsyncParsableCommand {
         // its file is told apart by the lock its writer holds.
         BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeAbandonedTemporaryFiles()
         var services: [any Service] = [
+            ReadinessNotice(notifier: notifier, status: "\(configuration.devices.count) devices"),
             Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
             // Always running: a reload may turn uploading on or off ([upload] url).
             Uploader(runtime: runtime, logger: logger),
@@ -70,7 +71,6 @@ struct RunCommand: AsyncParsableCommand {
         logger.notice("care-agent running", metadata: [
             "devices": "\(configuration.devices.count)", "groups": "\(configuration.groups.count)", "socket": "\(control.path)",
         ])
-        notifier.notify("READY=1\nSTATUS=\(configuration.devices.count) devices")
         try await group.run()
         notifier.notify("STOPPING=1")
     }

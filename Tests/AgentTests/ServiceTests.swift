@@ -202,6 +202,35 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "", (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
+    /// systemd may stop the service the moment it says READY: that stop must be graceful.
+    @Test func stopRightAfterReadyIsGraceful() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [device r1]
+        host = 192.0.2.1
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let notifyPath = dir.appendingPathComponent("notify").path
+        let notify = try SystemdNotifierTests().listen(notifyPath)
+        defer { close(notify) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notifyPath
+        for _ in 0..<3 {
+            let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf],
+                                           stderr: dir.appendingPathComponent("service.log").path, environment: environment)
+            defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+            #expect(SystemdNotifierTests().receive(notify).hasPrefix("READY=1\nSTATUS=1 devices"))
+            service.signal(SIGTERM)
+            #expect(service.wait() == 0, "a SIGTERM right after READY=1 should stop the agent gracefully")
+            #expect(SystemdNotifierTests().receive(notify) == "STOPPING=1")
+        }
+    }
+
     @Test func serviceLifecycle() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
