@@ -20,8 +20,17 @@ public struct BundleSink: CollectionSink {
                   agent: AgentIdentity(id: configuration.agent.agentID, version: AgentIdentity.careAgentVersion))
     }
 
+    /// Encoding, compression, the writes and both fsyncs run on the store thread: an fsync on a
+    /// busy disk can take long, and must not hold a thread of the cooperative pool.
+    static let storeThread = SerialWorkThread(name: "care-store")
+
     public func store(_ collection: DeviceCollection) async throws -> String {
-        try writer.write(BundleSink.contents(collection, agent: agent)).path
+        let writer = self.writer
+        let contents = BundleSink.contents(collection, agent: agent)
+        let stored: Result<String, BundleWriteError> = await Self.storeThread.run {
+            Result { () throws(BundleWriteError) in try writer.write(contents).path }
+        }
+        return try stored.get()
     }
 
     /// The bundle's view of a collection. RPCs never sent (not applicable to the model, or after

@@ -1,7 +1,7 @@
 import CLibCurl
 import Foundation
 
-/// One HTTP PUT of a file with libcurl's easy interface. Blocking: run it on ``TransferThread``,
+/// One HTTP PUT of a file with libcurl's easy interface. Blocking: run it on a ``SerialWorkThread``,
 /// never on Swift's cooperative pool.
 struct CurlPut {
     struct Request {
@@ -137,52 +137,5 @@ struct CurlPut {
         var status = 0
         _ = care_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return .http(status: status, body: String(decoding: context.body, as: UTF8.self))
-    }
-}
-
-/// The uploader's one thread for blocking libcurl calls; jobs run one at a time, in order.
-final class TransferThread: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [() -> Void] = []
-    private var stopping = false
-    private var thread: Thread?
-
-    /// Runs `work` on the thread and returns its result to the awaiting task.
-    func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            submit { continuation.resume(returning: work()) }
-        }
-    }
-
-    private func submit(_ job: @escaping () -> Void) {
-        condition.lock()
-        jobs.append(job)
-        if thread == nil {
-            let thread = Thread { [self] in loop() }
-            thread.name = "care-agent-upload"
-            self.thread = thread
-            thread.start()
-        }
-        condition.signal()
-        condition.unlock()
-    }
-
-    private func loop() {
-        while true {
-            condition.lock()
-            while jobs.isEmpty && !stopping { condition.wait() }
-            if jobs.isEmpty && stopping { condition.unlock(); return }
-            let job = jobs.removeFirst()
-            condition.unlock()
-            job()
-        }
-    }
-
-    /// Lets the thread end once its queued jobs are done.
-    func stop() {
-        condition.lock()
-        stopping = true
-        condition.signal()
-        condition.unlock()
     }
 }

@@ -179,7 +179,7 @@ public final class Uploader: Service, @unchecked Sendable {
     let runtime: AgentRuntime
     let logger: Logger
     let environment: [String: String]
-    private let thread = TransferThread()
+    private let thread = SerialWorkThread(name: "care-upload")
     private let abort = CurlPut.AbortFlag()
     private let strikes = BundleStrikes()
     /// After this many consecutive failed attempts that were the bundle's own (unreadable, or a
