@@ -31,7 +31,7 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. System packages -------------------------------------------------------------------------
 install_packages() {
-    local wanted=(libssh2-1-dev libxml2-dev openssh-server pkg-config zlib1g-dev) missing=() p
+    local wanted=(libssh2-1-dev libxml2-dev libcurl4-openssl-dev openssh-server pkg-config zlib1g-dev) missing=() p
     command -v dpkg-query >/dev/null || { echo "not a Debian-family system: install ${wanted[*]} (or equivalents) yourself"; return; }
     for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

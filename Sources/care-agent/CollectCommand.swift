@@ -83,6 +83,32 @@ struct CollectNowCommand: AsyncParsableCommand {
     @Option(help: "The running agent's control socket (default: <runtime-directory>/control.sock from the configuration).") var socket: String?
     @Flag(help: "Write plain directories (result.json, facts.json, replies/) instead of signed bundles.") var directories = false
 
+    /// The options given that only an in-process collection can honour.
+    var standaloneOnlyOptions: [String] {
+        let given: [(String, Bool)] = [
+            ("--inventory", !options.inventory.isEmpty), ("--user", options.user != nil), ("--key", options.key != nil),
+            ("--passphrase-file", options.passphraseFile != nil), ("--password-file", options.passwordFile != nil),
+            ("--known-hosts", options.knownHosts != nil), ("--host-key-policy", options.hostKeyPolicy != nil),
+            ("--out", out != nil), ("--state", state != nil), ("--concurrency", concurrency != nil),
+            ("--timeout", timeout != nil), ("--device-timeout", deviceTimeout != nil), ("--directories", directories),
+        ]
+        return given.filter(\.1).map(\.0)
+    }
+
+    /// The service's socket from agent.conf's runtime-directory. agent.conf may be half edited and
+    /// not yet reloaded: the running service still answers, so a file that does not parse falls
+    /// back to the default directory instead of failing.
+    func serviceSocket() -> String {
+        let path = options.config ?? AgentConfiguration.defaultPath
+        do {
+            return try AgentConfiguration.load(path: path).agent.runtimeDirectory + "/control.sock"
+        } catch {
+            let fallback = AgentSettings().runtimeDirectory + "/control.sock"
+            Console.error("note: \(error); asking the service at \(fallback)")
+            return fallback
+        }
+    }
+
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
@@ -91,10 +117,13 @@ struct CollectNowCommand: AsyncParsableCommand {
 
     func run() async throws {
         if !standalone {
-            // The service selects and collects with its own configuration; agent.conf is read here
-            // only to find the socket.
-            let path = try socket ?? (options.load().agent.runtimeDirectory + "/control.sock")
-            try askService(socket: path)
+            // The service selects and collects with its own configuration: options that would
+            // change how this collection runs cannot reach it, and are refused rather than ignored.
+            if let option = standaloneOnlyOptions.first {
+                Console.error("\(option) applies with --standalone only: the running service collects with its own agent.conf (edit it and reload, or add --standalone)")
+                throw ExitCode(2)
+            }
+            try askService(socket: socket ?? serviceSocket())
             return
         }
         var overrides = CommandLineOverrides()

@@ -119,4 +119,23 @@ import TestSupport
         #expect(run.status == 2)
         #expect(run.stderr.contains("\(conf):5:12: expected \"every DURATION\""), "\(run.stderr)")
     }
+
+    @Test func optionsTheServiceCannotHonourAreRefusedWithoutStandalone() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try careAgent(["collect", "now", "--socket", "\(dir.path)/none.sock", "--user", "x", "--timeout", "5"], in: dir)
+        #expect(run.status == 2)
+        #expect(run.stderr.hasPrefix("care-agent: --user applies with --standalone only") || run.stderr.contains("--user applies with --standalone only"), "\(run.stderr)")
+    }
+
+    @Test func aHalfEditedConfigurationStillFindsTheService() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try "[agent]\nruntime-directory = \(dir.path)/run\nconcurrency = lots\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let run = try careAgent(["collect", "now", "--config", conf], in: dir)
+        // The file's error is a note; the service is then looked for at the default socket.
+        #expect(run.stderr.contains("note: \(conf):3:15: expected a positive whole number"), "\(run.stderr)")
+        #expect(run.stderr.contains("asking the service at /run/care-agent/control.sock"), "\(run.stderr)")
+    }
 }
