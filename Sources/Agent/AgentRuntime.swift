@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Logging
 
@@ -39,6 +40,7 @@ public actor AgentRuntime {
         do {
             let fresh = try AgentConfiguration.load(path: configurationPath)
             collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight, limits: limits)
+            warnOfBundlesLeftBehind(from: configuration.agent.outbox, to: fresh.agent.outbox)
             configuration = fresh
             lastReloadError = nil
             generation += 1
@@ -55,6 +57,17 @@ public actor AgentRuntime {
             logger.error("configuration not reloaded, keeping the previous one", metadata: ["error": "\(error)"])
             return "\(error)"
         }
+    }
+
+    /// The uploader sends only from the configured outbox: bundles waiting in one a reload moved
+    /// away from would wait forever, unseen by `status`. Say where they are and what to do.
+    private func warnOfBundlesLeftBehind(from old: String, to new: String) {
+        guard old != new else { return }
+        let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: old)) ?? []).filter(BundleFileName.isBundle)
+        guard !waiting.isEmpty else { return }
+        logger.warning("outbox moved: bundles left in the previous outbox are no longer uploaded; move them into the new one", metadata: [
+            "outbox.previous": "\(old)", "outbox.new": "\(new)", "bundles": "\(waiting.count)",
+        ])
     }
 
     /// Collects the devices of `groups` plus `devices` (everything when both are empty).

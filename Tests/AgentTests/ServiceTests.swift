@@ -147,6 +147,34 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
     }
 }
 
+@Suite struct ReloadTests {
+    @Test func movingTheOutboxSaysWhereBundlesWereLeft() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        func write(outbox: String) throws {
+            try "[agent]\noutbox = \(dir.path)/\(outbox)\nstate-directory = \(dir.path)/state\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write(outbox: "old")
+        let store = LineStore()
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: store) }
+        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: logger,
+                                       makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
+        try FileManager.default.createDirectory(atPath: "\(dir.path)/old", withIntermediateDirectories: true)
+        for name in ["r1-SN1-20261202T010000Z.tar.gz", "r2-SN2-20261202T010000Z.tar.gz", "notes.txt"] {
+            FileManager.default.createFile(atPath: "\(dir.path)/old/\(name)", contents: Data([1]))
+        }
+        try write(outbox: "new")
+        #expect(await runtime.reload() == nil)
+        let warning = store.lines.first { $0.contains("outbox moved") }
+        #expect(warning?.contains("bundles=2") == true, "\(store.lines)")
+        #expect(warning?.contains("outbox.previous=\(dir.path)/old") == true)
+        // A reload that keeps the outbox says nothing of it.
+        #expect(await runtime.reload() == nil)
+        #expect(store.lines.filter { $0.contains("outbox moved") }.count == 1)
+    }
+}
+
 @Suite struct SystemdNotifierTests {
     /// A datagram socket standing in for systemd's notify socket.
     func listen(_ path: String, abstract: Bool = false) throws -> Int32 {
