@@ -69,12 +69,17 @@ extension AgentConfiguration {
         case "url":
             if v.isEmpty { upload.url = nil; return }
             let lower = v.lowercased()
+            // The URL is shown by `status` and in logs: a password in it would leak (and is the
+            // clear-text secret agent.conf refuses elsewhere). Checked before parsing, so that no
+            // later message echoes such a URL; the value is never repeated back.
+            let authority = v.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first ?? ""
+            guard !authority.contains("@") else {
+                throw fail(entry, "expected a URL without user:password@; give the upload credential with token-file or token-credential", false)
+            }
             guard lower.hasPrefix("https://") || lower.hasPrefix("http://"),
                   let parsed = URLComponents(string: v), let host = parsed.host, !host.isEmpty else {
                 throw fail(entry, "expected an https:// URL such as https://support.example.net/care/bundles/, found \"\(v)\"", false)
             }
-            // The URL is shown by `status` and in logs: a password in it would leak (and is the
-            // clear-text secret agent.conf refuses elsewhere). The value is not echoed back.
             guard parsed.user == nil, parsed.password == nil else {
                 throw fail(entry, "expected a URL without user:password@; give the upload credential with token-file or token-credential", false)
             }

@@ -365,7 +365,9 @@ struct ConfigurationTextTokenizer: IteratorProtocol {
                 i = min(i + 2, chars.count)
                 continue
             }
-            if c == "#" && (indent != nil || (i > 0 && Self.isBlank(chars[i - 1]))) {
+            // `#` at a line start, or `##` after a blank (Junos's `## SECRET-DATA`, `## Last
+            // changed`): a lone `#` after a blank may start a value, such as a community `#abc`.
+            if c == "#" && (indent != nil || (i > 0 && Self.isBlank(chars[i - 1]) && i + 1 < chars.count && chars[i + 1] == "#")) {
                 while i < chars.count && chars[i] != "\n" { i += 1 }
                 continue
             }

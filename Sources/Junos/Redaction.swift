@@ -216,8 +216,23 @@ public struct ConfigurationRedactor: Sendable {
                         var word = token.unquoted
                         let closes = word.hasSuffix("]")
                         if closes { word.removeLast() }
-                        if !word.isEmpty { header.append(word) }
-                        if closes { context = [Array(header.dropFirst())]; diffHeader = nil; inList = false } else { diffHeader = header }
+                        if !word.isEmpty {
+                            header.append(word)
+                            // The header's words are a path like a `set` line's, secrets and all
+                            // (`[edit snmp community NAME]`); "edit" stands where "set" would.
+                            let range = closes ? token.range.lowerBound..<(token.range.upperBound - 1) : token.range
+                            words.append((word, range, token.isQuoted, false))
+                        }
+                        if closes {
+                            context = []
+                            inList = false
+                            if words.first?.text == "edit" { words[0].text = "set" }
+                            endStatement(opensBlock: false)
+                            context = [Array(header.dropFirst())]
+                            diffHeader = nil
+                        } else {
+                            diffHeader = header
+                        }
                         continue
                     }
                 }
@@ -331,8 +346,10 @@ public struct ConfigurationRedactor: Sendable {
         return String(out)
     }
 
+    /// Only blanks and quotes end the text searched for the password's `@`: a password may hold
+    /// `;`, `<`, `{` and the like, and stopping there would leave it in place.
     private static func isURLEnd(_ c: Unicode.Scalar) -> Bool {
-        c.properties.isWhitespace || "\"'<>;{}".unicodeScalars.contains(c)
+        c.properties.isWhitespace || c == "\"" || c == "'"
     }
 
     private func matchesPattern(_ word: String) -> Bool {

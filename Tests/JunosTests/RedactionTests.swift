@@ -315,6 +315,18 @@ import XML
         """
         let diffOut = try Self.redactXML(diff)
         for secret in ["hackme", "public", "abcDEFghiJKLm"] { #expect(!diffOut.contains(secret), "\(secret) survived") }
+        // A community named in the `[edit …]` header itself.
+        let headerDiff = """
+        <rpc-reply><configuration-information><configuration-output>
+        [edit snmp community headersecret]
+        -    authorization read-only;
+        +    authorization read-write;
+        </configuration-output></configuration-information></rpc-reply>
+        """
+        let headerOut = try Self.redactXML(headerDiff)
+        #expect(!headerOut.contains("headersecret"), "\(headerOut)")
+        #expect(headerOut.contains("[edit snmp community"), "\(headerOut)")
+        #expect(headerOut.contains("+    authorization read-write;"))
         #expect(diffOut.contains("+   community \"&lt;redacted&gt;\" {"))
         #expect(diffOut.contains("[edit snmp]") && diffOut.contains("+  host-name new;"))
     }
@@ -448,6 +460,10 @@ import XML
         #expect(out.contains("https://up:&lt;redacted&gt;@example.net/in"))
         #expect(out.contains("ftp://anon:&lt;redacted&gt;@192.0.2.6"))
         #expect(out.contains("http://192.0.2.7:8080/path"), "a port is not a password")
+        // Delimiters of configuration text inside the password do not end the URL.
+        let odd = try Self.redactXML("<configuration><system><archival><configuration><archive-sites><name>scp://u:Ab;c{d}&lt;e@h/x</name></archive-sites></configuration></archival></system></configuration>")
+        #expect(!odd.contains("Ab;c"), "\(odd)")
+        #expect(odd.contains("scp://u:&lt;redacted&gt;@h/x"), "\(odd)")
 
         let text = """
         system {
@@ -477,5 +493,16 @@ import XML
         #expect(!ConfigurationRedactor.isCryptLike("${node}"))
         #expect(!ConfigurationRedactor.isCryptLike("US$5"))
         #expect(ConfigurationRedactor().redactTokens(in: "price $5 and ${node}") == "price $5 and ${node}")
+    }
+
+    /// Junos comments after a statement are `## ...`; a lone `#` after a blank begins a value.
+    @Test func aValueStartingWithHashIsNotAComment() {
+        let redactor = ConfigurationRedactor()
+        let set = redactor.redact(text: "set snmp community #hashsecret authorization read-only\n")
+        #expect(!set.contains("hashsecret"), "\(set)")
+        let curly = redactor.redact(text: "snmp {\n    community #hashsecret {\n        authorization read-only;\n    }\n}\n")
+        #expect(!curly.contains("hashsecret"), "\(curly)")
+        let comment = redactor.redact(text: "system {\n    encrypted-password \"abcDEFghiJKLm\"; ## SECRET-DATA\n}\n")
+        #expect(comment.contains("## SECRET-DATA") && !comment.contains("abcDEFghiJKLm"))
     }
 }
