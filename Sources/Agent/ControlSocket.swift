@@ -47,7 +47,10 @@ public struct AgentStatus: Codable, Sendable {
     /// Devices being collected now (holding their concurrency slots).
     public var inFlight: [String]
     /// Devices waiting for a slot in a collection in progress.
-    public var queued: [String]
+    public var queued: [String] { queuedDevices ?? [] }
+    /// Optional on the wire: an agent started before queued devices were reported leaves it out,
+    /// and a newer `status` must still read its answer.
+    private var queuedDevices: [String]?
     public var lastCollection: Date?
     public var groups: [Group]
     public var results: [DeviceSummary]
@@ -56,13 +59,18 @@ public struct AgentStatus: Codable, Sendable {
     /// Where bundles go and how the last attempts went (nil from an agent without an uploader).
     public var upload: UploadStatus?
 
+    enum CodingKeys: String, CodingKey {
+        case configuration, reloadError, devices, inFlight, queuedDevices = "queued", lastCollection, groups, results
+        case outboxBundles, upload
+    }
+
     public init(runtime: AgentRuntime) async {
         let configuration = await runtime.configuration
         self.configuration = runtime.configurationPath
         reloadError = await runtime.lastReloadError
         devices = configuration.devices.count
         inFlight = await runtime.devicesCollecting.sorted()
-        queued = await runtime.devicesQueued.sorted()
+        queuedDevices = await runtime.devicesQueued.sorted()
         lastCollection = await runtime.lastCollection
         let lastRun = await runtime.lastRun
         let nextRuns = await runtime.nextRuns

@@ -22,8 +22,9 @@ struct CurlPut {
     enum Response: Equatable {
         case http(status: Int, body: String)
         case failed(String)
-        /// The local file could not be opened or read: this bundle's problem, not the server's.
-        case unreadable(String)
+        /// The local file could not be opened or read (`errno` says why): this bundle's problem,
+        /// not the server's.
+        case unreadable(String, errno: Int32)
     }
 
     /// State the C callbacks reach through their user pointer.
@@ -55,7 +56,10 @@ struct CurlPut {
     static func perform(_ request: Request, abort: AbortFlag) -> Response {
         guard globalInit else { return .failed("libcurl could not be initialised") }
         let fd = open(request.file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .unreadable("cannot open \(request.file): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            let code = errno
+            return .unreadable("cannot open \(request.file): \(String(cString: strerror(code)))", errno: code)
+        }
         defer { close(fd) }
         let context = CallbackContext(fd: fd, abort: abort)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
@@ -129,7 +133,9 @@ struct CurlPut {
         let code = curl_easy_perform(handle)
         guard code == CURLE_OK else {
             if abort.isRaised { return .failed("upload aborted: the agent is stopping") }
-            if let readError = context.readError { return .unreadable("cannot read \(request.file): \(String(cString: strerror(readError)))") }
+            if let readError = context.readError {
+                return .unreadable("cannot read \(request.file): \(String(cString: strerror(readError)))", errno: readError)
+            }
             let detail = String(cString: errorBuffer)
             let summary = String(cString: curl_easy_strerror(code))
             return .failed(detail.isEmpty ? summary : "\(summary): \(detail)")

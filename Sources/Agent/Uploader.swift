@@ -72,6 +72,10 @@ enum FailureScope: Equatable {
     /// This bundle only (its file cannot be read): the next bundles are tried; the attempt counts
     /// towards setting the bundle aside.
     case bundle
+    /// This bundle cannot be opened for want of permission (a `sudo care-agent collect now
+    /// --standalone` left it owned by root): the bundle is fine, so it is skipped without counting
+    /// towards setting it aside, and sent once its owner is fixed.
+    case permission
     /// A server error (5xx): the server may fail on this bundle only, or on everything. The next
     /// bundle tells: accepted, and the failure was this bundle's; a server error again, and the
     /// pass ends.
@@ -84,6 +88,11 @@ enum FailureScope: Equatable {
         guard case .failed = outcome else { return nil }
         if let status, (500...599).contains(status) { return .serverError }
         return .everything
+    }
+
+    /// The scope of a local file that could not be opened or read.
+    static func ofUnreadable(errno code: Int32) -> FailureScope {
+        code == EACCES || code == EPERM ? .permission : .bundle
     }
 }
 
@@ -268,6 +277,9 @@ public final class Uploader: Service, @unchecked Sendable {
                 }
             case .bundle:
                 await strike(name, reason: reason, outbox: outbox, settings: settings, pass: &pass)
+            case .permission:
+                logger.warning("bundle not readable by the agent; skipped until its owner or mode is fixed (chown care-agent:care-agent, chmod 0640)",
+                               metadata: ["bundle": "\(name)", "error": "\(reason)"])
             case .serverError:
                 if suspect != nil {
                     pass.failed = true
@@ -345,9 +357,9 @@ public final class Uploader: Service, @unchecked Sendable {
                 case let .failed(reason):
                     outcome = .failed(reason)
                     scope = .everything
-                case let .unreadable(reason):
+                case let .unreadable(reason, code):
                     outcome = .failed(reason)
-                    scope = .bundle
+                    scope = FailureScope.ofUnreadable(errno: code)
                 }
             } catch {
                 // The url or the token: the same for every bundle.

@@ -147,6 +147,17 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
     }
 }
 
+@Suite struct StatusCompatibilityTests {
+    /// A `status` binary newer than the running agent reads its answer, which has no `queued`.
+    @Test func anAnswerWithoutQueuedDevicesDecodes() throws {
+        let json = #"{"devices":2,"inFlight":["r1"],"groups":[],"results":[],"outboxBundles":0}"#
+        let status = try JSONDecoder().decode(AgentStatus.self, from: Data(json.utf8))
+        #expect(status.queued.isEmpty && status.inFlight == ["r1"])
+        let withQueued = #"{"devices":2,"inFlight":[],"queued":["r2"],"groups":[],"results":[],"outboxBundles":0}"#
+        #expect(try JSONDecoder().decode(AgentStatus.self, from: Data(withQueued.utf8)).queued == ["r2"])
+    }
+}
+
 @Suite struct ReloadTests {
     @Test func movingTheOutboxSaysWhereBundlesWereLeft() async throws {
         let dir = try TestProfiles.temporaryDirectory()

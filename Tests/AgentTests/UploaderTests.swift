@@ -390,6 +390,16 @@ extension UploadBench {
     }
 }
 
+@Suite struct UploadFailureScopeTests {
+    /// A bundle the agent may not read is skipped, never set aside: it is fine, its owner is not.
+    @Test func permissionIsNotTheBundlesFault() {
+        #expect(FailureScope.ofUnreadable(errno: EACCES) == .permission)
+        #expect(FailureScope.ofUnreadable(errno: EPERM) == .permission)
+        #expect(FailureScope.ofUnreadable(errno: EIO) == .bundle)
+        #expect(FailureScope.ofUnreadable(errno: ENOENT) == .bundle)
+    }
+}
+
 @Suite struct UploadConfigurationTests {
     func parse(_ text: String) throws -> AgentConfiguration {
         try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
