@@ -104,19 +104,25 @@ public struct DeviceResult: Codable, Sendable {
     public var facts: DeviceFacts
     /// The collection's log lines for this device (also sent to the agent's logger).
     public var log: String
-    /// When this collection did not identify the device (no software nor chassis inventory: it
-    /// failed), the facts of the last one that did, so that `inventory` keeps model, serial and
-    /// version across failed runs. Set by ``ResultStore/save(_:)``; nil otherwise.
+    /// When this collection did not fully identify the device (its software or its chassis
+    /// inventory missing: it failed, or those RPCs did), the facts of the last one that did, so
+    /// that `inventory` keeps model, serial, version and FRUs across failed runs. Set by
+    /// ``ResultStore/save(_:)``; nil otherwise.
     public var lastGood: LastGoodFacts? = nil
 
-    /// Whether this collection identified the device (its software or chassis inventory).
-    public var identifiesDevice: Bool { facts.software != nil || facts.inventory != nil }
+    /// Whether this collection identified the device: both its software and its chassis inventory.
+    public var identifiesDevice: Bool { facts.software != nil && facts.inventory != nil }
 
-    /// The device's facts as best known: this collection's, or the last good ones when this one
-    /// identified nothing; with the start time of the collection they come from.
+    /// The device's facts as best known, with the start time of the collection they come from:
+    /// this collection's; the last good ones when this one has neither software nor inventory;
+    /// this one's with the missing one of the two taken from the last good ones otherwise.
     public var bestFacts: (facts: DeviceFacts, collected: Date) {
-        if !identifiesDevice, let lastGood { return (lastGood.facts, lastGood.collected) }
-        return (facts, started)
+        guard !identifiesDevice, let lastGood else { return (facts, started) }
+        if facts.software == nil && facts.inventory == nil { return (lastGood.facts, lastGood.collected) }
+        var merged = facts
+        if merged.software == nil { merged.software = lastGood.facts.software }
+        if merged.inventory == nil { merged.inventory = lastGood.facts.inventory }
+        return (merged, started)
     }
 
     public var duration: Duration { .milliseconds(Int64(finished.timeIntervalSince(started) * 1000)) }

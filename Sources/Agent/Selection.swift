@@ -86,12 +86,17 @@ public struct ResultStore: Sendable {
     }
 
     /// Records `result` as the device's last one. A result that did not identify the device (a
-    /// failed run) keeps the facts of the last one that did, as `lastGood`: one unreachable run
-    /// must not wipe model, serial and version from `inventory`.
+    /// failed run, or one whose software or inventory RPC failed) keeps the facts of the last one
+    /// that did, as `lastGood`: one bad run must not wipe model, serial, version and FRUs from
+    /// `inventory`.
     public func save(_ result: DeviceResult) throws {
         var result = result
         if !result.identifiesDevice, let previous = load(result.device.name) {
-            result.lastGood = previous.identifiesDevice ? LastGoodFacts(collected: previous.started, facts: previous.facts) : previous.lastGood
+            // The previous run's best: its own facts, or what it carried, or the two merged.
+            let best = previous.bestFacts
+            if best.facts.software != nil || best.facts.inventory != nil {
+                result.lastGood = LastGoodFacts(collected: best.collected, facts: best.facts)
+            }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try ResultStore.encoder.encode(result).write(to: URL(fileURLWithPath: path(result.device.name)), options: .atomic)

@@ -1,6 +1,7 @@
 @testable import Agent
 import Bundle
 import Foundation
+import Junos
 import Logging
 import Testing
 import TestSupport
@@ -138,6 +139,32 @@ struct SimulatedDevice {
         #expect(rows?.first?["serial"] as? String == last.lastGood?.facts.inventory?.chassisSerial)
         let frus = try cli.careAgent(["inventory", "--state", state, "--fru", "--csv"], in: dir).stdout
         #expect(frus.split(separator: "\n").count > 5, "\(frus)")
+    }
+
+    /// A run whose chassis inventory failed (software answered) keeps the last serial and FRUs.
+    @Test func aRunMissingItsInventoryKeepsTheLastOne() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = ResultStore(stateDirectory: dir.path)
+        func result(at seconds: TimeInterval, software: String?, serial: String?) -> DeviceResult {
+            var facts = DeviceFacts()
+            facts.software = software.map { SoftwareInformation(hostname: "r1", model: "mx480", version: JunosVersion($0)) }
+            facts.inventory = serial.map { ChassisInventory(chassis: [InventoryChassis(serialNumber: $0)]) }
+            let start = Date(timeIntervalSince1970: seconds)
+            return DeviceResult(device: Device(name: "r1", host: "192.0.2.1"), host: "192.0.2.1", port: 830, trigger: .standalone,
+                                started: start, finished: start.addingTimeInterval(5), status: serial == nil ? .partial : .ok,
+                                failureKind: nil, reason: nil, attempts: 1, rpcs: [], facts: facts, log: "")
+        }
+        try store.save(result(at: 1000, software: "21.4R3-S5.4", serial: "JN-OLD"))
+        try store.save(result(at: 2000, software: "22.4R2-S2", serial: nil))
+        let partial = try #require(store.load("r1"))
+        #expect(partial.bestFacts.facts.inventory?.chassisSerial == "JN-OLD")
+        #expect(partial.bestFacts.facts.software?.version?.raw == "22.4R2-S2", "this run's software wins")
+        // Then nothing at all: the merged best of the run before is what is kept.
+        try store.save(result(at: 3000, software: nil, serial: nil))
+        let failed = try #require(store.load("r1"))
+        #expect(failed.bestFacts.facts.inventory?.chassisSerial == "JN-OLD")
+        #expect(failed.bestFacts.facts.software?.version?.raw == "22.4R2-S2")
     }
 
     @Test func devicesThatNeverStartedAreNotRecordedAsCancelled() async throws {
