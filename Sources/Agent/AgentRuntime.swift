@@ -39,6 +39,7 @@ public actor AgentRuntime {
         guard let configurationPath else { return nil }
         do {
             let fresh = try AgentConfiguration.load(path: configurationPath)
+            limits.register(fresh)
             collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight, limits: limits)
             warnOfBundlesLeftBehind(from: configuration.agent.outbox, to: fresh.agent.outbox)
             configuration = fresh

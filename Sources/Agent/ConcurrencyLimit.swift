@@ -80,20 +80,23 @@ public final class CollectionLimits: @unchecked Sendable {
         lock.withLock { groups[name] }
     }
 
+    /// Gives the new groups of `configuration` their limits, synchronously: a caller on an actor
+    /// does this before publishing the configuration, so that no run of a new group, started in
+    /// the moment ``apply(_:)`` suspends, finds none.
+    public func register(_ configuration: AgentConfiguration) {
+        lock.withLock {
+            for (name, settings) in configuration.groups where groups[name] == nil {
+                groups[name] = ConcurrencyLimit(limit: settings.concurrency)
+            }
+        }
+    }
+
     /// Takes the limits of `configuration`: existing ones are resized, new groups get theirs.
     /// A group that went away keeps its limit for the runs still using it.
     public func apply(_ configuration: AgentConfiguration) async {
-        // New groups first, before any suspension, so that no run of a new group finds none.
+        register(configuration)
         let resized: [(ConcurrencyLimit, Int)] = lock.withLock {
-            var existing: [(ConcurrencyLimit, Int)] = []
-            for (name, settings) in configuration.groups {
-                if let limit = groups[name] {
-                    existing.append((limit, settings.concurrency))
-                } else {
-                    groups[name] = ConcurrencyLimit(limit: settings.concurrency)
-                }
-            }
-            return existing
+            configuration.groups.compactMap { name, settings in groups[name].map { ($0, settings.concurrency) } }
         }
         await global.resize(to: configuration.agent.concurrency)
         for (limit, size) in resized { await limit.resize(to: size) }

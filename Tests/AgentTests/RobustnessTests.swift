@@ -276,6 +276,21 @@ func eventually(_ condition: () async -> Bool) async throws {
 
 /// A reload changes the concurrency limits in place: one cap for the runs before and after it.
 @Suite(.serialized) struct SharedLimitTests {
+    @Test func newGroupsHaveTheirLimitBeforeTheReloadSuspends() async throws {
+        let before = try AgentConfiguration(file: ConfigurationFile(path: "a.conf", text: "[group core]\nconcurrency = 2\n"))
+        let after = try AgentConfiguration(file: ConfigurationFile(path: "a.conf", text: "[group core]\nconcurrency = 3\n[group edge]\nconcurrency = 1\n"))
+        let limits = CollectionLimits(configuration: before)
+        #expect(limits.group("edge") == nil)
+        limits.register(after)
+        // At once, with no await: the new group is capped; the old one waits for apply to resize.
+        let edge = try #require(limits.group("edge"))
+        #expect(await edge.limit == 1)
+        #expect(await limits.group("core")?.limit == 2)
+        await limits.apply(after)
+        #expect(await limits.group("core")?.limit == 3)
+        #expect(limits.group("edge") === edge, "apply keeps the limit register made")
+    }
+
     @Test func resizingLetsWaitersInWhenRaisedAndPassesNoSlotOnAboveALoweredLimit() async throws {
         let limit = ConcurrencyLimit(limit: 2)
         try await limit.acquire()
