@@ -7,6 +7,17 @@ public protocol SchedulerClock: Sendable {
     func now() -> Date
     /// Returns at `date` (or earlier if `date` is past); throws when the task is cancelled.
     func sleep(until date: Date) async throws
+    /// Seconds on a clock that never steps (the monotonic clock), to tell a wall-clock step from
+    /// time passing.
+    func monotonicSeconds() -> Double
+}
+
+extension SchedulerClock {
+    public func monotonicSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
 }
 
 /// Wall-clock time.
@@ -70,7 +81,7 @@ public struct Scheduler: Service {
 
     func loop() async throws {
         var planned: [String: Date] = [:]
-        var previousNow: Date?
+        var previous: (wall: Date, monotonic: Double)?
         var generation = -1
         let running = RunningGroups()
         // The latest run of each group (earlier ones have finished: a group never runs twice at once).
@@ -86,12 +97,18 @@ public struct Scheduler: Service {
             // The wall clock stepped back (NTP correction, a VM restored from a snapshot): times
             // drawn on the old clock, and last runs now "in the future", would hold schedules back
             // by the size of the step. Plan again, with no last run later than now.
-            if let previousNow, now < previousNow.addingTimeInterval(-1) {
-                logger.warning("wall clock went back; schedules planned again",
-                               metadata: ["step-seconds": "\(Int(previousNow.timeIntervalSince(now)))"])
-                planned = [:]
+            // Against where the wall clock should be by the monotonic clock, so that a step smaller
+            // than the time slept is seen too.
+            let monotonic = clock.monotonicSeconds()
+            if let previous {
+                let expected = previous.wall.addingTimeInterval(monotonic - previous.monotonic)
+                if now < expected.addingTimeInterval(-1) {
+                    logger.warning("wall clock went back; schedules planned again",
+                                   metadata: ["step-seconds": "\(Int(expected.timeIntervalSince(now)))"])
+                    planned = [:]
+                }
             }
-            previousNow = now
+            previous = (now, monotonic)
             let lastRun = (await runtime.lastRun).mapValues { min($0, now) }
             let plan = plan(configuration, lastRun: lastRun, now: now, planned: &planned)
             await runtime.setNextRuns(planned)
