@@ -168,9 +168,12 @@ public struct ConfigurationRedactor: Sendable {
             var secretIndices = Set<Int>()
             // Secret paths: the word after the path's last keyword (`trap-group NAME`, `community X`),
             // or every word of the list there.
-            for k in stride(from: index + 1, to: plain.count, by: 1) where !words[k - 1].inList {
-                guard let candidates = pathsByKeyword[plain[k - 1]],
-                      candidates.contains(where: { Self.path($0, endsAt: k - 1 + offset, in: full) }) else { continue }
+            // The keyword may end the enclosing block's statement: `routing-instances { NAME {`.
+            for k in stride(from: index, to: plain.count, by: 1) {
+                let before = k - 1 + offset
+                guard before >= 0, k == index || !words[k - 1].inList else { continue }
+                guard let candidates = pathsByKeyword[full[before]],
+                      candidates.contains(where: { Self.path($0, endsAt: before, in: full) }) else { continue }
                 secretIndices.insert(k)
                 var m = k + 1
                 while words[k].inList, m < plain.count, words[m].inList { secretIndices.insert(m); m += 1 }
@@ -425,9 +428,17 @@ public struct SecretPath: Sendable, Hashable, CustomStringConvertible {
 
     init(components: [String]) { self.components = components }
 
-    /// The keywords as text writes them: a final `name` is the word after its list's keyword.
+    /// The keywords as text writes them: a final `name` is the word after its list's keyword,
+    /// and where text writes no element for the list entry, after the keyword of the list's
+    /// parent (`routing-instances/instance/name` is `routing-instances NAME`).
     var textKeywords: ArraySlice<String> {
-        components.last == "name" ? components.dropLast() : components[...]
+        guard components.last == "name" else { return components[...] }
+        let keywords = components.dropLast()
+        if keywords.count >= 2, let child = keywords.last,
+           ConfigurationRedactor.unwrittenListElements[keywords[keywords.endIndex - 2]] == child {
+            return keywords.dropLast()
+        }
+        return keywords
     }
 
     public var description: String { components.joined(separator: "/") }

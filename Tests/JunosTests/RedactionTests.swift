@@ -203,6 +203,20 @@ import XML
     }
 
     /// Extra statement paths, in XML, text and set forms; the default redactor keeps those values.
+    /// A list entry's name where text writes no element for the entry: `routing-instances NAME`.
+    @Test func extraPathToTheNameOfAnUnwrittenListEntry() throws {
+        let redactor = try ConfigurationRedactor(extraPaths: ["routing-instances/instance/name"])
+        let xml = "<configuration><routing-instances><instance><name>CUST-ACME</name><instance-type>vrf</instance-type></instance></routing-instances></configuration>"
+        let out = try Self.redactXML(xml, redactor)
+        #expect(!out.contains("CUST-ACME") && out.contains("<instance-type>vrf</instance-type>"), "\(out)")
+        let text = redactor.redact(text: "routing-instances {\n    CUST-ACME {\n        instance-type vrf;\n    }\n}\n")
+        #expect(!text.contains("CUST-ACME") && text.contains("instance-type vrf;"), "\(text)")
+        let set = redactor.redact(text: "set routing-instances CUST-ACME instance-type vrf\n")
+        #expect(!set.contains("CUST-ACME") && set.contains("instance-type vrf"), "\(set)")
+        // Without the rule, names of instances stay.
+        #expect(ConfigurationRedactor().redact(text: "set routing-instances CUST-ACME instance-type vrf\n").contains("CUST-ACME"))
+    }
+
     @Test func extraPaths() throws {
         let redactor = try ConfigurationRedactor(extraPaths: ["interfaces/interface/description", "snmp/contact",
                                                               "policy-options/prefix-list/name"])
