@@ -373,12 +373,7 @@ import TestSupport
         #expect(b.first?.status == .skipped)
         #expect(b.first?.reason?.contains("already being collected") == true)
         // At most the group's 2 devices at once: from each result's own start and end times.
-        var points: [(Date, Int)] = []
-        for r in a { points.append((r.started, 1)); points.append((r.finished, -1)) }
-        points.sort { (x: (Date, Int), y: (Date, Int)) -> Bool in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
-        var overlap = 0, highest = 0
-        for point in points { overlap += point.1; highest = max(highest, overlap) }
-        #expect(highest == 2)
+        #expect(highestOverlap(a) == 2)
         #expect(peak.maximum >= 2)
     }
 
@@ -405,12 +400,7 @@ import TestSupport
         let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
         let results = await collector.collect(config.devices, trigger: .standalone)
         #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
-        var points: [(Date, Int)] = []
-        for r in results { points.append((r.started, 1)); points.append((r.finished, -1)) }
-        points.sort { (x: (Date, Int), y: (Date, Int)) -> Bool in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
-        var overlap = 0, highest = 0
-        for point in points { overlap += point.1; highest = max(highest, overlap) }
-        #expect(highest == 3)
+        #expect(highestOverlap(results) == 3)
     }
 }
 
@@ -552,4 +542,15 @@ final class LockedPeak: @unchecked Sendable {
     var maximum: Int { lock.lock(); defer { lock.unlock() }; return highest }
     /// The devices started so far, in order.
     var started: [String] { lock.lock(); defer { lock.unlock() }; return names }
+}
+
+/// The most devices collected at the same moment, from each result's own start and end (an end
+/// and a start at the same instant do not overlap).
+func highestOverlap(_ results: [DeviceResult]) -> Int {
+    var points: [(Date, Int)] = []
+    for r in results { points.append((r.started, 1)); points.append((r.finished, -1)) }
+    points.sort { x, y in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
+    var overlap = 0, highest = 0
+    for point in points { overlap += point.1; highest = max(highest, overlap) }
+    return highest
 }

@@ -345,12 +345,7 @@ func eventually(_ condition: () async -> Bool) async throws {
         let results = await before.value + after.value
         #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
         // At most two devices at once over both runs, from each result's own start and end.
-        var points: [(Date, Int)] = []
-        for r in results { points.append((r.started, 1)); points.append((r.finished, -1)) }
-        points.sort { (x: (Date, Int), y: (Date, Int)) -> Bool in x.0 == y.0 ? x.1 < y.1 : x.0 < y.0 }
-        var overlap = 0, highest = 0
-        for point in points { overlap += point.1; highest = max(highest, overlap) }
-        #expect(highest == 2)
+        #expect(highestOverlap(results) == 2)
 
         // Raised by a reload: the run in progress gets the room at once.
         try text.replacingOccurrences(of: "concurrency = 2", with: "concurrency = 3").write(toFile: path, atomically: true, encoding: .utf8)
