@@ -73,7 +73,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["IOLoop", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
 
         .testTarget(name: "IOLoopTests", dependencies: ["IOLoop"]),
-        .testTarget(name: "XMLTests", dependencies: ["XML", "TestSupport"]),
+        .testTarget(name: "XMLTests", dependencies: ["XML", "CLibXML2", "TestSupport"]),
         .testTarget(name: "NETCONFTests", dependencies: ["NETCONF", "IOLoop", "TestSupport"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport"]),
         .testTarget(name: "JunosTests", dependencies: ["Junos", "XML", "TestSupport"]),

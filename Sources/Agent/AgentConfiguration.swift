@@ -102,6 +102,9 @@ public struct GroupSettings: Sendable {
     public var extraRequests: [RPCRequest]
     /// Facts of the default set left out for this group.
     public var skippedFacts: Set<FactKind>
+    /// Largest NETCONF message (hello or reply) accepted from a device, in bytes: a device that
+    /// sends more fails alone, naming the RPC and this limit.
+    public var maximumReplySize: Int
 
     public init(name: String) {
         self.name = name
@@ -119,6 +122,7 @@ public struct GroupSettings: Sendable {
         hostKeyPolicy = .strict
         extraRequests = []
         skippedFacts = []
+        maximumReplySize = FrameDecoder.defaultMaximumMessageSize
     }
 }
 
@@ -314,6 +318,11 @@ public struct AgentConfiguration: Sendable {
             guard let n = Int(v), n >= 0, n <= 10 else { throw fail(entry, "expected a number of retries from 0 to 10, found \"\(v)\"", false) }
             group.retries = n
         case "retry-backoff": group.retryBackoff = try duration(entry, fail: fail)
+        case "maximum-reply-size":
+            guard let size = parseByteSize(v), size >= 1 << 16, size <= 2 << 30 else {
+                throw fail(entry, "expected a size from 64KiB to 2GiB such as 32MiB or 256MiB, found \"\(v)\"", false)
+            }
+            group.maximumReplySize = size
         case "known-hosts": group.knownHosts = v
         case "host-key-policy":
             guard let policy = HostKeyPolicy(rawValue: v) else { throw fail(entry, "expected strict or accept-new, found \"\(v)\"", false) }
@@ -384,6 +393,20 @@ public struct AgentConfiguration: Sendable {
         }
         return d
     }
+}
+
+/// `1048576`, `512KiB`, `32MiB`, `1GiB` (also `K`/`M`/`G`, `KB`/`MB`/`GB`, all powers of
+/// 1024) → bytes; nil when not one.
+public func parseByteSize(_ text: String) -> Int? {
+    let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+    let units: [(String, Int)] = [("KIB", 1 << 10), ("MIB", 1 << 20), ("GIB", 1 << 30), ("KB", 1 << 10), ("MB", 1 << 20),
+                                  ("GB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
+    for (suffix, factor) in units where t.hasSuffix(suffix) {
+        guard let n = Int(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0,
+              n <= Int.max / factor else { return nil }
+        return n * factor
+    }
+    return Int(t).flatMap { $0 >= 0 ? $0 : nil }
 }
 
 /// `90`, `90s`, `5m`, `6h`, `1d`, `1.5s`, `500ms` → a Duration; nil when not one.

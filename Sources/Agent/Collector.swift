@@ -295,7 +295,8 @@ struct DeviceRun {
                 host: device.host, port: port, credentials: credentials,
                 hostKeyVerifier: HostKeyVerifier(knownHostsPath: group.knownHosts, policy: group.hostKeyPolicy),
                 sshTimeouts: SSHTimeouts(connect: budget, authentication: min(group.connectTimeout * 2, remaining)),
-                netconfTimeouts: NETCONFTimeouts(hello: min(group.connectTimeout, remaining), rpc: min(group.rpcTimeout, remaining)))
+                netconfTimeouts: NETCONFTimeouts(hello: min(group.connectTimeout, remaining), rpc: min(group.rpcTimeout, remaining)),
+                maximumMessageSize: group.maximumReplySize)
             let t = ContinuousClock.now
             do {
                 let client = try await connector(endpoint, logger)

@@ -77,10 +77,22 @@ public struct ConfigurationTree: Sendable, Equatable {
     /// `inactive:` statements dropped. The reader never fails: a brace that closes no open block
     /// is ignored when its indentation shows it is stray (hand-edited captures have such braces),
     /// and blocks still open at the end are closed.
+    /// Blocks nested deeper than ``ConfigurationTextParser/maximumDepth`` are left out (see
+    /// ``init(checkingText:)`` for a reader that refuses them).
     public init(text: String) {
         var parser = ConfigurationTextParser(tokens: ConfigurationTextTokenizer.tokens(text))
         root = ConfigStatement(keyword: "configuration",
                                children: Self.splittingEntries(parser.parseBlock(indent: -1, isTop: true)))
+    }
+
+    /// Reads curly-brace text like ``init(text:)``, but refuses text whose blocks nest deeper
+    /// than ``ConfigurationTextParser/maximumDepth``: no real configuration comes near, and the
+    /// walks over statements would otherwise be as deep as the text decides.
+    public init(checkingText text: String) throws(ConfigurationTextDepthError) {
+        var parser = ConfigurationTextParser(tokens: ConfigurationTextTokenizer.tokens(text))
+        let statements = parser.parseBlock(indent: -1, isTop: true)
+        if let line = parser.tooDeepAtOffset { throw ConfigurationTextDepthError(limit: ConfigurationTextParser.maximumDepth, offset: line) }
+        root = ConfigStatement(keyword: "configuration", children: Self.splittingEntries(statements))
     }
 
     /// Text writes `groups { node0 { … } }` and `logical-systems { LS1 { … } }`; XML writes one
@@ -406,11 +418,26 @@ struct ConfigurationTextTokenizer: IteratorProtocol {
     }
 }
 
+/// Curly-brace text nested deeper than the limit (``ConfigurationTree/init(checkingText:)``).
+public struct ConfigurationTextDepthError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let limit: Int
+    /// Offset (in unicode scalars) of the first `{` past the limit.
+    public let offset: Int
+    public var description: String {
+        "configuration text nested deeper than \(limit) blocks (at character \(offset)) is refused: no real configuration comes near that depth"
+    }
+}
+
 struct ConfigurationTextParser {
+    /// Deepest block nesting read. `parseBlock` recurses once per open block, so this bounds
+    /// the recursion; the limit is the XML parser's, so text and XML agree.
+    static let maximumDepth = XMLLimits.maximumDepth
     var tokens: [ConfigurationTextToken]
     var position = 0
     /// Indentation of the statement line of each open block, innermost last.
     var openIndents: [Int] = []
+    /// Where the first block past ``maximumDepth`` opened, if one did.
+    var tooDeepAtOffset: Int?
 
     init(tokens: [ConfigurationTextToken]) { self.tokens = tokens }
 
@@ -430,6 +457,17 @@ struct ConfigurationTextParser {
                 if let s = Self.statement(words, children: nil) { statements.append(s) }
                 words = []
             case .open:
+                if openIndents.count >= Self.maximumDepth {
+                    // Skip the block whole, iteratively: nothing past the limit is read.
+                    if tooDeepAtOffset == nil { tooDeepAtOffset = token.range.lowerBound }
+                    var open = 1
+                    while position < tokens.count, open > 0 {
+                        if tokens[position].kind == .open { open += 1 } else if tokens[position].kind == .close { open -= 1 }
+                        position += 1
+                    }
+                    words = []
+                    continue
+                }
                 let blockIndent = wordsIndent ?? token.lineIndent ?? (indent + 4)
                 openIndents.append(blockIndent)
                 let children = parseBlock(indent: blockIndent, isTop: false)

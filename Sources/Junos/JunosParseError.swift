@@ -12,11 +12,16 @@ public enum JunosParseError: Error, Equatable, Sendable, CustomStringConvertible
     case emptyReply(rpc: String)
     /// The data element is not the one this RPC answers with.
     case unexpectedData(rpc: String, expected: [String], found: String)
+    /// The reply goes past a parsing limit (configuration text nested too deep).
+    case limitExceeded(rpc: String, String)
 
     public var description: String {
         switch self {
         case let .malformedXML(rpc, error):
-            return "\(rpc): reply is \(error)"
+            if case .malformed = error { return "\(rpc): reply is \(error)" }
+            return "\(rpc): reply refused: \(error)"
+        case let .limitExceeded(rpc, what):
+            return "\(rpc): reply refused: \(what)"
         case let .deviceError(rpc, messages):
             let what = messages.allSatisfy { $0.severity == .warning } ? "only warnings and no data" : "an error"
             return "\(rpc): device returned \(what): " + messages.map(\.description).joined(separator: "; ")
@@ -38,6 +43,9 @@ public protocol JunosFact: Codable, Sendable, Equatable {
     /// Builds the fact from the reply's sections. Called only when at least one section
     /// has one of ``dataElements``; partial data gives a partial fact, never a crash.
     static func parse(_ reply: JunosReply) -> Self
+    /// Like ``parse(_:)``, for facts whose reading can go past a limit and must say so rather
+    /// than give partial facts. The default is ``parse(_:)``.
+    static func parseChecked(_ reply: JunosReply, rpc: String) throws(JunosParseError) -> Self
 }
 
 extension JunosFact {
@@ -52,8 +60,10 @@ extension JunosFact {
             if !reply.warnings.isEmpty { throw .deviceError(rpc: rpc, reply.warnings) }
             throw .emptyReply(rpc: rpc)
         }
-        return parse(reply)
+        return try parseChecked(reply, rpc: rpc)
     }
+
+    public static func parseChecked(_ reply: JunosReply, rpc: String) throws(JunosParseError) -> Self { parse(reply) }
 
     /// Parses raw reply bytes.
     public static func parse(bytes: some Collection<UInt8>, rpc: String) throws(JunosParseError) -> Self {

@@ -27,7 +27,12 @@ public struct ConfigurationRedactor: Sendable {
         "authentication-key", "simple-password", "key", "pre-shared-key", "ascii-text", "hexadecimal",
         "hexadecimal-text", "authentication-password", "privacy-password", "privacy-key", "community-name",
         "chap-secret", "default-chap-secret", "pap-password", "default-pap-password", "cak",
+        "certificate-key-string",
     ]
+
+    /// Keywords after which, anywhere later in the same statement, the word after `value` is a
+    /// secret: NTP's `authentication-key 1 type md5 value SECRET` (the key number is not).
+    static let valueSecretKeywords: Set<String> = ["authentication-key"]
 
     /// Statement paths whose value is secret, whatever the leaf is called.
     public static let defaultSecretPaths: [SecretPath] = [
@@ -35,6 +40,8 @@ public struct ConfigurationRedactor: Sendable {
         SecretPath(components: ["snmp", "trap-group", "name"]),
         SecretPath(components: ["snmp", "rmon", "event", "community"]),
         SecretPath(components: ["system", "license", "keys", "key", "name"]),
+        // NTP keys in XML: `<authentication-key><name>1</name><type>md5</type><value>SECRET`.
+        SecretPath(components: ["authentication-key", "value"]),
     ]
 
     public var marker: String
@@ -151,7 +158,10 @@ public struct ConfigurationRedactor: Sendable {
         let scalars = Array(text.unicodeScalars)
         var tokenizer = ConfigurationTextTokenizer(scalars)
         var replacements: [Range<Int>] = []
-        var context: [[String]] = []           // words of each open block's statement
+        // Words of the open blocks' statements, outermost first, flat, and where each block's
+        // words end: a statement's path is read in place, never rebuilt (linear in the text).
+        var context: [String] = []
+        var contextEnds: [Int] = []
         var words: [(text: String, range: Range<Int>, quoted: Bool, inList: Bool)] = []
         var inList = false
         // Words of a `[edit snmp]` line of `show | compare` being read; nil outside one.
@@ -161,10 +171,9 @@ public struct ConfigurationRedactor: Sendable {
             let plain = words.map(\.text)
             var index = 0
             // `set`/`deactivate` lines carry their whole path; curly text carries it in `context`.
-            if let first = plain.first, Self.setCommands.contains(first), context.isEmpty { index = 1 }
-            let path = context.flatMap { $0 }
-            let full = path + plain[index...]
-            let offset = path.count - index
+            if let first = plain.first, Self.setCommands.contains(first), contextEnds.isEmpty { index = 1 }
+            let full = StatementWords(context: context, words: plain, skip: index)
+            let offset = context.count - index
             var secretIndices = Set<Int>()
             // Secret paths: the word after the path's last keyword (`trap-group NAME`, `community X`),
             // or every word of the list there.
@@ -190,25 +199,35 @@ public struct ConfigurationRedactor: Sendable {
                     }
                 }
             }
+            // `authentication-key 1 type md5 value SECRET`: the word after `value`.
+            if let keyAt = plain[index...].firstIndex(where: Self.valueSecretKeywords.contains) {
+                for k in (keyAt + 1)..<plain.count where plain[k] == "value" && k + 1 < plain.count { secretIndices.insert(k + 1) }
+            }
             for k in index..<plain.count where Self.isCryptLike(Substring(plain[k])) || matchesPattern(plain[k]) {
                 secretIndices.insert(k)
             }
             for k in secretIndices.sorted() { replacements.append(words[k].range) }
-            if opensBlock { context.append(plain) }
+            if opensBlock {
+                context.append(contentsOf: plain)
+                contextEnds.append(context.count)
+            }
             words = []
             inList = false
         }
 
         while let token = tokenizer.next() {
             // A `set` line ends at the newline.
-            if token.lineIndent != nil, let first = words.first, context.isEmpty, Self.setCommands.contains(first.text) {
+            if token.lineIndent != nil, let first = words.first, contextEnds.isEmpty, Self.setCommands.contains(first.text) {
                 endStatement(opensBlock: false)
             }
             switch token.kind {
             case .open: endStatement(opensBlock: true)
             case .close:
                 if !words.isEmpty { endStatement(opensBlock: false) }
-                if !context.isEmpty { context.removeLast() }
+                if !contextEnds.isEmpty {
+                    contextEnds.removeLast()
+                    context.removeLast(context.count - (contextEnds.last ?? 0))
+                }
             case .semicolon: endStatement(opensBlock: false)
             case .word:
                 if var header = diffHeader {
@@ -228,10 +247,12 @@ public struct ConfigurationRedactor: Sendable {
                         }
                         if closes {
                             context = []
+                            contextEnds = []
                             inList = false
                             if words.first?.text == "edit" { words[0].text = "set" }
                             endStatement(opensBlock: false)
-                            context = [Array(header.dropFirst())]
+                            context = Array(header.dropFirst())
+                            contextEnds = [context.count]
                             diffHeader = nil
                         } else {
                             diffHeader = header
@@ -271,7 +292,7 @@ public struct ConfigurationRedactor: Sendable {
 
     /// Whether `keywords` end at `full[end]`, each keyword one word after the one before it or two
     /// (the name of a list entry between: `rmon event 1 community`).
-    static func path(_ keywords: ArraySlice<String>, endsAt end: Int, in full: [String]) -> Bool {
+    static func path(_ keywords: ArraySlice<String>, endsAt end: Int, in full: StatementWords) -> Bool {
         func isUnwritten(_ i: Int) -> Bool {
             i > keywords.startIndex && unwrittenListElements[keywords[i - 1]] == keywords[i]
         }
@@ -298,9 +319,11 @@ public struct ConfigurationRedactor: Sendable {
 
     // MARK: Tokens
 
-    /// Replaces every crypt-looking token, every URL password and every pattern match inside free text.
+    /// Replaces every crypt-looking token, every URL password, every PEM private key block and
+    /// every pattern match inside free text.
     public func redactTokens(in text: String) -> String {
         var result = text
+        if text.utf8.contains(UInt8(ascii: "-")) { result = Self.redactPrivateKeyBlocks(in: result, marker: marker) }
         if text.utf8.contains(UInt8(ascii: "@")) { result = redactURLPasswords(in: result) }
         if result.contains("$") {
             let scalars = Array(result.unicodeScalars)
@@ -321,6 +344,52 @@ public struct ConfigurationRedactor: Sendable {
         }
         for pattern in compiled { result = pattern.replacing(in: result, with: marker) }
         return result
+    }
+
+    /// Every `-----BEGIN … PRIVATE KEY-----` block, through its `-----END … PRIVATE KEY-----` (or
+    /// to the end of the text when it has none), replaced by the marker: a device may show a
+    /// local certificate's key (`certificate-key-string`) or paste one into any free text.
+    static func redactPrivateKeyBlocks(in text: String, marker: String) -> String {
+        let bytes = Array(text.utf8)
+        let begin = Array("-----BEGIN ".utf8), end = Array("-----END ".utf8)
+        let privateKey = Array("PRIVATE KEY-----".utf8)
+        func matches(_ pattern: [UInt8], at i: Int) -> Bool {
+            i + pattern.count <= bytes.count && bytes[i..<(i + pattern.count)].elementsEqual(pattern)
+        }
+        /// The end of the `-----` label line starting at `i` when it names a private key.
+        func privateKeyLabelEnd(from i: Int) -> Int? {
+            var j = i
+            while j < bytes.count, bytes[j] != UInt8(ascii: "\n"), j - i < 80 {
+                if matches(privateKey, at: j) { return j + privateKey.count }
+                j += 1
+            }
+            return nil
+        }
+        var out: [UInt8] = []
+        var cursor = 0
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "-"), matches(begin, at: i), let labelEnd = privateKeyLabelEnd(from: i + begin.count) else {
+                i += 1
+                continue
+            }
+            var j = labelEnd
+            var blockEnd = bytes.count
+            while j < bytes.count {
+                if bytes[j] == UInt8(ascii: "-"), matches(end, at: j), let e = privateKeyLabelEnd(from: j + end.count) {
+                    blockEnd = e
+                    break
+                }
+                j += 1
+            }
+            out += bytes[cursor..<i]
+            out += Array(marker.utf8)
+            cursor = blockEnd
+            i = blockEnd
+        }
+        guard cursor > 0 else { return text }
+        out += bytes[cursor...]
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `scheme://user:password@host…` with the password replaced. The password runs from the first
@@ -366,23 +435,44 @@ public struct ConfigurationRedactor: Sendable {
     }
 
     /// The end of a crypt token starting at `start` (a `$`), or nil when none starts there:
-    /// `$`, one to three letters or digits, `$`, then at least one value character.
+    /// `$`, an id, `$`, then at least one value character. The id is one to three lower-case
+    /// letters or digits (`$1$`, `$9$`, `$2b$`), or a scheme name of up to 32 with dashes
+    /// (`$sha1$`, `$argon2id$`, `$pbkdf2-sha256$`).
     static func cryptTokenEnd(_ scalars: [Unicode.Scalar], from start: Int) -> Int? {
         var i = start + 1
         var idLength = 0
-        while i < scalars.count, idLength < 4, scalars[i].properties.isASCIIHexDigit || ("a"..."z").contains(scalars[i]) {
-            i += 1; idLength += 1
+        var hasDash = false
+        while i < scalars.count, idLength <= 32 {
+            let c = scalars[i]
+            if ("0"..."9").contains(c) || ("a"..."z").contains(c) { i += 1; idLength += 1; continue }
+            if c == "-", idLength > 0 { hasDash = true; i += 1; idLength += 1; continue }
+            break
         }
-        guard (1...3).contains(idLength), i < scalars.count, scalars[i] == "$" else { return nil }
+        guard (1...32).contains(idLength), i < scalars.count, scalars[i] == "$", scalars[i - 1] != "-" else { return nil }
+        // Longer ids name a scheme: letters first (not `$100$` of a price or a variable).
+        if idLength > 3 || hasDash {
+            guard ("a"..."z").contains(scalars[start + 1]) else { return nil }
+        }
         i += 1
         let bodyStart = i
-        while i < scalars.count, !isTokenEnd(scalars[i]) { i += 1 }
+        // PHC strings of named schemes carry comma-separated parameters (`$argon2id$v=19$m=65536,t=3,p=4$…`).
+        let commasInside = idLength > 3 || hasDash
+        while i < scalars.count, !isTokenEnd(scalars[i]) || (commasInside && scalars[i] == ",") { i += 1 }
         return i > bodyStart ? i : nil
     }
 
     private static func isTokenEnd(_ c: Unicode.Scalar) -> Bool {
         c.properties.isWhitespace || "\"'<>;{}[](),".unicodeScalars.contains(c)
     }
+}
+
+/// The words of a statement as its full path reads them: the open blocks' words, then the
+/// statement's own (less a leading `set`), without copying either.
+struct StatementWords {
+    let context: [String]
+    let words: [String]
+    let skip: Int
+    subscript(i: Int) -> String { i < context.count ? context[i] : words[i - context.count + skip] }
 }
 
 /// A compiled extra pattern. `Regex` is not declared Sendable on every platform; it is

@@ -74,7 +74,7 @@ public struct ClientSession: Sendable {
 
     public init(peer: String,
                 capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11],
-                maximumMessageSize: Int = 1 << 30) {
+                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {
         self.peer = peer
         localHello = Hello(capabilities: capabilities)
         decoder = FrameDecoder(mode: .endOfMessage, maximumMessageSize: maximumMessageSize)

@@ -20,7 +20,9 @@ public enum FramingError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .badChunkSize(size):
             return "chunked framing: invalid chunk size \"\(size)\""
         case let .messageTooLarge(limit):
-            return "message larger than the \(limit / (1 << 20)) MiB limit"
+            return limit >= 1 << 20 && limit % (1 << 20) == 0
+                ? "message larger than the \(limit >> 20) MiB limit"
+                : "message larger than the \(limit)-byte limit"
         }
     }
 }
@@ -43,7 +45,13 @@ public struct FrameDecoder: Sendable {
     private var chunkRemaining = 0
     private var consumedTotal = 0
 
-    public init(mode: FramingMode = .endOfMessage, maximumMessageSize: Int = 1 << 30) {
+    /// The default limit: 250 times the largest real Junos reply we know (133 KB), room for a
+    /// large configuration in XML, and small enough that the agent's default 32 sessions in
+    /// flight fit a 2 GiB VM even when every device sends its largest (see docs/security.md).
+    /// Raise it per group with `maximum-reply-size` for configurations larger than this.
+    public static let defaultMaximumMessageSize = 32 << 20
+
+    public init(mode: FramingMode = .endOfMessage, maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {
         self.mode = mode
         self.maximumMessageSize = maximumMessageSize
     }

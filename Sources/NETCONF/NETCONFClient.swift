@@ -40,7 +40,7 @@ public actor NETCONFClient {
     public init(transport: any NETCONFTransport,
                 capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11],
                 timeouts: NETCONFTimeouts = .init(),
-                maximumMessageSize: Int = 1 << 30,
+                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize,
                 logger: Logger) {
         self.transport = transport
         self.timeouts = timeouts

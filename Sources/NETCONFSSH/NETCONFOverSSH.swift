@@ -37,10 +37,15 @@ public struct DeviceEndpoint: Sendable {
     public var netconfTimeouts: NETCONFTimeouts
     /// Capabilities to announce; drop base:1.1 to force end-of-message framing.
     public var capabilities: [String]
+    /// Largest message (hello or reply) accepted from the device; a larger one fails this
+    /// device's session alone.
+    public var maximumMessageSize: Int
 
     public init(host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
                 sshTimeouts: SSHTimeouts = .init(), netconfTimeouts: NETCONFTimeouts = .init(),
-                capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11]) {
+                capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11],
+                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {
+        self.maximumMessageSize = maximumMessageSize
         self.host = host
         self.port = port
         self.credentials = credentials
@@ -65,7 +70,8 @@ extension NETCONFClient {
             throw error
         }
         let client = NETCONFClient(transport: SSHNETCONFTransport(channel: channel), capabilities: endpoint.capabilities,
-                                   timeouts: endpoint.netconfTimeouts, logger: logger)
+                                   timeouts: endpoint.netconfTimeouts, maximumMessageSize: endpoint.maximumMessageSize,
+                                   logger: logger)
         do {
             try await client.start()
         } catch {

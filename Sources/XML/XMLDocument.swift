@@ -9,6 +9,15 @@ public enum XMLError: Error, Equatable, Sendable, CustomStringConvertible {
     case doctypeRefused
     /// There was nothing but whitespace.
     case empty
+    /// The document is not UTF-8 (a UTF-16 or UTF-32 byte order mark or layout). NETCONF
+    /// messages are UTF-8 (RFC 6241 section 4.1): anything else is refused before parsing.
+    case notUTF8(encoding: String)
+    /// Elements are nested deeper than ``XMLLimits/maximumDepth`` (line of the element).
+    case tooDeep(limit: Int, line: Int)
+    /// The document is larger than ``XMLParseOptions/maximumSize``.
+    case tooLarge(size: Int, limit: Int)
+    /// One text node is larger than libxml2's 10 MB limit for a single text node.
+    case textTooLarge(line: Int)
 
     public var description: String {
         switch self {
@@ -18,8 +27,28 @@ public enum XMLError: Error, Equatable, Sendable, CustomStringConvertible {
             return "XML with a DOCTYPE declaration is refused (entity expansion and external entities are never loaded)"
         case .empty:
             return "empty document: no XML element found"
+        case let .notUTF8(encoding):
+            return "XML in \(encoding) is refused: NETCONF messages are UTF-8 (RFC 6241)"
+        case let .tooDeep(limit, line):
+            return "XML nested deeper than \(limit) elements (at line \(line)) is refused: no Junos reply comes near that depth"
+        case let .tooLarge(size, limit):
+            return "XML document of \(size) bytes is larger than the limit of \(limit) bytes"
+        case let .textTooLarge(line):
+            return "XML text node at line \(line) is larger than 10 MB (libxml2's limit for one text node); collect configurations in XML, not as text"
         }
     }
+}
+
+/// Limits every parse enforces. None comes near a real Junos reply: the largest real reply we
+/// know is 133 KB and 20 elements deep; a 100 MB configuration in XML is well inside them.
+public enum XMLLimits {
+    /// Deepest element nesting accepted. Walks over parsed trees may recurse: this cap (checked
+    /// by the parser before an element is created) bounds their depth. libxml2 itself refuses
+    /// more than 256 without `XML_PARSE_HUGE`, with a less helpful message.
+    public static let maximumDepth = 200
+    /// Default largest document, for callers that do not set their own (NETCONF sets the
+    /// message limit, which is lower).
+    public static let defaultMaximumSize = 1 << 30
 }
 
 /// Options for ``XMLDocument/init(bytes:options:)``.
@@ -29,8 +58,11 @@ public struct XMLParseOptions: Sendable {
     /// Store each distinct name once in the document's dictionary (libxml2's default). Off only
     /// in tests, to exercise the byte comparisons that edited trees need.
     var internNames = true
-    public init(preserveWhitespace: Bool = false) {
+    /// Largest document accepted, in bytes.
+    public var maximumSize: Int
+    public init(preserveWhitespace: Bool = false, maximumSize: Int = XMLLimits.defaultMaximumSize) {
         self.preserveWhitespace = preserveWhitespace
+        self.maximumSize = maximumSize
     }
 }
 
@@ -84,30 +116,47 @@ public final class XMLDocument: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: content, count: Int(xmlBufferLength(buffer))))
     }
 
-    static func parse(_ buffer: UnsafeRawBufferPointer, options: XMLParseOptions) throws(XMLError) -> xmlDocPtr {
+    /// `scansProlog` is off only in tests of the parser hooks behind the byte scan.
+    static func parse(_ buffer: UnsafeRawBufferPointer, options: XMLParseOptions, scansProlog: Bool = true) throws(XMLError) -> xmlDocPtr {
         _ = libxml2Initialised
-        let prolog = Prolog.scan(buffer)
+        guard buffer.count <= options.maximumSize, buffer.count <= Int(Int32.max) else {
+            throw .tooLarge(size: buffer.count, limit: min(options.maximumSize, Int(Int32.max)))
+        }
+        if let encoding = Prolog.nonUTF8Encoding(buffer) { throw .notUTF8(encoding: encoding) }
+        let prolog = scansProlog ? Prolog.scan(buffer) : .element
         if prolog == .doctype { throw .doctypeRefused }
         if prolog == .empty { throw .empty }
         guard let ctxt = xmlNewParserCtxt() else {
             throw .malformed(line: 0, column: 0, message: "libxml2 could not allocate a parser")
         }
         defer { xmlFreeParserCtxt(ctxt) }
+        // No XML_PARSE_HUGE: it lifts libxml2's entity-amplification, depth and text-node limits.
+        // The encoding is forced to UTF-8 and declarations of another are ignored, so the
+        // checks above see the bytes libxml2 parses.
         var flags = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue
-            | XML_PARSE_NOCDATA.rawValue | XML_PARSE_HUGE.rawValue | XML_PARSE_COMPACT.rawValue)
+            | XML_PARSE_NOCDATA.rawValue | XML_PARSE_COMPACT.rawValue | XML_PARSE_IGNORE_ENC.rawValue)
         if !options.preserveWhitespace { flags |= Int32(XML_PARSE_NOBLANKS.rawValue) }
         if !options.internNames { flags |= Int32(XML_PARSE_NODICT.rawValue) }
-        let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
-        guard buffer.count <= Int(Int32.max) else {
-            throw .malformed(line: 0, column: 0, message: "document larger than 2 GiB")
+        var guardState = ParseGuard()
+        let doc: xmlDocPtr? = withUnsafeMutablePointer(to: &guardState) { state in
+            ParseGuard.install(on: ctxt, state: state)
+            let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
+            return xmlCtxtReadMemory(ctxt, base, Int32(buffer.count), "reply.xml", "UTF-8", flags)
         }
-        let doc = xmlCtxtReadMemory(ctxt, base, Int32(buffer.count), "reply.xml", nil, flags)
         let wellFormed = ctxt.pointee.wellFormed != 0
+        if let violation = guardState.violation {
+            if let doc { xmlFreeDoc(doc) }
+            switch violation {
+            case .doctype: throw .doctypeRefused
+            case let .depth(line): throw .tooDeep(limit: XMLLimits.maximumDepth, line: line)
+            }
+        }
         if doc == nil || !wellFormed {
             if let doc { xmlFreeDoc(doc) }
             if let error = xmlCtxtGetLastError(ctxt), error.pointee.code != 0 {
                 let message = error.pointee.message.map { String(cString: $0) }?
                     .trimmingCharacters(in: " \n\t") ?? "parse error"
+                if message.contains("huge text node") || message.contains("Huge input lookup") { throw .textTooLarge(line: Int(error.pointee.line)) }
                 throw .malformed(line: Int(error.pointee.line), column: Int(error.pointee.int2), message: message)
             }
             throw .malformed(line: 0, column: 0, message: "parse error")
@@ -125,9 +174,62 @@ public final class XMLDocument: @unchecked Sendable {
     }
 }
 
+/// SAX hooks that stop libxml2 the moment a document goes past a limit, before it builds or
+/// expands anything: a DOCTYPE (in whatever encoding or prolog the byte scan missed) and
+/// nesting beyond ``XMLLimits/maximumDepth``. The state lives in the parser context's
+/// `_private`, which libxml2 leaves to its user.
+struct ParseGuard {
+    enum Violation { case doctype, depth(line: Int) }
+    var violation: Violation?
+
+    static func install(on ctxt: xmlParserCtxtPtr, state: UnsafeMutablePointer<ParseGuard>) {
+        ctxt.pointee._private = UnsafeMutableRawPointer(state)
+        guard let sax = ctxt.pointee.sax else { return }
+        sax.pointee.internalSubset = { ctx, _, _, _ in ParseGuard.stop(ctx, .doctype) }
+        sax.pointee.externalSubset = { ctx, _, _, _ in ParseGuard.stop(ctx, .doctype) }
+        sax.pointee.entityDecl = { ctx, _, _, _, _, _ in ParseGuard.stop(ctx, .doctype) }
+        sax.pointee.startElementNs = { ctx, localname, prefix, uri, nbNamespaces, namespaces, nbAttributes, nbDefaulted, attributes in
+            guard let ctx else { return }
+            let ctxt = ctx.assumingMemoryBound(to: xmlParserCtxt.self)
+            if Int(ctxt.pointee.nodeNr) >= XMLLimits.maximumDepth {
+                ParseGuard.stop(ctx, .depth(line: Int(ctxt.pointee.input?.pointee.line ?? 0)))
+                return
+            }
+            xmlSAX2StartElementNs(ctx, localname, prefix, uri, nbNamespaces, namespaces, nbAttributes, nbDefaulted, attributes)
+        }
+    }
+
+    private static func stop(_ ctx: UnsafeMutableRawPointer?, _ violation: Violation) {
+        guard let ctx else { return }
+        let ctxt = ctx.assumingMemoryBound(to: xmlParserCtxt.self)
+        if let state = ctxt.pointee._private?.assumingMemoryBound(to: ParseGuard.self), state.pointee.violation == nil {
+            state.pointee.violation = violation
+        }
+        xmlStopParser(ctxt)
+    }
+}
+
 /// What precedes the root element: a DOCTYPE is refused before libxml2 sees it.
 enum Prolog: Equatable {
     case element, doctype, empty
+
+    /// The encoding a byte order mark or the layout of the first `<` shows, when it is not
+    /// UTF-8 (XML 1.0 appendix F).
+    static func nonUTF8Encoding(_ buffer: UnsafeRawBufferPointer) -> String? {
+        let n = buffer.count
+        func bytes(_ expected: [UInt8]) -> Bool {
+            guard n >= expected.count else { return false }
+            for (i, b) in expected.enumerated() where buffer[i] != b { return false }
+            return true
+        }
+        if bytes([0x00, 0x00, 0xFE, 0xFF]) || bytes([0xFF, 0xFE, 0x00, 0x00]) || bytes([0x00, 0x00, 0x00, 0x3C])
+            || bytes([0x3C, 0x00, 0x00, 0x00]) { return "UTF-32" }
+        if bytes([0xFE, 0xFF]) || bytes([0xFF, 0xFE]) || bytes([0x00, 0x3C]) || bytes([0x3C, 0x00]) { return "UTF-16" }
+        if bytes([0x4C, 0x6F, 0xA7, 0x94]) { return "EBCDIC" }
+        // UTF-16 without a byte order mark after leading whitespace: a NUL among the first bytes.
+        for i in 0..<min(n, 64) where buffer[i] == 0 { return "UTF-16 (no byte order mark)" }
+        return nil
+    }
 
     static func scan(_ buffer: UnsafeRawBufferPointer) -> Prolog {
         var i = 0

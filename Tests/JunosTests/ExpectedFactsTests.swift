@@ -99,6 +99,7 @@ import TestSupport
         case .deviceError: kind = "deviceError"
         case .outputInsteadOfData: kind = "outputInsteadOfData"
         case .emptyReply: kind = "emptyReply"
+        case .limitExceeded: kind = "limitExceeded"
         case .unexpectedData: kind = "unexpectedData"
         }
         if let want = fields["kind"], want != .string(kind) { problems.append("error kind \(kind), expected \(want)") }

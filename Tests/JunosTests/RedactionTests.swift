@@ -31,6 +31,19 @@ import XML
             secrets.values.formUnion(matches("<\(name)>\\s*([^<\\s]+)\\s*</\(name)>", group: 1))
             secrets.values.formUnion(matches("\\s\(name)\\s+\"([^\"]+)\"", group: 1))
         }
+        // NTP keys: the value, never the key number; certificate keys and any PEM private key;
+        // crypt strings whose id is a scheme name.
+        secrets.values.formUnion(matches(#"<value>\s*([^<\s]+)\s*</value>\s*</authentication-key>"#, group: 1))
+        secrets.values.formUnion(matches(#"authentication-key\s+\S+\s+type\s+\S+\s+value\s+"?([^"\s;]+)"#, group: 1))
+        secrets.values.formUnion(matches(#"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END"#, group: 1)
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty })
+        secrets.values.formUnion(matches(#"\$(?:sha1|sha256|sha512|argon2i|argon2d|argon2id|pbkdf2-sha1|pbkdf2-sha256|pbkdf2-sha512|scrypt)\$[^<"\s;]+"#))
+        // An SNMPv3 key in clear and unquoted: `authentication-key KEY;` or a set line's last word.
+        secrets.values.formUnion(matches(#"authentication-key\s+([^"\s;{]+)[ \t]*(?:;|\n|$)"#, group: 1))
+        for name in ["privacy-key", "certificate-key-string"] {
+            secrets.values.formUnion(matches("<\(name)>\\s*([^<\\s]+)\\s*</\(name)>", group: 1))
+            secrets.values.formUnion(matches("\\s\(name)\\s+\"([^\"]+)\"", group: 1))
+        }
         // In these captures every <community> is an SNMP community (no policy-options communities).
         secrets.communityNames.formUnion(matches(#"<community>\s*<name>\s*([^<\s]+)\s*</name>"#, group: 1))
         secrets.communityNames.formUnion(matches(#"\n\s*community\s+(\S+)\s*\{"#, group: 1))
@@ -518,5 +531,145 @@ import XML
         #expect(!curly.contains("hashsecret"), "\(curly)")
         let comment = redactor.redact(text: "system {\n    encrypted-password \"abcDEFghiJKLm\"; ## SECRET-DATA\n}\n")
         #expect(comment.contains("## SECRET-DATA") && !comment.contains("abcDEFghiJKLm"))
+    }
+
+    // MARK: Secrets Junos may show in clear (issue 10)
+
+    static let pemKey = """
+    -----BEGIN RSA PRIVATE KEY-----
+    MIIEowIBAAKCAQEAxq7TESTKEYmaterialA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6
+    Q7r8S9t0U1v2W3x4Y5z6cleartextPRIVATEkeyBODY0123456789abcdefghijklmn
+    -----END RSA PRIVATE KEY-----
+    """
+
+    /// One configuration with every kind in curly text; the same in set form and in XML below.
+    static let clearSecretsText = """
+    system {
+        root-authentication {
+            encrypted-password "$sha1$20000$Ab12Cd34$EfGh5678IjKl9012MnOp3456QrSt";
+        }
+        login {
+            user ops {
+                authentication {
+                    encrypted-password "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+                }
+            }
+            user auto {
+                authentication {
+                    encrypted-password "$pbkdf2-sha256$29000$N2d5MO$QdeMs8.OJxnTP8ZtJw";
+                }
+            }
+        }
+        ntp {
+            authentication-key 7 type md5 value ntpClearSecret77;
+            authentication-key 8 type sha256 value "$9$ntpEncoded8Value";
+            trusted-key [ 7 8 ];
+        }
+    }
+    security {
+        certificates {
+            local {
+                router-cert {
+                    certificate-key-string "\(pemKey)";
+                }
+            }
+        }
+    }
+    snmp {
+        v3 {
+            usm {
+                local-engine {
+                    user monitor {
+                        authentication-sha {
+                            authentication-key snmpAuthClearKey;
+                        }
+                        privacy-aes128 {
+                            privacy-key "snmpPrivClearKey";
+                        }
+                    }
+                }
+            }
+        }
+    }
+    """
+
+    static let clearSecretsSet = """
+    set system root-authentication encrypted-password "$sha1$20000$Ab12Cd34$EfGh5678IjKl9012MnOp3456QrSt"
+    set system login user ops authentication encrypted-password "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+    set system login user auto authentication encrypted-password "$pbkdf2-sha256$29000$N2d5MO$QdeMs8.OJxnTP8ZtJw"
+    set system ntp authentication-key 7 type md5 value ntpClearSecret77
+    set system ntp authentication-key 8 type sha256 value "$9$ntpEncoded8Value"
+    set system ntp trusted-key 7
+    set security certificates local router-cert certificate-key-string "\(pemKey)"
+    set snmp v3 usm local-engine user monitor authentication-sha authentication-key snmpAuthClearKey
+    set snmp v3 usm local-engine user monitor privacy-aes128 privacy-key "snmpPrivClearKey"
+    """
+
+    static let clearSecretsXML = """
+    <rpc-reply><configuration>
+    <system>
+      <root-authentication><encrypted-password>$sha1$20000$Ab12Cd34$EfGh5678IjKl9012MnOp3456QrSt</encrypted-password></root-authentication>
+      <login>
+        <user><name>ops</name><authentication><encrypted-password>$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo</encrypted-password></authentication></user>
+        <user><name>auto</name><authentication><encrypted-password>$pbkdf2-sha256$29000$N2d5MO$QdeMs8.OJxnTP8ZtJw</encrypted-password></authentication></user>
+      </login>
+      <ntp>
+        <authentication-key><name>7</name><type>md5</type><value>ntpClearSecret77</value></authentication-key>
+        <authentication-key><name>8</name><type>sha256</type><value>$9$ntpEncoded8Value</value></authentication-key>
+        <trusted-key>7</trusted-key>
+      </ntp>
+    </system>
+    <security><certificates><local><name>router-cert</name><certificate-key-string>\(pemKey)</certificate-key-string></local></certificates></security>
+    <snmp><v3><usm><local-engine><user><name>monitor</name>
+      <authentication-sha><authentication-key>snmpAuthClearKey</authentication-key></authentication-sha>
+      <privacy-aes128><privacy-key>snmpPrivClearKey</privacy-key></privacy-aes128>
+    </user></local-engine></usm></v3></snmp>
+    <system><syslog><file><name>messages</name></file></syslog></system>
+    </configuration>
+    <output>pasted key:
+    \(pemKey)
+    done</output>
+    </rpc-reply>
+    """
+
+    /// The scan must find every planted secret, or the checks below prove nothing.
+    static let planted = ["$sha1$20000$Ab12Cd34$EfGh5678IjKl9012MnOp3456QrSt",
+                          "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+                          "$pbkdf2-sha256$29000$N2d5MO$QdeMs8.OJxnTP8ZtJw", "ntpClearSecret77",
+                          "$9$ntpEncoded8Value", "snmpAuthClearKey", "snmpPrivClearKey"]
+
+    @Test("secrets shown in clear are found first, then gone", arguments: ["text", "set", "xml"])
+    func clearSecretsInEveryForm(form: String) throws {
+        let raw = form == "text" ? Self.clearSecretsText : form == "set" ? Self.clearSecretsSet : Self.clearSecretsXML
+        let secrets = Self.scan(raw)
+        for value in Self.planted { #expect(secrets.values.contains(value), "scan misses \(value) in \(form)") }
+        #expect(secrets.values.contains { $0.contains("cleartextPRIVATEkeyBODY") }, "scan misses the PEM body in \(form)")
+        let output = form == "xml"
+            ? String(decoding: try ConfigurationRedactor().redact(xml: Array(raw.utf8)), as: UTF8.self)
+            : ConfigurationRedactor().redact(text: raw)
+        for value in secrets.values { #expect(!output.contains(value), "\(form): \(value) survived") }
+        #expect(!output.contains("PRIVATE KEY-----\n"), "\(form): a PEM block survived")
+        // Key numbers, algorithm names and structure are kept.
+        #expect(output.contains("authentication-key") && output.contains("md5") && output.contains("router-cert"))
+        #expect(output.contains("monitor"))
+        if form != "xml" {
+            #expect(output.contains("authentication-key 7 type md5 value"), "\(form): the key number must stay")
+        }
+    }
+
+    @Test func cryptTokensWithSchemeNamesButNotPrices() {
+        let r = ConfigurationRedactor()
+        #expect(r.redactTokens(in: "a $sha512$100$salt$hash b") == "a <redacted> b")
+        #expect(r.redactTokens(in: "cost $100$ per port") == "cost $100$ per port", "a long numeric id is no scheme")
+        #expect(r.redactTokens(in: "x $-y$z") == "x $-y$z")
+        #expect(r.redactTokens(in: "k $2b$12$abcdefghijk") == "k <redacted>")
+    }
+
+    @Test func pemBlockWithoutEndIsRedactedToTheEnd() {
+        let r = ConfigurationRedactor()
+        let out = r.redactTokens(in: "before\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBODYsecret\n")
+        #expect(out == "before\n<redacted>")
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIBpublic\n-----END CERTIFICATE-----"
+        #expect(r.redactTokens(in: cert) == cert, "certificates are public")
     }
 }

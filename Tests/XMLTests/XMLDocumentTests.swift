@@ -1,3 +1,4 @@
+import CLibXML2
 import Testing
 import TestSupport
 @testable import XML
@@ -123,5 +124,109 @@ import TestSupport
             parsed += 1
         }
         #expect(parsed >= 100)
+    }
+
+    // MARK: Limits (issue 10)
+
+    static let laughs = """
+    <?xml version="1.0" encoding="UTF-16"?>
+    <!DOCTYPE lolz [
+      <!ENTITY lol "lol">
+      <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+      <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+      <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+      <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+      <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+      <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+      <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+      <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+    ]>
+    <rpc-reply><lolz>&lol9;</lolz></rpc-reply>
+    """
+
+    static func utf16(_ text: String, bigEndian: Bool, bom: Bool) -> [UInt8] {
+        var bytes: [UInt8] = bom ? (bigEndian ? [0xFE, 0xFF] : [0xFF, 0xFE]) : []
+        for unit in text.utf16 {
+            let hi = UInt8(unit >> 8), lo = UInt8(unit & 0xFF)
+            bytes += bigEndian ? [hi, lo] : [lo, hi]
+        }
+        return bytes
+    }
+
+    @Test("UTF-16 entity bombs are refused before libxml2 sees them", arguments: [(true, true), (false, true), (true, false), (false, false)])
+    func utf16BillionLaughs(bigEndian: Bool, bom: Bool) {
+        let bytes = Self.utf16(Self.laughs, bigEndian: bigEndian, bom: bom)
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(throws: XMLError.self) { try XMLDocument(bytes: bytes) }
+        do { _ = try XMLDocument(bytes: bytes) } catch {
+            guard case .notUTF8 = error else { Issue.record("expected notUTF8, got \(error)"); return }
+        }
+        // The refusal comes before any expansion (the old parser took 11.7 s and 1.1 GB).
+        #expect(clock.now - start < .seconds(1))
+    }
+
+    @Test func declaredEncodingsAreIgnoredTheBytesAreUTF8() throws {
+        // libxml2 would switch to Latin-1 on the declaration and read "Ã©"; the bytes are UTF-8.
+        let doc = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>é</a>"
+        #expect(try XMLDocument(string: doc).root.value == "é")
+    }
+
+    @Test func doctypeBehindTheByteScanIsStoppedByTheParserHook() throws {
+        // The hook alone: a DOCTYPE libxml2 reaches is refused before its subset is read.
+        var state = ParseGuardProbe()
+        #expect(throws: XMLError.doctypeRefused) { try state.parseSkippingPrologScan("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>") }
+        #expect(throws: XMLError.doctypeRefused) { try state.parseSkippingPrologScan("<!DOCTYPE a SYSTEM \"file:///etc/passwd\"><a/>") }
+        try state.parseSkippingPrologScan("<a><b/></a>")
+    }
+
+    @Test func nestingPastTheLimitIsATypedError() throws {
+        let depth = XMLLimits.maximumDepth
+        let ok = String(repeating: "<a>", count: depth) + String(repeating: "</a>", count: depth)
+        #expect(try XMLDocument(string: ok).root.name == "a")
+        let deep = 300_000
+        let bomb = String(repeating: "<a>", count: deep) + String(repeating: "</a>", count: deep)
+        do {
+            _ = try XMLDocument(string: bomb)
+            Issue.record("a document \(deep) elements deep was accepted")
+        } catch {
+            #expect(error == .tooDeep(limit: depth, line: 1))
+            #expect(error.description.contains("\(depth)"))
+        }
+    }
+
+    @Test func sizeLimitIsChecked() {
+        let doc = "<a>" + String(repeating: "x", count: 2000) + "</a>"
+        #expect(throws: XMLError.tooLarge(size: 2007, limit: 1024)) {
+            try XMLDocument(bytes: Array(doc.utf8), options: XMLParseOptions(maximumSize: 1024))
+        }
+    }
+
+    @Test func hugeTextNodeIsATypedError() throws {
+        // libxml2's 10 MB cap on one text node holds again without XML_PARSE_HUGE.
+        let doc = "<a>" + String(repeating: "x", count: 10_000_001) + "</a>"
+        #expect(throws: XMLError.textTooLarge(line: 1)) { try XMLDocument(string: doc) }
+    }
+
+    @Test func largeDocumentsOfManySmallElementsStillParse() throws {
+        // 20 MB of configuration-like XML: no limit but the caller's size limit applies.
+        var doc = "<configuration><interfaces>"
+        let stanza = "<interface><name>ge-0/0/1</name><unit><name>0</name><family><inet><address><name>10.0.0.1/31</name></address></inet></family></unit></interface>"
+        doc += String(repeating: stanza, count: 20_000_000 / stanza.utf8.count)
+        doc += "</interfaces></configuration>"
+        let parsed = try XMLDocument(string: doc)
+        #expect(parsed.root.child("interfaces")?.children.count == 20_000_000 / stanza.utf8.count)
+    }
+}
+
+/// Reaches the parser below the byte scan, to test the SAX hook on its own.
+struct ParseGuardProbe {
+    mutating func parseSkippingPrologScan(_ text: String) throws(XMLError) {
+        let bytes = Array(text.utf8)
+        let result: Result<xmlDocPtr, XMLError> = bytes.withUnsafeBytes { buffer in
+            do throws(XMLError) { return .success(try XMLDocument.parse(buffer, options: XMLParseOptions(), scansProlog: false)) }
+            catch { return .failure(error) }
+        }
+        _ = XMLDocument(owning: try result.get())
     }
 }

@@ -58,6 +58,15 @@ public struct ConfigurationFacts: JunosFact {
         self.init(tree: ConfigurationTree(text: text), format: .text)
     }
 
+    public static func parseChecked(_ reply: JunosReply, rpc: String) throws(JunosParseError) -> Self {
+        if let section = reply.sections.first(where: { dataElements.contains($0.element.name) }),
+           section.element.name == "configuration-text" {
+            do { return Self(tree: try ConfigurationTree(checkingText: section.element.text), format: .text) }
+            catch { throw .limitExceeded(rpc: rpc, error.description) }
+        }
+        return parse(reply)
+    }
+
     public static func parse(_ reply: JunosReply) -> Self {
         guard let section = reply.sections.first(where: { dataElements.contains($0.element.name) }) else { return Self() }
         let element = section.element
