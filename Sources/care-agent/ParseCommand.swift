@@ -84,7 +84,14 @@ enum CLIError: Error, CustomStringConvertible {
         switch self { case let .message(text): return text }
     }
 
+    /// Largest file `parse` and `redact` read: the XML parser's own limit, checked before
+    /// reading so that a huge file is refused without being loaded.
+    static let maximumFileSize = XMLLimits.defaultMaximumSize
+
     static func read(_ file: String) throws -> [UInt8] {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size > maximumFileSize {
+            throw CLIError.message("file of \(size) bytes is larger than the \(maximumFileSize >> 20) MiB limit")
+        }
         guard let data = FileManager.default.contents(atPath: file) else {
             throw CLIError.message(FileManager.default.fileExists(atPath: file) ? "cannot read file" : "no such file")
         }

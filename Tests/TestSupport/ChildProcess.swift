@@ -37,6 +37,17 @@ public final class ChildProcess: @unchecked Sendable {
         return result
     }
 
+    /// Waits like ``wait()`` and also returns the child's peak resident memory (getrusage's
+    /// ru_maxrss, in KiB), read by wait4 as the kernel measured it.
+    public func waitReportingPeakMemory() -> (status: Int32, peakKiB: Int) {
+        var raw: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &raw, 0, &usage) < 0 && errno == EINTR {}
+        let result = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status = result
+        return (result, Int(usage.ru_maxrss))
+    }
+
     /// Whether the child is still running (reaps it if it has exited).
     public var isRunning: Bool {
         if status != nil { return false }
