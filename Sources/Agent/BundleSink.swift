@@ -47,6 +47,7 @@ public struct BundleSink: CollectionSink {
             case .rpcError: status = .rpcError
             case .timeout: status = .timeout
             case .transportError: status = .transportError
+            case .refused: status = .refused
             case .notApplicable:
                 // Asked, and the device said it has no such feature; never asked: left out.
                 guard outcome.file != nil else { continue }

@@ -24,12 +24,15 @@ public enum RPCStatus: String, Codable, Sendable {
     case notApplicable = "not-applicable"
     /// Never sent: the session was lost earlier, or the device's time ran out.
     case notRun = "not-run"
+    /// The reply went past a parsing limit (nesting depth, DOCTYPE, size; docs/security.md):
+    /// refused and not kept.
+    case refused
 
     /// Whether this outcome counts against the device.
     public var isFailure: Bool {
         switch self {
         case .ok, .notApplicable: return false
-        case .rpcError, .timeout, .transportError, .notRun: return true
+        case .rpcError, .timeout, .transportError, .notRun, .refused: return true
         }
     }
 }

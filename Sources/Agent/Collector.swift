@@ -249,10 +249,21 @@ struct DeviceRun {
                             facts.configuration = redactor.redact(configuration)
                         }
                         if errorBesideData { outcome.message = (outcome.message ?? "") + "; facts read from the data beside the error" }
+                    } catch where error.isLimitRefusal {
+                        // Past a limit no real device comes near: refused, and not kept for
+                        // anyone downstream to trip over.
+                        outcome.status = .refused
+                        outcome.message = "\(error)"
+                        log(.warning, "reply refused", ["rpc": "\(name)", "error": "\(error)"])
                     } catch {
                         outcome.message = [outcome.message, "no facts: \(error)"].compactMap { $0 }.joined(separator: "; ")
                         log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(error)"])
                     }
+                }
+                if outcome.status == .refused {
+                    reply = nil
+                    outcomes.append(outcome)
+                    continue
                 }
                 let raw = reply!.raw
                 reply = nil

@@ -55,6 +55,8 @@ public struct RPCOutcome: Codable, Sendable, Equatable {
         /// Asked, and the device has no such feature (virtual-chassis or chassis-cluster status on
         /// a model without it): its rpc-error reply is kept, but nothing failed.
         case notApplicable = "not-applicable"
+        /// The reply went past a parsing limit (docs/security.md): refused, no reply kept.
+        case refused
 
         /// Whether the RPC failed (not-applicable is not a failure).
         public var isFailure: Bool { self != .ok && self != .notApplicable }

@@ -15,6 +15,19 @@ public enum JunosParseError: Error, Equatable, Sendable, CustomStringConvertible
     /// The reply goes past a parsing limit (configuration text nested too deep).
     case limitExceeded(rpc: String, String)
 
+    /// Whether the reply went past a parsing limit (size, depth, DOCTYPE, encoding): hostile or
+    /// broken beyond what any real device sends, rather than merely unexpected.
+    public var isLimitRefusal: Bool {
+        switch self {
+        case .limitExceeded: return true
+        case let .malformedXML(_, error):
+            if case .malformed = error { return false }
+            if case .empty = error { return false }
+            return true
+        default: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .malformedXML(rpc, error):

@@ -172,20 +172,24 @@ public struct ConfigurationRedactor: Sendable {
             var index = 0
             // `set`/`deactivate` lines carry their whole path; curly text carries it in `context`.
             if let first = plain.first, Self.setCommands.contains(first), contextEnds.isEmpty { index = 1 }
-            let full = StatementWords(context: context, words: plain, skip: index)
-            let offset = context.count - index
             var secretIndices = Set<Int>()
-            // Secret paths: the word after the path's last keyword (`trap-group NAME`, `community X`),
-            // or every word of the list there.
-            // The keyword may end the enclosing block's statement: `routing-instances { NAME {`.
-            for k in stride(from: index, to: plain.count, by: 1) {
-                let before = k - 1 + offset
-                guard before >= 0, k == index || !words[k - 1].inList else { continue }
-                guard let candidates = pathsByKeyword[full[before]],
-                      candidates.contains(where: { Self.path($0, endsAt: before, in: full) }) else { continue }
-                secretIndices.insert(k)
-                var m = k + 1
-                while words[k].inList, m < plain.count, words[m].inList { secretIndices.insert(m); m += 1 }
+            // `full` shares the context's storage: it must be gone before the context grows below,
+            // or appending copies the whole path (quadratic in the depth).
+            do {
+                let full = StatementWords(context: context, words: plain, skip: index)
+                let offset = context.count - index
+                // Secret paths: the word after the path's last keyword (`trap-group NAME`, `community X`),
+                // or every word of the list there.
+                // The keyword may end the enclosing block's statement: `routing-instances { NAME {`.
+                for k in stride(from: index, to: plain.count, by: 1) {
+                    let before = k - 1 + offset
+                    guard before >= 0, k == index || !words[k - 1].inList else { continue }
+                    guard let candidates = pathsByKeyword[full[before]],
+                          candidates.contains(where: { Self.path($0, endsAt: before, in: full) }) else { continue }
+                    secretIndices.insert(k)
+                    var m = k + 1
+                    while words[k].inList, m < plain.count, words[m].inList { secretIndices.insert(m); m += 1 }
+                }
             }
             // Secret keywords: leaves only (`key 0 { … }` is a key chain entry, not a secret).
             if !opensBlock {

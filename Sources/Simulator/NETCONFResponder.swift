@@ -18,6 +18,25 @@ public enum DeviceFault: String, Sendable, CaseIterable {
     case malformed
     /// Multiplies the per-RPC latency by 20 (at least one second).
     case slow
+    // Hostile devices: what a compromised or broken device can send (docs/security.md).
+    /// Answers every data RPC with a DOCTYPE whose nested entities expand to gigabytes ("billion laughs").
+    case entityBomb = "entity-bomb"
+    /// The same entity bomb in UTF-16, which a check for UTF-8 `<!` does not see.
+    case entityBombUTF16 = "entity-bomb-utf16"
+    /// Answers `get-configuration` with elements nested 300,000 deep.
+    case deepXML = "deep-xml"
+    /// Answers `get-configuration` with `<configuration-text>` whose blocks nest 300,000 deep.
+    case deepText = "deep-text"
+    /// Answers `get-configuration` with a well-formed 300 MB reply, streamed.
+    case hugeReply = "huge-reply"
+    /// Answers `get-configuration` with a chunk (or, in base:1.0 framing, a message) that never
+    /// ends, until the client leaves.
+    case endlessChunk = "endless-chunk"
+    /// Sends a hello that declares a DOCTYPE with an entity bomb.
+    case doctypeHello = "doctype-hello"
+
+    /// Faults that stream their reply themselves instead of answering with a document.
+    var streamsConfiguration: Bool { self == .hugeReply || self == .endlessChunk }
 }
 
 /// Serves a ``DeviceProfile`` as a Junos NETCONF server over a pair of file descriptors
@@ -59,7 +78,8 @@ public struct NETCONFResponder {
         var session = ServerSession(capabilities: capabilities, sessionID: String(getpid()))
         if sessionSetupDelay > .zero { sleep(sessionSetupDelay) }
         if fault == .hangHello { waitForClientToLeave(input); return }
-        guard write(output, session.helloBytes()) else { return }
+        let hello = fault == .doctypeHello ? HostileReplies.doctypeHello(session.helloBytes()) : session.helloBytes()
+        guard write(output, hello) else { return }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let n = read(input, &buffer, buffer.count)
@@ -85,6 +105,11 @@ public struct NETCONFResponder {
                     if rpcLatency > .zero || fault == .slow {
                         let delay = fault == .slow ? max(rpcLatency * 20, .seconds(1)) : rpcLatency
                         sleep(delay)
+                    }
+                    if let fault, fault.streamsConfiguration, operation.name == "get-configuration" {
+                        streamHostileReply(fault, messageID: id, framing: session.framing, output: output)
+                        waitForClientToLeave(input)
+                        return
                     }
                     let reply = answer(operation, messageID: id)
                     switch fault {
@@ -138,6 +163,14 @@ public struct NETCONFResponder {
                                             message: "could not connect to re0 : No route to host", badElement: nil), isData: false)
         case .malformed:
             return Answer(bytes: Array("<rpc-reply message-id=\"\(messageID ?? "")\"><software-information><host-name>broken</software-information>".utf8), isData: true)
+        case .entityBomb:
+            return Answer(bytes: HostileReplies.entityBomb(messageID: messageID, utf16: false), isData: true)
+        case .entityBombUTF16:
+            return Answer(bytes: HostileReplies.entityBomb(messageID: messageID, utf16: true), isData: true)
+        case .deepXML where rpc.hasPrefix("get-configuration"):
+            return Answer(bytes: HostileReplies.deepConfiguration(messageID: messageID, depth: 300_000), isData: true)
+        case .deepText where rpc.hasPrefix("get-configuration"):
+            return Answer(bytes: HostileReplies.deepConfigurationText(messageID: messageID, depth: 300_000), isData: true)
         case .warning:
             let warning = "<rpc-error><error-type>protocol</error-type><error-tag>operation-failed</error-tag>"
                 + "<error-severity>warning</error-severity><error-message>statement has no contents; ignored</error-message></rpc-error>"
@@ -179,6 +212,37 @@ public struct NETCONFResponder {
         }
         xml += "</rpc-error>\n</rpc-reply>"
         return Array(xml.utf8)
+    }
+
+    /// Streams a hostile `get-configuration` reply in the session's framing without holding it
+    /// in memory: 300 MB of well-formed XML, or one chunk that never ends. Stops when the client
+    /// leaves (a write fails), and in any case after 4 GiB.
+    private func streamHostileReply(_ fault: DeviceFault, messageID: String?, framing: FramingMode, output: Int32) {
+        let unit = Array(String(repeating: "<interface><name>ge-0/0/0</name><description>hostile</description></interface>\n", count: 800).utf8)
+        let head = Array("<rpc-reply xmlns=\"\(NETCONFNamespace.base)\" message-id=\"\(messageID ?? "")\"><configuration><interfaces>\n".utf8)
+        let tail = Array("</interfaces></configuration></rpc-reply>".utf8)
+        let endless = fault == .endlessChunk
+        let total = endless ? 4 << 30 : 300 << 20
+        func send(_ bytes: [UInt8]) -> Bool {
+            guard framing == .chunked else { return write(output, bytes) }
+            return write(output, Array("\n#\(bytes.count)\n".utf8) + bytes)
+        }
+        if endless && framing == .chunked {
+            // One chunk header announcing the largest size RFC 6242 allows, then data that never ends.
+            guard write(output, Array("\n#4294967295\n".utf8) + head) else { return }
+            var sent = head.count
+            while sent < total, write(output, unit) { sent += unit.count }
+            return
+        }
+        guard send(head) else { return }
+        var sent = head.count
+        while sent < total {
+            guard send(unit) else { return }
+            sent += unit.count
+        }
+        if endless { return }
+        guard send(tail) else { return }
+        _ = write(output, framing == .chunked ? Array("\n##\n".utf8) : Array("]]>]]>".utf8))
     }
 
     private func write(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
@@ -227,5 +291,49 @@ extension NETCONFResponder {
         if case let .device(deviceFault) = device.fleetFault { fault = deviceFault }
         return NETCONFResponder(profile: profile, fault: fault, rpcLatency: .milliseconds(plan.rpcLatencyMs),
                                 sessionSetupDelay: .milliseconds(plan.setupDelayMs))
+    }
+}
+
+/// The documents hostile faults answer with: small to send, ruinous to a parser without limits.
+enum HostileReplies {
+    /// Nine levels of ten references: 10^9 "lol"s, 3 GB, from about 1 KB.
+    static func entityBomb(messageID: String?, utf16: Bool) -> [UInt8] {
+        var entities = "<!ENTITY lol0 \"lol\">\n"
+        for level in 1...9 {
+            entities += "<!ENTITY lol\(level) \"" + String(repeating: "&lol\(level - 1);", count: 10) + "\">\n"
+        }
+        let text = "<?xml version=\"1.0\" encoding=\"\(utf16 ? "UTF-16" : "UTF-8")\"?>\n<!DOCTYPE rpc-reply [\n\(entities)]>\n"
+            + "<rpc-reply message-id=\"\(messageID ?? "")\"><software-information><host-name>&lol9;</host-name></software-information></rpc-reply>"
+        guard utf16 else { return Array(text.utf8) }
+        var bytes: [UInt8] = [0xFF, 0xFE]
+        for unit in text.utf16 { bytes += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        return bytes
+    }
+
+    static func deepConfiguration(messageID: String?, depth: Int) -> [UInt8] {
+        var bytes = Array("<rpc-reply message-id=\"\(messageID ?? "")\"><configuration>".utf8)
+        bytes.reserveCapacity(bytes.count + depth * 17 + 64)
+        for _ in 0..<depth { bytes += Array("<system>".utf8) }
+        for _ in 0..<depth { bytes += Array("</system>".utf8) }
+        bytes += Array("</configuration></rpc-reply>".utf8)
+        return bytes
+    }
+
+    static func deepConfigurationText(messageID: String?, depth: Int) -> [UInt8] {
+        var bytes = Array("<rpc-reply message-id=\"\(messageID ?? "")\"><configuration-text>".utf8)
+        bytes.reserveCapacity(bytes.count + depth * 12 + 64)
+        for _ in 0..<depth { bytes += Array("system {\n".utf8) }
+        for _ in 0..<depth { bytes += Array("}\n".utf8) }
+        bytes += Array("</configuration-text></rpc-reply>".utf8)
+        return bytes
+    }
+
+    /// The server's hello behind a DOCTYPE whose entities expand to gigabytes.
+    static func doctypeHello(_ hello: [UInt8]) -> [UInt8] {
+        var entities = "<!ENTITY a0 \"aaaaaaaaaa\">"
+        for level in 1...9 { entities += "<!ENTITY a\(level) \"" + String(repeating: "&a\(level - 1);", count: 10) + "\">" }
+        var text = String(decoding: hello, as: UTF8.self)
+        if text.hasPrefix("<?xml"), let end = text.range(of: "?>") { text = String(text[end.upperBound...]) }
+        return Array("<?xml version=\"1.0\"?><!DOCTYPE hello [\(entities)]>".utf8) + Array(text.utf8)
     }
 }
