@@ -171,12 +171,14 @@ public struct ControlServer: Service {
         defer { close(listener); unlink(path) }
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let client = accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+                let client = accept(listener, nil, nil)
                 if client < 0 {
                     // EMFILE/ENFILE too: wait for clients to finish rather than spin.
                     try? await Task.sleep(for: .milliseconds(100))
                     continue
                 }
+                _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(client, F_SETFD, FD_CLOEXEC)
                 guard let id = clients.admit(client) else {
                     logger.warning("control client refused: every slot is running a command", metadata: ["limit": "\(limits.maximumClients)"])
                     let busy = Array("{\"ok\":false,\"error\":\"the agent is serving \(limits.maximumClients) control clients already; try again\"}\n".utf8)

@@ -15,6 +15,13 @@ public enum SecretFile {
         public var mode: UInt32
         public var ownedByUs: Bool
 
+        public init(what: String, path: String, mode: UInt32, ownedByUs: Bool) {
+            self.what = what
+            self.path = path
+            self.mode = mode
+            self.ownedByUs = ownedByUs
+        }
+
         public var description: String {
             let who = ownedByUs ? "other users" : "every local user"
             let fix = ownedByUs ? "chmod 600 \(path)" : "chmod o-rwx \(path)"

@@ -86,8 +86,9 @@ public enum BundleInspection {
             }
         }
         chassis.forEach { walk($0, depth: 0) }
-        let widths = (0 ..< 4).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { $0.map(TerminalText.escaped) }.map { row in
+        let widths = (0 ..< 4).map { column in rows.map { TerminalText.escaped($0[column]).count }.max() ?? 0 }
+        let escapedRows: [[String]] = rows.map { row in row.map { TerminalText.escaped($0) } }
+        return escapedRows.map { row in
             "  " + (0 ..< 4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 + "  " + row[4]
         }.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n") + "\n"

@@ -66,6 +66,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { nginx.stop() }
         let tokenFile = dir.appendingPathComponent("upload.token").path
         try (Self.token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600)
         var settings = UploadSettings(url: nginx.bundlesURL)
         settings.caFile = nginx.certificates.caCertificate
         settings.tokenFile = tokenFile
