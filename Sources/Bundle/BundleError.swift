@@ -1,5 +1,6 @@
 /// Why a bundle could not be read or did not verify. Each description is one line a support
-/// engineer can act on.
+/// engineer can act on. Member names and reasons are quoted as found: whoever prints a
+/// description escapes it (``TerminalText``), once.
 public enum BundleError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)
     case notGzip
@@ -33,21 +34,21 @@ public enum BundleError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .tooLarge(reason): return "refused: bundle too large, \(reason)"
         case let .tooManyMembers(limit): return "refused: the archive holds more than \(limit) members"
         case let .malformedArchive(reason): return "corrupt bundle: \(reason)"
-        case let .unsafeMemberName(name): return "refused: unsafe member name \"\(TerminalText.escaped(name))\" (absolute or with ..)"
-        case let .unsupportedMemberType(name, type): return "refused: member \(TerminalText.escaped(name)) is not a regular file (tar type \(type))"
-        case let .duplicateMember(name): return "refused: member \(TerminalText.escaped(name)) appears twice"
-        case let .missingMember(name): return "incomplete bundle: member \(TerminalText.escaped(name)) is missing"
-        case let .unlistedMember(name): return "tampered bundle: member \(TerminalText.escaped(name)) is not listed in the signed manifest"
-        case let .manifestUnreadable(reason): return "corrupt bundle: manifest.json unreadable (\(TerminalText.escaped(reason)))"
+        case let .unsafeMemberName(name): return "refused: unsafe member name \"\(name)\" (absolute or with ..)"
+        case let .unsupportedMemberType(name, type): return "refused: member \(name) is not a regular file (tar type \(type))"
+        case let .duplicateMember(name): return "refused: member \(name) appears twice"
+        case let .missingMember(name): return "incomplete bundle: member \(name) is missing"
+        case let .unlistedMember(name): return "tampered bundle: member \(name) is not listed in the signed manifest"
+        case let .manifestUnreadable(reason): return "corrupt bundle: manifest.json unreadable (\(reason))"
         case let .unsupportedVersion(found, supported):
             return "unsupported bundle format version \(found): this care-agent reads versions 1 to \(supported); upgrade care-agent"
         case let .invalidPublicKey(reason): return "invalid public key: \(reason)"
         case let .badSignature(fingerprint): return "tampered bundle: manifest signature does not verify with key \(fingerprint)"
         case let .untrustedKey(fingerprint):
             return "untrusted signer: bundle is signed by \(fingerprint), which is not among the trusted keys (--pubkey/--keys)"
-        case let .digestMismatch(member): return "tampered bundle: SHA-256 of \(TerminalText.escaped(member)) does not match the manifest"
+        case let .digestMismatch(member): return "tampered bundle: SHA-256 of \(member) does not match the manifest"
         case let .sizeMismatch(member, expected, found):
-            return "tampered bundle: \(TerminalText.escaped(member)) is \(found) bytes, manifest says \(expected)"
+            return "tampered bundle: \(member) is \(found) bytes, manifest says \(expected)"
         case let .trailingData(markerOffset, firstByte, count):
             return "refused: \(count) bytes after the tar end-of-archive marker at byte \(markerOffset) (data at byte \(firstByte)): "
                 + "nothing may follow it, the bundle was altered after it was written"

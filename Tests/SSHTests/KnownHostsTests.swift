@@ -68,7 +68,7 @@ import Testing
         #expect(hosts.entries.first?.line == 6)
         // Malformed lines are skipped, each reported with its line; comments and @cert-authority are not malformed.
         #expect(hosts.skipped.map(\.line) == [4, 5])
-        #expect(hosts.skipped.map(\.description) == ["line 4: expected host patterns, key type and base64 key",
+        #expect(hosts.skipped.map(\.description) == ["line 4: the key is not valid base64 SSH key data",
                                                      "line 5: the key is not valid base64 SSH key data"])
     }
 
