@@ -182,7 +182,7 @@ public struct ControlServer: Service {
                 guard let id = clients.admit(client) else {
                     logger.warning("control client refused: every slot is running a command", metadata: ["limit": "\(limits.maximumClients)"])
                     let busy = Array("{\"ok\":false,\"error\":\"the agent is serving \(limits.maximumClients) control clients already; try again\"}\n".utf8)
-                    _ = send(client, busy, busy.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                    _ = Foundation.send(client, busy, busy.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
                     close(client)
                     continue
                 }
@@ -231,23 +231,36 @@ public struct ControlServer: Service {
         }
         var out = Array((try? ResultStore.encoderCompact.encode(response)) ?? Data("{\"ok\":false}".utf8))
         out.append(0x0A)
+        if case let .timedOut(unsent) = await Self.send(out, to: fd, within: limits.replyTimeout) {
+            logger.warning("control client did not read its answer in time: dropped",
+                           metadata: ["timeout": "\(limits.replyTimeout)", "unsent": "\(unsent)"])
+        }
+    }
+
+    enum SendOutcome: Equatable {
+        case sent
+        case closed
+        /// `unsent` bytes were still to go when the time was up.
+        case timedOut(unsent: Int)
+    }
+
+    /// Writes `bytes` to the non-blocking `fd`, giving up after `timeout`: a client that does
+    /// not read must not hold its descriptor (and slot) for ever.
+    static func send(_ bytes: [UInt8], to fd: Int32, within timeout: Duration) async -> SendOutcome {
         var offset = 0
-        let replyDeadline = ContinuousClock.now + limits.replyTimeout
-        while offset < out.count {
+        let deadline = ContinuousClock.now + timeout
+        while offset < bytes.count {
             // MSG_NOSIGNAL: a client that went away must not kill the agent with SIGPIPE.
-            let n = out[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let n = bytes[offset...].withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 { offset += n; continue }
             if n < 0 && (errno == EAGAIN || errno == EINTR) {
-                guard ContinuousClock.now < replyDeadline else {
-                    logger.warning("control client did not read its answer in time: dropped",
-                                   metadata: ["timeout": "\(limits.replyTimeout)", "unsent": "\(out.count - offset)"])
-                    return
-                }
+                guard ContinuousClock.now < deadline else { return .timedOut(unsent: bytes.count - offset) }
                 try? await Task.sleep(for: .milliseconds(20))
                 continue
             }
-            return
+            return .closed
         }
+        return .sent
     }
 
     func handle(_ request: ControlRequest) async -> ControlResponse {

@@ -1,7 +1,7 @@
-import Agent
 import Foundation
 import Testing
 import TestSupport
+@testable import Agent
 
 /// Issue 10, "local hardening found in review": what another local user, or a member of the
 /// care-agent group, can do to the agent's files and control socket.
@@ -134,6 +134,33 @@ import TestSupport
         #expect(openDescriptors(service.pid) <= baseline + 2, "idle clients should have been dropped")
         service.signal(SIGTERM)
         #expect(service.wait() == 0)
+    }
+
+    /// An answer the client never reads is given up after the reply timeout (and the slot freed).
+    @Test func anAnswerNobodyReadsTimesOut() async throws {
+        var pair: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]); close(pair[1]) }
+        _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
+        let answer = [UInt8](repeating: UInt8(ascii: "a"), count: 8 << 20)  // more than any socket buffer
+        let started = ContinuousClock.now
+        let outcome = await ControlServer.send(answer, to: pair[0], within: .milliseconds(300))
+        guard case let .timedOut(unsent) = outcome else { Issue.record("expected a timeout, got \(outcome)"); return }
+        #expect(unsent > 0 && unsent < answer.count)
+        #expect(ContinuousClock.now - started < .seconds(3))
+        // A reader that reads gets all of it.
+        var other: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &other) == 0)
+        defer { close(other[0]); close(other[1]) }
+        _ = fcntl(other[0], F_SETFL, fcntl(other[0], F_GETFL) | O_NONBLOCK)
+        let readEnd = other[1]
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while read(readEnd, &buffer, buffer.count) > 0 {}
+        }
+        reader.start()
+        #expect(await ControlServer.send(answer, to: other[0], within: .seconds(20)) == .sent)
+        shutdown(other[0], Int32(SHUT_WR))
     }
 
     /// `status` prints device names and errors from the agent escaped: a device name with ESC
