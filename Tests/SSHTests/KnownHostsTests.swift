@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import Testing
 @testable import SSH
 
@@ -112,6 +113,18 @@ import Testing
         ])
     }
 
+    /// A bad line is a warning naming the file and line, once per parse, not once per connection.
+    @Test func aBadLineIsLoggedOnceWithItsLine() throws {
+        let (v, path) = try verifier("[r1]:830 ssh-ed25519 \(Self.keyA)\n[r2]:830 ssh-ed25519 AAAA-broken\n")
+        let records = LogRecords()
+        let logger = Logger(label: "test") { _ in RecordingLogHandler(records: records) }
+        for _ in 0..<5 { try v.verify(host: "r1", port: 830, key: Self.key(Self.keyA), logger: logger) }
+        let warnings = records.all.filter { $0.level == .warning }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.message == "known_hosts line skipped")
+        #expect(warnings.first?.metadata == ["file": "\(path)", "line": "2", "reason": "the key is not valid base64 SSH key data"])
+    }
+
     /// Issue 13: known_hosts is parsed once, not per connection; it is parsed again when it changes.
     @Test func parsedOnceAndAgainOnlyWhenTheFileChanges() throws {
         var text = ""
@@ -217,5 +230,30 @@ import Testing
         #expect(throws: SSHError.hostKeyUnknown(host: "[r9]:830", keyType: "ssh-ed25519", fingerprint: Self.key(Self.keyA).fingerprint, knownHostsFile: path)) {
             try v.verify(host: "r9", port: 830, key: Self.key(Self.keyA))
         }
+    }
+}
+
+/// Log records kept for assertions.
+final class LogRecords: @unchecked Sendable {
+    struct Record { var level: Logger.Level; var message: String; var metadata: [String: String] }
+    private let lock = NSLock()
+    private var records: [Record] = []
+    func append(_ record: Record) { lock.lock(); records.append(record); lock.unlock() }
+    var all: [Record] { lock.lock(); defer { lock.unlock() }; return records }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let records: LogRecords
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        let merged = self.metadata.merging(metadata ?? [:]) { $1 }.mapValues { "\($0)" }
+        records.append(.init(level: level, message: "\(message)", metadata: merged))
     }
 }
