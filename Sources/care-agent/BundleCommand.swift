@@ -162,6 +162,9 @@ struct BundleCommand: ParsableCommand {
             if write != nil && stateDirectory == nil {
                 throw ValidationError("--write needs --state-dir DIR: the new bundle is signed with the key kept there")
             }
+            if trustEmbeddedKey && (write == nil || !trustedKeys.publicKeys.isEmpty || trustedKeys.keysDirectory != nil) {
+                throw ValidationError("--trust-embedded-key is for --write without --pubkey/--keys (it re-signs a bundle whose signer was not checked)")
+            }
         }
 
         func run() throws {

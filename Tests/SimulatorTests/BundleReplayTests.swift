@@ -57,6 +57,13 @@ import TestSupport
         try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
         let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
         #expect(banner.contains("host:        127.0.0.1"))
+        // A given --state is made private too: the served replies 0600, their directories 0700.
+        var info = stat()
+        #expect(stat(state, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        let served = (try? FileManager.default.subpathsOfDirectory(atPath: state + "/profiles")) ?? []
+        let replyFiles = served.filter { $0.hasSuffix(".xml") }
+        #expect(!replyFiles.isEmpty)
+        for file in replyFiles { #expect(stat(state + "/profiles/" + file, &info) == 0 && info.st_mode & 0o777 == 0o600, "\(file)") }
 
         let out = try runProgram(executable, ["rpc", "--host", "127.0.0.1", "--port", port, "--user", currentUser(),
                                               "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts",
