@@ -299,6 +299,15 @@ enum KnownHostsFile {
 }
 
 extension KnownHostsFile.Stamp {
+    /// Whether the file was modified or changed less than `seconds` ago (or has no times).
+    func isRecent(_ seconds: Double) -> Bool {
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        let now = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9
+        let latest = max(Double(modified.tv_sec) + Double(modified.tv_nsec) / 1e9, Double(changed.tv_sec) + Double(changed.tv_nsec) / 1e9)
+        return now - latest < seconds
+    }
+
     init(_ info: stat) {
         self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
                   modified: info.st_mtim, changed: info.st_ctim)
@@ -315,9 +324,17 @@ final class KnownHostsCache: @unchecked Sendable {
     private struct Cached {
         var stamp: KnownHostsFile.Stamp
         var hosts: KnownHosts
+        /// The bytes parsed, kept while the stamp is too recent to tell versions apart.
+        var racyBytes: [UInt8]?
         /// Lookup name → matching entries: a hashed or wildcard file costs its HMACs once per host.
         var lookups: [String: [KnownHosts.Entry]] = [:]
     }
+
+    /// File times advance in clock ticks (a few milliseconds), and a replaced file's inode number
+    /// may be reused at once: two versions of the same size written within one tick can have the
+    /// same stamp. Until a version is this old, its bytes are compared as well (as git does for
+    /// "racily clean" files).
+    static let racyWindow: Double = 2
 
     private let lock = NSLock()
     private var files: [String: Cached] = [:]
@@ -330,22 +347,36 @@ final class KnownHostsCache: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let now = try KnownHostsFile.stamp(path)
-        if files[path]?.stamp != now {
-            // Parsing under the lock: 500 sessions starting together parse the file once.
-            let (bytes, stamp) = try KnownHostsFile.read(path)
-            let hosts = KnownHosts(path: path, bytes: bytes)
-            for skipped in hosts.skipped {
-                (logger ?? KnownHostsCache.fallbackLogger).warning("known_hosts line skipped", metadata: [
-                    "file": "\(path)", "line": "\(skipped.line)", "reason": "\(skipped.reason)",
-                ])
+        if let cached = files[path], cached.stamp == now {
+            if let racy = cached.racyBytes {
+                let (bytes, stamp) = try KnownHostsFile.read(path)
+                if bytes != racy || stamp != cached.stamp {
+                    try parse(path, bytes: bytes, stamp: stamp, logger: logger)
+                } else if !stamp.isRecent(KnownHostsCache.racyWindow) {
+                    files[path]!.racyBytes = nil
+                }
             }
-            files[path] = Cached(stamp: stamp, hosts: hosts)
-            parses[path, default: 0] += 1
+        } else {
+            let (bytes, stamp) = try KnownHostsFile.read(path)
+            try parse(path, bytes: bytes, stamp: stamp, logger: logger)
         }
         if let hit = files[path]!.lookups[name] { return hit }
         let found = files[path]!.hosts.entries(named: name)
         files[path]!.lookups[name] = found
         return found
+    }
+
+    /// Parses one version of `path` into the cache (under the lock: 500 sessions starting
+    /// together parse the file once).
+    private func parse(_ path: String, bytes: [UInt8], stamp: KnownHostsFile.Stamp, logger: Logger?) throws(SSHError) {
+        let hosts = KnownHosts(path: path, bytes: bytes)
+        for skipped in hosts.skipped {
+            (logger ?? KnownHostsCache.fallbackLogger).warning("known_hosts line skipped", metadata: [
+                "file": "\(path)", "line": "\(skipped.line)", "reason": "\(skipped.reason)",
+            ])
+        }
+        files[path] = Cached(stamp: stamp, hosts: hosts, racyBytes: stamp.isRecent(KnownHostsCache.racyWindow) ? bytes : nil)
+        parses[path, default: 0] += 1
     }
 
     /// Forgets `path` (after this process rewrote it).

@@ -153,6 +153,21 @@ import Testing
         #expect(KnownHostsCache.shared.parseCount(path) == 4)
     }
 
+    /// An in-place rewrite of the same size right after a lookup is seen. (Where file times are
+    /// coarse, it can even have the same stamp: the cache also compares the bytes of versions
+    /// younger than `racyWindow`, so it is seen there too.)
+    @Test func aSameSizeRewriteInPlaceIsSeen() throws {
+        let (strict, path) = try verifier("[r1]:830 ssh-ed25519 \(Self.keyA)\n")
+        try strict.verify(host: "r1", port: 830, key: Self.key(Self.keyA))
+        // Device replaced and its entry updated at once: same length, same inode, same tick.
+        let fd = open(path, O_WRONLY)
+        let replacement = Array("[r1]:830 ssh-ed25519 \(Self.keyB)\n".utf8)
+        #expect(pwrite(fd, replacement, replacement.count, 0) == replacement.count)
+        close(fd)
+        try strict.verify(host: "r1", port: 830, key: Self.key(Self.keyB))
+        #expect(throws: SSHError.self) { try strict.verify(host: "r1", port: 830, key: Self.key(Self.keyA)) }
+    }
+
     /// accept-new re-reads the file under its lock: a second, different key for a host that
     /// another connection (or process) just recorded is refused, never added beside it.
     @Test func acceptNewRefusesASecondDifferentKeyForTheSameHost() async throws {
