@@ -45,6 +45,9 @@ public struct CredentialSource: Sendable, Equatable {
         if let keyFile, !FileManager.default.isReadableFile(atPath: keyFile) {
             throw .unreadable(group: group, what: "key file", path: keyFile)
         }
+        if let keyFile {
+            do { try SecretFile.checkPermissions(keyFile, what: "private key file") } catch { throw .tooOpen(group: group, error) }
+        }
         return SSHCredentials(user: user, privateKeyPath: keyFile,
                               passphrase: try read(file: passphraseFile, credential: passphraseCredential, what: "passphrase file"),
                               password: try read(file: passwordFile, credential: passwordCredential, what: "password file"))
@@ -52,11 +55,10 @@ public struct CredentialSource: Sendable, Equatable {
 
     /// The first line of a secret file, without its line end.
     static func readSecret(path: String, what: String, group: String) throws(CredentialError) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .unreadable(group: group, what: what, path: path)
-        }
-        // isNewline also splits "\r\n", which Swift treats as one Character.
-        return String(String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
+        let line: String?
+        do { line = try SecretFile.firstLine(path, what: what) } catch { throw .tooOpen(group: group, error) }
+        guard let line else { throw .unreadable(group: group, what: what, path: path) }
+        return line
     }
 }
 
@@ -65,6 +67,8 @@ public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible
     case missing(group: String, what: String)
     case unreadable(group: String, what: String, path: String)
     case noCredentialsDirectory(group: String, name: String)
+    /// A secret file other users can read (``SecretFile``).
+    case tooOpen(group: String, SecretFile.Refusal)
 
     public var description: String {
         switch self {
@@ -74,6 +78,8 @@ public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible
             return "group \(group): cannot read the \(what) \(path) (missing, or not readable by this user)"
         case let .noCredentialsDirectory(group, name):
             return "group \(group): credential \(name) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?"
+        case let .tooOpen(group, refusal):
+            return "group \(group): \(refusal)"
         }
     }
 }

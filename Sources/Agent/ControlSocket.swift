@@ -90,17 +90,48 @@ public struct AgentStatus: Codable, Sendable {
 
 /// Serves ``ControlRequest``s on a Unix stream socket (mode 0660: the care-agent group may ask).
 /// Non-blocking accept and reads, polled, so that no cooperative thread ever blocks on a client.
+///
+/// Every member of that group is trusted to ask, not to behave: clients are capped (``Limits``),
+/// a request is one line of bounded size read within a deadline, and a client that does not read
+/// its answer is dropped after a deadline. At the cap, a new client takes the place of the
+/// oldest one that is not waiting for a command to finish (still sending its request, or not
+/// reading its answer), so idle or stalled connections can neither exhaust the agent's file
+/// descriptors nor lock `status` out.
 public struct ControlServer: Service {
+    /// Bounds on what clients may hold.
+    public struct Limits: Sendable {
+        /// Clients connected at once.
+        public var maximumClients: Int
+        /// Bytes of one request line.
+        public var maximumRequestBytes: Int
+        /// Time from connecting to a complete request line.
+        public var requestTimeout: Duration
+        /// Time to take the whole answer.
+        public var replyTimeout: Duration
+
+        public init(maximumClients: Int = 64, maximumRequestBytes: Int = 64 << 10,
+                    requestTimeout: Duration = .seconds(10), replyTimeout: Duration = .seconds(30)) {
+            self.maximumClients = maximumClients
+            self.maximumRequestBytes = maximumRequestBytes
+            self.requestTimeout = requestTimeout
+            self.replyTimeout = replyTimeout
+        }
+    }
+
     public let path: String
     let runtime: AgentRuntime
     let logger: Logger
     let listener: Int32
+    let limits: Limits
+    let clients: ControlClients
 
     /// Binds and listens now, so that the socket exists before READY=1 is sent.
-    public init(path: String, runtime: AgentRuntime, logger: Logger) throws {
+    public init(path: String, runtime: AgentRuntime, logger: Logger, limits: Limits = Limits()) throws {
         self.path = path
         self.runtime = runtime
         self.logger = logger
+        self.limits = limits
+        clients = ControlClients(maximum: limits.maximumClients)
         // A socket someone answers on belongs to a running agent: do not take it over.
         if (try? ControlClient.isAnswering(socket: path)) == true {
             throw ControlError("another care-agent is already serving \(path)")
@@ -142,22 +173,40 @@ public struct ControlServer: Service {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let client = accept(listener, nil, nil)
                 if client < 0 {
+                    // EMFILE/ENFILE too: wait for clients to finish rather than spin.
                     try? await Task.sleep(for: .milliseconds(100))
                     continue
                 }
                 _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-                group.addTask { await self.serve(client) }
+                _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+                guard let id = clients.admit(client) else {
+                    logger.warning("control client refused: every slot is running a command", metadata: ["limit": "\(limits.maximumClients)"])
+                    let busy = Array("{\"ok\":false,\"error\":\"the agent is serving \(limits.maximumClients) control clients already; try again\"}\n".utf8)
+                    _ = Foundation.send(client, busy, busy.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                    close(client)
+                    continue
+                }
+                group.addTask { await self.serve(client, id: id) }
             }
             group.cancelAll()
         }
     }
 
-    func serve(_ fd: Int32) async {
-        defer { close(fd) }
+    func serve(_ fd: Int32, id: Int) async {
+        defer {
+            clients.remove(id)
+            close(fd)
+        }
         var buffer: [UInt8] = []
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + limits.requestTimeout
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while !buffer.contains(0x0A), buffer.count < 65536, ContinuousClock.now < deadline {
+        var tooLarge = false
+        while !buffer.contains(0x0A) {
+            guard buffer.count <= limits.maximumRequestBytes else { tooLarge = true; break }
+            guard ContinuousClock.now < deadline else {
+                logger.debug("control client sent no complete request in time: dropped")
+                return
+            }
             let n = read(fd, &chunk, chunk.count)
             if n > 0 { buffer += chunk[0..<n]; continue }
             if n == 0 { break }
@@ -167,22 +216,51 @@ public struct ControlServer: Service {
         // A client that connected and left without asking (a liveness probe) gets no answer.
         if buffer.isEmpty { return }
         let response: ControlResponse
-        do {
-            let request = try JSONDecoder().decode(ControlRequest.self, from: Data(buffer.prefix { $0 != 0x0A }))
-            response = await handle(request)
-        } catch {
-            response = ControlResponse(ok: false, error: "malformed request: \(error)")
+        if tooLarge {
+            response = ControlResponse(ok: false, error: "request refused: longer than \(limits.maximumRequestBytes) bytes without a newline")
+        } else {
+            do {
+                let request = try JSONDecoder().decode(ControlRequest.self, from: Data(buffer.prefix { $0 != 0x0A }))
+                // Running a command (a collection may take minutes): this client keeps its slot.
+                clients.setEvictable(id, false)
+                response = await handle(request)
+                clients.setEvictable(id, true)
+            } catch {
+                response = ControlResponse(ok: false, error: "malformed request: \(error)")
+            }
         }
         var out = Array((try? ResultStore.encoderCompact.encode(response)) ?? Data("{\"ok\":false}".utf8))
         out.append(0x0A)
-        var offset = 0
-        while offset < out.count {
-            // MSG_NOSIGNAL: a client that went away must not kill the agent with SIGPIPE.
-            let n = out[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { offset += n; continue }
-            if n < 0 && (errno == EAGAIN || errno == EINTR) { try? await Task.sleep(for: .milliseconds(20)); continue }
-            return
+        if case let .timedOut(unsent) = await Self.send(out, to: fd, within: limits.replyTimeout) {
+            logger.warning("control client did not read its answer in time: dropped",
+                           metadata: ["timeout": "\(limits.replyTimeout)", "unsent": "\(unsent)"])
         }
+    }
+
+    enum SendOutcome: Equatable {
+        case sent
+        case closed
+        /// `unsent` bytes were still to go when the time was up.
+        case timedOut(unsent: Int)
+    }
+
+    /// Writes `bytes` to the non-blocking `fd`, giving up after `timeout`: a client that does
+    /// not read must not hold its descriptor (and slot) for ever.
+    static func send(_ bytes: [UInt8], to fd: Int32, within timeout: Duration) async -> SendOutcome {
+        var offset = 0
+        let deadline = ContinuousClock.now + timeout
+        while offset < bytes.count {
+            // MSG_NOSIGNAL: a client that went away must not kill the agent with SIGPIPE.
+            let n = bytes[offset...].withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { offset += n; continue }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) {
+                guard ContinuousClock.now < deadline else { return .timedOut(unsent: bytes.count - offset) }
+                try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            return .closed
+        }
+        return .sent
     }
 
     func handle(_ request: ControlRequest) async -> ControlResponse {
@@ -203,6 +281,57 @@ public struct ControlServer: Service {
         default:
             return ControlResponse(ok: false, error: "unknown command \(request.command); expected status, collect or reload")
         }
+    }
+}
+
+/// The control socket's connected clients, for the cap: which may give their place to a new one.
+final class ControlClients: @unchecked Sendable {
+    private struct Client {
+        var fd: Int32
+        var since: ContinuousClock.Instant
+        /// False while the agent runs the client's command.
+        var evictable = true
+    }
+
+    private let lock = NSLock()
+    private let maximum: Int
+    private var clients: [Int: Client] = [:]
+    private var nextID = 0
+
+    init(maximum: Int) { self.maximum = max(1, maximum) }
+
+    /// Registers `fd`, making room by shutting down the oldest evictable client when full. Nil
+    /// when every slot is running a command. (shutdown, not close: the client's own task still
+    /// owns the descriptor, sees end of file and closes it.)
+    func admit(_ fd: Int32) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        if clients.count >= maximum {
+            guard let oldest = clients.filter({ $0.value.evictable }).min(by: { $0.value.since < $1.value.since }) else { return nil }
+            shutdown(oldest.value.fd, Int32(SHUT_RDWR))
+            clients[oldest.key] = nil
+        }
+        nextID += 1
+        clients[nextID] = Client(fd: fd, since: .now)
+        return nextID
+    }
+
+    func setEvictable(_ id: Int, _ evictable: Bool) {
+        lock.lock()
+        clients[id]?.evictable = evictable
+        lock.unlock()
+    }
+
+    func remove(_ id: Int) {
+        lock.lock()
+        clients[id] = nil
+        lock.unlock()
+    }
+
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return clients.count
     }
 }
 

@@ -105,18 +105,47 @@ public struct AgentMetrics: Sendable, Equatable {
         return names.filter { BundleFileName.isBundle($0) }.count
     }
 
-    /// Writes the text atomically (temp file, rename), mode 0644 so node_exporter can read it.
+    /// Writes the text atomically, mode 0644 so node_exporter can read it. The temporary file
+    /// has a name nobody can predict and is created with O_EXCL | O_NOFOLLOW: the textfile
+    /// directory is often shared (node_exporter's), and a fixed name there would let another
+    /// local user plant a symbolic link that the agent (root, often) then writes through. The
+    /// rename replaces whatever is at `path`, a link included, without following it.
     public func write(to path: String, outbox: String) throws {
         let text = render(outboxDepth: AgentMetrics.outboxDepth(outbox))
         let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        try Data(text.utf8).write(to: temp)
-        chmod(temp.path, 0o644)
-        guard rename(temp.path, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(temp.path)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write metrics file \(path): \(message)"])
+        let directory = url.deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        func failure(_ what: String) -> CocoaError {
+            CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write metrics file \(path): \(what): \(String(cString: strerror(errno)))"])
+        }
+        var temp = ""
+        var fd: Int32 = -1
+        for _ in 0 ..< 8 {
+            temp = directory + "/.\(url.lastPathComponent).\(getpid()).\(UInt64.random(in: 0 ... UInt64.max)).tmp"
+            fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw failure("cannot create a temporary file in \(directory)") }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        var ok = fchmod(fd, 0o644) == 0
+        while ok && offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { ok = false; break }
+            offset += n
+        }
+        if ok { ok = fsync(fd) == 0 }
+        let error = failure("writing \(temp)")
+        close(fd)
+        guard ok else {
+            unlink(temp)
+            throw error
+        }
+        guard rename(temp, path) == 0 else {
+            let error = failure("renaming \(temp)")
+            unlink(temp)
+            throw error
         }
     }
 

@@ -34,26 +34,24 @@ public struct UploadSettings: Sendable, Equatable {
 
     /// The bearer token, read now (so that a rotated token is used at the next upload); nil when none is configured.
     public func token(environment: [String: String] = ProcessInfo.processInfo.environment) throws(UploadError) -> String? {
+        func read(_ path: String, what: String, unreadable: String) throws(UploadError) -> String {
+            let line: String?
+            do { line = try SecretFile.firstLine(path, what: what) } catch { throw UploadError("\(error)") }
+            guard let line else { throw UploadError(unreadable) }
+            return line
+        }
         if let tokenFile {
-            guard let data = FileManager.default.contents(atPath: tokenFile) else {
-                throw UploadError("cannot read the token file \(tokenFile) (missing, or not readable by this user)")
-            }
-            return Self.firstLine(data)
+            return try read(tokenFile, what: "token file",
+                            unreadable: "cannot read the token file \(tokenFile) (missing, or not readable by this user)")
         }
         if let tokenCredential {
             guard let directory = environment["CREDENTIALS_DIRECTORY"] else {
                 throw UploadError("token-credential \(tokenCredential) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?")
             }
-            guard let data = FileManager.default.contents(atPath: directory + "/" + tokenCredential) else {
-                throw UploadError("cannot read the credential \(directory)/\(tokenCredential)")
-            }
-            return Self.firstLine(data)
+            let path = directory + "/" + tokenCredential
+            return try read(path, what: "token credential", unreadable: "cannot read the credential \(path)")
         }
         return nil
-    }
-
-    static func firstLine(_ data: Data) -> String {
-        String(String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
     }
 }
 

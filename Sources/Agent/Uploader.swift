@@ -421,6 +421,9 @@ public final class Uploader: Service, @unchecked Sendable {
             }
             headers.append("Authorization: Bearer \(token)")
         }
+        if let clientKey = settings.clientKey {
+            do { try SecretFile.checkPermissions(clientKey, what: "TLS client key file") } catch { throw UploadError("\(error)") }
+        }
         let escaped = name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
         return CurlPut.Request(url: url + escaped, file: path, size: size, headers: headers, caFile: settings.caFile,
                                clientCertificate: settings.clientCertificate, clientKey: settings.clientKey, proxy: settings.proxy,

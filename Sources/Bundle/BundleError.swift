@@ -1,5 +1,6 @@
 /// Why a bundle could not be read or did not verify. Each description is one line a support
-/// engineer can act on.
+/// engineer can act on. Member names and reasons are quoted as found: whoever prints a
+/// description escapes it (``TerminalText``), once.
 public enum BundleError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)
     case notGzip
@@ -20,6 +21,9 @@ public enum BundleError: Error, Sendable, Equatable, CustomStringConvertible {
     case untrustedKey(fingerprint: String)
     case digestMismatch(member: String)
     case sizeMismatch(member: String, expected: Int, found: Int)
+    /// Non-zero bytes after the tar end-of-archive marker (at `markerOffset`); `count` bytes
+    /// follow the marker, the first non-zero one at `firstByte`.
+    case trailingData(markerOffset: Int, firstByte: Int, count: Int)
 
     public var description: String {
         switch self {
@@ -40,10 +44,14 @@ public enum BundleError: Error, Sendable, Equatable, CustomStringConvertible {
             return "unsupported bundle format version \(found): this care-agent reads versions 1 to \(supported); upgrade care-agent"
         case let .invalidPublicKey(reason): return "invalid public key: \(reason)"
         case let .badSignature(fingerprint): return "tampered bundle: manifest signature does not verify with key \(fingerprint)"
-        case let .untrustedKey(fingerprint): return "untrusted signer: bundle is signed by \(fingerprint), which is not among the trusted keys"
+        case let .untrustedKey(fingerprint):
+            return "untrusted signer: bundle is signed by \(fingerprint), which is not among the trusted keys (--pubkey/--keys)"
         case let .digestMismatch(member): return "tampered bundle: SHA-256 of \(member) does not match the manifest"
         case let .sizeMismatch(member, expected, found):
             return "tampered bundle: \(member) is \(found) bytes, manifest says \(expected)"
+        case let .trailingData(markerOffset, firstByte, count):
+            return "refused: \(count) bytes after the tar end-of-archive marker at byte \(markerOffset) (data at byte \(firstByte)): "
+                + "nothing may follow it, the bundle was altered after it was written"
         }
     }
 }

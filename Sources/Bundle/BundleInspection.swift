@@ -38,26 +38,28 @@ public enum BundleInspection {
         let m = bundle.manifest
         var out = ""
         out += "Bundle     \(m.bundleId.uuidString.lowercased())  (format \(m.formatVersion), signed by \(bundle.signer.fingerprint))\n"
+        // Every string below came from the bundle (the device or whoever made the file): each
+        // line is escaped as a whole, so no control character reaches the terminal.
         var device = "\(m.device.name) (\(m.device.address))"
         if let host = m.device.hostname, host != m.device.name { device += ", host name \(host)" }
         device += ", model \(m.device.model ?? "unknown"), chassis serial \(m.device.chassisSerial ?? "unknown")"
-        out += "Device     \(device)\n"
-        out += "Agent      \(m.agent.id), care-agent \(m.agent.version)\n"
+        out += line("Device     \(device)")
+        out += line("Agent      \(m.agent.id), care-agent \(m.agent.version)")
         let seconds = m.collection.finished.timeIntervalSince(m.collection.started)
         out += "Collected  \(UTCTime.string(m.collection.started)) to \(UTCTime.string(m.collection.finished))"
         out += " (\(String(format: "%.1f", seconds)) s), trigger \(m.collection.trigger.rawValue)\n"
         if let derived = m.derivedFrom {
-            out += "Derived    from bundle \(derived.bundleId.uuidString.lowercased()) signed by \(derived.originalSigner): \(derived.reason)\n"
+            out += line("Derived    from bundle \(derived.bundleId.uuidString.lowercased()) signed by \(derived.originalSigner): \(derived.reason)")
         }
         out += "\nRPC outcomes\n"
         out += outcomes(m.outcomes)
         if let error = bundle.factsDecodingError {
-            out += "\nnote: facts.json was written by another version of the parsers (\(error)); shown as stored,"
+            out += "\nnote: facts.json was written by another version of the parsers (\(TerminalText.escaped(error))); shown as stored,"
             out += " `care-agent bundle reparse` rebuilds it\n"
         }
         let facts = (try? JSONValue(json: bundle.factsJSON)) ?? .object([])
         for (key, value) in FactSections.ordered(facts) {
-            out += "\n\(FactSections.title(key))\n"
+            out += "\n" + line(FactSections.title(key))
             let body = (key == "inventory" ? hardwareTable(value) : nil) ?? render(value, indent: 1)
             out += body.isEmpty ? "  (none)\n" : body
         }
@@ -84,8 +86,9 @@ public enum BundleInspection {
             }
         }
         chassis.forEach { walk($0, depth: 0) }
-        let widths = (0 ..< 4).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
+        let widths = (0 ..< 4).map { column in rows.map { TerminalText.escaped($0[column]).count }.max() ?? 0 }
+        let escapedRows: [[String]] = rows.map { row in row.map { TerminalText.escaped($0) } }
+        return escapedRows.map { row in
             "  " + (0 ..< 4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 + "  " + row[4]
         }.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n") + "\n"
@@ -100,9 +103,9 @@ public enum BundleInspection {
         for outcome in outcomes {
             let status = outcome.status.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
             let time = String(format: "%7.2f s", outcome.durationSeconds)
-            out += "  \(status)  \(time)  \(outcome.rpc)"
-            if let message = outcome.message { out += ": \(message)" }
-            out += "\n"
+            var text = "  \(status)  \(time)  \(outcome.rpc)"
+            if let message = outcome.message { text += ": \(message)" }
+            out += line(text)
         }
         let failed = outcomes.filter { $0.status.isFailure }.count
         out += failed == 0 ? "  all \(outcomes.count) RPCs answered\n" : "  \(failed) of \(outcomes.count) RPCs failed\n"
@@ -118,14 +121,14 @@ public enum BundleInspection {
             for (key, item) in pairs where item != .null {
                 switch item {
                 case let .array(items) where countedLists.contains(key):
-                    out += "\(pad)\(key): \(items.count) (listed by --json)\n"
+                    out += line("\(pad)\(key): \(items.count) (listed by --json)")
                 case let .array(items) where items.allSatisfy(\.isScalar) && !items.isEmpty:
-                    out += "\(pad)\(key): \(items.map(\.description).joined(separator: ", "))\n"
+                    out += line("\(pad)\(key): \(items.map(\.description).joined(separator: ", "))")
                 case .object, .array:
                     if item.isEmptyContainer { continue }
-                    out += "\(pad)\(key):\n" + render(item, indent: indent + 1)
+                    out += line("\(pad)\(key):") + render(item, indent: indent + 1)
                 default:
-                    out += "\(pad)\(key): \(item)\n"
+                    out += line("\(pad)\(key): \(item)")
                 }
             }
             return out
@@ -135,7 +138,7 @@ public enum BundleInspection {
             var out = ""
             for item in items {
                 guard case let .object(pairs) = item else {
-                    out += "\(pad)- \(item)\n"
+                    out += line("\(pad)- \(item)")
                     continue
                 }
                 let scalars = pairs.filter { $0.value.isScalar && $0.value != .null && !JSONValue.hiddenInSummary.contains($0.key) }
@@ -145,28 +148,31 @@ public enum BundleInspection {
                     continue
                 }
                 if scalars.count <= 8 {
-                    out += "\(pad)- \(item.summary(limit: 8))\n"
+                    out += line("\(pad)- \(item.summary(limit: 8))")
                 } else {
                     // Many readings (an RE's CPU, memory, temperatures): one per line under its name.
-                    out += "\(pad)- \(item.summary(limit: 1).replacingOccurrences(of: " …", with: ""))\n"
+                    out += line("\(pad)- \(item.summary(limit: 1).replacingOccurrences(of: " …", with: ""))")
                     let shown = item.summary(limit: 1)
                     for (key, value) in scalars where !shown.hasPrefix("\(key)=") {
-                        out += "\(pad)    \(key): \(value)\n"
+                        out += line("\(pad)    \(key): \(value)")
                     }
                 }
                 for (key, nested) in pairs where !nested.isScalar && !nested.isEmptyContainer {
                     if case let .array(list) = nested, countedLists.contains(key) {
-                        out += "\(pad)    \(key): \(list.count) (listed by --json)\n"
+                        out += line("\(pad)    \(key): \(list.count) (listed by --json)")
                     } else {
-                        out += "\(pad)    \(key):\n" + render(nested, indent: indent + 3)
+                        out += line("\(pad)    \(key):") + render(nested, indent: indent + 3)
                     }
                 }
             }
             return out
         default:
-            return "\(pad)\(value)\n"
+            return line("\(pad)\(value)")
         }
     }
+
+    /// One output line: bundle-supplied text escaped (``TerminalText``), then the newline.
+    static func line(_ text: String) -> String { TerminalText.escaped(text) + "\n" }
 
     /// `--json`: the manifest, the signer and facts.json as stored.
     public static func json(_ bundle: VerifiedBundle) -> String {

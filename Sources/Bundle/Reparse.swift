@@ -37,12 +37,17 @@ public struct BundleReparse: Sendable {
 
     /// The bundle's contents with the rebuilt facts, a new bundle id and a note of where they came from.
     /// Signing it is the writer's job, with the key of whoever runs the reparse.
+    ///
+    /// `derivedFrom` always names the agent's own capture: re-parsing a bundle that is itself
+    /// derived keeps the first bundle id and signer, so no number of re-parses can launder a
+    /// capture into one that looks signed by the re-parser alone.
     public func contents(replacingFactsOf bundle: VerifiedBundle, reason: String) -> BundleContents {
         var contents = bundle.contents
         contents.bundleId = UUID()
         contents.facts = facts
-        contents.derivedFrom = BundleDerivation(bundleId: bundle.manifest.bundleId, reason: reason,
-                                                originalSigner: bundle.signer.fingerprint)
+        let origin = bundle.manifest.derivedFrom
+        contents.derivedFrom = BundleDerivation(bundleId: origin?.bundleId ?? bundle.manifest.bundleId, reason: reason,
+                                                originalSigner: origin?.originalSigner ?? bundle.signer.fingerprint)
         contents.log += "\n[reparse] facts rebuilt from raw/ (\(changes.count) changes): \(reason)\n"
         return contents
     }

@@ -92,7 +92,10 @@ enum USTar {
                 throw .truncated("the archive ends inside a tar header (no end-of-archive marker)")
             }
             let header = archive[offset ..< offset + blockSize]
-            if header.allSatisfy({ $0 == 0 }) { break }  // end-of-archive marker
+            if header.allSatisfy({ $0 == 0 }) {
+                try checkEnd(of: archive, markerAt: offset)
+                break
+            }
             guard let declared = number(header, 148, 8) else {
                 throw .malformedArchive("tar header at byte \(offset) has an unreadable checksum")
             }
@@ -130,6 +133,21 @@ enum USTar {
             offset = start + padded(size)
         }
         return members
+    }
+
+    /// The end-of-archive marker is two zero blocks and nothing may follow it but zeros (the
+    /// padding `tar` adds to fill its last record). Bytes after the marker are covered by no
+    /// header and no manifest entry: a doctored bundle could carry anything there, and a tool
+    /// that unpacks with another tar implementation might read it as members.
+    static func checkEnd(of archive: [UInt8], markerAt offset: Int) throws(BundleError) {
+        let second = offset + blockSize
+        guard second + blockSize <= archive.count else {
+            throw .truncated("the end-of-archive marker at byte \(offset) is a single zero block (two are required)")
+        }
+        if let extra = archive[second...].firstIndex(where: { $0 != 0 }) {
+            let trailing = archive.count - (second + blockSize)
+            throw .trailingData(markerOffset: offset, firstByte: extra, count: trailing)
+        }
     }
 
     private static func joinedName(_ header: ArraySlice<UInt8>) -> String {

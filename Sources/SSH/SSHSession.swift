@@ -89,7 +89,7 @@ public final class SSHSession: @unchecked Sendable {
             throw SSHError.libssh2(peer: peer, operation: "session init", code: -6, message: "out of memory")
         }
         libssh2_session_set_blocking(raw, 0)
-        let preferred = hostKeyVerifier.preferredKeyTypes(host: host, port: port)
+        let preferred = hostKeyVerifier.preferredKeyTypes(host: host, port: port, logger: logger)
         let defaults = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
         let order = (preferred + defaults).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         _ = libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, order.joined(separator: ","))
@@ -101,7 +101,7 @@ public final class SSHSession: @unchecked Sendable {
             }
             let key = try session.serverHostKey()
             session.hostKey = key
-            try hostKeyVerifier.verify(host: host, port: port, key: key)
+            try hostKeyVerifier.verify(host: host, port: port, key: key, logger: logger)
             try await session.authenticate(credentials, deadline: deadline)
             if let keepalive = timeouts.keepalive {
                 libssh2_keepalive_config(raw, 1, UInt32(max(1, keepalive.components.seconds)))

@@ -17,17 +17,21 @@ struct BundleCommand: ParsableCommand {
     )
 
     static func fail(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("care-agent: \(message)\n".utf8))
+        Console.error(message)
         return ExitCode.failure
     }
 
-    /// Reads and verifies one bundle against the embedded key, or exits with its one-line error.
-    static func open(_ path: String, trust: BundleTrust = .embeddedKey) throws -> VerifiedBundle {
+    /// Reads and verifies one bundle under `trust`, or exits with its one-line error. Without
+    /// trusted keys, warns (stderr) that only the embedded key was checked.
+    static func open(_ path: String, trust: BundleTrust, decodesFacts: Bool = true) throws -> VerifiedBundle {
+        let bundle: VerifiedBundle
         do {
-            return try BundleReader(trust: trust).read(contentsOf: URL(fileURLWithPath: path))
+            bundle = try BundleReader(trust: trust, decodesFacts: decodesFacts).read(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw fail("\(path): \(error)")
         }
+        TrustedKeys.warnIfUnchecked(path, bundle: bundle, trust: trust)
+        return bundle
     }
 
     struct Verify: ParsableCommand {
@@ -43,44 +47,14 @@ struct BundleCommand: ParsableCommand {
         @Argument(help: "Bundle files (.tar.gz).")
         var files: [String]
 
-        @Option(name: .customLong("pubkey"), help: "A trusted agent public key (base64, from `care-agent key show`). Repeatable.")
-        var publicKeys: [String] = []
-
-        @Option(name: .customLong("keys"), help: "A directory of trusted key files, one base64 key per line.")
-        var keysDirectory: String?
+        @OptionGroup var trustedKeys: TrustedKeys
 
         func validate() throws {
             if files.isEmpty { throw ValidationError("give at least one bundle file") }
         }
 
-        func trust() throws -> BundleTrust {
-            var trusted = Set<AgentPublicKey>()
-            for text in publicKeys {
-                do { trusted.insert(try AgentPublicKey(base64: text)) } catch { throw ValidationError("--pubkey: \(error)") }
-            }
-            if let keysDirectory {
-                let names: [String]
-                do { names = try FileManager.default.contentsOfDirectory(atPath: keysDirectory) } catch {
-                    throw ValidationError("--keys \(keysDirectory): cannot list the directory")
-                }
-                for name in names.sorted() where !name.hasPrefix(".") {
-                    let path = (keysDirectory as NSString).appendingPathComponent(name)
-                    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-                    for (number, line) in text.split(separator: "\n").enumerated() {
-                        let trimmed = line.trimmingCharacters(in: .whitespaces)
-                        if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-                        do { trusted.insert(try AgentPublicKey(base64: trimmed)) } catch {
-                            throw ValidationError("\(path) line \(number + 1): \(error)")
-                        }
-                    }
-                }
-                if trusted.isEmpty { throw ValidationError("--keys \(keysDirectory): no keys found") }
-            }
-            return publicKeys.isEmpty && keysDirectory == nil ? .embeddedKey : .keys(trusted)
-        }
-
         func run() throws {
-            let trust = try trust()
+            let trust = try trustedKeys.trust()
             var failures = 0
             for file in files {
                 do {
@@ -89,10 +63,11 @@ struct BundleCommand: ParsableCommand {
                     let how: String
                     if case .embeddedKey = trust { how = "signature valid for embedded key \(bundle.signer.fingerprint) (not checked against trusted keys)" }
                     else { how = "signed by trusted key \(bundle.signer.fingerprint)" }
-                    print("\(file): OK: \(how); \(m.device.name) serial \(m.device.chassisSerial ?? "unknown"), collected \(ISO8601DateFormatter().string(from: m.collection.started)), \(bundle.members.count) members")
+                    Console.out(TerminalText.escaped("\(file): OK: \(how); \(m.device.name) serial \(m.device.chassisSerial ?? "unknown"), collected \(ISO8601DateFormatter().string(from: m.collection.started)), \(bundle.members.count) members"))
+                    TrustedKeys.warnIfUnchecked(file, bundle: bundle, trust: trust)
                 } catch {
                     failures += 1
-                    print("\(file): FAILED: \(error)")
+                    Console.out(TerminalText.escaped("\(file): FAILED: \(error)"))
                 }
             }
             if failures > 0 { throw ExitCode.failure }
@@ -110,8 +85,10 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "Print the manifest and facts as JSON.")
         var json = false
 
+        @OptionGroup var trustedKeys: TrustedKeys
+
         func run() throws {
-            let bundle = try BundleCommand.open(file)
+            let bundle = try BundleCommand.open(file, trust: try trustedKeys.trust())
             print(json ? BundleInspection.json(bundle) : BundleInspection.text(bundle), terminator: "")
         }
     }
@@ -134,8 +111,12 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "Include fields that change on every capture (clock, uptime, short-term load).")
         var all = false
 
+        @OptionGroup var trustedKeys: TrustedKeys
+
         func run() throws {
-            let comparison = BundleComparison(old: try BundleCommand.open(old), new: try BundleCommand.open(new), includeVolatile: all)
+            let trust = try trustedKeys.trust()
+            let comparison = BundleComparison(old: try BundleCommand.open(old, trust: trust), new: try BundleCommand.open(new, trust: trust),
+                                              includeVolatile: all)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -152,7 +133,10 @@ struct BundleCommand: ParsableCommand {
             discussion: """
             --write NEW writes a new bundle holding the rebuilt facts, signed with the key in --state-dir \
             (required with --write; created there if missing). Its manifest records the original bundle id \
-            and signer under derivedFrom, so nobody mistakes it for an agent's own capture.
+            and signer under derivedFrom (the agent's capture, however many re-parses ago), so nobody \
+            mistakes it for an agent's own capture. Re-signing vouches for the bundle: --write needs the \
+            signer among --pubkey/--keys, or --trust-embedded-key to re-sign a bundle checked only \
+            against the key embedded in it.
             """
         )
 
@@ -168,14 +152,31 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "Print the differences as JSON.")
         var json = false
 
+        @OptionGroup var trustedKeys: TrustedKeys
+
+        @Flag(name: .customLong("trust-embedded-key"),
+              help: "With --write and no --pubkey/--keys: re-sign even though the signer was checked only against the key embedded in the bundle.")
+        var trustEmbeddedKey = false
+
         func validate() throws {
             if write != nil && stateDirectory == nil {
                 throw ValidationError("--write needs --state-dir DIR: the new bundle is signed with the key kept there")
             }
+            if trustEmbeddedKey && (write == nil || !trustedKeys.publicKeys.isEmpty || trustedKeys.keysDirectory != nil) {
+                throw ValidationError("--trust-embedded-key is for --write without --pubkey/--keys (it re-signs a bundle whose signer was not checked)")
+            }
         }
 
         func run() throws {
-            let bundle = try BundleCommand.open(file)
+            let trust = try trustedKeys.trust()
+            let bundle = try BundleCommand.open(file, trust: trust)
+            if write != nil, case .embeddedKey = trust, !trustEmbeddedKey {
+                throw BundleCommand.fail("""
+                    refusing to re-sign \(file): its signer \(bundle.signer.fingerprint) was checked only against the key \
+                    embedded in the bundle; give the key that should have signed it (--pubkey KEY or --keys DIR), \
+                    or --trust-embedded-key to re-sign it anyway
+                    """)
+            }
             let reparse = BundleReparse(bundle)
             if json {
                 let encoder = JSONEncoder()
@@ -190,7 +191,9 @@ struct BundleCommand: ParsableCommand {
             guard let write, let stateDirectory else { return }
             do {
                 let key = try AgentKey.loadOrCreate(stateDirectory: URL(fileURLWithPath: stateDirectory))
-                let contents = reparse.contents(replacingFactsOf: bundle, reason: "facts re-parsed by care-agent bundle reparse")
+                var reason = "facts re-parsed by care-agent bundle reparse"
+                if case .embeddedKey = trust { reason += " (signer \(bundle.signer.fingerprint) not checked against trusted keys: --trust-embedded-key)" }
+                let contents = reparse.contents(replacingFactsOf: bundle, reason: reason)
                 let url = try BundleWriter(directory: URL(fileURLWithPath: write).deletingLastPathComponent(), key: key)
                     .write(contents, to: URL(fileURLWithPath: write))
                 print("wrote \(url.path), signed by \(key.publicKey.fingerprint)")
@@ -210,7 +213,7 @@ struct BundleCommand: ParsableCommand {
         @Option(name: .customLong("state-dir")) var stateDirectory: String
 
         func run() throws {
-            var contents = try BundleCommand.open(source).contents
+            var contents = try BundleCommand.open(source, trust: .embeddedKey).contents
             contents.bundleId = UUID()
             do {
                 let key = try AgentKey.loadOrCreate(stateDirectory: URL(fileURLWithPath: stateDirectory))
@@ -219,6 +222,55 @@ struct BundleCommand: ParsableCommand {
                 throw BundleCommand.fail("\(error)")
             }
         }
+    }
+}
+
+/// `--pubkey`/`--keys`: the agent keys a bundle tool trusts. Every bundle command takes them, so
+/// what a tool shows, compares, re-signs or serves is tied to a signer the user chose; without
+/// them the signature is checked against the key embedded in the bundle only, and the tool says so.
+struct TrustedKeys: ParsableArguments {
+    @Option(name: .customLong("pubkey"), help: "A trusted agent public key (base64, from `care-agent key show`). Repeatable.")
+    var publicKeys: [String] = []
+
+    @Option(name: .customLong("keys"), help: "A directory of trusted key files, one base64 key per line.")
+    var keysDirectory: String?
+
+    func trust() throws -> BundleTrust {
+        var trusted = Set<AgentPublicKey>()
+        for text in publicKeys {
+            do { trusted.insert(try AgentPublicKey(base64: text)) } catch { throw ValidationError("--pubkey: \(error)") }
+        }
+        if let keysDirectory {
+            let names: [String]
+            do { names = try FileManager.default.contentsOfDirectory(atPath: keysDirectory) } catch {
+                throw ValidationError("--keys \(keysDirectory): cannot list the directory")
+            }
+            for name in names.sorted() where !name.hasPrefix(".") {
+                let path = (keysDirectory as NSString).appendingPathComponent(name)
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+                for (number, line) in text.split(separator: "\n").enumerated() {
+                    let trimmed = line.trimmingCharacters(in: .whitespaces)
+                    if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                    do { trusted.insert(try AgentPublicKey(base64: trimmed)) } catch {
+                        throw ValidationError("\(path) line \(number + 1): \(error)")
+                    }
+                }
+            }
+            if trusted.isEmpty { throw ValidationError("--keys \(keysDirectory): no keys found") }
+        }
+        return publicKeys.isEmpty && keysDirectory == nil ? .embeddedKey : .keys(trusted)
+    }
+
+    /// The warning every bundle tool prints (stderr, so --json output stays clean) when it
+    /// checked the signature against the embedded key only.
+    static func warnIfUnchecked(_ path: String, bundle: VerifiedBundle, trust: BundleTrust) {
+        guard case .embeddedKey = trust else { return }
+        FileHandle.standardError.write(Data((TerminalText.escaped(uncheckedWarning(path, signer: bundle.signer)) + "\n").utf8))
+    }
+
+    static func uncheckedWarning(_ path: String, signer: AgentPublicKey) -> String {
+        "warning: \(path): signature checked only against the key embedded in the bundle (\(signer.fingerprint)): "
+            + "this proves the bundle is intact, not who made it; give --pubkey KEY or --keys DIR to check the signer"
     }
 }
 

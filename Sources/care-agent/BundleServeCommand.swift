@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bundle
 import Foundation
 import Simulator
 
@@ -8,7 +9,8 @@ struct BundleServe: ParsableCommand {
         commandName: "serve",
         abstract: "Serve a bundle's device (its raw replies) over NETCONF/SSH on 127.0.0.1 until Ctrl-C.",
         discussion: """
-        The bundle is verified (hashes and signature, against its embedded key), then each \
+        The bundle is verified (hashes and signature: against --pubkey/--keys when given, else only \
+        against its embedded key, with a warning), then each \
         raw/<rpc>.xml is served as the device's reply to <rpc>, exactly as stored (host name and \
         serial included), behind a generated sshd. RPCs the bundle holds no reply for get the \
         rpc-error Junos gives for an unknown RPC. Prints the host, port, user, key and known_hosts \
@@ -22,6 +24,7 @@ struct BundleServe: ParsableCommand {
     @Option(help: "Delay before each reply, in milliseconds.") var latencyMs: Int = 0
     @Option(help: "Delay before each session's hello, in milliseconds.") var setupDelayMs: Int = 0
     @Option(help: "Account clients log in as (default: the current user).") var user: String?
+    @OptionGroup var trustedKeys: TrustedKeys
 
     func validate() throws {
         if port < 0 || port > 65535 { throw ValidationError("--port must be 0-65535") }
@@ -29,11 +32,13 @@ struct BundleServe: ParsableCommand {
     }
 
     func run() throws {
+        let bundle = try BundleCommand.open(file, trust: try trustedKeys.trust(), decodesFacts: false)
         let profile: DeviceProfile
         do {
-            profile = try DeviceProfile(bundleFile: URL(fileURLWithPath: file))
+            let device = bundle.manifest.device
+            profile = try DeviceProfile(name: device.hostname ?? device.name, bundleMembers: bundle.members.map { ($0.name, $0.bytes) })
         } catch {
-            Console.error("\(error)")
+            Console.error("\(file): \(error)")
             throw ExitCode(1)
         }
         try SingleDeviceServer(profile: profile, port: port, state: state, user: user,

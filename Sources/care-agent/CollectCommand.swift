@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import Bundle
 import Foundation
 import Logging
 import SSH
@@ -216,7 +217,8 @@ enum Summary {
         for r in results where r.status != .ok {
             lines.append("  \(r.status.rawValue.uppercased()) \(r.name) (\(r.host):\(r.port)): \(r.reason ?? "")")
         }
-        return lines.joined(separator: "\n")
+        // Names and reasons quote devices (rpc-error messages, host names): escaped per line.
+        return lines.map(TerminalText.escaped).joined(separator: "\n")
     }
 }
 
@@ -250,7 +252,7 @@ final class ProgressDisplay: @unchecked Sendable {
             if !interactive && !quiet {
                 let seconds = String(format: "%.1f s", result.finished.timeIntervalSince(result.started))
                 let detail = result.status == .ok ? "\(result.rpcs.count) RPCs, \(seconds)" : "\(result.reason ?? ""), \(seconds)"
-                Console.out("[\(done)/\(total)] \(result.status.rawValue) \(result.device.name): \(detail)")
+                Console.out(TerminalText.escaped("[\(done)/\(total)] \(result.status.rawValue) \(result.device.name): \(detail)"))
             }
         }
         if interactive { draw() }
@@ -263,7 +265,7 @@ final class ProgressDisplay: @unchecked Sendable {
         var flying = inFlight.prefix(4).joined(separator: ", ")
         if inFlight.count > 4 { flying += " +\(inFlight.count - 4)" }
         let line = "[\(bar)] \(done)/\(total) done, \(failed) failed" + (flying.isEmpty ? "" : " | \(flying)")
-        FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line).utf8))
+        FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + TerminalText.escaped(line)).utf8))
     }
 
     func finish() {

@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import Bundle
 import Foundation
 import Junos
 
@@ -67,9 +68,10 @@ struct InventoryCommand: AsyncParsableCommand {
         }
         let header = fru ? ["device", "host", "item", "part-number", "serial", "description"] : ["device", "host", "model", "serial", "version", "collected"]
         let iso = ISO8601DateFormatter()
+        // Every cell but the date came from a device: escaped before it is laid out.
         let table = rows.map { r in
-            fru ? [r.device, r.host, r.item ?? "", r.partNumber ?? "", r.serial ?? "", r.description ?? ""]
-                : [r.device, r.host, r.model ?? "", r.serial ?? "", r.version ?? "", iso.string(from: r.collected)]
+            (fru ? [r.device, r.host, r.item ?? "", r.partNumber ?? "", r.serial ?? "", r.description ?? ""]
+                 : [r.device, r.host, r.model ?? "", r.serial ?? "", r.version ?? "", iso.string(from: r.collected)]).map(TerminalText.escaped)
         }
         if csv {
             for line in [header] + table { Console.out(line.map(Self.csvField).joined(separator: ",")) }

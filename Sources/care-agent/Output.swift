@@ -1,4 +1,6 @@
+import Agent
 import ArgumentParser
+import Bundle
 import Foundation
 import Logging
 
@@ -12,8 +14,11 @@ enum Console {
         FileHandle.standardOutput.write(Data(bytes))
     }
 
+    /// One line on stderr. Errors quote devices and bundles (host names, rpc-error messages,
+    /// member names), so the whole line is escaped (``TerminalText``): no control character from
+    /// them reaches the terminal, and no newline can forge a second line.
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data(("care-agent: " + text + "\n").utf8))
+        FileHandle.standardError.write(Data(("care-agent: " + TerminalText.escaped(text) + "\n").utf8))
     }
 
     /// A Logger writing to stderr at the level from CARE_AGENT_LOG_LEVEL (default warning).
@@ -25,11 +30,11 @@ enum Console {
     }
 }
 
-/// Reads a secret from a file: the first line, without its newline. Never logged.
+/// Reads a secret from a file: the first line, without its newline. Never logged. Refused when
+/// other users can read the file (``SecretFile``).
 func readSecret(file path: String, what: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("cannot read the \(what) file \(path)")
-    }
-    let text = String(decoding: data, as: UTF8.self)
-    return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+    let line: String?
+    do { line = try SecretFile.firstLine(path, what: "\(what) file") } catch { throw ValidationError("\(error)") }
+    guard let line else { throw ValidationError("cannot read the \(what) file \(path)") }
+    return line
 }

@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Foundation
 import NETCONF
@@ -46,6 +47,9 @@ struct RPCCommand: AsyncParsableCommand {
             requests = try rpcs.map { try RPCRequest.parse($0) } + commands.map { RPCRequest.command($0) }
         } catch {
             throw ValidationError("\(error)")
+        }
+        if let key {
+            do { try SecretFile.checkPermissions(key, what: "private key file") } catch { throw ValidationError("\(error)") }
         }
         let credentials = SSHCredentials(
             user: user, privateKeyPath: key,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bundle
 import Foundation
 import Simulator
 
@@ -179,10 +180,25 @@ struct SingleDeviceServer {
     var setupDelayMs = 0
 
     func serveUntilSignalled() throws {
-        let temporary = state == nil
-        let stateDirectory = state.map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("care-agent-device-\(getpid())")
-        defer { if temporary { try? FileManager.default.removeItem(at: stateDirectory) } }
+        let loginUser = user ?? SimulatorProcess.currentUserName()
+        let private_ = loginUser == SimulatorProcess.currentUserName()
+        // The default state directory is made by mkdtemp: a fresh, unpredictable name, mode 0700,
+        // so no other local user can pre-create it, plant a link in it or read the client key and
+        // replies. The fleet lives in state/ below it (the simulator opens its own directory to
+        // the login user; the private parent keeps everyone else out).
+        let temporaryRoot: String?
+        if state == nil {
+            do { temporaryRoot = try PrivateDirectory.makeTemporary(prefix: "care-agent-device-") } catch {
+                Console.error("\(error)")
+                throw ExitCode(1)
+            }
+            // Another login account (--user) must be able to pass through to its files.
+            if !private_ { chmod(temporaryRoot!, 0o711) }
+        } else {
+            temporaryRoot = nil
+        }
+        let stateDirectory = state.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: temporaryRoot!).appendingPathComponent("state")
+        defer { if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) } }
         FleetSignals.install()
         let fleet: SimulatedFleet
         do {
@@ -198,14 +214,19 @@ struct SingleDeviceServer {
             options.rpcLatencyMs = latencyMs
             options.setupDelayMs = setupDelayMs
             fleet = try SimulatedFleet(options)
+            // Served replies 0600, directories 0700: the login user is us, nobody else needs them.
+            if private_ { try PrivateDirectory.restrict(stateDirectory.path) }
             try fleet.start()
+            // start() adds sshd configurations, logs and the ready marker, with its own modes.
+            if private_ { try PrivateDirectory.restrict(stateDirectory.path) }
         } catch {
             Console.error("\(error)")
             throw ExitCode(1)
         }
         let device = fleet.plan.devices[0]
+        let replyNames = profile.replies.keys.sorted().map(TerminalText.escaped).joined(separator: ", ")
         Console.out("""
-        Serving \(device.name) (\(profile.replies.count) replies: \(profile.replies.keys.sorted().joined(separator: ", ")))
+        Serving \(TerminalText.escaped(device.name)) (\(profile.replies.count) replies: \(replyNames))
           host:        \(device.address)
           port:        \(device.port)
           user:        \(fleet.plan.user)
@@ -264,5 +285,48 @@ enum FleetSignals {
             signal(sig) { _ in FleetSignals.flag = 1 }
         }
         signal(SIGPIPE, SIG_IGN)
+    }
+}
+
+/// Directories only the current user may enter, for the simulator's keys and served replies.
+enum PrivateDirectory {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A new directory under $TMPDIR (or /tmp) made by mkdtemp(3): unpredictable name, mode 0700,
+    /// created atomically (never an existing path someone else prepared).
+    static func makeTemporary(prefix: String) throws -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(base.hasSuffix("/") ? String(base.dropLast()) : base)/\(prefix)XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else {
+            throw Failure(description: "cannot create a private temporary directory in \(base): \(String(cString: strerror(errno)))")
+        }
+        return String(cString: template)
+    }
+
+    /// Makes every directory under `path` (itself included) 0700 and every file 0600, without
+    /// following symbolic links.
+    static func restrict(_ path: String) throws {
+        var pending = [path]
+        while let next = pending.popLast() {
+            var info = stat()
+            guard lstat(next, &info) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                guard chmod(next, 0o700) == 0 else {
+                    throw Failure(description: "cannot restrict \(next) to mode 0700: \(String(cString: strerror(errno)))")
+                }
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: next)) ?? []
+                pending += names.map { next + "/" + $0 }
+            case S_IFREG:
+                guard chmod(next, 0o600) == 0 else {
+                    throw Failure(description: "cannot restrict \(next) to mode 0600: \(String(cString: strerror(errno)))")
+                }
+            default:
+                continue
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import Bundle
 import Foundation
 
 /// `care-agent status`: what the running agent is doing and how each device last went.
@@ -68,6 +69,8 @@ struct StatusCommand: AsyncParsableCommand {
             lines.append("  \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.name) at \(iso.string(from: r.started))"
                 + (r.reason.map { ": \($0)" } ?? ""))
         }
-        return lines.joined(separator: "\n")
+        // Device names, host names and failure reasons come from configuration and devices: each
+        // line is escaped, so a device's control characters or newlines cannot reach the terminal.
+        return lines.map(TerminalText.escaped).joined(separator: "\n")
     }
 }

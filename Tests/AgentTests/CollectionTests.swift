@@ -464,6 +464,9 @@ final class LineStore: @unchecked Sendable {
         try (SSHDHarness.testPassword + "\n").write(to: passwordFile, atomically: true, encoding: .utf8)
         let wrongPasswordFile = dir.appendingPathComponent("wrong.password")
         try "Wr0ng-But-Still-Secret\n".write(to: wrongPasswordFile, atomically: true, encoding: .utf8)
+        // Secret files only care-agent's user may read (others are refused: SecretFile).
+        chmod(passwordFile.path, 0o600)
+        chmod(wrongPasswordFile.path, 0o600)
         let conf = """
         [defaults]
         user = \(h.user)

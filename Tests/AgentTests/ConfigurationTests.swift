@@ -215,6 +215,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         try "s3cret-from-file\nignored second line\n".write(to: dir.appendingPathComponent("pw"), atomically: true, encoding: .utf8)
         try "s3cret-from-systemd\r\n".write(to: dir.appendingPathComponent("netconf-password"), atomically: true, encoding: .utf8)
+        chmod(dir.appendingPathComponent("pw").path, 0o600)
+        chmod(dir.appendingPathComponent("netconf-password").path, 0o400)
         let fromFile = try CredentialSource(user: "care", passwordFile: dir.appendingPathComponent("pw").path).resolve(group: "g")
         #expect(fromFile.password == "s3cret-from-file")
         let fromSystemd = try CredentialSource(user: "care", passwordCredential: "netconf-password")
@@ -226,6 +228,46 @@ import TestSupport
         #expect(throws: CredentialError.missing(group: "g", what: "key-file, password-file or password-credential")) {
             try CredentialSource(user: "care").resolve(group: "g")
         }
+    }
+
+    /// Issue 10: a secret other local users can read is refused, with the chmod that fixes it.
+    @Test func secretFilesOthersCanReadAreRefused() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pw = dir.appendingPathComponent("pw").path, key = dir.appendingPathComponent("id_ed25519").path
+        let token = dir.appendingPathComponent("token").path
+        for path in [pw, key, token] { try "secret\n".write(toFile: path, atomically: true, encoding: .utf8) }
+        for (mode, refused) in [(0o644, true), (0o640, true), (0o604, true), (0o600, false), (0o400, false)] as [(mode_t, Bool)] {
+            for path in [pw, key, token] { chmod(path, mode) }
+            let octal = String(format: "%04o", Int(mode))
+            do {
+                _ = try CredentialSource(user: "care", passwordFile: pw).resolve(group: "core")
+                #expect(!refused, "password file mode \(octal) should be refused")
+            } catch {
+                #expect(refused)
+                #expect("\(error)" == "group core: refusing the password file \(pw): its mode \(octal) lets other users read or change it; run: chmod 600 \(pw)")
+            }
+            do {
+                _ = try CredentialSource(user: "care", keyFile: key).resolve(group: "core")
+                #expect(!refused, "key file mode \(octal) should be refused")
+            } catch {
+                #expect(refused)
+                #expect("\(error)".contains("refusing the private key file \(key): its mode \(octal)"))
+                #expect("\(error)".hasSuffix("run: chmod 600 \(key)"))
+            }
+            var upload = UploadSettings(url: "https://support.example.net/bundles/")
+            upload.tokenFile = token
+            do {
+                #expect(try upload.token() == "secret")
+                #expect(!refused)
+            } catch {
+                #expect(refused)
+                #expect("\(error)".contains("refusing the token file \(token): its mode \(octal)"), "\(error)")
+            }
+        }
+        // Owned by someone else (root:care-agent 0640 for a care-agent user): only "others" bits count.
+        #expect(SecretFile.Refusal(what: "password file", path: "/etc/p", mode: 0o644, ownedByUs: false).description
+                == "refusing the password file /etc/p: its mode 0644 lets every local user read or change it; run: chmod o-rwx /etc/p")
     }
 }
 

@@ -66,6 +66,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { nginx.stop() }
         let tokenFile = dir.appendingPathComponent("upload.token").path
         try (Self.token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600)
         var settings = UploadSettings(url: nginx.bundlesURL)
         settings.caFile = nginx.certificates.caCertificate
         settings.tokenFile = tokenFile
@@ -317,6 +318,9 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         try Self.token.write(to: credentials.appendingPathComponent("upload-token"), atomically: true, encoding: .utf8)
         let wrong = "Wr0ng-Token-Also-Secret"
         try wrong.write(to: credentials.appendingPathComponent("wrong-token"), atomically: true, encoding: .utf8)
+        // As systemd's LoadCredential= leaves them: 0400 (secret files others can read are refused).
+        chmod(credentials.appendingPathComponent("upload-token").path, 0o400)
+        chmod(credentials.appendingPathComponent("wrong-token").path, 0o400)
         var settings = UploadSettings(url: nginx.bundlesURL)
         settings.caFile = nginx.certificates.caCertificate
         settings.tokenCredential = "upload-token"

@@ -171,7 +171,9 @@ enum CareAgentBinary {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("--write needs --state-dir"))
         let target = dir.url.appendingPathComponent("reparsed.tar.gz")
-        let written = try CareAgentBinary.run(["bundle", "reparse", old.path, "--write", target.path, "--state-dir", dir.url.appendingPathComponent("state").path])
+        // Re-signing vouches for the bundle: the signer must be a trusted key (TrustAndEscapingTests).
+        let written = try CareAgentBinary.run(["bundle", "reparse", old.path, "--write", target.path, "--state-dir", dir.url.appendingPathComponent("state").path,
+                                               "--pubkey", Sample.key.publicKey.base64])
         #expect(written.status == 0, "\(written.stderr)")
         let bundle = try BundleReader().read(contentsOf: target)
         #expect(bundle.manifest.derivedFrom?.originalSigner == Sample.key.publicKey.fingerprint)

@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-import SSH
+import Logging
 import Testing
+@testable import SSH
 
 /// known_hosts parsing and matching with OpenSSH's semantics.
 @Suite struct KnownHostsTests {
@@ -66,6 +67,131 @@ import Testing
         let hosts = KnownHosts(path: "kh", text: text)
         #expect(hosts.entries.count == 1)
         #expect(hosts.entries.first?.line == 6)
+        // Malformed lines are skipped, each reported with its line; comments and @cert-authority are not malformed.
+        #expect(hosts.skipped.map(\.line) == [4, 5])
+        #expect(hosts.skipped.map(\.description) == ["line 4: the key is not valid base64 SSH key data",
+                                                     "line 5: the key is not valid base64 SSH key data"])
+    }
+
+    /// OpenSSH lowercases the host name before hashing (HashKnownHosts) and matching.
+    @Test func hashedEntriesMatchMixedCaseHostNames() {
+        let hosts = KnownHosts(path: "kh", text: "\(Self.hashed("core1.example.net")) ssh-ed25519 \(Self.keyA)\n\(Self.hashed("[edge1.example.net]:830")) ssh-ed25519 \(Self.keyB)\n")
+        #expect(hosts.entries(host: "Core1.Example.NET", port: 22).first?.key == Self.key(Self.keyA))
+        #expect(hosts.entries(host: "EDGE1.example.net", port: 830).first?.key == Self.key(Self.keyB))
+        // And a mixed-case plain entry matches a lower-case name.
+        #expect(KnownHosts(path: "kh", text: "Core2.Example.net ssh-ed25519 \(Self.keyA)\n").entries(host: "core2.example.net", port: 22).count == 1)
+    }
+
+    @Test func crlfLinesAreRead() {
+        let hosts = KnownHosts(path: "kh", text: "# saved on Windows\r\nr1 ssh-ed25519 \(Self.keyA)\r\n[r2]:830 ssh-ed25519 \(Self.keyB)\r\n")
+        #expect(hosts.skipped.isEmpty)
+        #expect(hosts.entries(host: "r1", port: 22).first?.key == Self.key(Self.keyA))
+        #expect(hosts.entries(host: "r2", port: 830).first?.line == 3)
+    }
+
+    @Test func bracketedIPv6Hosts() {
+        let text = "[::1]:830 ssh-ed25519 \(Self.keyA)\n2001:db8::7 ssh-ed25519 \(Self.keyB)\n[2001:db8::9]:830,[2001:db8::10]:830 ssh-ed25519 \(Self.keyB)\n"
+        let hosts = KnownHosts(path: "kh", text: text)
+        #expect(hosts.skipped.isEmpty)
+        #expect(hosts.entries(host: "::1", port: 830).first?.key == Self.key(Self.keyA))
+        #expect(hosts.entries(host: "[::1]", port: 830).first?.key == Self.key(Self.keyA))  // as written in a URL or inventory
+        #expect(hosts.entries(host: "::1", port: 22).isEmpty)
+        #expect(hosts.entries(host: "2001:DB8::7", port: 22).first?.line == 2)
+        #expect(hosts.entries(host: "2001:db8::10", port: 830).first?.line == 3)
+        #expect(KnownHosts.lookupName(host: "[2001:DB8::9]", port: 830) == "[2001:db8::9]:830")
+    }
+
+    @Test func oneBadLineDoesNotHideTheOthers() throws {
+        let (v, path) = try verifier("r1 ssh-ed25519 \(Self.keyA)\n[r2]:830 ssh-ed25519\n[r3]:830 ssh-rsa \(Self.keyA)\n@bogus r4 ssh-ed25519 \(Self.keyA)\n[r5]:830 ssh-ed25519 \(Self.keyB)\n")
+        try v.verify(host: "r5", port: 830, key: Self.key(Self.keyB))
+        try v.verify(host: "r1", port: 22, key: Self.key(Self.keyA))
+        let hosts = try KnownHosts(path: path)
+        #expect(hosts.skipped == [
+            KnownHosts.SkippedLine(line: 2, reason: "expected host patterns, key type and base64 key"),
+            KnownHosts.SkippedLine(line: 3, reason: "key type ssh-rsa does not match the key data (ssh-ed25519)"),
+            KnownHosts.SkippedLine(line: 4, reason: "unknown marker @bogus"),
+        ])
+    }
+
+    /// A bad line is a warning naming the file and line, once per parse, not once per connection.
+    @Test func aBadLineIsLoggedOnceWithItsLine() throws {
+        let (v, path) = try verifier("[r1]:830 ssh-ed25519 \(Self.keyA)\n[r2]:830 ssh-ed25519 AAAA-broken\n")
+        let records = LogRecords()
+        let logger = Logger(label: "test") { _ in RecordingLogHandler(records: records) }
+        for _ in 0..<5 { try v.verify(host: "r1", port: 830, key: Self.key(Self.keyA), logger: logger) }
+        let warnings = records.all.filter { $0.level == .warning }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.message == "known_hosts line skipped")
+        #expect(warnings.first?.metadata == ["file": "\(path)", "line": "2", "reason": "the key is not valid base64 SSH key data"])
+    }
+
+    /// Issue 13: known_hosts is parsed once, not per connection; it is parsed again when it changes.
+    @Test func parsedOnceAndAgainOnlyWhenTheFileChanges() throws {
+        var text = ""
+        for i in 0..<2000 { text += "[10.1.\(i / 250).\(i % 250)]:830 ssh-ed25519 \(Self.keyA)\n" }
+        let (v, path) = try verifier(text)
+        for i in 0..<2000 { try v.verify(host: "10.1.\(i / 250).\(i % 250)", port: 830, key: Self.key(Self.keyA)) }
+        #expect(KnownHostsCache.shared.parseCount(path) == 1)
+        // Edited by hand (a new file, as editors write): the next connection sees the change.
+        try (text + "[10.9.9.9]:830 ssh-ed25519 \(Self.keyB)\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try v.verify(host: "10.9.9.9", port: 830, key: Self.key(Self.keyB))
+        #expect(KnownHostsCache.shared.parseCount(path) == 2)
+        // Appended in place (same inode, new size).
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("[10.9.9.8]:830 ssh-ed25519 \(Self.keyB)\n".utf8))
+        try handle.close()
+        try v.verify(host: "10.9.9.8", port: 830, key: Self.key(Self.keyB))
+        #expect(KnownHostsCache.shared.parseCount(path) == 3)
+        // After an accept-new append, the new entry is known without another append.
+        let acceptNew = HostKeyVerifier(knownHostsPath: path, policy: .acceptNew)
+        try acceptNew.verify(host: "10.9.9.7", port: 830, key: Self.key(Self.keyA))
+        try v.verify(host: "10.9.9.7", port: 830, key: Self.key(Self.keyA))
+        #expect(try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "10.9.9.7").count == 2)
+        #expect(KnownHostsCache.shared.parseCount(path) == 4)
+        for _ in 0..<100 { try v.verify(host: "10.1.0.1", port: 830, key: Self.key(Self.keyA)) }
+        #expect(KnownHostsCache.shared.parseCount(path) == 4)
+    }
+
+    /// An in-place rewrite of the same size right after a lookup is seen. (Where file times are
+    /// coarse, it can even have the same stamp: the cache also compares the bytes of versions
+    /// younger than `racyWindow`, so it is seen there too.)
+    @Test func aSameSizeRewriteInPlaceIsSeen() throws {
+        let (strict, path) = try verifier("[r1]:830 ssh-ed25519 \(Self.keyA)\n")
+        try strict.verify(host: "r1", port: 830, key: Self.key(Self.keyA))
+        // Device replaced and its entry updated at once: same length, same inode, same tick.
+        let fd = open(path, O_WRONLY)
+        let replacement = Array("[r1]:830 ssh-ed25519 \(Self.keyB)\n".utf8)
+        #expect(pwrite(fd, replacement, replacement.count, 0) == replacement.count)
+        close(fd)
+        try strict.verify(host: "r1", port: 830, key: Self.key(Self.keyB))
+        #expect(throws: SSHError.self) { try strict.verify(host: "r1", port: 830, key: Self.key(Self.keyA)) }
+    }
+
+    /// accept-new re-reads the file under its lock: a second, different key for a host that
+    /// another connection (or process) just recorded is refused, never added beside it.
+    @Test func acceptNewRefusesASecondDifferentKeyForTheSameHost() async throws {
+        let (v, path) = try verifier("", policy: .acceptNew)
+        // Both see an unknown host; the one that appends second must be refused.
+        try KnownHostsWriter.append(name: "[r7]:830", key: Self.key(Self.keyA), to: path)
+        #expect {
+            try KnownHostsWriter.append(name: "[r7]:830", key: Self.key(Self.keyB), to: path)
+        } throws: { error in
+            guard case let SSHError.hostKeyChanged(host, _, line, _, known, _, sent) = error else { return false }
+            return host == "[r7]:830" && line == 1 && known == Self.key(Self.keyA).fingerprint && sent == Self.key(Self.keyB).fingerprint
+        }
+        // Racing connections with two keys for one new host: exactly one key is recorded.
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    do { try v.verify(host: "r8", port: 830, key: Self.key(i % 2 == 0 ? Self.keyA : Self.keyB)); return true } catch { return false }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("[r8]:830 ") }
+        #expect(lines.count == 1)
+        #expect(outcomes.filter { $0 }.count == 8)
     }
 
     func verifier(_ text: String, policy: HostKeyPolicy = .strict) throws -> (HostKeyVerifier, String) {
@@ -119,5 +245,30 @@ import Testing
         #expect(throws: SSHError.hostKeyUnknown(host: "[r9]:830", keyType: "ssh-ed25519", fingerprint: Self.key(Self.keyA).fingerprint, knownHostsFile: path)) {
             try v.verify(host: "r9", port: 830, key: Self.key(Self.keyA))
         }
+    }
+}
+
+/// Log records kept for assertions.
+final class LogRecords: @unchecked Sendable {
+    struct Record { var level: Logger.Level; var message: String; var metadata: [String: String] }
+    private let lock = NSLock()
+    private var records: [Record] = []
+    func append(_ record: Record) { lock.lock(); records.append(record); lock.unlock() }
+    var all: [Record] { lock.lock(); defer { lock.unlock() }; return records }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let records: LogRecords
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        let merged = self.metadata.merging(metadata ?? [:]) { $1 }.mapValues { "\($0)" }
+        records.append(.init(level: level, message: "\(message)", metadata: merged))
     }
 }

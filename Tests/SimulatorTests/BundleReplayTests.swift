@@ -57,6 +57,13 @@ import TestSupport
         try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
         let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
         #expect(banner.contains("host:        127.0.0.1"))
+        // A given --state is made private too: the served replies 0600, their directories 0700.
+        var info = stat()
+        #expect(stat(state, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        let served = (try? FileManager.default.subpathsOfDirectory(atPath: state + "/profiles")) ?? []
+        let replyFiles = served.filter { $0.hasSuffix(".xml") }
+        #expect(!replyFiles.isEmpty)
+        for file in replyFiles { #expect(stat(state + "/profiles/" + file, &info) == 0 && info.st_mode & 0o777 == 0o600, "\(file)") }
 
         let out = try runProgram(executable, ["rpc", "--host", "127.0.0.1", "--port", port, "--user", currentUser(),
                                               "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts",
@@ -86,13 +93,16 @@ import TestSupport
                                                   "get-software-information"])
 
         let state = dir.appendingPathComponent("state").path, log = dir.appendingPathComponent("serve.out").path
-        let server = try ChildProcess(executable, ["bundle", "serve", bundle, "--state", state], stdout: log, stderr: log)
+        let warnings = dir.appendingPathComponent("serve.err").path
+        let server = try ChildProcess(executable, ["bundle", "serve", bundle, "--state", state], stdout: log, stderr: warnings)
         defer { if server.isRunning { server.signal(SIGKILL); server.wait() } }
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline && server.isRunning && !read(log).contains("Stop with Ctrl-C") { usleep(50_000) }
         let banner = read(log)
         try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
-        #expect(banner.hasPrefix("Serving baku (7 replies"))
+        #expect(banner.contains("Serving baku (7 replies"))
+        // Served without --pubkey/--keys: the log says the signer was not checked.
+        #expect(read(warnings).contains("signature checked only against the key embedded in the bundle"), "\(read(warnings))")
         let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
         let arguments = ["rpc", "--host", "127.0.0.1", "--port", port, "--user", currentUser(), "--key", state + "/client_ed25519",
                          "--known-hosts", state + "/known_hosts", "--timeout", "10"]
@@ -123,6 +133,58 @@ import TestSupport
         let damaged = dir.appendingPathComponent("damaged.tar.gz")
         try Data(bytes).write(to: damaged)
         #expect(throws: SimulatorError.self) { _ = try DeviceProfile(bundleFile: damaged) }
+    }
+
+    /// Issue 10: the default state directory is made by mkdtemp (not a predictable /tmp path),
+    /// kept private (replies 0600, directories 0700) and removed at exit; --pubkey is honoured.
+    @Test func bundleServeKeepsItsStatePrivate() throws {
+        let executable = try careAgentExecutable()
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bundle = Fixtures.url("bundles/baku-JN1249018AFB-20251125-020000.tar.gz").path
+        let log = dir.appendingPathComponent("serve.out").path
+        // A key that did not sign it: refused before anything is served.
+        let other = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+        let refused = try ChildProcess(executable, ["bundle", "serve", bundle, "--pubkey", other], stderr: log)
+        #expect(refused.wait() == 1)
+        #expect(read(log).contains("untrusted signer: bundle is signed by"), "\(read(log))")
+
+        // What the previous version used: a fixed name another user could create first.
+        let server = try ChildProcess(executable, ["bundle", "serve", bundle], stdout: log, stderr: dir.appendingPathComponent("serve.err").path,
+                                      environment: ProcessInfo.processInfo.environment.merging(["TMPDIR": dir.path]) { $1 })
+        defer { if server.isRunning { server.signal(SIGKILL); server.wait() } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline && server.isRunning && !read(log).contains("Stop with Ctrl-C") { usleep(50_000) }
+        let banner = read(log)
+        try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
+        let key = try #require(banner.split(separator: "\n").first { $0.contains("key:") }?.split(separator: " ").last.map(String.init))
+        let state = (key as NSString).deletingLastPathComponent
+        let root = (state as NSString).deletingLastPathComponent
+        #expect((root as NSString).deletingLastPathComponent == dir.path)
+        let name = (root as NSString).lastPathComponent
+        #expect(name.hasPrefix("care-agent-device-") && name != "care-agent-device-\(server.pid)", "\(name)")
+        func mode(_ path: String) -> mode_t { var info = stat(); return lstat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o7777 }
+        #expect(mode(root) == 0o700)
+        // Every directory 0700 and every file 0600 below it: replies, keys, sshd files.
+        var replies = 0
+        let walker = FileManager.default.enumerator(atPath: state)
+        while let relative = walker?.nextObject() as? String {
+            let path = state + "/" + relative
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            if info.st_mode & S_IFMT == S_IFDIR { #expect(mode(path) == 0o700, "\(relative)") }
+            if info.st_mode & S_IFMT == S_IFREG { #expect(mode(path) == 0o600, "\(relative)") }
+            if relative.hasSuffix("get-software-information.xml") { replies += 1 }
+        }
+        #expect(replies == 1)
+        // Still served: the private modes do not get in the way of the device's own user.
+        let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
+        let out = try runProgram(executable, ["rpc", "--host", "127.0.0.1", "--port", port, "--user", currentUser(), "--key", key,
+                                              "--known-hosts", state + "/known_hosts", "--timeout", "10", "get-software-information"])
+        #expect(XMLTextRewriter.values(of: "host-name", in: out).first == "baku")
+        server.signal(SIGTERM)
+        #expect(server.wait() == 0)
+        #expect(!FileManager.default.fileExists(atPath: root))
     }
 
     func currentUser() -> String {
