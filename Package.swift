@@ -68,6 +68,8 @@ let package = Package(
 
         // Fuzz target for the framing decoders and client session (see scripts/fuzz-netconf.sh).
         .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF"]),
+        // Fuzz targets for the XML parsers, the redactor and the bundle reader (scripts/fuzz-all.sh).
+        .executableTarget(name: "CareFuzz", dependencies: ["Junos", "XML", "Bundle"]),
 
         // Test support: a real OpenSSH sshd harness and fixture paths.
         .target(name: "TestSupport", dependencies: ["IOLoop", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift test suites (real OpenSSH sshd, netconfd and ncclient peers on
-# loopback), a bounded libFuzzer run of the NETCONF framing, the systemd unit check, and the
+# loopback), bounded libFuzzer runs of the NETCONF framing, the XML/fact parsers, the redactor and the bundle reader, the systemd unit check, and the
 # install/uninstall scripts.
 # Run as root on Debian 12: the sshd tests log in as a 'care-test' account they create.
 set -euo pipefail
@@ -11,8 +11,13 @@ mkdir -p .build
 # One test at a time: several suites measure that a healthy device is not delayed by a hung one,
 # which only means something when other suites are not loading the 2 cores at the same time.
 swift test --no-parallel 2>&1 | tee .build/test-output.txt
-scripts/fuzz-netconf.sh "${FUZZ_SECONDS:-60}"
-checks=1
+# Inputs that once hurt a parser (hostile documents, fuzz finds): replayed through the fuzz
+# targets' code without sanitizers, then every fuzz target for a bounded time.
+for target in xml redact bundle; do
+    .build/debug/CareFuzz "$target" "Tests/FuzzRegressions/$target"
+done
+scripts/fuzz-all.sh "${FUZZ_SECONDS:-30}"
+checks=2
 if [ -f systemd/care-agent.service ] && command -v systemd-analyze >/dev/null; then
     scripts/check-unit.sh
     checks=$((checks + 1))

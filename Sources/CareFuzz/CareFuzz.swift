@@ -1,0 +1,91 @@
+import Bundle
+import Junos
+import XML
+
+/// Fuzz targets for what a hostile device or bundle controls, beside NETCONFFuzz (framing):
+/// `xml` (the XML document, reply sections, every fact parser, XML redaction), `redact` (curly
+/// text and set-form redaction and the text configuration reader) and `bundle` (the bundle
+/// reader: gzip, tar, manifest, signature). `CARE_FUZZ_TARGET` picks one. Built with
+/// `-sanitize=fuzzer -DFUZZING` libFuzzer drives it (scripts/fuzz-all.sh); otherwise it replays
+/// files: `CareFuzz TARGET PATH...` (crash reproducers, Tests/FuzzRegressions).
+enum FuzzTarget: String, CaseIterable {
+    case xml, redact, bundle
+
+    func exercise(_ bytes: [UInt8]) {
+        switch self {
+        case .xml:
+            if let reply = try? JunosReply(bytes: bytes) {
+                _ = FactKind.detect(reply)
+                for kind in FactKind.allCases {
+                    var facts = DeviceFacts()
+                    try? facts.absorb(reply, as: kind)
+                }
+            }
+            _ = try? ConfigurationRedactor().redact(xml: bytes)
+        case .redact:
+            let text = String(decoding: bytes, as: UTF8.self)
+            let redactor = ConfigurationRedactor()
+            _ = redactor.redact(text: text)
+            _ = ConfigurationTree(text: text)
+            _ = try? ConfigurationTree(checkingText: text)
+            _ = redactor.redactTokens(in: text)
+        case .bundle:
+            _ = try? BundleReader(limits: BundleReader.Limits(maximumFileSize: 4 << 20, maximumUnpackedSize: 16 << 20)).read(bytes: bytes)
+        }
+    }
+}
+
+#if FUZZING
+import Glibc
+
+let selected: FuzzTarget = {
+    let name = getenv("CARE_FUZZ_TARGET").map { String(cString: $0) } ?? "xml"
+    guard let target = FuzzTarget(rawValue: name) else { fatalError("CARE_FUZZ_TARGET must be xml, redact or bundle, not \(name)") }
+    return target
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    selected.exercise(Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+
+// SwiftPM links executables with `main` aliased to `<target>_main`, which keeps libFuzzer's own
+// main() out of the link; start libFuzzer's driver from here instead.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+) -> Int32
+
+@_cdecl("CareFuzz_main")
+func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var vector = argv
+    return LLVMFuzzerRunDriver(&count, &vector) { data, size in fuzzOneInput(data, size) }
+}
+#else
+import Foundation
+
+@main
+struct CareFuzzReplay {
+    static func main() throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let first = arguments.first, let target = FuzzTarget(rawValue: first) else {
+            FileHandle.standardError.write(Data("usage: CareFuzz xml|redact|bundle PATH...\n".utf8))
+            exit(2)
+        }
+        var count = 0
+        for path in arguments.dropFirst() {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" }) ?? [path]
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else { continue }
+                target.exercise(Array(data))
+                count += 1
+            }
+        }
+        print("CareFuzz \(target.rawValue): replayed \(count) input(s) without a crash")
+    }
+}
+#endif
