@@ -45,6 +45,9 @@ extension AgentConfiguration {
             if let policy = overrides.hostKeyPolicy { group.hostKeyPolicy = policy }
             if let timeout = overrides.rpcTimeout { group.rpcTimeout = timeout }
             if let timeout = overrides.deviceTimeout { group.deviceTimeout = timeout }
+            // "Devices collected at once" means it: the groups' caps (16 by default) would
+            // otherwise hold a 512-device run to 16 per group.
+            if let concurrency = overrides.concurrency { group.concurrency = concurrency }
             groups[name] = group
         }
     }

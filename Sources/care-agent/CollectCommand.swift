@@ -75,7 +75,7 @@ struct CollectNowCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigurationOptions
     @Option(help: "Directory for the results (default: the configuration's outbox).") var out: String?
     @Option(help: "State directory for the last results (default: the configuration's).") var state: String?
-    @Option(help: "Devices collected at once.") var concurrency: Int?
+    @Option(help: "Devices collected at once: replaces [agent] concurrency and every group's concurrency.") var concurrency: Int?
     @Option(help: "Seconds to wait for each RPC's reply.") var timeout: Double?
     @Option(help: "Seconds for a whole device.") var deviceTimeout: Double?
     @Option(help: "Collect only this group (repeatable).") var group: [String] = []

@@ -375,4 +375,36 @@ actor Peak {
         #expect(config.groups["core"]?.schedule == .daily(start: 120, end: 240))
         #expect(config.devices.map(\.name) == ["core-re1", "edge-sw1"])
     }
+
+    /// Issue 13: `--concurrency 512` on the command line kept every group (those an inventory
+    /// CSV creates included) at the default cap of 16.
+    @Test func commandLineConcurrencyLiftsEveryGroupsCap() throws {
+        var config = AgentConfiguration()
+        #expect(config.groups[AgentConfiguration.defaultGroup]?.concurrency == 16)
+        try config.addInventoryCreatingGroups(InventoryFile(path: "inv.csv", text: "name,host,group\nr1,192.0.2.1,edge\nr2,192.0.2.2,core\n"))
+        var overrides = CommandLineOverrides()
+        overrides.concurrency = 512
+        config.apply(overrides)
+        #expect(config.agent.concurrency == 512)
+        #expect(Set(config.groups.keys) == [AgentConfiguration.defaultGroup, "edge", "core"])
+        for (name, group) in config.groups { #expect(group.concurrency == 512, "group \(name)") }
+    }
+
+    @Test func maximumReplySizeIsReadWithUnits() throws {
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: """
+        [defaults]
+        maximum-reply-size = 256MiB
+        [group big]
+        maximum-reply-size = 1G
+        """))
+        #expect(config.groups[AgentConfiguration.defaultGroup]?.maximumReplySize == 256 << 20)
+        #expect(config.groups["big"]?.maximumReplySize == 1 << 30)
+        #expect(AgentConfiguration().groups[AgentConfiguration.defaultGroup]?.maximumReplySize == 32 << 20)
+        #expect(throws: ConfigurationError.self) {
+            try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[defaults]\nmaximum-reply-size = 12 parsecs\n"))
+        }
+        #expect(throws: ConfigurationError.self) {
+            try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[defaults]\nmaximum-reply-size = 1KiB\n"))
+        }
+    }
 }
