@@ -45,12 +45,11 @@ import TestSupport
 
         let out = scratch.appendingPathComponent("bundles").path
         let stdout = scratch.appendingPathComponent("collect.out").path, stderr = scratch.appendingPathComponent("collect.err").path
-        let collect = try ChildProcess(executable, [
+        let (status, peakKiB) = try runMeasuringPeakMemory(executable, [
             "collect", "now", "--standalone", "--inventory", state + "/inventory.csv", "--user", plan?["user"] as? String ?? "",
             "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts", "--out", out,
             "--state", scratch.appendingPathComponent("agent").path, "--timeout", "60", "--json",
         ], stdout: stdout, stderr: stderr)
-        let (status, peakKiB) = collect.waitReportingPeakMemory()
         #expect(status == 1, "hostile devices fail, so the run does: \(read(stderr))")
         let summaries = try #require(try JSONSerialization.jsonObject(with: Data(read(stdout).utf8)) as? [[String: Any]], "\(read(stdout)) \(read(stderr))")
         #expect(summaries.count == 12)

@@ -12,8 +12,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out").path, err = dir.appendingPathComponent("err").path
         let start = ContinuousClock.now
-        let child = try ChildProcess(try careAgentExecutable(), arguments, stdout: out, stderr: err)
-        let (status, peak) = child.waitReportingPeakMemory()
+        let (status, peak) = try runMeasuringPeakMemory(try careAgentExecutable(), arguments, stdout: out, stderr: err)
         let elapsed = ContinuousClock.now - start
         return Run(status: status, out: try String(contentsOfFile: out, encoding: .utf8),
                    err: try String(contentsOfFile: err, encoding: .utf8), peakKiB: peak,

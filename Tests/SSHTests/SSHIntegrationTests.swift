@@ -245,7 +245,19 @@ import TestSupport
         try big.write(to: URL(fileURLWithPath: profile).appendingPathComponent("get-configuration.xml"))
         let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
         defer { h.stop() }
-        let client = try await NETCONFClient.connect(to: endpoint(h, rpcTimeout: .seconds(120)), logger: logger)
+        // The default limit (32 MiB) refuses it, naming the limit; the device's session alone fails.
+        let limited = try await NETCONFClient.connect(to: endpoint(h, rpcTimeout: .seconds(120)), logger: logger)
+        do {
+            _ = try await limited.rpc(.junosConfiguration())
+            Issue.record("a 100 MB reply passed the default 32 MiB limit")
+        } catch {
+            #expect("\(error)".contains("message larger than the 32 MiB limit"), "\(error)")
+        }
+        await limited.close()
+        // Raised for the group (maximum-reply-size = 256MiB), it arrives whole.
+        var raised = endpoint(h, rpcTimeout: .seconds(120))
+        raised.maximumMessageSize = 256 << 20
+        let client = try await NETCONFClient.connect(to: raised, logger: logger)
         let reply = try await client.rpc(.junosConfiguration())
         #expect(reply.raw.count > 100 * 1024 * 1024)
         #expect(reply.document.root.child(path: "configuration/interfaces")?.children("interface").count == count)

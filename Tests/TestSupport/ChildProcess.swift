@@ -37,17 +37,6 @@ public final class ChildProcess: @unchecked Sendable {
         return result
     }
 
-    /// Waits like ``wait()`` and also returns the child's peak resident memory (getrusage's
-    /// ru_maxrss, in KiB), read by wait4 as the kernel measured it.
-    public func waitReportingPeakMemory() -> (status: Int32, peakKiB: Int) {
-        var raw: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &raw, 0, &usage) < 0 && errno == EINTR {}
-        let result = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
-        status = result
-        return (result, Int(usage.ru_maxrss))
-    }
-
     /// Whether the child is still running (reaps it if it has exited).
     public var isRunning: Bool {
         if status != nil { return false }
@@ -86,4 +75,20 @@ public func runProgram(_ path: String, _ arguments: [String], input: String? = n
         throw HarnessError("\(path) \(arguments.joined(separator: " ")) exited \(status): \(errors)")
     }
     return output
+}
+
+/// Runs a program under GNU time (Debian's `time` package) and returns its exit status and peak
+/// resident memory in KiB. Measured by a forked `time`, not by our own spawn: posix_spawn shares
+/// our address space until exec, and the kernel carries that high-water mark into the child's
+/// `ru_maxrss`, so a wait4 of our own child reports the test runner's memory.
+public func runMeasuringPeakMemory(_ path: String, _ arguments: [String], stdout: String, stderr: String) throws -> (status: Int32, peakKiB: Int) {
+    let report = stderr + ".peak"
+    let child = try ChildProcess("/usr/bin/time", ["-f", "%M", "-o", report, path] + arguments, stdout: stdout, stderr: stderr)
+    let status = child.wait()
+    let text = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
+    // GNU time writes "Command exited with non-zero status N" before the figure.
+    guard let peak = text.split(separator: "\n").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
+        throw HarnessError("GNU time gave no peak memory for \(path): \(text)")
+    }
+    return (status, peak)
 }
