@@ -1,0 +1,217 @@
+import Foundation
+import Junos
+
+/// The configuration an advisory needs, read from its prose: the Junos hierarchy paths it names
+/// (`[system services web-management http]`, `[edit chassis redundancy] graceful-switchover;`,
+/// `set services ssl proxy profile ...`), whether any one or all of them must be present, or that
+/// no configuration is needed.
+public struct ConfigurationRequirement: Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// The record names no configuration, or says none is needed.
+        case none(String)
+        /// These statements; `any`: one is enough, else all are needed.
+        case statements([StatementPath], any: Bool)
+        /// Prose the extraction cannot read.
+        case unreadable(String)
+    }
+
+    public var kind: Kind
+
+    /// Extracts the requirement from `configurations[].value`.
+    public init(prose: String?) {
+        guard let prose else { kind = .none("the record names no configuration"); return }
+        let text = prose.replacingOccurrences(of: "\u{a0}", with: " ")
+        let lower = text.lowercased()
+        for phrase in ["no minimum configuration", "no specific configuration", "no configuration is required",
+                       "no special configuration", "no particular configuration", "enabled by default"] where lower.contains(phrase) {
+            kind = .none("the record says \"\(phrase)\"")
+            return
+        }
+        let paths = Self.extractPaths(text)
+        guard !paths.isEmpty else {
+            let excerpt = text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(160)
+            kind = .unreadable("no Junos hierarchy path in the configuration prose: \"\(excerpt)\(text.count > 160 ? "..." : "")\"")
+            return
+        }
+        let any = lower.contains("either") || lower.range(of: #"\]\s*or\b"#, options: .regularExpression) != nil
+            || lower.range(of: #"\n\s*or\s*\n"#, options: .regularExpression) != nil || lower.contains(" one of ")
+        kind = .statements(paths, any: any)
+    }
+
+    /// Bracketed paths, `[edit X]` followed by `statement;` lines, and `set ...` lines.
+    static func extractPaths(_ text: String) -> [StatementPath] {
+        var result: [StatementPath] = []
+        func add(_ raw: String) {
+            if let path = StatementPath(raw), !result.contains(where: { $0.text == path.text }) { result.append(path) }
+        }
+        let lines = text.components(separatedBy: "\n")
+        var editContext: String?
+        for line in lines.prefix(400) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { editContext = nil; continue }
+            var rest = Substring(trimmed)
+            var sawBracket = false
+            while let open = rest.firstIndex(of: "["), let close = rest[open...].firstIndex(of: "]") {
+                let inside = rest[rest.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+                sawBracket = true
+                if inside.hasPrefix("edit ") {
+                    editContext = String(inside.dropFirst(5))
+                    // `[edit interfaces interface-name]` alone names a statement too.
+                } else if let context = editContext, !inside.hasPrefix("set "), inside.hasSuffix(";") {
+                    add(context + " " + inside)
+                } else {
+                    add(inside)
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+            if sawBracket { continue }
+            if trimmed.hasPrefix("set ") {
+                add(trimmed)
+            } else if let context = editContext, trimmed.hasSuffix(";") {
+                add(context + " " + trimmed)
+            }
+        }
+        // An `[edit X]` with no statement under it still names X.
+        if result.isEmpty {
+            for line in lines {
+                if let open = line.range(of: "[edit "), let close = line[open.upperBound...].firstIndex(of: "]") {
+                    add(String(line[open.upperBound..<close]))
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// One Junos hierarchy path from advisory prose, split into components.
+public struct StatementPath: Sendable, Equatable {
+    public enum Component: Sendable, Equatable {
+        /// A keyword, or alternatives (`(stp | mstp)`, `master/slave`).
+        case keyword([String])
+        /// `<name>`, `interface-name`, `SSL-PROXY`, `10.0.0.0/24`: any one name or value.
+        case placeholder
+        /// `...`: any number of levels.
+        case gap
+    }
+
+    public var components: [Component]
+    /// Normalised text (`system services web-management http`), as shown in reasons.
+    public var text: String
+    /// True when the path starts at a top-level statement; otherwise it may sit anywhere.
+    public var anchored: Bool
+
+    static let topLevel: Set<String> = [
+        "system", "chassis", "interfaces", "protocols", "routing-options", "routing-instances", "policy-options",
+        "firewall", "class-of-service", "security", "services", "snmp", "vlans", "forwarding-options",
+        "logical-systems", "access", "event-options", "switch-options", "virtual-chassis", "applications",
+        "bridge-domains", "ethernet-switching-options", "multi-chassis", "poe", "groups", "accounting-options",
+        "dynamic-profiles", "multicast-snooping-options", "schedulers", "smtp", "tenants", "fabric", "jsrc",
+    ]
+
+    init?(_ raw: String) {
+        var text = raw.replacingOccurrences(of: "\u{a0}", with: " ").replacingOccurrences(of: "…", with: " ... ")
+        // `<vlan ID>` → one placeholder; `( stp | mstp )` → one token.
+        text = text.replacingOccurrences(of: #"<[^>]*>"#, with: " <> ", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"\(\s*([^)]*?)\s*\)"#, with: "($1)", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"\s*\|\s*"#, with: "|", options: .regularExpression)
+        var words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        words = words.map { $0.hasSuffix(";") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty && $0 != "set" && $0 != "edit" }
+        guard let first = words.first, words.count <= 24 else { return nil }
+        // Only statement-like text: a first word that is a Junos keyword.
+        guard first.range(of: #"^[a-z][a-z0-9-]*$"#, options: .regularExpression) != nil else { return nil }
+        var components: [Component] = []
+        var shown: [String] = []
+        for word in words {
+            if word == "..." || word == ".." {
+                components.append(.gap); shown.append("...")
+            } else if word == "<>" {
+                components.append(.placeholder); shown.append("<name>")
+            } else if word.hasPrefix("("), word.hasSuffix(")") {
+                let options = word.dropFirst().dropLast().split(separator: "|").map(String.init)
+                components.append(.keyword(options)); shown.append(word)
+            } else if word.range(of: #"^[a-z][a-z0-9-]*(/[a-z][a-z-]*)+$"#, options: .regularExpression) != nil {
+                components.append(.keyword(word.split(separator: "/").map(String.init))); shown.append(word)
+            } else if word.range(of: #"^[a-z][a-z0-9-]*$"#, options: .regularExpression) != nil,
+                      !(word.hasSuffix("-name") && word != "host-name" && word != "domain-name"), !word.hasSuffix("-value") {
+                components.append(.keyword([word])); shown.append(word)
+            } else {
+                components.append(.placeholder); shown.append(word)
+            }
+        }
+        guard components.contains(where: { if case .keyword = $0 { true } else { false } }) else { return nil }
+        self.components = components
+        self.text = shown.joined(separator: " ")
+        anchored = Self.topLevel.contains(first)
+    }
+
+    /// Whether the (group-expanded, inactive-free) configuration has this statement. The walk is
+    /// iterative and bounded: a path has at most 24 components, and at most `limit` statements are visited.
+    public func isPresent(in root: ConfigStatement, limit: Int = 2_000_000) -> Bool {
+        var budget = limit
+        // Starting points: the root, or every statement when the path may sit anywhere.
+        var starts: [ConfigStatement] = [root]
+        if !anchored {
+            var stack = [root]
+            while let node = stack.popLast(), budget > 0 {
+                budget -= 1
+                starts.append(node)
+                stack.append(contentsOf: node.children)
+            }
+        }
+        // Work items: (statement, next component index).
+        var work: [(ConfigStatement, Int)] = starts.map { ($0, 0) }
+        while let (node, index) = work.popLast() {
+            budget -= 1
+            if budget < 0 { return false }
+            if index == components.count { return true }
+            switch components[index] {
+            case .gap:
+                work.append((node, index + 1))
+                for child in node.children { work.append((child, index)) }
+            case .placeholder:
+                // A list key (`group <name>`), a leaf value, or any one level (`interfaces <name>`).
+                if node.identifier != nil || node.value != nil { work.append((node, index + 1)) }
+                for child in node.children { work.append((child, index + 1)) }
+            case let .keyword(options):
+                for child in node.children where options.contains(child.keyword) { work.append((child, index + 1)) }
+                if index > 0, node.children.isEmpty, let value = node.value {
+                    // A leaf: the remaining words are its value. One keyword-like word must equal it.
+                    let rest = components[index...]
+                    let keywordLike = value.range(of: #"^[a-z][a-z-]*$"#, options: .regularExpression) != nil
+                    if rest.count == 1 && keywordLike {
+                        if options.contains(value) { return true }
+                    } else {
+                        return true
+                    }
+                }
+            }
+        }
+        return false
+    }
+
+    /// The ``ConfiguredFeature`` that says the same as this path, for devices whose configuration
+    /// statements are not at hand but whose feature profile is.
+    var feature: ConfiguredFeature? {
+        guard anchored else { return nil }
+        var words: [String] = []
+        for component in components {
+            guard case let .keyword(options) = component, options.count == 1 else { break }
+            words.append(options[0])
+        }
+        let joined = words.joined(separator: " ")
+        let table: [String: ConfiguredFeature] = [
+            "system services web-management http": .webManagementHTTP, "system services web-management https": .webManagementHTTPS,
+            "system services telnet": .telnet, "system services ftp": .ftp, "system services ssh": .ssh,
+            "system services netconf": .netconf, "system services rest": .restAPI,
+            "system services extension-service": .extensionService, "system services xnm-clear-text": .xnmClearText,
+            "system services xnm-ssl": .xnmSSL, "security idp": .idp, "security utm": .utm, "security nat": .nat,
+            "security ipsec": .ipsec, "security ike": .ike, "chassis cluster": .chassisCluster, "virtual-chassis": .virtualChassis,
+        ]
+        if let feature = table[joined], words.count == joined.split(separator: " ").count,
+           components.count == words.count { return feature }
+        if words.count == 2, words[0] == "protocols", components.count == 2, let feature = ConfiguredFeature(rawValue: words[1]) {
+            return feature
+        }
+        return nil
+    }
+}
