@@ -66,7 +66,8 @@ public struct ConfigurationRequirement: Sendable {
             }
             if sawBracket { continue }
             if trimmed.hasPrefix("set ") {
-                add(trimmed)
+                // `[edit policy-options]` then `set policy-statement ...`: the set is relative to the edit level.
+                add((editContext.map { $0 + " " } ?? "") + trimmed.dropFirst(4))
             } else if let context = editContext, trimmed.hasSuffix(";") {
                 add(context + " " + trimmed)
             }
@@ -108,6 +109,16 @@ public struct StatementPath: Sendable, Equatable {
         "dynamic-profiles", "multicast-snooping-options", "schedulers", "smtp", "tenants", "fabric", "jsrc",
     ]
 
+    /// Keywords whose next word is the entry's name in examples (`group EBGP`, `term 1`).
+    static let listKeywords: Set<String> = [
+        "group", "neighbor", "policy-statement", "term", "profile", "rule", "rule-set", "pool", "security-zone",
+        "from-zone", "to-zone", "filter", "instance", "service-set", "gateway", "proposal", "ca-profile",
+        "community", "prefix-list", "peer", "member", "maintenance-domain", "maintenance-association", "vpn",
+        "policy", "address-book", "application", "application-set", "storm-control-profiles", "logical-systems",
+        "routing-instances", "vlans", "interfaces", "unit", "host", "server", "client", "scheduler-maps",
+        "forwarding-class", "traffic-control-profiles", "ike-policy", "ipsec-policy", "user", "class",
+    ]
+
     init?(_ raw: String) {
         var text = raw.replacingOccurrences(of: "\u{a0}", with: " ").replacingOccurrences(of: "…", with: " ... ")
         // `<vlan ID>` → one placeholder; `( stp | mstp )` → one token.
@@ -121,8 +132,13 @@ public struct StatementPath: Sendable, Equatable {
         guard first.range(of: #"^[a-z][a-z0-9-]*$"#, options: .regularExpression) != nil else { return nil }
         var components: [Component] = []
         var shown: [String] = []
+        var previous = ""
         for word in words {
-            if word == "..." || word == ".." {
+            defer { previous = word }
+            if Self.listKeywords.contains(previous), word != "<>", word != "...", !word.hasPrefix("(") {
+                // An example name after a list keyword (`policy-statement my-policy`).
+                components.append(.placeholder); shown.append("<\(word)>")
+            } else if word == "..." || word == ".." {
                 components.append(.gap); shown.append("...")
             } else if word == "<>" {
                 components.append(.placeholder); shown.append("<name>")
@@ -158,27 +174,29 @@ public struct StatementPath: Sendable, Equatable {
                 stack.append(contentsOf: node.children)
             }
         }
-        // Work items: (statement, next component index).
-        var work: [(ConfigStatement, Int)] = starts.map { ($0, 0) }
-        while let (node, index) = work.popLast() {
+        // Work items: (statement, next component index, reached by matching a keyword).
+        var work: [(ConfigStatement, Int, Bool)] = starts.map { ($0, 0, false) }
+        while let (node, index, byKeyword) = work.popLast() {
             budget -= 1
             if budget < 0 { return false }
             if index == components.count { return true }
+            // XML keeps a list entry's key as a `name` child; it is the identifier, not a level.
+            let levels = node.identifier != nil ? node.children.filter { $0.keyword != "name" } : node.children
             switch components[index] {
             case .gap:
-                work.append((node, index + 1))
-                for child in node.children { work.append((child, index)) }
+                work.append((node, index + 1, byKeyword))
+                for child in levels { work.append((child, index, false)) }
             case .placeholder:
                 // A list key (`group <name>`), a leaf value, or any one level (`interfaces <name>`).
-                if node.identifier != nil || node.value != nil { work.append((node, index + 1)) }
-                for child in node.children { work.append((child, index + 1)) }
+                if node.identifier != nil || node.value != nil { work.append((node, index + 1, false)) }
+                for child in levels { work.append((child, index + 1, false)) }
             case let .keyword(options):
-                for child in node.children where options.contains(child.keyword) { work.append((child, index + 1)) }
-                if index > 0, node.children.isEmpty, let value = node.value {
-                    // A leaf: the remaining words are its value. One keyword-like word must equal it.
-                    let rest = components[index...]
+                for child in levels where options.contains(child.keyword) { work.append((child, index + 1, true)) }
+                if byKeyword, node.children.isEmpty, let value = node.value, components.count - index <= 2 {
+                    // A leaf reached by its keyword: the remaining words are its value. A single
+                    // keyword-like value must be the word; other values (`5000`) are examples.
                     let keywordLike = value.range(of: #"^[a-z][a-z-]*$"#, options: .regularExpression) != nil
-                    if rest.count == 1 && keywordLike {
+                    if components.count - index == 1 && keywordLike {
                         if options.contains(value) { return true }
                     } else {
                         return true

@@ -25,8 +25,9 @@ public enum ReleaseBound: Sendable, Equatable, CustomStringConvertible {
             self = .wholeTrain(major: major, minor: minor, text: trimmed)
             return
         }
+        // A bare train (`21.4`) bounds everything before that train's first release.
         let version = JunosVersion(trimmed)
-        guard version.isParsed, version.type != nil else { return nil }
+        guard version.isParsed, version.type != .development, version.type != .internalBuild else { return nil }
         self = .release(version)
     }
 

@@ -54,6 +54,11 @@ struct BundleCommand: ParsableCommand {
         }
 
         func trust() throws -> BundleTrust {
+            try Self.trust(publicKeys: publicKeys, keysDirectory: keysDirectory)
+        }
+
+        /// The trust `--pubkey` and `--keys` ask for (shared with `report`).
+        static func trust(publicKeys: [String], keysDirectory: String?) throws -> BundleTrust {
             var trusted = Set<AgentPublicKey>()
             for text in publicKeys {
                 do { trusted.insert(try AgentPublicKey(base64: text)) } catch { throw ValidationError("--pubkey: \(error)") }

@@ -1,0 +1,211 @@
+import Agent
+import ArgumentParser
+import Bundle
+import Foundation
+import Junos
+import Reports
+
+/// `care-agent report bugs|eol|health`: reports over verified bundles (or the agent's latest
+/// collections), from the reference data in a data directory.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Targeted bug notifications, EOL/EOS/EOE and health reports over bundles.",
+        discussion: """
+        Each bundle is verified before it is read; one whose signature fails is refused, naming it. \
+        Without bundles, the latest collection of each device of the agent is used: its newest bundle \
+        in the outbox, else its last result in the state directory (facts only: configuration \
+        checks then use the feature profile). See docs/reports.md.
+        """,
+        subcommands: [Bugs.self, EOL.self, Health.self]
+    )
+
+    /// Options every report takes.
+    struct Common: ParsableArguments {
+        @Option(help: "Output format: text, csv, json, html or cyclonedx (bugs only).") var format: String = "text"
+        @Option(help: "Reference data directory (default: [reports] data-directory, the installed share/care-agent/data, or the source tree's data/).") var data: String?
+        @Option(help: "Write the report to this file (atomically, mode 0640) instead of standard output.") var out: String?
+        @Option(help: "agent.conf, for [reports] and, without bundles, the outbox and state directory (default \(AgentConfiguration.defaultPath)).") var config: String?
+        @Option(name: .customLong("pubkey"), help: "A trusted agent public key (base64). Repeatable; bundles by other keys are refused.") var publicKeys: [String] = []
+        @Option(name: .customLong("keys"), help: "A directory of trusted key files, one base64 key per line.") var keysDirectory: String?
+        @Argument(help: "Bundle files (.tar.gz). None: the agent's latest collection of each device.") var bundles: [String] = []
+
+        func validate() throws {
+            guard let format = ReportFormat(rawValue: format) else {
+                throw ValidationError("--format \(format): expected \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            _ = format
+        }
+
+        var reportFormat: ReportFormat { ReportFormat(rawValue: format) ?? .text }
+
+        /// `[reports]` of agent.conf: nil when there is no readable file (the explicit --config must exist).
+        func reportsSection() throws -> (file: String, entries: [ConfigurationFile.Entry])? {
+            let path = config ?? AgentConfiguration.defaultPath
+            guard config != nil || FileManager.default.isReadableFile(atPath: path) else { return nil }
+            do {
+                let file = try ConfigurationFile(path: path)
+                return (path, file.sections.filter { $0.kind == "reports" }.flatMap(\.entries))
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+
+        func loadData(section: (file: String, entries: [ConfigurationFile.Entry])?) throws -> ReferenceData {
+            let configured = section?.entries.last { $0.key == "data-directory" }?.value
+            guard let directory = ReferenceData.locate(explicit: data, configured: configured) else {
+                throw BundleCommand.fail(ReferenceDataError.notFound.description)
+            }
+            do {
+                let loaded = try ReferenceData.load(directory: directory)
+                for problem in loaded.problems { Console.error("data: \(problem)") }
+                return loaded
+            } catch {
+                throw BundleCommand.fail("\(error)")
+            }
+        }
+
+        /// Verified snapshots of the bundles given, or the agent's latest collections.
+        func snapshots() throws -> [DeviceSnapshot] {
+            let trust = try BundleCommand.Verify.trust(publicKeys: publicKeys, keysDirectory: keysDirectory)
+            let reader = BundleReader(trust: trust)
+            if !bundles.isEmpty {
+                var result: [DeviceSnapshot] = []
+                var refused = 0
+                for path in bundles {
+                    do {
+                        result.append(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: path)), source: path))
+                    } catch {
+                        refused += 1
+                        Console.error("\(path): refused: \(error)")
+                    }
+                }
+                if refused > 0 { throw ExitCode.failure }
+                return result
+            }
+            return try agentSnapshots(reader: reader)
+        }
+
+        /// Without bundles: each device's newest bundles in the outbox, else its stored result.
+        func agentSnapshots(reader: BundleReader) throws -> [DeviceSnapshot] {
+            var outbox = "/var/lib/care-agent/outbox", state = "/var/lib/care-agent"
+            let path = config ?? AgentConfiguration.defaultPath
+            if config != nil || FileManager.default.isReadableFile(atPath: path) {
+                do {
+                    let configuration = try AgentConfiguration.load(path: path)
+                    outbox = configuration.agent.outbox
+                    state = configuration.agent.stateDirectory
+                } catch {
+                    throw BundleCommand.fail("\(error)")
+                }
+            }
+            var snapshots: [DeviceSnapshot] = []
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter { $0.hasSuffix(".tar.gz") }.sorted()
+            for name in names {
+                let file = (outbox as NSString).appendingPathComponent(name)
+                do {
+                    snapshots.append(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: file)), source: file))
+                } catch {
+                    Console.error("\(file): refused: \(error)")
+                }
+            }
+            let withBundles = Set(snapshots.map(\.device))
+            for result in ResultStore(stateDirectory: state).loadAll() where !withBundles.contains(result.device.name) {
+                let (facts, collected) = result.bestFacts
+                snapshots.append(DeviceSnapshot(device: result.device.name, hostname: facts.software?.hostname, collected: collected,
+                                                facts: facts, source: "\(state)/results/\(result.device.name).json"))
+            }
+            if snapshots.isEmpty {
+                throw BundleCommand.fail("no bundles given and nothing collected in \(outbox) or \(state)/results")
+            }
+            return snapshots
+        }
+
+        /// Writes the rendered report: to --out atomically (HTML defaults to a file), else stdout.
+        func emit(_ text: String, kind: String) throws {
+            var target = out
+            if target == nil, reportFormat == .html { target = "care-agent-report-\(kind).html" }
+            guard let target else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+                return
+            }
+            let url = URL(fileURLWithPath: target)
+            do {
+                try Data(text.utf8).write(to: url, options: .atomic)
+                try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: url.path)
+            } catch {
+                throw BundleCommand.fail("cannot write \(target): \(error.localizedDescription)")
+            }
+            print(url.path)
+        }
+    }
+
+    struct Bugs: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Which known bugs can hit each device: exposed, not exposed (configuration), possibly exposed.")
+        @OptionGroup var common: Common
+        @Option(help: "An earlier `report bugs --format json`: show only what is new or changed against it.") var since: String?
+
+        func run() throws {
+            let section = try common.reportsSection()
+            let data = try common.loadData(section: section)
+            var previous: [BugFinding]?
+            if let since {
+                guard let bytes = FileManager.default.contents(atPath: since) else { throw BundleCommand.fail("--since \(since): cannot read the file") }
+                do { previous = try JSONDecoder().decode([BugFinding].self, from: bytes) } catch {
+                    throw BundleCommand.fail("--since \(since): not a report bugs JSON array: \(error)")
+                }
+            }
+            let snapshots = DeviceSnapshot.latestPerDevice(try common.snapshots()).map(\.latest)
+            var report = BugReport(devices: snapshots, data: data)
+            if let previous { report = report.since(previous) }
+            try common.emit(ReportRenderer.render(report, as: common.reportFormat), kind: "bugs")
+        }
+    }
+
+    struct EOL: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "eol", abstract: "End of engineering / support of each device's release, chassis and FRUs.")
+        @OptionGroup var common: Common
+        @Option(help: "Flag items whose end of support is within this window: 12m (months) or 2y (years).") var within: String = "12m"
+
+        func run() throws {
+            guard let months = Self.months(within) else { throw ValidationError("--within \(within): expected a number of months (12m) or years (2y)") }
+            let section = try common.reportsSection()
+            let data = try common.loadData(section: section)
+            let snapshots = DeviceSnapshot.latestPerDevice(try common.snapshots()).map(\.latest)
+            let report = LifecycleReport(devices: snapshots, data: data, withinMonths: months)
+            do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat), kind: "eol") } catch let error as ReportRenderError {
+                throw ValidationError(error.description)
+            }
+        }
+
+        static func months(_ text: String) -> Int? {
+            let lower = text.lowercased()
+            if lower.hasSuffix("m"), let n = Int(lower.dropLast()), n >= 0, n <= 1200 { return n }
+            if lower.hasSuffix("y"), let n = Int(lower.dropLast()), n >= 0, n <= 100 { return n * 12 }
+            if let n = Int(lower), n >= 0, n <= 1200 { return n }
+            return nil
+        }
+    }
+
+    struct Health: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What is unhealthy now: CPU, memory, storage, alarms, core dumps, reboots, environment, VC and cluster.")
+        @OptionGroup var common: Common
+
+        func run() throws {
+            let section = try common.reportsSection()
+            var thresholds = HealthThresholds()
+            for entry in section?.entries ?? [] where entry.key != "data-directory" {
+                guard let value = Int(entry.value), value >= 0 else {
+                    throw ValidationError("\(section!.file) line \(entry.line): \(entry.key) = \(entry.value): expected a whole number")
+                }
+                guard thresholds.set(entry.key, to: value) else {
+                    throw ValidationError("\(section!.file) line \(entry.line): unknown key \"\(entry.key)\" in [reports]; expected data-directory, \(HealthThresholds.keyNames.joined(separator: ", "))")
+                }
+            }
+            let report = HealthReport(devices: DeviceSnapshot.latestPerDevice(try common.snapshots()), thresholds: thresholds)
+            do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat), kind: "health") } catch let error as ReportRenderError {
+                throw ValidationError(error.description)
+            }
+        }
+    }
+}
