@@ -137,6 +137,12 @@ public struct AffectedRange: Sendable {
         if !fixes.isEmpty {
             inside = false
             // The nearest fix: the first one on this version's branch or a later branch.
+            if nearestFix(for: version) == nil,
+               let other = fixes.compactMap(\.release).first(where: { Self.incomparable(version, $0) != nil }),
+               !fixes.contains(where: { $0.release?.train == version.train }) {
+                // `0 < 15.1R7-S4` says nothing clear about 15.1X49: X trains are separate.
+                return .undecidable("\(text): \(Self.incomparable(version, other)!)")
+            }
             if let nearest = nearestFix(for: version) {
                 switch nearest {
                 case let .release(fix):
@@ -151,8 +157,13 @@ public struct AffectedRange: Sendable {
             case let .release(last):
                 if let reason = Self.incomparable(version, last) { return .undecidable("\(text): \(reason)") }
                 inside = !(last < version)
-            case .wholeTrain:
-                inside = through.covers(version)
+            case let .wholeTrain(_, minor, _):
+                // `21.1R1` through `21.*` is the 21.1 train (its later trains have their own ranges).
+                if minor == nil, let start, !startIsTrain {
+                    inside = version.train == start.train
+                } else {
+                    inside = through.covers(version)
+                }
             }
         } else if openEnded {
             inside = true
