@@ -266,7 +266,7 @@ extension Advisory {
         }
         // Self-contradicting bounds.
         if let start, start.type != nil, warning == nil {
-            for fix in fixes.compactMap(\.release) + [through?.release].compactMap({ $0 }) where start.train == fix.train {
+            for fix in fixes.compactMap(\.release) + [through?.release].compactMap({ $0 }) {
                 if fix < start, AffectedRange.incomparable(start, fix) == nil {
                     warning = DataWarning(cve: cve, kind: .swappedRange, detail: "range \(text) starts after its bound",
                                           reading: "read as \(fix.raw) up to \(start.raw)\(through == nil ? " (exclusive)" : "")")
@@ -286,7 +286,9 @@ extension Advisory {
         }
         if let start, warning == nil {
             let boundTrains = Set((fixes.compactMap(\.release) + [through?.release].compactMap { $0 }).compactMap(\.train))
-            if let startTrain = start.train, !boundTrains.isEmpty, !boundTrains.contains(startTrain) {
+            let releaseBounds = fixes.compactMap(\.release) + [through?.release].compactMap { $0 }
+            if let startTrain = start.train, !boundTrains.isEmpty, !boundTrains.contains(startTrain),
+               releaseBounds.allSatisfy({ $0 < start }) {
                 warning = DataWarning(cve: cve, kind: .crossTrainRange,
                                       detail: "range \(text) starts on train \(startTrain) but is bounded on \(boundTrains.sorted().joined(separator: ", "))",
                                       reading: "read as the releases of \(boundTrains.sorted().joined(separator: ", ")) before the bound")
@@ -325,7 +327,7 @@ extension Advisory {
             let warning = DataWarning(
                 cve: cve, kind: .defaultStatusMarksFixed,
                 detail: "\(product.product): defaultStatus affected would mark its fixed releases \(names.prefix(6).joined(separator: ", "))\(names.count > 6 ? ", ..." : "") affected",
-                reading: "releases outside the listed ranges read as unaffected")
+                reading: "read as unaffected outside the listed ranges")
             affected[index].outsideStatus = .unaffected
             affected[index].outsideWarning = warning
             warnings.append(warning)

@@ -119,9 +119,15 @@ public struct AffectedRange: Sendable {
             if startIsTrain {
                 let boundTrains = (fixes.compactMap(\.release) + [through?.release].compactMap { $0 }).compactMap(\.train)
                 let wholeTrainBound = (fixes + [through].compactMap { $0 }).contains { if case .wholeTrain = $0 { true } else { false } }
+                let releaseBounds = fixes.compactMap(\.release) + [through?.release].compactMap { $0 }
                 if !boundTrains.isEmpty && !boundTrains.contains(start.train ?? "") {
-                    // Cross-train range (`14.2` < `14.1X53-D130`): read as the bound's train (flagged as a data warning).
-                    guard boundTrains.contains(version.train ?? "") else { return .outside }
+                    if releaseBounds.allSatisfy({ $0 < start }) {
+                        // Bounded before its own start (`14.2` < `14.1X53-D130`): read as the bound's train (flagged).
+                        guard boundTrains.contains(version.train ?? "") else { return .outside }
+                    } else if version < start {
+                        // `21.1-EVO` < `21.2R3-S8-EVO`: from the start of 21.1 up to the bound.
+                        return .outside
+                    }
                 } else if wholeTrainBound || openEnded {
                     if version < start { return .outside }
                 } else if version.train != start.train {
