@@ -84,8 +84,9 @@ extension Advisory {
         let source = cna["source"] as? [String: Any]
         jsa = (source?["advisory"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             ?? Self.firstJSA(in: (cna["references"] as? [[String: Any]])?.compactMap { $0["url"] as? String } ?? [])
-        title = (cna["title"] as? String) ?? ""
         description = Self.english(cna["descriptions"]) ?? ""
+        // Older records have no title: the description's first sentence stands in.
+        title = (cna["title"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? Self.firstSentence(description)
         configurationText = Self.english(cna["configurations"]).flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
         workaround = Self.english(cna["workarounds"])?.trimmingCharacters(in: .whitespacesAndNewlines)
         solution = Self.english(cna["solutions"])?.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -129,6 +130,12 @@ extension Advisory {
         guard let list = any as? [[String: Any]] else { return nil }
         let chosen = list.first { ($0["lang"] as? String)?.hasPrefix("en") ?? false } ?? list.first
         return chosen?["value"] as? String
+    }
+
+    static func firstSentence(_ text: String) -> String {
+        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ").trimmingCharacters(in: .whitespaces)
+        let sentence = flat.range(of: ". ").map { String(flat[..<$0.lowerBound]) } ?? flat
+        return sentence.count > 140 ? String(sentence.prefix(137)) + "..." : sentence
     }
 
     static func firstJSA(in urls: [String]) -> String? {

@@ -89,7 +89,7 @@ public struct BugReport: Sendable {
     public init(devices: [DeviceSnapshot], data: ReferenceData, generated: Date = Date()) {
         var findings: [BugFinding] = []
         var unaffected = 0
-        let requirements = data.advisories.map { ConfigurationRequirement(prose: $0.configurationText) }
+        let requirements = data.advisories.map(ConfigurationRequirement.init(advisory:))
         for device in devices {
             for (index, advisory) in data.advisories.enumerated() {
                 if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device) {

@@ -17,6 +17,24 @@ public struct ConfigurationRequirement: Sendable {
 
     public var kind: Kind
 
+    /// The requirement of an advisory: its configuration prose, else a feature its product name
+    /// carries (`Junos OS with LDP enabled` → `[protocols ldp]`).
+    public init(advisory: Advisory) {
+        if advisory.configurationText == nil {
+            for product in advisory.affected.map({ $0.product.lowercased() }) {
+                guard let with = product.range(of: " with "), product.hasSuffix(" enabled") else { continue }
+                let feature = product[with.upperBound...].dropLast(" enabled".count).trimmingCharacters(in: .whitespaces)
+                if feature.range(of: #"^[a-z0-9-]+$"#, options: .regularExpression) != nil, let path = StatementPath("protocols \(feature)") {
+                    self.init(kind: .statements([path], any: false))
+                    return
+                }
+            }
+        }
+        self.init(prose: advisory.configurationText)
+    }
+
+    public init(kind: Kind) { self.kind = kind }
+
     /// Extracts the requirement from `configurations[].value`.
     public init(prose: String?) {
         guard let prose else { kind = .none("the record names no configuration"); return }
