@@ -91,8 +91,9 @@ public struct BugReport: Sendable {
         var unaffected = 0
         let requirements = data.advisories.map(ConfigurationRequirement.init(advisory:))
         for device in devices {
+            let configuration = device.configuration.map(ConfigurationIndex.init)
             for (index, advisory) in data.advisories.enumerated() {
-                if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device) {
+                if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device, configuration: configuration) {
                     findings.append(finding)
                 } else {
                     unaffected += 1
@@ -143,7 +144,8 @@ enum BugMatcher {
     }
 
     /// nil when the pair is plainly unaffected.
-    static func evaluate(_ advisory: Advisory, requirement: ConfigurationRequirement, on device: DeviceSnapshot) -> BugFinding? {
+    static func evaluate(_ advisory: Advisory, requirement: ConfigurationRequirement, on device: DeviceSnapshot,
+                         configuration: ConfigurationIndex? = nil) -> BugFinding? {
         let releases = device.releases
         guard !releases.isEmpty else { return nil }
         var affectedReleases: [(name: String?, version: JunosVersion, product: AffectedProduct, range: AffectedRange?, warning: DataWarning?, platform: PlatformVerdict)] = []
@@ -203,7 +205,7 @@ enum BugMatcher {
         case let .unreadable(why):
             return finding(.possiblyExposed, "\(releaseText); \(platformText); configuration undecided: \(why)", fixedIn: fix, warning: warning)
         case let .statements(paths, any):
-            let check = checkConfiguration(paths, device: device)
+            let check = checkConfiguration(paths, device: device, index: configuration ?? device.configuration.map(ConfigurationIndex.init))
             let joiner = any ? " or " : " and "
             if let missing = check.undecided {
                 // Missing statements decide "not exposed" only when every needed one is known absent.
@@ -280,9 +282,9 @@ enum BugMatcher {
         var undecided: String?
     }
 
-    static func checkConfiguration(_ paths: [StatementPath], device: DeviceSnapshot) -> ConfigurationCheck {
+    static func checkConfiguration(_ paths: [StatementPath], device: DeviceSnapshot, index: ConfigurationIndex?) -> ConfigurationCheck {
         var check = ConfigurationCheck()
-        if let configuration = device.configuration {
+        if let configuration = index {
             for path in paths {
                 if path.isPresent(in: configuration) { check.present.append(path) } else { check.absent.append(path) }
             }

@@ -181,19 +181,21 @@ public struct StatementPath: Sendable, Equatable {
     /// Whether the (group-expanded, inactive-free) configuration has this statement. The walk is
     /// iterative and bounded: a path has at most 24 components, and at most `limit` statements are visited.
     public func isPresent(in root: ConfigStatement, limit: Int = 2_000_000) -> Bool {
+        isPresent(in: ConfigurationIndex(root), limit: limit)
+    }
+
+    /// As ``isPresent(in:limit:)``, with the statements indexed once per device.
+    public func isPresent(in index: ConfigurationIndex, limit: Int = 2_000_000) -> Bool {
         var budget = limit
-        // Starting points: the root, or every statement when the path may sit anywhere.
-        var starts: [ConfigStatement] = [root]
-        if !anchored {
-            var stack = [root]
-            while let node = stack.popLast(), budget > 0 {
-                budget -= 1
-                starts.append(node)
-                stack.append(contentsOf: node.children)
-            }
+        var work: [(ConfigStatement, Int, Bool)]
+        if anchored {
+            work = [(index.root, 0, false)]
+        } else {
+            // The path may sit anywhere: start at every statement with its first keyword.
+            guard case let .keyword(options) = components[0] else { return false }
+            work = options.flatMap { index.statements(withKeyword: $0) }.map { ($0, 1, true) }
         }
         // Work items: (statement, next component index, reached by matching a keyword).
-        var work: [(ConfigStatement, Int, Bool)] = starts.map { ($0, 0, false) }
         while let (node, index, byKeyword) = work.popLast() {
             budget -= 1
             if budget < 0 { return false }
@@ -250,4 +252,26 @@ public struct StatementPath: Sendable, Equatable {
         }
         return nil
     }
+}
+
+/// A configuration's statements by keyword, built once per device in one bounded, iterative walk,
+/// so that paths that may sit anywhere (`[encapsulation ethernet-ccc]`) start where they can match.
+public struct ConfigurationIndex: Sendable {
+    public let root: ConfigStatement
+    private var byKeyword: [String: [ConfigStatement]] = [:]
+    /// At most this many statements are indexed (a configuration with millions is cut, not fatal).
+    public static let maximumStatements = 2_000_000
+
+    public init(_ root: ConfigStatement) {
+        self.root = root
+        var stack = root.children
+        var count = 0
+        while let node = stack.popLast(), count < Self.maximumStatements {
+            count += 1
+            byKeyword[node.keyword, default: []].append(node)
+            stack.append(contentsOf: node.children)
+        }
+    }
+
+    func statements(withKeyword keyword: String) -> [ConfigStatement] { byKeyword[keyword] ?? [] }
 }
