@@ -183,5 +183,29 @@ import TestSupport
         let untrusted = try run(executable, ["report", "eol", "--data", Self.dataDirectory, "--pubkey", otherKey, bundles[0]], in: scratch)
         #expect(untrusted.status == 1 && untrusted.stderr.contains("\(bundles[0]): refused: "), "\(untrusted.stderr)")
     }
-}
 
+    @Test func reportsSectionOfAgentConfSetsTheDataDirectoryAndThresholds() throws {
+        let executable = try careAgentExecutable()
+        let scratch = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let bundle = Fixtures.url("bundles/baku-JN1249018AFB-20251125-020000.tar.gz").path
+        let conf = scratch.appendingPathComponent("agent.conf").path
+        try "[agent]\nstate-directory = \(scratch.path)\n[reports]\ndata-directory = \(Self.dataDirectory)\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let eol = try run(executable, ["report", "eol", "--config", conf, "--format", "json", bundle], in: scratch)
+        #expect(eol.status == 0, "\(eol.stderr)")
+        #expect(eol.stdout.contains("\"train\" : \"15.1\""), "\(eol.stdout.prefix(300))")
+
+        // The fixture has a minor chassis alarm: a warning by default.
+        let health = try run(executable, ["report", "health", "--config", conf, "--format", "csv", bundle], in: scratch)
+        #expect(health.stdout.contains("baku,warning,alarm,chassisAlarms,Minor,,"), "\(health.stdout)")
+
+        try "[reports]\ndata-directory = \(Self.dataDirectory)\ncpu-warnings = 50\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let typo = try run(executable, ["report", "health", "--config", conf, bundle], in: scratch)
+        #expect(typo.status != 0)
+        #expect(typo.stderr.contains("\(conf) line 3: unknown key \"cpu-warnings\" in [reports]"), "\(typo.stderr)")
+
+        // A data directory that is not one is named.
+        let missing = try run(executable, ["report", "bugs", "--data", scratch.appendingPathComponent("nodata").path, bundle], in: scratch)
+        #expect(missing.status == 1 && missing.stderr.contains("nodata is not a data directory"), "\(missing.stderr)")
+    }
+}
