@@ -22,6 +22,9 @@ public struct Advisory: Sendable {
     /// Inconsistencies found in the record and how they were read.
     public var warnings: [DataWarning]
 
+    /// Characters of description, configuration and solution prose kept (real records: < 10,000).
+    static let maximumProse = 65_536
+
     /// CVSS score and its rating.
     public struct Severity: Codable, Sendable, Equatable {
         /// `CRITICAL`, `HIGH`, `MEDIUM`, `LOW`, `NONE`.
@@ -84,12 +87,13 @@ extension Advisory {
         let source = cna["source"] as? [String: Any]
         jsa = (source?["advisory"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             ?? Self.firstJSA(in: (cna["references"] as? [[String: Any]])?.compactMap { $0["url"] as? String } ?? [])
-        description = Self.english(cna["descriptions"]) ?? ""
+        // Prose is scanned with regular expressions: keep it to a size real records never reach.
+        description = String((Self.english(cna["descriptions"]) ?? "").prefix(Self.maximumProse))
         // Older records have no title: the description's first sentence stands in.
         title = (cna["title"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? Self.firstSentence(description)
-        configurationText = Self.english(cna["configurations"]).flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
+        configurationText = Self.english(cna["configurations"]).map { String($0.prefix(Self.maximumProse)) }.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
         workaround = Self.english(cna["workarounds"])?.trimmingCharacters(in: .whitespacesAndNewlines)
-        solution = Self.english(cna["solutions"])?.trimmingCharacters(in: .whitespacesAndNewlines)
+        solution = Self.english(cna["solutions"]).map { String($0.prefix(Self.maximumProse)) }?.trimmingCharacters(in: .whitespacesAndNewlines)
         solutionReleases = Self.releases(in: solution ?? "")
         severity = Self.severity(cna["metrics"])
         warnings = []

@@ -162,6 +162,24 @@ import TestSupport
         try JSONSerialization.data(withJSONObject: broken).write(to: URL(fileURLWithPath: brokenPath))
         #expect(try run("/usr/bin/env", ["python3", validator, brokenPath, "1.5"], in: scratch).status == 1)
 
+        // Without bundles: the agent's latest collections, from its outbox, else its results.
+        let conf = scratch.appendingPathComponent("agent.conf").path
+        let outbox = URL(fileURLWithPath: bundles[0]).deletingLastPathComponent().path
+        try "[agent]\noutbox = \(outbox)\nstate-directory = \(scratch.appendingPathComponent("agent-state").path)\n[reports]\ndata-directory = \(Self.dataDirectory)\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let fromOutbox = try run(executable, ["report", "bugs", "--config", conf, "--format", "json"], in: scratch)
+        #expect(fromOutbox.status == 0, "\(fromOutbox.stderr)")
+        #expect(fromOutbox.stdout == bugs.stdout)
+        try "[agent]\noutbox = \(scratch.appendingPathComponent("empty-outbox").path)\nstate-directory = \(scratch.appendingPathComponent("agent-state").path)\n[reports]\ndata-directory = \(Self.dataDirectory)\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let fromResults = try run(executable, ["report", "eol", "--config", conf, "--format", "json"], in: scratch)
+        #expect(fromResults.status == 0, "\(fromResults.stderr)")
+        let resultItems = try #require(try JSONSerialization.jsonObject(with: Data(fromResults.stdout.utf8)) as? [[String: Any]])
+        #expect(Set(resultItems.compactMap { $0["device"] as? String }) == Set(devices))
+        let resultBugs = try run(executable, ["report", "bugs", "--config", conf, "--format", "json"], in: scratch)
+        #expect(resultBugs.status == 0, "\(resultBugs.stderr)")
+        #expect(resultBugs.stdout.contains("feature profile") || resultBugs.stdout.contains("configured: [protocols"), "\(resultBugs.stdout.prefix(400))")
+
         // A bundle whose signature fails is refused, named, and nothing is reported.
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: bundles[0])))
         let tampered = scratch.appendingPathComponent("tampered.tar.gz").path
