@@ -17,7 +17,7 @@ struct ReportCommand: ParsableCommand {
         in the outbox, else its last result in the state directory (facts only: configuration \
         checks then use the feature profile). See docs/reports.md.
         """,
-        subcommands: [Bugs.self, EOL.self, Health.self]
+        subcommands: [Bugs.self, EOL.self, Health.self, Benchmark.self]
     )
 
     /// Options every report takes.
@@ -206,6 +206,82 @@ struct ReportCommand: ParsableCommand {
             do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat), kind: "health") } catch let error as ReportRenderError {
                 throw ValidationError(error.description)
             }
+        }
+    }
+}
+
+extension ReportCommand {
+    /// Hidden: `report bugs` and `report eol` over many bundles beside the time to only verify and
+    /// read them in the same run (scripts/bench-reports, docs/performance.md "Reports").
+    struct Benchmark: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "benchmark", shouldDisplay: false)
+
+        @Option(help: "Directory of device profiles (profiles/).") var profiles: String
+        @Option(help: "Reference data directory (data/).") var data: String
+        @Option(help: "Number of bundles.") var bundles: Int = 2000
+        @Option(help: "Where to write the bundles (default: a temporary directory, removed afterwards).") var directory: String?
+
+        func run() throws {
+            let profileNames = try FileManager.default.contentsOfDirectory(atPath: profiles).filter { !$0.hasPrefix(".") }.sorted()
+            var replies: [[RawReply]] = []
+            for name in profileNames {
+                let dir = (profiles as NSString).appendingPathComponent(name)
+                let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".xml") }.sorted()
+                replies.append(try files.map { RawReply(rpc: String($0.dropLast(4)), bytes: Array(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\($0)")))) })
+            }
+            let facts = replies.map { DeviceFacts.parsed(from: $0) }
+            let dir = directory.map { URL(fileURLWithPath: $0) }
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent("care-agent-bench-reports-\(UUID().uuidString)")
+            defer { if directory == nil { try? FileManager.default.removeItem(at: dir) } }
+            let key = AgentKey(privateKey: .init())
+            let writer = BundleWriter(directory: dir, key: key)
+            var paths: [String] = []
+            let started = Date()
+            for i in 0..<bundles {
+                let p = i % replies.count
+                let name = String(format: "dev-%05d", i)
+                let contents = BundleContents(
+                    agent: AgentIdentity(id: "bench", version: "dev"),
+                    device: DeviceIdentity(name: name, address: "192.0.2.1", hostname: name, model: facts[p].software?.model),
+                    trigger: .onDemand, started: started, finished: started,
+                    outcomes: replies[p].map { RPCOutcome(rpc: $0.rpc, status: .ok, durationSeconds: 1) },
+                    rawReplies: replies[p], facts: facts[p], log: "")
+                paths.append(try writer.write(contents).path)
+            }
+            let reference = try ReferenceData.load(directory: URL(fileURLWithPath: data))
+            print("\(bundles) bundles from \(profileNames.count) profiles (\(profileNames.joined(separator: ", "))); \(reference.advisories.count) advisories, \(reference.hardware.count) hardware rows")
+
+            let reader = BundleReader()
+            func seconds(_ body: () throws -> Void) rethrows -> Double {
+                let t0 = ContinuousClock.now
+                try body()
+                let d = ContinuousClock.now - t0
+                return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            }
+            var count = 0
+            let baseline = try seconds {
+                for path in paths { count += try reader.read(contentsOf: URL(fileURLWithPath: path)).members.count }
+            }
+            var bugRows = 0
+            let bugs = try seconds {
+                let snapshots = try paths.map { DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: $0)), source: $0) }
+                bugRows = BugReport(devices: snapshots, data: reference).findings.count
+            }
+            var eolRows = 0
+            let eol = try seconds {
+                let snapshots = try paths.map { DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: $0)), source: $0) }
+                eolRows = LifecycleReport(devices: snapshots, data: reference).items.count
+            }
+            let baseline2 = try seconds {
+                for path in paths { count += try reader.read(contentsOf: URL(fileURLWithPath: path)).members.count }
+            }
+            let read = min(baseline, baseline2)
+            func line(_ what: String, _ t: Double, _ rows: Int) -> String {
+                String(format: "%@: %.2f s (%d rows), %.2f x the reading time", what, t, rows, t / read)
+            }
+            print(String(format: "verify + read (baseline): %.2f s (best of two passes: %.2f s, %.2f s)", read, baseline, baseline2))
+            print(line("report bugs (read + report)", bugs, bugRows))
+            print(line("report eol (read + report)", eol, eolRows))
         }
     }
 }
