@@ -48,6 +48,8 @@ public struct AffectedProduct: Sendable {
     public var platforms: [String]
     /// Where `platforms` came from: `platforms` or `title`.
     public var platformSource: String
+    /// `platforms` read into patterns.
+    public var platformSet: PlatformSet
     public var defaultStatus: VersionStatus?
     public var ranges: [AffectedRange]
     /// How releases outside every range are read (see docs/reports.md); a record whose
@@ -121,6 +123,7 @@ extension Advisory {
             affected.append(AffectedProduct(
                 product: product, platforms: platforms.isEmpty ? titlePlatforms : platforms,
                 platformSource: platforms.isEmpty ? "title" : "platforms",
+                platformSet: PlatformSet(platforms.isEmpty ? titlePlatforms : platforms),
                 defaultStatus: declared, ranges: ranges,
                 // An absent defaultStatus: Juniper lists every affected train, so outside is unaffected.
                 outsideStatus: declared ?? .unaffected, outsideWarning: nil))

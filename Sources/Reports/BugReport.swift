@@ -90,10 +90,12 @@ public struct BugReport: Sendable {
         var findings: [BugFinding] = []
         var unaffected = 0
         let requirements = data.advisories.map(ConfigurationRequirement.init(advisory:))
+        // Fleets run few distinct releases: each is placed once per advisory.
+        let cache = ReleaseCache()
         for device in devices {
             let configuration = device.configuration.map(ConfigurationIndex.init)
             for (index, advisory) in data.advisories.enumerated() {
-                if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device, configuration: configuration) {
+                if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device, configuration: configuration, cache: cache) {
                     findings.append(finding)
                 } else {
                     unaffected += 1
@@ -134,6 +136,12 @@ public struct BugReport: Sendable {
     }
 }
 
+/// Release placements and nearest fixes already computed in one report, by advisory and release.
+final class ReleaseCache {
+    var outcomes: [String: BugMatcher.ReleaseOutcome] = [:]
+    var fixes: [String: String?] = [:]
+}
+
 /// The verdict logic for one (device, advisory) pair.
 enum BugMatcher {
     /// Per-release outcome of one product entry.
@@ -145,22 +153,27 @@ enum BugMatcher {
 
     /// nil when the pair is plainly unaffected.
     static func evaluate(_ advisory: Advisory, requirement: ConfigurationRequirement, on device: DeviceSnapshot,
-                         configuration: ConfigurationIndex? = nil) -> BugFinding? {
+                         configuration: ConfigurationIndex? = nil, cache: ReleaseCache? = nil) -> BugFinding? {
         let releases = device.releases
         guard !releases.isEmpty else { return nil }
         var affectedReleases: [(name: String?, version: JunosVersion, product: AffectedProduct, range: AffectedRange?, warning: DataWarning?, platform: PlatformVerdict)] = []
         var undecidable: [String] = []
         for (name, version) in releases {
-            let products = advisory.affected.filter { $0.isEvolved == version.isEvolved }
-            for product in products {
-                let platform = PlatformMatch.check(product.platforms, source: product.platformSource, model: device.model,
+            for (productIndex, product) in advisory.affected.enumerated() where product.isEvolved == version.isEvolved {
+                let platform = PlatformMatch.check(product.platformSet, source: product.platformSource, model: device.model,
                                                    inventory: device.facts.inventory)
                 if case .doesNotMatch = platform { continue }
                 if let problem = version.rangeProblem {
                     undecidable.append("\(label(name))\(problem)")
                     continue
                 }
-                switch place(version, in: product) {
+                let key = "\(advisory.cve)|\(productIndex)|\(version.raw)"
+                let outcome: ReleaseOutcome
+                if let cached = cache?.outcomes[key] { outcome = cached } else {
+                    outcome = place(version, in: product)
+                    cache?.outcomes[key] = outcome
+                }
+                switch outcome {
                 case .unaffected: continue
                 case let .undecidable(why): undecidable.append("\(label(name))\(version.raw): \(why)")
                 case let .affected(range, warning):
@@ -186,7 +199,12 @@ enum BugMatcher {
         }
         let rangeText = first.range.map { "in range \($0.text)" } ?? "outside the listed ranges, read as \(first.product.outsideStatus.rawValue) by defaultStatus"
         let releaseText = "\(label(first.name))\(first.version.raw) is affected (\(first.product.product) \(rangeText))"
-        let fix = nearestFix(for: first.version, advisory: advisory, product: first.product)
+        let fixKey = "\(advisory.cve)|\(first.product.product)|\(first.product.platforms)|\(first.version.raw)"
+        let fix: String?
+        if let cached = cache?.fixes[fixKey] { fix = cached } else {
+            fix = nearestFix(for: first.version, advisory: advisory, product: first.product)
+            cache?.fixes[fixKey] = .some(fix)
+        }
         let warning = first.warning
 
         // Platform.

@@ -114,36 +114,51 @@ public enum PlatformVerdict: Sendable, Equatable {
     case undecided(String)
 }
 
+/// The platforms of one affected entry, read once when the record is loaded.
+public struct PlatformSet: Sendable {
+    var patterns: [PlatformPattern] = []
+    /// Text that names no platform family (`cRPD`, `QFabric System`).
+    var unreadable: [String] = []
+    /// As written, for reasons.
+    var text: String
+
+    init(_ platforms: [String]) {
+        text = platforms.joined(separator: ", ")
+        for entry in platforms {
+            // "MX Series with SPC3 and MS-MPC": the "and" is inside the qualifier; read it whole.
+            if let whole = PlatformPattern(entry.trimmingCharacters(in: .whitespaces)), !whole.qualifiers.isEmpty {
+                if !patterns.contains(whole) { patterns.append(whole) }
+                continue
+            }
+            for piece in entry.components(separatedBy: ",").flatMap({ $0.components(separatedBy: " and ") }) {
+                let trimmed = piece.trimmingCharacters(in: .whitespaces)
+                guard !trimmed.isEmpty else { continue }
+                if let pattern = PlatformPattern(trimmed) { patterns.append(pattern) } else { unreadable.append(trimmed) }
+            }
+        }
+    }
+
+    var isEmpty: Bool { patterns.isEmpty && unreadable.isEmpty }
+}
+
 enum PlatformMatch {
     /// Checks the device's model (and, for entries limited to line cards, its inventory) against
     /// `platforms`. No platforms at all: every platform.
     static func check(_ platforms: [String], source: String, model: String?, inventory: ChassisInventory?) -> PlatformVerdict {
-        guard !platforms.isEmpty else { return .matches("the record names no platform limit") }
+        check(PlatformSet(platforms), source: source, model: model, inventory: inventory)
+    }
+
+    static func check(_ set: PlatformSet, source: String, model: String?, inventory: ChassisInventory?) -> PlatformVerdict {
+        guard !set.isEmpty else { return .matches("the record names no platform limit") }
         guard let model, !model.isEmpty else { return .undecided("the device model is unknown (software facts not collected)") }
-        var patterns: [PlatformPattern] = []
-        var unreadable: [String] = []
-        for entry in platforms {
-            for piece in entry.components(separatedBy: ",").flatMap({ $0.components(separatedBy: " and ") }) {
-                let trimmed = piece.trimmingCharacters(in: .whitespaces)
-                guard !trimmed.isEmpty else { continue }
-                // "MX Series with SPC3 and MS-MPC": the "and" is inside the qualifier; read it whole.
-                if let whole = PlatformPattern(entry.trimmingCharacters(in: .whitespaces)), !whole.qualifiers.isEmpty {
-                    if !patterns.contains(whole) { patterns.append(whole) }
-                    break
-                }
-                if let pattern = PlatformPattern(trimmed) { patterns.append(pattern) } else { unreadable.append(trimmed) }
-            }
-        }
-        let named = platforms.joined(separator: ", ")
         var qualifierUndecided: String?
-        for pattern in patterns where pattern.matchesModel(model) {
+        for pattern in set.patterns where pattern.matchesModel(model) {
             if pattern.qualifiers.isEmpty { return .matches("\(model) is \(pattern.text) (\(source))") }
-            let units = inventory?.frus ?? []
-            guard inventory != nil else {
+            guard let inventory else {
                 qualifierUndecided = "the record limits it to \(pattern.text) and the chassis inventory was not collected"
                 continue
             }
-            for unit in units {
+            for unit in inventory.frus {
                 let haystack = [unit.description, unit.modelNumber, unit.partNumber].compactMap { $0?.uppercased() }.joined(separator: " ")
                 if let found = pattern.qualifiers.first(where: { haystack.contains($0) }) {
                     return .matches("\(model) is \(pattern.text): \(unit.path) is \(found) (\(source))")
@@ -151,9 +166,9 @@ enum PlatformMatch {
             }
         }
         if let qualifierUndecided { return .undecided(qualifierUndecided) }
-        if !unreadable.isEmpty {
-            return .undecided("platform \(unreadable.map { "\"\($0)\"" }.joined(separator: ", ")) cannot be matched to a model, and \(model) is none of the others")
+        if !set.unreadable.isEmpty {
+            return .undecided("platform \(set.unreadable.map { "\"\($0)\"" }.joined(separator: ", ")) cannot be matched to a model, and \(model) is none of the others")
         }
-        return .doesNotMatch("\(model) is not \(named)")
+        return .doesNotMatch("\(model) is not \(set.text)")
     }
 }

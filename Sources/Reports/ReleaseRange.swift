@@ -57,9 +57,9 @@ public struct AffectedRange: Sendable {
     /// Lower bound; nil for `0`, `unspecified` or empty (from the first release on).
     public var start: JunosVersion?
     /// The fix points of `lessThan` ("22.2R1-S1, 22.2R2": fixed on each branch), sorted.
-    public var fixes: [ReleaseBound]
+    public var fixes: [ReleaseBound] { didSet { derive() } }
     /// `lessThanOrEqual`.
-    public var through: ReleaseBound?
+    public var through: ReleaseBound? { didSet { derive() } }
     /// `changes`: from `at` on, the status is `status` (sorted by `at`).
     public var changes: [(at: JunosVersion, status: VersionStatus)]
     /// True when the range runs from `start` to every later release ("16.2R1 and all subsequent").
@@ -83,6 +83,18 @@ public struct AffectedRange: Sendable {
         self.text = text
         self.unreadable = unreadable
         self.warning = warning
+        derive()
+    }
+
+    /// Derived from the bounds once (ranges are placed millions of times in a large report).
+    private(set) var releaseBounds: [JunosVersion] = []
+    private(set) var boundTrains: [String] = []
+    private(set) var hasWholeTrainBound = false
+
+    private mutating func derive() {
+        releaseBounds = fixes.compactMap(\.release) + [through?.release].compactMap { $0 }
+        boundTrains = releaseBounds.compactMap(\.train)
+        hasWholeTrainBound = (fixes + [through].compactMap { $0 }).contains { if case .wholeTrain = $0 { true } else { false } }
     }
 
     static func sorted(_ bounds: [ReleaseBound]) -> [ReleaseBound] {
@@ -117,9 +129,7 @@ public struct AffectedRange: Sendable {
         // Lower bound.
         if let start {
             if startIsTrain {
-                let boundTrains = (fixes.compactMap(\.release) + [through?.release].compactMap { $0 }).compactMap(\.train)
-                let wholeTrainBound = (fixes + [through].compactMap { $0 }).contains { if case .wholeTrain = $0 { true } else { false } }
-                let releaseBounds = fixes.compactMap(\.release) + [through?.release].compactMap { $0 }
+                let wholeTrainBound = hasWholeTrainBound
                 if !boundTrains.isEmpty && !boundTrains.contains(start.train ?? "") {
                     if releaseBounds.allSatisfy({ $0 < start }) {
                         // Bounded before its own start (`14.2` < `14.1X53-D130`): read as the bound's train (flagged).
@@ -144,7 +154,7 @@ public struct AffectedRange: Sendable {
             inside = false
             // The nearest fix: the first one on this version's branch or a later branch.
             if nearestFix(for: version) == nil,
-               let other = fixes.compactMap(\.release).first(where: { Self.incomparable(version, $0) != nil }),
+               let other = releaseBounds.first(where: { Self.incomparable(version, $0) != nil }),
                !fixes.contains(where: { $0.release?.train == version.train }) {
                 // `0 < 15.1R7-S4` says nothing clear about 15.1X49: X trains are separate.
                 return .undecidable("\(text): \(Self.incomparable(version, other)!)")
