@@ -94,8 +94,10 @@ public struct BugReport: Sendable {
         let cache = ReleaseCache()
         for device in devices {
             let configuration = device.configuration.map(ConfigurationIndex.init)
+            let subject = PlatformSubject(device)
             for (index, advisory) in data.advisories.enumerated() {
-                if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device, configuration: configuration, cache: cache) {
+                if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device, configuration: configuration,
+                                                     cache: cache, subject: subject) {
                     findings.append(finding)
                 } else {
                     unaffected += 1
@@ -138,7 +140,8 @@ public struct BugReport: Sendable {
 
 /// Release placements and nearest fixes already computed in one report, by advisory and release.
 final class ReleaseCache {
-    var outcomes: [String: BugMatcher.ReleaseOutcome] = [:]
+    struct Key: Hashable { var advisory: String; var product: Int; var version: String }
+    var outcomes: [Key: BugMatcher.ReleaseOutcome] = [:]
     var fixes: [String: String?] = [:]
 }
 
@@ -153,29 +156,32 @@ enum BugMatcher {
 
     /// nil when the pair is plainly unaffected.
     static func evaluate(_ advisory: Advisory, requirement: ConfigurationRequirement, on device: DeviceSnapshot,
-                         configuration: ConfigurationIndex? = nil, cache: ReleaseCache? = nil) -> BugFinding? {
+                         configuration: ConfigurationIndex? = nil, cache: ReleaseCache? = nil, subject: PlatformSubject? = nil) -> BugFinding? {
         let releases = device.releases
         guard !releases.isEmpty else { return nil }
         var affectedReleases: [(name: String?, version: JunosVersion, product: AffectedProduct, range: AffectedRange?, warning: DataWarning?, platform: PlatformVerdict)] = []
         var undecidable: [String] = []
+        let subject = subject ?? PlatformSubject(device)
         for (name, version) in releases {
             for (productIndex, product) in advisory.affected.enumerated() where product.isEvolved == version.isEvolved {
-                let platform = PlatformMatch.check(product.platformSet, source: product.platformSource, model: device.model,
-                                                   inventory: device.facts.inventory)
-                if case .doesNotMatch = platform { continue }
-                if let problem = version.rangeProblem {
-                    undecidable.append("\(label(name))\(problem)")
-                    continue
-                }
-                let key = "\(advisory.cve)|\(productIndex)|\(version.raw)"
+                // The release first (cached per report): most pairs end there, before any platform work.
                 let outcome: ReleaseOutcome
-                if let cached = cache?.outcomes[key] { outcome = cached } else {
-                    outcome = place(version, in: product)
-                    cache?.outcomes[key] = outcome
+                if let problem = version.rangeProblem {
+                    outcome = .undecidable(problem)
+                } else {
+                    let key = ReleaseCache.Key(advisory: advisory.cve, product: productIndex, version: version.raw)
+                    if let cached = cache?.outcomes[key] { outcome = cached } else {
+                        outcome = place(version, in: product)
+                        cache?.outcomes[key] = outcome
+                    }
                 }
+                if case .unaffected = outcome { continue }
+                let platform = PlatformMatch.check(product.platformSet, source: product.platformSource, subject: subject)
+                if case .doesNotMatch = platform { continue }
                 switch outcome {
                 case .unaffected: continue
-                case let .undecidable(why): undecidable.append("\(label(name))\(version.raw): \(why)")
+                case let .undecidable(why):
+                    undecidable.append(version.rangeProblem != nil ? "\(label(name))\(why)" : "\(label(name))\(version.raw): \(why)")
                 case let .affected(range, warning):
                     affectedReleases.append((name, version, product, range, warning, platform))
                 }

@@ -87,7 +87,12 @@ struct PlatformPattern: Sendable, Equatable {
     /// Whether a device model (`mx960`, `srx5800`, `ex4300-48t`, `vSRX`) is this platform,
     /// leaving the qualifiers aside.
     func matchesModel(_ model: String) -> Bool {
-        var m = Substring(model.uppercased().replacingOccurrences(of: " ", with: ""))
+        matchesModel(normalized: PlatformSubject.normalize(model))
+    }
+
+    /// As ``matchesModel(_:)`` for a model already upper-cased without blanks.
+    func matchesModel(normalized model: String) -> Bool {
+        var m = Substring(model)
         // vSRX/vMX/vQFX are virtual members of their series (an SRX Series advisory covers vSRX).
         if digits.isEmpty, !family.hasPrefix("V"), m.hasPrefix("V" + family) { m = m.dropFirst() }
         guard m.hasPrefix(family) else { return false }
@@ -145,22 +150,25 @@ enum PlatformMatch {
     /// Checks the device's model (and, for entries limited to line cards, its inventory) against
     /// `platforms`. No platforms at all: every platform.
     static func check(_ platforms: [String], source: String, model: String?, inventory: ChassisInventory?) -> PlatformVerdict {
-        check(PlatformSet(platforms), source: source, model: model, inventory: inventory)
+        var facts = DeviceFacts()
+        facts.software = SoftwareInformation(model: model)
+        facts.inventory = inventory
+        return check(PlatformSet(platforms), source: source,
+                     subject: PlatformSubject(DeviceSnapshot(device: "", collected: Date(), facts: facts, source: "")))
     }
 
-    static func check(_ set: PlatformSet, source: String, model: String?, inventory: ChassisInventory?) -> PlatformVerdict {
+    static func check(_ set: PlatformSet, source: String, subject: PlatformSubject) -> PlatformVerdict {
         guard !set.isEmpty else { return .matches("the record names no platform limit") }
-        guard let model, !model.isEmpty else { return .undecided("the device model is unknown (software facts not collected)") }
+        guard let model = subject.model, !model.isEmpty else { return .undecided("the device model is unknown (software facts not collected)") }
         var qualifierUndecided: String?
-        for pattern in set.patterns where pattern.matchesModel(model) {
+        for pattern in set.patterns where pattern.matchesModel(normalized: subject.normalizedModel) {
             if pattern.qualifiers.isEmpty { return .matches("\(model) is \(pattern.text) (\(source))") }
-            guard let inventory else {
+            guard let units = subject.units else {
                 qualifierUndecided = "the record limits it to \(pattern.text) and the chassis inventory was not collected"
                 continue
             }
-            for unit in inventory.frus {
-                let haystack = [unit.description, unit.modelNumber, unit.partNumber].compactMap { $0?.uppercased() }.joined(separator: " ")
-                if let found = pattern.qualifiers.first(where: { haystack.contains($0) }) {
+            for unit in units {
+                if let found = pattern.qualifiers.first(where: { unit.haystack.contains($0) }) {
                     return .matches("\(model) is \(pattern.text): \(unit.path) is \(found) (\(source))")
                 }
             }
@@ -171,4 +179,25 @@ enum PlatformMatch {
         }
         return .doesNotMatch("\(model) is not \(set.text)")
     }
+}
+
+/// What platform matching needs of a device, prepared once per device: its model and the
+/// searchable text of each inventory unit (for entries limited to line cards).
+struct PlatformSubject {
+    var model: String?
+    var normalizedModel: String
+    /// Nil when the inventory was not collected.
+    var units: [(path: String, haystack: String)]?
+
+    init(_ device: DeviceSnapshot) {
+        model = device.model
+        normalizedModel = Self.normalize(device.model ?? "")
+        units = device.facts.inventory.map { inventory in
+            inventory.frus.map { unit in
+                (unit.path, [unit.description, unit.modelNumber, unit.partNumber].compactMap { $0?.uppercased() }.joined(separator: " "))
+            }
+        }
+    }
+
+    static func normalize(_ model: String) -> String { model.uppercased().replacingOccurrences(of: " ", with: "") }
 }
