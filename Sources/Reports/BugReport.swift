@@ -94,10 +94,10 @@ public struct BugReport: Sendable {
         let cache = ReleaseCache()
         for device in devices {
             let configuration = device.configuration.map(ConfigurationIndex.init)
-            let subject = PlatformSubject(device)
+            let context = DeviceMatchContext(device)
             for (index, advisory) in data.advisories.enumerated() {
                 if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device, configuration: configuration,
-                                                     cache: cache, subject: subject) {
+                                                     cache: cache, context: context) {
                     findings.append(finding)
                 } else {
                     unaffected += 1
@@ -156,12 +156,12 @@ enum BugMatcher {
 
     /// nil when the pair is plainly unaffected.
     static func evaluate(_ advisory: Advisory, requirement: ConfigurationRequirement, on device: DeviceSnapshot,
-                         configuration: ConfigurationIndex? = nil, cache: ReleaseCache? = nil, subject: PlatformSubject? = nil) -> BugFinding? {
-        let releases = device.releases
+                         configuration: ConfigurationIndex? = nil, cache: ReleaseCache? = nil, context: DeviceMatchContext? = nil) -> BugFinding? {
+        let context = context ?? DeviceMatchContext(device)
+        let releases = context.releases
         guard !releases.isEmpty else { return nil }
         var affectedReleases: [(name: String?, version: JunosVersion, product: AffectedProduct, range: AffectedRange?, warning: DataWarning?, platform: PlatformVerdict)] = []
         var undecidable: [String] = []
-        let subject = subject ?? PlatformSubject(device)
         for (name, version) in releases {
             for (productIndex, product) in advisory.affected.enumerated() where product.isEvolved == version.isEvolved {
                 // The release first (cached per report): most pairs end there, before any platform work.
@@ -176,7 +176,7 @@ enum BugMatcher {
                     }
                 }
                 if case .unaffected = outcome { continue }
-                let platform = PlatformMatch.check(product.platformSet, source: product.platformSource, subject: subject)
+                let platform = PlatformMatch.check(product.platformSet, source: product.platformSource, subject: context)
                 if case .doesNotMatch = platform { continue }
                 switch outcome {
                 case .unaffected: continue
@@ -187,7 +187,7 @@ enum BugMatcher {
                 }
             }
         }
-        let versionFields = versionsOf(device)
+        let versionFields = context.versionFields
         func finding(_ verdict: BugVerdict, _ reason: String, fixedIn: String?, warning: DataWarning?) -> BugFinding {
             BugFinding(device: device.device, hostname: device.hostname, model: device.model,
                        version: versionFields.version, versions: versionFields.versions, cve: advisory.cve, jsa: advisory.jsa,

@@ -215,7 +215,7 @@ public struct StatementPath: Sendable, Equatable {
                 if byKeyword, node.children.isEmpty, let value = node.value, components.count - index <= 2 {
                     // A leaf reached by its keyword: the remaining words are its value. A single
                     // keyword-like value must be the word; other values (`5000`) are examples.
-                    let keywordLike = value.range(of: #"^[a-z][a-z-]*$"#, options: .regularExpression) != nil
+                    let keywordLike = Self.isKeywordLike(value)
                     if components.count - index == 1 && keywordLike {
                         if options.contains(value) { return true }
                     } else {
@@ -225,6 +225,17 @@ public struct StatementPath: Sendable, Equatable {
             }
         }
         return false
+    }
+
+    /// `[a-z][a-z-]*`: a word that is a Junos keyword rather than a name or number (no regex: hot path).
+    static func isKeywordLike(_ value: String) -> Bool {
+        var first = true
+        for byte in value.utf8 {
+            let letter = byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")
+            if first { guard letter else { return false }; first = false; continue }
+            guard letter || byte == UInt8(ascii: "-") else { return false }
+        }
+        return !first
     }
 
     /// The ``ConfiguredFeature`` that says the same as this path, for devices whose configuration

@@ -87,7 +87,7 @@ struct PlatformPattern: Sendable, Equatable {
     /// Whether a device model (`mx960`, `srx5800`, `ex4300-48t`, `vSRX`) is this platform,
     /// leaving the qualifiers aside.
     func matchesModel(_ model: String) -> Bool {
-        matchesModel(normalized: PlatformSubject.normalize(model))
+        matchesModel(normalized: DeviceMatchContext.normalize(model))
     }
 
     /// As ``matchesModel(_:)`` for a model already upper-cased without blanks.
@@ -154,10 +154,10 @@ enum PlatformMatch {
         facts.software = SoftwareInformation(model: model)
         facts.inventory = inventory
         return check(PlatformSet(platforms), source: source,
-                     subject: PlatformSubject(DeviceSnapshot(device: "", collected: Date(), facts: facts, source: "")))
+                     subject: DeviceMatchContext(DeviceSnapshot(device: "", collected: Date(), facts: facts, source: "")))
     }
 
-    static func check(_ set: PlatformSet, source: String, subject: PlatformSubject) -> PlatformVerdict {
+    static func check(_ set: PlatformSet, source: String, subject: DeviceMatchContext) -> PlatformVerdict {
         guard !set.isEmpty else { return .matches("the record names no platform limit") }
         guard let model = subject.model, !model.isEmpty else { return .undecided("the device model is unknown (software facts not collected)") }
         var qualifierUndecided: String?
@@ -181,15 +181,20 @@ enum PlatformMatch {
     }
 }
 
-/// What platform matching needs of a device, prepared once per device: its model and the
-/// searchable text of each inventory unit (for entries limited to line cards).
-struct PlatformSubject {
+/// What matching needs of a device, prepared once per device rather than per advisory: its
+/// releases, its model and the searchable text of each inventory unit (for entries limited to
+/// line cards).
+struct DeviceMatchContext {
+    var releases: [(name: String?, version: JunosVersion)]
+    var versionFields: (version: String?, versions: [String]?)
     var model: String?
     var normalizedModel: String
     /// Nil when the inventory was not collected.
     var units: [(path: String, haystack: String)]?
 
     init(_ device: DeviceSnapshot) {
+        releases = device.releases
+        versionFields = BugMatcher.versionsOf(device)
         model = device.model
         normalizedModel = Self.normalize(device.model ?? "")
         units = device.facts.inventory.map { inventory in
