@@ -58,8 +58,8 @@ public struct AffectedProduct: Sendable {
     /// The warning `outsideStatus` rests on.
     public var outsideWarning: DataWarning?
 
-    /// Whether this entry is about Junos OS Evolved.
-    public var isEvolved: Bool { product.lowercased().contains("evolved") }
+    /// Whether this entry is about Junos OS Evolved (stored: asked for every device and advisory).
+    public var isEvolved: Bool
 }
 
 /// Why an advisory record could not be read at all.
@@ -126,7 +126,8 @@ extension Advisory {
                 platformSet: PlatformSet(platforms.isEmpty ? titlePlatforms : platforms),
                 defaultStatus: declared, ranges: ranges,
                 // An absent defaultStatus: Juniper lists every affected train, so outside is unaffected.
-                outsideStatus: declared ?? .unaffected, outsideWarning: nil))
+                outsideStatus: declared ?? .unaffected, outsideWarning: nil,
+                isEvolved: product.lowercased().contains("evolved")))
         }
         checkDefaultStatus()
         checkDescription()

@@ -32,12 +32,13 @@ public struct DeviceSnapshot: Sendable {
     }
 
     /// A snapshot of a verified bundle: its facts, and the statements of its stored configuration
-    /// reply (`raw/get-configuration.xml`, XML or text).
-    public init(bundle: VerifiedBundle, source: String) {
+    /// reply (`raw/get-configuration.xml`, XML or text) unless `readsConfiguration` is false
+    /// (EOL and health reports do not need them).
+    public init(bundle: VerifiedBundle, source: String, readsConfiguration: Bool = true) {
         let contents = bundle.contents
         var configuration: ConfigStatement?
         var problem: String?
-        if let raw = contents.rawReplies.first(where: { $0.rpc == FactKind.configuration.rpc }) {
+        if readsConfiguration, let raw = contents.rawReplies.first(where: { $0.rpc == FactKind.configuration.rpc }) {
             do {
                 let reply = try JunosReply(bytes: raw.bytes)
                 if let section = reply.sections.first(where: { ConfigurationFacts.dataElements.contains($0.element.name) }) {

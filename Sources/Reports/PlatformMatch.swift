@@ -91,11 +91,12 @@ struct PlatformPattern: Sendable, Equatable {
     }
 
     /// As ``matchesModel(_:)`` for a model already upper-cased without blanks.
+    /// Pure Swift prefix tests (`starts(with:)`): Foundation's `hasPrefix` on substrings is slow here.
     func matchesModel(normalized model: String) -> Bool {
         var m = Substring(model)
         // vSRX/vMX/vQFX are virtual members of their series (an SRX Series advisory covers vSRX).
-        if digits.isEmpty, !family.hasPrefix("V"), m.hasPrefix("V" + family) { m = m.dropFirst() }
-        guard m.hasPrefix(family) else { return false }
+        if digits.isEmpty, !family.hasPrefix("V"), m.starts(with: "V" + family) { m = m.dropFirst() }
+        guard m.starts(with: family) else { return false }
         m = m.dropFirst(family.count)
         let modelDigits = m.prefix { $0.isNumber }
         if digits.isEmpty && suffix.isEmpty {
@@ -103,12 +104,12 @@ struct PlatformPattern: Sendable, Equatable {
             return m.first.map { !$0.isLetter } ?? true
         }
         if let seriesDigitCount {
-            return modelDigits.hasPrefix(digits) && modelDigits.count == seriesDigitCount
+            return modelDigits.starts(with: digits) && modelDigits.count == seriesDigitCount
         }
         guard modelDigits == digits else { return false }
         let after = m.dropFirst(modelDigits.count)
         if suffix.isEmpty { return true }
-        return after.hasPrefix(suffix) && (after.count == suffix.count || !(after.dropFirst(suffix.count).first?.isLetter ?? false))
+        return after.starts(with: suffix) && (after.count == suffix.count || !(after.dropFirst(suffix.count).first?.isLetter ?? false))
     }
 }
 

@@ -66,7 +66,7 @@ struct ReportCommand: ParsableCommand {
         }
 
         /// Verified snapshots of the bundles given, or the agent's latest collections.
-        func snapshots() throws -> [DeviceSnapshot] {
+        func snapshots(readsConfiguration: Bool = true) throws -> [DeviceSnapshot] {
             let trust = try BundleCommand.Verify.trust(publicKeys: publicKeys, keysDirectory: keysDirectory)
             let reader = BundleReader(trust: trust)
             if !bundles.isEmpty {
@@ -74,7 +74,8 @@ struct ReportCommand: ParsableCommand {
                 var refused = 0
                 for path in bundles {
                     do {
-                        result.append(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: path)), source: path))
+                        result.append(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: path)), source: path,
+                                                    readsConfiguration: readsConfiguration))
                     } catch {
                         refused += 1
                         Console.error("\(path): refused: \(error)")
@@ -83,11 +84,11 @@ struct ReportCommand: ParsableCommand {
                 if refused > 0 { throw ExitCode.failure }
                 return result
             }
-            return try agentSnapshots(reader: reader)
+            return try agentSnapshots(reader: reader, readsConfiguration: readsConfiguration)
         }
 
         /// Without bundles: each device's newest bundles in the outbox, else its stored result.
-        func agentSnapshots(reader: BundleReader) throws -> [DeviceSnapshot] {
+        func agentSnapshots(reader: BundleReader, readsConfiguration: Bool) throws -> [DeviceSnapshot] {
             var outbox = "/var/lib/care-agent/outbox", state = "/var/lib/care-agent"
             let path = config ?? AgentConfiguration.defaultPath
             if config != nil || FileManager.default.isReadableFile(atPath: path) {
@@ -104,7 +105,8 @@ struct ReportCommand: ParsableCommand {
             for name in names {
                 let file = (outbox as NSString).appendingPathComponent(name)
                 do {
-                    snapshots.append(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: file)), source: file))
+                    snapshots.append(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: file)), source: file,
+                                                    readsConfiguration: readsConfiguration))
                 } catch {
                     Console.error("\(file): refused: \(error)")
                 }
@@ -171,7 +173,7 @@ struct ReportCommand: ParsableCommand {
             guard let months = Self.months(within) else { throw ValidationError("--within \(within): expected a number of months (12m) or years (2y)") }
             let section = try common.reportsSection()
             let data = try common.loadData(section: section)
-            let snapshots = DeviceSnapshot.latestPerDevice(try common.snapshots()).map(\.latest)
+            let snapshots = DeviceSnapshot.latestPerDevice(try common.snapshots(readsConfiguration: false)).map(\.latest)
             let report = LifecycleReport(devices: snapshots, data: data, withinMonths: months)
             do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat), kind: "eol") } catch let error as ReportRenderError {
                 throw ValidationError(error.description)
@@ -202,7 +204,7 @@ struct ReportCommand: ParsableCommand {
                     throw ValidationError("\(section!.file) line \(entry.line): unknown key \"\(entry.key)\" in [reports]; expected data-directory, \(HealthThresholds.keyNames.joined(separator: ", "))")
                 }
             }
-            let report = HealthReport(devices: DeviceSnapshot.latestPerDevice(try common.snapshots()), thresholds: thresholds)
+            let report = HealthReport(devices: DeviceSnapshot.latestPerDevice(try common.snapshots(readsConfiguration: false)), thresholds: thresholds)
             do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat), kind: "health") } catch let error as ReportRenderError {
                 throw ValidationError(error.description)
             }
@@ -269,7 +271,7 @@ extension ReportCommand {
             }
             var eolRows = 0
             let eol = try seconds {
-                let snapshots = try paths.map { DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: $0)), source: $0) }
+                let snapshots = try paths.map { DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: $0)), source: $0, readsConfiguration: false) }
                 eolRows = LifecycleReport(devices: snapshots, data: reference).items.count
             }
             let baseline2 = try seconds {
