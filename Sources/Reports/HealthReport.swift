@@ -91,6 +91,15 @@ public struct HealthReport: Sendable {
         findings = devices.flatMap { Self.check($0.latest, previous: $0.previous, thresholds) }
     }
 
+    /// File systems that are always full by design: the compressed read-only images Junos mounts
+    /// (`/dev/md0.uzip` on `/`, packages under `/packages/mnt` or `/.mount/packages`) and pseudo
+    /// file systems.
+    static func isReadOnlyImage(_ fs: StorageReport.Filesystem) -> Bool {
+        let name = fs.name.lowercased(), mount = fs.mountedOn ?? ""
+        return name.hasSuffix(".uzip") || ["devfs", "procfs", "fdescfs"].contains(name)
+            || mount.hasPrefix("/packages/mnt") || mount.hasPrefix("/.mount/packages") || mount == "/dev" || mount.hasPrefix("/proc")
+    }
+
     static func check(_ device: DeviceSnapshot, previous: DeviceSnapshot?, _ t: HealthThresholds) -> [HealthFinding] {
         var out: [HealthFinding] = []
         let f = device.facts
@@ -105,8 +114,9 @@ public struct HealthReport: Sendable {
         // Routing engines.
         if let res = f.routingEngines?.routingEngines {
             for re in res {
-                let name = [re.section, re.slot.map { "re\($0)" }].compactMap { $0 }.joined(separator: "/")
-                let where_ = name.isEmpty ? "routingEngines" : "routingEngines[\(name)]"
+                let joined = [re.section, re.slot.map { "re\($0)" }].compactMap { $0 }.joined(separator: "/")
+                let name = joined.isEmpty ? "(single)" : joined
+                let where_ = joined.isEmpty ? "routingEngines" : "routingEngines[\(joined)]"
                 if let idle = re.cpuIdlePercent, let (s, limit) = level(100 - idle, warning: t.cpuWarningPercent, critical: t.cpuCriticalPercent) {
                     add(s, "cpu", "\(where_).cpuIdlePercent", "\(100 - idle)% used", ">= \(limit)%", "RE \(name) CPU \(100 - idle)% busy")
                 }
@@ -128,7 +138,7 @@ public struct HealthReport: Sendable {
         }
         // Storage.
         for section in f.storage?.sections ?? [] {
-            for fs in section.filesystems {
+            for fs in section.filesystems where !Self.isReadOnlyImage(fs) {
                 if let used = fs.usedPercent, let (s, limit) = level(used, warning: t.storageWarningPercent, critical: t.storageCriticalPercent) {
                     let place = section.routingEngine.map { "[\($0)]" } ?? ""
                     add(s, "storage", "storage\(place).\(fs.mountedOn ?? fs.name)", "\(used)%", ">= \(limit)%",

@@ -82,6 +82,8 @@ import Testing
         device.facts.routingEngines = RoutingEngineReport(routingEngines: [re])
         device.facts.storage = StorageReport(sections: [.init(routingEngine: "re0", filesystems: [
             .init(name: "/dev/gpt/var", usedPercent: 91, mountedOn: "/var"), .init(name: "/dev/gpt/junos", usedPercent: 40, mountedOn: "/.mount"),
+            // Read-only images are full by design: never a finding.
+            .init(name: "/dev/md0.uzip", usedPercent: 100, mountedOn: "/"), .init(name: "/var/log", usedPercent: 100, mountedOn: "/.mount/packages/mnt/jweb/jail/var/log"),
         ])])
         device.facts.chassisAlarms = AlarmReport(sections: [.init(alarms: [.init(alarmClass: "Major", description: "PEM 1 Not OK")])])
         device.facts.coreDumps = CoreDumpReport(sections: [.init(routingEngine: "re0", files: [.init(name: "/var/crash/core-rpd.0"), .init(name: "/var/crash/core-rpd.1")])])
