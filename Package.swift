@@ -47,7 +47,7 @@ let package = Package(
         ]),
 
         // Support-side reports over bundles: bug notifications, EOL/EOS/EOE, health. Never SSH.
-        .target(name: "Reports", dependencies: ["Junos", "Bundle", "XML"]),
+        .target(name: "Reports", dependencies: ["Junos", "Bundle", "XML", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Device simulator: serves captured replies as a Junos NETCONF device.
         .target(name: "Simulator", dependencies: ["NETCONF", "XML", "Bundle", "IOLoop"]),

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Junos
 
@@ -104,6 +105,12 @@ public struct ReferenceData: Sendable {
         return text
     }
 
+    /// A small optional file (SHA256SUMS), nil when absent.
+    func readOptionalText(_ url: URL) -> String? {
+        guard let data = FileManager.default.contents(atPath: url.path), data.count <= Self.maximumFileSize else { return nil }
+        return String(data: data, encoding: .utf8)
+    }
+
     /// `YYYY-MM-DD` or empty; anything else is a problem and reads as nil.
     mutating func date(_ text: String?, file: String, field: String) -> LifecycleDate? {
         guard let text, !text.isEmpty else { return nil }
@@ -181,12 +188,34 @@ public struct ReferenceData: Sendable {
             return
         }
         let files = names.filter { $0.hasSuffix(".json") }.sorted()
+        // SHA256SUMS, when present, says which files are the published ones: a file that differs or
+        // is not listed is still read (newer data is welcome) but reported, so an edit is never silent.
+        var sums: [String: String]?
+        if let text = readOptionalText(folder.appendingPathComponent("SHA256SUMS")) {
+            var parsed: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+                guard parts.count == 2 else { continue }
+                parsed[parts[1].trimmingCharacters(in: CharacterSet(charactersIn: " *"))] = parts[0].lowercased()
+            }
+            sums = parsed
+        }
         if files.count > Self.maximumAdvisories {
             problems.append(DataProblem(file: "juniper-advisories", field: "(directory)", message: "\(files.count) records, more than the limit of \(Self.maximumAdvisories); the rest skipped"))
         }
         for name in files.prefix(Self.maximumAdvisories) {
             let path = "juniper-advisories/\(name)"
             guard let text = readText(folder.appendingPathComponent(name), name: path) else { continue }
+            if let sums {
+                let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+                if let listed = sums[name] {
+                    if listed != digest {
+                        problems.append(DataProblem(file: path, field: "sha256", message: "differs from juniper-advisories/SHA256SUMS (edited or replaced); read anyway"))
+                    }
+                } else {
+                    problems.append(DataProblem(file: path, field: "sha256", message: "not listed in juniper-advisories/SHA256SUMS; read anyway"))
+                }
+            }
             do {
                 advisories.append(try Advisory(json: Data(text.utf8), file: path, problems: &problems))
             } catch let error as AdvisoryReadError {

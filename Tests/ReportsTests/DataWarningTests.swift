@@ -73,14 +73,19 @@ import TestSupport
         }
         try fm.copyItem(at: ReportsTestData.dataDirectory.appendingPathComponent("juniper-advisories/CVE-2023-4481.json"),
                         to: dir.appendingPathComponent("juniper-advisories/CVE-2023-4481.json"))
+        try fm.copyItem(at: ReportsTestData.dataDirectory.appendingPathComponent("juniper-advisories/SHA256SUMS"),
+                        to: dir.appendingPathComponent("juniper-advisories/SHA256SUMS"))
         try Data("{ not json".utf8).write(to: dir.appendingPathComponent("juniper-advisories/CVE-2099-0001.json"))
         try ReportsTestData.record(cve: "CVE-2099-0002", affected: [[
             "product": "Junos OS",
             "versions": [["status": "sometimes", "version": "21.4"], ["status": "affected", "version": "22.1", "lessThan": "22.1R3"]],
         ]]).write(to: dir.appendingPathComponent("juniper-advisories/CVE-2099-0002.json"))
 
-        let data = try ReferenceData.load(directory: dir)
+        var data = try ReferenceData.load(directory: dir)
         #expect(data.advisories.map(\.cve).sorted() == ["CVE-2023-4481", "CVE-2099-0002"])
+        // The published record matches its checksum; the new one is read but reported.
+        #expect(!data.problems.contains { $0.file.hasSuffix("CVE-2023-4481.json") })
+        #expect(data.problems.contains { $0.description == "juniper-advisories/CVE-2099-0002.json: sha256: not listed in juniper-advisories/SHA256SUMS; read anyway" })
         let problems = data.problems.map(\.description)
         #expect(problems.contains("juniper-advisories/CVE-2099-0001.json: (document): not a JSON object; record skipped"), "\(problems)")
         #expect(problems.contains("juniper-advisories/CVE-2099-0002.json: containers.cna.affected[0].versions[0].status: \"sometimes\" is not affected, unaffected or unknown; entry skipped"), "\(problems)")
@@ -89,6 +94,13 @@ import TestSupport
         // The good parts still work: the second range of the damaged record, and 99.9's other dates.
         #expect(data.advisories.first { $0.cve == "CVE-2099-0002" }?.affected[0].ranges.count == 1)
         #expect(data.milestones["99.9"]?.endOfSupport == LifecycleDate("2031-01-01"))
+
+        // An edited published record: still read, and reported.
+        let edited = dir.appendingPathComponent("juniper-advisories/CVE-2023-4481.json")
+        try (try String(contentsOf: edited, encoding: .utf8)).replacingOccurrences(of: "BGP UPDATE", with: "BGP update").write(to: edited, atomically: true, encoding: .utf8)
+        data = try ReferenceData.load(directory: dir)
+        #expect(data.advisories.contains { $0.cve == "CVE-2023-4481" })
+        #expect(data.problems.contains { $0.description == "juniper-advisories/CVE-2023-4481.json: sha256: differs from juniper-advisories/SHA256SUMS (edited or replaced); read anyway" })
 
         // A missing directory is the one fatal case, with a message naming it.
         #expect(throws: ReferenceDataError.self) { try ReferenceData.load(directory: dir.appendingPathComponent("nope")) }
