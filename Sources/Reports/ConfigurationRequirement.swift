@@ -53,7 +53,11 @@ public struct ConfigurationRequirement: Sendable {
         }
         let any = lower.contains("either") || lower.range(of: #"\]\s*or\b"#, options: .regularExpression) != nil
             || lower.range(of: #"\n\s*or\s*\n"#, options: .regularExpression) != nil || lower.contains(" one of ")
-        kind = .statements(paths, any: any)
+        // When all are needed and one path extends another listed one (`[protocols pim]`,
+        // `[protocols pim rp config]`), the longer one is an example of the shorter: the shorter
+        // decides. Reading examples as requirements would hide exposed devices.
+        let needed = any ? paths : paths.filter { path in !paths.contains { $0 != path && $0.isPrefix(of: path) } }
+        kind = .statements(needed, any: any)
     }
 
     /// Bracketed paths, `[edit X]` followed by `statement;` lines, and `set ...` lines.
@@ -225,6 +229,11 @@ public struct StatementPath: Sendable, Equatable {
             }
         }
         return false
+    }
+
+    /// Whether `other` starts with every component of this path.
+    func isPrefix(of other: StatementPath) -> Bool {
+        components.count < other.components.count && Array(other.components.prefix(components.count)) == components
     }
 
     /// `[a-z][a-z-]*`: a word that is a Junos keyword rather than a name or number (no regex: hot path).

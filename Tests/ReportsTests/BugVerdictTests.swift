@@ -101,6 +101,9 @@ import Testing
         #expect(paths("Nonstop Active Routing:\n\n [edit chassis redundancy]\ngraceful-switchover;\n\n[edit routing-options]\nnonstop-routing;") == ["chassis redundancy graceful-switchover", "routing-options nonstop-routing"])
         #expect(paths("[edit policy-options]\nset policy-statement my-cos term 1 then cos-next-hop-map map-name") == ["policy-options policy-statement <my-cos> term <1> then cos-next-hop-map map-name"])
         #expect(paths("[ protocols (stp | mstp | rstp | vstp) interface <interface> ]") == ["protocols (stp|mstp|rstp|vstp) interface <name>"])
+        // All needed, but a path that extends another listed one is an example of it (CVE-2023-44175).
+        #expect(paths("This issue is applicable to devices where PIM is enabled.\n\n[protocols pim]\n[protocols pim rp config]\n[protocols pim interface ]") == ["protocols pim"])
+        #expect(paths("[protocols rsvp]\n[protocols mpls interface]") == ["protocols rsvp", "protocols mpls interface"])
         if case .none = ConfigurationRequirement(prose: "There is no minimum configuration required to be vulnerable to this issue.").kind {} else { Issue.record("no-config prose") }
         if case .unreadable = ConfigurationRequirement(prose: "The following minimal configuration is required:\n  firewall policer\nand\n  sflow").kind {} else { Issue.record("unreadable prose") }
         // Relative paths match anywhere; `...` spans levels; alternatives.
