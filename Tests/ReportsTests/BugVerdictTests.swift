@@ -118,3 +118,34 @@ import Testing
         #expect(!StatementPath("protocols bgp ... export <policy>")!.isPresent(in: config))
     }
 }
+
+/// Platform text as the records write it, against device models.
+@Suite struct PlatformMatchTests {
+    func matches(_ platform: String, _ model: String) -> Bool {
+        PlatformPattern(platform)?.matchesModel(model) ?? false
+    }
+
+    @Test func seriesExactModelsAndSpellings() {
+        #expect(matches("SRX Series", "srx345") && matches("SRX Series", "vSRX") && matches("SRX Series", "srx5800"))
+        #expect(matches("SRX 5000 Series", "srx5800") && matches("SRX5000 Series", "srx5400") && !matches("SRX 5000 Series", "srx550m"))
+        #expect(matches("QFX5k", "qfx5120-48y-8c") && !matches("QFX5k", "qfx10002-36q"))
+        #expect(matches("QFX10000 Series", "qfx10002-36q") && !matches("QFX10000 Series", "qfx5100-48s-6q"))
+        #expect(matches("EX4300", "ex4300-48t") && !matches("EX4300", "ex43000"))
+        #expect(matches("PTX10001-36MR", "ptx10001-36mr") && !matches("PTX10001-36MR", "ptx10001"))
+        #expect(matches("PTX1000", "ptx1000") && !matches("PTX1000", "ptx10008"))
+        #expect(matches("ACX 7000 Series", "acx7100-48l") && !matches("ACX7000 Series", "acx710"))
+        #expect(matches("MX Series", "mx480") && matches("MX Series", "vmx") && !matches("MX Series", "m320"))
+        #expect(PlatformPattern("MX Series with SPC3")?.qualifiers == ["SPC3"])
+        #expect(PlatformPattern("MX with MPC10/11/LC9600")?.qualifiers == ["MPC10", "MPC11", "LC9600"])
+        #expect(PlatformPattern("cRPD") == nil && PlatformPattern("QFabric System") == nil && PlatformPattern("platforms") == nil)
+    }
+
+    @Test func everyShippedPlatformStringIsReadOrKnownUnreadable() {
+        var unreadable = Set<String>()
+        for advisory in ReportsTestData.shipped.advisories {
+            for product in advisory.affected { unreadable.formUnion(product.platformSet.unreadable) }
+        }
+        // Names that are not a platform family; matching falls back to "undecided" for them.
+        #expect(unreadable.isSubset(of: ["cRPD", "QFabric System", "Paragon Active Assurance Test Agent", "platforms", "MPC11", "LC9600"]), "\(unreadable)")
+    }
+}
