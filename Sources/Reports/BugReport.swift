@@ -201,7 +201,7 @@ enum BugMatcher {
         guard let first = ordered.first else {
             guard !undecidable.isEmpty else { return nil }
             return finding(.possiblyExposed, "release cannot be placed in the advisory's ranges: \(undecidable.joined(separator: "; "))",
-                           fixedIn: nil, warning: advisory.warnings.first)
+                           fixedIn: nil, warning: advisory.warnings.first { [.nonReleaseBound, .unreadableVersion].contains($0.kind) })
         }
         let rangeText = first.range.map { "in range \($0.text)" } ?? "outside the listed ranges, read as \(first.product.outsideStatus.rawValue) by defaultStatus"
         let releaseText = "\(label(first.name))\(first.version.raw) is affected (\(first.product.product) \(rangeText))"
