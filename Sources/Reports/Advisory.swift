@@ -110,7 +110,7 @@ extension Advisory {
             var ranges: [AffectedRange] = []
             for (vIndex, version) in ((entry["versions"] as? [[String: Any]]) ?? []).enumerated() {
                 let vField = "\(field).versions[\(vIndex)]"
-                switch Self.range(version, cve: cve, evolved: product.lowercased().contains("evolved")) {
+                switch Self.range(version, cve: cve) {
                 case let .success(range):
                     ranges.append(range)
                     if let warning = range.warning { warnings.append(warning) }
@@ -198,7 +198,7 @@ extension Advisory {
     struct RangeProblem: Error { var field: String; var message: String }
 
     /// Reads one `versions[]` entry.
-    static func range(_ entry: [String: Any], cve: String, evolved: Bool) -> Result<AffectedRange, RangeProblem> {
+    static func range(_ entry: [String: Any], cve: String) -> Result<AffectedRange, RangeProblem> {
         guard let statusText = entry["status"] as? String else { return .failure(RangeProblem(field: "status", message: "missing; entry skipped")) }
         guard var status = VersionStatus(rawValue: statusText) else {
             return .failure(RangeProblem(field: "status", message: "\"\(statusText)\" is not affected, unaffected or unknown; entry skipped"))
@@ -242,7 +242,7 @@ extension Advisory {
             }
             start = parsed
         }
-        func bounds(_ text: String, field: String) -> (bounds: [ReleaseBound], unreadable: [String]) {
+        func bounds(_ text: String) -> (bounds: [ReleaseBound], unreadable: [String]) {
             var result: [ReleaseBound] = [], bad: [String] = []
             for piece in text.split(separator: ",") {
                 let trimmed = piece.trimmingCharacters(in: .whitespaces)
@@ -255,7 +255,7 @@ extension Advisory {
         var through: ReleaseBound?
         var unreadable: String?
         if let lessThan {
-            let read = bounds(lessThan, field: "lessThan")
+            let read = bounds(lessThan)
             fixes = read.bounds
             if !read.unreadable.isEmpty {
                 unreadable = "bound \(read.unreadable.joined(separator: ", ")) is not a Junos release"
@@ -264,7 +264,7 @@ extension Advisory {
             }
         }
         if let lessThanOrEqual {
-            let read = bounds(lessThanOrEqual, field: "lessThanOrEqual")
+            let read = bounds(lessThanOrEqual)
             if read.bounds.count == 1 && read.unreadable.isEmpty { through = read.bounds[0] } else {
                 unreadable = "bound \(lessThanOrEqual) is not one Junos release"
                 warning = DataWarning(cve: cve, kind: .nonReleaseBound, detail: "range \(text): lessThanOrEqual \(lessThanOrEqual) is not one release",
@@ -309,7 +309,6 @@ extension Advisory {
                                       reading: "read as the releases of \(boundTrains.sorted().joined(separator: ", ")) before the bound")
             }
         }
-        _ = evolved
         return .success(AffectedRange(status: status, start: start, fixes: fixes, through: through, changes: changes,
                                       text: text, unreadable: unreadable, warning: warning))
     }

@@ -31,10 +31,9 @@ struct ReportCommand: ParsableCommand {
         @Argument(help: "Bundle files (.tar.gz). None: the agent's latest collection of each device.") var bundles: [String] = []
 
         func validate() throws {
-            guard let format = ReportFormat(rawValue: format) else {
+            guard ReportFormat(rawValue: format) != nil else {
                 throw ValidationError("--format \(format): expected \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            _ = format
         }
 
         var reportFormat: ReportFormat { ReportFormat(rawValue: format) ?? .text }
