@@ -139,6 +139,17 @@ import TestSupport
         try? FileManager.default.removeItem(atPath: Self.artifacts.appendingPathComponent("bugs.html").path)
         try FileManager.default.copyItem(atPath: html, toPath: Self.artifacts.appendingPathComponent("bugs.html").path)
 
+        // The EOL page too: a software row per device, the window in the summary.
+        let eolHTML = scratch.appendingPathComponent("eol.html").path
+        #expect(try run(executable, ["report", "eol", "--format", "html", "--out", eolHTML, "--data", Self.dataDirectory] + bundles, in: scratch).status == 0)
+        let eolDOM = try run("/usr/bin/chromium", chromium + ["--dump-dom", "file://\(eolHTML)"], in: scratch)
+        #expect(eolDOM.stdout.contains("EOL within 12 months</div>"), "\(eolDOM.stdout.prefix(600))")
+        for device in devices {
+            #expect(eolDOM.stdout.contains("<td>\(device)</td><td>software</td>"), "\(device): no software row in the rendered EOL page")
+        }
+        #expect(eolDOM.stdout.components(separatedBy: "<tr class=\"").count - 1 == items.count)
+        _ = try run("/usr/bin/chromium", chromium + ["--screenshot=\(Self.artifacts.appendingPathComponent("eol.png").path)", "--window-size=1400,1000", "file://\(eolHTML)"], in: scratch)
+
         // CycloneDX VEX, validated against the official 1.5 schema; an invalid edit is caught.
         let vex = scratch.appendingPathComponent("vex.json").path
         let vexRun = try run(executable, ["report", "bugs", "--format", "cyclonedx", "--out", vex, "--data", Self.dataDirectory] + bundles, in: scratch)
