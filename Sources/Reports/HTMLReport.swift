@@ -54,6 +54,9 @@ enum HTMLReport {
         var table=document.getElementById(input.getAttribute('data-table'));
         Array.prototype.forEach.call(table.tBodies[0].rows,function(r){r.style.display=r.textContent.toLowerCase().indexOf(q)>=0?'':'none'});});
     });
+    // A link can carry a filter: report.html#filter=edge-1 (applied to the first table).
+    (function(){var m=/[#&]filter=([^&]*)/.exec(location.hash);var input=document.querySelector('input.filter');
+      if(m&&input){input.value=decodeURIComponent(m[1]);input.dispatchEvent(new Event('input'));}})();
     """
 
     static func page(title: String, summary: [(String, String)], sections: String) -> String {

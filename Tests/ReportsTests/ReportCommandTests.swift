@@ -132,6 +132,15 @@ import TestSupport
             #expect(dom.stdout.contains("<td>\(cve)</td>") && dom.stdout.contains("<td>\(device)</td>"))
         }
         #expect(dom.stdout.contains("<div class=\"summary\" id=\"summary\"><div class=\"card\"><b>\(bundles.count)</b>devices</div>"))
+        // The filter runs in the browser: with #filter=DEVICE, only that device's rows stay visible.
+        let target = try #require(rows.first?["device"] as? String)
+        let filtered = try run("/usr/bin/chromium", chromium + ["--dump-dom", "file://\(html)#filter=\(target)"], in: scratch)
+        let bugRows = filtered.stdout.components(separatedBy: "<tbody>")[1].components(separatedBy: "</tbody>")[0]
+            .components(separatedBy: "<tr ").dropFirst()
+        let visible = bugRows.filter { !$0.contains("display: none") }
+        #expect(visible.count == rows.filter { $0["device"] as? String == target }.count, "\(visible.count) visible")
+        #expect(visible.allSatisfy { $0.contains("<td>\(target)</td>") })
+        #expect(bugRows.count == rows.count)
         let screenshot = Self.artifacts.appendingPathComponent("bugs.png").path
         try? FileManager.default.removeItem(atPath: screenshot)
         let shot = try run("/usr/bin/chromium", chromium + ["--screenshot=\(screenshot)", "--window-size=1400,1000", "file://\(html)"], in: scratch)
