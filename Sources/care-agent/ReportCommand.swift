@@ -69,15 +69,24 @@ struct ReportCommand: ParsableCommand {
             let trust = try BundleCommand.Verify.trust(publicKeys: publicKeys, keysDirectory: keysDirectory)
             let reader = BundleReader(trust: trust)
             if !bundles.isEmpty {
+                // Bundles are verified and read on every core; messages keep the order given.
+                let slots = SnapshotSlots(count: bundles.count)
+                DispatchQueue.concurrentPerform(iterations: bundles.count) { index in
+                    let path = bundles[index]
+                    do {
+                        slots.set(index, .success(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: path)), source: path,
+                                                                 readsConfiguration: readsConfiguration)))
+                    } catch {
+                        slots.set(index, .failure("\(path): refused: \(error)"))
+                    }
+                }
                 var result: [DeviceSnapshot] = []
                 var refused = 0
-                for path in bundles {
-                    do {
-                        result.append(DeviceSnapshot(bundle: try reader.read(contentsOf: URL(fileURLWithPath: path)), source: path,
-                                                    readsConfiguration: readsConfiguration))
-                    } catch {
-                        refused += 1
-                        Console.error("\(path): refused: \(error)")
+                for slot in slots.values {
+                    switch slot {
+                    case let .success(snapshot)?: result.append(snapshot)
+                    case let .failure(message)?: refused += 1; Console.error(message)
+                    case nil: break
                     }
                 }
                 if refused > 0 { throw ExitCode.failure }
@@ -284,5 +293,26 @@ extension ReportCommand {
             print(line("report bugs (read + report)", bugs, bugRows))
             print(line("report eol (read + report)", eol, eolRows))
         }
+    }
+}
+
+/// Results of reading bundles concurrently, one slot per bundle (a lock guards the array).
+final class SnapshotSlots: @unchecked Sendable {
+    enum Slot { case success(DeviceSnapshot), failure(String) }
+    private var slots: [Slot?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ slot: Slot) {
+        lock.lock()
+        slots[index] = slot
+        lock.unlock()
+    }
+
+    var values: [Slot?] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots
     }
 }
