@@ -46,6 +46,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
+        // Support-side reports over bundles: bug notifications, EOL/EOS/EOE, health. Never SSH.
+        .target(name: "Reports", dependencies: ["Junos", "Bundle", "XML", .product(name: "Crypto", package: "swift-crypto")]),
+
         // Device simulator: serves captured replies as a Junos NETCONF device.
         .target(name: "Simulator", dependencies: ["NETCONF", "XML", "Bundle", "IOLoop"]),
 
@@ -58,7 +61,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "care-agent", dependencies: [
-            "Agent", "Simulator", "NETCONFSSH", "Junos", "Bundle",
+            "Agent", "Simulator", "NETCONFSSH", "Junos", "Bundle", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -81,6 +84,7 @@ let package = Package(
         .testTarget(name: "JunosTests", dependencies: ["Junos", "XML", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Junos", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "NETCONF", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Bundle", "Junos", "Simulator", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Bundle", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

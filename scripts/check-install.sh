@@ -22,11 +22,16 @@ grep -q "^ExecStart=$prefix/bin/care-agent run --config /etc/care-agent/agent.co
 [ "$(getent passwd care-agent | cut -d: -f7)" = "/usr/sbin/nologin" ] || fail "care-agent user can log in"
 "$prefix/bin/care-agent" collect now --standalone --config /etc/care-agent/agent.conf --device NONE >/dev/null 2>&1 \
     && fail "the example configuration's unknown device was accepted"
+[ -f "$prefix/share/care-agent/data/junos-release-milestones.tsv" ] || fail "reference data not installed"
+# The installed binary finds the installed data (no --data): the fixture's MX480 runs 15.1.
+"$prefix/bin/care-agent" report eol --format csv Tests/Fixtures/bundles/baku-JN1249018AFB-20251125-020000.tar.gz \
+    | grep -q ",software,re0: 15.1F5.15-C1.12,.*,15.1," || fail "report eol with the installed data"
 echo "check-install: install ok"
 
 echo "keep me" > /etc/care-agent/credentials/marker
 scripts/uninstall.sh --prefix="$prefix"
 [ ! -e "$prefix/bin/care-agent" ] || fail "binary left after uninstall"
+[ ! -e "$prefix/share/care-agent" ] || fail "reference data left after uninstall"
 [ ! -e /etc/systemd/system/care-agent.service ] || fail "unit left after uninstall"
 [ -e /etc/care-agent/credentials/marker ] || fail "uninstall removed the configuration"
 getent passwd care-agent >/dev/null || fail "uninstall removed the user"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages care-agent builds and tests with (scripts/apt-packages.txt),
-# and ncclient for the interop tests. Quick when everything is already there.
+# ncclient for the interop tests, and the CycloneDX schemas for the report tests. Quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -19,4 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if ! python3 -c 'import ncclient' 2>/dev/null; then
     python3 -m pip install -q ncclient 2>/dev/null || python3 -m pip install -q --break-system-packages ncclient
+fi
+# The official CycloneDX JSON schemas (shipped in cyclonedx-python-lib) and a validator, for the
+# report tests' VEX check (scripts/validate-cyclonedx.py).
+if ! python3 -c 'import cyclonedx.schema, jsonschema, referencing' 2>/dev/null; then
+    python3 -m pip install -q cyclonedx-python-lib jsonschema 2>/dev/null || python3 -m pip install -q --break-system-packages cyclonedx-python-lib jsonschema
 fi

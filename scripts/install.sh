@@ -53,6 +53,10 @@ if [ ! -e /etc/care-agent/agent.conf ]; then
     echo "install.sh: wrote /etc/care-agent/agent.conf from the example: edit it (devices, user, key-file)"
 fi
 install -D -m 0644 docs/agent.md "$PREFIX/share/doc/care-agent/agent.md"
+# Reference data for `care-agent report` (advisories, release and hardware milestones).
+install -d -m 0755 "$PREFIX/share/care-agent/data" "$PREFIX/share/care-agent/data/juniper-advisories"
+install -m 0644 data/*.tsv data/README.md "$PREFIX/share/care-agent/data/"
+install -m 0644 data/juniper-advisories/* "$PREFIX/share/care-agent/data/juniper-advisories/"
 
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload

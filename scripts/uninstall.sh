@@ -26,7 +26,7 @@ fi
 rm -f /etc/systemd/system/care-agent.service
 systemctl daemon-reload 2>/dev/null || true
 rm -f "$PREFIX/bin/care-agent"
-rm -rf "$PREFIX/share/doc/care-agent"
+rm -rf "$PREFIX/share/doc/care-agent" "$PREFIX/share/care-agent"
 
 if [ "$PURGE" = yes ]; then
     rm -rf /etc/care-agent /var/lib/care-agent /var/log/care-agent /run/care-agent

@@ -25,7 +25,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
 ///
 /// Grammar, one statement per line:
 /// - `# comment` or `; comment` (whole line, or after a value when preceded by a blank);
-/// - `[agent]`, `[defaults]`, `[group NAME]`, `[device NAME]` section headers;
+/// - `[agent]`, `[defaults]`, `[upload]`, `[reports]`, `[group NAME]`, `[device NAME]` section headers;
 /// - `key = value`; a value may be quoted with `"` to keep `#` or surrounding blanks.
 public struct ConfigurationFile: Sendable {
     /// One `key = value` line.
@@ -82,7 +82,7 @@ public struct ConfigurationFile: Sendable {
                 let words = String(line[(i + 1)..<close]).split(separator: " ", omittingEmptySubsequences: true).map(String.init)
                 guard let kind = words.first else { throw fail(i + 2, "expected a section name such as agent, group NAME or device NAME") }
                 switch kind {
-                case "agent", "defaults", "upload":
+                case "agent", "defaults", "upload", "reports":
                     guard words.count == 1 else { throw fail(i + 2 + kind.count + 1, "expected \"]\": [\(kind)] takes no name") }
                 case "group", "device":
                     guard words.count == 2 else {

@@ -1,0 +1,219 @@
+import Foundation
+import Junos
+
+/// Where an item stands against its end of support.
+public enum LifecycleStatus: String, Codable, Sendable, CaseIterable {
+    /// End of support after the window.
+    case supported
+    /// End of support within the window (`--within`).
+    case within
+    /// End of support passed.
+    case past
+    /// The data has nothing for it: never guessed.
+    case unknown
+}
+
+/// One row of `report eol`: the software release, the chassis, or one FRU of a device.
+/// The JSON keys are a contract (docs/reports.md).
+public struct LifecycleItem: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case software, chassis, fru }
+
+    public var device: String
+    public var kind: Kind
+    /// The FRU name as the inventory gives it (`FPC 0`, `FPC 0/PIC 1`, with `member:` in a VC or
+    /// cluster), `Chassis`, or the release for software.
+    public var name: String
+    public var partNumber: String?
+    public var model: String?
+    public var serial: String?
+    /// The release train (software only).
+    public var train: String?
+    public var endOfEngineering: LifecycleDate?
+    public var endOfSupport: LifecycleDate?
+    public var eolAnnounce: LifecycleDate?
+    public var lastOrder: LifecycleDate?
+    public var replacement: String?
+    public var status: LifecycleStatus
+    /// The data row's provenance, or why nothing matched.
+    public var source: String
+
+    enum CodingKeys: String, CodingKey {
+        case device, kind, name, partNumber = "part_number", model, serial, train
+        case endOfEngineering = "end_of_engineering", endOfSupport = "end_of_support"
+        case eolAnnounce = "eol_announce", lastOrder = "last_order", replacement, status, source
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(device, forKey: .device)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(name, forKey: .name)
+        try c.encode(partNumber, forKey: .partNumber)
+        try c.encode(model, forKey: .model)
+        try c.encode(serial, forKey: .serial)
+        try c.encode(train, forKey: .train)
+        try c.encode(endOfEngineering, forKey: .endOfEngineering)
+        try c.encode(endOfSupport, forKey: .endOfSupport)
+        try c.encode(eolAnnounce, forKey: .eolAnnounce)
+        try c.encode(lastOrder, forKey: .lastOrder)
+        try c.encode(replacement, forKey: .replacement)
+        try c.encode(status, forKey: .status)
+        try c.encode(source, forKey: .source)
+    }
+}
+
+/// `report eol` over a set of devices.
+public struct LifecycleReport: Sendable {
+    public var items: [LifecycleItem]
+    public var deviceCount: Int
+    /// The window in months.
+    public var windowMonths: Int
+    public var today: LifecycleDate
+    public var dataProblems: [DataProblem]
+
+    public func count(_ status: LifecycleStatus) -> Int { items.filter { $0.status == status }.count }
+
+    public init(devices: [DeviceSnapshot], data: ReferenceData, withinMonths: Int = 12, today: Date = Date()) {
+        let day = LifecycleDate(today)
+        self.today = day
+        windowMonths = withinMonths
+        deviceCount = devices.count
+        dataProblems = data.problems
+        let horizon = day.adding(months: withinMonths)
+        let index = HardwareIndex(data.hardware)
+        var items: [LifecycleItem] = []
+        for device in devices {
+            items += Self.software(device, data: data, today: day, horizon: horizon)
+            items += Self.hardware(device, index: index, today: day, horizon: horizon)
+        }
+        self.items = items
+    }
+
+    static func status(_ endOfSupport: LifecycleDate?, today: LifecycleDate, horizon: LifecycleDate) -> LifecycleStatus {
+        guard let endOfSupport else { return .unknown }
+        if endOfSupport < today { return .past }
+        if !(horizon < endOfSupport) { return .within }
+        return .supported
+    }
+
+    static func software(_ device: DeviceSnapshot, data: ReferenceData, today: LifecycleDate, horizon: LifecycleDate) -> [LifecycleItem] {
+        let model = device.model
+        let releases = device.releases
+        guard !releases.isEmpty else {
+            return [LifecycleItem(device: device.device, kind: .software, name: "(unknown release)", model: model,
+                                  status: .unknown, source: "the software facts were not collected")]
+        }
+        return releases.map { name, version in
+            var item = LifecycleItem(device: device.device, kind: .software,
+                                     name: releases.count > 1 ? "\(name.map { "\($0): " } ?? "")\(version.raw)" : version.raw,
+                                     model: model, train: version.train, status: .unknown, source: "")
+            if version.isEvolved {
+                item.source = "Junos OS Evolved trains are not in the release milestone data"
+                return item
+            }
+            guard let (train, milestone) = version.longestTrainMatch(in: data.milestones) else {
+                item.source = version.isParsed ? "train \(version.train ?? "?") is not in the release milestone data" : "\(version.raw) is not a Junos release"
+                return item
+            }
+            item.train = train
+            item.endOfEngineering = milestone.endOfEngineering
+            item.endOfSupport = milestone.endOfSupport
+            item.source = milestone.source
+            if let exception = data.exceptions.first(where: { $0.train == train && $0.condition.matches(model: model, version: version) }) {
+                item.endOfEngineering = exception.endOfEngineering ?? item.endOfEngineering
+                item.endOfSupport = exception.endOfSupport ?? item.endOfSupport
+                item.source = "exception \"\(exception.text)\": \(exception.source)"
+            }
+            item.status = status(item.endOfSupport, today: today, horizon: horizon)
+            return item
+        }
+    }
+
+    static func hardware(_ device: DeviceSnapshot, index: HardwareIndex, today: LifecycleDate, horizon: LifecycleDate) -> [LifecycleItem] {
+        guard let inventory = device.facts.inventory else {
+            return [LifecycleItem(device: device.device, kind: .chassis, name: "Chassis", model: device.model,
+                                  status: .unknown, source: "the chassis inventory was not collected")]
+        }
+        var items: [LifecycleItem] = []
+        for chassis in inventory.chassis {
+            let model = chassis.description ?? device.model
+            var item = LifecycleItem(device: device.device, kind: .chassis, name: chassis.member.map { "\($0): Chassis" } ?? "Chassis",
+                                     model: model, serial: chassis.serialNumber, status: .unknown, source: "")
+            apply(index.chassis(model: model ?? ""), to: &item, what: "chassis \(model ?? "(no description)")", today: today, horizon: horizon)
+            items.append(item)
+        }
+        for unit in inventory.frus {
+            // Builtin parts and empty slots have nothing to look up, but are still listed.
+            var item = LifecycleItem(device: device.device, kind: .fru, name: unit.member.map { "\($0): \(unit.path)" } ?? unit.path,
+                                     partNumber: unit.partNumber, model: unit.modelNumber ?? unit.description,
+                                     serial: unit.serialNumber, status: .unknown, source: "")
+            apply(index.fru(partNumber: unit.partNumber, modelNumber: unit.modelNumber), to: &item,
+                  what: "part \(unit.partNumber ?? "(none)") / model \(unit.modelNumber ?? "(none)")", today: today, horizon: horizon)
+            items.append(item)
+        }
+        return items
+    }
+
+    static func apply(_ row: (HardwareLifecycle, String)?, to item: inout LifecycleItem, what: String, today: LifecycleDate, horizon: LifecycleDate) {
+        guard let (row, how) = row else {
+            item.source = "\(what) is not in the hardware EOL data"
+            return
+        }
+        item.eolAnnounce = row.eolAnnounce
+        item.lastOrder = row.lastOrder
+        item.endOfEngineering = row.endOfEngineering
+        item.endOfSupport = row.endOfSupport
+        item.replacement = row.replacement
+        item.source = "\(how): \(row.source)"
+        item.status = status(row.endOfSupport, today: today, horizon: horizon)
+    }
+}
+
+/// Hardware rows indexed by part number and SKU.
+struct HardwareIndex {
+    var byPart: [String: HardwareLifecycle] = [:]
+    var bySKU: [String: HardwareLifecycle] = [:]
+    /// `EX4500/EX6200 (remaining SKUs)`: family prefixes matched when no SKU row does.
+    var families: [(prefix: String, row: HardwareLifecycle)] = []
+
+    init(_ rows: [HardwareLifecycle]) {
+        for row in rows {
+            if let part = row.partNumber { byPart[Self.normalisedPart(part)] = byPart[Self.normalisedPart(part)] ?? row }
+            let sku = row.product.uppercased()
+            if sku.contains("(remaining SKUs)".uppercased()) {
+                let names = sku.components(separatedBy: " (")[0].split(separator: "/").map(String.init)
+                for name in names { families.append((name, row)) }
+            } else {
+                bySKU[sku] = bySKU[sku] ?? row
+            }
+        }
+    }
+
+    /// `750-020503 REV 07` → `750-020503`.
+    static func normalisedPart(_ part: String) -> String {
+        part.uppercased().split(separator: " ").first.map(String.init) ?? part.uppercased()
+    }
+
+    /// A chassis SKU: exact, then without the ordering variants (`-TAA`, `-AFL`, `-S`, `-DC`, ...),
+    /// then the family fallback.
+    func chassis(model: String) -> (HardwareLifecycle, String)? {
+        let sku = model.uppercased().trimmingCharacters(in: .whitespaces)
+        guard !sku.isEmpty else { return nil }
+        if let row = bySKU[sku] { return (row, "SKU \(sku)") }
+        var stripped = sku
+        for variant in ["-TAA", "-AFL", "-DC", "-AC", "-S"] where stripped.hasSuffix(variant) {
+            stripped = String(stripped.dropLast(variant.count))
+            if let row = bySKU[stripped] { return (row, "SKU \(stripped) (from \(sku))") }
+        }
+        if let family = families.first(where: { sku.hasPrefix($0.prefix) }) {
+            return (family.row, "family \(family.prefix) (remaining SKUs)")
+        }
+        return nil
+    }
+
+    func fru(partNumber: String?, modelNumber: String?) -> (HardwareLifecycle, String)? {
+        if let partNumber, let row = byPart[Self.normalisedPart(partNumber)] { return (row, "part number \(Self.normalisedPart(partNumber))") }
+        if let modelNumber, let row = bySKU[modelNumber.uppercased()] { return (row, "model number \(modelNumber)") }
+        return nil
+    }
+}

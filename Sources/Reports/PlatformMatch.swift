@@ -1,0 +1,209 @@
+import Foundation
+import Junos
+
+/// A platform as advisories write it, free text with varying spelling: `SRX Series`,
+/// `SRX 5000 Series`, `QFX5k`, `EX4300`, `PTX10001-36MR`, `MX Series with SPC3`, `vMX`.
+struct PlatformPattern: Sendable, Equatable {
+    /// `SRX`, `MX`, `QFX`, ...
+    var family: String
+    /// The significant digits (`5` of `SRX5000 Series`), empty for a whole family.
+    var digits: String
+    /// For a series (`SRX5000 Series`, `QFX5k`): how many digits the model number has; nil for
+    /// an exact model (`EX4300` matches `EX4300-48T`, not `EX43000`).
+    var seriesDigitCount: Int?
+    /// `-36MR` of `PTX10001-36MR`.
+    var suffix: String
+    /// Line cards or modules the entry is limited to (`SPC3`, `MPC10E`), any one of them.
+    var qualifiers: [String]
+    var text: String
+
+    static let families: Set<String> = ["SRX", "VSRX", "CSRX", "MX", "VMX", "EX", "QFX", "VQFX", "PTX", "ACX", "NFX", "JRR", "OCX", "T", "M", "J", "TX"]
+
+    init?(_ text: String) {
+        self.text = text
+        var upper = text.uppercased().replacingOccurrences(of: "\u{a0}", with: " ")
+        qualifiers = []
+        for joiner in [" WITH ", " USING "] {
+            if let range = upper.range(of: joiner) {
+                let after = String(upper[range.upperBound...])
+                upper = String(upper[..<range.lowerBound])
+                qualifiers = Self.qualifierTokens(after)
+                break
+            }
+        }
+        var isSeries = false
+        for word in [" SERIES", " SWITCHING", " PLATFORMS", " DEVICES"] where upper.hasSuffix(word) {
+            upper = String(upper.dropLast(word.count))
+            isSeries = true
+        }
+        let compact = upper.replacingOccurrences(of: " ", with: "")
+        let letters = compact.prefix { $0.isLetter }
+        guard !letters.isEmpty, Self.families.contains(String(letters)) else { return nil }
+        var rest = compact.dropFirst(letters.count)
+        let number = rest.prefix { $0.isNumber }
+        rest = rest.dropFirst(number.count)
+        family = String(letters)
+        suffix = ""
+        if rest.first == "K", rest.count == 1 {
+            // QFX5k: QFX5xxx.
+            digits = String(number)
+            seriesDigitCount = number.count + 3
+            return
+        }
+        if !rest.isEmpty {
+            guard rest.first == "-", !isSeries else { return nil }
+            suffix = String(rest)
+        }
+        if isSeries && !number.isEmpty {
+            // SRX5000 Series: the digits before the trailing zeros, same length (SRX5400, SRX5800).
+            var significant = Substring(number)
+            while significant.count > 1, significant.last == "0" { significant = significant.dropLast() }
+            digits = String(significant)
+            seriesDigitCount = number.count
+        } else {
+            digits = String(number)
+            seriesDigitCount = nil
+        }
+    }
+
+    /// `MPC10/11/LC9600` → MPC10, MPC11, LC9600; `SPC3 and MS-MPC` → SPC3, MS-MPC.
+    static func qualifierTokens(_ text: String) -> [String] {
+        var tokens: [String] = []
+        var lastLetters = ""
+        let pieces = text.replacingOccurrences(of: " OR ", with: "/").replacingOccurrences(of: " AND ", with: "/")
+            .replacingOccurrences(of: ",", with: "/").replacingOccurrences(of: " ", with: "/")
+            .split(separator: "/").map(String.init)
+        for piece in pieces where !piece.isEmpty {
+            if piece.allSatisfy(\.isNumber) {
+                if !lastLetters.isEmpty { tokens.append(lastLetters + piece) }
+            } else {
+                tokens.append(piece)
+                lastLetters = String(piece.prefix { $0.isLetter })
+            }
+        }
+        return tokens
+    }
+
+    /// Whether a device model (`mx960`, `srx5800`, `ex4300-48t`, `vSRX`) is this platform,
+    /// leaving the qualifiers aside.
+    func matchesModel(_ model: String) -> Bool {
+        matchesModel(normalized: DeviceMatchContext.normalize(model))
+    }
+
+    /// As ``matchesModel(_:)`` for a model already upper-cased without blanks.
+    /// Pure Swift prefix tests (`starts(with:)`): Foundation's `hasPrefix` on substrings is slow here.
+    func matchesModel(normalized model: String) -> Bool {
+        var m = Substring(model)
+        // vSRX/vMX/vQFX are virtual members of their series (an SRX Series advisory covers vSRX).
+        if digits.isEmpty, !family.hasPrefix("V"), m.starts(with: "V" + family) { m = m.dropFirst() }
+        guard m.starts(with: family) else { return false }
+        m = m.dropFirst(family.count)
+        let modelDigits = m.prefix { $0.isNumber }
+        if digits.isEmpty && suffix.isEmpty {
+            // A whole family: `MX` must not match `MXQ`, and `M` must not match `MX` (letters follow).
+            return m.first.map { !$0.isLetter } ?? true
+        }
+        if let seriesDigitCount {
+            return modelDigits.starts(with: digits) && modelDigits.count == seriesDigitCount
+        }
+        guard modelDigits == digits else { return false }
+        let after = m.dropFirst(modelDigits.count)
+        if suffix.isEmpty { return true }
+        return after.starts(with: suffix) && (after.count == suffix.count || !(after.dropFirst(suffix.count).first?.isLetter ?? false))
+    }
+}
+
+/// How a device stands against an affected entry's platforms.
+public enum PlatformVerdict: Sendable, Equatable {
+    case matches(String)
+    case doesNotMatch(String)
+    case undecided(String)
+}
+
+/// The platforms of one affected entry, read once when the record is loaded.
+public struct PlatformSet: Sendable {
+    var patterns: [PlatformPattern] = []
+    /// Text that names no platform family (`cRPD`, `QFabric System`).
+    var unreadable: [String] = []
+    /// As written, for reasons.
+    var text: String
+
+    init(_ platforms: [String]) {
+        text = platforms.joined(separator: ", ")
+        for entry in platforms {
+            // "MX Series with SPC3 and MS-MPC": the "and" is inside the qualifier; read it whole.
+            if let whole = PlatformPattern(entry.trimmingCharacters(in: .whitespaces)), !whole.qualifiers.isEmpty {
+                if !patterns.contains(whole) { patterns.append(whole) }
+                continue
+            }
+            for piece in entry.components(separatedBy: ",").flatMap({ $0.components(separatedBy: " and ") }) {
+                let trimmed = piece.trimmingCharacters(in: .whitespaces)
+                guard !trimmed.isEmpty else { continue }
+                if let pattern = PlatformPattern(trimmed) { patterns.append(pattern) } else { unreadable.append(trimmed) }
+            }
+        }
+    }
+
+    var isEmpty: Bool { patterns.isEmpty && unreadable.isEmpty }
+}
+
+enum PlatformMatch {
+    /// Checks the device's model (and, for entries limited to line cards, its inventory) against
+    /// `platforms`. No platforms at all: every platform.
+    static func check(_ platforms: [String], source: String, model: String?, inventory: ChassisInventory?) -> PlatformVerdict {
+        var facts = DeviceFacts()
+        facts.software = SoftwareInformation(model: model)
+        facts.inventory = inventory
+        return check(PlatformSet(platforms), source: source,
+                     subject: DeviceMatchContext(DeviceSnapshot(device: "", collected: Date(), facts: facts, source: "")))
+    }
+
+    static func check(_ set: PlatformSet, source: String, subject: DeviceMatchContext) -> PlatformVerdict {
+        guard !set.isEmpty else { return .matches("the record names no platform limit") }
+        guard let model = subject.model, !model.isEmpty else { return .undecided("the device model is unknown (software facts not collected)") }
+        var qualifierUndecided: String?
+        for pattern in set.patterns where pattern.matchesModel(normalized: subject.normalizedModel) {
+            if pattern.qualifiers.isEmpty { return .matches("\(model) is \(pattern.text) (\(source))") }
+            guard let units = subject.units else {
+                qualifierUndecided = "the record limits it to \(pattern.text) and the chassis inventory was not collected"
+                continue
+            }
+            for unit in units {
+                if let found = pattern.qualifiers.first(where: { unit.haystack.contains($0) }) {
+                    return .matches("\(model) is \(pattern.text): \(unit.path) is \(found) (\(source))")
+                }
+            }
+        }
+        if let qualifierUndecided { return .undecided(qualifierUndecided) }
+        if !set.unreadable.isEmpty {
+            return .undecided("platform \(set.unreadable.map { "\"\($0)\"" }.joined(separator: ", ")) cannot be matched to a model, and \(model) is none of the others")
+        }
+        return .doesNotMatch("\(model) is not \(set.text)")
+    }
+}
+
+/// What matching needs of a device, prepared once per device rather than per advisory: its
+/// releases, its model and the searchable text of each inventory unit (for entries limited to
+/// line cards).
+struct DeviceMatchContext {
+    var releases: [(name: String?, version: JunosVersion)]
+    var versionFields: (version: String?, versions: [String]?)
+    var model: String?
+    var normalizedModel: String
+    /// Nil when the inventory was not collected.
+    var units: [(path: String, haystack: String)]?
+
+    init(_ device: DeviceSnapshot) {
+        releases = device.releases
+        versionFields = BugMatcher.versionsOf(device)
+        model = device.model
+        normalizedModel = Self.normalize(device.model ?? "")
+        units = device.facts.inventory.map { inventory in
+            inventory.frus.map { unit in
+                (unit.path, [unit.description, unit.modelNumber, unit.partNumber].compactMap { $0?.uppercased() }.joined(separator: " "))
+            }
+        }
+    }
+
+    static func normalize(_ model: String) -> String { model.uppercased().replacingOccurrences(of: " ", with: "") }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Junos
+@testable import Reports
+import Testing
+
+/// `report eol` (train milestones with exceptions, chassis and FRUs, unknown where the data has
+/// nothing) and `report health` (findings against configurable thresholds).
+@Suite struct LifecycleAndHealthTests {
+    static func date(_ text: String) -> Date {
+        let f = ISO8601DateFormatter()
+        return f.date(from: text + "T12:00:00Z")!
+    }
+
+    @Test func softwareTrainWithPlatformExceptions() {
+        let data = ReportsTestData.shipped
+        // 12.3 on an EX2200: the exception extends support to 2024-06-30.
+        let ex = ReportsTestData.device("access-1", model: "ex2200-48t-4g", versions: ["12.3R12-S15"])
+        let report = LifecycleReport(devices: [ex], data: data, withinMonths: 12, today: Self.date("2024-01-15"))
+        let software = report.items.first { $0.kind == .software }
+        #expect(software?.train == "12.3")
+        #expect(software?.endOfSupport == LifecycleDate("2024-06-30"))
+        #expect(software?.status == .within)
+        #expect(software?.source.hasPrefix("exception \"model =~ ^EX-?2200(-C)?\"") == true, "\(software?.source ?? "")")
+        // The same release on an MX has the train's own dates: past.
+        let mx = ReportsTestData.device("core-1", versions: ["12.3R12-S15"])
+        let mxItem = LifecycleReport(devices: [mx], data: data, today: Self.date("2024-01-15")).items.first { $0.kind == .software }
+        #expect(mxItem?.endOfSupport == LifecycleDate("2016-07-31") && mxItem?.status == .past)
+        // X train by longest prefix; supported when EOS is beyond the window.
+        let srx = ReportsTestData.device("fw-1", model: "srx345", versions: ["21.4R3-S5.4"])
+        let srxItem = LifecycleReport(devices: [srx], data: data, withinMonths: 6, today: Self.date("2024-06-01")).items.first { $0.kind == .software }
+        #expect(srxItem?.train == "21.4" && srxItem?.endOfSupport == LifecycleDate("2025-06-20") && srxItem?.status == .supported)
+    }
+
+    @Test func unknownWhereTheDataHasNothing() throws {
+        let data = ReportsTestData.shipped
+        let inventory = ChassisInventory(chassis: [InventoryChassis(serialNumber: "JN0001", description: "MX10003", modules: [
+            InventoryItem(name: "FPC 0", partNumber: "750-020503", serialNumber: "CAAB1234", description: "DPCE 2x 10GE R", modelNumber: "DPCE-R-2XGE-XFP"),
+            InventoryItem(name: "Power Supply 0", partNumber: "740-999999", serialNumber: "PS1", description: "PSM"),
+        ])])
+        let evo = ReportsTestData.device("ptx-1", model: "ptx10001-36mr", versions: ["23.2R1-S1-EVO"], inventory: inventory)
+        let later = ReportsTestData.device("mx-2", versions: ["24.2R1.17"])
+        let report = LifecycleReport(devices: [evo, later], data: data, today: Self.date("2025-01-01"))
+        let rows = Dictionary(report.items.map { ("\($0.device)/\($0.kind.rawValue)/\($0.name)", $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(rows["ptx-1/software/23.2R1-S1-EVO"]?.status == .unknown)
+        #expect(rows["ptx-1/software/23.2R1-S1-EVO"]?.source == "Junos OS Evolved trains are not in the release milestone data")
+        #expect(rows["mx-2/software/24.2R1.17"]?.status == .unknown)
+        #expect(rows["mx-2/software/24.2R1.17"]?.source == "train 24.2 is not in the release milestone data")
+        #expect(rows["ptx-1/chassis/Chassis"]?.status == .unknown)
+        #expect(rows["ptx-1/chassis/Chassis"]?.serial == "JN0001")
+        #expect(rows["ptx-1/fru/Power Supply 0"]?.status == .unknown)
+        #expect(rows["ptx-1/fru/Power Supply 0"]?.source == "part 740-999999 / model (none) is not in the hardware EOL data")
+        // A device without inventory still gets a chassis row saying so.
+        #expect(rows["mx-2/chassis/Chassis"]?.source == "the chassis inventory was not collected")
+        // The FRU that is in the data: by part number, with every date.
+        let fpc = try #require(rows["ptx-1/fru/FPC 0"])
+        #expect(fpc.status == .past && fpc.endOfSupport == LifecycleDate("2017-07-31") && fpc.eolAnnounce == LifecycleDate("2011-07-18")
+                && fpc.lastOrder == LifecycleDate("2012-07-31"))
+        #expect(fpc.source.hasPrefix("part number 750-020503: hardware-eol-detail.tsv line "), "\(fpc.source)")
+        // JSON: the contract's keys, dates as YYYY-MM-DD, null when unknown.
+        let json = ReportRenderer.json([fpc])
+        for key in ["\"device\"", "\"kind\" : \"fru\"", "\"name\" : \"FPC 0\"", "\"part_number\" : \"750-020503\"", "\"model\"", "\"serial\"",
+                    "\"train\" : null", "\"end_of_engineering\"", "\"end_of_support\" : \"2017-07-31\"", "\"eol_announce\" : \"2011-07-18\"",
+                    "\"last_order\" : \"2012-07-31\"", "\"replacement\" : null", "\"status\" : \"past\"", "\"source\""] {
+            #expect(json.contains(key), "\(key) missing in \(json)")
+        }
+    }
+
+    @Test func chassisSKUVariantsAndFamilyFallback() {
+        let index = HardwareIndex(ReportsTestData.shipped.hardware)
+        #expect(index.chassis(model: "EX4200-48T")?.0.endOfSupport == LifecycleDate("2024-06-30"))
+        #expect(index.chassis(model: "ex4200-48t")?.1 == "SKU EX4200-48T")
+        #expect(index.chassis(model: "MX204") == nil)
+    }
+
+    @Test func healthFindingsAgainstConfigurableThresholds() {
+        var device = ReportsTestData.device(versions: ["21.4R3-S5"])
+        var re = RoutingEngineStatus(section: nil, slot: 0)
+        re.cpuIdlePercent = 12
+        re.memoryUtilizationPercent = 70
+        re.uptimeSeconds = 3600
+        re.lastRebootReason = "Router rebooted after a normal shutdown."
+        device.facts.routingEngines = RoutingEngineReport(routingEngines: [re])
+        device.facts.storage = StorageReport(sections: [.init(routingEngine: "re0", filesystems: [
+            .init(name: "/dev/gpt/var", usedPercent: 91, mountedOn: "/var"), .init(name: "/dev/gpt/junos", usedPercent: 40, mountedOn: "/.mount"),
+            // Read-only images are full by design: never a finding.
+            .init(name: "/dev/md0.uzip", usedPercent: 100, mountedOn: "/"), .init(name: "/var/log", usedPercent: 100, mountedOn: "/.mount/packages/mnt/jweb/jail/var/log"),
+        ])])
+        device.facts.chassisAlarms = AlarmReport(sections: [.init(alarms: [.init(alarmClass: "Major", description: "PEM 1 Not OK")])])
+        device.facts.coreDumps = CoreDumpReport(sections: [.init(routingEngine: "re0", files: [.init(name: "/var/crash/core-rpd.0"), .init(name: "/var/crash/core-rpd.1")])])
+        device.facts.environment = EnvironmentReport(sections: [.init(sensors: [
+            .init(name: "PEM 1", sensorClass: "Power", status: "Failed"), .init(name: "FPC 0 CPU", sensorClass: "Temp", status: "OK", celsius: 70),
+        ])])
+        var previous = device
+        previous.facts.coreDumps = CoreDumpReport(sections: [.init(routingEngine: "re0", files: [.init(name: "/var/crash/core-rpd.0")])])
+
+        let report = HealthReport(devices: [(device, previous)])
+        let lines = report.findings.map { "\($0.severity.rawValue) \($0.check) \($0.value) \($0.threshold ?? "-")" }
+        #expect(lines == [
+            "warning cpu 88% used >= 80%", "warning reboot 1 h 0 min < 24 h", "critical storage 91% >= 90%",
+            "critical alarm Major -", "info core-dump /var/crash/core-rpd.0 -", "warning core-dump /var/crash/core-rpd.1 -",
+            "critical environment Failed OK", "warning temperature 70 °C >= 65 °C",
+        ], "\(lines)")
+        #expect(report.findings.first { $0.check == "reboot" }?.message.contains("normal shutdown") == true)
+        #expect(report.findings.first { $0.check == "core-dump" && $0.severity == .warning }?.message.hasPrefix("new core file on re0") == true)
+
+        var relaxed = HealthThresholds()
+        let accepted = [relaxed.set("cpu-warning", to: 90), relaxed.set("storage-critical", to: 95), relaxed.set("temperature-warning", to: 71)]
+        let refused = relaxed.set("no-such-key", to: 1)
+        #expect(accepted == [true, true, true] && !refused)
+        let second = HealthReport(devices: [(device, previous)], thresholds: relaxed)
+        #expect(!second.findings.contains { $0.check == "cpu" })
+        #expect(second.findings.first { $0.check == "storage" }?.severity == .warning)
+        #expect(!second.findings.contains { $0.check == "temperature" })
+    }
+}
