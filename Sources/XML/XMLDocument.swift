@@ -126,6 +126,9 @@ public final class XMLDocument: @unchecked Sendable {
         let prolog = scansProlog ? Prolog.scan(buffer) : .element
         if prolog == .doctype { throw .doctypeRefused }
         if prolog == .empty { throw .empty }
+        // Whitespace before an XML declaration (a message that starts "\n<?xml", as scrapli and
+        // some devices send after the previous delimiter) is not XML, but nobody means anything by it.
+        let buffer = Prolog.trimmingWhitespaceBeforeDeclaration(buffer)
         guard let ctxt = xmlNewParserCtxt() else {
             throw .malformed(line: 0, column: 0, message: "libxml2 could not allocate a parser")
         }
@@ -212,6 +215,15 @@ struct ParseGuard {
 /// What precedes the root element: a DOCTYPE is refused before libxml2 sees it.
 enum Prolog: Equatable {
     case element, doctype, empty
+
+    /// `buffer` from its XML declaration when only ASCII whitespace precedes it; else unchanged.
+    static func trimmingWhitespaceBeforeDeclaration(_ buffer: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var i = 0
+        while i < buffer.count, buffer[i] == 0x20 || buffer[i] == 0x0A || buffer[i] == 0x0D || buffer[i] == 0x09 { i += 1 }
+        guard i > 0, i + 5 <= buffer.count, buffer[i] == UInt8(ascii: "<"), buffer[i + 1] == UInt8(ascii: "?"),
+              buffer[i + 2] == UInt8(ascii: "x"), buffer[i + 3] == UInt8(ascii: "m"), buffer[i + 4] == UInt8(ascii: "l") else { return buffer }
+        return UnsafeRawBufferPointer(rebasing: buffer[i...])
+    }
 
     /// The encoding a byte order mark or the layout of the first `<` shows, when it is not
     /// UTF-8 (XML 1.0 appendix F).

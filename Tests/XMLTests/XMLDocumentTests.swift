@@ -72,6 +72,12 @@ import TestSupport
         #expect(try XMLDocument(bytes: bytes).root.value == "x")
     }
 
+    @Test func whitespaceBeforeTheDeclarationIsTolerated() throws {
+        // scrapli-netconf sends "\n<?xml ...?><rpc>" after the previous delimiter; Junos accepts it.
+        #expect(try XMLDocument(string: "\n  <?xml version=\"1.0\" encoding=\"UTF-8\"?><a>x</a>").root.value == "x")
+        #expect(throws: XMLError.self) { try XMLDocument(string: "<b/>\n<?xml version=\"1.0\"?><a/>") }
+    }
+
     @Test func emptyDocument() {
         #expect(throws: XMLError.empty) { try XMLDocument(string: "  \n ") }
     }
