@@ -5,7 +5,7 @@ import SSH
 
 /// Where the SSH login for a group comes from. agent.conf never holds a secret itself: a password
 /// or passphrase is read from a file (mode 0600) or from a systemd credential
-/// (`LoadCredential=NAME:/path` in the unit → `$CREDENTIALS_DIRECTORY/NAME`).
+/// (`LoadCredential=NAME` in the unit loads `/etc/credstore/NAME` → `$CREDENTIALS_DIRECTORY/NAME`).
 public struct CredentialSource: Sendable, Equatable {
     public var user: String?
     public var keyFile: String?
@@ -38,6 +38,10 @@ public struct CredentialSource: Sendable, Equatable {
                 guard let directory = environment["CREDENTIALS_DIRECTORY"] else {
                     throw .noCredentialsDirectory(group: group, name: credential)
                 }
+                // systemd skips a credential it did not find: the file is missing, not unreadable.
+                guard FileManager.default.fileExists(atPath: directory + "/" + credential) else {
+                    throw .credentialNotLoaded(group: group, name: credential)
+                }
                 return try Self.readSecret(path: directory + "/" + credential, what: what, group: group)
             }
             return nil
@@ -65,6 +69,7 @@ public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible
     case missing(group: String, what: String)
     case unreadable(group: String, what: String, path: String)
     case noCredentialsDirectory(group: String, name: String)
+    case credentialNotLoaded(group: String, name: String)
 
     public var description: String {
         switch self {
@@ -74,6 +79,9 @@ public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible
             return "group \(group): cannot read the \(what) \(path) (missing, or not readable by this user)"
         case let .noCredentialsDirectory(group, name):
             return "group \(group): credential \(name) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?"
+        case let .credentialNotLoaded(group, name):
+            return "group \(group): systemd passed no credential \(name): put the secret in /etc/credstore/\(name) (root, mode 0600) "
+                + "and restart care-agent; a name the unit does not load needs LoadCredential=\(name) in a drop-in (systemctl edit care-agent)"
         }
     }
 }

@@ -14,7 +14,11 @@ public actor AgentRuntime {
     /// One set of limits for the agent's life: every collector (one per reload) shares them.
     private let limits: CollectionLimits
     public private(set) var lastReloadError: String?
+    /// The scheduler's last run of each group (what its next run is planned from).
     public private(set) var lastRun: [String: Date] = [:]
+    /// The last `collect now` through the control socket that included devices of each group;
+    /// shown by `status`, never counted by the scheduler (an on-demand run does not delay the next).
+    public private(set) var lastRequestedRun: [String: Date] = [:]
     public private(set) var lastCollection: Date?
     public private(set) var collectionsRunning = 0
     /// Counters since start, written to `metrics-file` after each collection.
@@ -81,6 +85,10 @@ public actor AgentRuntime {
         let collector = self.collector
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
         collectionsRunning += 1
+        if trigger == .request {
+            let now = Date()
+            for group in Set(devices.map(\.group)) { lastRequestedRun[group] = now }
+        }
         let results = await collector.collect(devices, trigger: trigger)
         collectionsRunning -= 1
         lastCollection = Date()

@@ -326,7 +326,7 @@ struct DeviceRun {
     static func classify(_ error: any Error) -> (FailureKind, retryable: Bool) {
         if let ssh = error as? SSHError {
             switch ssh {
-            case .connect, .connectTimeout: return (.unreachable, true)
+            case .connect, .connectionRefused, .connectTimeout: return (.unreachable, true)
             case .timeout: return (.timeout, true)
             case .handshake: return (.session, true)
             case .resolve: return (.unreachable, false)

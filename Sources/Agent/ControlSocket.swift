@@ -37,7 +37,10 @@ public struct AgentStatus: Codable, Sendable {
         public var name: String
         public var schedule: String
         public var devices: Int
+        /// The last scheduled run.
         public var lastRun: Date?
+        /// The last `collect now` through the service that included this group's devices.
+        public var lastRequestedRun: Date?
         /// nil: not scheduled (manual), or the scheduler has not planned it yet.
         public var nextRun: Date?
     }
@@ -73,6 +76,7 @@ public struct AgentStatus: Codable, Sendable {
         queuedDevices = await runtime.devicesQueued.sorted()
         lastCollection = await runtime.lastCollection
         let lastRun = await runtime.lastRun
+        let lastRequestedRun = await runtime.lastRequestedRun
         let nextRuns = await runtime.nextRuns
         outboxBundles = AgentMetrics.outboxDepth(configuration.agent.outbox)
         var upload = await runtime.uploadState
@@ -82,7 +86,7 @@ public struct AgentStatus: Codable, Sendable {
         self.upload = upload
         groups = configuration.groups.values.sorted { $0.name < $1.name }.map { g in
             Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,
-                  lastRun: lastRun[g.name], nextRun: nextRuns[g.name])
+                  lastRun: lastRun[g.name], lastRequestedRun: lastRequestedRun[g.name], nextRun: nextRuns[g.name])
         }
         results = ResultStore(stateDirectory: configuration.agent.stateDirectory).loadAll().map(DeviceSummary.init)
     }

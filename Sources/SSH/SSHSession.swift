@@ -244,7 +244,8 @@ public final class SSHSession: @unchecked Sendable {
                 }
             }
         }
-        throw SSHError.authenticationFailed(peer: peer, user: user, offered: offered, tried: tried)
+        throw SSHError.authenticationFailed(peer: peer, user: user, offered: offered, tried: tried,
+                                            keyType: credentials.privateKeyPath.flatMap(PrivateKeyType.of(file:)))
     }
 
     private static func explainHandshake(code: Int32, message: String) -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Agent
 import Foundation
 import Logging
 
@@ -18,7 +19,7 @@ enum Console {
 
     /// A Logger writing to stderr at the level from CARE_AGENT_LOG_LEVEL (default warning).
     static func logger(_ label: String, level: Logger.Level? = nil) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label) { StandardErrorLogHandler(label: $0) }
         let env = ProcessInfo.processInfo.environment["CARE_AGENT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
         logger.logLevel = level ?? env ?? .warning
         return logger

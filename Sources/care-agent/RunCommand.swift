@@ -22,7 +22,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
     func run() async throws {
-        var logger = Logger(label: "care-agent") { StreamLogHandler.standardError(label: $0) }
+        // Under systemd stderr is the journal: priorities as <N>, no second timestamp.
+        var logger = Logger(label: "care-agent") { StandardErrorLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let configuration: AgentConfiguration
         do {

@@ -311,12 +311,20 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         // The service selects: an unknown device is its error, passed on.
         let (unknownStatus, _, unknownErr) = try careAgent(["collect", "now", "--socket", socket, "--device", "nope"], dir: dir)
         #expect(unknownStatus == 2)
+        // A usage error exits 2 as documented, not ArgumentParser's 64.
+        let (usageStatus, _, usageErr) = try careAgent(["collect", "now", "--standalone", "--concurrency", "0"], dir: dir)
+        #expect(usageStatus == 2, "\(usageErr)")
+        #expect(usageErr.contains("--concurrency must be at least 1"))
+        let (unknownOptionStatus, _, _) = try careAgent(["collect", "now", "--frobnicate"], dir: dir)
+        #expect(unknownOptionStatus == 2)
         #expect(unknownErr.contains("no device nope in the configuration or inventory"))
         let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(statusCode == 0)
         #expect(statusOut.contains("devices: 1, being collected: none, queued: none"), "\(statusOut)")
         #expect(statusOut.contains("outbox: 1 bundles waiting"))
         #expect(statusOut.contains("next run not scheduled"), "\(statusOut)") // schedule = manual
+        // The on-demand run is shown right away; a scheduled one has not happened.
+        #expect(statusOut.contains("last scheduled run not yet, last collect now 20"), "\(statusOut)")
         #expect(statusOut.contains("ok       r1 at "), "\(statusOut)")
         let (_, inventoryOut, _) = try careAgent(["inventory", "--state", "\(dir.path)/state", "--csv"], dir: dir)
         #expect(inventoryOut.hasPrefix("device,host,model,serial,version,collected\nr1,\(h.addresses[0]),mx480,"), "\(inventoryOut)")
