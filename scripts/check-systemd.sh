@@ -4,12 +4,13 @@
 # through systemctl and journalctl, against a simulated fleet on the host's loopback (the
 # container shares the host's network):
 #   - `systemctl start` returns once the agent sent READY=1 (Type=notify) and the unit is active;
-#   - credentials arrive through LoadCredential= from /etc/credstore (the device key's passphrase
-#     as passphrase-credential; the unit's other, absent, credentials do not stop the start);
+#   - credentials arrive through LoadCredential= from /etc/credstore: the device key's passphrase
+#     (passphrase-credential) and a device password (password-credential, for a device whose sshd
+#     takes passwords only); an absent credential (upload-token) does not stop the start;
 #   - the scheduled first run collects every device into bundles in the outbox;
 #   - the watchdog is fed (WatchdogSec lowered to 6 s in a drop-in: its timestamp moves, no
 #     watchdog timeout, no restart);
-#   - `systemctl reload` applies a changed agent.conf (a device added), and a broken one is
+#   - `systemctl reload` applies a changed agent.conf (devices added), and a broken one is
 #     refused, logged at priority err (`journalctl -p err`) and shown by `care-agent status`;
 #   - `care-agent collect now` inside collects the added device through the service;
 #   - journal lines carry no timestamp of their own;
@@ -40,7 +41,7 @@ PACKAGES=systemd,systemd-sysv,dbus,procps,openssh-client,libssh2-1,libxml2,libcu
 NAME=care-agent-check-$$
 WORK=$(mktemp -d /var/tmp/care-agent-systemd.XXXXXX)
 ROOT=$WORK/root
-NSPAWN_PID= FLEET_PID= INIT= MOUNTED=no
+NSPAWN_PID= FLEET_PID= PASSWORD_SSHD_PID= INIT= MOUNTED=no
 failures=0
 started=$(date +%s)
 
@@ -69,6 +70,7 @@ cleanup() {
     local status=$?
     [ -n "$NSPAWN_PID" ] && stop_pid "$NSPAWN_PID" 20
     [ -n "$FLEET_PID" ] && stop_pid "$FLEET_PID" 10
+    [ -n "$PASSWORD_SSHD_PID" ] && stop_pid "$PASSWORD_SSHD_PID" 5
     rm -rf "/run/systemd/nspawn/propagate/$NAME"
     if [ "$MOUNTED" = yes ]; then umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null || true; fi
     rm -rf "$WORK"
@@ -136,11 +138,44 @@ PASSPHRASE="sd-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 cp "$FLEET/client_ed25519" "$WORK/device_key"
 ssh-keygen -q -p -N "$PASSPHRASE" -f "$WORK/device_key" >/dev/null
 # The first three devices at start; the fourth is added by a reload.
+cp "$FLEET/known_hosts" "$WORK/known_hosts"
 tail -n +2 "$FLEET/inventory.csv" | head -n 3 | awk -F, 'BEGIN { print "name,host,port" } { print $1 "," $2 "," $3 }' > "$WORK/inventory.csv"
 EXTRA=$(tail -n +2 "$FLEET/inventory.csv" | sed -n 4p)
 EXTRA_NAME=${EXTRA%%,*}
 EXTRA_HOST=$(echo "$EXTRA" | cut -d, -f2)
 EXTRA_PORT=$(echo "$EXTRA" | cut -d, -f3)
+
+# A device that takes a password only: its own sshd serving one profile, for the account the
+# Swift sshd tests use (care-test, created as they create it, with their known password).
+PASSWORD_USER=care-test PASSWORD='Care-Test-Pa55word'
+getent passwd "$PASSWORD_USER" >/dev/null || useradd -m -s /bin/sh "$PASSWORD_USER"
+echo "$PASSWORD_USER:$PASSWORD" | chpasswd
+PW=$WORK/password-sshd
+mkdir -p "$PW" /run/sshd
+chmod 755 "$WORK" "$PW"
+ssh-keygen -q -t ed25519 -N "" -f "$PW/ssh_host_ed25519_key"
+PASSWORD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+SUBSYSTEM="$BIN simulate netconf --profile $REPO/profiles/mx480"
+cat > "$PW/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$PASSWORD_PORT
+HostKey $PW/ssh_host_ed25519_key
+PidFile $PW/sshd.pid
+UsePAM no
+PubkeyAuthentication no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+AuthenticationMethods password
+PermitRootLogin no
+AllowUsers $PASSWORD_USER
+Subsystem netconf $SUBSYSTEM
+ForceCommand $SUBSYSTEM
+DisableForwarding yes
+PermitTTY no
+EOF
+/usr/sbin/sshd -D -e -f "$PW/sshd_config" 2>"$PW/sshd.log" &
+PASSWORD_SSHD_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PASSWORD_PORT") 2>/dev/null && break; sleep 0.1; done
+echo "[127.0.0.1]:$PASSWORD_PORT $(cut -d' ' -f1,2 "$PW/ssh_host_ed25519_key.pub")" >> "$WORK/known_hosts"
 
 # --- Boot -----------------------------------------------------------------------------------------
 # No system bus on the host: --register=no --keep-unit. The host's cgroup v1 controllers need
@@ -181,10 +216,11 @@ grep -q 'set system login user care-agent class read-only authentication ssh-ed2
     && pass "install.sh generated the agent's SSH key (0640 root:care-agent), /etc/credstore (0700) and printed the Junos lines" \
     || { cat "$WORK/install.log"; ls -l "$ROOT/etc/care-agent"; fail "install.sh: SSH key or Junos lines missing"; }
 install -m 0640 -o root -g "$(stat -c %g "$ROOT/etc/care-agent")" "$WORK/device_key" "$ROOT/etc/care-agent/device_key"
-install -m 0640 -o root -g "$(stat -c %g "$ROOT/etc/care-agent")" "$FLEET/known_hosts" "$ROOT/etc/care-agent/known_hosts"
+install -m 0640 -o root -g "$(stat -c %g "$ROOT/etc/care-agent")" "$WORK/known_hosts" "$ROOT/etc/care-agent/known_hosts"
 install -m 0640 -o root -g "$(stat -c %g "$ROOT/etc/care-agent")" "$WORK/inventory.csv" "$ROOT/etc/care-agent/inventory.csv"
 umask 077
 printf '%s\n' "$PASSPHRASE" > "$ROOT/etc/credstore/netconf-passphrase"
+printf '%s\n' "$PASSWORD" > "$ROOT/etc/credstore/netconf-password"
 umask 022
 write_conf() { # extra lines appended to [defaults]... then the device sections
     cat > "$ROOT/etc/care-agent/agent.conf" <<EOF
@@ -229,8 +265,9 @@ else
     fail "the scheduled run wrote $(count_bundles) bundles, not 3"
 fi
 inside test -e /run/credentials/care-agent.service/netconf-passphrase \
-    && ! inside test -e /run/credentials/care-agent.service/netconf-password \
-    && pass "credentials: present one loaded, absent ones skipped" \
+    && inside test -e /run/credentials/care-agent.service/netconf-password \
+    && ! inside test -e /run/credentials/care-agent.service/upload-token \
+    && pass "credentials: netconf-passphrase and netconf-password loaded from /etc/credstore, the absent upload-token skipped" \
     || fail "credentials directory /run/credentials/care-agent.service is not as expected"
 
 # --- Watchdog ---------------------------------------------------------------------------------
@@ -264,13 +301,22 @@ else
 fi
 
 write_conf "
+[group password]
+user = $PASSWORD_USER
+password-credential = netconf-password
+
 [device $EXTRA_NAME]
 host = $EXTRA_HOST
-port = $EXTRA_PORT"
+port = $EXTRA_PORT
+
+[device by-password]
+host = 127.0.0.1
+port = $PASSWORD_PORT
+group = password"
 inside systemctl reload care-agent || fail "systemctl reload failed"
-for _ in $(seq 1 50); do inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *4' && break; sleep 0.1; done
-if inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *4' && ! inside care-agent status | grep -q "LAST RELOAD FAILED"; then
-    pass "systemctl reload applied the changed agent.conf (4 devices)"
+for _ in $(seq 1 50); do inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *5' && break; sleep 0.1; done
+if inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *5' && ! inside care-agent status | grep -q "LAST RELOAD FAILED"; then
+    pass "systemctl reload applied the changed agent.conf (5 devices)"
 else
     inside care-agent status || true
     fail "systemctl reload did not apply the changed agent.conf"
@@ -284,7 +330,16 @@ else
     cat "$WORK/collect.out"
     fail "collect now through the service: $(count_bundles) bundles, expected $((before + 1))"
 fi
-inside care-agent status | grep -q "$EXTRA_NAME" || fail "status does not list $EXTRA_NAME after the on-demand run"
+inside care-agent status | grep -q "ok *$EXTRA_NAME at" || fail "status does not show $EXTRA_NAME ok after the on-demand run"
+inside care-agent status | grep -q "last collect now 20" || fail "status does not show the group's last collect now"
+before=$(count_bundles)
+if inside care-agent collect now --group password >"$WORK/collect-password.out" 2>&1 && [ "$(count_bundles)" -eq $((before + 1)) ] \
+    && grep -q "Accepted password for $PASSWORD_USER" "$PW/sshd.log"; then
+    pass "password-credential = netconf-password: the device that takes passwords only was collected (sshd: Accepted password)"
+else
+    cat "$WORK/collect-password.out"; tail -n 5 "$PW/sshd.log"
+    fail "collect with the password credential failed"
+fi
 
 # --- Exposure ------------------------------------------------------------------------------------
 exposure=$(inside systemd-analyze security care-agent 2>/dev/null | sed -n 's/.*Overall exposure level for care-agent.service: \([0-9.]*\).*/\1/p')
