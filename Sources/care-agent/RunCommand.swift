@@ -43,6 +43,12 @@ struct RunCommand: AsyncParsableCommand {
             Console.error("\(error)")
             throw ExitCode(1)
         }
+        // The public half for `care-agent key show` by the care-agent group; a failure costs only that.
+        do {
+            try key.writePublicKeyFile(stateDirectory: URL(fileURLWithPath: configuration.agent.stateDirectory))
+        } catch {
+            logger.warning("cannot write the agent's public key file", metadata: ["error": "\(error)"])
+        }
         let runtime = try AgentRuntime(configuration: configuration, configurationPath: config, logger: logger, makeSink: {
             BundleSink(outbox: $0.agent.outbox, key: key, agent: AgentIdentity(id: $0.agent.agentID, version: AgentIdentity.careAgentVersion))
         })

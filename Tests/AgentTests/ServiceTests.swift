@@ -332,6 +332,24 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         let frus = try JSONSerialization.jsonObject(with: Data(fruOut.utf8)) as? [[String: Any]] ?? []
         #expect(frus.count > 5)
         #expect(frus.contains { ($0["item"] as? String)?.contains("FPC") == true && $0["partNumber"] != nil })
+        // The signing key's public half beside it (0644), for `key show` by the care-agent group.
+        let publicFile = "\(dir.path)/state/agent-ed25519.pub"
+        var publicInfo = stat()
+        #expect(stat(publicFile, &publicInfo) == 0 && publicInfo.st_mode & 0o777 == 0o644)
+        let publicKey = ((try? String(contentsOfFile: publicFile, encoding: .utf8)) ?? "-").trimmingCharacters(in: .whitespacesAndNewlines)
+        let (_, keyOut, _) = try careAgent(["key", "show", "--state-dir", "\(dir.path)/state"], dir: dir)
+        #expect(keyOut.contains("public key:  \(publicKey)\n"), "\(keyOut)")
+        if getuid() == 0 {
+            // Someone who may not read the private key (0600) is shown the public one.
+            chmod(dir.path, 0o755)
+            chmod("\(dir.path)/state", 0o755)
+            let out = dir.appendingPathComponent("key-nobody.out").path, err = dir.appendingPathComponent("key-nobody.err").path
+            let status = try ChildProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", try careAgentExecutable(),
+                                                               "key", "show", "--state-dir", "\(dir.path)/state"], stdout: out, stderr: err).wait()
+            let shown = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            #expect(status == 0, "\((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
+            #expect(shown.contains("public key:  \(publicKey)\n"), "\(shown)")
+        }
         // A second agent on the same socket is refused, and the first keeps serving.
         let (secondStatus, _, secondErr) = try careAgent(["run", "--config", conf], dir: dir)
         #expect(secondStatus == 1)

@@ -33,7 +33,8 @@ import TestSupport
         try Data(Self.reply.utf8).write(to: file)
         let out = dir.appendingPathComponent("out").path, err = dir.appendingPathComponent("err").path
         let status = try ChildProcess(try careAgentExecutable(), ["parse", "--json", file.path], stdout: out, stderr: err).wait()
-        #expect(status == 0, "\(try String(contentsOfFile: err, encoding: .utf8))")
+        let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any]
         #expect(json?["fact"] as? String == "configuration")
     }

@@ -32,3 +32,14 @@ import TestSupport
         #expect(PrivateKeyType.of(file: "/nonexistent/key") == nil)
     }
 }
+
+/// Connection refused names the likely cause on Junos.
+@Suite struct ConnectionRefusedHintTests {
+    @Test func port830SaysHowToTurnNETCONFOn() {
+        let text = SSHError.connectionRefused(peer: "192.0.2.1:830", port: 830).description
+        #expect(text.hasPrefix("192.0.2.1:830: connection refused (nothing listens on port 830"))
+        #expect(text.contains("set system services netconf ssh"))
+        #expect(text.contains("port = 22"))
+        #expect(SSHError.connectionRefused(peer: "r1:2830", port: 2830).description.contains("check the port"))
+    }
+}
