@@ -289,7 +289,7 @@ public struct AgentConfiguration: Sendable {
         for row in inventory.rows {
             guard groups[row.device.group] != nil else {
                 throw ConfigurationError(file: inventory.path, line: row.line, column: 1,
-                                         message: "device \(row.device.name) is in group \(row.device.group), which agent.conf does not define")
+                                         message: "device \(row.device.name) is in group \(row.device.group), which agent.conf does not define: add a [group \(row.device.group)] section (an empty one takes the [defaults])")
             }
             guard names.insert(row.device.name).inserted else {
                 throw ConfigurationError(file: inventory.path, line: row.line, column: 1, message: "device \(row.device.name) is listed twice")
