@@ -88,7 +88,12 @@ trap 'exit 130' INT TERM
 # --- The Debian 12 tree, cached ----------------------------------------------------------------
 if [ "$(cat "$TREE/.care-agent-packages" 2>/dev/null)" != "$PACKAGES" ]; then
     echo "check-systemd: building the bookworm tree in $TREE (debootstrap, about a minute)"
-    rm -rf "$TREE" "$TREE.tmp"
+    # A debootstrap that was interrupted may have left /proc or /sys mounted in its tree: never
+    # delete through a mount.
+    for dir in "$TREE" "$TREE.tmp"; do
+        awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+        rm -rf --one-file-system "$dir"
+    done
     mkdir -p "$CACHE"
     if ! debootstrap --variant=minbase --include="$PACKAGES" bookworm "$TREE.tmp" "$MIRROR" >"$WORK/debootstrap.log" 2>&1; then
         tail -n 20 "$WORK/debootstrap.log"

@@ -76,12 +76,17 @@ public actor AgentRuntime {
     }
 
     /// Collects the devices of `groups` plus `devices` (everything when both are empty).
-    public func collect(groups: [String], devices: [String], trigger: CollectionCause) async throws -> [DeviceResult] {
+    /// `onSelected` learns how many devices were selected before the collection starts.
+    public func collect(groups: [String], devices: [String], trigger: CollectionCause,
+                        onSelected: @Sendable (Int) -> Void = { _ in },
+                        onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async throws -> [DeviceResult] {
         let selected = try configuration.select(groups: groups, devices: devices)
-        return await collect(selected, trigger: trigger)
+        onSelected(selected.count)
+        return await collect(selected, trigger: trigger, onEvent: onEvent)
     }
 
-    public func collect(_ devices: [Device], trigger: CollectionCause) async -> [DeviceResult] {
+    public func collect(_ devices: [Device], trigger: CollectionCause,
+                        onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let collector = self.collector
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
         collectionsRunning += 1
@@ -89,7 +94,7 @@ public actor AgentRuntime {
             let now = Date()
             for group in Set(devices.map(\.group)) { lastRequestedRun[group] = now }
         }
-        let results = await collector.collect(devices, trigger: trigger)
+        let results = await collector.collect(devices, trigger: trigger, onEvent: onEvent)
         collectionsRunning -= 1
         lastCollection = Date()
         for result in results where result.status.attempted {

@@ -2,6 +2,7 @@ import Bundle
 @testable import Agent
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 
@@ -332,6 +333,29 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         let frus = try JSONSerialization.jsonObject(with: Data(fruOut.utf8)) as? [[String: Any]] ?? []
         #expect(frus.count > 5)
         #expect(frus.contains { ($0["item"] as? String)?.contains("FPC") == true && $0["partNumber"] != nil })
+        // Progress through the service as with --standalone: not on a terminal, one line per
+        // device as it finishes, before the summary; on the wire, the events in order.
+        let (plainStatus, plainOut, plainErr) = try careAgent(["collect", "now", "--config", conf], dir: dir)
+        #expect(plainStatus == 0, "\(plainErr)")
+        let progressLine = try #require(plainOut.range(of: "[1/1] ok r1: "), "\(plainOut)")
+        let summaryLine = try #require(plainOut.range(of: "1 devices: 1 ok, 0 partial, 0 failed"), "\(plainOut)")
+        #expect(progressLine.lowerBound < summaryLine.lowerBound)
+        let events = Mutex<[CollectionProgress]>([])
+        let streamed = try ControlClient.request(socket: socket, ControlRequest(command: "collect", devices: ["r1"], progress: true)) { event in
+            events.withLock { $0.append(event) }
+        }
+        #expect(streamed.ok && streamed.results?.map(\.name) == ["r1"])
+        let seen = events.withLock { $0 }
+        #expect(seen.map(\.event) == [.selected, .started, .finished])
+        #expect(seen.first?.devices == 1)
+        #expect(seen.dropFirst().allSatisfy { $0.device == "r1" })
+        #expect(seen.last?.result?.status == .ok)
+        // Without progress the answer is one line, as before.
+        let single = try ControlClient.request(socket: socket, ControlRequest(command: "collect", devices: ["r1"])) { _ in
+            Issue.record("progress sent although not asked for")
+        }
+        #expect(single.ok)
+
         // The signing key's public half beside it (0644), for `key show` by the care-agent group.
         let publicFile = "\(dir.path)/state/agent-ed25519.pub"
         var publicInfo = stat()
