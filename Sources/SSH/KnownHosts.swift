@@ -179,6 +179,14 @@ public struct HostKeyVerifier: Sendable {
     }
 }
 
+extension KnownHosts {
+    /// Records `key` for `host`:`port` in the known_hosts file at `path` (created when missing),
+    /// unless it is there already; atomic, like the agent's own accept-new records.
+    public static func record(_ key: HostKey, host: String, port: Int, in path: String) throws(SSHError) {
+        try KnownHostsWriter.append(name: knownHostsName(host: host, port: port), key: key, to: path)
+    }
+}
+
 /// Appends to known_hosts atomically (copy, append, fsync, rename) under a process-wide lock and
 /// an flock on the file's directory entry, so that concurrent first connections lose no entry.
 enum KnownHostsWriter {
@@ -201,9 +209,19 @@ enum KnownHostsWriter {
         content.append(contentsOf: Array("\(name) \(key.openSSHText)\n".utf8))
         let directory = (path as NSString).deletingLastPathComponent
         let temp = (directory.isEmpty ? "." : directory) + "/.known_hosts.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw .knownHostsUnreadable(path: path, message: "cannot create \(temp): \(String(cString: strerror(errno)))")
+        }
+        // The replacement keeps the file's owner and mode: root recording keys (care-agent hosts
+        // scan) must not leave a file the agent's own user can no longer read. A new file belongs
+        // to the directory's owner (the agent's state directory), readable by all like OpenSSH's.
+        var info = stat()
+        if stat(path, &info) == 0 {
+            _ = fchmod(fd, info.st_mode & 0o7777)
+            if geteuid() == 0 { _ = fchown(fd, info.st_uid, info.st_gid) }
+        } else if geteuid() == 0, stat(directory.isEmpty ? "." : directory, &info) == 0 {
+            _ = fchown(fd, info.st_uid, info.st_gid)
         }
         let ok = content.withUnsafeBytes { buffer -> Bool in
             var offset = 0

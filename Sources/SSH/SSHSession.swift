@@ -40,7 +40,7 @@ public struct SSHTimeouts: Sendable {
     }
 }
 
-private let libssh2Initialised: Int32 = libssh2_init(0)
+let libssh2Initialised: Int32 = libssh2_init(0)
 
 /// An authenticated SSH session on libssh2 in non-blocking mode, driven by an ``IOLoop``.
 /// It owns the socket and the `LIBSSH2_SESSION`; every libssh2 call runs on the loop thread.
@@ -58,7 +58,7 @@ public final class SSHSession: @unchecked Sendable {
     /// The authentication method that succeeded.
     public private(set) var authenticatedWith: String?
 
-    private init(host: String, port: Int, fd: Int32, loop: IOLoop, timeouts: SSHTimeouts) {
+    init(host: String, port: Int, fd: Int32, loop: IOLoop, timeouts: SSHTimeouts) {
         self.host = host
         self.port = port
         self.peer = "\(host):\(port)"
@@ -162,7 +162,7 @@ public final class SSHSession: @unchecked Sendable {
 
     // MARK: - Set-up steps
 
-    private func serverHostKey() throws(SSHError) -> HostKey {
+    func serverHostKey() throws(SSHError) -> HostKey {
         var length = 0
         var type: Int32 = 0
         guard let raw, let pointer = libssh2_session_hostkey(raw, &length, &type), length > 0 else {
