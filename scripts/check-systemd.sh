@@ -12,7 +12,9 @@
 #     watchdog timeout, no restart);
 #   - `systemctl reload` applies a changed agent.conf (devices added), and a broken one is
 #     refused, logged at priority err (`journalctl -p err`) and shown by `care-agent status`;
-#   - `care-agent collect now` inside collects the added device through the service;
+#   - `care-agent hosts scan --yes` inside records the added devices' host keys, keeping
+#     known_hosts readable by the agent;
+#   - `care-agent collect now` inside collects the added devices through the service;
 #   - journal lines carry no timestamp of their own;
 #   - `systemd-analyze security care-agent` is at most 2.0;
 #   - `systemctl stop` ends the agent cleanly within TimeoutStopSec.
@@ -143,12 +145,14 @@ PASSPHRASE="sd-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 cp "$FLEET/client_ed25519" "$WORK/device_key"
 ssh-keygen -q -p -N "$PASSPHRASE" -f "$WORK/device_key" >/dev/null
 # The first three devices at start; the fourth is added by a reload.
-cp "$FLEET/known_hosts" "$WORK/known_hosts"
 tail -n +2 "$FLEET/inventory.csv" | head -n 3 | awk -F, 'BEGIN { print "name,host,port" } { print $1 "," $2 "," $3 }' > "$WORK/inventory.csv"
 EXTRA=$(tail -n +2 "$FLEET/inventory.csv" | sed -n 4p)
 EXTRA_NAME=${EXTRA%%,*}
 EXTRA_HOST=$(echo "$EXTRA" | cut -d, -f2)
 EXTRA_PORT=$(echo "$EXTRA" | cut -d, -f3)
+# known_hosts holds the first three devices' keys; those of the devices added later are recorded
+# by `care-agent hosts scan` inside.
+tail -n +2 "$WORK/inventory.csv" | while IFS=, read -r _ host port; do grep -F "[$host]:$port " "$FLEET/known_hosts"; done > "$WORK/known_hosts"
 
 # A device that takes a password only: its own sshd serving one profile, for the account the
 # Swift sshd tests use (care-test, created as they create it, with their known password).
@@ -180,7 +184,6 @@ EOF
 /usr/sbin/sshd -D -e -f "$PW/sshd_config" 2>"$PW/sshd.log" &
 PASSWORD_SSHD_PID=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PASSWORD_PORT") 2>/dev/null && break; sleep 0.1; done
-echo "[127.0.0.1]:$PASSWORD_PORT $(cut -d' ' -f1,2 "$PW/ssh_host_ed25519_key.pub")" >> "$WORK/known_hosts"
 
 # --- Boot -----------------------------------------------------------------------------------------
 # No system bus on the host: --register=no --keep-unit. The host's cgroup v1 controllers need
@@ -188,6 +191,7 @@ echo "[127.0.0.1]:$PASSWORD_PORT $(cut -d' ' -f1,2 "$PW/ssh_host_ed25519_key.pub
 SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn -D "$ROOT" --machine="$NAME" --boot --register=no --keep-unit \
     --capability=CAP_NET_ADMIN --system-call-filter=bpf --console=pipe >"$WORK/console.log" 2>&1 </dev/null &
 NSPAWN_PID=$!
+booting=$(date +%s)
 INIT=
 for _ in $(seq 1 200); do
     # The container's init is nspawn's child (seen from inside, its root is just "/").
@@ -207,7 +211,7 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 case "$state" in
-    running|degraded) pass "container booted with systemd as PID 1 ($state) in $(( $(date +%s) - started )) s" ;;
+    running|degraded) pass "container booted with systemd as PID 1 ($state) in $(( $(date +%s) - booting )) s" ;;
     *) tail -n 20 "$WORK/console.log"; fatal "the container's systemd is '$state'" ;;
 esac
 
@@ -325,6 +329,16 @@ if inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *5' && ! 
 else
     inside care-agent status || true
     fail "systemctl reload did not apply the changed agent.conf"
+fi
+
+# --- Host keys of the added devices, recorded by the agent's own scan ----------------------------
+if inside care-agent hosts scan --config /etc/care-agent/agent.conf --device "$EXTRA_NAME" --device by-password --yes >"$WORK/scan.out" 2>&1 \
+    && grep -q "recorded 2 host keys in /etc/care-agent/known_hosts" "$WORK/scan.out" \
+    && [ "$(inside stat -c %a:%U:%G /etc/care-agent/known_hosts)" = "640:root:care-agent" ]; then
+    pass "care-agent hosts scan --yes recorded the added devices' host keys (known_hosts still 0640 root:care-agent)"
+else
+    cat "$WORK/scan.out"
+    fail "care-agent hosts scan did not record the added devices' host keys"
 fi
 
 # --- On demand through the control socket ------------------------------------------------------
