@@ -15,7 +15,7 @@
 #   - `care-agent hosts scan --yes` inside records the added devices' host keys, keeping
 #     known_hosts readable by the agent;
 #   - `care-agent collect now` inside collects the added devices through the service;
-#   - journal lines carry no timestamp of their own;
+#   - journal entries carry no timestamp of their own, and the metadata as fields (DEVICE=, RPC=);
 #   - `systemd-analyze security care-agent` is at most 2.0;
 #   - `systemctl stop` ends the agent cleanly within TimeoutStopSec.
 # Prints one PASS or FAIL line per check; exits 1 when one failed. Needs root, debootstrap and
@@ -299,7 +299,7 @@ inside care-agent status 2>/dev/null | grep -q "LAST RELOAD FAILED" && [ "$(insi
     && pass "a broken agent.conf is refused on reload; the service keeps running and status says so" \
     || fail "a broken agent.conf on reload: status does not say LAST RELOAD FAILED"
 if inside journalctl --no-pager -u care-agent -p err -o cat | grep -q "configuration not reloaded"; then
-    pass "journalctl -p err -u care-agent finds the error line (priority from the <N> prefix)"
+    pass "journalctl -p err -u care-agent finds the error line (PRIORITY=3)"
 else
     fail "journalctl -p err finds no 'configuration not reloaded' line"
 fi
@@ -348,6 +348,12 @@ if inside care-agent collect now --device "$EXTRA_NAME" >"$WORK/collect.out" 2>&
 else
     cat "$WORK/collect.out"
     fail "collect now through the service: $(count_bundles) bundles, expected $((before + 1))"
+fi
+# Native journal entries: the metadata as fields of their own.
+if inside journalctl --no-pager -u care-agent "DEVICE=$EXTRA_NAME" RPC=get-software-information -o cat | grep -q "rpc ok"; then
+    pass "journalctl -u care-agent DEVICE=$EXTRA_NAME RPC=get-software-information finds the device's RPC (structured fields)"
+else
+    fail "no journal entry with the fields DEVICE=$EXTRA_NAME RPC=get-software-information"
 fi
 inside care-agent status | grep -q "ok *$EXTRA_NAME at" || fail "status does not show $EXTRA_NAME ok after the on-demand run"
 inside care-agent status | grep -q "last collect now 20" || fail "status does not show the group's last collect now"

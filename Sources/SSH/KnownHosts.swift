@@ -209,19 +209,22 @@ enum KnownHostsWriter {
         content.append(contentsOf: Array("\(name) \(key.openSSHText)\n".utf8))
         let directory = (path as NSString).deletingLastPathComponent
         let temp = (directory.isEmpty ? "." : directory) + "/.known_hosts.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw .knownHostsUnreadable(path: path, message: "cannot create \(temp): \(String(cString: strerror(errno)))")
         }
-        // The replacement keeps the file's owner and mode: root recording keys (care-agent hosts
-        // scan) must not leave a file the agent's own user can no longer read. A new file belongs
-        // to the directory's owner (the agent's state directory), readable by all like OpenSSH's.
+        // Never readable by others. The replacement keeps the file's owner and group and its
+        // group read: root recording keys (care-agent hosts scan) must not leave a file the
+        // agent's own user can no longer read. A file root creates in a directory of another
+        // owner or group (the agent's state directory, /etc/care-agent) is theirs, group-readable.
         var info = stat()
         if stat(path, &info) == 0 {
-            _ = fchmod(fd, info.st_mode & 0o7777)
+            _ = fchmod(fd, info.st_mode & 0o640)
             if geteuid() == 0 { _ = fchown(fd, info.st_uid, info.st_gid) }
-        } else if geteuid() == 0, stat(directory.isEmpty ? "." : directory, &info) == 0 {
+        } else if geteuid() == 0, stat(directory.isEmpty ? "." : directory, &info) == 0,
+                  info.st_uid != geteuid() || info.st_gid != getegid() {
             _ = fchown(fd, info.st_uid, info.st_gid)
+            _ = fchmod(fd, 0o640)
         }
         let ok = content.withUnsafeBytes { buffer -> Bool in
             var offset = 0

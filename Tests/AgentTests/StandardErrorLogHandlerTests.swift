@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TestSupport
 
 /// Log lines for the journal (`<N>` priority, no own timestamp) and for a terminal.
 @Suite struct StandardErrorLogHandlerTests {
@@ -62,6 +63,62 @@ import Testing
         #expect(lines.all == ["<4>shown\n"])
     }
 
+    /// Under systemd each message is a native journal entry: the priority, and the metadata as
+    /// fields of their own (`journalctl DEVICE=mx1`), a value with a line break in the binary form.
+    @Test func journalEntriesCarryMetadataAsFields() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("journal.sock").path
+        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(receiver) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0)
+        let lines = Lines()
+        var log = Logger(label: "care-agent") {
+            StandardErrorLogHandler(label: $0, format: .journal, journal: JournalSocket(path: path)) { lines.append($0) }
+        }
+        log.logLevel = .info
+        log.error("rpc failed", metadata: ["device": "mx1", "rpc": "get-software-information", "duration-ms": "12", "reply": "a\nb"])
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = recv(receiver, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        try #require(n > 0)
+        let datagram = Array(buffer[..<n])
+        let text = String(decoding: datagram, as: UTF8.self)
+        #expect(text.contains("PRIORITY=3\n"))
+        #expect(text.contains("SYSLOG_IDENTIFIER=care-agent\n"))
+        #expect(text.contains("DEVICE=mx1\n"))
+        #expect(text.contains("RPC=get-software-information\n"))
+        #expect(text.contains("DURATION_MS=12\n"))
+        // "REPLY", newline, 3 as a 64-bit little-endian length, "a\nb", newline.
+        #expect(datagram.contains(subsequence: Array("REPLY\n".utf8) + [3, 0, 0, 0, 0, 0, 0, 0] + Array("a\nb\n".utf8)))
+        // MESSAGE holds a line break too: binary form, the metadata after the message.
+        #expect(datagram.contains(subsequence: Array("MESSAGE\n".utf8)))
+        #expect(text.contains("rpc failed device=mx1 duration-ms=12 reply=a\nb rpc=get-software-information\n"))
+        #expect(lines.all.isEmpty, "sent to the journal, not to stderr")
+
+        // No journal socket: the <N> line on stderr instead.
+        let fallback = Lines()
+        let orphan = Logger(label: "care-agent") {
+            StandardErrorLogHandler(label: $0, format: .journal, journal: JournalSocket(path: dir.appendingPathComponent("none.sock").path)) { fallback.append($0) }
+        }
+        orphan.warning("no journal", metadata: ["device": "r2"])
+        #expect(fallback.all == ["<4>no journal device=r2\n"])
+    }
+
+    @Test func journalFieldNames() {
+        #expect(StandardErrorLogHandler.journalFieldName("duration-ms") == "DURATION_MS")
+        #expect(StandardErrorLogHandler.journalFieldName("device.address") == "DEVICE_ADDRESS")
+        #expect(StandardErrorLogHandler.journalFieldName("_hidden") == nil)
+        #expect(StandardErrorLogHandler.journalFieldName("message") == nil)
+        #expect(StandardErrorLogHandler.journalFieldName("1st") == nil)
+        #expect(StandardErrorLogHandler.journalFieldName(String(repeating: "a", count: 65)) == nil)
+    }
+
     /// systemd sets JOURNAL_STREAM to stderr's device:inode; a child whose stderr was redirected
     /// inherits the variable but writes somewhere else.
     @Test func journalOnlyWhenStderrIsTheNamedStream() throws {
@@ -80,5 +137,12 @@ import Testing
         #expect(pipe(&other) == 0)
         defer { close(other[0]); close(other[1]) }
         #expect(StandardErrorLogHandler.Format.detect(environment: ["JOURNAL_STREAM": stream], descriptor: other[1]) == .plain)
+    }
+}
+
+extension Array where Element == UInt8 {
+    func contains(subsequence: [UInt8]) -> Bool {
+        guard !subsequence.isEmpty, subsequence.count <= count else { return subsequence.isEmpty }
+        return (0...(count - subsequence.count)).contains { Array(self[$0..<$0 + subsequence.count]) == subsequence }
     }
 }
