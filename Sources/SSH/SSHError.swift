@@ -38,7 +38,7 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(peer): SSH handshake failed: \(message)"
         case let .hostKeyUnknown(host, type, fingerprint, file):
             return "host key for \(host) is not known: the server sent \(type) \(fingerprint), which is not in \(file) "
-                + "(verify it out of band and add it, or set host-key-policy accept-new to trust it on first use)"
+                + "(care-agent hosts scan shows its fingerprints and records them once you checked them; or set host-key-policy = accept-new to trust it on first use)"
         case let .hostKeyChanged(host, file, line, knownType, knownFingerprint, sentType, sentFingerprint):
             let known = knownType == sentType ? knownFingerprint : "\(knownType) \(knownFingerprint)"
             let sent = knownType == sentType ? sentFingerprint : "\(sentType) \(sentFingerprint)"

@@ -35,6 +35,14 @@ import TestSupport
         #expect(shown.err.contains("2 new host keys not recorded"))
         #expect(!FileManager.default.fileExists(atPath: knownHosts))
 
+        // Collecting before: the unknown key's failure points at the scan.
+        let collect = ["collect", "now", "--standalone", "--inventory", inventory, "--device", "r1", "--user", h.user,
+                       "--key", h.clientKeys["ed25519"]!, "--known-hosts", knownHosts, "--host-key-policy", "strict",
+                       "--out", dir.appendingPathComponent("out").path, "--state", dir.appendingPathComponent("state").path]
+        let refused = try careAgent(collect, in: dir)
+        #expect(refused.status == 1)
+        #expect(refused.out.contains("is not known") && refused.out.contains("care-agent hosts scan shows its fingerprints"), "\(refused.out)")
+
         // --yes records them; the unreachable device is reported and sets the exit status.
         let recorded = try careAgent(scan + ["--yes"], in: dir)
         #expect(recorded.status == 1)
@@ -50,10 +58,7 @@ import TestSupport
         for key in truth { #expect(again.out.contains("\(key.fingerprint)  known")) }
 
         // The recorded file is what strict host-key checking needs.
-        let collected = try careAgent(["collect", "now", "--standalone", "--inventory", inventory, "--device", "r1", "--user", h.user,
-                                       "--key", h.clientKeys["ed25519"]!, "--known-hosts", knownHosts, "--host-key-policy", "strict",
-                                       "--out", dir.appendingPathComponent("out").path, "--state", dir.appendingPathComponent("state").path],
-                                      in: dir)
+        let collected = try careAgent(collect, in: dir)
         #expect(collected.status == 0, "\(collected.out)\(collected.err)")
 
         // A different ed25519 key on file for the device: CHANGED, never recorded, exit 1.
