@@ -343,8 +343,9 @@ fi
 
 # --- On demand through the control socket ------------------------------------------------------
 before=$(count_bundles)
-if inside care-agent collect now --device "$EXTRA_NAME" >"$WORK/collect.out" 2>&1 && [ "$(count_bundles)" -eq $((before + 1)) ]; then
-    pass "care-agent collect now --device $EXTRA_NAME through the service wrote its bundle"
+if inside care-agent collect now --device "$EXTRA_NAME" >"$WORK/collect.out" 2>&1 && [ "$(count_bundles)" -eq $((before + 1)) ] \
+    && grep -q "^\[1/1\] ok $EXTRA_NAME: " "$WORK/collect.out"; then
+    pass "care-agent collect now --device $EXTRA_NAME through the service streamed its progress line and wrote its bundle"
 else
     cat "$WORK/collect.out"
     fail "collect now through the service: $(count_bundles) bundles, expected $((before + 1))"
