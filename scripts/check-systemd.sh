@@ -204,10 +204,11 @@ done
 [ -n "$INIT" ] || { tail -n 20 "$WORK/console.log"; fatal "no systemd inside the container after 20 s"; }
 inside() { nsenter -t "$INIT" -a "$@"; }
 # Right after exec, systemd's private socket may not exist yet: ask again until it answers.
+# ("offline" too: /run/systemd/system is made a moment after exec.)
 state=
-for _ in $(seq 1 300); do
+until [ $(( $(date +%s) - booting )) -ge 90 ]; do
     state=$(timeout 60 nsenter -t "$INIT" -a systemctl is-system-running --wait 2>/dev/null || true)
-    case "$state" in running|degraded|maintenance|stopping|offline) break ;; esac
+    case "$state" in running|degraded|maintenance) break ;; esac
     sleep 0.2
 done
 case "$state" in
