@@ -17,7 +17,8 @@
 #   - `care-agent collect now` inside collects the added devices through the service;
 #   - journal entries carry no timestamp of their own, and the metadata as fields (DEVICE=, RPC=);
 #   - `systemd-analyze security care-agent` is at most 2.0;
-#   - `systemctl stop` ends the agent cleanly within TimeoutStopSec.
+#   - `systemctl stop` ends the agent cleanly within TimeoutStopSec;
+#   - a broken agent.conf at start fails the unit, with the mistake at priority err in the journal.
 # Prints one PASS or FAIL line per check; exits 1 when one failed. Needs root, debootstrap and
 # systemd-container. The debootstrap tree is cached in $CARE_AGENT_TEST_CACHE (default
 # /var/cache/care-agent-test/bookworm) and built when missing (about 40 s, 250 MB); each run
@@ -389,4 +390,15 @@ if [ "$result" = success ] && [ "$code" = 0 ] && [ "$took" -lt 45 ] \
 else
     fail "systemctl stop: result $result, exit status $code, $took s (TimeoutStopSec $timeout_stop)"
 fi
+# --- A broken agent.conf at start: the unit fails, and the journal says where at priority err --
+printf 'frobnicate = yes\n' >> "$ROOT/etc/care-agent/agent.conf"
+if inside timeout 30 systemctl start care-agent 2>/dev/null; then
+    fail "care-agent started with a broken agent.conf"
+elif inside journalctl --no-pager -u care-agent -p err -o cat | grep -q 'agent.conf:[0-9]*:1: unknown key "frobnicate"'; then
+    pass "a broken agent.conf stops the start; journalctl -p err -u care-agent names the file, line and key"
+else
+    fail "a broken agent.conf at start: no err-priority journal line naming it"
+fi
+inside systemctl stop care-agent 2>/dev/null || true
+
 [ "$failures" -eq 0 ] || { echo "--- journal of care-agent.service:"; inside journalctl --no-pager -u care-agent -n 60 || true; }

@@ -13,8 +13,14 @@ enum Console {
         FileHandle.standardOutput.write(Data(bytes))
     }
 
+    /// Whether stderr is the journal (under systemd).
+    static let stderrIsJournal = StandardErrorLogHandler.Format.detect() == .journal
+
+    /// There the journal reads `<3>` as priority err, so that `journalctl -p err` shows, say, the
+    /// agent.conf mistake that kept the service from starting; one entry per message.
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data(("care-agent: " + text + "\n").utf8))
+        let line = stderrIsJournal ? "<3>care-agent: " + text.replacingOccurrences(of: "\n", with: "\\n") : "care-agent: " + text
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     /// A Logger writing to stderr at the level from CARE_AGENT_LOG_LEVEL (default warning).
