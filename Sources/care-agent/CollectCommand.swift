@@ -37,7 +37,13 @@ struct ConfigurationOptions: ParsableArguments {
         do {
             configuration = try path.map { try AgentConfiguration.load(path: $0) } ?? AgentConfiguration()
             for file in inventory {
-                try configuration.addInventoryCreatingGroups(InventoryFile(path: file))
+                // Without agent.conf the CSV's groups are created with default settings; with one,
+                // a group it does not define is an error, as for the service's `inventory =`.
+                if path == nil {
+                    try configuration.addInventoryCreatingGroups(InventoryFile(path: file))
+                } else {
+                    try configuration.addInventory(InventoryFile(path: file))
+                }
             }
         } catch {
             Console.error("\(error)"); throw ExitCode(2)
