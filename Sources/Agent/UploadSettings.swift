@@ -45,7 +45,9 @@ public struct UploadSettings: Sendable, Equatable {
                 throw UploadError("token-credential \(tokenCredential) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?")
             }
             guard let data = FileManager.default.contents(atPath: directory + "/" + tokenCredential) else {
-                throw UploadError("cannot read the credential \(directory)/\(tokenCredential)")
+                // systemd skips a credential whose file it did not find.
+                throw UploadError("systemd passed no credential \(tokenCredential): put the token in /etc/credstore/\(tokenCredential) "
+                    + "(root, mode 0600) and restart care-agent; a name the unit does not load needs LoadCredential=\(tokenCredential) in a drop-in")
             }
             return Self.firstLine(data)
         }

@@ -231,6 +231,19 @@ import TestSupport
         #expect(throws: CredentialError.noCredentialsDirectory(group: "g", name: "netconf-password")) {
             try CredentialSource(user: "care", passwordCredential: "netconf-password").resolve(group: "g", environment: [:])
         }
+        // systemd skips a credential whose /etc/credstore file does not exist: say where it goes.
+        #expect(throws: CredentialError.credentialNotLoaded(group: "g", name: "netconf-passphrase")) {
+            try CredentialSource(user: "care", keyFile: "/dev/null", passphraseCredential: "netconf-passphrase")
+                .resolve(group: "g", environment: ["CREDENTIALS_DIRECTORY": dir.path])
+        }
+        #expect(CredentialError.credentialNotLoaded(group: "g", name: "netconf-passphrase").description
+            .contains("put the secret in /etc/credstore/netconf-passphrase (root, mode 0600) and restart care-agent"))
+        var upload = UploadSettings()
+        upload.tokenCredential = "upload-token"
+        #expect(throws: UploadError("systemd passed no credential upload-token: put the token in /etc/credstore/upload-token "
+            + "(root, mode 0600) and restart care-agent; a name the unit does not load needs LoadCredential=upload-token in a drop-in")) {
+            try upload.token(environment: ["CREDENTIALS_DIRECTORY": dir.path])
+        }
         #expect(throws: CredentialError.missing(group: "g", what: "key-file, password-file or password-credential")) {
             try CredentialSource(user: "care").resolve(group: "g")
         }
