@@ -37,10 +37,12 @@ public struct DeviceEndpoint: Sendable {
     public var netconfTimeouts: NETCONFTimeouts
     /// Capabilities to announce; drop base:1.1 to force end-of-message framing.
     public var capabilities: [String]
+    /// Jump hosts to pass (`proxy-jump`); nil: connect directly.
+    public var jumpRoute: JumpRoute?
 
     public init(host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
                 sshTimeouts: SSHTimeouts = .init(), netconfTimeouts: NETCONFTimeouts = .init(),
-                capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11]) {
+                capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11], jumpRoute: JumpRoute? = nil) {
         self.host = host
         self.port = port
         self.credentials = credentials
@@ -48,15 +50,22 @@ public struct DeviceEndpoint: Sendable {
         self.sshTimeouts = sshTimeouts
         self.netconfTimeouts = netconfTimeouts
         self.capabilities = capabilities
+        self.jumpRoute = jumpRoute
     }
 }
 
 extension NETCONFClient {
     /// Connects over SSH, opens the `netconf` subsystem and exchanges hellos.
-    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger) async throws -> NETCONFClient {
+    /// Through `endpoint.jumpRoute` when set: a tunnel on the shared jump host session.
+    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger,
+                               jumpHosts: JumpHostSessions = .shared) async throws -> NETCONFClient {
+        var socket: Int32?
+        if let route = endpoint.jumpRoute, !route.hops.isEmpty {
+            socket = try await jumpHosts.tunnel(to: endpoint.host, port: endpoint.port, route: route, timeouts: endpoint.sshTimeouts, logger: logger)
+        }
         let session = try await SSHSession.connect(
             host: endpoint.host, port: endpoint.port, credentials: endpoint.credentials,
-            hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger)
+            hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger, socket: socket)
         let channel: SSHChannel
         do {
             channel = try await session.openSubsystem("netconf")

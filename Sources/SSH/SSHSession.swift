@@ -52,6 +52,8 @@ public final class SSHSession: @unchecked Sendable {
     let loop: IOLoop
     let fd: Int32
     let timeouts: SSHTimeouts
+    /// Serialises channel opens of the tunnels through this session (a jump host's).
+    let tunnelGate = SerialGate()
     private(set) var raw: OpaquePointer?
     private var closed = false
     public private(set) var hostKey: HostKey?
@@ -74,16 +76,22 @@ public final class SSHSession: @unchecked Sendable {
         if !closed { Glibc.close(fd) }
     }
 
-    /// Connects, checks the host key and authenticates.
+    /// Connects, checks the host key and authenticates. `socket`: a connected stream to use
+    /// instead of a TCP connection of its own (a tunnel through a jump host); the session owns it.
     public static func connect(
         host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
-        timeouts: SSHTimeouts = .init(), loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger
+        timeouts: SSHTimeouts = .init(), loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger, socket: Int32? = nil
     ) async throws -> SSHSession {
         _ = libssh2Initialised
         let peer = "\(host):\(port)"
         let started = ContinuousClock.now
-        let fd = try await TCPConnector.connect(host: host, port: port, deadline: .now + timeouts.connect,
+        let fd: Int32
+        if let socket {
+            fd = socket
+        } else {
+            fd = try await TCPConnector.connect(host: host, port: port, deadline: .now + timeouts.connect,
                                                 timeout: timeouts.connect, loop: loop)
+        }
         let session = SSHSession(host: host, port: port, fd: fd, loop: loop, timeouts: timeouts)
         guard let raw = session.raw else {
             throw SSHError.libssh2(peer: peer, operation: "session init", code: -6, message: "out of memory")
