@@ -1,6 +1,7 @@
 import Foundation
 import Junos
 import NETCONF
+import NETCONFSSH
 import SSH
 
 /// Where the SSH login for a group comes from. agent.conf never holds a secret itself: a password
@@ -106,6 +107,15 @@ public struct GroupSettings: Sendable {
     public var retryBackoff: Duration
     public var knownHosts: String
     public var hostKeyPolicy: HostKeyPolicy
+    /// Jump hosts to reach the devices through (`proxy-jump = user@bastion[:port], ...`), first
+    /// hop first; empty: directly. Each hop's host key is checked against `knownHosts` under
+    /// `hostKeyPolicy`, like the devices'.
+    public var proxyJump: [JumpHost]
+    /// The key for the jump hosts (`proxy-jump-key-file`); nil: the group's `key-file`. A hop
+    /// without `user@` logs in as the group's `user`.
+    public var proxyJumpKeyFile: String?
+    /// Tunnels one jump host session carries at once (`proxy-jump-tunnels`); more devices wait.
+    public var proxyJumpTunnels: Int
     /// RPCs and commands collected besides the default set, declared as data.
     public var extraRequests: [RPCRequest]
     /// Facts of the default set left out for this group.
@@ -125,6 +135,9 @@ public struct GroupSettings: Sendable {
         retryBackoff = .seconds(5)
         knownHosts = "/var/lib/care-agent/known_hosts"
         hostKeyPolicy = .strict
+        proxyJump = []
+        proxyJumpKeyFile = nil
+        proxyJumpTunnels = 10
         extraRequests = []
         skippedFacts = []
     }
@@ -323,6 +336,14 @@ public struct AgentConfiguration: Sendable {
             group.retries = n
         case "retry-backoff": group.retryBackoff = try duration(entry, fail: fail)
         case "known-hosts": group.knownHosts = v
+        case "proxy-jump":
+            if v == "none" { group.proxyJump = []; break }
+            guard let hops = JumpHost.chain(v) else {
+                throw fail(entry, "expected jump hosts as user@host[:port], comma separated (first hop first), or none; found \"\(v)\"", false)
+            }
+            group.proxyJump = hops
+        case "proxy-jump-key-file": group.proxyJumpKeyFile = v
+        case "proxy-jump-tunnels": group.proxyJumpTunnels = try positive(entry, fail: fail)
         case "host-key-policy":
             guard let policy = HostKeyPolicy(rawValue: v) else { throw fail(entry, "expected strict or accept-new, found \"\(v)\"", false) }
             group.hostKeyPolicy = policy

@@ -291,11 +291,20 @@ struct DeviceRun {
         while true {
             attempts += 1
             let budget = min(group.connectTimeout, remaining)
+            let verifier = HostKeyVerifier(knownHostsPath: group.knownHosts, policy: group.hostKeyPolicy)
+            var jumpRoute: JumpRoute?
+            if !group.proxyJump.isEmpty {
+                // The jump hosts' own login: a key (theirs or the group's), never the device password.
+                let jumpCredentials = SSHCredentials(user: credentials.user, privateKeyPath: group.proxyJumpKeyFile ?? credentials.privateKeyPath,
+                                                     passphrase: group.proxyJumpKeyFile == nil ? credentials.passphrase : nil)
+                jumpRoute = JumpRoute(hops: group.proxyJump, credentials: jumpCredentials, hostKeyVerifier: verifier,
+                                      maximumTunnels: group.proxyJumpTunnels)
+            }
             let endpoint = DeviceEndpoint(
-                host: device.host, port: port, credentials: credentials,
-                hostKeyVerifier: HostKeyVerifier(knownHostsPath: group.knownHosts, policy: group.hostKeyPolicy),
+                host: device.host, port: port, credentials: credentials, hostKeyVerifier: verifier,
                 sshTimeouts: SSHTimeouts(connect: budget, authentication: min(group.connectTimeout * 2, remaining)),
-                netconfTimeouts: NETCONFTimeouts(hello: min(group.connectTimeout, remaining), rpc: min(group.rpcTimeout, remaining)))
+                netconfTimeouts: NETCONFTimeouts(hello: min(group.connectTimeout, remaining), rpc: min(group.rpcTimeout, remaining)),
+                jumpRoute: jumpRoute)
             let t = ContinuousClock.now
             do {
                 let client = try await connector(endpoint, logger)
@@ -324,6 +333,8 @@ struct DeviceRun {
     /// transport trouble, never for authentication or host keys (retrying cannot fix them and
     /// may lock the account).
     static func classify(_ error: any Error) -> (FailureKind, retryable: Bool) {
+        // A jump host's failure is classed by its cause (unreachable, host key, authentication).
+        if let jump = error as? JumpHostError { return classify(jump.underlying) }
         if let ssh = error as? SSHError {
             switch ssh {
             case .connect, .connectionRefused, .connectTimeout: return (.unreachable, true)
