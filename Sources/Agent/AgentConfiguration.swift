@@ -150,6 +150,9 @@ public struct Device: Sendable, Hashable, Codable {
     /// nil: the group's port.
     public var port: Int?
     public var group: String
+    /// Jump hosts for this device alone (`proxy-jump` in its [device] section; empty: directly);
+    /// nil: the group's.
+    public var proxyJump: [JumpHost]?
 
     public init(name: String, host: String, port: Int? = nil, group: String = AgentConfiguration.defaultGroup) {
         self.name = name
@@ -268,7 +271,13 @@ public struct AgentConfiguration: Sendable {
                     case "host": device.host = entry.value
                     case "port": device.port = try Self.port(entry, fail: fail)
                     case "group": device.group = entry.value
-                    default: throw fail(entry, "unknown key \"\(entry.key)\" in [device]; expected host, port or group", atKey: true)
+                    case "proxy-jump":
+                        if entry.value == "none" { device.proxyJump = []; break }
+                        guard let hops = JumpHost.chain(entry.value) else {
+                            throw fail(entry, "expected jump hosts as user@host[:port], comma separated (first hop first), or none; found \"\(entry.value)\"")
+                        }
+                        device.proxyJump = hops
+                    default: throw fail(entry, "unknown key \"\(entry.key)\" in [device]; expected host, port, group or proxy-jump", atKey: true)
                     }
                 }
                 if device.host.isEmpty {

@@ -293,11 +293,12 @@ struct DeviceRun {
             let budget = min(group.connectTimeout, remaining)
             let verifier = HostKeyVerifier(knownHostsPath: group.knownHosts, policy: group.hostKeyPolicy)
             var jumpRoute: JumpRoute?
-            if !group.proxyJump.isEmpty {
+            let hops = device.proxyJump ?? group.proxyJump
+            if !hops.isEmpty {
                 // The jump hosts' own login: a key (theirs or the group's), never the device password.
                 let jumpCredentials = SSHCredentials(user: credentials.user, privateKeyPath: group.proxyJumpKeyFile ?? credentials.privateKeyPath,
                                                      passphrase: group.proxyJumpKeyFile == nil ? credentials.passphrase : nil)
-                jumpRoute = JumpRoute(hops: group.proxyJump, credentials: jumpCredentials, hostKeyVerifier: verifier,
+                jumpRoute = JumpRoute(hops: hops, credentials: jumpCredentials, hostKeyVerifier: verifier,
                                       maximumTunnels: group.proxyJumpTunnels)
             }
             let endpoint = DeviceEndpoint(

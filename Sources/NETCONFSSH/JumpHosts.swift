@@ -3,7 +3,7 @@ import Logging
 import SSH
 
 /// One hop of a `proxy-jump` chain: `[user@]host[:port]` (an IPv6 address in brackets).
-public struct JumpHost: Sendable, Hashable, CustomStringConvertible {
+public struct JumpHost: Sendable, Hashable, Codable, CustomStringConvertible {
     public var user: String?
     public var host: String
     public var port: Int

@@ -45,6 +45,11 @@ import TestSupport
             host = \(device.addresses[0])
             port = \(device.port)
             group = behind
+            [device r3]
+            host = \(device.addresses[0])
+            port = \(device.port)
+            group = behind
+            proxy-jump = none
             """
         }
         let conf = dir.appendingPathComponent("agent.conf").path
@@ -52,10 +57,10 @@ import TestSupport
         let run = try careAgent(["collect", "now", "--standalone", "--config", conf, "--json"], in: dir)
         #expect(run.status == 0, "\(run.out)\(run.err)")
         let results = try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [[String: Any]] ?? []
-        #expect(results.map { $0["status"] as? String } == ["ok", "ok"], "\(run.out)")
-        // Both devices through one bastion login, each device with its own.
+        #expect(results.map { $0["status"] as? String } == ["ok", "ok", "ok"], "\(run.out)")
+        // r1 and r2 through one bastion login, r3 (proxy-jump = none) directly; each device with its own.
         #expect(bastion.log.components(separatedBy: "Accepted publickey for").count - 1 == 1, "\(bastion.log)")
-        #expect(device.log.components(separatedBy: "Accepted publickey for").count - 1 == 2)
+        #expect(device.log.components(separatedBy: "Accepted publickey for").count - 1 == 3)
 
         // A bastion that is down: both devices unreachable, saying which jump host.
         bastion.stop()
