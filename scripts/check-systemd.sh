@@ -14,7 +14,8 @@
 #     refused, logged at priority err (`journalctl -p err`) and shown by `care-agent status`;
 #   - `care-agent hosts scan --yes` inside records the added devices' host keys, keeping
 #     known_hosts readable by the agent;
-#   - `care-agent collect now` inside collects the added devices through the service;
+#   - `care-agent collect now` inside collects the added devices through the service, one of
+#     them through a jump host (proxy-jump) on the host's loopback;
 #   - journal entries carry no timestamp of their own, and the metadata as fields (DEVICE=, RPC=);
 #   - `systemd-analyze security care-agent` is at most 2.0;
 #   - `systemctl stop` ends the agent cleanly within TimeoutStopSec;
@@ -44,7 +45,7 @@ PACKAGES=systemd,systemd-sysv,dbus,procps,openssh-client,libssh2-1,libxml2,libcu
 NAME=care-agent-check-$$
 WORK=$(mktemp -d /var/tmp/care-agent-systemd.XXXXXX)
 ROOT=$WORK/root
-NSPAWN_PID= FLEET_PID= PASSWORD_SSHD_PID= INIT= MOUNTED=no
+NSPAWN_PID= FLEET_PID= PASSWORD_SSHD_PID= BASTION_SSHD_PID= INIT= MOUNTED=no
 failures=0
 started=$(date +%s)
 
@@ -74,6 +75,7 @@ cleanup() {
     [ -n "$NSPAWN_PID" ] && stop_pid "$NSPAWN_PID" 20
     [ -n "$FLEET_PID" ] && stop_pid "$FLEET_PID" 10
     [ -n "$PASSWORD_SSHD_PID" ] && stop_pid "$PASSWORD_SSHD_PID" 5
+    [ -n "$BASTION_SSHD_PID" ] && stop_pid "$BASTION_SSHD_PID" 5
     rm -rf "/run/systemd/nspawn/propagate/$NAME"
     if [ "$MOUNTED" = yes ]; then umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null || true; fi
     rm -rf "$WORK"
@@ -185,6 +187,37 @@ EOF
 /usr/sbin/sshd -D -e -f "$PW/sshd_config" 2>"$PW/sshd.log" &
 PASSWORD_SSHD_PID=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PASSWORD_PORT") 2>/dev/null && break; sleep 0.1; done
+
+# A jump host: key login with the fleet's client key, TCP forwarding allowed, nothing else.
+BASTION=$WORK/bastion-sshd
+mkdir -p "$BASTION"
+ssh-keygen -q -t ed25519 -N "" -f "$BASTION/ssh_host_ed25519_key"
+ssh-keygen -y -f "$FLEET/client_ed25519" > "$BASTION/authorized_keys"
+BASTION_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$BASTION/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$BASTION_PORT
+HostKey $BASTION/ssh_host_ed25519_key
+PidFile $BASTION/sshd.pid
+AuthorizedKeysFile $BASTION/authorized_keys
+StrictModes no
+UsePAM no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthenticationMethods publickey
+PermitRootLogin prohibit-password
+AllowTcpForwarding yes
+PermitTTY no
+ForceCommand /bin/false
+LogLevel VERBOSE
+EOF
+/usr/sbin/sshd -D -e -f "$BASTION/sshd_config" 2>"$BASTION/sshd.log" &
+BASTION_SSHD_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$BASTION_PORT") 2>/dev/null && break; sleep 0.1; done
+echo "[127.0.0.1]:$BASTION_PORT $(cut -d' ' -f1,2 "$BASTION/ssh_host_ed25519_key.pub")" >> "$WORK/known_hosts"
+# A fleet device collected again through the bastion.
+BEHIND_HOST=$(sed -n 2p "$WORK/inventory.csv" | cut -d, -f2)
+BEHIND_PORT=$(sed -n 2p "$WORK/inventory.csv" | cut -d, -f3)
 
 # --- Boot -----------------------------------------------------------------------------------------
 # No system bus on the host: --register=no --keep-unit. The host's cgroup v1 controllers need
@@ -323,11 +356,16 @@ port = $EXTRA_PORT
 [device by-password]
 host = 127.0.0.1
 port = $PASSWORD_PORT
-group = password"
+group = password
+
+[device via-bastion]
+host = $BEHIND_HOST
+port = $BEHIND_PORT
+proxy-jump = $(id -un)@127.0.0.1:$BASTION_PORT"
 inside systemctl reload care-agent || fail "systemctl reload failed"
-for _ in $(seq 1 50); do inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *5' && break; sleep 0.1; done
-if inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *5' && ! inside care-agent status | grep -q "LAST RELOAD FAILED"; then
-    pass "systemctl reload applied the changed agent.conf (5 devices)"
+for _ in $(seq 1 50); do inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *6' && break; sleep 0.1; done
+if inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *6' && ! inside care-agent status | grep -q "LAST RELOAD FAILED"; then
+    pass "systemctl reload applied the changed agent.conf (6 devices)"
 else
     inside care-agent status || true
     fail "systemctl reload did not apply the changed agent.conf"
@@ -367,6 +405,15 @@ if inside care-agent collect now --group password >"$WORK/collect-password.out" 
 else
     cat "$WORK/collect-password.out"; tail -n 5 "$PW/sshd.log"
     fail "collect with the password credential failed"
+fi
+
+before=$(count_bundles)
+if inside care-agent collect now --device via-bastion >"$WORK/collect-bastion.out" 2>&1 && [ "$(count_bundles)" -eq $((before + 1)) ] \
+    && [ "$(grep -c "Accepted publickey for $(id -un)" "$BASTION/sshd.log")" = 1 ]; then
+    pass "proxy-jump: a device collected through a jump host (direct-tcpip tunnel) under the hardened unit"
+else
+    cat "$WORK/collect-bastion.out"; tail -n 5 "$BASTION/sshd.log"
+    fail "collect through the jump host failed"
 fi
 
 # --- Exposure ------------------------------------------------------------------------------------
