@@ -16,13 +16,16 @@ public enum HostKeyScan {
 
     /// The keys `host`:`port` offers, at most one per family. A family the server does not offer
     /// is left out; a connection failure (refused, timeout) is thrown, as is a server offering none.
+    /// `connect`: opens each connection instead of TCP (a tunnel through a jump host).
     public static func scan(host: String, port: Int, timeout: Duration = .seconds(10),
-                            loop: IOLoop = IOLoopGroup.shared.next()) async throws -> [HostKey] {
+                            loop: IOLoop = IOLoopGroup.shared.next(),
+                            connect: (@Sendable () async throws -> Int32)? = nil) async throws -> [HostKey] {
         var keys: [HostKey] = []
         var lastError: SSHError?
         for family in families {
             do {
-                let key = try await SSHSession.hostKey(host: host, port: port, offering: family, timeout: timeout, loop: loop)
+                let socket = try await connect?()
+                let key = try await SSHSession.hostKey(host: host, port: port, offering: family, timeout: timeout, loop: loop, socket: socket)
                 if !keys.contains(key) { keys.append(key) }
             } catch let error as SSHError {
                 switch error {
@@ -39,10 +42,14 @@ public enum HostKeyScan {
 extension SSHSession {
     /// Connects, completes the key exchange offering only `keyTypes` as host-key algorithms, and
     /// returns the key the server proved it holds. Nothing is verified or authenticated.
-    static func hostKey(host: String, port: Int, offering keyTypes: [String], timeout: Duration, loop: IOLoop) async throws -> HostKey {
+    static func hostKey(host: String, port: Int, offering keyTypes: [String], timeout: Duration, loop: IOLoop,
+                        socket: Int32? = nil) async throws -> HostKey {
         _ = libssh2Initialised
         let peer = "\(host):\(port)"
-        let fd = try await TCPConnector.connect(host: host, port: port, deadline: .now + timeout, timeout: timeout, loop: loop)
+        let fd: Int32
+        if let socket { fd = socket } else {
+            fd = try await TCPConnector.connect(host: host, port: port, deadline: .now + timeout, timeout: timeout, loop: loop)
+        }
         let session = SSHSession(host: host, port: port, fd: fd, loop: loop, timeouts: SSHTimeouts(connect: timeout, authentication: timeout))
         do {
             guard let raw = session.raw else {

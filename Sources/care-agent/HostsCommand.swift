@@ -1,6 +1,8 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Logging
+import NETCONFSSH
 import SSH
 
 /// `care-agent hosts ...`: the devices' SSH host keys.
@@ -44,11 +46,19 @@ struct HostsScanCommand: AsyncParsableCommand {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
     }
 
-    /// One device's keys (or why there are none) and what its known_hosts says of each.
-    struct DeviceScan: Sendable {
-        var device: Device
+    /// Something to scan: a device, or a jump host on the way to one; `route`: the jump hosts
+    /// before it (nil: directly).
+    struct ScanTarget: Sendable {
+        var name: String
+        var host: String
         var port: Int
         var knownHosts: String
+        var route: JumpRoute?
+    }
+
+    /// One target's keys (or why there are none) and what its known_hosts says of each.
+    struct TargetScan: Sendable {
+        var target: ScanTarget
         var keys: [(HostKey, KeyState)] = []
         var error: String?
     }
@@ -70,15 +80,63 @@ struct HostsScanCommand: AsyncParsableCommand {
             Console.error("no devices to scan (give --inventory, devices in agent.conf, or check --group/--device)")
             throw ExitCode(2)
         }
-        let scans = await scanAll(devices, configuration: configuration)
+        // Jump hosts first: a device behind one is scanned through it, which takes its key.
+        let (jumps, targets) = try Self.targets(devices, configuration: configuration)
+        var troubled = false
+        if !jumps.isEmpty {
+            troubled = try await phase(jumps) || troubled
+        }
+        troubled = try await phase(targets) || troubled
+        if troubled { throw ExitCode(1) }
+    }
+
+    /// The devices as scan targets, and the jump hosts on their way (each chain's hops, in order).
+    static func targets(_ devices: [Device], configuration: AgentConfiguration) throws -> ([ScanTarget], [ScanTarget]) {
+        var jumps: [ScanTarget] = [], seen = Set<String>()
+        var targets: [ScanTarget] = []
+        for device in devices {
+            let settings = configuration.groups[device.group] ?? GroupSettings(name: device.group)
+            let hops = device.proxyJump ?? settings.proxyJump
+            var route: JumpRoute?
+            if !hops.isEmpty {
+                let credentials: SSHCredentials
+                do {
+                    let login = try settings.credentials.resolve(group: settings.name)
+                    credentials = SSHCredentials(user: login.user, privateKeyPath: settings.proxyJumpKeyFile ?? login.privateKeyPath,
+                                                 passphrase: settings.proxyJumpKeyFile == nil ? login.passphrase : nil)
+                } catch {
+                    Console.error("\(device.name): the jump hosts' login: \(error)")
+                    throw ExitCode(2)
+                }
+                let verifier = HostKeyVerifier(knownHostsPath: settings.knownHosts, policy: .strict)
+                for index in hops.indices {
+                    let earlier = Array(hops[..<index])
+                    let hop = hops[index]
+                    guard seen.insert("\(earlier)|\(hop)|\(settings.knownHosts)").inserted else { continue }
+                    jumps.append(ScanTarget(name: "jump host \(hop)", host: hop.host, port: hop.port, knownHosts: settings.knownHosts,
+                                            route: earlier.isEmpty ? nil : JumpRoute(hops: earlier, credentials: credentials, hostKeyVerifier: verifier,
+                                                                                     maximumTunnels: settings.proxyJumpTunnels)))
+                }
+                route = JumpRoute(hops: hops, credentials: credentials, hostKeyVerifier: verifier, maximumTunnels: settings.proxyJumpTunnels)
+            }
+            targets.append(ScanTarget(name: device.name, host: device.host, port: device.port ?? settings.port,
+                                      knownHosts: settings.knownHosts, route: route))
+        }
+        return (jumps, targets)
+    }
+
+    /// Scans, shows, and records the new keys after confirmation; true when something is wrong.
+    func phase(_ targets: [ScanTarget]) async throws -> Bool {
+        let scans = await scanAll(targets)
         var newKeys = 0, troubled = false
         for scan in scans {
+            let where_ = "\(scan.target.name) \(scan.target.host):\(scan.target.port)"
             if let error = scan.error {
-                Console.out("\(scan.device.name) \(scan.device.host):\(scan.port): FAILED: \(error)")
+                Console.out("\(where_): FAILED: \(error)")
                 troubled = true
                 continue
             }
-            Console.out("\(scan.device.name) \(scan.device.host):\(scan.port) (\(scan.knownHosts))")
+            Console.out("\(where_) (\(scan.target.knownHosts))")
             for (key, state) in scan.keys {
                 let label: String
                 switch state {
@@ -94,61 +152,63 @@ struct HostsScanCommand: AsyncParsableCommand {
         }
         guard newKeys > 0 else {
             Console.out("no new host keys")
-            if troubled { throw ExitCode(1) }
-            return
+            return troubled
         }
         if !yes {
             guard isatty(0) == 1 else {
                 Console.error("\(newKeys) new host keys not recorded: confirm on a terminal, or give --yes once the fingerprints are checked")
-                throw ExitCode(1)
+                return true
             }
-            FileHandle.standardOutput.write(Data("Record \(newKeys) new host keys? Compare the fingerprints with the devices' own first. [y/N] ".utf8))
+            FileHandle.standardOutput.write(Data("Record \(newKeys) new host keys? Compare the fingerprints with the hosts' own first. [y/N] ".utf8))
             let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
             guard answer == "y" || answer == "yes" else {
                 Console.out("nothing recorded")
-                throw ExitCode(1)
+                return true
             }
         }
         var recorded = 0
         for scan in scans {
             for (key, state) in scan.keys where state == .new {
                 do {
-                    try KnownHosts.record(key, host: scan.device.host, port: scan.port, in: scan.knownHosts)
+                    try KnownHosts.record(key, host: scan.target.host, port: scan.target.port, in: scan.target.knownHosts)
                     recorded += 1
                 } catch {
-                    Console.error("\(scan.device.name): \(error)")
+                    Console.error("\(scan.target.name): \(error)")
                     troubled = true
                 }
             }
         }
-        let files = Set(scans.filter { $0.keys.contains { $0.1 == .new } }.map(\.knownHosts)).sorted()
+        let files = Set(scans.filter { $0.keys.contains { $0.1 == .new } }.map(\.target.knownHosts)).sorted()
         Console.out("recorded \(recorded) host keys in \(files.joined(separator: ", "))")
-        if troubled { throw ExitCode(1) }
+        return troubled
     }
 
-    func scanAll(_ devices: [Device], configuration: AgentConfiguration) async -> [DeviceScan] {
+    func scanAll(_ targets: [ScanTarget]) async -> [TargetScan] {
         let limit = concurrency, timeout = Duration.milliseconds(Int64(self.timeout * 1000))
-        return await withTaskGroup(of: (Int, DeviceScan).self) { tasks in
-            var results: [(Int, DeviceScan)] = []
-            for (index, device) in devices.enumerated() {
+        let logger = Console.logger("care-agent")
+        return await withTaskGroup(of: (Int, TargetScan).self) { tasks in
+            var results: [(Int, TargetScan)] = []
+            for (index, target) in targets.enumerated() {
                 if index >= limit, let done = await tasks.next() { results.append(done) }
-                let settings = configuration.groups[device.group] ?? GroupSettings(name: device.group)
-                tasks.addTask {
-                    (index, await Self.scan(device, port: device.port ?? settings.port, knownHosts: settings.knownHosts, timeout: timeout))
-                }
+                tasks.addTask { (index, await Self.scan(target, timeout: timeout, logger: logger)) }
             }
             for await done in tasks { results.append(done) }
             return results.sorted { $0.0 < $1.0 }.map(\.1)
         }
     }
 
-    static func scan(_ device: Device, port: Int, knownHosts path: String, timeout: Duration) async -> DeviceScan {
-        var result = DeviceScan(device: device, port: port, knownHosts: path)
-        let known: KnownHosts
+    static func scan(_ target: ScanTarget, timeout: Duration, logger: Logger) async -> TargetScan {
+        var result = TargetScan(target: target)
         do {
-            known = try KnownHosts(path: path)
-            let entries = known.entries(host: device.host, port: port)
-            for key in try await HostKeyScan.scan(host: device.host, port: port, timeout: timeout) {
+            let entries = try KnownHosts(path: target.knownHosts).entries(host: target.host, port: target.port)
+            var connect: (@Sendable () async throws -> Int32)?
+            if let route = target.route {
+                connect = {
+                    try await JumpHostSessions.shared.tunnel(to: target.host, port: target.port, route: route,
+                                                             timeouts: SSHTimeouts(connect: timeout, authentication: timeout), logger: logger)
+                }
+            }
+            for key in try await HostKeyScan.scan(host: target.host, port: target.port, timeout: timeout, connect: connect) {
                 let state: KeyState
                 if let revoked = entries.first(where: { $0.revoked && $0.key.blob == key.blob }) {
                     state = .revoked(line: revoked.line)

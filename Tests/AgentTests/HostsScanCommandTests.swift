@@ -76,6 +76,44 @@ import TestSupport
         #expect(!after.contains(truth.first { $0.type == "ssh-ed25519" }!.openSSHText))
     }
 
+    /// Behind a jump host: the bastion's keys first (a tunnel needs them), then the device's,
+    /// fetched through the bastion.
+    @Test func scanThroughAJumpHost() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        let device = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { device.stop() }
+        let bastion = try SSHDHarness(.init(subsystem: "/bin/false"))
+        defer { bastion.stop() }
+        let knownHosts = dir.appendingPathComponent("known_hosts").path
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [defaults]
+        user = \(device.user)
+        key-file = \(device.clientKeys["ed25519"]!)
+        known-hosts = \(knownHosts)
+        proxy-jump = \(bastion.user)@\(bastion.addresses[0]):\(bastion.port)
+        proxy-jump-key-file = \(bastion.clientKeys["ed25519"]!)
+        [device r1]
+        host = \(device.addresses[0])
+        port = \(device.port)
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let scan = try careAgent(["hosts", "scan", "--config", conf, "--yes", "--timeout", "5"], in: dir)
+        #expect(scan.status == 0, "\(scan.out)\(scan.err)")
+        let hop = "jump host \(bastion.user)@\(bastion.addresses[0]):\(bastion.port) \(bastion.addresses[0]):\(bastion.port)"
+        let hopLine = try #require(scan.out.range(of: hop), "\(scan.out)")
+        let deviceLine = try #require(scan.out.range(of: "r1 \(device.addresses[0]):\(device.port)"), "\(scan.out)")
+        #expect(hopLine.lowerBound < deviceLine.lowerBound)
+        let known = try KnownHosts(path: knownHosts)
+        let bastionKeys = try KnownHosts(path: bastion.knownHostsPath).entries(host: bastion.addresses[0], port: bastion.port).map(\.key.fingerprint)
+        let deviceKeys = try KnownHosts(path: device.knownHostsPath).entries(host: device.addresses[0], port: device.port).map(\.key.fingerprint)
+        #expect(Set(known.entries(host: bastion.addresses[0], port: bastion.port).map(\.key.fingerprint)) == Set(bastionKeys))
+        #expect(Set(known.entries(host: device.addresses[0], port: device.port).map(\.key.fingerprint)) == Set(deviceKeys))
+        // The device's keys came through the bastion (one login per tunnelled handshake's session).
+        #expect(bastion.log.contains("Accepted publickey for \(bastion.user)"), "\(bastion.log)")
+    }
+
     @Test func keysAreRecordedKeepingTheFilesOwnerAndMode() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
