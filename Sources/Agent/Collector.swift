@@ -334,8 +334,12 @@ struct DeviceRun {
     /// transport trouble, never for authentication or host keys (retrying cannot fix them and
     /// may lock the account).
     static func classify(_ error: any Error) -> (FailureKind, retryable: Bool) {
-        // A jump host's failure is classed by its cause (unreachable, host key, authentication).
-        if let jump = error as? JumpHostError { return classify(jump.underlying) }
+        // A jump host's failure is classed by its cause (unreachable, host key, authentication);
+        // a tunnel it would not open means the device is unreachable from there.
+        if let jump = error as? JumpHostError {
+            if case SSHError.channel = jump.underlying { return (.unreachable, true) }
+            return classify(jump.underlying)
+        }
         if let ssh = error as? SSHError {
             switch ssh {
             case .connect, .connectionRefused, .connectTimeout: return (.unreachable, true)

@@ -19,6 +19,7 @@ import TestSupport
         defer { device.stop() }
         let bastion = try SSHDHarness(.init(subsystem: "/bin/false"))
         defer { bastion.stop() }
+        let closedPort = try SSHDHarness.freePort(on: "127.0.0.1")
         let knownHosts = dir.appendingPathComponent("known_hosts").path
         try (String(contentsOfFile: device.knownHostsPath, encoding: .utf8) + String(contentsOfFile: bastion.knownHostsPath, encoding: .utf8))
             .write(toFile: knownHosts, atomically: true, encoding: .utf8)
@@ -50,14 +51,21 @@ import TestSupport
             port = \(device.port)
             group = behind
             proxy-jump = none
+            [device gone]
+            host = 127.0.0.1
+            port = \(closedPort)
+            group = behind
             """
         }
         let conf = dir.appendingPathComponent("agent.conf").path
         try configuration(proxyJump: "\(bastion.user)@\(bastion.addresses[0]):\(bastion.port)").write(toFile: conf, atomically: true, encoding: .utf8)
         let run = try careAgent(["collect", "now", "--standalone", "--config", conf, "--json"], in: dir)
-        #expect(run.status == 0, "\(run.out)\(run.err)")
+        #expect(run.status == 1, "\(run.out)\(run.err)")
         let results = try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [[String: Any]] ?? []
-        #expect(results.map { $0["status"] as? String } == ["ok", "ok", "ok"], "\(run.out)")
+        #expect(results.map { $0["status"] as? String } == ["ok", "ok", "ok", "failed"], "\(run.out)")
+        // Nothing listens behind the bastion: it refuses the tunnel, the device is unreachable.
+        #expect(results.last?["failure"] as? String == "unreachable")
+        #expect((results.last?["reason"] as? String)?.contains("the jump host refused a tunnel to 127.0.0.1:\(closedPort)") == true, "\(run.out)")
         // r1 and r2 through one bastion login, r3 (proxy-jump = none) directly; each device with its own.
         #expect(bastion.log.components(separatedBy: "Accepted publickey for").count - 1 == 1, "\(bastion.log)")
         #expect(device.log.components(separatedBy: "Accepted publickey for").count - 1 == 3)
