@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then echo "check-install: skipped (needs root)"; exit 0; fi
-if [ -e /etc/care-agent ] || getent passwd care-agent >/dev/null; then
+if [ -e /etc/care-agent ] || [ -e /etc/credstore ] || getent passwd care-agent >/dev/null; then
     echo "check-install: skipped: care-agent is installed on this machine; not touching it"
     exit 0
 fi
@@ -18,24 +18,30 @@ scripts/install.sh --no-start --prefix="$prefix" --binary="$(swift build --show-
 grep -q "^ExecStart=$prefix/bin/care-agent run --config /etc/care-agent/agent.conf$" /etc/systemd/system/care-agent.service \
     || fail "unit ExecStart does not name the installed binary"
 [ "$(stat -c %a:%G /etc/care-agent/agent.conf)" = "640:care-agent" ] || fail "agent.conf is not 0640 root:care-agent"
-[ "$(stat -c %a /etc/care-agent/credentials)" = "750" ] || fail "credentials directory is not 0750"
+[ "$(stat -c %a:%U /etc/credstore)" = "700:root" ] || fail "/etc/credstore is not 0700 root"
+[ "$(stat -c %a:%U:%G /etc/care-agent/id_ed25519)" = "640:root:care-agent" ] || fail "the agent's SSH key is not 0640 root:care-agent"
+[ -s /etc/care-agent/id_ed25519.pub ] || fail "no public key beside the agent's SSH key"
+# The installed agent.conf parses and lists no device yet.
+out=$("$prefix/bin/care-agent" collect now --standalone --config /etc/care-agent/agent.conf 2>&1) && fail "collect now with no device succeeded"
+case "$out" in *"no devices to collect"*) ;; *) fail "the installed agent.conf is not valid: $out" ;; esac
 [ "$(getent passwd care-agent | cut -d: -f7)" = "/usr/sbin/nologin" ] || fail "care-agent user can log in"
 "$prefix/bin/care-agent" collect now --standalone --config /etc/care-agent/agent.conf --device NONE >/dev/null 2>&1 \
-    && fail "the example configuration's unknown device was accepted"
+    && fail "an unknown device was accepted"
 [ -f "$prefix/share/care-agent/data/junos-release-milestones.tsv" ] || fail "reference data not installed"
 # The installed binary finds the installed data (no --data): the fixture's MX480 runs 15.1.
 "$prefix/bin/care-agent" report eol --format csv Tests/Fixtures/bundles/baku-JN1249018AFB-20251125-020000.tar.gz \
     | grep -q ",software,re0: 15.1F5.15-C1.12,.*,15.1," || fail "report eol with the installed data"
 echo "check-install: install ok"
 
-echo "keep me" > /etc/care-agent/credentials/marker
+echo "keep me" > /etc/care-agent/marker
 scripts/uninstall.sh --prefix="$prefix"
 [ ! -e "$prefix/bin/care-agent" ] || fail "binary left after uninstall"
 [ ! -e "$prefix/share/care-agent" ] || fail "reference data left after uninstall"
 [ ! -e /etc/systemd/system/care-agent.service ] || fail "unit left after uninstall"
-[ -e /etc/care-agent/credentials/marker ] || fail "uninstall removed the configuration"
+[ -e /etc/care-agent/marker ] || fail "uninstall removed the configuration"
 getent passwd care-agent >/dev/null || fail "uninstall removed the user"
 scripts/uninstall.sh --purge --prefix="$prefix"
 [ ! -e /etc/care-agent ] || fail "--purge left /etc/care-agent"
+[ ! -e /etc/credstore ] || fail "--purge left an empty /etc/credstore"
 ! getent passwd care-agent >/dev/null || fail "--purge left the user"
 echo "check-install: uninstall ok"

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Builds care-agent in release mode and installs it as a systemd service:
 #   /usr/local/bin/care-agent, /etc/systemd/system/care-agent.service,
-#   /etc/care-agent/agent.conf.example (and agent.conf if there is none yet),
-#   system user and group care-agent. Then enables and starts the service
-#   (unless --no-start). Run from the repository root as root.
+#   /etc/care-agent/agent.conf.example, and when they do not exist yet: agent.conf (valid, no
+#   devices), the agent's SSH key /etc/care-agent/id_ed25519 (0640 root:care-agent, .pub beside
+#   it), /etc/credstore (0700 root: systemd credentials), the system user and group care-agent.
+#   Then enables and starts the service (unless --no-start). Run as root.
 set -eu
 
 PREFIX=/usr/local
@@ -46,11 +47,39 @@ install -D -m 0644 systemd/care-agent.service /etc/systemd/system/care-agent.ser
 if [ "$PREFIX" != /usr/local ]; then
     sed -i "s|/usr/local/bin/care-agent|$PREFIX/bin/care-agent|" /etc/systemd/system/care-agent.service
 fi
-install -d -m 0750 -o root -g care-agent /etc/care-agent /etc/care-agent/credentials
+install -d -m 0750 -o root -g care-agent /etc/care-agent
 install -m 0640 -o root -g care-agent agent.conf.example /etc/care-agent/agent.conf.example
 if [ ! -e /etc/care-agent/agent.conf ]; then
-    install -m 0640 -o root -g care-agent agent.conf.example /etc/care-agent/agent.conf
-    echo "install.sh: wrote /etc/care-agent/agent.conf from the example: edit it (devices, user, key-file)"
+    install -m 0640 -o root -g care-agent systemd/agent.conf /etc/care-agent/agent.conf
+    echo "install.sh: wrote /etc/care-agent/agent.conf: valid, no devices yet; add them there (every key: agent.conf.example)"
+fi
+# systemd's credential store: the unit's LoadCredential=NAME reads /etc/credstore/NAME (device
+# password, key passphrase, upload token) as root and hands a copy to the agent alone.
+if [ ! -e /etc/credstore ]; then
+    install -d -m 0700 -o root -g root /etc/credstore
+fi
+if [ -d /etc/care-agent/credentials ] && [ -n "$(ls -A /etc/care-agent/credentials 2>/dev/null)" ]; then
+    echo "install.sh: note: the unit no longer reads /etc/care-agent/credentials/; move its files to /etc/credstore/ (same names)" >&2
+fi
+
+# The agent's SSH login key: readable by the agent, not writable by it.
+KEY=/etc/care-agent/id_ed25519
+if [ ! -e "$KEY" ]; then
+    if command -v ssh-keygen >/dev/null; then
+        ssh-keygen -q -t ed25519 -N "" -C "care-agent@$(uname -n)" -f "$KEY"
+        chown root:care-agent "$KEY" "$KEY.pub"
+        chmod 0640 "$KEY"
+        chmod 0644 "$KEY.pub"
+        echo "install.sh: generated the agent's SSH key $KEY"
+    else
+        echo "install.sh: ssh-keygen not found (package openssh-client): no SSH key generated; create $KEY yourself" >&2
+    fi
+fi
+if [ -r "$KEY.pub" ]; then
+    echo "install.sh: on each Junos device (configure mode), allow the agent in and turn NETCONF on (port 830):"
+    echo "    set system login user care-agent class read-only authentication ssh-ed25519 \"$(cut -d' ' -f1-3 "$KEY.pub")\""
+    echo "    set system services netconf ssh"
+    echo "    commit"
 fi
 install -D -m 0644 docs/agent.md "$PREFIX/share/doc/care-agent/agent.md"
 # Reference data for `care-agent report` (advisories, release and hardware milestones).

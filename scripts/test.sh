@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift test suites (real OpenSSH sshd, netconfd and ncclient peers on
-# loopback), bounded libFuzzer runs of the NETCONF framing, the XML/fact parsers, the redactor and the bundle reader, the systemd unit check, and the
-# install/uninstall scripts.
+# loopback), bounded libFuzzer runs of the NETCONF framing, the XML/fact parsers, the redactor
+# and the bundle reader, the systemd unit check, the install/uninstall scripts, and the service
+# under a real systemd (Debian 12 in systemd-nspawn).
 # Run as root on Debian 12: the sshd tests log in as a 'care-test' account they create.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,10 @@ if [ -f systemd/care-agent.service ] && command -v systemd-analyze >/dev/null; t
     checks=$((checks + 1))
 fi
 scripts/check-install.sh
+checks=$((checks + 1))
+# The debug build installed with install.sh into a booted Debian 12 container (tree cached in
+# /var/cache/care-agent-test; built by debootstrap when missing).
+scripts/check-systemd.sh
 checks=$((checks + 1))
 # One plain closing line: Swift Testing's count plus the fuzz run and the script checks.
 passed=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .*passed.*/\1/p' .build/test-output.txt | tail -n 1)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Stops and removes the care-agent service and binary. Keeps its configuration
-# (/etc/care-agent), state (/var/lib/care-agent: results, outbox, known_hosts, key) and
+# (/etc/care-agent, credentials in /etc/credstore), state (/var/lib/care-agent: results, outbox, known_hosts, key) and
 # logs, and the care-agent user, unless --purge is given.
 set -eu
 
@@ -30,6 +30,9 @@ rm -rf "$PREFIX/share/doc/care-agent" "$PREFIX/share/care-agent"
 
 if [ "$PURGE" = yes ]; then
     rm -rf /etc/care-agent /var/lib/care-agent /var/log/care-agent /run/care-agent
+    # The unit's credentials in systemd's store; the store itself only when nothing else is in it.
+    rm -f /etc/credstore/netconf-password /etc/credstore/netconf-passphrase /etc/credstore/upload-token
+    rmdir /etc/credstore 2>/dev/null || true
     if getent passwd care-agent >/dev/null; then userdel care-agent; fi
     if getent group care-agent >/dev/null; then groupdel care-agent 2>/dev/null || true; fi
     echo "uninstall.sh: removed care-agent with its configuration, state, logs and user"

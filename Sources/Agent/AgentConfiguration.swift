@@ -1,11 +1,12 @@
 import Foundation
 import Junos
 import NETCONF
+import NETCONFSSH
 import SSH
 
 /// Where the SSH login for a group comes from. agent.conf never holds a secret itself: a password
 /// or passphrase is read from a file (mode 0600) or from a systemd credential
-/// (`LoadCredential=NAME:/path` in the unit → `$CREDENTIALS_DIRECTORY/NAME`).
+/// (`LoadCredential=NAME` in the unit loads `/etc/credstore/NAME` → `$CREDENTIALS_DIRECTORY/NAME`).
 public struct CredentialSource: Sendable, Equatable {
     public var user: String?
     public var keyFile: String?
@@ -38,6 +39,10 @@ public struct CredentialSource: Sendable, Equatable {
                 guard let directory = environment["CREDENTIALS_DIRECTORY"] else {
                     throw .noCredentialsDirectory(group: group, name: credential)
                 }
+                // systemd skips a credential it did not find: the file is missing, not unreadable.
+                guard FileManager.default.fileExists(atPath: directory + "/" + credential) else {
+                    throw .credentialNotLoaded(group: group, name: credential)
+                }
                 return try Self.readSecret(path: directory + "/" + credential, what: what, group: group)
             }
             return nil
@@ -69,6 +74,7 @@ public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible
     case noCredentialsDirectory(group: String, name: String)
     /// A secret file other users can read (``SecretFile``).
     case tooOpen(group: String, SecretFile.Refusal)
+    case credentialNotLoaded(group: String, name: String)
 
     public var description: String {
         switch self {
@@ -80,6 +86,9 @@ public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible
             return "group \(group): credential \(name) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?"
         case let .tooOpen(group, refusal):
             return "group \(group): \(refusal)"
+        case let .credentialNotLoaded(group, name):
+            return "group \(group): systemd passed no credential \(name): put the secret in /etc/credstore/\(name) (root, mode 0600) "
+                + "and restart care-agent; a name the unit does not load needs LoadCredential=\(name) in a drop-in (systemctl edit care-agent)"
         }
     }
 }
@@ -104,6 +113,15 @@ public struct GroupSettings: Sendable {
     public var retryBackoff: Duration
     public var knownHosts: String
     public var hostKeyPolicy: HostKeyPolicy
+    /// Jump hosts to reach the devices through (`proxy-jump = user@bastion[:port], ...`), first
+    /// hop first; empty: directly. Each hop's host key is checked against `knownHosts` under
+    /// `hostKeyPolicy`, like the devices'.
+    public var proxyJump: [JumpHost]
+    /// The key for the jump hosts (`proxy-jump-key-file`); nil: the group's `key-file`. A hop
+    /// without `user@` logs in as the group's `user`.
+    public var proxyJumpKeyFile: String?
+    /// Tunnels one jump host session carries at once (`proxy-jump-tunnels`); more devices wait.
+    public var proxyJumpTunnels: Int
     /// RPCs and commands collected besides the default set, declared as data.
     public var extraRequests: [RPCRequest]
     /// Facts of the default set left out for this group.
@@ -126,6 +144,9 @@ public struct GroupSettings: Sendable {
         retryBackoff = .seconds(5)
         knownHosts = "/var/lib/care-agent/known_hosts"
         hostKeyPolicy = .strict
+        proxyJump = []
+        proxyJumpKeyFile = nil
+        proxyJumpTunnels = 10
         extraRequests = []
         skippedFacts = []
         maximumReplySize = FrameDecoder.defaultMaximumMessageSize
@@ -139,6 +160,9 @@ public struct Device: Sendable, Hashable, Codable {
     /// nil: the group's port.
     public var port: Int?
     public var group: String
+    /// Jump hosts for this device alone (`proxy-jump` in its [device] section; empty: directly);
+    /// nil: the group's.
+    public var proxyJump: [JumpHost]?
 
     public init(name: String, host: String, port: Int? = nil, group: String = AgentConfiguration.defaultGroup) {
         self.name = name
@@ -257,7 +281,13 @@ public struct AgentConfiguration: Sendable {
                     case "host": device.host = entry.value
                     case "port": device.port = try Self.port(entry, fail: fail)
                     case "group": device.group = entry.value
-                    default: throw fail(entry, "unknown key \"\(entry.key)\" in [device]; expected host, port or group", atKey: true)
+                    case "proxy-jump":
+                        if entry.value == "none" { device.proxyJump = []; break }
+                        guard let hops = JumpHost.chain(entry.value) else {
+                            throw fail(entry, "expected jump hosts as user@host[:port], comma separated (first hop first), or none; found \"\(entry.value)\"")
+                        }
+                        device.proxyJump = hops
+                    default: throw fail(entry, "unknown key \"\(entry.key)\" in [device]; expected host, port, group or proxy-jump", atKey: true)
                     }
                 }
                 if device.host.isEmpty {
@@ -291,7 +321,7 @@ public struct AgentConfiguration: Sendable {
         for row in inventory.rows {
             guard groups[row.device.group] != nil else {
                 throw ConfigurationError(file: inventory.path, line: row.line, column: 1,
-                                         message: "device \(row.device.name) is in group \(row.device.group), which agent.conf does not define")
+                                         message: "device \(row.device.name) is in group \(row.device.group), which agent.conf does not define: add a [group \(row.device.group)] section (an empty one takes the [defaults])")
             }
             guard names.insert(row.device.name).inserted else {
                 throw ConfigurationError(file: inventory.path, line: row.line, column: 1, message: "device \(row.device.name) is listed twice")
@@ -330,6 +360,14 @@ public struct AgentConfiguration: Sendable {
             }
             group.maximumReplySize = size
         case "known-hosts": group.knownHosts = v
+        case "proxy-jump":
+            if v == "none" { group.proxyJump = []; break }
+            guard let hops = JumpHost.chain(v) else {
+                throw fail(entry, "expected jump hosts as user@host[:port], comma separated (first hop first), or none; found \"\(v)\"", false)
+            }
+            group.proxyJump = hops
+        case "proxy-jump-key-file": group.proxyJumpKeyFile = v
+        case "proxy-jump-tunnels": group.proxyJumpTunnels = try positive(entry, fail: fail)
         case "host-key-policy":
             guard let policy = HostKeyPolicy(rawValue: v) else { throw fail(entry, "expected strict or accept-new, found \"\(v)\"", false) }
             group.hostKeyPolicy = policy

@@ -14,7 +14,11 @@ public actor AgentRuntime {
     /// One set of limits for the agent's life: every collector (one per reload) shares them.
     private let limits: CollectionLimits
     public private(set) var lastReloadError: String?
+    /// The scheduler's last run of each group (what its next run is planned from).
     public private(set) var lastRun: [String: Date] = [:]
+    /// The last `collect now` through the control socket that included devices of each group;
+    /// shown by `status`, never counted by the scheduler (an on-demand run does not delay the next).
+    public private(set) var lastRequestedRun: [String: Date] = [:]
     public private(set) var lastCollection: Date?
     public private(set) var collectionsRunning = 0
     /// Counters since start, written to `metrics-file` after each collection.
@@ -72,16 +76,25 @@ public actor AgentRuntime {
     }
 
     /// Collects the devices of `groups` plus `devices` (everything when both are empty).
-    public func collect(groups: [String], devices: [String], trigger: CollectionCause) async throws -> [DeviceResult] {
+    /// `onSelected` learns how many devices were selected before the collection starts.
+    public func collect(groups: [String], devices: [String], trigger: CollectionCause,
+                        onSelected: @Sendable (Int) -> Void = { _ in },
+                        onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async throws -> [DeviceResult] {
         let selected = try configuration.select(groups: groups, devices: devices)
-        return await collect(selected, trigger: trigger)
+        onSelected(selected.count)
+        return await collect(selected, trigger: trigger, onEvent: onEvent)
     }
 
-    public func collect(_ devices: [Device], trigger: CollectionCause) async -> [DeviceResult] {
+    public func collect(_ devices: [Device], trigger: CollectionCause,
+                        onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let collector = self.collector
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
         collectionsRunning += 1
-        let results = await collector.collect(devices, trigger: trigger)
+        if trigger == .request {
+            let now = Date()
+            for group in Set(devices.map(\.group)) { lastRequestedRun[group] = now }
+        }
+        let results = await collector.collect(devices, trigger: trigger, onEvent: onEvent)
         collectionsRunning -= 1
         lastCollection = Date()
         for result in results where result.status.attempted {

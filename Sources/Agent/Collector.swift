@@ -302,12 +302,22 @@ struct DeviceRun {
         while true {
             attempts += 1
             let budget = min(group.connectTimeout, remaining)
+            let verifier = HostKeyVerifier(knownHostsPath: group.knownHosts, policy: group.hostKeyPolicy)
+            var jumpRoute: JumpRoute?
+            let hops = device.proxyJump ?? group.proxyJump
+            if !hops.isEmpty {
+                // The jump hosts' own login: a key (theirs or the group's), never the device password.
+                let jumpCredentials = SSHCredentials(user: credentials.user, privateKeyPath: group.proxyJumpKeyFile ?? credentials.privateKeyPath,
+                                                     passphrase: group.proxyJumpKeyFile == nil ? credentials.passphrase : nil)
+                jumpRoute = JumpRoute(hops: hops, credentials: jumpCredentials, hostKeyVerifier: verifier,
+                                      maximumTunnels: group.proxyJumpTunnels)
+            }
             let endpoint = DeviceEndpoint(
-                host: device.host, port: port, credentials: credentials,
-                hostKeyVerifier: HostKeyVerifier(knownHostsPath: group.knownHosts, policy: group.hostKeyPolicy),
+                host: device.host, port: port, credentials: credentials, hostKeyVerifier: verifier,
                 sshTimeouts: SSHTimeouts(connect: budget, authentication: min(group.connectTimeout * 2, remaining)),
                 netconfTimeouts: NETCONFTimeouts(hello: min(group.connectTimeout, remaining), rpc: min(group.rpcTimeout, remaining)),
-                maximumMessageSize: group.maximumReplySize)
+                maximumMessageSize: group.maximumReplySize,
+                jumpRoute: jumpRoute)
             let t = ContinuousClock.now
             do {
                 let client = try await connector(endpoint, logger)
@@ -336,9 +346,15 @@ struct DeviceRun {
     /// transport trouble, never for authentication or host keys (retrying cannot fix them and
     /// may lock the account).
     static func classify(_ error: any Error) -> (FailureKind, retryable: Bool) {
+        // A jump host's failure is classed by its cause (unreachable, host key, authentication);
+        // a tunnel it would not open means the device is unreachable from there.
+        if let jump = error as? JumpHostError {
+            if case SSHError.channel = jump.underlying { return (.unreachable, true) }
+            return classify(jump.underlying)
+        }
         if let ssh = error as? SSHError {
             switch ssh {
-            case .connect, .connectTimeout: return (.unreachable, true)
+            case .connect, .connectionRefused, .connectTimeout: return (.unreachable, true)
             case .timeout: return (.timeout, true)
             case .handshake: return (.session, true)
             case .resolve: return (.unreachable, false)

@@ -8,26 +8,62 @@ public struct ControlRequest: Codable, Sendable {
     public var command: String
     public var groups: [String]
     public var devices: [String]
+    /// `collect`: stream a ``CollectionProgress`` line per device event before the answer. An
+    /// agent that predates it ignores the key and sends the answer alone.
+    public var progress: Bool?
 
-    public init(command: String, groups: [String] = [], devices: [String] = []) {
+    public init(command: String, groups: [String] = [], devices: [String] = [], progress: Bool = false) {
         self.command = command
         self.groups = groups
         self.devices = devices
+        self.progress = progress ? true : nil
     }
 }
 
-/// The answer: one JSON object on one line.
+/// One event of a collection asked for with `progress`, sent as `{"ok":true,"progress":{...}}`
+/// lines before the answer (the first line without `progress`).
+public struct CollectionProgress: Codable, Sendable {
+    public enum Event: String, Codable, Sendable { case selected, started, finished }
+    public var event: Event
+    /// `selected`: how many devices the collection has.
+    public var devices: Int?
+    /// `started`: the device that got its slot.
+    public var device: String?
+    /// `finished`: the device's result.
+    public var result: DeviceSummary?
+
+    public static func selected(_ count: Int) -> CollectionProgress { CollectionProgress(event: .selected, devices: count) }
+
+    public init(event: Event, devices: Int? = nil, device: String? = nil, result: DeviceSummary? = nil) {
+        self.event = event
+        self.devices = devices
+        self.device = device
+        self.result = result
+    }
+
+    public init(_ event: CollectionEvent) {
+        switch event {
+        case let .started(device): self.init(event: .started, device: device.name)
+        case let .finished(result, _): self.init(event: .finished, device: result.device.name, result: DeviceSummary(result))
+        }
+    }
+}
+
+/// The answer: one JSON object on one line (after the progress lines of a streamed collection).
 public struct ControlResponse: Codable, Sendable {
     public var ok: Bool
     public var error: String?
     public var status: AgentStatus?
     public var results: [DeviceSummary]?
+    public var progress: CollectionProgress?
 
-    public init(ok: Bool, error: String? = nil, status: AgentStatus? = nil, results: [DeviceSummary]? = nil) {
+    public init(ok: Bool, error: String? = nil, status: AgentStatus? = nil, results: [DeviceSummary]? = nil,
+                progress: CollectionProgress? = nil) {
         self.ok = ok
         self.error = error
         self.status = status
         self.results = results
+        self.progress = progress
     }
 }
 
@@ -37,7 +73,10 @@ public struct AgentStatus: Codable, Sendable {
         public var name: String
         public var schedule: String
         public var devices: Int
+        /// The last scheduled run.
         public var lastRun: Date?
+        /// The last `collect now` through the service that included this group's devices.
+        public var lastRequestedRun: Date?
         /// nil: not scheduled (manual), or the scheduler has not planned it yet.
         public var nextRun: Date?
     }
@@ -73,6 +112,7 @@ public struct AgentStatus: Codable, Sendable {
         queuedDevices = await runtime.devicesQueued.sorted()
         lastCollection = await runtime.lastCollection
         let lastRun = await runtime.lastRun
+        let lastRequestedRun = await runtime.lastRequestedRun
         let nextRuns = await runtime.nextRuns
         outboxBundles = AgentMetrics.outboxDepth(configuration.agent.outbox)
         var upload = await runtime.uploadState
@@ -82,7 +122,7 @@ public struct AgentStatus: Codable, Sendable {
         self.upload = upload
         groups = configuration.groups.values.sorted { $0.name < $1.name }.map { g in
             Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,
-                  lastRun: lastRun[g.name], nextRun: nextRuns[g.name])
+                  lastRun: lastRun[g.name], lastRequestedRun: lastRequestedRun[g.name], nextRun: nextRuns[g.name])
         }
         results = ResultStore(stateDirectory: configuration.agent.stateDirectory).loadAll().map(DeviceSummary.init)
     }
@@ -223,17 +263,55 @@ public struct ControlServer: Service {
                 let request = try JSONDecoder().decode(ControlRequest.self, from: Data(buffer.prefix { $0 != 0x0A }))
                 // Running a command (a collection may take minutes): this client keeps its slot.
                 clients.setEvictable(id, false)
-                response = await handle(request)
-                clients.setEvictable(id, true)
+                defer { clients.setEvictable(id, true) }
+                if request.command == "collect", request.progress == true {
+                    // Events come from the collection's tasks; one writer sends them in order, and a
+                    // client that reads slowly or left delays no device (the stream buffers).
+                    let (events, continuation) = AsyncStream.makeStream(of: CollectionProgress.self)
+                    let writer = Task {
+                        var connected = true
+                        for await event in events where connected {
+                            connected = await send(ControlResponse(ok: true, progress: event), to: fd)
+                        }
+                        return connected
+                    }
+                    response = await collect(request, onSelected: { continuation.yield(.selected($0)) },
+                                             onEvent: { continuation.yield(CollectionProgress($0)) })
+                    continuation.finish()
+                    guard await writer.value else { return }
+                } else {
+                    response = await handle(request)
+                }
             } catch {
                 response = ControlResponse(ok: false, error: "malformed request: \(error)")
             }
         }
+        _ = await send(response, to: fd)
+    }
+
+    /// Writes one JSON line within the reply timeout; false when the client is gone or did not
+    /// read it in time (dropped: a client that does not read must not hold its slot).
+    func send(_ response: ControlResponse, to fd: Int32) async -> Bool {
         var out = Array((try? ResultStore.encoderCompact.encode(response)) ?? Data("{\"ok\":false}".utf8))
         out.append(0x0A)
-        if case let .timedOut(unsent) = await Self.send(out, to: fd, within: limits.replyTimeout) {
+        switch await Self.send(out, to: fd, within: limits.replyTimeout) {
+        case .sent: return true
+        case .closed: return false
+        case let .timedOut(unsent):
             logger.warning("control client did not read its answer in time: dropped",
                            metadata: ["timeout": "\(limits.replyTimeout)", "unsent": "\(unsent)"])
+            return false
+        }
+    }
+
+    func collect(_ request: ControlRequest, onSelected: @Sendable (Int) -> Void = { _ in },
+                 onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> ControlResponse {
+        do {
+            let results = try await runtime.collect(groups: request.groups, devices: request.devices, trigger: .request,
+                                                    onSelected: onSelected, onEvent: onEvent)
+            return ControlResponse(ok: true, results: results.map(DeviceSummary.init))
+        } catch {
+            return ControlResponse(ok: false, error: "\(error)")
         }
     }
 
@@ -272,12 +350,7 @@ public struct ControlServer: Service {
             let error = await runtime.reload()
             return ControlResponse(ok: error == nil, error: error)
         case "collect":
-            do {
-                let results = try await runtime.collect(groups: request.groups, devices: request.devices, trigger: .request)
-                return ControlResponse(ok: true, results: results.map(DeviceSummary.init))
-            } catch {
-                return ControlResponse(ok: false, error: "\(error)")
-            }
+            return await collect(request)
         default:
             return ControlResponse(ok: false, error: "unknown command \(request.command); expected status, collect or reload")
         }
@@ -348,8 +421,10 @@ public enum ControlClient {
         } == 0
     }
 
-    /// Sends `request` and waits for the answer (a collection may take minutes).
-    public static func request(socket path: String, _ request: ControlRequest) throws -> ControlResponse {
+    /// Sends `request` and waits for the answer (a collection may take minutes), handing each
+    /// progress line of a streamed collection to `onProgress` as it arrives.
+    public static func request(socket path: String, _ request: ControlRequest,
+                               onProgress: (CollectionProgress) -> Void = { _ in }) throws -> ControlResponse {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ControlError("cannot create a socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -358,21 +433,38 @@ public enum ControlClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
+            if errno == EACCES {
+                throw ControlError("cannot reach the agent at \(path): permission denied (root and members of the care-agent group may ask it: "
+                    + "usermod -aG care-agent $USER, then log in again; or use --standalone)")
+            }
             throw ControlError("cannot reach the agent at \(path): \(String(cString: strerror(errno))) (is care-agent running? systemctl status care-agent; or use --standalone)")
         }
         var bytes = Array(try JSONEncoder().encode(request))
         bytes.append(0x0A)
         guard write(fd, bytes, bytes.count) == bytes.count else { throw ControlError("cannot send the request to \(path)") }
-        var answer: [UInt8] = []
+        var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
+            while let end = pending.firstIndex(of: 0x0A) {
+                let line = Data(pending[..<end])
+                pending.removeSubrange(...end)
+                let response: ControlResponse
+                do {
+                    response = try ResultStore.decoder.decode(ControlResponse.self, from: line)
+                } catch {
+                    throw ControlError("the agent sent an answer that is not understood: \(error)")
+                }
+                guard let progress = response.progress else { return response }
+                onProgress(progress)
+            }
             let n = read(fd, &chunk, chunk.count)
-            if n > 0 { answer += chunk[0..<n]; if answer.last == 0x0A { break }; continue }
+            if n > 0 { pending += chunk[0..<n]; continue }
             if n < 0 && errno == EINTR { continue }
             break
         }
         do {
-            return try ResultStore.decoder.decode(ControlResponse.self, from: Data(answer))
+            // The last answer without its line end (the agent stopped while answering?).
+            return try ResultStore.decoder.decode(ControlResponse.self, from: Data(pending))
         } catch {
             throw ControlError("the agent sent an answer that is not understood: \(error)")
         }

@@ -49,7 +49,10 @@ public struct UploadSettings: Sendable, Equatable {
                 throw UploadError("token-credential \(tokenCredential) needs $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=); not running under systemd?")
             }
             let path = directory + "/" + tokenCredential
-            return try read(path, what: "token credential", unreadable: "cannot read the credential \(path)")
+            // systemd skips a credential whose file it did not find.
+            return try read(path, what: "token credential",
+                            unreadable: "systemd passed no credential \(tokenCredential): put the token in /etc/credstore/\(tokenCredential) "
+                                + "(root, mode 0600) and restart care-agent; a name the unit does not load needs LoadCredential=\(tokenCredential) in a drop-in")
         }
         return nil
     }

@@ -165,6 +165,40 @@ public struct AgentKey: Sendable {
         }
     }
 
+    /// `agent-ed25519.pub`: the public key in base64, mode 0644, so that `care-agent key show`
+    /// works for the care-agent group (the private key is 0600, the agent's alone).
+    public static let publicFileName = "agent-ed25519.pub"
+
+    /// Writes ``publicFileName`` beside the key when it is missing or differs (atomically).
+    public func writePublicKeyFile(stateDirectory: URL) throws(BundleWriteError) {
+        let dir = stateDirectory.path
+        let path = stateDirectory.appendingPathComponent(Self.publicFileName).path
+        let text = publicKey.base64 + "\n"
+        if let existing = FileManager.default.contents(atPath: path), existing == Data(text.utf8) { return }
+        let temp = "\(dir)/.\(Self.publicFileName).\(getpid())-\(UInt32.random(in: 0 ... .max)).tmp"
+        let fd = try SystemCall.run("open", temp) { open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+        defer { unlink(temp) }
+        do {
+            defer { close(fd) }
+            _ = try SystemCall.run("fchmod", temp) { fchmod(fd, 0o644) }
+            try SystemCall.writeAll(fd, Array(text.utf8)[...], path: temp)
+            _ = try SystemCall.run("fsync", temp) { fsync(fd) }
+        }
+        _ = try SystemCall.run("rename", path) { rename(temp, path) }
+        try SystemCall.syncDirectory(dir)
+    }
+
+    /// The public key from ``publicFileName``, for those who may not read the private key.
+    public static func loadPublicKey(stateDirectory: URL) throws -> AgentPublicKey {
+        let path = stateDirectory.appendingPathComponent(publicFileName).path
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw AgentKeyError.unreadable(path: path, reason: SystemCall.message(errno))
+        }
+        defer { try? handle.close() }
+        let data = try handle.read(upToCount: 512) ?? Data()
+        return try AgentPublicKey(base64: String(decoding: data, as: UTF8.self))
+    }
+
     public func sign(_ message: [UInt8]) throws -> [UInt8] {
         Array(try privateKey.signature(for: message))
     }

@@ -128,6 +128,9 @@ public struct JunosReply: Sendable {
                 take(children: child.children, routingEngine: routingEngine)
             } else if child.name == "multi-routing-engine-item" {
                 take(children: child.children, routingEngine: child.value("re-name"))
+            } else if child.name == "data", child.namespaceURI == nil || child.namespaceURI == "urn:ietf:params:xml:ns:netconf:base:1.0" {
+                // A standard NETCONF <get-config> or <get> reply wraps the data (<configuration>) in <data>.
+                take(children: child.children, routingEngine: routingEngine)
             } else {
                 if child.name.hasSuffix("-results") { takeMessages(inResults: child, routingEngine: routingEngine) }
                 if routingEngine == nil { payload.append(child) }

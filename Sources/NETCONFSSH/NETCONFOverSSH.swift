@@ -40,11 +40,13 @@ public struct DeviceEndpoint: Sendable {
     /// Largest message (hello or reply) accepted from the device; a larger one fails this
     /// device's session alone.
     public var maximumMessageSize: Int
+    /// Jump hosts to pass (`proxy-jump`); nil: connect directly.
+    public var jumpRoute: JumpRoute?
 
     public init(host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
                 sshTimeouts: SSHTimeouts = .init(), netconfTimeouts: NETCONFTimeouts = .init(),
                 capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11],
-                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {
+                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize, jumpRoute: JumpRoute? = nil) {
         self.maximumMessageSize = maximumMessageSize
         self.host = host
         self.port = port
@@ -53,15 +55,22 @@ public struct DeviceEndpoint: Sendable {
         self.sshTimeouts = sshTimeouts
         self.netconfTimeouts = netconfTimeouts
         self.capabilities = capabilities
+        self.jumpRoute = jumpRoute
     }
 }
 
 extension NETCONFClient {
     /// Connects over SSH, opens the `netconf` subsystem and exchanges hellos.
-    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger) async throws -> NETCONFClient {
+    /// Through `endpoint.jumpRoute` when set: a tunnel on the shared jump host session.
+    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger,
+                               jumpHosts: JumpHostSessions = .shared) async throws -> NETCONFClient {
+        var socket: Int32?
+        if let route = endpoint.jumpRoute, !route.hops.isEmpty {
+            socket = try await jumpHosts.tunnel(to: endpoint.host, port: endpoint.port, route: route, timeouts: endpoint.sshTimeouts, logger: logger)
+        }
         let session = try await SSHSession.connect(
             host: endpoint.host, port: endpoint.port, credentials: endpoint.credentials,
-            hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger)
+            hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger, socket: socket)
         let channel: SSHChannel
         do {
             channel = try await session.openSubsystem("netconf")

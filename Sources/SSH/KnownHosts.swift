@@ -446,6 +446,16 @@ public struct HostKeyVerifier: Sendable {
     }
 }
 
+extension KnownHosts {
+    /// Records `key` for `host`:`port` in the known_hosts file at `path` (created when missing),
+    /// unless it is there already; atomic, like the agent's own accept-new records.
+    public static func record(_ key: HostKey, host: String, port: Int, in path: String) throws(SSHError) {
+        // The operator asked for every key type the host has (as ssh-keyscan lists them): a key of
+        // another type beside a recorded one is added, a different key of the same type refused.
+        try KnownHostsWriter.append(name: knownHostsName(host: host, port: port), key: key, to: path, sameTypeOnly: true)
+    }
+}
+
 /// Appends to known_hosts atomically (copy, append, fsync, rename) under a process-wide lock and
 /// an flock on `<known_hosts>.lock`, so that concurrent first connections (in this process or
 /// another) lose no entry. The file is re-read under the lock and the decision taken again: if
@@ -454,7 +464,9 @@ public struct HostKeyVerifier: Sendable {
 enum KnownHostsWriter {
     private static let lock = NSLock()
 
-    static func append(name: String, key: HostKey, to path: String) throws(SSHError) {
+    /// `sameTypeOnly`: only an entry of the key's own type can make it a changed key (explicit
+    /// recording of each type); otherwise any other key recorded for the host does (accept-new).
+    static func append(name: String, key: HostKey, to path: String, sameTypeOnly: Bool = false) throws(SSHError) {
         lock.lock()
         defer { lock.unlock() }
         let lockPath = path + ".lock"
@@ -471,7 +483,8 @@ enum KnownHostsWriter {
         // Re-read under the lock: another connection or process may have added this host.
         let (bytes, _) = try KnownHostsFile.read(path)
         let current = KnownHosts(path: path, bytes: bytes)
-        switch KnownHosts.verdict(for: key, among: current.entries(named: name)) {
+        let entries = current.entries(named: name).filter { !sameTypeOnly || $0.key.type == key.type || $0.key.blob == key.blob }
+        switch KnownHosts.verdict(for: key, among: entries) {
         case .known:
             return
         case let .revoked(line):
@@ -489,6 +502,19 @@ enum KnownHostsWriter {
         let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             throw .knownHostsUnreadable(path: path, message: "cannot create \(temp): \(String(cString: strerror(errno)))")
+        }
+        // Never readable by others. The replacement keeps the file's owner and group and its
+        // group read: root recording keys (care-agent hosts scan) must not leave a file the
+        // agent's own user can no longer read. A file root creates in a directory of another
+        // owner or group (the agent's state directory, /etc/care-agent) is theirs, group-readable.
+        var info = stat()
+        if stat(path, &info) == 0 {
+            _ = fchmod(fd, info.st_mode & 0o640)
+            if geteuid() == 0 { _ = fchown(fd, info.st_uid, info.st_gid) }
+        } else if geteuid() == 0, stat(directory.isEmpty ? "." : directory, &info) == 0,
+                  info.st_uid != geteuid() || info.st_gid != getegid() {
+            _ = fchown(fd, info.st_uid, info.st_gid)
+            _ = fchmod(fd, 0o640)
         }
         let ok = content.withUnsafeBytes { buffer -> Bool in
             var offset = 0

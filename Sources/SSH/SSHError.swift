@@ -3,6 +3,8 @@
 public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
     case resolve(peer: String, message: String)
     case connect(peer: String, message: String)
+    /// Nothing listens on the port (ECONNREFUSED): on Junos, usually NETCONF not turned on.
+    case connectionRefused(peer: String, port: Int)
     case connectTimeout(peer: String, seconds: Double)
     case handshake(peer: String, message: String)
     case hostKeyUnknown(host: String, keyType: String, fingerprint: String, knownHostsFile: String)
@@ -10,7 +12,8 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
                         sentType: String, sentFingerprint: String)
     case hostKeyRevoked(host: String, fingerprint: String, knownHostsFile: String, line: Int)
     case knownHostsUnreadable(path: String, message: String)
-    case authenticationFailed(peer: String, user: String, offered: [String], tried: [String])
+    /// `keyType`: the algorithm of the key tried, when known (an RSA key gets a hint).
+    case authenticationFailed(peer: String, user: String, offered: [String], tried: [String], keyType: String? = nil)
     case privateKey(peer: String, path: String, message: String)
     case timeout(peer: String, operation: String, seconds: Double)
     case channel(peer: String, message: String)
@@ -23,13 +26,19 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(peer): cannot resolve host name: \(message)"
         case let .connect(peer, message):
             return "\(peer): cannot connect: \(message)"
+        case let .connectionRefused(peer, port):
+            let hint = port == 830
+                ? "nothing listens on port 830: on Junos, 'set system services netconf ssh' (and commit) opens NETCONF over SSH there; "
+                    + "or set port = 22 to use the SSH port's netconf subsystem"
+                : "nothing listens on port \(port): check the port (NETCONF over SSH on Junos is 830, with 'set system services netconf ssh')"
+            return "\(peer): connection refused (\(hint))"
         case let .connectTimeout(peer, seconds):
             return "\(peer): no TCP connection within \(SSHError.format(seconds)) (host down, filtered, or wrong port?)"
         case let .handshake(peer, message):
             return "\(peer): SSH handshake failed: \(message)"
         case let .hostKeyUnknown(host, type, fingerprint, file):
             return "host key for \(host) is not known: the server sent \(type) \(fingerprint), which is not in \(file) "
-                + "(verify it out of band and add it, or set host-key-policy accept-new to trust it on first use)"
+                + "(care-agent hosts scan shows its fingerprints and records them once you checked them; or set host-key-policy = accept-new to trust it on first use)"
         case let .hostKeyChanged(host, file, line, knownType, knownFingerprint, sentType, sentFingerprint):
             let known = knownType == sentType ? knownFingerprint : "\(knownType) \(knownFingerprint)"
             let sent = knownType == sentType ? sentFingerprint : "\(sentType) \(sentFingerprint)"
@@ -39,10 +48,15 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
             return "host key for \(host) is revoked: \(fingerprint) is marked @revoked at \(file) line \(line)"
         case let .knownHostsUnreadable(path, message):
             return "cannot read known_hosts file \(path): \(message)"
-        case let .authenticationFailed(peer, user, offered, tried):
+        case let .authenticationFailed(peer, user, offered, tried, keyType):
             var text = "\(peer): authentication failed for user \(user) (server offered: \(offered.joined(separator: ",")))"
             if !tried.isEmpty, Set(tried) != Set(offered) { text += "; tried: \(tried.joined(separator: ","))" }
             if tried.isEmpty { text += "; none of the configured credentials fit those methods" }
+            if keyType == "ssh-rsa", tried.contains("publickey") {
+                // libssh2 before 1.11 (Debian 12 has 1.10) signs with SHA-1 only.
+                text += "; the key is RSA, signed with SHA-1 (ssh-rsa), which OpenSSH 8.8 and later and recent Junos "
+                    + "releases refuse: use an Ed25519 key (ssh-keygen -t ed25519) and put its .pub on the device"
+            }
             return text
         case let .privateKey(peer, path, message):
             return "\(peer): cannot use private key \(path): \(message)"

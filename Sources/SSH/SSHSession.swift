@@ -40,7 +40,7 @@ public struct SSHTimeouts: Sendable {
     }
 }
 
-private let libssh2Initialised: Int32 = libssh2_init(0)
+let libssh2Initialised: Int32 = libssh2_init(0)
 
 /// An authenticated SSH session on libssh2 in non-blocking mode, driven by an ``IOLoop``.
 /// It owns the socket and the `LIBSSH2_SESSION`; every libssh2 call runs on the loop thread.
@@ -52,13 +52,15 @@ public final class SSHSession: @unchecked Sendable {
     let loop: IOLoop
     let fd: Int32
     let timeouts: SSHTimeouts
+    /// Serialises channel opens of the tunnels through this session (a jump host's).
+    let tunnelGate = SerialGate()
     private(set) var raw: OpaquePointer?
     private var closed = false
     public private(set) var hostKey: HostKey?
     /// The authentication method that succeeded.
     public private(set) var authenticatedWith: String?
 
-    private init(host: String, port: Int, fd: Int32, loop: IOLoop, timeouts: SSHTimeouts) {
+    init(host: String, port: Int, fd: Int32, loop: IOLoop, timeouts: SSHTimeouts) {
         self.host = host
         self.port = port
         self.peer = "\(host):\(port)"
@@ -74,16 +76,22 @@ public final class SSHSession: @unchecked Sendable {
         if !closed { Glibc.close(fd) }
     }
 
-    /// Connects, checks the host key and authenticates.
+    /// Connects, checks the host key and authenticates. `socket`: a connected stream to use
+    /// instead of a TCP connection of its own (a tunnel through a jump host); the session owns it.
     public static func connect(
         host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
-        timeouts: SSHTimeouts = .init(), loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger
+        timeouts: SSHTimeouts = .init(), loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger, socket: Int32? = nil
     ) async throws -> SSHSession {
         _ = libssh2Initialised
         let peer = "\(host):\(port)"
         let started = ContinuousClock.now
-        let fd = try await TCPConnector.connect(host: host, port: port, deadline: .now + timeouts.connect,
+        let fd: Int32
+        if let socket {
+            fd = socket
+        } else {
+            fd = try await TCPConnector.connect(host: host, port: port, deadline: .now + timeouts.connect,
                                                 timeout: timeouts.connect, loop: loop)
+        }
         let session = SSHSession(host: host, port: port, fd: fd, loop: loop, timeouts: timeouts)
         guard let raw = session.raw else {
             throw SSHError.libssh2(peer: peer, operation: "session init", code: -6, message: "out of memory")
@@ -162,7 +170,7 @@ public final class SSHSession: @unchecked Sendable {
 
     // MARK: - Set-up steps
 
-    private func serverHostKey() throws(SSHError) -> HostKey {
+    func serverHostKey() throws(SSHError) -> HostKey {
         var length = 0
         var type: Int32 = 0
         guard let raw, let pointer = libssh2_session_hostkey(raw, &length, &type), length > 0 else {
@@ -244,7 +252,8 @@ public final class SSHSession: @unchecked Sendable {
                 }
             }
         }
-        throw SSHError.authenticationFailed(peer: peer, user: user, offered: offered, tried: tried)
+        throw SSHError.authenticationFailed(peer: peer, user: user, offered: offered, tried: tried,
+                                            keyType: credentials.privateKeyPath.flatMap(PrivateKeyType.of(file:)))
     }
 
     private static func explainHandshake(code: Int32, message: String) -> String {

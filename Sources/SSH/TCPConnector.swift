@@ -22,12 +22,14 @@ enum TCPConnector {
                     }
                     if rc == 0 { return .done(()) }
                     if errno == EINPROGRESS || errno == EINTR { return .wait(.write) }
+                    if errno == ECONNREFUSED { throw SSHError.connectionRefused(peer: peer, port: port) }
                     throw SSHError.connect(peer: peer, message: String(cString: strerror(errno)))
                 }
                 var error: Int32 = 0
                 var length = socklen_t(MemoryLayout<Int32>.size)
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
                 if error == 0 { return .done(()) }
+                if error == ECONNREFUSED { throw SSHError.connectionRefused(peer: peer, port: port) }
                 throw SSHError.connect(peer: peer, message: String(cString: strerror(error)))
             }
             return fd

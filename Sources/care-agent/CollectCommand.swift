@@ -38,7 +38,13 @@ struct ConfigurationOptions: ParsableArguments {
         do {
             configuration = try path.map { try AgentConfiguration.load(path: $0) } ?? AgentConfiguration()
             for file in inventory {
-                try configuration.addInventoryCreatingGroups(InventoryFile(path: file))
+                // Without agent.conf the CSV's groups are created with default settings; with one,
+                // a group it does not define is an error, as for the service's `inventory =`.
+                if path == nil {
+                    try configuration.addInventoryCreatingGroups(InventoryFile(path: file))
+                } else {
+                    try configuration.addInventory(InventoryFile(path: file))
+                }
             }
         } catch {
             Console.error("\(error)"); throw ExitCode(2)
@@ -179,12 +185,23 @@ struct CollectNowCommand: AsyncParsableCommand {
 
     func askService(socket: String) throws {
         let response: ControlResponse
+        // The same progress as --standalone, from the service's event lines.
+        let interactive = !json && isatty(1) == 1
+        var progress: ProgressDisplay?
         do {
-            response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device))
+            response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device, progress: true)) { event in
+                switch event.event {
+                case .selected: progress = ProgressDisplay(total: event.devices ?? 0, interactive: interactive, quiet: json)
+                case .started: if let name = event.device { progress?.started(name) }
+                case .finished: if let result = event.result { progress?.finished(result) }
+                }
+            }
         } catch {
+            progress?.finish()
             Console.error("\(error)")
             throw ExitCode(2)
         }
+        progress?.finish()
         guard response.ok, let summaries = response.results else {
             Console.error(response.error ?? "the agent refused the request")
             throw ExitCode(2)
@@ -240,20 +257,29 @@ final class ProgressDisplay: @unchecked Sendable {
     }
 
     func handle(_ event: CollectionEvent) {
+        switch event {
+        case let .started(device): started(device.name)
+        case let .finished(result, _): finished(DeviceSummary(result))
+        }
+    }
+
+    func started(_ name: String) {
         lock.lock()
         defer { lock.unlock() }
-        switch event {
-        case let .started(device):
-            inFlight.append(device.name)
-        case let .finished(result, _):
-            inFlight.removeAll { $0 == result.device.name }
-            done += 1
-            if result.status == .failed { failed += 1 }
-            if !interactive && !quiet {
-                let seconds = String(format: "%.1f s", result.finished.timeIntervalSince(result.started))
-                let detail = result.status == .ok ? "\(result.rpcs.count) RPCs, \(seconds)" : "\(result.reason ?? ""), \(seconds)"
-                Console.out(TerminalText.escaped("[\(done)/\(total)] \(result.status.rawValue) \(result.device.name): \(detail)"))
-            }
+        inFlight.append(name)
+        if interactive { draw() }
+    }
+
+    func finished(_ result: DeviceSummary) {
+        lock.lock()
+        defer { lock.unlock() }
+        inFlight.removeAll { $0 == result.name }
+        done += 1
+        if result.status == .failed { failed += 1 }
+        if !interactive && !quiet {
+            let seconds = String(format: "%.1f s", result.durationSeconds)
+            let detail = result.status == .ok ? "\(result.rpcs.count) RPCs, \(seconds)" : "\(result.reason ?? ""), \(seconds)"
+            Console.out(TerminalText.escaped("[\(done)/\(total)] \(result.status.rawValue) \(result.name): \(detail)"))
         }
         if interactive { draw() }
     }

@@ -33,16 +33,24 @@ struct KeyCommand: ParsableCommand {
 
         func run() throws {
             let directory = URL(fileURLWithPath: stateDirectory)
-            let key: AgentKey
+            let publicKey: AgentPublicKey
             do {
-                key = create ? try AgentKey.loadOrCreate(stateDirectory: directory) : try AgentKey.load(stateDirectory: directory)
+                publicKey = (create ? try AgentKey.loadOrCreate(stateDirectory: directory) : try AgentKey.load(stateDirectory: directory)).publicKey
+            } catch .unreadable(let path, let reason) where !create {
+                // The private key is the agent's alone; the service writes its public half beside it.
+                do {
+                    publicKey = try AgentKey.loadPublicKey(stateDirectory: directory)
+                } catch {
+                    FileHandle.standardError.write(Data("care-agent: cannot read agent key \(path): \(reason), nor its public half: \(error)\n".utf8))
+                    throw ExitCode.failure
+                }
             } catch {
                 FileHandle.standardError.write(Data("care-agent: \(error)\n".utf8))
                 throw ExitCode.failure
             }
-            print("public key:  \(key.publicKey.base64)")
-            print("fingerprint: \(key.publicKey.fingerprint)")
-            if pem { print(key.publicKey.pem, terminator: "") }
+            print("public key:  \(publicKey.base64)")
+            print("fingerprint: \(publicKey.fingerprint)")
+            if pem { print(publicKey.pem, terminator: "") }
         }
     }
 }

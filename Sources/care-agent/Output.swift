@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import Agent
 import Bundle
 import Foundation
 import Logging
@@ -14,16 +15,22 @@ enum Console {
         FileHandle.standardOutput.write(Data(bytes))
     }
 
+    /// Whether stderr is the journal (under systemd).
+    static let stderrIsJournal = StandardErrorLogHandler.Format.detect() == .journal
+
     /// One line on stderr. Errors quote devices and bundles (host names, rpc-error messages,
     /// member names), so the whole line is escaped (``TerminalText``): no control character from
-    /// them reaches the terminal, and no newline can forge a second line.
+    /// them reaches the terminal, and no newline can forge a second line. Under the journal the
+    /// line starts with `<3>`, priority err, so that `journalctl -p err` shows, say, the
+    /// agent.conf mistake that kept the service from starting.
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data(("care-agent: " + TerminalText.escaped(text) + "\n").utf8))
+        let line = (stderrIsJournal ? "<3>" : "") + "care-agent: " + TerminalText.escaped(text)
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     /// A Logger writing to stderr at the level from CARE_AGENT_LOG_LEVEL (default warning).
     static func logger(_ label: String, level: Logger.Level? = nil) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label) { StandardErrorLogHandler(label: $0) }
         let env = ProcessInfo.processInfo.environment["CARE_AGENT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
         logger.logLevel = level ?? env ?? .warning
         return logger

@@ -22,7 +22,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
     func run() async throws {
-        var logger = Logger(label: "care-agent") { StreamLogHandler.standardError(label: $0) }
+        // Under systemd stderr is the journal: priorities as <N>, no second timestamp.
+        var logger = Logger(label: "care-agent") { StandardErrorLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let configuration: AgentConfiguration
         do {
@@ -41,6 +42,12 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             Console.error("\(error)")
             throw ExitCode(1)
+        }
+        // The public half for `care-agent key show` by the care-agent group; a failure costs only that.
+        do {
+            try key.writePublicKeyFile(stateDirectory: URL(fileURLWithPath: configuration.agent.stateDirectory))
+        } catch {
+            logger.warning("cannot write the agent's public key file", metadata: ["error": "\(error)"])
         }
         let runtime = try AgentRuntime(configuration: configuration, configurationPath: config, logger: logger, makeSink: {
             BundleSink(outbox: $0.agent.outbox, key: key, agent: AgentIdentity(id: $0.agent.agentID, version: AgentIdentity.careAgentVersion))

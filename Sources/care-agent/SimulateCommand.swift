@@ -285,6 +285,13 @@ enum FleetSignals {
             signal(sig) { _ in FleetSignals.flag = 1 }
         }
         signal(SIGPIPE, SIG_IGN)
+        // A parent that blocked these (a test runner, a service manager's helper) passes its mask
+        // on through fork and exec: unblocked, or SIGTERM would never stop the simulator.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 }
 

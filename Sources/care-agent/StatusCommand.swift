@@ -63,7 +63,9 @@ struct StatusCommand: AsyncParsableCommand {
             }
         }
         for group in status.groups where group.devices > 0 {
-            lines.append("group \(group.name): \(group.devices) devices, \(group.schedule), last run \(group.lastRun.map(iso.string(from:)) ?? "not yet"), next run \(group.nextRun.map(iso.string(from:)) ?? "not scheduled")")
+            var line = "group \(group.name): \(group.devices) devices, \(group.schedule), last scheduled run \(group.lastRun.map(iso.string(from:)) ?? "not yet")"
+            if let requested = group.lastRequestedRun { line += ", last collect now \(iso.string(from: requested))" }
+            lines.append(line + ", next run \(group.nextRun.map(iso.string(from:)) ?? "not scheduled")")
         }
         for r in status.results {
             lines.append("  \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.name) at \(iso.string(from: r.started))"

@@ -20,6 +20,24 @@ import TestSupport
                    stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
+    /// --inventory with agent.conf treats the CSV as the service treats `inventory =`: a group
+    /// agent.conf does not define is an error saying what to add; without agent.conf it is created.
+    @Test func inventoryGroupsAgreeWithTheService() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inventory = dir.appendingPathComponent("inventory.csv").path
+        try "name,host,group\nr1,192.0.2.1,edge\n".write(toFile: inventory, atomically: true, encoding: .utf8)
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try "[defaults]\nuser = care\nkey-file = /nonexistent\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let strict = try careAgent(["collect", "now", "--standalone", "--config", conf, "--inventory", inventory, "--device", "NONE"], in: dir)
+        #expect(strict.status == 2)
+        #expect(strict.stderr.contains("device r1 is in group edge, which agent.conf does not define: add a [group edge] section"), "\(strict.stderr)")
+        // Without agent.conf: the group exists, and the selection error is about the device.
+        let bare = try careAgent(["collect", "now", "--standalone", "--inventory", inventory, "--group", "edge", "--device", "NONE"], in: dir)
+        #expect(bare.status == 2)
+        #expect(bare.stderr.contains("no device NONE"), "\(bare.stderr)")
+    }
+
     @Test func groupSelectsOnlyThatGroupAndFailuresSetTheExitStatus() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -60,7 +78,7 @@ import TestSupport
         #expect(mixed.status == 1)
         #expect(mixed.stdout.contains("] ok core-1: "))
         #expect(mixed.stdout.contains("2 devices: 1 ok, 0 partial, 1 failed"), "\(mixed.stdout)")
-        #expect(mixed.stdout.contains("  FAILED gone-1 (127.0.0.1:\(closedPort)): 127.0.0.1:\(closedPort): cannot connect"), "\(mixed.stdout)")
+        #expect(mixed.stdout.contains("  FAILED gone-1 (127.0.0.1:\(closedPort)): 127.0.0.1:\(closedPort): connection refused (nothing listens on port \(closedPort)"), "\(mixed.stdout)")
 
         let unknown = try careAgent(common + ["--group", "nope"], in: dir)
         #expect(unknown.status == 2)

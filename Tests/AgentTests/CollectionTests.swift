@@ -332,6 +332,7 @@ import TestSupport
         #expect(result.failureKind == .unreachable)
         #expect(result.attempts == 3)
         #expect(result.reason?.hasSuffix("(after 3 attempts)") == true, "\(result.reason ?? "")")
+        #expect(result.reason?.contains("127.0.0.1:\(port): connection refused (nothing listens on port \(port)") == true, "\(result.reason ?? "")")
         // Waited 200 ms, then 400 ms between the attempts.
         #expect(ContinuousClock.now - started >= .milliseconds(600))
         #expect(result.log.contains("connection failed, retrying"))

@@ -181,7 +181,7 @@ import TestSupport
         ("name,host\nr1,192.0.2.1\nr1,192.0.2.2\n", "inv.csv:3:1: device r1 is listed twice"),
         ("name,host,port\nr1,192.0.2.1,http\n", "inv.csv:2:14: expected a TCP port from 1 to 65535, found \"http\""),
         ("name,address\nr1,192.0.2.1\n", "inv.csv:1:1: expected a \"host\" column in the header (name,host,port,group)"),
-        ("name,host,group\nr1,192.0.2.1,edge\n", "inv.csv:2:1: device r1 is in group edge, which agent.conf does not define"),
+        ("name,host,group\nr1,192.0.2.1,edge\n", "inv.csv:2:1: device r1 is in group edge, which agent.conf does not define: add a [group edge] section (an empty one takes the [defaults])"),
         ("name,host\nr1,\"192.0.2.1\n", "inv.csv:2:4: expected a closing quote for the field opened here"),
         ("name,host\n\nr2\n", "inv.csv:3:1: expected a host (address or DNS name) for device r2"),
     ])
@@ -193,6 +193,14 @@ import TestSupport
         } catch {
             #expect(error.description == expected)
         }
+    }
+
+    /// What the error about an undefined group asks for is enough: an empty section.
+    @Test func anEmptyGroupSectionTakesTheDefaults() throws {
+        var config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[defaults]\nuser = care\nkey-file = /k\n[group edge]\n"))
+        try config.addInventory(InventoryFile(path: "inv.csv", text: "name,host,group\nr1,192.0.2.1,edge\n"))
+        #expect(config.devices.map(\.group) == ["edge"])
+        #expect(config.groups["edge"]?.credentials.user == "care")
     }
 
     @Test func durations() {
@@ -224,6 +232,22 @@ import TestSupport
         #expect(fromSystemd.password == "s3cret-from-systemd")
         #expect(throws: CredentialError.noCredentialsDirectory(group: "g", name: "netconf-password")) {
             try CredentialSource(user: "care", passwordCredential: "netconf-password").resolve(group: "g", environment: [:])
+        }
+        // systemd skips a credential whose /etc/credstore file does not exist: say where it goes.
+        let keyFile = dir.appendingPathComponent("id_ed25519").path
+        try "not read: the passphrase is missing first\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        chmod(keyFile, 0o600)
+        #expect(throws: CredentialError.credentialNotLoaded(group: "g", name: "netconf-passphrase")) {
+            try CredentialSource(user: "care", keyFile: keyFile, passphraseCredential: "netconf-passphrase")
+                .resolve(group: "g", environment: ["CREDENTIALS_DIRECTORY": dir.path])
+        }
+        #expect(CredentialError.credentialNotLoaded(group: "g", name: "netconf-passphrase").description
+            .contains("put the secret in /etc/credstore/netconf-passphrase (root, mode 0600) and restart care-agent"))
+        var upload = UploadSettings()
+        upload.tokenCredential = "upload-token"
+        #expect(throws: UploadError("systemd passed no credential upload-token: put the token in /etc/credstore/upload-token "
+            + "(root, mode 0600) and restart care-agent; a name the unit does not load needs LoadCredential=upload-token in a drop-in")) {
+            try upload.token(environment: ["CREDENTIALS_DIRECTORY": dir.path])
         }
         #expect(throws: CredentialError.missing(group: "g", what: "key-file, password-file or password-credential")) {
             try CredentialSource(user: "care").resolve(group: "g")
@@ -406,5 +430,25 @@ actor Peak {
         #expect(throws: ConfigurationError.self) {
             try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[defaults]\nmaximum-reply-size = 1KiB\n"))
         }
+    }
+
+    /// install.sh's first agent.conf: valid, no device, the login install.sh prepares.
+    @Test func firstRunConfigurationIsValidAndEmpty() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("systemd/agent.conf").path
+        let config = try AgentConfiguration.load(path: path)
+        #expect(config.devices.isEmpty)
+        let defaults = try #require(config.groups[AgentConfiguration.defaultGroup])
+        #expect(defaults.credentials.user == "care-agent")
+        #expect(defaults.credentials.keyFile == "/etc/care-agent/id_ed25519")
+        #expect(defaults.credentials.passwordCredential == nil)
+        #expect(defaults.hostKeyPolicy == .strict)
+        #expect(defaults.port == 830)
+        // Uncommenting the password line gives the credential the unit loads.
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+            .replacingOccurrences(of: "# password-credential = netconf-password", with: "password-credential = netconf-password")
+        let withPassword = try AgentConfiguration(file: ConfigurationFile(path: path, text: text))
+        #expect(withPassword.groups[AgentConfiguration.defaultGroup]?.credentials.passwordCredential == "netconf-password")
+        let unit = try String(contentsOf: Fixtures.packageRoot.appendingPathComponent("systemd/care-agent.service"), encoding: .utf8)
+        #expect(unit.contains("\nLoadCredential=netconf-password\n"))
     }
 }

@@ -2,6 +2,7 @@ import Bundle
 @testable import Agent
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 
@@ -311,12 +312,20 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         // The service selects: an unknown device is its error, passed on.
         let (unknownStatus, _, unknownErr) = try careAgent(["collect", "now", "--socket", socket, "--device", "nope"], dir: dir)
         #expect(unknownStatus == 2)
+        // A usage error exits 2 as documented, not ArgumentParser's 64.
+        let (usageStatus, _, usageErr) = try careAgent(["collect", "now", "--standalone", "--concurrency", "0"], dir: dir)
+        #expect(usageStatus == 2, "\(usageErr)")
+        #expect(usageErr.contains("--concurrency must be at least 1"))
+        let (unknownOptionStatus, _, _) = try careAgent(["collect", "now", "--frobnicate"], dir: dir)
+        #expect(unknownOptionStatus == 2)
         #expect(unknownErr.contains("no device nope in the configuration or inventory"))
         let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(statusCode == 0)
         #expect(statusOut.contains("devices: 1, being collected: none, queued: none"), "\(statusOut)")
         #expect(statusOut.contains("outbox: 1 bundles waiting"))
         #expect(statusOut.contains("next run not scheduled"), "\(statusOut)") // schedule = manual
+        // The on-demand run is shown right away; a scheduled one has not happened.
+        #expect(statusOut.contains("last scheduled run not yet, last collect now 20"), "\(statusOut)")
         #expect(statusOut.contains("ok       r1 at "), "\(statusOut)")
         let (_, inventoryOut, _) = try careAgent(["inventory", "--state", "\(dir.path)/state", "--csv"], dir: dir)
         #expect(inventoryOut.hasPrefix("device,host,model,serial,version,collected\nr1,\(h.addresses[0]),mx480,"), "\(inventoryOut)")
@@ -324,6 +333,47 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         let frus = try JSONSerialization.jsonObject(with: Data(fruOut.utf8)) as? [[String: Any]] ?? []
         #expect(frus.count > 5)
         #expect(frus.contains { ($0["item"] as? String)?.contains("FPC") == true && $0["partNumber"] != nil })
+        // Progress through the service as with --standalone: not on a terminal, one line per
+        // device as it finishes, before the summary; on the wire, the events in order.
+        let (plainStatus, plainOut, plainErr) = try careAgent(["collect", "now", "--config", conf], dir: dir)
+        #expect(plainStatus == 0, "\(plainErr)")
+        let progressLine = try #require(plainOut.range(of: "[1/1] ok r1: "), "\(plainOut)")
+        let summaryLine = try #require(plainOut.range(of: "1 devices: 1 ok, 0 partial, 0 failed"), "\(plainOut)")
+        #expect(progressLine.lowerBound < summaryLine.lowerBound)
+        let events = Mutex<[CollectionProgress]>([])
+        let streamed = try ControlClient.request(socket: socket, ControlRequest(command: "collect", devices: ["r1"], progress: true)) { event in
+            events.withLock { $0.append(event) }
+        }
+        #expect(streamed.ok && streamed.results?.map(\.name) == ["r1"])
+        let seen = events.withLock { $0 }
+        #expect(seen.map(\.event) == [.selected, .started, .finished])
+        #expect(seen.first?.devices == 1)
+        #expect(seen.dropFirst().allSatisfy { $0.device == "r1" })
+        #expect(seen.last?.result?.status == .ok)
+        // Without progress the answer is one line, as before.
+        let single = try ControlClient.request(socket: socket, ControlRequest(command: "collect", devices: ["r1"])) { _ in
+            Issue.record("progress sent although not asked for")
+        }
+        #expect(single.ok)
+
+        // The signing key's public half beside it (0644), for `key show` by the care-agent group.
+        let publicFile = "\(dir.path)/state/agent-ed25519.pub"
+        var publicInfo = stat()
+        #expect(stat(publicFile, &publicInfo) == 0 && publicInfo.st_mode & 0o777 == 0o644)
+        let publicKey = ((try? String(contentsOfFile: publicFile, encoding: .utf8)) ?? "-").trimmingCharacters(in: .whitespacesAndNewlines)
+        let (_, keyOut, _) = try careAgent(["key", "show", "--state-dir", "\(dir.path)/state"], dir: dir)
+        #expect(keyOut.contains("public key:  \(publicKey)\n"), "\(keyOut)")
+        if getuid() == 0 {
+            // Someone who may not read the private key (0600) is shown the public one.
+            chmod(dir.path, 0o755)
+            chmod("\(dir.path)/state", 0o755)
+            let out = dir.appendingPathComponent("key-nobody.out").path, err = dir.appendingPathComponent("key-nobody.err").path
+            let status = try ChildProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", try careAgentExecutable(),
+                                                               "key", "show", "--state-dir", "\(dir.path)/state"], stdout: out, stderr: err).wait()
+            let shown = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            #expect(status == 0, "\((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
+            #expect(shown.contains("public key:  \(publicKey)\n"), "\(shown)")
+        }
         // A second agent on the same socket is refused, and the first keeps serving.
         let (secondStatus, _, secondErr) = try careAgent(["run", "--config", conf], dir: dir)
         #expect(secondStatus == 1)

@@ -74,6 +74,19 @@ import TestSupport
         await client.close()
     }
 
+    /// Debian 12's libssh2 (1.10) signs with SHA-1 (ssh-rsa) only, which OpenSSH 8.8+ refuses by
+    /// default: the failure says so and what to use instead.
+    @Test func rsaKeyRefusedByAModernServerSaysWhy() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        await #expect {
+            _ = try await NETCONFClient.connect(to: endpoint(h, key: "rsa"), logger: logger)
+        } throws: { error in
+            guard let e = error as? SSHError, case .authenticationFailed = e else { return false }
+            return e.description.contains("the key is RSA") && e.description.contains("ssh-keygen -t ed25519")
+        }
+    }
+
     @Test func passwordAuthentication() async throws {
         let (h, dir) = try harness { $0.publicKey = false; $0.password = true }
         defer { h.stop(); try? FileManager.default.removeItem(at: dir) }

@@ -1,0 +1,191 @@
+import IOLoop
+import Logging
+import SSH
+
+/// One hop of a `proxy-jump` chain: `[user@]host[:port]` (an IPv6 address in brackets).
+public struct JumpHost: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var user: String?
+    public var host: String
+    public var port: Int
+
+    public init(user: String? = nil, host: String, port: Int = 22) {
+        self.user = user
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `user@bastion:2222`, `bastion`, `user@[2001:db8::1]:22`; nil when it is not one.
+    public init?(_ text: String) {
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        if let at = rest.lastIndex(of: "@") {
+            let name = rest[..<at]
+            guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == ":" }) else { return nil }
+            user = String(name)
+            rest = rest[rest.index(after: at)...]
+        }
+        port = 22
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let tail = rest[rest.index(after: close)...]
+            if !tail.isEmpty {
+                guard tail.hasPrefix(":"), let value = Int(tail.dropFirst()), (1...65535).contains(value) else { return nil }
+                port = value
+            }
+        } else if let colon = rest.firstIndex(of: ":") {
+            guard let value = Int(rest[rest.index(after: colon)...]), (1...65535).contains(value) else { return nil }
+            host = String(rest[..<colon])
+            port = value
+        } else {
+            host = String(rest)
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" || $0 == "@" }) else { return nil }
+    }
+
+    /// Parses a chain, `a, b` or `a,b` (the first hop first, as OpenSSH's -J).
+    public static func chain(_ text: String) -> [JumpHost]? {
+        let hops = text.split(separator: ",", omittingEmptySubsequences: false).map { JumpHost(String($0)) }
+        guard !hops.isEmpty, hops.allSatisfy({ $0 != nil }) else { return nil }
+        return hops.compactMap { $0 }
+    }
+
+    public var description: String {
+        (user.map { "\($0)@" } ?? "") + (host.contains(":") ? "[\(host)]" : host) + (port == 22 ? "" : ":\(port)")
+    }
+}
+
+/// How to pass jump hosts: the hops (first first), the login on them (a hop without a user takes
+/// `credentials.user`), host keys checked like the device's, and how many tunnels one jump host
+/// session carries at once.
+public struct JumpRoute: Sendable {
+    public var hops: [JumpHost]
+    public var credentials: SSHCredentials
+    public var hostKeyVerifier: HostKeyVerifier
+    public var maximumTunnels: Int
+
+    public init(hops: [JumpHost], credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier, maximumTunnels: Int = 10) {
+        self.hops = hops
+        self.credentials = credentials
+        self.hostKeyVerifier = hostKeyVerifier
+        self.maximumTunnels = maximumTunnels
+    }
+}
+
+/// The jump host sessions of the process: one authenticated session per hop chain, shared by
+/// every device behind it, at most `maximumTunnels` tunnels at once (the others wait for a
+/// slot), closed when its last tunnel closes. A chain's later hop is reached through a tunnel of
+/// the earlier one's session.
+public actor JumpHostSessions {
+    public static let shared = JumpHostSessions()
+
+    struct Entry {
+        var session: Task<SSHSession, Error>?
+        var tunnels = 0
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    public init() {}
+
+    /// The number of jump host sessions open (for tests).
+    public var openSessions: Int { entries.values.filter { $0.session != nil }.count }
+
+    /// A connected stream to `host`:`port` through `route`, for an SSH session to take over.
+    public func tunnel(to host: String, port: Int, route: JumpRoute, timeouts: SSHTimeouts, logger: Logger) async throws -> Int32 {
+        precondition(!route.hops.isEmpty)
+        let key = Self.key(route.hops, route.credentials)
+        await acquire(key, limit: max(1, route.maximumTunnels))
+        do {
+            let session = try await session(key, route: route, timeouts: timeouts, logger: logger)
+            do {
+                return try await session.openTunnel(to: host, port: port, deadline: .now + timeouts.connect) { [self] in
+                    Task { await self.release(key) }
+                }
+            } catch {
+                // Anything but a refused tunnel means the jump host's session is gone (it
+                // rebooted, the network dropped it): the next device connects afresh.
+                if case SSHError.channel = error {} else { entries[key]?.session = nil }
+                throw JumpHostError(hop: route.hops[route.hops.count - 1], underlying: error)
+            }
+        } catch {
+            release(key)
+            throw error
+        }
+    }
+
+    static func key(_ hops: [JumpHost], _ credentials: SSHCredentials) -> String {
+        hops.map { "\($0.user ?? credentials.user)@\($0.host):\($0.port)" }.joined(separator: ",")
+            + "|" + (credentials.privateKeyPath ?? "")
+    }
+
+    private func acquire(_ key: String, limit: Int) async {
+        if entries[key, default: Entry()].tunnels < limit {
+            entries[key, default: Entry()].tunnels += 1
+            return
+        }
+        await withCheckedContinuation { entries[key, default: Entry()].waiting.append($0) }
+        // The releaser handed its slot over: `tunnels` already counts this one.
+    }
+
+    private func release(_ key: String) {
+        guard var entry = entries[key] else { return }
+        if !entry.waiting.isEmpty {
+            entry.waiting.removeFirst().resume()
+            entries[key] = entry
+            return
+        }
+        entry.tunnels -= 1
+        if entry.tunnels > 0 {
+            entries[key] = entry
+            return
+        }
+        entries[key] = nil
+        if let session = entry.session {
+            // Closing its socket ends the tunnel it came through, which frees the earlier hop's slot.
+            Task { if let open = try? await session.value { await open.close() } }
+        }
+    }
+
+    private func session(_ key: String, route: JumpRoute, timeouts: SSHTimeouts, logger: Logger) async throws -> SSHSession {
+        if let existing = entries[key]?.session {
+            do { return try await existing.value } catch {
+                // A failed connection is not kept: the next device tries again.
+                if entries[key]?.session.map({ $0 == existing }) == true { entries[key]?.session = nil }
+                throw error
+            }
+        }
+        let hop = route.hops[route.hops.count - 1]
+        let earlier = Array(route.hops.dropLast())
+        var credentials = route.credentials
+        credentials.user = hop.user ?? route.credentials.user
+        let connecting = Task { [self] () async throws -> SSHSession in
+            var socket: Int32?
+            if !earlier.isEmpty {
+                var previous = route
+                previous.hops = earlier
+                socket = try await self.tunnel(to: hop.host, port: hop.port, route: previous, timeouts: timeouts, logger: logger)
+            }
+            return try await SSHSession.connect(host: hop.host, port: hop.port, credentials: credentials,
+                                                hostKeyVerifier: route.hostKeyVerifier, timeouts: timeouts, logger: logger, socket: socket)
+        }
+        entries[key, default: Entry()].session = connecting
+        do {
+            let session = try await connecting.value
+            logger.debug("jump host session open", metadata: ["jump-host": "\(hop)"])
+            return session
+        } catch {
+            if entries[key]?.session.map({ $0 == connecting }) == true { entries[key]?.session = nil }
+            throw JumpHostError(hop: hop, underlying: error)
+        }
+    }
+}
+
+/// A jump host could not be used: which one, and why (its own SSH error: refused, host key,
+/// authentication...).
+public struct JumpHostError: Error, CustomStringConvertible, Sendable {
+    public var hop: JumpHost
+    public var underlying: any Error
+
+    public var description: String { "jump host \(hop): \(underlying)" }
+}

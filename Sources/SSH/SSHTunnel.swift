@@ -1,0 +1,134 @@
+import CLibSSH2
+import Foundation
+import IOLoop
+
+/// One at a time: channel opens on a jump host's session share its socket, and the event loop
+/// drives one operation per descriptor.
+actor SerialGate {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        guard busy else { busy = true; return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func leave() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+    }
+}
+
+extension SSHSession {
+    /// Opens a `direct-tcpip` channel to `host`:`port` through this session (a jump host's, as
+    /// `ssh -J` does) and returns one end of a socket pair: whatever an SSH session writes there
+    /// reaches the target through the channel, and back. The relay runs on this session's loop
+    /// until either side closes, then calls `onClose` (the jump host's slot is free again).
+    public func openTunnel(to host: String, port: Int, deadline: ContinuousClock.Instant,
+                           onClose: @escaping @Sendable () -> Void) async throws -> Int32 {
+        await tunnelGate.enter()
+        let channel: SendablePointer
+        do {
+            // A tick: the relays of other tunnels read this socket too, and may take the packet
+            // this open waits for off it (libssh2 queues it for us, but the socket stays quiet).
+            channel = try await drive("opening a tunnel to \(host):\(port)", deadline: deadline, tick: .milliseconds(10)) { s -> LibSSH2Outcome<SendablePointer> in
+                if let pointer = libssh2_channel_direct_tcpip_ex(s, host, Int32(port), "127.0.0.1", 22) {
+                    return .ok(SendablePointer(pointer))
+                }
+                let code = libssh2_session_last_errno(s)
+                return code == LIBSSH2_ERROR_EAGAIN ? .again : .failed(code == 0 ? -1 : code)
+            }
+        } catch let SSHError.libssh2(peer, _, code, message) {
+            await tunnelGate.leave()
+            throw SSHError.channel(peer: peer, message: "the jump host refused a tunnel to \(host):\(port): \(message) (libssh2 error \(code)); "
+                + "it needs AllowTcpForwarding yes, and must reach \(host):\(port) itself")
+        } catch {
+            await tunnelGate.leave()
+            throw error
+        }
+        await tunnelGate.leave()
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            let message = String(cString: strerror(errno))
+            _ = try? await loop.submit { libssh2_channel_free(channel.pointer) }
+            throw SSHError.channel(peer: peer, message: "cannot create a socket pair for the tunnel: \(message)")
+        }
+        let relay = TunnelRelay(channel: channel, socket: pair[1])
+        let loop = self.loop
+        Task {
+            // The relay holds this session (and so the jump host's connection) while it runs.
+            _ = try? await loop.drive(fd: relay.socket, deadline: nil, tick: .milliseconds(10)) { () throws -> IOStep<Void> in
+                withExtendedLifetime(self) { relay.step() }
+            }
+            _ = try? await loop.submit {
+                loop.deregister(fd: relay.socket)
+                Glibc.close(relay.socket)
+            }
+            onClose()
+        }
+        return pair[0]
+    }
+}
+
+/// Copies bytes between a socket-pair end and a `direct-tcpip` channel, on the loop thread only.
+/// Ends when either side has closed and what it sent has been passed on, then closes the channel.
+final class TunnelRelay: @unchecked Sendable {
+    let channel: SendablePointer
+    let socket: Int32
+    private var toSocket: [UInt8] = []
+    private var toChannel: [UInt8] = []
+    private var socketClosed = false
+    private var channelClosed = false
+    private var shutDownSocket = false
+    private var closing = false
+    private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+
+    init(channel: SendablePointer, socket: Int32) {
+        self.channel = channel
+        self.socket = socket
+    }
+
+    func step() -> IOStep<Void> {
+        if closing { return finishClosing() }
+        var failed = false
+        // Target → session.
+        if toSocket.isEmpty && !channelClosed {
+            let n = scratch.withUnsafeMutableBytes { care_ssh2_channel_read(channel.pointer, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+            if n > 0 {
+                toSocket += scratch[0..<n]
+            } else if n == 0 || n == Int(LIBSSH2_ERROR_EAGAIN) {
+                if libssh2_channel_eof(channel.pointer) != 0 { channelClosed = true }
+            } else {
+                failed = true
+            }
+        }
+        if !toSocket.isEmpty {
+            let n = toSocket.withUnsafeBytes { Glibc.write(socket, $0.baseAddress, $0.count) }
+            if n > 0 { toSocket.removeFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR { failed = true }
+        }
+        if channelClosed && toSocket.isEmpty && !shutDownSocket {
+            shutDownSocket = true
+            _ = shutdown(socket, Int32(SHUT_WR))
+        }
+        // Session → target.
+        if toChannel.isEmpty && !socketClosed {
+            let n = scratch.withUnsafeMutableBytes { Glibc.read(socket, $0.baseAddress, $0.count) }
+            if n > 0 { toChannel += scratch[0..<n] } else if n == 0 { socketClosed = true } else if errno != EAGAIN && errno != EINTR { failed = true }
+        }
+        if !toChannel.isEmpty {
+            let n = toChannel.withUnsafeBytes { care_ssh2_channel_write(channel.pointer, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+            if n > 0 { toChannel.removeFirst(n) } else if n < 0 && n != Int(LIBSSH2_ERROR_EAGAIN) { failed = true }
+        }
+        // The session closed its end (it is done), or the target went away and the session was told.
+        if failed || (socketClosed && toChannel.isEmpty) || (channelClosed && shutDownSocket && socketClosed) {
+            closing = true
+            return finishClosing()
+        }
+        return .wait(toSocket.isEmpty ? .read : [.read, .write])
+    }
+
+    /// Closes and frees the channel, retried on each tick while libssh2 says EAGAIN.
+    private func finishClosing() -> IOStep<Void> {
+        let rc = libssh2_channel_free(channel.pointer)
+        return rc == LIBSSH2_ERROR_EAGAIN ? .wait(.read) : .done(())
+    }
+}

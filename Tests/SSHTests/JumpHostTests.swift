@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import NETCONF
+import NETCONFSSH
+import SSH
+import Testing
+import TestSupport
+
+/// NETCONF through a jump host (`proxy-jump`): `direct-tcpip` tunnels on one shared, strictly
+/// checked, separately authenticated bastion session. Two real sshds on loopback.
+@Suite(.serialized) struct JumpHostTests {
+    let logger = Logger.test
+
+    func device(_ dir: URL) throws -> SSHDHarness {
+        let profile = try TestProfiles.write(TestProfiles.mx480, named: "mx480", under: dir)
+        return try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+    }
+
+    /// A bastion: any subsystem (never used), forwarding allowed (sshd's default).
+    func bastion() throws -> SSHDHarness {
+        try SSHDHarness(.init(subsystem: "/bin/false"))
+    }
+
+    func knownHosts(_ dir: URL, _ harnesses: SSHDHarness...) throws -> String {
+        let path = dir.appendingPathComponent("known_hosts-\(UUID().uuidString.prefix(4))").path
+        try harnesses.map { try String(contentsOfFile: $0.knownHostsPath, encoding: .utf8) }.joined().write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func endpoint(_ d: SSHDHarness, via hops: [JumpHost], bastionKey: String, knownHosts: String, tunnels: Int = 10) -> DeviceEndpoint {
+        let verifier = HostKeyVerifier(knownHostsPath: knownHosts, policy: .strict)
+        return DeviceEndpoint(
+            host: d.addresses[0], port: d.port,
+            credentials: SSHCredentials(user: d.user, privateKeyPath: d.clientKeys["ed25519"]!),
+            hostKeyVerifier: verifier,
+            sshTimeouts: SSHTimeouts(connect: .seconds(5), authentication: .seconds(10)),
+            netconfTimeouts: NETCONFTimeouts(hello: .seconds(10), rpc: .seconds(20)),
+            jumpRoute: JumpRoute(hops: hops, credentials: SSHCredentials(user: d.user, privateKeyPath: bastionKey),
+                                 hostKeyVerifier: verifier, maximumTunnels: tunnels))
+    }
+
+    func accepted(_ h: SSHDHarness) -> Int {
+        h.log.components(separatedBy: "Accepted publickey for").count - 1
+    }
+
+    @Test func devicesBehindABastionShareItsSessionWithinTheTunnelCap() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let b = try bastion()
+        defer { b.stop() }
+        let known = try knownHosts(dir, d, b)
+        let jumps = JumpHostSessions()
+        let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
+        // Each hop with its own key: each sshd authorises only its own harness's keys.
+        let route = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known, tunnels: 2)
+        let names = try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<5 {
+                group.addTask {
+                    let client = try await NETCONFClient.connect(to: route, logger: logger, jumpHosts: jumps)
+                    let reply = try await client.rpc(.junos("get-software-information"))
+                    await client.close()
+                    return reply.document.root.firstDescendant("host-name")?.value
+                }
+            }
+            var all: [String?] = []
+            for try await name in group { all.append(name) }
+            return all
+        }
+        #expect(names.count == 5 && names.allSatisfy { $0 != nil })
+        // Five NETCONF sessions on the device, one login on the bastion.
+        #expect(accepted(d) == 5, "\(d.log)")
+        #expect(accepted(b) == 1, "\(b.log)")
+        // The last tunnel closed: so did the bastion session.
+        for _ in 0..<50 where await jumps.openSessions > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await jumps.openSessions == 0)
+
+        // Without the bastion the device cannot be reached this way: the tunnel really carries it.
+        b.stop()
+        await #expect {
+            _ = try await NETCONFClient.connect(to: route, logger: logger, jumpHosts: jumps)
+        } throws: { error in
+            "\(error)".hasPrefix("jump host \(hop): ") && "\(error)".contains("connection refused")
+        }
+    }
+
+    @Test func everyHopsHostKeyIsChecked() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let b = try bastion()
+        defer { b.stop() }
+        let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
+        // The bastion's key unknown: refused before any tunnel.
+        let deviceOnly = try knownHosts(dir, d)
+        await #expect {
+            _ = try await NETCONFClient.connect(to: endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: deviceOnly),
+                                                logger: logger, jumpHosts: JumpHostSessions())
+        } throws: { error in
+            "\(error)".hasPrefix("jump host \(hop): host key for [\(b.addresses[0])]:\(b.port) is not known")
+        }
+        // The device's key unknown: the tunnel opens, the device is refused.
+        let bastionOnly = try knownHosts(dir, b)
+        await #expect {
+            _ = try await NETCONFClient.connect(to: endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: bastionOnly),
+                                                logger: logger, jumpHosts: JumpHostSessions())
+        } throws: { error in
+            guard let ssh = error as? SSHError, case .hostKeyUnknown = ssh else { return false }
+            return "\(error)".contains("[\(d.addresses[0])]:\(d.port)")
+        }
+        // The device's key offered to the bastion: refused there.
+        await #expect {
+            _ = try await NETCONFClient.connect(to: endpoint(d, via: [hop], bastionKey: d.clientKeys["ed25519"]!, knownHosts: try knownHosts(dir, d, b)),
+                                                logger: logger, jumpHosts: JumpHostSessions())
+        } throws: { error in
+            "\(error)".hasPrefix("jump host \(hop): ") && "\(error)".contains("authentication failed")
+        }
+    }
+
+    @Test func aChainOfTwoJumpHosts() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let first = try bastion()
+        defer { first.stop() }
+        let second = try bastion()
+        defer { second.stop() }
+        // Both bastions take the same key here: the route has one login for its hops.
+        try String(contentsOfFile: first.clientKeys["ed25519"]! + ".pub", encoding: .utf8)
+            .write(toFile: second.directory.appendingPathComponent("authorized_keys").path, atomically: true, encoding: .utf8)
+        let hops = [JumpHost(user: first.user, host: first.addresses[0], port: first.port),
+                    JumpHost(user: second.user, host: second.addresses[0], port: second.port)]
+        let jumps = JumpHostSessions()
+        let client = try await NETCONFClient.connect(to: endpoint(d, via: hops, bastionKey: first.clientKeys["ed25519"]!,
+                                                                  knownHosts: try knownHosts(dir, d, first, second)),
+                                                     logger: logger, jumpHosts: jumps)
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client.close()
+        #expect(accepted(first) == 1 && accepted(second) == 1 && accepted(d) == 1)
+        for _ in 0..<50 where await jumps.openSessions > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await jumps.openSessions == 0)
+    }
+
+    @Test func parsesHops() {
+        #expect(JumpHost("ops@bastion.example.net:2222") == JumpHost(user: "ops", host: "bastion.example.net", port: 2222))
+        #expect(JumpHost("bastion") == JumpHost(host: "bastion"))
+        #expect(JumpHost("ops@[2001:db8::1]:22") == JumpHost(user: "ops", host: "2001:db8::1", port: 22))
+        #expect(JumpHost.chain("a@b, c:2200") == [JumpHost(user: "a", host: "b"), JumpHost(host: "c", port: 2200)])
+        #expect(JumpHost("ops@") == nil)
+        #expect(JumpHost("b:99999") == nil)
+        #expect(JumpHost.chain("a,,b") == nil)
+        #expect(JumpHost(user: "ops", host: "2001:db8::1", port: 2222).description == "ops@[2001:db8::1]:2222")
+    }
+}
