@@ -152,6 +152,8 @@ public struct Device: Sendable, Hashable, Codable {
 public struct AgentSettings: Sendable {
     /// Results of collections waiting to be sent: one bundle (or directory) per device per collection.
     public var outbox: String = "/var/lib/care-agent/outbox"
+    /// How large and old the outbox may grow (`outbox-max`, `outbox-max-age`); see ``OutboxQuota``.
+    public var outboxQuota = OutboxQuota()
     public var stateDirectory: String = "/var/lib/care-agent"
     /// Prometheus text-format metrics, rewritten after every collection (for node_exporter's
     /// textfile collector); nil: `<state-directory>/metrics.prom`; "" (`none`): not written.
@@ -359,6 +361,19 @@ public struct AgentConfiguration: Sendable {
         let v = entry.value
         switch entry.key {
         case "outbox": agent.outbox = v
+        case "outbox-max":
+            if v == "none" { agent.outboxQuota.maxBytes = nil; break }
+            guard let size = parseByteSize(v), size >= 1 << 20 else {
+                throw fail(entry, "expected a size of at least 1MiB such as 2GiB or 500MiB, or none, found \"\(v)\"", false)
+            }
+            agent.outboxQuota.maxBytes = Int64(size)
+        case "outbox-max-age":
+            if v == "none" { agent.outboxQuota.maxAge = nil; break }
+            let age = try duration(entry, fail: fail)
+            guard age >= .seconds(3600) else {
+                throw fail(entry, "expected a duration of at least 1h such as 30d, or none, found \"\(v)\"", false)
+            }
+            agent.outboxQuota.maxAge = age.seconds
         case "agent-id":
             guard !v.isEmpty else { throw fail(entry, "expected a name for this agent", false) }
             agent.agentID = v
@@ -377,7 +392,7 @@ public struct AgentConfiguration: Sendable {
         case let key where clearTextSecretKeys.contains(key):
             throw fail(entry, "clear-text secrets are refused in agent.conf; use password-file or password-credential in a group", true)
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern, redact-keyword or redact-path", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, outbox-max, outbox-max-age, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern, redact-keyword or redact-path", true)
         }
     }
 

@@ -19,6 +19,8 @@ public actor AgentRuntime {
     public private(set) var collectionsRunning = 0
     /// Counters since start, written to `metrics-file` after each collection.
     public private(set) var metrics = AgentMetrics()
+    /// The configured outbox (a reload may move it); the uploader, metrics and `status` read it.
+    public private(set) var outbox: FileOutbox
     /// Bumped on every successful reload so that the scheduler recomputes its plan.
     public private(set) var generation = 0
 
@@ -29,6 +31,7 @@ public actor AgentRuntime {
         self.makeSink = makeSink
         self.logger = logger
         limits = CollectionLimits(configuration: configuration)
+        outbox = FileOutbox(directory: configuration.agent.outbox, keepsSent: configuration.upload.keepSent)
         collector = try Collector(configuration: configuration, sink: makeSink(configuration), logger: logger, inFlight: inFlight, limits: limits)
     }
 
@@ -43,6 +46,7 @@ public actor AgentRuntime {
             collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight, limits: limits)
             warnOfBundlesLeftBehind(from: configuration.agent.outbox, to: fresh.agent.outbox)
             configuration = fresh
+            outbox = FileOutbox(directory: fresh.agent.outbox, keepsSent: fresh.upload.keepSent)
             lastReloadError = nil
             generation += 1
             let mine = generation
@@ -64,7 +68,7 @@ public actor AgentRuntime {
     /// away from would wait forever, unseen by `status`. Say where they are and what to do.
     private func warnOfBundlesLeftBehind(from old: String, to new: String) {
         guard old != new else { return }
-        let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: old)) ?? []).filter(BundleFileName.isBundle)
+        let waiting = FileOutbox(directory: old).pending()
         guard !waiting.isEmpty else { return }
         logger.warning("outbox moved: bundles left in the previous outbox are no longer uploaded; move them into the new one", metadata: [
             "outbox.previous": "\(old)", "outbox.new": "\(new)", "bundles": "\(waiting.count)",
@@ -95,11 +99,22 @@ public actor AgentRuntime {
         return results
     }
 
+    /// Drops what exceeds `outbox-max` and `outbox-max-age` (each eviction logged), counts it in
+    /// the metrics, and rewrites the metrics file when anything went.
+    @discardableResult
+    public func enforceOutboxQuota(now: Date = Date()) -> [OutboxEviction] {
+        let dropped = outbox.enforceQuota(configuration.agent.outboxQuota, now: now, logger: logger)
+        guard !dropped.isEmpty else { return [] }
+        metrics.recordEvictions(dropped)
+        writeMetrics()
+        return dropped
+    }
+
     /// Rewrites the metrics file (a failure is logged: metrics never stop collections).
     public func writeMetrics() {
         guard let path = configuration.agent.metricsPath else { return }
         do {
-            try metrics.write(to: path, outbox: configuration.agent.outbox)
+            try metrics.write(to: path, outbox: outbox)
         } catch {
             logger.warning("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
         }
