@@ -81,11 +81,11 @@ public actor AgentRuntime {
         return await collect(selected, trigger: trigger)
     }
 
-    public func collect(_ devices: [Device], trigger: CollectionCause) async -> [DeviceResult] {
+    public func collect(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil) async -> [DeviceResult] {
         let collector = self.collector
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
         collectionsRunning += 1
-        let results = await collector.collect(devices, trigger: trigger)
+        let results = await collector.collect(devices, trigger: trigger, event: event)
         collectionsRunning -= 1
         lastCollection = Date()
         for result in results where result.status.attempted {

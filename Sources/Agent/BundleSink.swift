@@ -65,9 +65,15 @@ public struct BundleSink: CollectionSink {
         let device = DeviceIdentity(name: r.device.name, address: r.port == 830 ? r.host : "\(r.host):\(r.port)",
                                     hostname: r.facts.software?.hostname, chassisSerial: r.facts.inventory?.chassisSerial,
                                     model: r.facts.software?.model)
-        let trigger: CollectionTrigger = r.trigger == .schedule ? .scheduled : .onDemand
+        let trigger: CollectionTrigger
+        switch r.trigger {
+        case .schedule: trigger = .scheduled
+        case .event: trigger = .event
+        case .request, .standalone: trigger = .onDemand
+        }
         return BundleContents(agent: agent, device: device, trigger: trigger, started: r.started, finished: r.finished,
-                              outcomes: outcomes, rawReplies: replies, facts: r.facts, log: r.log)
+                              outcomes: outcomes, rawReplies: replies, facts: r.facts, log: r.log,
+                              event: r.trigger == .event ? r.event : nil)
     }
 
     /// A member-safe, unique name: Junos RPC names as they are, commands as `command-show_system_users`.

@@ -1,4 +1,5 @@
 import Foundation
+import Bundle
 import Junos
 import Logging
 import NETCONF
@@ -47,13 +48,14 @@ public final class Collector: Sendable {
     }
 
     /// Collects `devices` concurrently (within the limits) and returns one result per device, in
-    /// the order given. Results are stored through the sink as each device finishes.
-    public func collect(_ devices: [Device], trigger: CollectionCause,
+    /// the order given. Results are stored through the sink as each device finishes. `event` is
+    /// the incident behind an `.event` collection, recorded in each result (and bundle).
+    public func collect(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil,
                         onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let indexed = await withTaskGroup(of: (Int, DeviceResult).self) { group in
             for (index, device) in devices.enumerated() {
                 group.addTask {
-                    (index, await self.collectLimited(device, trigger: trigger, onEvent: onEvent))
+                    (index, await self.collectLimited(device, trigger: trigger, event: event, onEvent: onEvent))
                 }
             }
             var all: [(Int, DeviceResult)] = []
@@ -63,7 +65,7 @@ public final class Collector: Sendable {
         return indexed.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
-    private func collectLimited(_ device: Device, trigger: CollectionCause,
+    private func collectLimited(_ device: Device, trigger: CollectionCause, event: TriggerEvent?,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
         let group = configuration.group(of: device)
         if let state = await inFlight.claim(device.name) {
@@ -79,7 +81,8 @@ public final class Collector: Sendable {
         await inFlight.release(device.name)
         var storedAt: String?
         var result: DeviceResult
-        if let collection {
+        if var collection {
+            collection.result.event = event
             result = collection.result
             do {
                 storedAt = try await sink.store(collection)

@@ -225,3 +225,35 @@ enum OutboxSample {
         #expect(outbox.pending().isEmpty)
     }
 }
+
+/// A collection made for an incident becomes an `event` bundle carrying the incident.
+@Suite struct EventBundleTests {
+    func result(_ trigger: CollectionCause, event: TriggerEvent?) -> DeviceCollection {
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        var result = DeviceResult(device: Device(name: "r1", host: "192.0.2.1"), host: "192.0.2.1", port: 830, trigger: trigger,
+                                  started: start, finished: start.addingTimeInterval(5), status: .ok,
+                                  failureKind: nil, reason: nil, attempts: 1, rpcs: [], facts: DeviceFacts(), log: "")
+        result.event = event
+        return DeviceCollection(result: result, replies: [])
+    }
+
+    @Test func triggersMapToTheManifestAndTheEventIsRecorded() throws {
+        let agent = AgentIdentity(id: "a", version: "0.1.0")
+        let event = BundleSink.contents(result(.event, event: OutboxSample.coreDump), agent: agent)
+        #expect(event.trigger == .event && event.event == OutboxSample.coreDump)
+        #expect(BundleSink.contents(result(.schedule, event: nil), agent: agent).trigger == .scheduled)
+        #expect(BundleSink.contents(result(.request, event: nil), agent: agent).trigger == .onDemand)
+        #expect(BundleSink.contents(result(.standalone, event: nil), agent: agent).trigger == .onDemand)
+
+        // Through the real writer and reader: the manifest holds the record; the outbox sees it.
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sink = BundleSink(outbox: dir.path, key: OutboxSample.key, agent: agent)
+        let path = try sink.writer.write(event).path
+        let read = try BundleReader().read(contentsOf: URL(fileURLWithPath: path))
+        #expect(read.manifest.collection.trigger == .event && read.manifest.collection.event == OutboxSample.coreDump)
+        let manifestText = String(decoding: try #require(read.member("manifest.json")), as: UTF8.self)
+        #expect(manifestText.contains("\"kind\" : \"core-dump\"") && manifestText.contains("\"source\" : \"poll\""))
+        #expect(FileOutbox(directory: dir.path).pending().first?.event == OutboxSample.coreDump)
+    }
+}
