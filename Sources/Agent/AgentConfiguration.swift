@@ -111,6 +111,11 @@ public struct GroupSettings: Sendable {
     /// Largest NETCONF message (hello or reply) accepted from a device, in bytes: a device that
     /// sends more fails alone, naming the RPC and this limit.
     public var maximumReplySize: Int
+    /// Health poll interval (`poll = 5m`); nil (the default, `off`): no health poll.
+    public var poll: Duration?
+    /// At most one event bundle per device and event kind within this window (`event-window`),
+    /// so that a flapping alarm yields one bundle, not one per poll.
+    public var eventWindow: Duration
 
     public init(name: String) {
         self.name = name
@@ -129,6 +134,8 @@ public struct GroupSettings: Sendable {
         extraRequests = []
         skippedFacts = []
         maximumReplySize = FrameDecoder.defaultMaximumMessageSize
+        poll = nil
+        eventWindow = .seconds(3600)
     }
 }
 
@@ -318,6 +325,12 @@ public struct AgentConfiguration: Sendable {
         case "schedule":
             do { group.schedule = try Schedule(parsing: v) } catch { throw fail(entry, error.message, false) }
         case "jitter": group.jitter = try duration(entry, fail: fail)
+        case "poll":
+            if v == "off" { group.poll = nil; break }
+            let interval = try duration(entry, fail: fail)
+            guard interval >= .seconds(30) else { throw fail(entry, "expected a poll interval of at least 30s such as 5m, or off, found \"\(v)\"", false) }
+            group.poll = interval
+        case "event-window": group.eventWindow = try duration(entry, fail: fail)
         case "concurrency": group.concurrency = try positive(entry, fail: fail)
         case "connect-timeout": group.connectTimeout = try duration(entry, fail: fail)
         case "rpc-timeout": group.rpcTimeout = try duration(entry, fail: fail)

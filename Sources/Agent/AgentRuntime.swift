@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import Junos
 import Logging
 
 /// The running agent's state shared by the scheduler, the control socket and reloads: the
@@ -97,6 +98,19 @@ public actor AgentRuntime {
         writeMetrics()
         uploadWake.signal()
         return results
+    }
+
+    /// One health poll of `device` (see ``Collector/poll(_:facts:)``).
+    public func poll(_ device: Device, facts: [FactKind]) async -> DeviceResult? {
+        let collector = self.collector
+        return await collector.poll(device, facts: facts)
+    }
+
+    /// Counts the events a health poll raised: those that triggered a bundle and those the rate limit held back.
+    public func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent]) {
+        guard !admitted.isEmpty || !limited.isEmpty else { return }
+        metrics.recordEvents(admitted: admitted, limited: limited)
+        writeMetrics()
     }
 
     /// Drops what exceeds `outbox-max` and `outbox-max-age` (each eviction logged), counts it in

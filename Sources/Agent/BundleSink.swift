@@ -67,7 +67,7 @@ public struct BundleSink: CollectionSink {
                                     model: r.facts.software?.model)
         let trigger: CollectionTrigger
         switch r.trigger {
-        case .schedule: trigger = .scheduled
+        case .schedule, .poll: trigger = .scheduled
         case .event: trigger = .event
         case .request, .standalone: trigger = .onDemand
         }

@@ -12,6 +12,8 @@ public enum CollectionCause: String, Codable, Sendable {
     case standalone
     /// An incident the health poll (or syslog) noticed: an immediate diagnostic collection.
     case event
+    /// The health poll's own short session (never stored as a bundle).
+    case poll
 }
 
 /// How one RPC went.

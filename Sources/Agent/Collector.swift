@@ -125,6 +125,29 @@ public final class Collector: Sendable {
         return collection
     }
 
+    /// One health poll of `device`: a short session for `facts` only, within the same concurrency
+    /// limits as collections (it holds a slot for its own duration only). Nil when the device is
+    /// being collected or queued (that collection is the fresher evidence; the poll never makes
+    /// it wait or skip) or the poll was cancelled while waiting. Nothing is stored.
+    public func poll(_ device: Device, facts: [FactKind]) async -> DeviceResult? {
+        guard await !inFlight.current.contains(device.name) else { return nil }
+        var group = configuration.group(of: device)
+        group.skippedFacts = Set(FactKind.allCases).subtracting(facts)
+        group.extraRequests = []
+        // A poll that cannot get through soon is worthless: the next one comes anyway.
+        group.retries = 0
+        let groupLimit = limits.group(group.name)
+        do { try await groupLimit?.acquire() } catch { return nil }
+        do { try await limits.global.acquire() } catch {
+            await groupLimit?.release()
+            return nil
+        }
+        let collection = await collectOne(device, group: group, trigger: .poll)
+        await limits.global.release()
+        await groupLimit?.release()
+        return collection.result
+    }
+
     /// Collects one device now, ignoring the concurrency limits (the caller holds them).
     public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionCause) async -> DeviceCollection {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)

@@ -32,6 +32,15 @@ public struct AgentMetrics: Sendable, Equatable {
     /// trigger → reason (age, size) → bundles the outbox quota dropped unsent.
     var evictions: [CollectionTrigger: [OutboxEviction.Reason: Int]] = [:]
 
+    /// event kind → action (bundle, rate-limited) → events the health poll raised.
+    var events: [String: [String: Int]] = [:]
+
+    /// Counts a poll's events.
+    public mutating func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent]) {
+        for event in admitted { events[event.kind, default: [:]]["bundle", default: 0] += 1 }
+        for event in limited { events[event.kind, default: [:]]["rate-limited", default: 0] += 1 }
+    }
+
     /// Counts bundles the outbox quota dropped.
     public mutating func recordEvictions(_ dropped: [OutboxEviction]) {
         for eviction in dropped { evictions[eviction.entry.trigger, default: [:]][eviction.reason, default: 0] += 1 }
@@ -101,6 +110,15 @@ public struct AgentMetrics: Sendable, Equatable {
         for trigger in CollectionTrigger.allCases {
             for reason in OutboxEviction.Reason.allCases {
                 out += "care_agent_outbox_evictions_total{trigger=\"\(trigger.rawValue)\",reason=\"\(reason.rawValue)\"} \(evictions[trigger]?[reason] ?? 0)\n"
+            }
+        }
+        if !events.isEmpty {
+            out += "# HELP care_agent_events_total Incidents the health poll noticed, by kind and action (bundle: a diagnostic bundle was collected; rate-limited: within event-window of the last one).\n"
+            out += "# TYPE care_agent_events_total counter\n"
+            for kind in events.keys.sorted() {
+                for action in ["bundle", "rate-limited"] {
+                    out += "care_agent_events_total{kind=\"\(escape(kind))\",action=\"\(action)\"} \(events[kind]?[action] ?? 0)\n"
+                }
             }
         }
         out += "# HELP care_agent_uploads_total Bundle upload attempts, by result (ok: the server has it; rejected: refused for good; failed: tried again later).\n"
