@@ -1,0 +1,93 @@
+@testable import Agent
+import Bundle
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// The health poll against a simulated MX480 behind the real OpenSSH sshd, whose state changes
+/// while the agent runs: each `simulate netconf` session reads its profile afresh, so editing the
+/// profile's replies between polls is the device changing state.
+@Suite(.serialized) struct HealthPollTests {
+    /// Event bundles in `outbox`, read and verified, oldest first.
+    func eventBundles(_ outbox: String) throws -> [BundleContents] {
+        try FileOutbox(directory: outbox).pending().filter { $0.trigger == .event }.sorted { $0.added < $1.added }.map {
+            try BundleReader().read(contentsOf: URL(fileURLWithPath: outbox + "/" + $0.name)).contents
+        }
+    }
+
+    func waitFor(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return try condition()
+    }
+
+    @Test func aNewAlarmYieldsOneEventBundleAFlappingOneNoMoreAndASwitchoverItsOwn() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var profileFiles = fullProfile
+        profileFiles["get-alarm-information"] = "get-alarm-information/jsnapy__no-active-alarms.xml"
+        let profile = try TestProfiles.write(profileFiles, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1"])
+        var configuration = try AgentConfiguration.load(path: conf)
+        // Seconds instead of minutes (agent.conf allows 30 s at least); the window stays an hour.
+        configuration.groups[AgentConfiguration.defaultGroup]?.poll = .milliseconds(700)
+        let outbox = configuration.agent.outbox
+        let lines = LineStore()
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: logger,
+                                       makeSink: { BundleSink(outbox: $0.agent.outbox, key: OutboxSample.key, agent: AgentIdentity(id: "t", version: "0.1.0")) })
+        let poller = HealthPoller(runtime: runtime, logger: logger, tick: .milliseconds(100))
+        let task = Task { try await poller.run() }
+        defer { task.cancel() }
+        func replace(_ rpc: String, with fixture: String, edits: [(String, String)] = []) throws {
+            var text = String(decoding: try Fixtures.bytes(fixture), as: UTF8.self)
+            for (from, to) in edits { text = text.replacingOccurrences(of: from, with: to) }
+            // Atomically, as a session may be reading it.
+            try text.write(toFile: profile + "/\(rpc).xml", atomically: true, encoding: .utf8)
+            chmod(profile + "/\(rpc).xml", 0o644)
+        }
+
+        // A few quiet polls: no incident, no bundle (the first only records the state).
+        try await Task.sleep(for: .seconds(3))
+        #expect(try eventBundles(outbox).isEmpty)
+        #expect(try FileOutbox(directory: outbox).pending().isEmpty)
+
+        // A new minor alarm: exactly one event bundle, within a poll plus a collection.
+        try replace("get-alarm-information", with: "get-alarm-information/jsnapy__one-minor-plane-offline.xml")
+        #expect(try waitFor(20) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
+        let first = try #require(try eventBundles(outbox).first)
+        #expect(first.trigger == .event && first.event?.kind == "alarm" && first.event?.source == "poll")
+        #expect(first.event?.evidence == "new chassis alarm: Minor: Plane 0 not online")
+        // A full diagnostic collection, not the poll's few RPCs.
+        #expect(first.facts.software != nil && first.facts.inventory != nil)
+
+        // The alarm flaps (clears, comes back, twice): within event-window, no further bundle.
+        for _ in 0 ..< 2 {
+            try replace("get-alarm-information", with: "get-alarm-information/jsnapy__no-active-alarms.xml")
+            try await Task.sleep(for: .seconds(2))
+            try replace("get-alarm-information", with: "get-alarm-information/jsnapy__one-minor-plane-offline.xml")
+            try await Task.sleep(for: .seconds(2))
+        }
+        #expect(try eventBundles(outbox).count == 1)
+        #expect(lines.lines.contains { $0.contains("event within its rate-limit window") && $0.contains("event.kind=alarm") })
+        #expect(await runtime.metrics.render(outboxDepth: 0).contains("care_agent_events_total{kind=\"alarm\",action=\"bundle\"} 1\n"))
+
+        // A routing-engine switchover is another kind: its own bundle.
+        try replace("get-route-engine-information", with: "get-route-engine-information/pyez__mx480-dual-re-15.1F5.xml", edits: [
+            ("<mastership-state>master</mastership-state>", "<mastership-state>TMP</mastership-state>"),
+            ("<mastership-state>backup</mastership-state>", "<mastership-state>master</mastership-state>"),
+            ("<mastership-state>TMP</mastership-state>", "<mastership-state>backup</mastership-state>"),
+        ])
+        #expect(try waitFor(20) { try eventBundles(outbox).count == 2 })
+        let second = try eventBundles(outbox).last
+        #expect(second?.event?.kind == "switchover" && second?.event?.evidence == "primary routing engine was /0, now /1")
+        // Polls never wrote bundles of their own: every bundle is an event bundle.
+        #expect(try FileOutbox(directory: outbox).pending().allSatisfy { $0.trigger == .event })
+    }
+}
