@@ -69,3 +69,28 @@ import TestSupport
         #expect(await runtime.enforceOutboxQuota().isEmpty)
     }
 }
+
+/// `poll` and `event-window` in a group.
+@Suite struct HealthPollConfigurationTests {
+    func parse(_ text: String) throws -> AgentConfiguration {
+        try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
+    }
+
+    @Test func pollIsOffByDefaultAndReadPerGroup() throws {
+        let configuration = try parse("[defaults]\nuser = u\n[group core]\npoll = 5m\nevent-window = 30m\n[group edge]\npoll = off\n")
+        #expect(configuration.groups[AgentConfiguration.defaultGroup]?.poll == nil)
+        #expect(configuration.groups["core"]?.poll == .seconds(300))
+        #expect(configuration.groups["core"]?.eventWindow == .seconds(1800))
+        #expect(configuration.groups["edge"]?.poll == nil)
+        #expect(configuration.groups["edge"]?.eventWindow == .seconds(3600))
+        do {
+            _ = try parse("[defaults]\npoll = 5s\n")
+            Issue.record("a 5 s poll was accepted")
+        } catch {
+            #expect("\(error)".contains("expected a poll interval of at least 30s"), "\(error)")
+        }
+        let example = try AgentConfiguration.load(path: Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path)
+        #expect(example.groups[AgentConfiguration.defaultGroup]?.poll == nil)
+        #expect(example.groups[AgentConfiguration.defaultGroup]?.eventWindow == .seconds(3600))
+    }
+}
