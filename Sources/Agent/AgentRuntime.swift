@@ -95,6 +95,9 @@ public actor AgentRuntime {
             }
         }
         metrics.record(results)
+        // Here too, not only before an upload pass: an uploader backing off from an outage
+        // sleeps through collections, and the quota must hold all the same.
+        if results.contains(where: { $0.status.attempted }) { enforceOutboxQuota() }
         writeMetrics()
         uploadWake.signal()
         return results

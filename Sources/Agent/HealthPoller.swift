@@ -64,6 +64,11 @@ public final class HealthPoller: Service, @unchecked Sendable {
     private func due(now: Date) async -> [(Device, Duration)] {
         let configuration = await runtime.configuration
         return lock.withLock {
+            // Devices a reload removed, or whose group no longer polls, are forgotten: polled
+            // again later, their first poll only records the state.
+            let polled = Set(configuration.devices.filter { configuration.group(of: $0).poll != nil }.map(\.name))
+            snapshots = snapshots.filter { polled.contains($0.key) }
+            nextPoll = nextPoll.filter { polled.contains($0.key) }
             var due: [(Device, Duration)] = []
             for device in configuration.devices {
                 guard let interval = configuration.group(of: device).poll, !polling.contains(device.name) else { continue }
