@@ -25,7 +25,7 @@ import TestSupport
         return try condition()
     }
 
-    @Test func aNewAlarmYieldsOneEventBundleAFlappingOneNoMoreAndASwitchoverItsOwn() async throws {
+    @Test func eachIncidentYieldsOneEventBundleAndAFlappingAlarmNoMore() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var profileFiles = fullProfile
@@ -87,6 +87,36 @@ import TestSupport
         #expect(try waitFor(20) { try eventBundles(outbox).count == 2 })
         let second = try eventBundles(outbox).last
         #expect(second?.event?.kind == "switchover" && second?.event?.evidence == "primary routing engine was /0, now /1")
+        // A new core file: one bundle.
+        let cores = { (files: [String]) in
+            """
+            <rpc-reply xmlns:junos="http://xml.juniper.net/junos/21.4R3/junos">
+            <directory-list root-path="/var/crash/*core*" junos:style="detail"><directory><directory-name>/var/tmp/</directory-name>\(
+                files.map { "<file-information><file-name>\($0)</file-name><file-size>1048576</file-size></file-information>" }.joined())</directory>
+            </directory-list></rpc-reply>
+            """
+        }
+        try cores([]).write(toFile: profile + "/get-system-core-dumps.xml", atomically: true, encoding: .utf8)
+        chmod(profile + "/get-system-core-dumps.xml", 0o644)
+        try await Task.sleep(for: .seconds(2))
+        #expect(try eventBundles(outbox).count == 2, "an empty core listing replacing the 'no such file' one is not an incident")
+        try cores(["/var/tmp/rpd.core.0.gz"]).write(toFile: profile + "/get-system-core-dumps.xml", atomically: true, encoding: .utf8)
+        #expect(try waitFor(20) { try eventBundles(outbox).count == 3 })
+        let third = try eventBundles(outbox).last
+        #expect(third?.event?.kind == "core-dump" && third?.event?.evidence.hasSuffix("/var/tmp/rpd.core.0.gz") == true, "\(String(describing: third?.event))")
+
+        // A reboot (a new boot time, the uptime back to minutes): one bundle.
+        try replace("get-system-uptime-information", with: "get-system-uptime-information/librenms__ex4650-localre.xml", edits: [
+            ("<date-time junos:seconds=\"1786824747\">", "<date-time junos:seconds=\"1789729000\">"),
+            ("<up-time junos:seconds=\"2905140\">", "<up-time junos:seconds=\"894\">"),
+        ])
+        #expect(try waitFor(20) { try eventBundles(outbox).count == 4 })
+        let fourth = try eventBundles(outbox).last
+        #expect(fourth?.event?.kind == "reboot" && fourth?.event?.evidence.contains("booted at 1789729000, was 1786824747") == true,
+                "\(String(describing: fourth?.event))")
+        try await Task.sleep(for: .seconds(2))
+        #expect(try eventBundles(outbox).count == 4, "each incident yields exactly one bundle")
+
         // Polls never wrote bundles of their own: every bundle is an event bundle.
         #expect(try FileOutbox(directory: outbox).pending().allSatisfy { $0.trigger == .event })
     }
