@@ -132,17 +132,24 @@ public struct BundleReader: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         if fd < 0 { throw .unreadableFile(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        // JSON compresses well: the compressed manifest is far smaller than its limit.
-        var compressed = [UInt8](repeating: 0, count: maximumManifestSize + 4096)
-        var filled = 0
-        while filled < compressed.count {
-            let n = compressed.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw .unreadableFile(path: path, reason: String(cString: strerror(errno))) }
-            if n == 0 { break }
-            filled += n
+        // The manifest is the first member and JSON compresses well: 64 KiB of the file hold it
+        // in all but huge bundles; those get a second read, up to the limit.
+        var compressed: [UInt8] = []
+        func readMore(upTo total: Int) throws(BundleError) -> Bool {
+            let before = compressed.count
+            compressed += [UInt8](repeating: 0, count: total - before)
+            var filled = before
+            while filled < compressed.count {
+                let n = compressed.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw .unreadableFile(path: path, reason: String(cString: strerror(errno))) }
+                if n == 0 { break }
+                filled += n
+            }
+            compressed.removeLast(compressed.count - filled)
+            return filled == total
         }
-        compressed.removeLast(compressed.count - filled)
+        let more = try readMore(upTo: 64 << 10)
         let header = try Gzip.decompressPrefix(compressed, count: USTar.blockSize)
         guard header.count == USTar.blockSize else { throw .truncated("no complete archive header in \(path)") }
         let name = String(decoding: header[0 ..< 100].prefix { $0 != 0 }, as: UTF8.self)
@@ -156,7 +163,11 @@ public struct BundleReader: Sendable {
         guard size <= maximumManifestSize else {
             throw .tooLarge("manifest.json of \(path) is \(size) bytes, more than the limit of \(maximumManifestSize)")
         }
-        let prefix = try Gzip.decompressPrefix(compressed, count: USTar.blockSize + size)
+        var prefix = try Gzip.decompressPrefix(compressed, count: USTar.blockSize + size)
+        if prefix.count < USTar.blockSize + size && more {
+            _ = try readMore(upTo: maximumManifestSize + (64 << 10))
+            prefix = try Gzip.decompressPrefix(compressed, count: USTar.blockSize + size)
+        }
         guard prefix.count == USTar.blockSize + size else { throw .truncated("manifest.json of \(path) is cut short") }
         return try decodeManifest(Array(prefix[USTar.blockSize...]))
     }

@@ -214,6 +214,26 @@ enum OutboxSample {
         #expect(manifest.device.hostname == "baku")
     }
 
+    @Test func aManifestLargerThanTheFirstReadIsStillRead() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 1,000 outcomes with incompressible messages: the compressed manifest alone is over 64 KiB.
+        var contents = OutboxSample.contents("big", trigger: .event, event: OutboxSample.coreDump)
+        contents.outcomes = (0 ..< 1000).map { i in
+            RPCOutcome(rpc: "rpc-\(i)", status: .rpcError, message: (0 ..< 100).map { _ in String(format: "%02x", UInt8.random(in: 0 ... 255)) }.joined(),
+                       durationSeconds: 0.1)
+        }
+        let url = try BundleWriter(directory: dir, key: OutboxSample.key).write(contents)
+        let manifest = try BundleReader.unverifiedManifest(atPath: url.path)
+        #expect(manifest.outcomes.count == 1000 && manifest.collection.event == OutboxSample.coreDump)
+        // A bundle cut short inside its manifest is an error, not a wrong answer.
+        let bytes = try Data(contentsOf: url)
+        let cut = dir.appendingPathComponent("cut-SN-20260101-000000.tar.gz")
+        try bytes.prefix(70_000).write(to: cut)
+        #expect(throws: BundleError.self) { try BundleReader.unverifiedManifest(atPath: cut.path) }
+        #expect(FileOutbox(directory: dir.path).pending().first { $0.name == cut.lastPathComponent }?.trigger == .scheduled)
+    }
+
     @Test func keepSentMovesAcceptedBundlesToSent() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
