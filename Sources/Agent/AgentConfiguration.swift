@@ -204,6 +204,9 @@ public struct AgentConfiguration: Sendable {
     /// By name; always holds ``defaultGroup``.
     public var groups: [String: GroupSettings]
     public var devices: [Device]
+    /// Event kind (`alarm`, `core-dump`, ...) → RPCs and commands an event collection of that
+    /// kind adds to its group's set (`[event KIND]` sections, `rpc` and `command` keys).
+    public var eventRequests: [String: [RPCRequest]] = [:]
 
     public init(agent: AgentSettings = AgentSettings(), groups: [GroupSettings] = [], devices: [Device] = []) {
         self.agent = agent
@@ -259,6 +262,25 @@ public struct AgentConfiguration: Sendable {
                 group.name = name
                 for entry in section.entries { try Self.apply(entry, to: &group, fail: fail) }
                 groups[name] = group
+            case "event":
+                let kind = section.name!
+                guard eventRequests[kind] == nil else {
+                    throw ConfigurationError(file: path, line: section.line, column: 1, message: "event \(kind) is defined twice")
+                }
+                var requests: [RPCRequest] = []
+                for entry in section.entries {
+                    switch entry.key {
+                    case "rpc":
+                        do { requests.append(try RPCRequest.parse(entry.value)) } catch {
+                            throw fail(entry, "expected an RPC name (get-interface-information) or an XML element (<get-route-summary-information/>): \(error)")
+                        }
+                    case "command":
+                        guard !entry.value.isEmpty else { throw fail(entry, "expected a Junos CLI command such as show system processes extensive") }
+                        requests.append(.command(entry.value))
+                    default: throw fail(entry, "unknown key \"\(entry.key)\" in [event \(kind)]; expected rpc or command", atKey: true)
+                    }
+                }
+                eventRequests[kind] = requests
             case "device":
                 var device = Device(name: section.name!, host: "")
                 for entry in section.entries {

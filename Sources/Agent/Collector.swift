@@ -67,7 +67,9 @@ public final class Collector: Sendable {
 
     private func collectLimited(_ device: Device, trigger: CollectionCause, event: TriggerEvent?,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
-        let group = configuration.group(of: device)
+        var group = configuration.group(of: device)
+        // An incident's own evidence (`[event KIND]`), after the group's set.
+        if let event { group.extraRequests += configuration.eventRequests[event.kind] ?? [] }
         if let state = await inFlight.claim(device.name) {
             // Collecting: a second session would only load the device. Queued: the earlier run
             // will collect it, which is what was asked.

@@ -2,6 +2,7 @@
 import Bundle
 import Foundation
 import Logging
+import NETCONF
 import Testing
 import TestSupport
 
@@ -37,6 +38,8 @@ import TestSupport
         var configuration = try AgentConfiguration.load(path: conf)
         // Seconds instead of minutes (agent.conf allows 30 s at least); the window stays an hour.
         configuration.groups[AgentConfiguration.defaultGroup]?.poll = .milliseconds(700)
+        // What agent.conf's [event alarm] would add: an alarm's bundle carries the extra evidence.
+        configuration.eventRequests["alarm"] = [.command("show chassis alarms"), try RPCRequest.parse("get-system-alarm-information")]
         let outbox = configuration.agent.outbox
         let lines = LineStore()
         let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
@@ -66,6 +69,10 @@ import TestSupport
         #expect(first.event?.evidence == "new chassis alarm: Minor: Plane 0 not online")
         // A full diagnostic collection, not the poll's few RPCs.
         #expect(first.facts.software != nil && first.facts.inventory != nil)
+        // Plus the alarm's own requests, after the default set.
+        let asked = first.outcomes.map(\.rpc)
+        #expect(asked.contains("command-show_chassis_alarms"), "\(asked)")
+        #expect(asked.filter { $0.hasPrefix("get-system-alarm-information") }.count == 2, "\(asked)")
 
         // The alarm flaps (clears, comes back, twice): within event-window, no further bundle.
         for _ in 0 ..< 2 {
@@ -86,6 +93,7 @@ import TestSupport
         ])
         #expect(try waitFor(20) { try eventBundles(outbox).count == 2 })
         let second = try eventBundles(outbox).last
+        #expect(second?.outcomes.contains { $0.rpc == "command-show_chassis_alarms" } == false, "only alarm bundles ask for it")
         #expect(second?.event?.kind == "switchover" && second?.event?.evidence == "primary routing engine was /0, now /1")
         // A new core file: one bundle.
         let cores = { (files: [String]) in

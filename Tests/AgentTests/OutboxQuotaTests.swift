@@ -76,6 +76,19 @@ import TestSupport
         try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
     }
 
+    @Test func eventSectionsAddRequestsPerKind() throws {
+        let configuration = try parse("[event core-dump]\nrpc = <get-system-core-dumps><detail/></get-system-core-dumps>\ncommand = show system processes extensive\n[event alarm]\nrpc = get-alarm-information\n")
+        #expect(configuration.eventRequests["core-dump"]?.count == 2)
+        #expect(configuration.eventRequests["alarm"]?.map(\.name) == ["get-alarm-information"])
+        #expect(configuration.eventRequests["reboot"] == nil)
+        do {
+            _ = try parse("[event alarm]\nschedule = every 1h\n")
+            Issue.record("a schedule in an event section was accepted")
+        } catch {
+            #expect("\(error)" == "agent.conf:2:1: unknown key \"schedule\" in [event alarm]; expected rpc or command")
+        }
+    }
+
     @Test func pollIsOffByDefaultAndReadPerGroup() throws {
         let configuration = try parse("[defaults]\nuser = u\n[group core]\npoll = 5m\nevent-window = 30m\n[group edge]\npoll = off\n")
         #expect(configuration.groups[AgentConfiguration.defaultGroup]?.poll == nil)
@@ -90,6 +103,8 @@ import TestSupport
             #expect("\(error)".contains("expected a poll interval of at least 30s"), "\(error)")
         }
         let example = try AgentConfiguration.load(path: Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path)
+        #expect(example.eventRequests["core-dump"]?.map(\.name) == ["get-system-core-dumps", "command \"show system processes extensive\"", "get-log"])
+        #expect(example.eventRequests["fru-offline"]?.map(\.name) == ["command \"show chassis fpc detail\"", "get-environment-information", "get-log"])
         #expect(example.groups[AgentConfiguration.defaultGroup]?.poll == nil)
         #expect(example.groups[AgentConfiguration.defaultGroup]?.eventWindow == .seconds(3600))
     }
