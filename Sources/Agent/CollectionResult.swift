@@ -119,6 +119,8 @@ public struct DeviceResult: Codable, Sendable {
     public var lastGood: LastGoodFacts? = nil
     /// The incident behind an `event` collection (recorded in its bundle's manifest); nil otherwise.
     public var event: TriggerEvent? = nil
+    /// Where the sink stored this collection (the bundle's path); nil when not stored.
+    public var stored: String? = nil
 
     /// Whether this collection identified the device: both its software and its chassis inventory.
     public var identifiesDevice: Bool { facts.software != nil && facts.inventory != nil }

@@ -88,6 +88,7 @@ public final class Collector: Sendable {
             result = collection.result
             do {
                 storedAt = try await sink.store(collection)
+                result.stored = storedAt
                 logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
             } catch {
                 // A collection that is not in the outbox is lost: the result says so, so that

@@ -110,6 +110,7 @@ public final class HealthPoller: Service, @unchecked Sendable {
             ])
         }
         await runtime.recordEvents(admitted: admitted, limited: limited)
+        await record(limited.map { EventRecord(device: device.name, event: $0, action: .rateLimited) })
         guard let first = admitted.first else { return }
         for event in admitted {
             logger.notice("incident: collecting a diagnostic bundle now", metadata: [
@@ -121,6 +122,22 @@ public final class HealthPoller: Service, @unchecked Sendable {
         if admitted.count > 1 {
             trigger.evidence += admitted.dropFirst().map { "; also \($0.kind): \($0.evidence)" }.joined()
         }
-        _ = await runtime.collect([device], trigger: .event, event: trigger)
+        let collected = await runtime.collect([device], trigger: .event, event: trigger).first
+        let bundle = collected?.stored.map { ($0 as NSString).lastPathComponent }
+        let failed = bundle == nil ? (collected?.reason ?? "not collected") : nil
+        if let failed {
+            logger.error("event collection failed", metadata: ["device": "\(device.name)", "event.kind": "\(first.kind)", "error": "\(failed)"])
+        }
+        await record(admitted.map { EventRecord(device: device.name, event: $0, action: failed == nil ? .bundle : .failed, bundle: bundle, reason: failed) })
+    }
+
+    /// Appends to `<state-directory>/events.jsonl` for `care-agent events` (a failure is logged:
+    /// the history never stops the poll).
+    private func record(_ records: [EventRecord]) async {
+        guard !records.isEmpty else { return }
+        let log = EventLog(stateDirectory: await runtime.configuration.agent.stateDirectory)
+        do { try log.append(records) } catch {
+            logger.warning("cannot record events", metadata: ["path": "\(log.path)", "error": "\(error)"])
+        }
     }
 }

@@ -125,6 +125,22 @@ import TestSupport
         try await Task.sleep(for: .seconds(2))
         #expect(try eventBundles(outbox).count == 4, "each incident yields exactly one bundle")
 
+        // `care-agent events`: each incident, what it did, the bundle it produced; counts per kind.
+        let out = dir.appendingPathComponent("events.json").path, err = dir.appendingPathComponent("events.err").path
+        let events = try ChildProcess(try careAgentExecutable(), ["events", "--state", configuration.agent.stateDirectory, "--device", "r1", "--json"],
+                                      stdout: out, stderr: err)
+        #expect(events.wait() == 0, "\((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
+        struct Listing: Decodable { var events: [EventRecord]; var kinds: [String: [String: Int]] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let listing = try decoder.decode(Listing.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let bundles = listing.events.filter { $0.action == .bundle }
+        #expect(bundles.map(\.event.kind) == ["alarm", "switchover", "core-dump", "reboot"])
+        let names = Set(try FileOutbox(directory: outbox).pending().map(\.name))
+        #expect(bundles.allSatisfy { $0.bundle.map(names.contains) == true }, "\(bundles.map(\.bundle))")
+        #expect(listing.kinds["alarm"]?["bundle"] == 1 && (listing.kinds["alarm"]?["rate-limited"] ?? 0) >= 1)
+        #expect(listing.events.allSatisfy { $0.device == "r1" })
+
         // Polls never wrote bundles of their own: every bundle is an event bundle.
         #expect(try FileOutbox(directory: outbox).pending().allSatisfy { $0.trigger == .event })
     }
