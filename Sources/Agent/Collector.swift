@@ -129,9 +129,10 @@ public final class Collector: Sendable {
     }
 
     /// One health poll of `device`: a short session for `facts` only, within the same concurrency
-    /// limits as collections (it holds a slot for its own duration only). Nil when the device is
-    /// being collected or queued (that collection is the fresher evidence; the poll never makes
-    /// it wait or skip) or the poll was cancelled while waiting. Nothing is stored.
+    /// limits as collections. It takes only a free slot, never queues: a collection waits for a
+    /// poll at most the poll's own duration, and is never skipped for it. Nil when the device is
+    /// being collected or queued (that collection is the fresher evidence) or no slot is free
+    /// (the next interval polls again). Nothing is stored.
     public func poll(_ device: Device, facts: [FactKind]) async -> DeviceResult? {
         guard await !inFlight.current.contains(device.name) else { return nil }
         var group = configuration.group(of: device)
@@ -140,8 +141,8 @@ public final class Collector: Sendable {
         // A poll that cannot get through soon is worthless: the next one comes anyway.
         group.retries = 0
         let groupLimit = limits.group(group.name)
-        do { try await groupLimit?.acquire() } catch { return nil }
-        do { try await limits.global.acquire() } catch {
+        if let groupLimit, await !groupLimit.tryAcquire() { return nil }
+        guard await limits.global.tryAcquire() else {
             await groupLimit?.release()
             return nil
         }

@@ -72,7 +72,13 @@ public final class HealthPoller: Service, @unchecked Sendable {
             var due: [(Device, Duration)] = []
             for device in configuration.devices {
                 guard let interval = configuration.group(of: device).poll, !polling.contains(device.name) else { continue }
-                if let next = nextPoll[device.name], next > now { continue }
+                guard let next = nextPoll[device.name] else {
+                    // First sight: a random moment within the interval, so that a thousand devices
+                    // are not polled in the same second.
+                    nextPoll[device.name] = now.addingTimeInterval(Double.random(in: 0 ..< interval.seconds))
+                    continue
+                }
+                if next > now { continue }
                 nextPoll[device.name] = now.addingTimeInterval(interval.seconds)
                 polling.insert(device.name)
                 due.append((device, interval))
@@ -95,7 +101,10 @@ public final class HealthPoller: Service, @unchecked Sendable {
     /// Polls one device, compares, and collects when something happened.
     func poll(_ device: Device, interval: Duration) async {
         defer { _ = lock.withLock { polling.remove(device.name) } }
-        guard let result = await runtime.poll(device, facts: HealthSnapshot.pollFacts) else { return }
+        guard let result = await runtime.poll(device, facts: HealthSnapshot.pollFacts) else {
+            logger.debug("health poll skipped: device being collected or no free slot", metadata: ["device": "\(device.name)"])
+            return
+        }
         guard result.status != .failed else {
             logger.info("health poll failed", metadata: ["device": "\(device.name)", "error": "\(result.reason ?? "")"])
             return

@@ -145,3 +145,33 @@ import TestSupport
         #expect(try FileOutbox(directory: outbox).pending().allSatisfy { $0.trigger == .event })
     }
 }
+
+/// Polls take free slots only: they never queue ahead of collections.
+@Suite struct PollSlotTests {
+    @Test func tryAcquireTakesOnlyAFreeSlotNobodyWaitsFor() async throws {
+        let limit = ConcurrencyLimit(limit: 1)
+        #expect(await limit.tryAcquire())
+        #expect(await !limit.tryAcquire())
+        let waiter = Task { try await limit.acquire() }
+        while await limit.waiting == 0 { await Task.yield() }
+        await limit.release()  // passes to the waiter
+        try await waiter.value
+        #expect(await !limit.tryAcquire())
+        await limit.release()
+        #expect(await limit.tryAcquire())
+    }
+
+    @Test func aPollWithNoFreeSlotIsSkippedAtOnce() async throws {
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "192.0.2.1")])
+        configuration.agent.concurrency = 1
+        let collector = try Collector(configuration: configuration, sink: DirectorySink(root: "/nonexistent"), logger: Logger.test)
+        try await collector.limits.global.acquire()
+        let started = ContinuousClock.now
+        #expect(await collector.poll(configuration.devices[0], facts: HealthSnapshot.pollFacts) == nil)
+        #expect(ContinuousClock.now - started < .seconds(2), "skipped, not waiting for the slot nor connecting")
+        #expect(await collector.limits.global.inUse == 1)
+        let group = try #require(collector.limits.group(AgentConfiguration.defaultGroup))
+        #expect(await group.inUse == 0, "the group slot it took was given back")
+        await collector.limits.global.release()
+    }
+}
