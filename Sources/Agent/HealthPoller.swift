@@ -47,8 +47,9 @@ public final class HealthPoller: Service, @unchecked Sendable {
         self.tick = tick
     }
 
+    /// Polls until graceful shutdown, which cancels the polls in progress.
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 while !Task.isCancelled {
                     for (device, interval) in await self.due(now: Date()) {
