@@ -61,6 +61,9 @@ public final class HealthPoller: Service, @unchecked Sendable {
         }
     }
 
+    /// The device's last poll (nil before its first successful one).
+    func snapshot(of device: String) -> HealthSnapshot? { lock.withLock { snapshots[device] } }
+
     /// Devices whose poll is due and not running, marked as running.
     private func due(now: Date) async -> [(Device, Duration)] {
         let configuration = await runtime.configuration

@@ -56,14 +56,16 @@ import TestSupport
             chmod(profile + "/\(rpc).xml", 0o644)
         }
 
-        // A few quiet polls: no incident, no bundle (the first only records the state).
-        try await Task.sleep(for: .seconds(3))
+        // A few quiet polls: no incident, no bundle (the first only records the state). On a
+        // loaded machine the first poll can take long: the state changes only after it.
+        #expect(try waitFor(60) { poller.snapshot(of: "r1") != nil }, "no poll succeeded: \(lines.lines.suffix(10))")
+        try await Task.sleep(for: .seconds(2))
         #expect(try eventBundles(outbox).isEmpty)
         #expect(try FileOutbox(directory: outbox).pending().isEmpty)
 
         // A new minor alarm: exactly one event bundle, within a poll plus a collection.
         try replace("get-alarm-information", with: "get-alarm-information/jsnapy__one-minor-plane-offline.xml")
-        #expect(try waitFor(20) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
         let first = try #require(try eventBundles(outbox).first)
         #expect(first.trigger == .event && first.event?.kind == "alarm" && first.event?.source == "poll")
         #expect(first.event?.evidence == "new chassis alarm: Minor: Plane 0 not online")
@@ -75,12 +77,14 @@ import TestSupport
         #expect(asked.filter { $0.hasPrefix("get-system-alarm-information") }.count == 2, "\(asked)")
 
         // The alarm flaps (clears, comes back, twice): within event-window, no further bundle.
+        // Each change is waited for until a poll saw it, so that the test holds on a loaded machine.
         for _ in 0 ..< 2 {
             try replace("get-alarm-information", with: "get-alarm-information/jsnapy__no-active-alarms.xml")
-            try await Task.sleep(for: .seconds(2))
+            #expect(try waitFor(60) { poller.snapshot(of: "r1")?.chassisAlarms == [] })
             try replace("get-alarm-information", with: "get-alarm-information/jsnapy__one-minor-plane-offline.xml")
-            try await Task.sleep(for: .seconds(2))
+            #expect(try waitFor(60) { poller.snapshot(of: "r1")?.chassisAlarms?.isEmpty == false })
         }
+        try await Task.sleep(for: .seconds(2))
         #expect(try eventBundles(outbox).count == 1)
         #expect(lines.lines.contains { $0.contains("event within its rate-limit window") && $0.contains("event.kind=alarm") })
         #expect(await runtime.metrics.render(outboxDepth: 0).contains("care_agent_events_total{kind=\"alarm\",action=\"bundle\"} 1\n"))
@@ -91,7 +95,7 @@ import TestSupport
             ("<mastership-state>backup</mastership-state>", "<mastership-state>master</mastership-state>"),
             ("<mastership-state>TMP</mastership-state>", "<mastership-state>backup</mastership-state>"),
         ])
-        #expect(try waitFor(20) { try eventBundles(outbox).count == 2 })
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 2 })
         let second = try eventBundles(outbox).last
         #expect(second?.outcomes.contains { $0.rpc == "command-show_chassis_alarms" } == false, "only alarm bundles ask for it")
         #expect(second?.event?.kind == "switchover" && second?.event?.evidence == "primary routing engine was /0, now /1")
@@ -109,7 +113,7 @@ import TestSupport
         try await Task.sleep(for: .seconds(2))
         #expect(try eventBundles(outbox).count == 2, "an empty core listing replacing the 'no such file' one is not an incident")
         try cores(["/var/tmp/rpd.core.0.gz"]).write(toFile: profile + "/get-system-core-dumps.xml", atomically: true, encoding: .utf8)
-        #expect(try waitFor(20) { try eventBundles(outbox).count == 3 })
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 3 })
         let third = try eventBundles(outbox).last
         #expect(third?.event?.kind == "core-dump" && third?.event?.evidence.hasSuffix("/var/tmp/rpd.core.0.gz") == true, "\(String(describing: third?.event))")
 
@@ -118,7 +122,7 @@ import TestSupport
             ("<date-time junos:seconds=\"1786824747\">", "<date-time junos:seconds=\"1789729000\">"),
             ("<up-time junos:seconds=\"2905140\">", "<up-time junos:seconds=\"894\">"),
         ])
-        #expect(try waitFor(20) { try eventBundles(outbox).count == 4 })
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 4 })
         let fourth = try eventBundles(outbox).last
         #expect(fourth?.event?.kind == "reboot" && fourth?.event?.evidence.contains("booted at 1789729000, was 1786824747") == true,
                 "\(String(describing: fourth?.event))")
