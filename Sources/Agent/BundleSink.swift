@@ -3,13 +3,13 @@ import Foundation
 import Junos
 
 /// Stores each device's collection as one signed bundle in the outbox
-/// (`<hostname>-<serial>-<time>.tar.gz`, written crash-safely by ``BundleWriter``).
+/// (`<hostname>-<serial>-<time>.tar.gz`, added through ``FileOutbox``, written crash-safely).
 public struct BundleSink: CollectionSink {
-    public let writer: BundleWriter
+    public let outbox: FileOutbox
     public let agent: AgentIdentity
 
     public init(outbox: String, key: AgentKey, agent: AgentIdentity) {
-        writer = BundleWriter(directory: URL(fileURLWithPath: outbox), key: key)
+        self.outbox = FileOutbox(directory: outbox, key: key)
         self.agent = agent
     }
 
@@ -25,10 +25,10 @@ public struct BundleSink: CollectionSink {
     static let storeThread = SerialWorkThread(name: "care-store")
 
     public func store(_ collection: DeviceCollection) async throws -> String {
-        let writer = self.writer
+        let outbox = self.outbox
         let contents = BundleSink.contents(collection, agent: agent)
-        let stored: Result<String, BundleWriteError> = await Self.storeThread.run {
-            Result { () throws(BundleWriteError) in try writer.write(contents).path }
+        let stored: Result<String, OutboxError> = await Self.storeThread.run {
+            Result { () throws(OutboxError) in outbox.path(of: try outbox.add(contents).name) }
         }
         return try stored.get()
     }

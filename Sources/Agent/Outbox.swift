@@ -170,7 +170,8 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     public func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry {
         guard let writer else { throw OutboxError("the outbox \(directory) was opened without the agent key: it cannot sign bundles") }
         let url: URL
-        do { url = try writer.write(contents) } catch { throw OutboxError("cannot store the bundle of \(contents.device.name) in \(directory): \(error)") }
+        // The writer's message names the file and the system call; it is the whole story.
+        do { url = try writer.write(contents) } catch { throw OutboxError("\(error)") }
         let name = url.lastPathComponent
         guard let entry = entry(name) else { throw OutboxError("the bundle \(name) vanished from \(directory) as it was written") }
         return entry

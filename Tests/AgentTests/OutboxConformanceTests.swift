@@ -269,7 +269,7 @@ enum OutboxSample {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let sink = BundleSink(outbox: dir.path, key: OutboxSample.key, agent: agent)
-        let path = try sink.writer.write(event).path
+        let path = sink.outbox.path(of: try sink.outbox.add(event).name)
         let read = try BundleReader().read(contentsOf: URL(fileURLWithPath: path))
         #expect(read.manifest.collection.trigger == .event && read.manifest.collection.event == OutboxSample.coreDump)
         let manifestText = String(decoding: try #require(read.member("manifest.json")), as: UTF8.self)
