@@ -129,6 +129,11 @@ public struct GroupSettings: Sendable {
     /// Largest NETCONF message (hello or reply) accepted from a device, in bytes: a device that
     /// sends more fails alone, naming the RPC and this limit.
     public var maximumReplySize: Int
+    /// Health poll interval (`poll = 5m`); nil (the default, `off`): no health poll.
+    public var poll: Duration?
+    /// At most one event bundle per device and event kind within this window (`event-window`),
+    /// so that a flapping alarm yields one bundle, not one per poll.
+    public var eventWindow: Duration
 
     public init(name: String) {
         self.name = name
@@ -150,6 +155,8 @@ public struct GroupSettings: Sendable {
         extraRequests = []
         skippedFacts = []
         maximumReplySize = FrameDecoder.defaultMaximumMessageSize
+        poll = nil
+        eventWindow = .seconds(3600)
     }
 }
 
@@ -176,6 +183,8 @@ public struct Device: Sendable, Hashable, Codable {
 public struct AgentSettings: Sendable {
     /// Results of collections waiting to be sent: one bundle (or directory) per device per collection.
     public var outbox: String = "/var/lib/care-agent/outbox"
+    /// How large and old the outbox may grow (`outbox-max`, `outbox-max-age`); see ``OutboxQuota``.
+    public var outboxQuota = OutboxQuota()
     public var stateDirectory: String = "/var/lib/care-agent"
     /// Prometheus text-format metrics, rewritten after every collection (for node_exporter's
     /// textfile collector); nil: `<state-directory>/metrics.prom`; "" (`none`): not written.
@@ -219,6 +228,9 @@ public struct AgentConfiguration: Sendable {
     /// By name; always holds ``defaultGroup``.
     public var groups: [String: GroupSettings]
     public var devices: [Device]
+    /// Event kind (`alarm`, `core-dump`, ...) → RPCs and commands an event collection of that
+    /// kind adds to its group's set (`[event KIND]` sections, `rpc` and `command` keys).
+    public var eventRequests: [String: [RPCRequest]] = [:]
 
     public init(agent: AgentSettings = AgentSettings(), groups: [GroupSettings] = [], devices: [Device] = []) {
         self.agent = agent
@@ -274,6 +286,25 @@ public struct AgentConfiguration: Sendable {
                 group.name = name
                 for entry in section.entries { try Self.apply(entry, to: &group, fail: fail) }
                 groups[name] = group
+            case "event":
+                let kind = section.name!
+                guard eventRequests[kind] == nil else {
+                    throw ConfigurationError(file: path, line: section.line, column: 1, message: "event \(kind) is defined twice")
+                }
+                var requests: [RPCRequest] = []
+                for entry in section.entries {
+                    switch entry.key {
+                    case "rpc":
+                        do { requests.append(try RPCRequest.parse(entry.value)) } catch {
+                            throw fail(entry, "expected an RPC name (get-interface-information) or an XML element (<get-route-summary-information/>): \(error)")
+                        }
+                    case "command":
+                        guard !entry.value.isEmpty else { throw fail(entry, "expected a Junos CLI command such as show system processes extensive") }
+                        requests.append(.command(entry.value))
+                    default: throw fail(entry, "unknown key \"\(entry.key)\" in [event \(kind)]; expected rpc or command", atKey: true)
+                    }
+                }
+                eventRequests[kind] = requests
             case "device":
                 var device = Device(name: section.name!, host: "")
                 for entry in section.entries {
@@ -346,6 +377,12 @@ public struct AgentConfiguration: Sendable {
         case "schedule":
             do { group.schedule = try Schedule(parsing: v) } catch { throw fail(entry, error.message, false) }
         case "jitter": group.jitter = try duration(entry, fail: fail)
+        case "poll":
+            if v == "off" { group.poll = nil; break }
+            let interval = try duration(entry, fail: fail)
+            guard interval >= .seconds(30) else { throw fail(entry, "expected a poll interval of at least 30s such as 5m, or off, found \"\(v)\"", false) }
+            group.poll = interval
+        case "event-window": group.eventWindow = try duration(entry, fail: fail)
         case "concurrency": group.concurrency = try positive(entry, fail: fail)
         case "connect-timeout": group.connectTimeout = try duration(entry, fail: fail)
         case "rpc-timeout": group.rpcTimeout = try duration(entry, fail: fail)
@@ -397,6 +434,19 @@ public struct AgentConfiguration: Sendable {
         let v = entry.value
         switch entry.key {
         case "outbox": agent.outbox = v
+        case "outbox-max":
+            if v == "none" { agent.outboxQuota.maxBytes = nil; break }
+            guard let size = parseByteSize(v), size >= 1 << 20 else {
+                throw fail(entry, "expected a size of at least 1MiB such as 2GiB or 500MiB, or none, found \"\(v)\"", false)
+            }
+            agent.outboxQuota.maxBytes = Int64(size)
+        case "outbox-max-age":
+            if v == "none" { agent.outboxQuota.maxAge = nil; break }
+            let age = try duration(entry, fail: fail)
+            guard age >= .seconds(3600) else {
+                throw fail(entry, "expected a duration of at least 1h such as 30d, or none, found \"\(v)\"", false)
+            }
+            agent.outboxQuota.maxAge = age.seconds
         case "agent-id":
             guard !v.isEmpty else { throw fail(entry, "expected a name for this agent", false) }
             agent.agentID = v
@@ -415,7 +465,7 @@ public struct AgentConfiguration: Sendable {
         case let key where clearTextSecretKeys.contains(key):
             throw fail(entry, "clear-text secrets are refused in agent.conf; use password-file or password-credential in a group", true)
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern, redact-keyword or redact-path", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, outbox-max, outbox-max-age, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern, redact-keyword or redact-path", true)
         }
     }
 

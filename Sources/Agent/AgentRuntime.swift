@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import Junos
 import Logging
 
 /// The running agent's state shared by the scheduler, the control socket and reloads: the
@@ -23,6 +24,8 @@ public actor AgentRuntime {
     public private(set) var collectionsRunning = 0
     /// Counters since start, written to `metrics-file` after each collection.
     public private(set) var metrics = AgentMetrics()
+    /// The configured outbox (a reload may move it); the uploader, metrics and `status` read it.
+    public private(set) var outbox: FileOutbox
     /// Bumped on every successful reload so that the scheduler recomputes its plan.
     public private(set) var generation = 0
 
@@ -33,6 +36,7 @@ public actor AgentRuntime {
         self.makeSink = makeSink
         self.logger = logger
         limits = CollectionLimits(configuration: configuration)
+        outbox = FileOutbox(directory: configuration.agent.outbox, keepsSent: configuration.upload.keepSent)
         collector = try Collector(configuration: configuration, sink: makeSink(configuration), logger: logger, inFlight: inFlight, limits: limits)
     }
 
@@ -47,6 +51,7 @@ public actor AgentRuntime {
             collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight, limits: limits)
             warnOfBundlesLeftBehind(from: configuration.agent.outbox, to: fresh.agent.outbox)
             configuration = fresh
+            outbox = FileOutbox(directory: fresh.agent.outbox, keepsSent: fresh.upload.keepSent)
             lastReloadError = nil
             generation += 1
             let mine = generation
@@ -68,7 +73,7 @@ public actor AgentRuntime {
     /// away from would wait forever, unseen by `status`. Say where they are and what to do.
     private func warnOfBundlesLeftBehind(from old: String, to new: String) {
         guard old != new else { return }
-        let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: old)) ?? []).filter(BundleFileName.isBundle)
+        let waiting = FileOutbox(directory: old).pending()
         guard !waiting.isEmpty else { return }
         logger.warning("outbox moved: bundles left in the previous outbox are no longer uploaded; move them into the new one", metadata: [
             "outbox.previous": "\(old)", "outbox.new": "\(new)", "bundles": "\(waiting.count)",
@@ -85,7 +90,7 @@ public actor AgentRuntime {
         return await collect(selected, trigger: trigger, onEvent: onEvent)
     }
 
-    public func collect(_ devices: [Device], trigger: CollectionCause,
+    public func collect(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil,
                         onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let collector = self.collector
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
@@ -94,7 +99,7 @@ public actor AgentRuntime {
             let now = Date()
             for group in Set(devices.map(\.group)) { lastRequestedRun[group] = now }
         }
-        let results = await collector.collect(devices, trigger: trigger, onEvent: onEvent)
+        let results = await collector.collect(devices, trigger: trigger, event: event, onEvent: onEvent)
         collectionsRunning -= 1
         lastCollection = Date()
         for result in results where result.status.attempted {
@@ -103,16 +108,43 @@ public actor AgentRuntime {
             }
         }
         metrics.record(results)
+        // Here too, not only before an upload pass: an uploader backing off from an outage
+        // sleeps through collections, and the quota must hold all the same.
+        if results.contains(where: { $0.status.attempted }) { enforceOutboxQuota() }
         writeMetrics()
         uploadWake.signal()
         return results
+    }
+
+    /// One health poll of `device` (see ``Collector/poll(_:facts:)``).
+    public func poll(_ device: Device, facts: [FactKind]) async -> DeviceResult? {
+        let collector = self.collector
+        return await collector.poll(device, facts: facts)
+    }
+
+    /// Counts the events a health poll raised: those that triggered a bundle and those the rate limit held back.
+    public func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent]) {
+        guard !admitted.isEmpty || !limited.isEmpty else { return }
+        metrics.recordEvents(admitted: admitted, limited: limited)
+        writeMetrics()
+    }
+
+    /// Drops what exceeds `outbox-max` and `outbox-max-age` (each eviction logged), counts it in
+    /// the metrics, and rewrites the metrics file when anything went.
+    @discardableResult
+    public func enforceOutboxQuota(now: Date = Date()) -> [OutboxEviction] {
+        let dropped = outbox.enforceQuota(configuration.agent.outboxQuota, now: now, logger: logger)
+        guard !dropped.isEmpty else { return [] }
+        metrics.recordEvictions(dropped)
+        writeMetrics()
+        return dropped
     }
 
     /// Rewrites the metrics file (a failure is logged: metrics never stop collections).
     public func writeMetrics() {
         guard let path = configuration.agent.metricsPath else { return }
         do {
-            try metrics.write(to: path, outbox: configuration.agent.outbox)
+            try metrics.write(to: path, outbox: outbox)
         } catch {
             logger.warning("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
         }

@@ -3,13 +3,13 @@ import Foundation
 import Junos
 
 /// Stores each device's collection as one signed bundle in the outbox
-/// (`<hostname>-<serial>-<time>.tar.gz`, written crash-safely by ``BundleWriter``).
+/// (`<hostname>-<serial>-<time>.tar.gz`, added through ``FileOutbox``, written crash-safely).
 public struct BundleSink: CollectionSink {
-    public let writer: BundleWriter
+    public let outbox: FileOutbox
     public let agent: AgentIdentity
 
     public init(outbox: String, key: AgentKey, agent: AgentIdentity) {
-        writer = BundleWriter(directory: URL(fileURLWithPath: outbox), key: key)
+        self.outbox = FileOutbox(directory: outbox, key: key)
         self.agent = agent
     }
 
@@ -25,10 +25,10 @@ public struct BundleSink: CollectionSink {
     static let storeThread = SerialWorkThread(name: "care-store")
 
     public func store(_ collection: DeviceCollection) async throws -> String {
-        let writer = self.writer
+        let outbox = self.outbox
         let contents = BundleSink.contents(collection, agent: agent)
-        let stored: Result<String, BundleWriteError> = await Self.storeThread.run {
-            Result { () throws(BundleWriteError) in try writer.write(contents).path }
+        let stored: Result<String, OutboxError> = await Self.storeThread.run {
+            Result { () throws(OutboxError) in outbox.path(of: try outbox.add(contents).name) }
         }
         return try stored.get()
     }
@@ -65,9 +65,15 @@ public struct BundleSink: CollectionSink {
         let device = DeviceIdentity(name: r.device.name, address: r.port == 830 ? r.host : "\(r.host):\(r.port)",
                                     hostname: r.facts.software?.hostname, chassisSerial: r.facts.inventory?.chassisSerial,
                                     model: r.facts.software?.model)
-        let trigger: CollectionTrigger = r.trigger == .schedule ? .scheduled : .onDemand
+        let trigger: CollectionTrigger
+        switch r.trigger {
+        case .schedule, .poll: trigger = .scheduled
+        case .event: trigger = .event
+        case .request, .standalone: trigger = .onDemand
+        }
         return BundleContents(agent: agent, device: device, trigger: trigger, started: r.started, finished: r.finished,
-                              outcomes: outcomes, rawReplies: replies, facts: r.facts, log: r.log)
+                              outcomes: outcomes, rawReplies: replies, facts: r.facts, log: r.log,
+                              event: r.trigger == .event ? r.event : nil)
     }
 
     /// A member-safe, unique name: Junos RPC names as they are, commands as `command-show_system_users`.

@@ -1,4 +1,5 @@
 import Foundation
+import Bundle
 import Junos
 
 /// What started a collection.
@@ -9,6 +10,10 @@ public enum CollectionCause: String, Codable, Sendable {
     case request
     /// `care-agent collect now --standalone`.
     case standalone
+    /// An incident the health poll (or syslog) noticed: an immediate diagnostic collection.
+    case event
+    /// The health poll's own short session (never stored as a bundle).
+    case poll
 }
 
 /// How one RPC went.
@@ -112,6 +117,10 @@ public struct DeviceResult: Codable, Sendable {
     /// that `inventory` keeps model, serial, version and FRUs across failed runs. Set by
     /// ``ResultStore/save(_:)``; nil otherwise.
     public var lastGood: LastGoodFacts? = nil
+    /// The incident behind an `event` collection (recorded in its bundle's manifest); nil otherwise.
+    public var event: TriggerEvent? = nil
+    /// Where the sink stored this collection (the bundle's path); nil when not stored.
+    public var stored: String? = nil
 
     /// Whether this collection identified the device: both its software and its chassis inventory.
     public var identifiesDevice: Bool { facts.software != nil && facts.inventory != nil }

@@ -1,4 +1,5 @@
 import Foundation
+import Bundle
 import Junos
 import Logging
 import NETCONF
@@ -47,13 +48,14 @@ public final class Collector: Sendable {
     }
 
     /// Collects `devices` concurrently (within the limits) and returns one result per device, in
-    /// the order given. Results are stored through the sink as each device finishes.
-    public func collect(_ devices: [Device], trigger: CollectionCause,
+    /// the order given. Results are stored through the sink as each device finishes. `event` is
+    /// the incident behind an `.event` collection, recorded in each result (and bundle).
+    public func collect(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil,
                         onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let indexed = await withTaskGroup(of: (Int, DeviceResult).self) { group in
             for (index, device) in devices.enumerated() {
                 group.addTask {
-                    (index, await self.collectLimited(device, trigger: trigger, onEvent: onEvent))
+                    (index, await self.collectLimited(device, trigger: trigger, event: event, onEvent: onEvent))
                 }
             }
             var all: [(Int, DeviceResult)] = []
@@ -63,9 +65,11 @@ public final class Collector: Sendable {
         return indexed.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
-    private func collectLimited(_ device: Device, trigger: CollectionCause,
+    private func collectLimited(_ device: Device, trigger: CollectionCause, event: TriggerEvent?,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
-        let group = configuration.group(of: device)
+        var group = configuration.group(of: device)
+        // An incident's own evidence (`[event KIND]`), after the group's set.
+        if let event { group.extraRequests += configuration.eventRequests[event.kind] ?? [] }
         if let state = await inFlight.claim(device.name) {
             // Collecting: a second session would only load the device. Queued: the earlier run
             // will collect it, which is what was asked.
@@ -79,10 +83,12 @@ public final class Collector: Sendable {
         await inFlight.release(device.name)
         var storedAt: String?
         var result: DeviceResult
-        if let collection {
+        if var collection {
+            collection.result.event = event
             result = collection.result
             do {
                 storedAt = try await sink.store(collection)
+                result.stored = storedAt
                 logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
             } catch {
                 // A collection that is not in the outbox is lost: the result says so, so that
@@ -120,6 +126,30 @@ public final class Collector: Sendable {
         await globalLimit.release()
         await groupLimit?.release()
         return collection
+    }
+
+    /// One health poll of `device`: a short session for `facts` only, within the same concurrency
+    /// limits as collections. It takes only a free slot, never queues: a collection waits for a
+    /// poll at most the poll's own duration, and is never skipped for it. Nil when the device is
+    /// being collected or queued (that collection is the fresher evidence) or no slot is free
+    /// (the next interval polls again). Nothing is stored.
+    public func poll(_ device: Device, facts: [FactKind]) async -> DeviceResult? {
+        guard await !inFlight.current.contains(device.name) else { return nil }
+        var group = configuration.group(of: device)
+        group.skippedFacts = Set(FactKind.allCases).subtracting(facts)
+        group.extraRequests = []
+        // A poll that cannot get through soon is worthless: the next one comes anyway.
+        group.retries = 0
+        let groupLimit = limits.group(group.name)
+        if let groupLimit, await !groupLimit.tryAcquire() { return nil }
+        guard await limits.global.tryAcquire() else {
+            await groupLimit?.release()
+            return nil
+        }
+        let collection = await collectOne(device, group: group, trigger: .poll)
+        await limits.global.release()
+        await groupLimit?.release()
+        return collection.result
     }
 
     /// Collects one device now, ignoring the concurrency limits (the caller holds them).

@@ -31,6 +31,14 @@ public actor ConcurrencyLimit {
         }
     }
 
+    /// Takes a slot only if one is free and nobody waits: for work that must never queue ahead
+    /// of the waiters (a health poll yields to collections).
+    public func tryAcquire() -> Bool {
+        guard holders < limit, waiters.isEmpty else { return false }
+        holders += 1
+        return true
+    }
+
     public func release() {
         if waiters.isEmpty || holders > limit {
             // Above a lowered limit, a freed slot is not passed on.

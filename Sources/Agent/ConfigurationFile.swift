@@ -84,12 +84,12 @@ public struct ConfigurationFile: Sendable {
                 switch kind {
                 case "agent", "defaults", "upload", "reports":
                     guard words.count == 1 else { throw fail(i + 2 + kind.count + 1, "expected \"]\": [\(kind)] takes no name") }
-                case "group", "device":
+                case "group", "device", "event":
                     guard words.count == 2 else {
                         throw fail(i + 2 + kind.count + 1, "expected one name after \"\(kind)\", as in [\(kind) core-routers]")
                     }
                 default:
-                    throw fail(i + 2, "expected agent, defaults, group NAME or device NAME, found \"\(kind)\"")
+                    throw fail(i + 2, "expected agent, defaults, group NAME, device NAME or event KIND, found \"\(kind)\"")
                 }
                 sections.append(Section(kind: kind, name: words.count > 1 ? words[1] : nil, line: lineNumber, entries: []))
                 continue

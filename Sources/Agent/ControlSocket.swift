@@ -114,11 +114,12 @@ public struct AgentStatus: Codable, Sendable {
         let lastRun = await runtime.lastRun
         let lastRequestedRun = await runtime.lastRequestedRun
         let nextRuns = await runtime.nextRuns
-        outboxBundles = AgentMetrics.outboxDepth(configuration.agent.outbox)
+        let outbox = await runtime.outbox
+        outboxBundles = outbox.depth
         var upload = await runtime.uploadState
         upload.url = configuration.upload.url
         upload.pending = outboxBundles
-        upload.rejected = AgentMetrics.outboxDepth(configuration.agent.outbox + "/rejected")
+        upload.rejected = outbox.rejectedCount()
         self.upload = upload
         groups = configuration.groups.values.sorted { $0.name < $1.name }.map { g in
             Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,

@@ -29,6 +29,23 @@ public struct AgentMetrics: Sendable, Equatable {
     /// result (ok, rejected, failed) → bundle upload attempts.
     var uploads: [String: Int] = [:]
 
+    /// trigger → reason (age, size) → bundles the outbox quota dropped unsent.
+    var evictions: [CollectionTrigger: [OutboxEviction.Reason: Int]] = [:]
+
+    /// event kind → action (bundle, rate-limited) → events the health poll raised.
+    var events: [String: [String: Int]] = [:]
+
+    /// Counts a poll's events.
+    public mutating func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent]) {
+        for event in admitted { events[event.kind, default: [:]]["bundle", default: 0] += 1 }
+        for event in limited { events[event.kind, default: [:]]["rate-limited", default: 0] += 1 }
+    }
+
+    /// Counts bundles the outbox quota dropped.
+    public mutating func recordEvictions(_ dropped: [OutboxEviction]) {
+        for eviction in dropped { evictions[eviction.entry.trigger, default: [:]][eviction.reason, default: 0] += 1 }
+    }
+
     /// Counts one upload attempt.
     public mutating func recordUpload(_ outcome: UploadOutcome) {
         uploads[outcome.result, default: 0] += 1
@@ -52,7 +69,7 @@ public struct AgentMetrics: Sendable, Equatable {
     }
 
     /// The Prometheus text format (version 0.0.4), series sorted for stable output.
-    public func render(outboxDepth: Int) -> String {
+    public func render(outboxDepth: Int, outboxBytes: Int64? = nil) -> String {
         var out = ""
         out += "# HELP care_agent_collections_total Device collections finished, by group and result.\n"
         out += "# TYPE care_agent_collections_total counter\n"
@@ -83,6 +100,27 @@ public struct AgentMetrics: Sendable, Equatable {
         out += "# HELP care_agent_outbox_bundles Bundles in the outbox waiting to be sent.\n"
         out += "# TYPE care_agent_outbox_bundles gauge\n"
         out += "care_agent_outbox_bundles \(outboxDepth)\n"
+        if let outboxBytes {
+            out += "# HELP care_agent_outbox_bytes Bytes of the bundles in the outbox waiting to be sent (limit: outbox-max).\n"
+            out += "# TYPE care_agent_outbox_bytes gauge\n"
+            out += "care_agent_outbox_bytes \(outboxBytes)\n"
+        }
+        out += "# HELP care_agent_outbox_evictions_total Bundles the outbox quota dropped unsent, by trigger and reason (age: older than outbox-max-age; size: over outbox-max).\n"
+        out += "# TYPE care_agent_outbox_evictions_total counter\n"
+        for trigger in CollectionTrigger.allCases {
+            for reason in OutboxEviction.Reason.allCases {
+                out += "care_agent_outbox_evictions_total{trigger=\"\(trigger.rawValue)\",reason=\"\(reason.rawValue)\"} \(evictions[trigger]?[reason] ?? 0)\n"
+            }
+        }
+        if !events.isEmpty {
+            out += "# HELP care_agent_events_total Incidents the health poll noticed, by kind and action (bundle: a diagnostic bundle was collected; rate-limited: within event-window of the last one).\n"
+            out += "# TYPE care_agent_events_total counter\n"
+            for kind in events.keys.sorted() {
+                for action in ["bundle", "rate-limited"] {
+                    out += "care_agent_events_total{kind=\"\(escape(kind))\",action=\"\(action)\"} \(events[kind]?[action] ?? 0)\n"
+                }
+            }
+        }
         out += "# HELP care_agent_uploads_total Bundle upload attempts, by result (ok: the server has it; rejected: refused for good; failed: tried again later).\n"
         out += "# TYPE care_agent_uploads_total counter\n"
         for result in ["ok", "rejected", "failed"] {
@@ -99,19 +137,14 @@ public struct AgentMetrics: Sendable, Equatable {
         return out
     }
 
-    /// Bundles in `outbox` (temporary files of a write in progress are not counted).
-    public static func outboxDepth(_ outbox: String) -> Int {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []
-        return names.filter { BundleFileName.isBundle($0) }.count
-    }
-
     /// Writes the text atomically, mode 0644 so node_exporter can read it. The temporary file
     /// has a name nobody can predict and is created with O_EXCL | O_NOFOLLOW: the textfile
     /// directory is often shared (node_exporter's), and a fixed name there would let another
     /// local user plant a symbolic link that the agent (root, often) then writes through. The
     /// rename replaces whatever is at `path`, a link included, without following it.
-    public func write(to path: String, outbox: String) throws {
-        let text = render(outboxDepth: AgentMetrics.outboxDepth(outbox))
+    public func write(to path: String, outbox: any Outbox) throws {
+        let pending = outbox.pending()
+        let text = render(outboxDepth: pending.count, outboxBytes: pending.reduce(Int64(0)) { $0 + $1.size })
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -181,7 +181,8 @@ public final class UploadWake: @unchecked Sendable {
     }
 }
 
-/// Sends finished bundles from the outbox to the support side (`[upload] url`), oldest first, one
+/// Sends finished bundles from the outbox to the support side (`[upload] url`), in the outbox's
+/// upload order (event bundles, then on-demand, then scheduled; oldest first within each), one
 /// at a time, with HTTP PUT over TLS; a bundle is removed only once the server confirmed it, so
 /// nothing is lost across crashes, reboots or outages. Failures are retried with doubling backoff.
 public final class Uploader: Service, @unchecked Sendable {
@@ -222,11 +223,15 @@ public final class Uploader: Service, @unchecked Sendable {
             let configuration = await runtime.configuration
             let settings = configuration.upload
             wake.reset()
+            let outbox = await runtime.outbox
+            // Before sending: a bundle the quota drops is not worth an upload slot. Also without
+            // a url, so that an agent that never uploads still keeps within its disk budget.
+            await runtime.enforceOutboxQuota()
             guard settings.url != nil else {
                 await wake.wait(timeout: settings.interval)
                 continue
             }
-            let pass = await uploadPending(settings: settings, outbox: configuration.agent.outbox)
+            let pass = await uploadPending(settings: settings, outbox: outbox)
             if pass.failed {
                 let delay = backoff.map { min($0 * 2, settings.maxBackoff) } ?? min(settings.retryBackoff, settings.maxBackoff)
                 backoff = delay
@@ -253,12 +258,18 @@ public final class Uploader: Service, @unchecked Sendable {
         public var setAside: [String] = []
     }
 
-    /// Sends every finished bundle in `outbox`, oldest first. A failure of one bundle (its file,
+    /// Sends every finished bundle in the outbox directory `outbox`; see ``uploadPending(settings:outbox:)-(_,FileOutbox)``.
+    public func uploadPending(settings: UploadSettings, outbox: String) async -> Pass {
+        await uploadPending(settings: settings, outbox: FileOutbox(directory: outbox, keepsSent: settings.keepSent))
+    }
+
+    /// Sends every finished bundle in `outbox`, in its upload order: event bundles first, then
+    /// on-demand, then scheduled, oldest first within each. A failure of one bundle (its file,
     /// or a server error the next bundle shows to be its own) does not stop the pass; a failure
     /// every bundle would meet (network, TLS, credentials, a server error twice in a row) does.
-    public func uploadPending(settings: UploadSettings, outbox: String) async -> Pass {
+    public func uploadPending(settings: UploadSettings, outbox: FileOutbox) async -> Pass {
         var pass = Pass()
-        let pending = Self.pendingBundles(outbox)
+        let pending = outbox.pending().map(\.name)
         strikes.keep(only: Set(pending))
         // A bundle that met a server error, until the next attempt says whose fault it was.
         var suspect: (name: String, reason: String)?
@@ -297,7 +308,7 @@ public final class Uploader: Service, @unchecked Sendable {
     }
 
     /// Counts a failed attempt against `name`; at ``maxAttemptsPerBundle`` the bundle moves to `rejected/`.
-    private func strike(_ name: String, reason: String, outbox: String, settings: UploadSettings, pass: inout Pass) async {
+    private func strike(_ name: String, reason: String, outbox: FileOutbox, settings: UploadSettings, pass: inout Pass) async {
         let count = strikes.add(name)
         guard count >= Self.maxAttemptsPerBundle else {
             logger.notice("bundle failed on its own, the next ones are sent", metadata: [
@@ -307,7 +318,7 @@ public final class Uploader: Service, @unchecked Sendable {
         }
         let why = "\(count) failed attempts in a row while other bundles went through; last: \(reason)"
         do {
-            try settle(name: name, outbox: outbox, into: "rejected")
+            try outbox.reject(name)
         } catch {
             logger.error("cannot move the failing bundle to rejected/", metadata: ["bundle": "\(name)", "error": "\(error)"])
             return
@@ -320,27 +331,15 @@ public final class Uploader: Service, @unchecked Sendable {
         await runtime.recordRejected(name, why: why)
     }
 
-    /// Finished bundles in `outbox`, oldest first (modification time, then name). In-progress
-    /// writes (`.…tmp`) and the sent/ and rejected/ folders are never included.
-    public static func pendingBundles(_ outbox: String) -> [String] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter(BundleFileName.isBundle)
-        let dated: [(String, Double)] = names.compactMap { name in
-            var info = stat()
-            guard stat(outbox + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-            return (name, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
-        }
-        return dated.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.map(\.0)
-    }
-
     /// Uploads one bundle and settles its file: removed (or moved to sent/) when accepted, moved
     /// to rejected/ when refused for good, kept when the attempt failed.
-    func upload(name: String, outbox: String, settings: UploadSettings) async -> UploadOutcome {
+    func upload(name: String, outbox: FileOutbox, settings: UploadSettings) async -> UploadOutcome {
         await attempt(name: name, outbox: outbox, settings: settings).outcome
     }
 
     /// ``upload(name:outbox:settings:)``, with how far a failure reaches (nil when not failed).
-    func attempt(name: String, outbox: String, settings: UploadSettings) async -> (outcome: UploadOutcome, scope: FailureScope?) {
-        let path = outbox + "/" + name
+    func attempt(name: String, outbox: FileOutbox, settings: UploadSettings) async -> (outcome: UploadOutcome, scope: FailureScope?) {
+        let path = outbox.path(of: name)
         let started = Date()
         var outcome: UploadOutcome
         var scope: FailureScope?
@@ -373,7 +372,7 @@ public final class Uploader: Service, @unchecked Sendable {
         switch outcome {
         case let .accepted(status):
             do {
-                try settle(name: name, outbox: outbox, into: settings.keepSent ? "sent" : nil)
+                try outbox.accept(name)
                 logger.info("bundle uploaded", metadata: ["bundle": "\(name)", "status": "\(status)"])
             } catch {
                 // Sent, but still here: the next pass sends it again and the server answers 409.
@@ -384,7 +383,7 @@ public final class Uploader: Service, @unchecked Sendable {
                 "bundle": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
             ])
             do {
-                try settle(name: name, outbox: outbox, into: "rejected")
+                try outbox.reject(name)
                 await runtime.recordRejected(name, why: "HTTP \(status): \(body.prefix(200).trimmingCharacters(in: .whitespacesAndNewlines))")
             } catch {
                 logger.error("cannot move the refused bundle", metadata: ["bundle": "\(name)", "error": "\(error)"])
@@ -428,34 +427,6 @@ public final class Uploader: Service, @unchecked Sendable {
         return CurlPut.Request(url: url + escaped, file: path, size: size, headers: headers, caFile: settings.caFile,
                                clientCertificate: settings.clientCertificate, clientKey: settings.clientKey, proxy: settings.proxy,
                                timeout: settings.timeout, allowPlainHTTP: url.lowercased().hasPrefix("http://"))
-    }
-
-    /// Deletes `name` from the outbox, or moves it into `<outbox>/<folder>/`; then makes the
-    /// directory change durable so that a crash cannot bring a settled bundle back.
-    func settle(name: String, outbox: String, into folder: String?) throws(UploadError) {
-        let path = outbox + "/" + name
-        if let folder {
-            let target = outbox + "/" + folder
-            if mkdir(target, 0o750) != 0 && errno != EEXIST {
-                throw UploadError("cannot create \(target): \(String(cString: strerror(errno)))")
-            }
-            guard rename(path, target + "/" + name) == 0 else {
-                throw UploadError("cannot move \(path) to \(target)/: \(String(cString: strerror(errno)))")
-            }
-            Self.syncDirectory(target)
-        } else {
-            guard unlink(path) == 0 || errno == ENOENT else {
-                throw UploadError("cannot remove \(path): \(String(cString: strerror(errno)))")
-            }
-        }
-        Self.syncDirectory(outbox)
-    }
-
-    static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
     }
 }
 

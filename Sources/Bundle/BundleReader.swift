@@ -115,9 +115,61 @@ public struct BundleReader: Sendable {
             trigger: manifest.collection.trigger, started: manifest.collection.started,
             finished: manifest.collection.finished, outcomes: manifest.outcomes, rawReplies: raw,
             facts: facts, log: String(decoding: byName["collection.log"] ?? [], as: UTF8.self),
-            derivedFrom: manifest.derivedFrom)
+            derivedFrom: manifest.derivedFrom, event: manifest.collection.event)
         return VerifiedBundle(manifest: manifest, contents: contents, factsJSON: factsJSON,
                               factsDecodingError: factsError, signer: signer, members: members)
+    }
+
+    /// The largest manifest ``unverifiedManifest(atPath:)`` reads (a bundle of 1,024 members
+    /// has a manifest of about 200 KiB).
+    public static let maximumManifestSize = 1 << 20
+
+    /// The manifest of the bundle file at `path`, from its first archive member only: no
+    /// signature check and nothing else unpacked. For the agent's own outbox, which needs to know
+    /// what each bundle is (its trigger, its device) without the cost of reading it whole; never
+    /// for deciding whether to trust a bundle.
+    public static func unverifiedManifest(atPath path: String) throws(BundleError) -> BundleManifest {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { throw .unreadableFile(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        // The manifest is the first member and JSON compresses well: 64 KiB of the file hold it
+        // in all but huge bundles; those get a second read, up to the limit.
+        var compressed: [UInt8] = []
+        func readMore(upTo total: Int) throws(BundleError) -> Bool {
+            let before = compressed.count
+            compressed += [UInt8](repeating: 0, count: total - before)
+            var filled = before
+            while filled < compressed.count {
+                let n = compressed.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw .unreadableFile(path: path, reason: String(cString: strerror(errno))) }
+                if n == 0 { break }
+                filled += n
+            }
+            compressed.removeLast(compressed.count - filled)
+            return filled == total
+        }
+        let more = try readMore(upTo: 64 << 10)
+        let header = try Gzip.decompressPrefix(compressed, count: USTar.blockSize)
+        guard header.count == USTar.blockSize else { throw .truncated("no complete archive header in \(path)") }
+        let name = String(decoding: header[0 ..< 100].prefix { $0 != 0 }, as: UTF8.self)
+        guard name == "manifest.json" else {
+            throw .manifestUnreadable("the first member of \(path) is \(name.isEmpty ? "empty" : name), not manifest.json")
+        }
+        let sizeField = String(decoding: header[124 ..< 136].prefix { $0 != 0 && $0 != 32 }, as: UTF8.self)
+        guard let size = Int(sizeField.trimmingCharacters(in: .whitespaces), radix: 8), size >= 0 else {
+            throw .malformedArchive("bad size field in the manifest header of \(path)")
+        }
+        guard size <= maximumManifestSize else {
+            throw .tooLarge("manifest.json of \(path) is \(size) bytes, more than the limit of \(maximumManifestSize)")
+        }
+        var prefix = try Gzip.decompressPrefix(compressed, count: USTar.blockSize + size)
+        if prefix.count < USTar.blockSize + size && more {
+            _ = try readMore(upTo: maximumManifestSize + (64 << 10))
+            prefix = try Gzip.decompressPrefix(compressed, count: USTar.blockSize + size)
+        }
+        guard prefix.count == USTar.blockSize + size else { throw .truncated("manifest.json of \(path) is cut short") }
+        return try decodeManifest(Array(prefix[USTar.blockSize...]))
     }
 
     /// Reads the version first, so a newer format gets "upgrade care-agent" rather than a decoding error.

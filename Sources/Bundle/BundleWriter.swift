@@ -255,7 +255,7 @@ public struct BundleWriter: Sendable {
             bundleId: contents.bundleId,
             agent: contents.agent,
             device: contents.device,
-            collection: .init(trigger: contents.trigger, started: contents.started, finished: contents.finished),
+            collection: .init(trigger: contents.trigger, event: contents.event, started: contents.started, finished: contents.finished),
             outcomes: contents.outcomes,
             members: payload.map { .init(path: $0.name, size: $0.bytes.count, sha256: hex(SHA256.hash(data: $0.bytes))) },
             signer: .init(algorithm: "ed25519", publicKey: key.publicKey.base64),

@@ -74,4 +74,33 @@ public enum Gzip {
             throw .corruptCompression("zlib inflate returned \(status)")
         }
     }
+
+    /// The first `count` bytes a gzip stream inflates to (fewer when it ends or the input runs
+    /// out first): enough to read the first archive member without unpacking the rest.
+    static func decompressPrefix(_ input: [UInt8], count: Int) throws(BundleError) -> [UInt8] {
+        guard input.count >= 2, input[0] == 0x1f, input[1] == 0x8b else { throw .notGzip }
+        var stream = z_stream()
+        guard care_inflate_init2(&stream, gzipWindowBits) == Z_OK else {
+            throw .corruptCompression("zlib inflateInit2 failed")
+        }
+        defer { inflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: count)
+        var status: Int32 = Z_OK
+        input.withUnsafeBufferPointer { inBuffer in
+            output.withUnsafeMutableBufferPointer { outBuffer in
+                stream.next_in = inBuffer.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
+                stream.avail_in = uInt(inBuffer.count)
+                stream.next_out = outBuffer.baseAddress
+                stream.avail_out = uInt(outBuffer.count)
+                repeat {
+                    status = inflate(&stream, Z_NO_FLUSH)
+                } while status == Z_OK && stream.avail_out > 0 && stream.avail_in > 0
+            }
+        }
+        if status == Z_DATA_ERROR {
+            throw .corruptCompression(stream.msg.map { String(cString: $0) } ?? "invalid data")
+        }
+        output.removeLast(Int(stream.avail_out))
+        return output
+    }
 }

@@ -5,7 +5,29 @@ import Junos
 public enum CollectionTrigger: String, Codable, Sendable, CaseIterable {
     case scheduled
     case onDemand = "on-demand"
+    /// An incident on the device (health poll or syslog) asked for an immediate diagnostic bundle.
     case event
+}
+
+/// The incident that triggered an `event` collection, as recorded in the manifest
+/// (`collection.event`), so that the support side sees why the bundle exists.
+public struct TriggerEvent: Codable, Sendable, Equatable {
+    /// What happened: `alarm`, `core-dump`, `switchover`, `reboot`, `fru-offline`, or a syslog
+    /// event tag such as `CHASSISD_FRU_OFFLINE_NOTICE`.
+    public var kind: String
+    /// What noticed it: `poll` (the health poll) or `syslog`.
+    public var source: String
+    /// When the agent noticed it (UTC).
+    public var time: Date
+    /// The evidence that raised it: the new alarm's text, the core file's name, the syslog line.
+    public var evidence: String
+
+    public init(kind: String, source: String, time: Date, evidence: String) {
+        self.kind = kind
+        self.source = source
+        self.time = time
+        self.evidence = evidence
+    }
 }
 
 /// The agent that made a bundle.
@@ -114,6 +136,8 @@ public struct BundleContents: Sendable, Equatable {
     public var agent: AgentIdentity
     public var device: DeviceIdentity
     public var trigger: CollectionTrigger
+    /// The incident behind an `event` collection; nil for scheduled and on-demand ones.
+    public var event: TriggerEvent?
     /// Collection start and end (UTC; stored with millisecond precision).
     public var started: Date
     public var finished: Date
@@ -128,8 +152,9 @@ public struct BundleContents: Sendable, Equatable {
 
     public init(bundleId: UUID = UUID(), agent: AgentIdentity, device: DeviceIdentity, trigger: CollectionTrigger,
                 started: Date, finished: Date, outcomes: [RPCOutcome], rawReplies: [RawReply],
-                facts: DeviceFacts, log: String, derivedFrom: BundleDerivation? = nil) {
+                facts: DeviceFacts, log: String, derivedFrom: BundleDerivation? = nil, event: TriggerEvent? = nil) {
         self.bundleId = bundleId
+        self.event = event
         self.agent = agent
         self.device = device
         self.trigger = trigger
@@ -151,6 +176,8 @@ public struct BundleManifest: Codable, Sendable, Equatable {
 
     public struct Collection: Codable, Sendable, Equatable {
         public var trigger: CollectionTrigger
+        /// Present for `event` collections only; bundles written before it existed have none.
+        public var event: TriggerEvent?
         public var started: Date
         public var finished: Date
     }

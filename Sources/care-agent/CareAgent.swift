@@ -8,7 +8,7 @@ struct CareAgent: AsyncParsableCommand {
         commandName: "care-agent",
         abstract: "Collects health snapshots from Junos devices over NETCONF and packages them as signed bundles.",
         version: AgentIdentity.careAgentVersion,
-        subcommands: [RunCommand.self, CollectCommand.self, StatusCommand.self, InventoryCommand.self, HostsCommand.self, RPCCommand.self, ParseCommand.self, RedactCommand.self, SimulateCommand.self, BundleCommand.self, ReportCommand.self, KeyCommand.self, BenchSessionsCommand.self]
+        subcommands: [RunCommand.self, CollectCommand.self, StatusCommand.self, EventsCommand.self, InventoryCommand.self, HostsCommand.self, RPCCommand.self, ParseCommand.self, RedactCommand.self, SimulateCommand.self, BundleCommand.self, ReportCommand.self, KeyCommand.self, BenchSessionsCommand.self]
     )
 
     /// Usage errors (an unknown option, a missing or invalid value) exit 2, as the commands'

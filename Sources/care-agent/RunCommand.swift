@@ -70,6 +70,8 @@ struct RunCommand: AsyncParsableCommand {
             Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
             // Always running: a reload may turn uploading on or off ([upload] url).
             Uploader(runtime: runtime, logger: logger),
+            // Always running: polls only devices of groups with `poll` set (a reload may set it).
+            HealthPoller(runtime: runtime, logger: logger),
         ]
         if let interval = SystemdNotifier.watchdogInterval() {
             services.append(WatchdogService(notifier: notifier, interval: interval, runtime: runtime))

@@ -99,7 +99,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(second.outcomes == ["r3_SN3_20261125T020000Z.tar.gz": .accepted(status: 201)])
         #expect(FileManager.default.contents(atPath: bench.outbox + "/sent/r3_SN3_20261125T020000Z.tar.gz") == kept)
         #expect(!bench.exists("r3_SN3_20261125T020000Z.tar.gz"))
-        #expect(AgentMetrics.outboxDepth(bench.outbox) == 0)
+        #expect(FileOutbox(directory: bench.outbox).depth == 0)
     }
 
     @Test func anUntrustedServerIsAFailureAndTheBundleStays() async throws {
@@ -298,7 +298,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         try bench.addBundle(partial)
         try FileManager.default.createDirectory(atPath: bench.outbox + "/rejected", withIntermediateDirectories: true)
         try Data("old".utf8).write(to: URL(fileURLWithPath: bench.outbox + "/rejected/x_SN_0.tar.gz"))
-        #expect(Uploader.pendingBundles(bench.outbox).isEmpty)
+        #expect(FileOutbox(directory: bench.outbox).pending().isEmpty)
         let pass = await bench.pass()
         #expect(pass.outcomes.isEmpty)
         #expect(bench.exists(partial))

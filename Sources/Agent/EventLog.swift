@@ -1,0 +1,90 @@
+import Bundle
+import Foundation
+
+/// One incident the agent noticed and what it did about it, as `care-agent events` shows it.
+public struct EventRecord: Codable, Sendable, Equatable {
+    /// What the agent did.
+    public enum Action: String, Codable, Sendable {
+        /// A diagnostic bundle was collected and stored (`bundle` names it).
+        case bundle
+        /// Within `event-window` of the last bundle for this device and kind: none collected.
+        case rateLimited = "rate-limited"
+        /// The event collection failed or could not be stored (`reason` says why).
+        case failed
+    }
+
+    public var device: String
+    public var event: TriggerEvent
+    public var action: Action
+    /// The bundle's file name in the outbox.
+    public var bundle: String?
+    public var reason: String?
+
+    public init(device: String, event: TriggerEvent, action: Action, bundle: String? = nil, reason: String? = nil) {
+        self.device = device
+        self.event = event
+        self.action = action
+        self.bundle = bundle
+        self.reason = reason
+    }
+}
+
+/// The recent events, one JSON object a line in `<state-directory>/events.jsonl`: appended as
+/// they happen, the oldest dropped once the file passes ``maximumBytes`` (rewritten atomically
+/// with the newest half), so that it never grows without bound.
+public struct EventLog: Sendable {
+    public let path: String
+    public static let maximumBytes = 1 << 20
+
+    public init(stateDirectory: String) { path = stateDirectory + "/events.jsonl" }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+
+    /// Appends `records` (one write, so lines of concurrent appends never interleave).
+    public func append(_ records: [EventRecord]) throws {
+        guard !records.isEmpty else { return }
+        var bytes = Data()
+        for record in records {
+            bytes += try Self.encoder().encode(record)
+            bytes.append(0x0A)
+        }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"]) }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        close(fd)
+        guard written == bytes.count else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot append to \(path): \(String(cString: strerror(errno)))"])
+        }
+        if size > Self.maximumBytes { try trim() }
+    }
+
+    /// Keeps the newest half of the lines.
+    private func trim() throws {
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        let kept = lines.suffix(lines.count / 2).joined(separator: "\n") + "\n"
+        try kept.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o640)
+    }
+
+    /// The events recorded, oldest first (lines that do not decode are skipped: a line cut by a
+    /// crash must not hide the others).
+    public func load() -> [EventRecord] {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 4 * Self.maximumBytes else { return [] }
+        let decoder = Self.decoder()
+        return data.split(separator: 0x0A).compactMap { try? decoder.decode(EventRecord.self, from: Data($0)) }
+    }
+}

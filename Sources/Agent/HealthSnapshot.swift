@@ -1,0 +1,140 @@
+import Bundle
+import Foundation
+import Junos
+
+/// What the health poll keeps of a device between two polls: the few facts whose change is an
+/// incident worth an immediate diagnostic bundle. Built from the facts of a short poll session
+/// (``pollFacts``); compared with the previous poll by ``events(since:at:)``.
+public struct HealthSnapshot: Codable, Sendable, Equatable {
+    /// Active major and minor chassis alarms, as `Class: description [section]`; nil when the
+    /// poll did not get them (then nothing is compared).
+    public var chassisAlarms: Set<String>?
+    /// The same for system alarms.
+    public var systemAlarms: Set<String>?
+    /// Core files listed, as `section:path/name` (the path is part of the identity: the same
+    /// name under another RE is another core); nil when the poll did not get the listing.
+    public var coreFiles: Set<String>?
+    /// The primary routing engine as `section/slot` (nil: unknown, or a single RE that says nothing).
+    public var primaryRoutingEngine: String?
+    /// Boot time (Unix seconds) of each routing engine / member / node section.
+    public var bootTimes: [String: Int]
+    /// Uptime in seconds of each section (a reboot shows as a decrease when the boot time is missing).
+    public var uptimes: [String: Int]
+    /// Routing engines as `section/slot` → status (`OK`, `Present`, `Offline`, `Absent`, ...).
+    public var routingEngineStates: [String: String]
+    /// Virtual Chassis members by id → status (`Prsnt`, `NotPrsnt`, ...).
+    public var virtualChassisMembers: [Int: String]
+    /// Chassis cluster nodes seen in any redundancy group (`node0`, `node1`).
+    public var clusterNodes: Set<String>
+
+    /// The facts a poll asks for: small replies, each a few KiB.
+    public static let pollFacts: [FactKind] = [.chassisAlarms, .systemAlarms, .coreDumps, .routingEngines, .uptime, .virtualChassis, .cluster]
+
+    public init(facts: DeviceFacts) {
+        func alarms(_ report: AlarmReport?) -> Set<String>? {
+            guard let report else { return nil }
+            var alarms = Set<String>()
+            for section in report.sections {
+                for alarm in section.alarms {
+                    let alarmClass = alarm.alarmClass ?? "Alarm"
+                    guard ["major", "minor"].contains(alarmClass.lowercased()) else { continue }
+                    let text = alarm.description ?? alarm.shortDescription ?? "(no description)"
+                    alarms.insert("\(alarmClass): \(text)" + (section.routingEngine.map { " [\($0)]" } ?? ""))
+                }
+            }
+            return alarms
+        }
+        chassisAlarms = alarms(facts.chassisAlarms)
+        systemAlarms = alarms(facts.systemAlarms)
+        coreFiles = facts.coreDumps.map { report in
+            var cores = Set<String>()
+            for section in report.sections {
+                for file in section.files {
+                    let path = file.name.hasPrefix("/") ? file.name : (section.rootPath.map { $0 + "/" } ?? "") + file.name
+                    cores.insert((section.routingEngine ?? "") + ":" + path)
+                }
+            }
+            return cores
+        }
+        let engines = facts.routingEngines
+        primaryRoutingEngine = engines.flatMap { report in
+            guard report.routingEngines.count > 1 || report.routingEngines.contains(where: { $0.mastershipState != nil }) else { return nil }
+            return report.master.map(Self.key)
+        }
+        var states: [String: String] = [:]
+        for engine in engines?.routingEngines ?? [] { states[Self.key(engine)] = engine.status ?? engine.mastershipState ?? "present" }
+        routingEngineStates = states
+        var boots: [String: Int] = [:], uptimes: [String: Int] = [:]
+        for section in facts.uptime?.sections ?? [] {
+            let name = section.routingEngine ?? "local"
+            if let booted = section.systemBooted?.seconds { boots[name] = booted }
+            if let up = section.uptimeSeconds { uptimes[name] = up }
+        }
+        bootTimes = boots
+        self.uptimes = uptimes
+        var members: [Int: String] = [:]
+        for member in facts.virtualChassis?.members ?? [] {
+            if let id = member.id { members[id] = member.status ?? "present" }
+        }
+        virtualChassisMembers = members
+        clusterNodes = Set((facts.cluster?.redundancyGroups ?? []).flatMap { $0.nodes.compactMap(\.name) })
+    }
+
+    static func key(_ engine: RoutingEngineStatus) -> String { "\(engine.section ?? "")/\(engine.slot.map(String.init) ?? "-")" }
+
+    /// The incidents between `previous` and this poll, each as the manifest records it. A fact
+    /// missing from either poll (its RPC failed) raises nothing: a failed RPC is not an incident.
+    public func events(since previous: HealthSnapshot, at time: Date) -> [TriggerEvent] {
+        var events: [TriggerEvent] = []
+        func raise(_ kind: String, _ evidence: String) {
+            events.append(TriggerEvent(kind: kind, source: "poll", time: time, evidence: evidence))
+        }
+        if let now = chassisAlarms, let before = previous.chassisAlarms {
+            for alarm in now.subtracting(before).sorted() { raise("alarm", "new chassis alarm: \(alarm)") }
+        }
+        if let now = systemAlarms, let before = previous.systemAlarms {
+            for alarm in now.subtracting(before).sorted() { raise("alarm", "new system alarm: \(alarm)") }
+        }
+        if let now = coreFiles, let before = previous.coreFiles {
+            for core in now.subtracting(before).sorted() { raise("core-dump", "new core file \(core)") }
+        }
+        if let before = previous.primaryRoutingEngine, let now = primaryRoutingEngine, before != now {
+            raise("switchover", "primary routing engine was \(before), now \(now)")
+        }
+        var rebooted: [String] = []
+        for (section, booted) in bootTimes.sorted(by: { $0.key < $1.key }) {
+            if let before = previous.bootTimes[section], before != booted {
+                rebooted.append("\(section): booted at \(booted), was \(before)")
+            } else if previous.bootTimes[section] == nil, let up = uptimes[section], let before = previous.uptimes[section], up < before {
+                rebooted.append("\(section): uptime \(up) s, was \(before) s")
+            }
+        }
+        for (section, up) in uptimes.sorted(by: { $0.key < $1.key }) where bootTimes[section] == nil {
+            if let before = previous.uptimes[section], up < before { rebooted.append("\(section): uptime \(up) s, was \(before) s") }
+        }
+        if !rebooted.isEmpty { raise("reboot", rebooted.joined(separator: "; ")) }
+        for (engine, before) in previous.routingEngineStates.sorted(by: { $0.key < $1.key }) {
+            let now = routingEngineStates[engine]
+            guard Self.isUp(before), !routingEngineStates.isEmpty, now.map(Self.isUp) != true else { continue }
+            raise("fru-offline", "routing engine \(engine) was \(before), now \(now ?? "absent")")
+        }
+        for (id, before) in previous.virtualChassisMembers.sorted(by: { $0.key < $1.key }) {
+            let now = virtualChassisMembers[id]
+            guard Self.isUp(before), !virtualChassisMembers.isEmpty, now.map(Self.isUp) != true else { continue }
+            raise("vc-member-lost", "virtual chassis member \(id) was \(before), now \(now ?? "absent")")
+        }
+        if !clusterNodes.isEmpty {
+            for node in previous.clusterNodes.subtracting(clusterNodes).sorted() {
+                raise("cluster-node-lost", "chassis cluster node \(node) no longer reported")
+            }
+        }
+        return events
+    }
+
+    /// Whether a status word means the part is there and working.
+    static func isUp(_ status: String) -> Bool {
+        let s = status.lowercased()
+        return !(s.contains("offline") || s.contains("absent") || s.contains("notprsnt") || s.contains("not present")
+            || s.contains("fail") || s.contains("unknown") || s.contains("inactive"))
+    }
+}

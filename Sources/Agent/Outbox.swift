@@ -1,0 +1,313 @@
+import Bundle
+import Foundation
+import Logging
+
+/// One bundle waiting in an outbox.
+public struct OutboxEntry: Sendable, Equatable {
+    /// The bundle's name (`<hostname>-<serial>-<time>.tar.gz`), unique in its outbox.
+    public var name: String
+    /// Bytes it takes (the bundle file's size).
+    public var size: Int64
+    /// When it entered the outbox (a file outbox: the file's modification time).
+    public var added: Date
+    /// Why it was collected, from its manifest; `scheduled` when the manifest cannot be read (such
+    /// a bundle is still sent: the server decides what it is worth).
+    public var trigger: CollectionTrigger
+    /// The incident behind an `event` bundle.
+    public var event: TriggerEvent?
+
+    public init(name: String, size: Int64, added: Date, trigger: CollectionTrigger, event: TriggerEvent? = nil) {
+        self.name = name
+        self.size = size
+        self.added = added
+        self.trigger = trigger
+        self.event = event
+    }
+
+    /// Upload rank: incidents first (their evidence is what support needs now), then what a person
+    /// asked for, then the routine snapshots.
+    var uploadRank: Int {
+        switch trigger {
+        case .event: return 0
+        case .onDemand: return 1
+        case .scheduled: return 2
+        }
+    }
+
+    /// Upload order: by rank, then oldest first, then by name (stable when times are equal).
+    static func uploadsBefore(_ a: OutboxEntry, _ b: OutboxEntry) -> Bool {
+        if a.uploadRank != b.uploadRank { return a.uploadRank < b.uploadRank }
+        if a.added != b.added { return a.added < b.added }
+        return a.name < b.name
+    }
+
+    /// Eviction order (the quota's policy): oldest scheduled first, then on-demand, event bundles last.
+    static func evictedBefore(_ a: OutboxEntry, _ b: OutboxEntry) -> Bool {
+        if a.uploadRank != b.uploadRank { return a.uploadRank > b.uploadRank }
+        if a.added != b.added { return a.added < b.added }
+        return a.name < b.name
+    }
+}
+
+/// Why an outbox operation failed, naming the bundle and the directory.
+public struct OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Where finished bundles wait until the support side has them: store-and-forward. The uploader
+/// takes ``pending()`` in order and settles each bundle with ``accept(_:)`` or ``reject(_:)``;
+/// ``enforceQuota(_:now:)`` keeps it within its size and age.
+public protocol Outbox: Sendable {
+    /// Stores a finished bundle, signed; returns its entry.
+    @discardableResult
+    func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry
+    /// The bundles waiting, in upload order: event, then on-demand, then scheduled; oldest first within each.
+    func pending() -> [OutboxEntry]
+    /// The server has the bundle: it leaves the outbox.
+    func accept(_ name: String) throws(OutboxError)
+    /// The server refused the bundle for good: it leaves the pending ones and is set aside.
+    func reject(_ name: String) throws(OutboxError)
+    /// Bundles set aside by ``reject(_:)``.
+    func rejectedCount() -> Int
+    /// Deletes a pending bundle unsent, to honour the quota.
+    func evict(_ name: String) throws(OutboxError)
+}
+
+/// How large and how old an outbox may grow (`outbox-max`, `outbox-max-age`).
+public struct OutboxQuota: Sendable, Equatable {
+    /// Total bytes of pending bundles; nil: no limit.
+    public var maxBytes: Int64?
+    /// Pending bundles older than this are dropped; nil: no limit.
+    public var maxAge: TimeInterval?
+
+    public static let defaultMaxBytes: Int64 = 2 << 30
+    public static let defaultMaxAge: TimeInterval = 30 * 86400
+
+    public init(maxBytes: Int64? = OutboxQuota.defaultMaxBytes, maxAge: TimeInterval? = OutboxQuota.defaultMaxAge) {
+        self.maxBytes = maxBytes
+        self.maxAge = maxAge
+    }
+}
+
+/// A bundle the quota removed, and why.
+public struct OutboxEviction: Sendable, Equatable {
+    public enum Reason: String, Sendable, CaseIterable {
+        /// Older than `outbox-max-age`.
+        case age
+        /// The outbox was over `outbox-max`.
+        case size
+    }
+
+    public var entry: OutboxEntry
+    public var reason: Reason
+}
+
+extension Outbox {
+    /// Bundles waiting.
+    public var depth: Int { pending().count }
+
+    /// Drops what exceeds `quota`: first every bundle older than the maximum age (stale evidence
+    /// helps nobody, whatever its kind), then, while the total is over the maximum size, the
+    /// oldest scheduled bundles, then on-demand ones, and event bundles last. Returns what went,
+    /// in that order; a bundle that cannot be removed is skipped (and is not in the list).
+    @discardableResult
+    public func enforceQuota(_ quota: OutboxQuota, now: Date = Date(), logger: Logger? = nil) -> [OutboxEviction] {
+        var entries = pending().sorted(by: OutboxEntry.evictedBefore)
+        var evicted: [OutboxEviction] = []
+        func drop(_ entry: OutboxEntry, _ reason: OutboxEviction.Reason) -> Bool {
+            do {
+                try evict(entry.name)
+            } catch {
+                logger?.error("cannot evict a bundle from the outbox", metadata: ["bundle": "\(entry.name)", "error": "\(error)"])
+                return false
+            }
+            evicted.append(OutboxEviction(entry: entry, reason: reason))
+            logger?.warning("outbox quota: bundle evicted unsent", metadata: [
+                "bundle": "\(entry.name)", "trigger": "\(entry.trigger.rawValue)", "reason": "\(reason.rawValue)",
+                "bytes": "\(entry.size)", "age.seconds": "\(Int(now.timeIntervalSince(entry.added)))",
+            ])
+            return true
+        }
+        if let maxAge = quota.maxAge {
+            entries.removeAll { now.timeIntervalSince($0.added) > maxAge && drop($0, .age) }
+        }
+        if let maxBytes = quota.maxBytes {
+            var total = entries.reduce(Int64(0)) { $0 + $1.size }
+            for entry in entries where total > maxBytes {
+                if drop(entry, .size) { total -= entry.size }
+            }
+        }
+        return evicted
+    }
+}
+
+/// The outbox as a directory (`outbox` in agent.conf): each bundle one file written crash-safely
+/// by ``BundleWriter``; accepted bundles are deleted (or moved to `sent/` with `keep-sent`), refused
+/// ones moved to `rejected/`, each change made durable by an fsync of the directory. The trigger
+/// of each bundle is read from its manifest once and remembered while the file is unchanged.
+/// Another process (`collect now --standalone`) may add bundles at any time: nothing but the
+/// directory is the truth.
+public final class FileOutbox: Outbox, @unchecked Sendable {
+    public let directory: String
+    /// Accepted bundles are moved to `sent/` instead of deleted (`keep-sent`).
+    public let keepsSent: Bool
+    private let writer: BundleWriter?
+    private let lock = NSLock()
+    private struct Known { var size: Int64; var modified: Date; var inode: UInt64; var trigger: CollectionTrigger; var event: TriggerEvent? }
+    private var known: [String: Known] = [:]
+
+    /// `key` signs what ``add(_:)`` stores; an outbox opened only to read and settle needs none.
+    public init(directory: String, key: AgentKey? = nil, keepsSent: Bool = false) {
+        self.directory = directory
+        self.keepsSent = keepsSent
+        writer = key.map { BundleWriter(directory: URL(fileURLWithPath: directory), key: $0) }
+    }
+
+    /// The file of bundle `name`.
+    public func path(of name: String) -> String { directory + "/" + name }
+
+    public func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry {
+        guard let writer else { throw OutboxError("the outbox \(directory) was opened without the agent key: it cannot sign bundles") }
+        let url: URL
+        // The writer's message names the file and the system call; it is the whole story.
+        do { url = try writer.write(contents) } catch { throw OutboxError("\(error)") }
+        let name = url.lastPathComponent
+        guard let entry = entry(name) else { throw OutboxError("the bundle \(name) vanished from \(directory) as it was written") }
+        return entry
+    }
+
+    public func pending() -> [OutboxEntry] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(BundleFileName.isBundle)
+        let entries = names.compactMap(entry)
+        lock.lock()
+        known = known.filter { names.contains($0.key) }
+        lock.unlock()
+        return entries.sorted(by: OutboxEntry.uploadsBefore)
+    }
+
+    /// The entry of a finished bundle file, its manifest read unless already known unchanged.
+    private func entry(_ name: String) -> OutboxEntry? {
+        var info = stat()
+        guard lstat(path(of: name), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let size = Int64(info.st_size)
+        let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        let inode = UInt64(info.st_ino)
+        lock.lock()
+        let cached = known[name]
+        lock.unlock()
+        if let cached, cached.size == size, cached.modified == modified, cached.inode == inode {
+            return OutboxEntry(name: name, size: size, added: modified, trigger: cached.trigger, event: cached.event)
+        }
+        let manifest = try? BundleReader.unverifiedManifest(atPath: path(of: name))
+        let trigger = manifest?.collection.trigger ?? .scheduled
+        let event = manifest?.collection.event
+        lock.lock()
+        known[name] = Known(size: size, modified: modified, inode: inode, trigger: trigger, event: event)
+        lock.unlock()
+        return OutboxEntry(name: name, size: size, added: modified, trigger: trigger, event: event)
+    }
+
+    public func accept(_ name: String) throws(OutboxError) {
+        try settle(name, into: keepsSent ? "sent" : nil)
+    }
+
+    public func reject(_ name: String) throws(OutboxError) {
+        try settle(name, into: "rejected")
+    }
+
+    public func evict(_ name: String) throws(OutboxError) {
+        try settle(name, into: nil)
+    }
+
+    public func rejectedCount() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/rejected")) ?? []).filter(BundleFileName.isBundle).count
+    }
+
+    /// Deletes `name`, or moves it into `<directory>/<folder>/`; then makes the directory change
+    /// durable so that a crash cannot bring a settled bundle back.
+    private func settle(_ name: String, into folder: String?) throws(OutboxError) {
+        guard BundleFileName.isBundle(name), !name.contains("/") else { throw OutboxError("\(name) is not a bundle name") }
+        let path = path(of: name)
+        if let folder {
+            let target = directory + "/" + folder
+            if mkdir(target, 0o750) != 0 && errno != EEXIST {
+                throw OutboxError("cannot create \(target): \(String(cString: strerror(errno)))")
+            }
+            guard rename(path, target + "/" + name) == 0 else {
+                if errno == ENOENT { throw OutboxError("no bundle \(name) in the outbox \(directory)") }
+                throw OutboxError("cannot move \(path) to \(target)/: \(String(cString: strerror(errno)))")
+            }
+            Self.syncDirectory(target)
+        } else {
+            guard unlink(path) == 0 else {
+                throw OutboxError(errno == ENOENT ? "no bundle \(name) in the outbox \(directory)"
+                                                  : "cannot remove \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        Self.syncDirectory(directory)
+        lock.lock()
+        known[name] = nil
+        lock.unlock()
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}
+
+/// An outbox in memory, for unit tests of what uses an outbox; it behaves as ``FileOutbox`` does
+/// (the same conformance suite runs against both) but nothing survives the process.
+public final class InMemoryOutbox: Outbox, @unchecked Sendable {
+    private let key: AgentKey
+    private let lock = NSLock()
+    private var bundles: [String: (entry: OutboxEntry, bytes: [UInt8])] = [:]
+    private var rejected: [String: [UInt8]] = [:]
+    public init(key: AgentKey) { self.key = key }
+
+    public func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry {
+        let bytes: [UInt8]
+        do { bytes = try BundleWriter.encode(contents, key: key) } catch { throw OutboxError("cannot encode the bundle of \(contents.device.name): \(error)") }
+        lock.lock(); defer { lock.unlock() }
+        let base = BundleFileName.base(for: contents)
+        var name = base + BundleFileName.suffix
+        var n = 2
+        while bundles[name] != nil || rejected[name] != nil { name = "\(base)-\(n)\(BundleFileName.suffix)"; n += 1 }
+        let entry = OutboxEntry(name: name, size: Int64(bytes.count), added: Date(), trigger: contents.trigger, event: contents.event)
+        bundles[name] = (entry, bytes)
+        return entry
+    }
+
+    public func pending() -> [OutboxEntry] {
+        lock.lock(); defer { lock.unlock() }
+        return bundles.values.map(\.entry).sorted(by: OutboxEntry.uploadsBefore)
+    }
+
+    /// Dates a pending bundle as if added at `date` (what a file's modification time does for ``FileOutbox``).
+    public func backdate(_ name: String, to date: Date) {
+        lock.lock(); bundles[name]?.entry.added = date; lock.unlock()
+    }
+
+    /// The bytes of a pending bundle (what an upload would send).
+    public func bytes(of name: String) -> [UInt8]? { lock.lock(); defer { lock.unlock() }; return bundles[name]?.bytes }
+
+    public func accept(_ name: String) throws(OutboxError) { _ = try take(name) }
+
+    public func reject(_ name: String) throws(OutboxError) {
+        let bytes = try take(name)
+        lock.lock(); rejected[name] = bytes; lock.unlock()
+    }
+
+    public func evict(_ name: String) throws(OutboxError) { _ = try take(name) }
+
+    public func rejectedCount() -> Int { lock.lock(); defer { lock.unlock() }; return rejected.count }
+
+    private func take(_ name: String) throws(OutboxError) -> [UInt8] {
+        lock.lock(); defer { lock.unlock() }
+        guard let bundle = bundles.removeValue(forKey: name) else { throw OutboxError("no bundle \(name) in the outbox") }
+        return bundle.bytes
+    }
+}

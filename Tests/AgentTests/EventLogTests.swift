@@ -1,0 +1,53 @@
+@testable import Agent
+import Bundle
+import Foundation
+import Testing
+import TestSupport
+
+/// `<state-directory>/events.jsonl` and the `events` command's text.
+@Suite struct EventLogTests {
+    static func record(_ i: Int, evidence: String = "new chassis alarm: Minor: Plane 0 not online") -> EventRecord {
+        EventRecord(device: "r\(i % 3)", event: TriggerEvent(kind: i % 2 == 0 ? "alarm" : "reboot", source: "poll",
+                                                              time: Date(timeIntervalSince1970: 1_780_000_000 + Double(i)), evidence: evidence),
+                    action: i % 5 == 0 ? .rateLimited : .bundle, bundle: i % 5 == 0 ? nil : "r-SN-\(i).tar.gz")
+    }
+
+    @Test func appendsLoadsSkipsABrokenLineAndStaysBounded() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = EventLog(stateDirectory: dir.path)
+        #expect(log.load().isEmpty)
+        try log.append([Self.record(1), Self.record(2)])
+        // A line cut short by a crash hides nothing else.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log.path))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"device\":\"r9\",\"ev".utf8) + Data([0x0A]))
+        try handle.close()
+        try log.append([Self.record(3)])
+        #expect(log.load() == [Self.record(1), Self.record(2), Self.record(3)])
+        // Thousands of events: the file stays under its bound and keeps the newest.
+        let long = String(repeating: "x", count: 400)
+        for batch in 0 ..< 40 { try log.append((0 ..< 100).map { Self.record(batch * 100 + $0, evidence: long) }) }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int)
+        #expect(size <= EventLog.maximumBytes + 100 * 600)
+        #expect(log.load().last == Self.record(3999, evidence: long))
+        let mode = try FileManager.default.attributesOfItem(atPath: log.path)[.posixPermissions] as? Int
+        #expect(mode == 0o640)
+    }
+
+    @Test func theCommandPrintsEachEventAndEscapesDeviceText() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try EventLog(stateDirectory: dir.path).append([Self.record(1), Self.record(5, evidence: "new alarm: \u{1B}[2J fake\nOK")])
+        let out = dir.appendingPathComponent("out").path, err = dir.appendingPathComponent("err").path
+        let run = try ChildProcess(try careAgentExecutable(), ["events", "--state", dir.path], stdout: out, stderr: err)
+        #expect(run.wait() == 0)
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(text.contains("2026-05-28T20:26:41Z  r1  reboot (poll)  bundle r-SN-1.tar.gz\n    new chassis alarm: Minor: Plane 0 not online\n"), "\(text)")
+        #expect(text.contains("r2  reboot (poll)  rate-limited (within event-window)\n    new alarm: \\e[2J fake\\nOK\n"), "\(text)")
+        #expect(text.hasSuffix("per kind: reboot 2 (bundle 1, rate-limited 1)\n"), "\(text)")
+        let none = try ChildProcess(try careAgentExecutable(), ["events", "--state", dir.path, "--device", "nowhere"], stdout: out, stderr: err)
+        #expect(none.wait() == 0)
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "no events for nowhere\n")
+    }
+}

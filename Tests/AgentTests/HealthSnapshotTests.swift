@@ -1,0 +1,112 @@
+@testable import Agent
+import Bundle
+import Foundation
+import Junos
+import Testing
+import TestSupport
+
+/// The health poll's comparison, on real captured replies edited the way the device's state
+/// would change between two polls.
+@Suite struct HealthSnapshotTests {
+    static let time = Date(timeIntervalSince1970: 1_780_000_000)
+
+    /// Facts parsed from fixtures, each optionally rewritten (`from` → `to`).
+    func snapshot(_ replies: [(rpc: String, fixture: String, edits: [(String, String)])]) throws -> HealthSnapshot {
+        let raw = try replies.map { reply -> RawReply in
+            var text = String(decoding: try Fixtures.bytes(reply.fixture), as: UTF8.self)
+            for (from, to) in reply.edits {
+                #expect(text.contains(from), "fixture \(reply.fixture) has no \(from)")
+                text = text.replacingOccurrences(of: from, with: to)
+            }
+            return RawReply(rpc: reply.rpc, bytes: Array(text.utf8))
+        }
+        return HealthSnapshot(facts: DeviceFacts.parsed(from: raw))
+    }
+
+    let noAlarms = (rpc: "get-alarm-information", fixture: "get-alarm-information/jsnapy__no-active-alarms.xml", edits: [(String, String)]())
+    let minorAlarm = (rpc: "get-alarm-information", fixture: "get-alarm-information/jsnapy__one-minor-plane-offline.xml", edits: [(String, String)]())
+    let engines = (rpc: "get-route-engine-information", fixture: "get-route-engine-information/pyez__mx480-dual-re-15.1F5.xml", edits: [(String, String)]())
+    let uptime = (rpc: "get-system-uptime-information", fixture: "get-system-uptime-information/rjmcp__vsrx-24.4.xml", edits: [(String, String)]())
+
+    @Test func theSamePollTwiceRaisesNothing() throws {
+        let a = try snapshot([minorAlarm, engines, uptime])
+        let b = try snapshot([minorAlarm, engines, uptime])
+        #expect(b.events(since: a, at: Self.time).isEmpty)
+        #expect(a.chassisAlarms == ["Minor: Plane 0 not online"])
+        #expect(a.primaryRoutingEngine == "/0")
+    }
+
+    @Test func aNewAlarmIsOneEventAndAClearedOneNone() throws {
+        let before = try snapshot([noAlarms])
+        let after = try snapshot([minorAlarm])
+        let events = after.events(since: before, at: Self.time)
+        #expect(events == [TriggerEvent(kind: "alarm", source: "poll", time: Self.time, evidence: "new chassis alarm: Minor: Plane 0 not online")])
+        #expect(before.events(since: after, at: Self.time).isEmpty)
+    }
+
+    @Test func aPollThatMissedAFactRaisesNothingForIt() throws {
+        // The alarm RPC failed in the first poll: its alarms are not "new" in the second.
+        let before = try snapshot([engines])
+        let after = try snapshot([minorAlarm, engines])
+        #expect(after.events(since: before, at: Self.time).isEmpty)
+        #expect(before.events(since: after, at: Self.time).isEmpty)
+    }
+
+    @Test func aSwitchoverIsOneEvent() throws {
+        let before = try snapshot([engines])
+        var swapped = engines
+        swapped.edits = [("<mastership-state>master</mastership-state>", "<mastership-state>TMP</mastership-state>"),
+                         ("<mastership-state>backup</mastership-state>", "<mastership-state>master</mastership-state>"),
+                         ("<mastership-state>TMP</mastership-state>", "<mastership-state>backup</mastership-state>")]
+        let after = try snapshot([swapped])
+        let events = after.events(since: before, at: Self.time)
+        #expect(events.map(\.kind) == ["switchover"])
+        #expect(events.first?.evidence == "primary routing engine was /0, now /1")
+    }
+
+    @Test func aRoutingEngineGoingOfflineIsAnFRUEvent() throws {
+        let before = try snapshot([engines])
+        var offline = engines
+        // The second RE's status (the first <status>OK</status> after slot 1).
+        offline.edits = [("<slot>1</slot>\n            <mastership-state>backup</mastership-state>", "<slot>1</slot>\n            <mastership-state>backup</mastership-state>\n            <status>Offline</status>")]
+        let text = String(decoding: try Fixtures.bytes(engines.fixture), as: UTF8.self)
+        // Drop the second RE's own status line so the inserted one is its only one.
+        let lines = text.components(separatedBy: "\n")
+        let slot1 = try #require(lines.firstIndex { $0.contains("<slot>1</slot>") })
+        let status1 = try #require(lines[slot1...].firstIndex { $0.contains("<status>OK</status>") })
+        offline.edits.append((lines[status1] + "\n", ""))
+        let after = try snapshot([offline])
+        let events = after.events(since: before, at: Self.time)
+        #expect(events.map(\.kind) == ["fru-offline"])
+        #expect(events.first?.evidence == "routing engine /1 was OK, now Offline")
+    }
+
+    @Test func aRebootShowsAsANewBootTime() throws {
+        let before = try snapshot([uptime])
+        var rebooted = uptime
+        rebooted.edits = [("junos:seconds=\"1779727872\"", "junos:seconds=\"1779840000\""), ("<up-time junos:seconds=\"115200\">", "<up-time junos:seconds=\"300\">")]
+        let after = try snapshot([rebooted])
+        let events = after.events(since: before, at: Self.time)
+        #expect(events.map(\.kind) == ["reboot"])
+        #expect(events.first?.evidence.contains("booted at 1779840000, was 1779727872") == true)
+    }
+
+    @Test func aNewCoreFileIsOneEvent() throws {
+        let listing = { (files: String) in
+            """
+            <rpc-reply xmlns:junos="http://xml.juniper.net/junos/21.4R3/junos">
+            <directory-list root-path="/var/crash/*core*" junos:style="detail">
+            <directory><directory-name>/var/tmp/</directory-name>\(files)</directory>
+            </directory-list></rpc-reply>
+            """
+        }
+        let file = { (name: String) in "<file-information><file-name>\(name)</file-name><file-size>1048576</file-size></file-information>" }
+        let before = HealthSnapshot(facts: DeviceFacts.parsed(from: [RawReply(rpc: "get-system-core-dumps", bytes: Array(listing(file("/var/tmp/rpd.core.0.gz")).utf8))]))
+        let after = HealthSnapshot(facts: DeviceFacts.parsed(from: [RawReply(rpc: "get-system-core-dumps",
+            bytes: Array(listing(file("/var/tmp/rpd.core.0.gz") + file("/var/tmp/chassisd.core.1.gz")).utf8))]))
+        #expect(try #require(before.coreFiles).count == 1)
+        let events = after.events(since: before, at: Self.time)
+        #expect(events.map(\.kind) == ["core-dump"])
+        #expect(events.first?.evidence.hasSuffix("/var/tmp/chassisd.core.1.gz") == true, "\(events)")
+    }
+}

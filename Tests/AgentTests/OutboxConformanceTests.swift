@@ -1,0 +1,279 @@
+@testable import Agent
+import Bundle
+import Foundation
+import Junos
+import Logging
+import Testing
+import TestSupport
+
+/// An outbox under test, with what the suite needs to date its bundles.
+struct OutboxUnderTest {
+    let outbox: any Outbox
+    /// Makes a pending bundle look added at that time.
+    let backdate: (String, Date) throws -> Void
+    let cleanup: () -> Void
+}
+
+/// The implementations that must behave alike.
+enum OutboxKind: String, CaseIterable, CustomTestStringConvertible {
+    case file, memory
+
+    var testDescription: String { rawValue }
+
+    func make() throws -> OutboxUnderTest {
+        switch self {
+        case .file:
+            let dir = try TestProfiles.temporaryDirectory()
+            let path = dir.appendingPathComponent("outbox").path
+            let outbox = FileOutbox(directory: path, key: OutboxSample.key)
+            return OutboxUnderTest(outbox: outbox, backdate: { name, date in
+                try FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: outbox.path(of: name))
+            }, cleanup: { try? FileManager.default.removeItem(at: dir) })
+        case .memory:
+            let outbox = InMemoryOutbox(key: OutboxSample.key)
+            return OutboxUnderTest(outbox: outbox, backdate: { outbox.backdate($0, to: $1) }, cleanup: {})
+        }
+    }
+}
+
+/// Small, real bundle contents (signed and encoded by the real writer).
+enum OutboxSample {
+    static let key = try! AgentKey(rawRepresentation: [UInt8](repeating: 5, count: 32))
+
+    static func contents(_ device: String, trigger: CollectionTrigger, event: TriggerEvent? = nil,
+                         started: Date = Date(timeIntervalSince1970: 1_780_000_000), padding: Int = 0) -> BundleContents {
+        // Incompressible padding, so that a test can make bundles of a known order of size.
+        var filler = [UInt8](repeating: 0, count: padding)
+        for i in filler.indices { filler[i] = UInt8.random(in: 0 ... 255) }
+        return BundleContents(
+            agent: AgentIdentity(id: "agent-test", version: "0.1.0"),
+            device: DeviceIdentity(name: device, address: "192.0.2.1:830", hostname: device, chassisSerial: "SN-\(device)", model: "mx480"),
+            trigger: trigger, started: started, finished: started.addingTimeInterval(2),
+            outcomes: [RPCOutcome(rpc: "get-system-uptime-information", status: .ok, durationSeconds: 0.1)],
+            rawReplies: [RawReply(rpc: "get-system-uptime-information", bytes: Array("<system-uptime-information/>".utf8))],
+            facts: DeviceFacts(), log: padding > 0 ? filler.map { String(format: "%02x", $0) }.joined() : "collected\n",
+            event: event)
+    }
+
+    static let coreDump = TriggerEvent(kind: "core-dump", source: "poll", time: Date(timeIntervalSince1970: 1_780_000_100),
+                                          evidence: "new core file /var/tmp/rpd.core.0.gz")
+}
+
+/// One suite, run against every ``Outbox`` implementation: what the uploader, the quota, metrics
+/// and `status` rely on.
+@Suite struct OutboxConformanceTests {
+    @Test(arguments: OutboxKind.allCases)
+    func addedBundlesArePendingWithTheirTriggerAndEvent(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        #expect(outbox.pending().isEmpty)
+        let event = try outbox.add(OutboxSample.contents("r1", trigger: .event, event: OutboxSample.coreDump))
+        // The same device and start time twice: two bundles, never one overwriting the other.
+        let first = try outbox.add(OutboxSample.contents("r2", trigger: .scheduled))
+        let second = try outbox.add(OutboxSample.contents("r2", trigger: .scheduled))
+        #expect(first.name != second.name)
+        #expect(event.trigger == .event && event.event == OutboxSample.coreDump)
+        #expect(event.size > 0)
+        let pending = outbox.pending()
+        #expect(Set(pending.map(\.name)) == [event.name, first.name, second.name])
+        #expect(pending.first { $0.name == event.name }?.event == OutboxSample.coreDump)
+        #expect(pending.first { $0.name == first.name }?.event == nil)
+        #expect(outbox.depth == 3)
+    }
+
+    @Test(arguments: OutboxKind.allCases)
+    func pendingIsEventThenOnDemandThenScheduledOldestFirst(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        let now = Date()
+        let oldScheduled = try outbox.add(OutboxSample.contents("s-old", trigger: .scheduled))
+        let newScheduled = try outbox.add(OutboxSample.contents("s-new", trigger: .scheduled))
+        let onDemand = try outbox.add(OutboxSample.contents("d", trigger: .onDemand))
+        let newEvent = try outbox.add(OutboxSample.contents("e-new", trigger: .event, event: OutboxSample.coreDump))
+        let oldEvent = try outbox.add(OutboxSample.contents("e-old", trigger: .event, event: OutboxSample.coreDump))
+        try subject.backdate(oldScheduled.name, now.addingTimeInterval(-5000))
+        try subject.backdate(newScheduled.name, now.addingTimeInterval(-4000))
+        try subject.backdate(onDemand.name, now.addingTimeInterval(-3000))
+        try subject.backdate(oldEvent.name, now.addingTimeInterval(-200))
+        try subject.backdate(newEvent.name, now.addingTimeInterval(-100))
+        #expect(outbox.pending().map(\.name) == [oldEvent.name, newEvent.name, onDemand.name, oldScheduled.name, newScheduled.name])
+    }
+
+    @Test(arguments: OutboxKind.allCases)
+    func acceptRemovesAndRejectSetsAside(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        let a = try outbox.add(OutboxSample.contents("a", trigger: .scheduled))
+        let b = try outbox.add(OutboxSample.contents("b", trigger: .onDemand))
+        let c = try outbox.add(OutboxSample.contents("c", trigger: .event))
+        try outbox.accept(a.name)
+        try outbox.reject(b.name)
+        #expect(outbox.pending().map(\.name) == [c.name])
+        #expect(outbox.rejectedCount() == 1)
+        // Settling twice, or a bundle never added, is an error naming it, not a silent success.
+        #expect(throws: OutboxError.self) { try outbox.accept(a.name) }
+        #expect(throws: OutboxError.self) { try outbox.reject("nowhere-SN0-20260101-000000.tar.gz") }
+        do {
+            try outbox.evict(b.name)
+            Issue.record("evicting a rejected bundle succeeded")
+        } catch {
+            #expect(error.description.contains(b.name), "\(error)")
+        }
+        try outbox.evict(c.name)
+        #expect(outbox.pending().isEmpty && outbox.rejectedCount() == 1)
+    }
+
+    @Test(arguments: OutboxKind.allCases)
+    func sizeQuotaEvictsOldestScheduledThenOnDemandAndEventsLast(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        let now = Date()
+        // Ages chosen so that age order alone would evict the event bundle first.
+        let plan: [(String, CollectionTrigger, TimeInterval)] = [
+            ("event-oldest", .event, 9000), ("demand-old", .onDemand, 8000), ("sched-mid", .scheduled, 5000),
+            ("sched-old", .scheduled, 6000), ("demand-new", .onDemand, 1000), ("sched-new", .scheduled, 100),
+        ]
+        var names: [String: String] = [:]
+        for (device, trigger, age) in plan {
+            let entry = try outbox.add(OutboxSample.contents(device, trigger: trigger, event: trigger == .event ? OutboxSample.coreDump : nil,
+                                                             padding: 20_000))
+            try subject.backdate(entry.name, now.addingTimeInterval(-age))
+            names[device] = entry.name
+        }
+        let sizes = Dictionary(uniqueKeysWithValues: outbox.pending().map { ($0.name, $0.size) })
+        // Room for exactly three bundles: the three scheduled ones must go, oldest first.
+        let three = outbox.pending().filter { [names["event-oldest"], names["demand-old"], names["demand-new"]].contains($0.name) }
+            .reduce(Int64(0)) { $0 + $1.size }
+        let dropped = outbox.enforceQuota(OutboxQuota(maxBytes: three, maxAge: nil), now: now)
+        #expect(dropped.map(\.entry.name) == [names["sched-old"]!, names["sched-mid"]!, names["sched-new"]!])
+        #expect(dropped.allSatisfy { $0.reason == .size })
+        #expect(Set(outbox.pending().map(\.name)) == [names["event-oldest"]!, names["demand-old"]!, names["demand-new"]!])
+
+        // One bundle's room: on-demand goes (oldest first) before the event bundle.
+        let again = outbox.enforceQuota(OutboxQuota(maxBytes: sizes[names["event-oldest"]!]!, maxAge: nil), now: now)
+        #expect(again.map(\.entry.name) == [names["demand-old"]!, names["demand-new"]!])
+        #expect(outbox.pending().map(\.name) == [names["event-oldest"]!])
+
+        // Under the limit: nothing goes.
+        #expect(outbox.enforceQuota(OutboxQuota(maxBytes: 1 << 30, maxAge: nil), now: now).isEmpty)
+    }
+
+    @Test(arguments: OutboxKind.allCases)
+    func ageQuotaDropsStaleBundlesOfEveryKind(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        let now = Date()
+        let staleEvent = try outbox.add(OutboxSample.contents("e", trigger: .event, event: OutboxSample.coreDump))
+        let staleScheduled = try outbox.add(OutboxSample.contents("s", trigger: .scheduled))
+        let fresh = try outbox.add(OutboxSample.contents("f", trigger: .scheduled))
+        try subject.backdate(staleEvent.name, now.addingTimeInterval(-31 * 86400))
+        try subject.backdate(staleScheduled.name, now.addingTimeInterval(-40 * 86400))
+        try subject.backdate(fresh.name, now.addingTimeInterval(-29 * 86400))
+        let dropped = outbox.enforceQuota(OutboxQuota(), now: now)
+        #expect(Set(dropped.map(\.entry.name)) == [staleEvent.name, staleScheduled.name])
+        #expect(dropped.allSatisfy { $0.reason == .age })
+        #expect(outbox.pending().map(\.name) == [fresh.name])
+    }
+}
+
+/// What only the directory implementation has to do: see bundles other processes wrote, ignore
+/// what is not a finished bundle, keep old bundles readable.
+@Suite struct FileOutboxTests {
+    @Test func bundlesWrittenBehindItsBackAreSeenWithTheirTrigger() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("outbox").path
+        // `collect now --standalone` writes with its own writer into the same directory.
+        let writer = BundleWriter(directory: URL(fileURLWithPath: path), key: OutboxSample.key)
+        let scheduled = try writer.write(OutboxSample.contents("s", trigger: .scheduled)).lastPathComponent
+        let event = try writer.write(OutboxSample.contents("e", trigger: .event, event: OutboxSample.coreDump)).lastPathComponent
+        // Not bundles: a write in progress, a stray file; and a damaged "bundle" is still sent (as scheduled).
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: path + "/.x.tar.gz.1-2.tmp"))
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: path + "/README"))
+        try Data("not gzip at all".utf8).write(to: URL(fileURLWithPath: path + "/broken-SN-20260101-000000.tar.gz"))
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: path + "/" + scheduled)
+        let outbox = FileOutbox(directory: path)
+        let pending = outbox.pending()
+        #expect(pending.map(\.name) == [event, scheduled, "broken-SN-20260101-000000.tar.gz"])
+        #expect(pending.map(\.trigger) == [.event, .scheduled, .scheduled])
+        #expect(pending[0].event == OutboxSample.coreDump)
+        // Opened without the key: it can settle but not sign.
+        #expect(throws: OutboxError.self) { try outbox.add(OutboxSample.contents("x", trigger: .scheduled)) }
+    }
+
+    @Test func aBundleFromBeforeEventsExistedReadsAsItsTrigger() throws {
+        let fixture = Fixtures.url("bundles/baku-JN1249018AFB-20251125-020000.tar.gz").path
+        let manifest = try BundleReader.unverifiedManifest(atPath: fixture)
+        #expect(manifest.collection.trigger == .scheduled)
+        #expect(manifest.collection.event == nil)
+        #expect(manifest.device.hostname == "baku")
+    }
+
+    @Test func aManifestLargerThanTheFirstReadIsStillRead() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 1,000 outcomes with incompressible messages: the compressed manifest alone is over 64 KiB.
+        var contents = OutboxSample.contents("big", trigger: .event, event: OutboxSample.coreDump)
+        contents.outcomes = (0 ..< 1000).map { i in
+            RPCOutcome(rpc: "rpc-\(i)", status: .rpcError, message: (0 ..< 100).map { _ in String(format: "%02x", UInt8.random(in: 0 ... 255)) }.joined(),
+                       durationSeconds: 0.1)
+        }
+        let url = try BundleWriter(directory: dir, key: OutboxSample.key).write(contents)
+        let manifest = try BundleReader.unverifiedManifest(atPath: url.path)
+        #expect(manifest.outcomes.count == 1000 && manifest.collection.event == OutboxSample.coreDump)
+        // A bundle cut short inside its manifest is an error, not a wrong answer.
+        let bytes = try Data(contentsOf: url)
+        let cut = dir.appendingPathComponent("cut-SN-20260101-000000.tar.gz")
+        try bytes.prefix(70_000).write(to: cut)
+        #expect(throws: BundleError.self) { try BundleReader.unverifiedManifest(atPath: cut.path) }
+        #expect(FileOutbox(directory: dir.path).pending().first { $0.name == cut.lastPathComponent }?.trigger == .scheduled)
+    }
+
+    @Test func keepSentMovesAcceptedBundlesToSent() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("outbox").path
+        let outbox = FileOutbox(directory: path, key: OutboxSample.key, keepsSent: true)
+        let entry = try outbox.add(OutboxSample.contents("k", trigger: .onDemand))
+        try outbox.accept(entry.name)
+        #expect(FileManager.default.fileExists(atPath: path + "/sent/" + entry.name))
+        #expect(outbox.pending().isEmpty)
+    }
+}
+
+/// A collection made for an incident becomes an `event` bundle carrying the incident.
+@Suite struct EventBundleTests {
+    func result(_ trigger: CollectionCause, event: TriggerEvent?) -> DeviceCollection {
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        var result = DeviceResult(device: Device(name: "r1", host: "192.0.2.1"), host: "192.0.2.1", port: 830, trigger: trigger,
+                                  started: start, finished: start.addingTimeInterval(5), status: .ok,
+                                  failureKind: nil, reason: nil, attempts: 1, rpcs: [], facts: DeviceFacts(), log: "")
+        result.event = event
+        return DeviceCollection(result: result, replies: [])
+    }
+
+    @Test func triggersMapToTheManifestAndTheEventIsRecorded() throws {
+        let agent = AgentIdentity(id: "a", version: "0.1.0")
+        let event = BundleSink.contents(result(.event, event: OutboxSample.coreDump), agent: agent)
+        #expect(event.trigger == .event && event.event == OutboxSample.coreDump)
+        #expect(BundleSink.contents(result(.schedule, event: nil), agent: agent).trigger == .scheduled)
+        #expect(BundleSink.contents(result(.request, event: nil), agent: agent).trigger == .onDemand)
+        #expect(BundleSink.contents(result(.standalone, event: nil), agent: agent).trigger == .onDemand)
+
+        // Through the real writer and reader: the manifest holds the record; the outbox sees it.
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sink = BundleSink(outbox: dir.path, key: OutboxSample.key, agent: agent)
+        let path = sink.outbox.path(of: try sink.outbox.add(event).name)
+        let read = try BundleReader().read(contentsOf: URL(fileURLWithPath: path))
+        #expect(read.manifest.collection.trigger == .event && read.manifest.collection.event == OutboxSample.coreDump)
+        let manifestText = String(decoding: try #require(read.member("manifest.json")), as: UTF8.self)
+        #expect(manifestText.contains("\"kind\" : \"core-dump\"") && manifestText.contains("\"source\" : \"poll\""))
+        #expect(FileOutbox(directory: dir.path).pending().first?.event == OutboxSample.coreDump)
+    }
+}
