@@ -73,7 +73,8 @@ struct CollectNowCommand: AsyncParsableCommand {
         --standalone the running service collects and answers over its control socket.
 
         Exit status: 0 when no device failed (partial ones are listed), 1 when one or more failed, \
-        2 for a configuration or usage error.
+        2 for a configuration error (or an option the service cannot honour), 64 for a usage error \
+        (an unknown option, a missing or invalid value).
         """
     )
 

@@ -30,7 +30,7 @@ struct HostsScanCommand: AsyncParsableCommand {
         ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).
 
         Exit status: 0 when every device answered and nothing changed, 1 when a device could not be \
-        reached, a key changed or new keys were not recorded, 2 for configuration and usage errors.
+        reached, a key changed or new keys were not recorded, 2 for configuration errors, 64 for usage errors.
         """
     )
 

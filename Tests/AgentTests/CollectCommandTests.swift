@@ -125,7 +125,10 @@ import TestSupport
                        "--group <group>", "--device <device>", "--json", "--directories", "--socket <socket>"] {
             #expect(help.stdout.contains("  \(option)"), "missing \(option)")
         }
-        #expect(help.stdout.contains("Exit status: 0 when no device failed (partial ones are listed), 1 when one or\nmore failed, 2 for a configuration or usage error."))
+        #expect(help.stdout.replacingOccurrences(of: "\n", with: " ").contains(
+            "Exit status: 0 when no device failed (partial ones are listed), 1 when one or more failed, 2 for a configuration error "
+                + "(or an option the service cannot honour), 64 for a usage error (an unknown option, a missing or invalid value)."),
+            "\(help.stdout)")
     }
 
     @Test func brokenConfigurationIsRefusedWithItsLine() throws {

@@ -312,12 +312,12 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         // The service selects: an unknown device is its error, passed on.
         let (unknownStatus, _, unknownErr) = try careAgent(["collect", "now", "--socket", socket, "--device", "nope"], dir: dir)
         #expect(unknownStatus == 2)
-        // A usage error exits 2 as documented, not ArgumentParser's 64.
+        // A usage error exits 64 (EX_USAGE) as documented; configuration errors 2.
         let (usageStatus, _, usageErr) = try careAgent(["collect", "now", "--standalone", "--concurrency", "0"], dir: dir)
-        #expect(usageStatus == 2, "\(usageErr)")
+        #expect(usageStatus == 64, "\(usageErr)")
         #expect(usageErr.contains("--concurrency must be at least 1"))
         let (unknownOptionStatus, _, _) = try careAgent(["collect", "now", "--frobnicate"], dir: dir)
-        #expect(unknownOptionStatus == 2)
+        #expect(unknownOptionStatus == 64)
         #expect(unknownErr.contains("no device nope in the configuration or inventory"))
         let (statusCode, statusOut, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(statusCode == 0)
