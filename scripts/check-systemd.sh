@@ -120,7 +120,7 @@ fi
 # --- The binary, its libraries and the install files -------------------------------------------
 SRC=$ROOT/opt/care-agent-src
 mkdir -p "$SRC"
-cp -r scripts systemd docs agent.conf.example "$SRC/"
+cp -r scripts systemd docs data agent.conf.example "$SRC/"
 cp "$BIN" "$SRC/care-agent"
 # The Swift runtime (and anything else the tree lacks) at the same path as on the host, which
 # the binary's RUNPATH or the loader's default directories name.
