@@ -47,13 +47,13 @@ install_packages() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-say "1/4 system packages"
+say "1/5 system packages"
 install_packages
 [ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd is missing (package openssh-server)"
 command -v "$SWIFT" >/dev/null 2>&1 || die "no Swift toolchain ($SWIFT): install Swift 6 from https://www.swift.org/install/linux/ (swiftly), then rerun"
 
 # --- 2. Build ------------------------------------------------------------------------------------
-say "2/4 building care-agent ($CONFIGURATION)"
+say "2/5 building care-agent ($CONFIGURATION)"
 echo "(the first build fetches dependencies and takes a few minutes)"
 BUILD_LOG=$(mktemp "${TMPDIR:-/tmp}/care-demo-build.XXXXXX")
 if ! (cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --product care-agent >"$BUILD_LOG" 2>&1); then
@@ -82,7 +82,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "3/4 starting $DEVICES simulated devices (faults: $FAULTS)"
+say "3/5 starting $DEVICES simulated devices (faults: $FAULTS)"
 STARTED=$(date +%s)
 "$CARE" simulate fleet --devices "$DEVICES" --profiles "$REPO/profiles" --state "$STATE/fleet" \
     --faults "$FAULTS" --seed 2024 --setup-delay-ms "$SETUP_DELAY_MS" --latency-ms "$LATENCY_MS" \
@@ -157,10 +157,27 @@ collect_with_rpc() {
 # (`care-agent collect --help` alone is no test: an unknown subcommand with --help prints the
 # top-level help and exits 0.)
 if [ "$COLLECTOR" != rpc ] && "$CARE" collect now --help 2>/dev/null | grep -q -- "--standalone"; then
-    say "4/4 collecting with care-agent collect now --standalone"
+    say "4/5 collecting with care-agent collect now --standalone"
     collect_with_agent
 else
-    say "4/4 collecting get-software-information from every device with care-agent rpc"
+    say "4/5 collecting get-software-information from every device with care-agent rpc"
     collect_with_rpc
+fi
+# Reports from the signed bundles, verified against the agent's own key; kept after the demo.
+if ls "$STATE"/bundles/*.tar.gz >/dev/null 2>&1; then
+    say "5/5 reports: known bugs, end of life, health (care-agent report)"
+    REPORTS=${REPORTS_DIR:-$REPO/.build/demo-reports}
+    mkdir -p "$REPORTS"
+    PUBKEY=$("$CARE" key show --state-dir "$STATE/agent" | sed -n 's/^public key: *//p')
+    for kind in bugs eol health; do
+        "$CARE" report "$kind" --format html --data "$REPO/data" --pubkey "$PUBKEY" --out "$REPORTS/$kind.html" \
+            "$STATE"/bundles/*.tar.gz 2>"$STATE/report-$kind.log" >/dev/null \
+            || { tail -n 5 "$STATE/report-$kind.log" >&2; die "report $kind failed"; }
+    done
+    # Through a file: `head` closing the pipe early would kill the writer with SIGPIPE.
+    "$CARE" report bugs --format text --data "$REPO/data" --pubkey "$PUBKEY" "$STATE"/bundles/*.tar.gz \
+        >"$STATE/bugs.txt" 2>/dev/null || true
+    head -n 12 "$STATE/bugs.txt" | sed 's/^/    /'
+    printf '\n  open in a browser:\n    %s\n    %s\n    %s\n' "$REPORTS/bugs.html" "$REPORTS/eol.html" "$REPORTS/health.html"
 fi
 printf '\ndemo finished in %d s after the build\n' "$(( $(date +%s) - STARTED ))"
