@@ -91,7 +91,16 @@ enum HTMLReport {
     }
 
     static func bugs(_ r: BugReport) -> String {
-        let rows = r.findings.map { f in
+        // What needs action first: exposed, then possibly exposed, then not exposed; the most
+        // severe advisory first within each (headers still re-sort on click).
+        let rank: [BugVerdict: Int] = [.exposed: 0, .possiblyExposed: 1, .notExposedConfig: 2]
+        let ordered = r.findings.enumerated().sorted { a, b in
+            let (x, y) = (a.element, b.element)
+            if rank[x.verdict]! != rank[y.verdict]! { return rank[x.verdict]! < rank[y.verdict]! }
+            if (x.cvss ?? -1) != (y.cvss ?? -1) { return (x.cvss ?? -1) > (y.cvss ?? -1) }
+            return a.offset < b.offset
+        }.map(\.element)
+        let rows = ordered.map { f in
             (f.verdict.rawValue, [(f.verdict.rawValue, "flag"), (f.device, nil), (f.model, nil), (f.versions?.joined(separator: ", ") ?? f.version, nil),
                                   (f.cve, nil), (f.jsa, nil), (f.severity, nil), (f.fixedIn, nil), (f.reason, "reason"),
                                   (f.dataWarning, "warn"), (f.title, nil)] as [(String?, String?)])
