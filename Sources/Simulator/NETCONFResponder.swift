@@ -311,20 +311,20 @@ enum HostileReplies {
     }
 
     static func deepConfiguration(messageID: String?, depth: Int) -> [UInt8] {
-        var bytes = Array("<rpc-reply message-id=\"\(messageID ?? "")\"><configuration>".utf8)
-        bytes.reserveCapacity(bytes.count + depth * 17 + 64)
-        for _ in 0..<depth { bytes += Array("<system>".utf8) }
-        for _ in 0..<depth { bytes += Array("</system>".utf8) }
-        bytes += Array("</configuration></rpc-reply>".utf8)
-        return bytes
+        nested(messageID: messageID, element: "configuration", open: "<system>", close: "</system>", depth: depth)
     }
 
     static func deepConfigurationText(messageID: String?, depth: Int) -> [UInt8] {
-        var bytes = Array("<rpc-reply message-id=\"\(messageID ?? "")\"><configuration-text>".utf8)
-        bytes.reserveCapacity(bytes.count + depth * 12 + 64)
-        for _ in 0..<depth { bytes += Array("system {\n".utf8) }
-        for _ in 0..<depth { bytes += Array("}\n".utf8) }
-        bytes += Array("</configuration-text></rpc-reply>".utf8)
+        nested(messageID: messageID, element: "configuration-text", open: "system {\n", close: "}\n", depth: depth)
+    }
+
+    /// `<rpc-reply><element>` holding `open` `depth` times, then `close` as often.
+    private static func nested(messageID: String?, element: String, open: String, close: String, depth: Int) -> [UInt8] {
+        var bytes = Array("<rpc-reply message-id=\"\(messageID ?? "")\"><\(element)>".utf8)
+        bytes.reserveCapacity(bytes.count + depth * (open.utf8.count + close.utf8.count) + 64)
+        for _ in 0..<depth { bytes += Array(open.utf8) }
+        for _ in 0..<depth { bytes += Array(close.utf8) }
+        bytes += Array("</\(element)></rpc-reply>".utf8)
         return bytes
     }
 
