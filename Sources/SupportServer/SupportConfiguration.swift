@@ -1,0 +1,160 @@
+import ConfigurationSyntax
+import Foundation
+import SupportStore
+
+/// support.conf: where the intake listens and with which certificates, and where bundles and
+/// the database are kept.
+///
+/// ```
+/// [server]
+/// listen = 127.0.0.1:8443
+/// tls-certificate = /etc/care-support/server.crt
+/// tls-key = /etc/care-support/server.key
+/// client-ca = /etc/care-support/clients-ca.crt   # optional: mTLS
+/// base-path = /bundles/                           # default
+/// max-bundle-size = 64M                           # default
+///
+/// [store]
+/// directory = /var/lib/care-support               # bundle files
+/// database = sqlite:/var/lib/care-support/support.db   # default: sqlite:DIRECTORY/support.db
+/// ```
+public struct SupportConfiguration: Sendable, Equatable {
+    /// `[server]`.
+    public struct Server: Sendable, Equatable {
+        public var host = "127.0.0.1"
+        public var port = 8443
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        /// CA whose client certificates are accepted (mutual TLS); nil: bearer tokens only.
+        public var clientCA: String?
+        /// Always starts and ends with "/".
+        public var basePath = "/bundles/"
+        /// Bodies larger than this are refused with 413 (and never written whole).
+        public var maxBundleSize = 64 << 20
+
+        public init() {}
+    }
+
+    /// `[store]`.
+    public struct Store: Sendable, Equatable {
+        public var directory: String
+        public var database: DatabaseLocation
+
+        public init(directory: String, database: DatabaseLocation? = nil) {
+            self.directory = directory
+            self.database = database ?? .sqlite(path: directory + "/support.db")
+        }
+    }
+
+    public var path: String
+    public var server: Server
+    public var store: Store
+
+    public static let grammar = SectionGrammar(kinds: [.init("server"), .init("store")],
+                                               summary: "server or store", firstSection: "[server]")
+
+    public init(path: String, server: Server = Server(), store: Store) {
+        self.path = path
+        self.server = server
+        self.store = store
+    }
+
+    /// Reads support.conf.
+    public init(path: String) throws(ConfigurationError) {
+        try self.init(file: ConfigurationFile(path: path, grammar: Self.grammar))
+    }
+
+    public init(file: ConfigurationFile) throws(ConfigurationError) {
+        func fail(_ entry: ConfigurationFile.Entry, _ message: String, atKey: Bool = false) -> ConfigurationError {
+            ConfigurationError(file: file.path, line: entry.line, column: atKey ? 1 : entry.valueColumn, message: message)
+        }
+        var server = Server()
+        var directory: String?
+        var database: DatabaseLocation?
+        var seen: [String: Int] = [:]
+        for section in file.sections {
+            for entry in section.entries {
+                let v = entry.value
+                if let first = seen["\(section.kind).\(entry.key)"] {
+                    throw fail(entry, "\(entry.key) is set twice in [\(section.kind)] (first on line \(first))", atKey: true)
+                }
+                seen["\(section.kind).\(entry.key)"] = entry.line
+                func path() throws(ConfigurationError) -> String {
+                    guard v.hasPrefix("/") else { throw fail(entry, "expected an absolute file path, found \"\(v)\"") }
+                    return v
+                }
+                switch (section.kind, entry.key) {
+                case ("server", "listen"):
+                    guard let (host, port) = Self.hostPort(v) else {
+                        throw fail(entry, "expected HOST:PORT such as 127.0.0.1:8443 or [::]:8443, found \"\(v)\"")
+                    }
+                    server.host = host
+                    server.port = port
+                case ("server", "tls-certificate"): server.tlsCertificate = try path()
+                case ("server", "tls-key"): server.tlsKey = try path()
+                case ("server", "client-ca"): server.clientCA = try path()
+                case ("server", "base-path"):
+                    guard v.hasPrefix("/"), !v.contains("//"), !v.contains("?"), !v.contains("#"), !v.contains(" "),
+                          !v.split(separator: "/").contains(where: { $0 == ".." || $0 == "." || $0.hasPrefix(":") }) else {
+                        throw fail(entry, "expected a URL path such as /bundles/, found \"\(v)\"")
+                    }
+                    server.basePath = v.hasSuffix("/") ? v : v + "/"
+                case ("server", "max-bundle-size"):
+                    guard let size = Self.size(v), size > 0 else {
+                        throw fail(entry, "expected a size such as 64M, 512k or 1G, found \"\(v)\"")
+                    }
+                    server.maxBundleSize = size
+                case ("store", "directory"): directory = try path()
+                case ("store", "database"):
+                    do {
+                        database = try DatabaseLocation(v)
+                    } catch {
+                        throw fail(entry, error.description)
+                    }
+                case ("server", _):
+                    throw fail(entry, "unknown key \"\(entry.key)\" in [server]; expected listen, tls-certificate, tls-key, client-ca, base-path or max-bundle-size", atKey: true)
+                default:
+                    throw fail(entry, "unknown key \"\(entry.key)\" in [store]; expected directory or database", atKey: true)
+                }
+            }
+        }
+        guard let directory else {
+            throw ConfigurationError(file: file.path, line: 0, column: 0,
+                                     message: "expected [store] directory = DIR (where bundle files are kept)")
+        }
+        self.init(path: file.path, server: server, store: Store(directory: directory, database: database))
+    }
+
+    /// What `serve` needs beyond the store: the certificate and key.
+    public func validateForServing() throws(ConfigurationError) {
+        guard server.tlsCertificate != nil, server.tlsKey != nil else {
+            throw ConfigurationError(file: path, line: 0, column: 0,
+                                     message: "expected tls-certificate = FILE and tls-key = FILE in [server]: the intake serves HTTPS only")
+        }
+    }
+
+    static func hostPort(_ text: String) -> (String, Int)? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, !host.contains(" "), let port = Int(portText), (1...65535).contains(port) else { return nil }
+        return (String(host), port)
+    }
+
+    /// "64M", "512k", "1G", "1000" → bytes.
+    static func size(_ text: String) -> Int? {
+        let units: [Character: Int] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
+        if let last = text.last, let unit = units[last] {
+            return Int(text.dropLast()).flatMap { $0 <= Int.max / unit ? $0 * unit : nil }
+        }
+        return Int(text)
+    }
+}

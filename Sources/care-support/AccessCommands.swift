@@ -1,0 +1,182 @@
+import ArgumentParser
+import Bundle
+import Foundation
+import SupportStore
+
+struct CustomerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "customer", abstract: "Add and list customers.",
+        subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a customer (letters, digits, '.', '_', '-').")
+        @Argument var name: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                _ = try await database.addCustomer(name, at: Date())
+                print("added customer \(name)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List customers.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                for customer in try await database.customers() { print(customer.name) }
+            }
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Create, list and revoke a customer's upload tokens.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an upload token; it is printed once, alone on the last line, and stored only hashed.")
+        @Argument var customer: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                let (id, token) = UploadToken.generate()
+                try await database.addToken(customer: customer, id: id, hash: UploadToken.hash(token), at: Date())
+                print("token \(id) for \(customer) (shown once; put it in the agent's token-file; revoke with `care-support token revoke \(customer) \(id)`):")
+                print(token)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a customer's tokens by id (the tokens themselves are not kept).")
+        @Argument var customer: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                for token in try await database.tokens(customer: customer) {
+                    let state = token.revoked.map { "revoked \(SupportJSON.time($0))" } ?? "live"
+                    print("\(token.id)  created \(SupportJSON.time(token.created))  \(state)")
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token: uploads with it get 401 from now on.")
+        @Argument var customer: String
+        @Argument(help: "The token's id (the part before the '.', as `token list` shows it), or the whole token.")
+        var token: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let id = String(token.split(separator: ".", maxSplits: 1).first ?? "")
+            try await withStore(options) { _, database in
+                guard try await database.revokeToken(customer: customer, id: id, at: Date()) else {
+                    throw CommandFailure("customer \(customer) has no live token \(id) (see `care-support token list \(customer)`)")
+                }
+                print("revoked token \(id) of \(customer)")
+            }
+        }
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Trust, revoke and list the agent keys that may sign a customer's bundles.",
+        subcommands: [Trust.self, Revoke.self, List.self])
+
+    static func key(_ text: String) throws -> AgentPublicKey {
+        do {
+            return try AgentPublicKey(base64: text)
+        } catch {
+            throw CommandFailure("\(error): give the key as `care-agent key show` prints it after \"public key:\"")
+        }
+    }
+
+    struct Trust: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Trust an agent's key for a customer.")
+        @Argument var customer: String
+        @Option(help: "The agent's public key, base64, as `care-agent key show` prints it.")
+        var key: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let key = try AgentCommand.key(key)
+            try await withStore(options) { _, database in
+                let added = try await database.trustKey(customer: customer, key: key, at: Date())
+                print(added ? "trusted \(key.fingerprint) for \(customer)" : "\(key.fingerprint) is trusted for \(customer) already")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop trusting an agent's key: its bundles get 403 from now on.")
+        @Argument var customer: String
+        @Option(help: "The agent's public key, base64.")
+        var key: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let key = try AgentCommand.key(key)
+            try await withStore(options) { _, database in
+                guard try await database.revokeKey(customer: customer, key: key, at: Date()) else {
+                    throw CommandFailure("\(key.fingerprint) is not trusted for \(customer)")
+                }
+                print("revoked \(key.fingerprint) for \(customer)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a customer's agent keys.")
+        @Argument var customer: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                for record in try await database.keys(customer: customer) {
+                    let state = record.revoked.map { "revoked \(SupportJSON.time($0))" } ?? "trusted"
+                    print("\(record.key.fingerprint)  \(record.key.base64)  \(state)")
+                }
+            }
+        }
+    }
+}
+
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Database maintenance.", subcommands: [Migrate.self])
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply the schema migrations not applied yet.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let configuration = try options.load()
+            let database: any SupportDatabase
+            do {
+                database = try await configuration.store.database.open()
+            } catch {
+                throw CommandFailure(error.description)
+            }
+            do {
+                let applied = try await database.migrate()
+                let version = try await database.schemaVersion()
+                await database.close()
+                print(applied.isEmpty ? "\(configuration.store.database): schema version \(version), up to date"
+                      : "\(configuration.store.database): applied \(applied.map(String.init).joined(separator: ", ")); schema version \(version)")
+            } catch {
+                await database.close()
+                throw CommandFailure(error.description)
+            }
+        }
+    }
+}
