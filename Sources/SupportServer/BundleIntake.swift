@@ -98,7 +98,7 @@ public struct BundleIntake: Sendable {
             if let existing = try await database.bundle(id: id) {
                 return Self.duplicateAnswer(existing, record)
             }
-            try await Self.offload { () throws(SupportStoreError) in try files.place(file, sha256: sha256) }
+            _ = try await Self.offload { () throws(SupportStoreError) in try files.place(file, sha256: sha256) }
             switch try await database.insert(record) {
             case .inserted:
                 return IntakeAnswer(status: 201, reason: "stored bundle \(id) of \(record.device)", bundle: id)

@@ -33,17 +33,15 @@ public enum IntakeServer {
             try await receive(request, name: context.parameters.get("name") ?? "", intake: intake, limit: server.maxBundleSize)
         }
         let tls = try tlsConfiguration(server)
-        let builder: HTTPServerBuilder
         do {
-            builder = try .tls(.http1(), tlsConfiguration: tls)
+            return Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+                configuration: .init(address: .hostname(server.host, port: server.port), serverName: "care-support"),
+                onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+                logger: logger)
         } catch {
             throw IntakeServerError("cannot set up TLS: \(error)")
         }
-        return Application(
-            router: router, server: builder,
-            configuration: .init(address: .hostname(server.host, port: server.port), serverName: "care-support"),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
-            logger: logger)
     }
 
     static func tlsConfiguration(_ server: SupportConfiguration.Server) throws(IntakeServerError) -> TLSConfiguration {
@@ -121,7 +119,7 @@ public enum IntakeServer {
         }
         let sha256 = try file.finish()
         let answer = await intake.accept(file, sha256: sha256, name: name, customer: customer,
-                                         claimedSHA256: request.headers[HTTPField.Name("X-Care-Bundle-SHA256")!])
+                                         claimedSHA256: request.headers.first { $0.name.canonicalName == "x-care-bundle-sha256" }?.value)
         return text(answer.status, answer.reason)
     }
 }

@@ -14,6 +14,25 @@ struct CareSupport: AsyncParsableCommand {
         abstract: "Receive, verify and store care-agent bundles for many customers.",
         subcommands: [ServeCommand.self, CustomerCommand.self, TokenCommand.self, AgentCommand.self,
                       DatabaseCommand.self, DevicesCommand.self, BundlesCommand.self, BundleCommand.self])
+
+    /// Files this process creates (database, bundle files) are not for other users; failures are
+    /// one line, `care-support: MESSAGE`, exit status 1.
+    static func main() async {
+        umask(0o027)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("care-support: \(failure.description)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// `--config FILE`, shared by every command.
@@ -69,7 +88,8 @@ func withStore<T>(_ options: ConfigOption, _ body: (SupportConfiguration, any Su
     }
 }
 
-func printJSON(_ value: some Encodable) throws {
+func printJSON<T: Encodable>(_ value: [T]) throws {
+    guard !value.isEmpty else { return print("[]") }
     let data = try SupportJSON.encoder().encode(value)
     print(String(decoding: data, as: UTF8.self))
 }

@@ -99,14 +99,7 @@ final class IntakeHarness: @unchecked Sendable {
         outbox = dir.path + "/outbox"
         try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
 
-        _ = try cli("customer", "add", "ACME")
-        let created = try cli("token", "create", "ACME").split(separator: "\n")
-        token = String(created.last ?? "")
-        tokenId = String(token.split(separator: ".").first ?? "")
-        _ = try cli("agent", "trust", "ACME", "--key", SampleBundles.agentKey.publicKey.base64)
-
         let tokenFile = dir.path + "/upload.token"
-        try (token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
         upload = UploadSettings(url: "https://127.0.0.1:\(port)/bundles/")
         upload.caFile = certificates.caCertificate
         upload.tokenFile = tokenFile
@@ -120,6 +113,13 @@ final class IntakeHarness: @unchecked Sendable {
         runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: logger,
                                    makeSink: { _ in DirectorySink(root: root) })
         uploader = Uploader(runtime: runtime, logger: logger)
+
+        try cli("customer", "add", "ACME")
+        let created = try cli("token", "create", "ACME").split(separator: "\n")
+        token = String(created.last ?? "")
+        tokenId = String(token.split(separator: ".").first ?? "")
+        try cli("agent", "trust", "ACME", "--key", SampleBundles.agentKey.publicKey.base64)
+        try (token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
     }
 
     /// Runs `care-support ARGS --config support.conf`; returns its standard output.

@@ -45,8 +45,9 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         finished: collected.addingTimeInterval(30), received: Date(),
         failedRPCs: ["get-system-core-dumps"], rpcCount: 9,
         outcomes: [RPCOutcome(rpc: "get-system-core-dumps", status: .timeout, message: "no reply", durationSeconds: 60)],
-        frus: [FieldReplaceableUnit(path: "FPC 0", member: nil, depth: 1, version: "REV 10", partNumber: "750-1",
-                                    serialNumber: "CAB1", description: "MPC7E", modelNumber: nil, cleiCode: nil)],
+        frus: try! JSONDecoder().decode([FieldReplaceableUnit].self, from: Data("""
+            [{"path": "FPC 0", "depth": 1, "version": "REV 10", "partNumber": "750-1", "serialNumber": "CAB1", "description": "MPC7E"}]
+            """.utf8)),
         fileSHA256: sha, fileSize: 1234, fileName: "\(device)-SN-20261204-000000.tar.gz")
 }
 
