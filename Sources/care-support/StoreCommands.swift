@@ -85,7 +85,7 @@ struct BundlesCommand: AsyncParsableCommand {
             let bundles = try await database.bundles(customer: customer, device: device)
             if json { return try printJSON(bundles) }
             for bundle in bundles {
-                print([bundle.id.uuidString.lowercased(), bundle.customer, bundle.device, SupportJSON.time(bundle.collected),
+                print([bundle.id.uuidString, bundle.customer, bundle.device, SupportJSON.time(bundle.collected),
                        bundle.trigger, bundle.result].joined(separator: "  "))
             }
         }

@@ -70,7 +70,7 @@ extension IntakeHarness {
         #expect(try intake.json("bundles", "--customer", "ACME").isEmpty)
         try FileManager.default.copyItem(atPath: big.path, toPath: intake.outbox + "/" + big.name)
         #expect(await intake.pass().outcomes == [big.name: .accepted(status: 201)])
-        #expect(try intake.json("bundles", "--customer", "ACME").compactMap { $0["id"] as? String } == [big.id.uuidString.lowercased()])
+        #expect(try intake.json("bundles", "--customer", "ACME").compactMap { $0["id"] as? String } == [big.id.uuidString])
         #expect(intake.storedFiles().count == 1)
     }
 
@@ -141,7 +141,7 @@ extension IntakeHarness {
             #expect(statuses[bundle.name]?.sorted() == ["200", "201"], "\(bundle.name): \(statuses[bundle.name] ?? [])")
         }
         let stored = try intake.json("bundles", "--customer", "ACME").compactMap { $0["id"] as? String }
-        #expect(stored.sorted() == bundles.map { $0.id.uuidString.lowercased() }.sorted())
+        #expect(stored.sorted() == bundles.map { $0.id.uuidString }.sorted())
         #expect(intake.storedFiles().count == 6)
         #expect(try intake.json("devices", "--customer", "ACME").count == 6)
     }

@@ -28,7 +28,7 @@ import TestSupport
 
         // What the support side shows, by the contract's JSON fields.
         let bundles = try intake.json("bundles", "--customer", "ACME")
-        #expect(bundles.compactMap { $0["id"] as? String }.sorted() == [a.id, b.id, c.id].map { $0.uuidString.lowercased() }.sorted())
+        #expect(bundles.compactMap { $0["id"] as? String }.sorted() == [a.id, b.id, c.id].map { $0.uuidString }.sorted())
         #expect(bundles.compactMap { $0["device"] as? String } == ["r1", "r2", "r1"])
         #expect(bundles.first?["collected"] as? String == "2025-11-25T03:00:00.250Z")
         let devices = try intake.json("devices", "--customer", "ACME")
@@ -38,16 +38,19 @@ import TestSupport
         #expect((r1["serial"] as? String)?.isEmpty == false)
         #expect((r1["version"] as? String)?.hasPrefix("15.1F5") == true)
         #expect(r1["last_bundle"] as? String == "2025-11-25T03:00:00.250Z")
-        #expect(r1["last_bundle_id"] as? String == c.id.uuidString.lowercased())
+        #expect(r1["last_bundle_id"] as? String == c.id.uuidString)
         #expect(r1["last_result"] as? String == "1 of 3 RPCs failed: get-system-core-dumps")
-        #expect(try intake.json("bundles", "--device", "r2").compactMap { $0["id"] as? String } == [b.id.uuidString.lowercased()])
+        #expect(try intake.json("bundles", "--device", "r2").compactMap { $0["id"] as? String } == [b.id.uuidString])
 
         // bundle get gives back the very bytes the agent sent, which the bundle tools read.
         let copy = intake.dir.path + "/copy.tar.gz"
-        try intake.cli("bundle", "get", a.id.uuidString, "-o", copy)
+        try intake.cli("bundle", "get", a.id.uuidString.lowercased(), "-o", copy)
         #expect(FileManager.default.contents(atPath: copy) == a.bytes)
         let verified = try BundleReader().read(contentsOf: URL(fileURLWithPath: copy))
         #expect(verified.manifest.bundleId == a.id)
+        // `id` is the bundle id exactly as the manifest writes it.
+        let manifest = try JSONSerialization.jsonObject(with: Data(try #require(verified.member("manifest.json")))) as? [String: Any]
+        #expect(bundles.contains { $0["id"] as? String == manifest?["bundleId"] as? String })
 
         // The same bundle again: 200, and nothing stored twice.
         try a.bytes.write(to: URL(fileURLWithPath: intake.outbox + "/" + a.name))
