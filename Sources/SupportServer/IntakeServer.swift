@@ -5,6 +5,27 @@ import Logging
 import NIOCore
 import NIOSSL
 import SupportStore
+import X509
+
+/// A request's context on the intake: Hummingbird's core context plus the channel, from which
+/// the client certificate (mutual TLS) is read when the intake has a `client-ca`.
+public struct IntakeRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// The subject (RFC 4514) of the client certificate TLS verified against `client-ca`, if one was presented.
+    func clientSubject() async -> String? {
+        guard let certificate = try? await channel.nioSSL_peerCertificate().get(),
+              let der = try? certificate.toDERBytes(),
+              let parsed = try? Certificate(derEncoded: der) else { return nil }
+        return parsed.subject.description
+    }
+}
 
 /// Why the server could not start.
 public struct IntakeServerError: Error, Sendable, CustomStringConvertible {
@@ -26,11 +47,14 @@ public enum IntakeServer {
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         throws(IntakeServerError) -> some ApplicationProtocol {
         try configuration.validateForServingOrThrow()
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: IntakeRequestContext.self)
         let server = configuration.server
         let basePath = server.basePath
+        let mutualTLS = server.clientCA != nil
         router.put(RouterPath(basePath + ":name")) { request, context -> Response in
-            try await receive(request, name: context.parameters.get("name") ?? "", intake: intake, limit: server.maxBundleSize)
+            let subject = mutualTLS ? await context.clientSubject() : nil
+            return try await receive(request, name: context.parameters.get("name") ?? "", clientSubject: subject,
+                                     intake: intake, limit: server.maxBundleSize)
         }
         let tls = try tlsConfiguration(server)
         do {
@@ -73,21 +97,30 @@ public enum IntakeServer {
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: reason + "\n")))
     }
 
-    /// The customer a bearer token belongs to (nil: none, unknown or revoked).
-    static func customer(_ request: Request, database: any SupportDatabase) async throws(SupportStoreError) -> String? {
-        guard let header = request.headers[.authorization] else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty, token.count <= 200 else { return nil }
-        return try await database.customer(forTokenHash: UploadToken.hash(token))
+    /// The customer the request's credentials name: a live bearer token, else a client
+    /// certificate subject allowed for a customer (nil: neither). A token naming one customer
+    /// and a certificate naming another is refused (nil) rather than guessed.
+    static func customer(_ request: Request, clientSubject: String?, database: any SupportDatabase) async throws(SupportStoreError) -> String? {
+        var byToken: String?
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+            let token = parts[1].trimmingCharacters(in: .whitespaces)
+            guard !token.isEmpty, token.count <= 200 else { return nil }
+            guard let customer = try await database.customer(forTokenHash: UploadToken.hash(token)) else { return nil }
+            byToken = customer
+        }
+        var bySubject: String?
+        if let clientSubject { bySubject = try await database.customer(forSubject: clientSubject) }
+        if let byToken, let bySubject, byToken != bySubject { return nil }
+        return byToken ?? bySubject
     }
 
-    static func receive(_ request: Request, name: String, intake: BundleIntake, limit: Int) async throws -> Response {
+    static func receive(_ request: Request, name: String, clientSubject: String?, intake: BundleIntake, limit: Int) async throws -> Response {
         let customer: String
         do {
-            guard let found = try await Self.customer(request, database: intake.database) else {
-                return text(401, "no valid credentials: send Authorization: Bearer TOKEN with a token from `care-support token create`",
+            guard let found = try await Self.customer(request, clientSubject: clientSubject, database: intake.database) else {
+                return text(401, "no valid credentials: send Authorization: Bearer TOKEN with a token from `care-support token create`, or a client certificate whose subject is allowed",
                             headers: [.wwwAuthenticate: "Bearer realm=\"care-support\""])
             }
             customer = found

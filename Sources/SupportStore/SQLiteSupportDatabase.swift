@@ -188,6 +188,44 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
+    public func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await write("allowing a client subject for \(customer)") { db in
+            try Self.requireCustomer(db, customer)
+            if let owner = try String.fetchOne(db, sql: "SELECT customer FROM client_subjects WHERE subject = ?", arguments: [subject]),
+               owner != customer {
+                throw SupportStoreError.invalid("client subject \(subject) belongs to customer \(owner)")
+            }
+            try db.execute(sql: SupportSchema.allowSubject, arguments: [subject, customer, SupportSchema.milliseconds(date)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await write("revoking a client subject of \(customer)") { db in
+            try Self.requireCustomer(db, customer)
+            try db.execute(sql: "UPDATE client_subjects SET revoked = ? WHERE customer = ? AND subject = ? AND revoked IS NULL",
+                           arguments: [SupportSchema.milliseconds(date), customer, subject])
+            return db.changesCount == 1
+        }
+    }
+
+    public func subjects(customer: String) async throws(SupportStoreError) -> [ClientSubjectRecord] {
+        try await read("listing client subjects of \(customer)") { db in
+            try Self.requireCustomer(db, customer)
+            return try Row.fetchAll(db, sql: "SELECT subject, added, revoked FROM client_subjects WHERE customer = ? ORDER BY added, subject",
+                                    arguments: [customer]).map { row in
+                ClientSubjectRecord(customer: customer, subject: row["subject"], added: SupportSchema.date(row["added"]),
+                                    revoked: (row["revoked"] as Int64?).map(SupportSchema.date))
+            }
+        }
+    }
+
+    public func customer(forSubject subject: String) async throws(SupportStoreError) -> String? {
+        try await read("checking a client subject") { db in
+            try String.fetchOne(db, sql: "SELECT customer FROM client_subjects WHERE subject = ? AND revoked IS NULL", arguments: [subject])
+        }
+    }
+
     public func insert(_ bundle: StoredBundle) async throws(SupportStoreError) -> BundleInsertion {
         let values = try SupportSchema.values(bundle)
         return try await write("storing bundle \(bundle.id)") { db in

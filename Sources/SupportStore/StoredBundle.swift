@@ -183,6 +183,22 @@ public struct UploadTokenRecord: Sendable, Equatable {
     }
 }
 
+/// A client-certificate subject allowed (or once allowed) to upload for a customer.
+public struct ClientSubjectRecord: Sendable, Equatable {
+    public var customer: String
+    /// RFC 4514, as `openssl x509 -noout -subject -nameopt RFC2253` prints it.
+    public var subject: String
+    public var added: Date
+    public var revoked: Date?
+
+    public init(customer: String, subject: String, added: Date, revoked: Date?) {
+        self.customer = customer
+        self.subject = subject
+        self.added = added
+        self.revoked = revoked
+    }
+}
+
 /// A key trusted (or once trusted) to sign a customer's bundles.
 public struct TrustedKeyRecord: Sendable, Equatable {
     public var customer: String

@@ -98,6 +98,16 @@ public protocol SupportDatabase: Sendable {
     /// Every key ever trusted for the customer, revoked ones included.
     func keys(customer: String) async throws(SupportStoreError) -> [TrustedKeyRecord]
 
+    /// Lets a client certificate with this subject (RFC 4514, `CN=agent-1,O=ACME`) upload for the
+    /// customer. Returns false when it may already; fails when the subject belongs to another customer.
+    func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool
+    /// Returns false when the subject was not allowed for that customer.
+    func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool
+    /// Every subject ever allowed for the customer, revoked ones included.
+    func subjects(customer: String) async throws(SupportStoreError) -> [ClientSubjectRecord]
+    /// The customer a live client-certificate subject belongs to.
+    func customer(forSubject subject: String) async throws(SupportStoreError) -> String?
+
     /// Commits the row of a bundle whose file is stored already.
     func insert(_ bundle: StoredBundle) async throws(SupportStoreError) -> BundleInsertion
     func bundle(id: UUID) async throws(SupportStoreError) -> StoredBundle?

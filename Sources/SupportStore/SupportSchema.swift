@@ -107,6 +107,17 @@ enum SupportSchema {
             "CREATE INDEX bundles_by_device ON bundles (customer, device, collected)",
             "CREATE INDEX bundles_by_file ON bundles (file_sha256)",
         ]),
+        // Client-certificate subjects (mutual TLS), each naming one customer.
+        (2, [
+            """
+            CREATE TABLE client_subjects (
+                subject TEXT PRIMARY KEY,
+                customer TEXT NOT NULL REFERENCES customers(name),
+                added BIGINT NOT NULL,
+                revoked BIGINT
+            )
+            """,
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -123,6 +134,13 @@ enum SupportSchema {
         "version", "releases", "collection_trigger", "collected", "finished", "received", "failed_rpcs", "rpc_count",
         "outcomes", "frus", "file_sha256", "file_size", "file_name",
     ]
+
+    /// Allows a subject again after revocation; never moves it to another customer (checked first).
+    static let allowSubject = """
+        INSERT INTO client_subjects (subject, customer, added) VALUES (?, ?, ?)
+        ON CONFLICT (subject) DO UPDATE SET revoked = NULL, added = excluded.added
+        WHERE client_subjects.revoked IS NOT NULL AND client_subjects.customer = excluded.customer
+        """
 
     static var selectBundles: String { "SELECT \(bundleColumns.joined(separator: ", ")) FROM bundles" }
 

@@ -180,3 +180,62 @@ struct DatabaseCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct CertificateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certificate",
+        abstract: "Allow, revoke and list the client-certificate subjects that may upload for a customer (mutual TLS; needs client-ca).",
+        subcommands: [Allow.self, Revoke.self, List.self])
+
+    struct Allow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a client certificate with this subject upload for a customer.")
+        @Argument var customer: String
+        @Option(help: "The subject as `openssl x509 -noout -subject -nameopt RFC2253` prints it, e.g. CN=agent-1,O=ACME.")
+        var subject: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            guard subject.contains("="), subject.count <= 1024 else {
+                throw CommandFailure("expected a subject such as CN=agent-1,O=ACME, found \"\(subject.prefix(80))\"")
+            }
+            try await withStore(options) { configuration, database in
+                let added = try await database.allowSubject(customer: customer, subject: subject, at: Date())
+                print(added ? "allowed \(subject) for \(customer)" : "\(subject) is allowed for \(customer) already")
+                if configuration.server.clientCA == nil {
+                    print("note: \(configuration.path) has no client-ca in [server], so no client certificate is asked for")
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop accepting a client-certificate subject: its uploads get 401.")
+        @Argument var customer: String
+        @Option(help: "The subject, as allowed.") var subject: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                guard try await database.revokeSubject(customer: customer, subject: subject, at: Date()) else {
+                    throw CommandFailure("\(subject) is not allowed for \(customer)")
+                }
+                print("revoked \(subject) for \(customer)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a customer's client-certificate subjects.")
+        @Argument var customer: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                for record in try await database.subjects(customer: customer) {
+                    let state = record.revoked.map { "revoked \(SupportJSON.time($0))" } ?? "allowed"
+                    print("\(record.subject)  \(state)")
+                }
+            }
+        }
+    }
+}

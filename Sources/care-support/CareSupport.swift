@@ -12,7 +12,7 @@ struct CareSupport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "care-support",
         abstract: "Receive, verify and store care-agent bundles for many customers.",
-        subcommands: [ServeCommand.self, CustomerCommand.self, TokenCommand.self, AgentCommand.self,
+        subcommands: [ServeCommand.self, CustomerCommand.self, TokenCommand.self, AgentCommand.self, CertificateCommand.self,
                       DatabaseCommand.self, DevicesCommand.self, BundlesCommand.self, BundleCommand.self])
 
     /// Files this process creates (database, bundle files) are not for other users; failures are

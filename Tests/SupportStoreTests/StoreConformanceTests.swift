@@ -59,7 +59,7 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     func migrationsAreVersionedAndAppliedOnce(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
         defer { cleanup() }
-        #expect(try await db.schemaVersion() == 1)
+        #expect(try await db.schemaVersion() == 2)
         #expect(try await db.migrate() == [])
         #expect(try await other.migrate() == [])
         await db.close(); await other.close()
@@ -116,6 +116,29 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         #expect(try await other.trustedKeys(customer: "ACME") == [key(2)])
         #expect(try await db.trustKey(customer: "ACME", key: key(1), at: t0) == true)
         #expect(try await db.trustedKeys(customer: "ACME") == [key(1), key(2)])
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func clientSubjectsNameOneCustomerAndAreRevocable(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        let subject = "CN=agent-1,O=ACME"
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await other.allowSubject(customer: "ACME", subject: subject, at: t0) == false)
+        await #expect(throws: SupportStoreError.invalid("client subject \(subject) belongs to customer ACME")) {
+            _ = try await other.allowSubject(customer: "BETA", subject: subject, at: t0)
+        }
+        #expect(try await other.customer(forSubject: subject) == "ACME")
+        #expect(try await other.customer(forSubject: "CN=agent-1") == nil)
+        #expect(try await db.revokeSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await db.revokeSubject(customer: "ACME", subject: subject, at: t0) == false)
+        #expect(try await other.customer(forSubject: subject) == nil)
+        #expect(try await db.subjects(customer: "ACME").map(\.subject) == [subject])
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await other.customer(forSubject: subject) == "ACME")
         await db.close(); await other.close()
     }
 
