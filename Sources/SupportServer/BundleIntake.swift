@@ -30,12 +30,16 @@ public struct BundleIntake: Sendable {
     public let database: any SupportDatabase
     public let files: BundleFileStore
     public let maxBundleSize: Int
+    /// Whether a valid bundle signed by an unknown key puts the key on the pending list
+    /// (`enrollment = pending`) rather than only being refused.
+    public let enrollment: Bool
     public let logger: Logger
 
-    public init(database: any SupportDatabase, files: BundleFileStore, maxBundleSize: Int, logger: Logger) {
+    public init(database: any SupportDatabase, files: BundleFileStore, maxBundleSize: Int, enrollment: Bool = false, logger: Logger) {
         self.database = database
         self.files = files
         self.maxBundleSize = maxBundleSize
+        self.enrollment = enrollment
         self.logger = logger
     }
 
@@ -86,6 +90,8 @@ public struct BundleIntake: Sendable {
             verified = try await Self.offload { () throws(BundleError) -> VerifiedBundle in
                 try reader.read(contentsOf: URL(fileURLWithPath: path))
             }
+        } catch .untrustedKey where enrollment {
+            return await enroll(path: path, reader: reader, customer: customer)
         } catch {
             return Self.answer(for: error, customer: customer)
         }
@@ -110,6 +116,31 @@ public struct BundleIntake: Sendable {
             logger.error("cannot store the bundle: \(error)")
             return IntakeAnswer(status: 503, reason: "the bundle cannot be stored now, try again later", bundle: id)
         }
+    }
+
+    /// A bundle signed by a key not trusted for the customer, with enrollment on: verified in
+    /// full against its own key, its key goes on the pending list; still 403 (the agent keeps
+    /// the bundle and retries, so it is stored once the key is approved).
+    private func enroll(path: String, reader: BundleReader, customer: String) async -> IntakeAnswer {
+        let selfSigned = BundleReader(trust: .embeddedKey, limits: reader.limits, decodesFacts: false)
+        let verified: VerifiedBundle
+        do {
+            verified = try await Self.offload { () throws(BundleError) -> VerifiedBundle in
+                try selfSigned.read(contentsOf: URL(fileURLWithPath: path))
+            }
+        } catch {
+            return Self.answer(for: error, customer: customer)
+        }
+        let fingerprint = verified.signer.fingerprint
+        do {
+            try await database.recordPending(customer: customer, key: verified.signer, agent: verified.manifest.agent.id,
+                                             device: verified.manifest.device.name, at: Date())
+        } catch {
+            logger.error("cannot record a pending key: \(error)", metadata: ["customer": "\(customer)", "key": "\(fingerprint)"])
+            return IntakeAnswer(status: 503, reason: "the store cannot be written now, try again later", bundle: verified.manifest.bundleId)
+        }
+        return IntakeAnswer(status: 403, reason: "untrusted signer: the bundle is signed by \(fingerprint), which waits for approval for customer \(customer) (care-support agent approve \(customer) \(fingerprint))",
+                            bundle: verified.manifest.bundleId)
     }
 
     static func duplicateAnswer(_ existing: StoredBundle, _ record: StoredBundle) -> IntakeAnswer {

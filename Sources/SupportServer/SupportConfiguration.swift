@@ -13,6 +13,7 @@ import SupportStore
 /// client-ca = /etc/care-support/clients-ca.crt   # optional: mTLS
 /// base-path = /bundles/                           # default
 /// max-bundle-size = 64M                           # default
+/// enrollment = off                                # or pending: unknown agent keys wait for approval
 ///
 /// [store]
 /// directory = /var/lib/care-support               # bundle files
@@ -31,6 +32,9 @@ public struct SupportConfiguration: Sendable, Equatable {
         public var basePath = "/bundles/"
         /// Bodies larger than this are refused with 413 (and never written whole).
         public var maxBundleSize = 64 << 20
+        /// `enrollment = pending`: a valid bundle of an authenticated customer signed by an unknown
+        /// key puts the key on the pending list for `care-support agent approve` (still refused until then).
+        public var enrollment = false
 
         public init() {}
     }
@@ -104,6 +108,12 @@ public struct SupportConfiguration: Sendable, Equatable {
                         throw fail(entry, "expected a size such as 64M, 512k or 1G, found \"\(v)\"")
                     }
                     server.maxBundleSize = size
+                case ("server", "enrollment"):
+                    switch v {
+                    case "off": server.enrollment = false
+                    case "pending": server.enrollment = true
+                    default: throw fail(entry, "expected off or pending, found \"\(v)\"")
+                    }
                 case ("store", "directory"): directory = try path()
                 case ("store", "database"):
                     do {
@@ -112,7 +122,7 @@ public struct SupportConfiguration: Sendable, Equatable {
                         throw fail(entry, error.description)
                     }
                 case ("server", _):
-                    throw fail(entry, "unknown key \"\(entry.key)\" in [server]; expected listen, tls-certificate, tls-key, client-ca, base-path or max-bundle-size", atKey: true)
+                    throw fail(entry, "unknown key \"\(entry.key)\" in [server]; expected listen, tls-certificate, tls-key, client-ca, base-path, max-bundle-size or enrollment", atKey: true)
                 default:
                     throw fail(entry, "unknown key \"\(entry.key)\" in [store]; expected directory or database", atKey: true)
                 }

@@ -206,11 +206,37 @@ public final class PostgresSupportDatabase: SupportDatabase {
 
     public func trustKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool {
         try await requireCustomer(customer)
-        return try await !rows("trusting a key for \(customer)", """
+        let added = try await !rows("trusting a key for \(customer)", """
             INSERT INTO agent_keys (customer, public_key, fingerprint, added) VALUES (?, ?, ?, ?)
             ON CONFLICT (customer, public_key) DO UPDATE SET revoked = NULL, added = excluded.added
             WHERE agent_keys.revoked IS NOT NULL RETURNING customer
             """, [.text(customer), .text(key.base64), .text(key.fingerprint), SQLValue(date)]).isEmpty
+        _ = try await rows("clearing a pending key of \(customer)", "DELETE FROM pending_keys WHERE customer = ? AND public_key = ?",
+                           [.text(customer), .text(key.base64)])
+        return added
+    }
+
+    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) {
+        try await requireCustomer(customer)
+        _ = try await rows("recording a pending key of \(customer)", SupportSchema.recordPending,
+                           [.text(customer), .text(key.base64), .text(key.fingerprint), .text(agent), .text(device), SQLValue(date), SQLValue(date)])
+    }
+
+    public func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord] {
+        let filter = customer == nil ? "" : " WHERE customer = ?"
+        return try await rows("listing pending keys", SupportSchema.selectPending + filter + " ORDER BY customer, first_seen, public_key",
+                              customer.map { [.text($0)] } ?? []).map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            let key: AgentPublicKey
+            do {
+                key = try AgentPublicKey(base64: try columns.requiredText("public_key"))
+            } catch {
+                throw .database("a pending key is invalid: \(error)")
+            }
+            return PendingKeyRecord(customer: try columns.requiredText("customer"), key: key, agent: try columns.requiredText("agent"),
+                                    device: try columns.requiredText("device"), firstSeen: try columns.requiredDate("first_seen"),
+                                    lastSeen: try columns.requiredDate("last_seen"), uploads: Int(try columns.integer("uploads") ?? 0))
+        }
     }
 
     public func revokeKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool {

@@ -164,7 +164,29 @@ public final class SQLiteSupportDatabase: SupportDatabase {
                 ON CONFLICT (customer, public_key) DO UPDATE SET revoked = NULL, added = excluded.added
                 WHERE agent_keys.revoked IS NOT NULL
                 """, arguments: [customer, key.base64, key.fingerprint, SupportSchema.milliseconds(date)])
-            return db.changesCount == 1
+            let added = db.changesCount == 1
+            try db.execute(sql: "DELETE FROM pending_keys WHERE customer = ? AND public_key = ?", arguments: [customer, key.base64])
+            return added
+        }
+    }
+
+    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) {
+        try await write("recording a pending key of \(customer)") { db in
+            try Self.requireCustomer(db, customer)
+            let now = SupportSchema.milliseconds(date)
+            try db.execute(sql: SupportSchema.recordPending, arguments: [customer, key.base64, key.fingerprint, agent, device, now, now])
+        }
+    }
+
+    public func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord] {
+        try await read("listing pending keys") { db in
+            let filter = customer == nil ? "" : " WHERE customer = ?"
+            return try Row.fetchAll(db, sql: SupportSchema.selectPending + filter + " ORDER BY customer, first_seen, public_key",
+                                    arguments: customer.map { [$0] } ?? []).map { row in
+                PendingKeyRecord(customer: row["customer"], key: try AgentPublicKey(base64: row["public_key"]), agent: row["agent"],
+                                 device: row["device"], firstSeen: SupportSchema.date(row["first_seen"]),
+                                 lastSeen: SupportSchema.date(row["last_seen"]), uploads: row["uploads"])
+            }
         }
     }
 

@@ -199,6 +199,29 @@ public struct ClientSubjectRecord: Sendable, Equatable {
     }
 }
 
+/// A key that signed uploads of a customer without being trusted (enrollment): the agent keeps
+/// its bundles and retries until an engineer approves the key or the agent is stopped.
+public struct PendingKeyRecord: Sendable, Equatable {
+    public var customer: String
+    public var key: AgentPublicKey
+    /// The agent id and device of the last upload signed by it.
+    public var agent: String
+    public var device: String
+    public var firstSeen: Date
+    public var lastSeen: Date
+    public var uploads: Int
+
+    public init(customer: String, key: AgentPublicKey, agent: String, device: String, firstSeen: Date, lastSeen: Date, uploads: Int) {
+        self.customer = customer
+        self.key = key
+        self.agent = agent
+        self.device = device
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.uploads = uploads
+    }
+}
+
 /// A key trusted (or once trusted) to sign a customer's bundles.
 public struct TrustedKeyRecord: Sendable, Equatable {
     public var customer: String

@@ -91,7 +91,13 @@ public protocol SupportDatabase: Sendable {
     /// The customer whose live (unrevoked) token has this hash.
     func customer(forTokenHash hash: String) async throws(SupportStoreError) -> String?
 
-    /// Trusts a key for a customer (again, if it was revoked). Returns false when it was trusted already.
+    /// Notes an upload signed by an untrusted key (enrollment); the key waits for approval.
+    func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError)
+    /// Keys waiting for approval, of one customer or all.
+    func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord]
+
+    /// Trusts a key for a customer (again, if it was revoked) and clears it from the pending
+    /// list. Returns false when it was trusted already.
     func trustKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool
     /// Returns false when the key was not trusted for that customer.
     func revokeKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool

@@ -118,6 +118,23 @@ enum SupportSchema {
             )
             """,
         ]),
+        // Keys that signed an upload of an authenticated customer without being trusted, when
+        // support.conf allows enrollment: waiting for `care-support agent approve`.
+        (3, [
+            """
+            CREATE TABLE pending_keys (
+                customer TEXT NOT NULL REFERENCES customers(name),
+                public_key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                device TEXT NOT NULL,
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                uploads INTEGER NOT NULL,
+                PRIMARY KEY (customer, public_key)
+            )
+            """,
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -141,6 +158,15 @@ enum SupportSchema {
         ON CONFLICT (subject) DO UPDATE SET revoked = NULL, added = excluded.added
         WHERE client_subjects.revoked IS NOT NULL AND client_subjects.customer = excluded.customer
         """
+
+    static let recordPending = """
+        INSERT INTO pending_keys (customer, public_key, fingerprint, agent, device, first_seen, last_seen, uploads)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+        ON CONFLICT (customer, public_key) DO UPDATE SET last_seen = excluded.last_seen, agent = excluded.agent,
+            device = excluded.device, uploads = pending_keys.uploads + 1
+        """
+
+    static let selectPending = "SELECT customer, public_key, agent, device, first_seen, last_seen, uploads FROM pending_keys"
 
     static var selectBundles: String { "SELECT \(bundleColumns.joined(separator: ", ")) FROM bundles" }
 

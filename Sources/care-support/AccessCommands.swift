@@ -91,7 +91,7 @@ struct TokenCommand: AsyncParsableCommand {
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent", abstract: "Trust, revoke and list the agent keys that may sign a customer's bundles.",
-        subcommands: [Trust.self, Revoke.self, List.self])
+        subcommands: [Trust.self, Revoke.self, List.self, Pending.self, Approve.self])
 
     static func key(_ text: String) throws -> AgentPublicKey {
         do {
@@ -146,6 +146,43 @@ struct AgentCommand: AsyncParsableCommand {
                     let state = record.revoked.map { "revoked \(SupportJSON.time($0))" } ?? "trusted"
                     print("\(record.key.fingerprint)  \(record.key.base64)  \(state)")
                 }
+            }
+        }
+    }
+}
+
+extension AgentCommand {
+    struct Pending: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keys that signed uploads without being trusted (with enrollment = pending), waiting for approval.")
+        @Argument(help: "Only this customer's.") var customer: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                for record in try await database.pendingKeys(customer: customer) {
+                    print([record.customer, record.key.fingerprint, "agent \(record.agent)", "device \(record.device)",
+                           "\(record.uploads) upload(s)", "first \(SupportJSON.time(record.firstSeen))",
+                           "last \(SupportJSON.time(record.lastSeen))"].joined(separator: "  "))
+                }
+            }
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Trust a pending key (the agent's next retry is stored).")
+        @Argument var customer: String
+        @Argument(help: "The key's fingerprint, as `agent pending` shows it (SHA256:...).") var fingerprint: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { _, database in
+                guard let pending = try await database.pendingKeys(customer: customer).first(where: { $0.key.fingerprint == fingerprint }) else {
+                    throw CommandFailure("no pending key \(fingerprint) for \(customer) (see `care-support agent pending \(customer)`)")
+                }
+                _ = try await database.trustKey(customer: customer, key: pending.key, at: Date())
+                print("trusted \(fingerprint) for \(customer) (agent \(pending.agent))")
             }
         }
     }

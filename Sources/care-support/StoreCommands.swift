@@ -33,7 +33,8 @@ struct ServeCommand: AsyncParsableCommand {
         // Bodies of uploads cut off by a crash or restart: their agents send them again.
         let swept = files.sweepIncoming(olderThan: 3600)
         if swept > 0 { logger.notice("removed \(swept) abandoned upload(s) from \(files.incomingDirectory)") }
-        let intake = BundleIntake(database: database, files: files, maxBundleSize: configuration.server.maxBundleSize, logger: logger)
+        let intake = BundleIntake(database: database, files: files, maxBundleSize: configuration.server.maxBundleSize,
+                                  enrollment: configuration.server.enrollment, logger: logger)
         let server = configuration.server
         do {
             let application = try IntakeServer.application(configuration: configuration, intake: intake, logger: logger) { port in

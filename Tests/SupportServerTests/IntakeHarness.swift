@@ -25,6 +25,7 @@ func builtExecutable(_ name: String) throws -> String {
 enum SampleBundles {
     static let agentKey = try! AgentKey(rawRepresentation: [UInt8](repeating: 7, count: 32))
     static let strangerKey = try! AgentKey(rawRepresentation: [UInt8](repeating: 9, count: 32))
+    static let otherKey = try! AgentKey(rawRepresentation: [UInt8](repeating: 11, count: 32))
     static let started = Date(timeIntervalSince1970: 1_764_036_000.25)
 
     static func contents(device: String, started: Date) throws -> BundleContents {

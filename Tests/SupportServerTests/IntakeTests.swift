@@ -112,6 +112,34 @@ import TestSupport
         #expect(again.contains("HTTP 403"))
     }
 
+    /// enrollment = pending: an unknown key's valid bundle waits (403) until an engineer approves the key.
+    @Test func unknownKeysWaitForApprovalWithEnrollment() async throws {
+        let intake = try await IntakeHarness(extraServer: "enrollment = pending")
+        defer { intake.close() }
+        try intake.start()
+        // A tampered bundle signed by an unknown key is not enrolled: it is refused for what it is.
+        let tamperedName = "r8-tampered-20251125-020100.tar.gz"
+        try SampleBundles.tampered(try SampleBundles.write(device: "r8", minutesAfter: 1, into: intake.dir.path + "/side", key: SampleBundles.otherKey).bytes)
+            .write(to: URL(fileURLWithPath: intake.outbox + "/" + tamperedName))
+        guard case .rejected(422, _)? = await intake.pass().outcomes[tamperedName] else {
+            Issue.record("a tampered bundle of an unknown key was not refused with 422"); return
+        }
+        #expect(try intake.cli("agent", "pending", "ACME").isEmpty)
+
+        let fingerprint = SampleBundles.strangerKey.publicKey.fingerprint
+        let bundle = try SampleBundles.write(device: "r7", minutesAfter: 0, into: intake.outbox, key: SampleBundles.strangerKey)
+        guard case let .failed(reason)? = await intake.pass().outcomes[bundle.name] else {
+            Issue.record("an unknown key was accepted"); return
+        }
+        #expect(reason.contains("HTTP 403") && reason.contains("waits for approval") && reason.contains(fingerprint))
+        let pending = try intake.cli("agent", "pending", "ACME")
+        #expect(pending.contains("ACME  \(fingerprint)  agent agent-acme-1  device r7  1 upload(s)"))
+
+        try intake.cli("agent", "approve", "ACME", fingerprint)
+        #expect(await intake.pass().outcomes == [bundle.name: .accepted(status: 201)])
+        #expect(try intake.cli("agent", "pending", "ACME").isEmpty)
+    }
+
     @Test func aRevokedTokenGets401AndANewOneWorks() async throws {
         let intake = try await IntakeHarness()
         defer { intake.close() }

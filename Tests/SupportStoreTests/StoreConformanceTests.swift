@@ -59,7 +59,7 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     func migrationsAreVersionedAndAppliedOnce(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
         defer { cleanup() }
-        #expect(try await db.schemaVersion() == 2)
+        #expect(try await db.schemaVersion() == 3)
         #expect(try await db.migrate() == [])
         #expect(try await other.migrate() == [])
         await db.close(); await other.close()
@@ -116,6 +116,25 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         #expect(try await other.trustedKeys(customer: "ACME") == [key(2)])
         #expect(try await db.trustKey(customer: "ACME", key: key(1), at: t0) == true)
         #expect(try await db.trustedKeys(customer: "ACME") == [key(1), key(2)])
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func pendingKeysCountUploadsAndTrustingClearsThem(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        try await db.recordPending(customer: "ACME", key: key(3), agent: "agent-1", device: "r1", at: t0)
+        try await other.recordPending(customer: "ACME", key: key(3), agent: "agent-1", device: "r2", at: t0.addingTimeInterval(60))
+        try await other.recordPending(customer: "BETA", key: key(4), agent: "agent-9", device: "x", at: t0)
+        let acme = try await db.pendingKeys(customer: "ACME")
+        #expect(acme == [PendingKeyRecord(customer: "ACME", key: key(3), agent: "agent-1", device: "r2", firstSeen: t0,
+                                          lastSeen: t0.addingTimeInterval(60), uploads: 2)])
+        #expect(try await db.pendingKeys(customer: nil).map(\.customer) == ["ACME", "BETA"])
+        #expect(try await other.trustKey(customer: "ACME", key: key(3), at: t0) == true)
+        #expect(try await db.pendingKeys(customer: "ACME") == [])
+        #expect(try await db.trustedKeys(customer: "ACME") == [key(3)])
         await db.close(); await other.close()
     }
 
