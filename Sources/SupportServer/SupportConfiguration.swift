@@ -18,6 +18,10 @@ import SupportStore
 /// [store]
 /// directory = /var/lib/care-support               # bundle files
 /// database = sqlite:/var/lib/care-support/support.db   # default: sqlite:DIRECTORY/support.db
+/// keep = 400d                                     # retention; default: forever
+///
+/// [customer ACME]
+/// keep = 800d                                     # this customer's own retention
 /// ```
 public struct SupportConfiguration: Sendable, Equatable {
     /// `[server]`.
@@ -43,6 +47,8 @@ public struct SupportConfiguration: Sendable, Equatable {
     public struct Store: Sendable, Equatable {
         public var directory: String
         public var database: DatabaseLocation
+        /// Retention: bundles collected longer ago are deleted (never a device's latest); nil keeps all.
+        public var keep: TimeInterval?
 
         public init(directory: String, database: DatabaseLocation? = nil) {
             self.directory = directory
@@ -53,14 +59,24 @@ public struct SupportConfiguration: Sendable, Equatable {
     public var path: String
     public var server: Server
     public var store: Store
+    /// `[customer NAME] keep = ...`: a customer's own retention (nil: keep all), over `[store] keep`.
+    public var customerKeep: [String: TimeInterval?]
 
-    public static let grammar = SectionGrammar(kinds: [.init("server"), .init("store")],
-                                               summary: "server or store", firstSection: "[server]")
+    public static let grammar = SectionGrammar(
+        kinds: [.init("server"), .init("store"), .init("customer", takesName: true, example: "[customer ACME]")],
+        summary: "server, store or customer NAME", firstSection: "[server]")
 
-    public init(path: String, server: Server = Server(), store: Store) {
+    public init(path: String, server: Server = Server(), store: Store, customerKeep: [String: TimeInterval?] = [:]) {
         self.path = path
         self.server = server
         self.store = store
+        self.customerKeep = customerKeep
+    }
+
+    /// How long a customer's bundles are kept (nil: forever).
+    public func keep(customer: String) -> TimeInterval? {
+        if let own = customerKeep[customer] { return own }
+        return store.keep
     }
 
     /// Reads support.conf.
@@ -75,14 +91,24 @@ public struct SupportConfiguration: Sendable, Equatable {
         var server = Server()
         var directory: String?
         var database: DatabaseLocation?
+        var keep: TimeInterval?
+        var customerKeep: [String: TimeInterval?] = [:]
         var seen: [String: Int] = [:]
         for section in file.sections {
+            let header = section.name.map { "\(section.kind) \($0)" } ?? section.kind
             for entry in section.entries {
                 let v = entry.value
-                if let first = seen["\(section.kind).\(entry.key)"] {
-                    throw fail(entry, "\(entry.key) is set twice in [\(section.kind)] (first on line \(first))", atKey: true)
+                if let first = seen["\(header).\(entry.key)"] {
+                    throw fail(entry, "\(entry.key) is set twice in [\(header)] (first on line \(first))", atKey: true)
                 }
-                seen["\(section.kind).\(entry.key)"] = entry.line
+                seen["\(header).\(entry.key)"] = entry.line
+                func retention() throws(ConfigurationError) -> TimeInterval? {
+                    if v == "forever" { return nil }
+                    guard let days = Self.days(v) else {
+                        throw fail(entry, "expected a retention such as 400d, 12w or forever, found \"\(v)\"")
+                    }
+                    return days
+                }
                 func path() throws(ConfigurationError) -> String {
                     guard v.hasPrefix("/") else { throw fail(entry, "expected an absolute file path, found \"\(v)\"") }
                     return v
@@ -114,6 +140,17 @@ public struct SupportConfiguration: Sendable, Equatable {
                     case "pending": server.enrollment = true
                     default: throw fail(entry, "expected off or pending, found \"\(v)\"")
                     }
+                case ("store", "keep"): keep = try retention()
+                case ("customer", "keep"):
+                    let name = section.name ?? ""
+                    do {
+                        try Customer.validate(name: name)
+                    } catch {
+                        throw ConfigurationError(file: file.path, line: section.line, column: 11, message: error.description)
+                    }
+                    customerKeep[name] = .some(try retention())
+                case ("customer", _):
+                    throw fail(entry, "unknown key \"\(entry.key)\" in [customer \(section.name ?? "")]; expected keep", atKey: true)
                 case ("store", "directory"): directory = try path()
                 case ("store", "database"):
                     do {
@@ -124,7 +161,7 @@ public struct SupportConfiguration: Sendable, Equatable {
                 case ("server", _):
                     throw fail(entry, "unknown key \"\(entry.key)\" in [server]; expected listen, tls-certificate, tls-key, client-ca, base-path, max-bundle-size or enrollment", atKey: true)
                 default:
-                    throw fail(entry, "unknown key \"\(entry.key)\" in [store]; expected directory or database", atKey: true)
+                    throw fail(entry, "unknown key \"\(entry.key)\" in [store]; expected directory, database or keep", atKey: true)
                 }
             }
         }
@@ -132,7 +169,9 @@ public struct SupportConfiguration: Sendable, Equatable {
             throw ConfigurationError(file: file.path, line: 0, column: 0,
                                      message: "expected [store] directory = DIR (where bundle files are kept)")
         }
-        self.init(path: file.path, server: server, store: Store(directory: directory, database: database))
+        var store = Store(directory: directory, database: database)
+        store.keep = keep
+        self.init(path: file.path, server: server, store: store, customerKeep: customerKeep)
     }
 
     /// What `serve` needs beyond the store: the certificate and key.
@@ -157,6 +196,13 @@ public struct SupportConfiguration: Sendable, Equatable {
         }
         guard !host.isEmpty, !host.contains(" "), let port = Int(portText), (1...65535).contains(port) else { return nil }
         return (String(host), port)
+    }
+
+    /// "400d", "12w", "36h" → seconds.
+    static func days(_ text: String) -> TimeInterval? {
+        let units: [Character: TimeInterval] = ["h": 3600, "d": 86400, "w": 7 * 86400]
+        guard let last = text.last, let unit = units[last], let count = Int(text.dropLast()), count > 0, count < 100_000 else { return nil }
+        return TimeInterval(count) * unit
     }
 
     /// "64M", "512k", "1G", "1000" → bytes.

@@ -52,11 +52,36 @@ public struct BundleFileStore: Sendable {
         }
         let target = path(sha256: sha256)
         if link(file.path, target) != 0 {
-            if errno == EEXIST { return false }
+            if errno == EEXIST {
+                // Fresh again: retention removes only files unreferenced for a while, so the
+                // row about to point at this file cannot lose it to a prune running now.
+                utimes(target, nil)
+                return false
+            }
             throw .files("cannot link \(file.path) to \(target): \(String(cString: strerror(errno)))")
         }
         try Self.syncDirectory(bucket)
         return true
+    }
+
+    /// Removes bundle files no stored bundle references and untouched for `grace`: those of
+    /// bundles retention deleted, and those a crash left between placing a file and committing
+    /// its row. `grace` protects a file an intake is placing now (placing touches an existing
+    /// file too). One query per file older than `grace`. Returns how many files went.
+    public func removeUnreferenced(database: any SupportDatabase, grace: TimeInterval, now: Date = Date()) async throws(SupportStoreError) -> Int {
+        var removed = 0
+        let buckets = ((try? FileManager.default.contentsOfDirectory(atPath: bundlesDirectory)) ?? []).sorted()
+        for bucket in buckets where bucket.count == 2 {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: bundlesDirectory + "/" + bucket)) ?? []
+            for name in names where name.hasSuffix(".tar.gz") {
+                let target = "\(bundlesDirectory)/\(bucket)/\(name)"
+                var info = stat()
+                guard stat(target, &info) == 0, now.timeIntervalSince1970 - Double(info.st_mtim.tv_sec) >= grace else { continue }
+                let sha256 = String(name.dropLast(".tar.gz".count))
+                if try await !database.isReferenced(sha256: sha256), unlink(target) == 0 { removed += 1 }
+            }
+        }
+        return removed
     }
 
     /// Removes incoming files older than `age`: uploads cut off by a crash (a live upload

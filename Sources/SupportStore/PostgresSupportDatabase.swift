@@ -329,6 +329,17 @@ public final class PostgresSupportDatabase: SupportDatabase {
     }
 }
 
+extension PostgresSupportDatabase {
+    public func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle] {
+        try await rows("pruning bundles of \(customer)", SupportSchema.pruneBundles, [.text(customer), SQLValue(before)])
+            .map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
+    }
+
+    public func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool {
+        try await !rows("checking a bundle file", "SELECT 1 FROM bundles WHERE file_sha256 = ?", [.text(sha256)]).isEmpty
+    }
+}
+
 /// A PostgresNIO row read by column name.
 struct PostgresColumns: ColumnReader {
     let row: PostgresRandomAccessRow

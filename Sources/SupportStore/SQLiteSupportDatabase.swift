@@ -286,6 +286,19 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
+    public func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle] {
+        try await write("pruning bundles of \(customer)") { db in
+            try Row.fetchAll(db, sql: SupportSchema.pruneBundles, arguments: [customer, SupportSchema.milliseconds(before)])
+                .map { row in try StoredBundle(row: GRDBColumns(row: row)) }
+        }
+    }
+
+    public func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool {
+        try await read("checking a bundle file") { db in
+            try Row.fetchOne(db, sql: "SELECT 1 FROM bundles WHERE file_sha256 = ?", arguments: [sha256]) != nil
+        }
+    }
+
     public func close() async {
         try? pool.close()
     }

@@ -122,6 +122,13 @@ public protocol SupportDatabase: Sendable {
     /// Each device's latest bundle, by customer then device name.
     func devices(customer: String?) async throws(SupportStoreError) -> [DeviceSummary]
 
+    /// Retention: deletes the customer's bundles collected before `before`, except each device's
+    /// latest, and returns what it deleted (their files are the caller's, see
+    /// ``BundleFileStore/removeUnreferenced(database:grace:now:)``).
+    func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle]
+    /// Whether any stored bundle's file has this SHA-256.
+    func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool
+
     /// Closes connections (PostgreSQL); the database is unusable afterwards.
     func close() async
 }

@@ -211,6 +211,17 @@ enum SupportSchema {
         return (sql, customer.map { [.text($0)] } ?? [])
     }
 
+    /// Deletes a customer's bundles collected before a time, never the latest of a device, and
+    /// returns them.
+    static var pruneBundles: String {
+        """
+        DELETE FROM bundles WHERE customer = ? AND collected < ? AND EXISTS (
+            SELECT 1 FROM bundles n WHERE n.customer = bundles.customer AND n.device = bundles.device
+            AND (n.collected > bundles.collected OR (n.collected = bundles.collected AND n.id > bundles.id)))
+        RETURNING \(bundleColumns.joined(separator: ", "))
+        """
+    }
+
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     /// The date the database gives back for `date`: whole milliseconds.
     static func stored(_ date: Date) -> Date { self.date(milliseconds(date)) }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Bundle
 import Foundation
+import SupportServer
 import SupportStore
+import Logging
 
 struct CustomerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -190,7 +192,7 @@ extension AgentCommand {
 
 struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "db", abstract: "Database maintenance.", subcommands: [Migrate.self])
+        commandName: "db", abstract: "Database maintenance.", subcommands: [Migrate.self, Prune.self])
 
     struct Migrate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Apply the schema migrations not applied yet.")
@@ -272,6 +274,28 @@ struct CertificateCommand: AsyncParsableCommand {
                     let state = record.revoked.map { "revoked \(SupportJSON.time($0))" } ?? "allowed"
                     print("\(record.subject)  \(state)")
                 }
+            }
+        }
+    }
+}
+
+extension DatabaseCommand {
+    struct Prune: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply retention now: delete bundles older than their customer's keep (never a device's latest).")
+        @Option(help: "Keep unreferenced files written less than this many seconds ago (an intake may be storing them).")
+        var grace = 600
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStore(options) { configuration, database in
+                let files = try BundleFileStore(directory: configuration.store.directory)
+                let outcome = try await Retention(configuration: configuration, database: database, files: files,
+                                                  logger: Logger(label: "care-support"), grace: TimeInterval(grace)).run()
+                for (customer, ids) in outcome.bundles.sorted(by: { $0.key < $1.key }) {
+                    print("\(customer): deleted \(ids.count) bundle(s)")
+                }
+                print("removed \(outcome.files) file(s)")
             }
         }
     }

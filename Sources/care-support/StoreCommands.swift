@@ -36,6 +36,19 @@ struct ServeCommand: AsyncParsableCommand {
         let intake = BundleIntake(database: database, files: files, maxBundleSize: configuration.server.maxBundleSize,
                                   enrollment: configuration.server.enrollment, logger: logger)
         let server = configuration.server
+        // Retention at start and hourly (several intakes may all run it: deleting is idempotent).
+        let retention = Retention(configuration: configuration, database: database, files: files, logger: logger)
+        let pruning = Task {
+            while !Task.isCancelled {
+                do {
+                    _ = try await retention.run()
+                } catch {
+                    logger.error("retention failed: \(error)")
+                }
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+        defer { pruning.cancel() }
         do {
             let application = try IntakeServer.application(configuration: configuration, intake: intake, logger: logger) { port in
                 logger.notice("intake listening", metadata: [

@@ -80,7 +80,7 @@ final class IntakeHarness: @unchecked Sendable {
 
     var storeDirectory: String { dir.path + "/store" }
 
-    init(database: String? = nil, extraServer: String = "") async throws {
+    init(database: String? = nil, extraServer: String = "", extraStore: String = "") async throws {
         dir = try TestProfiles.temporaryDirectory()
         executable = try builtExecutable("care-support")
         certificates = try TestCertificates(in: dir)
@@ -96,6 +96,7 @@ final class IntakeHarness: @unchecked Sendable {
             [store]
             directory = \(dir.path)/store
             \(database.map { "database = \($0)" } ?? "")
+            \(extraStore)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         outbox = dir.path + "/outbox"
         try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)

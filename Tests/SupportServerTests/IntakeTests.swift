@@ -181,6 +181,27 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: intake.storeDirectory + "/incoming") == [])
     }
 
+    @Test func retentionDeletesOldBundlesAndTheirFilesButKeepsEachDevicesLatest() async throws {
+        let intake = try await IntakeHarness(extraStore: "keep = 30d")
+        defer { intake.close() }
+        try intake.start()
+        let old = try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
+        let latest = try SampleBundles.write(device: "r1", minutesAfter: 60, into: intake.outbox)
+        let lone = try SampleBundles.write(device: "r2", minutesAfter: 0, into: intake.outbox)
+        #expect(await intake.pass().outcomes.values.allSatisfy { $0 == .accepted(status: 201) })
+        #expect(intake.storedFiles().count == 3)
+        // The sample bundles are from 2025: all past 30 days; each device keeps its latest.
+        // Within the grace period the deleted bundle's file stays (an intake could be storing it again).
+        #expect(try intake.cli("db", "prune").contains("ACME: deleted 1 bundle(s)"))
+        #expect(intake.storedFiles().count == 3)
+        let output = try intake.cli("db", "prune", "--grace", "0")
+        #expect(!output.contains("deleted") && output.contains("removed 1 file(s)"))
+        let ids = try intake.json("bundles", "--customer", "ACME").compactMap { $0["id"] as? String }
+        #expect(Set(ids) == [latest.id.uuidString, lone.id.uuidString])
+        #expect(intake.storedFiles().count == 2)
+        _ = old
+    }
+
     @Test func aStoppedIntakeKeepsWhatItStoredAndTheNextOneGoesOn() async throws {
         let intake = try await IntakeHarness()
         defer { intake.close() }

@@ -206,6 +206,31 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         await db.close(); await other.close()
     }
 
+    @Test(arguments: Backend.allCases)
+    func pruningDeletesOldBundlesButNeverADevicesLatest(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        let day = 86400.0
+        let oldest = record(device: "r1", collected: t0, sha: String(repeating: "1", count: 64))
+        let older = record(device: "r1", collected: t0.addingTimeInterval(day), sha: String(repeating: "2", count: 64))
+        let recent = record(device: "r1", collected: t0.addingTimeInterval(10 * day), sha: String(repeating: "3", count: 64))
+        let lone = record(device: "r2", collected: t0, sha: String(repeating: "4", count: 64))
+        let beta = record(customer: "BETA", device: "r1", collected: t0, sha: String(repeating: "5", count: 64))
+        let betaNewer = record(customer: "BETA", device: "r1", collected: t0.addingTimeInterval(day), sha: String(repeating: "6", count: 64))
+        for bundle in [oldest, older, recent, lone, beta, betaNewer] { _ = try await db.insert(bundle) }
+
+        let deleted = try await other.prune(customer: "ACME", before: t0.addingTimeInterval(5 * day))
+        #expect(Set(deleted.map(\.id)) == [oldest.id, older.id])
+        #expect(try await db.bundles(customer: "ACME", device: nil).map(\.id) == [recent.id, lone.id])
+        #expect(try await db.bundles(customer: "BETA", device: nil).count == 2)
+        #expect(try await db.isReferenced(sha256: oldest.fileSHA256) == false)
+        #expect(try await db.isReferenced(sha256: recent.fileSHA256) == true)
+        #expect(try await other.prune(customer: "ACME", before: t0.addingTimeInterval(5 * day)) == [])
+        await db.close(); await other.close()
+    }
+
     /// Two intake processes receiving the same bundle at the same moment: one row, one
     /// `.inserted`, every other attempt a duplicate.
     @Test(arguments: Backend.allCases)
