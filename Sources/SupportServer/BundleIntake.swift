@@ -34,6 +34,21 @@ public struct BundleIntake: Sendable {
     /// (`enrollment = pending`) rather than only being refused.
     public let enrollment: Bool
     public let logger: Logger
+    /// Hidden, for tests: the process dies (`_exit(137)`) at this step of storing, named by
+    /// `CARE_SUPPORT_CRASH_AT` (see ``CrashStep``), as a kill -9 would stop it there.
+    let crashStep: CrashStep?
+
+    /// Points of ``accept(_:sha256:name:customer:claimedSHA256:)`` where a test makes the process die.
+    public enum CrashStep: String, Sendable, CaseIterable {
+        /// The body is fsynced in incoming/, nothing verified yet.
+        case received
+        /// The file is linked into bundles/, its row not committed.
+        case placed
+        /// The row is committed, no answer sent.
+        case committed
+    }
+
+    public static let crashEnvironmentVariable = "CARE_SUPPORT_CRASH_AT"
 
     public init(database: any SupportDatabase, files: BundleFileStore, maxBundleSize: Int, enrollment: Bool = false, logger: Logger) {
         self.database = database
@@ -41,6 +56,11 @@ public struct BundleIntake: Sendable {
         self.maxBundleSize = maxBundleSize
         self.enrollment = enrollment
         self.logger = logger
+        crashStep = ProcessInfo.processInfo.environment[Self.crashEnvironmentVariable].flatMap(CrashStep.init(rawValue:))
+    }
+
+    private func crash(at step: CrashStep) {
+        if step == crashStep { _exit(137) }
     }
 
     /// Bundle file names the intake takes: what the agent writes, no paths, no hidden files.
@@ -74,6 +94,7 @@ public struct BundleIntake: Sendable {
 
     private func decide(_ file: IncomingFile, sha256: String, name: String, customer: String,
                         claimedSHA256: String?, logger: Logger) async -> IntakeAnswer {
+        crash(at: .received)
         if let claimed = claimedSHA256?.lowercased(), claimed != sha256 {
             return IntakeAnswer(status: 400, reason: "the body's SHA-256 is \(sha256), X-Care-Bundle-SHA256 says \(claimed.prefix(64)): damaged or cut short in transit")
         }
@@ -105,8 +126,10 @@ public struct BundleIntake: Sendable {
                 return Self.duplicateAnswer(existing, record)
             }
             _ = try await Self.offload { () throws(SupportStoreError) in try files.place(file, sha256: sha256) }
+            crash(at: .placed)
             switch try await database.insert(record) {
             case .inserted:
+                crash(at: .committed)
                 return IntakeAnswer(status: 201, reason: "stored bundle \(id) of \(record.device)", bundle: id)
             case let .duplicate(existing):
                 // Another intake process committed it a moment ago.

@@ -130,9 +130,10 @@ final class IntakeHarness: @unchecked Sendable {
         try runProgram(executable, arguments + ["--config", configPath])
     }
 
-    func start() throws {
+    func start(environment: [String: String] = [:]) throws {
         let process = try ChildProcess(executable, ["serve", "--config", configPath],
-                                       stdout: dir.path + "/serve.out", stderr: dir.path + "/serve.err")
+                                       stdout: dir.path + "/serve.out", stderr: dir.path + "/serve.err",
+                                       environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
         server = process
         do {
             try waitForListener(port: port, timeout: .seconds(20), process: process, name: "care-support serve")

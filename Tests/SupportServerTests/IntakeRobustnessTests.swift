@@ -74,6 +74,34 @@ extension IntakeHarness {
         #expect(intake.storedFiles().count == 1)
     }
 
+    /// The intake dying at each step of storing (body received, file placed, row committed):
+    /// no partial bundle is ever visible, and the agent's retry completes the bundle, stored once.
+    @Test(arguments: ["received", "placed", "committed"])
+    func aCrashAtAnyStepOfStoringLeavesNothingPartialAndTheRetryCompletes(step: String) async throws {
+        let intake = try await IntakeHarness()
+        defer { intake.close() }
+        try intake.start(environment: ["CARE_SUPPORT_CRASH_AT": step])
+        let bundle = try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
+        let crashed = await intake.pass()
+        guard case .failed? = crashed.outcomes[bundle.name] else {
+            Issue.record("\(step): \(String(describing: crashed.outcomes[bundle.name]))"); return
+        }
+        intake.stop()
+        let visible = try intake.json("bundles", "--customer", "ACME")
+        // Only a committed row is visible, and then its file is there whole.
+        #expect(visible.count == (step == "committed" ? 1 : 0))
+        #expect(intake.storedFiles().count == (step == "received" ? 0 : 1))
+
+        try intake.start()
+        let retried = await intake.pass()
+        #expect(retried.outcomes == [bundle.name: .accepted(status: step == "committed" ? 200 : 201)])
+        #expect(try intake.json("bundles", "--customer", "ACME").count == 1)
+        #expect(intake.storedFiles().count == 1)
+        let copy = intake.dir.path + "/copy.tar.gz"
+        try intake.cli("bundle", "get", bundle.id.uuidString, "-o", copy)
+        #expect(FileManager.default.contents(atPath: copy) == bundle.bytes)
+    }
+
     /// The client going away mid-body: the temporary file goes, nothing is stored, the intake
     /// carries on.
     @Test func aConnectionCutMidUploadStoresNothing() async throws {
