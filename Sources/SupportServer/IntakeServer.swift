@@ -56,6 +56,7 @@ public enum IntakeServer {
             return try await receive(request, name: context.parameters.get("name") ?? "", clientSubject: subject,
                                      intake: intake, limit: server.maxBundleSize)
         }
+        ReadAPI.register(on: router, database: intake.database, files: intake.files)
         let tls = try tlsConfiguration(server)
         do {
             return Application(
@@ -107,7 +108,7 @@ public enum IntakeServer {
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
             let token = parts[1].trimmingCharacters(in: .whitespaces)
             guard !token.isEmpty, token.count <= 200 else { return nil }
-            guard let customer = try await database.customer(forTokenHash: UploadToken.hash(token)) else { return nil }
+            guard let customer = try await database.customer(forTokenHash: UploadToken.hash(token), scope: .upload) else { return nil }
             byToken = customer
         }
         var bySubject: String?

@@ -175,10 +175,10 @@ public final class PostgresSupportDatabase: SupportDatabase {
             }
     }
 
-    public func addToken(customer: String, id: String, hash: String, at date: Date) async throws(SupportStoreError) {
+    public func addToken(customer: String, id: String, hash: String, scope: TokenScope, at date: Date) async throws(SupportStoreError) {
         try await requireCustomer(customer)
-        _ = try await rows("adding a token of \(customer)", "INSERT INTO upload_tokens (id, customer, hash, created) VALUES (?, ?, ?, ?)",
-                           [.text(id), .text(customer), .text(hash), SQLValue(date)])
+        _ = try await rows("adding a token of \(customer)", "INSERT INTO upload_tokens (id, customer, hash, created, scope) VALUES (?, ?, ?, ?, ?)",
+                           [.text(id), .text(customer), .text(hash), SQLValue(date), .text(scope.rawValue)])
     }
 
     public func revokeToken(customer: String, id: String, at date: Date) async throws(SupportStoreError) -> Bool {
@@ -191,16 +191,18 @@ public final class PostgresSupportDatabase: SupportDatabase {
     public func tokens(customer: String) async throws(SupportStoreError) -> [UploadTokenRecord] {
         try await requireCustomer(customer)
         return try await rows("listing tokens of \(customer)",
-                              "SELECT id, customer, created, revoked FROM upload_tokens WHERE customer = ? ORDER BY created, id",
+                              "SELECT id, customer, scope, created, revoked FROM upload_tokens WHERE customer = ? ORDER BY created, id",
                               [.text(customer)]).map { row throws(SupportStoreError) in
             let columns = PostgresColumns(row: row)
             return UploadTokenRecord(id: try columns.requiredText("id"), customer: customer,
+                                     scope: TokenScope(rawValue: try columns.requiredText("scope")) ?? .upload,
                                      created: try columns.requiredDate("created"), revoked: try columns.date("revoked"))
         }
     }
 
-    public func customer(forTokenHash hash: String) async throws(SupportStoreError) -> String? {
-        try await rows("checking a token", "SELECT customer FROM upload_tokens WHERE hash = ? AND revoked IS NULL", [.text(hash)])
+    public func customer(forTokenHash hash: String, scope: TokenScope) async throws(SupportStoreError) -> String? {
+        try await rows("checking a token", "SELECT customer FROM upload_tokens WHERE hash = ? AND scope = ? AND revoked IS NULL",
+                       [.text(hash), .text(scope.rawValue)])
             .first.map { row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("customer") }
     }
 

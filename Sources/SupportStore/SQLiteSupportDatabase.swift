@@ -122,11 +122,11 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
-    public func addToken(customer: String, id: String, hash: String, at date: Date) async throws(SupportStoreError) {
+    public func addToken(customer: String, id: String, hash: String, scope: TokenScope, at date: Date) async throws(SupportStoreError) {
         try await write("adding a token of \(customer)") { db in
             try Self.requireCustomer(db, customer)
-            try db.execute(sql: "INSERT INTO upload_tokens (id, customer, hash, created) VALUES (?, ?, ?, ?)",
-                           arguments: [id, customer, hash, SupportSchema.milliseconds(date)])
+            try db.execute(sql: "INSERT INTO upload_tokens (id, customer, hash, created, scope) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [id, customer, hash, SupportSchema.milliseconds(date), scope.rawValue])
         }
     }
 
@@ -142,17 +142,18 @@ public final class SQLiteSupportDatabase: SupportDatabase {
     public func tokens(customer: String) async throws(SupportStoreError) -> [UploadTokenRecord] {
         try await read("listing tokens of \(customer)") { db in
             try Self.requireCustomer(db, customer)
-            return try Row.fetchAll(db, sql: "SELECT id, customer, created, revoked FROM upload_tokens WHERE customer = ? ORDER BY created, id",
+            return try Row.fetchAll(db, sql: "SELECT id, customer, scope, created, revoked FROM upload_tokens WHERE customer = ? ORDER BY created, id",
                                     arguments: [customer]).map { row in
-                UploadTokenRecord(id: row["id"], customer: row["customer"], created: SupportSchema.date(row["created"]),
-                                  revoked: (row["revoked"] as Int64?).map(SupportSchema.date))
+                UploadTokenRecord(id: row["id"], customer: row["customer"], scope: TokenScope(rawValue: row["scope"]) ?? .upload,
+                                  created: SupportSchema.date(row["created"]), revoked: (row["revoked"] as Int64?).map(SupportSchema.date))
             }
         }
     }
 
-    public func customer(forTokenHash hash: String) async throws(SupportStoreError) -> String? {
+    public func customer(forTokenHash hash: String, scope: TokenScope) async throws(SupportStoreError) -> String? {
         try await read("checking a token") { db in
-            try String.fetchOne(db, sql: "SELECT customer FROM upload_tokens WHERE hash = ? AND revoked IS NULL", arguments: [hash])
+            try String.fetchOne(db, sql: "SELECT customer FROM upload_tokens WHERE hash = ? AND scope = ? AND revoked IS NULL",
+                                arguments: [hash, scope.rawValue])
         }
     }
 

@@ -167,17 +167,26 @@ public struct Customer: Sendable, Equatable, Codable {
     }
 }
 
-/// An upload token as stored: never the token itself, only its SHA-256.
+/// What a token lets its holder do: upload bundles (agents), or read the customer's views
+/// through the read-only API.
+public enum TokenScope: String, Sendable, CaseIterable {
+    case upload
+    case read
+}
+
+/// A token as stored: never the token itself, only its SHA-256.
 public struct UploadTokenRecord: Sendable, Equatable {
     /// The public part of the token (before the "."), shown by `token list` and used by `token revoke`.
     public var id: String
     public var customer: String
+    public var scope: TokenScope
     public var created: Date
     public var revoked: Date?
 
-    public init(id: String, customer: String, created: Date, revoked: Date?) {
+    public init(id: String, customer: String, scope: TokenScope = .upload, created: Date, revoked: Date?) {
         self.id = id
         self.customer = customer
+        self.scope = scope
         self.created = created
         self.revoked = revoked
     }

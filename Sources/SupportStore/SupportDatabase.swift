@@ -83,13 +83,13 @@ public protocol SupportDatabase: Sendable {
     func customers() async throws(SupportStoreError) -> [Customer]
     func customer(named name: String) async throws(SupportStoreError) -> Customer?
 
-    /// Stores a token's id and hash (never the token).
-    func addToken(customer: String, id: String, hash: String, at date: Date) async throws(SupportStoreError)
+    /// Stores a token's id, hash (never the token) and scope.
+    func addToken(customer: String, id: String, hash: String, scope: TokenScope, at date: Date) async throws(SupportStoreError)
     /// Returns false when the customer has no live token with this id.
     func revokeToken(customer: String, id: String, at date: Date) async throws(SupportStoreError) -> Bool
     func tokens(customer: String) async throws(SupportStoreError) -> [UploadTokenRecord]
-    /// The customer whose live (unrevoked) token has this hash.
-    func customer(forTokenHash hash: String) async throws(SupportStoreError) -> String?
+    /// The customer whose live (unrevoked) token of this scope has this hash.
+    func customer(forTokenHash hash: String, scope: TokenScope) async throws(SupportStoreError) -> String?
 
     /// Notes an upload signed by an untrusted key (enrollment); the key waits for approval.
     func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError)

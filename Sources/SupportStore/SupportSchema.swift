@@ -135,6 +135,8 @@ enum SupportSchema {
             )
             """,
         ]),
+        // Read-only API tokens beside upload tokens (the table keeps its first name).
+        (4, ["ALTER TABLE upload_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'upload'"]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

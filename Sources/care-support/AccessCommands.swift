@@ -44,13 +44,16 @@ struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an upload token; it is printed once, alone on the last line, and stored only hashed.")
         @Argument var customer: String
+        @Flag(help: "A read-only token for the customer's views under /api/v1/ instead of an upload token.")
+        var read = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await withStore(options) { _, database in
                 let (id, token) = UploadToken.generate()
-                try await database.addToken(customer: customer, id: id, hash: UploadToken.hash(token), at: Date())
-                print("token \(id) for \(customer) (shown once; put it in the agent's token-file; revoke with `care-support token revoke \(customer) \(id)`):")
+                try await database.addToken(customer: customer, id: id, hash: UploadToken.hash(token), scope: read ? .read : .upload, at: Date())
+                let use = read ? "read-only API token" : "upload token; put it in the agent's token-file"
+                print("token \(id) for \(customer) (\(use); shown once; revoke with `care-support token revoke \(customer) \(id)`):")
                 print(token)
             }
         }
@@ -65,7 +68,7 @@ struct TokenCommand: AsyncParsableCommand {
             try await withStore(options) { _, database in
                 for token in try await database.tokens(customer: customer) {
                     let state = token.revoked.map { "revoked \(SupportJSON.time($0))" } ?? "live"
-                    print("\(token.id)  created \(SupportJSON.time(token.created))  \(state)")
+                    print("\(token.id)  \(token.scope.rawValue)  created \(SupportJSON.time(token.created))  \(state)")
                 }
             }
         }

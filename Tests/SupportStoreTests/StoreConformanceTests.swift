@@ -59,7 +59,7 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     func migrationsAreVersionedAndAppliedOnce(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
         defer { cleanup() }
-        #expect(try await db.schemaVersion() == 3)
+        #expect(try await db.schemaVersion() == 4)
         #expect(try await db.migrate() == [])
         #expect(try await other.migrate() == [])
         await db.close(); await other.close()
@@ -86,16 +86,22 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         _ = try await db.addCustomer("ACME", at: t0)
         let (id, token) = UploadToken.generate()
         #expect(token.hasPrefix(id + ".") && token.count > 40)
-        try await db.addToken(customer: "ACME", id: id, hash: UploadToken.hash(token), at: t0)
-        #expect(try await other.customer(forTokenHash: UploadToken.hash(token)) == "ACME")
-        #expect(try await other.customer(forTokenHash: UploadToken.hash(token + "x")) == nil)
+        try await db.addToken(customer: "ACME", id: id, hash: UploadToken.hash(token), scope: .upload, at: t0)
+        let (readId, readToken) = UploadToken.generate()
+        try await db.addToken(customer: "ACME", id: readId, hash: UploadToken.hash(readToken), scope: .read, at: t0)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token), scope: .upload) == "ACME")
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token), scope: .read) == nil)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(readToken), scope: .read) == "ACME")
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(readToken), scope: .upload) == nil)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token + "x"), scope: .upload) == nil)
         #expect(try await db.revokeToken(customer: "ACME", id: id, at: t0) == true)
         #expect(try await db.revokeToken(customer: "ACME", id: id, at: t0) == false)
-        #expect(try await other.customer(forTokenHash: UploadToken.hash(token)) == nil)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token), scope: .upload) == nil)
         let listed = try await db.tokens(customer: "ACME")
-        #expect(listed.map(\.id) == [id] && listed[0].revoked != nil)
+        #expect(Set(listed.map(\.id)) == [id, readId])
+        #expect(listed.first { $0.id == id }?.revoked != nil && listed.first { $0.id == readId }?.scope == .read)
         await #expect(throws: SupportStoreError.unknownCustomer("nobody")) {
-            try await db.addToken(customer: "nobody", id: "x", hash: "y", at: t0)
+            try await db.addToken(customer: "nobody", id: "x", hash: "y", scope: .upload, at: t0)
         }
         await db.close(); await other.close()
     }
