@@ -7,9 +7,25 @@ import TestSupport
 /// The agent's real uploader (libcurl, TLS verified against a test CA) against a real
 /// `care-support serve` on loopback, with the store on SQLite (and PostgreSQL when `database`
 /// names one).
+/// The store behind an intake under test: the embedded default, or a database on the
+/// PostgreSQL server the tests start.
+enum StoreKind: String, CaseIterable, Sendable {
+    case sqlite
+    case postgres
+
+    /// The `database =` value (nil: the SQLite default).
+    func database() throws -> String? {
+        switch self {
+        case .sqlite: return nil
+        case .postgres: return try PostgresHarness.shared.get().createDatabase()
+        }
+    }
+}
+
 @Suite(.serialized) struct IntakeTests {
-    @Test func queuedBundlesDrainOnceTheIntakeIsUpAndAreStoredOnce() async throws {
-        let intake = try await IntakeHarness()
+    @Test(arguments: StoreKind.allCases)
+    func queuedBundlesDrainOnceTheIntakeIsUpAndAreStoredOnce(store: StoreKind) async throws {
+        let intake = try await IntakeHarness(database: try store.database())
         defer { intake.close() }
         let a = try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
         let b = try SampleBundles.write(device: "r2", minutesAfter: 1, into: intake.outbox)
@@ -62,8 +78,9 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: intake.storeDirectory + "/incoming") == [])
     }
 
-    @Test func brokenAndUntrustedBundlesAreRefusedWithReasons() async throws {
-        let intake = try await IntakeHarness()
+    @Test(arguments: StoreKind.allCases)
+    func brokenAndUntrustedBundlesAreRefusedWithReasons(store: StoreKind) async throws {
+        let intake = try await IntakeHarness(database: try store.database())
         defer { intake.close() }
         try intake.start()
         let good = try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
