@@ -34,6 +34,9 @@ public struct BundleIntake: Sendable {
     /// (`enrollment = pending`) rather than only being refused.
     public let enrollment: Bool
     public let logger: Logger
+    /// Verification holds a bundle unpacked in memory (up to 8 × `maxBundleSize`): at most this
+    /// many at once, so that many concurrent uploads cannot exhaust memory or the CPUs.
+    let verifications: ConcurrencyGate
     /// Hidden, for tests: the process dies (`_exit(137)`) at this step of storing, named by
     /// `CARE_SUPPORT_CRASH_AT` (see ``CrashStep``), as a kill -9 would stop it there.
     let crashStep: CrashStep?
@@ -56,6 +59,7 @@ public struct BundleIntake: Sendable {
         self.maxBundleSize = maxBundleSize
         self.enrollment = enrollment
         self.logger = logger
+        verifications = ConcurrencyGate(limit: max(2, ProcessInfo.processInfo.activeProcessorCount))
         crashStep = ProcessInfo.processInfo.environment[Self.crashEnvironmentVariable].flatMap(CrashStep.init(rawValue:))
     }
 
@@ -104,13 +108,12 @@ public struct BundleIntake: Sendable {
         } catch {
             return IntakeAnswer(status: 503, reason: "the store cannot be read now, try again later")
         }
-        let reader = BundleReader(trust: .keys(trusted), limits: .init(maximumFileSize: maxBundleSize))
+        let reader = BundleReader(trust: .keys(trusted), limits: .init(
+            maximumFileSize: maxBundleSize, maximumUnpackedSize: maxBundleSize * 8, maximumMemberSize: maxBundleSize * 8))
         let path = file.path
         let verified: VerifiedBundle
         do {
-            verified = try await Self.offload { () throws(BundleError) -> VerifiedBundle in
-                try reader.read(contentsOf: URL(fileURLWithPath: path))
-            }
+            verified = try await verify(path, with: reader).get()
         } catch .untrustedKey where enrollment {
             return await enroll(path: path, reader: reader, customer: customer)
         } catch {
@@ -148,9 +151,7 @@ public struct BundleIntake: Sendable {
         let selfSigned = BundleReader(trust: .embeddedKey, limits: reader.limits, decodesFacts: false)
         let verified: VerifiedBundle
         do {
-            verified = try await Self.offload { () throws(BundleError) -> VerifiedBundle in
-                try selfSigned.read(contentsOf: URL(fileURLWithPath: path))
-            }
+            verified = try await verify(path, with: selfSigned).get()
         } catch {
             return Self.answer(for: error, customer: customer)
         }
@@ -164,6 +165,21 @@ public struct BundleIntake: Sendable {
         }
         return IntakeAnswer(status: 403, reason: "untrusted signer: the bundle is signed by \(fingerprint), which waits for approval for customer \(customer) (care-support agent approve \(customer) \(fingerprint))",
                             bundle: verified.manifest.bundleId)
+    }
+
+    /// Reads and verifies the file off Swift's cooperative threads, within the verification gate.
+    private func verify(_ path: String, with reader: BundleReader) async -> Result<VerifiedBundle, BundleError> {
+        await verifications.enter()
+        let result: Result<VerifiedBundle, BundleError>
+        do {
+            result = .success(try await Self.offload { () throws(BundleError) -> VerifiedBundle in
+                try reader.read(contentsOf: URL(fileURLWithPath: path))
+            })
+        } catch {
+            result = .failure(error)
+        }
+        await verifications.leave()
+        return result
     }
 
     static func duplicateAnswer(_ existing: StoredBundle, _ record: StoredBundle) -> IntakeAnswer {
@@ -215,5 +231,31 @@ public struct BundleIntake: Sendable {
             }
         }
         return try result.get()
+    }
+}
+
+/// At most `limit` holders at once; the others wait their turn in arrival order.
+actor ConcurrencyGate {
+    let limit: Int
+    private var holders = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func enter() async {
+        if holders < limit {
+            holders += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the place to the next waiter, if any.
+    func leave() {
+        if waiting.isEmpty {
+            holders -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
     }
 }
