@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers point one way: C shims → safe wrappers (IOLoop, SSH, XML) → NETCONF →
-// NETCONFSSH → Junos → Bundle → Simulator/Agent → the care-agent executable.
+// NETCONFSSH → Junos → Bundle → Simulator/Agent → the care-agent executable;
+// Bundle → SupportStore → SupportServer → the care-support executable (ConfigurationSyntax below both).
 let package = Package(
     name: "care-agent",
     platforms: [.macOS(.v14)],
