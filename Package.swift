@@ -2,18 +2,26 @@
 import PackageDescription
 
 // Layers point one way: C shims → safe wrappers (IOLoop, SSH, XML) → NETCONF →
-// NETCONFSSH → Junos → Bundle → Simulator/Agent → the care-agent executable.
+// NETCONFSSH → Junos → Bundle → Simulator/Agent → the care-agent executable;
+// Bundle → SupportStore → SupportServer → the care-support executable (ConfigurationSyntax below both).
 let package = Package(
     name: "care-agent",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "care-agent", targets: ["care-agent"]),
+        .executable(name: "care-support", targets: ["care-support"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The support side (care-support): HTTPS intake, SQLite and PostgreSQL stores.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C shims: system libraries found by pkg-config, plus static inline wrappers for macros.
@@ -23,6 +31,9 @@ let package = Package(
         .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .target(name: "CEpoll"),
+
+        // The INI-style syntax of agent.conf and support.conf (sections of `key = value`, file:line errors).
+        .target(name: "ConfigurationSyntax"),
 
         // Safe wrappers.
         .target(name: "IOLoop", dependencies: ["CEpoll"]),
@@ -54,7 +65,7 @@ let package = Package(
 
         // The agent: config, inventory, scheduler, collector, outbox, control.
         .target(name: "Agent", dependencies: [
-            "NETCONFSSH", "Junos", "Bundle", "CLibCurl",
+            "NETCONFSSH", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,6 +88,30 @@ let package = Package(
         // Test support: a real OpenSSH sshd harness and fixture paths.
         .target(name: "TestSupport", dependencies: ["IOLoop", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
 
+        // The support side: store (SQLite, PostgreSQL), HTTPS intake, the care-support executable.
+        // Never imports SSH, NETCONF or Agent: bundles are verified with the Bundle target alone.
+        .target(name: "SupportStore", dependencies: [
+            "Bundle", "Junos",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "SupportServer", dependencies: [
+            "SupportStore", "Bundle", "ConfigurationSyntax",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "care-support", dependencies: [
+            "SupportServer", "SupportStore", "Bundle",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         .testTarget(name: "IOLoopTests", dependencies: ["IOLoop"]),
         .testTarget(name: "XMLTests", dependencies: ["XML", "CLibXML2", "TestSupport"]),
         .testTarget(name: "NETCONFTests", dependencies: ["NETCONF", "IOLoop", "TestSupport"]),
@@ -86,5 +121,9 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "NETCONF", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Bundle", "Junos", "Simulator", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Bundle", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "ConfigurationSyntaxTests", dependencies: ["ConfigurationSyntax"]),
+        .testTarget(name: "SupportStoreTests", dependencies: ["SupportStore", "Bundle", "Junos", "TestSupport"]),
+        // Agent only here: the agent's real uploader talks to the intake.
+        .testTarget(name: "SupportServerTests", dependencies: ["SupportServer", "SupportStore", "Bundle", "Agent", "Junos", "TestSupport"]),
     ]
 )

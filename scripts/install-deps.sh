@@ -25,3 +25,7 @@ fi
 if ! python3 -c 'import cyclonedx.schema, jsonschema, referencing' 2>/dev/null; then
     python3 -m pip install -q cyclonedx-python-lib jsonschema 2>/dev/null || python3 -m pip install -q --break-system-packages cyclonedx-python-lib jsonschema
 fi
+# schemathesis checks care-support's read-only API against docs/intake-api.yaml.
+if ! command -v st >/dev/null 2>&1; then
+    python3 -m pip install -q schemathesis 2>/dev/null || python3 -m pip install -q --break-system-packages schemathesis
+fi

@@ -325,12 +325,16 @@ extension BundleCommand {
             let raw = try replies()
             let key = AgentKey(privateKey: .init())
             let started = Date()
+            // The device identity from the facts, as the collector writes it (the support side
+            // refuses a manifest that disagrees with its facts).
+            let facts = DeviceFacts.parsed(from: raw)
             let contents = BundleContents(
                 agent: AgentIdentity(id: "benchmark", version: "dev"),
-                device: DeviceIdentity(name: "mx-bench", address: "192.0.2.1", hostname: "mx-bench", chassisSerial: "JN0000BENCH", model: "mx960"),
+                device: DeviceIdentity(name: "mx-bench", address: "192.0.2.1", hostname: facts.software?.hostname,
+                                       chassisSerial: facts.inventory?.chassisSerial, model: facts.software?.model),
                 trigger: .onDemand, started: started, finished: started.addingTimeInterval(30),
                 outcomes: raw.map { RPCOutcome(rpc: $0.rpc, status: .ok, durationSeconds: 1) },
-                rawReplies: raw, facts: DeviceFacts.parsed(from: raw), log: "benchmark\n")
+                rawReplies: raw, facts: facts, log: "benchmark\n")
             let dir = directory.map { URL(fileURLWithPath: $0) }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("care-agent-bench-\(UUID().uuidString)")
             defer { if directory == nil { try? FileManager.default.removeItem(at: dir) } }

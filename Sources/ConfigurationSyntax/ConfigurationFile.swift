@@ -20,12 +20,43 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     }
 }
 
-/// The INI-style text of agent.conf, split into sections of `key = value` entries, each entry
-/// remembering where it was written. Knows nothing about what the keys mean (see ``AgentConfiguration``).
+/// Which section headers a file may have: each kind, and whether it takes a name
+/// (`[group core]`) or none (`[agent]`). agent.conf and support.conf each have their own.
+public struct SectionGrammar: Sendable {
+    /// One section kind.
+    public struct Kind: Sendable {
+        public var name: String
+        public var takesName: Bool
+        /// Shown in "expected one name after" errors, e.g. `[group core-routers]`.
+        public var example: String?
+
+        public init(_ name: String, takesName: Bool = false, example: String? = nil) {
+            self.name = name
+            self.takesName = takesName
+            self.example = example
+        }
+    }
+
+    public var kinds: [Kind]
+    /// How errors list the allowed headers, e.g. "agent, defaults, group NAME or device NAME".
+    public var summary: String
+    /// The header an error suggests before the first key, e.g. `[agent]`.
+    public var firstSection: String
+
+    public init(kinds: [Kind], summary: String, firstSection: String) {
+        self.kinds = kinds
+        self.summary = summary
+        self.firstSection = firstSection
+    }
+}
+
+/// The INI-style text of a configuration file (agent.conf, support.conf), split into sections of
+/// `key = value` entries, each entry remembering where it was written. Knows nothing about what
+/// the keys mean (see `AgentConfiguration`, `SupportConfiguration`).
 ///
 /// Grammar, one statement per line:
 /// - `# comment` or `; comment` (whole line, or after a value when preceded by a blank);
-/// - `[agent]`, `[defaults]`, `[upload]`, `[reports]`, `[group NAME]`, `[device NAME]` section headers;
+/// - `[kind]` or `[kind NAME]` section headers, the kinds a ``SectionGrammar`` allows;
 /// - `key = value`; a value may be quoted with `"` to keep `#` or surrounding blanks.
 public struct ConfigurationFile: Sendable {
     /// One `key = value` line.
@@ -48,14 +79,14 @@ public struct ConfigurationFile: Sendable {
     public var path: String
     public var sections: [Section]
 
-    public init(path: String) throws(ConfigurationError) {
+    public init(path: String, grammar: SectionGrammar) throws(ConfigurationError) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(file: path, line: 0, column: 0, message: "cannot read the file (missing, or not readable by this user)")
         }
-        try self.init(path: path, text: String(decoding: data, as: UTF8.self))
+        try self.init(path: path, text: String(decoding: data, as: UTF8.self), grammar: grammar)
     }
 
-    public init(path: String, text: String) throws(ConfigurationError) {
+    public init(path: String, text: String, grammar: SectionGrammar) throws(ConfigurationError) {
         self.path = path
         sections = []
         // Split on Character.isNewline: Swift reads "\r\n" as one Character, so a file saved with
@@ -80,16 +111,16 @@ public struct ConfigurationFile: Sendable {
                     throw fail(close + 2, "expected the end of the line after \"]\"")
                 }
                 let words = String(line[(i + 1)..<close]).split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-                guard let kind = words.first else { throw fail(i + 2, "expected a section name such as agent, group NAME or device NAME") }
-                switch kind {
-                case "agent", "defaults", "upload", "reports":
-                    guard words.count == 1 else { throw fail(i + 2 + kind.count + 1, "expected \"]\": [\(kind)] takes no name") }
-                case "group", "device", "event":
+                guard let kind = words.first else { throw fail(i + 2, "expected a section name such as \(grammar.summary)") }
+                guard let rule = grammar.kinds.first(where: { $0.name == kind }) else {
+                    throw fail(i + 2, "expected \(grammar.summary), found \"\(kind)\"")
+                }
+                if rule.takesName {
                     guard words.count == 2 else {
-                        throw fail(i + 2 + kind.count + 1, "expected one name after \"\(kind)\", as in [\(kind) core-routers]")
+                        throw fail(i + 2 + kind.count + 1, "expected one name after \"\(kind)\", as in \(rule.example ?? "[\(kind) NAME]")")
                     }
-                default:
-                    throw fail(i + 2, "expected agent, defaults, group NAME, device NAME or event KIND, found \"\(kind)\"")
+                } else {
+                    guard words.count == 1 else { throw fail(i + 2 + kind.count + 1, "expected \"]\": [\(kind)] takes no name") }
                 }
                 sections.append(Section(kind: kind, name: words.count > 1 ? words[1] : nil, line: lineNumber, entries: []))
                 continue
@@ -123,7 +154,7 @@ public struct ConfigurationFile: Sendable {
                 value = String(line[v..<end]).trimmingCharacters(in: .whitespaces)
             }
             guard !sections.isEmpty else {
-                throw fail(i + 1, "expected a section header such as [agent] before the first key")
+                throw fail(i + 1, "expected a section header such as \(grammar.firstSection) before the first key")
             }
             sections[sections.count - 1].entries.append(Entry(key: key, value: value, line: lineNumber, valueColumn: v + 1))
         }

@@ -1,0 +1,261 @@
+import Bundle
+import Dispatch
+import Foundation
+import Logging
+import SupportStore
+
+/// How the intake answered one upload: the HTTP status and the one-line reason sent as the body.
+public struct IntakeAnswer: Sendable, Equatable, CustomStringConvertible {
+    public var status: Int
+    public var reason: String
+    /// The bundle id, once the manifest was read.
+    public var bundle: UUID?
+
+    public init(status: Int, reason: String, bundle: UUID? = nil) {
+        self.status = status
+        self.reason = reason
+        self.bundle = bundle
+    }
+
+    public var description: String { "\(status) \(reason)" }
+}
+
+/// Verifies an uploaded bundle and stores it, independently of HTTP: the body is already in an
+/// ``IncomingFile``. Verification is complete before anything is stored: the signature by a key
+/// trusted for the uploading customer, every member's size and SHA-256, the format version, and
+/// the device identity (the manifest's serial and host name agree with the facts). Storing
+/// places the file (content-addressed, fsynced) and only then commits its row: a crash in
+/// between leaves an unreferenced file, never a row without its file, and the retry completes it.
+public struct BundleIntake: Sendable {
+    public let database: any SupportDatabase
+    public let files: BundleFileStore
+    public let maxBundleSize: Int
+    /// Whether a valid bundle signed by an unknown key puts the key on the pending list
+    /// (`enrollment = pending`) rather than only being refused.
+    public let enrollment: Bool
+    public let logger: Logger
+    /// Verification holds a bundle unpacked in memory (up to 8 × `maxBundleSize`): at most this
+    /// many at once, so that many concurrent uploads cannot exhaust memory or the CPUs.
+    let verifications: ConcurrencyGate
+    /// Hidden, for tests: the process dies (`_exit(137)`) at this step of storing, named by
+    /// `CARE_SUPPORT_CRASH_AT` (see ``CrashStep``), as a kill -9 would stop it there.
+    let crashStep: CrashStep?
+
+    /// Points of ``accept(_:sha256:name:customer:claimedSHA256:)`` where a test makes the process die.
+    public enum CrashStep: String, Sendable, CaseIterable {
+        /// The body is fsynced in incoming/, nothing verified yet.
+        case received
+        /// The file is linked into bundles/, its row not committed.
+        case placed
+        /// The row is committed, no answer sent.
+        case committed
+    }
+
+    public static let crashEnvironmentVariable = "CARE_SUPPORT_CRASH_AT"
+
+    public init(database: any SupportDatabase, files: BundleFileStore, maxBundleSize: Int, enrollment: Bool = false, logger: Logger) {
+        self.database = database
+        self.files = files
+        self.maxBundleSize = maxBundleSize
+        self.enrollment = enrollment
+        self.logger = logger
+        verifications = ConcurrencyGate(limit: max(2, ProcessInfo.processInfo.activeProcessorCount))
+        crashStep = ProcessInfo.processInfo.environment[Self.crashEnvironmentVariable].flatMap(CrashStep.init(rawValue:))
+    }
+
+    private func crash(at step: CrashStep) {
+        if step == crashStep { _exit(137) }
+    }
+
+    /// Bundle file names the intake takes: what the agent writes, no paths, no hidden files.
+    public static func isAcceptableName(_ name: String) -> Bool {
+        BundleFileName.isBundle(name) && name.count <= 255
+            && name.unicodeScalars.allSatisfy { scalar in
+                switch scalar {
+                case "A"..."Z", "a"..."z", "0"..."9", ".", "_", "-": return true
+                default: return false
+                }
+            }
+    }
+
+    /// Verifies and stores `file` (finished, with its SHA-256) as `name` for `customer`.
+    /// `claimedSHA256` is the agent's `X-Care-Bundle-SHA256` header, when sent.
+    public func accept(_ file: IncomingFile, sha256: String, name: String, customer: String,
+                       claimedSHA256: String?) async -> IntakeAnswer {
+        var logger = logger
+        logger[metadataKey: "customer"] = "\(customer)"
+        logger[metadataKey: "file"] = "\(name)"
+        let answer = await decide(file, sha256: sha256, name: name, customer: customer, claimedSHA256: claimedSHA256, logger: logger)
+        if let bundle = answer.bundle { logger[metadataKey: "bundle"] = "\(bundle)" }
+        logger[metadataKey: "status"] = "\(answer.status)"
+        if answer.status >= 400 {
+            logger.warning("upload refused: \(answer.reason)")
+        } else {
+            logger.info("upload \(answer.status == 201 ? "stored" : "already stored")", metadata: ["size": "\(file.size)"])
+        }
+        return answer
+    }
+
+    private func decide(_ file: IncomingFile, sha256: String, name: String, customer: String,
+                        claimedSHA256: String?, logger: Logger) async -> IntakeAnswer {
+        crash(at: .received)
+        if let claimed = claimedSHA256?.lowercased(), claimed != sha256 {
+            return IntakeAnswer(status: 400, reason: "the body's SHA-256 is \(sha256), X-Care-Bundle-SHA256 says \(claimed.prefix(64)): damaged or cut short in transit")
+        }
+        let trusted: Set<AgentPublicKey>
+        do {
+            trusted = try await database.trustedKeys(customer: customer)
+        } catch {
+            return IntakeAnswer(status: 503, reason: "the store cannot be read now, try again later")
+        }
+        let reader = BundleReader(trust: .keys(trusted), limits: .init(
+            maximumFileSize: maxBundleSize, maximumUnpackedSize: maxBundleSize * 8, maximumMemberSize: maxBundleSize * 8))
+        let path = file.path
+        let verified: VerifiedBundle
+        do {
+            verified = try await verify(path, with: reader).get()
+        } catch .untrustedKey where enrollment {
+            return await enroll(path: path, reader: reader, customer: customer)
+        } catch {
+            return Self.answer(for: error, customer: customer)
+        }
+        let id = verified.manifest.bundleId
+        if let problem = Self.identityProblem(verified) {
+            return IntakeAnswer(status: 422, reason: "inconsistent bundle: \(problem)", bundle: id)
+        }
+        let record = StoredBundle(verified: verified, customer: customer, fileName: name, fileSHA256: sha256, fileSize: file.size)
+        do {
+            if let existing = try await database.bundle(id: id) {
+                return Self.duplicateAnswer(existing, record)
+            }
+            _ = try await Self.offload { () throws(SupportStoreError) in try files.place(file, sha256: sha256) }
+            crash(at: .placed)
+            switch try await database.insert(record) {
+            case .inserted:
+                crash(at: .committed)
+                return IntakeAnswer(status: 201, reason: "stored bundle \(id) of \(record.device)", bundle: id)
+            case let .duplicate(existing):
+                // Another intake process committed it a moment ago.
+                return Self.duplicateAnswer(existing, record)
+            }
+        } catch {
+            logger.error("cannot store the bundle: \(error)")
+            return IntakeAnswer(status: 503, reason: "the bundle cannot be stored now, try again later", bundle: id)
+        }
+    }
+
+    /// A bundle signed by a key not trusted for the customer, with enrollment on: verified in
+    /// full against its own key, its key goes on the pending list; still 403 (the agent keeps
+    /// the bundle and retries, so it is stored once the key is approved).
+    private func enroll(path: String, reader: BundleReader, customer: String) async -> IntakeAnswer {
+        let selfSigned = BundleReader(trust: .embeddedKey, limits: reader.limits, decodesFacts: false)
+        let verified: VerifiedBundle
+        do {
+            verified = try await verify(path, with: selfSigned).get()
+        } catch {
+            return Self.answer(for: error, customer: customer)
+        }
+        let fingerprint = verified.signer.fingerprint
+        do {
+            try await database.recordPending(customer: customer, key: verified.signer, agent: verified.manifest.agent.id,
+                                             device: verified.manifest.device.name, at: Date())
+        } catch {
+            logger.error("cannot record a pending key: \(error)", metadata: ["customer": "\(customer)", "key": "\(fingerprint)"])
+            return IntakeAnswer(status: 503, reason: "the store cannot be written now, try again later", bundle: verified.manifest.bundleId)
+        }
+        return IntakeAnswer(status: 403, reason: "untrusted signer: the bundle is signed by \(fingerprint), which waits for approval for customer \(customer) (care-support agent approve \(customer) \(fingerprint))",
+                            bundle: verified.manifest.bundleId)
+    }
+
+    /// Reads and verifies the file off Swift's cooperative threads, within the verification gate.
+    private func verify(_ path: String, with reader: BundleReader) async -> Result<VerifiedBundle, BundleError> {
+        await verifications.enter()
+        let result: Result<VerifiedBundle, BundleError>
+        do {
+            result = .success(try await Self.offload { () throws(BundleError) -> VerifiedBundle in
+                try reader.read(contentsOf: URL(fileURLWithPath: path))
+            })
+        } catch {
+            result = .failure(error)
+        }
+        await verifications.leave()
+        return result
+    }
+
+    static func duplicateAnswer(_ existing: StoredBundle, _ record: StoredBundle) -> IntakeAnswer {
+        if existing.fileSHA256 == record.fileSHA256 && existing.customer == record.customer {
+            return IntakeAnswer(status: 200, reason: "bundle \(record.id) is stored already", bundle: record.id)
+        }
+        return IntakeAnswer(status: 409, reason: "a different bundle with id \(record.id) is stored already; this one is not stored", bundle: record.id)
+    }
+
+    /// Why the manifest's device identity disagrees with the facts, if it does.
+    static func identityProblem(_ verified: VerifiedBundle) -> String? {
+        let device = verified.manifest.device
+        guard !device.name.isEmpty else { return "the manifest names no device" }
+        if let serial = device.chassisSerial, let factSerial = verified.contents.facts.inventory?.chassisSerial, serial != factSerial {
+            return "the manifest says chassis serial \(serial), the chassis inventory says \(factSerial)"
+        }
+        if let hostname = device.hostname, let factHost = verified.contents.facts.software?.hostname, hostname != factHost {
+            return "the manifest says host name \(hostname), show version says \(factHost)"
+        }
+        return nil
+    }
+
+    /// The status for a bundle that did not verify: 413 too large, 403 signed by a key not trusted
+    /// for this customer (a credential matter: the agent keeps the bundle and retries once the key
+    /// is trusted), 422 for everything wrong inside the bundle.
+    static func answer(for error: BundleError, customer: String) -> IntakeAnswer {
+        switch error {
+        case .tooLarge, .tooManyMembers:
+            return IntakeAnswer(status: 413, reason: error.description)
+        case let .untrustedKey(fingerprint):
+            return IntakeAnswer(status: 403, reason: "untrusted signer: the bundle is signed by \(fingerprint), which is not trusted for customer \(customer) (care-support agent trust \(customer) --key ...)")
+        case .unreadableFile:
+            return IntakeAnswer(status: 503, reason: "the upload cannot be read back now, try again later")
+        default:
+            return IntakeAnswer(status: 422, reason: error.description)
+        }
+    }
+
+    /// Runs blocking work (decompression, hashing, fsync) on a Dispatch thread, keeping Swift's
+    /// cooperative threads free for other requests.
+    static func offload<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result: Result<T, E> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                do throws(E) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// At most `limit` holders at once; the others wait their turn in arrival order.
+actor ConcurrencyGate {
+    let limit: Int
+    private var holders = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func enter() async {
+        if holders < limit {
+            holders += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the place to the next waiter, if any.
+    func leave() {
+        if waiting.isEmpty {
+            holders -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import SupportStore
+import X509
+
+/// A request's context on the intake: Hummingbird's core context plus the channel, from which
+/// the client certificate (mutual TLS) is read when the intake has a `client-ca`.
+public struct IntakeRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// The subject (RFC 4514) of the client certificate TLS verified against `client-ca`, if one was presented.
+    func clientSubject() async -> String? {
+        guard let certificate = try? await channel.nioSSL_peerCertificate().get(),
+              let der = try? certificate.toDERBytes(),
+              let parsed = try? Certificate(derEncoded: der) else { return nil }
+        return parsed.subject.description
+    }
+}
+
+/// Why the server could not start.
+public struct IntakeServerError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The HTTPS intake: `PUT <base-path><bundle file name>` with `Authorization: Bearer TOKEN`,
+/// exactly what the agent's uploader sends. The body is streamed to a temporary file under the
+/// size limit, then handed to ``BundleIntake``.
+///
+/// Answers: 201 stored; 200 stored already (same bundle id and bytes) or 409 (same id, other
+/// bytes); 400 bad request (name, digest header); 401 no valid token; 403 signer not trusted for
+/// the customer; 413 too large; 422 a bundle that does not verify; 503 the store is unavailable.
+/// Every answer's body is one line saying why.
+public enum IntakeServer {
+    /// The application serving `configuration.server` with `intake`.
+    public static func application(configuration: SupportConfiguration, intake: BundleIntake, logger: Logger,
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        throws(IntakeServerError) -> some ApplicationProtocol {
+        try configuration.validateForServingOrThrow()
+        let router = Router(context: IntakeRequestContext.self)
+        let server = configuration.server
+        let basePath = server.basePath
+        let mutualTLS = server.clientCA != nil
+        router.put(RouterPath(basePath + ":name")) { request, context -> Response in
+            let subject = mutualTLS ? await context.clientSubject() : nil
+            return try await receive(request, name: context.parameters.get("name") ?? "", clientSubject: subject,
+                                     intake: intake, limit: server.maxBundleSize)
+        }
+        ReadAPI.register(on: router, database: intake.database, files: intake.files)
+        let tls = try tlsConfiguration(server)
+        do {
+            return Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+                configuration: .init(address: .hostname(server.host, port: server.port), serverName: "care-support"),
+                onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+                logger: logger)
+        } catch {
+            throw IntakeServerError("cannot set up TLS: \(error)")
+        }
+    }
+
+    static func tlsConfiguration(_ server: SupportConfiguration.Server) throws(IntakeServerError) -> TLSConfiguration {
+        guard let certificatePath = server.tlsCertificate, let keyPath = server.tlsKey else {
+            throw IntakeServerError("tls-certificate and tls-key are needed to serve")
+        }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+            guard !chain.isEmpty else { throw IntakeServerError("\(certificatePath) holds no PEM certificate") }
+            let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            tls.minimumTLSVersion = .tlsv12
+            if let clientCA = server.clientCA {
+                // A client certificate is checked when presented; a bearer token still suffices without one.
+                tls.trustRoots = .file(clientCA)
+                tls.certificateVerification = .optionalVerification
+            }
+            return tls
+        } catch let error as IntakeServerError {
+            throw error
+        } catch {
+            throw IntakeServerError("cannot load the TLS certificate \(certificatePath) or key \(keyPath): \(error)")
+        }
+    }
+
+    static func text(_ status: Int, _ reason: String, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: reason + "\n")))
+    }
+
+    /// The customer the request's credentials name: a live bearer token, else a client
+    /// certificate subject allowed for a customer (nil: neither). A token naming one customer
+    /// and a certificate naming another is refused (nil) rather than guessed.
+    static func customer(_ request: Request, clientSubject: String?, database: any SupportDatabase) async throws(SupportStoreError) -> String? {
+        var byToken: String?
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+            let token = parts[1].trimmingCharacters(in: .whitespaces)
+            guard !token.isEmpty, token.count <= 200 else { return nil }
+            guard let customer = try await database.customer(forTokenHash: UploadToken.hash(token), scope: .upload) else { return nil }
+            byToken = customer
+        }
+        var bySubject: String?
+        if let clientSubject { bySubject = try await database.customer(forSubject: clientSubject) }
+        if let byToken, let bySubject, byToken != bySubject { return nil }
+        return byToken ?? bySubject
+    }
+
+    static func receive(_ request: Request, name: String, clientSubject: String?, intake: BundleIntake, limit: Int) async throws -> Response {
+        let customer: String
+        do {
+            guard let found = try await Self.customer(request, clientSubject: clientSubject, database: intake.database) else {
+                return text(401, "no valid credentials: send Authorization: Bearer TOKEN with a token from `care-support token create`, or a client certificate whose subject is allowed",
+                            headers: [.wwwAuthenticate: "Bearer realm=\"care-support\""])
+            }
+            customer = found
+        } catch {
+            intake.logger.error("cannot check a token: \(error)")
+            return text(503, "credentials cannot be checked now, try again later")
+        }
+        guard BundleIntake.isAcceptableName(name) else {
+            return text(400, "not a bundle file name: expected NAME.tar.gz made of letters, digits, '.', '_' and '-'")
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            return text(413, "refused: bundle too large, \(length) bytes, more than the limit of \(limit)")
+        }
+        let file: IncomingFile
+        do {
+            file = try intake.files.newIncomingFile()
+        } catch {
+            intake.logger.error("cannot receive an upload: \(error)")
+            return text(503, "the upload cannot be received now, try again later")
+        }
+        defer { file.discard() }
+        // A body cut off (connection reset, client gone) throws here: nothing is stored and the
+        // temporary file goes with the defer.
+        for try await buffer in request.body {
+            guard file.size + buffer.readableBytes <= limit else {
+                return text(413, "refused: bundle too large, more than the limit of \(limit) bytes")
+            }
+            try buffer.withUnsafeReadableBytes { bytes in try file.write(bytes) }
+        }
+        let sha256 = try file.finish()
+        let answer = await intake.accept(file, sha256: sha256, name: name, customer: customer,
+                                         claimedSHA256: request.headers.first { $0.name.canonicalName == "x-care-bundle-sha256" }?.value)
+        return text(answer.status, answer.reason)
+    }
+}
+
+extension SupportConfiguration {
+    func validateForServingOrThrow() throws(IntakeServerError) {
+        do {
+            try validateForServing()
+        } catch {
+            throw IntakeServerError(error.description)
+        }
+    }
+}

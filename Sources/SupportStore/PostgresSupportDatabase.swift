@@ -1,0 +1,366 @@
+import Bundle
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// PostgreSQL, for a support organisation with several intake hosts: they share this database and
+/// nothing else but the bundle file area (see docs/support.md). Uniqueness and transactions are
+/// the database's, so concurrent intakes stay consistent.
+///
+/// The URL is `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|require][&host=/socket/dir]`;
+/// without a password in it, `$PGPASSWORD` is used. TLS is required (and verified against the
+/// system's CAs) unless the host is loopback or `sslmode=disable`.
+public final class PostgresSupportDatabase: SupportDatabase {
+    let client: PostgresClient
+    let logger: Logger
+    let runner: Task<Void, Never>
+    let location: String
+
+    public init(url: String, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SupportStoreError) {
+        location = DatabaseLocation.postgres(url: url).description
+        guard let parts = URLComponents(string: url), let user = parts.user, !user.isEmpty else {
+            throw .invalid("expected postgres://USER@HOST:PORT/DATABASE, found \(location)")
+        }
+        let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
+        let query = Dictionary((parts.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let password = parts.password ?? environment["PGPASSWORD"]
+        var configuration: PostgresClient.Configuration
+        if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
+            let port = parts.port ?? 5432
+            configuration = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password,
+                                  database: database.isEmpty ? nil : database)
+        } else {
+            guard let host = parts.host, !host.isEmpty else { throw .invalid("no host in \(location)") }
+            let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
+            let tls: PostgresClient.Configuration.TLS
+            switch query["sslmode"] ?? (loopback ? "disable" : "require") {
+            case "disable": tls = .disable
+            case "require", "verify-full": tls = .require(.makeClientConfiguration())
+            case let other: throw .invalid("sslmode \(other) in \(location): expected disable or require")
+            }
+            configuration = .init(host: host, port: parts.port ?? 5432, username: user, password: password,
+                                  database: database.isEmpty ? nil : database, tls: tls)
+        }
+        configuration.options.minimumConnections = 0
+        configuration.options.maximumConnections = 16
+        let client = PostgresClient(configuration: configuration)
+        self.client = client
+        self.logger = logger
+        runner = Task { await client.run() }
+    }
+
+    deinit { runner.cancel() }
+
+    public func close() async {
+        runner.cancel()
+        _ = await runner.value
+    }
+
+    /// `?` placeholders renumbered `$1`, `$2`... with their values bound.
+    static func query(_ sql: String, _ values: [SQLValue]) -> PostgresQuery {
+        var text = ""
+        var number = 0
+        for character in sql {
+            if character == "?" {
+                number += 1
+                text += "$\(number)"
+            } else {
+                text.append(character)
+            }
+        }
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case let .text(string): binds.append(string)
+            case let .integer(number): binds.append(number)
+            case .null: binds.appendNull()
+            }
+        }
+        return PostgresQuery(unsafeSQL: text, binds: binds)
+    }
+
+    func error(_ what: String, _ error: any Error) -> SupportStoreError {
+        if let error = error as? SupportStoreError { return error }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return .database("\(what) in \(location): \(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))")
+            }
+            return .database("\(what) in \(location): \(error.code)")
+        }
+        return .database("\(what) in \(location): \(error)")
+    }
+
+    static func sqlState(_ error: any Error) -> String? { (error as? PSQLError)?.serverInfo?[.sqlState] }
+
+    /// Runs one statement and returns its rows.
+    func rows(_ what: String, _ sql: String, _ values: [SQLValue] = []) async throws(SupportStoreError) -> [PostgresRandomAccessRow] {
+        do {
+            var result: [PostgresRandomAccessRow] = []
+            for try await row in try await client.query(Self.query(sql, values), logger: logger) {
+                result.append(row.makeRandomAccess())
+            }
+            return result
+        } catch {
+            if Self.sqlState(error) == "23503" { throw .database("\(what): the customer does not exist") }
+            throw self.error(what, error)
+        }
+    }
+
+    func requireCustomer(_ name: String) async throws(SupportStoreError) {
+        guard try await !rows("reading customer \(name)", "SELECT 1 FROM customers WHERE name = ?", [.text(name)]).isEmpty else {
+            throw .unknownCustomer(name)
+        }
+    }
+
+    public func migrate() async throws(SupportStoreError) -> [Int] {
+        let logger = logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection -> [Int] in
+                // Two intakes starting at once: the second waits here, then finds nothing to do.
+                try await connection.query("SELECT pg_advisory_xact_lock(7260714)", logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: SupportSchema.createMigrationsTable), logger: logger)
+                var current = 0
+                for try await version in try await connection.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", logger: logger)
+                    .decode(Int.self) { current = version }
+                guard current <= SupportSchema.latestVersion else {
+                    throw SupportStoreError.schemaTooNew(found: current, supported: SupportSchema.latestVersion)
+                }
+                var applied: [Int] = []
+                for migration in SupportSchema.migrations where migration.version > current {
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(Self.query("INSERT INTO schema_migrations (version, applied) VALUES (?, ?)",
+                                                           [.integer(Int64(migration.version)), SQLValue(Date())]), logger: logger)
+                    applied.append(migration.version)
+                }
+                return applied
+            }
+        } catch let error as PostgresTransactionError {
+            throw self.error("migrating", error.closureError ?? error.beginError ?? error.commitError ?? error)
+        } catch {
+            throw self.error("migrating", error)
+        }
+    }
+
+    public func schemaVersion() async throws(SupportStoreError) -> Int {
+        let exists = try await rows("reading the schema version", "SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+        guard let present = exists.first, (try? present["present"].decode(Bool.self)) == true else { return 0 }
+        let rows = try await rows("reading the schema version", "SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations")
+        return Int(try PostgresColumns(row: rows[0]).integer("version") ?? 0)
+    }
+
+    public func addCustomer(_ name: String, at date: Date) async throws(SupportStoreError) -> Customer {
+        try Customer.validate(name: name)
+        let inserted = try await rows("adding customer \(name)",
+                                      "INSERT INTO customers (name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING RETURNING name",
+                                      [.text(name), SQLValue(date)])
+        guard !inserted.isEmpty else { throw .customerExists(name) }
+        return Customer(name: name, created: SupportSchema.stored(date))
+    }
+
+    public func customers() async throws(SupportStoreError) -> [Customer] {
+        try await rows("listing customers", "SELECT name, created FROM customers ORDER BY name").map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            return Customer(name: try columns.requiredText("name"), created: try columns.requiredDate("created"))
+        }
+    }
+
+    public func customer(named name: String) async throws(SupportStoreError) -> Customer? {
+        try await rows("reading customer \(name)", "SELECT name, created FROM customers WHERE name = ?", [.text(name)])
+            .first.map { row throws(SupportStoreError) in
+                let columns = PostgresColumns(row: row)
+                return Customer(name: try columns.requiredText("name"), created: try columns.requiredDate("created"))
+            }
+    }
+
+    public func addToken(customer: String, id: String, hash: String, scope: TokenScope, at date: Date) async throws(SupportStoreError) {
+        try await requireCustomer(customer)
+        _ = try await rows("adding a token of \(customer)", "INSERT INTO upload_tokens (id, customer, hash, created, scope) VALUES (?, ?, ?, ?, ?)",
+                           [.text(id), .text(customer), .text(hash), SQLValue(date), .text(scope.rawValue)])
+    }
+
+    public func revokeToken(customer: String, id: String, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await requireCustomer(customer)
+        return try await !rows("revoking a token of \(customer)",
+                               "UPDATE upload_tokens SET revoked = ? WHERE customer = ? AND id = ? AND revoked IS NULL RETURNING id",
+                               [SQLValue(date), .text(customer), .text(id)]).isEmpty
+    }
+
+    public func tokens(customer: String) async throws(SupportStoreError) -> [UploadTokenRecord] {
+        try await requireCustomer(customer)
+        return try await rows("listing tokens of \(customer)",
+                              "SELECT id, customer, scope, created, revoked FROM upload_tokens WHERE customer = ? ORDER BY created, id",
+                              [.text(customer)]).map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            return UploadTokenRecord(id: try columns.requiredText("id"), customer: customer,
+                                     scope: TokenScope(rawValue: try columns.requiredText("scope")) ?? .upload,
+                                     created: try columns.requiredDate("created"), revoked: try columns.date("revoked"))
+        }
+    }
+
+    public func customer(forTokenHash hash: String, scope: TokenScope) async throws(SupportStoreError) -> String? {
+        try await rows("checking a token", "SELECT customer FROM upload_tokens WHERE hash = ? AND scope = ? AND revoked IS NULL",
+                       [.text(hash), .text(scope.rawValue)])
+            .first.map { row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("customer") }
+    }
+
+    public func trustKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await requireCustomer(customer)
+        let added = try await !rows("trusting a key for \(customer)", """
+            INSERT INTO agent_keys (customer, public_key, fingerprint, added) VALUES (?, ?, ?, ?)
+            ON CONFLICT (customer, public_key) DO UPDATE SET revoked = NULL, added = excluded.added
+            WHERE agent_keys.revoked IS NOT NULL RETURNING customer
+            """, [.text(customer), .text(key.base64), .text(key.fingerprint), SQLValue(date)]).isEmpty
+        _ = try await rows("clearing a pending key of \(customer)", "DELETE FROM pending_keys WHERE customer = ? AND public_key = ?",
+                           [.text(customer), .text(key.base64)])
+        return added
+    }
+
+    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) {
+        try await requireCustomer(customer)
+        _ = try await rows("recording a pending key of \(customer)", SupportSchema.recordPending,
+                           [.text(customer), .text(key.base64), .text(key.fingerprint), .text(agent), .text(device), SQLValue(date), SQLValue(date)])
+    }
+
+    public func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord] {
+        let filter = customer == nil ? "" : " WHERE customer = ?"
+        return try await rows("listing pending keys", SupportSchema.selectPending + filter + " ORDER BY customer, first_seen, public_key",
+                              customer.map { [.text($0)] } ?? []).map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            let key: AgentPublicKey
+            do {
+                key = try AgentPublicKey(base64: try columns.requiredText("public_key"))
+            } catch {
+                throw .database("a pending key is invalid: \(error)")
+            }
+            return PendingKeyRecord(customer: try columns.requiredText("customer"), key: key, agent: try columns.requiredText("agent"),
+                                    device: try columns.requiredText("device"), firstSeen: try columns.requiredDate("first_seen"),
+                                    lastSeen: try columns.requiredDate("last_seen"), uploads: Int(try columns.integer("uploads") ?? 0))
+        }
+    }
+
+    public func revokeKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await requireCustomer(customer)
+        return try await !rows("revoking a key of \(customer)",
+                               "UPDATE agent_keys SET revoked = ? WHERE customer = ? AND public_key = ? AND revoked IS NULL RETURNING customer",
+                               [SQLValue(date), .text(customer), .text(key.base64)]).isEmpty
+    }
+
+    public func keys(customer: String) async throws(SupportStoreError) -> [TrustedKeyRecord] {
+        try await requireCustomer(customer)
+        return try await rows("listing keys of \(customer)",
+                              "SELECT public_key, added, revoked FROM agent_keys WHERE customer = ? ORDER BY added, public_key",
+                              [.text(customer)]).map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            let key: AgentPublicKey
+            do {
+                key = try AgentPublicKey(base64: try columns.requiredText("public_key"))
+            } catch {
+                throw .database("a stored key of \(customer) is invalid: \(error)")
+            }
+            return TrustedKeyRecord(customer: customer, key: key, added: try columns.requiredDate("added"),
+                                    revoked: try columns.date("revoked"))
+        }
+    }
+
+    public func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await requireCustomer(customer)
+        if let owner = try await rows("allowing a client subject", "SELECT customer FROM client_subjects WHERE subject = ?", [.text(subject)])
+            .first.map({ row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("customer") }), owner != customer {
+            throw .invalid("client subject \(subject) belongs to customer \(owner)")
+        }
+        return try await !rows("allowing a client subject for \(customer)", SupportSchema.allowSubject + " RETURNING subject",
+                               [.text(subject), .text(customer), SQLValue(date)]).isEmpty
+    }
+
+    public func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await requireCustomer(customer)
+        return try await !rows("revoking a client subject of \(customer)",
+                               "UPDATE client_subjects SET revoked = ? WHERE customer = ? AND subject = ? AND revoked IS NULL RETURNING subject",
+                               [SQLValue(date), .text(customer), .text(subject)]).isEmpty
+    }
+
+    public func subjects(customer: String) async throws(SupportStoreError) -> [ClientSubjectRecord] {
+        try await requireCustomer(customer)
+        return try await rows("listing client subjects of \(customer)",
+                              "SELECT subject, added, revoked FROM client_subjects WHERE customer = ? ORDER BY added, subject",
+                              [.text(customer)]).map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            return ClientSubjectRecord(customer: customer, subject: try columns.requiredText("subject"),
+                                       added: try columns.requiredDate("added"), revoked: try columns.date("revoked"))
+        }
+    }
+
+    public func customer(forSubject subject: String) async throws(SupportStoreError) -> String? {
+        try await rows("checking a client subject", "SELECT customer FROM client_subjects WHERE subject = ? AND revoked IS NULL",
+                       [.text(subject)]).first.map { row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("customer") }
+    }
+
+    public func insert(_ bundle: StoredBundle) async throws(SupportStoreError) -> BundleInsertion {
+        try await requireCustomer(bundle.customer)
+        let inserted = try await rows("storing bundle \(bundle.id)", SupportSchema.insertBundle + " RETURNING id",
+                                      try SupportSchema.values(bundle))
+        if !inserted.isEmpty { return .inserted }
+        guard let existing = try await self.bundle(id: bundle.id) else {
+            throw .database("bundle \(bundle.id) was neither inserted nor found")
+        }
+        return .duplicate(existing: existing)
+    }
+
+    public func bundle(id: UUID) async throws(SupportStoreError) -> StoredBundle? {
+        try await rows("reading bundle \(id)", SupportSchema.selectBundles + " WHERE id = ?", [.text(id.uuidString.lowercased())])
+            .first.map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
+    }
+
+    public func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle] {
+        let (sql, values) = SupportSchema.bundlesQuery(customer: customer, device: device)
+        return try await rows("listing bundles", sql, values).map { row throws(SupportStoreError) in
+            try StoredBundle(row: PostgresColumns(row: row))
+        }
+    }
+
+    public func devices(customer: String?) async throws(SupportStoreError) -> [DeviceSummary] {
+        let (sql, values) = SupportSchema.devicesQuery(customer: customer)
+        return try await rows("listing devices", sql, values).map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            let latest = try StoredBundle(row: columns)
+            return DeviceSummary(customer: latest.customer, latest: latest, bundleCount: Int(try columns.integer("bundle_count") ?? 0))
+        }
+    }
+}
+
+extension PostgresSupportDatabase {
+    public func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle] {
+        try await rows("pruning bundles of \(customer)", SupportSchema.pruneBundles, [.text(customer), SQLValue(before)])
+            .map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
+    }
+
+    public func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool {
+        try await !rows("checking a bundle file", "SELECT 1 FROM bundles WHERE file_sha256 = ?", [.text(sha256)]).isEmpty
+    }
+}
+
+/// A PostgresNIO row read by column name.
+struct PostgresColumns: ColumnReader {
+    let row: PostgresRandomAccessRow
+
+    func text(_ column: String) throws(SupportStoreError) -> String? {
+        guard row.contains(column) else { throw .database("no column \(column)") }
+        do {
+            return try row[column].decode(String?.self)
+        } catch {
+            throw .database("column \(column): \(error)")
+        }
+    }
+
+    func integer(_ column: String) throws(SupportStoreError) -> Int64? {
+        guard row.contains(column) else { throw .database("no column \(column)") }
+        do {
+            return try row[column].decode(Int64?.self)
+        } catch {
+            throw .database("column \(column): \(error)")
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import Bundle
+import Crypto
+import Foundation
+import Logging
+
+/// Why a store operation failed, in words an operator can act on.
+public enum SupportStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The input was refused (a bad name, key, location).
+    case invalid(String)
+    case unknownCustomer(String)
+    case customerExists(String)
+    /// The database could not be opened, migrated or queried; the text says which and why.
+    case database(String)
+    /// The bundle file area could not be written or read.
+    case files(String)
+    /// The database was written by a newer care-support.
+    case schemaTooNew(found: Int, supported: Int)
+
+    public var description: String {
+        switch self {
+        case let .invalid(reason): return reason
+        case let .unknownCustomer(name): return "no customer \(name): add it with `care-support customer add \(name)`"
+        case let .customerExists(name): return "customer \(name) exists already"
+        case let .database(reason): return "database: \(reason)"
+        case let .files(reason): return "bundle files: \(reason)"
+        case let .schemaTooNew(found, supported):
+            return "the database schema is version \(found), this care-support knows up to \(supported): upgrade care-support"
+        }
+    }
+}
+
+/// What ``SupportDatabase/insert(_:)`` did.
+public enum BundleInsertion: Sendable, Equatable {
+    /// A new row was committed.
+    case inserted
+    /// A bundle with this id is stored already (maybe by another intake process a moment ago).
+    case duplicate(existing: StoredBundle)
+}
+
+/// Where the database is: `sqlite:PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
+    case sqlite(path: String)
+    case postgres(url: String)
+
+    public init(_ text: String) throws(SupportStoreError) {
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard path.hasPrefix("/") else { throw .invalid("expected sqlite:/ABSOLUTE/PATH, found \"\(text)\"") }
+            self = .sqlite(path: path)
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+        } else {
+            throw .invalid("expected sqlite:/PATH or postgres://USER@HOST:PORT/DATABASE, found \"\(text.prefix(40))\"")
+        }
+    }
+
+    /// Without the password, for logs and messages.
+    public var description: String {
+        switch self {
+        case let .sqlite(path): return "sqlite:\(path)"
+        case let .postgres(url):
+            guard var parts = URLComponents(string: url) else { return "postgres://(unparsable)" }
+            if parts.password != nil { parts.password = "***" }
+            return parts.string ?? "postgres://"
+        }
+    }
+}
+
+/// The support side's records: customers, their upload tokens and trusted agent keys, and the
+/// stored bundles with their metadata. One protocol, two implementations
+/// (``SQLiteSupportDatabase``, ``PostgresSupportDatabase``), one conformance suite
+/// (Tests/SupportStoreTests) that runs against both.
+///
+/// Idempotence lives here: bundle ids are unique in the schema, so two intake processes
+/// inserting the same bundle at once get one `.inserted` and one `.duplicate`.
+public protocol SupportDatabase: Sendable {
+    /// Applies the schema migrations not applied yet; returns their versions (empty: up to date).
+    @discardableResult func migrate() async throws(SupportStoreError) -> [Int]
+    /// The schema version applied (0: none).
+    func schemaVersion() async throws(SupportStoreError) -> Int
+
+    func addCustomer(_ name: String, at date: Date) async throws(SupportStoreError) -> Customer
+    func customers() async throws(SupportStoreError) -> [Customer]
+    func customer(named name: String) async throws(SupportStoreError) -> Customer?
+
+    /// Stores a token's id, hash (never the token) and scope.
+    func addToken(customer: String, id: String, hash: String, scope: TokenScope, at date: Date) async throws(SupportStoreError)
+    /// Returns false when the customer has no live token with this id.
+    func revokeToken(customer: String, id: String, at date: Date) async throws(SupportStoreError) -> Bool
+    func tokens(customer: String) async throws(SupportStoreError) -> [UploadTokenRecord]
+    /// The customer whose live (unrevoked) token of this scope has this hash.
+    func customer(forTokenHash hash: String, scope: TokenScope) async throws(SupportStoreError) -> String?
+
+    /// Notes an upload signed by an untrusted key (enrollment); the key waits for approval.
+    func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError)
+    /// Keys waiting for approval, of one customer or all.
+    func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord]
+
+    /// Trusts a key for a customer (again, if it was revoked) and clears it from the pending
+    /// list. Returns false when it was trusted already.
+    func trustKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool
+    /// Returns false when the key was not trusted for that customer.
+    func revokeKey(customer: String, key: AgentPublicKey, at date: Date) async throws(SupportStoreError) -> Bool
+    /// Every key ever trusted for the customer, revoked ones included.
+    func keys(customer: String) async throws(SupportStoreError) -> [TrustedKeyRecord]
+
+    /// Lets a client certificate with this subject (RFC 4514, `CN=agent-1,O=ACME`) upload for the
+    /// customer. Returns false when it may already; fails when the subject belongs to another customer.
+    func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool
+    /// Returns false when the subject was not allowed for that customer.
+    func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool
+    /// Every subject ever allowed for the customer, revoked ones included.
+    func subjects(customer: String) async throws(SupportStoreError) -> [ClientSubjectRecord]
+    /// The customer a live client-certificate subject belongs to.
+    func customer(forSubject subject: String) async throws(SupportStoreError) -> String?
+
+    /// Commits the row of a bundle whose file is stored already.
+    func insert(_ bundle: StoredBundle) async throws(SupportStoreError) -> BundleInsertion
+    func bundle(id: UUID) async throws(SupportStoreError) -> StoredBundle?
+    /// Newest collection first; nil filters match everything.
+    func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle]
+    /// Each device's latest bundle, by customer then device name.
+    func devices(customer: String?) async throws(SupportStoreError) -> [DeviceSummary]
+
+    /// Retention: deletes the customer's bundles collected before `before`, except each device's
+    /// latest, and returns what it deleted (their files are the caller's, see
+    /// ``BundleFileStore/removeUnreferenced(database:grace:now:)``).
+    func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle]
+    /// Whether any stored bundle's file has this SHA-256.
+    func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool
+
+    /// Closes connections (PostgreSQL); the database is unusable afterwards.
+    func close() async
+}
+
+extension SupportDatabase {
+    /// Keys a bundle of this customer may be signed by.
+    public func trustedKeys(customer: String) async throws(SupportStoreError) -> Set<AgentPublicKey> {
+        Set(try await keys(customer: customer).filter { $0.revoked == nil }.map(\.key))
+    }
+}
+
+/// Upload tokens: `<id>.<secret>`, the id public (it names the token in `token list` and
+/// `token revoke`), the secret 256 random bits. Only the SHA-256 of the whole token is stored,
+/// so a copy of the database lets nobody upload.
+public enum UploadToken {
+    /// A new token and its id.
+    public static func generate() -> (id: String, token: String) {
+        var rng = SystemRandomNumberGenerator()
+        let idBytes = (0..<6).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let secretBytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let id = idBytes.map { String(format: "%02x", $0) }.joined()
+        let secret = Data(secretBytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        return (id, "\(id).\(secret)")
+    }
+
+    /// Lower-case hex SHA-256 of the token text.
+    public static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+extension DatabaseLocation {
+    /// Opens (and for SQLite creates) the database; run ``SupportDatabase/migrate()`` before use.
+    public func open(logger: Logger = Logger(label: "care-support.store")) async throws(SupportStoreError) -> any SupportDatabase {
+        switch self {
+        case let .sqlite(path): return try SQLiteSupportDatabase(path: path)
+        case let .postgres(url): return try PostgresSupportDatabase(url: url, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,267 @@
+import Bundle
+import Foundation
+import Junos
+
+/// A value bound to a statement parameter, the same for both databases.
+enum SQLValue: Sendable, Equatable {
+    case text(String)
+    case integer(Int64)
+    case null
+
+    init(_ text: String?) { self = text.map(SQLValue.text) ?? .null }
+    init(_ date: Date?) { self = date.map { .integer(SupportSchema.milliseconds($0)) } ?? .null }
+}
+
+/// Reads one column of a result row by name; each database adapts its row type to it, so that
+/// rows map to records in one place (``StoredBundle/init(row:)``).
+protocol ColumnReader {
+    func text(_ column: String) throws(SupportStoreError) -> String?
+    func integer(_ column: String) throws(SupportStoreError) -> Int64?
+}
+
+extension ColumnReader {
+    func requiredText(_ column: String) throws(SupportStoreError) -> String {
+        guard let value = try text(column) else { throw .database("column \(column) is NULL") }
+        return value
+    }
+
+    func requiredDate(_ column: String) throws(SupportStoreError) -> Date {
+        guard let value = try integer(column) else { throw .database("column \(column) is NULL") }
+        return SupportSchema.date(value)
+    }
+
+    func date(_ column: String) throws(SupportStoreError) -> Date? {
+        try integer(column).map(SupportSchema.date)
+    }
+
+    func json<T: Decodable>(_ column: String, as type: T.Type) throws(SupportStoreError) -> T {
+        let text = try requiredText(column)
+        do {
+            return try SupportSchema.decoder.decode(T.self, from: Data(text.utf8))
+        } catch {
+            throw .database("column \(column) holds unreadable JSON: \(error)")
+        }
+    }
+}
+
+/// The schema and statements both databases share. The SQL is written once, in the common
+/// subset of SQLite and PostgreSQL: times are BIGINT milliseconds since 1970 (UTC), lists are
+/// JSON text; parameters are `?` (PostgreSQL's driver gets them renumbered `$1`, `$2`...).
+enum SupportSchema {
+    /// Versioned migrations, applied in order, each in the same transaction as its record in
+    /// `schema_migrations`. Never edit a released one: add the next.
+    static let migrations: [(version: Int, statements: [String])] = [
+        (1, [
+            """
+            CREATE TABLE customers (
+                name TEXT PRIMARY KEY,
+                created BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE upload_tokens (
+                id TEXT PRIMARY KEY,
+                customer TEXT NOT NULL REFERENCES customers(name),
+                hash TEXT NOT NULL UNIQUE,
+                created BIGINT NOT NULL,
+                revoked BIGINT
+            )
+            """,
+            """
+            CREATE TABLE agent_keys (
+                customer TEXT NOT NULL REFERENCES customers(name),
+                public_key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                added BIGINT NOT NULL,
+                revoked BIGINT,
+                PRIMARY KEY (customer, public_key)
+            )
+            """,
+            """
+            CREATE TABLE bundles (
+                id TEXT PRIMARY KEY,
+                customer TEXT NOT NULL REFERENCES customers(name),
+                agent TEXT NOT NULL,
+                agent_version TEXT NOT NULL,
+                signer TEXT NOT NULL,
+                device TEXT NOT NULL,
+                address TEXT NOT NULL,
+                hostname TEXT,
+                model TEXT,
+                serial TEXT,
+                version TEXT,
+                releases TEXT NOT NULL,
+                collection_trigger TEXT NOT NULL,
+                collected BIGINT NOT NULL,
+                finished BIGINT NOT NULL,
+                received BIGINT NOT NULL,
+                failed_rpcs TEXT NOT NULL,
+                rpc_count INTEGER NOT NULL,
+                outcomes TEXT NOT NULL,
+                frus TEXT NOT NULL,
+                file_sha256 TEXT NOT NULL,
+                file_size BIGINT NOT NULL,
+                file_name TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX bundles_by_device ON bundles (customer, device, collected)",
+            "CREATE INDEX bundles_by_file ON bundles (file_sha256)",
+        ]),
+        // Client-certificate subjects (mutual TLS), each naming one customer.
+        (2, [
+            """
+            CREATE TABLE client_subjects (
+                subject TEXT PRIMARY KEY,
+                customer TEXT NOT NULL REFERENCES customers(name),
+                added BIGINT NOT NULL,
+                revoked BIGINT
+            )
+            """,
+        ]),
+        // Keys that signed an upload of an authenticated customer without being trusted, when
+        // support.conf allows enrollment: waiting for `care-support agent approve`.
+        (3, [
+            """
+            CREATE TABLE pending_keys (
+                customer TEXT NOT NULL REFERENCES customers(name),
+                public_key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                device TEXT NOT NULL,
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                uploads INTEGER NOT NULL,
+                PRIMARY KEY (customer, public_key)
+            )
+            """,
+        ]),
+        // Read-only API tokens beside upload tokens (the table keeps its first name).
+        (4, ["ALTER TABLE upload_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'upload'"]),
+    ]
+
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    static let createMigrationsTable = """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            applied BIGINT NOT NULL
+        )
+        """
+
+    static let bundleColumns = [
+        "id", "customer", "agent", "agent_version", "signer", "device", "address", "hostname", "model", "serial",
+        "version", "releases", "collection_trigger", "collected", "finished", "received", "failed_rpcs", "rpc_count",
+        "outcomes", "frus", "file_sha256", "file_size", "file_name",
+    ]
+
+    /// Allows a subject again after revocation; never moves it to another customer (checked first).
+    static let allowSubject = """
+        INSERT INTO client_subjects (subject, customer, added) VALUES (?, ?, ?)
+        ON CONFLICT (subject) DO UPDATE SET revoked = NULL, added = excluded.added
+        WHERE client_subjects.revoked IS NOT NULL AND client_subjects.customer = excluded.customer
+        """
+
+    static let recordPending = """
+        INSERT INTO pending_keys (customer, public_key, fingerprint, agent, device, first_seen, last_seen, uploads)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+        ON CONFLICT (customer, public_key) DO UPDATE SET last_seen = excluded.last_seen, agent = excluded.agent,
+            device = excluded.device, uploads = pending_keys.uploads + 1
+        """
+
+    static let selectPending = "SELECT customer, public_key, agent, device, first_seen, last_seen, uploads FROM pending_keys"
+
+    static var selectBundles: String { "SELECT \(bundleColumns.joined(separator: ", ")) FROM bundles" }
+
+    /// `ON CONFLICT DO NOTHING`: a second insert of the same id (another process, a retry) is
+    /// no error; the caller sees that nothing changed and reads the stored row.
+    static var insertBundle: String {
+        "INSERT INTO bundles (\(bundleColumns.joined(separator: ", "))) VALUES (\(bundleColumns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT (id) DO NOTHING"
+    }
+
+    static func values(_ bundle: StoredBundle) throws(SupportStoreError) -> [SQLValue] {
+        [
+            .text(bundle.id.uuidString.lowercased()), .text(bundle.customer), .text(bundle.agent), .text(bundle.agentVersion),
+            .text(bundle.signer), .text(bundle.device), .text(bundle.address), SQLValue(bundle.hostname),
+            SQLValue(bundle.model), SQLValue(bundle.serial), SQLValue(bundle.version), .text(try json(bundle.releases)),
+            .text(bundle.trigger), SQLValue(bundle.collected), SQLValue(bundle.finished), SQLValue(bundle.received),
+            .text(try json(bundle.failedRPCs)), .integer(Int64(bundle.rpcCount)), .text(try json(bundle.outcomes)),
+            .text(try json(bundle.frus)), .text(bundle.fileSHA256), .integer(Int64(bundle.fileSize)), .text(bundle.fileName),
+        ]
+    }
+
+    /// Bundles newest first, optionally of one customer and/or device.
+    static func bundlesQuery(customer: String?, device: String?) -> (String, [SQLValue]) {
+        var conditions: [String] = []
+        var values: [SQLValue] = []
+        if let customer { conditions.append("customer = ?"); values.append(.text(customer)) }
+        if let device { conditions.append("device = ?"); values.append(.text(device)) }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return (selectBundles + filter + " ORDER BY collected DESC, id", values)
+    }
+
+    /// Each device's newest bundle (by collection time; the bundle id breaks ties) and its count.
+    static func devicesQuery(customer: String?) -> (String, [SQLValue]) {
+        let filter = customer == nil ? "" : " WHERE customer = ?"
+        let sql = """
+            SELECT \(bundleColumns.map { "b." + $0 }.joined(separator: ", ")), c.bundle_count FROM bundles b
+            JOIN (SELECT customer AS c_customer, device AS c_device, COUNT(*) AS bundle_count FROM bundles\(filter)
+                  GROUP BY customer, device) c ON c.c_customer = b.customer AND c.c_device = b.device
+            WHERE NOT EXISTS (SELECT 1 FROM bundles n WHERE n.customer = b.customer AND n.device = b.device
+                              AND (n.collected > b.collected OR (n.collected = b.collected AND n.id > b.id)))
+            ORDER BY b.customer, b.device
+            """
+        return (sql, customer.map { [.text($0)] } ?? [])
+    }
+
+    /// Deletes a customer's bundles collected before a time, never the latest of a device, and
+    /// returns them.
+    static var pruneBundles: String {
+        """
+        DELETE FROM bundles WHERE customer = ? AND collected < ? AND EXISTS (
+            SELECT 1 FROM bundles n WHERE n.customer = bundles.customer AND n.device = bundles.device
+            AND (n.collected > bundles.collected OR (n.collected = bundles.collected AND n.id > bundles.id)))
+        RETURNING \(bundleColumns.joined(separator: ", "))
+        """
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    /// The date the database gives back for `date`: whole milliseconds.
+    static func stored(_ date: Date) -> Date { self.date(milliseconds(date)) }
+    static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+    static func json(_ value: some Encodable) throws(SupportStoreError) -> String {
+        do {
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            throw .database("cannot encode \(type(of: value)): \(error)")
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static let decoder = JSONDecoder()
+}
+
+extension StoredBundle {
+    init(row: some ColumnReader) throws(SupportStoreError) {
+        let idText = try row.requiredText("id")
+        guard let id = UUID(uuidString: idText) else { throw .database("bundle id \(idText) is not a UUID") }
+        self.init(
+            id: id, customer: try row.requiredText("customer"), agent: try row.requiredText("agent"),
+            agentVersion: try row.requiredText("agent_version"), signer: try row.requiredText("signer"),
+            device: try row.requiredText("device"), address: try row.requiredText("address"),
+            hostname: try row.text("hostname"), model: try row.text("model"), serial: try row.text("serial"),
+            version: try row.text("version"), releases: try row.json("releases", as: [String].self),
+            trigger: try row.requiredText("collection_trigger"), collected: try row.requiredDate("collected"),
+            finished: try row.requiredDate("finished"), received: try row.requiredDate("received"),
+            failedRPCs: try row.json("failed_rpcs", as: [String].self), rpcCount: Int(try row.integer("rpc_count") ?? 0),
+            outcomes: try row.json("outcomes", as: [RPCOutcome].self),
+            frus: try row.json("frus", as: [FieldReplaceableUnit].self),
+            fileSHA256: try row.requiredText("file_sha256"), fileSize: Int(try row.integer("file_size") ?? 0),
+            fileName: try row.requiredText("file_name"))
+    }
+}

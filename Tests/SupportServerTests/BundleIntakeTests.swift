@@ -1,0 +1,86 @@
+@testable import Bundle
+import Foundation
+@testable import SupportServer
+import SupportStore
+import Testing
+import TestSupport
+
+/// BundleIntake without HTTP: what it answers for cases the agent's uploader never produces.
+@Suite struct BundleIntakeTests {
+    struct Bench {
+        let dir: URL
+        let intake: BundleIntake
+
+        init() async throws {
+            dir = try TestProfiles.temporaryDirectory()
+            let database = try SQLiteSupportDatabase(path: dir.path + "/support.db")
+            try await database.migrate()
+            _ = try await database.addCustomer("ACME", at: Date())
+            _ = try await database.trustKey(customer: "ACME", key: SampleBundles.agentKey.publicKey, at: Date())
+            intake = BundleIntake(database: database, files: try BundleFileStore(directory: dir.path + "/store"),
+                                  maxBundleSize: 1 << 20, logger: makeTestLogger())
+        }
+
+        func upload(_ bytes: [UInt8], claimed: String? = nil) async throws -> IntakeAnswer {
+            let file = try intake.files.newIncomingFile()
+            defer { file.discard() }
+            try bytes.withUnsafeBytes { try file.write($0) }
+            let sha = try file.finish()
+            return await intake.accept(file, sha256: sha, name: "r1-SN-20251125-020000.tar.gz", customer: "ACME", claimedSHA256: claimed)
+        }
+    }
+
+    @Test func aDigestHeaderThatDisagreesIsABadRequest() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        let bytes = try BundleWriter.encode(try SampleBundles.contents(device: "r1", started: SampleBundles.started), key: SampleBundles.agentKey)
+        let answer = try await bench.upload(bytes, claimed: String(repeating: "0", count: 64))
+        #expect(answer.status == 400 && answer.reason.contains("damaged or cut short in transit"))
+        #expect(try await bench.intake.database.bundles(customer: "ACME", device: nil).isEmpty)
+    }
+
+    @Test func theSameIdWithOtherBytesIs409AndNotStored() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        var contents = try SampleBundles.contents(device: "r1", started: SampleBundles.started)
+        let first = try BundleWriter.encode(contents, key: SampleBundles.agentKey)
+        contents.log = "a different log\n"
+        let second = try BundleWriter.encode(contents, key: SampleBundles.agentKey)
+        #expect(try await bench.upload(first).status == 201)
+        #expect(try await bench.upload(first).status == 200)
+        let conflict = try await bench.upload(second)
+        #expect(conflict.status == 409 && conflict.reason.contains("a different bundle with id \(contents.bundleId)"))
+        #expect(try await bench.intake.database.bundles(customer: "ACME", device: nil).map(\.fileSHA256).count == 1)
+    }
+
+    @Test func aManifestDisagreeingWithItsFactsIsRefused() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        var contents = try SampleBundles.contents(device: "r1", started: SampleBundles.started)
+        contents.device.chassisSerial = "NOT-THE-SERIAL"
+        let answer = try await bench.upload(try BundleWriter.encode(contents, key: SampleBundles.agentKey))
+        #expect(answer.status == 422 && answer.reason.contains("the manifest says chassis serial NOT-THE-SERIAL"))
+    }
+
+    @Test func theVerificationGateAdmitsAtMostItsLimit() async {
+        let gate = ConcurrencyGate(limit: 2)
+        actor Count {
+            var now = 0, most = 0
+            func up() { now += 1; most = max(most, now) }
+            func down() { now -= 1 }
+        }
+        let count = Count()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    await gate.enter()
+                    await count.up()
+                    try? await Task.sleep(for: .milliseconds(20))
+                    await count.down()
+                    await gate.leave()
+                }
+            }
+        }
+        #expect(await count.most == 2)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TestSupport
+
+extension IntakeHarness {
+    /// GET `path` under /api/v1 with curl; returns the status and body.
+    func get(_ path: String, token: String?) throws -> (status: Int, body: Data) {
+        let body = dir.path + "/get-\(UUID().uuidString.prefix(8))"
+        var arguments = ["-sS", "--cacert", certificates.caCertificate, "-o", body, "-w", "%{http_code}"]
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        let status = try runProgram("/usr/bin/curl", arguments + ["https://127.0.0.1:\(port)/api/v1\(path)"])
+        return (Int(status) ?? 0, FileManager.default.contents(atPath: body) ?? Data())
+    }
+}
+
+@Suite(.serialized) struct ReadAPITests {
+    @Test func aReadTokenReadsItsCustomersDevicesBundlesAndFiles() async throws {
+        let intake = try await IntakeHarness()
+        defer { intake.close() }
+        try intake.start()
+        let a = try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
+        let b = try SampleBundles.write(device: "r2", minutesAfter: 1, into: intake.outbox)
+        #expect(await intake.pass().outcomes.count == 2)
+        try intake.cli("customer", "add", "BETA")
+        let read = String(try intake.cli("token", "create", "ACME", "--read").split(separator: "\n").last!)
+        let betaRead = String(try intake.cli("token", "create", "BETA", "--read").split(separator: "\n").last!)
+
+        let devices = try intake.get("/customers/ACME/devices", token: read)
+        #expect(devices.status == 200)
+        let deviceList = try JSONSerialization.jsonObject(with: devices.body) as? [[String: Any]] ?? []
+        #expect(deviceList.compactMap { $0["device"] as? String } == ["r1", "r2"])
+        let bundles = try intake.get("/customers/ACME/bundles?device=r2", token: read)
+        let bundleList = try JSONSerialization.jsonObject(with: bundles.body) as? [[String: Any]] ?? []
+        #expect(bundleList.compactMap { $0["id"] as? String } == [b.id.uuidString])
+        let one = try intake.get("/customers/ACME/bundles/\(a.id.uuidString)", token: read)
+        let oneObject = try JSONSerialization.jsonObject(with: one.body) as? [String: Any]
+        #expect(one.status == 200 && oneObject?["device"] as? String == "r1")
+        let file = try intake.get("/customers/ACME/bundles/\(a.id.uuidString)/file", token: read)
+        #expect(file.status == 200 && file.body == a.bytes)
+
+        // Upload tokens do not read; read tokens read their own customer only; read tokens do not upload.
+        #expect(try intake.get("/customers/ACME/devices", token: intake.token).status == 401)
+        #expect(try intake.get("/customers/ACME/devices", token: nil).status == 401)
+        #expect(try intake.get("/customers/ACME/devices", token: betaRead).status == 403)
+        #expect(try intake.get("/customers/BETA/bundles/\(a.id.uuidString)", token: betaRead).status == 404)
+        try (read + "\n").write(toFile: intake.upload.tokenFile!, atomically: true, encoding: .utf8)
+        let c = try SampleBundles.write(device: "r3", minutesAfter: 2, into: intake.outbox)
+        guard case let .failed(reason)? = await intake.pass().outcomes[c.name] else {
+            Issue.record("a read token uploaded"); return
+        }
+        #expect(reason.contains("HTTP 401"))
+    }
+
+    /// schemathesis (PyPI) checks the live API against docs/intake-api.yaml: status codes,
+    /// content types and response schemas, authentication enforced, no server errors.
+    @Test func theAPIConformsToItsOpenAPIDocument() async throws {
+        let intake = try await IntakeHarness()
+        defer { intake.close() }
+        try intake.start()
+        _ = try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
+        #expect(await intake.pass().outcomes.count == 1)
+        let read = String(try intake.cli("token", "create", "ACME", "--read").split(separator: "\n").last!)
+        let schema = Fixtures.packageRoot.appendingPathComponent("docs/intake-api.yaml").path
+        let output: String
+        do {
+            output = try runProgram("/usr/bin/env", [
+                "st", "run", schema, "--url", "https://127.0.0.1:\(intake.port)/api/v1",
+                "-H", "Authorization: Bearer \(read)", "--tls-verify", intake.certificates.caCertificate,
+                "--checks", "all", "--max-examples", "40", "--seed", "4242", "--no-color",
+            ], environment: ProcessInfo.processInfo.environment.merging(["SCHEMATHESIS_HOOKS": ""]) { $1 })
+        } catch {
+            Issue.record("schemathesis failed (install it with scripts/install-deps.sh): \(error)")
+            return
+        }
+        #expect(output.contains("passed") || output.contains("No issues found"), "\(output.suffix(3000))")
+    }
+}

@@ -1,0 +1,273 @@
+import Bundle
+import Foundation
+import Junos
+import SupportStore
+import Testing
+import TestSupport
+
+/// The databases the conformance suite runs against.
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    /// A fresh, migrated database and a second handle on the same one (another intake process).
+    func make() async throws -> (any SupportDatabase, any SupportDatabase, cleanup: @Sendable () -> Void) {
+        switch self {
+        case .sqlite:
+            let dir = try TestProfiles.temporaryDirectory()
+            let path = dir.appendingPathComponent("support.db").path
+            let first = try SQLiteSupportDatabase(path: path)
+            try await first.migrate()
+            return (first, try SQLiteSupportDatabase(path: path), { try? FileManager.default.removeItem(at: dir) })
+        case .postgres:
+            let harness = try PostgresHarness.shared.get()
+            let url = try harness.createDatabase()
+            let first = try await DatabaseLocation(url).open()
+            try await first.migrate()
+            return (first, try await DatabaseLocation(url).open(), {})
+        }
+    }
+}
+
+func key(_ byte: UInt8) -> AgentPublicKey {
+    try! AgentKey(rawRepresentation: [UInt8](repeating: byte, count: 32)).publicKey
+}
+
+/// A bundle record as the intake would make it.
+func record(customer: String = "ACME", device: String = "r1", collected: Date, id: UUID = UUID(),
+            sha: String = String(repeating: "a", count: 64)) -> StoredBundle {
+    StoredBundle(
+        id: id, customer: customer, agent: "agent-1", agentVersion: "0.1.0", signer: key(7).fingerprint, device: device,
+        address: "192.0.2.1:830", hostname: device + ".example.net", model: "mx480", serial: "SN-\(device)",
+        version: "21.4R3-S5", releases: ["21.4R3-S5"], trigger: "scheduled", collected: collected,
+        finished: collected.addingTimeInterval(30), received: Date(),
+        failedRPCs: ["get-system-core-dumps"], rpcCount: 9,
+        outcomes: [RPCOutcome(rpc: "get-system-core-dumps", status: .timeout, message: "no reply", durationSeconds: 60)],
+        frus: try! JSONDecoder().decode([FieldReplaceableUnit].self, from: Data("""
+            [{"path": "FPC 0", "depth": 1, "version": "REV 10", "partNumber": "750-1", "serialNumber": "CAB1", "description": "MPC7E"}]
+            """.utf8)),
+        fileSHA256: sha, fileSize: 1234, fileName: "\(device)-SN-20261204-000000.tar.gz")
+}
+
+/// One suite, run against SQLite and against a real PostgreSQL server the test starts.
+@Suite struct StoreConformanceTests {
+    let t0 = Date(timeIntervalSince1970: 1_764_036_000.25)
+
+    @Test(arguments: Backend.allCases)
+    func migrationsAreVersionedAndAppliedOnce(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        #expect(try await db.schemaVersion() == 4)
+        #expect(try await db.migrate() == [])
+        #expect(try await other.migrate() == [])
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func customersAreUniqueAndNamesChecked(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("beta-net", at: t0)
+        await #expect(throws: SupportStoreError.customerExists("ACME")) { _ = try await other.addCustomer("ACME", at: t0) }
+        await #expect(throws: SupportStoreError.self) { _ = try await db.addCustomer("../etc", at: t0) }
+        #expect(try await other.customers().map(\.name) == ["ACME", "beta-net"])
+        #expect(try await db.customer(named: "ACME")?.created == t0)
+        #expect(try await db.customer(named: "nobody") == nil)
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func tokensAreFoundByHashUntilRevoked(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        let (id, token) = UploadToken.generate()
+        #expect(token.hasPrefix(id + ".") && token.count > 40)
+        try await db.addToken(customer: "ACME", id: id, hash: UploadToken.hash(token), scope: .upload, at: t0)
+        let (readId, readToken) = UploadToken.generate()
+        try await db.addToken(customer: "ACME", id: readId, hash: UploadToken.hash(readToken), scope: .read, at: t0)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token), scope: .upload) == "ACME")
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token), scope: .read) == nil)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(readToken), scope: .read) == "ACME")
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(readToken), scope: .upload) == nil)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token + "x"), scope: .upload) == nil)
+        #expect(try await db.revokeToken(customer: "ACME", id: id, at: t0) == true)
+        #expect(try await db.revokeToken(customer: "ACME", id: id, at: t0) == false)
+        #expect(try await other.customer(forTokenHash: UploadToken.hash(token), scope: .upload) == nil)
+        let listed = try await db.tokens(customer: "ACME")
+        #expect(Set(listed.map(\.id)) == [id, readId])
+        #expect(listed.first { $0.id == id }?.revoked != nil && listed.first { $0.id == readId }?.scope == .read)
+        await #expect(throws: SupportStoreError.unknownCustomer("nobody")) {
+            try await db.addToken(customer: "nobody", id: "x", hash: "y", scope: .upload, at: t0)
+        }
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func keysAreTrustedPerCustomerAndRevocable(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        #expect(try await db.trustKey(customer: "ACME", key: key(1), at: t0) == true)
+        #expect(try await other.trustKey(customer: "ACME", key: key(1), at: t0) == false)
+        #expect(try await db.trustKey(customer: "ACME", key: key(2), at: t0) == true)
+        #expect(try await db.trustedKeys(customer: "ACME") == [key(1), key(2)])
+        #expect(try await db.trustedKeys(customer: "BETA") == [])
+        #expect(try await db.revokeKey(customer: "ACME", key: key(1), at: t0) == true)
+        #expect(try await db.revokeKey(customer: "ACME", key: key(1), at: t0) == false)
+        #expect(try await other.trustedKeys(customer: "ACME") == [key(2)])
+        #expect(try await db.trustKey(customer: "ACME", key: key(1), at: t0) == true)
+        #expect(try await db.trustedKeys(customer: "ACME") == [key(1), key(2)])
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func pendingKeysCountUploadsAndTrustingClearsThem(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        try await db.recordPending(customer: "ACME", key: key(3), agent: "agent-1", device: "r1", at: t0)
+        try await other.recordPending(customer: "ACME", key: key(3), agent: "agent-1", device: "r2", at: t0.addingTimeInterval(60))
+        try await other.recordPending(customer: "BETA", key: key(4), agent: "agent-9", device: "x", at: t0)
+        let acme = try await db.pendingKeys(customer: "ACME")
+        #expect(acme == [PendingKeyRecord(customer: "ACME", key: key(3), agent: "agent-1", device: "r2", firstSeen: t0,
+                                          lastSeen: t0.addingTimeInterval(60), uploads: 2)])
+        #expect(try await db.pendingKeys(customer: nil).map(\.customer) == ["ACME", "BETA"])
+        #expect(try await other.trustKey(customer: "ACME", key: key(3), at: t0) == true)
+        #expect(try await db.pendingKeys(customer: "ACME") == [])
+        #expect(try await db.trustedKeys(customer: "ACME") == [key(3)])
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func clientSubjectsNameOneCustomerAndAreRevocable(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        let subject = "CN=agent-1,O=ACME"
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await other.allowSubject(customer: "ACME", subject: subject, at: t0) == false)
+        await #expect(throws: SupportStoreError.invalid("client subject \(subject) belongs to customer ACME")) {
+            _ = try await other.allowSubject(customer: "BETA", subject: subject, at: t0)
+        }
+        #expect(try await other.customer(forSubject: subject) == "ACME")
+        #expect(try await other.customer(forSubject: "CN=agent-1") == nil)
+        #expect(try await db.revokeSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await db.revokeSubject(customer: "ACME", subject: subject, at: t0) == false)
+        #expect(try await other.customer(forSubject: subject) == nil)
+        #expect(try await db.subjects(customer: "ACME").map(\.subject) == [subject])
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await other.customer(forSubject: subject) == "ACME")
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func bundlesReadBackAsStoredAndDuplicatesAreNotStoredTwice(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        let first = record(collected: t0)
+        #expect(try await db.insert(first) == .inserted)
+        #expect(try await other.insert(first) == .duplicate(existing: first))
+        var changed = first
+        changed.fileSHA256 = String(repeating: "b", count: 64)
+        #expect(try await db.insert(changed) == .duplicate(existing: first))
+        #expect(try await other.bundle(id: first.id) == first)
+        #expect(try await db.bundle(id: UUID()) == nil)
+        await #expect(throws: SupportStoreError.unknownCustomer("nobody")) {
+            _ = try await db.insert(record(customer: "nobody", collected: t0))
+        }
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func listsFilterAndDevicesShowTheLatestBundle(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        let old = record(device: "r1", collected: t0)
+        var new = record(device: "r1", collected: t0.addingTimeInterval(3600))
+        new.version = "22.4R3"
+        new.failedRPCs = []
+        let r2 = record(device: "r2", collected: t0.addingTimeInterval(60))
+        let beta = record(customer: "BETA", device: "r1", collected: t0.addingTimeInterval(7200))
+        for bundle in [old, r2, new, beta] { #expect(try await db.insert(bundle) == .inserted) }
+
+        #expect(try await other.bundles(customer: "ACME", device: nil).map(\.id) == [new.id, r2.id, old.id])
+        #expect(try await other.bundles(customer: "ACME", device: "r1").map(\.id) == [new.id, old.id])
+        #expect(try await other.bundles(customer: nil, device: "r1").map(\.id) == [beta.id, new.id, old.id])
+        let devices = try await other.devices(customer: "ACME")
+        #expect(devices.map(\.latest.device) == ["r1", "r2"])
+        #expect(devices[0].latest == new && devices[0].bundleCount == 2 && devices[0].latest.result == "ok")
+        #expect(devices[1].latest == r2 && devices[1].bundleCount == 1)
+        #expect(devices[1].latest.result == "1 of 9 RPCs failed: get-system-core-dumps")
+        #expect(try await other.devices(customer: nil).map { "\($0.customer)/\($0.latest.device)" } == ["ACME/r1", "ACME/r2", "BETA/r1"])
+        await db.close(); await other.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func pruningDeletesOldBundlesButNeverADevicesLatest(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        let day = 86400.0
+        let oldest = record(device: "r1", collected: t0, sha: String(repeating: "1", count: 64))
+        let older = record(device: "r1", collected: t0.addingTimeInterval(day), sha: String(repeating: "2", count: 64))
+        let recent = record(device: "r1", collected: t0.addingTimeInterval(10 * day), sha: String(repeating: "3", count: 64))
+        let lone = record(device: "r2", collected: t0, sha: String(repeating: "4", count: 64))
+        let beta = record(customer: "BETA", device: "r1", collected: t0, sha: String(repeating: "5", count: 64))
+        let betaNewer = record(customer: "BETA", device: "r1", collected: t0.addingTimeInterval(day), sha: String(repeating: "6", count: 64))
+        for bundle in [oldest, older, recent, lone, beta, betaNewer] { _ = try await db.insert(bundle) }
+
+        let deleted = try await other.prune(customer: "ACME", before: t0.addingTimeInterval(5 * day))
+        #expect(Set(deleted.map(\.id)) == [oldest.id, older.id])
+        #expect(try await db.bundles(customer: "ACME", device: nil).map(\.id) == [recent.id, lone.id])
+        #expect(try await db.bundles(customer: "BETA", device: nil).count == 2)
+        #expect(try await db.isReferenced(sha256: oldest.fileSHA256) == false)
+        #expect(try await db.isReferenced(sha256: recent.fileSHA256) == true)
+        #expect(try await other.prune(customer: "ACME", before: t0.addingTimeInterval(5 * day)) == [])
+        await db.close(); await other.close()
+    }
+
+    /// Two intake processes receiving the same bundle at the same moment: one row, one
+    /// `.inserted`, every other attempt a duplicate.
+    @Test(arguments: Backend.allCases)
+    func concurrentInsertsOfOneBundleStoreItOnce(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        let bundles = (0..<5).map { record(device: "r\($0)", collected: t0.addingTimeInterval(Double($0))) }
+        let results = try await withThrowingTaskGroup(of: BundleInsertion.self) { group in
+            for bundle in bundles {
+                for handle in [db, other, db, other] {
+                    group.addTask { try await handle.insert(bundle) }
+                }
+            }
+            var all: [BundleInsertion] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        #expect(results.filter { $0 == .inserted }.count == 5)
+        #expect(results.count == 20)
+        #expect(try await db.bundles(customer: "ACME", device: nil).count == 5)
+        await db.close(); await other.close()
+    }
+}
+
+@Suite struct DatabaseLocationTests {
+    @Test func locationsAreParsedAndPasswordsHidden() throws {
+        #expect(try DatabaseLocation("sqlite:/var/lib/care-support/support.db") == .sqlite(path: "/var/lib/care-support/support.db"))
+        let pg = try DatabaseLocation("postgres://care:s3cret@db.example.net:5432/care")
+        #expect(pg.description == "postgres://care:***@db.example.net:5432/care")
+        #expect(throws: SupportStoreError.self) { try DatabaseLocation("sqlite:relative.db") }
+        #expect(throws: SupportStoreError.self) { try DatabaseLocation("mysql://x") }
+    }
+}
