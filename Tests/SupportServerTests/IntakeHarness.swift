@@ -158,7 +158,7 @@ final class IntakeHarness: @unchecked Sendable {
         await uploader.uploadPending(settings: upload, outbox: outbox)
     }
 
-    func pending() -> [String] { Uploader.pendingBundles(outbox) }
+    func pending() -> [String] { FileOutbox(directory: outbox).pending().map(\.name) }
 
     func rejected() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: outbox + "/rejected")) ?? []).sorted()
