@@ -122,6 +122,7 @@ final class IntakeHarness: @unchecked Sendable {
         tokenId = String(token.split(separator: ".").first ?? "")
         try cli("agent", "trust", "ACME", "--key", SampleBundles.agentKey.publicKey.base64)
         try (token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600) // the uploader refuses a token file others can read
     }
 
     /// Runs `care-support ARGS --config support.conf`; returns its standard output.

@@ -175,6 +175,7 @@ enum StoreKind: String, CaseIterable, Sendable {
 
         let created = try intake.cli("token", "create", "ACME").split(separator: "\n")
         try (String(created.last!) + "\n").write(toFile: intake.upload.tokenFile!, atomically: true, encoding: .utf8)
+        chmod(intake.upload.tokenFile!, 0o600)
         #expect(await intake.pass().outcomes == [second.name: .accepted(status: 201)])
         // The database keeps no token in clear.
         for file in ["support.db", "support.db-wal"] {

@@ -44,6 +44,7 @@ extension IntakeHarness {
         #expect(try intake.get("/customers/ACME/devices", token: betaRead).status == 403)
         #expect(try intake.get("/customers/BETA/bundles/\(a.id.uuidString)", token: betaRead).status == 404)
         try (read + "\n").write(toFile: intake.upload.tokenFile!, atomically: true, encoding: .utf8)
+        chmod(intake.upload.tokenFile!, 0o600)
         let c = try SampleBundles.write(device: "r3", minutesAfter: 2, into: intake.outbox)
         guard case let .failed(reason)? = await intake.pass().outcomes[c.name] else {
             Issue.record("a read token uploaded"); return
