@@ -107,7 +107,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "care-support", dependencies: [
-            "SupportServer", "SupportStore", "Bundle",
+            "SupportServer", "SupportStore", "Bundle", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -73,6 +73,15 @@ public struct LifecycleReport: Sendable {
 
     public func count(_ status: LifecycleStatus) -> Int { items.filter { $0.status == status }.count }
 
+    /// `12m` (months), `2y` (years) or a bare number of months, up to 100 years; nil when not one.
+    public static func windowMonths(_ text: String) -> Int? {
+        let lower = text.lowercased()
+        if lower.hasSuffix("m"), let n = Int(lower.dropLast()), n >= 0, n <= 1200 { return n }
+        if lower.hasSuffix("y"), let n = Int(lower.dropLast()), n >= 0, n <= 100 { return n * 12 }
+        if let n = Int(lower), n >= 0, n <= 1200 { return n }
+        return nil
+    }
+
     public init(devices: [DeviceSnapshot], data: ReferenceData, withinMonths: Int = 12, today: Date = Date()) {
         let day = LifecycleDate(today)
         self.today = day

@@ -187,13 +187,7 @@ struct ReportCommand: ParsableCommand {
             }
         }
 
-        static func months(_ text: String) -> Int? {
-            let lower = text.lowercased()
-            if lower.hasSuffix("m"), let n = Int(lower.dropLast()), n >= 0, n <= 1200 { return n }
-            if lower.hasSuffix("y"), let n = Int(lower.dropLast()), n >= 0, n <= 100 { return n * 12 }
-            if let n = Int(lower), n >= 0, n <= 1200 { return n }
-            return nil
-        }
+        static func months(_ text: String) -> Int? { LifecycleReport.windowMonths(text) }
     }
 
     struct Health: ParsableCommand {

@@ -58,6 +58,25 @@ enum StoreKind: String, CaseIterable, Sendable {
         #expect(r1["last_result"] as? String == "1 of 3 RPCs failed: get-system-core-dumps")
         #expect(try intake.json("bundles", "--device", "r2").compactMap { $0["id"] as? String } == [b.id.uuidString])
 
+        // The same reports as `care-agent report` (one library), over each device's latest stored
+        // bundle, verified again against the customer's trusted keys.
+        let data = Fixtures.packageRoot.appendingPathComponent("data").path
+        func report(_ kind: String) throws -> [[String: Any]] {
+            let text = try intake.cli("report", kind, "--customer", "ACME", "--format", "json", "--data", data)
+            return try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] ?? []
+        }
+        let eol = try report("eol")
+        #expect(Set(eol.compactMap { $0["device"] as? String }) == ["r1", "r2"])
+        #expect(eol.contains { $0["kind"] as? String == "software" && ($0["train"] as? String) == "15.1" }, "\(eol.prefix(2))")
+        #expect(eol.contains { $0["kind"] as? String == "chassis" })
+        let bugs = try report("bugs")
+        #expect(!bugs.isEmpty)
+        #expect(Set(bugs.compactMap { $0["device"] as? String }).isSubset(of: ["r1", "r2"]))
+        #expect(bugs.allSatisfy { ($0["cve"] as? String)?.hasPrefix("CVE-") == true && $0["verdict"] != nil && $0["reason"] != nil })
+        let health = try intake.cli("report", "health", "--customer", "ACME", "--format", "text", "--data", data)
+        #expect(health.contains("r1") && health.contains("r2"), "\(health)")
+        #expect(throws: (any Error).self) { try intake.cli("report", "bugs", "--customer", "NOBODY") }
+
         // bundle get gives back the very bytes the agent sent, which the bundle tools read.
         let copy = intake.dir.path + "/copy.tar.gz"
         try intake.cli("bundle", "get", a.id.uuidString.lowercased(), "-o", copy)
