@@ -31,7 +31,7 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. System packages -------------------------------------------------------------------------
 install_packages() {
-    local wanted=(libssh2-1-dev libxml2-dev libcurl4-openssl-dev openssh-server pkg-config zlib1g-dev) missing=() p
+    local wanted=(libssh2-1-dev libxml2-dev libcurl4-openssl-dev openssh-server pkg-config zlib1g-dev libsqlite3-dev openssl python3) missing=() p
     command -v dpkg-query >/dev/null || { echo "not a Debian-family system: install ${wanted[*]} (or equivalents) yourself"; return; }
     for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -56,21 +56,27 @@ command -v "$SWIFT" >/dev/null 2>&1 || die "no Swift toolchain ($SWIFT): install
 say "2/5 building care-agent ($CONFIGURATION)"
 echo "(the first build fetches dependencies and takes a few minutes)"
 BUILD_LOG=$(mktemp "${TMPDIR:-/tmp}/care-demo-build.XXXXXX")
-if ! (cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --product care-agent >"$BUILD_LOG" 2>&1); then
+if ! (cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --product care-agent >"$BUILD_LOG" 2>&1 \
+        && "$SWIFT" build -c "$CONFIGURATION" --product care-support >>"$BUILD_LOG" 2>&1); then
     tail -n 40 "$BUILD_LOG" >&2
     die "the build failed (whole log: $BUILD_LOG)"
 fi
 tail -n 1 "$BUILD_LOG"
 rm -f "$BUILD_LOG"
 CARE=$(cd "$REPO" && "$SWIFT" build -c "$CONFIGURATION" --show-bin-path)/care-agent
+SUPPORT=$(dirname "$CARE")/care-support
 [ -x "$CARE" ] || die "build produced no $CARE"
 
 # --- 3. Simulated fleet --------------------------------------------------------------------------
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/care-demo.XXXXXX")
 chmod 755 "$STATE"
 FLEET_PID=
+SUPPORT_PID= AGENT_PID=
 cleanup() {
     local status=$?
+    for pid in "$AGENT_PID" "$SUPPORT_PID"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
     if [ -n "$FLEET_PID" ] && kill -0 "$FLEET_PID" 2>/dev/null; then
         kill -TERM "$FLEET_PID" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$FLEET_PID" 2>/dev/null || break; sleep 0.1; done
@@ -163,8 +169,66 @@ else
     say "4/5 collecting get-software-information from every device with care-agent rpc"
     collect_with_rpc
 fi
-# Reports from the signed bundles, verified against the agent's own key; kept after the demo.
-if ls "$STATE"/bundles/*.tar.gz >/dev/null 2>&1; then
+# The support side: care-support receives the bundles from the agent's service (care-agent run,
+# its uploader over HTTPS with a token), verifies and stores them (SQLite), and reports.
+support_side() {
+    local dir=$STATE/support port pubkey token
+    mkdir -p "$dir/store"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    openssl req -x509 -newkey ed25519 -nodes -days 2 -subj "/CN=care-demo CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey ed25519 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$dir/san.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+        -extfile "$dir/san.ext" -out "$dir/server.crt" 2>/dev/null
+    chmod 600 "$dir/server.key"
+    printf '[server]\nlisten = 127.0.0.1:%s\ntls-certificate = %s\ntls-key = %s\n[store]\ndirectory = %s\n' \
+        "$port" "$dir/server.crt" "$dir/server.key" "$dir/store" >"$dir/support.conf"
+    "$SUPPORT" customer add DEMO --config "$dir/support.conf" >/dev/null
+    token=$("$SUPPORT" token create DEMO --config "$dir/support.conf" | tail -n 1)
+    (umask 077; printf '%s\n' "$token" >"$dir/upload.token")
+    pubkey=$("$CARE" key show --state-dir "$STATE/agent" | sed -n 's/^public key: *//p')
+    "$SUPPORT" agent trust DEMO --key "$pubkey" --config "$dir/support.conf" >/dev/null
+    "$SUPPORT" serve --config "$dir/support.conf" >"$dir/serve.log" 2>&1 &
+    SUPPORT_PID=$!
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    # The agent as a service, with no devices of its own here: it uploads its outbox (the
+    # bundles just collected) to the intake and removes each once the intake confirmed it.
+    printf '[agent]\noutbox = %s\nstate-directory = %s\nruntime-directory = %s\n[upload]\nurl = https://127.0.0.1:%s/bundles/\nca-file = %s\ntoken-file = %s\ninterval = 1s\n[defaults]\nschedule = manual\n' \
+        "$STATE/bundles" "$STATE/agent" "$STATE/run" "$port" "$dir/ca.pem" "$dir/upload.token" >"$dir/agent.conf"
+    mkdir -p "$STATE/run"
+    "$CARE" run --config "$dir/agent.conf" >"$dir/agent.log" 2>&1 &
+    AGENT_PID=$!
+    local queued
+    for _ in $(seq 1 300); do
+        queued=$(find "$STATE/bundles" -maxdepth 1 -name "*.tar.gz" | wc -l)
+        [ "$queued" -eq 0 ] && break
+        sleep 0.2
+    done
+    kill -TERM "$AGENT_PID" 2>/dev/null || true
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=
+    [ "${queued:-1}" -eq 0 ] || { tail -n 20 "$dir/agent.log" "$dir/serve.log" >&2; die "the agent did not upload its bundles to care-support"; }
+    printf '\n  care-support devices --customer DEMO (received over HTTPS, verified, stored in SQLite):\n\n'
+    "$SUPPORT" devices --customer DEMO --config "$dir/support.conf" | sed 's/^/    /'
+    REPORTS=${REPORTS_DIR:-$REPO/.build/demo-reports}
+    mkdir -p "$REPORTS"
+    for kind in bugs eol health; do
+        "$SUPPORT" report "$kind" --customer DEMO --format html --data "$REPO/data" --out "$REPORTS/$kind.html" \
+            --config "$dir/support.conf" 2>"$dir/report-$kind.log" \
+            || { tail -n 5 "$dir/report-$kind.log" >&2; die "care-support report $kind failed"; }
+    done
+    "$SUPPORT" report bugs --customer DEMO --format text --data "$REPO/data" --config "$dir/support.conf" \
+        >"$dir/bugs.txt" 2>/dev/null || true
+    printf '\n'
+    head -n 10 "$dir/bugs.txt" | sed 's/^/    /'
+    printf '\n  the reports of the support side, in a browser:\n    %s\n    %s\n    %s\n' \
+        "$REPORTS/bugs.html" "$REPORTS/eol.html" "$REPORTS/health.html"
+}
+
+if ls "$STATE"/bundles/*.tar.gz >/dev/null 2>&1 && [ -x "$SUPPORT" ] && command -v openssl >/dev/null; then
+    say "5/5 the support side: care-agent run uploads to care-support serve, which stores and reports"
+    support_side
+elif ls "$STATE"/bundles/*.tar.gz >/dev/null 2>&1; then
     say "5/5 reports: known bugs, end of life, health (care-agent report)"
     REPORTS=${REPORTS_DIR:-$REPO/.build/demo-reports}
     mkdir -p "$REPORTS"
