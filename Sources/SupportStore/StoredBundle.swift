@@ -104,9 +104,12 @@ public struct StoredBundle: Sendable, Equatable, Codable {
         case outcomes, frus, fileSHA256 = "file_sha256", fileSize = "file_size", fileName = "file_name"
     }
 
-    /// "ok", or "2 of 9 RPCs failed: get-a, get-b".
+    /// "ok", "2 of 9 RPCs failed: get-a, get-b", or "nothing collected" for a bundle without a
+    /// single RPC (the session never came up: unreachable, authentication, host key; the
+    /// bundle's collection log says which).
     public var result: String {
-        failedRPCs.isEmpty ? "ok" : "\(failedRPCs.count) of \(rpcCount) RPCs failed: \(failedRPCs.joined(separator: ", "))"
+        if rpcCount == 0 { return "nothing collected (no session: see the bundle's collection log)" }
+        return failedRPCs.isEmpty ? "ok" : "\(failedRPCs.count) of \(rpcCount) RPCs failed: \(failedRPCs.joined(separator: ", "))"
     }
 }
 

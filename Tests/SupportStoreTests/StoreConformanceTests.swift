@@ -271,3 +271,17 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         #expect(throws: SupportStoreError.self) { try DatabaseLocation("mysql://x") }
     }
 }
+
+/// A device's last result as `devices` shows it.
+@Suite struct StoredBundleResultTests {
+    @Test func resultSaysWhatWasCollected() {
+        var bundle = record(collected: Date(timeIntervalSince1970: 0))
+        #expect(bundle.result == "1 of 9 RPCs failed: get-system-core-dumps")
+        bundle.failedRPCs = []
+        #expect(bundle.result == "ok")
+        // No RPC at all: the session never came up (authentication, host key, unreachable).
+        bundle.rpcCount = 0
+        bundle.outcomes = []
+        #expect(bundle.result.hasPrefix("nothing collected"))
+    }
+}
