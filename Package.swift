@@ -81,9 +81,11 @@ let package = Package(
         .executableTarget(name: "care-agent-bench", dependencies: ["Junos", "XML", "CLibXML2"]),
 
         // Fuzz target for the framing decoders and client session (see scripts/fuzz-netconf.sh).
-        .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF"]),
+        .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF", "FuzzDriver"]),
         // Fuzz targets for the XML parsers, the redactor and the bundle reader (scripts/fuzz-all.sh).
-        .executableTarget(name: "CareFuzz", dependencies: ["Junos", "XML", "Bundle"]),
+        .executableTarget(name: "CareFuzz", dependencies: ["Junos", "XML", "Bundle", "FuzzDriver"]),
+        // libFuzzer's driver, shared by the fuzz executables (only in -DFUZZING builds).
+        .target(name: "FuzzDriver"),
 
         // Test support: a real OpenSSH sshd harness and fixture paths.
         .target(name: "TestSupport", dependencies: ["IOLoop", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),

@@ -36,6 +36,7 @@ enum FuzzTarget: String, CaseIterable {
 }
 
 #if FUZZING
+import FuzzDriver
 import Glibc
 
 let selected: FuzzTarget = {
@@ -50,20 +51,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-// SwiftPM links executables with `main` aliased to `<target>_main`, which keeps libFuzzer's own
-// main() out of the link; start libFuzzer's driver from here instead.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-) -> Int32
-
 @_cdecl("CareFuzz_main")
 func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var vector = argv
-    return LLVMFuzzerRunDriver(&count, &vector) { data, size in fuzzOneInput(data, size) }
+    runLibFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
 }
 #else
 import Foundation

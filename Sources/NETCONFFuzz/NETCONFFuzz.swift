@@ -34,20 +34,10 @@ func exercise(_ bytes: [UInt8]) {
 }
 
 #if FUZZING
-// SwiftPM links executables with `main` aliased to `<target>_main`, which keeps libFuzzer's own
-// main() out of the link; start libFuzzer's driver from here instead.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-) -> Int32
-
+import FuzzDriver
 @_cdecl("NETCONFFuzz_main")
 func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var vector = argv
-    return LLVMFuzzerRunDriver(&count, &vector) { data, size in fuzzOneInput(data, size) }
+    runLibFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
 }
 #else
 import Foundation
