@@ -102,7 +102,9 @@ final class TunnelRelay: @unchecked Sendable {
             }
         }
         if !toSocket.isEmpty {
-            let n = toSocket.withUnsafeBytes { Glibc.write(socket, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: the local end may close first (the NETCONF client gave up); that is an
+            // error to handle here, not a SIGPIPE that kills whichever process runs the tunnel.
+            let n = toSocket.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 { toSocket.removeFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR { failed = true }
         }
         if channelClosed && toSocket.isEmpty && !shutDownSocket {
