@@ -188,8 +188,16 @@ enum BugMatcher {
             }
         }
         let versionFields = context.versionFields
+        // A JSU on the affected entry may carry this fix; the advisory data cannot say, so an
+        // "exposed" there is only possible, with the JSU named.
+        var softwareUpdates: [SoftwarePackage] = []
         func finding(_ verdict: BugVerdict, _ reason: String, fixedIn: String?, warning: DataWarning?) -> BugFinding {
-            BugFinding(device: device.device, hostname: device.hostname, model: device.model,
+            var verdict = verdict, reason = reason
+            if verdict == .exposed, !softwareUpdates.isEmpty {
+                verdict = .possiblyExposed
+                reason += "; but a Junos Software Update is installed (\(softwareUpdates.map { $0.comment ?? $0.name }.joined(separator: ", "))): the advisory data does not say which fixes it carries, check its release notes"
+            }
+            return BugFinding(device: device.device, hostname: device.hostname, model: device.model,
                        version: versionFields.version, versions: versionFields.versions, cve: advisory.cve, jsa: advisory.jsa,
                        title: advisory.title, verdict: verdict, reason: reason, fixedIn: fixedIn,
                        severity: advisory.severity?.text, cvss: advisory.severity?.score, workaround: advisory.workaround,
@@ -203,6 +211,7 @@ enum BugMatcher {
             return finding(.possiblyExposed, "release cannot be placed in the advisory's ranges: \(undecidable.joined(separator: "; "))",
                            fixedIn: nil, warning: advisory.warnings.first { [.nonReleaseBound, .unreadableVersion].contains($0.kind) })
         }
+        softwareUpdates = device.facts.software?.softwareUpdates(on: first.name) ?? []
         let rangeText = first.range.map { "in range \($0.text)" } ?? "outside the listed ranges, read as \(first.product.outsideStatus.rawValue) by defaultStatus"
         let releaseText = "\(label(first.name))\(first.version.raw) is affected (\(first.product.product) \(rangeText))"
         let fixKey = "\(advisory.cve)|\(first.product.product)|\(first.product.platforms)|\(first.version.raw)"

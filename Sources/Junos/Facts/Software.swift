@@ -35,6 +35,12 @@ public struct SoftwareInformation: JunosFact {
         routingEngines.first(where: { $0.name == primaryName })?.packages ?? routingEngines.first?.packages ?? []
     }
 
+    /// JSU packages installed on the entry `name` (nil: the device-level entry).
+    public func softwareUpdates(on name: String?) -> [SoftwarePackage] {
+        let entry = name.flatMap { n in routingEngines.first { $0.name == n } }
+        return (entry?.packages ?? packages).filter(\.isSoftwareUpdate)
+    }
+
     /// True when the entries do not all run the same version (an RE left behind after an upgrade).
     public var hasVersionMismatch: Bool {
         Set(routingEngines.compactMap(\.version)).count > 1
@@ -194,6 +200,14 @@ public struct SoftwarePackage: Codable, Sendable, Equatable {
             if let first = after.first, first.isNumber, after.contains(".") { return after }
         }
         return nil
+    }
+
+    /// A Junos Software Update (JSU): a package of fixes installed over a release, named `jsu-...`
+    /// or described as "Software Update"/"JSU". Its fixes are its own, not the base release's.
+    public var isSoftwareUpdate: Bool {
+        if name.lowercased().hasPrefix("jsu") || (packageName?.lowercased().hasPrefix("jsu") ?? false) { return true }
+        guard let comment = comment?.lowercased() else { return false }
+        return comment.contains("software update") || comment.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).contains("jsu")
     }
 
     func commentStarts(with prefix: String) -> Bool {
