@@ -67,7 +67,7 @@ import TestSupport
         // Named by its comment alone, and not confused with other packages.
         #expect(SoftwarePackage(name: "junos-fixes", comment: "JSU package for PR 1234567 [21.4R3-S5-J2]").isSoftwareUpdate)
         #expect(!SoftwarePackage(name: "jservices-jflow", comment: "JUNOS Services Jflow Container package [15.1F5.15-C1.12]").isSoftwareUpdate)
-        #expect(!device(jsuOn: nil).facts.software!.routingEngines.flatMap(\.packages).contains(where: \.isSoftwareUpdate))
+        #expect(!device(jsuOn: nil).facts.software!.routingEngines.flatMap { $0.packages }.contains { $0.isSoftwareUpdate })
     }
 
     @Test func notExposedConfig() throws {
