@@ -206,8 +206,17 @@ public struct SoftwarePackage: Codable, Sendable, Equatable {
     /// or described as "Software Update"/"JSU". Its fixes are its own, not the base release's.
     public var isSoftwareUpdate: Bool {
         if name.lowercased().hasPrefix("jsu") || (packageName?.lowercased().hasPrefix("jsu") ?? false) { return true }
-        guard let comment = comment?.lowercased() else { return false }
-        return comment.contains("software update") || comment.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).contains("jsu")
+        guard let comment else { return false }
+        // ASCII, case-insensitive: "software update", or "jsu" as a word.
+        let bytes = Array(comment.utf8).map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+        func isWordByte(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || (b >= 48 && b <= 57) }
+        let phrase = Array("software update".utf8), word = Array("jsu".utf8)
+        for start in bytes.indices {
+            if bytes[start...].starts(with: phrase) { return true }
+            if bytes[start...].starts(with: word), start == 0 || !isWordByte(bytes[start - 1]),
+               start + 3 == bytes.count || !isWordByte(bytes[start + 3]) { return true }
+        }
+        return false
     }
 
     func commentStarts(with prefix: String) -> Bool {
