@@ -120,6 +120,15 @@ public final class SimulatedFleet: @unchecked Sendable {
         try write(plan.inventoryCSV(), to: inventoryPath, mode: 0o644)
         try plan.write(to: URL(fileURLWithPath: fleetMapPath))
         chmod(fleetMapPath, 0o644)
+        // Each sshd's sessions read the plan of its own 16 devices: a session start that decoded
+        // the whole fleet's map cost time in proportion to the fleet (quadratic over a collection).
+        for group in 0..<plan.sshdCount {
+            var own = plan
+            own.devices = plan.devices.filter { $0.sshd == group }
+            let path = d.appendingPathComponent("sshd-\(group)/\(SimulatedFleet.fleetMapName)").path
+            try own.write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o644)
+        }
     }
 
     /// The sshd configuration of instance `group`. `disablePerSourcePenalties` turns off OpenSSH
@@ -128,7 +137,7 @@ public final class SimulatedFleet: @unchecked Sendable {
     func sshdConfig(group: Int, disablePerSourcePenalties: Bool) -> String {
         let dir = stateDirectory.appendingPathComponent("sshd-\(group)").path
         let devices = plan.devices.filter { $0.sshd == group }
-        let subsystem = (options.subsystemCommand + ["--fleet-state", stateDirectory.path]).map(SimulatedFleet.shellQuoted).joined(separator: " ")
+        let subsystem = (options.subsystemCommand + ["--fleet-state", dir]).map(SimulatedFleet.shellQuoted).joined(separator: " ")
         var config = devices.map { "ListenAddress \($0.address):\($0.port)" }.joined(separator: "\n") + "\n"
         config += """
         HostKey \(dir)/ssh_host_ed25519_key
