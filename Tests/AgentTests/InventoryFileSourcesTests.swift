@@ -83,7 +83,7 @@ import TestSupport
         #expect(throws: InventorySourceError.self) { try AnsibleInventory(path: "x.yml", text: "all: {hosts: [unclosed\n") }
     }
 
-    @Test func ansibleRanges() {
+    @Test func ansibleRanges() throws {
         #expect(try AnsibleInventory.expand("r[01:03]", limit: 100).get() == ["r01", "r02", "r03"])
         #expect(try AnsibleInventory.expand("db-[a:c].example.net", limit: 100).get() == ["db-a.example.net", "db-b.example.net", "db-c.example.net"])
         #expect(try AnsibleInventory.expand("x[0:6:3]y[1:2]", limit: 100).get() == ["x0y1", "x0y2", "x3y1", "x3y2", "x6y1", "x6y2"])
