@@ -34,7 +34,9 @@ public struct SourceOfTruthClient: Sendable {
     /// flavor needs to answer with addresses and platform names.
     public var firstPageURL: String {
         var items = [URLQueryItem(name: "limit", value: "\(settings.pageSize)")]
-        for filter in settings.filters { items.append(URLQueryItem(name: filter.key, value: filter.value)) }
+        for filter in settings.filters where !(flavor == .nautobot && filter.key == Self.networkDriverFilter) {
+            items.append(URLQueryItem(name: filter.key, value: filter.value))
+        }
         switch flavor {
         case .netbox:
             // The config context is costly to render for every device: asked for only when used.
@@ -49,6 +51,15 @@ public struct SourceOfTruthClient: Sendable {
         // URLComponents leaves "+" alone in queries, which servers read as a blank.
         let query = (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
         return settings.url + "/api/dcim/devices/?" + query
+    }
+
+    /// Nautobot's device list does not filter on the platform's network driver (3.2 answers
+    /// 400 "Unknown filter field"): the agent applies it to each device (`depth=1` has the driver).
+    static let networkDriverFilter = "platform__network_driver"
+
+    /// The network drivers asked for with `platform__network_driver` (Nautobot), lowercased.
+    var networkDrivers: Set<String> {
+        flavor == .nautobot ? Set(settings.filters.filter { $0.key == Self.networkDriverFilter }.map { $0.value.lowercased() }) : []
     }
 
     /// The Authorization header: NetBox's v2 tokens (`nbt_...`) are bearer tokens, v1 tokens and
@@ -70,6 +81,7 @@ public struct SourceOfTruthClient: Sendable {
         var url: String? = firstPageURL
         var pages = 0
         var seen: Set<String> = []
+        let drivers = networkDrivers
         while let pageURL = url {
             pages += 1
             guard pages <= settings.maximumPages else {
@@ -110,6 +122,10 @@ public struct SourceOfTruthClient: Sendable {
                 return .failure(fail("the server lists \(count) devices, more than maximum-devices = \(maximumDevices)"))
             }
             for record in results {
+                if !drivers.isEmpty {
+                    let driver = (((record as? [String: Any])?["platform"] as? [String: Any])?["network_driver"] as? String)?.lowercased()
+                    guard let driver, drivers.contains(driver) else { continue }
+                }
                 switch entry(record) {
                 case let .success(entry): out.entries.append(entry)
                 case let .failure(message): out.skipped.append(message.description)

@@ -27,6 +27,7 @@ import TestSupport
     /// without a primary IP and one whose port field is not a number.
     static func populate(_ n: NautobotHarness, junos: Int) throws -> [String: String] {
         let active = try id(n, "/api/extras/statuses/?name=Active")
+        let global = try id(n, "/api/ipam/namespaces/?name=Global")
         let contentTypes = ["dcim.device"]
         let juniper = try n.create("/api/dcim/manufacturers/", ["name": "Juniper"])
         let arista = try n.create("/api/dcim/manufacturers/", ["name": "Arista"])
@@ -48,7 +49,7 @@ import TestSupport
             devices[name] = id
             guard let address else { return }
             let interface = try n.create("/api/dcim/interfaces/", ["device": id, "name": "fxp0", "type": "1000base-t", "status": active])
-            let ip = try n.create("/api/ipam/ip-addresses/", ["address": address, "status": active, "type": "host"])
+            let ip = try n.create("/api/ipam/ip-addresses/", ["address": address, "status": active, "type": "host", "namespace": global])
             _ = try n.create("/api/ipam/ip-address-to-interface/", ["ip_address": ip, "interface": interface])
             let (patched, answer) = try n.api("PATCH", "/api/dcim/devices/\(id)/", body: [address.contains(":") ? "primary_ip6" : "primary_ip4": ip])
             guard patched == 200 else { throw HarnessError("PATCH primary IP of \(name): \(patched) \(answer.map { "\($0)" } ?? "")") }
@@ -101,12 +102,20 @@ import TestSupport
         let status = try #require(await runtime.inventoryStatus["nautobot"])
         #expect(status.error == nil)
         let fleet = await runtime.configuration.devices
-        // 12 routers + the bad-port one listed (15 devices match the filters: 3 pages of 5); the
-        // EOS switch and the planned router filtered by the server.
+        // 15 devices pass the server's filters (status, location): the 12 routers, the EOS switch
+        // (left out by platform__network_driver, not reported), the router without an IP and the
+        // one with a bad port (both reported). The planned router is filtered by the server.
         #expect(fleet.map(\.name) == (1...12).map { String(format: "mx-%02d", $0) })
-        #expect(fleet.first == Device(name: "mx-01", host: "192.0.2.1", port: 2830, group: "core", platform: "Junos"))
+        try #require(fleet.count == 12)
+        #expect(fleet[0] == Device(name: "mx-01", host: "192.0.2.1", port: 2830, group: "core", platform: "Junos"))
         #expect(fleet[1].host == "2001:db8::2")
         #expect(fleet[2] == Device(name: "mx-03", host: "192.0.2.3", group: "default", platform: "Junos"))
+        // Paging followed to the end: three pages of 5, asked with the filters.
+        let pages = nautobot.requestLog.filter { $0.contains("GET /api/dcim/devices/?") }
+        #expect(pages.count == 3, "\(pages)")
+        #expect(pages.first?.contains("GET /api/dcim/devices/?limit=5&status=Active&location=AMS1&depth=1 ") == true)
+        #expect(pages.allSatisfy { $0.contains("limit=5") && $0.contains("status=Active") && $0.contains("\" 200 ") })
+        #expect(pages.contains { $0.contains("offset=10") })
         #expect(status.skippedCount == 2)
         #expect(status.skipped.contains { $0.contains("mx-no-ip") && $0.contains(devices["mx-no-ip"]!) && $0.contains("no primary IPv4 or IPv6") })
         #expect(status.skipped.contains { $0.contains("mx-bad-port") && $0.contains("\"netconf\"") })

@@ -23,6 +23,11 @@ public final class NautobotHarness: @unchecked Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
+    /// The request lines runserver logged (`"GET /api/dcim/devices/?limit=5&offset=5 HTTP/1.1" 200 ...`).
+    public var requestLog: [String] {
+        ((try? String(contentsOfFile: directory + "/server.err", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("\"GET ") }.map(String.init)
+    }
+
     public init() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.server), FileManager.default.fileExists(atPath: Self.dump) else {
             throw HarnessError("no prepared Nautobot in \(Self.cache): run scripts/sot-server.sh prepare (scripts/install-deps.sh does)")
