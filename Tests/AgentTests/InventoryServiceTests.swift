@@ -1,0 +1,107 @@
+import Agent
+import Foundation
+import Testing
+import TestSupport
+
+/// `care-agent run` with `[inventory NAME]` sources: the first refresh at start, SIGHUP reading
+/// the sources again (a device that left is no longer in the fleet), a source gone keeping its
+/// last good inventory with the failure in `status`, and `care-agent inventory sources`.
+@Suite(.serialized) struct InventoryServiceTests {
+    func careAgent(_ arguments: [String], dir: URL) throws -> (Int32, String, String) {
+        let out = dir.appendingPathComponent("o-\(UUID().uuidString.prefix(4))").path
+        let err = dir.appendingPathComponent("e-\(UUID().uuidString.prefix(4))").path
+        let child = try ChildProcess(try careAgentExecutable(), arguments, stdout: out, stderr: err)
+        let status = child.wait()
+        return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "", (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Asks `status --json` until `condition` holds (10 s at most).
+    func status(_ socket: String, dir: URL, until condition: (AgentStatus) -> Bool) throws -> AgentStatus? {
+        var last: AgentStatus?
+        for _ in 0..<100 {
+            let (_, out, _) = try careAgent(["status", "--socket", socket, "--json"], dir: dir)
+            if let data = out.data(using: .utf8), let status = try? ResultStore.decoder.decode(AgentStatus.self, from: data) {
+                last = status
+                if condition(status) { return status }
+            }
+            usleep(100_000)
+        }
+        return last
+    }
+
+    @Test func sourcesRefreshOnHangupAndKeepTheLastGood() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let routerDB = dir.appendingPathComponent("router.db").path
+        try "mx-core-01:192.0.2.1:junos:core\nmx-core-02:192.0.2.2:junos:core\nsw-01:192.0.2.9:ios:core\n".write(toFile: routerDB, atomically: true, encoding: .utf8)
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [group core]
+        schedule = manual
+        [device r1]
+        host = 192.0.2.100
+        group = core
+        [inventory oxidized]
+        type = oxidized
+        file = router.db
+        map = name:0, ip:1, model:2, group:3
+        [inventory ansible]
+        type = ansible
+        file = \(Fixtures.url("inventory/hosts.yml").path)
+        groups = core_routers
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+
+        // The dry run first: what each source yields, nothing collected.
+        let (dryStatus, dryJSON, dryErr) = try careAgent(["inventory", "sources", "--config", conf, "--json"], dir: dir)
+        #expect(dryStatus == 0, "\(dryErr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(dryJSON.utf8)) as? [String: Any])
+        let sources = try #require(report["sources"] as? [[String: Any]])
+        #expect(sources.map { $0["name"] as? String } == ["oxidized", "ansible"])
+        #expect((sources[0]["devices"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["mx-core-01", "mx-core-02"])
+        #expect((sources[1]["devices"] as? [[String: Any]])?.first?["origin"] as? String == Fixtures.url("inventory/hosts.yml").path + ":17")
+        // The same two routers in both sources: the first source's are kept, the others reported.
+        #expect((report["problems"] as? [String])?.filter { $0.contains("is defined twice") }.count == 2)
+        #expect(report["devices"] as? Int == 3)
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/state/inventory"), "the dry run keeps no inventory")
+        let (_, dryText, _) = try careAgent(["inventory", "sources", "--config", conf], dir: dir)
+        #expect(dryText.contains("inventory oxidized (oxidized \(routerDB)): 2 devices, 0 skipped"))
+        #expect(dryText.contains("mx-core-01  192.0.2.1  -     core   -         \(routerDB):1"))
+
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        let socket = "\(dir.path)/run/control.sock"
+        let started = try #require(try status(socket, dir: dir) { $0.inventory?.allSatisfy { $0.lastRefresh != nil } == true })
+        #expect(started.devices == 3)
+        #expect(started.inventory?.map(\.devices) == [2, 2])
+
+        // mx-core-02 leaves router.db; SIGHUP reads the sources again.
+        try "mx-core-01:192.0.2.1:junos:core\n".write(toFile: routerDB, atomically: true, encoding: .utf8)
+        service.signal(SIGHUP)
+        let reloaded = try #require(try status(socket, dir: dir) { $0.inventory?.first?.devices == 1 })
+        // mx-core-02 now comes from the Ansible source (second), with its own address.
+        #expect(reloaded.devices == 3)
+
+        // The file gone: the source fails, its last good inventory stays, and status says so.
+        try FileManager.default.removeItem(atPath: routerDB)
+        service.signal(SIGHUP)
+        let failed = try #require(try status(socket, dir: dir) { $0.inventory?.first?.error != nil })
+        #expect(failed.inventory?.first?.devices == 1)
+        #expect(failed.devices == 3)
+        let (_, text, _) = try careAgent(["status", "--socket", socket], dir: dir)
+        #expect(text.contains("inventory oxidized (oxidized \(routerDB)): 1 devices"), "\(text)")
+        #expect(text.contains("LAST REFRESH FAILED: cannot read the router.db \(routerDB)"), "\(text)")
+        #expect(text.contains("using the last good inventory of"))
+        let log = (try? String(contentsOfFile: dir.appendingPathComponent("service.log").path, encoding: .utf8)) ?? ""
+        #expect(log.contains("inventory source failed: keeping its last good inventory"))
+        #expect(log.contains("device mx-core-01 is defined twice"))
+        let (failedDry, _, _) = try careAgent(["inventory", "sources", "--config", conf], dir: dir)
+        #expect(failedDry == 1)
+
+        service.signal(SIGTERM)
+        #expect(service.wait() == 0)
+    }
+}
