@@ -1,6 +1,7 @@
 import Agent
 import Foundation
 import Testing
+import TestSupport
 
 /// `[inventory NAME]` sections of agent.conf: what each type takes, and errors that name the line.
 @Suite struct InventoryConfigurationTests {
@@ -99,5 +100,16 @@ import Testing
         #expect(error("[inventory a]\ntype = csv\nfile = a\n[inventory a]\ntype = csv\nfile = b\n").contains("inventory a is already defined at /etc/care-agent/agent.conf:1"))
         #expect(error("[inventory o]\ntype = oxidized\nfile = r\nmap = model:1\n").contains("expected a name column"))
         #expect(error("[inventory o]\ntype = oxidized\nfile = r\nnetwork-os = junos\n").contains("unknown key \"network-os\""))
+    }
+
+    /// The commented `[inventory ...]` examples of agent.conf.example, uncommented, are valid.
+    @Test func exampleSectionsParse() throws {
+        let example = try String(contentsOf: Fixtures.packageRoot.appendingPathComponent("agent.conf.example"), encoding: .utf8)
+        let lines = example.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let start = try #require(lines.firstIndex(of: "# [inventory netbox]"))
+        let block = lines[start...].prefix { !$0.hasPrefix("# Devices can be listed") }
+            .map { $0.hasPrefix("# ") ? String($0.dropFirst(2)) : $0 == "#" ? "" : $0 }
+        let configuration = try load("[group core]\n" + block.joined(separator: "\n"))
+        #expect(configuration.inventorySources.map(\.kind.type) == ["netbox", "nautobot", "ansible", "oxidized"])
     }
 }
