@@ -1,5 +1,7 @@
 @testable import Agent
+import Bundle
 import Foundation
+import Junos
 import Testing
 
 /// The NetBox/Nautobot client's bounds and record checks, with pages handed in memory (the real
@@ -109,5 +111,20 @@ import Testing
         #expect(ini.yield(source: "a", settings: AnsibleSettings(path: "h.ini"), defaultGroup: "default").entries.map(\.device.host) == ["192.0.2.1", "r2"])
         let db = RouterDB(path: "r.db", text: "r1:junos\r\nr2:junos\r\n").yield(source: "o", settings: RouterDBSettings(path: "r.db"), defaultGroup: "default")
         #expect(db.entries.map(\.device.name) == ["r1", "r2"])
+    }
+}
+
+/// The platform a source of truth gives a device travels in the bundle's manifest, for reports.
+@Suite struct PlatformInBundleTests {
+    @Test func platformIsInTheManifestOnlyWhenKnown() {
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        func contents(_ platform: String?) -> DeviceIdentity {
+            let result = DeviceResult(device: Device(name: "r1", host: "192.0.2.1", platform: platform), host: "192.0.2.1", port: 830, trigger: .schedule,
+                                      started: start, finished: start.addingTimeInterval(5), status: .ok,
+                                      failureKind: nil, reason: nil, attempts: 1, rpcs: [], facts: DeviceFacts(), log: "")
+            return BundleSink.contents(DeviceCollection(result: result, replies: []), agent: AgentIdentity(id: "a", version: "0.1.0")).device
+        }
+        #expect(contents("Junos").platform == "Junos")
+        #expect(contents(nil).platform == nil)
     }
 }
