@@ -95,8 +95,10 @@ public actor AgentRuntime {
             await limits.apply(fresh)
             // A reload that overtook this one while it resized: its limits are the ones in force.
             if generation != mine { await limits.apply(configuration) }
-            // SIGHUP reads every source again, as the operator expects after editing NetBox.
-            await refreshInventory(force: true)
+            // SIGHUP reads every source again, as the operator expects after editing NetBox; in
+            // the background, so that a slow source of truth does not hold the reload's answer
+            // (systemd waits for READY=1 after RELOADING=1).
+            Task { await self.refreshInventory(force: true) }
             return nil
         } catch {
             lastReloadError = "\(error)"
@@ -143,7 +145,27 @@ public actor AgentRuntime {
     /// Reads the sources due (all with `force`: start and SIGHUP) and merges their devices. A
     /// source that fails keeps its last good inventory (in memory, else from disk), with a
     /// warning in the log and in `status`; a device that left a source is no longer scheduled.
-    public func refreshInventory(force: Bool, now: Date = Date()) async {
+    public func refreshInventory(force: Bool) async {
+        // One refresh at a time: a SIGHUP during a refresh asks for another one right after it,
+        // so that the sources are read again after the operator's change, not before.
+        guard !refreshing else {
+            if force { refreshAgain = true }
+            return
+        }
+        refreshing = true
+        defer { refreshing = false }
+        var force = force
+        repeat {
+            refreshAgain = false
+            await refreshOnce(force: force, now: Date())
+            force = true
+        } while refreshAgain
+    }
+
+    private var refreshing = false
+    private var refreshAgain = false
+
+    private func refreshOnce(force: Bool, now: Date) async {
         let sources = fileConfiguration.inventorySources
         let cache = InventoryCache(stateDirectory: fileConfiguration.agent.stateDirectory)
         let environment = self.environment
