@@ -67,7 +67,7 @@ public struct InventoryFile: Sendable {
         var device = Device(name: name.value, host: host.value)
         if let port = field(portColumn), !port.value.isEmpty {
             guard let n = Int(port.value), (1...65535).contains(n) else {
-                throw ConfigurationError(file: path, line: record.line, column: port.column, message: "expected a TCP port from 1 to 65535, found \"\(port.value)\"")
+                throw ConfigurationError(file: path, line: record.line, column: port.column, message: "expected a TCP port from 1 to 65535 for device \(name.value), found \"\(port.value)\"")
             }
             device.port = n
         }

@@ -179,7 +179,7 @@ import TestSupport
 
     @Test(arguments: [
         ("name,host\nr1,192.0.2.1\nr1,192.0.2.2\n", "inv.csv:3:1: device r1 is listed twice"),
-        ("name,host,port\nr1,192.0.2.1,http\n", "inv.csv:2:14: expected a TCP port from 1 to 65535, found \"http\""),
+        ("name,host,port\nr1,192.0.2.1,http\n", "inv.csv:2:14: expected a TCP port from 1 to 65535 for device r1, found \"http\""),
         ("name,address\nr1,192.0.2.1\n", "inv.csv:1:1: expected a \"host\" column in the header (name,host,port,group)"),
         ("name,host,group\nr1,192.0.2.1,edge\n", "inv.csv:2:1: device r1 is in group edge, which agent.conf does not define: add a [group edge] section (an empty one takes the [defaults])"),
         ("name,host\nr1,\"192.0.2.1\n", "inv.csv:2:4: expected a closing quote for the field opened here"),

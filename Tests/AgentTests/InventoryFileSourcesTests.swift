@@ -143,7 +143,7 @@ import TestSupport
         #expect(configuration.inventorySources.map(\.name) == ["ansible", "spreadsheet"])
         let yields = try configuration.inventorySources.map { try $0.read().get() }
         // A bad CSV row is skipped with its line; the rest of the file is used.
-        #expect(yields[1].skipped.count == 1 && yields[1].skipped[0].contains("devices.csv:3"))
+        #expect(yields[1].skipped.count == 1 && yields[1].skipped[0].contains("devices.csv:3") && yields[1].skipped[0].contains("device csv-only"))
         let fleet = FleetInventory(configuration: configuration, yields: yields)
         let byName = Dictionary(fleet.devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         // The [device] section came first and wins; the message names both places.
