@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Serves recorded NetBox 4.x REST answers for the inventory tests (run by the Swift test).
+"""Serves recorded NetBox 4.7.3 REST answers (README.md) for the inventory tests (run by the Swift test).
 
 usage: recorded-api.py PORT DIRECTORY TOKEN
 GET /api/dcim/devices/?...&offset=N answers DIRECTORY/devices-offset-N.json (offset 0 when
