@@ -83,6 +83,32 @@ import TestSupport
         #expect(throws: InventorySourceError.self) { try AnsibleInventory(path: "x.yml", text: "all: {hosts: [unclosed\n") }
     }
 
+    /// "Billion laughs": aliases nesting a list a billion entries wide, as host variables and as
+    /// the children of groups. Read in bounded time; the hosts that are there are kept.
+    @Test func ansibleYAMLAliasBombStaysBounded() throws {
+        var text = "x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        for i in 1...9 { text += "x\(i): &x\(i) [" + Array(repeating: "*x\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        text += """
+        all:
+          children:
+            junos:
+              vars: {ansible_network_os: junos, bomb: *x9}
+              hosts:
+                r1: {ansible_host: 192.0.2.1, bomb: *x9}
+              children: &kids
+                a: {hosts: {r2: {ansible_network_os: junos}}}
+            more:
+              children: *kids
+
+        """
+        let clock = ContinuousClock()
+        let start = clock.now
+        let inventory = try AnsibleInventory(path: "bomb.yml", text: text)
+        let yield = inventory.yield(source: "b", settings: AnsibleSettings(path: "bomb.yml"), defaultGroup: "default")
+        #expect(yield.entries.map(\.device.name).sorted() == ["r1", "r2"])
+        #expect(clock.now - start < .seconds(5))
+    }
+
     @Test func ansibleRanges() throws {
         #expect(try AnsibleInventory.expand("r[01:03]", limit: 100).get() == ["r01", "r02", "r03"])
         #expect(try AnsibleInventory.expand("db-[a:c].example.net", limit: 100).get() == ["db-a.example.net", "db-b.example.net", "db-c.example.net"])

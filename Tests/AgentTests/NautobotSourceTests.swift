@@ -128,6 +128,20 @@ import TestSupport
         #expect(await runtime.configuration.devices.map(\.name).contains("mx-05") == false)
         #expect(await runtime.configuration.devices.count == 11)
 
+        // Port and group from a config context (Nautobot renders it with include=config_context).
+        let location = try Self.id(nautobot, "/api/dcim/locations/?name=AMS1")
+        _ = try nautobot.create("/api/extras/config-contexts/", ["name": "care-agent", "weight": 1000, "locations": [location],
+                                                                  "data": ["care_agent": ["port": 3830, "group": "core"]]])
+        var withContext = configuration.inventorySources[0]
+        guard case var .nautobot(settings) = withContext.kind else { Issue.record("not nautobot"); return }
+        settings.configContext = true
+        settings.portField = "care_agent.port"
+        settings.groupField = "care_agent.group"
+        withContext.kind = .nautobot(settings)
+        let contextYield = try withContext.read().get()
+        #expect(contextYield.entries.count == 12)
+        #expect(contextYield.entries.allSatisfy { $0.device.port == 3830 && $0.device.group == "core" })
+
         // The token revoked: refused, and the last good inventory (11 devices) stays in force.
         let (deleted, _) = try nautobot.api("DELETE", "/api/users/tokens/\(tokenID)/", basicAuth: true)
         #expect(deleted == 204)
