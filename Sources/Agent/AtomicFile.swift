@@ -5,10 +5,10 @@ import Foundation
 /// The unpredictable name matters in shared directories (node_exporter's textfile directory):
 /// a fixed one would let another local user plant a symbolic link the agent then writes
 /// through; the rename replaces whatever is at `path`, a link included, without following it.
-func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
+func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t, what: String = "file") throws {
     let directory = (path as NSString).deletingLastPathComponent
-    func failure(_ what: String) -> CocoaError {
-        CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write \(path): \(what): \(String(cString: strerror(errno)))"])
+    func failure(_ reason: String) -> CocoaError {
+        CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write \(what) \(path): \(reason): \(String(cString: strerror(errno)))"])
     }
     var temp = ""
     var fd: Int32 = -1

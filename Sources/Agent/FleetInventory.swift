@@ -108,7 +108,7 @@ public struct InventoryCache: Sendable {
         let record = Record(source: source.name, type: source.kind.type, location: source.location, fetched: fetched, yield: yield)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         _ = chmod(directory, 0o700)
-        try writeAtomically(Array(try ResultStore.encoder.encode(record)), to: path(source.name), mode: 0o600)
+        try writeAtomically(Array(try ResultStore.encoder.encode(record)), to: path(source.name), mode: 0o600, what: "the last good inventory")
     }
 }
 

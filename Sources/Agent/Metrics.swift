@@ -147,7 +147,7 @@ public struct AgentMetrics: Sendable, Equatable {
         let text = render(outboxDepth: pending.count, outboxBytes: pending.reduce(Int64(0)) { $0 + $1.size })
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try writeAtomically(Array(text.utf8), to: path, mode: 0o644)
+        try writeAtomically(Array(text.utf8), to: path, mode: 0o644, what: "metrics file")
     }
 
     private func escape(_ value: String) -> String {

@@ -106,6 +106,18 @@ import Testing
         #expect(error.message.contains("needs $CREDENTIALS_DIRECTORY"))
     }
 
+    @Test func aTokenFileOthersCanReadIsRefusedBeforeAnyRequest() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("care-sot-open-token-\(getpid())").path
+        try "abc\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+        defer { unlink(path) }
+        let c = client { s, _ in s.tokenFile = path }
+        guard case let .failure(error) = c.read(environment: [:], get: { _ in Issue.record("no request expected"); return .failed("") }) else {
+            Issue.record("expected a refusal"); return
+        }
+        #expect(error.description == "inventory sot: refusing the API token file \(path): its mode 0644 lets other users read or change it; run: chmod 600 \(path)")
+    }
+
     @Test func crlfFilesSplitIntoLines() throws {
         let ini = try AnsibleInventory(path: "h.ini", text: "[junos]\r\nr1 ansible_host=192.0.2.1\r\nr2\r\n[junos:vars]\r\nansible_network_os=junos\r\n")
         #expect(ini.yield(source: "a", settings: AnsibleSettings(path: "h.ini"), defaultGroup: "default").entries.map(\.device.host) == ["192.0.2.1", "r2"])
