@@ -147,23 +147,29 @@ public actor AgentRuntime {
     /// warning in the log and in `status`; a device that left a source is no longer scheduled.
     public func refreshInventory(force: Bool) async {
         // One refresh at a time: a SIGHUP during a refresh asks for another one right after it,
-        // so that the sources are read again after the operator's change, not before.
+        // so that the sources are read again after the operator's change, not before; callers
+        // meanwhile return when the refresh in progress (and that one) is done.
         guard !refreshing else {
             if force { refreshAgain = true }
+            await withCheckedContinuation { refreshWaiters.append($0) }
             return
         }
         refreshing = true
-        defer { refreshing = false }
         var force = force
         repeat {
             refreshAgain = false
             await refreshOnce(force: force, now: Date())
             force = true
         } while refreshAgain
+        refreshing = false
+        let waiters = refreshWaiters
+        refreshWaiters = []
+        waiters.forEach { $0.resume() }
     }
 
     private var refreshing = false
     private var refreshAgain = false
+    private var refreshWaiters: [CheckedContinuation<Void, Never>] = []
 
     private func refreshOnce(force: Bool, now: Date) async {
         let sources = fileConfiguration.inventorySources

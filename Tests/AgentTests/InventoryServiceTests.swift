@@ -105,3 +105,33 @@ import TestSupport
         #expect(service.wait() == 0)
     }
 }
+
+/// A reload that removes a source, or points it at another file, drops that source's devices at
+/// once; the other sources keep theirs while they are read again.
+@Suite struct InventoryReloadTests {
+    @Test func reloadDropsRemovedSources() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "a1:junos\na2:junos\n".write(to: dir.appendingPathComponent("a.db"), atomically: true, encoding: .utf8)
+        try "b1:junos\n".write(to: dir.appendingPathComponent("b.db"), atomically: true, encoding: .utf8)
+        try "c1:junos\nc2:junos\nc3:junos\n".write(to: dir.appendingPathComponent("c.db"), atomically: true, encoding: .utf8)
+        let conf = dir.appendingPathComponent("agent.conf").path
+        func write(_ sources: [(String, String)]) throws {
+            try (["[agent]", "state-directory = \(dir.path)/state"] + sources.flatMap { ["[inventory \($0.0)]", "type = oxidized", "file = \($0.1)"] })
+                .joined(separator: "\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write([("a", "a.db"), ("b", "b.db")])
+        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: .init(label: "test"),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        await runtime.refreshInventory(force: true)
+        #expect(await runtime.configuration.devices.map(\.name) == ["a1", "a2", "b1"])
+        // b removed, a pointed at another file: neither contributes until a is read again.
+        try write([("a", "c.db")])
+        #expect(await runtime.reload() == nil)
+        // (The reload's own refresh runs in the background: c.db's devices may be there already.)
+        #expect(Set(await runtime.configuration.devices.map(\.name)).isSubset(of: ["c1", "c2", "c3"]))
+        #expect(await runtime.inventoryStatus.keys.sorted() == ["a"])
+        await runtime.refreshInventory(force: true)
+        #expect(await runtime.configuration.devices.map(\.name) == ["c1", "c2", "c3"])
+    }
+}
