@@ -134,4 +134,32 @@ import TestSupport
         await runtime.refreshInventory(force: true)
         #expect(await runtime.configuration.devices.map(\.name) == ["c1", "c2", "c3"])
     }
+
+    /// Between SIGHUPs a source is read again only when its `refresh` interval has passed.
+    @Test func refreshWaitsForTheInterval() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("r.db")
+        try "a1:junos\n".write(to: db, atomically: true, encoding: .utf8)
+        let configuration = try AgentConfiguration(file: ConfigurationFile(path: dir.path + "/agent.conf", text: """
+        [agent]
+        state-directory = \(dir.path)/state
+        [inventory r]
+        type = oxidized
+        file = r.db
+        refresh = 10m
+        """))
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: .init(label: "test"),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        #expect(await runtime.nextInventoryRefresh() == .distantPast)
+        await runtime.refreshInventory(force: false)
+        let first = try #require(await runtime.inventoryStatus["r"]?.lastRefresh)
+        let next = try #require(await runtime.nextInventoryRefresh())
+        #expect(abs(next.timeIntervalSince(first) - 600) < 0.001)
+        try "a1:junos\na2:junos\n".write(to: db, atomically: true, encoding: .utf8)
+        await runtime.refreshInventory(force: false)
+        #expect(await runtime.configuration.devices.map(\.name) == ["a1"], "not due yet")
+        await runtime.refreshInventory(force: true)
+        #expect(await runtime.configuration.devices.map(\.name) == ["a1", "a2"])
+    }
 }
