@@ -14,7 +14,7 @@ public actor AgentRuntime {
     private var sourceYields: [String: InventoryYield] = [:]
     /// How each source stands, for `status`.
     public private(set) var inventoryStatus: [String: InventorySourceStatus] = [:]
-    /// Problems already logged (skipped devices, duplicates): each is logged once, not at every refresh.
+    /// Problems logged (skipped devices, duplicates): each is logged once while it lasts, not at every refresh.
     private var loggedInventoryProblems: Set<String> = []
     /// Source reads block (files, libcurl): on a thread of their own.
     private let inventoryThread = SerialWorkThread(name: "care-inventory")
@@ -137,9 +137,13 @@ public actor AgentRuntime {
         for source in fileConfiguration.inventorySources {
             inventoryStatus[source.name]?.devices = sourceYields[source.name]?.entries.count ?? 0
         }
-        for problem in fleet.problems where loggedInventoryProblems.insert(problem).inserted {
+        // Each problem logged once while it lasts (one that goes and comes back is logged again),
+        // so that the set stays as small as the problems of the moment.
+        let current = yields.flatMap(\.skipped) + fleet.problems
+        for problem in current where !loggedInventoryProblems.contains(problem) {
             logger.warning("\(problem)")
         }
+        loggedInventoryProblems = Set(current)
     }
 
     /// Reads the sources due (all with `force`: start and SIGHUP) and merges their devices. A
@@ -198,9 +202,6 @@ public actor AgentRuntime {
                     logger.warning("cannot keep the inventory on disk", metadata: ["inventory": "\(source.name)", "error": "\(error)"])
                 }
                 logger.info("inventory refreshed", metadata: ["inventory": "\(source.name)", "devices": "\(yield.entries.count)", "skipped": "\(yield.skipped.count)"])
-                for message in yield.skipped where loggedInventoryProblems.insert(message).inserted {
-                    logger.warning("\(message)")
-                }
             case let .failure(error):
                 status.error = error.message
                 if sourceYields[source.name] == nil, let record = cache.load(source) {
