@@ -104,7 +104,39 @@ import TestSupport
         service.signal(SIGTERM)
         #expect(service.wait() == 0)
     }
+
+    /// `collect now --standalone` collects the sources' devices as the service would.
+    @Test func standaloneCollectionSelectsSourceDevices() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let password = dir.appendingPathComponent("pw").path
+        try "pw\n".write(toFile: password, atomically: true, encoding: .utf8)
+        chmod(password, 0o600)
+        // Port 1 on loopback: refused at once, which is enough to see the device was selected.
+        try "only-in-source:127.0.0.1:junos:1\n".write(to: dir.appendingPathComponent("r.db"), atomically: true, encoding: .utf8)
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        [defaults]
+        user = care
+        password-file = \(password)
+        retries = 0
+        known-hosts = \(dir.path)/known_hosts
+        [inventory ox]
+        type = oxidized
+        file = r.db
+        map = name:0, ip:1, model:2, port:3
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let (status, out, err) = try careAgent(["collect", "now", "--standalone", "--config", conf, "--device", "only-in-source", "--json"], dir: dir)
+        #expect(status == 1, "\(err)")
+        let results = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]], "\(out) \(err)")
+        #expect(results.map { $0["name"] as? String } == ["only-in-source"])
+        #expect(results.first?["port"] as? Int == 1 && results.first?["failure"] as? String == "unreachable")
+    }
 }
+
 
 /// A reload that removes a source, or points it at another file, drops that source's devices at
 /// once; the other sources keep theirs while they are read again.
