@@ -49,6 +49,52 @@ import TestSupport
         #expect(yield.skipped.contains { $0.contains("bad-port-01") && $0.contains("99999") })
     }
 
+    /// Ansible's documentation example: groups at the top level (no `all:`), a host in several
+    /// groups, `children` making prod and test.
+    @Test func ansibleYAMLTopLevelGroupsAsInTheDocs() throws {
+        let text = """
+        ungrouped:
+          hosts:
+            mail.example.com:
+        webservers:
+          hosts:
+            foo.example.com:
+            bar.example.com:
+        dbservers:
+          hosts:
+            one.example.com:
+            two.example.com:
+            three.example.com:
+        east:
+          hosts:
+            foo.example.com:
+            one.example.com:
+            two.example.com:
+        west:
+          hosts:
+            bar.example.com:
+            three.example.com:
+        prod:
+          children:
+            east:
+          vars:
+            ansible_network_os: junos
+        test:
+          children:
+            west:
+        """
+        var settings = AnsibleSettings(path: "docs.yaml")
+        let inventory = try AnsibleInventory(path: "docs.yaml", text: text)
+        // Junos only through prod's variable: the hosts of east.
+        #expect(inventory.yield(source: "d", settings: settings, defaultGroup: "default").entries.map(\.device.name)
+                == ["foo.example.com", "one.example.com", "two.example.com"])
+        settings.networkOS = []
+        settings.groups = ["test"]
+        #expect(inventory.yield(source: "d", settings: settings, defaultGroup: "default").entries.map(\.device.name) == ["bar.example.com", "three.example.com"])
+        settings.groups = []
+        #expect(inventory.yield(source: "d", settings: settings, defaultGroup: "default").entries.count == 6)
+    }
+
     @Test func ansibleGroupFilterAndAnyNetworkOS() throws {
         let path = Fixtures.url("inventory/hosts.ini").path
         var settings = AnsibleSettings(path: path)
