@@ -264,7 +264,13 @@ extension AgentConfiguration {
             case ("ca-file", .netbox), ("ca-file", .nautobot):
                 guard !v.isEmpty else { throw fail(entry, "expected a file path", false) }
                 sot.caFile = resolved(v)
-            case ("proxy", .netbox), ("proxy", .nautobot): sot.proxy = v.isEmpty ? nil : v
+            case ("proxy", .netbox), ("proxy", .nautobot):
+                if v.isEmpty { sot.proxy = nil; break }
+                guard let parsed = URLComponents(string: v.contains("://") ? v : "http://" + v), let host = parsed.host, !host.isEmpty,
+                      ["http", "https", "socks5", "socks5h"].contains(parsed.scheme?.lowercased() ?? "") else {
+                    throw fail(entry, "expected a proxy such as http://proxy.example.net:3128, found \"\(v)\"", false)
+                }
+                sot.proxy = v
             case ("page-size", .netbox), ("page-size", .nautobot):
                 guard let n = Int(v), (1...1000).contains(n) else { throw fail(entry, "expected a page size from 1 to 1000, found \"\(v)\"", false) }
                 sot.pageSize = n

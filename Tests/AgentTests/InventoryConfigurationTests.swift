@@ -100,6 +100,7 @@ import TestSupport
         #expect(error("[inventory a]\ntype = csv\nfile = a\n[inventory a]\ntype = csv\nfile = b\n").contains("inventory a is already defined at /etc/care-agent/agent.conf:1"))
         #expect(error("[inventory o]\ntype = oxidized\nfile = r\nmap = model:1\n").contains("expected a name column"))
         #expect(error("[inventory o]\ntype = oxidized\nfile = r\nnetwork-os = junos\n").contains("unknown key \"network-os\""))
+        #expect(error("[inventory nb]\ntype = netbox\nurl = https://x\ntoken-file = t\nproxy = ftp://p\n").contains("agent.conf:5:9: expected a proxy"))
     }
 
     /// The commented `[inventory ...]` examples of agent.conf.example, uncommented, are valid.
