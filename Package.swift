@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Ansible YAML inventories (the agent's [inventory NAME] type = ansible).
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C shims: system libraries found by pkg-config, plus static inline wrappers for macros.
@@ -67,6 +69,7 @@ let package = Package(
         .target(name: "Agent", dependencies: [
             "NETCONFSSH", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

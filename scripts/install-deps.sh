@@ -29,3 +29,6 @@ fi
 if ! command -v st >/dev/null 2>&1; then
     python3 -m pip install -q schemathesis 2>/dev/null || python3 -m pip install -q --break-system-packages schemathesis
 fi
+# A real Nautobot for the inventory-source tests: a venv and a migrated database dump cached in
+# /var/cache/care-agent-test/nautobot (first run: pip and migrations, several minutes; then instant).
+scripts/sot-server.sh prepare

@@ -170,12 +170,16 @@ public struct Device: Sendable, Hashable, Codable {
     /// Jump hosts for this device alone (`proxy-jump` in its [device] section; empty: directly);
     /// nil: the group's.
     public var proxyJump: [JumpHost]?
+    /// The platform a source of truth gives the device (NetBox's or Nautobot's platform name),
+    /// kept for reports; nil for devices from agent.conf and files.
+    public var platform: String?
 
-    public init(name: String, host: String, port: Int? = nil, group: String = AgentConfiguration.defaultGroup) {
+    public init(name: String, host: String, port: Int? = nil, group: String = AgentConfiguration.defaultGroup, platform: String? = nil) {
         self.name = name
         self.host = host
         self.port = port
         self.group = group
+        self.platform = platform
     }
 }
 
@@ -231,6 +235,12 @@ public struct AgentConfiguration: Sendable {
     /// Event kind (`alarm`, `core-dump`, ...) → RPCs and commands an event collection of that
     /// kind adds to its group's set (`[event KIND]` sections, `rpc` and `command` keys).
     public var eventRequests: [String: [RPCRequest]] = [:]
+    /// `[inventory NAME]` sections, in file order: their devices are read at start, on every
+    /// `refresh` and on SIGHUP, and merged after ``devices`` (see ``FleetInventory``).
+    public var inventorySources: [InventorySource] = []
+    /// Where each of ``devices`` was defined (`agent.conf:40`, `inventory.csv:7`), for the
+    /// message naming both places when a source lists the same device.
+    public var deviceOrigins: [String: String] = [:]
 
     public init(agent: AgentSettings = AgentSettings(), groups: [GroupSettings] = [], devices: [Device] = []) {
         self.agent = agent
@@ -325,6 +335,12 @@ public struct AgentConfiguration: Sendable {
                     throw ConfigurationError(file: path, line: section.line, column: 1, message: "device \(device.name) needs host = ADDRESS")
                 }
                 inlineDevices.append((device, section.line))
+            case "inventory":
+                let source = try Self.inventorySource(section, path: path, base: base, fail: fail)
+                if let other = inventorySources.first(where: { $0.name == source.name }) {
+                    throw ConfigurationError(file: path, line: section.line, column: 1, message: "inventory \(source.name) is already defined at \(other.declaredAt)")
+                }
+                inventorySources.append(source)
             default:
                 break
             }
@@ -338,7 +354,12 @@ public struct AgentConfiguration: Sendable {
                 throw ConfigurationError(file: path, line: line, column: 1, message: "device \(device.name) is already defined at \(other)")
             }
             seen[device.name] = "\(path):\(line)"
+            deviceOrigins[device.name] = "\(path):\(line)"
             devices.append(device)
+        }
+        for source in inventorySources where groups[source.group] == nil {
+            let line = Int(source.declaredAt.split(separator: ":").last ?? "") ?? 0
+            throw ConfigurationError(file: path, line: line, column: 1, message: "inventory \(source.name) puts its devices in group \(source.group), which no [group \(source.group)] section defines")
         }
         for inventory in agent.inventoryFiles {
             let resolved = inventory.hasPrefix("/") || base.isEmpty ? inventory : base + "/" + inventory
@@ -357,6 +378,7 @@ public struct AgentConfiguration: Sendable {
             guard names.insert(row.device.name).inserted else {
                 throw ConfigurationError(file: inventory.path, line: row.line, column: 1, message: "device \(row.device.name) is listed twice")
             }
+            deviceOrigins[row.device.name] = "\(inventory.path):\(row.line)"
             devices.append(row.device)
         }
     }

@@ -4,15 +4,16 @@
 
 extension SectionGrammar {
     /// agent.conf's sections: `[agent]`, `[defaults]`, `[upload]`, `[reports]`, `[group NAME]`,
-    /// `[device NAME]`, `[event KIND]`.
+    /// `[device NAME]`, `[event KIND]`, `[inventory NAME]`.
     public static let agentConfiguration = SectionGrammar(
         kinds: [
             .init("agent"), .init("defaults"), .init("upload"), .init("reports"),
             .init("group", takesName: true, example: "[group core-routers]"),
             .init("device", takesName: true, example: "[device core-routers]"),
             .init("event", takesName: true, example: "[event core-dump]"),
+            .init("inventory", takesName: true, example: "[inventory netbox]"),
         ],
-        summary: "agent, defaults, group NAME, device NAME or event KIND",
+        summary: "agent, defaults, group NAME, device NAME, event KIND or inventory NAME",
         firstSection: "[agent]")
 }
 

@@ -6,7 +6,19 @@ import Logging
 /// The running agent's state shared by the scheduler, the control socket and reloads: the
 /// configuration in force (the last good one), its collector, and what happened lately.
 public actor AgentRuntime {
+    /// The configuration in force, its devices merged with those of the `[inventory]` sources.
     public private(set) var configuration: AgentConfiguration
+    /// agent.conf as read, before the sources' devices are merged in.
+    private var fileConfiguration: AgentConfiguration
+    /// The last good read of each source (by name).
+    private var sourceYields: [String: InventoryYield] = [:]
+    /// How each source stands, for `status`.
+    public private(set) var inventoryStatus: [String: InventorySourceStatus] = [:]
+    /// Problems logged (skipped devices, duplicates): each is logged once while it lasts, not at every refresh.
+    private var loggedInventoryProblems: Set<String> = []
+    /// Source reads block (files, libcurl): on a thread of their own.
+    private let inventoryThread = SerialWorkThread(name: "care-inventory")
+    private let environment: [String: String]
     public let configurationPath: String?
     private var collector: Collector
     private let makeSink: @Sendable (AgentConfiguration) -> any CollectionSink
@@ -30,8 +42,20 @@ public actor AgentRuntime {
     public private(set) var generation = 0
 
     public init(configuration: AgentConfiguration, configurationPath: String?, logger: Logger,
+                environment: [String: String] = ProcessInfo.processInfo.environment,
                 makeSink: @escaping @Sendable (AgentConfiguration) -> any CollectionSink) throws {
-        self.configuration = configuration
+        // The fleet is known from the first moment: the sources' last good inventories, until
+        // the first refresh (``InventoryRefresher``) reads them again.
+        var yields: [String: InventoryYield] = [:]
+        var statuses: [String: InventorySourceStatus] = [:]
+        Self.loadLastGood(configuration, yields: &yields, statuses: &statuses)
+        var merged = configuration
+        merged.devices = FleetInventory(configuration: configuration, yields: configuration.inventorySources.compactMap { yields[$0.name] }).devices
+        self.configuration = merged
+        fileConfiguration = configuration
+        sourceYields = yields
+        inventoryStatus = statuses
+        self.environment = environment
         self.configurationPath = configurationPath
         self.makeSink = makeSink
         self.logger = logger
@@ -50,7 +74,17 @@ public actor AgentRuntime {
             limits.register(fresh)
             collector = try Collector(configuration: fresh, sink: makeSink(fresh), logger: logger, inFlight: inFlight, limits: limits)
             warnOfBundlesLeftBehind(from: configuration.agent.outbox, to: fresh.agent.outbox)
+            // Sources removed, or pointed elsewhere, no longer contribute; the others keep their
+            // devices until the refresh below reads them again.
+            let kept = Dictionary(fresh.inventorySources.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for (name, status) in inventoryStatus where kept[name].map({ $0.kind.type != status.type || $0.location != status.location }) ?? true {
+                inventoryStatus[name] = nil
+                sourceYields[name] = nil
+            }
+            fileConfiguration = fresh
             configuration = fresh
+            loadLastGoodInventories()
+            mergeInventory()
             outbox = FileOutbox(directory: fresh.agent.outbox, keepsSent: fresh.upload.keepSent)
             lastReloadError = nil
             generation += 1
@@ -61,12 +95,143 @@ public actor AgentRuntime {
             await limits.apply(fresh)
             // A reload that overtook this one while it resized: its limits are the ones in force.
             if generation != mine { await limits.apply(configuration) }
+            // SIGHUP reads every source again, as the operator expects after editing NetBox; in
+            // the background, so that a slow source of truth does not hold the reload's answer
+            // (systemd waits for READY=1 after RELOADING=1).
+            Task { await self.refreshInventory(force: true) }
             return nil
         } catch {
             lastReloadError = "\(error)"
             logger.error("configuration not reloaded, keeping the previous one", metadata: ["error": "\(error)"])
             return "\(error)"
         }
+    }
+
+    /// Takes each source's inventory kept on disk when nothing newer is in memory.
+    private func loadLastGoodInventories() {
+        Self.loadLastGood(fileConfiguration, yields: &sourceYields, statuses: &inventoryStatus)
+    }
+
+    private static func loadLastGood(_ configuration: AgentConfiguration, yields sourceYields: inout [String: InventoryYield],
+                                     statuses inventoryStatus: inout [String: InventorySourceStatus]) {
+        let cache = InventoryCache(stateDirectory: configuration.agent.stateDirectory)
+        for source in configuration.inventorySources where sourceYields[source.name] == nil {
+            var status = inventoryStatus[source.name] ?? InventorySourceStatus(source: source)
+            if let record = cache.load(source) {
+                sourceYields[source.name] = record.yield
+                status.devices = record.yield.entries.count
+                status.lastSuccess = record.fetched
+                status.fromLastGood = true
+                status.skipped = Array(record.yield.skipped.prefix(100))
+                status.skippedCount = record.yield.skipped.count
+            }
+            inventoryStatus[source.name] = status
+        }
+    }
+
+    /// The fleet in force: agent.conf's devices, then each source's last good devices.
+    private func mergeInventory() {
+        let yields = fileConfiguration.inventorySources.compactMap { sourceYields[$0.name] }
+        let fleet = FleetInventory(configuration: fileConfiguration, yields: yields)
+        configuration.devices = fleet.devices
+        for source in fileConfiguration.inventorySources {
+            inventoryStatus[source.name]?.devices = sourceYields[source.name]?.entries.count ?? 0
+        }
+        // Each problem logged once while it lasts (one that goes and comes back is logged again),
+        // so that the set stays as small as the problems of the moment.
+        let current = yields.flatMap(\.skipped) + fleet.problems
+        for problem in current where !loggedInventoryProblems.contains(problem) {
+            logger.warning("\(problem)")
+        }
+        loggedInventoryProblems = Set(current)
+    }
+
+    /// Reads the sources due (all with `force`: start and SIGHUP) and merges their devices. A
+    /// source that fails keeps its last good inventory (in memory, else from disk), with a
+    /// warning in the log and in `status`; a device that left a source is no longer scheduled.
+    public func refreshInventory(force: Bool) async {
+        // One refresh at a time: a SIGHUP during a refresh asks for another one right after it,
+        // so that the sources are read again after the operator's change, not before; callers
+        // meanwhile return when the refresh in progress (and that one) is done.
+        guard !refreshing else {
+            if force { refreshAgain = true }
+            await withCheckedContinuation { refreshWaiters.append($0) }
+            return
+        }
+        refreshing = true
+        var force = force
+        repeat {
+            refreshAgain = false
+            await refreshOnce(force: force, now: Date())
+            force = true
+        } while refreshAgain
+        refreshing = false
+        let waiters = refreshWaiters
+        refreshWaiters = []
+        waiters.forEach { $0.resume() }
+    }
+
+    private var refreshing = false
+    private var refreshAgain = false
+    private var refreshWaiters: [CheckedContinuation<Void, Never>] = []
+
+    private func refreshOnce(force: Bool, now: Date) async {
+        let sources = fileConfiguration.inventorySources
+        let cache = InventoryCache(stateDirectory: fileConfiguration.agent.stateDirectory)
+        let environment = self.environment
+        for source in sources {
+            var status = inventoryStatus[source.name] ?? InventorySourceStatus(source: source)
+            if !force, let last = status.lastRefresh, now < last.addingTimeInterval(source.refresh.seconds) { continue }
+            status.lastRefresh = now
+            let result = await inventoryThread.run { source.read(environment: environment) }
+            // A reload while this read ran may have removed or changed the source.
+            guard fileConfiguration.inventorySources.contains(source) else { continue }
+            switch result {
+            case let .success(yield):
+                sourceYields[source.name] = yield
+                status.lastSuccess = now
+                status.error = nil
+                status.fromLastGood = false
+                status.devices = yield.entries.count
+                status.skipped = Array(yield.skipped.prefix(100))
+                status.skippedCount = yield.skipped.count
+                let saved: String? = await inventoryThread.run {
+                    do { try cache.save(source, yield: yield, fetched: now); return nil } catch { return "\(error)" }
+                }
+                if let error = saved {
+                    logger.warning("cannot keep the inventory on disk", metadata: ["inventory": "\(source.name)", "error": "\(error)"])
+                }
+                logger.info("inventory refreshed", metadata: ["inventory": "\(source.name)", "devices": "\(yield.entries.count)", "skipped": "\(yield.skipped.count)"])
+            case let .failure(error):
+                status.error = error.message
+                if sourceYields[source.name] == nil, let record = cache.load(source) {
+                    sourceYields[source.name] = record.yield
+                    status.lastSuccess = record.fetched
+                    status.fromLastGood = true
+                }
+                if let yield = sourceYields[source.name] {
+                    status.devices = yield.entries.count
+                    logger.warning("inventory source failed: keeping its last good inventory", metadata: [
+                        "inventory": "\(source.name)", "error": "\(error.message)", "devices": "\(yield.entries.count)",
+                        "last-good": "\(status.lastSuccess.map { ISO8601DateFormatter().string(from: $0) } ?? "?")",
+                    ])
+                } else {
+                    status.devices = 0
+                    logger.error("inventory source failed and no last good inventory is kept: none of its devices is scheduled", metadata: [
+                        "inventory": "\(source.name)", "error": "\(error.message)",
+                    ])
+                }
+            }
+            inventoryStatus[source.name] = status
+        }
+        mergeInventory()
+    }
+
+    /// When the next source is due for a refresh (nil: no sources).
+    public func nextInventoryRefresh() -> Date? {
+        fileConfiguration.inventorySources.map { source in
+            inventoryStatus[source.name]?.lastRefresh.map { $0.addingTimeInterval(source.refresh.seconds) } ?? .distantPast
+        }.min()
     }
 
     /// The uploader sends only from the configured outbox: bundles waiting in one a reload moved

@@ -64,7 +64,7 @@ public struct BundleSink: CollectionSink {
         }
         let device = DeviceIdentity(name: r.device.name, address: r.port == 830 ? r.host : "\(r.host):\(r.port)",
                                     hostname: r.facts.software?.hostname, chassisSerial: r.facts.inventory?.chassisSerial,
-                                    model: r.facts.software?.model)
+                                    model: r.facts.software?.model, platform: r.device.platform)
         let trigger: CollectionTrigger
         switch r.trigger {
         case .schedule, .poll: trigger = .scheduled

@@ -97,10 +97,13 @@ public struct AgentStatus: Codable, Sendable {
     public var outboxBundles: Int
     /// Where bundles go and how the last attempts went (nil from an agent without an uploader).
     public var upload: UploadStatus?
+    /// Each `[inventory NAME]` source: its devices, last refresh, and why the last one failed
+    /// (nil from an agent that predates inventory sources).
+    public var inventory: [InventorySourceStatus]?
 
     enum CodingKeys: String, CodingKey {
         case configuration, reloadError, devices, inFlight, queuedDevices = "queued", lastCollection, groups, results
-        case outboxBundles, upload
+        case outboxBundles, upload, inventory
     }
 
     public init(runtime: AgentRuntime) async {
@@ -126,6 +129,8 @@ public struct AgentStatus: Codable, Sendable {
                   lastRun: lastRun[g.name], lastRequestedRun: lastRequestedRun[g.name], nextRun: nextRuns[g.name])
         }
         results = ResultStore(stateDirectory: configuration.agent.stateDirectory).loadAll().map(DeviceSummary.init)
+        let sources = await runtime.inventoryStatus
+        inventory = configuration.inventorySources.compactMap { sources[$0.name] }
     }
 }
 

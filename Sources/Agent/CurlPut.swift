@@ -51,7 +51,7 @@ struct CurlPut {
     static let bodyLimit = 200
 
     /// curl_global_init is not thread-safe: done once, before the first handle.
-    private static let globalInit: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+    static let globalInit: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
     static func perform(_ request: Request, abort: AbortFlag) -> Response {
         guard globalInit else { return .failed("libcurl could not be initialised") }

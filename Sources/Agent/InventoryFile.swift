@@ -12,15 +12,20 @@ public struct InventoryFile: Sendable {
 
     public var path: String
     public var rows: [Row]
+    /// Rows left out when reading with `skippingBadRows` (an `[inventory NAME]` source), each
+    /// naming the file, line and device.
+    public var skipped: [String] = []
 
-    public init(path: String) throws(ConfigurationError) {
+    /// Reads `path`. With `skippingBadRows`, a bad row is left out and reported in ``skipped``
+    /// instead of failing the whole file (a missing file or header still fails).
+    public init(path: String, skippingBadRows: Bool = false) throws(ConfigurationError) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(file: path, line: 0, column: 0, message: "cannot read the inventory (missing, or not readable by this user)")
         }
-        try self.init(path: path, text: String(decoding: data, as: UTF8.self))
+        try self.init(path: path, text: String(decoding: data, as: UTF8.self), skippingBadRows: skippingBadRows)
     }
 
-    public init(path: String, text: String) throws(ConfigurationError) {
+    public init(path: String, text: String, skippingBadRows: Bool = false) throws(ConfigurationError) {
         self.path = path
         rows = []
         let records = try Self.records(text, path: path)
@@ -37,28 +42,37 @@ public struct InventoryFile: Sendable {
         }
         let portColumn = column("port"), groupColumn = column("group")
         for record in records.dropFirst() {
-            func field(_ index: Int?) -> (value: String, column: Int)? {
-                guard let index, index < record.fields.count else { return nil }
-                let f = record.fields[index]
-                return (f.value.trimmingCharacters(in: .whitespaces), f.column)
+            do throws(ConfigurationError) {
+                rows.append(try Self.row(record, path: path, nameColumn: nameColumn, hostColumn: hostColumn, portColumn: portColumn, groupColumn: groupColumn))
+            } catch {
+                guard skippingBadRows else { throw error }
+                skipped.append("\(error)")
             }
-            guard let name = field(nameColumn), !name.value.isEmpty else {
-                throw ConfigurationError(file: path, line: record.line, column: 1, message: "expected a device name in the \"name\" column")
-            }
-            guard let host = field(hostColumn), !host.value.isEmpty else {
-                throw ConfigurationError(file: path, line: record.line, column: record.fields.last.map { $0.column } ?? 1,
-                                         message: "expected a host (address or DNS name) for device \(name.value)")
-            }
-            var device = Device(name: name.value, host: host.value)
-            if let port = field(portColumn), !port.value.isEmpty {
-                guard let n = Int(port.value), (1...65535).contains(n) else {
-                    throw ConfigurationError(file: path, line: record.line, column: port.column, message: "expected a TCP port from 1 to 65535, found \"\(port.value)\"")
-                }
-                device.port = n
-            }
-            if let group = field(groupColumn), !group.value.isEmpty { device.group = group.value }
-            rows.append(Row(device: device, line: record.line))
         }
+    }
+
+    static func row(_ record: Record, path: String, nameColumn: Int, hostColumn: Int, portColumn: Int?, groupColumn: Int?) throws(ConfigurationError) -> Row {
+        func field(_ index: Int?) -> (value: String, column: Int)? {
+            guard let index, index < record.fields.count else { return nil }
+            let f = record.fields[index]
+            return (f.value.trimmingCharacters(in: .whitespaces), f.column)
+        }
+        guard let name = field(nameColumn), !name.value.isEmpty else {
+            throw ConfigurationError(file: path, line: record.line, column: 1, message: "expected a device name in the \"name\" column")
+        }
+        guard let host = field(hostColumn), !host.value.isEmpty else {
+            throw ConfigurationError(file: path, line: record.line, column: record.fields.last.map { $0.column } ?? 1,
+                                     message: "expected a host (address or DNS name) for device \(name.value)")
+        }
+        var device = Device(name: name.value, host: host.value)
+        if let port = field(portColumn), !port.value.isEmpty {
+            guard let n = Int(port.value), (1...65535).contains(n) else {
+                throw ConfigurationError(file: path, line: record.line, column: port.column, message: "expected a TCP port from 1 to 65535 for device \(name.value), found \"\(port.value)\"")
+            }
+            device.port = n
+        }
+        if let group = field(groupColumn), !group.value.isEmpty { device.group = group.value }
+        return Row(device: device, line: record.line)
     }
 
     struct Record {

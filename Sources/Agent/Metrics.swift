@@ -145,41 +145,9 @@ public struct AgentMetrics: Sendable, Equatable {
     public func write(to path: String, outbox: any Outbox) throws {
         let pending = outbox.pending()
         let text = render(outboxDepth: pending.count, outboxBytes: pending.reduce(Int64(0)) { $0 + $1.size })
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        func failure(_ what: String) -> CocoaError {
-            CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write metrics file \(path): \(what): \(String(cString: strerror(errno)))"])
-        }
-        var temp = ""
-        var fd: Int32 = -1
-        for _ in 0 ..< 8 {
-            temp = directory + "/.\(url.lastPathComponent).\(getpid()).\(UInt64.random(in: 0 ... UInt64.max)).tmp"
-            fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            if fd >= 0 || errno != EEXIST { break }
-        }
-        guard fd >= 0 else { throw failure("cannot create a temporary file in \(directory)") }
-        let bytes = Array(text.utf8)
-        var offset = 0
-        var ok = fchmod(fd, 0o644) == 0
-        while ok && offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { ok = false; break }
-            offset += n
-        }
-        if ok { ok = fsync(fd) == 0 }
-        let error = failure("writing \(temp)")
-        close(fd)
-        guard ok else {
-            unlink(temp)
-            throw error
-        }
-        guard rename(temp, path) == 0 else {
-            let error = failure("renaming \(temp)")
-            unlink(temp)
-            throw error
-        }
+        try writeAtomically(Array(text.utf8), to: path, mode: 0o644, what: "metrics file")
     }
 
     private func escape(_ value: String) -> String {

@@ -53,13 +53,18 @@ public struct DeviceIdentity: Codable, Sendable, Equatable {
     public var hostname: String?
     public var chassisSerial: String?
     public var model: String?
+    /// The platform the agent's inventory source gave the device (NetBox's or Nautobot's
+    /// platform name, such as `Junos`), for reports; absent for devices from agent.conf and files.
+    public var platform: String?
 
-    public init(name: String, address: String, hostname: String? = nil, chassisSerial: String? = nil, model: String? = nil) {
+    public init(name: String, address: String, hostname: String? = nil, chassisSerial: String? = nil, model: String? = nil,
+                platform: String? = nil) {
         self.name = name
         self.address = address
         self.hostname = hostname
         self.chassisSerial = chassisSerial
         self.model = model
+        self.platform = platform
     }
 }
 

@@ -49,6 +49,8 @@ struct ConfigurationOptions: ParsableArguments {
         } catch {
             Console.error("\(error)"); throw ExitCode(2)
         }
+        // The [inventory NAME] sources' devices, as the service would schedule them.
+        configuration = configuration.mergingInventorySources { Console.error("warning: \($0)") }
         var overrides = extra
         overrides.user = user
         overrides.keyFile = key

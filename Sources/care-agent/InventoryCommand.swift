@@ -4,10 +4,21 @@ import Bundle
 import Foundation
 import Junos
 
-/// `care-agent inventory`: the devices' hardware and software from their last results.
+/// `care-agent inventory`: the fleet as its last results describe it (the default), or what
+/// the `[inventory NAME]` sources yield now (`inventory sources`).
 struct InventoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inventory",
+        abstract: "List the devices' model, serial and Junos version, or what the inventory sources yield.",
+        subcommands: [InventoryListCommand.self, InventorySourcesCommand.self],
+        defaultSubcommand: InventoryListCommand.self
+    )
+}
+
+/// `care-agent inventory [list]`: the devices' hardware and software from their last results.
+struct InventoryListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List model, serial number and Junos version of each device from its last collection.",
         discussion: "Reads <state-directory>/results; with --fru, one line per field-replaceable unit. A device whose last collection failed is shown with the facts of its last good one (and that one's date)."
     )
@@ -85,5 +96,104 @@ struct InventoryCommand: AsyncParsableCommand {
 
     static func csvField(_ s: String) -> String {
         s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}
+
+/// `care-agent inventory sources`: reads each `[inventory NAME]` source of agent.conf now and
+/// shows what it yields (devices, skipped records, duplicates), without collecting and without
+/// touching the running agent's last good inventories: a dry run for the operator.
+struct InventorySourcesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sources",
+        abstract: "Show what each [inventory] source of agent.conf yields now, without collecting.",
+        discussion: "Exit status 0 when every source could be read, 1 when one could not, 2 for a configuration error."
+    )
+
+    @Option(help: "agent.conf.") var config: String = AgentConfiguration.defaultPath
+    @Option(help: "Only this source (repeatable).") var source: [String] = []
+    @Flag(help: "Print JSON.") var json = false
+
+    struct SourceReport: Codable {
+        var name: String
+        var type: String
+        var location: String
+        var ok: Bool
+        var error: String?
+        var devices: [DeviceRow]
+        var skipped: [String]
+    }
+
+    struct DeviceRow: Codable {
+        var name: String
+        var host: String
+        var port: Int?
+        var group: String
+        var platform: String?
+        var origin: String
+    }
+
+    struct Report: Codable {
+        var sources: [SourceReport]
+        /// Duplicates across agent.conf and the sources, and devices of undefined groups.
+        var problems: [String]
+        /// Devices the agent would schedule: agent.conf's and the sources', merged.
+        var devices: Int
+    }
+
+    func run() async throws {
+        let configuration: AgentConfiguration
+        do { configuration = try AgentConfiguration.load(path: config) } catch {
+            Console.error("\(error)")
+            throw ExitCode(2)
+        }
+        let unknown = source.filter { name in !configuration.inventorySources.contains { $0.name == name } }
+        if !unknown.isEmpty {
+            Console.error("no [inventory \(unknown.joined(separator: ", "))] in \(config)")
+            throw ExitCode(2)
+        }
+        let selected = configuration.inventorySources.filter { source.isEmpty || source.contains($0.name) }
+        if selected.isEmpty {
+            Console.error("no [inventory NAME] sections in \(config)")
+            throw ExitCode(2)
+        }
+        var reports: [SourceReport] = []
+        var yields: [InventoryYield] = []
+        for source in selected {
+            switch source.read() {
+            case let .success(yield):
+                yields.append(yield)
+                reports.append(SourceReport(name: source.name, type: source.kind.type, location: source.location, ok: true,
+                                            devices: yield.entries.map { DeviceRow(name: $0.device.name, host: $0.device.host, port: $0.device.port,
+                                                                                   group: $0.device.group, platform: $0.device.platform, origin: $0.origin) },
+                                            skipped: yield.skipped))
+            case let .failure(error):
+                reports.append(SourceReport(name: source.name, type: source.kind.type, location: source.location, ok: false,
+                                            error: error.message, devices: [], skipped: []))
+            }
+        }
+        let fleet = FleetInventory(configuration: configuration, yields: yields)
+        let report = Report(sources: reports, problems: fleet.problems, devices: fleet.devices.count)
+        if json {
+            Console.out(String(decoding: try ResultStore.encoder.encode(report), as: UTF8.self))
+        } else {
+            var lines: [String] = []
+            for r in reports {
+                lines.append("inventory \(r.name) (\(r.type) \(r.location)): " + (r.ok ? "\(r.devices.count) devices, \(r.skipped.count) skipped" : "FAILED: \(r.error ?? "")"))
+                let table = r.devices.map { [$0.name, $0.host, $0.port.map(String.init) ?? "-", $0.group, $0.platform ?? "-", $0.origin] }
+                let header = ["device", "host", "port", "group", "platform", "from"]
+                let widths = header.indices.map { i in ([header] + table).map { $0[i].count }.max() ?? 0 }
+                if !table.isEmpty {
+                    for row in [header] + table {
+                        lines.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+                    }
+                }
+                for message in r.skipped { lines.append("  skipped: \(message)") }
+            }
+            for problem in fleet.problems { lines.append("problem: \(problem)") }
+            lines.append("devices scheduled with agent.conf's own: \(fleet.devices.count)")
+            // Names, hosts and messages come from the sources: escaped before they reach the terminal.
+            Console.out(lines.map(TerminalText.escaped).joined(separator: "\n"))
+        }
+        if reports.contains(where: { !$0.ok }) { throw ExitCode(1) }
     }
 }

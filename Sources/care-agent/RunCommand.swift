@@ -67,6 +67,8 @@ struct RunCommand: AsyncParsableCommand {
         BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeAbandonedTemporaryFiles()
         var services: [any Service] = [
             ReadinessNotice(notifier: notifier, status: "\(configuration.devices.count) devices"),
+            // Before the scheduler: the first refresh of the [inventory] sources starts at once.
+            InventoryRefresher(runtime: runtime, logger: logger),
             Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
             // Always running: a reload may turn uploading on or off ([upload] url).
             Uploader(runtime: runtime, logger: logger),

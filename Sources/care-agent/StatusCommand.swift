@@ -62,6 +62,18 @@ struct StatusCommand: AsyncParsableCommand {
                 lines.append("upload: off (no [upload] url in agent.conf); bundles stay in the outbox")
             }
         }
+        for source in status.inventory ?? [] {
+            var line = "inventory \(source.name) (\(source.type) \(source.location)): \(source.devices) devices"
+            line += ", last refresh \(source.lastRefresh.map(iso.string(from:)) ?? "not yet")"
+            if source.skippedCount > 0 { line += ", \(source.skippedCount) skipped (care-agent inventory sources shows why)" }
+            if let error = source.error {
+                line += "; LAST REFRESH FAILED: \(error); "
+                line += source.lastSuccess.map { "using the last good inventory of \(iso.string(from: $0))" } ?? "no last good inventory: none of its devices is scheduled"
+            } else if source.fromLastGood, let success = source.lastSuccess {
+                line += "; using the last good inventory of \(iso.string(from: success)) until the first refresh"
+            }
+            lines.append(line)
+        }
         for group in status.groups where group.devices > 0 {
             var line = "group \(group.name): \(group.devices) devices, \(group.schedule), last scheduled run \(group.lastRun.map(iso.string(from:)) ?? "not yet")"
             if let requested = group.lastRequestedRun { line += ", last collect now \(iso.string(from: requested))" }

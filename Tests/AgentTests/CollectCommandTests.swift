@@ -114,9 +114,13 @@ import TestSupport
         for line in ["  run                     Run the agent as a service (systemd Type=notify).",
                      "  collect                 Collect devices on demand.",
                      "  status                  Show the agent's state and each device's last result.",
-                     "  inventory               List model, serial number and Junos version of each"] {
+                     "  inventory               List the devices' model, serial and Junos version, or"] {
             #expect(top.stdout.contains(line), "\(top.stdout)")
         }
+        let inventory = try careAgent(["inventory", "--help"], in: dir)
+        #expect(inventory.stdout.contains("list (default)") && inventory.stdout.contains("sources "), "\(inventory.stdout)")
+        let sources = try careAgent(["inventory", "sources", "--help"], in: dir)
+        for option in ["--config <config>", "--source <source>", "--json"] { #expect(sources.stdout.contains(option)) }
         let help = try careAgent(["collect", "now", "--help"], in: dir)
         #expect(help.stdout.hasPrefix("OVERVIEW: Collect devices now and print a summary."))
         for option in ["--standalone", "--config <config>", "--inventory <inventory>", "--user <user>", "--key <key>",
