@@ -65,7 +65,7 @@ let package = Package(
 
         // The agent: config, inventory, scheduler, collector, outbox, control.
         .target(name: "Agent", dependencies: [
-            "NETCONFSSH", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
+            "NETCONFSSH", "IOLoop", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -231,6 +231,10 @@ public struct AgentConfiguration: Sendable {
     /// Event kind (`alarm`, `core-dump`, ...) → RPCs and commands an event collection of that
     /// kind adds to its group's set (`[event KIND]` sections, `rpc` and `command` keys).
     public var eventRequests: [String: [RPCRequest]] = [:]
+    /// `[syslog]`: the syslog receiver; nil (no section): none.
+    public var syslog: SyslogSettings?
+    /// `[events]`: the webhook for event notices.
+    public var events = EventSettings()
 
     public init(agent: AgentSettings = AgentSettings(), groups: [GroupSettings] = [], devices: [Device] = []) {
         self.agent = agent
@@ -268,6 +272,7 @@ public struct AgentConfiguration: Sendable {
         }
         groups[AgentConfiguration.defaultGroup] = defaults
         var inlineDevices: [(Device, Int)] = []
+        var syslogSourceLines: [ConfigurationFile.Entry] = []
         for section in file.sections {
             switch section.kind {
             case "agent":
@@ -286,6 +291,19 @@ public struct AgentConfiguration: Sendable {
                 group.name = name
                 for entry in section.entries { try Self.apply(entry, to: &group, fail: fail) }
                 groups[name] = group
+            case "syslog":
+                var settings = syslog ?? SyslogSettings()
+                for entry in section.entries {
+                    try Self.apply(entry, to: &settings, fail: fail)
+                    if entry.key == "source" { syslogSourceLines.append(entry) }
+                }
+                if settings.listen.isEmpty {
+                    throw ConfigurationError(file: path, line: section.line, column: 1,
+                                             message: "[syslog] needs listen = udp:0.0.0.0:5514, tcp:0.0.0.0:5514 (or systemd, with care-agent-syslog.socket)")
+                }
+                syslog = settings
+            case "events":
+                for entry in section.entries { try Self.apply(entry, to: &events, fail: fail) }
             case "event":
                 let kind = section.name!
                 guard eventRequests[kind] == nil else {
@@ -343,6 +361,11 @@ public struct AgentConfiguration: Sendable {
         for inventory in agent.inventoryFiles {
             let resolved = inventory.hasPrefix("/") || base.isEmpty ? inventory : base + "/" + inventory
             try addInventory(InventoryFile(path: resolved))
+        }
+        let names = Set(devices.map(\.name))
+        for entry in syslogSourceLines {
+            let device = entry.value.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init) ?? ""
+            guard names.contains(device) else { throw fail(entry, "no device \(device) in the inventory") }
         }
     }
 

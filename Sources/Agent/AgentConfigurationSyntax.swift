@@ -4,15 +4,15 @@
 
 extension SectionGrammar {
     /// agent.conf's sections: `[agent]`, `[defaults]`, `[upload]`, `[reports]`, `[group NAME]`,
-    /// `[device NAME]`, `[event KIND]`.
+    /// `[device NAME]`, `[event KIND]`, `[syslog]`, `[events]`.
     public static let agentConfiguration = SectionGrammar(
         kinds: [
-            .init("agent"), .init("defaults"), .init("upload"), .init("reports"),
+            .init("agent"), .init("defaults"), .init("upload"), .init("reports"), .init("syslog"), .init("events"),
             .init("group", takesName: true, example: "[group core-routers]"),
             .init("device", takesName: true, example: "[device core-routers]"),
             .init("event", takesName: true, example: "[event core-dump]"),
         ],
-        summary: "agent, defaults, group NAME, device NAME or event KIND",
+        summary: "agent, defaults, upload, reports, syslog, events, group NAME, device NAME or event KIND",
         firstSection: "[agent]")
 }
 

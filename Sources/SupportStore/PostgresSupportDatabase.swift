@@ -340,6 +340,22 @@ extension PostgresSupportDatabase {
     public func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool {
         try await !rows("checking a bundle file", "SELECT 1 FROM bundles WHERE file_sha256 = ?", [.text(sha256)]).isEmpty
     }
+
+    public func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool {
+        try await requireCustomer(record.customer)
+        return try await !rows("opening a case for bundle \(record.bundle)", SupportSchema.insertCase + " RETURNING id",
+                               SupportSchema.values(record)).isEmpty
+    }
+
+    public func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase] {
+        let (sql, values) = SupportSchema.casesQuery(customer: customer, all: includeClosed)
+        return try await rows("listing cases", sql, values).map { row throws(SupportStoreError) in try SupportCase(row: PostgresColumns(row: row)) }
+    }
+
+    public func closeCase(customer: String, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await !rows("closing case \(id)", SupportSchema.closeCase + " RETURNING id",
+                        [SQLValue(date), .text(customer), .text(id.uuidString.lowercased())]).isEmpty
+    }
 }
 
 /// A PostgresNIO row read by column name.

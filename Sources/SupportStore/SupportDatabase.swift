@@ -129,6 +129,13 @@ public protocol SupportDatabase: Sendable {
     /// Whether any stored bundle's file has this SHA-256.
     func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool
 
+    /// Records the case an event bundle opens; false when that bundle has one already.
+    func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool
+    /// A customer's cases, newest first: open ones, or all with `includeClosed`.
+    func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase]
+    /// Closes an open case; false when the customer has no open case with this id.
+    func closeCase(customer: String, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool
+
     /// Closes connections (PostgreSQL); the database is unusable afterwards.
     func close() async
 }

@@ -65,13 +65,19 @@ struct RunCommand: AsyncParsableCommand {
         // age: a `collect now --standalone` may be writing into the same outbox right now, and
         // its file is told apart by the lock its writer holds.
         BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeAbandonedTemporaryFiles()
+        // One responder: the poll and syslog share the rate limit and de-duplication.
+        let responder = IncidentResponder(runtime: runtime, logger: logger)
         var services: [any Service] = [
             ReadinessNotice(notifier: notifier, status: "\(configuration.devices.count) devices"),
             Scheduler(runtime: runtime, logger: logger), control, ReloadOnHangupService(runtime: runtime, notifier: notifier),
             // Always running: a reload may turn uploading on or off ([upload] url).
             Uploader(runtime: runtime, logger: logger),
             // Always running: polls only devices of groups with `poll` set (a reload may set it).
-            HealthPoller(runtime: runtime, logger: logger),
+            HealthPoller(runtime: runtime, logger: logger, responder: responder),
+            // Idle without [syslog]; the listeners are opened at start (sockets from systemd or bound here).
+            SyslogReceiver(runtime: runtime, logger: logger, responder: responder),
+            // Always running: a reload may set [events] webhook; queued notices survive restarts.
+            WebhookSender(runtime: runtime, logger: logger),
         ]
         if let interval = SystemdNotifier.watchdogInterval() {
             services.append(WatchdogService(notifier: notifier, interval: interval, runtime: runtime))

@@ -1,0 +1,438 @@
+@testable import Agent
+import Bundle
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// The syslog trigger's pieces alone: TCP framing, `[syslog]`/`[events]` in agent.conf, the
+/// sockets systemd passes, the event log's amendments.
+@Suite struct SyslogPiecesTests {
+    @Test func framingSplitsOctetCountedAndNewlineMessagesAcrossReads() {
+        var framing = SyslogFraming(maximumLength: 64)
+        let a = "<34>1 - host app - TAG_ONE - first"
+        let b = "<34>Dec  4 21:00:00 host app: TAG_TWO: second"
+        // Octet counting cut inside the length and inside the message, then newline framing.
+        let stream = Array("\(a.utf8.count) \(a)\(b)\n".utf8)
+        #expect(framing.feed(stream[0 ..< 1]) == [])
+        #expect(framing.feed(stream[1 ..< 10]) == [])
+        #expect(framing.feed(stream[10 ..< 40]) == [.message(Array(a.utf8))])
+        #expect(framing.feed(stream[40...]) == [.message(Array(b.utf8))])
+        // Over the limit: skipped whole by its count, the next message intact.
+        let long = String(repeating: "x", count: 100)
+        #expect(framing.feed(Array("100 \(long)3 <1>".utf8)) == [.oversize(100), .message(Array("<1>".utf8))])
+        // A newline-framed message over the limit is dropped up to its newline, however it arrives.
+        #expect(framing.feed(Array(("<1>" + long).utf8)) == [])
+        #expect(framing.feed(Array((long + "\n<2>ok\n").utf8)) == [.oversize(203), .message(Array("<2>ok".utf8))])
+        // A count without a space cannot be resynchronised: broken, and nothing more is read.
+        #expect(framing.feed(Array("12x".utf8)) == [.broken("an octet count not followed by a space, or zero")])
+        #expect(framing.feed(Array("<3>more\n".utf8)) == [])
+    }
+
+    @Test func syslogAndEventsSectionsParseAndRefuseWhatTheyCannotUse() throws {
+        let text = """
+        [agent]
+        state-directory = /tmp/x
+        [syslog]
+        listen = udp:0.0.0.0:5514, tcp:[::1]:5514, systemd
+        tag = CHASSISD_FRU_OFFLINE_NOTICE fru-offline
+        text = */var/tmp/*.core* core-dump
+        source = 192.0.2.10 mx1
+        match-hostname = yes
+        max-connections = 16
+        [events]
+        webhook = https://tickets.example.net/hooks/care
+        [device mx1]
+        host = 198.51.100.1
+        """
+        let configuration = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
+        let syslog = try #require(configuration.syslog)
+        #expect(syslog.listen == [.udp(host: "0.0.0.0", port: 5514), .tcp(host: "::1", port: 5514), .systemd])
+        #expect(syslog.rules == [SyslogRule(.tag("CHASSISD_FRU_OFFLINE_NOTICE"), kind: "fru-offline"), SyslogRule(.text("*/var/tmp/*.core*"), kind: "core-dump")])
+        #expect(syslog.sources == ["192.0.2.10": "mx1"] && syslog.matchHostname && syslog.maxConnections == 16)
+        #expect(configuration.events.webhook == "https://tickets.example.net/hooks/care")
+        // Without [syslog], no receiver; without rules of its own, the defaults.
+        #expect(try AgentConfiguration(file: ConfigurationFile(path: "a", text: "[agent]\n")).syslog == nil)
+        #expect(SyslogSettings().effectiveRules == SyslogRule.defaults)
+
+        let bad: [(String, String)] = [
+            ("[syslog]\nlisten = udp:0.0.0.0\n", "a:2:10: expected udp:ADDRESS:PORT, tcp:ADDRESS:PORT or systemd"),
+            ("[syslog]\nlisten = tcp:syslog.example.net:514\n", "a:2:10: expected udp:ADDRESS:PORT"),
+            ("[syslog]\nlisten = udp:0.0.0.0:5514\ntag = chassisd fru-offline\n", "a:3:7: expected an event tag and an event kind"),
+            ("[syslog]\nlisten = udp:0.0.0.0:5514\nsource = 192.0.2.1 nobody\n", "a:3:10: no device nobody in the inventory"),
+            ("[syslog]\ntag = KERNEL_PANIC kernel-panic\n", "a:1:1: [syslog] needs listen = "),
+            ("[syslog]\nlisten = systemd\nport = 514\n", "a:3:1: unknown key \"port\" in [syslog]"),
+            ("[events]\nwebhook = ftp://x\n", "a:2:11: expected an https:// URL"),
+            ("[events]\nwebhook = https://user:pw@x/hook\n", "a:2:11: expected a URL without user:password@"),
+        ]
+        for (text, message) in bad {
+            #expect(throws: ConfigurationError.self, "\(text)") { _ = try AgentConfiguration(file: ConfigurationFile(path: "a", text: text)) }
+            do { _ = try AgentConfiguration(file: ConfigurationFile(path: "a", text: text)) } catch {
+                #expect("\(error)".hasPrefix(message), "\(error)")
+            }
+        }
+    }
+
+    @Test func rulesMatchTagsOfBothFormatsAndTextPatterns() throws {
+        let settings = SyslogSettings()
+        let rfc5424 = try SyslogMessage(parsing: Array("<28>1 2026-12-04T21:00:00Z mx1 chassisd 2250 CHASSISD_FRU_OFFLINE_NOTICE [junos@2636.1.1.1.2.18 fru-name=\"FPC 1\"] Taking FPC 1 offline".utf8))
+        #expect(settings.kind(of: rfc5424) == "fru-offline")
+        let bsd = try SyslogMessage(parsing: Array("<30>Dec  4 21:00:00 mx1 rpd[1234]: RPD_SCHED_SLIP: 5 sec scheduler slip".utf8))
+        #expect(settings.kind(of: bsd) == "rpd-sched-slip")
+        let core = try SyslogMessage(parsing: Array("<26>Dec  4 21:00:00 mx1 dumpd: Core and context for rpd saved in /var/tmp/rpd.core.0.gz".utf8))
+        #expect(settings.kind(of: core) == "core-dump")
+        let quiet = try SyslogMessage(parsing: Array("<30>Dec  4 21:00:00 mx1 sshd[1]: Accepted publickey for care-agent".utf8))
+        #expect(settings.kind(of: quiet) == nil)
+        let sender = try #require(SocketAddress(host: "::ffff:192.0.2.7", port: 514))
+        #expect(sender.host == "192.0.2.7", "an IPv4 sender on a dual-stack socket matches its inventory address")
+        let evidence = SyslogReceiver.evidence(of: rfc5424, from: sender)
+        #expect(evidence == "syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline [fru-name=FPC 1] (from 192.0.2.7, hostname mx1)")
+    }
+
+    @Test func listenSocketsAreTakenOnlyWhenMeantForThisProcess() {
+        // Another process's variables (inherited from a parent) are not ours.
+        #expect(SystemdListenSockets(environment: ["LISTEN_PID": "1", "LISTEN_FDS": "2"], pid: 4242).sockets.isEmpty)
+        #expect(SystemdListenSockets(environment: ["LISTEN_PID": "4242", "LISTEN_FDS": "x"], pid: 4242).sockets.isEmpty)
+        #expect(SystemdListenSockets(environment: [:]).sockets.isEmpty)
+    }
+
+    @Test func aLaterSightingIsAddedToItsIncidentsEntry() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = EventLog(stateDirectory: dir.path)
+        let t = Date(timeIntervalSince1970: 1_780_000_000)
+        let first = EventRecord(device: "r1", event: TriggerEvent(kind: "fru-offline", source: "syslog", time: t, evidence: "syslog ..."),
+                                action: .bundle, bundle: "r1.tar.gz", id: "abc")
+        let other = EventRecord(device: "r2", event: TriggerEvent(kind: "alarm", source: "poll", time: t, evidence: "x"), action: .bundle, id: "def")
+        try log.append([first, other])
+        let poll = TriggerEvent(kind: "fru-offline", source: "poll", time: t.addingTimeInterval(300), evidence: "routing engine /1 was OK, now Offline")
+        #expect(try log.amend(id: "abc", with: poll))
+        #expect(try !log.amend(id: "gone", with: poll))
+        let loaded = log.load()
+        #expect(loaded.count == 2 && loaded[1] == other)
+        #expect(loaded[0].alsoSeen == [poll] && loaded[0].sources == ["syslog", "poll"] && loaded[0].bundle == "r1.tar.gz")
+    }
+}
+
+/// The syslog trigger with real parts: util-linux `logger` sends RFC 5424 and BSD messages over
+/// UDP and TCP (octet counting and newline framing) to the receiver; two simulated MX480s behind
+/// the real sshd, on 127.0.0.1 and 127.0.0.2 (a message sent to 127.0.0.2 comes from it), get
+/// event bundles of their own; the health poll sees one of the incidents again and adds to it
+/// instead of collecting twice; each bundle's notice reaches a webhook receiver the test runs.
+@Suite(.serialized) struct SyslogTriggerTests {
+    func eventBundles(_ outbox: String) throws -> [BundleContents] {
+        try FileOutbox(directory: outbox).pending().filter { $0.trigger == .event }.sorted { $0.added < $1.added }.map {
+            try BundleReader().read(contentsOf: URL(fileURLWithPath: outbox + "/" + $0.name)).contents
+        }
+    }
+
+    func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return try condition()
+    }
+
+    /// Sends one message with util-linux logger.
+    func logger(_ arguments: [String]) throws {
+        _ = try runProgram("/usr/bin/logger", arguments)
+    }
+
+    @Test func loggerMessagesTriggerBundlesForTheRightDeviceOnceAndThePollAddsToThem() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        var options = SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)")
+        options.addresses = ["127.0.0.1", "127.0.0.2"]
+        let h = try SSHDHarness(options)
+        defer { h.stop() }
+        let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"), token: "hook-token-1")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("hook"), withIntermediateDirectories: true)
+        try hook.start()
+        defer { hook.stop() }
+        let tokenFile = dir.appendingPathComponent("token").path
+        try "hook-token-1\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600)
+        let udp = try SSHDHarness.freePort(on: "127.0.0.1"), tcp = try SSHDHarness.freePort(on: "127.0.0.1")
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        metrics-file = \(dir.path)/metrics.prom
+        agent-id = agent-7
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        schedule = manual
+        poll = 30s
+        [upload]
+        ca-file = \(hook.certificates.caCertificate)
+        token-file = \(tokenFile)
+        retry-backoff = 1s
+        [syslog]
+        listen = udp:0.0.0.0:\(udp), tcp:0.0.0.0:\(tcp)
+        tag = CHASSISD_FRU_OFFLINE_NOTICE fru-offline
+        tag = RPD_SCHED_SLIP rpd-sched-slip
+        tag = KERNEL_PANIC kernel-panic
+        text = */var/tmp/*.core* core-dump
+        [events]
+        webhook = \(hook.url)
+        [device r1]
+        host = 127.0.0.1
+        port = \(h.port)
+        [device r2]
+        host = 127.0.0.2
+        port = \(h.port)
+
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        var configuration = try AgentConfiguration.load(path: conf)
+        // Seconds instead of minutes (agent.conf allows 30 s at least); the window stays an hour.
+        configuration.groups[AgentConfiguration.defaultGroup]?.poll = .milliseconds(700)
+        let outbox = configuration.agent.outbox
+        let lines = LineStore()
+        let log = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: log,
+                                       makeSink: { BundleSink(outbox: $0.agent.outbox, key: OutboxSample.key, agent: AgentIdentity(id: "agent-7", version: "0.1.0")) })
+        let responder = IncidentResponder(runtime: runtime, logger: log)
+        let poller = HealthPoller(runtime: runtime, logger: log, tick: .milliseconds(100), responder: responder)
+        let receiver = SyslogReceiver(runtime: runtime, logger: log, responder: responder)
+        let sender = WebhookSender(runtime: runtime, logger: log)
+        let tasks = [Task { try await poller.run() }, Task { try await receiver.run() }, Task { try await sender.run() }]
+        defer { tasks.forEach { $0.cancel() } }
+        #expect(waitFor(60) { poller.snapshot(of: "r1") != nil && poller.snapshot(of: "r2") != nil }, "\(lines.lines.suffix(10))")
+        #expect(waitFor(10) { lines.lines.contains { $0.contains("syslog receiver listening") } })
+        #expect(try eventBundles(outbox).isEmpty)
+
+        // RFC 5424 over UDP, to 127.0.0.2: r2's FPC goes offline, with Junos structured data.
+        try logger(["--server", "127.0.0.2", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+                    "--sd-id", "junos@2636.1.1.1.2.18", "--sd-param", "fru-name=\"FPC 1\"", "-t", "chassisd",
+                    "Taking FPC 1 offline: Offlined by cli command"])
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
+        let fru = try #require(try eventBundles(outbox).last)
+        #expect(fru.manifest.device.name == "r2" && fru.trigger == .event)
+        #expect(fru.event?.kind == "fru-offline" && fru.event?.source == "syslog")
+        #expect(fru.event?.evidence.hasPrefix("syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline: Offlined by cli command [fru-name=FPC 1] (from 127.0.0.2") == true,
+                "\(String(describing: fru.event))")
+        #expect(fru.facts.software != nil && fru.facts.inventory != nil, "a full diagnostic collection")
+
+        // BSD over TCP with newline framing, to 127.0.0.1: r1.
+        try logger(["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "rpd",
+                    "RPD_SCHED_SLIP: 5 sec scheduler slip, user: 0 sec 12345 usec, system: 0 sec, 0 usec"])
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 2 }, "\(lines.lines.suffix(20))")
+        #expect(try eventBundles(outbox).last?.manifest.device.name == "r1")
+        #expect(try eventBundles(outbox).last?.event?.kind == "rpd-sched-slip")
+
+        // RFC 5424 over TCP with octet counting, to 127.0.0.2: r2 again, another kind.
+        try logger(["--server", "127.0.0.2", "--port", "\(tcp)", "--tcp", "--octet-count", "--rfc5424", "--msgid", "KERNEL_PANIC",
+                    "-t", "kernel", "panic: page fault while in kernel mode"])
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 3 }, "\(lines.lines.suffix(20))")
+        #expect(try eventBundles(outbox).last?.manifest.device.name == "r2")
+        #expect(try eventBundles(outbox).last?.event?.kind == "kernel-panic")
+
+        // BSD over UDP, matched by its text: a process core under /var/tmp.
+        try logger(["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc3164", "-t", "dumpd",
+                    "Core and context for rpd saved in /var/tmp/rpd.core.0.gz"])
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 4 }, "\(lines.lines.suffix(20))")
+        #expect(try eventBundles(outbox).last?.manifest.device.name == "r1")
+        #expect(try eventBundles(outbox).last?.event?.kind == "core-dump")
+
+        // The same FRU message again: within event-window, no bundle. An unknown sender and
+        // noise: counted, no bundle.
+        try logger(["--server", "127.0.0.2", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+                    "-t", "chassisd", "Taking FPC 1 offline: Offlined by cli command"])
+        try logger(["--server", "127.0.0.3", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+                    "-t", "chassisd", "Taking FPC 3 offline"])
+        try logger(["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "sshd", "Accepted publickey for care-agent"])
+        #expect(waitFor(20) { lines.lines.contains { $0.contains("event within its rate-limit window") && $0.contains("event.source=syslog") } })
+        #expect(waitFor(20) { lines.lines.contains { $0.contains("sender no inventory device matches") && $0.contains("sender=127.0.0.3") } })
+        #expect(waitFor(20) {
+            let metrics = (try? String(contentsOfFile: dir.path + "/metrics.prom", encoding: .utf8)) ?? ""
+            return metrics.contains("care_agent_syslog_messages_total{result=\"unknown-sender\"} 1\n")
+                && metrics.contains("care_agent_syslog_messages_total{result=\"ignored\"} 1\n")
+                && metrics.contains("care_agent_syslog_messages_total{result=\"event\"} 5\n")
+        }, "\((try? String(contentsOfFile: dir.path + "/metrics.prom", encoding: .utf8)) ?? "")")
+
+        // Poll and syslog see one incident: syslog first (r1's RE 1 goes offline), then the
+        // next poll finds the routing engine offline. One bundle; the entry names both sources.
+        try logger(["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+                    "-t", "chassisd", "Taking Routing Engine 1 offline"])
+        #expect(try waitFor(60) { try eventBundles(outbox).count == 5 }, "\(lines.lines.suffix(20))")
+        #expect(try eventBundles(outbox).last?.manifest.device.name == "r1")
+        var engines = String(decoding: try Fixtures.bytes("get-route-engine-information/pyez__mx480-dual-re-15.1F5.xml"), as: UTF8.self)
+        let backup = try #require(engines.range(of: "<status>OK</status>", options: .backwards))
+        engines.replaceSubrange(backup, with: "<status>Offline</status>")
+        try engines.write(toFile: profile + "/get-route-engine-information.xml", atomically: true, encoding: .utf8)
+        chmod(profile + "/get-route-engine-information.xml", 0o644)
+        #expect(waitFor(60) { poller.snapshot(of: "r1")?.routingEngineStates.values.contains("Offline") == true })
+        #expect(waitFor(60) { poller.snapshot(of: "r2")?.routingEngineStates.values.contains("Offline") == true })
+        try await Task.sleep(for: .seconds(2))
+        #expect(try eventBundles(outbox).count == 5, "the poll's sighting of the same incidents collects nothing more")
+        #expect(lines.lines.contains { $0.contains("the same incident seen by another source") && $0.contains("event.source=poll") })
+        #expect(await runtime.metrics.render(outboxDepth: 0).contains("care_agent_events_total{kind=\"fru-offline\",action=\"duplicate\"} 2\n"))
+
+        // `care-agent events`: r1's FRU incident, one bundle, seen by syslog then the poll.
+        let out = dir.appendingPathComponent("events.json").path, err = dir.appendingPathComponent("events.err").path
+        let events = try ChildProcess(try careAgentExecutable(), ["events", "--state", configuration.agent.stateDirectory, "--device", "r1", "--json"],
+                                      stdout: out, stderr: err)
+        #expect(events.wait() == 0, "\((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
+        struct Listing: Decodable { var events: [EventRecord]; var kinds: [String: [String: Int]] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let listing = try decoder.decode(Listing.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let fruRecords = listing.events.filter { $0.event.kind == "fru-offline" }
+        #expect(fruRecords.count == 1 && fruRecords.first?.sources == ["syslog", "poll"] && fruRecords.first?.action == .bundle,
+                "\(fruRecords)")
+        #expect(fruRecords.first?.alsoSeen?.first?.evidence.contains("now Offline") == true)
+        #expect(listing.kinds["fru-offline"]?["duplicate"] == 1)
+
+        // Every event bundle's notice reached the webhook: device, kind, source, bundle, evidence.
+        #expect(waitFor(30) { hook.received().count == 5 }, "\(hook.received().count) notices; \(lines.lines.suffix(10))")
+        let notices = try hook.received().map { try EventNotice.decoder().decode(EventNotice.self, from: $0) }
+        let bundles = try FileOutbox(directory: outbox).pending().filter { $0.trigger == .event }.map(\.name)
+        #expect(Set(notices.map(\.bundle)) == Set(bundles))
+        #expect(notices.map(\.kind).sorted() == ["core-dump", "fru-offline", "fru-offline", "kernel-panic", "rpd-sched-slip"])
+        #expect(notices.allSatisfy { $0.agent == "agent-7" && $0.source == "syslog" && !$0.evidence.isEmpty })
+        #expect(notices.first { $0.kind == "kernel-panic" }?.device == "r2")
+        #expect(WebhookQueue(stateDirectory: configuration.agent.stateDirectory).pending().isEmpty)
+    }
+}
+
+/// Port 514 without privilege: systemd opens the socket and passes it (LISTEN_FDS, LISTEN_PID,
+/// LISTEN_FDNAMES). systemd-socket-activate (from the systemd package) does exactly that for a
+/// spawned `care-agent run`: it listens, and at the first message execs the agent with the socket
+/// as descriptor 3; the message waiting in the socket is the one that must trigger the bundle.
+@Suite(.serialized) struct SyslogSocketActivationTests {
+    static let activator = "/usr/bin/systemd-socket-activate"
+
+    func configuration(_ h: SSHDHarness, dir: URL) throws -> String {
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1"])
+        try (String(contentsOfFile: conf, encoding: .utf8) + "[syslog]\nlisten = systemd\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        return conf
+    }
+
+    func eventBundles(_ outbox: String) -> [OutboxEntry] {
+        FileOutbox(directory: outbox).pending().filter { $0.trigger == .event }
+    }
+
+    @Test(arguments: ["tcp", "udp"])
+    func theAgentTakesTheSyslogSocketSystemdPasses(transport: String) async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let conf = try configuration(h, dir: dir)
+        let port = try SSHDHarness.freePort(on: "127.0.0.1")
+        let log = dir.appendingPathComponent("service.log").path
+        let service = try ChildProcess(Self.activator, (transport == "udp" ? ["--datagram"] : []) + [
+            "--listen=127.0.0.1:\(port)", "--fdname=syslog", try careAgentExecutable(), "run", "--config", conf,
+        ], stderr: log)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        // systemd-socket-activate listens before anything runs.
+        let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        let listening = ContinuousClock.now + .seconds(10)
+        while !text().contains("Listening on") && ContinuousClock.now < listening { usleep(50_000) }
+        _ = try runProgram("/usr/bin/logger", ["--server", "127.0.0.1", "--port", "\(port)", transport == "udp" ? "--udp" : "--tcp",
+                                                "--rfc3164", "-t", "chassisd", "CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 0 offline: Error"])
+        let outbox = dir.path + "/outbox"
+        let deadline = ContinuousClock.now + .seconds(90)
+        while eventBundles(outbox).isEmpty && ContinuousClock.now < deadline && service.isRunning { usleep(200_000) }
+        let bundles = eventBundles(outbox)
+        #expect(bundles.count == 1, "\(text())")
+        #expect(bundles.first?.event?.kind == "fru-offline" && bundles.first?.event?.source == "syslog")
+        #expect(bundles.first?.event?.evidence.contains("Taking FPC 0 offline") == true)
+        #expect(text().contains("syslog receiver listening") && text().contains("(systemd syslog)"), "\(text())")
+        service.signal(SIGTERM)
+        #expect(service.wait() == 0, "\(text())")
+    }
+
+    @Test func withoutThePassedSocketTheAgentSaysWhatToDo() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try SSHDHarness(.init(subsystem: "/bin/false"))
+        defer { h.stop() }
+        let conf = try configuration(h, dir: dir)
+        let log = dir.appendingPathComponent("service.log").path
+        var environment = ProcessInfo.processInfo.environment
+        // Variables meant for another process (a parent's) are not taken.
+        environment["LISTEN_FDS"] = "1"
+        environment["LISTEN_PID"] = "1"
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: log, environment: environment)
+        defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while service.isRunning && ContinuousClock.now < deadline { usleep(100_000) }
+        #expect(!service.isRunning)
+        #expect(service.wait() != 0)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("systemd passed no socket (LISTEN_FDS): enable and start care-agent-syslog.socket"), "\(text)")
+    }
+}
+
+/// The webhook's store and forward against a receiver the test runs: down first (notices wait,
+/// failures counted, backoff), then up (delivered in order, queue empty); a notice queued by a
+/// previous run of the agent is delivered by the next.
+@Suite(.serialized) struct WebhookDeliveryTests {
+    @Test func noticesWaitForTheReceiverAndSurviveARestart() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("hook"), withIntermediateDirectories: true)
+        let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"), token: "t-42")
+        defer { hook.stop() }
+        let tokenFile = dir.appendingPathComponent("token").path
+        try "t-42\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600)
+        var configuration = AgentConfiguration()
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        configuration.agent.metricsFile = dir.path + "/metrics.prom"
+        configuration.upload.caFile = hook.certificates.caCertificate
+        configuration.upload.tokenFile = tokenFile
+        configuration.upload.retryBackoff = .milliseconds(300)
+        configuration.upload.maxBackoff = .seconds(1)
+        configuration.events.webhook = hook.url
+        let queue = WebhookQueue(stateDirectory: configuration.agent.stateDirectory)
+        let t = Date(timeIntervalSince1970: 1_780_000_000)
+        let first = EventNotice(agent: "a1", device: "r1", kind: "core-dump", source: "poll", time: t, bundle: "r1-SN1-20260528-000000.tar.gz",
+                                evidence: "new core file /var/tmp/rpd.core.0.gz")
+        let second = EventNotice(agent: "a1", device: "r2", kind: "fru-offline", source: "syslog", time: t.addingTimeInterval(1),
+                                 bundle: "r2-SN2-20260528-000001.tar.gz", evidence: "syslog CHASSISD_FRU_OFFLINE_NOTICE: ...")
+        try queue.add(first)
+        let lines = LineStore()
+        let log = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
+
+        // A previous run queued `first`; this run starts with the receiver down.
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: log,
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/results") })
+        let sender = WebhookSender(runtime: runtime, logger: log)
+        let task = Task { try await sender.run() }
+        defer { task.cancel() }
+        func metrics() -> String { (try? String(contentsOfFile: dir.path + "/metrics.prom", encoding: .utf8)) ?? "" }
+        let down = ContinuousClock.now + .seconds(30)
+        while !metrics().contains("care_agent_webhook_deliveries_total{result=\"failed\"} 2\n") && ContinuousClock.now < down { usleep(100_000) }
+        #expect(metrics().contains("care_agent_webhook_pending 1\n"), "\(metrics())")
+        #expect(lines.lines.contains { $0.contains("event notice not delivered") })
+        try queue.add(second)
+        runtime.webhookWake.signal()
+        #expect(queue.pending().count == 2, "nothing is lost while the receiver is down")
+
+        // Up: both delivered, oldest first, with the token and as JSON; the queue empties.
+        try hook.start()
+        let up = ContinuousClock.now + .seconds(30)
+        while hook.received().count < 2 && ContinuousClock.now < up { usleep(100_000) }
+        let received = try hook.received().map { try EventNotice.decoder().decode(EventNotice.self, from: $0) }
+        #expect(received == [first, second])
+        let raw = try #require(hook.received().first.map { String(decoding: $0, as: UTF8.self) })
+        #expect(raw.contains("\"device\":\"r1\"") && raw.contains("\"bundle\":\"r1-SN1-20260528-000000.tar.gz\"") && raw.contains("\"kind\":\"core-dump\""))
+        let settled = ContinuousClock.now + .seconds(10)
+        while !queue.pending().isEmpty && ContinuousClock.now < settled { usleep(50_000) }
+        #expect(queue.pending().isEmpty)
+        while !metrics().contains("care_agent_webhook_deliveries_total{result=\"ok\"} 2\n") && ContinuousClock.now < settled { usleep(50_000) }
+        #expect(metrics().contains("care_agent_webhook_deliveries_total{result=\"ok\"} 2\n") && metrics().contains("care_agent_webhook_pending 0\n"),
+                "\(metrics())")
+    }
+}
