@@ -29,8 +29,14 @@ public struct SyslogFraming: Sendable {
         guard !isBroken else { return [] }
         buffer.append(contentsOf: bytes)
         var frames: [Frame] = []
+        let consumed = split(into: &frames)
+        buffer.removeSubrange(0 ..< min(consumed, buffer.count))
+        return frames
+    }
+
+    /// Appends the complete frames at the start of the buffer; returns how many bytes they took.
+    private mutating func split(into frames: inout [Frame]) -> Int {
         var start = 0
-        defer { buffer.removeFirst(start) }
         while start < buffer.count {
             if skipping > 0 {
                 let n = min(skipping, buffer.count - start)
@@ -64,12 +70,11 @@ public struct SyslogFraming: Sendable {
                     length = length * 10 + Int(buffer[i] - 0x30)
                     i += 1
                 }
-                guard i < buffer.count else { return frames }  // the length continues in the next read
+                guard i < buffer.count else { return start }  // the length continues in the next read
                 guard buffer[i] == 0x20, length > 0 else {
                     isBroken = true
                     frames.append(.broken("an octet count not followed by a space, or zero"))
-                    start = buffer.count
-                    return frames
+                    return buffer.count
                 }
                 if length > maximumLength {
                     skipping = length
@@ -77,7 +82,7 @@ public struct SyslogFraming: Sendable {
                     start = i + 1
                     continue
                 }
-                guard buffer.count - (i + 1) >= length else { return frames }
+                guard buffer.count - (i + 1) >= length else { return start }
                 frames.append(.message(Array(buffer[(i + 1) ..< (i + 1 + length)])))
                 start = i + 1 + length
                 continue
@@ -94,10 +99,10 @@ public struct SyslogFraming: Sendable {
             if buffer.count - start > maximumLength {
                 skipping = -1
                 skipped = buffer.count - start
-                start = buffer.count
+                return buffer.count
             }
-            return frames
+            return start
         }
-        return frames
+        return start
     }
 }

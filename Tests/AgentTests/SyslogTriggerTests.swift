@@ -52,22 +52,22 @@ import TestSupport
         #expect(syslog.sources == ["192.0.2.10": "mx1"] && syslog.matchHostname && syslog.maxConnections == 16)
         #expect(configuration.events.webhook == "https://tickets.example.net/hooks/care")
         // Without [syslog], no receiver; without rules of its own, the defaults.
-        #expect(try AgentConfiguration(file: ConfigurationFile(path: "a", text: "[agent]\n")).syslog == nil)
+        #expect(try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[agent]\n")).syslog == nil)
         #expect(SyslogSettings().effectiveRules == SyslogRule.defaults)
 
         let bad: [(String, String)] = [
-            ("[syslog]\nlisten = udp:0.0.0.0\n", "a:2:10: expected udp:ADDRESS:PORT, tcp:ADDRESS:PORT or systemd"),
-            ("[syslog]\nlisten = tcp:syslog.example.net:514\n", "a:2:10: expected udp:ADDRESS:PORT"),
-            ("[syslog]\nlisten = udp:0.0.0.0:5514\ntag = chassisd fru-offline\n", "a:3:7: expected an event tag and an event kind"),
-            ("[syslog]\nlisten = udp:0.0.0.0:5514\nsource = 192.0.2.1 nobody\n", "a:3:10: no device nobody in the inventory"),
-            ("[syslog]\ntag = KERNEL_PANIC kernel-panic\n", "a:1:1: [syslog] needs listen = "),
-            ("[syslog]\nlisten = systemd\nport = 514\n", "a:3:1: unknown key \"port\" in [syslog]"),
-            ("[events]\nwebhook = ftp://x\n", "a:2:11: expected an https:// URL"),
-            ("[events]\nwebhook = https://user:pw@x/hook\n", "a:2:11: expected a URL without user:password@"),
+            ("[syslog]\nlisten = udp:0.0.0.0\n", "agent.conf:2:10: expected udp:ADDRESS:PORT, tcp:ADDRESS:PORT or systemd"),
+            ("[syslog]\nlisten = tcp:syslog.example.net:514\n", "agent.conf:2:10: expected udp:ADDRESS:PORT"),
+            ("[syslog]\nlisten = udp:0.0.0.0:5514\ntag = chassisd fru-offline\n", "agent.conf:3:7: expected an event tag and an event kind"),
+            ("[syslog]\nlisten = udp:0.0.0.0:5514\nsource = 192.0.2.1 nobody\n", "agent.conf:3:10: no device nobody in the inventory"),
+            ("[syslog]\ntag = KERNEL_PANIC kernel-panic\n", "agent.conf:1:1: [syslog] needs listen = "),
+            ("[syslog]\nlisten = systemd\nport = 514\n", "agent.conf:3:1: unknown key \"port\" in [syslog]"),
+            ("[events]\nwebhook = ftp://x\n", "agent.conf:2:11: expected an https:// URL"),
+            ("[events]\nwebhook = https://user:pw@x/hook\n", "agent.conf:2:11: expected a URL without user:password@"),
         ]
         for (text, message) in bad {
-            #expect(throws: ConfigurationError.self, "\(text)") { _ = try AgentConfiguration(file: ConfigurationFile(path: "a", text: text)) }
-            do { _ = try AgentConfiguration(file: ConfigurationFile(path: "a", text: text)) } catch {
+            #expect(throws: ConfigurationError.self, "\(text)") { _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text)) }
+            do { _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text)) } catch {
                 #expect("\(error)".hasPrefix(message), "\(error)")
             }
         }
@@ -214,7 +214,7 @@ import TestSupport
                     "Taking FPC 1 offline: Offlined by cli command"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
         let fru = try #require(try eventBundles(outbox).last)
-        #expect(fru.manifest.device.name == "r2" && fru.trigger == .event)
+        #expect(fru.device.name == "r2" && fru.trigger == .event)
         #expect(fru.event?.kind == "fru-offline" && fru.event?.source == "syslog")
         #expect(fru.event?.evidence.hasPrefix("syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline: Offlined by cli command [fru-name=FPC 1] (from 127.0.0.2") == true,
                 "\(String(describing: fru.event))")
@@ -224,21 +224,21 @@ import TestSupport
         try logger(["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "rpd",
                     "RPD_SCHED_SLIP: 5 sec scheduler slip, user: 0 sec 12345 usec, system: 0 sec, 0 usec"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 2 }, "\(lines.lines.suffix(20))")
-        #expect(try eventBundles(outbox).last?.manifest.device.name == "r1")
+        #expect(try eventBundles(outbox).last?.device.name == "r1")
         #expect(try eventBundles(outbox).last?.event?.kind == "rpd-sched-slip")
 
         // RFC 5424 over TCP with octet counting, to 127.0.0.2: r2 again, another kind.
         try logger(["--server", "127.0.0.2", "--port", "\(tcp)", "--tcp", "--octet-count", "--rfc5424", "--msgid", "KERNEL_PANIC",
                     "-t", "kernel", "panic: page fault while in kernel mode"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 3 }, "\(lines.lines.suffix(20))")
-        #expect(try eventBundles(outbox).last?.manifest.device.name == "r2")
+        #expect(try eventBundles(outbox).last?.device.name == "r2")
         #expect(try eventBundles(outbox).last?.event?.kind == "kernel-panic")
 
         // BSD over UDP, matched by its text: a process core under /var/tmp.
         try logger(["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc3164", "-t", "dumpd",
                     "Core and context for rpd saved in /var/tmp/rpd.core.0.gz"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 4 }, "\(lines.lines.suffix(20))")
-        #expect(try eventBundles(outbox).last?.manifest.device.name == "r1")
+        #expect(try eventBundles(outbox).last?.device.name == "r1")
         #expect(try eventBundles(outbox).last?.event?.kind == "core-dump")
 
         // The same FRU message again: within event-window, no bundle. An unknown sender and
@@ -262,7 +262,7 @@ import TestSupport
         try logger(["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "-t", "chassisd", "Taking Routing Engine 1 offline"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 5 }, "\(lines.lines.suffix(20))")
-        #expect(try eventBundles(outbox).last?.manifest.device.name == "r1")
+        #expect(try eventBundles(outbox).last?.device.name == "r1")
         var engines = String(decoding: try Fixtures.bytes("get-route-engine-information/pyez__mx480-dual-re-15.1F5.xml"), as: UTF8.self)
         let backup = try #require(engines.range(of: "<status>OK</status>", options: .backwards))
         engines.replaceSubrange(backup, with: "<status>Offline</status>")

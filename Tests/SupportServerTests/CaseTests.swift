@@ -44,7 +44,8 @@ import TestSupport
         #expect(try intake.cli("case", "close", caseID, "--customer", "ACME").contains("closed case \(caseID)"))
         #expect(throws: (any Error).self) { try intake.cli("case", "close", caseID, "--customer", "ACME") }
         let open = try intake.get("/customers/ACME/cases", token: read)
-        #expect(open.status == 200 && (try JSONSerialization.jsonObject(with: open.body) as? [Any])?.isEmpty == true)
+        let openCases = try JSONSerialization.jsonObject(with: open.body) as? [Any]
+        #expect(open.status == 200 && openCases?.isEmpty == true)
         let all = try intake.get("/customers/ACME/cases?state=all", token: read)
         let allCases = try JSONSerialization.jsonObject(with: all.body) as? [[String: Any]] ?? []
         #expect(allCases.count == 1 && allCases.first?["closed"] is String)

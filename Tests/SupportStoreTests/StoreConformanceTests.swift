@@ -240,30 +240,6 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     /// Two intake processes receiving the same bundle at the same moment: one row, one
     /// `.inserted`, every other attempt a duplicate.
     @Test(arguments: Backend.allCases)
-    func concurrentInsertsOfOneBundleStoreItOnce(backend: Backend) async throws {
-        let (db, other, cleanup) = try await backend.make()
-        defer { cleanup() }
-        _ = try await db.addCustomer("ACME", at: t0)
-        let bundles = (0..<5).map { record(device: "r\($0)", collected: t0.addingTimeInterval(Double($0))) }
-        let results = try await withThrowingTaskGroup(of: BundleInsertion.self) { group in
-            for bundle in bundles {
-                for handle in [db, other, db, other] {
-                    group.addTask { try await handle.insert(bundle) }
-                }
-            }
-            var all: [BundleInsertion] = []
-            for try await result in group { all.append(result) }
-            return all
-        }
-        #expect(results.filter { $0 == .inserted }.count == 5)
-        #expect(results.count == 20)
-        #expect(try await db.bundles(customer: "ACME", device: nil).count == 5)
-        await db.close(); await other.close()
-    }
-}
-
-@Suite struct DatabaseLocationTests {
-    @Test(arguments: Backend.allCases)
     func eventBundlesOpenOneCaseEachThatCanBeClosed(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
         defer { cleanup() }
@@ -301,6 +277,30 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         await db.close(); await other.close()
     }
 
+    @Test(arguments: Backend.allCases)
+    func concurrentInsertsOfOneBundleStoreItOnce(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        let bundles = (0..<5).map { record(device: "r\($0)", collected: t0.addingTimeInterval(Double($0))) }
+        let results = try await withThrowingTaskGroup(of: BundleInsertion.self) { group in
+            for bundle in bundles {
+                for handle in [db, other, db, other] {
+                    group.addTask { try await handle.insert(bundle) }
+                }
+            }
+            var all: [BundleInsertion] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        #expect(results.filter { $0 == .inserted }.count == 5)
+        #expect(results.count == 20)
+        #expect(try await db.bundles(customer: "ACME", device: nil).count == 5)
+        await db.close(); await other.close()
+    }
+}
+
+@Suite struct DatabaseLocationTests {
     @Test func locationsAreParsedAndPasswordsHidden() throws {
         #expect(try DatabaseLocation("sqlite:/var/lib/care-support/support.db") == .sqlite(path: "/var/lib/care-support/support.db"))
         let pg = try DatabaseLocation("postgres://care:s3cret@db.example.net:5432/care")
