@@ -149,9 +149,9 @@ struct CasesCommand: AsyncParsableCommand {
             if json { return try printJSON(cases) }
             if cases.isEmpty { print(all ? "no cases for \(customer)" : "no open cases for \(customer)") }
             for record in cases {
-                print([record.id.uuidString.lowercased(), record.closed.map { "closed " + SupportJSON.time($0) } ?? "open",
+                print([record.id.uuidString, record.closed.map { "closed " + SupportJSON.time($0) } ?? "open",
                        record.device, record.eventKind, record.eventSource, SupportJSON.time(record.eventTime),
-                       "bundle " + record.bundle.uuidString.lowercased()].joined(separator: "  "))
+                       "bundle " + record.bundle.uuidString].joined(separator: "  "))
                 // Device-supplied text: one line, without control characters.
                 print("    " + String(record.evidence.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) }))
             }
@@ -174,7 +174,7 @@ struct CaseCommand: AsyncParsableCommand {
                 guard try await database.closeCase(customer: customer, id: uuid, at: Date()) else {
                     throw CommandFailure("\(customer) has no open case \(id) (`care-support cases --customer \(customer) --all` lists them)")
                 }
-                print("closed case \(id.lowercased())")
+                print("closed case \(uuid.uuidString)")
             }
         }
     }

@@ -25,7 +25,7 @@ import TestSupport
         #expect(cases.count == 1, "\(cases)")
         let record = try #require(cases.first)
         #expect(record["device"] as? String == "r1" && record["event_kind"] as? String == "fru-offline")
-        #expect(record["event_source"] as? String == "syslog" && record["bundle_id"] as? String == contents.bundleId.uuidString.lowercased())
+        #expect(record["event_source"] as? String == "syslog" && record["bundle_id"] as? String == contents.bundleId.uuidString)
         #expect((record["evidence"] as? String)?.contains("Taking FPC 1 offline") == true && record["closed"] == nil)
         let caseID = try #require(record["id"] as? String)
 
