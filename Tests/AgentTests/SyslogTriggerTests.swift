@@ -116,8 +116,9 @@ import TestSupport
 
 /// The syslog trigger with real parts: util-linux `logger` sends RFC 5424 and BSD messages over
 /// UDP and TCP (octet counting and newline framing) to the receiver; two simulated MX480s behind
-/// the real sshd, on 127.0.0.1 and 127.0.0.2 (a message sent to 127.0.0.2 comes from it), get
-/// event bundles of their own; the health poll sees one of the incidents again and adds to it
+/// the real sshd share one address (127.0.0.1: every loopback sender has it, as devices behind
+/// one NAT address would), so the receiver tells them apart by the HOSTNAME logger writes; each
+/// gets event bundles of its own; the health poll sees the FRU incidents again and adds to them
 /// instead of collecting twice; each bundle's notice reaches a webhook receiver the test runs.
 @Suite(.serialized) struct SyslogTriggerTests {
     func eventBundles(_ outbox: String) throws -> [BundleContents] {
@@ -135,21 +136,20 @@ import TestSupport
         return try condition()
     }
 
-    /// Sends one message with util-linux logger.
-    func logger(_ arguments: [String]) throws {
-        _ = try runProgram("/usr/bin/logger", arguments)
+    /// Sends one message with util-linux logger from a host named `host`: logger writes the
+    /// system's host name into the message, so it runs in a UTS namespace of its own (unshare)
+    /// whose host name is the device's.
+    func logger(from host: String, _ arguments: [String]) throws {
+        _ = try runProgram("/usr/bin/unshare", ["--uts", "--", "/bin/sh", "-c", "hostname \"$0\" && exec /usr/bin/logger \"$@\"", host] + arguments)
     }
 
     @Test func loggerMessagesTriggerBundlesForTheRightDeviceOnceAndThePollAddsToThem() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
-        var options = SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)")
-        options.addresses = ["127.0.0.1", "127.0.0.2"]
-        let h = try SSHDHarness(options)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
         defer { h.stop() }
         let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"), token: "hook-token-1")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("hook"), withIntermediateDirectories: true)
         try hook.start()
         defer { hook.stop() }
         let tokenFile = dir.appendingPathComponent("token").path
@@ -186,7 +186,7 @@ import TestSupport
         host = 127.0.0.1
         port = \(h.port)
         [device r2]
-        host = 127.0.0.2
+        host = 127.0.0.1
         port = \(h.port)
 
         """.write(toFile: conf, atomically: true, encoding: .utf8)
@@ -208,34 +208,34 @@ import TestSupport
         #expect(waitFor(10) { lines.lines.contains { $0.contains("syslog receiver listening") } })
         #expect(try eventBundles(outbox).isEmpty)
 
-        // RFC 5424 over UDP, to 127.0.0.2: r2's FPC goes offline, with Junos structured data.
-        try logger(["--server", "127.0.0.2", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+        // RFC 5424 over UDP from r2: its FPC goes offline, with Junos structured data.
+        try logger(from: "r2", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "--sd-id", "junos@2636.1.1.1.2.18", "--sd-param", "fru-name=\"FPC 1\"", "-t", "chassisd",
                     "Taking FPC 1 offline: Offlined by cli command"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
         let fru = try #require(try eventBundles(outbox).last)
         #expect(fru.device.name == "r2" && fru.trigger == .event)
         #expect(fru.event?.kind == "fru-offline" && fru.event?.source == "syslog")
-        #expect(fru.event?.evidence.hasPrefix("syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline: Offlined by cli command [fru-name=FPC 1] (from 127.0.0.2") == true,
+        #expect(fru.event?.evidence.hasPrefix("syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline: Offlined by cli command [fru-name=FPC 1] (from 127.0.0.1, hostname r2)") == true,
                 "\(String(describing: fru.event))")
         #expect(fru.facts.software != nil && fru.facts.inventory != nil, "a full diagnostic collection")
 
-        // BSD over TCP with newline framing, to 127.0.0.1: r1.
-        try logger(["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "rpd",
+        // BSD over TCP with newline framing from r1.
+        try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "rpd",
                     "RPD_SCHED_SLIP: 5 sec scheduler slip, user: 0 sec 12345 usec, system: 0 sec, 0 usec"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 2 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r1")
         #expect(try eventBundles(outbox).last?.event?.kind == "rpd-sched-slip")
 
-        // RFC 5424 over TCP with octet counting, to 127.0.0.2: r2 again, another kind.
-        try logger(["--server", "127.0.0.2", "--port", "\(tcp)", "--tcp", "--octet-count", "--rfc5424", "--msgid", "KERNEL_PANIC",
+        // RFC 5424 over TCP with octet counting from r2 again, another kind.
+        try logger(from: "r2", ["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--octet-count", "--rfc5424", "--msgid", "KERNEL_PANIC",
                     "-t", "kernel", "panic: page fault while in kernel mode"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 3 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r2")
         #expect(try eventBundles(outbox).last?.event?.kind == "kernel-panic")
 
         // BSD over UDP, matched by its text: a process core under /var/tmp.
-        try logger(["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc3164", "-t", "dumpd",
+        try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc3164", "-t", "dumpd",
                     "Core and context for rpd saved in /var/tmp/rpd.core.0.gz"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 4 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r1")
@@ -243,13 +243,13 @@ import TestSupport
 
         // The same FRU message again: within event-window, no bundle. An unknown sender and
         // noise: counted, no bundle.
-        try logger(["--server", "127.0.0.2", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+        try logger(from: "r2", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "-t", "chassisd", "Taking FPC 1 offline: Offlined by cli command"])
-        try logger(["--server", "127.0.0.3", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+        try logger(from: "stranger", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "-t", "chassisd", "Taking FPC 3 offline"])
-        try logger(["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "sshd", "Accepted publickey for care-agent"])
+        try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "sshd", "Accepted publickey for care-agent"])
         #expect(waitFor(20) { lines.lines.contains { $0.contains("event within its rate-limit window") && $0.contains("event.source=syslog") } })
-        #expect(waitFor(20) { lines.lines.contains { $0.contains("sender no inventory device matches") && $0.contains("sender=127.0.0.3") } })
+        #expect(waitFor(20) { lines.lines.contains { $0.contains("sender no inventory device matches") && $0.contains("hostname=stranger") } })
         #expect(waitFor(20) {
             let metrics = (try? String(contentsOfFile: dir.path + "/metrics.prom", encoding: .utf8)) ?? ""
             return metrics.contains("care_agent_syslog_messages_total{result=\"unknown-sender\"} 1\n")
@@ -259,7 +259,7 @@ import TestSupport
 
         // Poll and syslog see one incident: syslog first (r1's RE 1 goes offline), then the
         // next poll finds the routing engine offline. One bundle; the entry names both sources.
-        try logger(["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
+        try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "-t", "chassisd", "Taking Routing Engine 1 offline"])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 5 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r1")
@@ -380,7 +380,6 @@ import TestSupport
     @Test func noticesWaitForTheReceiverAndSurviveARestart() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("hook"), withIntermediateDirectories: true)
         let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"), token: "t-42")
         defer { hook.stop() }
         let tokenFile = dir.appendingPathComponent("token").path

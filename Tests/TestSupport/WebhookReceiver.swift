@@ -53,9 +53,9 @@ public final class WebhookReceiver: @unchecked Sendable {
     public init(directory: URL, token: String? = nil) throws {
         self.directory = directory
         self.token = token
+        try FileManager.default.createDirectory(atPath: directory.path + "/received", withIntermediateDirectories: true)
         certificates = try TestCertificates(in: directory, prefix: "webhook-")
         port = try SSHDHarness.freePort(on: "127.0.0.1")
-        try FileManager.default.createDirectory(atPath: directory.path + "/received", withIntermediateDirectories: true)
         try Self.script.write(toFile: directory.path + "/webhook.py", atomically: true, encoding: .utf8)
     }
 
