@@ -17,14 +17,21 @@ public struct EventNotice: Codable, Sendable, Equatable {
     public var source: String
     /// When the agent noticed it (UTC, ISO 8601).
     public var time: Date
-    /// The bundle's file name, as uploaded to `[upload] url` (and named in the manifest).
+    /// The bundle's file name, as uploaded to `[upload] url`.
     public var bundle: String
+    /// The bundle id of its manifest: the id the support intake stores it (and its case) under.
+    public var bundleID: UUID?
     /// A summary of the evidence (at most ``maximumEvidence`` characters).
     public var evidence: String
 
     public static let maximumEvidence = 2000
 
-    public init(agent: String, device: String, kind: String, source: String, time: Date, bundle: String, evidence: String) {
+    enum CodingKeys: String, CodingKey {
+        case agent, device, kind, source, time, bundle, bundleID = "bundle_id", evidence
+    }
+
+    public init(agent: String, device: String, kind: String, source: String, time: Date, bundle: String, bundleID: UUID? = nil, evidence: String) {
+        self.bundleID = bundleID
         self.agent = agent
         self.device = device
         self.kind = kind

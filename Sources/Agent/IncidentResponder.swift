@@ -130,9 +130,12 @@ public actor IncidentResponder {
                                        reason: failed, id: id, alsoSeen: pending.isEmpty ? nil : pending))
         }
         write(log) { try log.append(records) }
-        if let bundle, let webhook = configuration.events.webhook {
+        if let bundle, let stored = collected?.stored, let webhook = configuration.events.webhook {
+            // The manifest's id, under which the intake stores the bundle and its case.
+            let id = BundleReader(decodesFacts: false).manifestID(of: stored)
             let notice = EventNotice(agent: configuration.agent.agentID, device: device.name, kind: first.kind, source: first.source,
-                                     time: first.time, bundle: bundle, evidence: String(trigger.evidence.prefix(EventNotice.maximumEvidence)))
+                                     time: first.time, bundle: bundle, bundleID: id,
+                                     evidence: String(trigger.evidence.prefix(EventNotice.maximumEvidence)))
             do {
                 try WebhookQueue(stateDirectory: configuration.agent.stateDirectory).add(notice)
                 runtime.webhookWake.signal()
@@ -148,5 +151,12 @@ public actor IncidentResponder {
         do { try body() } catch {
             logger.warning("cannot record events", metadata: ["path": "\(log.path)", "error": "\(error)"])
         }
+    }
+}
+
+extension BundleReader {
+    /// The bundle id in the manifest of the bundle at `path` (nil when it cannot be read).
+    func manifestID(of path: String) -> UUID? {
+        try? read(contentsOf: URL(fileURLWithPath: path)).manifest.bundleId
     }
 }

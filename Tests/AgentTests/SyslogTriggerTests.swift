@@ -127,11 +127,13 @@ import TestSupport
         }
     }
 
-    func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    /// Polls `condition` without blocking a thread of the cooperative pool (the agent's services
+    /// under test run there too).
+    func waitFor(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             if try condition() { return true }
-            usleep(100_000)
+            try? await Task.sleep(for: .milliseconds(100))
         }
         return try condition()
     }
@@ -204,15 +206,15 @@ import TestSupport
         let sender = WebhookSender(runtime: runtime, logger: log)
         let tasks = [Task { try await poller.run() }, Task { try await receiver.run() }, Task { try await sender.run() }]
         defer { tasks.forEach { $0.cancel() } }
-        #expect(waitFor(60) { poller.snapshot(of: "r1") != nil && poller.snapshot(of: "r2") != nil }, "\(lines.lines.suffix(10))")
-        #expect(waitFor(10) { lines.lines.contains { $0.contains("syslog receiver listening") } })
+        #expect(await waitFor(60) { poller.snapshot(of: "r1") != nil && poller.snapshot(of: "r2") != nil }, "\(lines.lines.suffix(10))")
+        #expect(await waitFor(10) { lines.lines.contains { $0.contains("syslog receiver listening") } })
         #expect(try eventBundles(outbox).isEmpty)
 
         // RFC 5424 over UDP from r2: its FPC goes offline, with Junos structured data.
         try logger(from: "r2", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "--sd-id", "junos@2636.1.1.1.2.18", "--sd-param", "fru-name=\"FPC 1\"", "-t", "chassisd",
                     "Taking FPC 1 offline: Offlined by cli command"])
-        #expect(try waitFor(60) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
+        #expect(try await waitFor(60) { try eventBundles(outbox).count == 1 }, "\(lines.lines.suffix(20))")
         let fru = try #require(try eventBundles(outbox).last)
         #expect(fru.device.name == "r2" && fru.trigger == .event)
         #expect(fru.event?.kind == "fru-offline" && fru.event?.source == "syslog")
@@ -223,21 +225,21 @@ import TestSupport
         // BSD over TCP with newline framing from r1.
         try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "rpd",
                     "RPD_SCHED_SLIP: 5 sec scheduler slip, user: 0 sec 12345 usec, system: 0 sec, 0 usec"])
-        #expect(try waitFor(60) { try eventBundles(outbox).count == 2 }, "\(lines.lines.suffix(20))")
+        #expect(try await waitFor(60) { try eventBundles(outbox).count == 2 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r1")
         #expect(try eventBundles(outbox).last?.event?.kind == "rpd-sched-slip")
 
         // RFC 5424 over TCP with octet counting from r2 again, another kind.
         try logger(from: "r2", ["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--octet-count", "--rfc5424", "--msgid", "KERNEL_PANIC",
                     "-t", "kernel", "panic: page fault while in kernel mode"])
-        #expect(try waitFor(60) { try eventBundles(outbox).count == 3 }, "\(lines.lines.suffix(20))")
+        #expect(try await waitFor(60) { try eventBundles(outbox).count == 3 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r2")
         #expect(try eventBundles(outbox).last?.event?.kind == "kernel-panic")
 
         // BSD over UDP, matched by its text: a process core under /var/tmp.
         try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc3164", "-t", "dumpd",
                     "Core and context for rpd saved in /var/tmp/rpd.core.0.gz"])
-        #expect(try waitFor(60) { try eventBundles(outbox).count == 4 }, "\(lines.lines.suffix(20))")
+        #expect(try await waitFor(60) { try eventBundles(outbox).count == 4 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r1")
         #expect(try eventBundles(outbox).last?.event?.kind == "core-dump")
 
@@ -248,9 +250,9 @@ import TestSupport
         try logger(from: "stranger", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "-t", "chassisd", "Taking FPC 3 offline"])
         try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(tcp)", "--tcp", "--rfc3164", "-t", "sshd", "Accepted publickey for care-agent"])
-        #expect(waitFor(20) { lines.lines.contains { $0.contains("event within its rate-limit window") && $0.contains("event.source=syslog") } })
-        #expect(waitFor(20) { lines.lines.contains { $0.contains("sender no inventory device matches") && $0.contains("hostname=stranger") } })
-        #expect(waitFor(20) {
+        #expect(await waitFor(20) { lines.lines.contains { $0.contains("event within its rate-limit window") && $0.contains("event.source=syslog") } })
+        #expect(await waitFor(20) { lines.lines.contains { $0.contains("sender no inventory device matches") && $0.contains("hostname=stranger") } })
+        #expect(await waitFor(20) {
             let metrics = (try? String(contentsOfFile: dir.path + "/metrics.prom", encoding: .utf8)) ?? ""
             return metrics.contains("care_agent_syslog_messages_total{result=\"unknown-sender\"} 1\n")
                 && metrics.contains("care_agent_syslog_messages_total{result=\"ignored\"} 1\n")
@@ -261,15 +263,15 @@ import TestSupport
         // next poll finds the routing engine offline. One bundle; the entry names both sources.
         try logger(from: "r1", ["--server", "127.0.0.1", "--port", "\(udp)", "--udp", "--rfc5424", "--msgid", "CHASSISD_FRU_OFFLINE_NOTICE",
                     "-t", "chassisd", "Taking Routing Engine 1 offline"])
-        #expect(try waitFor(60) { try eventBundles(outbox).count == 5 }, "\(lines.lines.suffix(20))")
+        #expect(try await waitFor(60) { try eventBundles(outbox).count == 5 }, "\(lines.lines.suffix(20))")
         #expect(try eventBundles(outbox).last?.device.name == "r1")
         var engines = String(decoding: try Fixtures.bytes("get-route-engine-information/pyez__mx480-dual-re-15.1F5.xml"), as: UTF8.self)
         let backup = try #require(engines.range(of: "<status>OK</status>", options: .backwards))
         engines.replaceSubrange(backup, with: "<status>Offline</status>")
         try engines.write(toFile: profile + "/get-route-engine-information.xml", atomically: true, encoding: .utf8)
         chmod(profile + "/get-route-engine-information.xml", 0o644)
-        #expect(waitFor(60) { poller.snapshot(of: "r1")?.routingEngineStates.values.contains("Offline") == true })
-        #expect(waitFor(60) { poller.snapshot(of: "r2")?.routingEngineStates.values.contains("Offline") == true })
+        #expect(await waitFor(60) { poller.snapshot(of: "r1")?.routingEngineStates.values.contains("Offline") == true })
+        #expect(await waitFor(60) { poller.snapshot(of: "r2")?.routingEngineStates.values.contains("Offline") == true })
         try await Task.sleep(for: .seconds(2))
         #expect(try eventBundles(outbox).count == 5, "the poll's sighting of the same incidents collects nothing more")
         #expect(lines.lines.contains { $0.contains("the same incident seen by another source") && $0.contains("event.source=poll") })
@@ -291,10 +293,13 @@ import TestSupport
         #expect(listing.kinds["fru-offline"]?["duplicate"] == 1)
 
         // Every event bundle's notice reached the webhook: device, kind, source, bundle, evidence.
-        #expect(waitFor(30) { hook.received().count == 5 }, "\(hook.received().count) notices; \(lines.lines.suffix(10))")
+        #expect(await waitFor(30) { hook.received().count == 5 }, "\(hook.received().count) notices; \(lines.lines.suffix(10))")
         let notices = try hook.received().map { try EventNotice.decoder().decode(EventNotice.self, from: $0) }
         let bundles = try FileOutbox(directory: outbox).pending().filter { $0.trigger == .event }.map(\.name)
         #expect(Set(notices.map(\.bundle)) == Set(bundles))
+        // The manifest's id too: what the intake stores the bundle (and its case) under.
+        let ids = try eventBundles(outbox).map(\.bundleId)
+        #expect(Set(notices.compactMap(\.bundleID)) == Set(ids) && notices.allSatisfy { $0.bundleID != nil })
         #expect(notices.map(\.kind).sorted() == ["core-dump", "fru-offline", "fru-offline", "kernel-panic", "rpd-sched-slip"])
         #expect(notices.allSatisfy { $0.agent == "agent-7" && $0.source == "syslog" && !$0.evidence.isEmpty })
         #expect(notices.first { $0.kind == "kernel-panic" }?.device == "r2")
@@ -336,12 +341,12 @@ import TestSupport
         // systemd-socket-activate listens before anything runs.
         let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         let listening = ContinuousClock.now + .seconds(10)
-        while !text().contains("Listening on") && ContinuousClock.now < listening { usleep(50_000) }
+        while !text().contains("Listening on") && ContinuousClock.now < listening { try await Task.sleep(for: .milliseconds(50)) }
         _ = try runProgram("/usr/bin/logger", ["--server", "127.0.0.1", "--port", "\(port)", transport == "udp" ? "--udp" : "--tcp",
                                                 "--rfc3164", "-t", "chassisd", "CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 0 offline: Error"])
         let outbox = dir.path + "/outbox"
         let deadline = ContinuousClock.now + .seconds(90)
-        while eventBundles(outbox).isEmpty && ContinuousClock.now < deadline && service.isRunning { usleep(200_000) }
+        while eventBundles(outbox).isEmpty && ContinuousClock.now < deadline && service.isRunning { try await Task.sleep(for: .milliseconds(200)) }
         let bundles = eventBundles(outbox)
         #expect(bundles.count == 1, "\(text())")
         #expect(bundles.first?.event?.kind == "fru-offline" && bundles.first?.event?.source == "syslog")
@@ -351,7 +356,7 @@ import TestSupport
         #expect(service.wait() == 0, "\(text())")
     }
 
-    @Test func withoutThePassedSocketTheAgentSaysWhatToDo() throws {
+    @Test func withoutThePassedSocketTheAgentSaysWhatToDo() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let h = try SSHDHarness(.init(subsystem: "/bin/false"))
@@ -365,7 +370,7 @@ import TestSupport
         let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: log, environment: environment)
         defer { if service.isRunning { service.signal(SIGKILL); service.wait() } }
         let deadline = ContinuousClock.now + .seconds(30)
-        while service.isRunning && ContinuousClock.now < deadline { usleep(100_000) }
+        while service.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!service.isRunning)
         #expect(service.wait() != 0)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -412,7 +417,7 @@ import TestSupport
         defer { task.cancel() }
         func metrics() -> String { (try? String(contentsOfFile: dir.path + "/metrics.prom", encoding: .utf8)) ?? "" }
         let down = ContinuousClock.now + .seconds(30)
-        while !metrics().contains("care_agent_webhook_deliveries_total{result=\"failed\"} 2\n") && ContinuousClock.now < down { usleep(100_000) }
+        while !metrics().contains("care_agent_webhook_deliveries_total{result=\"failed\"} 2\n") && ContinuousClock.now < down { try await Task.sleep(for: .milliseconds(100)) }
         #expect(metrics().contains("care_agent_webhook_pending 1\n"), "\(metrics())")
         #expect(lines.lines.contains { $0.contains("event notice not delivered") })
         try queue.add(second)
@@ -422,15 +427,16 @@ import TestSupport
         // Up: both delivered, oldest first, with the token and as JSON; the queue empties.
         try hook.start()
         let up = ContinuousClock.now + .seconds(30)
-        while hook.received().count < 2 && ContinuousClock.now < up { usleep(100_000) }
+        while hook.received().count < 2 && ContinuousClock.now < up { try await Task.sleep(for: .milliseconds(100)) }
         let received = try hook.received().map { try EventNotice.decoder().decode(EventNotice.self, from: $0) }
         #expect(received == [first, second])
         let raw = try #require(hook.received().first.map { String(decoding: $0, as: UTF8.self) })
-        #expect(raw.contains("\"device\":\"r1\"") && raw.contains("\"bundle\":\"r1-SN1-20260528-000000.tar.gz\"") && raw.contains("\"kind\":\"core-dump\""))
+        #expect(raw.contains("\"device\":\"r1\"") && raw.contains("\"bundle\":\"r1-SN1-20260528-000000.tar.gz\"") && raw.contains("\"kind\":\"core-dump\"")
+                && raw.contains("\"source\":\"poll\"") && raw.contains("\"time\":\"2026-05-28T") && raw.contains("\"evidence\":\"new core file"))
         let settled = ContinuousClock.now + .seconds(10)
-        while !queue.pending().isEmpty && ContinuousClock.now < settled { usleep(50_000) }
+        while !queue.pending().isEmpty && ContinuousClock.now < settled { try await Task.sleep(for: .milliseconds(50)) }
         #expect(queue.pending().isEmpty)
-        while !metrics().contains("care_agent_webhook_deliveries_total{result=\"ok\"} 2\n") && ContinuousClock.now < settled { usleep(50_000) }
+        while !metrics().contains("care_agent_webhook_deliveries_total{result=\"ok\"} 2\n") && ContinuousClock.now < settled { try await Task.sleep(for: .milliseconds(50)) }
         #expect(metrics().contains("care_agent_webhook_deliveries_total{result=\"ok\"} 2\n") && metrics().contains("care_agent_webhook_pending 0\n"),
                 "\(metrics())")
     }
