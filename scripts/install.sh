@@ -46,7 +46,7 @@ install -D -m 0755 "$BINARY" "$PREFIX/bin/care-agent"
 install -D -m 0644 systemd/care-agent.service /etc/systemd/system/care-agent.service
 # Syslog on port 514 through socket activation: installed, not enabled (the syslog trigger is
 # optional; enable it with [syslog] listen = systemd in agent.conf, then
-# systemctl enable --now care-agent-syslog.socket && systemctl restart care-agent).
+# systemctl enable care-agent-syslog.socket && systemctl restart care-agent).
 install -D -m 0644 systemd/care-agent-syslog.socket /etc/systemd/system/care-agent-syslog.socket
 if [ "$PREFIX" != /usr/local ]; then
     sed -i "s|/usr/local/bin/care-agent|$PREFIX/bin/care-agent|" /etc/systemd/system/care-agent.service

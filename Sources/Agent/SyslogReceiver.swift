@@ -54,8 +54,9 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
     private var lastRefusalNote: Date?
     private var uncounted: [SyslogResult: Int] = [:]
     private var addressIndex: (generation: Int, byAddress: [String: [Device]])?
-    /// The local addresses listened on, once ``run()`` opened them (for `status` and tests).
-    public private(set) var listening: [String] = []
+    private var opened: [String] = []
+    /// The local addresses listened on, once ``run()`` opened them.
+    public var listening: [String] { lock.withLock { opened } }
 
     public init(runtime: AgentRuntime, logger: Logger, responder: IncidentResponder, loop: IOLoop = .shared,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -80,7 +81,7 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
             return
         }
         let listeners = try open(settings)
-        lock.withLock { listening = listeners.map(\.name) }
+        lock.withLock { opened = listeners.map(\.name) }
         logger.notice("syslog receiver listening", metadata: ["listen": "\(listeners.map(\.name).joined(separator: ", "))"])
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
@@ -112,7 +113,7 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
                 case .systemd:
                     let passed = SystemdListenSockets(environment: environment).syslog
                     guard !passed.isEmpty else {
-                        throw SyslogReceiverError("[syslog] listen = systemd, but systemd passed no socket (LISTEN_FDS): enable and start care-agent-syslog.socket, then restart care-agent")
+                        throw SyslogReceiverError("[syslog] listen = systemd, but systemd passed no socket (LISTEN_FDS): systemctl enable care-agent-syslog.socket && systemctl restart care-agent")
                     }
                     for socket in passed {
                         let flags = fcntl(socket.fd, F_GETFL)

@@ -374,7 +374,7 @@ import TestSupport
         #expect(!service.isRunning)
         #expect(service.wait() != 0)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        #expect(text.contains("systemd passed no socket (LISTEN_FDS): enable and start care-agent-syslog.socket"), "\(text)")
+        #expect(text.contains("systemd passed no socket (LISTEN_FDS): systemctl enable care-agent-syslog.socket && systemctl restart care-agent"), "\(text)")
     }
 }
 
