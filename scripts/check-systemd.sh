@@ -435,8 +435,9 @@ fi
 inside systemctl is-enabled care-agent-syslog.socket >/dev/null 2>&1 \
     && fail "install.sh enabled care-agent-syslog.socket (it should only install it)"
 SYSLOG_DEVICE=$(tail -n +2 "$WORK/inventory.csv" | head -n 1 | cut -d, -f1)
-SYSLOG_HOST=$(tail -n +2 "$WORK/inventory.csv" | head -n 1 | cut -d, -f2)
-printf '[syslog]\nlisten = systemd\nsource = %s %s\n' "$SYSLOG_HOST" "$SYSLOG_DEVICE" >> "$ROOT/etc/care-agent/agent.conf"
+# logger inside sends from 127.0.0.1 (the host's network); the fleet device is on another
+# loopback address, so the sender is mapped to it by name.
+printf '[syslog]\nlisten = systemd\nsource = 127.0.0.1 %s\n' "$SYSLOG_DEVICE" >> "$ROOT/etc/care-agent/agent.conf"
 count_events() { inside care-agent events --state /var/lib/care-agent --device "$SYSLOG_DEVICE" 2>/dev/null | grep -c "fru-offline (syslog).*bundle" || true; }
 if inside systemctl enable care-agent-syslog.socket >"$WORK/socket.log" 2>&1 && inside timeout 70 systemctl restart care-agent; then
     for _ in $(seq 1 100); do inside journalctl --no-pager -u care-agent -o cat | grep -q "syslog receiver listening" && break; sleep 0.1; done

@@ -109,7 +109,7 @@ public actor IncidentResponder {
         if response.admitted.count > 1 {
             trigger.evidence += response.admitted.dropFirst().map { "; also \($0.kind): \($0.evidence)" }.joined()
         }
-        let collected = await runtime.collect([device], trigger: .event, event: trigger).first
+        let collected = await collect(device, trigger: trigger, patience: configuration.group(of: device).deviceTimeout)
         let bundle = collected?.stored.map { ($0 as NSString).lastPathComponent }
         let failed = bundle == nil ? (collected?.reason ?? "not collected") : nil
         if let failed {
@@ -144,6 +144,28 @@ public actor IncidentResponder {
             }
         }
         return response
+    }
+
+    /// Collects the event bundle. A device being collected already (the scheduled run that a
+    /// restart began, a `collect now`) is waited for, then collected for the event: that run's
+    /// bundle is not an event bundle, and the incident is still fresh. Bounded by `patience`
+    /// (the group's device-timeout) per attempt and three attempts.
+    private func collect(_ device: Device, trigger: TriggerEvent, patience: Duration) async -> DeviceResult? {
+        var result = await runtime.collect([device], trigger: .event, event: trigger).first
+        var attempts = 1
+        while let busy = result, busy.status == .skipped || busy.status == .queued, attempts < 3 {
+            logger.info("incident: device being collected; the event bundle follows that collection", metadata: [
+                "device": "\(device.name)", "event.kind": "\(trigger.kind)",
+            ])
+            let deadline = ContinuousClock.now + patience
+            while await runtime.devicesInFlight.contains(device.name), ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+            if Task.isCancelled { break }
+            result = await runtime.collect([device], trigger: .event, event: trigger).first
+            attempts += 1
+        }
+        return result
     }
 
     /// A failure to write the history is logged: it never stops the response to an incident.

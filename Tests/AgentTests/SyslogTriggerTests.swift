@@ -307,6 +307,36 @@ import TestSupport
     }
 }
 
+/// An incident while its device is being collected (the scheduled run a restart began): the event
+/// bundle follows that collection instead of failing as "already being collected".
+@Suite(.serialized) struct IncidentDuringCollectionTests {
+    @Test func theEventBundleFollowsTheRunningCollection() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        // Two seconds before each hello: the first collection is surely running when the event comes.
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) --setup-delay-ms 2000"))
+        defer { h.stop() }
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1"])
+        let configuration = try AgentConfiguration.load(path: conf)
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { BundleSink(outbox: $0.agent.outbox, key: OutboxSample.key, agent: AgentIdentity(id: "t", version: "0.1.0")) })
+        let device = configuration.devices[0]
+        let running = Task { await runtime.collect([device], trigger: .request) }
+        while await !runtime.devicesInFlight.contains("r1") { try await Task.sleep(for: .milliseconds(20)) }
+        let responder = IncidentResponder(runtime: runtime, logger: Logger.test)
+        let event = TriggerEvent(kind: "fru-offline", source: "syslog", time: Date(), evidence: "syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 0 offline")
+        let response = await responder.respond(to: [event], device: device)
+        _ = await running.value
+        #expect(response.admitted == [event] && response.bundle != nil)
+        let pending = FileOutbox(directory: configuration.agent.outbox).pending()
+        #expect(pending.filter { $0.trigger == .event }.map(\.name) == [response.bundle].compactMap { $0 })
+        #expect(pending.filter { $0.trigger == .onDemand }.count == 1, "the running collection's own bundle is kept")
+        let record = try #require(EventLog(stateDirectory: configuration.agent.stateDirectory).load().last)
+        #expect(record.action == .bundle && record.bundle == response.bundle)
+    }
+}
+
 /// Port 514 without privilege: systemd opens the socket and passes it (LISTEN_FDS, LISTEN_PID,
 /// LISTEN_FDNAMES). systemd-socket-activate (from the systemd package) does exactly that for a
 /// spawned `care-agent run`: it listens, and at the first message execs the agent with the socket
