@@ -135,8 +135,22 @@ public actor AgentRuntime {
         metrics.recordSyslog(result, count: count)
     }
 
+    /// The webhook's last delivery (for `status`).
+    public private(set) var webhookLastSuccess: Date?
+    public private(set) var webhookLastError: String?
+    /// Where the syslog receiver listens (empty: no receiver), for `status`.
+    public private(set) var syslogListening: [String] = []
+
+    public func setSyslogListening(_ names: [String]) { syslogListening = names }
+
     /// Counts one webhook delivery attempt and the notices still queued.
     public func recordWebhook(_ outcome: UploadOutcome?, pending: Int) {
+        switch outcome {
+        case .accepted?: webhookLastSuccess = Date(); webhookLastError = nil
+        case let .rejected(status, body)?: webhookLastError = "HTTP \(status), notice moved to webhook/rejected/: \(body.prefix(200))"
+        case let .failed(reason)?: webhookLastError = reason
+        case nil: break
+        }
         if let outcome { metrics.recordWebhook(outcome) }
         metrics.webhookPending = pending
         writeMetrics()

@@ -55,6 +55,23 @@ public struct EventNotice: Codable, Sendable, Equatable {
     }
 }
 
+/// What `status` shows about the `[events] webhook`.
+public struct WebhookStatus: Codable, Sendable, Equatable {
+    public var url: String
+    /// Notices queued in `<state-directory>/webhook/`.
+    public var pending: Int
+    public var lastSuccess: Date?
+    /// The last failed delivery's reason; cleared by the next delivered notice.
+    public var lastError: String?
+
+    public init(url: String, pending: Int, lastSuccess: Date? = nil, lastError: String? = nil) {
+        self.url = url
+        self.pending = pending
+        self.lastSuccess = lastSuccess
+        self.lastError = lastError
+    }
+}
+
 /// Event notices waiting for the webhook, one file each in `<state-directory>/webhook/`, so that
 /// they survive a restart and an outage of the receiver (store and forward, like the outbox).
 /// Written atomically (a temporary name, then rename), sent oldest first; a notice the receiver

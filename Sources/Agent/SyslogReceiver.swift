@@ -82,6 +82,7 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
         }
         let listeners = try open(settings)
         lock.withLock { opened = listeners.map(\.name) }
+        await runtime.setSyslogListening(listeners.map(\.name))
         logger.notice("syslog receiver listening", metadata: ["listen": "\(listeners.map(\.name).joined(separator: ", "))"])
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in

@@ -382,6 +382,12 @@ import TestSupport
         #expect(bundles.first?.event?.kind == "fru-offline" && bundles.first?.event?.source == "syslog")
         #expect(bundles.first?.event?.evidence.contains("Taking FPC 0 offline") == true)
         #expect(text().contains("syslog receiver listening") && text().contains("(systemd syslog)"), "\(text())")
+        // `status` says where syslog is received.
+        let out = dir.appendingPathComponent("status.out").path
+        let status = try ChildProcess(try careAgentExecutable(), ["status", "--socket", dir.path + "/run/control.sock"], stdout: out)
+        #expect(status.wait() == 0)
+        let shown = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(shown.contains("syslog: listening on \(transport):fd3 (systemd syslog)"), "\(shown)")
         service.signal(SIGTERM)
         #expect(service.wait() == 0, "\(text())")
     }
@@ -450,6 +456,9 @@ import TestSupport
         while !metrics().contains("care_agent_webhook_deliveries_total{result=\"failed\"} 2\n") && ContinuousClock.now < down { try await Task.sleep(for: .milliseconds(100)) }
         #expect(metrics().contains("care_agent_webhook_pending 1\n"), "\(metrics())")
         #expect(lines.lines.contains { $0.contains("event notice not delivered") })
+        let whileDown = try #require(await AgentStatus(runtime: runtime).webhook)
+        #expect(whileDown.url == hook.url && whileDown.pending == 1 && whileDown.lastSuccess == nil
+                && whileDown.lastError?.contains("Couldn't connect") == true, "\(whileDown)")
         try queue.add(second)
         runtime.webhookWake.signal()
         #expect(queue.pending().count == 2, "nothing is lost while the receiver is down")
@@ -469,5 +478,7 @@ import TestSupport
         while !metrics().contains("care_agent_webhook_deliveries_total{result=\"ok\"} 2\n") && ContinuousClock.now < settled { try await Task.sleep(for: .milliseconds(50)) }
         #expect(metrics().contains("care_agent_webhook_deliveries_total{result=\"ok\"} 2\n") && metrics().contains("care_agent_webhook_pending 0\n"),
                 "\(metrics())")
+        let whileUp = try #require(await AgentStatus(runtime: runtime).webhook)
+        #expect(whileUp.pending == 0 && whileUp.lastSuccess != nil && whileUp.lastError == nil, "\(whileUp)")
     }
 }
