@@ -89,6 +89,66 @@ import TestSupport
         #expect(evidence == "syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline [fru-name=FPC 1] (from 192.0.2.7, hostname mx1)")
     }
 
+    @Test func hostileStreamsStayWithinTheirBounds() throws {
+        // Seeded, so that a failure replays: random bytes, random cuts, and runs of digits (octet
+        // counts as large as they come) through the framing, every frame through the parser.
+        var rng = SplitMix(seed: 15)
+        var framing = SyslogFraming()
+        var frames = 0
+        for _ in 0 ..< 3000 {
+            let count = Int(rng.next() % 3000)
+            var chunk = (0 ..< count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            if rng.next() % 4 == 0 { chunk.insert(contentsOf: Array("\(rng.next() % 100_000) <13>1 - h a - TAG_X - ".utf8), at: 0) }
+            if rng.next() % 3 == 0 { chunk.append(0x0A) }
+            for frame in framing.feed(chunk) {
+                frames += 1
+                if case let .message(bytes) = frame {
+                    #expect(bytes.count <= SyslogMessage.maximumLength)
+                    _ = try? SyslogMessage(parsing: bytes)
+                }
+            }
+            // A broken stream is closed by the receiver; start a fresh one as a new connection would.
+            if rng.next() % 50 == 0 { framing = SyslogFraming() }
+        }
+        #expect(frames > 0)
+        // Deeply nested or endless structured data is read in one pass and bounded.
+        let nested = "<13>1 - h a - ID " + String(repeating: "[x a=\"", count: 1000)
+        #expect(throws: SyslogParseError.self) { try SyslogMessage(parsing: Array(nested.utf8)) }
+        let many = "<13>1 - h a - ID " + (0 ..< 20).map { "[e\($0) " + (0 ..< 40).map { "p\($0)=\"v\"" }.joined(separator: " ") + "]" }.joined() + " text"
+        let parsed = try SyslogMessage(parsing: Array(many.utf8))
+        #expect(parsed.structuredData.count == SyslogMessage.maximumElements)
+        #expect(parsed.structuredData.values.allSatisfy { $0.count <= SyslogMessage.maximumParameters })
+        #expect(throws: SyslogParseError.self) { try SyslogMessage(parsing: [UInt8](repeating: 0x41, count: SyslogMessage.maximumLength + 1)) }
+    }
+
+    @Test func sendersMapToDevicesByAddressSourceLinesAndHostname() async throws {
+        var configuration = AgentConfiguration(devices: [
+            Device(name: "mx1", host: "192.0.2.1"), Device(name: "nat-a", host: "198.51.100.7", port: 2201),
+            Device(name: "nat-b", host: "198.51.100.7", port: 2202), Device(name: "v6", host: "2001:db8::10"),
+            Device(name: "by-name", host: "srx1.example.net"),
+        ])
+        var settings = SyslogSettings()
+        settings.listen = [.udp(host: "127.0.0.1", port: 5514)]
+        settings.sources = ["203.0.113.9": "mx1"]
+        configuration.syslog = settings
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: "/nonexistent") })
+        let receiver = SyslogReceiver(runtime: runtime, logger: Logger.test, responder: IncidentResponder(runtime: runtime, logger: Logger.test))
+        func device(_ address: String, _ hostname: String?, matchHostname: Bool = false) async -> String? {
+            var s = settings
+            s.matchHostname = matchHostname
+            return await receiver.device(for: address, hostname: hostname, configuration: configuration, settings: s)?.name
+        }
+        #expect(await device("192.0.2.1", "anything") == "mx1", "the address decides; the hostname is the sender's word")
+        #expect(await device("203.0.113.9", nil) == "mx1", "source = ADDRESS DEVICE: a loopback used as syslog source")
+        #expect(await device("2001:db8::10", nil) == "v6")
+        #expect(await device("198.51.100.7", nil) == nil, "two devices behind one address and no hostname: unknown")
+        #expect(await device("198.51.100.7", "nat-b.example.net") == "nat-b")
+        #expect(await device("192.0.2.99", "mx1") == nil, "an unknown address is not mapped by hostname unless asked")
+        #expect(await device("192.0.2.99", "MX1", matchHostname: true) == "mx1")
+        #expect(await device("192.0.2.99", "srx1.example.net", matchHostname: true) == "by-name")
+    }
+
     @Test func listenSocketsAreTakenOnlyWhenMeantForThisProcess() {
         // Another process's variables (inherited from a parent) are not ours.
         #expect(SystemdListenSockets(environment: ["LISTEN_PID": "1", "LISTEN_FDS": "2"], pid: 4242).sockets.isEmpty)
@@ -480,5 +540,18 @@ import TestSupport
                 "\(metrics())")
         let whileUp = try #require(await AgentStatus(runtime: runtime).webhook)
         #expect(whileUp.pending == 0 && whileUp.lastSuccess != nil && whileUp.lastError == nil, "\(whileUp)")
+    }
+}
+
+/// A small seeded generator (SplitMix64), so that a random test replays exactly.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
