@@ -21,6 +21,9 @@ public actor IncidentResponder {
         /// is written when the collection ends).
         var pendingSightings: [TriggerEvent] = []
         var recorded = false
+        /// Its collection failed (device unreachable, ...): another source's sighting collects
+        /// anew instead of being added to a bundle that does not exist.
+        var failed = false
     }
 
     /// device → event kind → its open incident.
@@ -53,7 +56,8 @@ public actor IncidentResponder {
         var newKinds = Set<String>()
         var sightings: [(id: String, recorded: Bool, event: TriggerEvent)] = []
         for event in events {
-            if var incident = open[device.name]?[event.kind], now.timeIntervalSince(incident.opened) < window, !newKinds.contains(event.kind) {
+            if var incident = open[device.name]?[event.kind], now.timeIntervalSince(incident.opened) < window, !newKinds.contains(event.kind),
+               !(incident.failed && !incident.sources.contains(event.source)) {
                 if incident.sources.contains(event.source) {
                     response.rateLimited.append(event)
                 } else {
@@ -66,7 +70,13 @@ public actor IncidentResponder {
                 continue
             }
             let id = UUID().uuidString.lowercased()
-            open[device.name, default: [:]][event.kind] = OpenIncident(id: id, opened: now, sources: [event.source])
+            // A retry after a failed collection keeps the sources that already tried: each
+            // source gets one attempt per window, however they alternate.
+            var sources: Set<String> = [event.source]
+            if let failed = open[device.name]?[event.kind], failed.failed, now.timeIntervalSince(failed.opened) < window {
+                sources.formUnion(failed.sources)
+            }
+            open[device.name, default: [:]][event.kind] = OpenIncident(id: id, opened: now, sources: sources)
             newKinds.insert(event.kind)
             response.admitted.append(event)
             ids.append(id)
@@ -111,7 +121,9 @@ public actor IncidentResponder {
         }
         let collected = await collect(device, trigger: trigger, patience: configuration.group(of: device).deviceTimeout)
         let bundle = collected?.stored.map { ($0 as NSString).lastPathComponent }
-        let failed = bundle == nil ? (collected?.reason ?? "not collected") : nil
+        // A collection that got no session still stores a bundle (its log says why), but holds
+        // no evidence: recorded as failed, and another source may try again.
+        let failed = bundle == nil || collected?.status == .failed ? (collected?.reason ?? "not collected") : nil
         if let failed {
             logger.error("event collection failed", metadata: ["device": "\(device.name)", "event.kind": "\(first.kind)", "error": "\(failed)"])
         }
@@ -124,6 +136,7 @@ public actor IncidentResponder {
                 pending = incident.pendingSightings
                 incident.pendingSightings = []
                 incident.recorded = true
+                incident.failed = failed != nil
                 open[device.name]?[event.kind] = incident
             }
             records.append(EventRecord(device: device.name, event: event, action: failed == nil ? .bundle : .failed, bundle: bundle,

@@ -397,6 +397,38 @@ import TestSupport
     }
 }
 
+/// De-duplication never hides a failure: when the first source's collection failed, the other
+/// source's sighting collects again; the same source again is rate-limited.
+@Suite struct FailedIncidentTests {
+    @Test func anotherSourceRetriesAFailedCollection() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Nothing listens there: every collection fails at once (refused, no retries).
+        let closed = try SSHDHarness.freePort(on: "127.0.0.1")
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "127.0.0.1", port: closed)])
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        configuration.groups[AgentConfiguration.defaultGroup]?.retries = 0
+        configuration.groups[AgentConfiguration.defaultGroup]?.credentials = CredentialSource(user: "u", keyFile: "/dev/null")
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { BundleSink(outbox: $0.agent.outbox, key: OutboxSample.key, agent: AgentIdentity(id: "t", version: "0.1.0")) })
+        let responder = IncidentResponder(runtime: runtime, logger: Logger.test)
+        let device = configuration.devices[0]
+        let t = Date()
+        let syslog = TriggerEvent(kind: "fru-offline", source: "syslog", time: t, evidence: "syslog CHASSISD_FRU_OFFLINE_NOTICE")
+        let poll = TriggerEvent(kind: "fru-offline", source: "poll", time: t.addingTimeInterval(60), evidence: "routing engine /1 was OK, now Offline")
+        let first = await responder.respond(to: [syslog], device: device, now: t)
+        #expect(first.admitted == [syslog])
+        let second = await responder.respond(to: [poll], device: device, now: t.addingTimeInterval(60))
+        #expect(second.admitted == [poll] && second.duplicates.isEmpty, "the poll's sighting tries again")
+        let third = await responder.respond(to: [syslog], device: device, now: t.addingTimeInterval(120))
+        #expect(third.rateLimited == [syslog], "syslog repeating itself does not hammer an unreachable device")
+        let records = EventLog(stateDirectory: configuration.agent.stateDirectory).load()
+        #expect(records.map(\.action) == [.failed, .failed, .rateLimited])
+        #expect(records.first?.reason?.isEmpty == false, "\(records)")
+    }
+}
+
 /// Port 514 without privilege: systemd opens the socket and passes it (LISTEN_FDS, LISTEN_PID,
 /// LISTEN_FDNAMES). systemd-socket-activate (from the systemd package) does exactly that for a
 /// spawned `care-agent run`: it listens, and at the first message execs the agent with the socket
