@@ -352,9 +352,9 @@ extension PostgresSupportDatabase {
         return try await rows("listing cases", sql, values).map { row throws(SupportStoreError) in try SupportCase(row: PostgresColumns(row: row)) }
     }
 
-    public func closeCase(customer: String, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool {
-        try await !rows("closing case \(id)", SupportSchema.closeCase + " RETURNING id",
-                        [SQLValue(date), .text(customer), .text(id.uuidString.lowercased())]).isEmpty
+    public func closeCase(customer: String?, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool {
+        let (sql, values) = SupportSchema.closeCase(customer: customer, id: id, at: date)
+        return try await !rows("closing case \(id)", sql + " RETURNING id", values).isEmpty
     }
 }
 

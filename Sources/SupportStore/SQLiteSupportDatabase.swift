@@ -316,9 +316,10 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
-    public func closeCase(customer: String, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool {
-        try await write("closing case \(id)") { db in
-            try db.execute(sql: SupportSchema.closeCase, arguments: [SupportSchema.milliseconds(date), customer, id.uuidString.lowercased()])
+    public func closeCase(customer: String?, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool {
+        let (sql, values) = SupportSchema.closeCase(customer: customer, id: id, at: date)
+        return try await write("closing case \(id)") { db in
+            try db.execute(sql: sql, arguments: Self.arguments(values))
             return db.changesCount == 1
         }
     }

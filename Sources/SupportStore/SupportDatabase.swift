@@ -133,8 +133,9 @@ public protocol SupportDatabase: Sendable {
     func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool
     /// A customer's cases, newest first: open ones, or all with `includeClosed`.
     func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase]
-    /// Closes an open case; false when the customer has no open case with this id.
-    func closeCase(customer: String, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool
+    /// Closes an open case (only the customer's, when `customer` is given); false when there is
+    /// no such open case.
+    func closeCase(customer: String?, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool
 
     /// Closes connections (PostgreSQL); the database is unusable afterwards.
     func close() async

@@ -262,7 +262,11 @@ enum SupportSchema {
             + " ORDER BY opened DESC, id", [.text(customer)])
     }
 
-    static let closeCase = "UPDATE cases SET closed = ? WHERE customer = ? AND id = ? AND closed IS NULL"
+    /// Closes an open case, of one customer when given.
+    static func closeCase(customer: String?, id: UUID, at date: Date) -> (String, [SQLValue]) {
+        ("UPDATE cases SET closed = ? WHERE id = ? AND closed IS NULL" + (customer == nil ? "" : " AND customer = ?"),
+         [SQLValue(date), .text(id.uuidString.lowercased())] + (customer.map { [.text($0)] } ?? []))
+    }
 
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     /// The date the database gives back for `date`: whole milliseconds.

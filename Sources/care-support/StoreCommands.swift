@@ -165,14 +165,14 @@ struct CaseCommand: AsyncParsableCommand {
     struct Close: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Close an open case.")
         @Argument(help: "The case id (from `care-support cases`).") var id: String
-        @Option(help: "The customer whose case it is.") var customer: String
+        @Option(help: "Only if it is this customer's case (a guard against a mistyped id).") var customer: String?
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             guard let uuid = UUID(uuidString: id) else { throw CommandFailure("not a case id: \(id)") }
             try await withStore(options) { _, database in
                 guard try await database.closeCase(customer: customer, id: uuid, at: Date()) else {
-                    throw CommandFailure("\(customer) has no open case \(id) (`care-support cases --customer \(customer) --all` lists them)")
+                    throw CommandFailure("no open case \(id)\(customer.map { " of \($0)" } ?? "") (`care-support cases --customer C --all` lists a customer's cases)")
                 }
                 print("closed case \(uuid.uuidString)")
             }

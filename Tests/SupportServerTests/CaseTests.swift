@@ -41,8 +41,10 @@ import TestSupport
         let listedCases = try JSONSerialization.jsonObject(with: listed.body) as? [[String: Any]] ?? []
         #expect(listed.status == 200 && listedCases.compactMap { $0["id"] as? String } == [caseID])
         #expect(try intake.get("/customers/ACME/cases?state=bogus", token: read).status == 400)
-        #expect(try intake.cli("case", "close", caseID, "--customer", "ACME").contains("closed case \(caseID)"))
-        #expect(throws: (any Error).self) { try intake.cli("case", "close", caseID, "--customer", "ACME") }
+        try intake.cli("customer", "add", "BETA")
+        #expect(throws: (any Error).self, "another customer's case") { try intake.cli("case", "close", caseID, "--customer", "BETA") }
+        #expect(try intake.cli("case", "close", caseID).contains("closed case \(caseID)"))
+        #expect(throws: (any Error).self, "closed already") { try intake.cli("case", "close", caseID) }
         let open = try intake.get("/customers/ACME/cases", token: read)
         let openCases = try JSONSerialization.jsonObject(with: open.body) as? [Any]
         #expect(open.status == 200 && openCases?.isEmpty == true)

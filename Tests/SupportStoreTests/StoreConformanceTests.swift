@@ -274,6 +274,9 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         let all = try await db.cases(customer: "ACME", includeClosed: true)
         #expect(all.map(\.id) == [core.id, fru.id])
         #expect(all.last?.closed == closedAt && all.last?.isOpen == false)
+        // By id alone (the support engineer's `case close ID`).
+        #expect(try await db.closeCase(customer: nil, id: core.id, at: closedAt))
+        #expect(try await db.cases(customer: "ACME", includeClosed: false).isEmpty)
         await db.close(); await other.close()
     }
 
