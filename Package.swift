@@ -101,7 +101,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "SupportServer", dependencies: [
-            "SupportStore", "Bundle", "ConfigurationSyntax",
+            "SupportStore", "Bundle", "ConfigurationSyntax", "Reports",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -126,6 +126,6 @@ let package = Package(
         .testTarget(name: "ConfigurationSyntaxTests", dependencies: ["ConfigurationSyntax"]),
         .testTarget(name: "SupportStoreTests", dependencies: ["SupportStore", "Bundle", "Junos", "TestSupport"]),
         // Agent only here: the agent's real uploader talks to the intake.
-        .testTarget(name: "SupportServerTests", dependencies: ["SupportServer", "SupportStore", "Bundle", "Agent", "Junos", "TestSupport"]),
+        .testTarget(name: "SupportServerTests", dependencies: ["SupportServer", "SupportStore", "Bundle", "Agent", "Junos", "Reports", "TestSupport"]),
     ]
 )

@@ -221,8 +221,14 @@ support_side() {
         >"$dir/bugs.txt" 2>/dev/null || true
     printf '\n'
     head -n 10 "$dir/bugs.txt" | sed 's/^/    /'
-    printf '\n  the reports of the support side, in a browser:\n    %s\n    %s\n    %s\n' \
-        "$REPORTS/bugs.html" "$REPORTS/eol.html" "$REPORTS/health.html"
+    # The customer's first notification: everything is new, and recorded so the next run tells only changes.
+    "$SUPPORT" notify --customer DEMO --format html --data "$REPO/data" --out "$REPORTS/notification.html" \
+        --config "$dir/support.conf" 2>"$dir/notify.log" \
+        || { tail -n 5 "$dir/notify.log" >&2; die "care-support notify failed"; }
+    "$SUPPORT" notify --customer DEMO --dry-run --data "$REPO/data" --config "$dir/support.conf" >"$dir/notify-again.txt" 2>/dev/null || true
+    printf '\n  care-support notify --customer DEMO: recorded; a second run: %s\n' "$(sed -n 2p "$dir/notify-again.txt")"
+    printf '\n  the reports of the support side, in a browser:\n    %s\n    %s\n    %s\n    %s\n' \
+        "$REPORTS/bugs.html" "$REPORTS/eol.html" "$REPORTS/health.html" "$REPORTS/notification.html"
 }
 
 if ls "$STATE"/bundles/*.tar.gz >/dev/null 2>&1 && [ -x "$SUPPORT" ] && command -v openssl >/dev/null; then

@@ -95,9 +95,10 @@ public struct BugReport: Sendable {
         for device in devices {
             let configuration = device.configuration.map(ConfigurationIndex.init)
             let context = DeviceMatchContext(device)
-            for (index, advisory) in data.advisories.enumerated() {
-                if let finding = BugMatcher.evaluate(advisory, requirement: requirements[index], on: device, configuration: configuration,
-                                                     cache: cache, context: context) {
+            let releaseIDs = context.releases.map { cache.id(of: $0.version) }
+            for index in data.advisories.indices {
+                if let finding = BugMatcher.evaluate(data.advisories[index], requirement: requirements[index], on: device, configuration: configuration,
+                                                     cache: cache, context: context, advisoryIndex: index, releaseIDs: releaseIDs) {
                     findings.append(finding)
                 } else {
                     unaffected += 1
@@ -140,9 +141,20 @@ public struct BugReport: Sendable {
 
 /// Release placements and nearest fixes already computed in one report, by advisory and release.
 final class ReleaseCache {
-    struct Key: Hashable { var advisory: String; var product: Int; var version: String }
+    /// Integers only: hashing the CVE and version strings for each of the 300,000 pairs of a
+    /// 2,000-device report cost more than placing the release.
+    struct Key: Hashable { var advisory: Int; var product: Int; var version: Int }
     var outcomes: [Key: BugMatcher.ReleaseOutcome] = [:]
     var fixes: [String: String?] = [:]
+    private var versionIDs: [String: Int] = [:]
+
+    /// A number per distinct version text, the same for the whole report.
+    func id(of version: JunosVersion) -> Int {
+        if let id = versionIDs[version.raw] { return id }
+        let id = versionIDs.count
+        versionIDs[version.raw] = id
+        return id
+    }
 }
 
 /// The verdict logic for one (device, advisory) pair.
@@ -156,20 +168,22 @@ enum BugMatcher {
 
     /// nil when the pair is plainly unaffected.
     static func evaluate(_ advisory: Advisory, requirement: ConfigurationRequirement, on device: DeviceSnapshot,
-                         configuration: ConfigurationIndex? = nil, cache: ReleaseCache? = nil, context: DeviceMatchContext? = nil) -> BugFinding? {
+                         configuration: ConfigurationIndex? = nil, cache: ReleaseCache? = nil, context: DeviceMatchContext? = nil,
+                         advisoryIndex: Int = 0, releaseIDs: [Int] = []) -> BugFinding? {
         let context = context ?? DeviceMatchContext(device)
         let releases = context.releases
         guard !releases.isEmpty else { return nil }
         var affectedReleases: [(name: String?, version: JunosVersion, product: AffectedProduct, range: AffectedRange?, warning: DataWarning?, platform: PlatformVerdict)] = []
         var undecidable: [String] = []
-        for (name, version) in releases {
+        for (position, (name, version)) in releases.enumerated() {
             for (productIndex, product) in advisory.affected.enumerated() where product.isEvolved == version.isEvolved {
                 // The release first (cached per report): most pairs end there, before any platform work.
                 let outcome: ReleaseOutcome
                 if let problem = version.rangeProblem {
                     outcome = .undecidable(problem)
                 } else {
-                    let key = ReleaseCache.Key(advisory: advisory.cve, product: productIndex, version: version.raw)
+                    let key = ReleaseCache.Key(advisory: advisoryIndex, product: productIndex,
+                                                version: position < releaseIDs.count ? releaseIDs[position] : (cache?.id(of: version) ?? 0))
                     if let cached = cache?.outcomes[key] { outcome = cached } else {
                         outcome = place(version, in: product)
                         cache?.outcomes[key] = outcome
@@ -188,8 +202,16 @@ enum BugMatcher {
             }
         }
         let versionFields = context.versionFields
+        // A JSU on the affected entry may carry this fix; the advisory data cannot say, so an
+        // "exposed" there is only possible, with the JSU named.
+        var softwareUpdates: [SoftwarePackage] = []
         func finding(_ verdict: BugVerdict, _ reason: String, fixedIn: String?, warning: DataWarning?) -> BugFinding {
-            BugFinding(device: device.device, hostname: device.hostname, model: device.model,
+            var verdict = verdict, reason = reason
+            if verdict == .exposed, !softwareUpdates.isEmpty {
+                verdict = .possiblyExposed
+                reason += "; but a Junos Software Update is installed (\(softwareUpdates.map { $0.comment ?? $0.name }.joined(separator: ", "))): the advisory data does not say which fixes it carries, check its release notes"
+            }
+            return BugFinding(device: device.device, hostname: device.hostname, model: device.model,
                        version: versionFields.version, versions: versionFields.versions, cve: advisory.cve, jsa: advisory.jsa,
                        title: advisory.title, verdict: verdict, reason: reason, fixedIn: fixedIn,
                        severity: advisory.severity?.text, cvss: advisory.severity?.score, workaround: advisory.workaround,
@@ -203,6 +225,7 @@ enum BugMatcher {
             return finding(.possiblyExposed, "release cannot be placed in the advisory's ranges: \(undecidable.joined(separator: "; "))",
                            fixedIn: nil, warning: advisory.warnings.first { [.nonReleaseBound, .unreadableVersion].contains($0.kind) })
         }
+        softwareUpdates = context.softwareUpdates.isEmpty ? [] : device.facts.software?.softwareUpdates(on: first.name) ?? []
         let rangeText = first.range.map { "in range \($0.text)" } ?? "outside the listed ranges, read as \(first.product.outsideStatus.rawValue) by defaultStatus"
         let releaseText = "\(label(first.name))\(first.version.raw) is affected (\(first.product.product) \(rangeText))"
         let fixKey = "\(advisory.cve)|\(first.product.product)|\(first.product.platforms)|\(first.version.raw)"

@@ -2,9 +2,10 @@ import Foundation
 
 /// One self-contained HTML page per report: inline style and script, no external resource, a
 /// summary at the top, tables sortable by clicking a header and filtered by a text box, rows
-/// coloured by verdict/status/severity, every row's reason visible.
-enum HTMLReport {
-    static func escape(_ s: String?) -> String {
+/// coloured by verdict/status/severity, every row's reason visible. The page and table builders
+/// are public so that other views (the support side's notifications) look the same.
+public enum HTMLReport {
+    public static func escape(_ s: String?) -> String {
         guard let s else { return "" }
         var out = ""
         out.reserveCapacity(s.count)
@@ -59,7 +60,8 @@ enum HTMLReport {
       if(m&&input){input.value=decodeURIComponent(m[1]);input.dispatchEvent(new Event('input'));}})();
     """
 
-    static func page(title: String, summary: [(String, String)], sections: String) -> String {
+    /// A whole page: `summary` cards (label, value) above the `sections` HTML.
+    public static func page(title: String, summary: [(String, String)], sections: String) -> String {
         let cards = summary.map { "<div class=\"card\"><b>\(escape($0.1))</b>\(escape($0.0))</div>" }.joined()
         return """
         <!DOCTYPE html>
@@ -75,7 +77,8 @@ enum HTMLReport {
         """
     }
 
-    static func table(id: String, headers: [String], rows: [(cssClass: String, cells: [(text: String?, cssClass: String?)])]) -> String {
+    /// A sortable, filterable table; each row's class colours its `flag` cells.
+    public static func table(id: String, headers: [String], rows: [(cssClass: String, cells: [(text: String?, cssClass: String?)])]) -> String {
         var out = "<input class=\"filter\" type=\"search\" placeholder=\"Filter rows\" data-table=\"\(id)\" aria-label=\"Filter\">\n"
         out += "<table class=\"report\" id=\"\(id)\"><thead><tr>"
         out += headers.map { "<th>\(escape($0))</th>" }.joined()

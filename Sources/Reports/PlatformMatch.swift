@@ -14,7 +14,9 @@ struct PlatformPattern: Sendable, Equatable {
     /// `-36MR` of `PTX10001-36MR`.
     var suffix: String
     /// Line cards or modules the entry is limited to (`SPC3`, `MPC10E`), any one of them.
-    var qualifiers: [String]
+    let qualifiers: [String]
+    /// The qualifiers' UTF-8, searched in each inventory unit's text.
+    let qualifierBytes: [[UInt8]]
     var text: String
 
     static let families: Set<String> = ["SRX", "VSRX", "CSRX", "MX", "VMX", "EX", "QFX", "VQFX", "PTX", "ACX", "NFX", "JRR", "OCX", "T", "M", "J", "TX"]
@@ -22,7 +24,7 @@ struct PlatformPattern: Sendable, Equatable {
     init?(_ text: String) {
         self.text = text
         var upper = text.uppercased().replacingOccurrences(of: "\u{a0}", with: " ")
-        qualifiers = []
+        var qualifiers: [String] = []
         for joiner in [" WITH ", " USING "] {
             if let range = upper.range(of: joiner) {
                 let after = String(upper[range.upperBound...])
@@ -31,6 +33,8 @@ struct PlatformPattern: Sendable, Equatable {
                 break
             }
         }
+        self.qualifiers = qualifiers
+        qualifierBytes = qualifiers.map { Array($0.utf8) }
         var isSeries = false
         for word in [" SERIES", " SWITCHING", " PLATFORMS", " DEVICES"] where upper.hasSuffix(word) {
             upper = String(upper.dropLast(word.count))
@@ -158,6 +162,21 @@ enum PlatformMatch {
                      subject: DeviceMatchContext(DeviceSnapshot(device: "", collected: Date(), facts: facts, source: "")))
     }
 
+    static func bytes(_ haystack: [UInt8], contain needle: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= haystack.count else { return needle.isEmpty }
+        var start = 0
+        let last = haystack.count - needle.count
+        while start <= last {
+            if haystack[start] == first {
+                var matched = 1
+                while matched < needle.count, haystack[start + matched] == needle[matched] { matched += 1 }
+                if matched == needle.count { return true }
+            }
+            start += 1
+        }
+        return false
+    }
+
     static func check(_ set: PlatformSet, source: String, subject: DeviceMatchContext) -> PlatformVerdict {
         guard !set.isEmpty else { return .matches("the record names no platform limit") }
         guard let model = subject.model, !model.isEmpty else { return .undecided("the device model is unknown (software facts not collected)") }
@@ -169,7 +188,9 @@ enum PlatformMatch {
                 continue
             }
             for unit in units {
-                if let found = pattern.qualifiers.first(where: { unit.haystack.contains($0) }) {
+                // A plain byte search: Foundation's `contains` on String was the costliest step here.
+                if let index = pattern.qualifierBytes.firstIndex(where: { Self.bytes(unit.haystackBytes, contain: $0) }) {
+                    let found = pattern.qualifiers[index]
                     return .matches("\(model) is \(pattern.text): \(unit.path) is \(found) (\(source))")
                 }
             }
@@ -191,16 +212,22 @@ struct DeviceMatchContext {
     var model: String?
     var normalizedModel: String
     /// Nil when the inventory was not collected.
-    var units: [(path: String, haystack: String)]?
+    var units: [(path: String, haystackBytes: [UInt8])]?
+    /// JSU packages per entry name ("" for an unnamed entry), found once per device.
+    var softwareUpdates: [String: [SoftwarePackage]] = [:]
 
     init(_ device: DeviceSnapshot) {
         releases = device.releases
         versionFields = BugMatcher.versionsOf(device)
         model = device.model
         normalizedModel = Self.normalize(device.model ?? "")
+        for engine in device.facts.software?.routingEngines ?? [] {
+            let updates = engine.packages.filter(\.isSoftwareUpdate)
+            if !updates.isEmpty { softwareUpdates[engine.name ?? "", default: []] += updates }
+        }
         units = device.facts.inventory.map { inventory in
             inventory.frus.map { unit in
-                (unit.path, [unit.description, unit.modelNumber, unit.partNumber].compactMap { $0?.uppercased() }.joined(separator: " "))
+                (unit.path, Array([unit.description, unit.modelNumber, unit.partNumber].compactMap { $0?.uppercased() }.joined(separator: " ").utf8))
             }
         }
     }

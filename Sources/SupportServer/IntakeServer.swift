@@ -43,7 +43,7 @@ public struct IntakeServerError: Error, Sendable, CustomStringConvertible {
 /// Every answer's body is one line saying why.
 public enum IntakeServer {
     /// The application serving `configuration.server` with `intake`.
-    public static func application(configuration: SupportConfiguration, intake: BundleIntake, logger: Logger,
+    public static func application(configuration: SupportConfiguration, intake: BundleIntake, reports: CustomerReports? = nil, logger: Logger,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         throws(IntakeServerError) -> some ApplicationProtocol {
         try configuration.validateForServingOrThrow()
@@ -56,7 +56,7 @@ public enum IntakeServer {
             return try await receive(request, name: context.parameters.get("name") ?? "", clientSubject: subject,
                                      intake: intake, limit: server.maxBundleSize)
         }
-        ReadAPI.register(on: router, database: intake.database, files: intake.files)
+        ReadAPI.register(on: router, database: intake.database, files: intake.files, reports: reports)
         let tls = try tlsConfiguration(server)
         do {
             return Application(

@@ -2,15 +2,19 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Reports
 import SupportStore
 
 /// The read-only JSON API under `/api/v1/` (described in docs/intake-api.yaml): a customer's
-/// devices, bundles and cases, and a bundle's file. Each request needs a read token of that customer
+/// devices, bundles, a bundle's file, cases, the reports and the notifications; and the same
+/// reports as HTML pages at a stable URL per customer, `/reports/CUSTOMER/` (for a browser: HTTP
+/// Basic with the read token as password). Each request needs a read token of that customer
 /// (`care-support token create NAME --read`); upload tokens do not read, read tokens do not upload.
 public enum ReadAPI {
     public static let prefix = "/api/v1"
+    public static let pagesPrefix = "/reports"
 
-    static func register(on router: Router<IntakeRequestContext>, database: any SupportDatabase, files: BundleFileStore) {
+    static func register(on router: Router<IntakeRequestContext>, database: any SupportDatabase, files: BundleFileStore, reports: CustomerReports?) {
         let group = router.group(RouterPath(prefix + "/customers/:customer"))
         group.get("devices") { request, context -> Response in
             try await authorized(request, context, database) { customer in
@@ -46,6 +50,111 @@ public enum ReadAPI {
                 ], body: body)
             }
         }
+        registerReports(on: router, database: database, reports: reports)
+    }
+
+    /// A customer's reports and notifications, JSON under /api/v1 and HTML under /reports.
+    static func registerReports(on router: Router<IntakeRequestContext>, database: any SupportDatabase, reports: CustomerReports?) {
+        let group = router.group(RouterPath(prefix + "/customers/:customer"))
+        group.get("reports/bugs") { request, context -> Response in
+            try await withReports(request, context, database, reports) { reports, customer in
+                text(200, ReportRenderer.render(reports.bugs(try await reports.devices(customer: customer)), as: .json), type: "application/json")
+            }
+        }
+        group.get("reports/eol") { request, context -> Response in
+            try await withReports(request, context, database, reports) { reports, customer in
+                guard let months = window(request) else { return error(400, "within: expected a number of months (12m) or years (2y)") }
+                let report = reports.lifecycle(try await reports.devices(customer: customer, readsConfiguration: false), withinMonths: months)
+                return text(200, try ReportRenderer.render(report, as: .json), type: "application/json")
+            }
+        }
+        group.get("reports/health") { request, context -> Response in
+            try await withReports(request, context, database, reports) { reports, customer in
+                let report = reports.health(try await reports.devices(customer: customer, readsConfiguration: false))
+                return text(200, try ReportRenderer.render(report, as: .json), type: "application/json")
+            }
+        }
+        group.get("notifications") { request, context -> Response in
+            try await authorized(request, context, database) { customer in
+                let given = request.uri.queryParameters.getAll("limit")
+                guard given.count <= 1, let asked = given.isEmpty ? 50 : Int(given[0]) else {
+                    return error(400, "limit: expected one whole number (1-500)")
+                }
+                let limit = min(max(asked, 1), 500)
+                // The documents are stored as JSON already: an array of them, unparsed.
+                let documents = try await database.notifications(customer: customer, limit: limit).map(\.document)
+                return text(200, "[" + documents.joined(separator: ",") + "]", type: "application/json")
+            }
+        }
+        group.get("notifications/preview") { request, context -> Response in
+            try await withReports(request, context, database, reports) { reports, customer in
+                text(200, try await CustomerNotification.make(customer: customer, reports: reports, dryRun: true).json(), type: "application/json")
+            }
+        }
+
+        let pages = router.group(RouterPath(pagesPrefix + "/:customer"))
+        pages.get("/") { request, context -> Response in
+            try await withReports(request, context, database, reports, page: true) { _, customer in
+                let links = [("bugs.html", "Bug notifications: which advisories can hit each device"),
+                             ("eol.html", "EOL/EOS/EOE: software, chassis and FRUs"),
+                             ("health.html", "Health checks"),
+                             ("notification.html", "What is new since the last notification (not recorded)")]
+                let list = links.map { "<li><a href=\"\($0.0)\">\(HTMLReport.escape($0.1))</a></li>" }.joined(separator: "\n")
+                return text(200, HTMLReport.page(title: "care-support reports for \(customer)", summary: [],
+                                                 sections: "<ul>\n\(list)\n</ul>\n"), type: "text/html; charset=utf-8")
+            }
+        }
+        pages.get("bugs.html") { request, context -> Response in
+            try await withReports(request, context, database, reports, page: true) { reports, customer in
+                html(ReportRenderer.render(reports.bugs(try await reports.devices(customer: customer)), as: .html))
+            }
+        }
+        pages.get("eol.html") { request, context -> Response in
+            try await withReports(request, context, database, reports, page: true) { reports, customer in
+                guard let months = window(request) else { return error(400, "within: expected a number of months (12m) or years (2y)") }
+                return html(try ReportRenderer.render(reports.lifecycle(try await reports.devices(customer: customer, readsConfiguration: false),
+                                                                        withinMonths: months), as: .html))
+            }
+        }
+        pages.get("health.html") { request, context -> Response in
+            try await withReports(request, context, database, reports, page: true) { reports, customer in
+                html(try ReportRenderer.render(reports.health(try await reports.devices(customer: customer, readsConfiguration: false)), as: .html))
+            }
+        }
+        pages.get("notification.html") { request, context -> Response in
+            try await withReports(request, context, database, reports, page: true) { reports, customer in
+                html(try await CustomerNotification.make(customer: customer, reports: reports, dryRun: true).html())
+            }
+        }
+    }
+
+    /// `?within=12m`; nil when malformed; absent: `[reports] eol-window` (applied by the reports).
+    static func window(_ request: Request) -> Int?? {
+        guard let text = request.uri.queryParameters.get("within") else { return .some(nil) }
+        return LifecycleReport.windowMonths(text).map { .some($0) }
+    }
+
+    static func html(_ page: String) -> Response {
+        // Self-contained pages: nothing from elsewhere, and not framed by other sites.
+        var response = text(200, page, type: "text/html; charset=utf-8")
+        response.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'"
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    static func text(_ status: Int, _ body: String, type: String) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// Runs `body` with the reports of an authorized customer; 503 when no reference data was found at start.
+    static func withReports(_ request: Request, _ context: IntakeRequestContext, _ database: any SupportDatabase, _ reports: CustomerReports?,
+                            page: Bool = false, _ body: @escaping (CustomerReports, String) async throws -> Response) async throws -> Response {
+        try await authorized(request, context, database, page: page) { customer in
+            guard let reports else {
+                return error(503, "no reference data: set [reports] data-directory in support.conf (the repository's data/ or share/care-agent/data) and restart")
+            }
+            return try await body(reports, customer)
+        }
     }
 
     /// The stored bundle `:id` names, if it is this customer's (another customer's is not found).
@@ -59,21 +168,34 @@ public enum ReadAPI {
         error(404, "no such bundle: \(context.parameters.get("id") ?? "")")
     }
 
+    /// The read token of an `Authorization` header: `Bearer TOKEN`, or `Basic` with the token as
+    /// password (what a browser sends for the HTML pages; the user name is not checked).
+    static func token(_ header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[1].count <= 400 else { return nil }
+        switch parts[0].lowercased() {
+        case "bearer": return String(parts[1])
+        case "basic":
+            guard let decoded = Data(base64Encoded: String(parts[1])), let text = String(data: decoded, encoding: .utf8),
+                  let colon = text.firstIndex(of: ":") else { return nil }
+            return String(text[text.index(after: colon)...])
+        default: return nil
+        }
+    }
+
     /// Runs `body` for the customer in the path when the request's read token is that customer's.
-    static func authorized(_ request: Request, _ context: IntakeRequestContext, _ database: any SupportDatabase,
+    static func authorized(_ request: Request, _ context: IntakeRequestContext, _ database: any SupportDatabase, page: Bool = false,
                            _ body: (String) async throws -> Response) async throws -> Response {
         let customer = context.parameters.get("customer") ?? ""
         var holder: String?
         do {
-            if let header = request.headers[.authorization] {
-                let parts = header.split(separator: " ", maxSplits: 1)
-                if parts.count == 2, parts[0].lowercased() == "bearer", parts[1].count <= 200 {
-                    holder = try await database.customer(forTokenHash: UploadToken.hash(String(parts[1])), scope: .read)
-                }
+            if let header = request.headers[.authorization], let token = token(header), token.count <= 200 {
+                holder = try await database.customer(forTokenHash: UploadToken.hash(token), scope: .read)
             }
             guard let holder else {
                 var response = error(401, "no valid credentials: send Authorization: Bearer TOKEN with a token from `care-support token create NAME --read`")
-                response.headers[.wwwAuthenticate] = "Bearer realm=\"care-support\""
+                // A browser asks for the token (as password) on the HTML pages.
+                response.headers[.wwwAuthenticate] = page ? "Basic realm=\"care-support reports\", charset=\"UTF-8\"" : "Bearer realm=\"care-support\""
                 return response
             }
             guard holder == customer else { return error(403, "this token reads customer \(holder) only") }
@@ -81,6 +203,8 @@ public enum ReadAPI {
         } catch let failure as SupportStoreError {
             context.logger.error("read API: \(failure)")
             return error(503, "the store cannot be read now, try again later")
+        } catch let failure as ReportRenderError {
+            return error(400, failure.description)
         }
     }
 

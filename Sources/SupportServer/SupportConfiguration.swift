@@ -1,5 +1,6 @@
 import ConfigurationSyntax
 import Foundation
+import Reports
 import SupportStore
 
 /// support.conf: where the intake listens and with which certificates, and where bundles and
@@ -22,6 +23,11 @@ import SupportStore
 ///
 /// [customer ACME]
 /// keep = 800d                                     # this customer's own retention
+///
+/// [reports]
+/// data-directory = /usr/local/share/care-agent/data   # default: the installed data
+/// eol-window = 12m                                # "within" = end of support in 12 months
+/// cpu-warning = 80                                # health thresholds, as care-agent's [reports]
 /// ```
 public struct SupportConfiguration: Sendable, Equatable {
     /// `[server]`.
@@ -56,15 +62,27 @@ public struct SupportConfiguration: Sendable, Equatable {
         }
     }
 
+    /// `[reports]`: what `report`, `notify` and the served reports use.
+    public struct ReportSettings: Sendable, Equatable {
+        /// nil: the installed data directory or the source tree's (``ReferenceData/locate(explicit:configured:)``).
+        public var dataDirectory: String?
+        /// End of support within this many months counts as "within" the EOL window.
+        public var eolWindowMonths = 12
+        public var thresholds = HealthThresholds()
+
+        public init() {}
+    }
+
     public var path: String
     public var server: Server
     public var store: Store
+    public var reports = ReportSettings()
     /// `[customer NAME] keep = ...`: a customer's own retention (nil: keep all), over `[store] keep`.
     public var customerKeep: [String: TimeInterval?]
 
     public static let grammar = SectionGrammar(
-        kinds: [.init("server"), .init("store"), .init("customer", takesName: true, example: "[customer ACME]")],
-        summary: "server, store or customer NAME", firstSection: "[server]")
+        kinds: [.init("server"), .init("store"), .init("customer", takesName: true, example: "[customer ACME]"), .init("reports")],
+        summary: "server, store, customer NAME or reports", firstSection: "[server]")
 
     public init(path: String, server: Server = Server(), store: Store, customerKeep: [String: TimeInterval?] = [:]) {
         self.path = path
@@ -93,6 +111,7 @@ public struct SupportConfiguration: Sendable, Equatable {
         var database: DatabaseLocation?
         var keep: TimeInterval?
         var customerKeep: [String: TimeInterval?] = [:]
+        var reports = ReportSettings()
         var seen: [String: Int] = [:]
         for section in file.sections {
             let header = section.name.map { "\(section.kind) \($0)" } ?? section.kind
@@ -149,6 +168,19 @@ public struct SupportConfiguration: Sendable, Equatable {
                         throw ConfigurationError(file: file.path, line: section.line, column: 11, message: error.description)
                     }
                     customerKeep[name] = .some(try retention())
+                case ("reports", "data-directory"): reports.dataDirectory = try path()
+                case ("reports", "eol-window"):
+                    guard let months = LifecycleReport.windowMonths(v) else {
+                        throw fail(entry, "expected a number of months (12m) or years (2y), found \"\(v)\"")
+                    }
+                    reports.eolWindowMonths = months
+                case ("reports", let key) where HealthThresholds.keyNames.contains(key):
+                    guard let value = Int(v), (0...100_000).contains(value) else {
+                        throw fail(entry, "expected a whole number for \(key), found \"\(v)\"")
+                    }
+                    _ = reports.thresholds.set(key, to: value)
+                case ("reports", _):
+                    throw fail(entry, "unknown key \"\(entry.key)\" in [reports]; expected data-directory, eol-window, \(HealthThresholds.keyNames.joined(separator: ", "))", atKey: true)
                 case ("customer", _):
                     throw fail(entry, "unknown key \"\(entry.key)\" in [customer \(section.name ?? "")]; expected keep", atKey: true)
                 case ("store", "directory"): directory = try path()
@@ -172,6 +204,7 @@ public struct SupportConfiguration: Sendable, Equatable {
         var store = Store(directory: directory, database: database)
         store.keep = keep
         self.init(path: file.path, server: server, store: store, customerKeep: customerKeep)
+        self.reports = reports
     }
 
     /// What `serve` needs beyond the store: the certificate and key.

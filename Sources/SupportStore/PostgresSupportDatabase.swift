@@ -341,6 +341,44 @@ extension PostgresSupportDatabase {
         try await !rows("checking a bundle file", "SELECT 1 FROM bundles WHERE file_sha256 = ?", [.text(sha256)]).isEmpty
     }
 
+    public func notifiedStates(customer: String) async throws(SupportStoreError) -> [String: String] {
+        var states: [String: String] = [:]
+        for row in try await rows("reading notified items of \(customer)", "SELECT item, state FROM notified_items WHERE customer = ?", [.text(customer)]) {
+            let columns = PostgresColumns(row: row)
+            states[try columns.requiredText("item")] = try columns.requiredText("state")
+        }
+        return states
+    }
+
+    public func recordNotification(customer: String, id: UUID, at date: Date, claims: [NotificationClaim],
+                                   document: @escaping @Sendable (Set<String>) throws -> String) async throws(SupportStoreError) -> Set<String> {
+        try await requireCustomer(customer)
+        let logger = logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection -> Set<String> in
+                var claimed = Set<String>()
+                for claim in claims {
+                    let (sql, values) = SupportSchema.claimStatement(claim, customer: customer, at: date)
+                    for try await _ in try await connection.query(Self.query(sql, values), logger: logger) { claimed.insert(claim.key) }
+                }
+                guard !claimed.isEmpty else { return claimed }
+                try await connection.query(Self.query(SupportSchema.insertNotification, [
+                    .text(id.uuidString.lowercased()), .text(customer), SQLValue(date), .integer(Int64(claimed.count)), .text(try document(claimed)),
+                ]), logger: logger)
+                return claimed
+            }
+        } catch let error as PostgresTransactionError {
+            throw self.error("recording a notification for \(customer)", error.closureError ?? error.beginError ?? error.commitError ?? error)
+        } catch {
+            throw self.error("recording a notification for \(customer)", error)
+        }
+    }
+
+    public func notifications(customer: String, limit: Int) async throws(SupportStoreError) -> [StoredNotification] {
+        try await rows("listing notifications of \(customer)", SupportSchema.selectNotifications, [.text(customer), .integer(Int64(limit))])
+            .map { row throws(SupportStoreError) in try StoredNotification(row: PostgresColumns(row: row)) }
+    }
+
     public func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool {
         try await requireCustomer(record.customer)
         return try await !rows("opening a case for bundle \(record.bundle)", SupportSchema.insertCase + " RETURNING id",

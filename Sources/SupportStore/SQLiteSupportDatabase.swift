@@ -300,6 +300,40 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
+    public func notifiedStates(customer: String) async throws(SupportStoreError) -> [String: String] {
+        try await read("reading notified items of \(customer)") { db in
+            var states: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT item, state FROM notified_items WHERE customer = ?", arguments: [customer]) {
+                states[row["item"]] = row["state"]
+            }
+            return states
+        }
+    }
+
+    public func recordNotification(customer: String, id: UUID, at date: Date, claims: [NotificationClaim],
+                                   document: @escaping @Sendable (Set<String>) throws -> String) async throws(SupportStoreError) -> Set<String> {
+        try await write("recording a notification for \(customer)") { db in
+            try Self.requireCustomer(db, customer)
+            var claimed = Set<String>()
+            for claim in claims {
+                let (sql, values) = SupportSchema.claimStatement(claim, customer: customer, at: date)
+                if try Row.fetchOne(db, sql: sql, arguments: Self.arguments(values)) != nil { claimed.insert(claim.key) }
+            }
+            guard !claimed.isEmpty else { return claimed }
+            try db.execute(sql: SupportSchema.insertNotification, arguments: Self.arguments([
+                .text(id.uuidString.lowercased()), .text(customer), SQLValue(date), .integer(Int64(claimed.count)), .text(try document(claimed)),
+            ]))
+            return claimed
+        }
+    }
+
+    public func notifications(customer: String, limit: Int) async throws(SupportStoreError) -> [StoredNotification] {
+        try await read("listing notifications of \(customer)") { db in
+            try Row.fetchAll(db, sql: SupportSchema.selectNotifications, arguments: [customer, limit])
+                .map { row in try StoredNotification(row: GRDBColumns(row: row)) }
+        }
+    }
+
     public func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool {
         let values = SupportSchema.values(record)
         return try await write("opening a case for bundle \(record.bundle)") { db in

@@ -129,6 +129,17 @@ public protocol SupportDatabase: Sendable {
     /// Whether any stored bundle's file has this SHA-256.
     func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool
 
+    /// The state each item had when the customer was last notified ("" once resolved).
+    func notifiedStates(customer: String) async throws(SupportStoreError) -> [String: String]
+    /// Records a notification in one transaction: each claim moves its item from the state it
+    /// expects to the new one, and only the claims that still find their expected state are
+    /// kept (so two `notify` runs at once never tell the same item twice). `document` renders
+    /// the notification from the claimed items; nothing is recorded when no claim holds.
+    /// Returns the claimed item keys.
+    func recordNotification(customer: String, id: UUID, at date: Date, claims: [NotificationClaim],
+                            document: @escaping @Sendable (Set<String>) throws -> String) async throws(SupportStoreError) -> Set<String>
+    /// Notifications recorded for the customer, newest first.
+    func notifications(customer: String, limit: Int) async throws(SupportStoreError) -> [StoredNotification]
     /// Records the case an event bundle opens; false when that bundle has one already.
     func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool
     /// A customer's cases, newest first: open ones, or all with `includeClosed`.
@@ -177,5 +188,37 @@ extension DatabaseLocation {
         case let .sqlite(path): return try SQLiteSupportDatabase(path: path)
         case let .postgres(url): return try PostgresSupportDatabase(url: url, logger: logger)
         }
+    }
+}
+
+/// One item of a notification about to be recorded: `key` moves from `expected` (nil: never
+/// notified) to `state`.
+public struct NotificationClaim: Sendable, Equatable {
+    public var key: String
+    public var expected: String?
+    public var state: String
+
+    public init(key: String, expected: String?, state: String) {
+        self.key = key
+        self.expected = expected
+        self.state = state
+    }
+}
+
+/// A notification as recorded: its rendered JSON document and how many items it told.
+public struct StoredNotification: Sendable, Equatable {
+    public var id: UUID
+    public var customer: String
+    public var created: Date
+    public var itemCount: Int
+    /// The notification's JSON, as `care-support notify --format json` printed it.
+    public var document: String
+
+    public init(id: UUID, customer: String, created: Date, itemCount: Int, document: String) {
+        self.id = id
+        self.customer = customer
+        self.created = created
+        self.itemCount = itemCount
+        self.document = document
     }
 }

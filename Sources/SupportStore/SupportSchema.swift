@@ -137,8 +137,31 @@ enum SupportSchema {
         ]),
         // Read-only API tokens beside upload tokens (the table keeps its first name).
         (4, ["ALTER TABLE upload_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'upload'"]),
-        // (5 is another branch's notifications table.) Cases opened by event bundles. No foreign
-        // key to bundles: retention may prune the bundle while its case is still worked.
+        // `care-support notify`: the state each item (a device's verdict for an advisory, an EOL
+        // status, a health finding) had when the customer was last told, and each notification sent.
+        (5, [
+            """
+            CREATE TABLE notified_items (
+                customer TEXT NOT NULL REFERENCES customers(name),
+                item TEXT NOT NULL,
+                state TEXT NOT NULL,
+                updated BIGINT NOT NULL,
+                PRIMARY KEY (customer, item)
+            )
+            """,
+            """
+            CREATE TABLE notifications (
+                id TEXT PRIMARY KEY,
+                customer TEXT NOT NULL REFERENCES customers(name),
+                created BIGINT NOT NULL,
+                item_count INTEGER NOT NULL,
+                document TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX notifications_by_customer ON notifications (customer, created)",
+        ]),
+        // Cases opened by event bundles. No foreign key to bundles: retention may prune the bundle
+        // while its case is still worked.
         (6, [
             """
             CREATE TABLE cases (
@@ -320,5 +343,33 @@ extension StoredBundle {
             frus: try row.json("frus", as: [FieldReplaceableUnit].self),
             fileSHA256: try row.requiredText("file_sha256"), fileSize: Int(try row.integer("file_size") ?? 0),
             fileName: try row.requiredText("file_name"))
+    }
+}
+
+/// Notification statements, shared by both databases.
+extension SupportSchema {
+    /// A first notification of an item: nothing when another run recorded it first.
+    static let claimNewItem = """
+        INSERT INTO notified_items (customer, item, state, updated) VALUES (?, ?, ?, ?)
+        ON CONFLICT (customer, item) DO NOTHING RETURNING item
+        """
+    /// A change of an item: only when it still has the state this run read.
+    static let claimChangedItem = "UPDATE notified_items SET state = ?, updated = ? WHERE customer = ? AND item = ? AND state = ? RETURNING item"
+    static let insertNotification = "INSERT INTO notifications (id, customer, created, item_count, document) VALUES (?, ?, ?, ?, ?)"
+    static let selectNotifications = "SELECT id, customer, created, item_count, document FROM notifications WHERE customer = ? ORDER BY created DESC, id LIMIT ?"
+
+    static func claimStatement(_ claim: NotificationClaim, customer: String, at date: Date) -> (String, [SQLValue]) {
+        if let expected = claim.expected {
+            return (claimChangedItem, [.text(claim.state), SQLValue(date), .text(customer), .text(claim.key), .text(expected)])
+        }
+        return (claimNewItem, [.text(customer), .text(claim.key), .text(claim.state), SQLValue(date)])
+    }
+}
+
+extension StoredNotification {
+    init(row: some ColumnReader) throws(SupportStoreError) {
+        guard let id = UUID(uuidString: try row.requiredText("id")) else { throw .database("notification id is not a UUID") }
+        self.init(id: id, customer: try row.requiredText("customer"), created: try row.requiredDate("created"),
+                  itemCount: Int(try row.integer("item_count") ?? 0), document: try row.requiredText("document"))
     }
 }

@@ -29,38 +29,24 @@ struct ReportCommand: AsyncParsableCommand {
 
         var reportFormat: ReportFormat { ReportFormat(rawValue: format) ?? .text }
 
-        func referenceData() throws -> ReferenceData {
-            guard let directory = ReferenceData.locate(explicit: data, configured: nil) else {
-                throw CommandFailure(ReferenceDataError.notFound.description)
+        /// Runs `body` with the customer's reports (store open, reference data loaded).
+        func withReports<T>(_ body: (CustomerReports) async throws -> T) async throws -> T {
+            try await withStore(options) { configuration, database in
+                let data: ReferenceData
+                do { data = try CustomerReports.referenceData(explicit: self.data, settings: configuration.reports) } catch {
+                    throw CommandFailure("\(error)")
+                }
+                let files = try BundleFileStore(directory: configuration.store.directory)
+                return try await body(CustomerReports(database: database, files: files, data: data, settings: configuration.reports))
             }
-            do { return try ReferenceData.load(directory: directory) } catch { throw CommandFailure("\(error)") }
         }
 
-        /// Each device's two latest bundles (the previous one tells new core dumps), verified
-        /// again against the keys trusted for the customer now: a revoked key's bundles drop out.
-        func snapshots(readsConfiguration: Bool) async throws -> [(latest: DeviceSnapshot, previous: DeviceSnapshot?)] {
-            try await withStore(options) { configuration, database in
-                guard try await database.customer(named: customer) != nil else { throw SupportStoreError.unknownCustomer(customer) }
-                let keys = try await database.trustedKeys(customer: customer)
-                let reader = BundleReader(trust: .keys(keys))
-                let files = try BundleFileStore(directory: configuration.store.directory)
-                var kept: [String: Int] = [:]
-                var snapshots: [DeviceSnapshot] = []
-                // Newest first: the first two of each device.
-                for bundle in try await database.bundles(customer: customer, device: nil) where kept[bundle.device, default: 0] < 2 {
-                    let path = files.path(sha256: bundle.fileSHA256)
-                    do {
-                        let verified = try reader.read(contentsOf: URL(fileURLWithPath: path))
-                        snapshots.append(DeviceSnapshot(bundle: verified, source: "bundle \(bundle.id.uuidString)",
-                                                        readsConfiguration: readsConfiguration))
-                        kept[bundle.device, default: 0] += 1
-                    } catch {
-                        FileHandle.standardError.write(Data("care-support: bundle \(bundle.id.uuidString) (\(TerminalText.escaped(bundle.device))): refused: \(error)\n".utf8))
-                    }
-                }
-                guard !snapshots.isEmpty else { throw CommandFailure("customer \(customer) has no stored bundle to report on") }
-                return DeviceSnapshot.latestPerDevice(snapshots)
-            }
+        /// Each device's latest bundles, refused ones named on standard error.
+        func devices(_ reports: CustomerReports, readsConfiguration: Bool) async throws -> CustomerReports.Devices {
+            let devices = try await reports.devices(customer: customer, readsConfiguration: readsConfiguration)
+            for refused in devices.refused { FileHandle.standardError.write(Data("care-support: \(refused)\n".utf8)) }
+            guard !devices.snapshots.isEmpty else { throw CommandFailure("customer \(customer) has no stored bundle to report on") }
+            return devices
         }
 
         func emit(_ text: String) throws {
@@ -85,23 +71,29 @@ struct ReportCommand: AsyncParsableCommand {
         @OptionGroup var common: Common
 
         func run() async throws {
-            let data = try common.referenceData()
-            let report = BugReport(devices: try await common.snapshots(readsConfiguration: true).map(\.latest), data: data)
-            try common.emit(ReportRenderer.render(report, as: common.reportFormat))
+            let text = try await common.withReports { reports in
+                ReportRenderer.render(reports.bugs(try await common.devices(reports, readsConfiguration: true)), as: common.reportFormat)
+            }
+            try common.emit(text)
         }
     }
 
     struct EOL: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "eol", abstract: "End of engineering / support of each device's release, chassis and FRUs.")
         @OptionGroup var common: Common
-        @Option(help: "Flag items whose end of support is within this window: 12m (months) or 2y (years).") var within: String = "12m"
+        @Option(help: "Flag items whose end of support is within this window: 12m (months) or 2y (years); default [reports] eol-window or 12m.") var within: String?
 
         func run() async throws {
-            guard let months = LifecycleReport.windowMonths(within) else {
-                throw ValidationError("--within \(within): expected a number of months (12m) or years (2y)")
+            var months: Int?
+            if let within {
+                guard let parsed = LifecycleReport.windowMonths(within) else {
+                    throw ValidationError("--within \(within): expected a number of months (12m) or years (2y)")
+                }
+                months = parsed
             }
-            let data = try common.referenceData()
-            let report = LifecycleReport(devices: try await common.snapshots(readsConfiguration: false).map(\.latest), data: data, withinMonths: months)
+            let report = try await common.withReports { reports in
+                reports.lifecycle(try await common.devices(reports, readsConfiguration: false), withinMonths: months)
+            }
             do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat)) } catch let error as ReportRenderError {
                 throw ValidationError(error.description)
             }
@@ -113,10 +105,47 @@ struct ReportCommand: AsyncParsableCommand {
         @OptionGroup var common: Common
 
         func run() async throws {
-            let report = HealthReport(devices: try await common.snapshots(readsConfiguration: false), thresholds: HealthThresholds())
+            let report = try await common.withReports { reports in
+                reports.health(try await common.devices(reports, readsConfiguration: false))
+            }
             do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat)) } catch let error as ReportRenderError {
                 throw ValidationError(error.description)
             }
+        }
+    }
+}
+
+/// `care-support notify --customer C`: what is new for the customer since its last
+/// notification (advisories newly hitting a device or no longer, changed verdicts, devices and
+/// FRUs newly within the EOL window or past it, new health findings), each item recorded in the
+/// store so that it is told once. `--dry-run` shows without recording.
+struct NotifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notify",
+        abstract: "What is new for a customer since its last notification; recorded so each item is told once.")
+
+    @Option(help: "The customer to notify.") var customer: String
+    @Option(help: "Output format: text, json or html.") var format: String = "text"
+    @Flag(help: "Show what would be told without recording it.") var dryRun = false
+    @Option(help: "Reference data directory (default: [reports] data-directory or the installed data).") var data: String?
+    @Option(help: "Write the notification to this file (atomically, mode 0640) instead of standard output.") var out: String?
+    @OptionGroup var options: ConfigOption
+
+    func validate() throws {
+        guard ["text", "json", "html"].contains(format) else { throw ValidationError("--format \(format): expected text, json or html") }
+    }
+
+    func run() async throws {
+        var common = try ReportCommand.Common.parse(["--customer", customer, "--config", options.config] + (data.map { ["--data", $0] } ?? []) + (out.map { ["--out", $0] } ?? []))
+        common.format = "text"
+        let notification = try await common.withReports { reports in
+            try await CustomerNotification.make(customer: customer, reports: reports, dryRun: dryRun)
+        }
+        for refused in notification.refused { FileHandle.standardError.write(Data("care-support: \(refused)\n".utf8)) }
+        switch format {
+        case "json": try common.emit(try notification.json())
+        case "html": try common.emit(notification.html())
+        default: try common.emit(notification.text())
         }
     }
 }

@@ -35,6 +35,15 @@ struct ServeCommand: AsyncParsableCommand {
         if swept > 0 { logger.notice("removed \(swept) abandoned upload(s) from \(files.incomingDirectory)") }
         let intake = BundleIntake(database: database, files: files, maxBundleSize: configuration.server.maxBundleSize,
                                   enrollment: configuration.server.enrollment, logger: logger)
+        // The served reports: without reference data the intake still runs, and the report pages say why not.
+        var reports: CustomerReports?
+        do {
+            reports = CustomerReports(database: database, files: files,
+                                      data: try CustomerReports.referenceData(explicit: nil, settings: configuration.reports),
+                                      settings: configuration.reports)
+        } catch {
+            logger.warning("reports are not served: \(error)")
+        }
         let server = configuration.server
         // Retention at start and hourly (several intakes may all run it: deleting is idempotent).
         let retention = Retention(configuration: configuration, database: database, files: files, logger: logger)
@@ -50,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         defer { pruning.cancel() }
         do {
-            let application = try IntakeServer.application(configuration: configuration, intake: intake, logger: logger) { port in
+            let application = try IntakeServer.application(configuration: configuration, intake: intake, reports: reports, logger: logger) { port in
                 logger.notice("intake listening", metadata: [
                     "address": "\(server.host):\(port)", "base-path": "\(server.basePath)",
                     "database": "\(configuration.store.database)", "directory": "\(configuration.store.directory)",

@@ -1,7 +1,9 @@
+import Bundle
 import Foundation
 import Junos
 @testable import Reports
 import Testing
+import TestSupport
 
 /// One golden test per verdict kind: the whole JSON row as consumers see it.
 @Suite struct BugVerdictTests {
@@ -34,6 +36,38 @@ import Testing
             system { host-name edge-1; services { ssh; web-management { https { system-generated-certificate; } } } }
             """)
         #expect(try json(evaluate(Self.jweb, device)) == #"{"cve":"CVE-2099-1000","cvss":7.5,"data_warning":null,"device":"edge-1","fixed_in":"21.4R3-S5","hostname":"edge-1","jsa":"JSA99999","model":"mx480","reason":"21.4R3-S3.4 is affected (Junos OS in range 21.4 < 21.4R3-S5); mx480 is MX Series (platforms); configured: [system services web-management https]","severity":"HIGH 7.5 (CVSS 3.1)","title":"Junos OS: MX Series: J-Web test issue","verdict":"exposed","version":"21.4R3-S3.4","versions":null,"workaround":"Disable the feature."}"#)
+    }
+
+    /// A JSU installed on the affected routing engine may carry the fix: exposed becomes possibly
+    /// exposed, naming the JSU. One on the other RE does not cover this one.
+    @Test func aSoftwareUpdateOnTheAffectedEngineMakesExposedOnlyPossible() throws {
+        let advisory = try ReportsTestData.parse(ReportsTestData.record(
+            cve: "CVE-2099-1002", title: "Junos OS: MX Series: test issue",
+            affected: [["product": "Junos OS", "platforms": ["MX Series"], "defaultStatus": "unaffected",
+                        "versions": [["status": "affected", "version": "15.1", "lessThan": "15.1F6"]]]],
+            configuration: "No specific configuration is required.")).0
+        let capture = String(decoding: try Fixtures.bytes("get-software-information/pyez__mx480-dual-re-15.1F5.xml"), as: UTF8.self)
+        let jsu = "<package-information><name>jsu-15.1F5-J3</name><comment>JUNOS Software Update [15.1F5-J3]</comment></package-information>"
+        func device(jsuOn engine: String?) -> DeviceSnapshot {
+            var xml = capture
+            if let engine, let item = xml.range(of: "<re-name>\(engine)</re-name>"),
+               let version = xml.range(of: "</junos-version>", range: item.upperBound..<xml.endIndex) {
+                xml.insert(contentsOf: jsu, at: version.upperBound)
+            }
+            let facts = DeviceFacts.parsed(from: [RawReply(rpc: "get-software-information", bytes: Array(xml.utf8))])
+            return DeviceSnapshot(device: "baku", hostname: "baku", collected: Date(), facts: facts, source: "test")
+        }
+        #expect(device(jsuOn: "re0").facts.software?.softwareUpdates(on: "re0").map(\.name) == ["jsu-15.1F5-J3"])
+        #expect(device(jsuOn: "re0").facts.software?.softwareUpdates(on: "re1").isEmpty == true)
+        #expect(evaluate(advisory, device(jsuOn: nil))?.verdict == .exposed)
+        let withJSU = try #require(evaluate(advisory, device(jsuOn: "re0")))
+        #expect(withJSU.verdict == .possiblyExposed)
+        #expect(withJSU.reason.contains("re0") && withJSU.reason.contains("JUNOS Software Update [15.1F5-J3]") && withJSU.reason.contains("release notes"), "\(withJSU.reason)")
+        #expect(evaluate(advisory, device(jsuOn: "re1"))?.verdict == .exposed)
+        // Named by its comment alone, and not confused with other packages.
+        #expect(SoftwarePackage(name: "junos-fixes", comment: "JSU package for PR 1234567 [21.4R3-S5-J2]").isSoftwareUpdate)
+        #expect(!SoftwarePackage(name: "jservices-jflow", comment: "JUNOS Services Jflow Container package [15.1F5.15-C1.12]").isSoftwareUpdate)
+        #expect(!device(jsuOn: nil).facts.software!.routingEngines.flatMap { $0.packages }.contains { $0.isSoftwareUpdate })
     }
 
     @Test func notExposedConfig() throws {

@@ -28,9 +28,13 @@ enum SampleBundles {
     static let otherKey = try! AgentKey(rawRepresentation: [UInt8](repeating: 11, count: 32))
     static let started = Date(timeIntervalSince1970: 1_764_036_000.25)
 
-    static func contents(device: String, started: Date) throws -> BundleContents {
+    static let mx480Software = "get-software-information/pyez__mx480-dual-re-15.1F5.xml"
+
+    static func contents(device: String, started: Date, software: String = mx480Software) throws -> BundleContents {
         let raw = [
-            RawReply(rpc: "get-software-information", bytes: try Fixtures.bytes("get-software-information/pyez__mx480-dual-re-15.1F5.xml")),
+            // A fixture's path, or an absolute path (a test's own variant of one).
+            RawReply(rpc: "get-software-information", bytes: software.hasPrefix("/") ? Array(try Data(contentsOf: URL(fileURLWithPath: software)))
+                                                                                       : try Fixtures.bytes(software)),
             RawReply(rpc: "get-chassis-inventory", bytes: try Fixtures.bytes("get-chassis-inventory/pyez__mx480-15.1F5-mpc-optics.xml")),
         ]
         let facts = DeviceFacts.parsed(from: raw)
@@ -46,8 +50,9 @@ enum SampleBundles {
 
     /// Writes a bundle into `outbox` as the agent does; returns its file name and bytes.
     @discardableResult
-    static func write(device: String, minutesAfter minutes: Double, into outbox: String, key: AgentKey = agentKey) throws -> (name: String, bytes: Data, id: UUID) {
-        let contents = try contents(device: device, started: started.addingTimeInterval(minutes * 60))
+    static func write(device: String, minutesAfter minutes: Double, into outbox: String, key: AgentKey = agentKey,
+                      software: String = mx480Software) throws -> (name: String, bytes: Data, id: UUID) {
+        let contents = try contents(device: device, started: started.addingTimeInterval(minutes * 60), software: software)
         let url = try BundleWriter(directory: URL(fileURLWithPath: outbox), key: key).write(contents)
         return (url.lastPathComponent, try Data(contentsOf: url), contents.bundleId)
     }
@@ -128,6 +133,11 @@ final class IntakeHarness: @unchecked Sendable {
     /// Runs `care-support ARGS --config support.conf`; returns its standard output.
     @discardableResult
     func cli(_ arguments: String...) throws -> String {
+        try cli(arguments)
+    }
+
+    @discardableResult
+    func cli(_ arguments: [String]) throws -> String {
         try runProgram(executable, arguments + ["--config", configPath])
     }
 

@@ -2,6 +2,7 @@ import ConfigurationSyntax
 import SupportServer
 import SupportStore
 import Foundation
+import Reports
 import Testing
 
 @Suite struct SupportConfigurationTests {
@@ -50,10 +51,13 @@ import Testing
         ("[store]\ndirectory = /s\ncolour = blue\n", "support.conf:3:1: unknown key \"colour\" in [store]; expected directory, database or keep"),
         ("[server]\nlisten = 127.0.0.1:1\n", "support.conf: expected [store] directory = DIR (where bundle files are kept)"),
         ("[store]\ndirectory = /s\ndirectory = /t\n", "support.conf:3:1: directory is set twice in [store] (first on line 2)"),
-        ("[agent]\n", "support.conf:1:2: expected server, store or customer NAME, found \"agent\""),
+        ("[agent]\n", "support.conf:1:2: expected server, store, customer NAME or reports, found \"agent\""),
         ("[store]\ndirectory = /s\nkeep = a while\n", "support.conf:3:8: expected a retention such as 400d, 12w or forever, found \"a while\""),
         ("[store]\ndirectory = /s\n[customer ACME]\nkeep = 1d\nkeep = 2d\n", "support.conf:5:1: keep is set twice in [customer ACME] (first on line 4)"),
         ("[server]\nbase-path = /a/../b/\n[store]\ndirectory = /s\n", "support.conf:2:13: expected a URL path such as /bundles/, found \"/a/../b/\""),
+        ("[store]\ndirectory = /s\n[reports]\neol-window = soon\n", "support.conf:4:14: expected a number of months (12m) or years (2y), found \"soon\""),
+        ("[store]\ndirectory = /s\n[reports]\ncpu-warning = high\n", "support.conf:4:15: expected a whole number for cpu-warning, found \"high\""),
+        ("[store]\ndirectory = /s\n[reports]\ndata-directory = data\n", "support.conf:4:18: expected an absolute file path, found \"data\""),
     ])
     func brokenLinesAreReportedAtTheirPlace(text: String, expected: String) {
         do {
@@ -62,5 +66,14 @@ import Testing
         } catch {
             #expect(error.description == expected)
         }
+    }
+
+    @Test func reportSettingsAreRead() throws {
+        let configuration = try parse("[store]\ndirectory = /s\n[reports]\ndata-directory = /d\neol-window = 2y\ncpu-warning = 70\nreboot-within-hours = 6\n")
+        #expect(configuration.reports.dataDirectory == "/d")
+        #expect(configuration.reports.eolWindowMonths == 24)
+        #expect(configuration.reports.thresholds.cpuWarningPercent == 70)
+        #expect(configuration.reports.thresholds.recentRebootHours == 6)
+        #expect(configuration.reports.thresholds.cpuCriticalPercent == HealthThresholds().cpuCriticalPercent)
     }
 }

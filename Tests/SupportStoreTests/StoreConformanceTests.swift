@@ -301,6 +301,54 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         #expect(try await db.bundles(customer: "ACME", device: nil).count == 5)
         await db.close(); await other.close()
     }
+
+    /// `notify`: each item is told once; a change is claimed only from the state it was read in;
+    /// nothing is recorded when nothing is new.
+    @Test(arguments: Backend.allCases)
+    func notificationsClaimEachItemOnce(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        let first = [NotificationClaim(key: "bug|r1|CVE-1", expected: nil, state: "exposed"),
+                     NotificationClaim(key: "eol|r1|chassis", expected: nil, state: "within")]
+        let claimed = try await db.recordNotification(customer: "ACME", id: UUID(), at: t0, claims: first) { keys in
+            "{\"items\":\(keys.count)}"
+        }
+        #expect(claimed == ["bug|r1|CVE-1", "eol|r1|chassis"])
+        #expect(try await other.notifiedStates(customer: "ACME") == ["bug|r1|CVE-1": "exposed", "eol|r1|chassis": "within"])
+        // The same claims again (a second run that read before the first recorded): nothing.
+        let again = try await other.recordNotification(customer: "ACME", id: UUID(), at: t0, claims: first) { _ in "{}" }
+        #expect(again.isEmpty)
+        #expect(try await db.notifications(customer: "ACME", limit: 10).count == 1)
+        // A change from the state read is claimed; from a stale state it is not.
+        let change = NotificationClaim(key: "bug|r1|CVE-1", expected: "exposed", state: "")
+        let stale = NotificationClaim(key: "eol|r1|chassis", expected: "supported", state: "past")
+        let later = t0.addingTimeInterval(60)
+        #expect(try await db.recordNotification(customer: "ACME", id: UUID(), at: later, claims: [change, stale]) { _ in "{\"n\":2}" }
+                == ["bug|r1|CVE-1"])
+        let stored = try await other.notifications(customer: "ACME", limit: 10)
+        #expect(stored.map(\.itemCount) == [1, 2])
+        #expect(stored.first?.document == "{\"n\":2}")
+        #expect(stored.first?.created == later)
+        #expect(try await db.notifiedStates(customer: "ACME")["bug|r1|CVE-1"] == "")
+
+        // Two runs at once with the same new item: exactly one tells it.
+        let item = NotificationClaim(key: "health|r2|alarm", expected: nil, state: "critical")
+        let results = try await withThrowingTaskGroup(of: Set<String>.self) { group in
+            for handle in [db, other, db, other] {
+                group.addTask { try await handle.recordNotification(customer: "ACME", id: UUID(), at: later, claims: [item]) { _ in "{}" } }
+            }
+            var all: [Set<String>] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        #expect(results.filter { !$0.isEmpty }.count == 1)
+        #expect(try await db.notifications(customer: "ACME", limit: 10).count == 3)
+        await #expect(throws: SupportStoreError.self) {
+            try await db.recordNotification(customer: "NOBODY", id: UUID(), at: later, claims: [item]) { _ in "{}" }
+        }
+        await db.close(); await other.close()
+    }
 }
 
 @Suite struct DatabaseLocationTests {

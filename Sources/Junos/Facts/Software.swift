@@ -35,6 +35,12 @@ public struct SoftwareInformation: JunosFact {
         routingEngines.first(where: { $0.name == primaryName })?.packages ?? routingEngines.first?.packages ?? []
     }
 
+    /// JSU packages installed on the entry `name` (nil: the device-level entry).
+    public func softwareUpdates(on name: String?) -> [SoftwarePackage] {
+        let entry = name.flatMap { n in routingEngines.first { $0.name == n } }
+        return (entry?.packages ?? packages).filter(\.isSoftwareUpdate)
+    }
+
     /// True when the entries do not all run the same version (an RE left behind after an upgrade).
     public var hasVersionMismatch: Bool {
         Set(routingEngines.compactMap(\.version)).count > 1
@@ -194,6 +200,23 @@ public struct SoftwarePackage: Codable, Sendable, Equatable {
             if let first = after.first, first.isNumber, after.contains(".") { return after }
         }
         return nil
+    }
+
+    /// A Junos Software Update (JSU): a package of fixes installed over a release, named `jsu-...`
+    /// or described as "Software Update"/"JSU". Its fixes are its own, not the base release's.
+    public var isSoftwareUpdate: Bool {
+        if name.lowercased().hasPrefix("jsu") || (packageName?.lowercased().hasPrefix("jsu") ?? false) { return true }
+        guard let comment else { return false }
+        // ASCII, case-insensitive: "software update", or "jsu" as a word.
+        let bytes = Array(comment.utf8).map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+        func isWordByte(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || (b >= 48 && b <= 57) }
+        let phrase = Array("software update".utf8), word = Array("jsu".utf8)
+        for start in bytes.indices {
+            if bytes[start...].starts(with: phrase) { return true }
+            if bytes[start...].starts(with: word), start == 0 || !isWordByte(bytes[start - 1]),
+               start + 3 == bytes.count || !isWordByte(bytes[start + 3]) { return true }
+        }
+        return false
     }
 
     func commentStarts(with prefix: String) -> Bool {

@@ -1,0 +1,197 @@
+import Foundation
+import Reports
+import SupportStore
+
+/// One thing a customer is told: an advisory that now hits a device (or no longer does), a
+/// device or FRU that entered the EOL window or passed end of support, a new health finding.
+///
+/// Items are identified by `key` (`bug|DEVICE|CVE`, `eol|DEVICE|KIND|NAME|SERIAL`,
+/// `health|DEVICE|CHECK|FACT[|WHAT]`); the store keeps the state each key had when last told,
+/// so an item is told again only when its state changes.
+public struct NotificationItem: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable { case bug, eol, health }
+    public enum Change: String, Codable, Sendable { case new, changed, resolved }
+
+    public var key: String
+    public var kind: Kind
+    public var device: String
+    public var change: Change
+    /// The state now: a verdict (`exposed`, `possibly-exposed`), an EOL status (`within`,
+    /// `past`) or a severity (`warning`, `critical`); "" when resolved.
+    public var state: String
+    /// The state last told (absent for new items).
+    public var previous: String?
+    public var summary: String
+    /// Why: the verdict's reason, the EOL dates and replacement, the finding and its value.
+    public var detail: String?
+
+    public init(key: String, kind: Kind, device: String, change: Change, state: String, previous: String?, summary: String, detail: String?) {
+        self.key = key
+        self.kind = kind
+        self.device = device
+        self.change = change
+        self.state = state
+        self.previous = previous
+        self.summary = summary
+        self.detail = detail
+    }
+}
+
+/// `care-support notify`: what is new for a customer since the last notification.
+public struct CustomerNotification: Codable, Sendable {
+    public var id: UUID
+    public var customer: String
+    public var created: Date
+    /// False for `--dry-run` and the API's preview: nothing was recorded.
+    public var recorded: Bool
+    /// Devices the reports covered.
+    public var devices: Int
+    public var items: [NotificationItem]
+    /// Bundles that could not be used (not verifiable against the customer's keys now).
+    public var refused: [String]
+
+    public init(id: UUID = UUID(), customer: String, created: Date, recorded: Bool, devices: Int, items: [NotificationItem], refused: [String]) {
+        self.id = id
+        self.customer = customer
+        self.created = created
+        self.recorded = recorded
+        self.devices = devices
+        self.items = items
+        self.refused = refused
+    }
+
+    /// The items the reports hold now, by key: only what a customer acts on (exposed or possibly
+    /// exposed, within or past end of support, warning or critical). The first of equal keys wins.
+    public static func currentItems(bugs: BugReport, lifecycle: LifecycleReport, health: HealthReport) -> [String: NotificationItem] {
+        var items: [String: NotificationItem] = [:]
+        func add(_ item: NotificationItem) { if items[item.key] == nil { items[item.key] = item } }
+        for f in bugs.findings where f.verdict != .notExposedConfig {
+            add(NotificationItem(key: "bug|\(f.device)|\(f.cve)", kind: .bug, device: f.device, change: .new, state: f.verdict.rawValue, previous: nil,
+                                 summary: "\(f.cve)\(f.jsa.map { " (\($0))" } ?? "") \(f.severity ?? "severity not given"): \(f.title)",
+                                 detail: f.reason + (f.fixedIn.map { "; fixed in \($0)" } ?? "")))
+        }
+        for i in lifecycle.items where i.status == .within || i.status == .past {
+            let what = "\(i.kind.rawValue) \(i.name)\(i.model.map { " [\($0)]" } ?? "")\(i.serial.map { " serial \($0)" } ?? "")"
+            add(NotificationItem(key: "eol|\(i.device)|\(i.kind.rawValue)|\(i.name)|\(i.serial ?? "")", kind: .eol, device: i.device, change: .new,
+                                 state: i.status.rawValue, previous: nil,
+                                 summary: i.status == .past ? "\(what): past end of support" : "\(what): end of support within \(lifecycle.windowMonths) months",
+                                 detail: "end of support \(i.endOfSupport?.description ?? "unknown")\(i.replacement.map { "; replacement \($0)" } ?? "") (\(i.source))"))
+        }
+        for f in health.findings where f.severity != .info {
+            // A threshold finding is one item whatever its value; an alarm or core file is one per what it names.
+            let key = "health|\(f.device)|\(f.check)|\(f.fact)" + (f.threshold == nil ? "|\(f.value)|\(f.message)" : "")
+            add(NotificationItem(key: key, kind: .health, device: f.device, change: .new, state: f.severity.rawValue, previous: nil,
+                                 summary: f.message, detail: "\(f.fact) = \(f.value)\(f.threshold.map { ", threshold \($0)" } ?? "")"))
+        }
+        return items
+    }
+
+    /// What changed against the states last told: new items (never told, or resolved since),
+    /// changed states, and resolved items of devices that were reported on (a device with no
+    /// usable bundle keeps its items). Ordered by kind, device, key.
+    public static func changes(current: [String: NotificationItem], told: [String: String], devices: Set<String>,
+                               bugs: BugReport) -> [NotificationItem] {
+        var out: [NotificationItem] = []
+        for (key, var item) in current {
+            let previous = told[key]
+            if previous == item.state { continue }
+            if let previous, !previous.isEmpty {
+                item.change = .changed
+                item.previous = previous
+            }
+            out.append(item)
+        }
+        for (key, state) in told where !state.isEmpty && current[key] == nil {
+            let parts = key.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, let kind = NotificationItem.Kind(rawValue: parts[0]), devices.contains(parts[1]) else { continue }
+            let device = parts[1]
+            var summary: String, detail: String?
+            switch kind {
+            case .bug:
+                // Still in the report as not exposed (configuration) says why; otherwise the release moved out of every range.
+                let still = bugs.findings.first { $0.device == device && $0.cve == parts[2] }
+                summary = "\(parts[2]): no longer \(state)"
+                detail = still.map { "\($0.verdict.rawValue): \($0.reason)" } ?? "the running release is outside every affected range now"
+            case .eol:
+                summary = "\(parts[2].split(separator: "|").prefix(2).joined(separator: " ")): no longer \(state == "past" ? "past end of support" : "within the EOL window")"
+                detail = "the item is no longer in the device's latest bundle or its status changed"
+            case .health:
+                summary = "\(parts[2].split(separator: "|").first ?? ""): cleared"
+                detail = "was \(state): " + parts[2].split(separator: "|").dropFirst().joined(separator: " ")
+            }
+            out.append(NotificationItem(key: key, kind: kind, device: device, change: .resolved, state: "", previous: state, summary: summary, detail: detail))
+        }
+        let rank = Dictionary(uniqueKeysWithValues: NotificationItem.Kind.allCases.enumerated().map { ($0.element, $0.offset) })
+        return out.sorted { a, b in
+            if a.kind != b.kind { return rank[a.kind]! < rank[b.kind]! }
+            if a.device != b.device { return a.device < b.device }
+            return a.key < b.key
+        }
+    }
+
+    /// Builds the notification from the customer's reports now and, unless `dryRun`, records it
+    /// (each item claimed from the state read, see ``SupportDatabase/recordNotification``).
+    public static func make(customer: String, reports: CustomerReports, dryRun: Bool, now: Date = Date()) async throws(SupportStoreError) -> CustomerNotification {
+        let devices = try await reports.devices(customer: customer)
+        let bugs = reports.bugs(devices, now: now)
+        let current = currentItems(bugs: bugs, lifecycle: reports.lifecycle(devices, now: now), health: reports.health(devices))
+        let told = try await reports.database.notifiedStates(customer: customer)
+        let items = changes(current: current, told: told, devices: Set(devices.latest.map(\.device)), bugs: bugs)
+        var notification = CustomerNotification(customer: customer, created: now, recorded: false, devices: devices.snapshots.count,
+                                                items: items, refused: devices.refused)
+        guard !dryRun, !items.isEmpty else { return notification }
+        let claims = items.map { NotificationClaim(key: $0.key, expected: told[$0.key], state: $0.state) }
+        let draft = notification
+        let claimed = try await reports.database.recordNotification(customer: customer, id: notification.id, at: now, claims: claims) { keys in
+            var kept = draft
+            kept.recorded = true
+            kept.items = draft.items.filter { keys.contains($0.key) }
+            return String(decoding: try SupportJSON.encoder().encode(kept), as: UTF8.self)
+        }
+        notification.recorded = !claimed.isEmpty
+        notification.items = items.filter { claimed.contains($0.key) }
+        return notification
+    }
+
+    public func count(_ change: NotificationItem.Change) -> Int { items.filter { $0.change == change }.count }
+
+    public var headline: String {
+        "\(customer): \(count(.new)) new, \(count(.changed)) changed, \(count(.resolved)) resolved across \(devices) devices"
+    }
+
+    public func text() -> String {
+        var out = "Notification \(id.uuidString) for \(headline) (\(SupportJSON.time(created)))\n"
+        if !recorded { out += "Not recorded: \(items.isEmpty ? "nothing new since the last notification" : "a dry run, these items will be told again")\n" }
+        for kind in NotificationItem.Kind.allCases {
+            let matching = items.filter { $0.kind == kind }
+            guard !matching.isEmpty else { continue }
+            out += "\n" + ["bug": "Bugs", "eol": "End of life", "health": "Health"][kind.rawValue]! + "\n"
+            for item in matching {
+                let state = item.change == .changed ? "\(item.previous ?? "") -> \(item.state)" : (item.change == .resolved ? "was \(item.previous ?? "")" : item.state)
+                out += "  \(item.change.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(item.device)  \(item.summary)  [\(state)]\n"
+                if let detail = item.detail { out += "           \(detail)\n" }
+            }
+        }
+        for refused in refused { out += "\nwarning: \(refused)\n" }
+        return out
+    }
+
+    public func html() -> String {
+        let rows = items.map { item in
+            (item.change == .resolved ? "supported" : item.state,
+             [(item.change.rawValue, "flag"), (item.kind.rawValue, nil), (item.device, nil), (item.state.isEmpty ? "resolved" : item.state, nil),
+              (item.previous, nil), (item.summary, nil), (item.detail, "reason")] as [(String?, String?)])
+        }
+        var sections = "<h2>Items</h2>\n" + HTMLReport.table(id: "items", headers: ["Change", "Kind", "Device", "State", "Previously", "Summary", "Detail"], rows: rows)
+        if !refused.isEmpty {
+            sections += "<h2>Bundles not used</h2>\n" + HTMLReport.table(id: "refused", headers: ["Bundle"], rows: refused.map { ("warning", [($0, nil)]) })
+        }
+        return HTMLReport.page(title: "care-support notification for \(customer) (\(SupportJSON.time(created)))\(recorded ? "" : ", not recorded")", summary: [
+            ("devices", "\(devices)"), ("new", "\(count(.new))"), ("changed", "\(count(.changed))"), ("resolved", "\(count(.resolved))"),
+        ], sections: sections)
+    }
+
+    public func json() throws -> String {
+        String(decoding: try SupportJSON.encoder().encode(self), as: UTF8.self) + "\n"
+    }
+}

@@ -1,0 +1,68 @@
+import Bundle
+import Foundation
+import Reports
+import SupportStore
+
+/// A customer's reports over each device's latest stored bundles: the same Reports library as
+/// `care-agent report`, used by `care-support report`, `notify` and the served API and pages.
+/// Each bundle is read again from the file store and verified against the keys trusted for the
+/// customer now, so a revoked key's bundles drop out of every report.
+public struct CustomerReports: Sendable {
+    public let database: any SupportDatabase
+    public let files: BundleFileStore
+    public let data: ReferenceData
+    public let settings: SupportConfiguration.ReportSettings
+
+    public init(database: any SupportDatabase, files: BundleFileStore, data: ReferenceData, settings: SupportConfiguration.ReportSettings) {
+        self.database = database
+        self.files = files
+        self.data = data
+        self.settings = settings
+    }
+
+    /// Loads the reference data `[reports] data-directory` (or `explicit`) names, or the
+    /// installed one.
+    public static func referenceData(explicit: String?, settings: SupportConfiguration.ReportSettings) throws(ReferenceDataError) -> ReferenceData {
+        guard let directory = ReferenceData.locate(explicit: explicit, configured: settings.dataDirectory) else { throw .notFound }
+        return try ReferenceData.load(directory: directory)
+    }
+
+    /// Each device's latest snapshot and the one before (new core dumps), and the bundles that
+    /// could not be used (named, with why).
+    public struct Devices: Sendable {
+        public var snapshots: [(latest: DeviceSnapshot, previous: DeviceSnapshot?)]
+        public var refused: [String]
+        public var latest: [DeviceSnapshot] { snapshots.map(\.latest) }
+    }
+
+    public func devices(customer: String, readsConfiguration: Bool = true) async throws(SupportStoreError) -> Devices {
+        guard try await database.customer(named: customer) != nil else { throw .unknownCustomer(customer) }
+        let reader = BundleReader(trust: .keys(try await database.trustedKeys(customer: customer)))
+        var kept: [String: Int] = [:]
+        var snapshots: [DeviceSnapshot] = []
+        var refused: [String] = []
+        // Newest first: the first two verified bundles of each device.
+        for bundle in try await database.bundles(customer: customer, device: nil) where kept[bundle.device, default: 0] < 2 {
+            do {
+                let verified = try reader.read(contentsOf: URL(fileURLWithPath: files.path(sha256: bundle.fileSHA256)))
+                snapshots.append(DeviceSnapshot(bundle: verified, source: "bundle \(bundle.id.uuidString)", readsConfiguration: readsConfiguration))
+                kept[bundle.device, default: 0] += 1
+            } catch {
+                refused.append("bundle \(bundle.id.uuidString) (\(TerminalText.escaped(bundle.device))): refused: \(error)")
+            }
+        }
+        return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)
+    }
+
+    public func bugs(_ devices: Devices, now: Date = Date()) -> BugReport {
+        BugReport(devices: devices.latest, data: data, generated: now)
+    }
+
+    public func lifecycle(_ devices: Devices, withinMonths: Int? = nil, now: Date = Date()) -> LifecycleReport {
+        LifecycleReport(devices: devices.latest, data: data, withinMonths: withinMonths ?? settings.eolWindowMonths, today: now)
+    }
+
+    public func health(_ devices: Devices) -> HealthReport {
+        HealthReport(devices: devices.snapshots, thresholds: settings.thresholds)
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `care-support notify`, the reports API and the per-customer HTML pages, on both stores.
+@Suite(.serialized) struct NotifyTests {
+    static let data = Fixtures.packageRoot.appendingPathComponent("data").path
+
+    func notify(_ intake: IntakeHarness, _ extra: String...) throws -> [String: Any] {
+        let output = try intake.cli(["notify", "--customer", "ACME", "--format", "json", "--data", Self.data] + extra)
+        return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+    }
+
+    func items(_ notification: [String: Any]) -> [[String: Any]] { notification["items"] as? [[String: Any]] ?? [] }
+
+    @Test(arguments: StoreKind.allCases)
+    func eachItemIsToldOnceAndChangesAreToldAgain(store: StoreKind) async throws {
+        let intake = try await IntakeHarness(database: try store.database())
+        defer { intake.close() }
+        try intake.start()
+        try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
+        try SampleBundles.write(device: "r2", minutesAfter: 1, into: intake.outbox)
+        #expect(await intake.pass().outcomes.count == 2)
+
+        // A dry run shows and records nothing: the same items twice.
+        let preview = try notify(intake, "--dry-run")
+        #expect(preview["recorded"] as? Bool == false)
+        let previewKeys = Set(items(preview).compactMap { $0["key"] as? String })
+        #expect(Set(items(try notify(intake, "--dry-run")).compactMap { $0["key"] as? String }) == previewKeys)
+        // 15.1F5 on an MX480: advisories hit it, and the 15.1 train is past end of support.
+        #expect(items(preview).contains { $0["kind"] as? String == "bug" && ["exposed", "possibly-exposed"].contains($0["state"] as? String ?? "") })
+        #expect(items(preview).contains { $0["kind"] as? String == "eol" && $0["state"] as? String == "past" })
+        #expect(Set(items(preview).compactMap { $0["device"] as? String }) == ["r1", "r2"])
+        #expect(items(preview).allSatisfy { $0["change"] as? String == "new" && $0["summary"] != nil })
+
+        // The first real run tells them all and records them; the next one has nothing to tell.
+        let first = try notify(intake)
+        #expect(first["recorded"] as? Bool == true)
+        #expect(Set(items(first).compactMap { $0["key"] as? String }) == previewKeys)
+        let second = try notify(intake)
+        #expect(second["recorded"] as? Bool == false)
+        #expect(items(second).isEmpty)
+        let text = try intake.cli("notify", "--customer", "ACME", "--data", Self.data)
+        #expect(text.contains("nothing new since the last notification"), "\(text)")
+
+        // r1 is upgraded: only r1's items change (some advisories resolved or new, the software
+        // EOL item too); r2 has nothing new.
+        try SampleBundles.write(device: "r1", minutesAfter: 120, into: intake.outbox, software: "get-software-information/pyez__vmx-16.1R1-single-re-wrapped.xml")
+        #expect(await intake.pass().outcomes.count == 1)
+        let third = try notify(intake)
+        let changed = items(third)
+        #expect(!changed.isEmpty)
+        #expect(changed.allSatisfy { $0["device"] as? String == "r1" }, "\(changed)")
+        #expect(changed.contains { $0["change"] as? String == "resolved" && $0["state"] as? String == "" && $0["previous"] != nil })
+        // A resolved item was told before; a new one was not, or was resolved since.
+        let told = Set(items(first).compactMap { $0["key"] as? String })
+        for item in changed {
+            let key = item["key"] as? String ?? ""
+            switch item["change"] as? String {
+            case "resolved", "changed": #expect(told.contains(key), "\(item)")
+            default: #expect(!told.contains(key), "\(item)")
+            }
+        }
+
+        // The history, through the API with a read token, newest first.
+        let read = String(try intake.cli("token", "create", "ACME", "--read").split(separator: "\n").last!)
+        let history = try intake.get("/customers/ACME/notifications", token: read)
+        #expect(history.status == 200)
+        let recorded = try JSONSerialization.jsonObject(with: history.body) as? [[String: Any]] ?? []
+        #expect(recorded.compactMap { $0["id"] as? String } == [third["id"], first["id"]].compactMap { $0 as? String })
+        #expect(recorded.allSatisfy { $0["recorded"] as? Bool == true })
+        #expect(items(recorded[1]).count == items(first).count)
+    }
+
+    /// `[reports]` in support.conf: the EOL window and a bad key with its line.
+    @Test func reportSettingsComeFromSupportConf() async throws {
+        let intake = try await IntakeHarness(extraStore: "\n[reports]\ndata-directory = \(Self.data)\neol-window = 1200m\n")
+        defer { intake.close() }
+        try intake.start()
+        // The MX480 capture with its release changed to 23.4R1 (end of support 2029-06-26 in the data).
+        let software = intake.dir.path + "/software-23.4.xml"
+        try String(decoding: try Fixtures.bytes(SampleBundles.mx480Software), as: UTF8.self)
+            .replacingOccurrences(of: "15.1F5", with: "23.4R1").write(toFile: software, atomically: true, encoding: .utf8)
+        try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox, software: software)
+        #expect(await intake.pass().outcomes.count == 1)
+        // No --data: [reports] data-directory; no --within: a 100-year window makes every dated,
+        // not yet ended item "within".
+        let output = try intake.cli("report", "eol", "--customer", "ACME", "--format", "json")
+        let wide = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        let release = { (items: [[String: Any]]) in items.first { $0["kind"] as? String == "software" }?["status"] as? String }
+        #expect(release(wide) == "within", "\(wide.prefix(1))")
+        let narrow = try JSONSerialization.jsonObject(with: Data(try intake.cli("report", "eol", "--customer", "ACME", "--format", "json", "--within", "0m").utf8)) as? [[String: Any]] ?? []
+        #expect(release(narrow) == "supported")
+
+        try String(contentsOfFile: intake.configPath, encoding: .utf8).appending("cpu-warnin = 5\n").write(toFile: intake.configPath, atomically: true, encoding: .utf8)
+        do {
+            try intake.cli("devices")
+            Issue.record("an unknown [reports] key was accepted")
+        } catch {
+            #expect("\(error)".contains("unknown key \"cpu-warnin\" in [reports]") && "\(error)".contains("support.conf:"), "\(error)")
+        }
+    }
+
+    /// The reports as JSON under /api/v1 and as pages at /reports/CUSTOMER/ that a browser opens
+    /// with the read token as password; Chromium renders the served page.
+    @Test func reportsAreServedAsJSONAndAsPagesPerCustomer() async throws {
+        let intake = try await IntakeHarness(extraStore: "\n[reports]\ndata-directory = \(Self.data)\n")
+        defer { intake.close() }
+        try intake.start()
+        try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
+        #expect(await intake.pass().outcomes.count == 1)
+        let read = String(try intake.cli("token", "create", "ACME", "--read").split(separator: "\n").last!)
+
+        let cliBugs = try JSONSerialization.jsonObject(with: Data(try intake.cli("report", "bugs", "--customer", "ACME", "--format", "json").utf8)) as? [[String: Any]] ?? []
+        let apiBugs = try intake.get("/customers/ACME/reports/bugs", token: read)
+        #expect(apiBugs.status == 200)
+        let served = try JSONSerialization.jsonObject(with: apiBugs.body) as? [[String: Any]] ?? []
+        #expect(!served.isEmpty)
+        #expect(served.compactMap { $0["cve"] as? String } == cliBugs.compactMap { $0["cve"] as? String })
+        #expect(try intake.get("/customers/ACME/reports/eol?within=2y", token: read).status == 200)
+        #expect(try intake.get("/customers/ACME/reports/eol?within=soon", token: read).status == 400)
+        #expect(try intake.get("/customers/ACME/reports/health", token: read).status == 200)
+        let preview = try intake.get("/customers/ACME/notifications/preview", token: read)
+        let previewObject = try JSONSerialization.jsonObject(with: preview.body) as? [String: Any]
+        #expect(preview.status == 200 && previewObject?["recorded"] as? Bool == false)
+        // The preview recorded nothing.
+        #expect(try intake.get("/customers/ACME/notifications", token: read).body == Data("[]".utf8))
+        #expect(try intake.get("/customers/ACME/reports/bugs", token: nil).status == 401)
+
+        // The page: Basic authentication with the token as password; without it the browser is asked.
+        let page = intake.dir.path + "/bugs.html"
+        let base = "https://127.0.0.1:\(intake.port)/reports/ACME/"
+        let headers = intake.dir.path + "/headers"
+        let denied = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-D", headers, "-o", "/dev/null",
+                                                      "-w", "%{http_code}", base + "bugs.html"])
+        #expect(denied == "401")
+        #expect(try String(contentsOfFile: headers, encoding: .utf8).lowercased().contains("www-authenticate: basic"))
+        let status = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(read)", "-o", page,
+                                                      "-w", "%{http_code}", base + "bugs.html"])
+        #expect(status == "200")
+        let index = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(read)", base])
+        #expect(index.contains("href=\"bugs.html\"") && index.contains("href=\"eol.html\""))
+        let scratch = intake.dir.path + "/chromium"
+        let dom = try runProgram("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(scratch)", "--dump-dom", "file://\(page)"])
+        let firstCVE = try #require(served.first?["cve"] as? String)
+        #expect(dom.contains("<table class=\"report\" id=\"bugs\">") && dom.contains(firstCVE))
+        #expect(dom.contains("r1"))
+    }
+}
