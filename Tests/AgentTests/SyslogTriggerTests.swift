@@ -367,6 +367,77 @@ import TestSupport
     }
 }
 
+/// The receiver's own bounds with real TCP connections: at most `max-connections` at once (the
+/// next is closed at once and logged), an idle one closed after `idle-timeout`, a stream that is
+/// not syslog framing closed, and a slot freed by a closed connection taken by the next.
+@Suite(.serialized) struct SyslogConnectionLimitTests {
+    /// A TCP connection to 127.0.0.1:`port`.
+    func connectTCP(_ port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let address = try #require(SocketAddress(host: "127.0.0.1", port: port))
+        let rc = address.withSockaddr { connect(fd, $0, $1) }
+        try #require(rc == 0, "connect: \(String(cString: strerror(errno)))")
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    /// Whether the agent closed `fd` (a read returns 0, or the connection was reset) within `seconds`.
+    func closedByPeer(_ fd: Int32, within seconds: Double) async -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        var byte: UInt8 = 0
+        while Date() < end {
+            let n = recv(fd, &byte, 1, 0)
+            if n == 0 || (n < 0 && errno == ECONNRESET) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    @Test func connectionsAreCappedIdleOnesClosedAndBrokenStreamsDropped() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try SSHDHarness.freePort(on: "127.0.0.1")
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "192.0.2.1")])
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        var settings = SyslogSettings()
+        settings.listen = [.tcp(host: "127.0.0.1", port: port)]
+        settings.maxConnections = 2
+        settings.idleTimeout = .seconds(3)
+        configuration.syslog = settings
+        let lines = LineStore()
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: logger,
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/results") })
+        let receiver = SyslogReceiver(runtime: runtime, logger: logger, responder: IncidentResponder(runtime: runtime, logger: logger))
+        let task = Task { try await receiver.run() }
+        defer { task.cancel() }
+        while receiver.listening.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+
+        let first = try connectTCP(port), second = try connectTCP(port)
+        defer { close(first); close(second) }
+        try await Task.sleep(for: .milliseconds(300))
+        // The third is over the cap: closed at once, and said so.
+        let third = try connectTCP(port)
+        #expect(await closedByPeer(third, within: 2), "a connection over max-connections is closed")
+        close(third)
+        #expect(lines.lines.contains { $0.contains("syslog connection refused: max-connections reached") && $0.contains("max-connections=2") })
+        #expect(await !closedByPeer(first, within: 0.5), "the connections within the cap stay open")
+        // A stream that is not syslog framing is closed; its slot goes to the next connection.
+        _ = "12x".withCString { send(second, $0, 3, Int32(MSG_NOSIGNAL)) }
+        #expect(await closedByPeer(second, within: 2))
+        #expect(lines.lines.contains { $0.contains("not syslog framing") })
+        try await Task.sleep(for: .milliseconds(200))
+        let fourth = try connectTCP(port)
+        defer { close(fourth) }
+        #expect(await !closedByPeer(fourth, within: 0.5), "a freed slot is taken by the next connection")
+        // Idle connections go after idle-timeout (3 s here).
+        #expect(await closedByPeer(first, within: 6), "an idle connection is closed after idle-timeout")
+        #expect(await closedByPeer(fourth, within: 6))
+    }
+}
+
 /// An incident while its device is being collected (the scheduled run a restart began): the event
 /// bundle follows that collection instead of failing as "already being collected".
 @Suite(.serialized) struct IncidentDuringCollectionTests {
