@@ -139,6 +139,12 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
         guard fd >= 0 else { throw SyslogReceiverError("[syslog] listen \(name): socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if !stream {
+            // As care-agent-syslog.socket's ReceiveBuffer=4M: a burst of datagrams (a chassis
+            // failing loudly) waits in the kernel while the loop reads (capped by net.core.rmem_max).
+            var size: Int32 = 4 << 20
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         let bound = address.withSockaddr { Glibc.bind(fd, $0, $1) }
         guard bound == 0 else {
             let code = errno
