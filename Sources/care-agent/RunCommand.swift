@@ -88,5 +88,12 @@ struct RunCommand: AsyncParsableCommand {
         ])
         try await group.run()
         notifier.notify("STOPPING=1")
+        // Stopped during a collection, SSH sessions cancelled a moment ago may still be inside
+        // libssh2/OpenSSL on the event-loop threads; exit()'s handlers (OPENSSL_cleanup among
+        // them) then free locks under their feet and the agent dies of SIGSEGV instead of exiting
+        // 0. Everything the agent writes is on disk already (fsynced bundles, atomic state files,
+        // unbuffered log lines), so the process ends here without running those handlers.
+        fflush(nil)
+        _exit(0)
     }
 }
