@@ -67,7 +67,7 @@ let package = Package(
 
         // The agent: config, inventory, scheduler, collector, outbox, control.
         .target(name: "Agent", dependencies: [
-            "NETCONFSSH", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
+            "NETCONFSSH", "IOLoop", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),

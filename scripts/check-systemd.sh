@@ -18,6 +18,12 @@
 #     them through a jump host (proxy-jump) on the host's loopback;
 #   - journal entries carry no timestamp of their own, and the metadata as fields (DEVICE=, RPC=);
 #   - `systemd-analyze security care-agent` is at most 2.0;
+#   - syslog on port 514 through socket activation: care-agent-syslog.socket (installed, not
+#     enabled by install.sh) enabled, `systemctl restart care-agent` starts it first and the
+#     agent with [syslog] listen = systemd takes the
+#     sockets; `logger` inside sends a FRU-offline over UDP and TCP to 514, the first collects an
+#     event bundle for the mapped device, the second is within the rate limit; stopping the
+#     agent stops the socket (PartOf=), starting it starts the socket again (WantedBy=);
 #   - `systemctl stop` ends the agent cleanly within TimeoutStopSec;
 #   - a broken agent.conf at start fails the unit, with the mistake at priority err in the journal.
 # Prints one PASS or FAIL line per check; exits 1 when one failed. Needs root, debootstrap and
@@ -423,6 +429,42 @@ if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
     pass "systemd-analyze security care-agent: exposure $exposure (at most 2.0)"
 else
     fail "systemd-analyze security care-agent: exposure '${exposure:-?}', above 2.0"
+fi
+
+# --- Syslog on port 514 through socket activation ----------------------------------------------
+inside systemctl is-enabled care-agent-syslog.socket >/dev/null 2>&1 \
+    && fail "install.sh enabled care-agent-syslog.socket (it should only install it)"
+SYSLOG_DEVICE=$(tail -n +2 "$WORK/inventory.csv" | head -n 1 | cut -d, -f1)
+# logger inside sends from 127.0.0.1 (the host's network); the fleet device is on another
+# loopback address, so the sender is mapped to it by name.
+printf '[syslog]\nlisten = systemd\nsource = 127.0.0.1 %s\n' "$SYSLOG_DEVICE" >> "$ROOT/etc/care-agent/agent.conf"
+count_events() { inside care-agent events --state /var/lib/care-agent --device "$SYSLOG_DEVICE" 2>/dev/null | grep -c "fru-offline (syslog).*bundle" || true; }
+if inside systemctl enable care-agent-syslog.socket >"$WORK/socket.log" 2>&1 && inside timeout 70 systemctl restart care-agent; then
+    for _ in $(seq 1 100); do inside journalctl --no-pager -u care-agent -o cat | grep -q "syslog receiver listening" && break; sleep 0.1; done
+    inside logger --server 127.0.0.1 --port 514 --udp --rfc3164 -t chassisd "CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 2 offline: Error"
+    for _ in $(seq 1 600); do [ "$(count_events)" -ge 1 ] && break; sleep 0.1; done
+    inside logger --server 127.0.0.1 --port 514 --tcp --rfc5424 --msgid CHASSISD_FRU_OFFLINE_NOTICE -t chassisd "Taking FPC 2 offline: Error"
+    for _ in $(seq 1 100); do inside journalctl --no-pager -u care-agent -o cat | grep -q "event within its rate-limit window" && break; sleep 0.1; done
+    if [ "$(count_events)" = 1 ] && inside journalctl --no-pager -u care-agent -o cat | grep -q "syslog receiver listening.*(systemd syslog)" \
+        && inside journalctl --no-pager -u care-agent -o cat | grep -q "event within its rate-limit window" \
+        && [ "$(inside systemctl show -p User --value care-agent)" = care-agent ]; then
+        pass "care-agent-syslog.socket: the unprivileged agent took UDP and TCP 514 from systemd; a FRU-offline by syslog collected one event bundle for $SYSLOG_DEVICE, the repeat over TCP was rate-limited"
+    else
+        inside care-agent events --state /var/lib/care-agent || true
+        inside journalctl --no-pager -u care-agent -n 30 -o cat || true
+        fail "syslog through care-agent-syslog.socket: $(count_events) event bundles for $SYSLOG_DEVICE, expected 1"
+    fi
+    inside systemctl stop care-agent
+    if [ "$(inside systemctl is-active care-agent-syslog.socket)" != active ] && inside timeout 70 systemctl start care-agent \
+        && [ "$(inside systemctl is-active care-agent-syslog.socket)" = active ] && [ "$(inside systemctl is-active care-agent)" = active ]; then
+        pass "stopping care-agent stops the syslog socket (no activation by the next datagram); starting it starts the socket again"
+    else
+        fail "care-agent-syslog.socket with stop/start of care-agent: socket $(inside systemctl is-active care-agent-syslog.socket), agent $(inside systemctl is-active care-agent)"
+    fi
+else
+    cat "$WORK/socket.log"
+    inside journalctl --no-pager -u care-agent-syslog.socket -n 20 || true
+    fail "enabling care-agent-syslog.socket or restarting care-agent with listen = systemd failed: $(inside systemctl show -p Result --value care-agent)"
 fi
 
 # --- Stop ---------------------------------------------------------------------------------------

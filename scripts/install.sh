@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds care-agent in release mode and installs it as a systemd service:
-#   /usr/local/bin/care-agent, /etc/systemd/system/care-agent.service,
+#   /usr/local/bin/care-agent, /etc/systemd/system/care-agent.service, care-agent-syslog.socket (not enabled),
 #   /etc/care-agent/agent.conf.example, and when they do not exist yet: agent.conf (valid, no
 #   devices), the agent's SSH key /etc/care-agent/id_ed25519 (0640 root:care-agent, .pub beside
 #   it), /etc/credstore (0700 root: systemd credentials), the system user and group care-agent.
@@ -44,6 +44,10 @@ fi
 
 install -D -m 0755 "$BINARY" "$PREFIX/bin/care-agent"
 install -D -m 0644 systemd/care-agent.service /etc/systemd/system/care-agent.service
+# Syslog on port 514 through socket activation: installed, not enabled (the syslog trigger is
+# optional; enable it with [syslog] listen = systemd in agent.conf, then
+# systemctl enable care-agent-syslog.socket && systemctl restart care-agent).
+install -D -m 0644 systemd/care-agent-syslog.socket /etc/systemd/system/care-agent-syslog.socket
 if [ "$PREFIX" != /usr/local ]; then
     sed -i "s|/usr/local/bin/care-agent|$PREFIX/bin/care-agent|" /etc/systemd/system/care-agent.service
 fi

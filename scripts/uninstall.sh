@@ -23,7 +23,10 @@ fi
 if systemctl list-unit-files care-agent.service >/dev/null 2>&1; then
     systemctl disable --now care-agent.service 2>/dev/null || true
 fi
-rm -f /etc/systemd/system/care-agent.service
+if systemctl list-unit-files care-agent-syslog.socket >/dev/null 2>&1; then
+    systemctl disable --now care-agent-syslog.socket 2>/dev/null || true
+fi
+rm -f /etc/systemd/system/care-agent.service /etc/systemd/system/care-agent-syslog.socket
 systemctl daemon-reload 2>/dev/null || true
 rm -f "$PREFIX/bin/care-agent"
 rm -rf "$PREFIX/share/doc/care-agent" "$PREFIX/share/care-agent"

@@ -241,6 +241,10 @@ public struct AgentConfiguration: Sendable {
     /// Where each of ``devices`` was defined (`agent.conf:40`, `inventory.csv:7`), for the
     /// message naming both places when a source lists the same device.
     public var deviceOrigins: [String: String] = [:]
+    /// `[syslog]`: the syslog receiver; nil (no section): none.
+    public var syslog: SyslogSettings?
+    /// `[events]`: the webhook for event notices.
+    public var events = EventSettings()
 
     public init(agent: AgentSettings = AgentSettings(), groups: [GroupSettings] = [], devices: [Device] = []) {
         self.agent = agent
@@ -278,6 +282,7 @@ public struct AgentConfiguration: Sendable {
         }
         groups[AgentConfiguration.defaultGroup] = defaults
         var inlineDevices: [(Device, Int)] = []
+        var syslogSourceLines: [ConfigurationFile.Entry] = []
         for section in file.sections {
             switch section.kind {
             case "agent":
@@ -296,6 +301,19 @@ public struct AgentConfiguration: Sendable {
                 group.name = name
                 for entry in section.entries { try Self.apply(entry, to: &group, fail: fail) }
                 groups[name] = group
+            case "syslog":
+                var settings = syslog ?? SyslogSettings()
+                for entry in section.entries {
+                    try Self.apply(entry, to: &settings, fail: fail)
+                    if entry.key == "source" { syslogSourceLines.append(entry) }
+                }
+                if settings.listen.isEmpty {
+                    throw ConfigurationError(file: path, line: section.line, column: 1,
+                                             message: "[syslog] needs listen = udp:0.0.0.0:5514, tcp:0.0.0.0:5514 (or systemd, with care-agent-syslog.socket)")
+                }
+                syslog = settings
+            case "events":
+                for entry in section.entries { try Self.apply(entry, to: &events, fail: fail) }
             case "event":
                 let kind = section.name!
                 guard eventRequests[kind] == nil else {
@@ -364,6 +382,11 @@ public struct AgentConfiguration: Sendable {
         for inventory in agent.inventoryFiles {
             let resolved = inventory.hasPrefix("/") || base.isEmpty ? inventory : base + "/" + inventory
             try addInventory(InventoryFile(path: resolved))
+        }
+        let names = Set(devices.map(\.name))
+        for entry in syslogSourceLines {
+            let device = entry.value.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init) ?? ""
+            guard names.contains(device) else { throw fail(entry, "no device \(device) in the inventory") }
         }
     }
 

@@ -4,16 +4,16 @@
 
 extension SectionGrammar {
     /// agent.conf's sections: `[agent]`, `[defaults]`, `[upload]`, `[reports]`, `[group NAME]`,
-    /// `[device NAME]`, `[event KIND]`, `[inventory NAME]`.
+    /// `[device NAME]`, `[event KIND]`, `[syslog]`, `[events]`, `[inventory NAME]`.
     public static let agentConfiguration = SectionGrammar(
         kinds: [
-            .init("agent"), .init("defaults"), .init("upload"), .init("reports"),
+            .init("agent"), .init("defaults"), .init("upload"), .init("reports"), .init("syslog"), .init("events"),
             .init("group", takesName: true, example: "[group core-routers]"),
             .init("device", takesName: true, example: "[device core-routers]"),
             .init("event", takesName: true, example: "[event core-dump]"),
             .init("inventory", takesName: true, example: "[inventory netbox]"),
         ],
-        summary: "agent, defaults, group NAME, device NAME, event KIND or inventory NAME",
+        summary: "agent, defaults, upload, reports, syslog, events, group NAME, device NAME, event KIND or inventory NAME",
         firstSection: "[agent]")
 }
 

@@ -287,12 +287,42 @@ public actor AgentRuntime {
         return await collector.poll(device, facts: facts)
     }
 
-    /// Counts the events a health poll raised: those that triggered a bundle and those the rate limit held back.
-    public func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent]) {
-        guard !admitted.isEmpty || !limited.isEmpty else { return }
-        metrics.recordEvents(admitted: admitted, limited: limited)
+    /// Counts the events of an incident response: those that triggered a bundle, those the rate
+    /// limit held back, and those another source had already reported.
+    public func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent], duplicates: [TriggerEvent] = []) {
+        guard !admitted.isEmpty || !limited.isEmpty || !duplicates.isEmpty else { return }
+        metrics.recordEvents(admitted: admitted, limited: limited, duplicates: duplicates)
         writeMetrics()
     }
+
+    /// Counts syslog messages by what became of them (see ``AgentMetrics/recordSyslog(_:)``).
+    public func recordSyslog(_ result: SyslogResult, count: Int = 1) {
+        metrics.recordSyslog(result, count: count)
+    }
+
+    /// The webhook's last delivery (for `status`).
+    public private(set) var webhookLastSuccess: Date?
+    public private(set) var webhookLastError: String?
+    /// Where the syslog receiver listens (empty: no receiver), for `status`.
+    public private(set) var syslogListening: [String] = []
+
+    public func setSyslogListening(_ names: [String]) { syslogListening = names }
+
+    /// Counts one webhook delivery attempt and the notices still queued.
+    public func recordWebhook(_ outcome: UploadOutcome?, pending: Int) {
+        switch outcome {
+        case .accepted?: webhookLastSuccess = Date(); webhookLastError = nil
+        case let .rejected(status, body)?: webhookLastError = "HTTP \(status), notice moved to webhook/rejected/: \(body.prefix(200))"
+        case let .failed(reason)?: webhookLastError = reason
+        case nil: break
+        }
+        if let outcome { metrics.recordWebhook(outcome) }
+        metrics.webhookPending = pending
+        writeMetrics()
+    }
+
+    /// Signalled when an event notice is queued so that the webhook sender posts it promptly.
+    public nonisolated let webhookWake = UploadWake()
 
     /// Drops what exceeds `outbox-max` and `outbox-max-age` (each eviction logged), counts it in
     /// the metrics, and rewrites the metrics file when anything went.

@@ -101,9 +101,14 @@ public struct AgentStatus: Codable, Sendable {
     /// (nil from an agent that predates inventory sources).
     public var inventory: [InventorySourceStatus]?
 
+    /// The `[events] webhook` and its queue (nil: none configured).
+    public var webhook: WebhookStatus?
+    /// Where the syslog receiver listens (nil or empty: no `[syslog]`).
+    public var syslog: [String]?
+
     enum CodingKeys: String, CodingKey {
         case configuration, reloadError, devices, inFlight, queuedDevices = "queued", lastCollection, groups, results
-        case outboxBundles, upload, inventory
+        case outboxBundles, upload, inventory, webhook, syslog
     }
 
     public init(runtime: AgentRuntime) async {
@@ -124,6 +129,12 @@ public struct AgentStatus: Codable, Sendable {
         upload.pending = outboxBundles
         upload.rejected = outbox.rejectedCount()
         self.upload = upload
+        if let url = configuration.events.webhook {
+            webhook = WebhookStatus(url: url, pending: WebhookQueue(stateDirectory: configuration.agent.stateDirectory).pending().count,
+                                    lastSuccess: await runtime.webhookLastSuccess, lastError: await runtime.webhookLastError)
+        }
+        let listening = await runtime.syslogListening
+        syslog = listening.isEmpty ? nil : listening
         groups = configuration.groups.values.sorted { $0.name < $1.name }.map { g in
             Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,
                   lastRun: lastRun[g.name], lastRequestedRun: lastRequestedRun[g.name], nextRun: nextRuns[g.name])

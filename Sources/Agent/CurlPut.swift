@@ -1,7 +1,7 @@
 import CLibCurl
 import Foundation
 
-/// One HTTP PUT of a file with libcurl's easy interface. Blocking: run it on a ``SerialWorkThread``,
+/// One HTTP PUT (a bundle) or POST (a webhook's JSON) of a file with libcurl's easy interface. Blocking: run it on a ``SerialWorkThread``,
 /// never on Swift's cooperative pool.
 struct CurlPut {
     struct Request {
@@ -16,6 +16,8 @@ struct CurlPut {
         var timeout: Duration
         /// http:// is allowed only when the configured url says so (a test or lab server).
         var allowPlainHTTP: Bool
+        /// POST instead of PUT.
+        var post = false
     }
 
     /// What came back: the HTTP status and the first bytes of the body, or a transport failure.
@@ -109,8 +111,13 @@ struct CurlPut {
         set(CURLOPT_SSL_VERIFYHOST, 2)
         set(CURLOPT_PROTOCOLS_STR, request.allowPlainHTTP ? "http,https" : "https")
         set(CURLOPT_NOSIGNAL, 1)
-        set(CURLOPT_UPLOAD, 1)
-        if setupError == CURLE_OK { setupError = care_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.size)) }
+        if request.post {
+            set(CURLOPT_POST, 1)
+            if setupError == CURLE_OK { setupError = care_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.size)) }
+        } else {
+            set(CURLOPT_UPLOAD, 1)
+            if setupError == CURLE_OK { setupError = care_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.size)) }
+        }
         set(CURLOPT_READFUNCTION, pointer: unsafeBitCast(readCallback, to: UnsafeMutableRawPointer.self))
         set(CURLOPT_READDATA, pointer: contextPointer)
         set(CURLOPT_WRITEFUNCTION, pointer: unsafeBitCast(writeCallback, to: UnsafeMutableRawPointer.self))

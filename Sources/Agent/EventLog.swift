@@ -13,14 +13,31 @@ public struct EventRecord: Codable, Sendable, Equatable {
         case failed
     }
 
+    /// Names this incident in the log, so that a later sighting by another source (the poll
+    /// after a syslog message) is added to it instead of raising a second bundle.
+    public var id: String?
+
     public var device: String
     public var event: TriggerEvent
     public var action: Action
     /// The bundle's file name in the outbox.
     public var bundle: String?
     public var reason: String?
+    /// The same incident noticed again by other sources within `event-window` (a syslog
+    /// message, then the next poll): recorded here, no second bundle collected.
+    public var alsoSeen: [TriggerEvent]?
 
-    public init(device: String, event: TriggerEvent, action: Action, bundle: String? = nil, reason: String? = nil) {
+    /// Every source that noticed this incident, the first one first.
+    public var sources: [String] {
+        var all = [event.source]
+        for sighting in alsoSeen ?? [] where !all.contains(sighting.source) { all.append(sighting.source) }
+        return all
+    }
+
+    public init(device: String, event: TriggerEvent, action: Action, bundle: String? = nil, reason: String? = nil,
+                id: String? = nil, alsoSeen: [TriggerEvent]? = nil) {
+        self.id = id
+        self.alsoSeen = alsoSeen
         self.device = device
         self.event = event
         self.action = action
@@ -70,6 +87,30 @@ public struct EventLog: Sendable {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot append to \(path): \(String(cString: strerror(errno)))"])
         }
         if size > Self.maximumBytes { try trim() }
+    }
+
+    /// Adds `sighting` to the record with `id` (rewritten atomically); false when no record has
+    /// that id any more (trimmed away).
+    @discardableResult
+    public func amend(id: String, with sighting: TriggerEvent) throws -> Bool {
+        guard let data = FileManager.default.contents(atPath: path) else { return false }
+        let decoder = Self.decoder(), encoder = Self.encoder()
+        var found = false
+        var out = Data()
+        for line in data.split(separator: 0x0A) {
+            if !found, var record = try? decoder.decode(EventRecord.self, from: Data(line)), record.id == id {
+                record.alsoSeen = (record.alsoSeen ?? []) + [sighting]
+                out += try encoder.encode(record)
+                found = true
+            } else {
+                out += line
+            }
+            out.append(0x0A)
+        }
+        guard found else { return false }
+        try out.write(to: URL(fileURLWithPath: path), options: .atomic)
+        chmod(path, 0o640)
+        return true
     }
 
     /// Keeps the newest half of the lines.

@@ -3,28 +3,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Per device and event kind, when the last event bundle was asked for: a flapping alarm yields
-/// one bundle per `event-window`, not one per poll.
-struct EventRateLimit: Sendable {
-    private var last: [String: [String: Date]] = [:]
-
-    /// The events of `device` that may trigger a bundle now; marks their kinds as used.
-    mutating func admit(_ events: [TriggerEvent], device: String, window: TimeInterval, now: Date) -> (admitted: [TriggerEvent], limited: [TriggerEvent]) {
-        var admitted: [TriggerEvent] = [], limited: [TriggerEvent] = []
-        var used = Set<String>()
-        for event in events {
-            if let previous = last[device]?[event.kind], now.timeIntervalSince(previous) < window, !used.contains(event.kind) {
-                limited.append(event)
-                continue
-            }
-            admitted.append(event)
-            used.insert(event.kind)
-            last[device, default: [:]][event.kind] = now
-        }
-        return (admitted, limited)
-    }
-}
-
 /// The health poll (`poll = 5m` in a group, off by default): every interval, a short session per
 /// device asks for ``HealthSnapshot/pollFacts`` and compares them with the device's previous
 /// poll; a new alarm, core dump, switchover, reboot or lost part triggers an immediate diagnostic
@@ -39,12 +17,14 @@ public final class HealthPoller: Service, @unchecked Sendable {
     private var snapshots: [String: HealthSnapshot] = [:]
     private var nextPoll: [String: Date] = [:]
     private var polling: Set<String> = []
-    private var rateLimit = EventRateLimit()
+    /// Shared with the syslog receiver: one rate limit, one de-duplication.
+    let responder: IncidentResponder
 
-    public init(runtime: AgentRuntime, logger: Logger, tick: Duration = .seconds(1)) {
+    public init(runtime: AgentRuntime, logger: Logger, tick: Duration = .seconds(1), responder: IncidentResponder? = nil) {
         self.runtime = runtime
         self.logger = logger
         self.tick = tick
+        self.responder = responder ?? IncidentResponder(runtime: runtime, logger: logger)
     }
 
     /// Polls until graceful shutdown, which cancels the polls in progress.
@@ -91,18 +71,16 @@ public final class HealthPoller: Service, @unchecked Sendable {
         }
     }
 
-    /// Keeps `snapshot` as the device's latest and returns its events since the previous one,
-    /// split by the rate limit.
-    private func compare(_ snapshot: HealthSnapshot, device: String, window: TimeInterval, now: Date) -> (admitted: [TriggerEvent], limited: [TriggerEvent]) {
+    /// Keeps `snapshot` as the device's latest and returns its events since the previous one.
+    private func compare(_ snapshot: HealthSnapshot, device: String, now: Date) -> [TriggerEvent] {
         lock.withLock {
             let previous = snapshots[device]
             snapshots[device] = snapshot
-            let events = previous.map { snapshot.events(since: $0, at: now) } ?? []
-            return rateLimit.admit(events, device: device, window: window, now: now)
+            return previous.map { snapshot.events(since: $0, at: now) } ?? []
         }
     }
 
-    /// Polls one device, compares, and collects when something happened.
+    /// Polls one device, compares, and hands what happened to the responder.
     func poll(_ device: Device, interval: Duration) async {
         defer { _ = lock.withLock { polling.remove(device.name) } }
         guard let result = await runtime.poll(device, facts: HealthSnapshot.pollFacts) else {
@@ -114,43 +92,7 @@ public final class HealthPoller: Service, @unchecked Sendable {
             return
         }
         let now = Date()
-        let snapshot = HealthSnapshot(facts: result.facts)
-        let window = await runtime.configuration.group(of: device).eventWindow.seconds
-        let (admitted, limited) = compare(snapshot, device: device.name, window: window, now: now)
-        for event in limited {
-            logger.info("event within its rate-limit window: no new bundle", metadata: [
-                "device": "\(device.name)", "event.kind": "\(event.kind)", "evidence": "\(event.evidence)", "window": "\(Int(window))s",
-            ])
-        }
-        await runtime.recordEvents(admitted: admitted, limited: limited)
-        await record(limited.map { EventRecord(device: device.name, event: $0, action: .rateLimited) })
-        guard let first = admitted.first else { return }
-        for event in admitted {
-            logger.notice("incident: collecting a diagnostic bundle now", metadata: [
-                "device": "\(device.name)", "event.kind": "\(event.kind)", "event.source": "\(event.source)", "evidence": "\(event.evidence)",
-            ])
-        }
-        // One bundle for what one poll found: its first event names it, the others are evidence.
-        var trigger = first
-        if admitted.count > 1 {
-            trigger.evidence += admitted.dropFirst().map { "; also \($0.kind): \($0.evidence)" }.joined()
-        }
-        let collected = await runtime.collect([device], trigger: .event, event: trigger).first
-        let bundle = collected?.stored.map { ($0 as NSString).lastPathComponent }
-        let failed = bundle == nil ? (collected?.reason ?? "not collected") : nil
-        if let failed {
-            logger.error("event collection failed", metadata: ["device": "\(device.name)", "event.kind": "\(first.kind)", "error": "\(failed)"])
-        }
-        await record(admitted.map { EventRecord(device: device.name, event: $0, action: failed == nil ? .bundle : .failed, bundle: bundle, reason: failed) })
-    }
-
-    /// Appends to `<state-directory>/events.jsonl` for `care-agent events` (a failure is logged:
-    /// the history never stops the poll).
-    private func record(_ records: [EventRecord]) async {
-        guard !records.isEmpty else { return }
-        let log = EventLog(stateDirectory: await runtime.configuration.agent.stateDirectory)
-        do { try log.append(records) } catch {
-            logger.warning("cannot record events", metadata: ["path": "\(log.path)", "error": "\(error)"])
-        }
+        let events = compare(HealthSnapshot(facts: result.facts), device: device.name, now: now)
+        await responder.respond(to: events, device: device, now: now)
     }
 }

@@ -35,11 +35,25 @@ public struct AgentMetrics: Sendable, Equatable {
     /// event kind → action (bundle, rate-limited) → events the health poll raised.
     var events: [String: [String: Int]] = [:]
 
-    /// Counts a poll's events.
-    public mutating func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent]) {
+    /// Counts an incident response's events.
+    public mutating func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent], duplicates: [TriggerEvent] = []) {
         for event in admitted { events[event.kind, default: [:]]["bundle", default: 0] += 1 }
         for event in limited { events[event.kind, default: [:]]["rate-limited", default: 0] += 1 }
+        for event in duplicates { events[event.kind, default: [:]]["duplicate", default: 0] += 1 }
     }
+
+    /// result → syslog messages received.
+    var syslogMessages: [SyslogResult: Int] = [:]
+    /// result (ok, rejected, failed) → webhook delivery attempts.
+    var webhookDeliveries: [String: Int] = [:]
+    /// Event notices queued for the webhook (nil: never counted, not rendered).
+    var webhookPending: Int?
+
+    /// Counts syslog messages.
+    public mutating func recordSyslog(_ result: SyslogResult, count: Int = 1) { syslogMessages[result, default: 0] += count }
+
+    /// Counts one webhook delivery attempt.
+    public mutating func recordWebhook(_ outcome: UploadOutcome) { webhookDeliveries[outcome.result, default: 0] += 1 }
 
     /// Counts bundles the outbox quota dropped.
     public mutating func recordEvictions(_ dropped: [OutboxEviction]) {
@@ -113,13 +127,30 @@ public struct AgentMetrics: Sendable, Equatable {
             }
         }
         if !events.isEmpty {
-            out += "# HELP care_agent_events_total Incidents the health poll noticed, by kind and action (bundle: a diagnostic bundle was collected; rate-limited: within event-window of the last one).\n"
+            out += "# HELP care_agent_events_total Incidents the health poll or syslog noticed, by kind and action (bundle: a diagnostic bundle was collected; rate-limited: within event-window of the last one; duplicate: already reported by another source).\n"
             out += "# TYPE care_agent_events_total counter\n"
             for kind in events.keys.sorted() {
-                for action in ["bundle", "rate-limited"] {
+                for action in ["bundle", "rate-limited", "duplicate"] {
                     out += "care_agent_events_total{kind=\"\(escape(kind))\",action=\"\(action)\"} \(events[kind]?[action] ?? 0)\n"
                 }
             }
+        }
+        if !syslogMessages.isEmpty {
+            out += "# HELP care_agent_syslog_messages_total Syslog messages received, by result (event: matched an event tag; ignored: no tag matched; unknown-sender: no inventory device; malformed: not syslog; oversize: over the size limit).\n"
+            out += "# TYPE care_agent_syslog_messages_total counter\n"
+            for result in SyslogResult.allCases {
+                out += "care_agent_syslog_messages_total{result=\"\(result.rawValue)\"} \(syslogMessages[result] ?? 0)\n"
+            }
+        }
+        if let webhookPending {
+            out += "# HELP care_agent_webhook_deliveries_total Event notice deliveries to the [events] webhook, by result (ok, rejected: refused for good, failed: tried again later).\n"
+            out += "# TYPE care_agent_webhook_deliveries_total counter\n"
+            for result in ["ok", "rejected", "failed"] {
+                out += "care_agent_webhook_deliveries_total{result=\"\(result)\"} \(webhookDeliveries[result] ?? 0)\n"
+            }
+            out += "# HELP care_agent_webhook_pending Event notices queued for the webhook.\n"
+            out += "# TYPE care_agent_webhook_pending gauge\n"
+            out += "care_agent_webhook_pending \(webhookPending)\n"
         }
         out += "# HELP care_agent_uploads_total Bundle upload attempts, by result (ok: the server has it; rejected: refused for good; failed: tried again later).\n"
         out += "# TYPE care_agent_uploads_total counter\n"

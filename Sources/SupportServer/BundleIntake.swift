@@ -124,8 +124,12 @@ public struct BundleIntake: Sendable {
             return IntakeAnswer(status: 422, reason: "inconsistent bundle: \(problem)", bundle: id)
         }
         let record = StoredBundle(verified: verified, customer: customer, fileName: name, fileSHA256: sha256, fileSize: file.size)
+        // An event bundle opens a case. Also on a duplicate: an upload whose case could not be
+        // recorded was answered 503, and its retry lands here (one case per bundle either way).
+        let incident = SupportCase(bundle: record, manifest: verified.manifest, at: Date())
         do {
             if let existing = try await database.bundle(id: id) {
+                if let incident { try await openCase(incident, logger: logger) }
                 return Self.duplicateAnswer(existing, record)
             }
             _ = try await Self.offload { () throws(SupportStoreError) in try files.place(file, sha256: sha256) }
@@ -133,14 +137,25 @@ public struct BundleIntake: Sendable {
             switch try await database.insert(record) {
             case .inserted:
                 crash(at: .committed)
+                if let incident { try await openCase(incident, logger: logger) }
                 return IntakeAnswer(status: 201, reason: "stored bundle \(id) of \(record.device)", bundle: id)
             case let .duplicate(existing):
                 // Another intake process committed it a moment ago.
+                if let incident { try await openCase(incident, logger: logger) }
                 return Self.duplicateAnswer(existing, record)
             }
         } catch {
             logger.error("cannot store the bundle: \(error)")
             return IntakeAnswer(status: 503, reason: "the bundle cannot be stored now, try again later", bundle: id)
+        }
+    }
+
+    private func openCase(_ incident: SupportCase, logger: Logger) async throws(SupportStoreError) {
+        if try await database.openCase(incident) {
+            logger.notice("case opened", metadata: [
+                "customer": "\(incident.customer)", "device": "\(incident.device)", "event.kind": "\(incident.eventKind)",
+                "case": "\(incident.id.uuidString.lowercased())", "bundle": "\(incident.bundle.uuidString.lowercased())",
+            ])
         }
     }
 

@@ -6,9 +6,9 @@ import Reports
 import SupportStore
 
 /// The read-only JSON API under `/api/v1/` (described in docs/intake-api.yaml): a customer's
-/// devices, bundles, a bundle's file, the reports and the notifications; and the same reports as
-/// HTML pages at a stable URL per customer, `/reports/CUSTOMER/` (for a browser: HTTP Basic
-/// with the read token as password). Each request needs a read token of that customer
+/// devices, bundles, a bundle's file, cases, the reports and the notifications; and the same
+/// reports as HTML pages at a stable URL per customer, `/reports/CUSTOMER/` (for a browser: HTTP
+/// Basic with the read token as password). Each request needs a read token of that customer
 /// (`care-support token create NAME --read`); upload tokens do not read, read tokens do not upload.
 public enum ReadAPI {
     public static let prefix = "/api/v1"
@@ -25,6 +25,13 @@ public enum ReadAPI {
             try await authorized(request, context, database) { customer in
                 let device = request.uri.queryParameters.get("device")
                 return try json(200, try await database.bundles(customer: customer, device: device))
+            }
+        }
+        group.get("cases") { request, context -> Response in
+            try await authorized(request, context, database) { customer in
+                let state = request.uri.queryParameters.get("state") ?? "open"
+                guard state == "open" || state == "all" else { return error(400, "state is open (the default) or all") }
+                return try json(200, try await database.cases(customer: customer, includeClosed: state == "all"))
             }
         }
         group.get("bundles/:id") { request, context -> Response in

@@ -378,6 +378,22 @@ extension PostgresSupportDatabase {
         try await rows("listing notifications of \(customer)", SupportSchema.selectNotifications, [.text(customer), .integer(Int64(limit))])
             .map { row throws(SupportStoreError) in try StoredNotification(row: PostgresColumns(row: row)) }
     }
+
+    public func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool {
+        try await requireCustomer(record.customer)
+        return try await !rows("opening a case for bundle \(record.bundle)", SupportSchema.insertCase + " RETURNING id",
+                               SupportSchema.values(record)).isEmpty
+    }
+
+    public func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase] {
+        let (sql, values) = SupportSchema.casesQuery(customer: customer, all: includeClosed)
+        return try await rows("listing cases", sql, values).map { row throws(SupportStoreError) in try SupportCase(row: PostgresColumns(row: row)) }
+    }
+
+    public func closeCase(customer: String?, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool {
+        let (sql, values) = SupportSchema.closeCase(customer: customer, id: id, at: date)
+        return try await !rows("closing case \(id)", sql + " RETURNING id", values).isEmpty
+    }
 }
 
 /// A PostgresNIO row read by column name.

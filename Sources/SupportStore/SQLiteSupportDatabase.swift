@@ -337,6 +337,30 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
+    public func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool {
+        let values = SupportSchema.values(record)
+        return try await write("opening a case for bundle \(record.bundle)") { db in
+            try Self.requireCustomer(db, record.customer)
+            try db.execute(sql: SupportSchema.insertCase, arguments: Self.arguments(values))
+            return db.changesCount == 1
+        }
+    }
+
+    public func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase] {
+        let (sql, values) = SupportSchema.casesQuery(customer: customer, all: includeClosed)
+        return try await read("listing cases") { db in
+            try Row.fetchAll(db, sql: sql, arguments: Self.arguments(values)).map { row in try SupportCase(row: GRDBColumns(row: row)) }
+        }
+    }
+
+    public func closeCase(customer: String?, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool {
+        let (sql, values) = SupportSchema.closeCase(customer: customer, id: id, at: date)
+        return try await write("closing case \(id)") { db in
+            try db.execute(sql: sql, arguments: Self.arguments(values))
+            return db.changesCount == 1
+        }
+    }
+
     public func close() async {
         try? pool.close()
     }

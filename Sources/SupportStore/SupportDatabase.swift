@@ -140,6 +140,13 @@ public protocol SupportDatabase: Sendable {
                             document: @escaping @Sendable (Set<String>) throws -> String) async throws(SupportStoreError) -> Set<String>
     /// Notifications recorded for the customer, newest first.
     func notifications(customer: String, limit: Int) async throws(SupportStoreError) -> [StoredNotification]
+    /// Records the case an event bundle opens; false when that bundle has one already.
+    func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool
+    /// A customer's cases, newest first: open ones, or all with `includeClosed`.
+    func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase]
+    /// Closes an open case (only the customer's, when `customer` is given); false when there is
+    /// no such open case.
+    func closeCase(customer: String?, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool
 
     /// Closes connections (PostgreSQL); the database is unusable afterwards.
     func close() async

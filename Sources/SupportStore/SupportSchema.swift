@@ -160,6 +160,25 @@ enum SupportSchema {
             """,
             "CREATE INDEX notifications_by_customer ON notifications (customer, created)",
         ]),
+        // Cases opened by event bundles. No foreign key to bundles: retention may prune the bundle
+        // while its case is still worked.
+        (6, [
+            """
+            CREATE TABLE cases (
+                id TEXT PRIMARY KEY,
+                customer TEXT NOT NULL REFERENCES customers(name),
+                device TEXT NOT NULL,
+                event_kind TEXT NOT NULL,
+                event_source TEXT NOT NULL,
+                event_time BIGINT NOT NULL,
+                evidence TEXT NOT NULL,
+                bundle_id TEXT NOT NULL UNIQUE,
+                opened BIGINT NOT NULL,
+                closed BIGINT
+            )
+            """,
+            "CREATE INDEX cases_by_customer ON cases (customer, opened)",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -247,6 +266,31 @@ enum SupportSchema {
         """
     }
 
+    static let caseColumns = ["id", "customer", "device", "event_kind", "event_source", "event_time", "evidence", "bundle_id", "opened", "closed"]
+
+    /// A second case for the same bundle (a re-upload, two intakes) is no error and no case.
+    static var insertCase: String {
+        "INSERT INTO cases (\(caseColumns.joined(separator: ", "))) VALUES (\(caseColumns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT (bundle_id) DO NOTHING"
+    }
+
+    static func values(_ record: SupportCase) -> [SQLValue] {
+        [.text(record.id.uuidString.lowercased()), .text(record.customer), .text(record.device), .text(record.eventKind),
+         .text(record.eventSource), SQLValue(record.eventTime), .text(record.evidence), .text(record.bundle.uuidString.lowercased()),
+         SQLValue(record.opened), SQLValue(record.closed)]
+    }
+
+    /// A customer's cases, newest first; open ones only unless `all`.
+    static func casesQuery(customer: String, all: Bool) -> (String, [SQLValue]) {
+        ("SELECT \(caseColumns.joined(separator: ", ")) FROM cases WHERE customer = ?" + (all ? "" : " AND closed IS NULL")
+            + " ORDER BY opened DESC, id", [.text(customer)])
+    }
+
+    /// Closes an open case, of one customer when given.
+    static func closeCase(customer: String?, id: UUID, at date: Date) -> (String, [SQLValue]) {
+        ("UPDATE cases SET closed = ? WHERE id = ? AND closed IS NULL" + (customer == nil ? "" : " AND customer = ?"),
+         [SQLValue(date), .text(id.uuidString.lowercased())] + (customer.map { [.text($0)] } ?? []))
+    }
+
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     /// The date the database gives back for `date`: whole milliseconds.
     static func stored(_ date: Date) -> Date { self.date(milliseconds(date)) }
@@ -267,6 +311,19 @@ enum SupportSchema {
     }()
 
     static let decoder = JSONDecoder()
+}
+
+extension SupportCase {
+    init(row: some ColumnReader) throws(SupportStoreError) {
+        let idText = try row.requiredText("id"), bundleText = try row.requiredText("bundle_id")
+        guard let id = UUID(uuidString: idText), let bundle = UUID(uuidString: bundleText) else {
+            throw .database("case \(idText) or its bundle \(bundleText) is not a UUID")
+        }
+        self.init(id: id, customer: try row.requiredText("customer"), device: try row.requiredText("device"),
+                  eventKind: try row.requiredText("event_kind"), eventSource: try row.requiredText("event_source"),
+                  eventTime: try row.requiredDate("event_time"), evidence: try row.requiredText("evidence"), bundle: bundle,
+                  opened: try row.requiredDate("opened"), closed: try row.date("closed"))
+    }
 }
 
 extension StoredBundle {

@@ -3,7 +3,7 @@ import ArgumentParser
 import Bundle
 import Foundation
 
-/// `care-agent events`: the incidents the health poll noticed, and the bundles they produced.
+/// `care-agent events`: the incidents the health poll or syslog noticed, and the bundles they produced.
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
@@ -13,7 +13,7 @@ struct EventsCommand: AsyncParsableCommand {
 
     @Option(help: "The agent's state directory.") var state: String = "/var/lib/care-agent"
     @Option(help: "Only this device's events.") var device: String?
-    @Flag(help: "Print JSON: {events: [...], kinds: {KIND: {bundle, rate-limited, failed}}}.") var json = false
+    @Flag(help: "Print JSON: {events: [...], kinds: {KIND: {bundle, rate-limited, failed, duplicate}}}.") var json = false
 
     struct Output: Encodable {
         var events: [EventRecord]
@@ -24,7 +24,11 @@ struct EventsCommand: AsyncParsableCommand {
         var events = EventLog(stateDirectory: state).load()
         if let device { events = events.filter { $0.device == device } }
         var kinds: [String: [String: Int]] = [:]
-        for record in events { kinds[record.event.kind, default: [:]][record.action.rawValue, default: 0] += 1 }
+        for record in events {
+            kinds[record.event.kind, default: [:]][record.action.rawValue, default: 0] += 1
+            // The same incident reported again by another source (syslog, then the poll).
+            if let also = record.alsoSeen, !also.isEmpty { kinds[record.event.kind, default: [:]]["duplicate", default: 0] += also.count }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -33,7 +37,7 @@ struct EventsCommand: AsyncParsableCommand {
             return
         }
         guard !events.isEmpty else {
-            Console.out(device.map { "no events for \($0)" } ?? "no events (is poll set in agent.conf?)")
+            Console.out(device.map { "no events for \($0)" } ?? "no events (is poll or [syslog] set in agent.conf?)")
             return
         }
         let time = Date.ISO8601FormatStyle(timeZone: .gmt)
@@ -46,8 +50,11 @@ struct EventsCommand: AsyncParsableCommand {
             }
             // Device-supplied text (alarm descriptions, file names) is escaped: one event, two lines.
             let e = TerminalText.escaped
-            Console.out("\(record.event.time.formatted(time))  \(e(record.device))  \(e(record.event.kind)) (\(e(record.event.source)))  \(e(outcome))")
+            Console.out("\(record.event.time.formatted(time))  \(e(record.device))  \(e(record.event.kind)) (\(e(record.sources.joined(separator: " + "))))  \(e(outcome))")
             Console.out("    \(e(record.event.evidence))")
+            for sighting in record.alsoSeen ?? [] {
+                Console.out("    also \(e(sighting.source)) at \(sighting.time.formatted(time)): \(e(sighting.evidence))")
+            }
         }
         Console.out("per kind: " + kinds.keys.sorted().map { kind in
             let counts = kinds[kind]!

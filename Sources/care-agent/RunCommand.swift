@@ -65,6 +65,8 @@ struct RunCommand: AsyncParsableCommand {
         // age: a `collect now --standalone` may be writing into the same outbox right now, and
         // its file is told apart by the lock its writer holds.
         BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeAbandonedTemporaryFiles()
+        // One responder: the poll and syslog share the rate limit and de-duplication.
+        let responder = IncidentResponder(runtime: runtime, logger: logger)
         var services: [any Service] = [
             ReadinessNotice(notifier: notifier, status: "\(configuration.devices.count) devices"),
             // Before the scheduler: the first refresh of the [inventory] sources starts at once.
@@ -73,7 +75,11 @@ struct RunCommand: AsyncParsableCommand {
             // Always running: a reload may turn uploading on or off ([upload] url).
             Uploader(runtime: runtime, logger: logger),
             // Always running: polls only devices of groups with `poll` set (a reload may set it).
-            HealthPoller(runtime: runtime, logger: logger),
+            HealthPoller(runtime: runtime, logger: logger, responder: responder),
+            // Idle without [syslog]; the listeners are opened at start (sockets from systemd or bound here).
+            SyslogReceiver(runtime: runtime, logger: logger, responder: responder),
+            // Always running: a reload may set [events] webhook; queued notices survive restarts.
+            WebhookSender(runtime: runtime, logger: logger),
         ]
         if let interval = SystemdNotifier.watchdogInterval() {
             services.append(WatchdogService(notifier: notifier, interval: interval, runtime: runtime))
@@ -84,5 +90,12 @@ struct RunCommand: AsyncParsableCommand {
         ])
         try await group.run()
         notifier.notify("STOPPING=1")
+        // Stopped during a collection, SSH sessions cancelled a moment ago may still be inside
+        // libssh2/OpenSSL on the event-loop threads; exit()'s handlers (OPENSSL_cleanup among
+        // them) then free locks under their feet and the agent dies of SIGSEGV instead of exiting
+        // 0. Everything the agent writes is on disk already (fsynced bundles, atomic state files,
+        // unbuffered log lines), so the process ends here without running those handlers.
+        fflush(nil)
+        _exit(0)
     }
 }

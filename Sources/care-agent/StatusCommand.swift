@@ -74,6 +74,12 @@ struct StatusCommand: AsyncParsableCommand {
             }
             lines.append(line)
         }
+        if let webhook = status.webhook {
+            var line = "events webhook: to \(webhook.url), \(webhook.pending) notices waiting, last success \(webhook.lastSuccess.map(iso.string(from:)) ?? "never")"
+            if let error = webhook.lastError { line += ", LAST DELIVERY FAILED: \(error)" }
+            lines.append(line)
+        }
+        if let syslog = status.syslog, !syslog.isEmpty { lines.append("syslog: listening on " + syslog.joined(separator: ", ")) }
         for group in status.groups where group.devices > 0 {
             var line = "group \(group.name): \(group.devices) devices, \(group.schedule), last scheduled run \(group.lastRun.map(iso.string(from:)) ?? "not yet")"
             if let requested = group.lastRequestedRun { line += ", last collect now \(iso.string(from: requested))" }

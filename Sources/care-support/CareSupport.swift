@@ -13,7 +13,8 @@ struct CareSupport: AsyncParsableCommand {
         commandName: "care-support",
         abstract: "Receive, verify and store care-agent bundles for many customers.",
         subcommands: [ServeCommand.self, CustomerCommand.self, TokenCommand.self, AgentCommand.self, CertificateCommand.self,
-                      DatabaseCommand.self, DevicesCommand.self, BundlesCommand.self, BundleCommand.self, ReportCommand.self, NotifyCommand.self])
+                      DatabaseCommand.self, DevicesCommand.self, BundlesCommand.self, BundleCommand.self, CasesCommand.self, CaseCommand.self,
+                      ReportCommand.self, NotifyCommand.self])
 
     /// Files this process creates (database, bundle files) are not for other users; failures are
     /// one line, `care-support: MESSAGE`, exit status 1.

@@ -141,3 +141,50 @@ struct BundleCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct CasesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cases", abstract: "A customer's cases: incidents its agents caught (event bundles), newest first.",
+        discussion: "The intake opens a case when it stores a bundle whose manifest trigger is event. `care-support case close ID` closes one.")
+    @Option(help: "The customer.") var customer: String
+    @Flag(help: "Closed cases too.") var all = false
+    @Flag(help: "A JSON array, one object per case.") var json = false
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        try await withStore(options) { _, database in
+            guard try await database.customer(named: customer) != nil else { throw SupportStoreError.unknownCustomer(customer) }
+            let cases = try await database.cases(customer: customer, includeClosed: all)
+            if json { return try printJSON(cases) }
+            if cases.isEmpty { print(all ? "no cases for \(customer)" : "no open cases for \(customer)") }
+            for record in cases {
+                print([record.id.uuidString, record.closed.map { "closed " + SupportJSON.time($0) } ?? "open",
+                       record.device, record.eventKind, record.eventSource, SupportJSON.time(record.eventTime),
+                       "bundle " + record.bundle.uuidString].joined(separator: "  "))
+                // Device-supplied text: one line, without control characters.
+                print("    " + String(record.evidence.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) }))
+            }
+        }
+    }
+}
+
+struct CaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "case", abstract: "One case.", subcommands: [Close.self])
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close an open case.")
+        @Argument(help: "The case id (from `care-support cases`).") var id: String
+        @Option(help: "Only if it is this customer's case (a guard against a mistyped id).") var customer: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            guard let uuid = UUID(uuidString: id) else { throw CommandFailure("not a case id: \(id)") }
+            try await withStore(options) { _, database in
+                guard try await database.closeCase(customer: customer, id: uuid, at: Date()) else {
+                    throw CommandFailure("no open case \(id)\(customer.map { " of \($0)" } ?? "") (`care-support cases --customer C --all` lists a customer's cases)")
+                }
+                print("closed case \(uuid.uuidString)")
+            }
+        }
+    }
+}

@@ -69,7 +69,7 @@ import TestSupport
         ("[group core]\nschedule = hourly\n", "agent.conf:2:12: expected \"every DURATION\" (every 6h), \"daily HH:MM-HH:MM\" (daily 02:00-04:00) or \"manual\", found \"hourly\""),
         ("[group core]\nschedule = daily 25:00-02:00\n", "agent.conf:2:12: expected a window HH:MM-HH:MM such as 02:00-04:00 after \"daily\", found \"25:00-02:00\""),
         ("[group core\n", "agent.conf:1:12: expected \"]\" to close the section header"),
-        ("[site x]\n", "agent.conf:1:2: expected agent, defaults, group NAME, device NAME, event KIND or inventory NAME, found \"site\""),
+        ("[site x]\n", "agent.conf:1:2: expected agent, defaults, upload, reports, syslog, events, group NAME, device NAME, event KIND or inventory NAME, found \"site\""),
         ("user = x\n", "agent.conf:1:1: expected a section header such as [agent] before the first key"),
         ("[agent]\n  just words\n", "agent.conf:2:13: expected \"key = value\" or a [section] header"),
         ("[group a]\nport = 99999\n", "agent.conf:2:8: expected a TCP port from 1 to 65535, found \"99999\""),

@@ -59,7 +59,7 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     func migrationsAreVersionedAndAppliedOnce(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
         defer { cleanup() }
-        #expect(try await db.schemaVersion() == 5)
+        #expect(try await db.schemaVersion() == 6)
         #expect(try await db.migrate() == [])
         #expect(try await other.migrate() == [])
         await db.close(); await other.close()
@@ -239,6 +239,47 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
 
     /// Two intake processes receiving the same bundle at the same moment: one row, one
     /// `.inserted`, every other attempt a duplicate.
+    @Test(arguments: Backend.allCases)
+    func eventBundlesOpenOneCaseEachThatCanBeClosed(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("beta-net", at: t0)
+        let bundle = UUID(), later = UUID()
+        let fru = SupportCase(customer: "ACME", device: "r1", eventKind: "fru-offline", eventSource: "syslog", eventTime: t0,
+                              evidence: "syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline", bundle: bundle, opened: t0.addingTimeInterval(60))
+        #expect(try await db.openCase(fru))
+        // The same bundle again (a re-upload, another intake process): no second case.
+        var again = fru
+        again.id = UUID()
+        #expect(try await !other.openCase(again))
+        let core = SupportCase(customer: "ACME", device: "r2", eventKind: "core-dump", eventSource: "poll", eventTime: t0.addingTimeInterval(100),
+                               evidence: "new core file /var/tmp/rpd.core.0.gz", bundle: later, opened: t0.addingTimeInterval(200))
+        #expect(try await other.openCase(core))
+        await #expect(throws: SupportStoreError.unknownCustomer("nobody")) {
+            _ = try await db.openCase(SupportCase(customer: "nobody", device: "r1", eventKind: "alarm", eventSource: "poll",
+                                                  eventTime: self.t0, evidence: "", bundle: UUID(), opened: self.t0))
+        }
+        // Newest first, read back exactly (times in whole milliseconds).
+        let open = try await db.cases(customer: "ACME", includeClosed: false)
+        #expect(open.map(\.id) == [core.id, fru.id])
+        #expect(open.last == fru)
+        #expect(try await db.cases(customer: "beta-net", includeClosed: true).isEmpty)
+        // Another customer cannot close it; closing twice is refused.
+        #expect(try await !db.closeCase(customer: "beta-net", id: fru.id, at: t0))
+        let closedAt = t0.addingTimeInterval(3600)
+        #expect(try await other.closeCase(customer: "ACME", id: fru.id, at: closedAt))
+        #expect(try await !db.closeCase(customer: "ACME", id: fru.id, at: closedAt))
+        #expect(try await db.cases(customer: "ACME", includeClosed: false).map(\.id) == [core.id])
+        let all = try await db.cases(customer: "ACME", includeClosed: true)
+        #expect(all.map(\.id) == [core.id, fru.id])
+        #expect(all.last?.closed == closedAt && all.last?.isOpen == false)
+        // By id alone (the support engineer's `case close ID`).
+        #expect(try await db.closeCase(customer: nil, id: core.id, at: closedAt))
+        #expect(try await db.cases(customer: "ACME", includeClosed: false).isEmpty)
+        await db.close(); await other.close()
+    }
+
     @Test(arguments: Backend.allCases)
     func concurrentInsertsOfOneBundleStoreItOnce(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
