@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "care-agent", targets: ["care-agent"]),
         .executable(name: "care-support", targets: ["care-support"]),
+        .executable(name: "care-netconf-relay", targets: ["care-netconf-relay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -74,6 +75,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
+        // sshd's netconf subsystem for the simulated fleet: a byte relay to the fleet process.
+        .executableTarget(name: "care-netconf-relay"),
         .executableTarget(name: "care-agent", dependencies: [
             "Agent", "Simulator", "NETCONFSSH", "Junos", "Bundle", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -34,6 +34,9 @@
 #
 #   scripts/check-systemd.sh [PATH-TO-care-agent]      (default: the debug build)
 set -euo pipefail
+# `producer | grep -q` fails under pipefail when grep exits at the first match and the producer
+# (journalctl, care-agent status) is killed by SIGPIPE: read the whole input instead.
+contains() { grep -c "$@" >/dev/null; }
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
@@ -326,7 +329,7 @@ w1=$(inside systemctl show -p WatchdogTimestampMonotonic --value care-agent)
 sleep 8
 w2=$(inside systemctl show -p WatchdogTimestampMonotonic --value care-agent)
 if [ -n "$w1" ] && [ "$w1" != 0 ] && [ "$w2" -gt "$w1" ] && [ "$(inside systemctl show -p NRestarts --value care-agent)" = 0 ] \
-    && ! inside journalctl --no-pager -u care-agent | grep -qi 'watchdog timeout'; then
+    && ! inside journalctl --no-pager -u care-agent | contains -i 'watchdog timeout'; then
     pass "watchdog fed (WatchdogSec=6s: last ping moved from $w1 to $w2 µs, no timeout, no restart)"
 else
     fail "watchdog: timestamps '$w1' '$w2', restarts $(inside systemctl show -p NRestarts --value care-agent)"
@@ -336,11 +339,11 @@ fi
 cp "$ROOT/etc/care-agent/agent.conf" "$WORK/agent.conf.good"
 printf 'frobnicate = yes\n' >> "$ROOT/etc/care-agent/agent.conf"
 inside systemctl reload care-agent || fail "systemctl reload (broken file) failed"
-for _ in $(seq 1 50); do inside care-agent status 2>/dev/null | grep -q "LAST RELOAD FAILED" && break; sleep 0.1; done
-inside care-agent status 2>/dev/null | grep -q "LAST RELOAD FAILED" && [ "$(inside systemctl is-active care-agent)" = active ] \
+for _ in $(seq 1 50); do inside care-agent status 2>/dev/null | contains "LAST RELOAD FAILED" && break; sleep 0.1; done
+inside care-agent status 2>/dev/null | contains "LAST RELOAD FAILED" && [ "$(inside systemctl is-active care-agent)" = active ] \
     && pass "a broken agent.conf is refused on reload; the service keeps running and status says so" \
     || fail "a broken agent.conf on reload: status does not say LAST RELOAD FAILED"
-if inside journalctl --no-pager -u care-agent -p err -o cat | grep -q "configuration not reloaded"; then
+if inside journalctl --no-pager -u care-agent -p err -o cat | contains "configuration not reloaded"; then
     pass "journalctl -p err -u care-agent finds the error line (PRIORITY=3)"
 else
     fail "journalctl -p err finds no 'configuration not reloaded' line"
@@ -370,8 +373,8 @@ host = $BEHIND_HOST
 port = $BEHIND_PORT
 proxy-jump = $(id -un)@127.0.0.1:$BASTION_PORT"
 inside systemctl reload care-agent || fail "systemctl reload failed"
-for _ in $(seq 1 50); do inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *6' && break; sleep 0.1; done
-if inside care-agent status --json 2>/dev/null | grep -q '"devices" *: *6' && ! inside care-agent status | grep -q "LAST RELOAD FAILED"; then
+for _ in $(seq 1 50); do inside care-agent status --json 2>/dev/null | contains '"devices" *: *6' && break; sleep 0.1; done
+if inside care-agent status --json 2>/dev/null | contains '"devices" *: *6' && ! inside care-agent status | contains "LAST RELOAD FAILED"; then
     pass "systemctl reload applied the changed agent.conf (6 devices)"
 else
     inside care-agent status || true
@@ -398,13 +401,13 @@ else
     fail "collect now through the service: $(count_bundles) bundles, expected $((before + 1))"
 fi
 # Native journal entries: the metadata as fields of their own.
-if inside journalctl --no-pager -u care-agent "DEVICE=$EXTRA_NAME" RPC=get-software-information -o cat | grep -q "rpc ok"; then
+if inside journalctl --no-pager -u care-agent "DEVICE=$EXTRA_NAME" RPC=get-software-information -o cat | contains "rpc ok"; then
     pass "journalctl -u care-agent DEVICE=$EXTRA_NAME RPC=get-software-information finds the device's RPC (structured fields)"
 else
     fail "no journal entry with the fields DEVICE=$EXTRA_NAME RPC=get-software-information"
 fi
-inside care-agent status | grep -q "ok *$EXTRA_NAME at" || fail "status does not show $EXTRA_NAME ok after the on-demand run"
-inside care-agent status | grep -q "last collect now 20" || fail "status does not show the group's last collect now"
+inside care-agent status | contains "ok *$EXTRA_NAME at" || fail "status does not show $EXTRA_NAME ok after the on-demand run"
+inside care-agent status | contains "last collect now 20" || fail "status does not show the group's last collect now"
 before=$(count_bundles)
 if inside care-agent collect now --group password >"$WORK/collect-password.out" 2>&1 && [ "$(count_bundles)" -eq $((before + 1)) ] \
     && grep -q "Accepted password for $PASSWORD_USER" "$PW/sshd.log"; then
@@ -440,13 +443,13 @@ SYSLOG_DEVICE=$(tail -n +2 "$WORK/inventory.csv" | head -n 1 | cut -d, -f1)
 printf '[syslog]\nlisten = systemd\nsource = 127.0.0.1 %s\n' "$SYSLOG_DEVICE" >> "$ROOT/etc/care-agent/agent.conf"
 count_events() { inside care-agent events --state /var/lib/care-agent --device "$SYSLOG_DEVICE" 2>/dev/null | grep -c "fru-offline (syslog).*bundle" || true; }
 if inside systemctl enable care-agent-syslog.socket >"$WORK/socket.log" 2>&1 && inside timeout 70 systemctl restart care-agent; then
-    for _ in $(seq 1 100); do inside journalctl --no-pager -u care-agent -o cat | grep -q "syslog receiver listening" && break; sleep 0.1; done
+    for _ in $(seq 1 100); do inside journalctl --no-pager -u care-agent -o cat | contains "syslog receiver listening" && break; sleep 0.1; done
     inside logger --server 127.0.0.1 --port 514 --udp --rfc3164 -t chassisd "CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 2 offline: Error"
     for _ in $(seq 1 600); do [ "$(count_events)" -ge 1 ] && break; sleep 0.1; done
     inside logger --server 127.0.0.1 --port 514 --tcp --rfc5424 --msgid CHASSISD_FRU_OFFLINE_NOTICE -t chassisd "Taking FPC 2 offline: Error"
-    for _ in $(seq 1 100); do inside journalctl --no-pager -u care-agent -o cat | grep -q "event within its rate-limit window" && break; sleep 0.1; done
-    if [ "$(count_events)" = 1 ] && inside journalctl --no-pager -u care-agent -o cat | grep -q "syslog receiver listening.*(systemd syslog)" \
-        && inside journalctl --no-pager -u care-agent -o cat | grep -q "event within its rate-limit window" \
+    for _ in $(seq 1 100); do inside journalctl --no-pager -u care-agent -o cat | contains "event within its rate-limit window" && break; sleep 0.1; done
+    if [ "$(count_events)" = 1 ] && inside journalctl --no-pager -u care-agent -o cat | contains "syslog receiver listening.*(systemd syslog)" \
+        && inside journalctl --no-pager -u care-agent -o cat | contains "event within its rate-limit window" \
         && [ "$(inside systemctl show -p User --value care-agent)" = care-agent ]; then
         pass "care-agent-syslog.socket: the unprivileged agent took UDP and TCP 514 from systemd; a FRU-offline by syslog collected one event bundle for $SYSLOG_DEVICE, the repeat over TCP was rate-limited"
     else
@@ -475,7 +478,7 @@ took=$(( $(date +%s) - t0 ))
 result=$(inside systemctl show -p Result --value care-agent)
 code=$(inside systemctl show -p ExecMainStatus --value care-agent)
 if [ "$result" = success ] && [ "$code" = 0 ] && [ "$took" -lt 45 ] \
-    && ! inside journalctl --no-pager -u care-agent | grep -q "State 'stop-sigterm' timed out"; then
+    && ! inside journalctl --no-pager -u care-agent | contains "State 'stop-sigterm' timed out"; then
     pass "systemctl stop: clean exit (status 0) in $took s (TimeoutStopSec $timeout_stop)"
 else
     fail "systemctl stop: result $result, exit status $code, $took s (TimeoutStopSec $timeout_stop)"
@@ -484,7 +487,7 @@ fi
 printf 'frobnicate = yes\n' >> "$ROOT/etc/care-agent/agent.conf"
 if inside timeout 30 systemctl start care-agent 2>/dev/null; then
     fail "care-agent started with a broken agent.conf"
-elif inside journalctl --no-pager -u care-agent -p err -o cat | grep -q 'agent.conf:[0-9]*:1: unknown key "frobnicate"'; then
+elif inside journalctl --no-pager -u care-agent -p err -o cat | contains 'agent.conf:[0-9]*:1: unknown key "frobnicate"'; then
     pass "a broken agent.conf stops the start; journalctl -p err -u care-agent names the file, line and key"
 else
     fail "a broken agent.conf at start: no err-priority journal line naming it"

@@ -47,6 +47,8 @@ public struct NETCONFResponder {
     public var fault: DeviceFault?
     public var rpcLatency: Duration
     public var sessionSetupDelay: Duration
+    /// The `<session-id>` of the hello; nil: the process id (one process per session).
+    public var sessionID: String?
     /// Offer base:1.1 (chunked framing) besides base:1.0.
     public var offerBase11: Bool
     private var templates: [String: ReplyTemplate] = [:]
@@ -75,7 +77,7 @@ public struct NETCONFResponder {
         var capabilities = [NETCONFNamespace.base10]
         if offerBase11 { capabilities.append(NETCONFNamespace.base11) }
         capabilities += NETCONFResponder.junosCapabilities
-        var session = ServerSession(capabilities: capabilities, sessionID: String(getpid()))
+        var session = ServerSession(capabilities: capabilities, sessionID: sessionID ?? String(getpid()))
         if sessionSetupDelay > .zero { sleep(sessionSetupDelay) }
         if fault == .hangHello { waitForClientToLeave(input); return }
         let hello = fault == .doctypeHello ? HostileReplies.doctypeHello(session.helloBytes()) : session.helloBytes()
@@ -283,6 +285,12 @@ extension NETCONFResponder {
         guard let device = plan.device(sshConnection: sshConnection) else {
             throw .fleet("no device of \(stateDirectory.path)/\(SimulatedFleet.fleetMapName) listens on the server address in SSH_CONNECTION=\"\(sshConnection)\"")
         }
+        return try forDevice(device, plan: plan)
+    }
+
+    /// The responder for one session of `device`: its profile read now (so a profile changed
+    /// on disk applies to the next session), personalized, with its fault and the plan's delays.
+    public static func forDevice(_ device: FleetDevice, plan: FleetPlan) throws(SimulatorError) -> NETCONFResponder {
         var profile = try DeviceProfile(directory: URL(fileURLWithPath: device.profileDirectory))
         if device.capturedIdentity != true {
             profile = profile.personalized(for: SimulatedIdentity(hostName: device.name, serialNumber: device.serialNumber))

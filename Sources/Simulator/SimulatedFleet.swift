@@ -24,6 +24,9 @@ public final class SimulatedFleet: @unchecked Sendable {
         public var user: String
         /// The command line sshd runs as the NETCONF subsystem, before `--fleet-state DIR`.
         public var subsystemCommand: [String]
+        /// `care-netconf-relay`: when set, the devices answer from this process (``FleetResponders``)
+        /// and sshd's subsystem only relays bytes to them; nil: a `subsystemCommand` process per session.
+        public var relayPath: String?
         /// Listen addresses, one per device, instead of 127.0.1.1, 127.0.1.2, ...
         public var addresses: [String]?
         /// Serve the profiles' own host names and serials (`bundle serve`) instead of one per device.
@@ -44,6 +47,8 @@ public final class SimulatedFleet: @unchecked Sendable {
     public let stateDirectory: URL
     private let options: Options
     private var processes: [SpawnedProcess] = []
+    private var responders: FleetResponders?
+    private var netconfDirectory: String { stateDirectory.appendingPathComponent("netconf").path }
 
     public var inventoryPath: String { stateDirectory.appendingPathComponent("inventory.csv").path }
     public var knownHostsPath: String { stateDirectory.appendingPathComponent("known_hosts").path }
@@ -137,7 +142,8 @@ public final class SimulatedFleet: @unchecked Sendable {
     func sshdConfig(group: Int, disablePerSourcePenalties: Bool) -> String {
         let dir = stateDirectory.appendingPathComponent("sshd-\(group)").path
         let devices = plan.devices.filter { $0.sshd == group }
-        let subsystem = (options.subsystemCommand + ["--fleet-state", dir]).map(SimulatedFleet.shellQuoted).joined(separator: " ")
+        let command = options.relayPath.map { [$0, netconfDirectory] } ?? options.subsystemCommand + ["--fleet-state", dir]
+        let subsystem = command.map(SimulatedFleet.shellQuoted).joined(separator: " ")
         var config = devices.map { "ListenAddress \($0.address):\($0.port)" }.joined(separator: "\n") + "\n"
         config += """
         HostKey \(dir)/ssh_host_ed25519_key
@@ -179,6 +185,11 @@ public final class SimulatedFleet: @unchecked Sendable {
             try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         }
         let knowsPenalties = try sshdKnowsPerSourcePenalties()
+        if options.relayPath != nil {
+            let responders = FleetResponders(plan: plan, directory: netconfDirectory)
+            try responders.start()
+            self.responders = responders
+        }
         for group in 0..<plan.sshdCount {
             let dir = stateDirectory.appendingPathComponent("sshd-\(group)").path
             try write(sshdConfig(group: group, disablePerSourcePenalties: knowsPenalties), to: "\(dir)/sshd_config", mode: 0o644)
@@ -225,6 +236,8 @@ public final class SimulatedFleet: @unchecked Sendable {
         for process in processes { process.signal(SIGTERM, group: true) }
         for process in processes { process.terminate(grace: .seconds(3), group: true) }
         processes.removeAll()
+        responders?.stop()
+        responders = nil
         unlink(readyMarkerPath)
     }
 

@@ -100,6 +100,7 @@ struct SimulateFleet: ParsableCommand {
         var options = SimulatedFleet.Options(
             deviceCount: devices, profilesDirectory: URL(fileURLWithPath: profiles), stateDirectory: URL(fileURLWithPath: state),
             user: user ?? SimulatorProcess.currentUserName(), subsystemCommand: [try SimulatorProcess.executablePath(), "simulate", "netconf"])
+        options.relayPath = SimulatorProcess.relayPath()
         options.faults = try FaultMix(parsing: faults)
         options.seed = seed
         options.port = port
@@ -208,6 +209,7 @@ struct SingleDeviceServer {
             var options = SimulatedFleet.Options(
                 deviceCount: 1, profilesDirectory: profiles, stateDirectory: stateDirectory,
                 user: user ?? SimulatorProcess.currentUserName(), subsystemCommand: [try SimulatorProcess.executablePath(), "simulate", "netconf"])
+            options.relayPath = SimulatorProcess.relayPath()
             options.port = port
             options.addresses = ["127.0.0.1"]
             options.capturedIdentity = true
@@ -258,6 +260,14 @@ struct SingleDeviceServer {
 /// What the simulator commands need from the running process.
 enum SimulatorProcess {
     /// The path of the running care-agent executable, for sshd's subsystem line.
+    /// `care-netconf-relay` next to this executable (every `swift build` makes it), if present:
+    /// the fleet then answers from its own process instead of a process per session.
+    static func relayPath() -> String? {
+        guard let me = try? executablePath() else { return nil }
+        let relay = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("care-netconf-relay").path
+        return FileManager.default.isExecutableFile(atPath: relay) ? relay : nil
+    }
+
     static func executablePath() throws -> String {
         if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
         let argv0 = CommandLine.arguments[0]
