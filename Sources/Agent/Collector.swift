@@ -65,6 +65,22 @@ public final class Collector: Sendable {
         return indexed.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
+    /// Like ``collect(_:trigger:event:onEvent:)``, but hands each device's result to `consume`
+    /// as soon as it is finished (from the task that collected it, so `consume` must be safe to
+    /// call concurrently) and keeps none: memory stays flat in the number of devices instead of
+    /// holding every device's facts until the last one is done.
+    public func collectEach(_ devices: [Device], trigger: CollectionCause,
+                            onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in },
+                            consume: @escaping @Sendable (Int, DeviceResult) -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            for (index, device) in devices.enumerated() {
+                group.addTask {
+                    consume(index, await self.collectLimited(device, trigger: trigger, event: nil, onEvent: onEvent))
+                }
+            }
+        }
+    }
+
     private func collectLimited(_ device: Device, trigger: CollectionCause, event: TriggerEvent?,
                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
         var group = configuration.group(of: device)

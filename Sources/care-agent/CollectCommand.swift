@@ -170,20 +170,26 @@ struct CollectNowCommand: AsyncParsableCommand {
             Console.error("invalid redact-pattern or redact-path: \(error)"); throw ExitCode(2)
         }
         let progress = ProgressDisplay(total: devices.count, interactive: interactive, quiet: json)
-        let results = await collector.collect(devices, trigger: .standalone) { progress.handle($0) }
-        progress.finish()
         let store = ResultStore(stateDirectory: state ?? configuration.agent.stateDirectory)
-        var storeFailed = false
-        for result in results where result.status.attempted {
-            do { try store.save(result) } catch { storeFailed = true }
+        // Each result is recorded and summarized as its device finishes, then dropped: holding
+        // every device's facts to the end made memory grow with the fleet (~75 KiB a device).
+        let finished = FinishedDevices()
+        await collector.collectEach(devices, trigger: .standalone, onEvent: { progress.handle($0) }) { index, result in
+            var saved = true
+            if result.status.attempted {
+                do { try store.save(result) } catch { saved = false }
+            }
+            finished.add(index, DeviceSummary(result), saved: saved, failed: result.status == .failed)
         }
+        progress.finish()
+        let (summaries, storeFailed, anyFailed) = finished.result()
         if storeFailed { Console.error("could not record the last results in \(store.directory) (use --state DIR)") }
         if json {
-            Console.out(String(decoding: try ResultStore.encoder.encode(results.map(DeviceSummary.init)), as: UTF8.self))
+            Console.out(String(decoding: try ResultStore.encoder.encode(summaries), as: UTF8.self))
         } else {
-            Console.out(Summary.text(results.map(DeviceSummary.init)))
+            Console.out(Summary.text(summaries))
         }
-        if results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+        if anyFailed { throw ExitCode(1) }
     }
 
     func askService(socket: String) throws {
@@ -299,5 +305,28 @@ final class ProgressDisplay: @unchecked Sendable {
 
     func finish() {
         if interactive { FileHandle.standardOutput.write(Data("\n".utf8)) }
+    }
+}
+
+/// The summaries of `collect now --standalone`, gathered from the collecting tasks.
+private final class FinishedDevices: @unchecked Sendable {
+    private let lock = NSLock()
+    private var summaries: [(Int, DeviceSummary)] = []
+    private var storeFailed = false
+    private var anyFailed = false
+
+    func add(_ index: Int, _ summary: DeviceSummary, saved: Bool, failed: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        summaries.append((index, summary))
+        if !saved { storeFailed = true }
+        if failed { anyFailed = true }
+    }
+
+    /// In the order the devices were given.
+    func result() -> ([DeviceSummary], storeFailed: Bool, anyFailed: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (summaries.sorted { $0.0 < $1.0 }.map(\.1), storeFailed, anyFailed)
     }
 }
