@@ -33,7 +33,8 @@ import TestSupport
             "simulate", "fleet", "--devices", "12", "--profiles", Fixtures.packageRoot.appendingPathComponent("profiles").path,
             "--state", state, "--faults", hostile.map { "\($0):1" }.joined(separator: ","), "--seed", "5",
         ], stdout: fleetLog, stderr: fleetLog)
-        defer { if fleet.isRunning { fleet.signal(SIGKILL); fleet.wait() } }
+        // SIGTERM first: the fleet stops its sshd processes (a SIGKILL left them listening).
+        defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(10)) { !fleet.isRunning }; if fleet.isRunning { fleet.signal(SIGKILL) }; fleet.wait() } }
         #expect(waitUntil(.seconds(60)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning },
                 "fleet not ready: \(read(fleetLog))")
         try #require(fleet.isRunning, "simulate fleet exited: \(read(fleetLog))")

@@ -39,7 +39,8 @@ import TestSupport
             "simulate", "fleet", "--devices", "20", "--profiles", Fixtures.packageRoot.appendingPathComponent("profiles").path,
             "--state", state, "--faults", "hang:1,rpc-error:1,truncate:1,auth-fail:1", "--seed", "11", "--latency-ms", "20",
         ], stdout: fleetLog, stderr: fleetLog)
-        defer { if fleet.isRunning { fleet.signal(SIGKILL); fleet.wait() } }
+        // SIGTERM first: the fleet stops its sshd processes (a SIGKILL left them listening).
+        defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(10)) { !fleet.isRunning }; if fleet.isRunning { fleet.signal(SIGKILL) }; fleet.wait() } }
         #expect(waitUntil(.seconds(30)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning },
                 "fleet not ready: \(read(fleetLog))")
         try #require(fleet.isRunning, "simulate fleet exited: \(read(fleetLog))")
