@@ -38,20 +38,25 @@ public struct CustomerReports: Sendable {
     public func devices(customer: String, readsConfiguration: Bool = true) async throws(SupportStoreError) -> Devices {
         guard try await database.customer(named: customer) != nil else { throw .unknownCustomer(customer) }
         let reader = BundleReader(trust: .keys(try await database.trustedKeys(customer: customer)))
-        var kept: [String: Int] = [:]
-        var snapshots: [DeviceSnapshot] = []
-        var refused: [String] = []
-        // Newest first: the first two verified bundles of each device.
-        for bundle in try await database.bundles(customer: customer, device: nil) where kept[bundle.device, default: 0] < 2 {
-            do {
-                let verified = try reader.read(contentsOf: URL(fileURLWithPath: files.path(sha256: bundle.fileSHA256)))
-                snapshots.append(DeviceSnapshot(bundle: verified, source: "bundle \(bundle.id.uuidString)", readsConfiguration: readsConfiguration))
-                kept[bundle.device, default: 0] += 1
-            } catch {
-                refused.append("bundle \(bundle.id.uuidString) (\(TerminalText.escaped(bundle.device))): refused: \(error)")
+        let bundles = try await database.bundles(customer: customer, device: nil)
+        let files = files
+        // Reading and verifying files blocks: off the cooperative pool, as the intake does.
+        return await BundleIntake.offload { () -> Devices in
+            var kept: [String: Int] = [:]
+            var snapshots: [DeviceSnapshot] = []
+            var refused: [String] = []
+            // Newest first: the first two verified bundles of each device.
+            for bundle in bundles where kept[bundle.device, default: 0] < 2 {
+                do {
+                    let verified = try reader.read(contentsOf: URL(fileURLWithPath: files.path(sha256: bundle.fileSHA256)))
+                    snapshots.append(DeviceSnapshot(bundle: verified, source: "bundle \(bundle.id.uuidString)", readsConfiguration: readsConfiguration))
+                    kept[bundle.device, default: 0] += 1
+                } catch {
+                    refused.append("bundle \(bundle.id.uuidString) (\(TerminalText.escaped(bundle.device))): refused: \(error)")
+                }
             }
+            return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)
         }
-        return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)
     }
 
     public func bugs(_ devices: Devices, now: Date = Date()) -> BugReport {

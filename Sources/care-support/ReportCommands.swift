@@ -124,27 +124,23 @@ struct NotifyCommand: AsyncParsableCommand {
         commandName: "notify",
         abstract: "What is new for a customer since its last notification; recorded so each item is told once.")
 
-    @Option(help: "The customer to notify.") var customer: String
-    @Option(help: "Output format: text, json or html.") var format: String = "text"
+    @OptionGroup var common: ReportCommand.Common
     @Flag(help: "Show what would be told without recording it.") var dryRun = false
-    @Option(help: "Reference data directory (default: [reports] data-directory or the installed data).") var data: String?
-    @Option(help: "Write the notification to this file (atomically, mode 0640) instead of standard output.") var out: String?
-    @OptionGroup var options: ConfigOption
 
     func validate() throws {
-        guard ["text", "json", "html"].contains(format) else { throw ValidationError("--format \(format): expected text, json or html") }
+        guard [.text, .json, .html].contains(common.reportFormat) else {
+            throw ValidationError("--format \(common.format): notify writes text, json or html")
+        }
     }
 
     func run() async throws {
-        var common = try ReportCommand.Common.parse(["--customer", customer, "--config", options.config] + (data.map { ["--data", $0] } ?? []) + (out.map { ["--out", $0] } ?? []))
-        common.format = "text"
         let notification = try await common.withReports { reports in
-            try await CustomerNotification.make(customer: customer, reports: reports, dryRun: dryRun)
+            try await CustomerNotification.make(customer: common.customer, reports: reports, dryRun: dryRun)
         }
         for refused in notification.refused { FileHandle.standardError.write(Data("care-support: \(refused)\n".utf8)) }
-        switch format {
-        case "json": try common.emit(try notification.json())
-        case "html": try common.emit(notification.html())
+        switch common.reportFormat {
+        case .json: try common.emit(try notification.json())
+        case .html: try common.emit(notification.html())
         default: try common.emit(notification.text())
         }
     }
