@@ -68,7 +68,7 @@ let package = Package(
 
         // The agent: config, inventory, scheduler, collector, outbox, control.
         .target(name: "Agent", dependencies: [
-            "NETCONFSSH", "IOLoop", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
+            "NETCONFSSH", "IOLoop", "CEpoll", "Junos", "Bundle", "CLibCurl", "ConfigurationSyntax",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Foundation
 import Bundle
+import CEpoll
 import Junos
 import Logging
 import NETCONF
@@ -28,6 +29,7 @@ public final class Collector: Sendable {
     let redactor: ConfigurationRedactor
     let limits: CollectionLimits
     let environment: [String: String]
+    let heapReturn = HeapReturn()
 
     /// `limits` are the running agent's (shared across reloads); by default this collector's own,
     /// from `configuration`.
@@ -52,96 +54,129 @@ public final class Collector: Sendable {
     /// the incident behind an `.event` collection, recorded in each result (and bundle).
     public func collect(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil,
                         onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
-        let indexed = await withTaskGroup(of: (Int, DeviceResult).self) { group in
-            for (index, device) in devices.enumerated() {
-                group.addTask {
-                    (index, await self.collectLimited(device, trigger: trigger, event: event, onEvent: onEvent))
-                }
-            }
-            var all: [(Int, DeviceResult)] = []
-            for await item in group { all.append(item) }
-            return all
-        }
-        return indexed.sorted { $0.0 < $1.0 }.map(\.1)
+        let results = CollectedResults(count: devices.count)
+        await collectEach(devices, trigger: trigger, event: event, onEvent: onEvent) { results.set($0, $1) }
+        return results.all
     }
 
     /// Like ``collect(_:trigger:event:onEvent:)``, but hands each device's result to `consume`
     /// as soon as it is finished (from the task that collected it, so `consume` must be safe to
     /// call concurrently) and keeps none: memory stays flat in the number of devices instead of
     /// holding every device's facts until the last one is done.
-    public func collectEach(_ devices: [Device], trigger: CollectionCause,
+    ///
+    /// Every device is claimed at once (so that status shows it queued, and a second run skips
+    /// it); then each group's devices take their turns in order, in one waiting task per group.
+    /// A task exists per device only while it holds its slots: a task per waiting device cost
+    /// ~40 KiB each (its frames stay allocated while it waits; heaptrack, docs/performance.md).
+    public func collectEach(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil,
                             onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in },
                             consume: @escaping @Sendable (Int, DeviceResult) -> Void) async {
-        await withTaskGroup(of: Void.self) { group in
-            for (index, device) in devices.enumerated() {
-                group.addTask {
-                    consume(index, await self.collectLimited(device, trigger: trigger, event: nil, onEvent: onEvent))
+        var queues: [String: [Turn]] = [:]
+        var groupOrder: [String] = []
+        for (index, device) in devices.enumerated() {
+            var group = configuration.group(of: device)
+            // An incident's own evidence (`[event KIND]`), after the group's set.
+            if let event { group.extraRequests += configuration.eventRequests[event.kind] ?? [] }
+            if let state = await inFlight.claim(device.name) {
+                // Collecting: a second session would only load the device. Queued: the earlier
+                // run will collect it, which is what was asked.
+                let result = state == .collecting ? skipped(device, group: group, trigger: trigger) : queued(device, group: group, trigger: trigger)
+                onEvent(.finished(result, storedAt: nil))
+                consume(index, result)
+                continue
+            }
+            if queues[group.name] == nil { groupOrder.append(group.name) }
+            queues[group.name, default: []].append(Turn(index: index, device: device, group: group))
+        }
+        // Discarding: a plain task group keeps every finished child (and its task memory) until
+        // the group ends.
+        await withDiscardingTaskGroup { groups in
+            for name in groupOrder {
+                let turns = queues[name] ?? []
+                groups.addTask {
+                    await self.collectInTurn(turns, trigger: trigger, event: event, onEvent: onEvent, consume: consume)
                 }
             }
         }
     }
 
-    private func collectLimited(_ device: Device, trigger: CollectionCause, event: TriggerEvent?,
-                                onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
-        var group = configuration.group(of: device)
-        // An incident's own evidence (`[event KIND]`), after the group's set.
-        if let event { group.extraRequests += configuration.eventRequests[event.kind] ?? [] }
-        if let state = await inFlight.claim(device.name) {
-            // Collecting: a second session would only load the device. Queued: the earlier run
-            // will collect it, which is what was asked.
-            let result = state == .collecting ? skipped(device, group: group, trigger: trigger) : queued(device, group: group, trigger: trigger)
-            onEvent(.finished(result, storedAt: nil))
-            return result
+    /// A claimed device waiting for its turn.
+    private struct Turn: Sendable {
+        let index: Int
+        let device: Device
+        let group: GroupSettings
+    }
+
+    /// One group's devices, in order: each waits for the group's slot, then a global one (so
+    /// that a device waiting for its group holds no global slot), and is then collected in its
+    /// own task. Cancelled while waiting: the devices not yet started are released and reported
+    /// as not collected.
+    private func collectInTurn(_ turns: [Turn], trigger: CollectionCause, event: TriggerEvent?,
+                               onEvent: @escaping @Sendable (CollectionEvent) -> Void,
+                               consume: @escaping @Sendable (Int, DeviceResult) -> Void) async {
+        guard let first = turns.first else { return }
+        let groupLimit = limits.group(first.group.name)
+        let globalLimit = limits.global
+        await withDiscardingTaskGroup { running in
+            for (position, turn) in turns.enumerated() {
+                var admitted = false
+                do {
+                    try Task.checkCancellation()
+                    try await groupLimit?.acquire()
+                    do {
+                        try await globalLimit.acquire()
+                        admitted = true
+                    } catch {
+                        await groupLimit?.release()
+                    }
+                } catch {}
+                guard admitted else {
+                    for rest in turns[position...] {
+                        await inFlight.release(rest.device.name)
+                        let result = cancelled(rest.device, group: rest.group, trigger: trigger)
+                        onEvent(.finished(result, storedAt: nil))
+                        consume(rest.index, result)
+                    }
+                    return
+                }
+                await inFlight.start(turn.device.name)
+                running.addTask {
+                    let result = await self.collectAdmitted(turn.device, group: turn.group, trigger: trigger, event: event, onEvent: onEvent) {
+                        await globalLimit.release()
+                        await groupLimit?.release()
+                    }
+                    consume(turn.index, result)
+                }
+            }
         }
-        let collection = await collectClaimed(device, group: group, trigger: trigger, onEvent: onEvent)
+    }
+
+    /// Collects a device holding its slots, gives them back (`release`), stores the collection.
+    private func collectAdmitted(_ device: Device, group: GroupSettings, trigger: CollectionCause, event: TriggerEvent?,
+                                 onEvent: @escaping @Sendable (CollectionEvent) -> Void,
+                                 release: () async -> Void) async -> DeviceResult {
+        onEvent(.started(device))
+        var collection = await collectOne(device, group: group, trigger: trigger)
+        await release()
         // Released before returning (not in a deferred task), so that a collection asked for right
         // after this one finds the device free.
         await inFlight.release(device.name)
+        collection.result.event = event
+        var result = collection.result
         var storedAt: String?
-        var result: DeviceResult
-        if var collection {
-            collection.result.event = event
-            result = collection.result
-            do {
-                storedAt = try await sink.store(collection)
-                result.stored = storedAt
-                logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
-            } catch {
-                // A collection that is not in the outbox is lost: the result says so, so that
-                // status, metrics and the exit code of `collect now` show it.
-                logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)", "failure": "\(FailureKind.notStored.rawValue)"])
-                result.markNotStored(error)
-            }
-        } else {
-            result = cancelled(device, group: group, trigger: trigger)
+        do {
+            storedAt = try await sink.store(collection)
+            result.stored = storedAt
+            logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
+        } catch {
+            // A collection that is not in the outbox is lost: the result says so, so that
+            // status, metrics and the exit code of `collect now` show it.
+            logger.error("cannot store the collection", metadata: ["device": "\(device.name)", "error": "\(error)", "failure": "\(FailureKind.notStored.rawValue)"])
+            result.markNotStored(error)
         }
         onEvent(.finished(result, storedAt: storedAt))
+        heapReturn.deviceFinished()
         return result
-    }
-
-    /// Waits for the group's and the global slot, then collects; nil when cancelled while waiting.
-    private func collectClaimed(_ device: Device, group: GroupSettings, trigger: CollectionCause,
-                                onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceCollection? {
-        // The group's slot first, so that a device waiting for its group holds no global slot.
-        let groupLimit = limits.group(group.name)
-        let globalLimit = limits.global
-        do {
-            try await groupLimit?.acquire()
-        } catch {
-            return nil
-        }
-        do {
-            try await globalLimit.acquire()
-        } catch {
-            await groupLimit?.release()
-            return nil
-        }
-        await inFlight.start(device.name)
-        onEvent(.started(device))
-        let collection = await collectOne(device, group: group, trigger: trigger)
-        await globalLimit.release()
-        await groupLimit?.release()
-        return collection
     }
 
     /// One health poll of `device`: a short session for `facts` only, within the same concurrency
@@ -460,5 +495,35 @@ func isTimeout(_ error: any Error) -> Bool {
 extension Duration {
     var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Results of a collection by position, filled concurrently as devices finish.
+private final class CollectedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [DeviceResult?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: DeviceResult) { lock.withLock { results[index] = result } }
+
+    var all: [DeviceResult] { lock.withLock { results.compactMap { $0 } } }
+}
+
+/// Hands freed heap memory back to the kernel every few finished devices. Each collection
+/// allocates and frees its replies, trees and bundle on whichever thread it ran; glibc keeps
+/// the freed pages in per-thread arenas, and over a large fleet the process grew by
+/// fragmentation (the live heap stayed flat: heaptrack, docs/performance.md).
+final class HeapReturn: @unchecked Sendable {
+    private let lock = NSLock()
+    private var finished = 0
+    static let interval = 64
+
+    func deviceFinished() {
+        let due = lock.withLock {
+            finished += 1
+            return finished % Self.interval == 0
+        }
+        if due { malloc_trim(0) }
     }
 }
