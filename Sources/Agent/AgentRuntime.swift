@@ -255,6 +255,10 @@ public actor AgentRuntime {
         return await collect(selected, trigger: trigger, onEvent: onEvent)
     }
 
+    /// Collects `devices`; each result is recorded in the results store as its device finishes.
+    /// The results returned (in the order given) hold no facts and no log: those are in the
+    /// results store and the bundle, and a scheduled run of thousands of devices must not hold
+    /// them all until the last device is done.
     public func collect(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil,
                         onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let collector = self.collector
@@ -264,14 +268,19 @@ public actor AgentRuntime {
             let now = Date()
             for group in Set(devices.map(\.group)) { lastRequestedRun[group] = now }
         }
-        let results = await collector.collect(devices, trigger: trigger, event: event, onEvent: onEvent)
+        let kept = CollectedResults(count: devices.count)
+        let logger = self.logger
+        await collector.collectEach(devices, trigger: trigger, event: event, onEvent: onEvent) { index, result in
+            if result.status.attempted {
+                do { try store.save(result) } catch {
+                    logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
+                }
+            }
+            kept.set(index, result.withoutFacts)
+        }
+        let results = kept.all
         collectionsRunning -= 1
         lastCollection = Date()
-        for result in results where result.status.attempted {
-            do { try store.save(result) } catch {
-                logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
-            }
-        }
         metrics.record(results)
         // Here too, not only before an upload pass: an uploader backing off from an outage
         // sleeps through collections, and the quota must hold all the same.

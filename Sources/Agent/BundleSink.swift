@@ -27,8 +27,9 @@ public struct BundleSink: CollectionSink {
     public func store(_ collection: DeviceCollection) async throws -> String {
         let outbox = self.outbox
         let contents = BundleSink.contents(collection, agent: agent)
+        let factsJSON = collection.result.factsJSON
         let stored: Result<String, OutboxError> = await Self.storeThread.run {
-            Result { () throws(OutboxError) in outbox.path(of: try outbox.add(contents).name) }
+            Result { () throws(OutboxError) in outbox.path(of: try outbox.add(contents, factsJSON: factsJSON).name) }
         }
         return try stored.get()
     }

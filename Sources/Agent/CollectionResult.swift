@@ -109,7 +109,13 @@ public struct DeviceResult: Codable, Sendable {
     /// Connection attempts made (1 + retries used).
     public var attempts: Int
     public var rpcs: [RPCResult]
-    public var facts: DeviceFacts
+    public var facts: DeviceFacts {
+        didSet { factsJSON = nil }
+    }
+    /// `facts` as facts.json (``BundleWriter/factsJSON(_:)``), encoded once when the collection
+    /// finishes for both its bundle and its results file; nil once `facts` change (and in
+    /// decoded results). Not part of the encoding.
+    public internal(set) var factsJSON: [UInt8]? = nil
     /// The collection's log lines for this device (also sent to the agent's logger).
     public var log: String
     /// When this collection did not fully identify the device (its software or its chassis
@@ -121,6 +127,43 @@ public struct DeviceResult: Codable, Sendable {
     public var event: TriggerEvent? = nil
     /// Where the sink stored this collection (the bundle's path); nil when not stored.
     public var stored: String? = nil
+
+    /// This result without its facts and log (status, reason, RPC outcomes and where it was
+    /// stored remain), for callers that keep many results at once.
+    public var withoutFacts: DeviceResult {
+        var light = self
+        light.facts = DeviceFacts()
+        light.lastGood = nil
+        light.log = ""
+        return light
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case device, host, port, trigger, started, finished, status, failureKind, reason, attempts, rpcs, facts, log
+        case lastGood, event, stored
+    }
+
+    /// With `userInfo[.omittingFacts]` set, the facts are left out: ``ResultStore`` then writes
+    /// the bytes already encoded for the bundle in their place.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(device, forKey: .device)
+        try c.encode(host, forKey: .host)
+        try c.encode(port, forKey: .port)
+        try c.encode(trigger, forKey: .trigger)
+        try c.encode(started, forKey: .started)
+        try c.encode(finished, forKey: .finished)
+        try c.encode(status, forKey: .status)
+        try c.encodeIfPresent(failureKind, forKey: .failureKind)
+        try c.encodeIfPresent(reason, forKey: .reason)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(rpcs, forKey: .rpcs)
+        if encoder.userInfo[.omittingFacts] == nil { try c.encode(facts, forKey: .facts) }
+        try c.encode(log, forKey: .log)
+        try c.encodeIfPresent(lastGood, forKey: .lastGood)
+        try c.encodeIfPresent(event, forKey: .event)
+        try c.encodeIfPresent(stored, forKey: .stored)
+    }
 
     /// Whether this collection identified the device: both its software and its chassis inventory.
     public var identifiesDevice: Bool { facts.software != nil && facts.inventory != nil }
@@ -149,6 +192,11 @@ public struct DeviceResult: Codable, Sendable {
         reason = "not stored: \(error) (\(collected))"
         log += "not stored: \(error)\n"
     }
+}
+
+extension CodingUserInfoKey {
+    /// Set (to anything) to leave a ``DeviceResult``'s facts out of its encoding.
+    static let omittingFacts = CodingUserInfoKey(rawValue: "care-agent.omitting-facts")!
 }
 
 /// The facts of an earlier collection, kept beside a failed one.

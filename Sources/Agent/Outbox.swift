@@ -59,9 +59,10 @@ public struct OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
 /// takes ``pending()`` in order and settles each bundle with ``accept(_:)`` or ``reject(_:)``;
 /// ``enforceQuota(_:now:)`` keeps it within its size and age.
 public protocol Outbox: Sendable {
-    /// Stores a finished bundle, signed; returns its entry.
+    /// Stores a finished bundle, signed; returns its entry. `factsJSON`: ``BundleWriter/factsJSON(_:)``
+    /// of `contents.facts` when the caller has it (encoded otherwise).
     @discardableResult
-    func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry
+    func add(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> OutboxEntry
     /// The bundles waiting, in upload order: event, then on-demand, then scheduled; oldest first within each.
     func pending() -> [OutboxEntry]
     /// The server has the bundle: it leaves the outbox.
@@ -72,6 +73,12 @@ public protocol Outbox: Sendable {
     func rejectedCount() -> Int
     /// Deletes a pending bundle unsent, to honour the quota.
     func evict(_ name: String) throws(OutboxError)
+}
+
+extension Outbox {
+    /// Stores a finished bundle, encoding its facts.
+    @discardableResult
+    public func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry { try add(contents, factsJSON: nil) }
 }
 
 /// How large and how old an outbox may grow (`outbox-max`, `outbox-max-age`).
@@ -167,11 +174,11 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     /// The file of bundle `name`.
     public func path(of name: String) -> String { directory + "/" + name }
 
-    public func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry {
+    public func add(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> OutboxEntry {
         guard let writer else { throw OutboxError("the outbox \(directory) was opened without the agent key: it cannot sign bundles") }
         let url: URL
         // The writer's message names the file and the system call; it is the whole story.
-        do { url = try writer.write(contents) } catch { throw OutboxError("\(error)") }
+        do { url = try writer.write(contents, factsJSON: factsJSON) } catch { throw OutboxError("\(error)") }
         let name = url.lastPathComponent
         guard let entry = entry(name) else { throw OutboxError("the bundle \(name) vanished from \(directory) as it was written") }
         return entry
@@ -268,9 +275,9 @@ public final class InMemoryOutbox: Outbox, @unchecked Sendable {
     private var rejected: [String: [UInt8]] = [:]
     public init(key: AgentKey) { self.key = key }
 
-    public func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry {
+    public func add(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> OutboxEntry {
         let bytes: [UInt8]
-        do { bytes = try BundleWriter.encode(contents, key: key) } catch { throw OutboxError("cannot encode the bundle of \(contents.device.name): \(error)") }
+        do { bytes = try BundleWriter.encode(contents, key: key, factsJSON: factsJSON) } catch { throw OutboxError("cannot encode the bundle of \(contents.device.name): \(error)") }
         lock.lock(); defer { lock.unlock() }
         let base = BundleFileName.base(for: contents)
         var name = base + BundleFileName.suffix

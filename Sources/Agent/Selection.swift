@@ -102,7 +102,28 @@ public struct ResultStore: Sendable {
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try ResultStore.encoder.encode(result).write(to: URL(fileURLWithPath: path(result.device.name)), options: .atomic)
+        try ResultStore.encode(result).write(to: URL(fileURLWithPath: path(result.device.name)), options: .atomic)
+    }
+
+    /// The results file of `result`: with the facts.json bytes the bundle got when the result has
+    /// them (spliced in as the last key, indented one level), encoded here otherwise.
+    static func encode(_ result: DeviceResult) throws -> Data {
+        guard let facts = result.factsJSON else { return try encoder.encode(result) }
+        let encoder = ResultStore.encoder
+        encoder.userInfo[.omittingFacts] = true
+        var bytes = [UInt8](try encoder.encode(result))
+        // Pretty output ends "\n}": the facts go in before it. JSON holds no raw newline inside
+        // strings, so indenting every line of facts.json is a byte-wise replacement.
+        guard bytes.last == UInt8(ascii: "}"), bytes.dropLast().last == UInt8(ascii: "\n") else { return try ResultStore.encoder.encode(result) }
+        bytes.removeLast(2)
+        bytes += Array(",\n  \"facts\" : ".utf8)
+        bytes.reserveCapacity(bytes.count + facts.count + facts.count / 8 + 4)
+        for byte in facts.last == UInt8(ascii: "\n") ? facts.dropLast() : facts[...] {
+            bytes.append(byte)
+            if byte == UInt8(ascii: "\n") { bytes += [0x20, 0x20] }
+        }
+        bytes += Array("\n}".utf8)
+        return Data(bytes)
     }
 
     /// The last result of device `name`, if one is recorded and readable.

@@ -95,8 +95,8 @@ public struct BundleWriter: Sendable {
     /// when missing). When that name exists, `-2`, `-3`, ... is added: bundles never overwrite each other.
     /// Returns the file written (mode 0640).
     @discardableResult
-    public func write(_ contents: BundleContents) throws(BundleWriteError) -> URL {
-        let bytes = try Self.encode(contents, key: key)
+    public func write(_ contents: BundleContents, factsJSON: [UInt8]? = nil) throws(BundleWriteError) -> URL {
+        let bytes = try Self.encode(contents, key: key, factsJSON: factsJSON)
         try SystemCall.makeDirectory(directory.path, mode: 0o750)
         let base = BundleFileName.base(for: contents)
         return try place(bytes, base: base) { attempt in
@@ -230,11 +230,12 @@ public struct BundleWriter: Sendable {
     }
 
     /// The complete bundle file for `contents`, signed with `key`: tar + gzip of manifest.json,
-    /// manifest.sig, facts.json, collection.log and raw/<rpc>.xml.
-    public static func encode(_ contents: BundleContents, key: AgentKey) throws(BundleWriteError) -> [UInt8] {
+    /// manifest.sig, facts.json, collection.log and raw/<rpc>.xml. `factsJSON`: the caller's
+    /// ``factsJSON(_:)`` of `contents.facts`, when it has it already.
+    public static func encode(_ contents: BundleContents, key: AgentKey, factsJSON encoded: [UInt8]? = nil) throws(BundleWriteError) -> [UInt8] {
         var payload: [ArchiveMember] = []
         do {
-            payload.append(ArchiveMember(name: "facts.json", bytes: try factsJSON(contents.facts)))
+            payload.append(ArchiveMember(name: "facts.json", bytes: try encoded ?? factsJSON(contents.facts)))
         } catch {
             throw .encoding("facts: \(error)")
         }
@@ -275,7 +276,7 @@ public struct BundleWriter: Sendable {
     }
 
     /// facts.json as written: pretty, keys sorted, so bundles diff well with ordinary tools too.
-    static func factsJSON(_ facts: DeviceFacts) throws -> [UInt8] {
+    public static func factsJSON(_ facts: DeviceFacts) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(facts)) + [UInt8(ascii: "\n")]

@@ -60,7 +60,9 @@ struct SimulatedDevice {
         #expect(result.reason?.hasPrefix("not stored: mkdir \(blocker): Not a directory") == true, "\(result.reason ?? "")")
         // What the device answered is kept: the facts were collected, only the bundle is missing.
         #expect(result.reason?.contains("(collected ok)") == true)
-        #expect(result.facts.software?.model == "mx480")
+        #expect(result.facts.software == nil, "the runtime's results hold no facts: they are in the results store")
+        let recorded = ResultStore(stateDirectory: config.agent.stateDirectory).load("r1")
+        #expect(recorded?.facts.software?.model == "mx480")
 
         let status = await AgentStatus(runtime: runtime)
         #expect(status.results.map(\.status) == [.failed])

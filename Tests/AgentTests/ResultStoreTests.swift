@@ -1,0 +1,73 @@
+@testable import Agent
+import Bundle
+import Foundation
+import Junos
+import Testing
+import TestSupport
+
+/// The results file reuses the facts.json bytes written into the bundle instead of encoding the
+/// facts a second time: what it holds must be exactly what encoding the whole result gives.
+@Suite struct ResultStoreTests {
+    func result() throws -> DeviceResult {
+        var facts = DeviceFacts()
+        facts.software = try SoftwareInformation.parse(bytes: Fixtures.bytes("get-software-information/pyez__m320-dual-re-14.1R1.xml"),
+                                                       rpc: "get-software-information")
+        facts.inventory = try ChassisInventory.parse(bytes: Fixtures.bytes("get-chassis-inventory/\(try firstFixture("get-chassis-inventory"))"),
+                                                     rpc: "get-chassis-inventory")
+        // Strings with quotes, slashes and newlines: escaped in both encodings.
+        facts.parseErrors = ["get-system-storage": "no \"filesystem\" at /var\nsecond line"]
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        var result = DeviceResult(device: Device(name: "r1", host: "192.0.2.1"), host: "192.0.2.1", port: 830, trigger: .schedule,
+                                  started: start, finished: start.addingTimeInterval(5), status: .ok, failureKind: nil, reason: nil,
+                                  attempts: 1, rpcs: [RPCResult(name: "get-software-information", status: .ok, durationMilliseconds: 12)],
+                                  facts: facts, log: "+0ms info collecting\n")
+        result.stored = "/var/spool/care-agent/outbox/r1.tar.gz"
+        result.factsJSON = try BundleWriter.factsJSON(facts)
+        return result
+    }
+
+    func firstFixture(_ rpc: String) throws -> String {
+        try #require(try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.appendingPathComponent(rpc).path)
+            .filter { $0.hasSuffix(".xml") }.sorted().first)
+    }
+
+    func object(_ data: Data) throws -> NSDictionary {
+        try #require(try JSONSerialization.jsonObject(with: data) as? NSDictionary)
+    }
+
+    @Test func theSplicedFileIsTheWholeResult() throws {
+        let result = try result()
+        let spliced = try ResultStore.encode(result)
+        let whole = try ResultStore.encoder.encode(result)
+        #expect(spliced != whole, "the facts were encoded again instead of reused")
+        #expect(try object(spliced) == object(whole))
+        let decoded = try ResultStore.decoder.decode(DeviceResult.self, from: spliced)
+        #expect(decoded.facts == result.facts)
+        #expect(decoded.stored == result.stored && decoded.rpcs.count == 1 && decoded.log == result.log)
+    }
+
+    @Test func changedFactsAreNeverWrittenFromStaleBytes() throws {
+        var result = try result()
+        result.facts.software = nil
+        #expect(result.factsJSON == nil)
+        let decoded = try ResultStore.decoder.decode(DeviceResult.self, from: try ResultStore.encode(result))
+        #expect(decoded.facts.software == nil && decoded.facts.inventory != nil)
+    }
+
+    @Test func saveAndLoadKeepTheLastGoodFacts() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = ResultStore(stateDirectory: dir.path)
+        let good = try result()
+        try store.save(good)
+        #expect(store.load("r1")?.facts == good.facts)
+        // A failed run: no facts of its own, the last good ones beside it.
+        var failed = good
+        failed.facts = DeviceFacts()
+        failed.status = .failed
+        try store.save(failed)
+        let loaded = try #require(store.load("r1"))
+        #expect(loaded.status == .failed && loaded.facts.software == nil)
+        #expect(loaded.lastGood?.facts == good.facts)
+    }
+}
