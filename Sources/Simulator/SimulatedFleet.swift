@@ -196,7 +196,11 @@ public final class SimulatedFleet: @unchecked Sendable {
             let log = "\(dir)/sshd.log"
             unlink(log)
             do {
-                processes.append(try SpawnedProcess(options.sshdPath, ["-D", "-e", "-f", "\(dir)/sshd_config"],
+                // -r: no re-exec per connection. Every session of the fleet runs on the machine of
+                // the collector under test, and re-executing sshd (loading, linking, reading the
+                // configuration and keys again) was most of sshd's ~19 ms of CPU a session
+                // (perf, docs/performance.md); a real device's sshd costs the collector nothing.
+                processes.append(try SpawnedProcess(options.sshdPath, ["-D", "-e", "-r", "-f", "\(dir)/sshd_config"],
                                                     stderr: log, ownProcessGroup: true))
             } catch {
                 stop()
