@@ -7,7 +7,7 @@ import SSH
 /// Where the SSH login for a group comes from. agent.conf never holds a secret itself: a password
 /// or passphrase is read from a file (mode 0600) or from a systemd credential
 /// (`LoadCredential=NAME` in the unit loads `/etc/credstore/NAME` → `$CREDENTIALS_DIRECTORY/NAME`).
-public struct CredentialSource: Sendable, Equatable {
+public struct CredentialSource: Sendable, Hashable {
     public var user: String?
     public var keyFile: String?
     public var passphraseFile: String?

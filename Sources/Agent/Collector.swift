@@ -30,6 +30,7 @@ public final class Collector: Sendable {
     let limits: CollectionLimits
     let environment: [String: String]
     let heapReturn = HeapReturn()
+    let credentials = CredentialCache()
 
     /// `limits` are the running agent's (shared across reloads); by default this collector's own,
     /// from `configuration`.
@@ -206,7 +207,7 @@ public final class Collector: Sendable {
     /// Collects one device now, ignoring the concurrency limits (the caller holds them).
     public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionCause) async -> DeviceCollection {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
-        await run.perform(connector: connector, redactor: redactor, environment: environment)
+        await run.perform(connector: connector, redactor: redactor, credentialCache: credentials, environment: environment)
         return run.finish()
     }
 
@@ -278,11 +279,12 @@ struct DeviceRun {
         log(status.attempted ? .warning : .notice, message, ["failure": "\(kind.rawValue)"])
     }
 
-    mutating func perform(connector: DeviceConnector, redactor: ConfigurationRedactor, environment: [String: String]) async {
+    mutating func perform(connector: DeviceConnector, redactor: ConfigurationRedactor, credentialCache: CredentialCache,
+                          environment: [String: String]) async {
         log(.info, "collecting", ["host": "\(device.host)", "port": "\(port)", "trigger": "\(trigger.rawValue)"])
         let credentials: SSHCredentials
         do {
-            credentials = try group.credentials.resolve(group: group.name, environment: environment)
+            credentials = try credentialCache.credentials(group: group.name, source: group.credentials, environment: environment)
         } catch {
             fail(.credentials, error.description)
             return

@@ -57,6 +57,14 @@ static inline int care_ssh2_userauth_publickey_fromfile(LIBSSH2_SESSION *s, cons
                                                   publickey, privatekey, passphrase);
 }
 
+/* The same from the key file's contents, read once for many sessions; the public key is
+ * derived from the private one. */
+static inline int care_ssh2_userauth_publickey_frommemory(LIBSSH2_SESSION *s, const char *user,
+                                                          const char *privatekey, size_t length,
+                                                          const char *passphrase) {
+    return libssh2_userauth_publickey_frommemory(s, user, strlen(user), NULL, 0, privatekey, length, passphrase);
+}
+
 /* Keyboard-interactive: libssh2 calls back with the session's abstract pointer, which holds
  * the answer (the password) as a C string owned by the Swift side for the call's duration.
  * Every prompt gets the password, as OpenSSH's client does for a password-only PAM stack;

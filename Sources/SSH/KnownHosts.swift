@@ -244,21 +244,32 @@ struct HashedName {
     }
 }
 
-/// Reading a known_hosts file, and what identifies the version read (device, inode, size,
-/// modification and change times): the same stamp means the same bytes.
-enum KnownHostsFile {
-    struct Stamp: Equatable {
-        var device: UInt64, inode: UInt64, size: Int64
-        var modified: timespec, changed: timespec
+/// What identifies one version of a file (device, inode, size, modification and change times):
+/// the same stamp means the same bytes, owner and mode (a write, chmod, chown or replacement
+/// changes one of them). For what is read once and again only when its file changes.
+public struct FileStamp: Equatable, Sendable {
+    public var device: UInt64, inode: UInt64, size: Int64
+    public var modified: timespec, changed: timespec
 
-        static let missing = Stamp(device: 0, inode: 0, size: -1, modified: timespec(), changed: timespec())
+    public static let missing = FileStamp(device: 0, inode: 0, size: -1, modified: timespec(), changed: timespec())
 
-        static func == (a: Stamp, b: Stamp) -> Bool {
-            a.device == b.device && a.inode == b.inode && a.size == b.size
-                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
-                && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
-        }
+    /// The stamp of `path` now; ``missing`` when it cannot be stat'ed.
+    public static func of(_ path: String) -> FileStamp {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .missing }
+        return FileStamp(info)
     }
+
+    public static func == (a: FileStamp, b: FileStamp) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.size == b.size
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
+    }
+}
+
+/// Reading a known_hosts file, and the stamp of the version read.
+enum KnownHostsFile {
+    typealias Stamp = FileStamp
 
     /// The stamp of `path` now (``Stamp/missing`` when there is no file).
     static func stamp(_ path: String) throws(SSHError) -> Stamp {
@@ -298,7 +309,7 @@ enum KnownHostsFile {
     }
 }
 
-extension KnownHostsFile.Stamp {
+extension FileStamp {
     /// Whether the file was modified or changed less than `seconds` ago (or has no times).
     func isRecent(_ seconds: Double) -> Bool {
         var clock = timespec()

@@ -11,6 +11,10 @@ public struct SSHCredentials: Sendable {
     public var privateKeyPath: String?
     /// Public key file; derived from the private key when nil.
     public var publicKeyPath: String?
+    /// The private key file's contents, when the caller read it once for many sessions (the
+    /// agent does, per group): authentication then parses no file. `privateKeyPath` still names
+    /// the key in messages, and is read instead when libssh2 cannot take the key from memory.
+    public var privateKey: [UInt8]?
     public var passphrase: String?
     /// Used for `password` and, when the server offers only that, `keyboard-interactive`.
     public var password: String?
@@ -197,16 +201,13 @@ public final class SSHSession: @unchecked Sendable {
 
         if let keyPath = credentials.privateKeyPath, offered.contains("publickey") {
             tried.append("publickey")
-            guard FileManager.default.isReadableFile(atPath: keyPath) else {
+            guard credentials.privateKey != nil || FileManager.default.isReadableFile(atPath: keyPath) else {
                 throw SSHError.privateKey(peer: peer, path: keyPath, message: "file does not exist or is not readable")
             }
-            let result = await attempt("public key authentication", deadline: deadline) { s in
-                care_ssh2_userauth_publickey_fromfile(s, user, credentials.publicKeyPath, keyPath, credentials.passphrase ?? "")
-            }
-            switch result {
+            switch await publicKeyAttempt(credentials, keyPath: keyPath, deadline: deadline) {
             case .success: authenticatedWith = "publickey"; return
             case let .failure(code, message):
-                if code == LIBSSH2_ERROR_FILE {
+                if code == LIBSSH2_ERROR_FILE || code == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED {
                     let hint = credentials.passphrase == nil
                         ? "the key is encrypted and no passphrase was given, or its format is not supported"
                         : "wrong passphrase, or a key format libssh2 cannot read"
@@ -265,6 +266,27 @@ public final class SSHSession: @unchecked Sendable {
             return "the server closed the connection during the handshake (\(message)); check the port and MaxStartups/connection limits"
         }
         return "\(message) (libssh2 error \(code))"
+    }
+
+    /// Public key authentication with the key in memory when the credentials carry it, else
+    /// from the file; the file too when libssh2 cannot take that key format from memory (it
+    /// fails before sending anything then).
+    private func publicKeyAttempt(_ credentials: SSHCredentials, keyPath: String, deadline: ContinuousClock.Instant) async -> AttemptResult {
+        let user = credentials.user
+        let passphrase = credentials.passphrase ?? ""
+        if let key = credentials.privateKey, credentials.publicKeyPath == nil {
+            let result = await attempt("public key authentication", deadline: deadline) { s in
+                key.withUnsafeBufferPointer { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) {
+                        care_ssh2_userauth_publickey_frommemory(s, user, $0.baseAddress, $0.count, passphrase)
+                    }
+                }
+            }
+            guard case let .failure(code, _) = result, code == LIBSSH2_ERROR_FILE || code == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED else { return result }
+        }
+        return await attempt("public key authentication", deadline: deadline) { s in
+            care_ssh2_userauth_publickey_fromfile(s, user, credentials.publicKeyPath, keyPath, passphrase)
+        }
     }
 
     // MARK: - Driving libssh2 calls on the loop

@@ -66,6 +66,30 @@ import TestSupport
         }
     }
 
+    /// The agent reads each group's key once and authenticates every session from memory: the
+    /// file is not needed again (here it is gone), for every key type the agent supports.
+    @Test func keysAuthenticateFromMemoryWithoutTheirFile() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        for (key, passphrase) in [("ed25519", nil), ("ecdsa", nil), ("ed25519-passphrase", h.keyPassphrase)] {
+            var target = endpoint(h, key: key, passphrase: passphrase)
+            target.credentials.privateKey = [UInt8](try Data(contentsOf: URL(fileURLWithPath: h.clientKeys[key]!)))
+            target.credentials.privateKeyPath = dir.appendingPathComponent("moved-away-\(key)").path
+            let client = try await NETCONFClient.connect(to: target, logger: logger)
+            #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty, "\(key)")
+            await client.close()
+        }
+        // A wrong passphrase is still told as one.
+        var wrong = endpoint(h, key: "ed25519-passphrase", passphrase: "wrong")
+        wrong.credentials.privateKey = [UInt8](try Data(contentsOf: URL(fileURLWithPath: h.clientKeys["ed25519-passphrase"]!)))
+        await #expect {
+            _ = try await NETCONFClient.connect(to: wrong, logger: logger)
+        } throws: { error in
+            guard let e = error as? SSHError, case .privateKey = e else { return false }
+            return e.description.contains("wrong passphrase")
+        }
+    }
+
     @Test func rsaKeyAgainstServerAllowingSSHRSA() async throws {
         let (h, dir) = try harness { $0.allowSSHRSA = true; $0.hostKeyTypes = ["rsa"] }
         defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
