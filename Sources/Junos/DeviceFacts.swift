@@ -2,24 +2,107 @@ import XML
 
 /// Everything known about one device from one collection. Each field is nil when its RPC was not
 /// collected or gave no data; `parseErrors` says why for the ones that failed.
+///
+/// A value type kept behind one reference, copied on write: inline it was 568 bytes, and every
+/// copy of a device's result (several live in each collection's async frames, ~512 collections
+/// at once) carried them (heaptrack, docs/performance.md). The JSON is the fields' own.
 public struct DeviceFacts: Codable, Sendable, Equatable {
-    public var software: SoftwareInformation?
-    public var inventory: ChassisInventory?
-    public var routingEngines: RoutingEngineReport?
-    public var environment: EnvironmentReport?
-    public var chassisAlarms: AlarmReport?
-    public var systemAlarms: AlarmReport?
-    public var storage: StorageReport?
-    public var coreDumps: CoreDumpReport?
-    public var uptime: UptimeReport?
-    public var virtualChassis: VirtualChassisStatus?
-    public var cluster: ChassisClusterStatus?
-    public var configuration: ConfigurationFacts?
-    public var interfaces: InterfaceReport?
-    /// RPC name → why its reply gave no facts.
-    public var parseErrors: [String: String]
+    /// The fields, stored once.
+    private struct Fields: Codable, Sendable, Equatable {
+        var software: SoftwareInformation?
+        var inventory: ChassisInventory?
+        var routingEngines: RoutingEngineReport?
+        var environment: EnvironmentReport?
+        var chassisAlarms: AlarmReport?
+        var systemAlarms: AlarmReport?
+        var storage: StorageReport?
+        var coreDumps: CoreDumpReport?
+        var uptime: UptimeReport?
+        var virtualChassis: VirtualChassisStatus?
+        var cluster: ChassisClusterStatus?
+        var configuration: ConfigurationFacts?
+        var interfaces: InterfaceReport?
+        var parseErrors: [String: String] = [:]
+    }
 
-    public init() { parseErrors = [:] }
+    /// Never mutated once shared: every setter copies it first unless it is the only owner.
+    private final class Box: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+        change(&box.fields)
+    }
+
+    public var software: SoftwareInformation? {
+        get { box.fields.software }
+        set { update { $0.software = newValue } }
+    }
+    public var inventory: ChassisInventory? {
+        get { box.fields.inventory }
+        set { update { $0.inventory = newValue } }
+    }
+    public var routingEngines: RoutingEngineReport? {
+        get { box.fields.routingEngines }
+        set { update { $0.routingEngines = newValue } }
+    }
+    public var environment: EnvironmentReport? {
+        get { box.fields.environment }
+        set { update { $0.environment = newValue } }
+    }
+    public var chassisAlarms: AlarmReport? {
+        get { box.fields.chassisAlarms }
+        set { update { $0.chassisAlarms = newValue } }
+    }
+    public var systemAlarms: AlarmReport? {
+        get { box.fields.systemAlarms }
+        set { update { $0.systemAlarms = newValue } }
+    }
+    public var storage: StorageReport? {
+        get { box.fields.storage }
+        set { update { $0.storage = newValue } }
+    }
+    public var coreDumps: CoreDumpReport? {
+        get { box.fields.coreDumps }
+        set { update { $0.coreDumps = newValue } }
+    }
+    public var uptime: UptimeReport? {
+        get { box.fields.uptime }
+        set { update { $0.uptime = newValue } }
+    }
+    public var virtualChassis: VirtualChassisStatus? {
+        get { box.fields.virtualChassis }
+        set { update { $0.virtualChassis = newValue } }
+    }
+    public var cluster: ChassisClusterStatus? {
+        get { box.fields.cluster }
+        set { update { $0.cluster = newValue } }
+    }
+    public var configuration: ConfigurationFacts? {
+        get { box.fields.configuration }
+        set { update { $0.configuration = newValue } }
+    }
+    public var interfaces: InterfaceReport? {
+        get { box.fields.interfaces }
+        set { update { $0.interfaces = newValue } }
+    }
+    /// RPC name → why its reply gave no facts.
+    public var parseErrors: [String: String] {
+        get { box.fields.parseErrors }
+        set { update { $0.parseErrors = newValue } }
+    }
+
+    public init() { box = Box(Fields()) }
+
+    public init(from decoder: any Decoder) throws { box = Box(try Fields(from: decoder)) }
+
+    public func encode(to encoder: any Encoder) throws { try box.fields.encode(to: encoder) }
+
+    public static func == (a: DeviceFacts, b: DeviceFacts) -> Bool { a.box === b.box || a.box.fields == b.box.fields }
 }
 
 /// The kinds of fact the agent knows how to read, and the RPC that asks for each.
