@@ -120,18 +120,7 @@ public final class Collector: Sendable {
         let globalLimit = limits.global
         await withDiscardingTaskGroup { running in
             for (position, turn) in turns.enumerated() {
-                var admitted = false
-                do {
-                    try Task.checkCancellation()
-                    try await groupLimit?.acquire()
-                    do {
-                        try await globalLimit.acquire()
-                        admitted = true
-                    } catch {
-                        await groupLimit?.release()
-                    }
-                } catch {}
-                guard admitted else {
+                guard await Self.acquire(groupLimit, globalLimit) else {
                     for rest in turns[position...] {
                         await inFlight.release(rest.device.name)
                         let result = cancelled(rest.device, group: rest.group, trigger: trigger)
@@ -150,6 +139,23 @@ public final class Collector: Sendable {
                 }
             }
         }
+    }
+
+    /// Takes the group's slot, then a global one; false, holding neither, when cancelled.
+    private static func acquire(_ groupLimit: ConcurrencyLimit?, _ globalLimit: ConcurrencyLimit) async -> Bool {
+        do {
+            try Task.checkCancellation()
+            try await groupLimit?.acquire()
+        } catch {
+            return false
+        }
+        do {
+            try await globalLimit.acquire()
+        } catch {
+            await groupLimit?.release()
+            return false
+        }
+        return true
     }
 
     /// Collects a device holding its slots, gives them back (`release`), stores the collection.

@@ -17,7 +17,8 @@ final class CredentialCache: @unchecked Sendable {
 
     private let lock = NSLock()
     /// How many times credentials were read from their files (for tests and debugging).
-    private(set) var resolutions = 0
+    var resolutions: Int { lock.withLock { resolved } }
+    private var resolved = 0
     /// By source, not group name: a device may bring its own login (an inventory's user).
     private var entries: [CredentialSource: Entry] = [:]
 
@@ -27,7 +28,7 @@ final class CredentialCache: @unchecked Sendable {
         let stamps = source.files(environment: environment).map(FileStamp.of)
         if let entry = lock.withLock({ entries[source] }), entry.stamps == stamps { return entry.credentials }
         var credentials = try source.resolve(group: group, environment: environment)
-        lock.withLock { resolutions += 1 }
+        lock.withLock { resolved += 1 }
         if let path = credentials.privateKeyPath { credentials.privateKey = Self.readKey(path) }
         lock.withLock { entries[source] = Entry(stamps: stamps, credentials: credentials) }
         return credentials

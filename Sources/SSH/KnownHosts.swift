@@ -269,20 +269,18 @@ public struct FileStamp: Equatable, Sendable {
 
 /// Reading a known_hosts file, and the stamp of the version read.
 enum KnownHostsFile {
-    typealias Stamp = FileStamp
-
-    /// The stamp of `path` now (``Stamp/missing`` when there is no file).
-    static func stamp(_ path: String) throws(SSHError) -> Stamp {
+    /// The stamp of `path` now (``FileStamp/missing`` when there is no file).
+    static func stamp(_ path: String) throws(SSHError) -> FileStamp {
         var info = stat()
         guard stat(path, &info) == 0 else {
             if errno == ENOENT { return .missing }
             throw .knownHostsUnreadable(path: path, message: String(cString: strerror(errno)))
         }
-        return Stamp(info)
+        return FileStamp(info)
     }
 
     /// The bytes of `path` and the stamp of exactly those bytes; a missing file is empty.
-    static func read(_ path: String) throws(SSHError) -> (bytes: [UInt8], stamp: Stamp) {
+    static func read(_ path: String) throws(SSHError) -> (bytes: [UInt8], stamp: FileStamp) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return ([], .missing) }
@@ -305,7 +303,7 @@ enum KnownHostsFile {
             count += n
         }
         bytes.removeLast(bytes.count - count)
-        return (bytes, Stamp(info))
+        return (bytes, FileStamp(info))
     }
 }
 
@@ -333,7 +331,7 @@ final class KnownHostsCache: @unchecked Sendable {
     static let shared = KnownHostsCache()
 
     private struct Cached {
-        var stamp: KnownHostsFile.Stamp
+        var stamp: FileStamp
         var hosts: KnownHosts
         /// The bytes parsed, kept while the stamp is too recent to tell versions apart.
         var racyBytes: [UInt8]?
@@ -379,7 +377,7 @@ final class KnownHostsCache: @unchecked Sendable {
 
     /// Parses one version of `path` into the cache (under the lock: 500 sessions starting
     /// together parse the file once).
-    private func parse(_ path: String, bytes: [UInt8], stamp: KnownHostsFile.Stamp, logger: Logger?) throws(SSHError) {
+    private func parse(_ path: String, bytes: [UInt8], stamp: FileStamp, logger: Logger?) throws(SSHError) {
         let hosts = KnownHosts(path: path, bytes: bytes)
         for skipped in hosts.skipped {
             (logger ?? KnownHostsCache.fallbackLogger).warning("known_hosts line skipped", metadata: [

@@ -11,11 +11,7 @@ import TestSupport
 /// profile's replies between polls is the device changing state.
 @Suite(.serialized) struct HealthPollTests {
     /// Event bundles in `outbox`, read and verified, oldest first.
-    func eventBundles(_ outbox: String) throws -> [BundleContents] {
-        try FileOutbox(directory: outbox).pending().filter { $0.trigger == .event }.sorted { $0.added < $1.added }.map {
-            try BundleReader().read(contentsOf: URL(fileURLWithPath: outbox + "/" + $0.name)).contents
-        }
-    }
+    func eventBundles(_ outbox: String) throws -> [BundleContents] { try EventEvidence.bundles(outbox) }
 
     func waitFor(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
         let end = Date().addingTimeInterval(seconds)
@@ -130,14 +126,7 @@ import TestSupport
         #expect(try eventBundles(outbox).count == 4, "each incident yields exactly one bundle")
 
         // `care-agent events`: each incident, what it did, the bundle it produced; counts per kind.
-        let out = dir.appendingPathComponent("events.json").path, err = dir.appendingPathComponent("events.err").path
-        let events = try ChildProcess(try careAgentExecutable(), ["events", "--state", configuration.agent.stateDirectory, "--device", "r1", "--json"],
-                                      stdout: out, stderr: err)
-        #expect(events.wait() == 0, "\((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
-        struct Listing: Decodable { var events: [EventRecord]; var kinds: [String: [String: Int]] }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let listing = try decoder.decode(Listing.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let listing = try EventEvidence.listing(state: configuration.agent.stateDirectory, device: "r1", dir: dir)
         let bundles = listing.events.filter { $0.action == .bundle }
         #expect(bundles.map(\.event.kind) == ["alarm", "switchover", "core-dump", "reboot"])
         let names = Set(try FileOutbox(directory: outbox).pending().map(\.name))

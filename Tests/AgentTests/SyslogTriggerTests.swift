@@ -181,11 +181,7 @@ import TestSupport
 /// gets event bundles of its own; the health poll sees the FRU incidents again and adds to them
 /// instead of collecting twice; each bundle's notice reaches a webhook receiver the test runs.
 @Suite(.serialized) struct SyslogTriggerTests {
-    func eventBundles(_ outbox: String) throws -> [BundleContents] {
-        try FileOutbox(directory: outbox).pending().filter { $0.trigger == .event }.sorted { $0.added < $1.added }.map {
-            try BundleReader().read(contentsOf: URL(fileURLWithPath: outbox + "/" + $0.name)).contents
-        }
-    }
+    func eventBundles(_ outbox: String) throws -> [BundleContents] { try EventEvidence.bundles(outbox) }
 
     /// Polls `condition` without blocking a thread of the cooperative pool (the agent's services
     /// under test run there too).
@@ -338,14 +334,7 @@ import TestSupport
         #expect(await runtime.metrics.render(outboxDepth: 0).contains("care_agent_events_total{kind=\"fru-offline\",action=\"duplicate\"} 2\n"))
 
         // `care-agent events`: r1's FRU incident, one bundle, seen by syslog then the poll.
-        let out = dir.appendingPathComponent("events.json").path, err = dir.appendingPathComponent("events.err").path
-        let events = try ChildProcess(try careAgentExecutable(), ["events", "--state", configuration.agent.stateDirectory, "--device", "r1", "--json"],
-                                      stdout: out, stderr: err)
-        #expect(events.wait() == 0, "\((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")")
-        struct Listing: Decodable { var events: [EventRecord]; var kinds: [String: [String: Int]] }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let listing = try decoder.decode(Listing.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let listing = try EventEvidence.listing(state: configuration.agent.stateDirectory, device: "r1", dir: dir)
         let fruRecords = listing.events.filter { $0.event.kind == "fru-offline" }
         #expect(fruRecords.count == 1 && fruRecords.first?.sources == ["syslog", "poll"] && fruRecords.first?.action == .bundle,
                 "\(fruRecords)")
