@@ -75,8 +75,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
-        // sshd's netconf subsystem for the simulated fleet: a byte relay to the fleet process.
-        .executableTarget(name: "care-netconf-relay"),
+        // sshd's netconf subsystem for the simulated fleet: a byte relay to the fleet process, run
+        // once per session, so linked statically (0.4 ms to start, not 3 ms: see its main.c).
+        .executableTarget(name: "care-netconf-relay", linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .executableTarget(name: "care-agent", dependencies: [
             "Agent", "Simulator", "NETCONFSSH", "Junos", "Bundle", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -123,7 +124,7 @@ let package = Package(
         .testTarget(name: "IOLoopTests", dependencies: ["IOLoop"]),
         .testTarget(name: "XMLTests", dependencies: ["XML", "CLibXML2", "TestSupport"]),
         .testTarget(name: "NETCONFTests", dependencies: ["NETCONF", "IOLoop", "TestSupport"]),
-        .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport"]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JunosTests", dependencies: ["Junos", "XML", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Junos", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "NETCONF", "TestSupport"]),

@@ -20,16 +20,19 @@ public struct BundleSink: CollectionSink {
                   agent: AgentIdentity(id: configuration.agent.agentID, version: AgentIdentity.careAgentVersion))
     }
 
-    /// Encoding, compression, the writes and both fsyncs run on the store thread: an fsync on a
-    /// busy disk can take long, and must not hold a thread of the cooperative pool.
+    /// The writes and both fsyncs run on the store thread: an fsync on a busy disk can take long,
+    /// and must not hold a thread of the cooperative pool. Encoding, compression and signing run
+    /// in the collecting task, in parallel: on the one store thread they queued up behind each
+    /// other when a wave of devices finished together, every waiting device holding its replies.
     static let storeThread = SerialWorkThread(name: "care-store")
 
-    public func store(_ collection: DeviceCollection) async throws -> String {
+    public func store(_ collection: consuming DeviceCollection) async throws -> String {
         let outbox = self.outbox
-        let contents = BundleSink.contents(collection, agent: agent)
-        let factsJSON = collection.result.factsJSON
+        let bundle = try outbox.seal(BundleSink.contents(collection, agent: agent), factsJSON: collection.result.factsJSON)
+        // The replies are in the bundle now: gone before the wait for the store thread.
+        _ = consume collection
         let stored: Result<String, OutboxError> = await Self.storeThread.run {
-            Result { () throws(OutboxError) in outbox.path(of: try outbox.add(contents, factsJSON: factsJSON).name) }
+            Result { () throws(OutboxError) in outbox.path(of: try outbox.add(bundle).name) }
         }
         return try stored.get()
     }

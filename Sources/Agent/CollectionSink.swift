@@ -4,7 +4,9 @@ import Foundation
 /// the outbox, a directory, or a test's memory.
 public protocol CollectionSink: Sendable {
     /// Stores one device's collection and returns where it went (a path, for logs and summaries).
-    func store(_ collection: DeviceCollection) async throws -> String
+    /// The collection is the sink's (`consuming`): a sink that needs the replies only briefly
+    /// lets them go before its slow part.
+    func store(_ collection: consuming DeviceCollection) async throws -> String
 }
 
 /// Writes each collection as a directory `<root>/<device>/<UTC time>/` holding `result.json`,
@@ -17,7 +19,7 @@ public struct DirectorySink: CollectionSink {
         self.root = root
     }
 
-    public func store(_ collection: DeviceCollection) async throws -> String {
+    public func store(_ collection: consuming DeviceCollection) async throws -> String {
         let result = collection.result
         let stamp = DirectorySink.timestamp(result.started)
         let fm = FileManager.default

@@ -163,16 +163,15 @@ public final class Collector: Sendable {
                                  onEvent: @escaping @Sendable (CollectionEvent) -> Void,
                                  release: () async -> Void) async -> DeviceResult {
         onEvent(.started(device))
-        var collection = await collectOne(device, group: group, trigger: trigger)
+        let collection = await collectOne(device, group: group, trigger: trigger, event: event)
         await release()
         // Released before returning (not in a deferred task), so that a collection asked for right
         // after this one finds the device free.
         await inFlight.release(device.name)
-        collection.result.event = event
         var result = collection.result
         var storedAt: String?
         do {
-            storedAt = try await sink.store(collection)
+            storedAt = try await sink.store(consume collection)
             result.stored = storedAt
             logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
         } catch {
@@ -211,10 +210,14 @@ public final class Collector: Sendable {
     }
 
     /// Collects one device now, ignoring the concurrency limits (the caller holds them).
-    public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionCause) async -> DeviceCollection {
+    /// `event`: the incident that triggered it, recorded in the result.
+    public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionCause,
+                           event: TriggerEvent? = nil) async -> DeviceCollection {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
         await run.perform(connector: connector, redactor: redactor, credentialCache: credentials, environment: environment)
-        return run.finish()
+        var collection = run.finish()
+        collection.result.event = event
+        return collection
     }
 
     private func skipped(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {

@@ -59,10 +59,13 @@ public struct OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
 /// takes ``pending()`` in order and settles each bundle with ``accept(_:)`` or ``reject(_:)``;
 /// ``enforceQuota(_:now:)`` keeps it within its size and age.
 public protocol Outbox: Sendable {
-    /// Stores a finished bundle, signed; returns its entry. `factsJSON`: ``BundleWriter/factsJSON(_:)``
-    /// of `contents.facts` when the caller has it (encoded otherwise).
+    /// Encodes `contents` and signs it with the outbox's key, ready for ``add(_:)``; CPU work only,
+    /// so callers do it in parallel and leave only the write to one writer. `factsJSON`:
+    /// ``BundleWriter/factsJSON(_:)`` of `contents.facts` when the caller has it (encoded otherwise).
+    func seal(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> SignedBundle
+    /// Stores a sealed bundle; returns its entry.
     @discardableResult
-    func add(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> OutboxEntry
+    func add(_ bundle: SignedBundle) throws(OutboxError) -> OutboxEntry
     /// The bundles waiting, in upload order: event, then on-demand, then scheduled; oldest first within each.
     func pending() -> [OutboxEntry]
     /// The server has the bundle: it leaves the outbox.
@@ -76,9 +79,11 @@ public protocol Outbox: Sendable {
 }
 
 extension Outbox {
-    /// Stores a finished bundle, encoding its facts.
+    /// Seals and stores a finished bundle.
     @discardableResult
-    public func add(_ contents: BundleContents) throws(OutboxError) -> OutboxEntry { try add(contents, factsJSON: nil) }
+    public func add(_ contents: BundleContents, factsJSON: [UInt8]? = nil) throws(OutboxError) -> OutboxEntry {
+        try add(seal(contents, factsJSON: factsJSON))
+    }
 }
 
 /// How large and how old an outbox may grow (`outbox-max`, `outbox-max-age`).
@@ -174,27 +179,38 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     /// The file of bundle `name`.
     public func path(of name: String) -> String { directory + "/" + name }
 
-    public func add(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> OutboxEntry {
+    public func seal(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> SignedBundle {
+        guard let writer else { throw OutboxError("the outbox \(directory) was opened without the agent key: it cannot sign bundles") }
+        do { return try SignedBundle(contents, key: writer.key, factsJSON: factsJSON) } catch {
+            throw OutboxError("cannot encode the bundle of \(contents.device.name): \(error)")
+        }
+    }
+
+    public func add(_ bundle: SignedBundle) throws(OutboxError) -> OutboxEntry {
         guard let writer else { throw OutboxError("the outbox \(directory) was opened without the agent key: it cannot sign bundles") }
         let url: URL
         // The writer's message names the file and the system call; it is the whole story.
-        do { url = try writer.write(contents, factsJSON: factsJSON) } catch { throw OutboxError("\(error)") }
+        do { url = try writer.write(bundle) } catch { throw OutboxError("\(error)") }
         let name = url.lastPathComponent
-        guard let entry = entry(name) else { throw OutboxError("the bundle \(name) vanished from \(directory) as it was written") }
+        // Remembered from the bundle, not read back from the file just written.
+        guard let entry = entry(name, known: (bundle.trigger, bundle.event)) else {
+            throw OutboxError("the bundle \(name) vanished from \(directory) as it was written")
+        }
         return entry
     }
 
     public func pending() -> [OutboxEntry] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(BundleFileName.isBundle)
-        let entries = names.compactMap(entry)
+        let entries = names.compactMap { entry($0) }
         lock.lock()
         known = known.filter { names.contains($0.key) }
         lock.unlock()
         return entries.sorted(by: OutboxEntry.uploadsBefore)
     }
 
-    /// The entry of a finished bundle file, its manifest read unless already known unchanged.
-    private func entry(_ name: String) -> OutboxEntry? {
+    /// The entry of a finished bundle file, its manifest read unless already known unchanged
+    /// (or `known`: the trigger and event of a bundle this outbox just wrote).
+    private func entry(_ name: String, known written: (CollectionTrigger, TriggerEvent?)? = nil) -> OutboxEntry? {
         var info = stat()
         guard lstat(path(of: name), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let size = Int64(info.st_size)
@@ -206,9 +222,14 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
         if let cached, cached.size == size, cached.modified == modified, cached.inode == inode {
             return OutboxEntry(name: name, size: size, added: modified, trigger: cached.trigger, event: cached.event)
         }
-        let manifest = try? BundleReader.unverifiedManifest(atPath: path(of: name))
-        let trigger = manifest?.collection.trigger ?? .scheduled
-        let event = manifest?.collection.event
+        let trigger: CollectionTrigger, event: TriggerEvent?
+        if let written {
+            (trigger, event) = written
+        } else {
+            let manifest = try? BundleReader.unverifiedManifest(atPath: path(of: name))
+            trigger = manifest?.collection.trigger ?? .scheduled
+            event = manifest?.collection.event
+        }
         lock.lock()
         known[name] = Known(size: size, modified: modified, inode: inode, trigger: trigger, event: event)
         lock.unlock()
@@ -275,16 +296,20 @@ public final class InMemoryOutbox: Outbox, @unchecked Sendable {
     private var rejected: [String: [UInt8]] = [:]
     public init(key: AgentKey) { self.key = key }
 
-    public func add(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> OutboxEntry {
-        let bytes: [UInt8]
-        do { bytes = try BundleWriter.encode(contents, key: key, factsJSON: factsJSON) } catch { throw OutboxError("cannot encode the bundle of \(contents.device.name): \(error)") }
+    public func seal(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> SignedBundle {
+        do { return try SignedBundle(contents, key: key, factsJSON: factsJSON) } catch {
+            throw OutboxError("cannot encode the bundle of \(contents.device.name): \(error)")
+        }
+    }
+
+    public func add(_ bundle: SignedBundle) throws(OutboxError) -> OutboxEntry {
         lock.lock(); defer { lock.unlock() }
-        let base = BundleFileName.base(for: contents)
+        let base = bundle.baseName
         var name = base + BundleFileName.suffix
         var n = 2
         while bundles[name] != nil || rejected[name] != nil { name = "\(base)-\(n)\(BundleFileName.suffix)"; n += 1 }
-        let entry = OutboxEntry(name: name, size: Int64(bytes.count), added: Date(), trigger: contents.trigger, event: contents.event)
-        bundles[name] = (entry, bytes)
+        let entry = OutboxEntry(name: name, size: Int64(bundle.bytes.count), added: Date(), trigger: bundle.trigger, event: bundle.event)
+        bundles[name] = (entry, bundle.bytes)
         return entry
     }
 

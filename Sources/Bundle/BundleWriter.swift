@@ -52,6 +52,26 @@ public enum BundleFileName {
     }
 }
 
+/// A bundle encoded and signed, not yet written: the bytes of its file and what an outbox needs
+/// to know of it without reading them back. Encoding (facts, tar, gzip, signature) is CPU work a
+/// collecting task does in parallel with the others; writing it is I/O for one writer.
+public struct SignedBundle: Sendable {
+    /// The whole `.tar.gz` file.
+    public let bytes: [UInt8]
+    /// The file name without suffix (``BundleFileName/base(for:)``).
+    public let baseName: String
+    public let trigger: CollectionTrigger
+    public let event: TriggerEvent?
+
+    /// Encodes and signs `contents` with `key`; `factsJSON` as for ``BundleWriter/encode(_:key:factsJSON:)``.
+    public init(_ contents: BundleContents, key: AgentKey, factsJSON: [UInt8]? = nil) throws(BundleWriteError) {
+        bytes = try BundleWriter.encode(contents, key: key, factsJSON: factsJSON)
+        baseName = BundleFileName.base(for: contents)
+        trigger = contents.trigger
+        event = contents.event
+    }
+}
+
 /// Writes signed bundles into a directory, crash-safely: the bundle is built in memory, written to
 /// a temporary file in the same directory, fsynced, hard-linked to its final name (which fails
 /// rather than overwrite an existing bundle) and the directory fsynced. A crash at any point leaves
@@ -96,10 +116,16 @@ public struct BundleWriter: Sendable {
     /// Returns the file written (mode 0640).
     @discardableResult
     public func write(_ contents: BundleContents, factsJSON: [UInt8]? = nil) throws(BundleWriteError) -> URL {
-        let bytes = try Self.encode(contents, key: key, factsJSON: factsJSON)
+        try write(SignedBundle(contents, key: key, factsJSON: factsJSON))
+    }
+
+    /// Writes a bundle encoded and signed beforehand (``SignedBundle``), named as
+    /// ``write(_:factsJSON:)`` names it.
+    @discardableResult
+    public func write(_ bundle: SignedBundle) throws(BundleWriteError) -> URL {
         try SystemCall.makeDirectory(directory.path, mode: 0o750)
-        let base = BundleFileName.base(for: contents)
-        return try place(bytes, base: base) { attempt in
+        let base = bundle.baseName
+        return try place(bundle.bytes, base: base) { attempt in
             switch attempt {
             case 1: return base + BundleFileName.suffix
             // A few readable suffixes, then random ones so a simulated fleet of identical

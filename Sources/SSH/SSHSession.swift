@@ -14,7 +14,12 @@ public struct SSHCredentials: Sendable {
     /// The private key file's contents, when the caller read it once for many sessions (the
     /// agent does, per group): authentication then parses no file. `privateKeyPath` still names
     /// the key in messages, and is read instead when libssh2 cannot take the key from memory.
-    public var privateKey: [UInt8]?
+    public var privateKey: [UInt8]? {
+        didSet { signingKey = privateKey.flatMap { SSHSigningKey(privateKey: $0) } }
+    }
+    /// `privateKey` parsed, when it is a key ``SSHSigningKey`` signs with: sessions then sign
+    /// their authentication with it, no parsing per session.
+    public private(set) var signingKey: SSHSigningKey?
     public var passphrase: String?
     /// Used for `password` and, when the server offers only that, `keyboard-interactive`.
     public var password: String?
@@ -274,6 +279,18 @@ public final class SSHSession: @unchecked Sendable {
     private func publicKeyAttempt(_ credentials: SSHCredentials, keyPath: String, deadline: ContinuousClock.Instant) async -> AttemptResult {
         let user = credentials.user
         let passphrase = credentials.passphrase ?? ""
+        if let key = credentials.signingKey {
+            return await attempt("public key authentication", deadline: deadline) { s in
+                let box = SigningKeyBox(key)
+                var abstract: UnsafeMutableRawPointer? = Unmanaged.passUnretained(box).toOpaque()
+                // The callback runs only inside this call, while `box` and `abstract` live.
+                return withExtendedLifetime(box) {
+                    key.publicKeyBlob.withUnsafeBufferPointer { blob in
+                        libssh2_userauth_publickey(s, user, blob.baseAddress, blob.count, signWithKeyInMemory, &abstract)
+                    }
+                }
+            }
+        }
         if let key = credentials.privateKey, credentials.publicKeyPath == nil {
             let result = await attempt("public key authentication", deadline: deadline) { s in
                 key.withUnsafeBufferPointer { bytes in
@@ -397,4 +414,27 @@ struct SendablePointer: @unchecked Sendable {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+/// The key a sign callback signs with, reached through libssh2's `abstract` pointer.
+private final class SigningKeyBox {
+    let key: SSHSigningKey
+    init(_ key: SSHSigningKey) { self.key = key }
+}
+
+/// libssh2's public key sign callback: signs `data` with the ``SigningKeyBox`` `abstract` points
+/// at. The signature is malloc'ed: libssh2 frees it with the session's allocator, the default
+/// (malloc/free) for our sessions.
+private let signWithKeyInMemory: @convention(c) (
+    OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?, UnsafeMutablePointer<Int>?,
+    UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> Int32 = { _, signature, signatureLength, data, dataLength, abstract in
+    guard let signature, let signatureLength, let data, let pointer = abstract?.pointee else { return -1 }
+    let key = Unmanaged<SigningKeyBox>.fromOpaque(pointer).takeUnretainedValue().key
+    guard let bytes = try? key.sign(UnsafeRawBufferPointer(start: data, count: dataLength)),
+          let out = malloc(max(bytes.count, 1)) else { return -1 }
+    bytes.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    signature.pointee = out.assumingMemoryBound(to: UInt8.self)
+    signatureLength.pointee = bytes.count
+    return 0
 }

@@ -143,7 +143,8 @@ public final class SimulatedFleet: @unchecked Sendable {
         let dir = stateDirectory.appendingPathComponent("sshd-\(group)").path
         let devices = plan.devices.filter { $0.sshd == group }
         let command = options.relayPath.map { [$0, netconfDirectory] } ?? options.subsystemCommand + ["--fleet-state", dir]
-        let subsystem = command.map(SimulatedFleet.shellQuoted).joined(separator: " ")
+        // sshd runs it through the login shell (`sh -c`): `exec` spares a shell process per session.
+        let subsystem = "exec " + command.map(SimulatedFleet.shellQuoted).joined(separator: " ")
         var config = devices.map { "ListenAddress \($0.address):\($0.port)" }.joined(separator: "\n") + "\n"
         config += """
         HostKey \(dir)/ssh_host_ed25519_key

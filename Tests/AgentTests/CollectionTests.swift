@@ -418,8 +418,8 @@ let fullProfile: [String: String] = TestProfiles.mx480.merging([
 struct BothSinks: CollectionSink {
     var first: any CollectionSink
     var second: any CollectionSink
-    func store(_ collection: DeviceCollection) async throws -> String {
-        _ = try await first.store(collection)
+    func store(_ collection: consuming DeviceCollection) async throws -> String {
+        _ = try await first.store(copy collection)
         return try await second.store(collection)
     }
 }

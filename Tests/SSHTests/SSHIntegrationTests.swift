@@ -68,12 +68,17 @@ import TestSupport
 
     /// The agent reads each group's key once and authenticates every session from memory: the
     /// file is not needed again (here it is gone), for every key type the agent supports.
+    /// Unencrypted ed25519 and ECDSA keys sign through ``SSHSigningKey`` (parsed once); the
+    /// encrypted one goes through libssh2.
     @Test func keysAuthenticateFromMemoryWithoutTheirFile() async throws {
         let (h, dir) = try harness()
         defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
-        for (key, passphrase) in [("ed25519", nil), ("ecdsa", nil), ("ed25519-passphrase", h.keyPassphrase)] {
+        for (key, passphrase, signsItself) in [("ed25519", nil, true), ("ecdsa", nil, true), ("ecdsa-384", nil, true),
+                                               ("ecdsa-521", nil, true), ("ecdsa-pem", nil, true),
+                                               ("ed25519-passphrase", h.keyPassphrase, false)] {
             var target = endpoint(h, key: key, passphrase: passphrase)
             target.credentials.privateKey = [UInt8](try Data(contentsOf: URL(fileURLWithPath: h.clientKeys[key]!)))
+            #expect((target.credentials.signingKey != nil) == signsItself, "\(key)")
             target.credentials.privateKeyPath = dir.appendingPathComponent("moved-away-\(key)").path
             let client = try await NETCONFClient.connect(to: target, logger: logger)
             #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty, "\(key)")

@@ -89,10 +89,14 @@ public final class SSHDHarness: @unchecked Sendable {
         var keys: [String: String] = [:]
         var authorized = ""
         for (name, type, passphrase) in [("ed25519", "ed25519", ""), ("ecdsa", "ecdsa", ""), ("rsa", "rsa", ""),
-                                         ("ed25519-passphrase", "ed25519", keyPassphrase)] {
+                                         ("ed25519-passphrase", "ed25519", keyPassphrase),
+                                         ("ecdsa-384", "ecdsa", ""), ("ecdsa-521", "ecdsa", ""), ("ecdsa-pem", "ecdsa", "")] {
             let path = "\(d)/client_\(name)"
             var args = ["-q", "-t", type, "-N", passphrase, "-C", "care-test-\(name)", "-f", path]
             if type == "rsa" { args += ["-b", "2048", "-m", "PEM"] }
+            if name == "ecdsa-384" { args += ["-b", "384"] }
+            if name == "ecdsa-521" { args += ["-b", "521"] }
+            if name == "ecdsa-pem" { args += ["-m", "PEM"] }
             try runProgram("/usr/bin/ssh-keygen", args)
             keys[name] = path
             authorized += try String(contentsOfFile: path + ".pub", encoding: .utf8)
