@@ -298,7 +298,9 @@ public struct BundleWriter: Sendable {
         let members = [ArchiveMember(name: "manifest.json", bytes: manifestBytes),
                        ArchiveMember(name: "manifest.sig", bytes: signature)] + payload
         let tar = try USTar.archive(members, modified: Int(contents.finished.timeIntervalSince1970))
-        return try Gzip.compress(tar)
+        // Level 3: a third of level 6's CPU for bundles about 12% larger (measured on the simulated
+        // fleet's captures); compression was 7% of the agent's CPU at level 6.
+        return try Gzip.compress(tar, level: 3)
     }
 
     /// facts.json as written: pretty, keys sorted, so bundles diff well with ordinary tools too.

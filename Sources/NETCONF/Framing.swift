@@ -37,6 +37,8 @@ public struct FrameDecoder: Sendable {
     public let maximumMessageSize: Int
 
     private var buffer: [UInt8] = []
+    /// A drained buffer keeps its storage up to this size, and gives a larger one back.
+    static let keptCapacity = 16 * 1024
     private var readIndex = 0
     /// End-of-message mode: how far `buffer` has been searched for the delimiter.
     private var scanned = 0
@@ -58,6 +60,10 @@ public struct FrameDecoder: Sendable {
 
     /// Bytes received but not yet returned as part of a message.
     public var bufferedByteCount: Int { buffer.count - readIndex + message.count }
+
+    /// Bytes of storage the decoder holds (its buffers' capacity): what a session waiting for
+    /// its next reply costs.
+    public var heldCapacity: Int { buffer.capacity + message.capacity }
 
     /// Appends received bytes.
     public mutating func append(_ bytes: some Sequence<UInt8>) {
@@ -92,6 +98,7 @@ public struct FrameDecoder: Sendable {
                 consumed(i + d.count - readIndex)
                 readIndex = i + d.count
                 scanned = readIndex
+                releaseIfDrained()
                 return message
             }
             i += 1
@@ -128,6 +135,7 @@ public struct FrameDecoder: Sendable {
                 consumed(4)
                 let complete = message
                 message = []
+                releaseIfDrained()
                 return complete
             }
             var j = readIndex + 2
@@ -152,6 +160,16 @@ public struct FrameDecoder: Sendable {
     }
 
     private mutating func consumed(_ count: Int) { consumedTotal += count }
+
+    /// Gives a large buffer back once everything in it was returned: a session spends most of its
+    /// life waiting for the next reply, and should not hold the largest one's storage meanwhile
+    /// (hundreds of sessions are in flight).
+    private mutating func releaseIfDrained() {
+        guard readIndex == buffer.count, buffer.capacity > Self.keptCapacity else { return }
+        buffer = []
+        readIndex = 0
+        scanned = 0
+    }
 
     private func preview(at index: Int) -> String {
         let slice = buffer[index..<min(buffer.count, index + 12)]

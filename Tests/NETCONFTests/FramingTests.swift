@@ -37,6 +37,21 @@ import Testing
         #expect(Array(decoded.prefix(3)) == messages)
     }
 
+    /// A session waits between replies far longer than it receives: once a large reply is
+    /// returned, its buffer is given back (hundreds of sessions wait at once).
+    @Test(arguments: [FramingMode.endOfMessage, .chunked])
+    func aDrainedDecoderGivesLargeBuffersBack(mode: FramingMode) throws {
+        var decoder = FrameDecoder(mode: mode)
+        let large = Array("<rpc-reply>\(String(repeating: "y", count: 300_000))</rpc-reply>".utf8)
+        for chunk in FrameEncoder.encode(large, mode: mode).chunks(of: 16_384) { decoder.append(chunk) }
+        #expect(decoder.heldCapacity >= large.count)
+        #expect(try decoder.nextMessage() == large)
+        #expect(decoder.heldCapacity <= 16 * 1024)
+        // And it still decodes what comes next.
+        decoder.append(FrameEncoder.encode(messages[0], mode: mode))
+        #expect(try decoder.nextMessage() == messages[0])
+    }
+
     @Test(arguments: [2, 3, 5, 7, 1000, 4096])
     func arbitrarySplits(feed: Int) throws {
         for mode in [FramingMode.endOfMessage, .chunked] {
@@ -114,5 +129,11 @@ import Testing
         let first = String(decoding: decoded[0], as: UTF8.self)
         #expect(first.contains("<!-- No zombies were killed"))
         #expect(first.contains("<nc:hello"))
+    }
+}
+
+extension Array {
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min(count, $0 + size)] }
     }
 }
