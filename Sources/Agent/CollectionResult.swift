@@ -211,11 +211,21 @@ public struct LastGoodFacts: Codable, Sendable {
     }
 }
 
-/// One stored reply: its RPC, a file name, and its bytes after redaction.
+/// One stored reply: its RPC, a file name, and its bytes after redaction, held deflated until a
+/// sink writes them (``DeflatedBytes``: hundreds of collections in flight each keep theirs).
 public struct CollectedReply: Sendable {
     public var rpc: String
     public var file: String
-    public var bytes: [UInt8]
+    public var content: DeflatedBytes
+
+    public init(rpc: String, file: String, bytes: [UInt8]) {
+        self.rpc = rpc
+        self.file = file
+        content = DeflatedBytes(bytes)
+    }
+
+    /// The redacted reply.
+    public var bytes: [UInt8] { content.bytes }
 }
 
 /// A device's result with its redacted replies: what a ``CollectionSink`` stores.

@@ -23,8 +23,9 @@ public enum Gzip {
             }
         }
         guard status == Z_STREAM_END else { throw .compression("zlib deflate returned \(status)") }
-        output.removeLast(output.count - Int(stream.total_out))
-        return output
+        // Exact size: the buffer was sized for incompressible input, and a sealed bundle may wait
+        // in memory for the store thread.
+        return Array(output[..<Int(stream.total_out)])
     }
 
     /// Inflates a single gzip member, stopping as soon as the output would exceed `limit` bytes

@@ -5,6 +5,9 @@
 static inline int care_deflate_init2(z_streamp s, int level, int windowBits) {
     return deflateInit2(s, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY);
 }
+static inline int care_deflate_init_small(z_streamp s, int level, int windowBits, int memLevel) {
+    return deflateInit2(s, level, Z_DEFLATED, windowBits, memLevel, Z_DEFAULT_STRATEGY);
+}
 static inline int care_inflate_init2(z_streamp s, int windowBits) {
     return inflateInit2(s, windowBits);
 }

@@ -6,6 +6,7 @@ import Testing
 @Suite struct ReaderRobustnessTests {
     @Test func randomByteDamageToTheFileIsAlwaysRejected() throws {
         let good = try Sample.encoded()
+        let goodArchive = try Gzip.decompress(good, limit: 1 << 30)
         var generator = SystemRandomNumberGenerator()
         for _ in 0 ..< 300 {
             var bytes = good
@@ -14,11 +15,14 @@ import Testing
                 bytes[index] ^= UInt8.random(in: 1 ... 255, using: &generator)
             }
             if bytes == good { continue }
-            // gzip's header has fields zlib ignores (mtime, OS, XFL: bytes 4–9); damage there is harmless.
+            // gzip's header has fields zlib ignores (mtime, OS, XFL: bytes 4–9), and the last byte
+            // of the deflate stream may end in unused bits: damage that leaves the archive as it
+            // was is harmless.
             let onlyIgnoredHeaderBytes = (0 ..< bytes.count).filter { bytes[$0] != good[$0] }.allSatisfy { (4 ... 9).contains($0) }
+            let sameArchive = (try? Gzip.decompress(bytes, limit: 1 << 30)) == goodArchive
             do {
                 _ = try BundleReader().read(bytes: bytes)
-                #expect(onlyIgnoredHeaderBytes, "damaged bundle verified")
+                #expect(onlyIgnoredHeaderBytes || sameArchive, "damaged bundle verified")
             } catch {
                 #expect(!error.description.isEmpty)
             }
