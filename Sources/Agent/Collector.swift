@@ -288,7 +288,7 @@ struct DeviceRun {
         log(status.attempted ? .warning : .notice, message, ["failure": "\(kind.rawValue)"])
     }
 
-    mutating func perform(connector: DeviceConnector, redactor: ConfigurationRedactor, credentialCache: CredentialCache,
+    mutating func perform(connector: @escaping DeviceConnector, redactor: ConfigurationRedactor, credentialCache: CredentialCache,
                           environment: [String: String]) async {
         log(.info, "collecting", ["host": "\(device.host)", "port": "\(port)", "trigger": "\(trigger.rawValue)"])
         let credentials: SSHCredentials
@@ -389,7 +389,7 @@ struct DeviceRun {
     }
 
     /// Connects, retrying transport failures with doubling backoff within the device's time.
-    mutating func connect(credentials: SSHCredentials, connector: DeviceConnector) async -> NETCONFClient? {
+    mutating func connect(credentials: SSHCredentials, connector: @escaping DeviceConnector) async -> NETCONFClient? {
         var backoff = group.retryBackoff
         while true {
             attempts += 1
@@ -412,7 +412,13 @@ struct DeviceRun {
                 jumpRoute: jumpRoute)
             let t = ContinuousClock.now
             do {
-                let client = try await connector(endpoint, logger)
+                // In a child task of its own: the session set-up (SSH handshake, authentication,
+                // NETCONF hello) has the deepest async frames of a collection, and a task keeps its
+                // allocator's slabs until it ends; the child's go when the session is up.
+                let client = try await withThrowingTaskGroup(of: NETCONFClient.self) { group in
+                    group.addTask { [logger] in try await connector(endpoint, logger) }
+                    return try await group.next()!
+                }
                 log(.info, "session established", ["attempt": "\(attempts)", "duration-ms": "\((ContinuousClock.now - t).milliseconds)"])
                 return client
             } catch {
