@@ -17,8 +17,8 @@ public struct SSHCredentials: Sendable {
     public var privateKey: [UInt8]? {
         didSet { signingKey = privateKey.flatMap { SSHSigningKey(privateKey: $0) } }
     }
-    /// `privateKey` parsed, when it is a key ``SSHSigningKey`` signs with: sessions then sign
-    /// their authentication with it, no parsing per session.
+    /// `privateKey` parsed, when it is a key ``SSHSigningKey`` signs with: sessions without a
+    /// `publicKeyPath` then sign their authentication with it, no parsing per session.
     public private(set) var signingKey: SSHSigningKey?
     public var passphrase: String?
     /// Used for `password` and, when the server offers only that, `keyboard-interactive`.
@@ -279,7 +279,9 @@ public final class SSHSession: @unchecked Sendable {
     private func publicKeyAttempt(_ credentials: SSHCredentials, keyPath: String, deadline: ContinuousClock.Instant) async -> AttemptResult {
         let user = credentials.user
         let passphrase = credentials.passphrase ?? ""
-        if let key = credentials.signingKey {
+        // With a public key file of its own (an OpenSSH certificate, say) libssh2 sends that file's
+        // blob: only a key alone signs in-process.
+        if let key = credentials.signingKey, credentials.publicKeyPath == nil {
             return await attempt("public key authentication", deadline: deadline) { s in
                 let box = SigningKeyBox(key)
                 var abstract: UnsafeMutableRawPointer? = Unmanaged.passUnretained(box).toOpaque()
