@@ -6,8 +6,16 @@ public enum Gzip {
     private static let gzipWindowBits: Int32 = 15 + 16
 
     public static func compress(_ input: [UInt8], level: Int32 = 6) throws(BundleWriteError) -> [UInt8] {
+        try deflate(input, level: level, windowBits: gzipWindowBits, memoryLevel: 8)
+    }
+
+    /// One-shot deflate of `input`, returned at its exact size (a buffer sized for incompressible
+    /// input, trimmed, would keep that capacity; sealed bundles and ``DeflatedBytes`` wait in
+    /// memory). `windowBits`: zlib's (15 + 16 for gzip, negative for raw deflate); `memoryLevel`
+    /// sizes zlib's hash table (8 is its default).
+    static func deflate(_ input: [UInt8], level: Int32, windowBits: Int32, memoryLevel: Int32) throws(BundleWriteError) -> [UInt8] {
         var stream = z_stream()
-        guard care_deflate_init2(&stream, level, gzipWindowBits) == Z_OK else {
+        guard care_deflate_init2(&stream, level, windowBits, memoryLevel) == Z_OK else {
             throw .compression("zlib deflateInit2 failed")
         }
         defer { deflateEnd(&stream) }
@@ -19,12 +27,10 @@ public enum Gzip {
                 stream.avail_in = uInt(inBuffer.count)
                 stream.next_out = outBuffer.baseAddress
                 stream.avail_out = uInt(outBuffer.count)
-                return deflate(&stream, Z_FINISH)
+                return CZlib.deflate(&stream, Z_FINISH)
             }
         }
         guard status == Z_STREAM_END else { throw .compression("zlib deflate returned \(status)") }
-        // Exact size: the buffer was sized for incompressible input, and a sealed bundle may wait
-        // in memory for the store thread.
         return Array(output[..<Int(stream.total_out)])
     }
 
