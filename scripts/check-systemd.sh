@@ -32,7 +32,8 @@
 # 150 s measured on a loaded one); each run
 # boots an overlay of it, so the cached tree stays clean.
 #
-#   scripts/check-systemd.sh [PATH-TO-care-agent]      (default: the debug build)
+#   scripts/check-systemd.sh [PATH-TO-care-agent]      (default: the release build install.sh
+#                                                       makes: swift build -c release --static-swift-stdlib)
 set -euo pipefail
 # `producer | grep -q` fails under pipefail when grep exits at the first match and the producer
 # (journalctl, care-agent status) is killed by SIGPIPE: read the whole input instead.
@@ -44,7 +45,7 @@ if [ "$(id -u)" -ne 0 ]; then echo "check-systemd: skipped (needs root)"; exit 0
 for tool in debootstrap systemd-nspawn nsenter ssh-keygen /usr/sbin/sshd python3; do
     command -v "$tool" >/dev/null || { echo "check-systemd: FAIL: $tool missing (apt-get install debootstrap systemd-container openssh-client openssh-server python3)"; exit 1; }
 done
-BIN=${1:-$(swift build --show-bin-path)/care-agent}
+BIN=${1:-$(swift build -c release --static-swift-stdlib --show-bin-path)/care-agent}
 [ -x "$BIN" ] || { echo "check-systemd: FAIL: $BIN not built"; exit 1; }
 
 CACHE=${CARE_AGENT_TEST_CACHE:-/var/cache/care-agent-test}
@@ -131,8 +132,15 @@ SRC=$ROOT/opt/care-agent-src
 mkdir -p "$SRC"
 cp -r scripts systemd docs data agent.conf.example "$SRC/"
 cp "$BIN" "$SRC/care-agent"
-# The Swift runtime (and anything else the tree lacks) at the same path as on the host, which
-# the binary's RUNPATH or the loader's default directories name.
+# What install.sh builds links the Swift runtime and Foundation in: the machine it is installed
+# on needs Debian's libraries, not a Swift toolchain.
+if ldd "$BIN" | contains -E 'libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime'; then
+    fail "$BIN needs Swift toolchain libraries: $(ldd "$BIN" | grep -oE '(libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime)[^ ]*' | tr '\n' ' ')"
+else
+    pass "the binary needs no Swift toolchain: only Debian's libraries ($(ldd "$BIN" | grep -oE 'lib(ssh2|xml2|curl|crypto|z)\.so[^ ]*' | sort -u | tr '\n' ' '| sed 's/ $//'))"
+fi
+# Anything else the tree lacks (the Swift runtime of a debug build given as argument) at the same
+# path as on the host, which the binary's RUNPATH or the loader's default directories name.
 for lib in $(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
     [ -e "$ROOT$lib" ] || cp -L --parents "$lib" "$ROOT"
 done

@@ -25,8 +25,10 @@ if [ -f systemd/care-agent.service ] && command -v systemd-analyze >/dev/null; t
 fi
 scripts/check-install.sh
 checks=$((checks + 1))
-# The debug build installed with install.sh into a booted Debian 12 container (tree cached in
-# /var/cache/care-agent-test; built by debootstrap when missing).
+# What install.sh builds (release, the Swift runtime linked in) installed with install.sh into a
+# booted Debian 12 container without a Swift toolchain (tree cached in /var/cache/care-agent-test;
+# built by debootstrap when missing).
+swift build -c release --static-swift-stdlib --product care-agent
 scripts/check-systemd.sh
 checks=$((checks + 1))
 # One plain closing line: Swift Testing's count plus the fuzz run and the script checks.
