@@ -59,7 +59,7 @@ public final class IOLoop: @unchecked Sendable {
     // Loop-thread state.
     private var operations: [Int32: PendingOperation] = [:]
     private var registered: Set<Int32> = []
-    /// Deadlines and ticks, earliest first; entries of finished operations are dropped lazily.
+    /// Deadlines and ticks of the waiting operations, earliest first.
     private var timers = TimerHeap()
     private var thread: Thread?
     private var loopThreadID: pthread_t?
@@ -144,13 +144,20 @@ public final class IOLoop: @unchecked Sendable {
         }
     }
 
+    /// Deadline and tick entries waiting in the timer heap. Runs on the loop thread.
+    var timerCount: Int {
+        precondition(inLoop)
+        return timers.count
+    }
+
     /// Forgets `fd` before the caller closes it. Runs on the loop thread.
     public func deregister(fd: Int32) {
         precondition(inLoop)
         if registered.remove(fd) != nil {
             _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
         }
-        if let operation = operations.removeValue(forKey: fd) {
+        if let operation = operations[fd] {
+            forget(operation)
             operation.complete(throwing: IOLoopError.system(call: "close", errno: EBADF))
         }
     }
@@ -173,22 +180,26 @@ public final class IOLoop: @unchecked Sendable {
 
     private func attempt(_ operation: PendingOperation) {
         guard let events = operation.attempt?() else {
-            if operations[operation.fd] === operation { operations[operation.fd] = nil }
+            forget(operation)
             return
         }
         arm(fd: operation.fd, events: events)
         if let tick = operation.tick {
-            let next = ContinuousClock.now + tick
-            operation.nextTick = next
-            timers.push(TimerHeap.Entry(instant: next, operation: operation, isTick: true))
+            timers.setTick(operation, at: ContinuousClock.now + tick)
         }
     }
 
     private func fail(_ operation: PendingOperation, with error: IOLoopError) {
         operation.cancelled = true
         guard operations[operation.fd] === operation else { return }
-        operations[operation.fd] = nil
+        forget(operation)
         operation.complete(throwing: error)
+    }
+
+    /// A finished operation leaves the descriptor table and the timer heap.
+    private func forget(_ operation: PendingOperation) {
+        if operations[operation.fd] === operation { operations[operation.fd] = nil }
+        timers.remove(operation)
     }
 
     private func arm(fd: Int32, events: IOEvents) {
@@ -242,7 +253,6 @@ public final class IOLoop: @unchecked Sendable {
         let hasQueued = !queued.isEmpty
         lock.unlock()
         if hasQueued { return 0 }
-        while let top = timers.peek, !isLive(top) { timers.pop() }
         guard let earliest = timers.peek?.instant else { return -1 }
         let remaining = ContinuousClock.now.duration(to: earliest)
         if remaining <= .zero { return 0 }
@@ -250,29 +260,27 @@ public final class IOLoop: @unchecked Sendable {
         return Int32(clamping: ms)
     }
 
-    /// Whether a timer entry still matters: its operation waits and, for a tick, it is the current one.
-    private func isLive(_ entry: TimerHeap.Entry) -> Bool {
-        let operation = entry.operation
-        guard !operation.finished, operations[operation.fd] === operation else { return false }
-        return !entry.isTick || operation.nextTick == entry.instant
-    }
-
     private func expireDeadlines() {
         let now = ContinuousClock.now
         while let top = timers.peek, top.instant <= now {
             timers.pop()
-            guard isLive(top) else { continue }
+            let operation = top.operation
+            // The heap holds only waiting operations' entries (``forget(_:)``).
+            assert(!operation.finished && operations[operation.fd] === operation)
             if top.isTick {
-                top.operation.nextTick = nil
-                attempt(top.operation)
+                attempt(operation)
             } else {
-                fail(top.operation, with: .timedOut)
+                fail(operation, with: .timedOut)
             }
         }
     }
 }
 
-/// A binary min-heap of timer entries (O(log n) per deadline, however many sessions wait).
+/// A binary min-heap of the waiting operations' deadlines and ticks, earliest first. An
+/// operation's entries leave it when the operation finishes, not when their time comes: the heap
+/// holds at most two entries per waiting operation, however many finished before their deadline
+/// (with a 2-minute RPC timeout, lazily dropped entries of finished reads piled up by the
+/// hundred thousand on a busy agent). Each operation knows where its entries are (`slot`).
 struct TimerHeap {
     struct Entry {
         var instant: ContinuousClock.Instant
@@ -283,34 +291,78 @@ struct TimerHeap {
     private var items: [Entry] = []
 
     var peek: Entry? { items.first }
+    var count: Int { items.count }
 
+    /// Adds the operation's deadline or tick; it must not have one of that kind already.
     mutating func push(_ entry: Entry) {
+        precondition(entry.operation.slot(tick: entry.isTick) < 0, "an operation has one timer of each kind")
         items.append(entry)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child].instant < items[parent].instant else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
+        siftUp(items.count - 1)
+    }
+
+    /// Moves the operation's tick to `instant`, or adds it.
+    mutating func setTick(_ operation: PendingOperation, at instant: ContinuousClock.Instant) {
+        let at = operation.tickSlot
+        guard at >= 0 else { return push(Entry(instant: instant, operation: operation, isTick: true)) }
+        let earlier = instant < items[at].instant
+        items[at].instant = instant
+        if earlier { siftUp(at) } else { siftDown(at) }
     }
 
     @discardableResult
     mutating func pop() -> Entry? {
         guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
-        var parent = 0
+        return remove(at: 0)
+    }
+
+    /// Takes out the operation's deadline and tick, if it has them.
+    mutating func remove(_ operation: PendingOperation) {
+        if operation.deadlineSlot >= 0 { remove(at: operation.deadlineSlot) }
+        if operation.tickSlot >= 0 { remove(at: operation.tickSlot) }
+    }
+
+    @discardableResult
+    private mutating func remove(at index: Int) -> Entry {
+        let last = items.count - 1
+        if index != last { swap(index, last) }
+        let removed = items.removeLast()
+        removed.operation.setSlot(-1, tick: removed.isTick)
+        if index < items.count {
+            siftDown(index)
+            siftUp(index)
+        }
+        return removed
+    }
+
+    private mutating func siftUp(_ start: Int) {
+        var child = start
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].instant < items[parent].instant else { break }
+            swap(child, parent)
+            child = parent
+        }
+        items[child].operation.setSlot(child, tick: items[child].isTick)
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var parent = start
         while true {
             let left = 2 * parent + 1, right = left + 1
             var smallest = parent
             if left < items.count && items[left].instant < items[smallest].instant { smallest = left }
             if right < items.count && items[right].instant < items[smallest].instant { smallest = right }
             if smallest == parent { break }
-            items.swapAt(parent, smallest)
+            swap(parent, smallest)
             parent = smallest
         }
-        return top
+        items[parent].operation.setSlot(parent, tick: items[parent].isTick)
+    }
+
+    private mutating func swap(_ a: Int, _ b: Int) {
+        items.swapAt(a, b)
+        items[a].operation.setSlot(a, tick: items[a].isTick)
+        items[b].operation.setSlot(b, tick: items[b].isTick)
     }
 }
 
@@ -319,11 +371,18 @@ final class PendingOperation: @unchecked Sendable {
     let fd: Int32
     let deadline: ContinuousClock.Instant?
     let tick: Duration?
-    var nextTick: ContinuousClock.Instant?
     var attempt: (() -> IOEvents?)?
     var fail: ((Error) -> Void)?
     var finished = false
     var cancelled = false
+    /// Where its deadline and tick entries are in the loop's ``TimerHeap`` (-1: none).
+    var deadlineSlot = -1
+    var tickSlot = -1
+
+    func slot(tick: Bool) -> Int { tick ? tickSlot : deadlineSlot }
+    func setSlot(_ slot: Int, tick: Bool) {
+        if tick { tickSlot = slot } else { deadlineSlot = slot }
+    }
 
     init(fd: Int32, deadline: ContinuousClock.Instant?, tick: Duration?) {
         self.fd = fd

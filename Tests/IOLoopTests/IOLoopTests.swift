@@ -1,5 +1,5 @@
 import Foundation
-import IOLoop
+@testable import IOLoop
 import Testing
 
 /// The event loop on real pipes: readiness, deadlines, cancellation, and many waiters at once.
@@ -87,3 +87,82 @@ import Testing
 }
 
 final class Counter: @unchecked Sendable { var value = 0 }
+
+/// The timer heap holds only waiting operations: one that finishes takes its deadline and tick
+/// out at once (an agent with 2-minute RPC timeouts would otherwise hold every finished read's
+/// deadline for two minutes).
+@Suite struct TimerHeapTests {
+    @Test func aFinishedOperationLeavesNoTimerBehind() async throws {
+        let loop = IOLoop(name: "timer-test")
+        for _ in 0..<200 {
+            var fds: [Int32] = [0, 0]
+            try #require(pipe(&fds) == 0)
+            let r = FileDescriptorStream(fd: fds[0], loop: loop), w = FileDescriptorStream(fd: fds[1], loop: loop)
+            try await w.write([1, 2, 3], deadline: .now + .seconds(120))
+            #expect(try await r.read(deadline: .now + .seconds(120)) == [1, 2, 3])
+            await r.close(); await w.close()
+        }
+        #expect(try await loop.submit { loop.timerCount } == 0)
+    }
+
+    @Test func aWaitingOperationHoldsOneDeadlineAndOneTick() async throws {
+        let loop = IOLoop(name: "timer-test")
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let r = FileDescriptorStream(fd: fds[0], loop: loop), w = FileDescriptorStream(fd: fds[1], loop: loop)
+        let counter = Counter()
+        let waiting = Task {
+            try await loop.drive(fd: r.fd, deadline: .now + .seconds(30), tick: .milliseconds(10)) { () -> IOStep<Void> in
+                counter.value += 1
+                return counter.value >= 40 ? .done(()) : .wait(.read)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // Re-run by its tick a few times by now; still one entry of each kind.
+        #expect(try await loop.submit { loop.timerCount } == 2)
+        try await waiting.value
+        #expect(try await loop.submit { loop.timerCount } == 0)
+        #expect(counter.value == 40)
+        await r.close(); await w.close()
+    }
+
+    @Test func entriesComeOutInOrderAfterRemovalsAndMovedTicks() throws {
+        var heap = TimerHeap()
+        let base = ContinuousClock.now
+        var generator = SystemRandomNumberGenerator()
+        let operations = (0..<300).map { PendingOperation(fd: Int32($0), deadline: nil, tick: nil) }
+        var expected: [Int: (deadline: Int, tick: Int?)] = [:]
+        for (i, operation) in operations.enumerated() {
+            let deadline = Int.random(in: 0..<10_000, using: &generator)
+            heap.push(.init(instant: base + .milliseconds(deadline), operation: operation, isTick: false))
+            var tick: Int?
+            if i % 3 == 0 {
+                tick = Int.random(in: 0..<10_000, using: &generator)
+                heap.setTick(operation, at: base + .milliseconds(tick!))
+            }
+            expected[i] = (deadline, tick)
+        }
+        // Finished operations leave; some ticks move earlier, some later.
+        for i in stride(from: 0, to: 300, by: 7) {
+            heap.remove(operations[i])
+            expected[i] = nil
+        }
+        for i in stride(from: 3, to: 300, by: 9) where expected[i] != nil {
+            let tick = Int.random(in: 0..<10_000, using: &generator)
+            heap.setTick(operations[i], at: base + .milliseconds(tick))
+            expected[i]!.tick = tick
+        }
+        #expect(heap.count == expected.values.reduce(0) { $0 + 1 + ($1.tick == nil ? 0 : 1) })
+        var popped: [(Int, Bool, ContinuousClock.Instant)] = []
+        while let entry = heap.pop() {
+            popped.append((Int(entry.operation.fd), entry.isTick, entry.instant))
+            #expect(entry.operation.slot(tick: entry.isTick) == -1)
+        }
+        #expect(zip(popped, popped.dropFirst()).allSatisfy { $0.2 <= $1.2 }, "in order")
+        for (index, isTick, instant) in popped {
+            let want = try #require(expected[index])
+            #expect(instant == base + .milliseconds(isTick ? try #require(want.tick) : want.deadline))
+        }
+        #expect(operations.allSatisfy { $0.deadlineSlot == -1 && $0.tickSlot == -1 })
+    }
+}
