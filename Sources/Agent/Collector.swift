@@ -168,6 +168,15 @@ public final class Collector: Sendable {
         // Released before returning (not in a deferred task), so that a collection asked for right
         // after this one finds the device free.
         await inFlight.release(device.name)
+        return await store(collection, device: device, onEvent: onEvent)
+    }
+
+    /// Stores a finished collection and reports it. Never inlined into ``collectAdmitted``: what
+    /// storing holds across its waits (the sealed bundle, the result) then takes task memory only
+    /// while storing, not for the whole collection (the caller's async frame was 5 KiB).
+    @inline(never)
+    private func store(_ collection: consuming DeviceCollection, device: Device,
+                       onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
         var result = collection.result
         var storedAt: String?
         do {
@@ -319,60 +328,9 @@ struct DeviceRun {
             }
             let sent = ContinuousClock.now
             do {
-                // Optional so that the client's tree can be released before redaction builds its own.
-                var reply: RPCReply? = try await client.rpc(step.request, timeout: budget)
-                let ms = (ContinuousClock.now - sent).milliseconds
-                var outcome = RPCResult(name: name, status: .ok, durationMilliseconds: ms)
-                if !reply!.errors.isEmpty {
-                    let text = reply!.errors.map(\.description).joined(separator: "; ")
-                    outcome.status = step.mayBeAbsent ? .notApplicable : .rpcError
-                    outcome.message = step.mayBeAbsent ? "not applicable: the device answered \(text)" : text
-                } else if !reply!.warnings.isEmpty {
-                    outcome.message = "warnings: " + reply!.warnings.map(\.description).joined(separator: "; ")
-                }
-                // Facts come from the client's tree; only redacted values are kept from it. An error
-                // beside data ("could not connect to re0" and re1's answer) still gives the data's facts.
-                let errorBesideData = outcome.status == .rpcError && !reply!.data.isEmpty
-                if outcome.status == .ok || errorBesideData, let kind = step.fact {
-                    do {
-                        try facts.absorb(JunosReply(document: reply!.document), as: kind)
-                        if kind == .software { model = facts.software?.model }
-                        if kind == .configuration, let configuration = facts.configuration {
-                            facts.configuration = redactor.redact(configuration)
-                        }
-                        if errorBesideData { outcome.message = (outcome.message ?? "") + "; facts read from the data beside the error" }
-                    } catch where error.isLimitRefusal {
-                        // Past a limit no real device comes near: refused, and not kept for
-                        // anyone downstream to trip over.
-                        outcome.status = .refused
-                        outcome.message = "\(error)"
-                        log(.warning, "reply refused", ["rpc": "\(name)", "error": "\(error)"])
-                    } catch {
-                        outcome.message = [outcome.message, "no facts: \(error)"].compactMap { $0 }.joined(separator: "; ")
-                        log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(error)"])
-                    }
-                }
-                if outcome.status == .refused {
-                    reply = nil
-                    outcomes.append(outcome)
-                    continue
-                }
-                let raw = reply!.raw
-                reply = nil
-                // Redact before anything is stored; a reply that cannot be redacted is not stored.
-                do {
-                    let redacted = try redactor.redact(xml: raw)
-                    let file = String(format: "%02d-", replies.count + 1) + Self.fileName(for: name)
-                    replies.append(CollectedReply(rpc: name, file: file, bytes: redacted))
-                    outcome.bytes = redacted.count
-                    outcome.file = file
-                } catch {
-                    outcome.message = [outcome.message, "reply not stored: cannot redact it: \(error)"].compactMap { $0 }.joined(separator: "; ")
-                }
-                outcomes.append(outcome)
-                log(outcome.status == .ok || outcome.status == .notApplicable ? .info : .warning, "rpc \(outcome.status.rawValue)", [
-                    "rpc": "\(name)", "duration-ms": "\(ms)", "bytes": "\(outcome.bytes)",
-                ].merging(outcome.status == .ok ? [:] : ["message": "\(outcome.message ?? "")"]) { a, _ in a })
+                let reply = try await client.rpc(step.request, timeout: budget)
+                // Handed over (consumed), so that the client's tree can go before redaction builds its own.
+                record(consume reply, of: step, sent: sent, model: &model, redactor: redactor)
             } catch {
                 let ms = (ContinuousClock.now - sent).milliseconds
                 let status: RPCStatus = isTimeout(error) ? .timeout : .transportError
@@ -386,6 +344,68 @@ struct DeviceRun {
         }
         await client.close(timeout: max(.milliseconds(100), min(.seconds(5), remaining)))
         summarise()
+    }
+
+    /// What one reply gives: its outcome, its facts, its redacted bytes. Synchronous and never
+    /// inlined into ``perform``: its many temporaries then live on the thread's stack, not in the
+    /// collection's async frame, which is allocated for as long as the device is collected.
+    @inline(never)
+    mutating func record(_ received: consuming RPCReply, of step: CollectionStep, sent: ContinuousClock.Instant,
+                         model: inout String?, redactor: ConfigurationRedactor) {
+        let name = step.request.name
+        // Optional so that the client's tree can be released before redaction builds its own.
+        var reply: RPCReply? = received
+        let ms = (ContinuousClock.now - sent).milliseconds
+        var outcome = RPCResult(name: name, status: .ok, durationMilliseconds: ms)
+        if !reply!.errors.isEmpty {
+            let text = reply!.errors.map(\.description).joined(separator: "; ")
+            outcome.status = step.mayBeAbsent ? .notApplicable : .rpcError
+            outcome.message = step.mayBeAbsent ? "not applicable: the device answered \(text)" : text
+        } else if !reply!.warnings.isEmpty {
+            outcome.message = "warnings: " + reply!.warnings.map(\.description).joined(separator: "; ")
+        }
+        // Facts come from the client's tree; only redacted values are kept from it. An error
+        // beside data ("could not connect to re0" and re1's answer) still gives the data's facts.
+        let errorBesideData = outcome.status == .rpcError && !reply!.data.isEmpty
+        if outcome.status == .ok || errorBesideData, let kind = step.fact {
+            do {
+                try facts.absorb(JunosReply(document: reply!.document), as: kind)
+                if kind == .software { model = facts.software?.model }
+                if kind == .configuration, let configuration = facts.configuration {
+                    facts.configuration = redactor.redact(configuration)
+                }
+                if errorBesideData { outcome.message = (outcome.message ?? "") + "; facts read from the data beside the error" }
+            } catch where error.isLimitRefusal {
+                // Past a limit no real device comes near: refused, and not kept for
+                // anyone downstream to trip over.
+                outcome.status = .refused
+                outcome.message = "\(error)"
+                log(.warning, "reply refused", ["rpc": "\(name)", "error": "\(error)"])
+            } catch {
+                outcome.message = [outcome.message, "no facts: \(error)"].compactMap { $0 }.joined(separator: "; ")
+                log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(error)"])
+            }
+        }
+        if outcome.status == .refused {
+            outcomes.append(outcome)
+            return
+        }
+        let raw = reply!.raw
+        reply = nil
+        // Redact before anything is stored; a reply that cannot be redacted is not stored.
+        do {
+            let redacted = try redactor.redact(xml: raw)
+            let file = String(format: "%02d-", replies.count + 1) + Self.fileName(for: name)
+            replies.append(CollectedReply(rpc: name, file: file, bytes: redacted))
+            outcome.bytes = redacted.count
+            outcome.file = file
+        } catch {
+            outcome.message = [outcome.message, "reply not stored: cannot redact it: \(error)"].compactMap { $0 }.joined(separator: "; ")
+        }
+        outcomes.append(outcome)
+        log(outcome.status == .ok || outcome.status == .notApplicable ? .info : .warning, "rpc \(outcome.status.rawValue)", [
+            "rpc": "\(name)", "duration-ms": "\(ms)", "bytes": "\(outcome.bytes)",
+        ].merging(outcome.status == .ok ? [:] : ["message": "\(outcome.message ?? "")"]) { a, _ in a })
     }
 
     /// Connects, retrying transport failures with doubling backoff within the device's time.
