@@ -1,3 +1,4 @@
+import Agent
 import Bundle
 import Foundation
 import Testing
@@ -65,6 +66,9 @@ import TestSupport
         let summaries = try JSONSerialization.jsonObject(with: Data(edge.stdout.utf8)) as? [[String: Any]]
         #expect(summaries?.map { $0["name"] as? String } == ["edge-1", "edge-2"])
         #expect(summaries?.allSatisfy { $0["status"] as? String == "ok" } == true)
+        // Written a device at a time, byte for byte what JSONEncoder writes for the whole array.
+        let decoded = try ResultStore.decoder.decode([DeviceSummary].self, from: Data(edge.stdout.utf8))
+        #expect(edge.stdout == String(decoding: try ResultStore.encoder.encode(decoded), as: UTF8.self) + "\n")
         // Only that group's devices were touched: one signed bundle each.
         let bundles = try FileManager.default.contentsOfDirectory(atPath: out).filter(BundleFileName.isBundle)
         #expect(bundles.count == 2)
