@@ -134,8 +134,9 @@ cp -r scripts systemd docs data agent.conf.example "$SRC/"
 cp "$BIN" "$SRC/care-agent"
 # What install.sh builds links the Swift runtime and Foundation in: the machine it is installed
 # on needs Debian's libraries, not a Swift toolchain.
-if ldd "$BIN" | contains -E 'libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime'; then
-    fail "$BIN needs Swift toolchain libraries: $(ldd "$BIN" | grep -oE '(libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime)[^ ]*' | tr '\n' ' ')"
+SWIFT_LIBS='(libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime)[^ ]*'
+if ldd "$BIN" | contains -E "$SWIFT_LIBS"; then
+    fail "$BIN needs Swift toolchain libraries ($(ldd "$BIN" | grep -oE "$SWIFT_LIBS" | sort -u | tr '\n' ' '| sed 's/ $//')): build it as install.sh does, swift build -c release --static-swift-stdlib"
 else
     pass "the binary needs no Swift toolchain: only Debian's libraries ($(ldd "$BIN" | grep -oE 'lib(ssh2|xml2|curl|crypto|z)\.so[^ ]*' | sort -u | tr '\n' ' '| sed 's/ $//'))"
 fi

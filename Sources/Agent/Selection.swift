@@ -112,18 +112,24 @@ public struct ResultStore: Sendable {
         let encoder = ResultStore.encoder
         encoder.userInfo[.omittingFacts] = true
         var bytes = [UInt8](try encoder.encode(result))
-        // Pretty output ends "\n}": the facts go in before it. JSON holds no raw newline inside
-        // strings, so indenting every line of facts.json is a byte-wise replacement.
+        // Pretty output ends "\n}": the facts go in before it.
         guard bytes.last == UInt8(ascii: "}"), bytes.dropLast().last == UInt8(ascii: "\n") else { return try ResultStore.encoder.encode(result) }
         bytes.removeLast(2)
         bytes += Array(",\n  \"facts\" : ".utf8)
-        bytes.reserveCapacity(bytes.count + facts.count + facts.count / 8 + 4)
-        for byte in facts.last == UInt8(ascii: "\n") ? facts.dropLast() : facts[...] {
+        appendIndented(facts.last == UInt8(ascii: "\n") ? facts.dropLast() : facts[...], to: &bytes)
+        bytes += Array("\n}".utf8)
+        return Data(bytes)
+    }
+
+    /// Appends pretty JSON one level deeper (two spaces after each newline), as a value nested in
+    /// an object or array. JSON holds no raw newline inside strings, so every newline byte starts
+    /// a line.
+    public static func appendIndented(_ json: some Collection<UInt8>, to bytes: inout [UInt8]) {
+        bytes.reserveCapacity(bytes.count + json.count + json.count / 8 + 4)
+        for byte in json {
             bytes.append(byte)
             if byte == UInt8(ascii: "\n") { bytes += [0x20, 0x20] }
         }
-        bytes += Array("\n}".utf8)
-        return Data(bytes)
     }
 
     /// The last result of device `name`, if one is recorded and readable.

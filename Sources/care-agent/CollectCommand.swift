@@ -199,15 +199,8 @@ struct CollectNowCommand: AsyncParsableCommand {
         let encoder = ResultStore.encoder
         Console.out(bytes: Array("[\n".utf8))
         for (index, summary) in summaries.enumerated() {
-            let element = try encoder.encode(summary)
-            // Indented one level, as inside the array. Pretty JSON has no raw newline inside a
-            // string, so every newline byte starts a line.
             var bytes: [UInt8] = [0x20, 0x20]
-            bytes.reserveCapacity(element.count + element.count / 8 + 4)
-            for byte in element {
-                bytes.append(byte)
-                if byte == UInt8(ascii: "\n") { bytes += [0x20, 0x20] }
-            }
+            ResultStore.appendIndented(try encoder.encode(summary), to: &bytes)
             bytes += Array((index == summaries.count - 1 ? "\n" : ",\n").utf8)
             Console.out(bytes: bytes)
         }
