@@ -88,6 +88,7 @@ cleanup() {
     [ -n "$PASSWORD_SSHD_PID" ] && stop_pid "$PASSWORD_SSHD_PID" 5
     [ -n "$BASTION_SSHD_PID" ] && stop_pid "$BASTION_SSHD_PID" 5
     rm -rf "/run/systemd/nspawn/propagate/$NAME"
+    if mountpoint -q "$ROOT/proc" 2>/dev/null; then umount -l "$ROOT/proc" || true; fi
     if [ "$MOUNTED" = yes ]; then umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null || true; fi
     rm -rf "$WORK"
     if [ "$status" -eq 0 ] && [ "$failures" -eq 0 ]; then
@@ -147,8 +148,23 @@ for lib in $(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
 done
 # The loader cache inside, for libraries copied to directories of /etc/ld.so.conf.
 chroot "$ROOT" ldconfig
-chroot "$ROOT" /opt/care-agent-src/care-agent --version >/dev/null 2>"$WORK/version.err" \
-    || { cat "$WORK/version.err"; fatal "the binary does not run inside the tree (libraries?)"; }
+# It prints its version here and inside the tree (with /proc, as on any booted system); a failure
+# says how it ended and what the tree's loader makes of the binary's libraries.
+ended() { if [ "$1" -gt 128 ]; then echo "killed by SIG$(kill -l $(($1 - 128)))"; else echo "exit status $1"; fi; }
+status=0
+VERSION=$("$BIN" --version 2>"$WORK/version.err") || status=$?
+[ "$status" -eq 0 ] && [ -n "$VERSION" ] || { cat "$WORK/version.err"; fatal "$BIN --version fails on this machine ($(ended "$status"))"; }
+mkdir -p "$ROOT/proc"
+mount -t proc proc "$ROOT/proc"
+status=0
+TREE_VERSION=$(chroot "$ROOT" /opt/care-agent-src/care-agent --version 2>"$WORK/version.err") || status=$?
+umount "$ROOT/proc"
+if [ "$status" -ne 0 ] || [ "$TREE_VERSION" != "$VERSION" ]; then
+    cat "$WORK/version.err"
+    chroot "$ROOT" ldd /opt/care-agent-src/care-agent 2>&1 | grep -v '=> /' || true
+    fatal "the binary does not run inside the tree ($(ended "$status"), printed \"$(echo "$TREE_VERSION" | head -n 1)\", expected \"$VERSION\")"
+fi
+pass "the binary runs inside the tree: care-agent $TREE_VERSION"
 
 # --- A simulated fleet on the host's loopback ---------------------------------------------------
 FLEET=$WORK/fleet

@@ -320,7 +320,7 @@ enum PrivateDirectory {
         guard made != nil else {
             throw Failure(description: "cannot create a private temporary directory in \(base): \(String(cString: strerror(errno)))")
         }
-        return String(cString: template)
+        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Makes every directory under `path` (itself included) 0700 and every file 0600, without

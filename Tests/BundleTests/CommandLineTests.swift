@@ -19,13 +19,21 @@ enum CareAgentBinary {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// Runs the binary; `hidingProc` runs it in a mount namespace of its own with an empty tmpfs
+    /// over /proc (as in a chroot or a minimal container without /proc).
+    static func run(_ arguments: [String], environment: [String: String] = [:], hidingProc: Bool = false) throws -> Result {
         guard let url else {
             throw BinaryMissing()
         }
         let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
+        if hidingProc {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = ["--mount", "--propagation", "private", "/bin/sh", "-c",
+                                 "mount -t tmpfs none /proc && exec \"$0\" \"$@\"", url.path] + arguments
+        } else {
+            process.executableURL = url
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -178,6 +186,43 @@ enum CareAgentBinary {
         let bundle = try BundleReader().read(contentsOf: target)
         #expect(bundle.manifest.derivedFrom?.originalSigner == Sample.key.publicKey.fingerprint)
         #expect(bundle.contents.rawReplies == (try Sample.contents()).rawReplies)
+    }
+}
+
+/// The Swift runtime finds argv on Linux through /proc/self/maps; without /proc it found none and
+/// every command printed the top-level help and exited 0 (`care-agent run` included). The
+/// CCommandLine shim hands glibc's argv to the runtime before main.
+@Suite struct ArgumentsWithoutProcTests {
+    @Test func commandsReadTheirArgumentsWhereProcIsNotMounted() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // A path with a space: each argument must arrive whole, in order.
+        let configuration = dir.url.appendingPathComponent("router one.set")
+        try "set system root-authentication encrypted-password \"$6$abcdefgh$secret\"\n"
+            .write(to: configuration, atomically: true, encoding: .utf8)
+
+        // The namespace really hides /proc: the same wrapper around a shell finds no maps file.
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        probe.arguments = ["--mount", "--propagation", "private", "/bin/sh", "-c",
+                           "mount -t tmpfs none /proc && exec \"$0\" \"$@\"", "/bin/sh", "-c", "test ! -e /proc/self/maps"]
+        try probe.run()
+        probe.waitUntilExit()
+        #expect(probe.terminationStatus == 0)
+
+        let version = try CareAgentBinary.run(["--version"])
+        #expect(version.status == 0 && !version.stdout.isEmpty && !version.stdout.contains("USAGE"))
+        let hidden = try CareAgentBinary.run(["--version"], hidingProc: true)
+        #expect(hidden.status == 0)
+        #expect(hidden.stdout == version.stdout, "stdout: \(hidden.stdout.prefix(200)) stderr: \(hidden.stderr)")
+
+        let redacted = try CareAgentBinary.run(["redact", configuration.path], hidingProc: true)
+        #expect(redacted.status == 0, "stderr: \(redacted.stderr)")
+        #expect(redacted.stdout == "set system root-authentication encrypted-password \"<redacted>\"\n", "stdout: \(redacted.stdout.prefix(200))")
+
+        let unknown = try CareAgentBinary.run(["no-such-command"], hidingProc: true)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no-such-command"))
     }
 }
 
