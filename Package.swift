@@ -34,8 +34,8 @@ let package = Package(
         .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .target(name: "CEpoll"),
-        // The process's argv for the Swift runtime without /proc (see its source file).
-        .target(name: "CCommandLine"),
+        // Linked into the executables: refuses to start without /proc (see its source file).
+        .target(name: "CRuntimeRequirements"),
 
         // The INI-style syntax of agent.conf and support.conf (sections of `key = value`, file:line errors).
         .target(name: "ConfigurationSyntax"),
@@ -81,7 +81,7 @@ let package = Package(
         // once per session, so linked statically (0.4 ms to start, not 3 ms: see its main.c).
         .executableTarget(name: "care-netconf-relay", linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .executableTarget(name: "care-agent", dependencies: [
-            "CCommandLine", "Agent", "Simulator", "NETCONFSSH", "Junos", "Bundle", "Reports",
+            "CRuntimeRequirements", "Agent", "Simulator", "NETCONFSSH", "Junos", "Bundle", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -118,7 +118,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "care-support", dependencies: [
-            "CCommandLine", "SupportServer", "SupportStore", "Bundle", "Reports",
+            "CRuntimeRequirements", "SupportServer", "SupportStore", "Bundle", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

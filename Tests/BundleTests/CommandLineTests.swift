@@ -189,18 +189,11 @@ enum CareAgentBinary {
     }
 }
 
-/// The Swift runtime finds argv on Linux through /proc/self/maps; without /proc it found none and
-/// every command printed the top-level help and exited 0 (`care-agent run` included). The
-/// CCommandLine shim hands glibc's argv to the runtime before main.
-@Suite struct ArgumentsWithoutProcTests {
-    @Test func commandsReadTheirArgumentsWhereProcIsNotMounted() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        // A path with a space: each argument must arrive whole, in order.
-        let configuration = dir.url.appendingPathComponent("router one.set")
-        try "set system root-authentication encrypted-password \"$6$abcdefgh$secret\"\n"
-            .write(to: configuration, atomically: true, encoding: .utf8)
-
+/// The Swift runtime finds argv through /proc/self/maps and libdispatch reads /proc/self/task:
+/// without /proc every command printed the top-level help and exited 0, or died of SIGILL within
+/// a second (CI's chroot). The binary now refuses to start there, saying why.
+@Suite struct RequiresProcTests {
+    @Test func withoutProcTheBinaryRefusesToStartAndSaysWhy() throws {
         // The namespace really hides /proc: the same wrapper around a shell finds no maps file.
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
@@ -212,17 +205,13 @@ enum CareAgentBinary {
 
         let version = try CareAgentBinary.run(["--version"])
         #expect(version.status == 0 && !version.stdout.isEmpty && !version.stdout.contains("USAGE"))
-        let hidden = try CareAgentBinary.run(["--version"], hidingProc: true)
-        #expect(hidden.status == 0)
-        #expect(hidden.stdout == version.stdout, "stdout: \(hidden.stdout.prefix(200)) stderr: \(hidden.stderr)")
-
-        let redacted = try CareAgentBinary.run(["redact", configuration.path], hidingProc: true)
-        #expect(redacted.status == 0, "stderr: \(redacted.stderr)")
-        #expect(redacted.stdout == "set system root-authentication encrypted-password \"<redacted>\"\n", "stdout: \(redacted.stdout.prefix(200))")
-
-        let unknown = try CareAgentBinary.run(["no-such-command"], hidingProc: true)
-        #expect(unknown.status != 0)
-        #expect(unknown.stderr.contains("no-such-command"))
+        // Several runs: the SIGILL came on some runs only.
+        for _ in 0..<5 {
+            let hidden = try CareAgentBinary.run(["--version"], hidingProc: true)
+            #expect(hidden.status == 72, "stderr: \(hidden.stderr)")
+            #expect(hidden.stdout.isEmpty)
+            #expect(hidden.stderr.contains("care-agent: /proc is not mounted here"), "stderr: \(hidden.stderr)")
+        }
     }
 }
 
