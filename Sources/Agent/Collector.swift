@@ -1,4 +1,5 @@
 import Foundation
+import IOLoop
 import Bundle
 import CEpoll
 import Junos
@@ -130,7 +131,10 @@ public final class Collector: Sendable {
                     return
                 }
                 await inFlight.start(turn.device.name)
-                running.addTask {
+                // The device's task runs on the I/O loop its session will use (IOLoopGroup.next()
+                // on a loop thread is that loop): each reply is handled, and the next request
+                // sent, on the thread that read it.
+                running.addTask(executorPreference: IOLoopGroup.shared.next()) {
                     let result = await self.collectAdmitted(turn.device, group: turn.group, trigger: trigger, event: event, onEvent: onEvent) {
                         await globalLimit.release()
                         await groupLimit?.release()

@@ -48,6 +48,12 @@ public enum IOLoopError: Error, Equatable, Sendable, CustomStringConvertible {
 /// the loop re-runs it when the descriptor is ready, on each `tick`, and fails it at its deadline.
 /// Every step for one descriptor runs on the loop thread, which also serialises access to
 /// non-thread-safe C state such as a libssh2 session.
+///
+/// The loop is also a `TaskExecutor`: a task that prefers it (a device's collection) runs between
+/// its waits on the loop thread, so a reply resumes its reader where it was read, and the next
+/// request starts there, without waking a pool thread and the loop again for every step (two
+/// thread switches per RPC turn; the scheduler's share of the agent's CPU, docs/performance.md).
+/// Such a task must not block: a blocking call stalls every session of the loop.
 public final class IOLoop: @unchecked Sendable {
     /// A process-wide loop, started on first use.
     public static let shared = IOLoop(name: "care-agent-io")
@@ -56,6 +62,8 @@ public final class IOLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private let lock = NSLock()
     private var queued: [() -> Void] = []
+    /// Jobs of tasks that prefer this loop as their executor.
+    private var queuedJobs: [UnownedJob] = []
     // Loop-thread state.
     private var operations: [Int32: PendingOperation] = [:]
     private var registered: Set<Int32> = []
@@ -74,7 +82,8 @@ public final class IOLoop: @unchecked Sendable {
         _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
         let thread = Thread { [unowned self] in self.run() }
         thread.name = name
-        thread.stackSize = 1 << 20
+        // Tasks run here too (parsing, redaction, sealing bundles): a thread's usual stack.
+        thread.stackSize = 8 << 20
         self.thread = thread
         thread.start()
     }
@@ -88,20 +97,26 @@ public final class IOLoop: @unchecked Sendable {
     /// Runs `work` on the loop thread, after everything already queued.
     public func execute(_ work: @escaping @Sendable () -> Void) {
         lock.lock()
-        let wasEmpty = queued.isEmpty
+        let wasEmpty = queued.isEmpty && queuedJobs.isEmpty
         queued.append(work)
         lock.unlock()
-        // Only the work that makes the queue non-empty wakes the loop: the loop takes the whole
-        // queue at once, and checks it again before it sleeps. Under load this spares most of
-        // the eventfd writes (and the loop's reads), ~35 per collected device.
-        guard wasEmpty else { return }
+        if wasEmpty { wake() }
+    }
+
+    /// Only the work that makes the queue non-empty wakes the loop: the loop takes the whole
+    /// queue at once, and checks it again before it sleeps. Under load this spares most of the
+    /// eventfd writes (and the loop's reads), ~35 per collected device. Work queued from the loop
+    /// thread itself needs no wake at all.
+    private func wake() {
+        guard !inLoop else { return }
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
     }
 
-    /// Runs `body` on the loop thread and returns its result.
+    /// Runs `body` on the loop thread and returns its result (at once when called there).
     public func submit<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        if inLoop { return try body() }
+        return try await withCheckedThrowingContinuation { continuation in
             execute { continuation.resume(with: Result { try body() }) }
         }
     }
@@ -137,7 +152,13 @@ public final class IOLoop: @unchecked Sendable {
                     }
                 }
                 operation.fail = { error in continuation.resume(throwing: error) }
-                execute { [self] in self.start(operation) }
+                // A task running on this loop starts at once: a step that completes resumes the
+                // continuation before the task suspends, so it goes on without a round trip.
+                if inLoop {
+                    start(operation)
+                } else {
+                    execute { [self] in self.start(operation) }
+                }
             }
         } onCancel: {
             execute { [self] in self.fail(operation, with: .cancelled) }
@@ -244,13 +265,18 @@ public final class IOLoop: @unchecked Sendable {
         lock.lock()
         let work = queued
         queued.removeAll(keepingCapacity: true)
+        let jobs = queuedJobs
+        queuedJobs.removeAll(keepingCapacity: true)
         lock.unlock()
         for item in work { item() }
+        if jobs.isEmpty { return }
+        let executor = asUnownedTaskExecutor()
+        for job in jobs { job.runSynchronously(on: executor) }
     }
 
     private func nextTimeoutMilliseconds() -> Int32 {
         lock.lock()
-        let hasQueued = !queued.isEmpty
+        let hasQueued = !queued.isEmpty || !queuedJobs.isEmpty
         lock.unlock()
         if hasQueued { return 0 }
         guard let earliest = timers.peek?.instant else { return -1 }
@@ -273,6 +299,19 @@ public final class IOLoop: @unchecked Sendable {
                 fail(operation, with: .timedOut)
             }
         }
+    }
+}
+
+extension IOLoop: TaskExecutor {
+    /// Queues a job of a task that prefers this loop; it runs on the loop thread after the
+    /// ready descriptors' steps of the current turn.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        lock.lock()
+        let wasEmpty = queued.isEmpty && queuedJobs.isEmpty
+        queuedJobs.append(job)
+        lock.unlock()
+        if wasEmpty { wake() }
     }
 }
 
@@ -419,8 +458,10 @@ public final class IOLoopGroup: @unchecked Sendable {
         loops = (0..<max(1, count)).map { IOLoop(name: "care-agent-io-\($0)") }
     }
 
-    /// The next loop in turn.
+    /// The next loop in turn; on one of the group's loop threads, that loop (a task running on
+    /// a loop keeps its sessions there).
     public func next() -> IOLoop {
+        if let current = loops.first(where: { $0.inLoop }) { return current }
         lock.lock()
         defer { lock.unlock() }
         index = (index + 1) % loops.count
