@@ -256,8 +256,11 @@ public final class IOLoop: @unchecked Sendable {
                 }
                 if let operation = operations[fd] { attempt(operation) }
             }
-            runQueued()
+            // Deadlines before the queue: a long job in the queue (a task parsing a large reply
+            // on this loop) must not make a reply that arrived meanwhile look late. After it,
+            // the next turn polls with a zero timeout and takes the ready descriptors first.
             expireDeadlines()
+            runQueued()
         }
     }
 

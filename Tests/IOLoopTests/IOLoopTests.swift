@@ -50,6 +50,54 @@ import Testing
         await r.close(); await w.close()
     }
 
+    @Test func aReplyThatArrivedDuringALongJobOnTheLoopIsNotLate() async throws {
+        // A task running on the loop may hold it for a while (parsing a large reply); a read whose
+        // data came in meanwhile must get it, even when its deadline passed during the job.
+        let loop = IOLoop(name: "stall-test")
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0)
+        let r = FileDescriptorStream(fd: fds[0], loop: loop), w = FileDescriptorStream(fd: fds[1], loop: loop)
+        let reading = Task { try await r.read(deadline: .now + .milliseconds(400)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let writer = fds[1]
+        loop.execute {
+            var byte: UInt8 = 7
+            _ = write(writer, &byte, 1)
+            usleep(800_000)
+        }
+        #expect(try await reading.value == [7])
+        await r.close(); await w.close()
+    }
+
+    @Test func aTaskThatPrefersALoopRunsOnItsThreadAcrossWaits() async throws {
+        let group = IOLoopGroup(count: 2)
+        let loop = group.loops[1]
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0)
+        let r = FileDescriptorStream(fd: fds[0], loop: loop), w = FileDescriptorStream(fd: fds[1], loop: loop)
+        let observed = Task(executorPreference: loop) { () async throws -> [Bool] in
+            var seen = [loop.inLoop, group.next() === loop]
+            // Data already there: the step completes at once, on this thread.
+            try await w.write([1])
+            seen.append(try await r.read(deadline: .now + .seconds(30)) == [1])
+            seen.append(loop.inLoop)
+            // Data later: the task waits, and resumes on the loop thread.
+            try await Task.sleep(for: .milliseconds(20))
+            seen.append(loop.inLoop)
+            return seen
+        }
+        let writer = Task {
+            try await Task.sleep(for: .milliseconds(50))
+            try await w.write([2])
+        }
+        #expect(try await observed.value == [true, true, true, true, true])
+        try await writer.value
+        let later = Task(executorPreference: loop) { try await r.read(deadline: .now + .seconds(30)) }
+        #expect(try await later.value == [2])
+        #expect(!loop.inLoop)
+        await r.close(); await w.close()
+    }
+
     @Test func fiveHundredWaitersWithStaggeredDeadlines() async throws {
         // Half get data, half time out (staggered short deadlines); all on one loop thread.
         let pipes = (0..<500).map { _ in makePipe() }
