@@ -298,6 +298,10 @@ public final class IOLoop: @unchecked Sendable {
             assert(!operation.finished && operations[operation.fd] === operation)
             if top.isTick {
                 attempt(operation)
+            } else if operation.attempt?() == nil {
+                // A last try first: what arrived after the turn's epoll_wait (more than a
+                // turn's worth of ready descriptors, a long job) is not late.
+                forget(operation)
             } else {
                 fail(operation, with: .timedOut)
             }
@@ -461,10 +465,14 @@ public final class IOLoopGroup: @unchecked Sendable {
         loops = (0..<max(1, count)).map { IOLoop(name: "care-agent-io-\($0)") }
     }
 
-    /// The next loop in turn; on one of the group's loop threads, that loop (a task running on
-    /// a loop keeps its sessions there).
+    /// The loop for a new session: the one whose thread the caller runs on (a collection
+    /// running on a loop keeps its session there), else the next in turn.
+    public func forSession() -> IOLoop {
+        loops.first { $0.inLoop } ?? next()
+    }
+
+    /// The next loop in turn.
     public func next() -> IOLoop {
-        if let current = loops.first(where: { $0.inLoop }) { return current }
         lock.lock()
         defer { lock.unlock() }
         index = (index + 1) % loops.count

@@ -37,8 +37,6 @@ public struct FrameDecoder: Sendable {
     public let maximumMessageSize: Int
 
     private var buffer: [UInt8] = []
-    /// A drained buffer keeps its storage up to this size, and gives a larger one back.
-    static let keptCapacity = 16 * 1024
     private var readIndex = 0
     /// End-of-message mode: how far `buffer` has been searched for the delimiter.
     private var scanned = 0
@@ -161,11 +159,12 @@ public struct FrameDecoder: Sendable {
 
     private mutating func consumed(_ count: Int) { consumedTotal += count }
 
-    /// Gives a large buffer back once everything in it was returned: a session spends most of its
-    /// life waiting for the next reply, and should not hold the largest one's storage meanwhile
-    /// (hundreds of sessions are in flight).
+    /// Gives the buffer back once everything in it was returned: a session spends most of its
+    /// life waiting for the next reply (200 ms and more against ~1 ms receiving it), and should
+    /// hold nothing meanwhile. Keeping up to 16 KiB cost ~5 MiB at the peak of 512 sessions
+    /// (docs/performance.md); a new buffer per reply costs a malloc or two.
     private mutating func releaseIfDrained() {
-        guard readIndex == buffer.count, buffer.capacity > Self.keptCapacity else { return }
+        guard readIndex == buffer.count, buffer.capacity > 0 else { return }
         buffer = []
         readIndex = 0
         scanned = 0

@@ -62,7 +62,7 @@ public struct DeviceEndpoint: Sendable {
 extension NETCONFClient {
     /// Connects over SSH, opens the `netconf` subsystem and exchanges hellos.
     /// Through `endpoint.jumpRoute` when set: a tunnel on the shared jump host session.
-    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger,
+    public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.forSession(), logger: Logger,
                                jumpHosts: JumpHostSessions = .shared) async throws -> NETCONFClient {
         var socket: Int32?
         if let route = endpoint.jumpRoute, !route.hops.isEmpty {

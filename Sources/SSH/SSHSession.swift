@@ -89,7 +89,7 @@ public final class SSHSession: @unchecked Sendable {
     /// instead of a TCP connection of its own (a tunnel through a jump host); the session owns it.
     public static func connect(
         host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
-        timeouts: SSHTimeouts = .init(), loop: IOLoop = IOLoopGroup.shared.next(), logger: Logger, socket: Int32? = nil
+        timeouts: SSHTimeouts = .init(), loop: IOLoop = IOLoopGroup.shared.forSession(), logger: Logger, socket: Int32? = nil
     ) async throws -> SSHSession {
         _ = libssh2Initialised
         let peer = "\(host):\(port)"
@@ -118,7 +118,15 @@ public final class SSHSession: @unchecked Sendable {
             }
             let key = try session.serverHostKey()
             session.hostKey = key
-            try hostKeyVerifier.verify(host: host, port: port, key: key, logger: logger)
+            if hostKeyVerifier.policy == .acceptNew && loop.inLoop {
+                // It may append to known_hosts (a file lock, a copy, two fsyncs): not on the I/O
+                // loop thread, where it would stall every session of the loop.
+                try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                    try hostKeyVerifier.verify(host: host, port: port, key: key, logger: logger)
+                }
+            } else {
+                try hostKeyVerifier.verify(host: host, port: port, key: key, logger: logger)
+            }
             try await session.authenticate(credentials, deadline: deadline)
             if let keepalive = timeouts.keepalive {
                 libssh2_keepalive_config(raw, 1, UInt32(max(1, keepalive.components.seconds)))

@@ -37,19 +37,28 @@ import Testing
         #expect(Array(decoded.prefix(3)) == messages)
     }
 
-    /// A session waits between replies far longer than it receives: once a large reply is
-    /// returned, its buffer is given back (hundreds of sessions wait at once).
+    /// A session waits between replies far longer than it receives: once a reply is returned,
+    /// small or large, its buffer is given back (hundreds of sessions wait at once).
     @Test(arguments: [FramingMode.endOfMessage, .chunked])
-    func aDrainedDecoderGivesLargeBuffersBack(mode: FramingMode) throws {
+    func aDrainedDecoderHoldsNoBuffer(mode: FramingMode) throws {
         var decoder = FrameDecoder(mode: mode)
         let large = Array("<rpc-reply>\(String(repeating: "y", count: 300_000))</rpc-reply>".utf8)
         for chunk in FrameEncoder.encode(large, mode: mode).chunks(of: 16_384) { decoder.append(chunk) }
         #expect(decoder.heldCapacity >= large.count)
         #expect(try decoder.nextMessage() == large)
-        #expect(decoder.heldCapacity <= 16 * 1024)
-        // And it still decodes what comes next.
+        #expect(decoder.heldCapacity == 0)
+        // A small reply too; and it still decodes what comes next.
         decoder.append(FrameEncoder.encode(messages[0], mode: mode))
         #expect(try decoder.nextMessage() == messages[0])
+        #expect(decoder.heldCapacity == 0)
+        // Not drained (part of the next message buffered): the bytes are kept.
+        let next = FrameEncoder.encode(messages[1], mode: mode)
+        decoder.append(FrameEncoder.encode(messages[0], mode: mode) + next.prefix(5))
+        #expect(try decoder.nextMessage() == messages[0])
+        #expect(decoder.bufferedByteCount > 0)
+        decoder.append(next.dropFirst(5))
+        #expect(try decoder.nextMessage() == messages[1])
+        #expect(decoder.heldCapacity == 0)
     }
 
     @Test(arguments: [2, 3, 5, 7, 1000, 4096])
