@@ -70,7 +70,6 @@ public final class IOLoop: @unchecked Sendable {
     /// Deadlines and ticks of the waiting operations, earliest first.
     private var timers = TimerHeap()
     private var thread: Thread?
-    private var loopThreadID: pthread_t?
 
     public init(name: String) {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -89,10 +88,20 @@ public final class IOLoop: @unchecked Sendable {
     }
 
     /// Whether the caller is on this loop's thread.
-    public var inLoop: Bool {
-        guard let id = loopThreadID else { return false }
-        return pthread_equal(id, pthread_self()) != 0
+    public var inLoop: Bool { IOLoop.current === self }
+
+    /// The loop whose thread the caller is on, if any. A thread-local value: set once by the
+    /// loop thread itself, so reading it from any thread races with nothing.
+    public static var current: IOLoop? {
+        guard let pointer = pthread_getspecific(currentKey) else { return nil }
+        return Unmanaged<IOLoop>.fromOpaque(pointer).takeUnretainedValue()
     }
+
+    private static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
 
     /// Runs `work` on the loop thread, after everything already queued.
     public func execute(_ work: @escaping @Sendable () -> Void) {
@@ -239,7 +248,8 @@ public final class IOLoop: @unchecked Sendable {
     }
 
     private func run() {
-        loopThreadID = pthread_self()
+        // Loops live for the process (the thread holds `self` unowned): no release needed.
+        pthread_setspecific(IOLoop.currentKey, Unmanaged.passUnretained(self).toOpaque())
         let capacity = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         defer { events.deallocate() }
@@ -468,7 +478,8 @@ public final class IOLoopGroup: @unchecked Sendable {
     /// The loop for a new session: the one whose thread the caller runs on (a collection
     /// running on a loop keeps its session there), else the next in turn.
     public func forSession() -> IOLoop {
-        loops.first { $0.inLoop } ?? next()
+        if let current = IOLoop.current, loops.contains(where: { $0 === current }) { return current }
+        return next()
     }
 
     /// The next loop in turn.
