@@ -15,14 +15,9 @@
 
 #include <unistd.h>
 
-static int checked;
-
 static void care_require_proc(int argc, char **argv, char **envp) {
     (void)envp;
-    if (access("/proc/self/maps", R_OK) == 0 && access("/proc/self/task", R_OK) == 0) {
-        checked = 1;
-        return;
-    }
+    if (access("/proc/self/maps", R_OK) == 0 && access("/proc/self/task", R_OK) == 0) return;
     static const char message[] =
         ": /proc is not mounted here (a chroot or a container without it?). The Swift runtime and "
         "libdispatch read /proc/self; mount it (mount -t proc proc /proc) and start again.\n";
@@ -36,5 +31,3 @@ static void care_require_proc(int argc, char **argv, char **envp) {
 
 __attribute__((section(".init_array"), used))
 static void (*const care_require_proc_entry)(int, char **, char **) = care_require_proc;
-
-int care_runtime_requirements_checked(void) { return checked; }

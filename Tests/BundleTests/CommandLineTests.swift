@@ -19,6 +19,11 @@ enum CareAgentBinary {
         var stderr: String
     }
 
+    /// unshare's arguments before a command to run with /proc hidden: a mount namespace of its
+    /// own with an empty tmpfs over /proc.
+    static let hidingProcArguments = ["--mount", "--propagation", "private", "/bin/sh", "-c",
+                                      "mount -t tmpfs none /proc && exec \"$0\" \"$@\""]
+
     /// Runs the binary; `hidingProc` runs it in a mount namespace of its own with an empty tmpfs
     /// over /proc (as in a chroot or a minimal container without /proc).
     static func run(_ arguments: [String], environment: [String: String] = [:], hidingProc: Bool = false) throws -> Result {
@@ -28,8 +33,7 @@ enum CareAgentBinary {
         let process = Process()
         if hidingProc {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-            process.arguments = ["--mount", "--propagation", "private", "/bin/sh", "-c",
-                                 "mount -t tmpfs none /proc && exec \"$0\" \"$@\"", url.path] + arguments
+            process.arguments = hidingProcArguments + [url.path] + arguments
         } else {
             process.executableURL = url
             process.arguments = arguments
@@ -197,8 +201,7 @@ enum CareAgentBinary {
         // The namespace really hides /proc: the same wrapper around a shell finds no maps file.
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        probe.arguments = ["--mount", "--propagation", "private", "/bin/sh", "-c",
-                           "mount -t tmpfs none /proc && exec \"$0\" \"$@\"", "/bin/sh", "-c", "test ! -e /proc/self/maps"]
+        probe.arguments = CareAgentBinary.hidingProcArguments + ["/bin/sh", "-c", "test ! -e /proc/self/maps"]
         try probe.run()
         probe.waitUntilExit()
         #expect(probe.terminationStatus == 0)

@@ -2,6 +2,5 @@
 #define CARE_RUNTIME_REQUIREMENTS_H
 
 /* Nothing to call: linking this target in adds a check that runs before main (see the .c file). */
-int care_runtime_requirements_checked(void);
 
 #endif
