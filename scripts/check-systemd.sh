@@ -42,8 +42,8 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
 if [ "$(id -u)" -ne 0 ]; then echo "check-systemd: skipped (needs root)"; exit 0; fi
-for tool in debootstrap systemd-nspawn nsenter ssh-keygen /usr/sbin/sshd python3; do
-    command -v "$tool" >/dev/null || { echo "check-systemd: FAIL: $tool missing (apt-get install debootstrap systemd-container openssh-client openssh-server python3)"; exit 1; }
+for tool in debootstrap systemd-nspawn nsenter ssh-keygen /usr/sbin/sshd python3 readelf; do
+    command -v "$tool" >/dev/null || { echo "check-systemd: FAIL: $tool missing (apt-get install debootstrap systemd-container openssh-client openssh-server python3 binutils)"; exit 1; }
 done
 BIN=${1:-$(swift build -c release --static-swift-stdlib --show-bin-path)/care-agent}
 [ -x "$BIN" ] || { echo "check-systemd: FAIL: $BIN not built"; exit 1; }
@@ -140,6 +140,18 @@ if ldd "$BIN" | contains -E "$SWIFT_LIBS"; then
     fail "$BIN needs Swift toolchain libraries ($(ldd "$BIN" | grep -oE "$SWIFT_LIBS" | sort -u | tr '\n' ' '| sed 's/ $//')): build it as install.sh does, swift build -c release --static-swift-stdlib"
 else
     pass "the binary needs no Swift toolchain: only Debian's libraries ($(ldd "$BIN" | grep -oE 'lib(ssh2|xml2|curl|crypto|z)\.so[^ ]*' | sort -u | tr '\n' ' '| sed 's/ $//'))"
+fi
+# The release link's options that keep the running agent small (Package.swift, docs/performance.md):
+# packed relative relocations (DT_RELR) and none of our Swift symbols exported. Not for a debug
+# build given as argument.
+if ! ldd "$BIN" | contains -E "$SWIFT_LIBS"; then
+    EXPORTED=$(readelf --dyn-syms -W "$BIN" | awk '$8 ~ /^[$]s/' | wc -l)
+    RELR=$(readelf -d "$BIN" | grep -c '(RELR)' || true)
+    if [ "$RELR" -ge 1 ] && [ "$EXPORTED" -eq 0 ]; then
+        pass "the binary is linked as Package.swift asks: packed relative relocations, no Swift symbols exported"
+    else
+        fail "the release link lost an option of Package.swift: DT_RELR entries $RELR (want 1), Swift symbols exported $EXPORTED (want 0)"
+    fi
 fi
 # Anything else the tree lacks (the Swift runtime of a debug build given as argument) at the same
 # path as on the host, which the binary's RUNPATH or the loader's default directories name.
