@@ -202,6 +202,11 @@ public struct AgentSettings: Sendable {
     public var runtimeDirectory: String = "/run/care-agent"
     /// Devices collected at once across all groups.
     public var concurrency: Int = 32
+    /// SSH session set-ups in progress at once, all groups together (``HandshakeAdmission``);
+    /// nil: a quarter of ``concurrency``.
+    public var handshakes: Int?
+    /// ``handshakes`` as it applies.
+    public var handshakeLimit: Int { handshakes ?? max(1, (concurrency + 3) / 4) }
     public var inventoryFiles: [String] = []
     /// Extra regular expressions and leaf names whose values are removed from every stored reply.
     public var redactPatterns: [String] = []
@@ -499,6 +504,7 @@ public struct AgentConfiguration: Sendable {
         case "metrics-file": agent.metricsFile = v == "none" ? "" : v
         case "runtime-directory": agent.runtimeDirectory = v
         case "concurrency": agent.concurrency = try positive(entry, fail: fail)
+        case "handshakes": agent.handshakes = try positive(entry, fail: fail)
         case "inventory": agent.inventoryFiles.append(v)
         case "redact-pattern":
             do { _ = try Regex(v) } catch { throw fail(entry, "expected a regular expression: \(error)", false) }
@@ -510,7 +516,7 @@ public struct AgentConfiguration: Sendable {
         case let key where clearTextSecretKeys.contains(key):
             throw fail(entry, "clear-text secrets are refused in agent.conf; use password-file or password-credential in a group", true)
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, outbox-max, outbox-max-age, state-directory, metrics-file, runtime-directory, concurrency, inventory, redact-pattern, redact-keyword or redact-path", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [agent]; expected agent-id, outbox, outbox-max, outbox-max-age, state-directory, metrics-file, runtime-directory, concurrency, handshakes, inventory, redact-pattern, redact-keyword or redact-path", true)
         }
     }
 

@@ -233,7 +233,8 @@ public final class Collector: Sendable {
     public func collectOne(_ device: Device, group: GroupSettings, trigger: CollectionCause,
                            event: TriggerEvent? = nil) async -> DeviceCollection {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
-        await run.perform(connector: connector, redactor: redactor, credentialCache: credentials, environment: environment)
+        await run.perform(connector: connector, redactor: redactor, credentialCache: credentials, environment: environment,
+                          handshakes: limits.handshakes)
         var collection = run.finish()
         collection.result.event = event
         return collection
@@ -308,7 +309,7 @@ struct DeviceRun {
     }
 
     mutating func perform(connector: @escaping DeviceConnector, redactor: ConfigurationRedactor, credentialCache: CredentialCache,
-                          environment: [String: String]) async {
+                          environment: [String: String], handshakes: (any HandshakeAdmission)? = nil) async {
         log(.info, "collecting", ["host": "\(device.host)", "port": "\(port)", "trigger": "\(trigger.rawValue)"])
         let credentials: SSHCredentials
         do {
@@ -317,7 +318,7 @@ struct DeviceRun {
             fail(.credentials, error.description)
             return
         }
-        guard let client = await connect(credentials: credentials, connector: connector) else { return }
+        guard let client = await connect(credentials: credentials, connector: connector, handshakes: handshakes) else { return }
         var model: String?
         var lostSession: String?
         for step in CollectionPlan.steps(for: group) {
@@ -419,7 +420,8 @@ struct DeviceRun {
     }
 
     /// Connects, retrying transport failures with doubling backoff within the device's time.
-    mutating func connect(credentials: SSHCredentials, connector: @escaping DeviceConnector) async -> NETCONFClient? {
+    mutating func connect(credentials: SSHCredentials, connector: @escaping DeviceConnector,
+                          handshakes: (any HandshakeAdmission)?) async -> NETCONFClient? {
         var backoff = group.retryBackoff
         while true {
             attempts += 1
@@ -439,7 +441,7 @@ struct DeviceRun {
                 sshTimeouts: SSHTimeouts(connect: budget, authentication: min(group.connectTimeout * 2, remaining)),
                 netconfTimeouts: NETCONFTimeouts(hello: min(group.connectTimeout, remaining), rpc: min(group.rpcTimeout, remaining)),
                 maximumMessageSize: group.maximumReplySize,
-                jumpRoute: jumpRoute)
+                jumpRoute: jumpRoute, handshakeAdmission: handshakes)
             let t = ContinuousClock.now
             do {
                 // In a child task of its own: the session set-up (SSH handshake, authentication,

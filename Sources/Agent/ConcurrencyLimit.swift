@@ -1,4 +1,5 @@
 import Foundation
+import NETCONFSSH
 
 /// An async counting semaphore: at most `limit` holders at once; waiters are served in order and
 /// leave the queue when their task is cancelled. Tasks wait suspended, so a thousand queued
@@ -70,16 +71,27 @@ public actor ConcurrencyLimit {
     }
 }
 
-/// The agent's concurrency limits, `[agent] concurrency` and each group's `concurrency`, shared by
-/// every ``Collector`` the agent makes. A reload resizes them in place instead of making new ones,
-/// so that a run started before the reload and one started after it still share one cap.
+/// Turns for SSH session set-ups, taken in order.
+extension ConcurrencyLimit: HandshakeAdmission {
+    public func admit() async throws { try await acquire() }
+    public func leave() { release() }
+}
+
+/// The agent's concurrency limits, `[agent] concurrency`, `[agent] handshakes` and each group's
+/// `concurrency`, shared by every ``Collector`` the agent makes. A reload resizes them in place
+/// instead of making new ones, so that a run started before the reload and one started after it
+/// still share one cap.
 public final class CollectionLimits: @unchecked Sendable {
     public let global: ConcurrencyLimit
+    /// SSH session set-ups in progress (a device holds a turn from its TCP connect to its
+    /// `netconf` subsystem, inside its collection slot).
+    public let handshakes: ConcurrencyLimit
     private let lock = NSLock()
     private var groups: [String: ConcurrencyLimit]
 
     public init(configuration: AgentConfiguration) {
         global = ConcurrencyLimit(limit: configuration.agent.concurrency)
+        handshakes = ConcurrencyLimit(limit: configuration.agent.handshakeLimit)
         groups = configuration.groups.mapValues { ConcurrencyLimit(limit: $0.concurrency) }
     }
 
@@ -107,6 +119,7 @@ public final class CollectionLimits: @unchecked Sendable {
             configuration.groups.compactMap { name, settings in groups[name].map { ($0, settings.concurrency) } }
         }
         await global.resize(to: configuration.agent.concurrency)
+        await handshakes.resize(to: configuration.agent.handshakeLimit)
         for (limit, size) in resized { await limit.resize(to: size) }
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import IOLoop
 import Logging
 import NETCONF
@@ -27,6 +28,19 @@ public final class SSHNETCONFTransport: NETCONFTransport, @unchecked Sendable {
     }
 }
 
+/// Turns for SSH session set-ups (TCP connect, key exchange, authentication, the `netconf`
+/// subsystem), shared by the sessions a collector opens. Set-ups are CPU work on both ends: five
+/// hundred started together all come up late together, then wait for replies together while no
+/// slot frees for the next ones, and the machine idles between such waves. Taken in turn, the
+/// first sessions come up (and finish, and free their slots) first. The NETCONF hello is not
+/// part of a turn: a device may take its time to start its NETCONF server without holding one.
+public protocol HandshakeAdmission: Sendable {
+    /// Waits for a turn; throws `CancellationError` when the task is cancelled while waiting.
+    func admit() async throws
+    /// Gives the turn back.
+    func leave() async
+}
+
 /// Where and how to reach a device over NETCONF/SSH.
 public struct DeviceEndpoint: Sendable {
     public var host: String
@@ -42,11 +56,14 @@ public struct DeviceEndpoint: Sendable {
     public var maximumMessageSize: Int
     /// Jump hosts to pass (`proxy-jump`); nil: connect directly.
     public var jumpRoute: JumpRoute?
+    /// Whose turn it is to set a session up; nil: at once.
+    public var handshakeAdmission: (any HandshakeAdmission)?
 
     public init(host: String, port: Int = 830, credentials: SSHCredentials, hostKeyVerifier: HostKeyVerifier,
                 sshTimeouts: SSHTimeouts = .init(), netconfTimeouts: NETCONFTimeouts = .init(),
                 capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11],
-                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize, jumpRoute: JumpRoute? = nil) {
+                maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize, jumpRoute: JumpRoute? = nil,
+                handshakeAdmission: (any HandshakeAdmission)? = nil) {
         self.maximumMessageSize = maximumMessageSize
         self.host = host
         self.port = port
@@ -56,6 +73,7 @@ public struct DeviceEndpoint: Sendable {
         self.netconfTimeouts = netconfTimeouts
         self.capabilities = capabilities
         self.jumpRoute = jumpRoute
+        self.handshakeAdmission = handshakeAdmission
     }
 }
 
@@ -66,18 +84,25 @@ extension NETCONFClient {
                                jumpHosts: JumpHostSessions = .shared) async throws -> NETCONFClient {
         var socket: Int32?
         if let route = endpoint.jumpRoute, !route.hops.isEmpty {
+            // Before the turn: a device waiting for one of its jump host's tunnels must not hold
+            // a turn that a directly reachable device could use.
             socket = try await jumpHosts.tunnel(to: endpoint.host, port: endpoint.port, route: route, timeouts: endpoint.sshTimeouts, logger: logger)
         }
-        let session = try await SSHSession.connect(
-            host: endpoint.host, port: endpoint.port, credentials: endpoint.credentials,
-            hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger, socket: socket)
-        let channel: SSHChannel
+        // The SSH timeouts start when the turn does: waiting for it is not the device's slowness.
         do {
-            channel = try await session.openSubsystem("netconf")
+            try await endpoint.handshakeAdmission?.admit()
         } catch {
-            await session.close()
+            if let socket { Glibc.close(socket) }
             throw error
         }
+        let channel: SSHChannel
+        do {
+            channel = try await openChannel(to: endpoint, socket: socket, loop: loop, logger: logger)
+        } catch {
+            await endpoint.handshakeAdmission?.leave()
+            throw error
+        }
+        await endpoint.handshakeAdmission?.leave()
         let client = NETCONFClient(transport: SSHNETCONFTransport(channel: channel), capabilities: endpoint.capabilities,
                                    timeouts: endpoint.netconfTimeouts, maximumMessageSize: endpoint.maximumMessageSize,
                                    logger: logger)
@@ -88,5 +113,19 @@ extension NETCONFClient {
             throw error
         }
         return client
+    }
+
+    /// The SSH session (over `socket`, a jump host's tunnel, when given) and its `netconf`
+    /// subsystem channel: one turn's work.
+    private static func openChannel(to endpoint: DeviceEndpoint, socket: Int32?, loop: IOLoop, logger: Logger) async throws -> SSHChannel {
+        let session = try await SSHSession.connect(
+            host: endpoint.host, port: endpoint.port, credentials: endpoint.credentials,
+            hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger, socket: socket)
+        do {
+            return try await session.openSubsystem("netconf")
+        } catch {
+            await session.close()
+            throw error
+        }
     }
 }

@@ -378,6 +378,51 @@ import TestSupport
         #expect(peak.maximum >= 2)
     }
 
+    @Test func aSessionSetUpWaitsForItsTurn() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device(dir: dir)
+        defer { h.stop() }
+        var conf = """
+        [agent]
+        concurrency = 4
+        handshakes = 1
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        skip = configuration, storage, coreDumps, uptime, environment, routingEngines
+
+        """
+        for i in 1...3 { conf += "[device d\(i)]\nhost = \(h.addresses[0])\nport = \(h.port)\n" }
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let limits = CollectionLimits(configuration: config)
+        // The test holds the only turn: every device gets its collection slot, none its session.
+        try await limits.handshakes.acquire()
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path),
+                                      logger: Logger.test, limits: limits)
+        let peak = LockedPeak()
+        let run = Task {
+            await collector.collect(config.devices, trigger: .standalone) { event in
+                if case .started(let device) = event { peak.enter(device.name) }
+            }
+        }
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(peak.started.count == 3)
+        let released = Date()
+        await limits.handshakes.release()
+        let results = await run.value
+        #expect(results.allSatisfy { $0.status == .ok }, "\(results.map { $0.reason ?? "" })")
+        // Each device's session came up only after the turn was given back (its log counts from
+        // the device's start, when it got its slot).
+        for result in results {
+            let line = try #require(result.log.split(separator: "\n").first { $0.contains("session established") })
+            let at = try #require(Int(line.dropFirst().prefix { $0.isNumber }))
+            let established = result.started.addingTimeInterval(Double(at) / 1000)
+            #expect(established >= released, "\(result.device.name): \(line), turn given back \(released)")
+        }
+    }
+
     @Test func theGlobalCapHoldsAcrossGroups() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -65,6 +65,7 @@ import TestSupport
 
     @Test(arguments: [
         ("[agent]\nconcurrency = lots\n", "agent.conf:2:15: expected a positive whole number, found \"lots\""),
+        ("[agent]\nhandshakes = 0\n", "agent.conf:2:14: expected a positive whole number, found \"0\""),
         ("[agent]\n\n[group core]\nrpc-timeout = soon\n", "agent.conf:4:15: expected a duration such as 30s, 5m, 6h or 1d, found \"soon\""),
         ("[group core]\nschedule = hourly\n", "agent.conf:2:12: expected \"every DURATION\" (every 6h), \"daily HH:MM-HH:MM\" (daily 02:00-04:00) or \"manual\", found \"hourly\""),
         ("[group core]\nschedule = daily 25:00-02:00\n", "agent.conf:2:12: expected a window HH:MM-HH:MM such as 02:00-04:00 after \"daily\", found \"25:00-02:00\""),
@@ -88,6 +89,20 @@ import TestSupport
         } catch {
             #expect(error.description == expected)
         }
+    }
+
+    @Test func sessionSetUpTurnsAreAQuarterOfTheConcurrencyUnlessSet() async throws {
+        func limits(_ text: String) async throws -> [Int] {
+            let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text))
+            let limits = CollectionLimits(configuration: config)
+            return [config.agent.handshakeLimit, await limits.handshakes.limit]
+        }
+        #expect(try await limits("[agent]\n") == [8, 8])
+        #expect(try await limits("[agent]\nconcurrency = 512\n") == [128, 128])
+        #expect(try await limits("[agent]\nconcurrency = 2\n") == [1, 1])
+        #expect(try await limits("[agent]\nconcurrency = 512\nhandshakes = 16\n") == [16, 16])
+        // More turns than slots is allowed and simply never binds.
+        #expect(try await limits("[agent]\nconcurrency = 4\nhandshakes = 64\n") == [64, 64])
     }
 
     @Test func windowsLineEndingsAndByteOrderMark() throws {

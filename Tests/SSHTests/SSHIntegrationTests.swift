@@ -306,6 +306,49 @@ import TestSupport
         await client.close()
     }
 
+    @Test func sessionSetUpsTakeTurnsAndTheHelloIsNotPartOfOne() async throws {
+        // Each device takes 1.5 s to send its hello (Junos takes its time to start a NETCONF server).
+        let (h, dir) = try harness("--setup-delay-ms 1500")
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let turns = CountingAdmission(limit: 2)
+        var gated = endpoint(h)
+        gated.handshakeAdmission = turns
+        let endpoint = gated
+        let started = ContinuousClock.now
+        let failures = await withTaskGroup(of: String?.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    do {
+                        let client = try await NETCONFClient.connect(to: endpoint, logger: logger)
+                        await client.close()
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+            }
+            var all: [String] = []
+            for await failure in group { if let failure { all.append(failure) } }
+            return all
+        }
+        let elapsed = started.duration(to: .now)
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+        // Two set-ups at a time, never more, and every turn given back.
+        #expect(await turns.peak == 2)
+        #expect(await turns.admitted == 8)
+        #expect(await turns.left == 8)
+        // Had the 1.5 s hello been part of a turn, eight sessions on two turns would take 6 s.
+        #expect(elapsed < .seconds(4.5), "\(elapsed)")
+
+        // A set-up that fails (a login the server refuses) gives its turn back too.
+        var refused = self.endpoint(h, key: nil, password: "not-the-password")
+        refused.handshakeAdmission = turns
+        await #expect(throws: (any Error).self) { _ = try await NETCONFClient.connect(to: refused, logger: logger) }
+        #expect(await turns.admitted == 9)
+        #expect(await turns.left == 9)
+        #expect(await turns.held == 0)
+    }
+
     @Test func twoHundredConcurrentSessions() async throws {
         let (h, dir) = try harness()
         defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
@@ -386,5 +429,34 @@ extension RPCCommandTests {
         #expect(lines.first?.contains("closed the session in the middle of the reply to get-software-information") == true)
         #expect(lines.dropFirst().first == "care-agent: \(h.addresses[0]):\(h.port): get-chassis-inventory: not sent: the session was lost")
         #expect(lines.last == "care-agent: \(h.addresses[0]):\(h.port): command \"show version\": not sent: the session was lost")
+    }
+}
+
+/// Turns for session set-ups that count what they see: how many were admitted, given back, held
+/// at most at once.
+actor CountingAdmission: HandshakeAdmission {
+    let limit: Int
+    private(set) var held = 0
+    private(set) var peak = 0
+    private(set) var admitted = 0
+    private(set) var left = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func admit() async {
+        if held < limit {
+            held += 1
+        } else {
+            // The turn passes straight from the leaver, who keeps `held` as it is.
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        admitted += 1
+        peak = max(peak, held)
+    }
+
+    func leave() {
+        left += 1
+        if waiters.isEmpty { held -= 1 } else { waiters.removeFirst().resume() }
     }
 }
