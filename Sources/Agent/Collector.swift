@@ -309,7 +309,7 @@ struct DeviceRun {
     }
 
     mutating func perform(connector: @escaping DeviceConnector, redactor: ConfigurationRedactor, credentialCache: CredentialCache,
-                          environment: [String: String], handshakes: (any HandshakeAdmission)? = nil) async {
+                          environment: [String: String], handshakes: (any HandshakeAdmission)?) async {
         log(.info, "collecting", ["host": "\(device.host)", "port": "\(port)", "trigger": "\(trigger.rawValue)"])
         let credentials: SSHCredentials
         do {

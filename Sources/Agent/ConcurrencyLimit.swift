@@ -83,7 +83,7 @@ extension ConcurrencyLimit: HandshakeAdmission {
 /// still share one cap.
 public final class CollectionLimits: @unchecked Sendable {
     public let global: ConcurrencyLimit
-    /// SSH session set-ups in progress (a device holds a turn from its TCP connect to its
+    /// SSH session set-ups in progress (a device holds a turn from its SSH key exchange to its
     /// `netconf` subsystem, inside its collection slot).
     public let handshakes: ConcurrencyLimit
     private let lock = NSLock()

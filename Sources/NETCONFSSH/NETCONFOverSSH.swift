@@ -28,12 +28,13 @@ public final class SSHNETCONFTransport: NETCONFTransport, @unchecked Sendable {
     }
 }
 
-/// Turns for SSH session set-ups (TCP connect, key exchange, authentication, the `netconf`
-/// subsystem), shared by the sessions a collector opens. Set-ups are CPU work on both ends: five
+/// Turns for SSH session set-ups (key exchange, authentication, the `netconf` subsystem), shared
+/// by the sessions a collector opens. Set-ups are CPU work on both ends: five
 /// hundred started together all come up late together, then wait for replies together while no
 /// slot frees for the next ones, and the machine idles between such waves. Taken in turn, the
-/// first sessions come up (and finish, and free their slots) first. The NETCONF hello is not
-/// part of a turn: a device may take its time to start its NETCONF server without holding one.
+/// first sessions come up (and finish, and free their slots) first. Neither the TCP connect nor
+/// the NETCONF hello is part of a turn: a device that does not answer, or takes its time to start
+/// its NETCONF server, holds none.
 public protocol HandshakeAdmission: Sendable {
     /// Waits for a turn; throws `CancellationError` when the task is cancelled while waiting.
     func admit() async throws
@@ -82,17 +83,19 @@ extension NETCONFClient {
     /// Through `endpoint.jumpRoute` when set: a tunnel on the shared jump host session.
     public static func connect(to endpoint: DeviceEndpoint, loop: IOLoop = IOLoopGroup.shared.forSession(), logger: Logger,
                                jumpHosts: JumpHostSessions = .shared) async throws -> NETCONFClient {
-        var socket: Int32?
+        // The stream comes before the turn: a device that does not answer its SYN, or waits for
+        // one of its jump host's tunnels, must not hold a turn that a reachable device could use.
+        let socket: Int32
         if let route = endpoint.jumpRoute, !route.hops.isEmpty {
-            // Before the turn: a device waiting for one of its jump host's tunnels must not hold
-            // a turn that a directly reachable device could use.
             socket = try await jumpHosts.tunnel(to: endpoint.host, port: endpoint.port, route: route, timeouts: endpoint.sshTimeouts, logger: logger)
+        } else {
+            socket = try await SSHSession.openTCP(host: endpoint.host, port: endpoint.port, timeout: endpoint.sshTimeouts.connect, loop: loop)
         }
         // The SSH timeouts start when the turn does: waiting for it is not the device's slowness.
         do {
             try await endpoint.handshakeAdmission?.admit()
         } catch {
-            if let socket { Glibc.close(socket) }
+            Glibc.close(socket)
             throw error
         }
         let channel: SSHChannel
@@ -115,9 +118,9 @@ extension NETCONFClient {
         return client
     }
 
-    /// The SSH session (over `socket`, a jump host's tunnel, when given) and its `netconf`
-    /// subsystem channel: one turn's work.
-    private static func openChannel(to endpoint: DeviceEndpoint, socket: Int32?, loop: IOLoop, logger: Logger) async throws -> SSHChannel {
+    /// The SSH session over `socket` (a TCP connection or a jump host's tunnel; the session owns
+    /// it) and its `netconf` subsystem channel: one turn's work.
+    private static func openChannel(to endpoint: DeviceEndpoint, socket: Int32, loop: IOLoop, logger: Logger) async throws -> SSHChannel {
         let session = try await SSHSession.connect(
             host: endpoint.host, port: endpoint.port, credentials: endpoint.credentials,
             hostKeyVerifier: endpoint.hostKeyVerifier, timeouts: endpoint.sshTimeouts, loop: loop, logger: logger, socket: socket)

@@ -85,6 +85,15 @@ public final class SSHSession: @unchecked Sendable {
         if !closed { Glibc.close(fd) }
     }
 
+    /// A TCP connection to `host`:`port` made on `loop` (no thread blocks in connect()), for
+    /// ``connect(host:port:credentials:hostKeyVerifier:timeouts:loop:logger:socket:)`` to take
+    /// as its `socket`: the caller may wait for something between the two (a turn for the SSH
+    /// handshake that a device not answering its SYN should not hold).
+    public static func openTCP(host: String, port: Int, timeout: Duration,
+                               loop: IOLoop = IOLoopGroup.shared.forSession()) async throws(SSHError) -> Int32 {
+        try await TCPConnector.connect(host: host, port: port, deadline: .now + timeout, timeout: timeout, loop: loop)
+    }
+
     /// Connects, checks the host key and authenticates. `socket`: a connected stream to use
     /// instead of a TCP connection of its own (a tunnel through a jump host); the session owns it.
     public static func connect(

@@ -349,6 +349,47 @@ import TestSupport
         #expect(await turns.held == 0)
     }
 
+    @Test func aDeviceThatDoesNotAnswerHoldsNoTurn() async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        // A listener whose accept queue is full: the kernel drops further SYNs, as a device that
+        // is down or filtered does not answer them.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } } == 0)
+        try #require(listen(listener, 0) == 0)
+        try #require(withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } } == 0)
+        let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(filler) }
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) } } == 0)
+
+        let turns = CountingAdmission(limit: 1)
+        var silent = endpoint(h)
+        silent.port = Int(UInt16(bigEndian: address.sin_port))
+        silent.sshTimeouts = SSHTimeouts(connect: .seconds(4), authentication: .seconds(4))
+        silent.handshakeAdmission = turns
+        let silentEndpoint = silent
+        let waiting = Task { try await NETCONFClient.connect(to: silentEndpoint, logger: logger) }
+        try await Task.sleep(for: .milliseconds(300))
+        // The one turn is free while the silent device's SYNs go unanswered: a reachable device
+        // gets its session at once.
+        var reachable = endpoint(h)
+        reachable.handshakeAdmission = turns
+        let started = ContinuousClock.now
+        let client = try await NETCONFClient.connect(to: reachable, logger: logger)
+        #expect(started.duration(to: .now) < .seconds(3))
+        await client.close()
+        // Had the silent device taken the turn before its TCP connect, the reachable one would
+        // have waited for its 4 s connect timeout (or, once a retried SYN got through, for its
+        // SSH timeout).
+        await #expect(throws: (any Error).self) { _ = try await waiting.value }
+        #expect(await turns.held == 0)
+    }
+
     @Test func twoHundredConcurrentSessions() async throws {
         let (h, dir) = try harness()
         defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
