@@ -95,7 +95,8 @@ extension NETCONFClient {
         do {
             try await endpoint.handshakeAdmission?.admit()
         } catch {
-            Glibc.close(socket)
+            // On the loop, which may have the connection registered (the agent is stopping).
+            _ = try? await loop.submit { loop.deregister(fd: socket); Glibc.close(socket) }
             throw error
         }
         let channel: SSHChannel

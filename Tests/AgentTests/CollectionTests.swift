@@ -423,6 +423,40 @@ import TestSupport
         }
     }
 
+    @Test func aDeviceWaitingForATurnStopsWithTheAgent() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device(dir: dir)
+        defer { h.stop() }
+        let conf = """
+        [agent]
+        handshakes = 1
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        [device d1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let limits = CollectionLimits(configuration: config)
+        try await limits.handshakes.acquire()
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path),
+                                      logger: Logger.test, limits: limits)
+        let run = Task { await collector.collect(config.devices, trigger: .standalone) }
+        try await Task.sleep(for: .milliseconds(800))
+        let cancelled = ContinuousClock.now
+        run.cancel()
+        let results = await run.value
+        // It leaves the queue for the turn at once, as a failed device, and takes no turn.
+        #expect(cancelled.duration(to: .now) < .seconds(2))
+        #expect(results.first?.status == .failed, "\(results.first.map { "\($0.status) \($0.reason ?? "")" } ?? "none")")
+        await limits.handshakes.release()
+        #expect(await limits.handshakes.tryAcquire())
+    }
+
     @Test func theGlobalCapHoldsAcrossGroups() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
