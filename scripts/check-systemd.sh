@@ -140,11 +140,9 @@ if ldd "$BIN" | contains -E "$SWIFT_LIBS"; then
     fail "$BIN needs Swift toolchain libraries ($(ldd "$BIN" | grep -oE "$SWIFT_LIBS" | sort -u | tr '\n' ' '| sed 's/ $//')): build it as install.sh does, swift build -c release --static-swift-stdlib"
 else
     pass "the binary needs no Swift toolchain: only Debian's libraries ($(ldd "$BIN" | grep -oE 'lib(ssh2|xml2|curl|crypto|z)\.so[^ ]*' | sort -u | tr '\n' ' '| sed 's/ $//'))"
-fi
-# The release link's options that keep the running agent small (Package.swift, docs/performance.md):
-# packed relative relocations (DT_RELR) and none of our Swift symbols exported. Not for a debug
-# build given as argument.
-if ! ldd "$BIN" | contains -E "$SWIFT_LIBS"; then
+    # The release link's options that keep the running agent small (Package.swift,
+    # docs/performance.md): packed relative relocations (DT_RELR) and none of our Swift symbols
+    # exported. Not for a debug build given as argument (the branch above).
     EXPORTED=$(readelf --dyn-syms -W "$BIN" | awk '$8 ~ /^[$]s/' | wc -l)
     RELR=$(readelf -d "$BIN" | grep -c '(RELR)' || true)
     if [ "$RELR" -ge 1 ] && [ "$EXPORTED" -eq 0 ]; then

@@ -454,6 +454,13 @@ struct DeviceRun {
                 log(.info, "session established", ["attempt": "\(attempts)", "duration-ms": "\((ContinuousClock.now - t).milliseconds)"])
                 return client
             } catch {
+                if Task.isCancelled {
+                    // As for a device still waiting for its slot: nothing was asked of the device,
+                    // and its last result stands.
+                    fail(.cancelled, "not collected: the collection was cancelled before its session was set up (the agent is stopping)",
+                         status: .skipped)
+                    return nil
+                }
                 let (kind, retryable) = Self.classify(error)
                 let canRetry = retryable && attempts <= group.retries && remaining > backoff + .milliseconds(100)
                 if !canRetry {

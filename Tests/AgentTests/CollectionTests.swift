@@ -378,11 +378,9 @@ import TestSupport
         #expect(peak.maximum >= 2)
     }
 
-    @Test func aSessionSetUpWaitsForItsTurn() async throws {
-        let dir = try TestProfiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let h = try device(dir: dir)
-        defer { h.stop() }
+    /// A collector of `count` devices of `h` (four slots, one session set-up turn), and its
+    /// limits, whose only turn the test holds.
+    func collectorWithTheTurnHeld(_ h: SSHDHarness, devices count: Int, dir: URL) async throws -> (AgentConfiguration, CollectionLimits, Collector) {
         var conf = """
         [agent]
         concurrency = 4
@@ -394,13 +392,22 @@ import TestSupport
         skip = configuration, storage, coreDumps, uptime, environment, routingEngines
 
         """
-        for i in 1...3 { conf += "[device d\(i)]\nhost = \(h.addresses[0])\nport = \(h.port)\n" }
+        for i in 1...count { conf += "[device d\(i)]\nhost = \(h.addresses[0])\nport = \(h.port)\n" }
         let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
         let limits = CollectionLimits(configuration: config)
-        // The test holds the only turn: every device gets its collection slot, none its session.
         try await limits.handshakes.acquire()
         let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path),
                                       logger: Logger.test, limits: limits)
+        return (config, limits, collector)
+    }
+
+    @Test func aSessionSetUpWaitsForItsTurn() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device(dir: dir)
+        defer { h.stop() }
+        // The test holds the only turn: every device gets its collection slot, none its session.
+        let (config, limits, collector) = try await collectorWithTheTurnHeld(h, devices: 3, dir: dir)
         let peak = LockedPeak()
         let run = Task {
             await collector.collect(config.devices, trigger: .standalone) { event in
@@ -428,31 +435,18 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let h = try device(dir: dir)
         defer { h.stop() }
-        let conf = """
-        [agent]
-        handshakes = 1
-        [defaults]
-        user = \(h.user)
-        key-file = \(h.clientKeys["ed25519"]!)
-        known-hosts = \(h.knownHostsPath)
-        [device d1]
-        host = \(h.addresses[0])
-        port = \(h.port)
-
-        """
-        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let limits = CollectionLimits(configuration: config)
-        try await limits.handshakes.acquire()
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path),
-                                      logger: Logger.test, limits: limits)
+        let (config, limits, collector) = try await collectorWithTheTurnHeld(h, devices: 1, dir: dir)
         let run = Task { await collector.collect(config.devices, trigger: .standalone) }
         try await Task.sleep(for: .milliseconds(800))
         let cancelled = ContinuousClock.now
         run.cancel()
         let results = await run.value
-        // It leaves the queue for the turn at once, as a failed device, and takes no turn.
+        // It leaves the queue for the turn at once, as a device not collected because the agent is
+        // stopping (its last result stands), and takes no turn.
         #expect(cancelled.duration(to: .now) < .seconds(2))
-        #expect(results.first?.status == .failed, "\(results.first.map { "\($0.status) \($0.reason ?? "")" } ?? "none")")
+        let result = try #require(results.first)
+        #expect(result.status == .skipped && result.failureKind == .cancelled, "\(result.status) \(result.reason ?? "")")
+        #expect(result.reason?.contains("the agent is stopping") == true, "\(result.reason ?? "")")
         await limits.handshakes.release()
         #expect(await limits.handshakes.tryAcquire())
     }
