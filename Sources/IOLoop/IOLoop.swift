@@ -79,12 +79,27 @@ public final class IOLoop: @unchecked Sendable {
         event.events = UInt32(EPOLLIN.rawValue)
         event.data.fd = wakeFD
         _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
-        let thread = Thread { [unowned self] in self.run() }
+        let thread = Thread { [unowned self] in
+            // Foundation on Linux does not pass Thread.name to the kernel, and a new thread keeps
+            // its creator's name (a pool thread's): named here for `top -H`, `ps -L` and perf.
+            IOLoop.nameCurrentThread(name)
+            self.run()
+        }
         thread.name = name
         // Tasks run here too (parsing, redaction, sealing bundles): a thread's usual stack.
         thread.stackSize = 8 << 20
         self.thread = thread
         thread.start()
+    }
+
+    /// The kernel keeps 15 bytes of a thread's name. (`pthread_setname_np` is not in Swift's Glibc
+    /// module, and `prctl` is variadic.)
+    private static func nameCurrentThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = write(fd, bytes, bytes.count)
+        close(fd)
     }
 
     /// Whether the caller is on this loop's thread.

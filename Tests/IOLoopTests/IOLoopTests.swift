@@ -22,6 +22,13 @@ import Testing
         await r.close()
     }
 
+    @Test func aLoopThreadCarriesItsNameForTheKernel() async throws {
+        // What `top -H`, `ps -L` and perf show: the loop's name, not its creator's.
+        let loop = IOLoop(name: "care-test-loop-with-a-long-name")
+        let comm = try await loop.submit { try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8) }
+        #expect(comm == "care-test-loop-\n")
+    }
+
     @Test func deadlinePassesWithTimedOut() async throws {
         let (r, w) = makePipe()
         let started = ContinuousClock.now
