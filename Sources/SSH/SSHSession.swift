@@ -209,19 +209,12 @@ public final class SSHSession: @unchecked Sendable {
 
     private func authenticate(_ credentials: SSHCredentials, deadline: ContinuousClock.Instant) async throws {
         let user = credentials.user
-        let listing: SendablePointer
-        do {
-            listing = try await callReturningPointer("asking for authentication methods", deadline: deadline) { s in
-                OpaquePointer(libssh2_userauth_list(s, user, UInt32(user.utf8.count)))
-            }
-        } catch let error as SSHError {
-            if let raw, libssh2_userauth_authenticated(raw) != 0 { authenticatedWith = "none"; return }
-            throw error
-        }
-        let offered = String(cString: UnsafePointer<CChar>(listing.pointer)).split(separator: ",").map(String.init)
         var tried: [String] = []
-
-        if let keyPath = credentials.privateKeyPath, offered.contains("publickey") {
+        // The key goes first, without asking for the methods: that question (a "none" request)
+        // costs every session a round trip, and a device set up for the agent takes its key. The
+        // methods are asked for only once the key is refused: for a password to try, or to say why
+        // nothing worked.
+        if let keyPath = credentials.privateKeyPath {
             tried.append("publickey")
             guard credentials.privateKey != nil || FileManager.default.isReadableFile(atPath: keyPath) else {
                 throw SSHError.privateKey(peer: peer, path: keyPath, message: "file does not exist or is not readable")
@@ -241,6 +234,16 @@ public final class SSHSession: @unchecked Sendable {
             case let .error(error): throw error
             }
         }
+        let listing: SendablePointer
+        do {
+            listing = try await callReturningPointer("asking for authentication methods", deadline: deadline) { s in
+                OpaquePointer(libssh2_userauth_list(s, user, UInt32(user.utf8.count)))
+            }
+        } catch let error as SSHError {
+            if let raw, libssh2_userauth_authenticated(raw) != 0 { authenticatedWith = "none"; return }
+            throw error
+        }
+        let offered = String(cString: UnsafePointer<CChar>(listing.pointer)).split(separator: ",").map(String.init)
         if let password = credentials.password {
             if offered.contains("password") {
                 tried.append("password")

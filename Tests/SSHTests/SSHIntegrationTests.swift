@@ -146,6 +146,47 @@ import TestSupport
         }
     }
 
+    /// The authentication requests sshd logged (DEBUG1), by method, in order. (sshd ends its
+    /// stderr lines with CR LF: one Character, not "\n".)
+    func authenticationMethods(in log: String) -> [String] {
+        log.split(whereSeparator: \.isNewline).compactMap { line in
+            guard line.contains("userauth-request for user"), let range = line.range(of: " method ") else { return nil }
+            return String(line[range.upperBound...].prefix { $0 != " " })
+        }
+    }
+
+    @Test func aKeyIsTriedWithoutFirstAskingForTheMethods() async throws {
+        let (h, dir) = try harness { $0.logLevel = "DEBUG1" }
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let client = try await NETCONFClient.connect(to: endpoint(h), logger: logger)
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client.close()
+        // libssh2 asks whether the key would do, then signs: no "none" request before it, which
+        // would cost every session a round trip.
+        #expect(authenticationMethods(in: h.log) == ["publickey", "publickey"])
+    }
+
+    @Test func aRefusedKeyFallsBackToThePassword() async throws {
+        let (h, dir) = try harness { $0.password = true; $0.publicKey = true; $0.logLevel = "DEBUG1" }
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        try #require(getuid() == 0, "password tests need root to give the care-test account a password")
+        // A key the device does not know.
+        let stranger = dir.appendingPathComponent("stranger_ed25519").path
+        let keygen = Process()
+        keygen.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        keygen.arguments = ["-q", "-t", "ed25519", "-N", "", "-f", stranger]
+        try keygen.run()
+        keygen.waitUntilExit()
+        try #require(keygen.terminationStatus == 0)
+        var device = endpoint(h, key: nil, password: SSHDHarness.testPassword)
+        device.credentials.privateKeyPath = stranger
+        let client = try await NETCONFClient.connect(to: device, logger: logger)
+        #expect(try await client.rpc(.junos("get-software-information")).errors.isEmpty)
+        await client.close()
+        // The methods are asked for ("none") only once the key is refused, then the password goes.
+        #expect(authenticationMethods(in: h.log) == ["publickey", "none", "password"])
+    }
+
     @Test func unknownHostKeyStrictRefusesAcceptNewRecords() async throws {
         let (h, dir) = try harness()
         defer { h.stop(); try? FileManager.default.removeItem(at: dir) }

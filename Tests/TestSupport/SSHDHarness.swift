@@ -38,6 +38,8 @@ public final class SSHDHarness: @unchecked Sendable {
         public var allowSSHRSA = false
         public var maxStartups = "400:30:1000"
         public var extraConfig = ""
+        /// sshd's LogLevel (DEBUG1 logs every authentication request with its method).
+        public var logLevel = "VERBOSE"
         /// The port to listen on; nil picks a free one. Set it when the subsystem command must
         /// name the port (netconfd's `netconf-subsystem --ncxserver-sockname=PORT@SOCKET`).
         public var port: Int?
@@ -131,7 +133,7 @@ public final class SSHDHarness: @unchecked Sendable {
         MaxStartups \(options.maxStartups)
         MaxSessions 1000
         LoginGraceTime 30
-        LogLevel VERBOSE
+        LogLevel \(options.logLevel)
         \(rsa)Subsystem netconf \(options.subsystem)
         \(options.extraConfig)
         """
