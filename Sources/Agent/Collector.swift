@@ -493,7 +493,7 @@ struct DeviceRun {
             switch ssh {
             case .connect, .connectionRefused, .connectTimeout: return (.unreachable, true)
             case .timeout: return (.timeout, true)
-            case .handshake: return (.session, true)
+            case .handshake, .tunnelsRetired: return (.session, true)
             case .resolve: return (.unreachable, false)
             case .hostKeyUnknown, .hostKeyChanged, .hostKeyRevoked, .knownHostsUnreadable: return (.hostKey, false)
             case .authenticationFailed, .privateKey: return (.authentication, false)

@@ -97,16 +97,22 @@ public actor JumpHostSessions {
         let key = Self.key(route.hops, route.credentials)
         await acquire(key, limit: max(1, route.maximumTunnels))
         do {
-            let session = try await session(key, route: route, timeouts: timeouts, logger: logger)
-            do {
-                return try await session.openTunnel(to: host, port: port, deadline: .now + timeouts.connect) { [self] in
-                    Task { await self.release(key) }
+            while true {
+                let (connecting, session) = try await session(key, route: route, timeouts: timeouts, logger: logger)
+                do {
+                    return try await session.openTunnel(to: host, port: port, timeout: timeouts.connect) { [self] in
+                        Task { await self.release(key) }
+                    }
+                } catch {
+                    // Anything but a refused tunnel means the jump host's session is unusable (it
+                    // rebooted, the network dropped it, an open was given up half-way on it): the
+                    // next device connects afresh. Only if it is still the one in use: another
+                    // device may have replaced it meanwhile.
+                    if case SSHError.channel = error {} else if entries[key]?.session == connecting { entries[key]?.session = nil }
+                    // Retired while this device waited for its turn on it: a new session, now.
+                    if case SSHError.tunnelsRetired = error { continue }
+                    throw JumpHostError(hop: route.hops[route.hops.count - 1], underlying: error)
                 }
-            } catch {
-                // Anything but a refused tunnel means the jump host's session is gone (it
-                // rebooted, the network dropped it): the next device connects afresh.
-                if case SSHError.channel = error {} else { entries[key]?.session = nil }
-                throw JumpHostError(hop: route.hops[route.hops.count - 1], underlying: error)
             }
         } catch {
             release(key)
@@ -147,9 +153,10 @@ public actor JumpHostSessions {
         }
     }
 
-    private func session(_ key: String, route: JumpRoute, timeouts: SSHTimeouts, logger: Logger) async throws -> SSHSession {
+    /// The chain's session, and the task that made it (which identifies it in `entries`).
+    private func session(_ key: String, route: JumpRoute, timeouts: SSHTimeouts, logger: Logger) async throws -> (Task<SSHSession, Error>, SSHSession) {
         if let existing = entries[key]?.session {
-            do { return try await existing.value } catch {
+            do { return (existing, try await existing.value) } catch {
                 // A failed connection is not kept: the next device tries again.
                 if entries[key]?.session.map({ $0 == existing }) == true { entries[key]?.session = nil }
                 throw error
@@ -173,7 +180,7 @@ public actor JumpHostSessions {
         do {
             let session = try await connecting.value
             logger.debug("jump host session open", metadata: ["jump-host": "\(hop)"])
-            return session
+            return (connecting, session)
         } catch {
             if entries[key]?.session.map({ $0 == connecting }) == true { entries[key]?.session = nil }
             throw JumpHostError(hop: hop, underlying: error)

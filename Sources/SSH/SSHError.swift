@@ -18,6 +18,9 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
     case timeout(peer: String, operation: String, seconds: Double)
     case channel(peer: String, message: String)
     case closed(peer: String)
+    /// A jump host session that takes no more tunnels: an earlier tunnel open was given up
+    /// half-way (libssh2 would resume it for the next one); a new session is opened instead.
+    case tunnelsRetired(peer: String)
     case libssh2(peer: String, operation: String, code: Int32, message: String)
 
     public var description: String {
@@ -66,6 +69,8 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(peer): \(message)"
         case let .closed(peer):
             return "\(peer): SSH session already closed"
+        case let .tunnelsRetired(peer):
+            return "\(peer): this jump host session takes no more tunnels (an earlier tunnel open was given up half-way)"
         case let .libssh2(peer, operation, code, message):
             return "\(peer): \(operation) failed: \(message) (libssh2 error \(code))"
         }

@@ -63,6 +63,11 @@ public final class SSHSession: @unchecked Sendable {
     let timeouts: SSHTimeouts
     /// Serialises channel opens of the tunnels through this session (a jump host's).
     let tunnelGate = SerialGate()
+    /// Set (holding `tunnelGate`) when a tunnel open was given up half-way: libssh2 keeps its
+    /// state and would resume that open, with its target, for the next caller.
+    var tunnelsRetired = false
+    /// Whether close() freed the libssh2 session (for tests: a leak otherwise).
+    private(set) var handleReleased = false
     private(set) var raw: OpaquePointer?
     private var closed = false
     public private(set) var hostKey: HostKey?
@@ -81,8 +86,23 @@ public final class SSHSession: @unchecked Sendable {
 
     deinit {
         // Normally close() has run; this is the error-path safety net.
-        if let raw { libssh2_session_free(raw) }
+        if let raw { _ = SSHSession.release(raw, fd: fd) }
         if !closed { Glibc.close(fd) }
+    }
+
+    /// Frees a non-blocking `LIBSSH2_SESSION`; false if libssh2 would not let go of it. libssh2
+    /// 1.10 first closes every channel still open, and closing one waits for the peer's close:
+    /// from a peer that hangs it never comes, the free returns EAGAIN having freed nothing, and
+    /// the session (~54 KiB, its keys, its queued packets) would be lost for good. Shutting the
+    /// socket down ends that wait (end of stream), and the free runs again. Before the socket is
+    /// closed, so that its number cannot have been reused.
+    static func release(_ raw: OpaquePointer, fd: Int32) -> Bool {
+        if libssh2_session_free(raw) != LIBSSH2_ERROR_EAGAIN { return true }
+        _ = shutdown(fd, Int32(SHUT_RDWR))
+        for _ in 0..<4 {
+            if libssh2_session_free(raw) != LIBSSH2_ERROR_EAGAIN { return true }
+        }
+        return false
     }
 
     /// A TCP connection to `host`:`port` made on `loop` (no thread blocks in connect()), for
@@ -187,11 +207,13 @@ public final class SSHSession: @unchecked Sendable {
         }
         let raw = self.raw.map(SendablePointer.init)
         self.raw = nil
-        _ = try? await loop.submit { [loop] in
-            if let raw { libssh2_session_free(raw.pointer) }
+        let released = try? await loop.submit { [loop] () -> Bool in
+            let released = raw.map { SSHSession.release($0.pointer, fd: fd) } ?? true
             loop.deregister(fd: fd)
             Glibc.close(fd)
+            return released
         }
+        handleReleased = released ?? false
     }
 
     // MARK: - Set-up steps

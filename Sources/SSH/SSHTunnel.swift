@@ -23,9 +23,17 @@ extension SSHSession {
     /// `ssh -J` does) and returns one end of a socket pair: whatever an SSH session writes there
     /// reaches the target through the channel, and back. The relay runs on this session's loop
     /// until either side closes, then calls `onClose` (the jump host's slot is free again).
-    public func openTunnel(to host: String, port: Int, deadline: ContinuousClock.Instant,
+    /// `timeout` runs from this open's turn at the session, not from the call: opens wait for
+    /// each other. A session on which an open was given up half-way (a timeout, a cancellation)
+    /// takes no more: it throws ``SSHError/tunnelsRetired(peer:)``, and the caller opens a new one.
+    public func openTunnel(to host: String, port: Int, timeout: Duration,
                            onClose: @escaping @Sendable () -> Void) async throws -> Int32 {
         await tunnelGate.enter()
+        guard !tunnelsRetired else {
+            await tunnelGate.leave()
+            throw SSHError.tunnelsRetired(peer: peer)
+        }
+        let deadline = ContinuousClock.now + timeout
         let channel: SendablePointer
         do {
             // A tick: the relays of other tunnels read this socket too, and may take the packet
@@ -42,6 +50,10 @@ extension SSHSession {
             throw SSHError.channel(peer: peer, message: "the jump host refused a tunnel to \(host):\(port): \(message) (libssh2 error \(code)); "
                 + "it needs AllowTcpForwarding yes, and must reach \(host):\(port) itself")
         } catch {
+            // libssh2 keeps a given-up open's state (its message, its channel id) and resumes it on
+            // the next `direct_tcpip` call, whatever target that names: the next device would wait
+            // for this one's answer, or get a tunnel to this one's target.
+            tunnelsRetired = true
             await tunnelGate.leave()
             throw error
         }

@@ -85,6 +85,53 @@ import TestSupport
         }
     }
 
+    @Test func aTunnelOpenGivenUpHalfWayIsNotResumedForTheNextDevice() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let b = try bastion()
+        defer { b.stop() }
+        let known = try knownHosts(dir, d, b)
+        // A device behind the bastion that does not answer: a listener whose accept queue is
+        // full drops SYNs, so the bastion's connect() for the tunnel (and its answer) takes minutes.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } } == 0)
+        try #require(listen(listener, 0) == 0)
+        try #require(withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } } == 0)
+        let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(filler) }
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) } } == 0)
+
+        let jumps = JumpHostSessions()
+        let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
+        var silent = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known)
+        silent.host = "127.0.0.1"
+        silent.port = Int(UInt16(bigEndian: address.sin_port))
+        silent.sshTimeouts = SSHTimeouts(connect: .seconds(1), authentication: .seconds(10))
+        let silentEndpoint = silent
+        let waiting = Task { try await NETCONFClient.connect(to: silentEndpoint, logger: logger, jumpHosts: jumps) }
+        try await Task.sleep(for: .milliseconds(300))
+        // The reachable device shares the bastion session and waits for its turn to open a
+        // tunnel while the silent one's open is outstanding; that open is given up after 1 s.
+        // libssh2 would resume it for the next open on that session (waiting for the silent
+        // device's answer, or handing over a tunnel to it): the reachable device gets a new
+        // bastion session instead, and its own device.
+        let reachable = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known)
+        let client = try await NETCONFClient.connect(to: reachable, logger: logger, jumpHosts: jumps)
+        let reply = try await client.rpc(.junos("get-software-information"))
+        #expect(reply.document.root.firstDescendant("host-name")?.value != nil)
+        await client.close()
+        await #expect(throws: (any Error).self) { _ = try await waiting.value }
+        // Two logins on the bastion: the retired session's and the new one's.
+        #expect(accepted(b) == 2, "\(b.log)")
+    }
+
     @Test func everyHopsHostKeyIsChecked() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
