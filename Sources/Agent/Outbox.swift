@@ -202,8 +202,12 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     public func pending() -> [OutboxEntry] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(BundleFileName.isBundle)
         let entries = names.compactMap { entry($0) }
+        // A set: the outbox can hold hundreds of thousands of bundles through an upload outage,
+        // and looking each remembered one up in the listing was quadratic (seconds per call at
+        // 19,000 bundles, and every collection and upload pass calls this).
+        let present = Set(names)
         lock.lock()
-        known = known.filter { names.contains($0.key) }
+        known = known.filter { present.contains($0.key) }
         lock.unlock()
         return entries.sorted(by: OutboxEntry.uploadsBefore)
     }
