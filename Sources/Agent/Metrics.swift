@@ -174,7 +174,7 @@ public struct AgentMetrics: Sendable, Equatable {
     /// local user plant a symbolic link that the agent (root, often) then writes through. The
     /// rename replaces whatever is at `path`, a link included, without following it.
     public func write(to path: String, outbox: any Outbox) throws {
-        let pending = outbox.pending()
+        let pending = outbox.entries()
         let text = render(outboxDepth: pending.count, outboxBytes: pending.reduce(Int64(0)) { $0 + $1.size })
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -66,8 +66,9 @@ public protocol Outbox: Sendable {
     /// Stores a sealed bundle; returns its entry.
     @discardableResult
     func add(_ bundle: SignedBundle) throws(OutboxError) -> OutboxEntry
-    /// The bundles waiting, in upload order: event, then on-demand, then scheduled; oldest first within each.
-    func pending() -> [OutboxEntry]
+    /// The bundles waiting, in no particular order (counting and sizing need no more; sorting
+    /// hundreds of thousands of them through an outage, several times a collection, would cost).
+    func entries() -> [OutboxEntry]
     /// The server has the bundle: it leaves the outbox.
     func accept(_ name: String) throws(OutboxError)
     /// The server refused the bundle for good: it leaves the pending ones and is set aside.
@@ -79,6 +80,11 @@ public protocol Outbox: Sendable {
 }
 
 extension Outbox {
+    /// The bundles waiting, in upload order: event, then on-demand, then scheduled; oldest first within each.
+    public func pending() -> [OutboxEntry] {
+        entries().sorted(by: OutboxEntry.uploadsBefore)
+    }
+
     /// Seals and stores a finished bundle.
     @discardableResult
     public func add(_ contents: BundleContents, factsJSON: [UInt8]? = nil) throws(OutboxError) -> OutboxEntry {
@@ -117,7 +123,7 @@ public struct OutboxEviction: Sendable, Equatable {
 
 extension Outbox {
     /// Bundles waiting.
-    public var depth: Int { pending().count }
+    public var depth: Int { entries().count }
 
     /// Drops what exceeds `quota`: first every bundle older than the maximum age (stale evidence
     /// helps nobody, whatever its kind), then, while the total is over the maximum size, the
@@ -125,7 +131,12 @@ extension Outbox {
     /// in that order; a bundle that cannot be removed is skipped (and is not in the list).
     @discardableResult
     public func enforceQuota(_ quota: OutboxQuota, now: Date = Date(), logger: Logger? = nil) -> [OutboxEviction] {
-        var entries = pending().sorted(by: OutboxEntry.evictedBefore)
+        var entries = self.entries()
+        // Within the quota (the usual case, after every collection): nothing to sort.
+        let tooOld = quota.maxAge.map { maxAge in entries.contains { now.timeIntervalSince($0.added) > maxAge } } ?? false
+        let tooLarge = quota.maxBytes.map { entries.reduce(Int64(0)) { $0 + $1.size } > $0 } ?? false
+        guard tooOld || tooLarge else { return [] }
+        entries.sort(by: OutboxEntry.evictedBefore)
         var evicted: [OutboxEviction] = []
         func drop(_ entry: OutboxEntry, _ reason: OutboxEviction.Reason) -> Bool {
             do {
@@ -166,7 +177,11 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     public let keepsSent: Bool
     private let writer: BundleWriter?
     private let lock = NSLock()
-    private struct Known { var size: Int64; var modified: Date; var inode: UInt64; var trigger: CollectionTrigger; var event: TriggerEvent? }
+    /// What is remembered of a bundle file. `listedInode`: its inode as the directory listing
+    /// gives it (`d_ino`, which an overlay file system may number apart from `stat`'s), once seen
+    /// there: a bundle is never changed in place (it is written aside and renamed), so a name
+    /// listed with the same inode is the same file, and needs no `lstat`.
+    private struct Known { var size: Int64; var modified: Date; var inode: UInt64; var listedInode: UInt64?; var trigger: CollectionTrigger; var event: TriggerEvent? }
     private var known: [String: Known] = [:]
 
     /// `key` signs what ``add(_:)`` stores; an outbox opened only to read and settle needs none.
@@ -199,22 +214,49 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
         return entry
     }
 
-    public func pending() -> [OutboxEntry] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(BundleFileName.isBundle)
-        let entries = names.compactMap { entry($0) }
-        // A set: the outbox can hold hundreds of thousands of bundles through an upload outage,
-        // and looking each remembered one up in the listing was quadratic (seconds per call at
-        // 19,000 bundles, and every collection and upload pass calls this).
-        let present = Set(names)
+    /// The finished bundles. The outbox can hold hundreds of thousands of them through an upload
+    /// outage, and every collection and upload pass asks: a bundle already known costs a look-up
+    /// by its listed name and inode, not an `lstat` (nor a manifest read).
+    public func entries() -> [OutboxEntry] {
+        let listing = Self.bundleFiles(in: directory)
+        let entries = listing.compactMap { entry($0.name, listedInode: $0.inode) }
+        // A set: looking each remembered bundle up in the listing itself was quadratic (seconds
+        // per call at 19,000 bundles).
+        let present = Set(listing.map(\.name))
         lock.lock()
         known = known.filter { present.contains($0.key) }
         lock.unlock()
-        return entries.sorted(by: OutboxEntry.uploadsBefore)
+        return entries
+    }
+
+    /// The bundle files' names in `directory` with their inodes as listed; only regular files
+    /// (and those of unknown type, which ``entry(_:listedInode:known:)`` checks).
+    static func bundleFiles(in directory: String) -> [(name: String, inode: UInt64)] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var files: [(name: String, inode: UInt64)] = []
+        while let item = readdir(stream) {
+            let type = item.pointee.d_type
+            guard type == UInt8(DT_REG) || type == UInt8(DT_UNKNOWN) else { continue }
+            let name = withUnsafePointer(to: &item.pointee.d_name) {
+                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+            }
+            if BundleFileName.isBundle(name) { files.append((name, UInt64(item.pointee.d_ino))) }
+        }
+        return files
     }
 
     /// The entry of a finished bundle file, its manifest read unless already known unchanged
     /// (or `known`: the trigger and event of a bundle this outbox just wrote).
-    private func entry(_ name: String, known written: (CollectionTrigger, TriggerEvent?)? = nil) -> OutboxEntry? {
+    private func entry(_ name: String, listedInode: UInt64? = nil, known written: (CollectionTrigger, TriggerEvent?)? = nil) -> OutboxEntry? {
+        if let listedInode {
+            lock.lock()
+            let cached = known[name]
+            lock.unlock()
+            if let cached, cached.listedInode == listedInode {
+                return OutboxEntry(name: name, size: cached.size, added: cached.modified, trigger: cached.trigger, event: cached.event)
+            }
+        }
         var info = stat()
         guard lstat(path(of: name), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let size = Int64(info.st_size)
@@ -224,6 +266,11 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
         let cached = known[name]
         lock.unlock()
         if let cached, cached.size == size, cached.modified == modified, cached.inode == inode {
+            if let listedInode, cached.listedInode != listedInode {
+                lock.lock()
+                known[name]?.listedInode = listedInode
+                lock.unlock()
+            }
             return OutboxEntry(name: name, size: size, added: modified, trigger: cached.trigger, event: cached.event)
         }
         let trigger: CollectionTrigger, event: TriggerEvent?
@@ -235,7 +282,7 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
             event = manifest?.collection.event
         }
         lock.lock()
-        known[name] = Known(size: size, modified: modified, inode: inode, trigger: trigger, event: event)
+        known[name] = Known(size: size, modified: modified, inode: inode, listedInode: listedInode, trigger: trigger, event: event)
         lock.unlock()
         return OutboxEntry(name: name, size: size, added: modified, trigger: trigger, event: event)
     }
@@ -317,9 +364,9 @@ public final class InMemoryOutbox: Outbox, @unchecked Sendable {
         return entry
     }
 
-    public func pending() -> [OutboxEntry] {
+    public func entries() -> [OutboxEntry] {
         lock.lock(); defer { lock.unlock() }
-        return bundles.values.map(\.entry).sorted(by: OutboxEntry.uploadsBefore)
+        return bundles.values.map(\.entry)
     }
 
     /// Dates a pending bundle as if added at `date` (what a file's modification time does for ``FileOutbox``).

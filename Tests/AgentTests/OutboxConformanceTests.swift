@@ -206,6 +206,29 @@ enum OutboxSample {
         #expect(throws: OutboxError.self) { try outbox.add(OutboxSample.contents("x", trigger: .scheduled)) }
     }
 
+    @Test func aBundleReplacedUnderItsNameIsReadAgainAndOnlyFilesCount() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("outbox").path
+        let writer = BundleWriter(directory: URL(fileURLWithPath: path), key: OutboxSample.key)
+        let outbox = FileOutbox(directory: path)
+        let scheduled = try writer.write(OutboxSample.contents("s", trigger: .scheduled)).lastPathComponent
+        #expect(outbox.pending().map(\.trigger) == [.scheduled])
+        #expect(outbox.pending().map(\.trigger) == [.scheduled]) // remembered by its listed inode
+        // Another process writes a different bundle aside and renames it over the same name (a
+        // new inode): it is read again, its trigger and size with it.
+        let other = try BundleWriter(directory: dir, key: OutboxSample.key)
+            .write(OutboxSample.contents("s", trigger: .event, event: OutboxSample.coreDump, padding: 4000))
+        try #require(rename(other.path, path + "/" + scheduled) == 0)
+        let replaced = outbox.pending()
+        #expect(replaced.map(\.name) == [scheduled] && replaced.map(\.trigger) == [.event])
+        #expect(replaced.first?.size == Int64((try FileManager.default.attributesOfItem(atPath: path + "/" + scheduled)[.size] as? Int) ?? -1))
+        // Named like bundles but not regular files: a link and a directory are not bundles.
+        try FileManager.default.createSymbolicLink(atPath: path + "/link-SN-20260101-000000.tar.gz", withDestinationPath: path + "/" + scheduled)
+        try FileManager.default.createDirectory(atPath: path + "/dir-SN-20260101-000000.tar.gz", withIntermediateDirectories: false)
+        #expect(outbox.pending().map(\.name) == [scheduled])
+    }
+
     @Test func aBundleFromBeforeEventsExistedReadsAsItsTrigger() throws {
         let fixture = Fixtures.url("bundles/baku-JN1249018AFB-20251125-020000.tar.gz").path
         let manifest = try BundleReader.unverifiedManifest(atPath: fixture)
