@@ -95,24 +95,14 @@ import TestSupport
         let known = try knownHosts(dir, d, b)
         // A device behind the bastion that does not answer: a listener whose accept queue is
         // full drops SYNs, so the bastion's connect() for the tunnel (and its answer) takes minutes.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } } == 0)
-        try #require(listen(listener, 0) == 0)
-        try #require(withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } } == 0)
-        let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(filler) }
-        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) } } == 0)
+        let silentListener = try SilentListener()
+        defer { withExtendedLifetime(silentListener) {} }
 
         let jumps = JumpHostSessions()
         let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
         var silent = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known)
         silent.host = "127.0.0.1"
-        silent.port = Int(UInt16(bigEndian: address.sin_port))
+        silent.port = silentListener.port
         silent.sshTimeouts = SSHTimeouts(connect: .seconds(1), authentication: .seconds(10))
         let silentEndpoint = silent
         let waiting = Task { try await NETCONFClient.connect(to: silentEndpoint, logger: logger, jumpHosts: jumps) }

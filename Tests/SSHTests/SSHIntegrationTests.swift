@@ -395,22 +395,12 @@ import TestSupport
         defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
         // A listener whose accept queue is full: the kernel drops further SYNs, as a device that
         // is down or filtered does not answer them.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } } == 0)
-        try #require(listen(listener, 0) == 0)
-        try #require(withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } } == 0)
-        let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(filler) }
-        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) } } == 0)
+        let silentListener = try SilentListener()
+        defer { withExtendedLifetime(silentListener) {} }
 
         let turns = CountingAdmission(limit: 1)
         var silent = endpoint(h)
-        silent.port = Int(UInt16(bigEndian: address.sin_port))
+        silent.port = silentListener.port
         silent.sshTimeouts = SSHTimeouts(connect: .seconds(4), authentication: .seconds(4))
         silent.handshakeAdmission = turns
         let silentEndpoint = silent
