@@ -97,6 +97,7 @@ public actor JumpHostSessions {
         let key = Self.key(route.hops, route.credentials)
         await acquire(key, limit: max(1, route.maximumTunnels))
         do {
+            var retired = 0
             while true {
                 let (connecting, session) = try await session(key, route: route, timeouts: timeouts, logger: logger)
                 do {
@@ -109,8 +110,12 @@ public actor JumpHostSessions {
                     // next device connects afresh. Only if it is still the one in use: another
                     // device may have replaced it meanwhile.
                     if case SSHError.channel = error {} else if entries[key]?.session == connecting { entries[key]?.session = nil }
-                    // Retired while this device waited for its turn on it: a new session, now.
-                    if case SSHError.tunnelsRetired = error { continue }
+                    // Retired while this device waited for its turn on it: a new session, now
+                    // (twice at most: each retirement is another device's open given up).
+                    if case SSHError.tunnelsRetired = error, retired < 2 {
+                        retired += 1
+                        continue
+                    }
                     throw JumpHostError(hop: route.hops[route.hops.count - 1], underlying: error)
                 }
             }
