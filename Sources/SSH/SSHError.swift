@@ -70,7 +70,8 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .closed(peer):
             return "\(peer): SSH session already closed"
         case let .tunnelsRetired(peer):
-            return "\(peer): this jump host session takes no more tunnels (an earlier tunnel open was given up half-way)"
+            return "\(peer): this jump host session takes no more tunnels: an earlier tunnel open through it got no answer in time "
+                + "(the jump host could not reach that device, or was too slow); the next attempt opens a new session"
         case let .libssh2(peer, operation, code, message):
             return "\(peer): \(operation) failed: \(message) (libssh2 error \(code))"
         }
