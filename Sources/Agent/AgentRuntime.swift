@@ -284,8 +284,9 @@ public actor AgentRuntime {
         metrics.record(results)
         // Here too, not only before an upload pass: an uploader backing off from an outage
         // sleeps through collections, and the quota must hold all the same.
-        if results.contains(where: { $0.status.attempted }) { enforceOutboxQuota() }
-        writeMetrics()
+        // One scan of the outbox for both the quota and the metrics.
+        let outboxTotals = results.contains(where: { $0.status.attempted }) ? enforceOutboxQuotaCounting() : nil
+        writeMetrics(outbox: outboxTotals)
         uploadWake.signal()
         return results
     }
@@ -337,18 +338,27 @@ public actor AgentRuntime {
     /// the metrics, and rewrites the metrics file when anything went.
     @discardableResult
     public func enforceOutboxQuota(now: Date = Date()) -> [OutboxEviction] {
-        let dropped = outbox.enforceQuota(configuration.agent.outboxQuota, now: now, logger: logger)
-        guard !dropped.isEmpty else { return [] }
-        metrics.recordEvictions(dropped)
-        writeMetrics()
-        return dropped
+        let pass = outbox.enforceQuotaCounting(configuration.agent.outboxQuota, now: now, logger: logger)
+        guard !pass.evicted.isEmpty else { return [] }
+        metrics.recordEvictions(pass.evicted)
+        writeMetrics(outbox: pass.remaining)
+        return pass.evicted
     }
 
-    /// Rewrites the metrics file (a failure is logged: metrics never stop collections).
-    public func writeMetrics() {
+    /// ``enforceOutboxQuota(now:)`` without its metrics file rewrite: what stays in the outbox,
+    /// for the caller's own.
+    private func enforceOutboxQuotaCounting() -> OutboxTotals {
+        let pass = outbox.enforceQuotaCounting(configuration.agent.outboxQuota, logger: logger)
+        metrics.recordEvictions(pass.evicted)
+        return pass.remaining
+    }
+
+    /// Rewrites the metrics file (a failure is logged: metrics never stop collections), with the
+    /// outbox's `totals` if the caller has just counted them, else from a scan.
+    public func writeMetrics(outbox totals: OutboxTotals? = nil) {
         guard let path = configuration.agent.metricsPath else { return }
         do {
-            try metrics.write(to: path, outbox: outbox)
+            try metrics.write(to: path, outbox: totals ?? outbox.totals)
         } catch {
             logger.warning("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
         }

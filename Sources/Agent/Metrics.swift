@@ -173,9 +173,8 @@ public struct AgentMetrics: Sendable, Equatable {
     /// directory is often shared (node_exporter's), and a fixed name there would let another
     /// local user plant a symbolic link that the agent (root, often) then writes through. The
     /// rename replaces whatever is at `path`, a link included, without following it.
-    public func write(to path: String, outbox: any Outbox) throws {
-        let pending = outbox.entries()
-        let text = render(outboxDepth: pending.count, outboxBytes: pending.reduce(Int64(0)) { $0 + $1.size })
+    public func write(to path: String, outbox: OutboxTotals) throws {
+        let text = render(outboxDepth: outbox.bundles, outboxBytes: outbox.bytes)
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try writeAtomically(Array(text.utf8), to: path, mode: 0o644, what: "metrics file")

@@ -20,7 +20,7 @@ import TestSupport
         for name in [".care-agent.prom.\(getpid()).tmp", "care-agent.prom"] {
             try FileManager.default.createSymbolicLink(atPath: textfile.appendingPathComponent(name).path, withDestinationPath: victim)
         }
-        try AgentMetrics().write(to: path, outbox: FileOutbox(directory: dir.appendingPathComponent("outbox").path))
+        try AgentMetrics().write(to: path, outbox: FileOutbox(directory: dir.appendingPathComponent("outbox").path).totals)
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
         var info = stat()
         #expect(lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && info.st_mode & 0o777 == 0o644)

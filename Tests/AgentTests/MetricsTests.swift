@@ -49,7 +49,7 @@ import Testing
             FileManager.default.createFile(atPath: outbox.appendingPathComponent(name).path, contents: Data())
         }
         let path = dir.appendingPathComponent("textfile/care-agent.prom").path
-        try AgentMetrics().write(to: path, outbox: FileOutbox(directory: outbox.path))
+        try AgentMetrics().write(to: path, outbox: FileOutbox(directory: outbox.path).totals)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("care_agent_outbox_bundles 2\n"))
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int

@@ -162,6 +162,30 @@ enum OutboxSample {
         #expect(outbox.enforceQuota(OutboxQuota(maxBytes: 1 << 30, maxAge: nil), now: now).isEmpty)
     }
 
+    /// What stays after a quota pass is counted from the pass's own scan (for the metrics written
+    /// after a collection): it must be what a new scan finds, when bundles go and when none do.
+    @Test(arguments: OutboxKind.allCases)
+    func aQuotaPassCountsWhatStays(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        let now = Date()
+        var sizes: [Int64] = []
+        for (index, padding) in [30_000, 10_000, 20_000, 5_000].enumerated() {
+            let entry = try outbox.add(OutboxSample.contents("d\(index)", trigger: .scheduled, padding: padding))
+            try subject.backdate(entry.name, now.addingTimeInterval(TimeInterval(-1000 + index)))
+            sizes.append(entry.size)
+        }
+        #expect(outbox.totals == OutboxTotals(bundles: 4, bytes: sizes.reduce(0, +)))
+        // Room for the two newest: the two oldest go.
+        let pass = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: sizes[2] + sizes[3], maxAge: nil), now: now)
+        #expect(pass.evicted.count == 2)
+        #expect(pass.remaining == OutboxTotals(bundles: 2, bytes: sizes[2] + sizes[3]))
+        #expect(pass.remaining == outbox.totals)
+        let none = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: 1 << 30, maxAge: nil), now: now)
+        #expect(none.evicted.isEmpty && none.remaining == outbox.totals)
+    }
+
     @Test(arguments: OutboxKind.allCases)
     func ageQuotaDropsStaleBundlesOfEveryKind(kind: OutboxKind) throws {
         let subject = try kind.make()
