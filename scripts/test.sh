@@ -25,6 +25,9 @@ if [ -f systemd/care-agent.service ] && command -v systemd-analyze >/dev/null; t
 fi
 scripts/check-install.sh
 checks=$((checks + 1))
+# The schedule model behind the bound bench-fleet prints, on fleets worked out by hand.
+python3 scripts/bench-fleet --check-model
+checks=$((checks + 1))
 # What install.sh builds (release, the Swift runtime linked in) installed with install.sh into a
 # booted Debian 12 container without a Swift toolchain (tree cached in /var/cache/care-agent-test;
 # built by debootstrap when missing).
