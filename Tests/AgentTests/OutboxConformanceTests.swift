@@ -253,6 +253,27 @@ enum OutboxSample {
         #expect(outbox.pending().map(\.name) == [scheduled])
     }
 
+    /// A collector's sink writes through an outbox of its own that never lists: it must not keep
+    /// an entry per bundle written (it did, for the agent's life), and the outbox that lists
+    /// remembers only what is still there.
+    @Test func writingRemembersNothingAndListingOnlyWhatIsThere() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("outbox").path
+        let sink = FileOutbox(directory: path, key: OutboxSample.key)
+        let written = try (0 ..< 20).map { try sink.add(OutboxSample.contents("d\($0)", trigger: $0 == 3 ? .event : .scheduled,
+                                                                            event: $0 == 3 ? OutboxSample.coreDump : nil)) }
+        #expect(sink.rememberedCount == 0)
+        let runtime = FileOutbox(directory: path)
+        #expect(runtime.pending().count == 20 && runtime.rememberedCount == 20)
+        #expect(runtime.pending().filter { $0.trigger == .event }.map(\.name) == [written[3].name])
+        for entry in written.prefix(15) { try runtime.accept(entry.name) }
+        #expect(runtime.pending().count == 5 && runtime.rememberedCount == 5)
+        // Gone behind its back (another process settled them): forgotten at the next listing.
+        for entry in written.suffix(5) { try FileManager.default.removeItem(atPath: runtime.path(of: entry.name)) }
+        #expect(runtime.pending().isEmpty && runtime.rememberedCount == 0)
+    }
+
     @Test func aBundleFromBeforeEventsExistedReadsAsItsTrigger() throws {
         let fixture = Fixtures.url("bundles/baku-JN1249018AFB-20251125-020000.tar.gz").path
         let manifest = try BundleReader.unverifiedManifest(atPath: fixture)
