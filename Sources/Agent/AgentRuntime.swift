@@ -40,6 +40,12 @@ public actor AgentRuntime {
     public private(set) var outbox: FileOutbox
     /// Bumped on every successful reload so that the scheduler recomputes its plan.
     public private(set) var generation = 0
+    /// Bumped whenever the devices change (a reload, an inventory refresh), for what is indexed
+    /// by device (the syslog receiver's senders).
+    public private(set) var devicesGeneration = 0
+
+    /// The configuration with the devices' generation, read together.
+    public var configurationWithDevicesGeneration: (AgentConfiguration, Int) { (configuration, devicesGeneration) }
 
     public init(configuration: AgentConfiguration, configurationPath: String?, logger: Logger,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -134,6 +140,7 @@ public actor AgentRuntime {
         let yields = fileConfiguration.inventorySources.compactMap { sourceYields[$0.name] }
         let fleet = FleetInventory(configuration: fileConfiguration, yields: yields)
         configuration.devices = fleet.devices
+        devicesGeneration += 1
         for source in fileConfiguration.inventorySources {
             inventoryStatus[source.name]?.devices = sourceYields[source.name]?.entries.count ?? 0
         }

@@ -307,13 +307,14 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
             count(.malformed)
             return
         }
-        let configuration = await runtime.configuration
+        let (configuration, devicesGeneration) = await runtime.configurationWithDevicesGeneration
         guard let settings = configuration.syslog else { return }
         guard let kind = settings.kind(of: message) else {
             count(.ignored)
             return
         }
-        guard let device = await device(for: sender.host, hostname: message.hostname, configuration: configuration, settings: settings) else {
+        guard let device = device(for: sender.host, hostname: message.hostname, configuration: configuration,
+                                  devicesGeneration: devicesGeneration, settings: settings) else {
             count(.unknownSender)
             noteUnknownSender(sender, hostname: message.hostname)
             return
@@ -356,9 +357,12 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
     /// device whose host is that address; several devices on one address (behind NAT, one per
     /// port) are told apart by the message's hostname, and with `match-hostname = yes` a sender
     /// no device's address matches is looked up by its hostname.
-    func device(for address: String, hostname: String?, configuration: AgentConfiguration, settings: SyslogSettings) async -> Device? {
+    /// The address index is built once per `devicesGeneration` (the devices change with a reload
+    /// and with every inventory refresh: keyed by reloads alone, devices a refresh added were
+    /// unknown senders until the next SIGHUP, and removed ones still triggered collections).
+    func device(for address: String, hostname: String?, configuration: AgentConfiguration, devicesGeneration generation: Int,
+                settings: SyslogSettings) -> Device? {
         if let name = settings.sources[address] { return configuration.devices.first { $0.name == name } }
-        let generation = await runtime.generation
         let index: [String: [Device]] = lock.withLock {
             if let cached = addressIndex, cached.generation == generation { return cached.byAddress }
             var byAddress: [String: [Device]] = [:]

@@ -121,6 +121,37 @@ import TestSupport
         #expect(throws: SyslogParseError.self) { try SyslogMessage(parsing: [UInt8](repeating: 0x41, count: SyslogMessage.maximumLength + 1)) }
     }
 
+    /// The senders' index follows the devices an inventory refresh brings, without a reload: a
+    /// device it adds is known at once, one it removes is no longer (keyed by reloads alone, the
+    /// first index stood until the next SIGHUP).
+    @Test func sendersFollowAnInventoryRefresh() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("r.db")
+        try "192.0.2.1:junos\n".write(to: db, atomically: true, encoding: .utf8)
+        let configuration = try AgentConfiguration(file: ConfigurationFile(path: dir.path + "/agent.conf", text: """
+        [agent]
+        state-directory = \(dir.path)/state
+        [inventory r]
+        type = oxidized
+        file = r.db
+        """))
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        let receiver = SyslogReceiver(runtime: runtime, logger: Logger.test, responder: IncidentResponder(runtime: runtime, logger: Logger.test))
+        func sender(_ address: String) async -> String? {
+            let (current, generation) = await runtime.configurationWithDevicesGeneration
+            return receiver.device(for: address, hostname: nil, configuration: current, devicesGeneration: generation, settings: SyslogSettings())?.name
+        }
+        await runtime.refreshInventory(force: true)
+        #expect(await sender("192.0.2.1") == "192.0.2.1")
+        #expect(await sender("192.0.2.2") == nil)
+        try "192.0.2.2:junos\n".write(to: db, atomically: true, encoding: .utf8)
+        await runtime.refreshInventory(force: true)
+        #expect(await sender("192.0.2.2") == "192.0.2.2", "added by the refresh")
+        #expect(await sender("192.0.2.1") == nil, "removed by the refresh")
+    }
+
     @Test func sendersMapToDevicesByAddressSourceLinesAndHostname() async throws {
         var configuration = AgentConfiguration(devices: [
             Device(name: "mx1", host: "192.0.2.1"), Device(name: "nat-a", host: "198.51.100.7", port: 2201),
@@ -137,7 +168,7 @@ import TestSupport
         func device(_ address: String, _ hostname: String?, matchHostname: Bool = false) async -> String? {
             var s = settings
             s.matchHostname = matchHostname
-            return await receiver.device(for: address, hostname: hostname, configuration: configuration, settings: s)?.name
+            return receiver.device(for: address, hostname: hostname, configuration: configuration, devicesGeneration: 0, settings: s)?.name
         }
         #expect(await device("192.0.2.1", "anything") == "mx1", "the address decides; the hostname is the sender's word")
         #expect(await device("203.0.113.9", nil) == "mx1", "source = ADDRESS DEVICE: a loopback used as syslog source")
