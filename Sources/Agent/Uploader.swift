@@ -38,9 +38,11 @@ public struct UploadStatus: Codable, Sendable, Equatable {
 public enum UploadOutcome: Sendable, Equatable {
     /// 200/201/204, or 409 (the server has it already): the local file goes.
     case accepted(status: Int)
-    /// Any other 4xx but 408/429: this bundle will never be taken; it moves to `rejected/`.
+    /// Any other 4xx (not 401/403, 404/405/410, 408/429): this bundle will never be taken; it
+    /// moves to `rejected/`.
     case rejected(status: Int, body: String)
-    /// 408, 429, 5xx, TLS or network failure: the bundle stays and is tried again later.
+    /// 401/403, 404/405/410, 408, 429, 5xx, TLS or network failure: the bundle stays and is
+    /// tried again later.
     case failed(String)
 
     /// The `result` label of `care_agent_uploads_total`.
@@ -61,6 +63,10 @@ public enum UploadOutcome: Sendable, Equatable {
         // rotated or fixed token sends them, instead of moving the whole outbox to rejected/.
         case 401, 403:
             return .failed("HTTP \(status) (check the upload token and client certificate): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
+        // No upload endpoint at this url (a typo, a path the server does not have, a plain web
+        // server): every bundle alike again, so they stay for the fixed url.
+        case 404, 405, 410:
+            return .failed("HTTP \(status) (no upload endpoint at this url: check [upload] url): \(body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))")
         case 400...499: return .rejected(status: status, body: body)
         default: return .failed("HTTP \(status) from the server: \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
         }

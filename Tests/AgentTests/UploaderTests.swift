@@ -196,6 +196,33 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(metrics.contains("care_agent_upload_failures_total 0\n"))
     }
 
+    /// A url with no upload endpoint behind it (here nginx's plain root, which answers a PUT with
+    /// 405) refuses every bundle alike: all stay, the pass ends, status says to check the url,
+    /// and the fixed url sends them (they were moved to rejected/, never to be sent).
+    @Test func aURLWithNoUploadEndpointKeepsEveryBundle() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.url("/care/bundels/"))
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        try bench.addBundle("a_SN_1.tar.gz", age: 10)
+        try bench.addBundle("b_SN_2.tar.gz")
+        let wrong = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        #expect(wrong.failed)
+        #expect(bench.exists("a_SN_1.tar.gz") && bench.exists("b_SN_2.tar.gz"))
+        #expect(!FileManager.default.fileExists(atPath: bench.outbox + "/rejected"))
+        #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundels/") }.count == 1, "the pass ends at the first")
+        let status = await AgentStatus(runtime: bench.runtime)
+        #expect(status.upload?.lastError?.contains("HTTP 405 (no upload endpoint at this url: check [upload] url)") == true,
+                "\(status.upload?.lastError ?? "no error")")
+        settings.url = nginx.url("/care/bundles/")
+        let fixed = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        #expect(fixed.outcomes.values.allSatisfy { if case .accepted = $0 { true } else { false } } && fixed.outcomes.count == 2)
+        #expect(!bench.exists("a_SN_1.tar.gz") && !bench.exists("b_SN_2.tar.gz"))
+    }
+
     @Test func aBundleTheServerFailsOnDoesNotHoldUpTheOthersAndIsSetAsideAfterFiveAttempts() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
