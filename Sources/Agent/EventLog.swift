@@ -114,11 +114,19 @@ public struct EventLog: Sendable {
     }
 
     /// Keeps the newest half of the lines.
+    /// On bytes: a line cut mid-character (a crash, a full disk) is not UTF-8, and trimming by
+    /// text then failed on every append while the file grew on (and `load` reads nothing past
+    /// 4 MiB).
     private func trim() throws {
-        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
-        let kept = lines.suffix(lines.count / 2).joined(separator: "\n") + "\n"
-        try kept.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o640)
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        let lines = data.split(separator: 0x0A)
+        var kept: [UInt8] = []
+        kept.reserveCapacity(data.count / 2 + 1)
+        for line in lines.suffix(lines.count / 2) {
+            kept += line
+            kept.append(0x0A)
+        }
+        try writeAtomically(kept, to: path, mode: 0o640, what: "event log")
     }
 
     /// The events recorded, oldest first (lines that do not decode are skipped: a line cut by a

@@ -35,6 +35,26 @@ import TestSupport
         #expect(mode == 0o640)
     }
 
+    /// A line cut mid-character (not UTF-8) must not stop the trimming: the file stays bounded
+    /// and the events after it load.
+    @Test func aLineThatIsNotUTF8DoesNotStopTheTrimming() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = EventLog(stateDirectory: dir.path)
+        try log.append([Self.record(1)])
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log.path))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"device\":\"r9\",\"evidence\":\"Temp \u{00B0}".utf8).dropLast() + Data([0x0A]))
+        try handle.close()
+        #expect(String(data: try Data(contentsOf: URL(fileURLWithPath: log.path)), encoding: .utf8) == nil, "the file is not UTF-8")
+        let long = String(repeating: "x", count: 400)
+        for batch in 0 ..< 40 { try log.append((0 ..< 100).map { Self.record(batch * 100 + $0, evidence: long) }) }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int)
+        #expect(size <= EventLog.maximumBytes + 100 * 600)
+        #expect(log.load().last == Self.record(3999, evidence: long))
+        #expect(try FileManager.default.attributesOfItem(atPath: log.path)[.posixPermissions] as? Int == 0o640)
+    }
+
     @Test func theCommandPrintsEachEventAndEscapesDeviceText() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
