@@ -346,8 +346,8 @@ public actor AgentRuntime {
     @discardableResult
     public func enforceOutboxQuota(now: Date = Date()) -> [OutboxEviction] {
         let pass = outbox.enforceQuotaCounting(configuration.agent.outboxQuota, now: now, logger: logger)
-        guard !pass.evicted.isEmpty else { return [] }
-        metrics.recordEvictions(pass.evicted)
+        guard !pass.evicted.isEmpty || !pass.discarded.isEmpty else { return [] }
+        metrics.record(pass)
         writeMetrics(outbox: pass.remaining)
         return pass.evicted
     }
@@ -356,7 +356,7 @@ public actor AgentRuntime {
     /// for the caller's own.
     private func enforceOutboxQuotaCounting() -> OutboxTotals {
         let pass = outbox.enforceQuotaCounting(configuration.agent.outboxQuota, logger: logger)
-        metrics.recordEvictions(pass.evicted)
+        metrics.record(pass)
         return pass.remaining
     }
 

@@ -31,6 +31,7 @@ public struct AgentMetrics: Sendable, Equatable {
 
     /// trigger → reason (age, size) → bundles the outbox quota dropped unsent.
     var evictions: [CollectionTrigger: [OutboxEviction.Reason: Int]] = [:]
+    var keptRemovals: [SetAsideBundle.Folder: [OutboxEviction.Reason: Int]] = [:]
 
     /// event kind → action (bundle, rate-limited) → events the health poll raised.
     var events: [String: [String: Int]] = [:]
@@ -58,6 +59,12 @@ public struct AgentMetrics: Sendable, Equatable {
     /// Counts bundles the outbox quota dropped.
     public mutating func recordEvictions(_ dropped: [OutboxEviction]) {
         for eviction in dropped { evictions[eviction.entry.trigger, default: [:]][eviction.reason, default: 0] += 1 }
+    }
+
+    /// Counts what a quota pass dropped: pending bundles and kept ones (sent, rejected).
+    public mutating func record(_ pass: OutboxQuotaPass) {
+        recordEvictions(pass.evicted)
+        for (bundle, reason) in pass.discarded { keptRemovals[bundle.folder, default: [:]][reason, default: 0] += 1 }
     }
 
     /// Counts one upload attempt.
@@ -124,6 +131,13 @@ public struct AgentMetrics: Sendable, Equatable {
         for trigger in CollectionTrigger.allCases {
             for reason in OutboxEviction.Reason.allCases {
                 out += "care_agent_outbox_evictions_total{trigger=\"\(trigger.rawValue)\",reason=\"\(reason.rawValue)\"} \(evictions[trigger]?[reason] ?? 0)\n"
+            }
+        }
+        out += "# HELP care_agent_outbox_kept_removed_total Bundles kept in sent/ (keep-sent) or rejected/ that the outbox quota removed, by folder and reason.\n"
+        out += "# TYPE care_agent_outbox_kept_removed_total counter\n"
+        for folder in SetAsideBundle.Folder.allCases {
+            for reason in OutboxEviction.Reason.allCases {
+                out += "care_agent_outbox_kept_removed_total{folder=\"\(folder.rawValue)\",reason=\"\(reason.rawValue)\"} \(keptRemovals[folder]?[reason] ?? 0)\n"
             }
         }
         if !events.isEmpty {

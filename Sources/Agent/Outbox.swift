@@ -77,6 +77,41 @@ public protocol Outbox: Sendable {
     func rejectedCount() -> Int
     /// Deletes a pending bundle unsent, to honour the quota.
     func evict(_ name: String) throws(OutboxError)
+    /// The bundles kept after they left the pending ones (sent with `keep-sent`, rejected), in no
+    /// particular order: they count towards the quota too.
+    func setAside() -> [SetAsideBundle]
+    /// Deletes a kept bundle, to honour the quota.
+    func discard(_ bundle: SetAsideBundle) throws(OutboxError)
+}
+
+/// A bundle kept in the outbox after it left the pending ones: in `sent/` (`keep-sent = yes`)
+/// or `rejected/` (refused for good), for a person to look at.
+public struct SetAsideBundle: Sendable, Equatable {
+    public enum Folder: String, Sendable, CaseIterable {
+        case sent, rejected
+    }
+
+    public var folder: Folder
+    public var name: String
+    public var size: Int64
+    /// When it was set aside (a file outbox: the file's modification time, which a move keeps:
+    /// so, when it was written).
+    public var added: Date
+
+    public init(folder: Folder, name: String, size: Int64, added: Date) {
+        self.folder = folder
+        self.name = name
+        self.size = size
+        self.added = added
+    }
+
+    /// The quota's order: sent copies first (the server has them), then rejected ones; oldest
+    /// first within each.
+    static func discardedBefore(_ a: SetAsideBundle, _ b: SetAsideBundle) -> Bool {
+        if a.folder != b.folder { return a.folder == .sent }
+        if a.added != b.added { return a.added < b.added }
+        return a.name < b.name
+    }
 }
 
 extension Outbox {
@@ -94,9 +129,9 @@ extension Outbox {
 
 /// How large and how old an outbox may grow (`outbox-max`, `outbox-max-age`).
 public struct OutboxQuota: Sendable, Equatable {
-    /// Total bytes of pending bundles; nil: no limit.
+    /// Total bytes of the bundles kept (pending, sent with `keep-sent`, rejected); nil: no limit.
     public var maxBytes: Int64?
-    /// Pending bundles older than this are dropped; nil: no limit.
+    /// Bundles kept longer than this are dropped; nil: no limit.
     public var maxAge: TimeInterval?
 
     public static let defaultMaxBytes: Int64 = 2 << 30
@@ -119,6 +154,21 @@ public struct OutboxEviction: Sendable, Equatable {
 
     public var entry: OutboxEntry
     public var reason: Reason
+}
+
+/// What a quota pass removed and what it left.
+public struct OutboxQuotaPass: Sendable, Equatable {
+    /// Pending bundles deleted unsent, in the order they went.
+    public var evicted: [OutboxEviction] = []
+    /// Kept bundles (sent, rejected) deleted, in the order they went, with why.
+    public var discarded: [(bundle: SetAsideBundle, reason: OutboxEviction.Reason)] = []
+    /// The pending bundles left.
+    public var remaining = OutboxTotals(bundles: 0, bytes: 0)
+
+    public static func == (a: OutboxQuotaPass, b: OutboxQuotaPass) -> Bool {
+        a.evicted == b.evicted && a.remaining == b.remaining
+            && a.discarded.map(\.bundle) == b.discarded.map(\.bundle) && a.discarded.map(\.reason) == b.discarded.map(\.reason)
+    }
 }
 
 /// How many bundles an outbox holds and their size: its depth, for status and metrics.
@@ -151,25 +201,33 @@ extension Outbox {
     /// Drops what exceeds `quota`: first every bundle older than the maximum age (stale evidence
     /// helps nobody, whatever its kind), then, while the total is over the maximum size, the
     /// oldest scheduled bundles, then on-demand ones, and event bundles last. Returns what went,
-    /// in that order; a bundle that cannot be removed is skipped (and is not in the list).
+    /// in that order; a bundle that cannot be removed is skipped (and is not in the list). Kept
+    /// bundles (sent, rejected) count too and go first: see ``enforceQuotaCounting(_:now:logger:)``.
     @discardableResult
     public func enforceQuota(_ quota: OutboxQuota, now: Date = Date(), logger: Logger? = nil) -> [OutboxEviction] {
         enforceQuotaCounting(quota, now: now, logger: logger).evicted
     }
 
-    /// ``enforceQuota(_:now:logger:)``, also giving what stays, counted from the same scan: the
-    /// metrics written after a collection need no second one (at ~1-2 s of CPU per scan of an
-    /// outbox filled through a long outage).
-    public func enforceQuotaCounting(_ quota: OutboxQuota, now: Date = Date(), logger: Logger? = nil)
-        -> (evicted: [OutboxEviction], remaining: OutboxTotals) {
+    /// ``enforceQuota(_:now:logger:)``, with the kept bundles it removed and what stays pending,
+    /// counted from the same scan: the metrics written after a collection need no second one
+    /// (~1-2 s of CPU per scan of an outbox filled through a long outage). Bundles kept in
+    /// `sent/` and `rejected/` are within the same budget (a server refusing every bundle, or
+    /// `keep-sent`, filled the disk past it): older than the maximum age, they go; over the size,
+    /// they go before any pending bundle, sent copies first, oldest first.
+    public func enforceQuotaCounting(_ quota: OutboxQuota, now: Date = Date(), logger: Logger? = nil) -> OutboxQuotaPass {
         var entries = self.entries()
+        var kept = setAside()
         let before = OutboxTotals(entries)
+        var keptBytes = kept.reduce(Int64(0)) { $0 + $1.size }
         // Within the quota (the usual case, after every collection): nothing to sort.
-        let tooOld = quota.maxAge.map { maxAge in entries.contains { now.timeIntervalSince($0.added) > maxAge } } ?? false
-        let tooLarge = quota.maxBytes.map { before.bytes > $0 } ?? false
-        guard tooOld || tooLarge else { return ([], before) }
+        let tooOld = quota.maxAge.map { maxAge in
+            entries.contains { now.timeIntervalSince($0.added) > maxAge } || kept.contains { now.timeIntervalSince($0.added) > maxAge }
+        } ?? false
+        let tooLarge = quota.maxBytes.map { before.bytes + keptBytes > $0 } ?? false
+        var pass = OutboxQuotaPass(remaining: before)
+        guard tooOld || tooLarge else { return pass }
         entries.sort(by: OutboxEntry.evictedBefore)
-        var evicted: [OutboxEviction] = []
+        kept.sort(by: SetAsideBundle.discardedBefore)
         func drop(_ entry: OutboxEntry, _ reason: OutboxEviction.Reason) -> Bool {
             do {
                 try evict(entry.name)
@@ -177,24 +235,46 @@ extension Outbox {
                 logger?.error("cannot evict a bundle from the outbox", metadata: ["bundle": "\(entry.name)", "error": "\(error)"])
                 return false
             }
-            evicted.append(OutboxEviction(entry: entry, reason: reason))
+            pass.evicted.append(OutboxEviction(entry: entry, reason: reason))
             logger?.warning("outbox quota: bundle evicted unsent", metadata: [
                 "bundle": "\(entry.name)", "trigger": "\(entry.trigger.rawValue)", "reason": "\(reason.rawValue)",
                 "bytes": "\(entry.size)", "age.seconds": "\(Int(now.timeIntervalSince(entry.added)))",
             ])
             return true
         }
+        func drop(_ bundle: SetAsideBundle, _ reason: OutboxEviction.Reason) -> Bool {
+            do {
+                try discard(bundle)
+            } catch {
+                logger?.error("cannot remove a kept bundle from the outbox", metadata: [
+                    "bundle": "\(bundle.name)", "folder": "\(bundle.folder.rawValue)", "error": "\(error)",
+                ])
+                return false
+            }
+            pass.discarded.append((bundle, reason))
+            keptBytes -= bundle.size
+            logger?.notice("outbox quota: kept bundle removed", metadata: [
+                "bundle": "\(bundle.name)", "folder": "\(bundle.folder.rawValue)", "reason": "\(reason.rawValue)",
+                "bytes": "\(bundle.size)", "age.seconds": "\(Int(now.timeIntervalSince(bundle.added)))",
+            ])
+            return true
+        }
         if let maxAge = quota.maxAge {
+            kept.removeAll { now.timeIntervalSince($0.added) > maxAge && drop($0, .age) }
             entries.removeAll { now.timeIntervalSince($0.added) > maxAge && drop($0, .age) }
         }
         if let maxBytes = quota.maxBytes {
-            var total = entries.reduce(Int64(0)) { $0 + $1.size }
+            var total = entries.reduce(Int64(0)) { $0 + $1.size } + keptBytes
+            for bundle in kept where total > maxBytes {
+                if drop(bundle, .size) { total -= bundle.size }
+            }
             for entry in entries where total > maxBytes {
                 if drop(entry, .size) { total -= entry.size }
             }
         }
-        let gone = OutboxTotals(evicted.lazy.map(\.entry))
-        return (evicted, OutboxTotals(bundles: before.bundles - gone.bundles, bytes: before.bytes - gone.bytes))
+        let gone = OutboxTotals(pass.evicted.lazy.map(\.entry))
+        pass.remaining = OutboxTotals(bundles: before.bundles - gone.bundles, bytes: before.bytes - gone.bytes)
+        return pass
     }
 }
 
@@ -216,6 +296,8 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     /// listed with the same inode is the same file, and needs no `lstat`.
     private struct Known { var size: Int64; var modified: Date; var inode: UInt64; var listedInode: UInt64?; var trigger: CollectionTrigger; var event: TriggerEvent? }
     private var known: [String: Known] = [:]
+    /// What is remembered of a kept bundle (`sent/NAME`, `rejected/NAME`), by its listed inode.
+    private var keptKnown: [String: (inode: UInt64, size: Int64, modified: Date)] = [:]
     /// How many bundles are remembered (for tests: it must not grow with what was written).
     var rememberedCount: Int { lock.withLock { known.count } }
 
@@ -344,6 +426,43 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/rejected")) ?? []).filter(BundleFileName.isBundle).count
     }
 
+    /// The bundle files in `sent/` and `rejected/`; each `lstat`ed once while its listed inode
+    /// stays the same (`keep-sent` can keep as many as the budget holds).
+    public func setAside() -> [SetAsideBundle] {
+        var found: [SetAsideBundle] = []
+        var present = Set<String>()
+        for folder in SetAsideBundle.Folder.allCases {
+            let path = directory + "/" + folder.rawValue
+            for file in Self.bundleFiles(in: path) {
+                let key = folder.rawValue + "/" + file.name
+                present.insert(key)
+                let cached = lock.withLock { keptKnown[key] }
+                if let cached, cached.inode == file.inode {
+                    found.append(SetAsideBundle(folder: folder, name: file.name, size: cached.size, added: cached.modified))
+                    continue
+                }
+                var info = stat()
+                guard lstat(path + "/" + file.name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+                lock.withLock { keptKnown[key] = (file.inode, Int64(info.st_size), modified) }
+                found.append(SetAsideBundle(folder: folder, name: file.name, size: Int64(info.st_size), added: modified))
+            }
+        }
+        lock.withLock { keptKnown = keptKnown.filter { present.contains($0.key) } }
+        return found
+    }
+
+    public func discard(_ bundle: SetAsideBundle) throws(OutboxError) {
+        guard BundleFileName.isBundle(bundle.name), !bundle.name.contains("/") else { throw OutboxError("\(bundle.name) is not a bundle name") }
+        let folder = directory + "/" + bundle.folder.rawValue
+        guard unlink(folder + "/" + bundle.name) == 0 else {
+            throw OutboxError(errno == ENOENT ? "no bundle \(bundle.name) in \(folder)"
+                                              : "cannot remove \(folder)/\(bundle.name): \(String(cString: strerror(errno)))")
+        }
+        Self.syncDirectory(folder)
+        lock.withLock { keptKnown[bundle.folder.rawValue + "/" + bundle.name] = nil }
+    }
+
     /// Deletes `name`, or moves it into `<directory>/<folder>/`; then makes the directory change
     /// durable so that a crash cannot bring a settled bundle back.
     private func settle(_ name: String, into folder: String?) throws(OutboxError) {
@@ -385,7 +504,7 @@ public final class InMemoryOutbox: Outbox, @unchecked Sendable {
     private let key: AgentKey
     private let lock = NSLock()
     private var bundles: [String: (entry: OutboxEntry, bytes: [UInt8])] = [:]
-    private var rejected: [String: [UInt8]] = [:]
+    private var rejected: [String: (bytes: [UInt8], added: Date)] = [:]
     public init(key: AgentKey) { self.key = key }
 
     public func seal(_ contents: BundleContents, factsJSON: [UInt8]?) throws(OutboxError) -> SignedBundle {
@@ -421,13 +540,26 @@ public final class InMemoryOutbox: Outbox, @unchecked Sendable {
     public func accept(_ name: String) throws(OutboxError) { _ = try take(name) }
 
     public func reject(_ name: String) throws(OutboxError) {
+        lock.lock(); let added = bundles[name]?.entry.added; lock.unlock()
         let bytes = try take(name)
-        lock.lock(); rejected[name] = bytes; lock.unlock()
+        lock.lock(); rejected[name] = (bytes, added ?? Date()); lock.unlock()
     }
 
     public func evict(_ name: String) throws(OutboxError) { _ = try take(name) }
 
     public func rejectedCount() -> Int { lock.lock(); defer { lock.unlock() }; return rejected.count }
+
+    public func setAside() -> [SetAsideBundle] {
+        lock.lock(); defer { lock.unlock() }
+        return rejected.map { SetAsideBundle(folder: .rejected, name: $0.key, size: Int64($0.value.bytes.count), added: $0.value.added) }
+    }
+
+    public func discard(_ bundle: SetAsideBundle) throws(OutboxError) {
+        lock.lock(); defer { lock.unlock() }
+        guard bundle.folder == .rejected, rejected.removeValue(forKey: bundle.name) != nil else {
+            throw OutboxError("no bundle \(bundle.name) in \(bundle.folder.rawValue)")
+        }
+    }
 
     private func take(_ name: String) throws(OutboxError) -> [UInt8] {
         lock.lock(); defer { lock.unlock() }

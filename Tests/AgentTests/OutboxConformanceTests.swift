@@ -162,6 +162,39 @@ enum OutboxSample {
         #expect(outbox.enforceQuota(OutboxQuota(maxBytes: 1 << 30, maxAge: nil), now: now).isEmpty)
     }
 
+    /// Rejected bundles are kept for a person to look at, but within the same budget: over the
+    /// size they go before any pending bundle (oldest first), and older than the maximum age they
+    /// go like pending ones (a server refusing every bundle filled the disk past `outbox-max`).
+    @Test(arguments: OutboxKind.allCases)
+    func rejectedBundlesCountTowardsTheQuotaAndGoFirst(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        let now = Date()
+        var entries: [OutboxEntry] = []
+        for i in 0 ..< 4 {
+            let entry = try outbox.add(OutboxSample.contents("d\(i)", trigger: .scheduled, padding: 10_000))
+            try subject.backdate(entry.name, now.addingTimeInterval(TimeInterval(-4000 + 1000 * i)))
+            entries.append(entry)
+        }
+        try outbox.reject(entries[0].name)
+        try outbox.reject(entries[1].name)
+        #expect(Set(outbox.setAside().map(\.name)) == [entries[0].name, entries[1].name])
+        #expect(outbox.setAside().allSatisfy { $0.folder == .rejected })
+        // Room for the two pending and one rejected: the older rejected one goes, no pending one.
+        let pass = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: entries[1].size + entries[2].size + entries[3].size, maxAge: nil), now: now)
+        #expect(pass.evicted.isEmpty)
+        #expect(pass.discarded.map(\.bundle.name) == [entries[0].name] && pass.discarded.map(\.reason) == [.size])
+        #expect(outbox.setAside().map(\.name) == [entries[1].name] && outbox.rejectedCount() == 1)
+        #expect(Set(outbox.pending().map(\.name)) == [entries[2].name, entries[3].name])
+        #expect(pass.remaining == outbox.totals)
+        // 1,000 s later, a maximum age of 3,500 s: the rejected bundle (4,000 s) goes, the pending
+        // ones (3,000 and 2,000 s) stay.
+        let aged = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: nil, maxAge: 3500), now: now.addingTimeInterval(1000))
+        #expect(aged.discarded.map(\.bundle.name) == [entries[1].name] && aged.discarded.map(\.reason) == [.age])
+        #expect(aged.evicted.isEmpty && outbox.rejectedCount() == 0 && outbox.pending().count == 2)
+    }
+
     /// What stays after a quota pass is counted from the pass's own scan (for the metrics written
     /// after a collection): it must be what a new scan finds, when bundles go and when none do.
     @Test(arguments: OutboxKind.allCases)
@@ -251,6 +284,33 @@ enum OutboxSample {
         try FileManager.default.createSymbolicLink(atPath: path + "/link-SN-20260101-000000.tar.gz", withDestinationPath: path + "/" + scheduled)
         try FileManager.default.createDirectory(atPath: path + "/dir-SN-20260101-000000.tar.gz", withIntermediateDirectories: false)
         #expect(outbox.pending().map(\.name) == [scheduled])
+    }
+
+    /// With `keep-sent`, the copies in `sent/` (the server has them) go before rejected bundles,
+    /// however old; each removal is counted by folder and reason in the metrics.
+    @Test func sentCopiesGoBeforeRejectedOnes() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outbox = FileOutbox(directory: dir.appendingPathComponent("outbox").path, key: OutboxSample.key, keepsSent: true)
+        let now = Date()
+        let refused = try outbox.add(OutboxSample.contents("refused", trigger: .event, event: OutboxSample.coreDump, padding: 10_000))
+        let sent = try outbox.add(OutboxSample.contents("sent", trigger: .scheduled, padding: 10_000))
+        let waiting = try outbox.add(OutboxSample.contents("waiting", trigger: .scheduled, padding: 10_000))
+        for (entry, age) in [(refused, 3000.0), (sent, 2000), (waiting, 1000)] {
+            try FileManager.default.setAttributes([.modificationDate: now.addingTimeInterval(-age)], ofItemAtPath: outbox.path(of: entry.name))
+        }
+        try outbox.reject(refused.name)
+        try outbox.accept(sent.name)
+        #expect(outbox.setAside().sorted { $0.name < $1.name }.map(\.folder) == [.rejected, .sent])
+        let pass = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: refused.size + waiting.size, maxAge: nil), now: now)
+        #expect(pass.discarded.map(\.bundle.name) == [sent.name] && pass.evicted.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: outbox.directory + "/sent/" + sent.name))
+        #expect(FileManager.default.fileExists(atPath: outbox.directory + "/rejected/" + refused.name))
+        var metrics = AgentMetrics()
+        metrics.record(pass)
+        let text = metrics.render(outboxDepth: 1)
+        #expect(text.contains("care_agent_outbox_kept_removed_total{folder=\"sent\",reason=\"size\"} 1\n"))
+        #expect(text.contains("care_agent_outbox_kept_removed_total{folder=\"rejected\",reason=\"size\"} 0\n"))
     }
 
     /// A collector's sink writes through an outbox of its own that never lists: it must not keep
