@@ -139,7 +139,10 @@ public struct AgentStatus: Codable, Sendable {
             Group(name: g.name, schedule: g.schedule.description, devices: configuration.devices.filter { $0.group == g.name }.count,
                   lastRun: lastRun[g.name], lastRequestedRun: lastRequestedRun[g.name], nextRun: nextRuns[g.name])
         }
-        results = ResultStore(stateDirectory: configuration.agent.stateDirectory).loadAll().map(DeviceSummary.init)
+        // The devices of the fleet now: a device that left the inventory keeps its last result on
+        // disk (for `inventory` and reports), but is no longer the agent's to show or to read.
+        let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
+        results = configuration.devices.map(\.name).sorted().compactMap(store.load).map(DeviceSummary.init)
         let sources = await runtime.inventoryStatus
         inventory = configuration.inventorySources.compactMap { sources[$0.name] }
     }

@@ -2,6 +2,7 @@
 import Bundle
 import Foundation
 import Junos
+import Logging
 import Testing
 import TestSupport
 
@@ -33,6 +34,27 @@ import TestSupport
 
     func object(_ data: Data) throws -> NSDictionary {
         try #require(try JSONSerialization.jsonObject(with: data) as? NSDictionary)
+    }
+
+    /// `status` shows the last result of each device in the fleet now: one that left the
+    /// inventory keeps its file, but is not shown (nor read).
+    @Test func statusShowsTheDevicesOfTheFleetNow() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var configuration = AgentConfiguration(devices: [Device(name: "r2", host: "192.0.2.2"), Device(name: "r1", host: "192.0.2.1")])
+        configuration.agent.stateDirectory = dir.path
+        let store = ResultStore(stateDirectory: dir.path)
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        for name in ["r1", "gone", "r2"] {
+            try store.save(DeviceResult(device: Device(name: name, host: "192.0.2.9"), host: "192.0.2.9", port: 830, trigger: .schedule,
+                                        started: start, finished: start.addingTimeInterval(5), status: .ok, failureKind: nil, reason: nil,
+                                        attempts: 1, rpcs: [], facts: DeviceFacts(), log: ""))
+        }
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger(label: "test"),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        let status = await AgentStatus(runtime: runtime)
+        #expect(status.results.map(\.name) == ["r1", "r2"])
+        #expect(store.loadAll().map(\.device.name).sorted() == ["gone", "r1", "r2"], "the file stays")
     }
 
     @Test func theSplicedFileIsTheWholeResult() throws {
