@@ -5,7 +5,9 @@ import Foundation
 /// The unpredictable name matters in shared directories (node_exporter's textfile directory):
 /// a fixed one would let another local user plant a symbolic link the agent then writes
 /// through; the rename replaces whatever is at `path`, a link included, without following it.
-func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t, what: String = "file") throws {
+/// `durable`: the directory is fsynced too, so that the new file survives a power cut (a queued
+/// notice); without it, a power cut may bring back the previous version (results, metrics).
+func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t, what: String = "file", durable: Bool = false) throws {
     let directory = (path as NSString).deletingLastPathComponent
     func failure(_ reason: String) -> CocoaError {
         CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write \(what) \(path): \(reason): \(String(cString: strerror(errno)))"])
@@ -35,4 +37,33 @@ func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t, what: Stri
         unlink(temp)
         throw error
     }
+    if durable {
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+}
+
+/// Removes what writes interrupted by a kill or a crash left in `directory`: temporary files of
+/// ``writeAtomically(_:to:mode:what:durable:)`` (`.NAME.PID.RANDOM.tmp`) and of Foundation's
+/// atomic writes (`.dat.nosync...`), if their name starts with one of `prefixes` (all such files
+/// when nil: directories that are the agent's alone) and they are older than `age` seconds (a
+/// `collect now --standalone` may be writing into the same state directory right now). Each
+/// crash left one set for good. Returns the paths removed.
+@discardableResult
+public func removeStaleTemporaryFiles(in directory: String, prefixes: [String]? = nil, olderThan age: TimeInterval = 3600,
+                                      now: Date = Date()) -> [String] {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+    var removed: [String] = []
+    for name in names where name.hasPrefix(".") && (name.hasSuffix(".tmp") || name.hasPrefix(".dat.nosync")) {
+        if let prefixes, !prefixes.contains(where: { name.hasPrefix("." + $0 + ".") }) { continue }
+        let path = directory + "/" + name
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+              now.timeIntervalSince1970 - Double(info.st_mtim.tv_sec) > age, unlink(path) == 0 else { continue }
+        removed.append(path)
+    }
+    return removed
 }

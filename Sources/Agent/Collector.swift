@@ -495,7 +495,7 @@ struct DeviceRun {
             case .timeout: return (.timeout, true)
             case .handshake, .tunnelsRetired: return (.session, true)
             case .resolve: return (.unreachable, false)
-            case .hostKeyUnknown, .hostKeyChanged, .hostKeyRevoked, .knownHostsUnreadable: return (.hostKey, false)
+            case .hostKeyUnknown, .hostKeyChanged, .hostKeyRevoked, .knownHostsUnreadable, .knownHostsUnwritable: return (.hostKey, false)
             case .authenticationFailed, .privateKey: return (.authentication, false)
             case .channel, .closed, .libssh2: return (.session, false)
             }

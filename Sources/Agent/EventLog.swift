@@ -77,10 +77,16 @@ public struct EventLog: Sendable {
             bytes.append(0x0A)
         }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"]) }
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         var info = stat()
+        // A line a full disk or a crash cut short: ended first, or this record would be glued to
+        // it and lost with it (`load` skips what does not decode).
+        if fstat(fd, &info) == 0, info.st_size > 0 {
+            var last: UInt8 = 0
+            if pread(fd, &last, 1, info.st_size - 1) == 1, last != 0x0A { bytes.insert(0x0A, at: 0) }
+        }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
         close(fd)
         guard written == bytes.count else {
@@ -108,8 +114,7 @@ public struct EventLog: Sendable {
             out.append(0x0A)
         }
         guard found else { return false }
-        try out.write(to: URL(fileURLWithPath: path), options: .atomic)
-        chmod(path, 0o640)
+        try writeAtomically([UInt8](out), to: path, mode: 0o640, what: "event log")
         return true
     }
 

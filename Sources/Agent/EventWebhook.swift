@@ -89,16 +89,11 @@ public struct WebhookQueue: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         let stamp = String(format: "%014.3f", notice.time.timeIntervalSince1970)
         let name = "\(stamp)-\(UUID().uuidString.lowercased()).json"
-        let temp = directory + "/.\(name).tmp"
-        let data = try EventNotice.encoder().encode(notice)
-        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o640]) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write \(temp): \(String(cString: strerror(errno)))"])
-        }
-        guard rename(temp, directory + "/" + name) == 0 else {
-            let error = CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot rename \(temp): \(String(cString: strerror(errno)))"])
-            unlink(temp)
-            throw error
-        }
+        // One atomic write to the final name, the directory fsynced: a notice is queued, or not at
+        // all (two renames, neither made durable, could leave it under its temporary name, which
+        // is never sent, or lose it in a power cut).
+        try writeAtomically(Array(try EventNotice.encoder().encode(notice)), to: directory + "/" + name, mode: 0o640,
+                            what: "webhook notice", durable: true)
         return name
     }
 

@@ -102,7 +102,7 @@ public struct ResultStore: Sendable {
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try ResultStore.encode(result).write(to: URL(fileURLWithPath: path(result.device.name)), options: .atomic)
+        try writeAtomically([UInt8](try ResultStore.encode(result)), to: path(result.device.name), mode: 0o640, what: "results file")
     }
 
     /// The results file of `result`: with the facts.json bytes the bundle got when the result has

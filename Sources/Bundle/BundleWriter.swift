@@ -192,10 +192,13 @@ public struct BundleWriter: Sendable {
             if attempt > 10_000 { throw .system(call: "link", path: final, errno: EEXIST) }
         }
         crash(at: .linked)
-        try SystemCall.run("unlink", temp) { unlink(temp) }
-        tempExists = false
+        // The bundle is in the outbox from here on, and will be uploaded: failing now would report
+        // it lost while it is not. A temporary name left (unlink failed) is removed at the next
+        // start (its lock is gone with this process); a failed directory fsync (EIO) is the
+        // disk's to report, and the file is there to read.
+        if unlink(temp) == 0 { tempExists = false }
         crash(at: .tempRemoved)
-        try SystemCall.syncDirectory(dir)
+        _ = try? SystemCall.syncDirectory(dir)
         crash(at: .directorySynced)
         return URL(fileURLWithPath: final)
     }

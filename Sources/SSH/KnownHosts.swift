@@ -481,12 +481,12 @@ enum KnownHostsWriter {
         let lockPath = path + ".lock"
         let lockFD = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lockFD >= 0 else {
-            throw .knownHostsUnreadable(path: path, message: "cannot open the lock file \(lockPath): \(String(cString: strerror(errno)))")
+            throw .knownHostsUnwritable(path: path, message: "cannot open the lock file \(lockPath): \(String(cString: strerror(errno)))")
         }
         defer { flock(lockFD, LOCK_UN); close(lockFD) }
         while flock(lockFD, LOCK_EX) != 0 {
             guard errno == EINTR else {
-                throw .knownHostsUnreadable(path: path, message: "cannot lock \(lockPath): \(String(cString: strerror(errno)))")
+                throw .knownHostsUnwritable(path: path, message: "cannot lock \(lockPath): \(String(cString: strerror(errno)))")
             }
         }
         // Re-read under the lock: another connection or process may have added this host.
@@ -510,7 +510,7 @@ enum KnownHostsWriter {
         let temp = (directory.isEmpty ? "." : directory) + "/.known_hosts.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
-            throw .knownHostsUnreadable(path: path, message: "cannot create \(temp): \(String(cString: strerror(errno)))")
+            throw .knownHostsUnwritable(path: path, message: "cannot create \(temp): \(String(cString: strerror(errno)))")
         }
         // Never readable by others. The replacement keeps the file's owner and group and its
         // group read: root recording keys (care-agent hosts scan) must not leave a file the
@@ -539,7 +539,7 @@ enum KnownHostsWriter {
         guard ok, rename(temp, path) == 0 else {
             let message = String(cString: strerror(errno))
             unlink(temp)
-            throw .knownHostsUnreadable(path: path, message: "cannot write: \(message)")
+            throw .knownHostsUnwritable(path: path, message: "writing \(temp): \(message)")
         }
         let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 { fsync(dirFD); close(dirFD) }

@@ -12,6 +12,9 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
                         sentType: String, sentFingerprint: String)
     case hostKeyRevoked(host: String, fingerprint: String, knownHostsFile: String, line: Int)
     case knownHostsUnreadable(path: String, message: String)
+    /// A host key accepted on first use could not be added (a full disk, permissions): the file
+    /// itself is unchanged.
+    case knownHostsUnwritable(path: String, message: String)
     /// `keyType`: the algorithm of the key tried, when known (an RSA key gets a hint).
     case authenticationFailed(peer: String, user: String, offered: [String], tried: [String], keyType: String? = nil)
     case privateKey(peer: String, path: String, message: String)
@@ -51,6 +54,8 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
             return "host key for \(host) is revoked: \(fingerprint) is marked @revoked at \(file) line \(line)"
         case let .knownHostsUnreadable(path, message):
             return "cannot read known_hosts file \(path): \(message)"
+        case let .knownHostsUnwritable(path, message):
+            return "cannot add the host key to known_hosts file \(path) (the file is unchanged): \(message)"
         case let .authenticationFailed(peer, user, offered, tried, keyType):
             var text = "\(peer): authentication failed for user \(user) (server offered: \(offered.joined(separator: ",")))"
             if !tried.isEmpty, Set(tried) != Set(offered) { text += "; tried: \(tried.joined(separator: ","))" }

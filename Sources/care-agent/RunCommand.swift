@@ -65,6 +65,17 @@ struct RunCommand: AsyncParsableCommand {
         // age: a `collect now --standalone` may be writing into the same outbox right now, and
         // its file is told apart by the lock its writer holds.
         BundleWriter(directory: URL(fileURLWithPath: configuration.agent.outbox), key: key).removeAbandonedTemporaryFiles()
+        // And what other writes a kill left (results, inventories, notices, metrics, known_hosts):
+        // by age, for the same reason.
+        let state = configuration.agent.stateDirectory
+        var leftovers = ["", "/results", "/inventory", "/webhook"].flatMap { removeStaleTemporaryFiles(in: state + $0) }
+        if let metrics = configuration.agent.metricsPath {
+            leftovers += removeStaleTemporaryFiles(in: (metrics as NSString).deletingLastPathComponent, prefixes: [(metrics as NSString).lastPathComponent])
+        }
+        for directory in Set(configuration.groups.values.map { ($0.knownHosts as NSString).deletingLastPathComponent }) where directory != state {
+            leftovers += removeStaleTemporaryFiles(in: directory, prefixes: ["known_hosts"])
+        }
+        for path in leftovers { logger.info("removed a temporary file an interrupted write left", metadata: ["path": "\(path)"]) }
         // One responder: the poll and syslog share the rate limit and de-duplication.
         let responder = IncidentResponder(runtime: runtime, logger: logger)
         var services: [any Service] = [

@@ -58,12 +58,25 @@ import TestSupport
         // Leave a half-written bundle behind as a writer killed mid-write would.
         let stale = "\(outbox)/.r1-crashed.tar.gz.999-abc.tmp"
         FileManager.default.createFile(atPath: stale, contents: Data([0x1f, 0x8b, 0x08]))
+        // And what other interrupted writes leave in the state directory: removed once old enough
+        // to be nobody's write in progress (a `collect now --standalone` may share the directory).
+        let results = "\(dir.path)/state/results"
+        let oldResult = "\(results)/.r1.json.999.12345.tmp", oldFoundation = "\(results)/.dat.nosync999.AbCdEf"
+        let freshResult = "\(results)/.r2.json.999.678.tmp", notOurs = "\(results)/.notes"
+        for path in [oldResult, oldFoundation, freshResult, notOurs] {
+            FileManager.default.createFile(atPath: path, contents: Data("{\"device\"".utf8))
+        }
+        for path in [oldResult, oldFoundation, notOurs] {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: path)
+        }
         #expect(try bundles(outbox) == before, "a collection in flight wrote nothing, and nothing before it was lost")
 
         // 3. Restart: the stale temporary file is removed, finished bundles stay; collect again.
         (service, notify) = try startService(conf: conf, dir: dir, notifyPath: notifyPath)
         defer { if service.isRunning { service.signal(SIGKILL); service.wait() }; close(notify) }
         #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(!FileManager.default.fileExists(atPath: oldResult) && !FileManager.default.fileExists(atPath: oldFoundation))
+        #expect(FileManager.default.fileExists(atPath: freshResult) && FileManager.default.fileExists(atPath: notOurs))
         let (third, _, thirdErr) = try careAgent(["collect", "now", "--config", conf], dir: dir)
         #expect(third == 0, "\(thirdErr)")
         let after = try bundles(outbox)

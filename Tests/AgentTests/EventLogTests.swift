@@ -55,6 +55,21 @@ import TestSupport
         #expect(try FileManager.default.attributesOfItem(atPath: log.path)[.posixPermissions] as? Int == 0o640)
     }
 
+    /// A line a full disk or a crash cut short (no newline): the next record starts a line of its
+    /// own, and loads (glued to the fragment, it was lost with it).
+    @Test func aRecordAfterALineCutShortIsKept() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = EventLog(stateDirectory: dir.path)
+        try log.append([Self.record(1)])
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log.path))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"device\":\"r9\",\"ev".utf8))
+        try handle.close()
+        try log.append([Self.record(2)])
+        #expect(log.load() == [Self.record(1), Self.record(2)])
+    }
+
     @Test func theCommandPrintsEachEventAndEscapesDeviceText() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -69,5 +84,34 @@ import TestSupport
         let none = try ChildProcess(try careAgentExecutable(), ["events", "--state", dir.path, "--device", "nowhere"], stdout: out, stderr: err)
         #expect(none.wait() == 0)
         #expect(try String(contentsOfFile: out, encoding: .utf8) == "no events for nowhere\n")
+    }
+}
+
+/// What interrupted writes leave behind is removed at start, only when old and only if it is
+/// the agent's kind of temporary file.
+@Suite struct StaleTemporaryFileTests {
+    @Test func onlyOldTemporaryFilesOfOurWritersGo() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let now = Date()
+        func make(_ name: String, age: TimeInterval) throws -> String {
+            let path = dir.path + "/" + name
+            FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
+            try FileManager.default.setAttributes([.modificationDate: now.addingTimeInterval(-age)], ofItemAtPath: path)
+            return path
+        }
+        let old = try make(".r1.json.12.345.tmp", age: 7200)
+        let foundation = try make(".dat.nosync12.AbCdEf", age: 7200)
+        let fresh = try make(".r2.json.12.678.tmp", age: 60)
+        let hidden = try make(".keep", age: 7200)
+        let result = try make("r1.json", age: 7200)
+        try FileManager.default.createDirectory(atPath: dir.path + "/.dir.tmp", withIntermediateDirectories: false)
+        #expect(Set(removeStaleTemporaryFiles(in: dir.path, now: now)) == [old, foundation])
+        for path in [fresh, hidden, result, dir.path + "/.dir.tmp"] { #expect(FileManager.default.fileExists(atPath: path)) }
+        // In a shared directory (node_exporter's), only the temporary files of our own file.
+        let ours = try make(".care-agent.prom.12.345.tmp", age: 7200)
+        let theirs = try make(".node.prom.12.345.tmp", age: 7200)
+        #expect(removeStaleTemporaryFiles(in: dir.path, prefixes: ["care-agent.prom"], now: now) == [ours])
+        #expect(FileManager.default.fileExists(atPath: theirs))
     }
 }

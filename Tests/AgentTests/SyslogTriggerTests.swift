@@ -632,7 +632,10 @@ import TestSupport
                                 evidence: "new core file /var/tmp/rpd.core.0.gz")
         let second = EventNotice(agent: "a1", device: "r2", kind: "fru-offline", source: "syslog", time: t.addingTimeInterval(1),
                                  bundle: "r2-SN2-20260528-000001.tar.gz", evidence: "syslog CHASSISD_FRU_OFFLINE_NOTICE: ...")
-        try queue.add(first)
+        let firstName = try queue.add(first)
+        // One file under its final name, group-readable only; no temporary name left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue.directory) == [firstName])
+        #expect(try FileManager.default.attributesOfItem(atPath: queue.path(of: firstName))[.posixPermissions] as? Int == 0o640)
         let lines = LineStore()
         let log = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
 

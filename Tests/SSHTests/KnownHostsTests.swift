@@ -11,6 +11,18 @@ import Testing
     static let keyB = "AAAAC3NzaC1lZDI1NTE5AAAAIJLC0b/X1bR7oUOGNvV8Zla1HcQvuQ0yU+N7Szy2DdcI"
     static func key(_ base64: String) -> HostKey { HostKey(blob: Array(Data(base64Encoded: base64)!))! }
 
+    /// A key accepted on first use that cannot be written says so (it said "cannot read").
+    @Test func aKeyThatCannotBeAddedSaysSo() {
+        let path = "/nonexistent-\(UUID().uuidString)/known_hosts"
+        do {
+            try KnownHostsWriter.append(name: "[192.0.2.1]:830", key: Self.key(Self.keyA), to: path)
+            Issue.record("appended to \(path)")
+        } catch {
+            #expect("\(error)".hasPrefix("cannot add the host key to known_hosts file \(path) (the file is unchanged): cannot open the lock file \(path).lock"),
+                    "\(error)")
+        }
+    }
+
     /// `|1|salt|hash` as OpenSSH's HashKnownHosts writes it.
     static func hashed(_ name: String, salt: [UInt8] = Array(repeating: 7, count: 20)) -> String {
         let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Data(name.utf8), using: SymmetricKey(data: salt))
