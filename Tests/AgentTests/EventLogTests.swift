@@ -19,20 +19,30 @@ import TestSupport
         #expect(log.load().isEmpty)
         try log.append([Self.record(1), Self.record(2)])
         // A line cut short by a crash hides nothing else.
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log.path))
-        handle.seekToEndOfFile()
-        handle.write(Data("{\"device\":\"r9\",\"ev".utf8) + Data([0x0A]))
-        try handle.close()
+        try Self.appendRaw(Data("{\"device\":\"r9\",\"ev".utf8) + Data([0x0A]), to: log)
         try log.append([Self.record(3)])
         #expect(log.load() == [Self.record(1), Self.record(2), Self.record(3)])
         // Thousands of events: the file stays under its bound and keeps the newest.
+        try Self.expectBoundedAfterThousands(log)
+    }
+
+    /// Appends 4,000 events of ~500 bytes: the file must stay under its bound (trimmed), keep the
+    /// newest, and keep its mode.
+    static func expectBoundedAfterThousands(_ log: EventLog) throws {
         let long = String(repeating: "x", count: 400)
-        for batch in 0 ..< 40 { try log.append((0 ..< 100).map { Self.record(batch * 100 + $0, evidence: long) }) }
+        for batch in 0 ..< 40 { try log.append((0 ..< 100).map { record(batch * 100 + $0, evidence: long) }) }
         let size = try #require(try FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int)
         #expect(size <= EventLog.maximumBytes + 100 * 600)
-        #expect(log.load().last == Self.record(3999, evidence: long))
-        let mode = try FileManager.default.attributesOfItem(atPath: log.path)[.posixPermissions] as? Int
-        #expect(mode == 0o640)
+        #expect(log.load().last == record(3999, evidence: long))
+        #expect(try FileManager.default.attributesOfItem(atPath: log.path)[.posixPermissions] as? Int == 0o640)
+    }
+
+    /// Writes `bytes` at the end of the log file, as a crash or a full disk leaves a line.
+    static func appendRaw(_ bytes: Data, to log: EventLog) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log.path))
+        handle.seekToEndOfFile()
+        handle.write(bytes)
+        try handle.close()
     }
 
     /// A line cut mid-character (not UTF-8) must not stop the trimming: the file stays bounded
@@ -42,17 +52,9 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let log = EventLog(stateDirectory: dir.path)
         try log.append([Self.record(1)])
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log.path))
-        handle.seekToEndOfFile()
-        handle.write(Data("{\"device\":\"r9\",\"evidence\":\"Temp \u{00B0}".utf8).dropLast() + Data([0x0A]))
-        try handle.close()
+        try Self.appendRaw(Data("{\"device\":\"r9\",\"evidence\":\"Temp \u{00B0}".utf8).dropLast() + Data([0x0A]), to: log)
         #expect(String(data: try Data(contentsOf: URL(fileURLWithPath: log.path)), encoding: .utf8) == nil, "the file is not UTF-8")
-        let long = String(repeating: "x", count: 400)
-        for batch in 0 ..< 40 { try log.append((0 ..< 100).map { Self.record(batch * 100 + $0, evidence: long) }) }
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int)
-        #expect(size <= EventLog.maximumBytes + 100 * 600)
-        #expect(log.load().last == Self.record(3999, evidence: long))
-        #expect(try FileManager.default.attributesOfItem(atPath: log.path)[.posixPermissions] as? Int == 0o640)
+        try Self.expectBoundedAfterThousands(log)
     }
 
     /// A line a full disk or a crash cut short (no newline): the next record starts a line of its
@@ -62,10 +64,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let log = EventLog(stateDirectory: dir.path)
         try log.append([Self.record(1)])
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log.path))
-        handle.seekToEndOfFile()
-        handle.write(Data("{\"device\":\"r9\",\"ev".utf8))
-        try handle.close()
+        try Self.appendRaw(Data("{\"device\":\"r9\",\"ev".utf8), to: log)
         try log.append([Self.record(2)])
         #expect(log.load() == [Self.record(1), Self.record(2)])
     }
