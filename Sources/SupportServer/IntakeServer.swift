@@ -60,7 +60,8 @@ public enum IntakeServer {
         let tls = try tlsConfiguration(server)
         do {
             return Application(
-                router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+                router: router,
+                server: try .tls(.http1(configuration: .init(idleTimeout: .milliseconds(Int64(server.idleTimeout * 1000)))), tlsConfiguration: tls),
                 configuration: .init(address: .hostname(server.host, port: server.port), serverName: "care-support"),
                 onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)

@@ -15,6 +15,7 @@ import SupportStore
 /// base-path = /bundles/                           # default
 /// max-bundle-size = 64M                           # default
 /// enrollment = off                                # or pending: unknown agent keys wait for approval
+/// idle-timeout = 60s                              # default: a connection silent this long is closed
 ///
 /// [store]
 /// directory = /var/lib/care-support               # bundle files
@@ -45,6 +46,10 @@ public struct SupportConfiguration: Sendable, Equatable {
         /// `enrollment = pending`: a valid bundle of an authenticated customer signed by an unknown
         /// key puts the key on the pending list for `care-support agent approve` (still refused until then).
         public var enrollment = false
+        /// A connection that sends nothing for this long (no TLS handshake, no request, a body that
+        /// stalls) is closed: an agent whose link died mid-upload, or a client that connects and
+        /// waits, would otherwise hold a descriptor (and a partial upload) for good.
+        public var idleTimeout: TimeInterval = 60
 
         public init() {}
     }
@@ -159,6 +164,12 @@ public struct SupportConfiguration: Sendable, Equatable {
                     case "pending": server.enrollment = true
                     default: throw fail(entry, "expected off or pending, found \"\(v)\"")
                     }
+                case ("server", "idle-timeout"):
+                    let units: [Character: TimeInterval] = ["s": 1, "m": 60]
+                    guard let unit = v.last.flatMap({ units[$0] }), let count = Int(v.dropLast()), (1...3600).contains(count * Int(unit)) else {
+                        throw fail(entry, "expected a time from 1s to 60m such as 60s or 2m, found \"\(v)\"")
+                    }
+                    server.idleTimeout = TimeInterval(count) * unit
                 case ("store", "keep"): keep = try retention()
                 case ("customer", "keep"):
                     let name = section.name ?? ""
@@ -191,7 +202,7 @@ public struct SupportConfiguration: Sendable, Equatable {
                         throw fail(entry, error.description)
                     }
                 case ("server", _):
-                    throw fail(entry, "unknown key \"\(entry.key)\" in [server]; expected listen, tls-certificate, tls-key, client-ca, base-path, max-bundle-size or enrollment", atKey: true)
+                    throw fail(entry, "unknown key \"\(entry.key)\" in [server]; expected listen, tls-certificate, tls-key, client-ca, base-path, max-bundle-size, enrollment or idle-timeout", atKey: true)
                 default:
                     throw fail(entry, "unknown key \"\(entry.key)\" in [store]; expected directory, database or keep", atKey: true)
                 }

@@ -60,6 +60,9 @@ public struct BundleFileStore: Sendable {
             }
             throw .files("cannot link \(file.path) to \(target): \(String(cString: strerror(errno)))")
         }
+        // A link keeps the time of the body's last write: an upload that waited long for its
+        // verification would look old enough to prune before its row commits.
+        utimes(target, nil)
         try Self.syncDirectory(bucket)
         return true
     }
@@ -73,16 +76,42 @@ public struct BundleFileStore: Sendable {
         let buckets = ((try? FileManager.default.contentsOfDirectory(atPath: bundlesDirectory)) ?? []).sorted()
         for bucket in buckets where bucket.count == 2 {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: bundlesDirectory + "/" + bucket)) ?? []
-            for name in names where name.hasSuffix(".tar.gz") {
-                let target = "\(bundlesDirectory)/\(bucket)/\(name)"
-                var info = stat()
-                guard stat(target, &info) == 0, now.timeIntervalSince1970 - Double(info.st_mtim.tv_sec) >= grace else { continue }
+            for name in names {
+                let directory = "\(bundlesDirectory)/\(bucket)"
+                // Set aside by a prune a crash interrupted: back under its name if none is there (the
+                // next pass decides again), else the copy goes (same content, by its name).
+                if name.hasSuffix(".tar.gz" + Self.pruneSuffix) {
+                    let target = directory + "/" + name.dropLast(Self.pruneSuffix.count)
+                    if access(target, F_OK) != 0 { rename(directory + "/" + name, target) } else { unlink(directory + "/" + name) }
+                    continue
+                }
+                guard name.hasSuffix(".tar.gz") else { continue }
+                let target = directory + "/" + name
+                func old() -> Bool {
+                    var info = stat()
+                    return stat(target, &info) == 0 && now.timeIntervalSince1970 - Double(info.st_mtim.tv_sec) >= grace
+                }
+                guard old() else { continue }
                 let sha256 = String(name.dropLast(".tar.gz".count))
-                if try await !database.isReferenced(sha256: sha256), unlink(target) == 0 { removed += 1 }
+                guard try await !database.isReferenced(sha256: sha256) else { continue }
+                // Aside first, then asked again: an intake may have placed this file again (touching
+                // it) and committed its row between the question and the unlink, which would leave
+                // that row without its file.
+                let aside = target + Self.pruneSuffix
+                guard old(), rename(target, aside) == 0 else { continue }
+                if try await database.isReferenced(sha256: sha256) {
+                    // Same content whatever is at `target` now: the stored bundle keeps its file.
+                    rename(aside, target)
+                    continue
+                }
+                if unlink(aside) == 0 { removed += 1 }
             }
         }
         return removed
     }
+
+    /// What a prune renames a file to while it asks the database once more.
+    static let pruneSuffix = ".prune"
 
     /// Removes incoming files older than `age`: uploads cut off by a crash (a live upload
     /// rewrites its file continuously, so its modification time stays recent).

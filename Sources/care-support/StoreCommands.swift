@@ -55,6 +55,9 @@ struct ServeCommand: AsyncParsableCommand {
                     logger.error("retention failed: \(error)")
                 }
                 try? await Task.sleep(for: .seconds(3600))
+                // Uploads a crash left within the hour before a restart: the sweep at start kept them.
+                let swept = files.sweepIncoming(olderThan: 3600)
+                if swept > 0 { logger.notice("removed \(swept) abandoned upload(s) from \(files.incomingDirectory)") }
             }
         }
         defer { pruning.cancel() }

@@ -121,6 +121,46 @@ extension IntakeHarness {
         #expect(await intake.pass().outcomes == [next.name: .accepted(status: 201)])
     }
 
+    /// `idle-timeout`: a client that connects and says nothing (no TLS handshake), and an upload
+    /// whose sender stops mid-body (an agent's link dying: curl stopped), are closed once silent
+    /// that long; the stalled upload's temporary file goes with it, and the intake carries on.
+    @Test func silentConnectionsAndStalledUploadsAreClosed() async throws {
+        let intake = try await IntakeHarness(extraServer: "idle-timeout = 2s")
+        defer { intake.close() }
+        try intake.start()
+        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(intake.port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(silent, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        let big = try SampleBundles.large(device: "r1", into: intake.dir.path + "/side")
+        let curl = try intake.curl(big.path, name: big.name, rate: "400k", output: intake.dir.path + "/curl1")
+        try intake.waitForPartialUpload()
+        curl.signal(SIGSTOP)
+        defer { curl.signal(SIGKILL); curl.signal(SIGCONT); curl.wait() }
+        let started = ContinuousClock.now
+        // The silent client: the intake closes it (end of stream or a reset) within the timeout.
+        var pollFD = pollfd(fd: silent, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&pollFD, 1, 8000) == 1, "the silent connection is still open after 8 s")
+        var byte: UInt8 = 0
+        let received = recv(silent, &byte, 1, Int32(MSG_DONTWAIT))
+        let error = errno
+        #expect(received == 0 || (received < 0 && error != EAGAIN), "the silent connection is still open")
+        #expect(ContinuousClock.now - started < .seconds(6))
+        // The stalled upload: its temporary file is removed, nothing is stored.
+        let deadline = ContinuousClock.now + .seconds(8)
+        while !intake.incomingFiles().isEmpty && ContinuousClock.now < deadline { usleep(50_000) }
+        #expect(intake.incomingFiles().isEmpty, "\(intake.incomingFiles())")
+        #expect(intake.storedFiles().isEmpty)
+        let next = try SampleBundles.write(device: "r2", minutesAfter: 0, into: intake.outbox)
+        #expect(await intake.pass().outcomes == [next.name: .accepted(status: 201)])
+    }
+
     @Test func uploadsGoThroughTinyproxy() async throws {
         let intake = try await IntakeHarness()
         defer { intake.close() }

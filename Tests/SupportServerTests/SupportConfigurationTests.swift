@@ -19,6 +19,7 @@ import Testing
             client-ca = /etc/care-support/clients.crt
             base-path = /care/bundles
             max-bundle-size = 16M
+            idle-timeout = 2m
 
             [store]
             directory = /var/lib/care-support
@@ -29,6 +30,7 @@ import Testing
         #expect(full.server.clientCA == "/etc/care-support/clients.crt")
         #expect(full.server.basePath == "/care/bundles/")
         #expect(full.server.maxBundleSize == 16 << 20)
+        #expect(full.server.idleTimeout == 120)
         #expect(full.store.database == .postgres(url: "postgres://care@db.example.net/care"))
 
         let retention = try parse("[store]\ndirectory = /s\nkeep = 400d\n[customer ACME]\nkeep = 12w\n[customer BETA]\nkeep = forever\n")
@@ -39,6 +41,7 @@ import Testing
         let minimal = try parse("[store]\ndirectory = /srv/care\n")
         #expect(minimal.keep(customer: "ACME") == nil)
         #expect(minimal.server.host == "127.0.0.1" && minimal.server.port == 8443 && minimal.server.basePath == "/bundles/")
+        #expect(minimal.server.idleTimeout == 60)
         #expect(minimal.store.database == .sqlite(path: "/srv/care/support.db"))
         #expect(throws: ConfigurationError.self) { try minimal.validateForServing() }
         #expect(try parse("[server]\nlisten = [::1]:8443\n[store]\ndirectory = /s\n").server.host == "::1")
@@ -55,6 +58,8 @@ import Testing
         ("[store]\ndirectory = /s\nkeep = a while\n", "support.conf:3:8: expected a retention such as 400d, 12w or forever, found \"a while\""),
         ("[store]\ndirectory = /s\n[customer ACME]\nkeep = 1d\nkeep = 2d\n", "support.conf:5:1: keep is set twice in [customer ACME] (first on line 4)"),
         ("[server]\nbase-path = /a/../b/\n[store]\ndirectory = /s\n", "support.conf:2:13: expected a URL path such as /bundles/, found \"/a/../b/\""),
+        ("[server]\nidle-timeout = 0s\n[store]\ndirectory = /s\n", "support.conf:2:16: expected a time from 1s to 60m such as 60s or 2m, found \"0s\""),
+        ("[server]\nidle-timeout = forever\n[store]\ndirectory = /s\n", "support.conf:2:16: expected a time from 1s to 60m such as 60s or 2m, found \"forever\""),
         ("[store]\ndirectory = /s\n[reports]\neol-window = soon\n", "support.conf:4:14: expected a number of months (12m) or years (2y), found \"soon\""),
         ("[store]\ndirectory = /s\n[reports]\ncpu-warning = high\n", "support.conf:4:15: expected a whole number for cpu-warning, found \"high\""),
         ("[store]\ndirectory = /s\n[reports]\ndata-directory = data\n", "support.conf:4:18: expected an absolute file path, found \"data\""),

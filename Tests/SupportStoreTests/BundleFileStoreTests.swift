@@ -36,6 +36,41 @@ import TestSupport
         #expect(throws: SupportStoreError.self) { try store.place(second, sha256: "../../etc/passwd") }
     }
 
+    /// A placed file is fresh, however long its upload waited for verification (a link keeps the
+    /// body's write time), so a prune running now leaves it to the row about to commit; a prune a
+    /// crash interrupted (the file set aside under `.prune`) is undone or finished.
+    @Test func aPlacedFileIsFreshAndAnInterruptedPruneIsSettled() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try BundleFileStore(directory: dir.path + "/store")
+        let database = try SQLiteSupportDatabase(path: dir.path + "/support.db")
+        try await database.migrate()
+        let (file, sha) = try write((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }, into: store)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: file.path)
+        #expect(try store.place(file, sha256: sha))
+        file.discard()
+        let placed = try #require(try FileManager.default.attributesOfItem(atPath: store.path(sha256: sha))[.modificationDate] as? Date)
+        #expect(abs(placed.timeIntervalSinceNow) < 60)
+        #expect(try await store.removeUnreferenced(database: database, grace: 600) == 0)
+        #expect(FileManager.default.fileExists(atPath: store.path(sha256: sha)))
+
+        // Old and unreferenced: it goes, and nothing is left aside.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: store.path(sha256: sha))
+        #expect(try await store.removeUnreferenced(database: database, grace: 600) == 1)
+        let bucket = store.bundlesDirectory + "/" + sha.prefix(2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: bucket) == [])
+
+        // Set aside by a prune a crash interrupted: put back when its name is free (the next pass
+        // decides), removed when the file is there again.
+        FileManager.default.createFile(atPath: store.path(sha256: sha) + ".prune", contents: Data("bundle".utf8))
+        #expect(try await store.removeUnreferenced(database: database, grace: 600) == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: bucket) == ["\(sha).tar.gz"])
+        FileManager.default.createFile(atPath: store.path(sha256: sha) + ".prune", contents: Data("bundle".utf8))
+        _ = try await store.removeUnreferenced(database: database, grace: 600)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: bucket) == ["\(sha).tar.gz"])
+        await database.close()
+    }
+
     @Test func abandonedUploadsAreSweptAndLiveOnesKept() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
