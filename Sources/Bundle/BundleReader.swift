@@ -65,6 +65,10 @@ public struct BundleReader: Sendable {
         guard bytes.count <= limits.maximumFileSize else {
             throw .tooLarge("the file is \(bytes.count) bytes, more than the limit of \(limits.maximumFileSize)")
         }
+        // The signature first, from the first two members alone: a bundle whose signer is not
+        // trusted (or whose signature is bad) is refused before it is unpacked whole, so that a
+        // compression bomb costs a few kilobytes of inflating unless a trusted key signed it.
+        try checkSignatureFirst(bytes)
         let tar = try Gzip.decompress(bytes, limit: limits.maximumUnpackedSize)
         let members = try USTar.members(of: tar, limits: limits)
         var byName: [String: [UInt8]] = [:]
@@ -118,6 +122,50 @@ public struct BundleReader: Sendable {
             derivedFrom: manifest.derivedFrom, event: manifest.collection.event)
         return VerifiedBundle(manifest: manifest, contents: contents, factsJSON: factsJSON,
                               factsDecodingError: factsError, signer: signer, members: members)
+    }
+
+    /// The signature of the manifest and the trust in its signer, checked from the archive's
+    /// first two members (manifest.json, manifest.sig: the order ``BundleWriter`` writes, required)
+    /// by inflating only as far as they go, with every check the full read makes on them. The
+    /// full read checks them again with everything else.
+    func checkSignatureFirst(_ bytes: [UInt8]) throws(BundleError) {
+        let small = Limits(maximumFileSize: limits.maximumFileSize, maximumUnpackedSize: limits.maximumUnpackedSize,
+                           maximumMemberSize: min(limits.maximumMemberSize, Self.maximumManifestSize), maximumMemberCount: 2)
+        // Each member's header tells how far the next one is: inflate that far, then look again.
+        var prefix = try Gzip.decompressPrefix(bytes, count: USTar.blockSize)
+        var members: [ArchiveMember] = []
+        for count in 1 ... 2 {
+            var end = USTar.blockSize
+            for member in members { end += USTar.blockSize + USTar.padded(member.bytes.count) }
+            let size = try Self.declaredSize(prefix, at: end - USTar.blockSize, limit: small.maximumMemberSize)
+            let needed = end + USTar.padded(size) + (count == 1 ? USTar.blockSize : 0)
+            if prefix.count < needed { prefix = try Gzip.decompressPrefix(bytes, count: needed) }
+            members = try USTar.members(of: prefix, limits: small, first: count)
+            guard members.count == count else { throw .truncated("the archive ends inside its first members") }
+        }
+        guard members[0].name == "manifest.json" else { throw .missingMember("manifest.json") }
+        guard members[1].name == "manifest.sig" else { throw .missingMember("manifest.sig") }
+        let manifest = try Self.decodeManifest(members[0].bytes)
+        guard manifest.signer.algorithm == "ed25519" else {
+            throw .manifestUnreadable("unknown signature algorithm \(manifest.signer.algorithm)")
+        }
+        let signer = try AgentPublicKey(base64: manifest.signer.publicKey)
+        guard signer.isValidSignature(members[1].bytes, for: members[0].bytes) else {
+            throw .badSignature(fingerprint: signer.fingerprint)
+        }
+        if case let .keys(trusted) = trust, !trusted.contains(signer) {
+            throw .untrustedKey(fingerprint: signer.fingerprint)
+        }
+    }
+
+    /// The size a tar header at `offset` of `prefix` declares (0 past the end: the member parse
+    /// then says what is wrong), refused over `limit` before anything is inflated for it.
+    private static func declaredSize(_ prefix: [UInt8], at offset: Int, limit: Int) throws(BundleError) -> Int {
+        guard offset + USTar.blockSize <= prefix.count else { return 0 }
+        let field = prefix[(offset + 124) ..< (offset + 136)].drop { $0 == 32 }.prefix { $0 != 0 && $0 != 32 }
+        let size = Int(String(decoding: field, as: UTF8.self), radix: 8) ?? 0
+        guard size <= limit else { throw .tooLarge("member of \(size) bytes at the head of the archive, more than the limit of \(limit)") }
+        return size
     }
 
     /// The largest manifest ``unverifiedManifest(atPath:)`` reads (a bundle of 1,024 members

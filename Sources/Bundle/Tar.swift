@@ -82,18 +82,20 @@ enum USTar {
         for (i, byte) in bytes.prefix(width).enumerated() { block[offset + i] = byte }
     }
 
-    /// Reads the members of a ustar archive, refusing anything a bundle would never hold.
-    static func members(of archive: [UInt8], limits: BundleReader.Limits) throws(BundleError) -> [ArchiveMember] {
+    /// Reads the members of a ustar archive, refusing anything a bundle would never hold. With
+    /// `first`: only that many members, from the start of an archive (`archive` may be a prefix),
+    /// with the same checks; fewer when the archive ends first.
+    static func members(of archive: [UInt8], limits: BundleReader.Limits, first: Int? = nil) throws(BundleError) -> [ArchiveMember] {
         var members: [ArchiveMember] = []
         var seen = Set<String>()
         var offset = 0
-        while true {
+        while first.map({ members.count < $0 }) ?? true {
             guard offset + blockSize <= archive.count else {
                 throw .truncated("the archive ends inside a tar header (no end-of-archive marker)")
             }
             let header = archive[offset ..< offset + blockSize]
             if header.allSatisfy({ $0 == 0 }) {
-                try checkEnd(of: archive, markerAt: offset)
+                if first == nil { try checkEnd(of: archive, markerAt: offset) }
                 break
             }
             guard let declared = number(header, 148, 8) else {

@@ -90,6 +90,22 @@ import TestSupport
         #expect(failure!.description.contains("not among the trusted keys"))
     }
 
+    /// A compression bomb is refused by its signer before it is unpacked: 64 MiB of zeros
+    /// (~64 KiB compressed) under a 1 MiB unpacking limit fails the trust check from the first two
+    /// members when its key is not trusted (unpacking it whole first failed on the limit, after
+    /// inflating up to it), and the limit when it is.
+    @Test func anUntrustedBombIsRefusedBeforeItIsUnpacked() throws {
+        var contents = try Sample.contents()
+        contents.rawReplies.append(RawReply(rpc: "get-zeros", bytes: [UInt8](repeating: 0x30, count: 64 << 20)))
+        let bomb = try BundleWriter.encode(contents, key: Sample.otherKey)
+        #expect(bomb.count < 1 << 20)
+        let limits = BundleReader.Limits(maximumUnpackedSize: 1 << 20)
+        let untrusted = error(bomb, BundleReader(trust: .keys([Sample.key.publicKey]), limits: limits))
+        #expect(untrusted == .untrustedKey(fingerprint: Sample.otherKey.publicKey.fingerprint), "\(String(describing: untrusted))")
+        let trusted = error(bomb, BundleReader(trust: .keys([Sample.otherKey.publicKey]), limits: limits))
+        #expect(trusted?.description.contains("limit") == true, "\(String(describing: trusted))")
+    }
+
     @Test func signatureFromAnotherKeyOverTheSameManifest() throws {
         let forged = try Forge.signed(members[0].bytes, with: Sample.otherKey, replacing: members)
         #expect(error(try Forge.bundle(forged)) == .badSignature(fingerprint: Sample.key.publicKey.fingerprint))
