@@ -89,6 +89,12 @@ public actor AgentRuntime {
             }
             fileConfiguration = fresh
             configuration = fresh
+            // A group the reload removed: its schedule and its metric series go with it (status
+            // and the metrics file showed it until the next restart).
+            let groups = Set(fresh.groups.keys)
+            lastRun = lastRun.filter { groups.contains($0.key) }
+            lastRequestedRun = lastRequestedRun.filter { groups.contains($0.key) }
+            metrics.keepGroups(groups)
             loadLastGoodInventories()
             mergeInventory()
             outbox = FileOutbox(directory: fresh.agent.outbox, keepsSent: fresh.upload.keepSent)

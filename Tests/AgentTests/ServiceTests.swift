@@ -188,6 +188,32 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         #expect(await runtime.reload() == nil)
         #expect(store.lines.filter { $0.contains("outbox moved") }.count == 1)
     }
+
+    /// A group a reload removes leaves status and the metrics file with it.
+    @Test func aRemovedGroupLeavesStatusAndMetrics() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        func write(_ groups: [String]) throws {
+            try (["[agent]", "outbox = \(dir.path)/outbox", "state-directory = \(dir.path)/state", "[defaults]", "retries = 0"]
+                 + groups.map { "[group \($0)]" })
+                .joined(separator: "\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write(["core", "edge"])
+        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: Logger(label: "test"),
+                                       makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
+        // A refused connection (port 1 on loopback) is a quick failed collection, counted per group.
+        for group in ["core", "edge"] {
+            await runtime.markRun(group: group, at: Date())
+            _ = await runtime.collect([Device(name: "\(group)1", host: "127.0.0.1", port: 1, group: group)], trigger: .request)
+        }
+        #expect(await runtime.metrics.render(outboxDepth: 0).contains("group=\"edge\""))
+        try write(["core"])
+        #expect(await runtime.reload() == nil)
+        #expect(await runtime.lastRun.keys.sorted() == ["core"])
+        let text = await runtime.metrics.render(outboxDepth: 0)
+        #expect(text.contains("group=\"core\"") && !text.contains("group=\"edge\""))
+    }
 }
 
 @Suite struct SystemdNotifierTests {
