@@ -3,7 +3,8 @@ import Logging
 import SupportStore
 
 /// Retention as support.conf sets it (`keep`): per customer, bundles collected longer ago than
-/// its `keep` are deleted, never the latest bundle of a device; then every bundle file no bundle
+/// its `keep` are deleted, never the latest bundle of a device, and so are its notifications
+/// recorded and cases closed longer ago; then every bundle file no bundle
 /// references (and untouched for `grace`) goes. Run by `care-support db prune` and hourly by `serve`.
 public struct Retention: Sendable {
     public let configuration: SupportConfiguration
@@ -35,6 +36,12 @@ public struct Retention: Sendable {
         for customer in try await database.customers() {
             guard let keep = configuration.keep(customer: customer.name) else { continue }
             let deleted = try await database.prune(customer: customer.name, before: now.addingTimeInterval(-keep))
+            let history = try await database.pruneHistory(customer: customer.name, before: now.addingTimeInterval(-keep))
+            if history.notifications + history.cases > 0 {
+                logger.notice("retention deleted \(history.notifications) notification(s) and \(history.cases) closed case(s)", metadata: [
+                    "customer": "\(customer.name)", "keep-days": "\(Int(keep / 86400))",
+                ])
+            }
             guard !deleted.isEmpty else { continue }
             outcome.bundles[customer.name] = deleted.map(\.id)
             logger.notice("retention deleted \(deleted.count) bundle(s)", metadata: [

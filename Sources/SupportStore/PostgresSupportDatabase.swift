@@ -337,6 +337,12 @@ extension PostgresSupportDatabase {
             .map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
     }
 
+    public func pruneHistory(customer: String, before: Date) async throws(SupportStoreError) -> (notifications: Int, cases: Int) {
+        let values: [SQLValue] = [.text(customer), SQLValue(before)]
+        return (try await rows("pruning the notifications of \(customer)", SupportSchema.pruneNotifications, values).count,
+                try await rows("pruning the closed cases of \(customer)", SupportSchema.pruneClosedCases, values).count)
+    }
+
     public func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool {
         try await !rows("checking a bundle file", "SELECT 1 FROM bundles WHERE file_sha256 = ?", [.text(sha256)]).isEmpty
     }

@@ -297,6 +297,14 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
+    public func pruneHistory(customer: String, before: Date) async throws(SupportStoreError) -> (notifications: Int, cases: Int) {
+        try await write("pruning the history of \(customer)") { db in
+            let arguments: StatementArguments = [customer, SupportSchema.milliseconds(before)]
+            return (try Row.fetchAll(db, sql: SupportSchema.pruneNotifications, arguments: arguments).count,
+                    try Row.fetchAll(db, sql: SupportSchema.pruneClosedCases, arguments: arguments).count)
+        }
+    }
+
     public func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool {
         try await read("checking a bundle file") { db in
             try Row.fetchOne(db, sql: "SELECT 1 FROM bundles WHERE file_sha256 = ?", arguments: [sha256]) != nil

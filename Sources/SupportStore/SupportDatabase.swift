@@ -126,6 +126,11 @@ public protocol SupportDatabase: Sendable {
     /// latest, and returns what it deleted (their files are the caller's, see
     /// ``BundleFileStore/removeUnreferenced(database:grace:now:)``).
     func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle]
+    /// Retention of the rest of a customer's history: deletes its notifications recorded before
+    /// `before` and its cases closed before it (open cases stay, however old); returns how many
+    /// of each went. What each item was last notified as stays: it is what keeps an unchanged
+    /// item from being notified again.
+    func pruneHistory(customer: String, before: Date) async throws(SupportStoreError) -> (notifications: Int, cases: Int)
     /// Whether any stored bundle's file has this SHA-256.
     func isReferenced(sha256: String) async throws(SupportStoreError) -> Bool
 

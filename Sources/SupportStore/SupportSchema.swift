@@ -266,6 +266,11 @@ enum SupportSchema {
         """
     }
 
+    /// A customer's notifications recorded before a time (retention).
+    static let pruneNotifications = "DELETE FROM notifications WHERE customer = ? AND created < ? RETURNING id"
+    /// A customer's cases closed before a time (retention); open cases stay.
+    static let pruneClosedCases = "DELETE FROM cases WHERE customer = ? AND closed IS NOT NULL AND closed < ? RETURNING id"
+
     static let caseColumns = ["id", "customer", "device", "event_kind", "event_source", "event_time", "evidence", "bundle_id", "opened", "closed"]
 
     /// A second case for the same bundle (a re-upload, two intakes) is no error and no case.

@@ -302,6 +302,42 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         await db.close(); await other.close()
     }
 
+    /// Retention of the rest of the history: notifications recorded and cases closed before the
+    /// time go; open cases (however old), later ones and what each item was last told as stay.
+    @Test(arguments: Backend.allCases)
+    func historyRetentionKeepsOpenCasesAndTheNotifiedStates(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        let day = 86400.0
+        for (customer, at) in [("ACME", t0), ("ACME", t0.addingTimeInterval(10 * day)), ("BETA", t0)] {
+            _ = try await db.recordNotification(customer: customer, id: UUID(), at: at,
+                                                claims: [NotificationClaim(key: "bug|r1|CVE-\(at.timeIntervalSince1970)", expected: nil, state: "exposed")]) { _ in "{}" }
+        }
+        func openCase(_ customer: String = "ACME", closed: Date?) async throws -> UUID {
+            let record = SupportCase(customer: customer, device: "r1", eventKind: "alarm", eventSource: "poll", eventTime: t0,
+                                     evidence: "new chassis alarm", bundle: UUID(), opened: t0)
+            _ = try await db.openCase(record)
+            if let closed { _ = try await db.closeCase(customer: customer, id: record.id, at: closed) }
+            return record.id
+        }
+        let closedEarly = try await openCase(closed: t0.addingTimeInterval(day))
+        let stillOpen = try await openCase(closed: nil)
+        let closedLate = try await openCase(closed: t0.addingTimeInterval(10 * day))
+        let beta = try await openCase("BETA", closed: t0.addingTimeInterval(day))
+
+        let pruned = try await other.pruneHistory(customer: "ACME", before: t0.addingTimeInterval(5 * day))
+        #expect(pruned.notifications == 1 && pruned.cases == 1)
+        #expect(try await db.notifications(customer: "ACME", limit: 10).count == 1)
+        #expect(Set(try await db.cases(customer: "ACME", includeClosed: true).map(\.id)) == [stillOpen, closedLate])
+        #expect(!(try await db.cases(customer: "ACME", includeClosed: true).map(\.id)).contains(closedEarly))
+        #expect(try await db.notifiedStates(customer: "ACME").count == 2, "the notified states stay")
+        #expect(try await db.notifications(customer: "BETA", limit: 10).count == 1)
+        #expect(try await db.cases(customer: "BETA", includeClosed: true).map(\.id) == [beta])
+        await db.close(); await other.close()
+    }
+
     /// `notify`: each item is told once; a change is claimed only from the state it was read in;
     /// nothing is recorded when nothing is new.
     @Test(arguments: Backend.allCases)
