@@ -64,7 +64,7 @@ public struct AgentMetrics: Sendable, Equatable {
     /// Counts what a quota pass dropped: pending bundles and kept ones (sent, rejected).
     public mutating func record(_ pass: OutboxQuotaPass) {
         recordEvictions(pass.evicted)
-        for (bundle, reason) in pass.discarded { keptRemovals[bundle.folder, default: [:]][reason, default: 0] += 1 }
+        for removed in pass.discarded { keptRemovals[removed.bundle.folder, default: [:]][removed.reason, default: 0] += 1 }
     }
 
     /// Counts one upload attempt.

@@ -158,17 +158,18 @@ public struct OutboxEviction: Sendable, Equatable {
 
 /// What a quota pass removed and what it left.
 public struct OutboxQuotaPass: Sendable, Equatable {
+    /// A kept bundle (sent, rejected) the pass deleted, and why.
+    public struct Discarded: Sendable, Equatable {
+        public var bundle: SetAsideBundle
+        public var reason: OutboxEviction.Reason
+    }
+
     /// Pending bundles deleted unsent, in the order they went.
     public var evicted: [OutboxEviction] = []
-    /// Kept bundles (sent, rejected) deleted, in the order they went, with why.
-    public var discarded: [(bundle: SetAsideBundle, reason: OutboxEviction.Reason)] = []
+    /// Kept bundles deleted, in the order they went.
+    public var discarded: [Discarded] = []
     /// The pending bundles left.
     public var remaining = OutboxTotals(bundles: 0, bytes: 0)
-
-    public static func == (a: OutboxQuotaPass, b: OutboxQuotaPass) -> Bool {
-        a.evicted == b.evicted && a.remaining == b.remaining
-            && a.discarded.map(\.bundle) == b.discarded.map(\.bundle) && a.discarded.map(\.reason) == b.discarded.map(\.reason)
-    }
 }
 
 /// How many bundles an outbox holds and their size: its depth, for status and metrics.
@@ -251,7 +252,7 @@ extension Outbox {
                 ])
                 return false
             }
-            pass.discarded.append((bundle, reason))
+            pass.discarded.append(OutboxQuotaPass.Discarded(bundle: bundle, reason: reason))
             keptBytes -= bundle.size
             logger?.notice("outbox quota: kept bundle removed", metadata: [
                 "bundle": "\(bundle.name)", "folder": "\(bundle.folder.rawValue)", "reason": "\(reason.rawValue)",
