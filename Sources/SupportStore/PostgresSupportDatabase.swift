@@ -332,9 +332,15 @@ public final class PostgresSupportDatabase: SupportDatabase {
 }
 
 extension PostgresSupportDatabase {
-    public func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle] {
-        try await rows("pruning bundles of \(customer)", SupportSchema.pruneBundles, [.text(customer), SQLValue(before)])
-            .map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
+    public func prune(customer: String, before: Date, batch: Int) async throws(SupportStoreError) -> [StoredBundle] {
+        var deleted: [StoredBundle] = []
+        while true {
+            let some = try await rows("pruning bundles of \(customer)", SupportSchema.pruneBundles,
+                                      [.text(customer), SQLValue(before), .integer(Int64(batch))])
+                .map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
+            deleted += some
+            if some.count < batch { return deleted }
+        }
     }
 
     public func pruneHistory(customer: String, before: Date) async throws(SupportStoreError) -> (notifications: Int, cases: Int) {

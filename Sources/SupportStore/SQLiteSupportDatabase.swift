@@ -290,10 +290,16 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
-    public func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle] {
-        try await write("pruning bundles of \(customer)") { db in
-            try Row.fetchAll(db, sql: SupportSchema.pruneBundles, arguments: [customer, SupportSchema.milliseconds(before)])
-                .map { row in try StoredBundle(row: GRDBColumns(row: row)) }
+    /// Each batch its own transaction: intakes write between them.
+    public func prune(customer: String, before: Date, batch: Int) async throws(SupportStoreError) -> [StoredBundle] {
+        var deleted: [StoredBundle] = []
+        while true {
+            let some = try await write("pruning bundles of \(customer)") { db in
+                try Row.fetchAll(db, sql: SupportSchema.pruneBundles, arguments: [customer, SupportSchema.milliseconds(before), batch])
+                    .map { row in try StoredBundle(row: GRDBColumns(row: row)) }
+            }
+            deleted += some
+            if some.count < batch { return deleted }
         }
     }
 

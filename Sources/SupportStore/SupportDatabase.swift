@@ -125,7 +125,9 @@ public protocol SupportDatabase: Sendable {
     /// Retention: deletes the customer's bundles collected before `before`, except each device's
     /// latest, and returns what it deleted (their files are the caller's, see
     /// ``BundleFileStore/removeUnreferenced(database:grace:now:)``).
-    func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle]
+    /// `batch`: bundles deleted per statement (each its own transaction, so that intakes write
+    /// between them); ``prune(customer:before:)`` uses 1,000.
+    func prune(customer: String, before: Date, batch: Int) async throws(SupportStoreError) -> [StoredBundle]
     /// Retention of the rest of a customer's history: deletes its notifications recorded before
     /// `before` and its cases closed before it (open cases stay, however old); returns how many
     /// of each went. What each item was last notified as stays: it is what keeps an unchanged
@@ -225,5 +227,12 @@ public struct StoredNotification: Sendable, Equatable {
         self.created = created
         self.itemCount = itemCount
         self.document = document
+    }
+}
+
+extension SupportDatabase {
+    /// ``prune(customer:before:batch:)`` in batches of 1,000.
+    public func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle] {
+        try await prune(customer: customer, before: before, batch: SupportSchema.pruneBatch)
     }
 }

@@ -255,16 +255,23 @@ enum SupportSchema {
         return (sql, customer.map { [.text($0)] } ?? [])
     }
 
-    /// Deletes a customer's bundles collected before a time, never the latest of a device, and
-    /// returns them.
+    /// Deletes at most `?` (the third argument) of a customer's bundles collected before a time,
+    /// never the latest of a device, and returns them. In batches: the first retention of a large
+    /// store deleted everything in one statement, holding SQLite's writer (every intake waiting,
+    /// 503 after the busy timeout) and every deleted row in memory.
     static var pruneBundles: String {
         """
-        DELETE FROM bundles WHERE customer = ? AND collected < ? AND EXISTS (
-            SELECT 1 FROM bundles n WHERE n.customer = bundles.customer AND n.device = bundles.device
-            AND (n.collected > bundles.collected OR (n.collected = bundles.collected AND n.id > bundles.id)))
+        DELETE FROM bundles WHERE id IN (
+            SELECT b.id FROM bundles b WHERE b.customer = ? AND b.collected < ? AND EXISTS (
+                SELECT 1 FROM bundles n WHERE n.customer = b.customer AND n.device = b.device
+                AND (n.collected > b.collected OR (n.collected = b.collected AND n.id > b.id)))
+            LIMIT ?)
         RETURNING \(bundleColumns.joined(separator: ", "))
         """
     }
+
+    /// Bundles one retention statement deletes.
+    static let pruneBatch = 1000
 
     /// A customer's notifications recorded before a time (retention).
     static let pruneNotifications = "DELETE FROM notifications WHERE customer = ? AND created < ? RETURNING id"

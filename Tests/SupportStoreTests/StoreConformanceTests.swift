@@ -234,6 +234,25 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         #expect(try await db.isReferenced(sha256: oldest.fileSHA256) == false)
         #expect(try await db.isReferenced(sha256: recent.fileSHA256) == true)
         #expect(try await other.prune(customer: "ACME", before: t0.addingTimeInterval(5 * day)) == [])
+        // In batches of one: BETA's older bundle in the first, an empty second ends it.
+        #expect(try await db.prune(customer: "BETA", before: t0.addingTimeInterval(5 * day), batch: 1).map(\.id) == [beta.id])
+        #expect(try await db.bundles(customer: "BETA", device: nil).map(\.id) == [betaNewer.id])
+        await db.close(); await other.close()
+    }
+
+    /// Retention in batches deletes all it should, a batch at a time.
+    @Test(arguments: Backend.allCases)
+    func pruningInBatchesDeletesEverythingDue(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        let records = (0 ..< 7).map { i in
+            record(device: "r1", collected: t0.addingTimeInterval(Double(i) * 3600), sha: String(repeating: "\(i)", count: 64))
+        }
+        for bundle in records { _ = try await db.insert(bundle) }
+        let deleted = try await other.prune(customer: "ACME", before: t0.addingTimeInterval(86400), batch: 2)
+        #expect(Set(deleted.map(\.id)) == Set(records.dropLast().map(\.id)), "six due, in batches of 2, 2, 2 and an empty one")
+        #expect(try await db.bundles(customer: "ACME", device: nil).map(\.id) == [records.last!.id])
         await db.close(); await other.close()
     }
 
