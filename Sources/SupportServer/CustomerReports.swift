@@ -38,7 +38,10 @@ public struct CustomerReports: Sendable {
     public func devices(customer: String, readsConfiguration: Bool = true) async throws(SupportStoreError) -> Devices {
         guard try await database.customer(named: customer) != nil else { throw .unknownCustomer(customer) }
         let reader = BundleReader(trust: .keys(try await database.trustedKeys(customer: customer)))
-        let bundles = try await database.bundles(customer: customer, device: nil)
+        // Each device's newest few: two to use, room for a few refused (a revoked key's). Every
+        // bundle of the history was loaded, and all of a device's read when none verified, on
+        // every report request.
+        let bundles = try await database.recentBundles(customer: customer, perDevice: Self.bundlesReadPerDevice)
         let files = files
         // Reading and verifying files blocks: off the cooperative pool, as the intake does.
         return await BundleIntake.offload { () -> Devices in
@@ -58,6 +61,9 @@ public struct CustomerReports: Sendable {
             return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)
         }
     }
+
+    /// Bundles of a device a report reads at most: the two newest that verify are used.
+    static let bundlesReadPerDevice = 6
 
     public func bugs(_ devices: Devices, now: Date = Date()) -> BugReport {
         BugReport(devices: devices.latest, data: data, generated: now)

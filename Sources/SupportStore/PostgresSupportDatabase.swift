@@ -321,6 +321,11 @@ public final class PostgresSupportDatabase: SupportDatabase {
         }
     }
 
+    public func recentBundles(customer: String, perDevice: Int) async throws(SupportStoreError) -> [StoredBundle] {
+        try await rows("listing recent bundles", SupportSchema.recentBundlesQuery, [.text(customer), .integer(Int64(perDevice))])
+            .map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
+    }
+
     public func devices(customer: String?) async throws(SupportStoreError) -> [DeviceSummary] {
         let (sql, values) = SupportSchema.devicesQuery(customer: customer)
         return try await rows("listing devices", sql, values).map { row throws(SupportStoreError) in

@@ -280,6 +280,13 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
+    public func recentBundles(customer: String, perDevice: Int) async throws(SupportStoreError) -> [StoredBundle] {
+        try await read("listing recent bundles") { db in
+            try Row.fetchAll(db, sql: SupportSchema.recentBundlesQuery, arguments: [customer, perDevice])
+                .map { row in try StoredBundle(row: GRDBColumns(row: row)) }
+        }
+    }
+
     public func devices(customer: String?) async throws(SupportStoreError) -> [DeviceSummary] {
         let (sql, values) = SupportSchema.devicesQuery(customer: customer)
         return try await read("listing devices") { db in

@@ -119,6 +119,9 @@ public protocol SupportDatabase: Sendable {
     func bundle(id: UUID) async throws(SupportStoreError) -> StoredBundle?
     /// Newest collection first; nil filters match everything.
     func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle]
+    /// A customer's newest `perDevice` bundles of each device, newest collection first: what a
+    /// report reads, whatever the length of the history kept.
+    func recentBundles(customer: String, perDevice: Int) async throws(SupportStoreError) -> [StoredBundle]
     /// Each device's latest bundle, by customer then device name.
     func devices(customer: String?) async throws(SupportStoreError) -> [DeviceSummary]
 

@@ -241,6 +241,16 @@ enum SupportSchema {
         return (selectBundles + filter + " ORDER BY collected DESC, id", values)
     }
 
+    /// A customer's newest bundles, at most `?` per device, newest first.
+    static var recentBundlesQuery: String {
+        """
+        SELECT \(bundleColumns.joined(separator: ", ")) FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY device ORDER BY collected DESC, id) AS recency
+            FROM bundles WHERE customer = ?) ranked
+        WHERE recency <= ? ORDER BY collected DESC, id
+        """
+    }
+
     /// Each device's newest bundle (by collection time; the bundle id breaks ties) and its count.
     static func devicesQuery(customer: String?) -> (String, [SQLValue]) {
         let filter = customer == nil ? "" : " WHERE customer = ?"

@@ -1,5 +1,6 @@
 @testable import Bundle
 import Foundation
+import Reports
 @testable import SupportServer
 import SupportStore
 import Testing
@@ -28,6 +29,29 @@ import TestSupport
             let sha = try file.finish()
             return await intake.accept(file, sha256: sha, name: "r1-SN-20251125-020000.tar.gz", customer: "ACME", claimedSHA256: claimed)
         }
+    }
+
+    /// A report reads each device's newest few bundles, not its history: with its key revoked,
+    /// a device's 10 stored bundles cost 6 reads per report (every one of them, before), each
+    /// named as refused; another device's bundles are used.
+    @Test func aReportReadsEachDevicesNewestFewBundles() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        let database = bench.intake.database
+        _ = try await database.trustKey(customer: "ACME", key: SampleBundles.strangerKey.publicKey, at: Date())
+        for minute in 0 ..< 10 {
+            let contents = try SampleBundles.contents(device: "r1", started: SampleBundles.started.addingTimeInterval(Double(minute) * 60))
+            #expect(try await bench.upload(try BundleWriter.encode(contents, key: SampleBundles.strangerKey)).status == 201)
+        }
+        let other = try SampleBundles.contents(device: "r2", started: SampleBundles.started)
+        #expect(try await bench.upload(try BundleWriter.encode(other, key: SampleBundles.agentKey)).status == 201)
+        _ = try await database.revokeKey(customer: "ACME", key: SampleBundles.strangerKey.publicKey, at: Date())
+        let reports = CustomerReports(database: database, files: bench.intake.files, data: ReferenceData(directory: bench.dir),
+                                      settings: SupportConfiguration.ReportSettings())
+        let devices = try await reports.devices(customer: "ACME")
+        #expect(devices.refused.count == CustomerReports.bundlesReadPerDevice)
+        #expect(devices.refused.allSatisfy { $0.contains("(r1): refused: untrusted signer") }, "\(devices.refused)")
+        #expect(devices.latest.count == 1)
     }
 
     @Test func aDigestHeaderThatDisagreesIsABadRequest() async throws {

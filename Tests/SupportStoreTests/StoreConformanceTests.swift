@@ -240,6 +240,26 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         await db.close(); await other.close()
     }
 
+    /// What a report reads: each device's newest few bundles, newest first, not the history.
+    @Test(arguments: Backend.allCases)
+    func recentBundlesAreTheNewestFewOfEachDevice(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        var records: [StoredBundle] = []
+        for (i, device) in ["r1", "r1", "r1", "r2", "r1", "r2"].enumerated() {
+            let bundle = record(device: device, collected: t0.addingTimeInterval(Double(i) * 60), sha: String(repeating: "\(i)", count: 64))
+            records.append(bundle)
+            _ = try await db.insert(bundle)
+        }
+        _ = try await db.insert(record(customer: "BETA", device: "r1", collected: t0.addingTimeInterval(600), sha: String(repeating: "9", count: 64)))
+        let recent = try await other.recentBundles(customer: "ACME", perDevice: 2)
+        #expect(recent.map(\.id) == [records[5].id, records[4].id, records[3].id, records[2].id])
+        #expect(try await db.recentBundles(customer: "ACME", perDevice: 1).map(\.id) == [records[5].id, records[4].id])
+        await db.close(); await other.close()
+    }
+
     /// Retention in batches deletes all it should, a batch at a time.
     @Test(arguments: Backend.allCases)
     func pruningInBatchesDeletesEverythingDue(backend: Backend) async throws {
