@@ -554,24 +554,3 @@ public func parseByteSize(_ text: String) -> Int? {
     return Int(t).flatMap { $0 >= 0 ? $0 : nil }
 }
 
-/// `90`, `90s`, `5m`, `6h`, `1d`, `1.5s`, `500ms` → a Duration; nil when not one.
-public func parseDuration(_ text: String) -> Duration? {
-    let t = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-    for (suffix, factor) in units where t.hasSuffix(suffix) {
-        let number = t.dropLast(suffix.count)
-        // "ms" must not be read as "m" + "s".
-        if suffix == "s", number.hasSuffix("m") { continue }
-        guard let value = Double(number) else { return nil }
-        return milliseconds(value * factor)
-    }
-    guard let value = Double(t) else { return nil }
-    return milliseconds(value)
-}
-
-/// Seconds as a Duration; nil when negative, not finite, or beyond a hundred years (`1e17`
-/// would overflow Int64 milliseconds and trap, which on SIGHUP would stop the service).
-private func milliseconds(_ seconds: Double) -> Duration? {
-    guard seconds >= 0, seconds.isFinite, seconds <= 100 * 365 * 86400 else { return nil }
-    return .milliseconds(Int64((seconds * 1000).rounded()))
-}

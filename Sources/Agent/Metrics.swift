@@ -74,13 +74,13 @@ public struct AgentMetrics: Sendable, Equatable {
 
     public init() {}
 
-    /// Counts one collection's results.
     /// Forgets the series of groups not in `groups` (a reload removed them).
     public mutating func keepGroups(_ groups: Set<String>) {
         collections = collections.filter { groups.contains($0.key) }
         failures = failures.filter { groups.contains($0.key) }
     }
 
+    /// Counts one collection's results.
     public mutating func record(_ results: [DeviceResult], at date: Date = Date()) {
         // A queued answer is not a collection: the run that has the device queued counts it.
         for result in results where result.status != .queued {

@@ -68,25 +68,12 @@ public struct BundleReader: Sendable {
         // The signature first, from the first two members alone: a bundle whose signer is not
         // trusted (or whose signature is bad) is refused before it is unpacked whole, so that a
         // compression bomb costs a few kilobytes of inflating unless a trusted key signed it.
-        try checkSignatureFirst(bytes)
+        // The whole archive's first two members are those same bytes.
+        let (manifest, signer) = try signedHead(bytes)
         let tar = try Gzip.decompress(bytes, limit: limits.maximumUnpackedSize)
         let members = try USTar.members(of: tar, limits: limits)
         var byName: [String: [UInt8]] = [:]
         for member in members { byName[member.name] = member.bytes }
-
-        guard let manifestBytes = byName["manifest.json"] else { throw .missingMember("manifest.json") }
-        let manifest = try Self.decodeManifest(manifestBytes)
-        guard let signature = byName["manifest.sig"] else { throw .missingMember("manifest.sig") }
-        guard manifest.signer.algorithm == "ed25519" else {
-            throw .manifestUnreadable("unknown signature algorithm \(manifest.signer.algorithm)")
-        }
-        let signer = try AgentPublicKey(base64: manifest.signer.publicKey)
-        guard signer.isValidSignature(signature, for: manifestBytes) else {
-            throw .badSignature(fingerprint: signer.fingerprint)
-        }
-        if case let .keys(trusted) = trust, !trusted.contains(signer) {
-            throw .untrustedKey(fingerprint: signer.fingerprint)
-        }
         var listed = Set<String>(["manifest.json", "manifest.sig"])
         for entry in manifest.members {
             guard let data = byName[entry.path] else { throw .missingMember(entry.path) }
@@ -124,11 +111,10 @@ public struct BundleReader: Sendable {
                               factsDecodingError: factsError, signer: signer, members: members)
     }
 
-    /// The signature of the manifest and the trust in its signer, checked from the archive's
-    /// first two members (manifest.json, manifest.sig: the order ``BundleWriter`` writes, required)
-    /// by inflating only as far as they go, with every check the full read makes on them. The
-    /// full read checks them again with everything else.
-    func checkSignatureFirst(_ bytes: [UInt8]) throws(BundleError) {
+    /// The manifest and its signer, from the archive's first two members (manifest.json,
+    /// manifest.sig: the order ``BundleWriter`` writes, required), inflated only as far as they
+    /// go, with every tar check: the signature over the manifest holds and the signer is trusted.
+    func signedHead(_ bytes: [UInt8]) throws(BundleError) -> (manifest: BundleManifest, signer: AgentPublicKey) {
         let small = Limits(maximumFileSize: limits.maximumFileSize, maximumUnpackedSize: limits.maximumUnpackedSize,
                            maximumMemberSize: min(limits.maximumMemberSize, Self.maximumManifestSize), maximumMemberCount: 2)
         // Each member's header tells how far the next one is: inflate that far, then look again.
@@ -156,14 +142,14 @@ public struct BundleReader: Sendable {
         if case let .keys(trusted) = trust, !trusted.contains(signer) {
             throw .untrustedKey(fingerprint: signer.fingerprint)
         }
+        return (manifest, signer)
     }
 
-    /// The size a tar header at `offset` of `prefix` declares (0 past the end: the member parse
-    /// then says what is wrong), refused over `limit` before anything is inflated for it.
+    /// The size a tar header at `offset` of `prefix` declares (0 past the end or unreadable: the
+    /// member parse then says what is wrong), refused over `limit` before anything is inflated for it.
     private static func declaredSize(_ prefix: [UInt8], at offset: Int, limit: Int) throws(BundleError) -> Int {
         guard offset + USTar.blockSize <= prefix.count else { return 0 }
-        let field = prefix[(offset + 124) ..< (offset + 136)].drop { $0 == 32 }.prefix { $0 != 0 && $0 != 32 }
-        let size = Int(String(decoding: field, as: UTF8.self), radix: 8) ?? 0
+        let size = USTar.number(prefix[offset ..< offset + USTar.blockSize], 124, 12) ?? 0
         guard size <= limit else { throw .tooLarge("member of \(size) bytes at the head of the archive, more than the limit of \(limit)") }
         return size
     }

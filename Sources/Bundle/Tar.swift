@@ -164,7 +164,7 @@ enum USTar {
     }
 
     /// An octal field (leading spaces or zeros, ended by NUL or space). Nil when not octal.
-    private static func number(_ header: ArraySlice<UInt8>, _ offset: Int, _ width: Int) -> Int? {
+    static func number(_ header: ArraySlice<UInt8>, _ offset: Int, _ width: Int) -> Int? {
         let base = header.startIndex + offset
         let field = header[base ..< base + width]
         let digits = field.drop(while: { $0 == UInt8(ascii: " ") })

@@ -61,7 +61,7 @@ public enum IntakeServer {
         do {
             return Application(
                 router: router,
-                server: try .tls(.http1(configuration: .init(idleTimeout: .milliseconds(Int64(server.idleTimeout * 1000)))), tlsConfiguration: tls),
+                server: try .tls(.http1(configuration: .init(idleTimeout: TimeAmount(server.idleTimeout))), tlsConfiguration: tls),
                 configuration: .init(address: .hostname(server.host, port: server.port), serverName: "care-support"),
                 onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)

@@ -35,8 +35,9 @@ public struct Retention: Sendable {
         var outcome = Outcome()
         for customer in try await database.customers() {
             guard let keep = configuration.keep(customer: customer.name) else { continue }
-            let deleted = try await database.prune(customer: customer.name, before: now.addingTimeInterval(-keep))
-            let history = try await database.pruneHistory(customer: customer.name, before: now.addingTimeInterval(-keep))
+            let before = now.addingTimeInterval(-keep)
+            let deleted = try await database.prune(customer: customer.name, before: before)
+            let history = try await database.pruneHistory(customer: customer.name, before: before)
             if history.notifications + history.cases > 0 {
                 logger.notice("retention deleted \(history.notifications) notification(s) and \(history.cases) closed case(s)", metadata: [
                     "customer": "\(customer.name)", "keep-days": "\(Int(keep / 86400))",

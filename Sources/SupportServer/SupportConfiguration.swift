@@ -49,7 +49,7 @@ public struct SupportConfiguration: Sendable, Equatable {
         /// A connection that sends nothing for this long (no TLS handshake, no request, a body that
         /// stalls) is closed: an agent whose link died mid-upload, or a client that connects and
         /// waits, would otherwise hold a descriptor (and a partial upload) for good.
-        public var idleTimeout: TimeInterval = 60
+        public var idleTimeout: Duration = .seconds(60)
 
         public init() {}
     }
@@ -165,11 +165,10 @@ public struct SupportConfiguration: Sendable, Equatable {
                     default: throw fail(entry, "expected off or pending, found \"\(v)\"")
                     }
                 case ("server", "idle-timeout"):
-                    let units: [Character: TimeInterval] = ["s": 1, "m": 60]
-                    guard let unit = v.last.flatMap({ units[$0] }), let count = Int(v.dropLast()), (1...3600).contains(count * Int(unit)) else {
+                    guard let timeout = parseDuration(v), timeout >= .seconds(1), timeout <= .seconds(3600) else {
                         throw fail(entry, "expected a time from 1s to 60m such as 60s or 2m, found \"\(v)\"")
                     }
-                    server.idleTimeout = TimeInterval(count) * unit
+                    server.idleTimeout = timeout
                 case ("store", "keep"): keep = try retention()
                 case ("customer", "keep"):
                     let name = section.name ?? ""

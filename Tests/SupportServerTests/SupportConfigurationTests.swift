@@ -30,7 +30,7 @@ import Testing
         #expect(full.server.clientCA == "/etc/care-support/clients.crt")
         #expect(full.server.basePath == "/care/bundles/")
         #expect(full.server.maxBundleSize == 16 << 20)
-        #expect(full.server.idleTimeout == 120)
+        #expect(full.server.idleTimeout == .seconds(120))
         #expect(full.store.database == .postgres(url: "postgres://care@db.example.net/care"))
 
         let retention = try parse("[store]\ndirectory = /s\nkeep = 400d\n[customer ACME]\nkeep = 12w\n[customer BETA]\nkeep = forever\n")
@@ -41,7 +41,7 @@ import Testing
         let minimal = try parse("[store]\ndirectory = /srv/care\n")
         #expect(minimal.keep(customer: "ACME") == nil)
         #expect(minimal.server.host == "127.0.0.1" && minimal.server.port == 8443 && minimal.server.basePath == "/bundles/")
-        #expect(minimal.server.idleTimeout == 60)
+        #expect(minimal.server.idleTimeout == .seconds(60))
         #expect(minimal.store.database == .sqlite(path: "/srv/care/support.db"))
         #expect(throws: ConfigurationError.self) { try minimal.validateForServing() }
         #expect(try parse("[server]\nlisten = [::1]:8443\n[store]\ndirectory = /s\n").server.host == "::1")
