@@ -56,6 +56,7 @@ extension SSHSession {
                 throw SSHError.libssh2(peer: peer, operation: "session init", code: -6, message: "out of memory")
             }
             libssh2_session_set_blocking(raw, 0)
+            SSHSession.preferAlgorithms(raw)
             guard libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, keyTypes.joined(separator: ",")) == 0 else {
                 throw SSHError.handshake(peer: peer, message: "this libssh2 does not support \(keyTypes.joined(separator: ","))")
             }

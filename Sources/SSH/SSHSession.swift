@@ -139,6 +139,7 @@ public final class SSHSession: @unchecked Sendable {
         let defaults = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
         let order = (preferred + defaults).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         _ = libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, order.joined(separator: ","))
+        SSHSession.preferAlgorithms(raw)
 
         do {
             let deadline = ContinuousClock.now + timeouts.authentication
@@ -168,7 +169,15 @@ public final class SSHSession: @unchecked Sendable {
         } catch let error as SSHError {
             await session.close()
             if case let .libssh2(_, operation, code, message) = error, operation == "SSH handshake" {
-                throw SSHError.handshake(peer: peer, message: SSHSession.explainHandshake(code: code, message: message))
+                var explanation = SSHSession.explainHandshake(code: code, message: message)
+                // Through a tunnel a second connection would need a tunnel of its own: the
+                // general explanation stands there.
+                if SSHSession.isNegotiationFailure(code), socket == nil,
+                   let precise = await SSHSession.explainNegotiation(host: host, port: port, hostKeys: order, timeout: timeouts.connect,
+                                                                     loop: loop, logger: logger) {
+                    explanation = "\(message) (libssh2 error \(code)); \(precise)"
+                }
+                throw SSHError.handshake(peer: peer, message: explanation)
             }
             throw error
         } catch {
@@ -304,10 +313,36 @@ public final class SSHSession: @unchecked Sendable {
                                             keyType: credentials.privateKeyPath.flatMap(PrivateKeyType.of(file:)))
     }
 
+    /// What sessions offer besides host keys. libssh2 1.10 would also offer RC4 (arcfour),
+    /// 3DES, Blowfish, CAST, CBC modes, HMAC-MD5/RIPEMD and 1024-bit Diffie-Hellman: a device
+    /// offering only those gets a negotiation failure naming both lists, not a broken cipher.
+    /// Every Junos release in support offers AES-CTR, HMAC-SHA1/SHA2 and ECDH or group 14.
+    static let keyExchanges = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384",
+                               "ecdh-sha2-nistp521", "diffie-hellman-group-exchange-sha256", "diffie-hellman-group16-sha512",
+                               "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256", "diffie-hellman-group14-sha1"]
+    static let ciphers = ["aes128-ctr", "aes192-ctr", "aes256-ctr"]
+    static let macs = ["hmac-sha2-256", "hmac-sha2-512", "hmac-sha1"]
+
+    /// Sets ``keyExchanges``, ``ciphers`` and ``macs`` (libssh2 skips names it does not know).
+    static func preferAlgorithms(_ raw: OpaquePointer) {
+        _ = libssh2_session_method_pref(raw, LIBSSH2_METHOD_KEX, keyExchanges.joined(separator: ","))
+        for method in [LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC] {
+            _ = libssh2_session_method_pref(raw, method, ciphers.joined(separator: ","))
+        }
+        for method in [LIBSSH2_METHOD_MAC_CS, LIBSSH2_METHOD_MAC_SC] {
+            _ = libssh2_session_method_pref(raw, method, macs.joined(separator: ","))
+        }
+    }
+
+    private static func isNegotiationFailure(_ code: Int32) -> Bool {
+        code == LIBSSH2_ERROR_KEX_FAILURE || code == LIBSSH2_ERROR_KEY_EXCHANGE_FAILURE || code == LIBSSH2_ERROR_HOSTKEY_INIT
+    }
+
     private static func explainHandshake(code: Int32, message: String) -> String {
-        if code == LIBSSH2_ERROR_KEX_FAILURE || code == LIBSSH2_ERROR_KEY_EXCHANGE_FAILURE || code == LIBSSH2_ERROR_HOSTKEY_INIT {
-            return "\(message) (libssh2 error \(code)); no common key exchange, cipher or host key algorithm. "
-                + "libssh2 1.10 signs RSA only with ssh-rsa (SHA-1): give the device an ed25519 or ecdsa host key, or allow ssh-rsa"
+        if isNegotiationFailure(code) {
+            return "\(message) (libssh2 error \(code)); no common key exchange, host key, cipher or MAC algorithm "
+                + "(care-agent offers ciphers \(ciphers.joined(separator: ",")) and MACs \(macs.joined(separator: ",")); "
+                + "libssh2 1.10 checks RSA host keys only as ssh-rsa (SHA-1): give the device an ed25519 or ecdsa host key, or allow ssh-rsa)"
         }
         if code == LIBSSH2_ERROR_SOCKET_DISCONNECT || code == LIBSSH2_ERROR_SOCKET_RECV {
             return "the server closed the connection during the handshake (\(message)); check the port and MaxStartups/connection limits"
