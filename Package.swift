@@ -102,7 +102,7 @@ let package = Package(
         // Fuzz target for the framing decoders and client session (see scripts/fuzz-netconf.sh).
         .executableTarget(name: "NETCONFFuzz", dependencies: ["NETCONF", "FuzzDriver"]),
         // Fuzz targets for the XML parsers, the redactor and the bundle reader (scripts/fuzz-all.sh).
-        .executableTarget(name: "CareFuzz", dependencies: ["Junos", "XML", "Bundle", "FuzzDriver"]),
+        .executableTarget(name: "CareFuzz", dependencies: ["Junos", "XML", "Bundle", "SSH", "FuzzDriver"]),
         // libFuzzer's driver, shared by the fuzz executables (only in -DFUZZING builds).
         .target(name: "FuzzDriver"),
 

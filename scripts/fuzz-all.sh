@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each (default 60): NETCONF framing (scripts/fuzz-netconf.sh),
 # then CareFuzz's xml (XML document, every fact parser, XML redaction), redact (text and set
-# redaction, the text configuration reader) and bundle (the bundle reader). Seeds: the fixtures
+# redaction, the text configuration reader), bundle (the bundle reader) and ssh-offer (a server's
+# identification and key-exchange init). Seeds: the fixtures
 # and real bundles. A crash leaves its input in fuzz-artifacts/; keep it as a regression input
 # under Tests/FuzzRegressions/TARGET/ (scripts/test.sh replays them all).
 # Usage: scripts/fuzz-all.sh [SECONDS]
@@ -12,7 +13,7 @@ scripts/fuzz-netconf.sh "$seconds"
 swift build --product CareFuzz --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 mkdir -p fuzz-artifacts
-for target in xml redact bundle; do
+for target in xml redact bundle ssh-offer; do
     corpus=.build-fuzz/corpus-$target
     mkdir -p "$corpus"
     case "$target" in
@@ -20,6 +21,7 @@ for target in xml redact bundle; do
         redact) cp Tests/Fixtures/get-configuration/* "$corpus/"
                 find Tests/Fixtures profiles -name '*.txt' -exec cp {} "$corpus/" \; 2>/dev/null || true ;;
         bundle) cp Tests/Fixtures/bundles/*.tar.gz "$corpus/" ;;
+        ssh-offer) ;; # the regression inputs: a real OpenSSH server's start
     esac
     [ -d "Tests/FuzzRegressions/$target" ] && cp Tests/FuzzRegressions/$target/* "$corpus/" 2>/dev/null || true
     log=.build-fuzz/fuzz-$target.log

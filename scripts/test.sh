@@ -14,7 +14,7 @@ mkdir -p .build
 swift test --no-parallel 2>&1 | tee .build/test-output.txt
 # Inputs that once hurt a parser (hostile documents, fuzz finds): replayed through the fuzz
 # targets' code without sanitizers, then every fuzz target for a bounded time.
-for target in xml redact bundle; do
+for target in xml redact bundle ssh-offer; do
     .build/debug/CareFuzz "$target" "Tests/FuzzRegressions/$target"
 done
 scripts/fuzz-all.sh "${FUZZ_SECONDS:-30}"

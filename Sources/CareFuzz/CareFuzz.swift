@@ -1,15 +1,18 @@
 import Bundle
 import Junos
+import SSH
 import XML
 
 /// Fuzz targets for what a hostile device or bundle controls, beside NETCONFFuzz (framing):
 /// `xml` (the XML document, reply sections, every fact parser, XML redaction), `redact` (curly
-/// text and set-form redaction and the text configuration reader) and `bundle` (the bundle
-/// reader: gzip, tar, manifest, signature). `CARE_FUZZ_TARGET` picks one. Built with
+/// text and set-form redaction and the text configuration reader), `bundle` (the bundle
+/// reader: gzip, tar, manifest, signature) and `ssh-offer` (a server's identification and
+/// key-exchange init, fed in pieces as a socket would deliver them). `CARE_FUZZ_TARGET` picks one. Built with
 /// `-sanitize=fuzzer -DFUZZING` libFuzzer drives it (scripts/fuzz-all.sh); otherwise it replays
 /// files: `CareFuzz TARGET PATH...` (crash reproducers, Tests/FuzzRegressions).
 enum FuzzTarget: String, CaseIterable {
     case xml, redact, bundle
+    case sshOffer = "ssh-offer"
 
     func exercise(_ bytes: [UInt8]) {
         switch self {
@@ -31,6 +34,17 @@ enum FuzzTarget: String, CaseIterable {
             _ = redactor.redactTokens(in: text)
         case .bundle:
             _ = try? BundleReader(limits: BundleReader.Limits(maximumFileSize: 4 << 20, maximumUnpackedSize: 16 << 20)).read(bytes: bytes)
+        case .sshOffer:
+            // The first byte sets the piece size: the reader must not depend on how reads split.
+            guard let first = bytes.first else { return }
+            var reader = SSHAlgorithmOffer.Reader()
+            var rest = bytes.dropFirst()
+            while !rest.isEmpty {
+                let piece = rest.prefix(Int(first) + 1)
+                rest = rest.dropFirst(piece.count)
+                guard let offer = try? reader.feed(piece) else { return }
+                if offer != nil { return }
+            }
         }
     }
 }
@@ -41,7 +55,7 @@ import Glibc
 
 let selected: FuzzTarget = {
     let name = getenv("CARE_FUZZ_TARGET").map { String(cString: $0) } ?? "xml"
-    guard let target = FuzzTarget(rawValue: name) else { fatalError("CARE_FUZZ_TARGET must be xml, redact or bundle, not \(name)") }
+    guard let target = FuzzTarget(rawValue: name) else { fatalError("CARE_FUZZ_TARGET must be xml, redact, bundle or ssh-offer, not \(name)") }
     return target
 }()
 
@@ -63,7 +77,7 @@ struct CareFuzzReplay {
     static func main() throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let first = arguments.first, let target = FuzzTarget(rawValue: first) else {
-            FileHandle.standardError.write(Data("usage: CareFuzz xml|redact|bundle PATH...\n".utf8))
+            FileHandle.standardError.write(Data("usage: CareFuzz xml|redact|bundle|ssh-offer PATH...\n".utf8))
             exit(2)
         }
         var count = 0
