@@ -172,8 +172,14 @@ public struct BundleIntake: Sendable {
         }
         let fingerprint = verified.signer.fingerprint
         do {
-            try await database.recordPending(customer: customer, key: verified.signer, agent: verified.manifest.agent.id,
-                                             device: verified.manifest.device.name, at: Date())
+            let dropped = try await database.recordPending(customer: customer, key: verified.signer, agent: verified.manifest.agent.id,
+                                                           device: verified.manifest.device.name, at: Date())
+            if dropped > 0 {
+                logger.warning("pending keys over the limit: the least recently seen dropped", metadata: [
+                    "customer": "\(customer)", "key": "\(fingerprint)", "dropped": "\(dropped)",
+                    "limit": "\(PendingKeyRecord.limitPerCustomer)",
+                ])
+            }
         } catch {
             logger.error("cannot record a pending key: \(error)", metadata: ["customer": "\(customer)", "key": "\(fingerprint)"])
             return IntakeAnswer(status: 503, reason: "the store cannot be written now, try again later", bundle: verified.manifest.bundleId)

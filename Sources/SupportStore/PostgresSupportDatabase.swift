@@ -218,10 +218,13 @@ public final class PostgresSupportDatabase: SupportDatabase {
         return added
     }
 
-    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) {
+    @discardableResult
+    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> Int {
         try await requireCustomer(customer)
         _ = try await rows("recording a pending key of \(customer)", SupportSchema.recordPending,
                            [.text(customer), .text(key.base64), .text(key.fingerprint), .text(agent), .text(device), SQLValue(date), SQLValue(date)])
+        return try await rows("trimming the pending keys of \(customer)", SupportSchema.trimPending + " RETURNING public_key",
+                              [.text(customer), .text(customer)]).count
     }
 
     public func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord] {

@@ -214,6 +214,10 @@ public struct ClientSubjectRecord: Sendable, Equatable {
 /// A key that signed uploads of a customer without being trusted (enrollment): the agent keeps
 /// its bundles and retries until an engineer approves the key or the agent is stopped.
 public struct PendingKeyRecord: Sendable, Equatable {
+    /// Pending keys kept per customer: a customer's token could otherwise add a row for every
+    /// key it signs with. The least recently seen go first; an agent still uploading comes back.
+    public static let limitPerCustomer = 64
+
     public var customer: String
     public var key: AgentPublicKey
     /// The agent id and device of the last upload signed by it.

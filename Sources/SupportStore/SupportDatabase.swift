@@ -91,8 +91,11 @@ public protocol SupportDatabase: Sendable {
     /// The customer whose live (unrevoked) token of this scope has this hash.
     func customer(forTokenHash hash: String, scope: TokenScope) async throws(SupportStoreError) -> String?
 
-    /// Notes an upload signed by an untrusted key (enrollment); the key waits for approval.
-    func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError)
+    /// Notes an upload signed by an untrusted key (enrollment); the key waits for approval. At
+    /// most ``PendingKeyRecord/limitPerCustomer`` keys wait per customer: returns how many of
+    /// the least recently seen this one pushed out.
+    @discardableResult
+    func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> Int
     /// Keys waiting for approval, of one customer or all.
     func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord]
 

@@ -210,6 +210,11 @@ enum SupportSchema {
             device = excluded.device, uploads = pending_keys.uploads + 1
         """
 
+    static let trimPending = """
+        DELETE FROM pending_keys WHERE customer = ? AND public_key NOT IN (
+            SELECT public_key FROM pending_keys WHERE customer = ? ORDER BY last_seen DESC, public_key LIMIT \(PendingKeyRecord.limitPerCustomer))
+        """
+
     static let selectPending = "SELECT customer, public_key, agent, device, first_seen, last_seen, uploads FROM pending_keys"
 
     static var selectBundles: String { "SELECT \(bundleColumns.joined(separator: ", ")) FROM bundles" }

@@ -144,6 +144,38 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         await db.close(); await other.close()
     }
 
+    /// A customer's token cannot grow the pending list without bound: the least recently seen
+    /// keys go, a key still uploading stays, other customers' keys are untouched.
+    @Test(arguments: Backend.allCases)
+    func pendingKeysAreBoundedPerCustomer(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        try await db.recordPending(customer: "BETA", key: key(200), agent: "b", device: "x", at: t0)
+        let limit = PendingKeyRecord.limitPerCustomer
+        var dropped: [Int] = []
+        for n in 0..<(limit + 6) {
+            dropped.append(try await db.recordPending(customer: "ACME", key: key(UInt8(10 + n)), agent: "a", device: "r\(n)",
+                                                      at: t0.addingTimeInterval(Double(n))))
+            if n == limit - 1 {
+                // The first key uploads again before the list is full: now among the most
+                // recently seen, it stays.
+                dropped.append(try await other.recordPending(customer: "ACME", key: key(10), agent: "a", device: "r0",
+                                                             at: t0.addingTimeInterval(Double(n) + 0.5)))
+            }
+        }
+        #expect(dropped == Array(repeating: 0, count: limit + 1) + Array(repeating: 1, count: 6))
+        let kept = Set(try await other.pendingKeys(customer: "ACME").map(\.key))
+        #expect(kept.count == limit)
+        #expect(kept.contains(key(10)))
+        #expect((11...16).allSatisfy { !kept.contains(key(UInt8($0))) })
+        #expect(kept.contains(key(17)))
+        #expect(kept.contains(key(UInt8(10 + limit + 5))))
+        #expect(try await db.pendingKeys(customer: "BETA").map(\.key) == [key(200)])
+        await db.close(); await other.close()
+    }
+
     @Test(arguments: Backend.allCases)
     func clientSubjectsNameOneCustomerAndAreRevocable(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
