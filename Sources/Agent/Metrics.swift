@@ -177,7 +177,7 @@ public struct AgentMetrics: Sendable, Equatable {
         for result in ["ok", "rejected", "failed"] {
             out += "care_agent_uploads_total{result=\"\(result)\"} \(uploads[result] ?? 0)\n"
         }
-        out += "# HELP care_agent_upload_failures_total Upload attempts that failed (network, TLS, HTTP 408, 429 or 5xx).\n"
+        out += "# HELP care_agent_upload_failures_total Upload attempts that failed (network, TLS, HTTP 401, 403, 404, 405, 408, 409, 410, 429 or 5xx).\n"
         out += "# TYPE care_agent_upload_failures_total counter\n"
         out += "care_agent_upload_failures_total \(uploads["failed"] ?? 0)\n"
         if let lastCollectionEnd {

@@ -36,12 +36,12 @@ public struct UploadStatus: Codable, Sendable, Equatable {
 
 /// How the server answered one bundle.
 public enum UploadOutcome: Sendable, Equatable {
-    /// 200/201/204, or 409 (the server has it already): the local file goes.
+    /// 200/201/204: the local file goes. (care-support answers 200 for a bundle it has already.)
     case accepted(status: Int)
-    /// Any other 4xx (not 401/403, 404/405/410, 408/429): this bundle will never be taken; it
-    /// moves to `rejected/`.
+    /// Any other 4xx (not 401/403, 404/405/409/410, 408/429): this bundle will never be taken;
+    /// it moves to `rejected/`.
     case rejected(status: Int, body: String)
-    /// 401/403, 404/405/410, 408, 429, 5xx, TLS or network failure: the bundle stays and is
+    /// 401/403, 404/405/410, 408, 409, 429, 5xx, TLS or network failure: the bundle stays and is
     /// tried again later.
     case failed(String)
 
@@ -57,7 +57,12 @@ public enum UploadOutcome: Sendable, Equatable {
     /// Classifies an HTTP status.
     static func classify(status: Int, body: String) -> UploadOutcome {
         switch status {
-        case 200, 201, 204, 409: return .accepted(status: status)
+        case 200, 201, 204: return .accepted(status: status)
+        // Not stored: care-support's "a different bundle with this id is stored", or WebDAV's
+        // "the parent collection does not exist" (every bundle alike). Taking it as "has it
+        // already" deleted bundles no one had; it is a failure whose scope the next bundle tells.
+        case 409:
+            return .failed("HTTP 409 (conflict: the server did not store this bundle): \(body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))")
         case 408, 429: return .failed("HTTP \(status) (server busy): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
         // A credential problem refuses every bundle alike: keep them all and retry, so that a
         // rotated or fixed token sends them, instead of moving the whole outbox to rejected/.
@@ -82,17 +87,17 @@ enum FailureScope: Equatable {
     /// --standalone` left it owned by root): the bundle is fine, so it is skipped without counting
     /// towards setting it aside, and sent once its owner is fixed.
     case permission
-    /// A server error (5xx): the server may fail on this bundle only, or on everything. The next
-    /// bundle tells: accepted, and the failure was this bundle's; a server error again, and the
-    /// pass ends.
-    case serverError
+    /// A server error (5xx) or a conflict (409): the server may fail on this bundle only, or on
+    /// everything. The next bundle tells: accepted, and the failure was this bundle's; such a
+    /// failure again, and the pass ends.
+    case bundleOrServer
     /// Every bundle would fail alike (network, TLS, proxy, 401/403, 408/429, the token): the pass
     /// ends and the uploader backs off.
     case everything
 
     static func of(_ outcome: UploadOutcome, status: Int?) -> FailureScope? {
         guard case .failed = outcome else { return nil }
-        if let status, (500...599).contains(status) { return .serverError }
+        if let status, status == 409 || (500...599).contains(status) { return .bundleOrServer }
         return .everything
     }
 
@@ -297,7 +302,7 @@ public final class Uploader: Service, @unchecked Sendable {
             case .permission:
                 logger.warning("bundle not readable by the agent; skipped until its owner or mode is fixed (chown care-agent:care-agent, chmod 0640)",
                                metadata: ["bundle": "\(name)", "error": "\(reason)"])
-            case .serverError:
+            case .bundleOrServer:
                 if suspect != nil {
                     pass.failed = true
                     break scan
@@ -381,7 +386,7 @@ public final class Uploader: Service, @unchecked Sendable {
                 try outbox.accept(name)
                 logger.info("bundle uploaded", metadata: ["bundle": "\(name)", "status": "\(status)"])
             } catch {
-                // Sent, but still here: the next pass sends it again and the server answers 409.
+                // Sent, but still here: the next pass sends it again (care-support answers 200 for the same bytes).
                 logger.error("bundle uploaded but not removed from the outbox", metadata: ["bundle": "\(name)", "error": "\(error)"])
             }
         case let .rejected(status, body):

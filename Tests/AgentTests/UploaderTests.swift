@@ -163,7 +163,10 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(await bench.metrics.contains("care_agent_upload_failures_total \(attempts)\n"))
     }
 
-    @Test func conflictMeansSentAndBadRequestMeansRejected() async throws {
+    /// 409 means the server did not store the bundle (care-support: another bundle has its id;
+    /// WebDAV: no parent collection). Taken as "has it already", every bundle was deleted
+    /// unsent: now a 409 for every bundle keeps them all and ends the pass.
+    @Test func aConflictForEveryBundleKeepsThemAndBadRequestMeansRejected() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
@@ -171,11 +174,19 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         var settings = UploadSettings(url: nginx.url("/dup/"))
         settings.caFile = nginx.certificates.caCertificate
         let bench = try UploadBench(dir: dir, upload: settings)
-        try bench.addBundle("a_SN_1.tar.gz")
+        let kept = try bench.addBundle("a_SN_1.tar.gz", age: 10)
+        try bench.addBundle("z_SN_9.tar.gz")
         let duplicate = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
-        #expect(duplicate.outcomes == ["a_SN_1.tar.gz": .accepted(status: 409)])
-        #expect(!bench.exists("a_SN_1.tar.gz"))
+        #expect(duplicate.failed)
+        guard case let .failed(reason) = duplicate.outcomes["a_SN_1.tar.gz"], reason.hasPrefix("HTTP 409 (conflict") else {
+            Issue.record("expected a failed attempt with HTTP 409, got \(duplicate.outcomes)")
+            return
+        }
+        #expect(FileManager.default.contents(atPath: bench.outbox + "/a_SN_1.tar.gz") == kept)
+        #expect(bench.exists("z_SN_9.tar.gz"))
         #expect(!FileManager.default.fileExists(atPath: bench.outbox + "/rejected/a_SN_1.tar.gz"))
+        try FileManager.default.removeItem(atPath: bench.outbox + "/a_SN_1.tar.gz")
+        try FileManager.default.removeItem(atPath: bench.outbox + "/z_SN_9.tar.gz")
 
         settings.url = nginx.url("/bad/")
         let refused = try bench.addBundle("b_SN_2.tar.gz", age: 10)
@@ -192,8 +203,8 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(status.upload?.rejected == 2 && status.upload?.pending == 0)
         let metrics = await bench.metrics
         #expect(metrics.contains("care_agent_uploads_total{result=\"rejected\"} 2\n"))
-        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 1\n"))
-        #expect(metrics.contains("care_agent_upload_failures_total 0\n"))
+        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 0\n"))
+        #expect(metrics.contains("care_agent_uploads_total{result=\"failed\"} 2\n"))
     }
 
     /// A url with no upload endpoint behind it (here nginx's plain root, which answers a PUT with
@@ -223,7 +234,9 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(!bench.exists("a_SN_1.tar.gz") && !bench.exists("b_SN_2.tar.gz"))
     }
 
-    @Test func aBundleTheServerFailsOnDoesNotHoldUpTheOthersAndIsSetAsideAfterFiveAttempts() async throws {
+    /// A bundle the server answers 500 for, or 409 (care-support: another bundle has its id).
+    @Test(arguments: [("poison", 500), ("conflict", 409)])
+    func aBundleTheServerFailsOnDoesNotHoldUpTheOthersAndIsSetAsideAfterFiveAttempts(prefix: String, code: Int) async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
@@ -231,8 +244,8 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         var settings = UploadSettings(url: nginx.bundlesURL)
         settings.caFile = nginx.certificates.caCertificate
         let bench = try UploadBench(dir: dir, upload: settings)
-        // The oldest bundle is one the server answers 500 for, every time.
-        let poison = "poison-SN0-20261125T000000Z.tar.gz"
+        // The oldest bundle is one the server answers `code` for, every time.
+        let poison = "\(prefix)-SN0-20261125T000000Z.tar.gz"
         let poisonData = try bench.addBundle(poison, age: 1000)
         try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz", age: 100)
         for round in 1...Uploader.maxAttemptsPerBundle {
@@ -243,8 +256,8 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
             #expect(pass.failed == false, "round \(round): \(pass.outcomes)")
             #expect(pass.outcomes[fresh] == .accepted(status: 201))
             #expect(FileManager.default.contents(atPath: nginx.received(fresh)) == data)
-            guard case let .failed(reason) = pass.outcomes[poison], reason.hasPrefix("HTTP 500") else {
-                Issue.record("round \(round): expected HTTP 500 for the poison bundle, got \(String(describing: pass.outcomes[poison]))")
+            guard case let .failed(reason) = pass.outcomes[poison], reason.hasPrefix("HTTP \(code)") else {
+                Issue.record("round \(round): expected HTTP \(code) for the poison bundle, got \(String(describing: pass.outcomes[poison]))")
                 return
             }
             if round < Uploader.maxAttemptsPerBundle {
@@ -258,12 +271,12 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         // Set aside after five failures, byte for byte, for a person to look at.
         #expect(!bench.exists(poison))
         #expect(FileManager.default.contents(atPath: bench.outbox + "/rejected/" + poison) == poisonData)
-        #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(poison) 500") }.count == 5)
+        #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(poison) \(code)") }.count == 5)
         #expect(bench.lines.lines.contains { $0.contains("moved to rejected/ after repeated failures") && $0.contains("attempts=5") && $0.contains(poison) })
         let status = await AgentStatus(runtime: bench.runtime)
         #expect(status.upload?.rejected == 1 && status.upload?.pending == 0)
         #expect(status.upload?.lastRejected?.hasPrefix("\(poison): 5 failed attempts in a row") == true, "\(status.upload?.lastRejected ?? "")")
-        #expect(status.upload?.lastRejected?.contains("HTTP 500") == true)
+        #expect(status.upload?.lastRejected?.contains("HTTP \(code)") == true)
         // Nothing else is tried for it any more.
         #expect(await bench.pass().outcomes.isEmpty)
     }

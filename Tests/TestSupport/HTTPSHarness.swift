@@ -50,7 +50,8 @@ public func waitForListener(port: Int, timeout: Duration = .seconds(5), process:
 /// nginx (Debian's nginx-light, which has the DAV module) serving HTTPS on 127.0.0.1 with a test
 /// CA: `/care/bundles/` stores PUT files under `www/` (bearer token checked when given);
 /// `/busy/` answers 503, `/dup/` 409 and `/bad/` 400; a bundle named `poison-...` answers 500
-/// wherever it goes (a server that fails on one bundle and takes the others).
+/// and one named `conflict-...` 409 wherever it goes (a server that fails on one bundle and
+/// takes the others).
 public final class NginxHarness: @unchecked Sendable {
     public let directory: URL
     public let port: Int
@@ -104,6 +105,7 @@ public final class NginxHarness: @unchecked Sendable {
                     client_max_body_size 50m;
                 }
                 location ~ /poison-[^/]*$ { return 500 "cannot process this bundle\\n"; }
+                location ~ /conflict-[^/]*$ { return 409 "a different bundle with this id is stored already\\n"; }
                 location /busy/ { return 503 "overloaded\\n"; }
                 location /dup/ { return 409 "already have it\\n"; }
                 location /bad/ { return 400 "bad bundle name\\n"; }
