@@ -19,7 +19,9 @@ public struct VerifiedBundle: Sendable {
     /// Why facts.json did not decode into today's DeviceFacts (then `contents.facts` is empty).
     public var factsDecodingError: String?
     public var signer: AgentPublicKey
-    /// Every archive member, in archive order.
+    /// Every archive member, in archive order; from a reader that does not retain contents
+    /// (``BundleReader/retainsContents``) only manifest.json, manifest.sig, facts.json and
+    /// collection.log.
     public var members: [ArchiveMember]
 
     public func member(_ name: String) -> [UInt8]? { members.first { $0.name == name }?.bytes }
@@ -48,11 +50,18 @@ public struct BundleReader: Sendable {
     /// Whether to decode facts.json into `contents.facts`. Verification alone does not need it,
     /// and it is the largest cost of reading a bundle (docs/performance.md).
     public var decodesFacts: Bool
+    /// Whether to keep every member (the raw replies in `contents`). Without, the archive is
+    /// inflated and checked a piece at a time and only the manifest, signature, facts and log
+    /// are kept: verifying costs a few hundred kilobytes however far the bundle unpacks, where
+    /// holding it whole costs up to `maximumUnpackedSize` (the support intake, which stores the
+    /// file as it came, needs no more).
+    public var retainsContents: Bool
 
-    public init(trust: BundleTrust = .embeddedKey, limits: Limits = Limits(), decodesFacts: Bool = true) {
+    public init(trust: BundleTrust = .embeddedKey, limits: Limits = Limits(), decodesFacts: Bool = true, retainsContents: Bool = true) {
         self.trust = trust
         self.limits = limits
         self.decodesFacts = decodesFacts
+        self.retainsContents = retainsContents
     }
 
     public func read(contentsOf url: URL) throws(BundleError) -> VerifiedBundle {
@@ -70,22 +79,33 @@ public struct BundleReader: Sendable {
         // compression bomb costs a few kilobytes of inflating unless a trusted key signed it.
         // The whole archive's first two members are those same bytes.
         let (manifest, signer) = try signedHead(bytes)
-        let tar = try Gzip.decompress(bytes, limit: limits.maximumUnpackedSize)
-        let members = try USTar.members(of: tar, limits: limits)
-        var byName: [String: [UInt8]] = [:]
-        for member in members { byName[member.name] = member.bytes }
+        var members: [ArchiveMember] = []
+        var digests: [USTar.StreamedMember] = []
+        if retainsContents {
+            members = try USTar.members(of: try Gzip.decompress(bytes, limit: limits.maximumUnpackedSize), limits: limits)
+            digests = members.map { USTar.StreamedMember(name: $0.name, size: $0.bytes.count, sha256: BundleWriter.hex(SHA256.hash(data: $0.bytes))) }
+        } else {
+            var tar = USTar.StreamReader(limits: limits, keep: ["manifest.json", "manifest.sig", "facts.json", "collection.log"])
+            let inflater = try GzipInflater(bytes, limit: limits.maximumUnpackedSize)
+            while let piece = try inflater.next() { try tar.feed(piece) }
+            digests = try tar.finish()
+            members = digests.compactMap { member in member.bytes.map { ArchiveMember(name: member.name, bytes: $0) } }
+        }
+        let byDigest = Dictionary(digests.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var listed = Set<String>(["manifest.json", "manifest.sig"])
         for entry in manifest.members {
-            guard let data = byName[entry.path] else { throw .missingMember(entry.path) }
-            guard data.count == entry.size else {
-                throw .sizeMismatch(member: entry.path, expected: entry.size, found: data.count)
+            guard let member = byDigest[entry.path] else { throw .missingMember(entry.path) }
+            guard member.size == entry.size else {
+                throw .sizeMismatch(member: entry.path, expected: entry.size, found: member.size)
             }
-            guard BundleWriter.hex(SHA256.hash(data: data)) == entry.sha256.lowercased() else {
+            guard member.sha256 == entry.sha256.lowercased() else {
                 throw .digestMismatch(member: entry.path)
             }
             listed.insert(entry.path)
         }
-        if let extra = members.first(where: { !listed.contains($0.name) }) { throw .unlistedMember(extra.name) }
+        if let extra = digests.first(where: { !listed.contains($0.name) }) { throw .unlistedMember(extra.name) }
+        var byName: [String: [UInt8]] = [:]
+        for member in members { byName[member.name] = member.bytes }
 
         guard let factsJSON = byName["facts.json"] else { throw .missingMember("facts.json") }
         var facts = DeviceFacts()

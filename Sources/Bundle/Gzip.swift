@@ -111,3 +111,73 @@ public enum Gzip {
         return output
     }
 }
+
+/// Inflates a gzip stream a piece at a time, with ``Gzip/decompress(_:limit:)``'s checks and
+/// errors: for reading a bundle without holding it unpacked. zlib keeps a pointer to its
+/// `z_stream`, so the stream lives at a fixed address owned here.
+final class GzipInflater {
+    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    private let input: [UInt8]
+    private let limit: Int
+    private var chunk: [UInt8]
+    private var produced = 0
+    private var ended = false
+
+    init(_ input: [UInt8], limit: Int, chunkSize: Int = 256 * 1024) throws(BundleError) {
+        guard input.count >= 2, input[0] == 0x1f, input[1] == 0x8b else {
+            stream.deallocate()
+            throw .notGzip
+        }
+        stream.initialize(to: z_stream())
+        guard care_inflate_init2(stream, 15 + 16) == Z_OK else {
+            stream.deallocate()
+            throw .corruptCompression("zlib inflateInit2 failed")
+        }
+        self.input = input
+        self.limit = limit
+        chunk = [UInt8](repeating: 0, count: chunkSize)
+    }
+
+    deinit {
+        inflateEnd(stream)
+        stream.deallocate()
+    }
+
+    /// The next inflated piece; nil once the stream has ended (and nothing follows it).
+    func next() throws(BundleError) -> ArraySlice<UInt8>? {
+        guard !ended else { return nil }
+        let consumed = Int(stream.pointee.total_in)
+        var status: Int32 = Z_OK
+        let count = chunk.count
+        // zlib keeps no pointer into the input between calls (its window is its own), so the
+        // input is pointed at afresh each time from where it stopped.
+        input.withUnsafeBufferPointer { inBuffer in
+            chunk.withUnsafeMutableBufferPointer { out in
+                stream.pointee.next_in = inBuffer.baseAddress.map { UnsafeMutablePointer(mutating: $0 + consumed) }
+                stream.pointee.avail_in = uInt(inBuffer.count - consumed)
+                stream.pointee.next_out = out.baseAddress
+                stream.pointee.avail_out = uInt(count)
+                status = inflate(stream, Z_NO_FLUSH)
+            }
+        }
+        let made = count - Int(stream.pointee.avail_out)
+        produced += made
+        if produced > limit { throw .tooLarge("it unpacks to more than \(limit) bytes (decompression limit)") }
+        switch status {
+        case Z_OK:
+            break
+        case Z_STREAM_END:
+            ended = true
+            if Int(stream.pointee.total_in) != input.count {
+                throw .corruptCompression("\(input.count - Int(stream.pointee.total_in)) bytes of unexpected data after the gzip stream")
+            }
+        case Z_BUF_ERROR:
+            throw .truncated("the gzip stream ends early (file cut short?)")
+        case Z_DATA_ERROR:
+            throw .corruptCompression(stream.pointee.msg.map { String(cString: $0) } ?? "invalid data")
+        default:
+            throw .corruptCompression("zlib inflate returned \(status)")
+        }
+        return chunk[..<made]
+    }
+}

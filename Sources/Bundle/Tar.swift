@@ -1,3 +1,5 @@
+import Crypto
+
 /// One file inside a bundle's tar archive.
 public struct ArchiveMember: Sendable, Equatable {
     /// Relative path inside the archive (`raw/get-chassis-inventory.xml`).
@@ -98,34 +100,7 @@ enum USTar {
                 if first == nil { try checkEnd(of: archive, markerAt: offset) }
                 break
             }
-            guard let declared = number(header, 148, 8) else {
-                throw .malformedArchive("tar header at byte \(offset) has an unreadable checksum")
-            }
-            var sum = 0
-            for (i, byte) in header.enumerated() { sum += (i >= 148 && i < 156) ? 32 : Int(byte) }
-            guard sum == declared else {
-                throw .malformedArchive("tar header at byte \(offset) fails its checksum")
-            }
-            let magic = Array(header[(offset + 257) ..< (offset + 262)])
-            guard magic == Array("ustar".utf8) else {
-                throw .malformedArchive("tar header at byte \(offset) is not ustar")
-            }
-            let name = joinedName(header)
-            try checkName(name)
-            let type = header[offset + 156]
-            guard type == UInt8(ascii: "0") || type == 0 else {
-                let typeName = type >= 32 && type < 127 ? String(UnicodeScalar(type)) : "\\(\(type))"
-                throw .unsupportedMemberType(name: name, type: typeName)
-            }
-            guard let size = number(header, 124, 12) else {
-                throw .malformedArchive("tar header of \(name) has an unreadable size")
-            }
-            guard size <= limits.maximumMemberSize else {
-                throw .tooLarge("member \(name) is \(size) bytes, more than the limit of \(limits.maximumMemberSize)")
-            }
-            guard members.count < limits.maximumMemberCount else {
-                throw .tooManyMembers(limit: limits.maximumMemberCount)
-            }
+            let (name, size) = try member(header, at: offset, limits: limits, count: members.count)
             guard seen.insert(name).inserted else { throw .duplicateMember(name) }
             let start = offset + blockSize
             guard start + size <= archive.count else {
@@ -135,6 +110,41 @@ enum USTar {
             offset = start + padded(size)
         }
         return members
+    }
+
+    /// The name and size a (non-zero) header block declares, with every check a bundle's member
+    /// must pass; `count`: members before it (refused at the member limit).
+    static func member(_ header: ArraySlice<UInt8>, at offset: Int, limits: BundleReader.Limits,
+                       count: Int) throws(BundleError) -> (name: String, size: Int) {
+        let base = header.startIndex
+        guard let declared = number(header, 148, 8) else {
+            throw .malformedArchive("tar header at byte \(offset) has an unreadable checksum")
+        }
+        var sum = 0
+        for (i, byte) in header.enumerated() { sum += (i >= 148 && i < 156) ? 32 : Int(byte) }
+        guard sum == declared else {
+            throw .malformedArchive("tar header at byte \(offset) fails its checksum")
+        }
+        guard header[(base + 257) ..< (base + 262)].elementsEqual("ustar".utf8) else {
+            throw .malformedArchive("tar header at byte \(offset) is not ustar")
+        }
+        let name = joinedName(header)
+        try checkName(name)
+        let type = header[base + 156]
+        guard type == UInt8(ascii: "0") || type == 0 else {
+            let typeName = type >= 32 && type < 127 ? String(UnicodeScalar(type)) : "\\(\(type))"
+            throw .unsupportedMemberType(name: name, type: typeName)
+        }
+        guard let size = number(header, 124, 12) else {
+            throw .malformedArchive("tar header of \(name) has an unreadable size")
+        }
+        guard size <= limits.maximumMemberSize else {
+            throw .tooLarge("member \(name) is \(size) bytes, more than the limit of \(limits.maximumMemberSize)")
+        }
+        guard count < limits.maximumMemberCount else {
+            throw .tooManyMembers(limit: limits.maximumMemberCount)
+        }
+        return (name, size)
     }
 
     /// The end-of-archive marker is two zero blocks and nothing may follow it but zeros (the
@@ -186,6 +196,120 @@ enum USTar {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         if parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) {
             throw .unsafeMemberName(name)
+        }
+    }
+}
+
+extension USTar {
+    /// A member read by ``StreamReader``: its size and SHA-256, its bytes only when kept.
+    struct StreamedMember: Sendable {
+        var name: String
+        var size: Int
+        var sha256: String
+        var bytes: [UInt8]? = nil
+    }
+
+    /// Reads a ustar archive fed in pieces as it inflates, with the checks and errors of
+    /// ``members(of:limits:first:)`` and ``checkEnd(of:markerAt:)``, hashing every member and
+    /// keeping the bytes only of those named in `keep`. What it holds is a header block and the
+    /// kept members, whatever the size of the archive: a verification of a bundle whose raw
+    /// replies unpack to hundreds of megabytes needs a few kilobytes for them.
+    struct StreamReader {
+        let limits: BundleReader.Limits
+        let keep: Set<String>
+        private(set) var members: [StreamedMember] = []
+        private var seen = Set<String>()
+        /// Archive bytes consumed so far.
+        private var offset = 0
+        private var block: [UInt8] = []
+        private enum State {
+            case header
+            case content(name: String, size: Int, remaining: Int)
+            case padding(Int)
+            /// After the first zero block at `markerAt`: everything from here on must be zeros.
+            case end(markerAt: Int)
+        }
+        private var state = State.header
+        private var hasher = SHA256()
+        private var kept: [UInt8]?
+        private var firstNonZeroAfterMarker: Int?
+
+        init(limits: BundleReader.Limits, keep: Set<String>) {
+            self.limits = limits
+            self.keep = keep
+        }
+
+        mutating func feed(_ bytes: ArraySlice<UInt8>) throws(BundleError) {
+            var rest = bytes
+            while !rest.isEmpty {
+                switch state {
+                case .header:
+                    let take = rest.prefix(USTar.blockSize - block.count)
+                    block.append(contentsOf: take)
+                    rest = rest.dropFirst(take.count)
+                    guard block.count == USTar.blockSize else { continue }
+                    let at = offset
+                    offset += USTar.blockSize
+                    if block.allSatisfy({ $0 == 0 }) {
+                        state = .end(markerAt: at)
+                    } else {
+                        let (name, size) = try USTar.member(block[...], at: at, limits: limits, count: members.count)
+                        guard seen.insert(name).inserted else { throw .duplicateMember(name) }
+                        hasher = SHA256()
+                        kept = keep.contains(name) ? [] : nil
+                        kept?.reserveCapacity(size)
+                        state = .content(name: name, size: size, remaining: size)
+                        if size == 0 { finishMember() }
+                    }
+                    block.removeAll(keepingCapacity: true)
+                case let .content(name, size, remaining):
+                    let take = rest.prefix(remaining)
+                    take.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+                    kept?.append(contentsOf: take)
+                    rest = rest.dropFirst(take.count)
+                    offset += take.count
+                    state = .content(name: name, size: size, remaining: remaining - take.count)
+                    if remaining == take.count { finishMember() }
+                case let .padding(count):
+                    let take = min(count, rest.count)
+                    rest = rest.dropFirst(take)
+                    offset += take
+                    state = count == take ? .header : .padding(count - take)
+                case .end:
+                    if firstNonZeroAfterMarker == nil, let index = rest.firstIndex(where: { $0 != 0 }) {
+                        firstNonZeroAfterMarker = offset + (index - rest.startIndex)
+                    }
+                    offset += rest.count
+                    rest = rest.dropFirst(rest.count)
+                }
+            }
+        }
+
+        private mutating func finishMember() {
+            guard case let .content(name, size, _) = state else { return }
+            members.append(StreamedMember(name: name, size: size, sha256: BundleWriter.hex(hasher.finalize()), bytes: kept))
+            kept = nil
+            let padding = USTar.padded(size) - size
+            state = padding == 0 ? .header : .padding(padding)
+        }
+
+        /// The members, once the whole archive has been fed; the errors of a cut or doctored end.
+        func finish() throws(BundleError) -> [StreamedMember] {
+            switch state {
+            case .header, .padding:
+                throw .truncated("the archive ends inside a tar header (no end-of-archive marker)")
+            case let .content(name, size, remaining):
+                throw .truncated("member \(name) is cut short: \(size) bytes declared, \(size - remaining) present")
+            case let .end(marker):
+                let second = marker + USTar.blockSize
+                guard offset >= second + USTar.blockSize else {
+                    throw .truncated("the end-of-archive marker at byte \(marker) is a single zero block (two are required)")
+                }
+                if let extra = firstNonZeroAfterMarker {
+                    throw .trailingData(markerOffset: marker, firstByte: extra, count: offset - (second + USTar.blockSize))
+                }
+                return members
+            }
         }
     }
 }

@@ -34,8 +34,8 @@ public struct BundleIntake: Sendable {
     /// (`enrollment = pending`) rather than only being refused.
     public let enrollment: Bool
     public let logger: Logger
-    /// Verification holds a bundle unpacked in memory (up to 8 × `maxBundleSize`): at most this
-    /// many at once, so that many concurrent uploads cannot exhaust memory or the CPUs.
+    /// Verification inflates and hashes a bundle (up to 8 × `maxBundleSize`, a piece at a time):
+    /// at most this many at once, so that many concurrent uploads cannot exhaust the CPUs.
     let verifications: ConcurrencyGate
     /// Hidden, for tests: the process dies (`_exit(137)`) at this step of storing, named by
     /// `CARE_SUPPORT_CRASH_AT` (see ``CrashStep``), as a kill -9 would stop it there.
@@ -108,8 +108,11 @@ public struct BundleIntake: Sendable {
         } catch {
             return IntakeAnswer(status: 503, reason: "the store cannot be read now, try again later")
         }
+        // Checked as it inflates, keeping only the manifest, facts and log: the file is stored
+        // as it came, so nothing else of it is needed in memory.
         let reader = BundleReader(trust: .keys(trusted), limits: .init(
-            maximumFileSize: maxBundleSize, maximumUnpackedSize: maxBundleSize * 8, maximumMemberSize: maxBundleSize * 8))
+            maximumFileSize: maxBundleSize, maximumUnpackedSize: maxBundleSize * 8, maximumMemberSize: maxBundleSize * 8),
+            retainsContents: false)
         let path = file.path
         let verified: VerifiedBundle
         do {
@@ -163,7 +166,7 @@ public struct BundleIntake: Sendable {
     /// full against its own key, its key goes on the pending list; still 403 (the agent keeps
     /// the bundle and retries, so it is stored once the key is approved).
     private func enroll(path: String, reader: BundleReader, customer: String) async -> IntakeAnswer {
-        let selfSigned = BundleReader(trust: .embeddedKey, limits: reader.limits, decodesFacts: false)
+        let selfSigned = BundleReader(trust: .embeddedKey, limits: reader.limits, decodesFacts: false, retainsContents: false)
         let verified: VerifiedBundle
         do {
             verified = try await verify(path, with: selfSigned).get()

@@ -74,6 +74,26 @@ extension IntakeHarness {
         #expect(intake.storedFiles().count == 1)
     }
 
+    /// Verification inflates and hashes a bundle a piece at a time: a bundle whose raw reply
+    /// unpacks to 256 MiB (a few hundred kilobytes on the wire) is stored, and the intake's peak
+    /// memory stays far below that; holding the archive and its members whole took twice that.
+    @Test func aBundleThatUnpacksLargeIsVerifiedWithoutBeingHeldUnpacked() async throws {
+        let intake = try await IntakeHarness()
+        defer { intake.close() }
+        try intake.start()
+        var contents = try SampleBundles.contents(device: "r1", started: SampleBundles.started.addingTimeInterval(3600))
+        contents.rawReplies.append(RawReply(rpc: "get-large-output", bytes: [UInt8](repeating: UInt8(ascii: "a"), count: 256 << 20)))
+        contents.outcomes.append(RPCOutcome(rpc: "get-large-output", status: .ok, durationSeconds: 1))
+        let url = try BundleWriter(directory: URL(fileURLWithPath: intake.outbox), key: SampleBundles.agentKey).write(contents)
+        #expect(await intake.pass().outcomes == [url.lastPathComponent: .accepted(status: 201)])
+        #expect(intake.storedFiles().count == 1)
+        let status = try String(contentsOfFile: "/proc/\(try #require(intake.server).pid)/status", encoding: .utf8)
+        let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? Int.max
+        print("care-support serve peak RSS after a 256 MiB bundle: \(peak) kB")
+        #expect(peak < 128 << 10, "peak RSS \(peak) kB")
+    }
+
     /// The intake dying at each step of storing (body received, file placed, row committed):
     /// no partial bundle is ever visible, and the agent's retry completes the bundle, stored once.
     @Test(arguments: ["received", "placed", "committed"])
