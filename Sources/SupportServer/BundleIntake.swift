@@ -102,6 +102,13 @@ public struct BundleIntake: Sendable {
         if let claimed = claimedSHA256?.lowercased(), claimed != sha256 {
             return IntakeAnswer(status: 400, reason: "the body's SHA-256 is \(sha256), X-Care-Bundle-SHA256 says \(claimed.prefix(64)): damaged or cut short in transit")
         }
+        // The same bytes again (an agent's retry after an answer it never got, or after a crash
+        // between upload and delete): they were verified when stored, so the answer is known
+        // without inflating and hashing the bundle again. A store that cannot be read here
+        // gets the full path, which says so.
+        if let existing = try? await database.bundle(customer: customer, fileSHA256: sha256) {
+            return await alreadyStored(existing, logger: logger)
+        }
         let trusted: Set<AgentPublicKey>
         do {
             trusted = try await database.trustedKeys(customer: customer)
@@ -151,6 +158,26 @@ public struct BundleIntake: Sendable {
             logger.error("cannot store the bundle: \(error)")
             return IntakeAnswer(status: 503, reason: "the bundle cannot be stored now, try again later", bundle: id)
         }
+    }
+
+    /// The answer for bytes stored already for this customer: 200, and the case of an event
+    /// bundle opened if its first upload could not record it (that upload was answered 503).
+    private func alreadyStored(_ existing: StoredBundle, logger: Logger) async -> IntakeAnswer {
+        if existing.trigger == CollectionTrigger.event.rawValue {
+            do {
+                // The stored file is these bytes, verified when they were stored.
+                let manifest = try await Self.offload { () throws(BundleError) in
+                    try BundleReader.unverifiedManifest(atPath: files.path(sha256: existing.fileSHA256))
+                }
+                if let incident = SupportCase(bundle: existing, manifest: manifest, at: Date()) {
+                    try await openCase(incident, logger: logger)
+                }
+            } catch {
+                logger.error("cannot open the case of a stored event bundle: \(error)")
+                return IntakeAnswer(status: 503, reason: "the bundle is stored, its case cannot be recorded now, try again later", bundle: existing.id)
+            }
+        }
+        return IntakeAnswer(status: 200, reason: "bundle \(existing.id) is stored already", bundle: existing.id)
     }
 
     private func openCase(_ incident: SupportCase, logger: Logger) async throws(SupportStoreError) {

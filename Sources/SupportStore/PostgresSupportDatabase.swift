@@ -317,6 +317,12 @@ public final class PostgresSupportDatabase: SupportDatabase {
             .first.map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
     }
 
+    public func bundle(customer: String, fileSHA256: String) async throws(SupportStoreError) -> StoredBundle? {
+        try await rows("looking up a bundle file of \(customer)", SupportSchema.selectBundles + " WHERE file_sha256 = ? AND customer = ? LIMIT 1",
+                       [.text(fileSHA256), .text(customer)])
+            .first.map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
+    }
+
     public func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle] {
         let (sql, values) = SupportSchema.bundlesQuery(customer: customer, device: device)
         return try await rows("listing bundles", sql, values).map { row throws(SupportStoreError) in

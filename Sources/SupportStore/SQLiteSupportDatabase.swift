@@ -276,6 +276,13 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
+    public func bundle(customer: String, fileSHA256: String) async throws(SupportStoreError) -> StoredBundle? {
+        try await read("looking up a bundle file of \(customer)") { db in
+            try Row.fetchOne(db, sql: SupportSchema.selectBundles + " WHERE file_sha256 = ? AND customer = ? LIMIT 1", arguments: [fileSHA256, customer])
+                .map { row in try StoredBundle(row: GRDBColumns(row: row)) }
+        }
+    }
+
     public func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle] {
         let (sql, values) = SupportSchema.bundlesQuery(customer: customer, device: device)
         return try await read("listing bundles") { db in

@@ -120,6 +120,8 @@ public protocol SupportDatabase: Sendable {
     /// Commits the row of a bundle whose file is stored already.
     func insert(_ bundle: StoredBundle) async throws(SupportStoreError) -> BundleInsertion
     func bundle(id: UUID) async throws(SupportStoreError) -> StoredBundle?
+    /// A bundle of `customer` stored from a file with this SHA-256 (the same bytes again).
+    func bundle(customer: String, fileSHA256: String) async throws(SupportStoreError) -> StoredBundle?
     /// Newest collection first; nil filters match everything.
     func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle]
     /// A customer's newest `perDevice` bundles of each device, newest collection first: what a

@@ -22,12 +22,12 @@ import TestSupport
                                   maxBundleSize: 1 << 20, logger: makeTestLogger())
         }
 
-        func upload(_ bytes: [UInt8], claimed: String? = nil) async throws -> IntakeAnswer {
+        func upload(_ bytes: [UInt8], claimed: String? = nil, customer: String = "ACME") async throws -> IntakeAnswer {
             let file = try intake.files.newIncomingFile()
             defer { file.discard() }
             try bytes.withUnsafeBytes { try file.write($0) }
             let sha = try file.finish()
-            return await intake.accept(file, sha256: sha, name: "r1-SN-20251125-020000.tar.gz", customer: "ACME", claimedSHA256: claimed)
+            return await intake.accept(file, sha256: sha, name: "r1-SN-20251125-020000.tar.gz", customer: customer, claimedSHA256: claimed)
         }
     }
 
@@ -75,6 +75,26 @@ import TestSupport
         let conflict = try await bench.upload(second)
         #expect(conflict.status == 409 && conflict.reason.contains("a different bundle with id \(contents.bundleId)"))
         #expect(try await bench.intake.database.bundles(customer: "ACME", device: nil).map(\.fileSHA256).count == 1)
+    }
+
+    /// The same bytes again are answered from the stored row, not verified again: with the
+    /// signer revoked since, they are still "stored already" (a new bundle of that signer is
+    /// refused, so the answer cannot have come from verification); another customer's upload of
+    /// the same bytes is verified (and refused: it does not trust the key).
+    @Test func theSameBytesAgainAreAnsweredWithoutVerifyingThemAgain() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        let bytes = try BundleWriter.encode(try SampleBundles.contents(device: "r1", started: SampleBundles.started), key: SampleBundles.agentKey)
+        #expect(try await bench.upload(bytes).status == 201)
+        _ = try await bench.intake.database.revokeKey(customer: "ACME", key: SampleBundles.agentKey.publicKey, at: Date())
+        let again = try await bench.upload(bytes)
+        #expect(again.status == 200 && again.reason.contains("is stored already"), "\(again)")
+        let fresh = try BundleWriter.encode(try SampleBundles.contents(device: "r1", started: SampleBundles.started.addingTimeInterval(60)),
+                                            key: SampleBundles.agentKey)
+        #expect(try await bench.upload(fresh).status == 403)
+        _ = try await bench.intake.database.addCustomer("BETA", at: Date())
+        #expect(try await bench.upload(bytes, customer: "BETA").status == 403)
+        #expect(try await bench.intake.database.bundles(customer: nil, device: nil).count == 1)
     }
 
     @Test func aManifestDisagreeingWithItsFactsIsRefused() async throws {

@@ -7,6 +7,31 @@ import TestSupport
 /// its customer, listed by `care-support cases` and the read API, closed by `care-support case
 /// close`; a re-upload opens no second case, and scheduled bundles open none.
 @Suite(.serialized) struct CaseTests {
+    /// The intake dies after committing an event bundle's row, before recording its case: the
+    /// agent's retry (the same bytes, answered from the stored row without verifying again)
+    /// opens the case from the stored file's manifest.
+    @Test func aRetryAfterACrashBeforeTheCaseOpensIt() async throws {
+        let intake = try await IntakeHarness()
+        defer { intake.close() }
+        try intake.start(environment: ["CARE_SUPPORT_CRASH_AT": "committed"])
+        var contents = try SampleBundles.contents(device: "r1", started: SampleBundles.started)
+        contents.trigger = .event
+        contents.event = TriggerEvent(kind: "core-dump", source: "health-poll", time: SampleBundles.started,
+                                      evidence: "new core file /var/tmp/rpd.core.0.gz")
+        let url = try BundleWriter(directory: URL(fileURLWithPath: intake.outbox), key: SampleBundles.agentKey).write(contents)
+        guard case .failed? = await intake.pass().outcomes[url.lastPathComponent] else {
+            Issue.record("the intake did not die after committing"); return
+        }
+        intake.stop()
+        #expect(try intake.json("bundles", "--customer", "ACME").count == 1)
+        #expect(try intake.json("cases", "--customer", "ACME").isEmpty)
+        try intake.start()
+        #expect(await intake.pass().outcomes[url.lastPathComponent] == .accepted(status: 200))
+        let cases = try intake.json("cases", "--customer", "ACME")
+        #expect(cases.count == 1 && cases.first?["event_kind"] as? String == "core-dump", "\(cases)")
+        #expect(cases.first?["bundle_id"] as? String == contents.bundleId.uuidString)
+    }
+
     @Test func anEventBundleOpensOneCaseListedByTheCommandAndTheAPI() async throws {
         let intake = try await IntakeHarness()
         defer { intake.close() }

@@ -212,6 +212,11 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         #expect(try await db.insert(changed) == .duplicate(existing: first))
         #expect(try await other.bundle(id: first.id) == first)
         #expect(try await db.bundle(id: UUID()) == nil)
+        // Found by its file for its customer only.
+        _ = try await db.addCustomer("BETA", at: t0)
+        #expect(try await other.bundle(customer: "ACME", fileSHA256: first.fileSHA256) == first)
+        #expect(try await db.bundle(customer: "BETA", fileSHA256: first.fileSHA256) == nil)
+        #expect(try await db.bundle(customer: "ACME", fileSHA256: changed.fileSHA256) == nil)
         await #expect(throws: SupportStoreError.unknownCustomer("nobody")) {
             _ = try await db.insert(record(customer: "nobody", collected: t0))
         }
