@@ -123,7 +123,7 @@ public struct BundleIntake: Sendable {
         let path = file.path
         let verified: VerifiedBundle
         do {
-            verified = try await verify(path, with: reader).get()
+            verified = try await verify(path, with: reader, customer: customer).get()
         } catch .untrustedKey where enrollment {
             return await enroll(path: path, reader: reader, customer: customer)
         } catch {
@@ -196,7 +196,7 @@ public struct BundleIntake: Sendable {
         let selfSigned = BundleReader(trust: .embeddedKey, limits: reader.limits, decodesFacts: false, retainsContents: false)
         let verified: VerifiedBundle
         do {
-            verified = try await verify(path, with: selfSigned).get()
+            verified = try await verify(path, with: selfSigned, customer: customer).get()
         } catch {
             return Self.answer(for: error, customer: customer)
         }
@@ -219,8 +219,8 @@ public struct BundleIntake: Sendable {
     }
 
     /// Reads and verifies the file off Swift's cooperative threads, within the verification gate.
-    private func verify(_ path: String, with reader: BundleReader) async -> Result<VerifiedBundle, BundleError> {
-        await verifications.enter()
+    private func verify(_ path: String, with reader: BundleReader, customer: String) async -> Result<VerifiedBundle, BundleError> {
+        await verifications.enter(customer: customer)
         let result: Result<VerifiedBundle, BundleError>
         do {
             result = .success(try await Self.offload { () throws(BundleError) -> VerifiedBundle in
@@ -285,28 +285,56 @@ public struct BundleIntake: Sendable {
     }
 }
 
-/// At most `limit` holders at once; the others wait their turn in arrival order.
+/// At most `limit` holders at once; the others wait their turn: customers take turns, and each
+/// customer's waiters go in arrival order.
 actor ConcurrencyGate {
     let limit: Int
     private var holders = 0
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// Each customer's waiters, first come first served.
+    private var waiting: [String: FIFO<CheckedContinuation<Void, Never>>] = [:]
+    /// Customers with waiters, each once, in the order their turns come: one customer's burst of
+    /// uploads waits behind its own, not in front of every other customer's.
+    private var turns = FIFO<String>()
 
     init(limit: Int) { self.limit = limit }
 
-    func enter() async {
+    func enter(customer: String = "") async {
         if holders < limit {
             holders += 1
             return
         }
-        await withCheckedContinuation { waiting.append($0) }
+        await withCheckedContinuation { continuation in
+            if waiting[customer] == nil { turns.append(customer) }
+            waiting[customer, default: FIFO()].append(continuation)
+        }
     }
 
-    /// Hands the place to the next waiter, if any.
+    /// Hands the place to the first waiter of the customer whose turn it is, if any.
     func leave() {
-        if waiting.isEmpty {
+        guard let customer = turns.popFirst(), let next = waiting[customer]?.popFirst() else {
             holders -= 1
-        } else {
-            waiting.removeFirst().resume()
+            return
+        }
+        if waiting[customer]?.isEmpty == true { waiting[customer] = nil } else { turns.append(customer) }
+        next.resume()
+    }
+
+    /// A FIFO that does not shift its elements on every removal (a burst of thousands of
+    /// waiters would make `removeFirst` quadratic).
+    struct FIFO<Element> {
+        private var items: [Element] = []
+        private var head = 0
+        var isEmpty: Bool { head == items.count }
+
+        mutating func append(_ item: Element) { items.append(item) }
+
+        mutating func popFirst() -> Element? {
+            guard head < items.count else { return nil }
+            defer {
+                head += 1
+                if head > 64 && head * 2 > items.count { items.removeFirst(head); head = 0 }
+            }
+            return items[head]
         }
     }
 }

@@ -127,4 +127,29 @@ import TestSupport
         }
         #expect(await count.most == 2)
     }
+
+    /// One customer's burst waits behind its own: customers take turns at the verification gate.
+    @Test func customersTakeTurnsAtTheVerificationGate() async throws {
+        let gate = ConcurrencyGate(limit: 1)
+        actor Order {
+            var admitted: [String] = []
+            func add(_ name: String) { admitted.append(name) }
+        }
+        let order = Order()
+        await gate.enter(customer: "first")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // ACME queues five, then BETA one, then ACME one more, each in turn.
+            for (index, customer) in ["ACME", "ACME", "ACME", "ACME", "ACME", "BETA", "ACME", "GAMMA"].enumerated() {
+                group.addTask {
+                    await gate.enter(customer: customer)
+                    await order.add("\(customer)\(index)")
+                    await gate.leave()
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            await gate.leave()
+            try await group.waitForAll()
+        }
+        #expect(await order.admitted == ["ACME0", "BETA5", "GAMMA7", "ACME1", "ACME2", "ACME3", "ACME4", "ACME6"])
+    }
 }
