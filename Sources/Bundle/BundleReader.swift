@@ -52,10 +52,14 @@ public struct BundleReader: Sendable {
     public var decodesFacts: Bool
     /// Whether to keep every member (the raw replies in `contents`). Without, the archive is
     /// inflated and checked a piece at a time and only the manifest, signature, facts and log
-    /// are kept: verifying costs a few hundred kilobytes however far the bundle unpacks, where
-    /// holding it whole costs up to `maximumUnpackedSize` (the support intake, which stores the
-    /// file as it came, needs no more).
+    /// are kept (each at most ``maximumKeptMemberSize``): verifying costs the size of those,
+    /// however far the raw replies unpack, where holding it whole costs up to
+    /// `maximumUnpackedSize` (the support intake, which stores the file as it came, needs no more).
     public var retainsContents: Bool
+    /// Without retained contents: the largest facts.json or collection.log read into memory.
+    public static let maximumKeptMemberSize = 16 << 20
+    /// Without retained contents: how much is inflated at a time (tests use small pieces).
+    var pieceSize = 256 * 1024
 
     public init(trust: BundleTrust = .embeddedKey, limits: Limits = Limits(), decodesFacts: Bool = true, retainsContents: Bool = true) {
         self.trust = trust
@@ -85,8 +89,9 @@ public struct BundleReader: Sendable {
             members = try USTar.members(of: try Gzip.decompress(bytes, limit: limits.maximumUnpackedSize), limits: limits)
             digests = members.map { USTar.StreamedMember(name: $0.name, size: $0.bytes.count, sha256: BundleWriter.hex(SHA256.hash(data: $0.bytes))) }
         } else {
-            var tar = USTar.StreamReader(limits: limits, keep: ["manifest.json", "manifest.sig", "facts.json", "collection.log"])
-            let inflater = try GzipInflater(bytes, limit: limits.maximumUnpackedSize)
+            var tar = USTar.StreamReader(limits: limits, keep: ["manifest.json", "manifest.sig", "facts.json", "collection.log"],
+                                         keptLimit: min(limits.maximumMemberSize, Self.maximumKeptMemberSize))
+            let inflater = try GzipInflater(bytes, limit: limits.maximumUnpackedSize, chunkSize: pieceSize)
             while let piece = try inflater.next() { try tar.feed(piece) }
             digests = try tar.finish()
             members = digests.compactMap { member in member.bytes.map { ArchiveMember(name: member.name, bytes: $0) } }

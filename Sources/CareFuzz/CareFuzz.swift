@@ -6,7 +6,7 @@ import XML
 /// Fuzz targets for what a hostile device or bundle controls, beside NETCONFFuzz (framing):
 /// `xml` (the XML document, reply sections, every fact parser, XML redaction), `redact` (curly
 /// text and set-form redaction and the text configuration reader), `bundle` (the bundle
-/// reader: gzip, tar, manifest, signature) and `ssh-offer` (a server's identification and
+/// reader, whole and streaming: gzip, tar, manifest, signature) and `ssh-offer` (a server's identification and
 /// key-exchange init, fed in pieces as a socket would deliver them). `CARE_FUZZ_TARGET` picks one. Built with
 /// `-sanitize=fuzzer -DFUZZING` libFuzzer drives it (scripts/fuzz-all.sh); otherwise it replays
 /// files: `CareFuzz TARGET PATH...` (crash reproducers, Tests/FuzzRegressions).
@@ -33,7 +33,12 @@ enum FuzzTarget: String, CaseIterable {
             _ = try? ConfigurationTree(checkingText: text)
             _ = redactor.redactTokens(in: text)
         case .bundle:
-            _ = try? BundleReader(limits: BundleReader.Limits(maximumFileSize: 4 << 20, maximumUnpackedSize: 16 << 20)).read(bytes: bytes)
+            // Both readers: the support intake's streaming one must accept exactly what the
+            // whole read accepts (a disagreement is a crash for the fuzzer to keep).
+            let limits = BundleReader.Limits(maximumFileSize: 4 << 20, maximumUnpackedSize: 16 << 20)
+            let whole = (try? BundleReader(limits: limits).read(bytes: bytes)) != nil
+            let streamed = (try? BundleReader(limits: limits, retainsContents: false).read(bytes: bytes)) != nil
+            if whole != streamed { fatalError("the whole read \(whole ? "accepts" : "refuses") a bundle the streaming read \(streamed ? "accepts" : "refuses")") }
         case .sshOffer:
             // The first byte sets the piece size: the reader must not depend on how reads split.
             guard let first = bytes.first else { return }

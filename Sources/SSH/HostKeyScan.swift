@@ -1,6 +1,7 @@
 import CLibSSH2
 import Foundation
 import IOLoop
+import Logging
 
 /// Fetches a server's host keys as `ssh-keyscan` does: one SSH handshake per key family, each
 /// offering only that family, then disconnect (no authentication). For recording keys in
@@ -34,7 +35,14 @@ public enum HostKeyScan {
                 }
             }
         }
-        if keys.isEmpty, let lastError { throw lastError }
+        if keys.isEmpty, let lastError {
+            // Every family failed: perhaps no host key type in common, perhaps nothing else is.
+            if connect == nil, let precise = await SSHSession.explainNegotiation(
+                host: host, port: port, hostKeys: families.flatMap { $0 }, timeout: timeout, loop: loop, logger: Logger(label: "care-agent.hosts-scan")) {
+                throw SSHError.handshake(peer: "\(host):\(port)", message: precise)
+            }
+            throw lastError
+        }
         return keys
     }
 }
@@ -56,7 +64,7 @@ extension SSHSession {
                 throw SSHError.libssh2(peer: peer, operation: "session init", code: -6, message: "out of memory")
             }
             libssh2_session_set_blocking(raw, 0)
-            SSHSession.preferAlgorithms(raw)
+            try SSHSession.preferAlgorithms(raw, peer: peer)
             guard libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, keyTypes.joined(separator: ",")) == 0 else {
                 throw SSHError.handshake(peer: peer, message: "this libssh2 does not support \(keyTypes.joined(separator: ","))")
             }

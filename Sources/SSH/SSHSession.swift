@@ -139,7 +139,12 @@ public final class SSHSession: @unchecked Sendable {
         let defaults = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
         let order = (preferred + defaults).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         _ = libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, order.joined(separator: ","))
-        SSHSession.preferAlgorithms(raw)
+        do {
+            try SSHSession.preferAlgorithms(raw, peer: peer)
+        } catch {
+            await session.close()
+            throw error
+        }
 
         do {
             let deadline = ContinuousClock.now + timeouts.authentication
@@ -324,13 +329,16 @@ public final class SSHSession: @unchecked Sendable {
     static let macs = ["hmac-sha2-256", "hmac-sha2-512", "hmac-sha1"]
 
     /// Sets ``keyExchanges``, ``ciphers`` and ``macs`` (libssh2 skips names it does not know).
-    static func preferAlgorithms(_ raw: OpaquePointer) {
-        _ = libssh2_session_method_pref(raw, LIBSSH2_METHOD_KEX, keyExchanges.joined(separator: ","))
-        for method in [LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC] {
-            _ = libssh2_session_method_pref(raw, method, ciphers.joined(separator: ","))
-        }
-        for method in [LIBSSH2_METHOD_MAC_CS, LIBSSH2_METHOD_MAC_SC] {
-            _ = libssh2_session_method_pref(raw, method, macs.joined(separator: ","))
+    /// A libssh2 that knows none of a list would keep its own defaults, weak ones included: the
+    /// session is refused instead.
+    static func preferAlgorithms(_ raw: OpaquePointer, peer: String) throws(SSHError) {
+        let lists: [(Int32, [String], String)] = [
+            (LIBSSH2_METHOD_KEX, keyExchanges, "key exchange"),
+            (LIBSSH2_METHOD_CRYPT_CS, ciphers, "cipher"), (LIBSSH2_METHOD_CRYPT_SC, ciphers, "cipher"),
+            (LIBSSH2_METHOD_MAC_CS, macs, "MAC"), (LIBSSH2_METHOD_MAC_SC, macs, "MAC"),
+        ]
+        for (method, names, category) in lists where libssh2_session_method_pref(raw, method, names.joined(separator: ",")) != 0 {
+            throw .handshake(peer: peer, message: "this libssh2 (\(libssh2Version)) supports none of the \(category) algorithms care-agent allows (\(names.joined(separator: ",")))")
         }
     }
 

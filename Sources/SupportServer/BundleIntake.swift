@@ -34,8 +34,9 @@ public struct BundleIntake: Sendable {
     /// (`enrollment = pending`) rather than only being refused.
     public let enrollment: Bool
     public let logger: Logger
-    /// Verification inflates and hashes a bundle (up to 8 × `maxBundleSize`, a piece at a time):
-    /// at most this many at once, so that many concurrent uploads cannot exhaust the CPUs.
+    /// Verification inflates and hashes a bundle (up to 8 × `maxBundleSize`, a piece at a time,
+    /// holding the manifest, facts and log, each at most 16 MiB): at most this many at once, so
+    /// that many concurrent uploads cannot exhaust the CPUs or memory.
     let verifications: ConcurrencyGate
     /// Hidden, for tests: the process dies (`_exit(137)`) at this step of storing, named by
     /// `CARE_SUPPORT_CRASH_AT` (see ``CrashStep``), as a kill -9 would stop it there.
@@ -204,9 +205,9 @@ public struct BundleIntake: Sendable {
         do {
             let dropped = try await database.recordPending(customer: customer, key: verified.signer, agent: verified.manifest.agent.id,
                                                            device: verified.manifest.device.name, at: Date())
-            if dropped > 0 {
+            if !dropped.isEmpty {
                 logger.warning("pending keys over the limit: the least recently seen dropped", metadata: [
-                    "customer": "\(customer)", "key": "\(fingerprint)", "dropped": "\(dropped)",
+                    "customer": "\(customer)", "recorded": "\(fingerprint)", "dropped": "\(dropped.joined(separator: ","))",
                     "limit": "\(PendingKeyRecord.limitPerCustomer)",
                 ])
             }

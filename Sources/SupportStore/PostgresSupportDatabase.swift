@@ -219,12 +219,13 @@ public final class PostgresSupportDatabase: SupportDatabase {
     }
 
     @discardableResult
-    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> Int {
+    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> [String] {
         try await requireCustomer(customer)
         _ = try await rows("recording a pending key of \(customer)", SupportSchema.recordPending,
                            [.text(customer), .text(key.base64), .text(key.fingerprint), .text(agent), .text(device), SQLValue(date), SQLValue(date)])
-        return try await rows("trimming the pending keys of \(customer)", SupportSchema.trimPending + " RETURNING public_key",
-                              [.text(customer), .text(customer)]).count
+        return try await rows("trimming the pending keys of \(customer)", SupportSchema.trimPending,
+                              [.text(customer), .text(key.base64), .text(customer), .text(key.base64)])
+            .map { row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("fingerprint") }
     }
 
     public func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord] {

@@ -175,13 +175,12 @@ public final class SQLiteSupportDatabase: SupportDatabase {
     }
 
     @discardableResult
-    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> Int {
+    public func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> [String] {
         try await write("recording a pending key of \(customer)") { db in
             try Self.requireCustomer(db, customer)
             let now = SupportSchema.milliseconds(date)
             try db.execute(sql: SupportSchema.recordPending, arguments: [customer, key.base64, key.fingerprint, agent, device, now, now])
-            try db.execute(sql: SupportSchema.trimPending, arguments: [customer, customer])
-            return db.changesCount
+            return try String.fetchAll(db, sql: SupportSchema.trimPending, arguments: [customer, key.base64, customer, key.base64])
         }
     }
 

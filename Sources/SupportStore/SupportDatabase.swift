@@ -92,10 +92,10 @@ public protocol SupportDatabase: Sendable {
     func customer(forTokenHash hash: String, scope: TokenScope) async throws(SupportStoreError) -> String?
 
     /// Notes an upload signed by an untrusted key (enrollment); the key waits for approval. At
-    /// most ``PendingKeyRecord/limitPerCustomer`` keys wait per customer: returns how many of
-    /// the least recently seen this one pushed out.
+    /// most ``PendingKeyRecord/limitPerCustomer`` keys wait per customer, this one always among
+    /// them: returns the fingerprints of the least recently seen others it pushed out.
     @discardableResult
-    func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> Int
+    func recordPending(customer: String, key: AgentPublicKey, agent: String, device: String, at date: Date) async throws(SupportStoreError) -> [String]
     /// Keys waiting for approval, of one customer or all.
     func pendingKeys(customer: String?) async throws(SupportStoreError) -> [PendingKeyRecord]
 

@@ -210,9 +210,13 @@ enum SupportSchema {
             device = excluded.device, uploads = pending_keys.uploads + 1
         """
 
+    /// Keeps the key just recorded (arguments: customer, that key, twice) and the most recently
+    /// seen others up to the limit; returns the fingerprints removed.
     static let trimPending = """
-        DELETE FROM pending_keys WHERE customer = ? AND public_key NOT IN (
-            SELECT public_key FROM pending_keys WHERE customer = ? ORDER BY last_seen DESC, public_key LIMIT \(PendingKeyRecord.limitPerCustomer))
+        DELETE FROM pending_keys WHERE customer = ? AND public_key <> ? AND public_key NOT IN (
+            SELECT public_key FROM pending_keys WHERE customer = ? AND public_key <> ?
+            ORDER BY last_seen DESC, public_key LIMIT \(PendingKeyRecord.limitPerCustomer - 1))
+        RETURNING fingerprint
         """
 
     static let selectPending = "SELECT customer, public_key, agent, device, first_seen, last_seen, uploads FROM pending_keys"

@@ -40,6 +40,18 @@ import TestSupport
         #expect(offer.map { $0.mismatches(with: Self.client) } == [])
     }
 
+    /// A real OpenSSH 9.2 server's first bytes (the fuzz target's seed, after its piece-size byte).
+    @Test func readsARealOpenSSHStart() throws {
+        let capture = Fixtures.packageRoot.appendingPathComponent("Tests/FuzzRegressions/ssh-offer/openssh-9.2-start-whole.bin")
+        var reader = SSHAlgorithmOffer.Reader()
+        let offer = try #require(try reader.feed(Array(try Data(contentsOf: capture)).dropFirst()))
+        #expect(offer.serverVersion.hasPrefix("SSH-2.0-OpenSSH_9.2p1"))
+        #expect(offer.keyExchange.contains("curve25519-sha256") && offer.keyExchange.contains("kex-strict-s-v00@openssh.com"))
+        #expect(offer.hostKeys.contains("ssh-ed25519"))
+        #expect(offer.ciphers.contains("aes128-ctr") && offer.macs.contains("hmac-sha2-256"))
+        #expect(offer.mismatches(with: Self.client) == [])
+    }
+
     @Test func namesEachCategoryWithNothingInCommon() throws {
         var reader = SSHAlgorithmOffer.Reader()
         let offer = try #require(try reader.feed(Self.serverStart(kex: "sntrup761x25519-sha512@openssh.com,ext-info-s",
@@ -133,6 +145,20 @@ import TestSupport
         let mac = try await failure { $0.extraConfig = "MACs hmac-md5\n" }
         #expect(mac.contains("no common MAC algorithm"), "\(mac)")
         #expect(mac.contains("'set system services ssh macs'"))
+    }
+
+    /// `hosts scan` against the same device: every key family fails alike, and the error names
+    /// the category with nothing in common instead of a bare "unable to exchange encryption keys".
+    @Test func aHostKeyScanNamesTheCategoryToo() async throws {
+        var options = SSHDHarness.Options(subsystem: "/bin/true")
+        options.extraConfig = "Ciphers 3des-cbc\n"
+        let h = try SSHDHarness(options)
+        defer { h.stop() }
+        await #expect {
+            _ = try await HostKeyScan.scan(host: h.addresses[0], port: h.port, timeout: .seconds(5))
+        } throws: { error in
+            "\(error)".contains("no common cipher algorithm") && "\(error)".contains("offers 3des-cbc;")
+        }
     }
 
     /// An RSA host key on a server that refuses SHA-1: the host key category, with the libssh2 1.10 hint.
