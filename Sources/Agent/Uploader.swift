@@ -248,8 +248,14 @@ public final class Uploader: Service, @unchecked Sendable {
                 backoff = delay
                 await runtime.setUploadNextAttempt(Date().addingTimeInterval(delay.seconds))
                 logger.info("upload failed, trying again later", metadata: ["in": "\(delay)"])
-                // Only shutdown ends the backoff early: a new bundle does not make the server answer.
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                if pass.undecided {
+                    // One bundle's server error, nothing to compare it with: a new bundle (an
+                    // incident's, say) is tried at once, first, and tells whose fault it was.
+                    await wake.wait(timeout: delay)
+                } else {
+                    // Only shutdown ends the backoff early: a new bundle does not make the server answer.
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                }
             } else {
                 backoff = nil
                 await runtime.setUploadNextAttempt(nil)
@@ -265,6 +271,10 @@ public final class Uploader: Service, @unchecked Sendable {
         /// True when the server or the network failed (every bundle would): the pass stopped
         /// there and the uploader backs off.
         public var failed = false
+        /// The pass failed on a server error (or 409) of its last bundle with no bundle taken
+        /// before it: whether the server fails on everything or on that bundle is not known, so
+        /// a new bundle (a collection's wake) ends the backoff early to tell.
+        public var undecided = false
         /// Bundles moved to `rejected/` in this pass after ``Uploader/maxAttemptsPerBundle`` failures.
         public var setAside: [String] = []
     }
@@ -280,8 +290,14 @@ public final class Uploader: Service, @unchecked Sendable {
     /// every bundle would meet (network, TLS, credentials, a server error twice in a row) does.
     public func uploadPending(settings: UploadSettings, outbox: FileOutbox) async -> Pass {
         var pass = Pass()
-        let pending = outbox.pending().map(\.name)
+        var pending = outbox.pending().map(\.name)
         strikes.keep(only: Set(pending))
+        // Bundles that failed on their own before go after the others (stable: the upload
+        // order stands among each): a poison bundle does not make every pass start with a
+        // failure, and the bundles after it show whose fault its next failure is.
+        let struck = pending.filter { strikes.count($0) > 0 }
+        if !struck.isEmpty { pending = pending.filter { strikes.count($0) == 0 } + struck }
+        var taken = false
         // A bundle that met a server error, until the next attempt says whose fault it was.
         var suspect: (name: String, reason: String)?
         scan: for name in pending {
@@ -292,6 +308,7 @@ public final class Uploader: Service, @unchecked Sendable {
             if case let .failed(text) = outcome { reason = text } else { reason = "" }
             switch scope {
             case nil:
+                taken = true
                 // The server took (or refused) this one: the suspect's server error was its own.
                 if let previous = suspect {
                     await strike(previous.name, reason: previous.reason, outbox: outbox, settings: settings, pass: &pass)
@@ -313,8 +330,16 @@ public final class Uploader: Service, @unchecked Sendable {
                 break scan
             }
         }
-        // A server error with nothing after it to compare: maybe the server is down; back off.
-        if suspect != nil { pass.failed = true }
+        if let last = suspect {
+            if taken {
+                // The server took a bundle in this pass: the last one's failure is its own.
+                await strike(last.name, reason: last.reason, outbox: outbox, settings: settings, pass: &pass)
+            } else {
+                // Nothing to compare it with: maybe the server is down; back off.
+                pass.failed = true
+                pass.undecided = true
+            }
+        }
         return pass
     }
 

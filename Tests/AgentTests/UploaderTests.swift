@@ -394,6 +394,47 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(!json.contains(Self.token) && !json.contains(wrong))
     }
 
+    /// A bundle the server fails on, alone in the outbox: nothing tells whether the server fails
+    /// on everything, so the uploader backs off (a minute here); a collection's new bundle ends
+    /// that backoff at once, is taken, and shows the failure to be the old bundle's.
+    @Test func aNewBundleEndsTheBackoffOfALoneFailure() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        settings.retryBackoff = .seconds(60)
+        settings.interval = .seconds(3600)
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let poison = "poison-SN0-20261125T000000Z.tar.gz"
+        try bench.addBundle(poison, age: 1000)
+        func poisonAttempts() -> Int {
+            nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(poison) 500") }.count
+        }
+        let loop = Task { try await bench.uploader.loop() }
+        defer { loop.cancel() }
+        var deadline = ContinuousClock.now + .seconds(5)
+        while poisonAttempts() == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(poisonAttempts() == 1)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await AgentStatus(runtime: bench.runtime).upload?.nextAttempt != nil, "backing off")
+
+        let fresh = "r1_SN1_20261125T010000Z.tar.gz"
+        let data = try bench.addBundle(fresh)
+        _ = await bench.runtime.collect([], trigger: .request)
+        deadline = ContinuousClock.now + .seconds(5)
+        while bench.exists(fresh) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(FileManager.default.contents(atPath: nginx.received(fresh)) == data, "the new bundle waited for the backoff")
+        try await Task.sleep(for: .milliseconds(300))
+        // Tried again beside it, and counted as its own failure: no backoff any more.
+        #expect(poisonAttempts() == 2)
+        #expect(bench.lines.lines.contains { $0.contains("bundle failed on its own") && $0.contains(poison) && $0.contains("attempts=1") })
+        #expect(await AgentStatus(runtime: bench.runtime).upload?.nextAttempt == nil)
+        loop.cancel()
+        _ = try? await loop.value
+    }
+
     @Test func aFinishedCollectionWakesTheUploader() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
