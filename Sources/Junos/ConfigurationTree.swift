@@ -152,11 +152,29 @@ public struct ConfigurationTree: Sendable, Equatable {
 
     /// ``effective`` when the caller already has ``appliedGroupNames`` (saves a walk).
     public func effective(appliedGroups: [String]) -> ConfigStatement {
+        effectiveExpansion(appliedGroups: appliedGroups).statement
+    }
+
+    /// Applying groups adds at most this many statements, or four times the configuration's
+    /// own if that is more. A group whose statements apply groups again (or the same group
+    /// several times over at each of many levels) would otherwise grow the tree exponentially:
+    /// a few kilobytes of hostile configuration, millions of statements.
+    public static let minimumExpansionBudget = 200_000
+
+    /// What the limit says when it stops an expansion.
+    public static let expansionLimitMessage =
+        "applying configuration groups would add more than \(minimumExpansionBudget) statements (or 4 times the configuration's own): groups applied within groups, many times over"
+
+    /// ``effective``, and whether every applied group could be merged in within the budget
+    /// (``minimumExpansionBudget``); when not, the statements merged so far.
+    public func effectiveExpansion(appliedGroups: [String]) -> (statement: ConfigStatement, complete: Bool) {
         let definedGroups = root.children("groups")
         var base = root
         base.children.removeAll { $0.keyword == "groups" }
         // Nothing applied: no walk needed (large configurations often apply no group).
-        if definedGroups.isEmpty || appliedGroups.isEmpty { return base }
+        if definedGroups.isEmpty || appliedGroups.isEmpty { return (base, true) }
+        var budget = max(Self.minimumExpansionBudget, 4 * root.size)
+        var complete = true
 
         func groups(named name: String) -> [ConfigStatement] {
             definedGroups.filter { $0.identifier.map { ConfigurationTree.applies(name, toGroup: $0) } ?? false }
@@ -177,15 +195,24 @@ public struct ConfigurationTree: Sendable, Equatable {
 
         func expand(_ node: inout ConfigStatement, path: [String], depth: Int) {
             // Only statements with apply-groups somewhere below them can change.
-            guard depth < 64, node.containsApplyGroups else { return }
-            var added: [ConfigStatement] = []
+            guard depth < 64, complete, node.containsApplyGroups else { return }
+            // Each group once per level, however often it is named there.
+            var names: [String] = []
             for child in node.children where child.keyword == "apply-groups" {
-                for name in ConfigurationTree.groupNames(in: child) {
-                    for group in groups(named: name) {
-                        let statements = contents(of: group, at: path)
-                        guard excepting else { added += statements; continue }
-                        added += statements.compactMap { $0.applied(to: node.children, group: group.identifier ?? "") }
+                for name in ConfigurationTree.groupNames(in: child) where !names.contains(name) { names.append(name) }
+            }
+            var added: [ConfigStatement] = []
+            merging: for name in names {
+                for group in groups(named: name) {
+                    var statements = contents(of: group, at: path)
+                    if excepting { statements = statements.compactMap { $0.applied(to: node.children, group: group.identifier ?? "") } }
+                    let cost = statements.reduce(0) { $0 + $1.size }
+                    guard cost <= budget else {
+                        complete = false
+                        break merging
                     }
+                    budget -= cost
+                    added += statements
                 }
             }
             node.children += added
@@ -195,11 +222,23 @@ public struct ConfigurationTree: Sendable, Equatable {
             }
         }
         expand(&base, path: [], depth: 0)
-        return base
+        return (base, complete)
     }
 }
 
 extension ConfigStatement {
+    /// The number of statements in this one's subtree, itself included (counted without
+    /// recursion: the depth is the input's).
+    var size: Int {
+        var count = 0
+        var stack = [self]
+        while let statement = stack.popLast() {
+            count += 1
+            stack += statement.children
+        }
+        return count
+    }
+
     /// Whether this statement or one below it is `apply-groups`.
     var containsApplyGroups: Bool {
         children.contains { $0.keyword == "apply-groups" || $0.containsApplyGroups }

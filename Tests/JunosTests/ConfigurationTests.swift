@@ -21,6 +21,43 @@ import XML
         return parsed
     }
 
+    /// A group that applies itself at every level of a 30-deep stanza, twice over (a few
+    /// kilobytes): applying it naively grows by ~3x per level (millions of statements at depth
+    /// 12). It is refused at the expansion limit, quickly, naming the limit; the report side's
+    /// non-throwing read stops at the limit too; a group named twice at one level is merged once.
+    @Test func groupsThatExpandExponentiallyAreRefusedAtTheLimit() throws {
+        let depth = 30
+        let nested = String(repeating: "<a><apply-groups>G G</apply-groups>", count: depth) + "<b/>" + String(repeating: "</a>", count: depth)
+        let xml = "<rpc-reply><configuration><groups><name>G</name>\(nested)</groups><apply-groups>G G</apply-groups>\(nested)</configuration></rpc-reply>"
+        let started = ContinuousClock.now
+        #expect(throws: JunosParseError.limitExceeded(rpc: "get-configuration", ConfigurationTree.expansionLimitMessage)) {
+            _ = try Self.facts(xml)
+        }
+        let reply = try JunosReply(bytes: Array(xml.utf8))
+        let element = try #require(reply.sections.first?.element)
+        let expansion = ConfigurationTree(element: element).effectiveExpansion(appliedGroups: ["G"])
+        #expect(!expansion.complete)
+        #expect(ContinuousClock.now - started < .seconds(10), "\(ContinuousClock.now - started)")
+        // The same as text: refused the same way.
+        let text = "groups { G { " + String(repeating: "a { apply-groups [ G G ]; ", count: depth) + "b;" + String(repeating: " }", count: depth)
+            + " } } apply-groups [ G G ]; " + String(repeating: "a { apply-groups [ G G ]; ", count: depth) + "b;" + String(repeating: " }", count: depth)
+        let textReply = "<rpc-reply><configuration-text>\(text)</configuration-text></rpc-reply>"
+        #expect(throws: JunosParseError.limitExceeded(rpc: "get-configuration", ConfigurationTree.expansionLimitMessage)) {
+            _ = try Self.facts(textReply)
+        }
+        // A group named twice at one level is merged once.
+        let twice = try Self.facts("""
+        <configuration><groups><name>B</name><protocols><bgp><group><name>x</name></group></bgp></protocols></groups>
+          <apply-groups>B B</apply-groups><apply-groups>B</apply-groups></configuration>
+        """)
+        #expect(twice.features.names.contains("bgp"))
+        let tree = ConfigurationTree(element: try #require(try JunosReply(bytes: Array("""
+        <configuration><groups><name>B</name><protocols><bgp><group><name>x</name></group></bgp></protocols></groups>
+          <apply-groups>B B</apply-groups><apply-groups>B</apply-groups></configuration>
+        """.utf8)).sections.first?.element))
+        #expect(tree.effective.children("protocols").count == 1)
+    }
+
     @Test func inactiveStanzasDoNotCount() throws {
         let c = try Self.facts("""
         <rpc-reply><configuration>

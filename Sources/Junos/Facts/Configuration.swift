@@ -42,8 +42,17 @@ public struct ConfigurationFacts: JunosFact {
 
     /// Facts of a configuration tree (from XML or text).
     public init(tree: ConfigurationTree, format: Format) {
+        var complete = true
+        self.init(tree: tree, format: format, complete: &complete)
+    }
+
+    /// `complete`: false when applying groups stopped at ``ConfigurationTree/minimumExpansionBudget``
+    /// (the facts are then those of the statements merged so far).
+    init(tree: ConfigurationTree, format: Format, complete: inout Bool) {
         let applied = tree.appliedGroupNames
-        let effective = tree.effective(appliedGroups: applied)
+        let expansion = tree.effectiveExpansion(appliedGroups: applied)
+        complete = expansion.complete
+        let effective = expansion.statement
         self.init(format: format,
                   hostName: effective.value(at: "system/host-name"),
                   domainName: effective.value(at: "system/domain-name"),
@@ -58,22 +67,38 @@ public struct ConfigurationFacts: JunosFact {
         self.init(tree: ConfigurationTree(text: text), format: .text)
     }
 
+    /// ``parse(_:)``, refusing a configuration past a limit: text nested too deep, or groups
+    /// that would expand past ``ConfigurationTree/minimumExpansionBudget``.
     public static func parseChecked(_ reply: JunosReply, rpc: String) throws(JunosParseError) -> Self {
+        var complete = true
+        let facts: Self
         if let section = reply.sections.first(where: { dataElements.contains($0.element.name) }),
            section.element.name == "configuration-text" {
-            do { return Self(tree: try ConfigurationTree(checkingText: section.element.text), format: .text) }
+            let tree: ConfigurationTree
+            do { tree = try ConfigurationTree(checkingText: section.element.text) }
             catch { throw .limitExceeded(rpc: rpc, error.description) }
+            facts = Self(tree: tree, format: .text, complete: &complete)
+        } else {
+            facts = parse(reply, complete: &complete)
         }
-        return parse(reply)
+        guard complete else { throw .limitExceeded(rpc: rpc, ConfigurationTree.expansionLimitMessage) }
+        return facts
     }
 
+    /// The facts of a configuration reply; where groups would expand past the limit, those of
+    /// the statements merged so far (``parseChecked(_:rpc:)`` refuses such a reply instead).
     public static func parse(_ reply: JunosReply) -> Self {
+        var complete = true
+        return parse(reply, complete: &complete)
+    }
+
+    static func parse(_ reply: JunosReply, complete: inout Bool) -> Self {
         guard let section = reply.sections.first(where: { dataElements.contains($0.element.name) }) else { return Self() }
         let element = section.element
         if element.name == "configuration-text" {
-            return Self(text: element.text)
+            return Self(tree: ConfigurationTree(text: element.text), format: .text, complete: &complete)
         }
-        var facts = Self(xml: element) ?? Self(tree: ConfigurationTree(element: element), format: .xml)
+        var facts = Self(xml: element) ?? Self(tree: ConfigurationTree(element: element), format: .xml, complete: &complete)
         facts.commitSeconds = (element.attribute("commit-seconds") ?? element.attribute("changed-seconds"))
             .flatMap { Int($0.trimmed) }
         facts.commitUser = element.attribute("commit-user")?.trimmed
