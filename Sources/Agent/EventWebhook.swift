@@ -105,8 +105,12 @@ public struct WebhookQueue: Sendable {
 
     public func path(of name: String) -> String { directory + "/" + name }
 
-    /// The receiver has it.
-    public func accept(_ name: String) throws { try FileManager.default.removeItem(atPath: path(of: name)) }
+    /// The receiver has it: removed, and the removal made durable (a notice back after a power
+    /// cut would be sent twice).
+    public func accept(_ name: String) throws {
+        try FileManager.default.removeItem(atPath: path(of: name))
+        FileOutbox.syncDirectory(directory)
+    }
 
     /// Refused for good: kept aside for the operator.
     public func reject(_ name: String) throws {
@@ -230,6 +234,9 @@ public final class WebhookSender: Service, @unchecked Sendable {
                                       timeout: settings.timeout, allowPlainHTTP: url.lowercased().hasPrefix("http://"), post: true)
         let abort = self.abort
         switch await thread.run({ CurlPut.perform(request, abort: abort) }) {
+        // A webhook receiver that answers 409 has the notice (its id seen before: a resend after
+        // an answer lost to a timeout or a crash). For bundles 409 means the opposite.
+        case let .http(409, _): return .accepted(status: 409)
         case let .http(status, body): return UploadOutcome.classify(status: status, body: body)
         case let .failed(reason): return .failed(reason)
         case let .unreadable(reason, _): return .rejected(status: 0, body: reason)

@@ -677,6 +677,43 @@ import TestSupport
     }
 }
 
+extension WebhookDeliveryTests {
+    /// A notice sent again (its answer lost to a timeout, or the agent stopped before removing
+    /// it) gets 409 from an idempotent receiver: that is delivered, and the queue goes on.
+    @Test func aNoticeTheReceiverHasAlreadyCountsAsDelivered() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"))
+        defer { hook.stop() }
+        try hook.start()
+        var configuration = AgentConfiguration()
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        configuration.upload.caFile = hook.certificates.caCertificate
+        configuration.upload.retryBackoff = .seconds(60)
+        configuration.events.webhook = hook.url
+        let queue = WebhookQueue(stateDirectory: configuration.agent.stateDirectory)
+        let t = Date(timeIntervalSince1970: 1_780_000_000)
+        let notice = EventNotice(agent: "a1", device: "r1", kind: "core-dump", source: "poll", time: t, bundle: "r1-SN1-20260528-000000.tar.gz",
+                                 evidence: "new core file /var/tmp/rpd.core.0.gz")
+        let later = EventNotice(agent: "a1", device: "r2", kind: "fru-offline", source: "syslog", time: t.addingTimeInterval(5),
+                                bundle: "r2-SN2-20260528-000005.tar.gz", evidence: "syslog CHASSISD_FRU_OFFLINE_NOTICE: ...")
+        try queue.add(notice)
+        try queue.add(notice)
+        try queue.add(later)
+        #expect(queue.pending().count == 3)
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: makeTestLogger(),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/results") })
+        let task = Task { try await WebhookSender(runtime: runtime, logger: makeTestLogger()).run() }
+        defer { task.cancel() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !queue.pending().isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(queue.pending().isEmpty, "a 409 held the queue")
+        #expect(try hook.received().map { try EventNotice.decoder().decode(EventNotice.self, from: $0) } == [notice, later])
+        #expect(!FileManager.default.fileExists(atPath: queue.directory + "/rejected"))
+    }
+}
+
 /// A small seeded generator (SplitMix64), so that a random test replays exactly.
 struct SplitMix: RandomNumberGenerator {
     var state: UInt64

@@ -2,8 +2,8 @@ import Foundation
 
 /// A small HTTPS server (python3's http.server with the test CA's certificate) that takes JSON
 /// POSTs the way a ticketing webhook would: each body with Content-Type application/json and the
-/// right bearer token is stored as `<n>.json` under `received/` and answered 201; a wrong token
-/// gets 401, another content type 415. Stopped and started again on the same port, it is the
+/// right bearer token is stored as `<n>.json` under `received/` and answered 201 (409 for a body
+/// it has already, as an idempotent receiver does); a wrong token gets 401, another content type 415. Stopped and started again on the same port, it is the
 /// receiver going down and coming back.
 public final class WebhookReceiver: @unchecked Sendable {
     public let directory: URL
@@ -35,6 +35,11 @@ public final class WebhookReceiver: @unchecked Sendable {
                 return self.answer(404, 'no such hook')
             if self.headers.get('Content-Type') != 'application/json':
                 return self.answer(415, 'expected application/json')
+            stored = [n for n in os.listdir(out) if n.endswith('.json') and not n.startswith('.')]
+            for n in stored:
+                with open(os.path.join(out, n), 'rb') as f:
+                    if f.read() == body:
+                        return self.answer(409, 'already have it')
             name = '%06d.json' % len([n for n in os.listdir(out) if n.endswith('.json')])
             with open(os.path.join(out, '.' + name), 'wb') as f:
                 f.write(body)
