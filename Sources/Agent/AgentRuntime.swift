@@ -366,12 +366,42 @@ public actor AgentRuntime {
         return pass.remaining
     }
 
-    /// Rewrites the metrics file (a failure is logged: metrics never stop collections), with the
-    /// outbox's `totals` if the caller has just counted them, else from a scan.
+    /// Rewrites the metrics file (a failure is logged: metrics never stop collections). With the
+    /// outbox's `totals` the caller has just counted: at once. Without: soon, from a scan of the
+    /// outbox made at most every ``metricsScanInterval`` (an upload, a webhook notice or a syslog
+    /// burst each asked for a scan and an fsync: draining a backlog of N bundles scanned the
+    /// outbox N times). The last request is always written.
     public func writeMetrics(outbox totals: OutboxTotals? = nil) {
+        guard configuration.agent.metricsPath != nil else { return }
+        if let totals {
+            lastMetricsScan = .now
+            writeMetricsFile(totals)
+            return
+        }
+        guard !metricsFlushScheduled else { return }
+        metricsFlushScheduled = true
+        let due = lastMetricsScan.map { $0 + Self.metricsScanInterval - .now } ?? .zero
+        Task {
+            try? await Task.sleep(for: max(.milliseconds(200), due))
+            await self.flushMetrics()
+        }
+    }
+
+    /// The least time between two scans of the outbox for the metrics file.
+    static let metricsScanInterval: Duration = .seconds(5)
+    private var metricsFlushScheduled = false
+    private var lastMetricsScan: ContinuousClock.Instant?
+
+    private func flushMetrics() {
+        metricsFlushScheduled = false
+        lastMetricsScan = .now
+        writeMetricsFile(outbox.totals)
+    }
+
+    private func writeMetricsFile(_ totals: OutboxTotals) {
         guard let path = configuration.agent.metricsPath else { return }
         do {
-            try metrics.write(to: path, outbox: totals ?? outbox.totals)
+            try metrics.write(to: path, outbox: totals)
         } catch {
             logger.warning("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
         }

@@ -588,8 +588,12 @@ extension UploadBench {
         #expect(status.wait() == 0)
         let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(text.contains("upload: to \(nginx.bundlesURL), last success 20"), "\(text)")
-        let metrics = (try? String(contentsOfFile: "\(dir.path)/state/metrics.prom", encoding: .utf8)) ?? ""
-        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 1\n"))
+        // The metrics file follows within a few seconds (outbox scans for it are spaced out).
+        func metrics() -> String { (try? String(contentsOfFile: "\(dir.path)/state/metrics.prom", encoding: .utf8)) ?? "" }
+        let written = ContinuousClock.now + .seconds(8)
+        while !metrics().contains("care_agent_uploads_total{result=\"ok\"} 1\n") && ContinuousClock.now < written { usleep(100_000) }
+        #expect(metrics().contains("care_agent_uploads_total{result=\"ok\"} 1\n"))
+        #expect(metrics().contains("care_agent_outbox_bundles 0\n"), "\(metrics())")
 
         let stopping = ContinuousClock.now
         service.signal(SIGTERM)
