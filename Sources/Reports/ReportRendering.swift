@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 
 /// Output formats of `care-agent report`.
@@ -21,9 +22,15 @@ public enum ReportRenderer {
     }
 
     static func csvField(_ s: String?) -> String {
-        guard let s else { return "" }
+        guard var s else { return "" }
+        // A cell a spreadsheet would run as a formula (a device named `=HYPERLINK(...)`) is
+        // kept as text (OWASP's CSV injection advice).
+        if let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { s = "'" + s }
         return s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
+
+    /// Device- or bundle-supplied text on one line of a text report (``TerminalText``).
+    static func t(_ s: String?) -> String { s.map(TerminalText.escaped) ?? "" }
 
     static func csv(_ header: [String], _ rows: [[String?]]) -> String {
         ([header.map(csvField)] + rows.map { $0.map(csvField) }).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n"
@@ -63,7 +70,7 @@ public enum ReportRenderer {
                 guard !matching.isEmpty else { continue }
                 out += "  \(verdict.rawValue) (\(matching.count)):\n"
                 for f in matching {
-                    out += "    \(f.device) \(f.model ?? "") \(f.version ?? "")\(f.fixedIn.map { " -> upgrade to \($0)" } ?? "")\n      \(f.reason)\n"
+                    out += "    \(t(f.device)) \(t(f.model)) \(t(f.version))\(f.fixedIn.map { " -> upgrade to \($0)" } ?? "")\n      \(t(f.reason))\n"
                     if let w = f.dataWarning { out += "      data warning: \(w)\n" }
                 }
             }
@@ -97,9 +104,9 @@ public enum ReportRenderer {
             var devices: [String] = []
             for i in report.items where !devices.contains(i.device) { devices.append(i.device) }
             for device in devices {
-                out += "\n\(device)\n"
+                out += "\n\(t(device))\n"
                 for i in report.items where i.device == device && (i.kind != .fru || i.status != .unknown) {
-                    out += "  \(i.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(i.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(i.name)\(i.model.map { " [\($0)]" } ?? "")\(i.train.map { " train \($0)" } ?? "") EOS \(i.endOfSupport?.description ?? "unknown")\(i.replacement.map { " -> \($0)" } ?? "")\n"
+                    out += "  \(i.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(i.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(t(i.name))\(i.model.map { " [\(t($0))]" } ?? "")\(i.train.map { " train \(t($0))" } ?? "") EOS \(i.endOfSupport?.description ?? "unknown")\(i.replacement.map { " -> \(t($0))" } ?? "")\n"
                 }
                 let unknownFRUs = report.items.filter { $0.device == device && $0.kind == .fru && $0.status == .unknown }.count
                 if unknownFRUs > 0 { out += "  unknown   fru      \(unknownFRUs) FRUs not in the hardware EOL data (see --format csv/json for each)\n" }
@@ -123,9 +130,9 @@ public enum ReportRenderer {
             var devices: [String] = []
             for f in report.findings where !devices.contains(f.device) { devices.append(f.device) }
             for device in devices {
-                out += "\n\(device)\n"
+                out += "\n\(t(device))\n"
                 for f in report.findings where f.device == device {
-                    out += "  \(f.severity.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(f.message) [\(f.fact) = \(f.value)\(f.threshold.map { ", threshold \($0)" } ?? "")]\n"
+                    out += "  \(f.severity.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(t(f.message)) [\(t(f.fact)) = \(t(f.value))\(f.threshold.map { ", threshold \(t($0))" } ?? "")]\n"
                 }
             }
             return out

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Reports
 import SupportStore
@@ -168,11 +169,12 @@ public struct CustomerNotification: Codable, Sendable {
             out += "\n" + ["bug": "Bugs", "eol": "End of life", "health": "Health"][kind.rawValue]! + "\n"
             for item in matching {
                 let state = item.change == .changed ? "\(item.previous ?? "") -> \(item.state)" : (item.change == .resolved ? "was \(item.previous ?? "")" : item.state)
-                out += "  \(item.change.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(item.device)  \(item.summary)  [\(state)]\n"
-                if let detail = item.detail { out += "           \(detail)\n" }
+                // Device-supplied text, one line each (TerminalText).
+                out += "  \(item.change.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(TerminalText.escaped(item.device))  \(TerminalText.escaped(item.summary))  [\(TerminalText.escaped(state))]\n"
+                if let detail = item.detail { out += "           \(TerminalText.escaped(detail))\n" }
             }
         }
-        for refused in refused { out += "\nwarning: \(refused)\n" }
+        for refused in refused { out += "\nwarning: \(TerminalText.escaped(refused))\n" }
         return out
     }
 

@@ -55,7 +55,9 @@ public struct CustomerReports: Sendable {
                     snapshots.append(DeviceSnapshot(bundle: verified, source: "bundle \(bundle.id.uuidString)", readsConfiguration: readsConfiguration))
                     kept[bundle.device, default: 0] += 1
                 } catch {
-                    refused.append("bundle \(bundle.id.uuidString) (\(TerminalText.escaped(bundle.device))): refused: \(error)")
+                    // Customers read this (the API, notifications): the store's paths stay out of it.
+                    let reason = if case .unreadableFile = error as? BundleError { "its stored file cannot be read now" } else { "\(error)" }
+                    refused.append("bundle \(bundle.id.uuidString) (\(TerminalText.escaped(bundle.device))): refused: \(reason)")
                 }
             }
             return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)

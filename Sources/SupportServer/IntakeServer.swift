@@ -48,6 +48,7 @@ public enum IntakeServer {
         throws(IntakeServerError) -> some ApplicationProtocol {
         try configuration.validateForServingOrThrow()
         let router = Router(context: IntakeRequestContext.self)
+        router.add(middleware: SecurityHeaders())
         let server = configuration.server
         let basePath = server.basePath
         let mutualTLS = server.clientCA != nil
@@ -166,5 +167,17 @@ extension SupportConfiguration {
         } catch {
             throw IntakeServerError(error.description)
         }
+    }
+}
+
+/// Headers on every answer: no content sniffing, nothing stored by caches or browsers (answers
+/// carry a customer's data, fetched with a token), HTTPS only from now on.
+struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.init("X-Content-Type-Options")!] = "nosniff"
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        response.headers[.init("Strict-Transport-Security")!] = "max-age=31536000"
+        return response
     }
 }

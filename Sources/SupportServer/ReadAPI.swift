@@ -100,8 +100,7 @@ public enum ReadAPI {
                              ("health.html", "Health checks"),
                              ("notification.html", "What is new since the last notification (not recorded)")]
                 let list = links.map { "<li><a href=\"\($0.0)\">\(HTMLReport.escape($0.1))</a></li>" }.joined(separator: "\n")
-                return text(200, HTMLReport.page(title: "care-support reports for \(customer)", summary: [],
-                                                 sections: "<ul>\n\(list)\n</ul>\n"), type: "text/html; charset=utf-8")
+                return html(HTMLReport.page(title: "care-support reports for \(customer)", summary: [], sections: "<ul>\n\(list)\n</ul>\n"))
             }
         }
         pages.get("bugs.html") { request, context -> Response in

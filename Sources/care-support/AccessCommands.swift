@@ -166,9 +166,10 @@ extension AgentCommand {
         func run() async throws {
             try await withStore(options) { _, database in
                 for record in try await database.pendingKeys(customer: customer) {
+                    // Agent and device names come from unapproved, self-signed uploads: escaped.
                     print([record.customer, record.key.fingerprint, "agent \(record.agent)", "device \(record.device)",
                            "\(record.uploads) upload(s)", "first \(SupportJSON.time(record.firstSeen))",
-                           "last \(SupportJSON.time(record.lastSeen))"].joined(separator: "  "))
+                           "last \(SupportJSON.time(record.lastSeen))"].map(TerminalText.escaped).joined(separator: "  "))
                 }
             }
         }

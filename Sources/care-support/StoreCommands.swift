@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bundle
 import Foundation
 import Logging
 import SupportServer
@@ -91,8 +92,9 @@ struct DevicesCommand: AsyncParsableCommand {
             if json { return try printJSON(devices) }
             for device in devices {
                 let latest = device.latest
+                // Bundle-supplied text: escaped (TerminalText).
                 print([device.customer, latest.device, latest.model ?? "-", latest.serial ?? "-", latest.version ?? "-",
-                       SupportJSON.time(latest.collected), latest.result].joined(separator: "  "))
+                       SupportJSON.time(latest.collected), latest.result].map(TerminalText.escaped).joined(separator: "  "))
             }
         }
     }
@@ -112,7 +114,7 @@ struct BundlesCommand: AsyncParsableCommand {
             if json { return try printJSON(bundles) }
             for bundle in bundles {
                 print([bundle.id.uuidString, bundle.customer, bundle.device, SupportJSON.time(bundle.collected),
-                       bundle.trigger, bundle.result].joined(separator: "  "))
+                       bundle.trigger, bundle.result].map(TerminalText.escaped).joined(separator: "  "))
             }
         }
     }
@@ -163,9 +165,9 @@ struct CasesCommand: AsyncParsableCommand {
             for record in cases {
                 print([record.id.uuidString, record.closed.map { "closed " + SupportJSON.time($0) } ?? "open",
                        record.device, record.eventKind, record.eventSource, SupportJSON.time(record.eventTime),
-                       "bundle " + record.bundle.uuidString].joined(separator: "  "))
-                // Device-supplied text: one line, without control characters.
-                print("    " + String(record.evidence.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) }))
+                       "bundle " + record.bundle.uuidString].map(TerminalText.escaped).joined(separator: "  "))
+                // Device-supplied text: one line, control characters and bidirectional overrides escaped.
+                print("    " + TerminalText.escaped(record.evidence))
             }
         }
     }

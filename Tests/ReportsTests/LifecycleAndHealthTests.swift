@@ -113,3 +113,22 @@ import Testing
         #expect(!second.findings.contains { $0.check == "temperature" })
     }
 }
+
+/// Device-supplied text in the text reports is escaped (a device name with ESC sequences or a
+/// newline cannot recolour the terminal or forge a line), and a CSV cell a spreadsheet would run
+/// as a formula is kept as text.
+@Suite struct ReportOutputSafetyTests {
+    @Test func deviceTextIsEscapedInTextAndInertInCSV() throws {
+        var report = HealthReport(devices: [])
+        report.findings = [HealthFinding(device: "r1\u{1B}]52;c;aGk=\u{07}", severity: .critical, check: "alarms", fact: "alarms",
+                                         value: "1\nOK: all clear", threshold: nil, message: "=HYPERLINK(\"http://x\")")]
+        let text = try ReportRenderer.render(report, as: .text)
+        #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 })
+        #expect(text.contains("r1\\e]52;c;aGk=\\x07") && text.contains("1\\nOK: all clear"))
+        #expect(!text.split(separator: "\n").contains { $0.hasPrefix("OK") })
+        let csv = try ReportRenderer.render(report, as: .csv)
+        #expect(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\")\""), "\(csv)")
+        #expect(ReportRenderer.csvField("-5") == "'-5" && ReportRenderer.csvField("@SUM(A1)") == "'@SUM(A1)")
+        #expect(ReportRenderer.csvField("mx480-r1") == "mx480-r1")
+    }
+}

@@ -23,6 +23,22 @@ enum StoreKind: String, CaseIterable, Sendable {
 }
 
 @Suite(.serialized) struct IntakeTests {
+    /// A device name with terminal escape sequences (it comes from the agent's inventory, or from
+    /// a self-signed upload waiting for approval) is shown escaped by the listing commands.
+    @Test func listingsEscapeWhatBundlesSay() async throws {
+        let intake = try await IntakeHarness()
+        defer { intake.close() }
+        try intake.start()
+        let hostile = "r1\u{1B}[2J\u{1B}]0;owned\u{07}"
+        _ = try SampleBundles.write(device: hostile, minutesAfter: 0, into: intake.outbox)
+        #expect(await intake.pass().outcomes.values.allSatisfy { $0 == .accepted(status: 201) })
+        for command in [["bundles"], ["devices"]] {
+            let out = try intake.cli(command)
+            #expect(out.contains("r1\\e[2J\\e]0;owned\\x07"), "\(command): \(out)")
+            #expect(!out.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(command)")
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func queuedBundlesDrainOnceTheIntakeIsUpAndAreStoredOnce(store: StoreKind) async throws {
         let intake = try await IntakeHarness(database: try store.database())
