@@ -432,7 +432,11 @@ public struct AgentConfiguration: Sendable {
             let interval = try duration(entry, fail: fail)
             guard interval >= .seconds(30) else { throw fail(entry, "expected a poll interval of at least 30s such as 5m, or off, found \"\(v)\"", false) }
             group.poll = interval
-        case "event-window": group.eventWindow = try duration(entry, fail: fail)
+        case "event-window":
+            let window = try duration(entry, fail: fail)
+            // Shorter would make every repeat of a chatty syslog message a full event bundle.
+            guard window >= .seconds(60) else { throw fail(entry, "expected an event window of at least 1m such as 30m, found \"\(v)\"", false) }
+            group.eventWindow = window
         case "concurrency": group.concurrency = try positive(entry, fail: fail)
         case "connect-timeout": group.connectTimeout = try duration(entry, fail: fail)
         case "rpc-timeout": group.rpcTimeout = try duration(entry, fail: fail)

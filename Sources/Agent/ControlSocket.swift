@@ -442,12 +442,19 @@ public enum ControlClient {
     }
 
     /// Sends `request` and waits for the answer (a collection may take minutes), handing each
-    /// progress line of a streamed collection to `onProgress` as it arrives.
-    public static func request(socket path: String, _ request: ControlRequest,
+    /// progress line of a streamed collection to `onProgress` as it arrives. `idleTimeout`: how
+    /// long the agent may stay silent (nil: no limit, for a collection whose devices may each
+    /// take their device-timeout); a stalled agent then gets an error, not a hung command.
+    public static func request(socket path: String, _ request: ControlRequest, idleTimeout: Duration? = .seconds(60),
                                onProgress: (CollectionProgress) -> Void = { _ in }) throws -> ControlResponse {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ControlError("cannot create a socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        if let idleTimeout {
+            var limit = timeval(tv_sec: Int(idleTimeout.components.seconds), tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        }
         var address = try ControlServer.address(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -480,6 +487,9 @@ public enum ControlClient {
             let n = read(fd, &chunk, chunk.count)
             if n > 0 { pending += chunk[0..<n]; continue }
             if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), let idleTimeout {
+                throw ControlError("the agent at \(path) did not answer within \(idleTimeout) (busy or stalled? journalctl -u care-agent)")
+            }
             break
         }
         do {

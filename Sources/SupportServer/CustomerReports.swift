@@ -12,6 +12,10 @@ public struct CustomerReports: Sendable {
     public let files: BundleFileStore
     public let data: ReferenceData
     public let settings: SupportConfiguration.ReportSettings
+    /// Reading a customer's bundles for a report holds them unpacked and parses their
+    /// configurations: at most as many at once as there are CPUs, customers taking turns, so
+    /// that a burst of report requests cannot exhaust memory.
+    let readers = ConcurrencyGate(limit: max(2, ProcessInfo.processInfo.activeProcessorCount))
 
     public init(database: any SupportDatabase, files: BundleFileStore, data: ReferenceData, settings: SupportConfiguration.ReportSettings) {
         self.database = database
@@ -43,8 +47,9 @@ public struct CustomerReports: Sendable {
         // every report request.
         let bundles = try await database.recentBundles(customer: customer, perDevice: Self.bundlesReadPerDevice)
         let files = files
+        await readers.enter(customer: customer)
         // Reading and verifying files blocks: off the cooperative pool, as the intake does.
-        return await BundleIntake.offload { () -> Devices in
+        let devices = await BundleIntake.offload { () -> Devices in
             var kept: [String: Int] = [:]
             var snapshots: [DeviceSnapshot] = []
             var refused: [String] = []
@@ -62,6 +67,8 @@ public struct CustomerReports: Sendable {
             }
             return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)
         }
+        await readers.leave()
+        return devices
     }
 
     /// Bundles of a device a report reads at most: the two newest that verify are used.

@@ -213,7 +213,8 @@ struct CollectNowCommand: AsyncParsableCommand {
         let interactive = !json && isatty(1) == 1
         var progress: ProgressDisplay?
         do {
-            response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device, progress: true)) { event in
+            response = try ControlClient.request(socket: socket, ControlRequest(command: "collect", groups: group, devices: device, progress: true),
+                                                 idleTimeout: nil) { event in
                 switch event.event {
                 case .selected: progress = ProgressDisplay(total: event.devices ?? 0, interactive: interactive, quiet: json)
                 case .started: if let name = event.device { progress?.started(name) }

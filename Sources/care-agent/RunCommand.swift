@@ -34,6 +34,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         // Writes to a peer that left fail with EPIPE instead of killing the service.
         signal(SIGPIPE, SIG_IGN)
+        // A reload asked for before the reload service runs (READY=1 may reach systemd first)
+        // would otherwise end the process: SIGHUP's default action is to terminate.
+        signal(SIGHUP, SIG_IGN)
         let notifier = SystemdNotifier()
         // The agent key is created (or loaded) once; a reload may move the outbox, not the key.
         let key: AgentKey

@@ -199,3 +199,31 @@ import TestSupport
         #expect(!text.contains("\nfake"))
     }
 }
+
+/// `care-agent status` against an agent that accepts but never answers (its runtime stalled):
+/// an error naming the wait, not a command that hangs.
+@Suite struct ControlClientTimeoutTests {
+    @Test func aSilentAgentGivesAnErrorNotAHang() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.path + "/control.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0 && listen(fd, 4) == 0)
+        let started = ContinuousClock.now
+        #expect {
+            _ = try ControlClient.request(socket: path, ControlRequest(command: "status"), idleTimeout: .seconds(1))
+        } throws: { error in
+            "\(error)".contains("did not answer within 1.0 seconds")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+}

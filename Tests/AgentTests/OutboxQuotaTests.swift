@@ -102,6 +102,12 @@ import TestSupport
         } catch {
             #expect("\(error)".contains("expected a poll interval of at least 30s"), "\(error)")
         }
+        do {
+            _ = try parse("[defaults]\nevent-window = 0s\n")
+            Issue.record("an event window of 0 s (no rate limit) was accepted")
+        } catch {
+            #expect("\(error)".contains("agent.conf:2:16: expected an event window of at least 1m"), "\(error)")
+        }
         let example = try AgentConfiguration.load(path: Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path)
         #expect(example.eventRequests["core-dump"]?.map(\.name) == ["get-system-core-dumps", "command \"show system processes extensive\"", "get-log"])
         #expect(example.eventRequests["fru-offline"]?.map(\.name) == ["command \"show chassis fpc detail\"", "get-environment-information", "get-log"])
