@@ -27,6 +27,9 @@ struct CurlPut {
         /// The local file could not be opened or read (`errno` says why): this bundle's problem,
         /// not the server's.
         case unreadable(String, errno: Int32)
+        /// `timeout` ran out while the body was being sent: a file too large for the link in that
+        /// time, or a server that stopped reading; the next file tells which.
+        case timedOutSending(String)
     }
 
     /// State the C callbacks reach through their user pointer.
@@ -36,6 +39,8 @@ struct CurlPut {
         let abort: AbortFlag
         /// errno of a failed read of the file, which aborts the transfer.
         var readError: Int32?
+        /// Bytes of the file handed to libcurl.
+        var sent = 0
         init(fd: Int32, abort: AbortFlag) {
             self.fd = fd
             self.abort = abort
@@ -79,7 +84,7 @@ struct CurlPut {
             let context = Unmanaged<CallbackContext>.fromOpaque(user!).takeUnretainedValue()
             while true {
                 let n = read(context.fd, buffer, size * count)
-                if n >= 0 { return n }
+                if n >= 0 { context.sent += n; return n }
                 if errno != EINTR {
                     context.readError = errno
                     return Int(CURL_READFUNC_ABORT)
@@ -145,7 +150,9 @@ struct CurlPut {
             }
             let detail = String(cString: errorBuffer)
             let summary = String(cString: curl_easy_strerror(code))
-            return .failed(detail.isEmpty ? summary : "\(summary): \(detail)")
+            let reason = detail.isEmpty ? summary : "\(summary): \(detail)"
+            if code == CURLE_OPERATION_TIMEDOUT, context.sent > 0 { return .timedOutSending(reason) }
+            return .failed(reason)
         }
         var status = 0
         _ = care_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)

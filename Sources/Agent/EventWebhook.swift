@@ -238,7 +238,7 @@ public final class WebhookSender: Service, @unchecked Sendable {
         // an answer lost to a timeout or a crash). For bundles 409 means the opposite.
         case let .http(409, _): return .accepted(status: 409)
         case let .http(status, body): return UploadOutcome.classify(status: status, body: body)
-        case let .failed(reason): return .failed(reason)
+        case let .failed(reason), let .timedOutSending(reason): return .failed(reason)
         case let .unreadable(reason, _): return .rejected(status: 0, body: reason)
         }
     }

@@ -392,6 +392,11 @@ public final class Uploader: Service, @unchecked Sendable {
                 case let .failed(reason):
                     outcome = .failed(reason)
                     scope = .everything
+                case let .timedOutSending(reason):
+                    // A bundle too large for the link within `timeout` would otherwise end every
+                    // pass, first in line, and nothing behind it would ever go.
+                    outcome = .failed("\(reason) (while sending the bundle: larger than [upload] timeout allows on this link?)")
+                    scope = .bundleOrServer
                 case let .unreadable(reason, code):
                     outcome = .failed(reason)
                     scope = FailureScope.ofUnreadable(errno: code)

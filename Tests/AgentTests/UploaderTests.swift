@@ -435,6 +435,45 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         _ = try? await loop.value
     }
 
+    /// A bundle that cannot be sent within `timeout` (a large one on a slow link; here a server
+    /// that stops reading it) does not block the ones behind it: they go, and it counts a
+    /// failure of its own (set aside after five) instead of ending every pass first in line.
+    @Test func aBundleThatTimesOutWhileSendingDoesNotBlockTheOthers() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try SSHDHarness.freePort(on: "127.0.0.1")
+        let script = dir.appendingPathComponent("slow.py").path
+        try """
+        import http.server, sys, time
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self):
+                if 'big' in self.path:
+                    self.rfile.read(1024)
+                    time.sleep(30)
+                    return
+                self.rfile.read(int(self.headers['Content-Length']))
+                self.send_response(201); self.send_header('Content-Length', '0'); self.end_headers()
+            def log_message(self, *args): pass
+        http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), Handler).serve_forever()
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        let server = try ChildProcess("/usr/bin/python3", [script, String(port)], stderr: dir.path + "/slow.err")
+        defer { server.signal(SIGKILL); server.wait() }
+        try waitForListener(port: port, timeout: .seconds(10), process: server, name: "slow server")
+        var settings = UploadSettings(url: "http://127.0.0.1:\(port)/bundles/")
+        settings.timeout = .seconds(2)
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let big = "big-SN0-20261125T000000Z.tar.gz"
+        try bench.addBundle(big, size: 16 << 20, age: 1000)
+        try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz", age: 10)
+        let pass = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        #expect(pass.failed == false, "\(pass.outcomes)")
+        #expect(pass.outcomes["r1_SN1_20261125T010000Z.tar.gz"] == .accepted(status: 201))
+        guard case let .failed(reason)? = pass.outcomes[big] else { Issue.record("\(pass.outcomes)"); return }
+        #expect(reason.contains("while sending the bundle"), "\(reason)")
+        #expect(bench.exists(big) && !bench.exists("r1_SN1_20261125T010000Z.tar.gz"))
+        #expect(bench.lines.lines.contains { $0.contains("bundle failed on its own") && $0.contains(big) })
+    }
+
     @Test func aFinishedCollectionWakesTheUploader() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
