@@ -75,7 +75,7 @@ public final class HealthPoller: Service, @unchecked Sendable {
     private func compare(_ snapshot: HealthSnapshot, device: String, now: Date) -> [TriggerEvent] {
         lock.withLock {
             let previous = snapshots[device]
-            snapshots[device] = snapshot
+            snapshots[device] = previous.map { snapshot.filling(from: $0) } ?? snapshot
             return previous.map { snapshot.events(since: $0, at: now) } ?? []
         }
     }

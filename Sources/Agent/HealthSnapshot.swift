@@ -82,6 +82,24 @@ public struct HealthSnapshot: Codable, Sendable, Equatable {
 
     static func key(_ engine: RoutingEngineStatus) -> String { "\(engine.section ?? "")/\(engine.slot.map(String.init) ?? "-")" }
 
+    /// This poll with what it did not get (an RPC that failed or timed out leaves its fact nil or
+    /// empty) taken from `previous`: the baseline the next poll is compared with. Kept as it
+    /// came, a partial poll (likeliest when the device is busy with an incident) made the next
+    /// new alarm, reboot or lost member compare with nothing, and raise nothing.
+    public func filling(from previous: HealthSnapshot) -> HealthSnapshot {
+        var kept = self
+        kept.chassisAlarms = chassisAlarms ?? previous.chassisAlarms
+        kept.systemAlarms = systemAlarms ?? previous.systemAlarms
+        kept.coreFiles = coreFiles ?? previous.coreFiles
+        kept.primaryRoutingEngine = primaryRoutingEngine ?? previous.primaryRoutingEngine
+        if bootTimes.isEmpty { kept.bootTimes = previous.bootTimes }
+        if uptimes.isEmpty { kept.uptimes = previous.uptimes }
+        if routingEngineStates.isEmpty { kept.routingEngineStates = previous.routingEngineStates }
+        if virtualChassisMembers.isEmpty { kept.virtualChassisMembers = previous.virtualChassisMembers }
+        if clusterNodes.isEmpty { kept.clusterNodes = previous.clusterNodes }
+        return kept
+    }
+
     /// The incidents between `previous` and this poll, each as the manifest records it. A fact
     /// missing from either poll (its RPC failed) raises nothing: a failed RPC is not an incident.
     public func events(since previous: HealthSnapshot, at time: Date) -> [TriggerEvent] {

@@ -52,6 +52,20 @@ import TestSupport
         #expect(before.events(since: after, at: Self.time).isEmpty)
     }
 
+    /// A poll that missed the alarms (its RPC timed out) between two that got them: the kept
+    /// baseline still has the first poll's alarms, so the third poll's new alarm is raised.
+    @Test func aPartialPollKeepsTheBaselineForTheNext() throws {
+        let first = try snapshot([noAlarms, engines])
+        let partial = try snapshot([engines])
+        let third = try snapshot([minorAlarm, engines])
+        #expect(partial.events(since: first, at: Self.time).isEmpty)
+        let baseline = partial.filling(from: first)
+        #expect(baseline.chassisAlarms == first.chassisAlarms && baseline.routingEngineStates == partial.routingEngineStates)
+        #expect(third.events(since: baseline, at: Self.time).map(\.evidence) == ["new chassis alarm: Minor: Plane 0 not online"])
+        // As kept before: nothing to compare with, nothing raised.
+        #expect(third.events(since: partial, at: Self.time).isEmpty)
+    }
+
     @Test func aSwitchoverIsOneEvent() throws {
         let before = try snapshot([engines])
         var swapped = engines
