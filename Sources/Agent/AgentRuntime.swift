@@ -97,11 +97,17 @@ public actor AgentRuntime {
             metrics.keepGroups(groups)
             loadLastGoodInventories()
             mergeInventory()
-            outbox = FileOutbox(directory: fresh.agent.outbox, keepsSent: fresh.upload.keepSent)
+            // The same outbox: the same instance, whose memory of each bundle's manifest spares
+            // the next scan reading them all again (tens of seconds at the quota's 2 GiB).
+            if outbox.directory != fresh.agent.outbox || outbox.keepsSent != fresh.upload.keepSent {
+                outbox = FileOutbox(directory: fresh.agent.outbox, keepsSent: fresh.upload.keepSent)
+            }
             lastReloadError = nil
             generation += 1
             let mine = generation
             logger.notice("configuration reloaded", metadata: ["devices": "\(fresh.devices.count)", "groups": "\(fresh.groups.count)"])
+            // A fixed [upload] url or token is tried now, not after the uploader's backoff.
+            reloadWake.signal()
             // Resized in place: runs started before this reload take the new limits too, and the
             // cap holds across old and new runs together.
             await limits.apply(fresh)
@@ -429,6 +435,9 @@ public actor AgentRuntime {
 
     /// Signalled after every collection so that the uploader sends new bundles promptly.
     public nonisolated let uploadWake = UploadWake()
+    /// Signalled by a reload: ends the uploader's backoff (a corrected url, token or certificate
+    /// is tried at once; a new bundle does not end it, a server that is down stays down).
+    public nonisolated let reloadWake = UploadWake()
 
     /// The uploader's last attempts (for `status`); pending and rejected are counted when asked.
     public private(set) var uploadState = UploadStatus()

@@ -222,8 +222,9 @@ public final class Uploader: Service, @unchecked Sendable {
             try await self.loop()
         } onGracefulShutdown: {
             self.abort.raise()
-            // Ends an idle wait at once instead of after `interval`.
+            // Ends an idle wait or a backoff at once instead of after `interval` or the backoff.
             self.runtime.uploadWake.signal()
+            self.runtime.reloadWake.signal()
         }
     }
 
@@ -234,6 +235,7 @@ public final class Uploader: Service, @unchecked Sendable {
             let configuration = await runtime.configuration
             let settings = configuration.upload
             wake.reset()
+            runtime.reloadWake.reset()
             let outbox = await runtime.outbox
             // Before sending: a bundle the quota drops is not worth an upload slot. Also without
             // a url, so that an agent that never uploads still keeps within its disk budget.
@@ -251,10 +253,11 @@ public final class Uploader: Service, @unchecked Sendable {
                 if pass.undecided {
                     // One bundle's server error, nothing to compare it with: a new bundle (an
                     // incident's, say) is tried at once, first, and tells whose fault it was.
-                    await wake.wait(timeout: delay)
+                    if !abort.isRaised { await wake.wait(timeout: delay) }
                 } else {
-                    // Only shutdown ends the backoff early: a new bundle does not make the server answer.
-                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                    // Only a reload (the url or credentials fixed) or shutdown ends the backoff
+                    // early: a new bundle does not make the server answer.
+                    if !abort.isRaised { await runtime.reloadWake.wait(timeout: delay) }
                 }
             } else {
                 backoff = nil

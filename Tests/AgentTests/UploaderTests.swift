@@ -474,6 +474,52 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(bench.lines.lines.contains { $0.contains("bundle failed on its own") && $0.contains(big) })
     }
 
+    /// A url with a typo fails every bundle (404) and the uploader backs off (an hour here); the
+    /// operator fixes agent.conf and reloads: the bundles go at once, not after the backoff. A
+    /// reload that keeps the outbox keeps its instance (and its memory of the manifests).
+    @Test func aReloadEndsTheBackoffSoAFixedURLSendsAtOnce() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        func write(url: String) throws {
+            try """
+            [agent]
+            outbox = \(dir.path)/outbox
+            state-directory = \(dir.path)/state
+            [upload]
+            url = \(url)
+            ca-file = \(nginx.certificates.caCertificate)
+            interval = 1h
+            retry-backoff = 1h
+            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write(url: nginx.url("/care/bundels/"))
+        let outbox = dir.path + "/outbox"
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        let data = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0) })
+        try data.write(to: URL(fileURLWithPath: outbox + "/" + name))
+        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: makeTestLogger(),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        let before = await runtime.outbox
+        let loop = Task { try await Uploader(runtime: runtime, logger: makeTestLogger()).loop() }
+        defer { loop.cancel() }
+        var deadline = ContinuousClock.now + .seconds(5)
+        while !nginx.accessLog.contains("bundels/\(name)") && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await AgentStatus(runtime: runtime).upload?.nextAttempt != nil, "backing off")
+        try write(url: nginx.bundlesURL)
+        #expect(await runtime.reload() == nil)
+        #expect(await runtime.outbox === before)
+        deadline = ContinuousClock.now + .seconds(5)
+        while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(FileManager.default.contents(atPath: nginx.received(name)) == data, "the fixed url waited for the backoff")
+        loop.cancel()
+        _ = try? await loop.value
+    }
+
     @Test func aFinishedCollectionWakesTheUploader() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
