@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SSH
 
@@ -102,7 +103,15 @@ public struct ResultStore: Sendable {
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try writeAtomically([UInt8](try ResultStore.encode(result)), to: path(result.device.name), mode: 0o640, what: "results file")
+        let name = result.device.name
+        try writeAtomically([UInt8](try ResultStore.encode(result)), to: path(name), mode: 0o640, what: "results file")
+        // This device's file under the name earlier versions gave it (without the digest): gone,
+        // so that it is not listed twice.
+        let legacy = "\(directory)/\(DirectorySink.safeName(name)).json"
+        if legacy != path(name), let data = FileManager.default.contents(atPath: legacy),
+           (try? ResultStore.decoder.decode(DeviceResult.self, from: data))?.device.name == name {
+            unlink(legacy)
+        }
     }
 
     /// The results file of `result`: with the facts.json bytes the bundle got when the result has
@@ -134,11 +143,20 @@ public struct ResultStore: Sendable {
 
     /// The last result of device `name`, if one is recorded and readable.
     public func load(_ name: String) -> DeviceResult? {
-        guard let data = FileManager.default.contents(atPath: path(name)) else { return nil }
-        return try? ResultStore.decoder.decode(DeviceResult.self, from: data)
+        guard let data = FileManager.default.contents(atPath: path(name)),
+              let result = try? ResultStore.decoder.decode(DeviceResult.self, from: data), result.device.name == name else { return nil }
+        return result
     }
 
-    func path(_ name: String) -> String { "\(directory)/\(DirectorySink.safeName(name)).json" }
+    /// The device's file: its name when that is a safe file name, else the safe name and a digest
+    /// of the real one (`core/r1` and `core r1` both make `core_r1`: each had the other's result,
+    /// and its last good facts).
+    func path(_ name: String) -> String {
+        let safe = DirectorySink.safeName(name)
+        guard safe != name else { return "\(directory)/\(name).json" }
+        let digest = SHA256.hash(data: Data(name.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        return "\(directory)/\(safe)-\(digest).json"
+    }
 
     /// Every stored result, by device name; unreadable files are skipped.
     public func loadAll() -> [DeviceResult] {

@@ -57,6 +57,30 @@ import TestSupport
         #expect(store.loadAll().map(\.device.name).sorted() == ["gone", "r1", "r2"], "the file stays")
     }
 
+    /// Names that map to the same safe file name (`core/r1`, `core r1`, from NetBox) keep one
+    /// result each; a device's file from before (the safe name alone) is replaced, not doubled.
+    @Test func namesThatLookAlikeOnDiskKeepTheirOwnResults() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = ResultStore(stateDirectory: dir.path)
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        func result(_ name: String, _ host: String) -> DeviceResult {
+            DeviceResult(device: Device(name: name, host: host), host: host, port: 830, trigger: .schedule, started: start,
+                         finished: start.addingTimeInterval(5), status: .ok, failureKind: nil, reason: nil, attempts: 1, rpcs: [],
+                         facts: DeviceFacts(), log: "")
+        }
+        // As an earlier version stored "core/r1": under the safe name alone.
+        try FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
+        try ResultStore.encode(result("core/r1", "192.0.2.9")).write(to: URL(fileURLWithPath: store.directory + "/core_r1.json"))
+        try store.save(result("core/r1", "192.0.2.1"))
+        try store.save(result("core r1", "192.0.2.2"))
+        try store.save(result("core_r1", "192.0.2.3"))
+        #expect(store.load("core/r1")?.host == "192.0.2.1")
+        #expect(store.load("core r1")?.host == "192.0.2.2")
+        #expect(store.load("core_r1")?.host == "192.0.2.3")
+        #expect(store.loadAll().map(\.device.name).sorted() == ["core r1", "core/r1", "core_r1"])
+    }
+
     @Test func theSplicedFileIsTheWholeResult() throws {
         let result = try result()
         let spliced = try ResultStore.encode(result)
