@@ -130,7 +130,7 @@ public struct AgentStatus: Codable, Sendable {
         upload.rejected = outbox.rejectedCount()
         self.upload = upload
         if let url = configuration.events.webhook {
-            webhook = WebhookStatus(url: url, pending: WebhookQueue(stateDirectory: configuration.agent.stateDirectory).pending().count,
+            webhook = WebhookStatus(url: WebhookQueue.displayURL(url), pending: WebhookQueue(stateDirectory: configuration.agent.stateDirectory).pending().count,
                                     lastSuccess: await runtime.webhookLastSuccess, lastError: await runtime.webhookLastError)
         }
         let listening = await runtime.syslogListening

@@ -105,6 +105,15 @@ public struct WebhookQueue: Sendable {
 
     public func path(of name: String) -> String { directory + "/" + name }
 
+    /// `url` as status and logs show it: scheme, host and port. Chat webhooks (Slack, Teams) carry
+    /// their secret in the path, which would otherwise be on every failed delivery's log line.
+    public static func displayURL(_ url: String) -> String {
+        guard let parts = URLComponents(string: url), let scheme = parts.scheme, let host = parts.host else { return "(webhook url)" }
+        let port = parts.port.map { ":\($0)" } ?? ""
+        let rest = parts.path.isEmpty || parts.path == "/" ? (parts.query == nil ? "" : "/…") : "/…"
+        return "\(scheme)://\(host)\(port)\(rest)"
+    }
+
     /// The receiver has it: removed, and the removal made durable (a notice back after a power
     /// cut would be sent twice).
     public func accept(_ name: String) throws {
@@ -207,7 +216,7 @@ public final class WebhookSender: Service, @unchecked Sendable {
                     logger.error("cannot move the refused event notice", metadata: ["notice": "\(name)", "error": "\(error)"])
                 }
             case let .failed(reason):
-                logger.warning("event notice not delivered", metadata: ["notice": "\(name)", "url": "\(url)", "error": "\(reason)"])
+                logger.warning("event notice not delivered", metadata: ["notice": "\(name)", "url": "\(WebhookQueue.displayURL(url))", "error": "\(reason)"])
             }
             await runtime.recordWebhook(outcome, pending: pending.count - index - (outcome.isFailure ? 0 : 1))
             if outcome.isFailure { return true }

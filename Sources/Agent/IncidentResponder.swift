@@ -153,7 +153,7 @@ public actor IncidentResponder {
                 try WebhookQueue(stateDirectory: configuration.agent.stateDirectory).add(notice)
                 runtime.webhookWake.signal()
             } catch {
-                logger.error("cannot queue the event notice for the webhook", metadata: ["url": "\(webhook)", "bundle": "\(bundle)", "error": "\(error)"])
+                logger.error("cannot queue the event notice for the webhook", metadata: ["url": "\(WebhookQueue.displayURL(webhook))", "bundle": "\(bundle)", "error": "\(error)"])
             }
         }
         return response

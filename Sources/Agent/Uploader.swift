@@ -418,6 +418,9 @@ public final class Uploader: Service, @unchecked Sendable {
             do {
                 try outbox.accept(name)
                 logger.info("bundle uploaded", metadata: ["bundle": "\(name)", "status": "\(status)"])
+            } catch where !FileManager.default.fileExists(atPath: outbox.path(of: name)) {
+                // The quota dropped it while it was being sent (a collection finished meanwhile).
+                logger.info("bundle uploaded; it had left the outbox meanwhile (the quota)", metadata: ["bundle": "\(name)", "status": "\(status)"])
             } catch {
                 // Sent, but still here: the next pass sends it again (care-support answers 200 for the same bytes).
                 logger.error("bundle uploaded but not removed from the outbox", metadata: ["bundle": "\(name)", "error": "\(error)"])
