@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import Junos
 import IOLoop
 import Logging
 import ServiceLifecycle
@@ -350,8 +351,12 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
             }
         }
         text += " (from \(sender.host)" + (message.hostname.map { ", hostname \($0.prefix(64))" } ?? "") + ")"
-        return text
+        // It leaves the machine (manifest, webhook, journal): a command line logged with a
+        // password in it (`file copy ftp://user:pw@...`) is redacted as a reply would be.
+        return evidenceRedactor.redactTokens(in: text)
     }
+
+    private static let evidenceRedactor = ConfigurationRedactor()
 
     /// The inventory device that sent from `address`: `source = ADDRESS DEVICE` first, then the
     /// device whose host is that address; several devices on one address (behind NAT, one per

@@ -87,6 +87,10 @@ import TestSupport
         #expect(sender.host == "192.0.2.7", "an IPv4 sender on a dual-stack socket matches its inventory address")
         let evidence = SyslogReceiver.evidence(of: rfc5424, from: sender)
         #expect(evidence == "syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline [fru-name=FPC 1] (from 192.0.2.7, hostname mx1)")
+        // A command line logged with a password in it is redacted before it leaves as evidence.
+        let command = try SyslogMessage(parsing: Array("<30>Dec  4 21:00:00 mx1 mgd[77]: UI_CMDLINE_READ_LINE: User 'ops', command 'file copy /var/tmp/rpd.core.0.gz ftp://backup:S3cret-pw@192.0.2.50/cores/'".utf8))
+        let redacted = SyslogReceiver.evidence(of: command, from: sender)
+        #expect(!redacted.contains("S3cret-pw") && redacted.contains("ftp://backup:"), "\(redacted)")
     }
 
     @Test func hostileStreamsStayWithinTheirBounds() throws {
