@@ -24,7 +24,16 @@ public actor IncidentResponder {
         /// Its collection failed (device unreachable, ...): another source's sighting collects
         /// anew instead of being added to a bundle that does not exist.
         var failed = false
+        /// Rate-limited repeats seen, and when one was last written to the events log and the
+        /// journal: a chatty device repeats a message every second, and one record per repeat
+        /// pushed every real record out of the (trimmed) events log.
+        var repeats = 0
+        var repeatRecorded: Date?
     }
+
+    /// Rate-limited repeats of an incident are recorded (events log, journal) at most this often,
+    /// each naming how many came since the incident opened; all are counted in the metrics.
+    static let repeatRecordInterval: TimeInterval = 60
 
     /// device → event kind → its open incident.
     private var open: [String: [String: OpenIncident]] = [:]
@@ -38,6 +47,9 @@ public actor IncidentResponder {
     public struct Response: Sendable, Equatable {
         public var admitted: [TriggerEvent] = []
         public var rateLimited: [TriggerEvent] = []
+        /// Rate-limited repeats counted but not recorded (within ``repeatRecordInterval`` of the
+        /// last one recorded).
+        public var quietRepeats: [TriggerEvent] = []
         public var duplicates: [TriggerEvent] = []
         /// The bundle collected for the admitted events (nil when none or the collection failed).
         public var bundle: String?
@@ -59,7 +71,16 @@ public actor IncidentResponder {
             if var incident = open[device.name]?[event.kind], now.timeIntervalSince(incident.opened) < window, !newKinds.contains(event.kind),
                !(incident.failed && !incident.sources.contains(event.source)) {
                 if incident.sources.contains(event.source) {
-                    response.rateLimited.append(event)
+                    incident.repeats += 1
+                    if incident.repeatRecorded.map({ now.timeIntervalSince($0) >= Self.repeatRecordInterval }) ?? true {
+                        incident.repeatRecorded = now
+                        var noted = event
+                        if incident.repeats > 1 { noted.evidence += " (repeat \(incident.repeats) within this window)" }
+                        response.rateLimited.append(noted)
+                    } else {
+                        response.quietRepeats.append(event)
+                    }
+                    open[device.name]?[event.kind] = incident
                 } else {
                     incident.sources.insert(event.source)
                     if !incident.recorded { incident.pendingSightings.append(event) }
@@ -98,7 +119,8 @@ public actor IncidentResponder {
                 "device": "\(device.name)", "event.kind": "\(event.kind)", "event.source": "\(event.source)", "evidence": "\(event.evidence)",
             ])
         }
-        await runtime.recordEvents(admitted: response.admitted, limited: response.rateLimited, duplicates: response.duplicates)
+        await runtime.recordEvents(admitted: response.admitted, limited: response.rateLimited + response.quietRepeats,
+                                   duplicates: response.duplicates)
         let log = EventLog(stateDirectory: configuration.agent.stateDirectory)
         write(log) { try log.append(response.rateLimited.map { EventRecord(device: device.name, event: $0, action: .rateLimited) }) }
         for (id, recorded, event) in sightings where recorded {

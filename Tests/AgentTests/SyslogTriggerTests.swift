@@ -529,6 +529,21 @@ import TestSupport
         let records = EventLog(stateDirectory: configuration.agent.stateDirectory).load()
         #expect(records.map(\.action) == [.failed, .failed, .rateLimited])
         #expect(records.first?.reason?.isEmpty == false, "\(records)")
+
+        // A chatty device repeating the message every second for 100 s after that: one record a
+        // minute in the events log (the repeat at 120 s, then the 61st at 180 s), every repeat in
+        // the metrics.
+        var quiet = 0
+        for second in 121 ... 220 {
+            let repeated = await responder.respond(to: [syslog], device: device, now: t.addingTimeInterval(Double(second)))
+            quiet += repeated.quietRepeats.count
+            #expect(repeated.admitted.isEmpty)
+        }
+        let limited = EventLog(stateDirectory: configuration.agent.stateDirectory).load().filter { $0.action == .rateLimited }
+        #expect(limited.count == 2, "\(limited.map(\.event.evidence))")
+        #expect(limited.last?.event.evidence.hasSuffix("(repeat 61 within this window)") == true, "\(limited.map(\.event.evidence))")
+        #expect(quiet == 99)
+        #expect(await runtime.metrics.render(outboxDepth: 0).contains("care_agent_events_total{kind=\"fru-offline\",action=\"rate-limited\"} 101"))
     }
 }
 
