@@ -45,7 +45,7 @@ public final class HealthPoller: Service, @unchecked Sendable {
     func snapshot(of device: String) -> HealthSnapshot? { lock.withLock { snapshots[device] } }
 
     /// Devices whose poll is due and not running, marked as running.
-    private func due(now: Date) async -> [(Device, Duration)] {
+    func due(now: Date) async -> [(Device, Duration)] {
         let configuration = await runtime.configuration
         return lock.withLock {
             // Devices a reload removed, or whose group no longer polls, are forgotten: polled
@@ -62,7 +62,9 @@ public final class HealthPoller: Service, @unchecked Sendable {
                     nextPoll[device.name] = now.addingTimeInterval(Double.random(in: 0 ..< interval.seconds))
                     continue
                 }
-                if next > now { continue }
+                // Further away than one interval: the wall clock went back (NTP corrected a
+                // clock that ran ahead); polled at once rather than after the step.
+                if next > now, next.timeIntervalSince(now) <= interval.seconds { continue }
                 nextPoll[device.name] = now.addingTimeInterval(interval.seconds)
                 polling.insert(device.name)
                 due.append((device, interval))

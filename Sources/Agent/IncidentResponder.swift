@@ -31,6 +31,14 @@ public actor IncidentResponder {
         var repeatRecorded: Date?
     }
 
+    /// Whether `now` is within `window` seconds after `opened`. An incident "opened" after now
+    /// (the wall clock went back) is not: its window would otherwise hold every event back for
+    /// the length of the step as well.
+    static func within(_ window: TimeInterval, of opened: Date, now: Date) -> Bool {
+        let age = now.timeIntervalSince(opened)
+        return age >= 0 && age < window
+    }
+
     /// Rate-limited repeats of an incident are recorded (events log, journal) at most this often,
     /// each naming how many came since the incident opened; all are counted in the metrics.
     static let repeatRecordInterval: TimeInterval = 60
@@ -68,7 +76,7 @@ public actor IncidentResponder {
         var newKinds = Set<String>()
         var sightings: [(id: String, recorded: Bool, event: TriggerEvent)] = []
         for event in events {
-            if var incident = open[device.name]?[event.kind], now.timeIntervalSince(incident.opened) < window, !newKinds.contains(event.kind),
+            if var incident = open[device.name]?[event.kind], Self.within(window, of: incident.opened, now: now), !newKinds.contains(event.kind),
                !(incident.failed && !incident.sources.contains(event.source)) {
                 if incident.sources.contains(event.source) {
                     incident.repeats += 1
@@ -94,7 +102,7 @@ public actor IncidentResponder {
             // A retry after a failed collection keeps the sources that already tried: each
             // source gets one attempt per window, however they alternate.
             var sources: Set<String> = [event.source]
-            if let failed = open[device.name]?[event.kind], failed.failed, now.timeIntervalSince(failed.opened) < window {
+            if let failed = open[device.name]?[event.kind], failed.failed, Self.within(window, of: failed.opened, now: now) {
                 sources.formUnion(failed.sources)
             }
             open[device.name, default: [:]][event.kind] = OpenIncident(id: id, opened: now, sources: sources)
@@ -104,7 +112,7 @@ public actor IncidentResponder {
         }
         // Windows long past are forgotten, so that the map stays as small as the recent incidents.
         for (name, kinds) in open {
-            let kept = kinds.filter { now.timeIntervalSince($0.value.opened) < max(window, 86400) }
+            let kept = kinds.filter { Self.within(max(window, 86400), of: $0.value.opened, now: now) }
             open[name] = kept.isEmpty ? nil : kept
         }
 

@@ -168,3 +168,21 @@ import TestSupport
         await collector.limits.global.release()
     }
 }
+
+/// The poll schedule after the wall clock went back: the next poll is not put off by the step.
+@Suite struct HealthPollScheduleTests {
+    @Test func aClockSteppedBackDoesNotPutOffThePolls() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "192.0.2.1")])
+        configuration.agent.stateDirectory = dir.path
+        configuration.groups[AgentConfiguration.defaultGroup]?.poll = .seconds(300)
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        let poller = HealthPoller(runtime: runtime, logger: Logger.test)
+        let t = Date(timeIntervalSince1970: 1_780_000_000)
+        #expect(await poller.due(now: t).isEmpty, "first sight: a moment within the interval")
+        // The clock steps back a day before that moment: the poll is due at once, not in a day.
+        #expect(await poller.due(now: t.addingTimeInterval(-86400)).map(\.0.name) == ["r1"])
+    }
+}

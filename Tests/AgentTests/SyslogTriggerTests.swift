@@ -544,6 +544,12 @@ import TestSupport
         #expect(limited.last?.event.evidence.hasSuffix("(repeat 61 within this window)") == true, "\(limited.map(\.event.evidence))")
         #expect(quiet == 99)
         #expect(await runtime.metrics.render(outboxDepth: 0).contains("care_agent_events_total{kind=\"fru-offline\",action=\"rate-limited\"} 101"))
+
+        // The wall clock stepped back an hour (NTP correcting a clock that ran ahead): the open
+        // incident now seems to open in the future; it does not hold the event back for the
+        // hour as well as its window.
+        let stepped = await responder.respond(to: [syslog], device: device, now: t.addingTimeInterval(-3600))
+        #expect(stepped.admitted == [syslog] && stepped.rateLimited.isEmpty && stepped.quietRepeats.isEmpty)
     }
 }
 
