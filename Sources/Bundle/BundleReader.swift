@@ -56,6 +56,9 @@ public struct BundleReader: Sendable {
     /// however far the raw replies unpack, where holding it whole costs up to
     /// `maximumUnpackedSize` (the support intake, which stores the file as it came, needs no more).
     public var retainsContents: Bool
+    /// Without retained contents: the raw replies kept all the same (reports keep the
+    /// configuration, `get-configuration`), each up to `maximumMemberSize`.
+    public var retainedReplies: Set<String> = []
     /// Without retained contents: the largest facts.json or collection.log read into memory.
     public static let maximumKeptMemberSize = 16 << 20
     /// Without retained contents: how much is inflated at a time (tests use small pieces).
@@ -89,8 +92,10 @@ public struct BundleReader: Sendable {
             members = try USTar.members(of: try Gzip.decompress(bytes, limit: limits.maximumUnpackedSize), limits: limits)
             digests = members.map { USTar.StreamedMember(name: $0.name, size: $0.bytes.count, sha256: BundleWriter.hex(SHA256.hash(data: $0.bytes))) }
         } else {
-            var tar = USTar.StreamReader(limits: limits, keep: ["manifest.json", "manifest.sig", "facts.json", "collection.log"],
-                                         keptLimit: min(limits.maximumMemberSize, Self.maximumKeptMemberSize))
+            let small = min(limits.maximumMemberSize, Self.maximumKeptMemberSize)
+            var keep = ["manifest.json": small, "manifest.sig": small, "facts.json": small, "collection.log": small]
+            for rpc in retainedReplies { keep["raw/\(rpc).xml"] = limits.maximumMemberSize }
+            var tar = USTar.StreamReader(limits: limits, keep: keep)
             let inflater = try GzipInflater(bytes, limit: limits.maximumUnpackedSize, chunkSize: pieceSize)
             while let piece = try inflater.next() { try tar.feed(piece) }
             digests = try tar.finish()

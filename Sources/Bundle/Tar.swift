@@ -211,17 +211,17 @@ extension USTar {
 
     /// Reads a ustar archive fed in pieces as it inflates, with the checks and errors of
     /// ``members(of:limits:first:)`` and ``checkEnd(of:markerAt:)``, hashing every member and
-    /// keeping the bytes only of those named in `keep` (each at most `keptLimit`). What it holds
+    /// keeping the bytes only of those named in `keep` (each at most its size there). What it holds
     /// is a header block and the kept members, whatever the size of the archive: a verification
     /// of a bundle whose raw replies unpack to hundreds of megabytes needs nothing for them.
     /// Where a damaged archive has several faults, the first one reported may differ from the
     /// whole read's (which inflates everything before it parses anything).
     struct StreamReader {
         let limits: BundleReader.Limits
-        let keep: Set<String>
-        /// The largest member kept in memory: a hostile archive's "facts.json" of 500 MiB of zeros
-        /// (half a megabyte gzipped) is refused at its header, not held.
-        let keptLimit: Int
+        /// The members kept in memory, each with the largest size kept: a hostile archive's
+        /// "facts.json" of 500 MiB of zeros (half a megabyte gzipped) is refused at its header,
+        /// not held.
+        let keep: [String: Int]
         private(set) var members: [StreamedMember] = []
         private var seen = Set<String>()
         /// Archive bytes consumed so far.
@@ -239,10 +239,9 @@ extension USTar {
         private var kept: [UInt8]?
         private var firstNonZeroAfterMarker: Int?
 
-        init(limits: BundleReader.Limits, keep: Set<String>, keptLimit: Int) {
+        init(limits: BundleReader.Limits, keep: [String: Int]) {
             self.limits = limits
             self.keep = keep
-            self.keptLimit = keptLimit
         }
 
         mutating func feed(_ bytes: ArraySlice<UInt8>) throws(BundleError) {
@@ -262,7 +261,7 @@ extension USTar {
                         let (name, size) = try USTar.member(block[...], at: at, limits: limits, count: members.count)
                         guard seen.insert(name).inserted else { throw .duplicateMember(name) }
                         hasher = SHA256()
-                        if keep.contains(name) {
+                        if let keptLimit = keep[name] {
                             guard size <= keptLimit else {
                                 throw .tooLarge("member \(name) is \(size) bytes, more than the limit of \(keptLimit) for a member read into memory")
                             }

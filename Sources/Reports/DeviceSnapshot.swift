@@ -44,7 +44,11 @@ public struct DeviceSnapshot: Sendable {
                 if let section = reply.sections.first(where: { ConfigurationFacts.dataElements.contains($0.element.name) }) {
                     let tree = section.element.name == "configuration-text"
                         ? ConfigurationTree(text: section.element.text) : ConfigurationTree(element: section.element)
-                    configuration = tree.effective
+                    let expansion = tree.effectiveExpansion(appliedGroups: tree.appliedGroupNames)
+                    // Read in part, it would clear advisories on features it did not reach:
+                    // the configuration counts as unknown instead, saying why.
+                    if expansion.complete { configuration = expansion.statement }
+                    else { problem = "the configuration is not usable: \(ConfigurationTree.expansionLimitMessage)" }
                 } else {
                     problem = "the configuration reply holds no configuration"
                 }

@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import Junos
 import Reports
 import SupportStore
 
@@ -41,7 +42,11 @@ public struct CustomerReports: Sendable {
 
     public func devices(customer: String, readsConfiguration: Bool = true) async throws(SupportStoreError) -> Devices {
         guard try await database.customer(named: customer) != nil else { throw .unknownCustomer(customer) }
-        let reader = BundleReader(trust: .keys(try await database.trustedKeys(customer: customer)))
+        // Checked a piece at a time, keeping the facts and (for bugs) the configuration reply:
+        // the other raw replies of every bundle were held whole on each report request.
+        var streaming = BundleReader(trust: .keys(try await database.trustedKeys(customer: customer)), retainsContents: false)
+        if readsConfiguration { streaming.retainedReplies = [FactKind.configuration.rpc] }
+        let reader = streaming
         // Each device's newest few: two to use, room for a few refused (a revoked key's). Every
         // bundle of the history was loaded, and all of a device's read when none verified, on
         // every report request.

@@ -94,6 +94,18 @@ import TestSupport
         #expect(try BundleReader().read(bytes: bytes).contents.log.count == 20 << 20)
     }
 
+    /// The reports' reader keeps the configuration reply (and only it) besides the facts.
+    @Test func aRetainedReplyIsKeptWholeAndOnlyIt() throws {
+        let bytes = try Sample.encoded()
+        let whole = try BundleReader().read(bytes: bytes)
+        var reader = Self.streaming(pieces: 512)
+        reader.retainedReplies = ["get-configuration"]
+        let kept = try reader.read(bytes: bytes)
+        #expect(kept.contents.rawReplies.map(\.rpc) == ["get-configuration"])
+        #expect(kept.contents.rawReplies.first?.bytes == whole.contents.rawReplies.first { $0.rpc == "get-configuration" }?.bytes)
+        #expect(whole.contents.rawReplies.count > 1)
+    }
+
     /// A bundle whose raw reply unpacks to 64 MiB: the streaming reader keeps none of it, and
     /// its member of facts comes out the same.
     @Test func keepsNoRawReply() throws {

@@ -76,9 +76,10 @@ extension IntakeHarness {
 
     /// Verification inflates and hashes a bundle a piece at a time: a bundle whose raw reply
     /// unpacks to 256 MiB (a few hundred kilobytes on the wire) is stored, and the intake's peak
-    /// memory stays far below that; holding the archive and its members whole took twice that.
+    /// memory stays far below that, also while reports read it; holding the archive and its
+    /// members whole took twice that.
     @Test func aBundleThatUnpacksLargeIsVerifiedWithoutBeingHeldUnpacked() async throws {
-        let intake = try await IntakeHarness()
+        let intake = try await IntakeHarness(extraStore: "\n[reports]\ndata-directory = \(NotifyTests.data)\n")
         defer { intake.close() }
         try intake.start()
         var contents = try SampleBundles.contents(device: "r1", started: SampleBundles.started.addingTimeInterval(3600))
@@ -87,6 +88,10 @@ extension IntakeHarness {
         let url = try BundleWriter(directory: URL(fileURLWithPath: intake.outbox), key: SampleBundles.agentKey).write(contents)
         #expect(await intake.pass().outcomes == [url.lastPathComponent: .accepted(status: 201)])
         #expect(intake.storedFiles().count == 1)
+        // The reports read it the same way: facts and the configuration reply, not the rest.
+        let read = String(try intake.cli("token", "create", "ACME", "--read").split(separator: "\n").last!)
+        #expect(try intake.get("/customers/ACME/reports/bugs", token: read).status == 200)
+        #expect(try intake.get("/customers/ACME/reports/health", token: read).status == 200)
         let status = try String(contentsOfFile: "/proc/\(try #require(intake.server).pid)/status", encoding: .utf8)
         let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? Int.max
