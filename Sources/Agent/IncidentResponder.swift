@@ -36,7 +36,8 @@ public actor IncidentResponder {
     /// the length of the step as well.
     static func within(_ window: TimeInterval, of opened: Date, now: Date) -> Bool {
         let age = now.timeIntervalSince(opened)
-        return age >= 0 && age < window
+        // A few seconds back is the clock being slewed or stepped a little, not a new incident.
+        return age >= -5 && age < window
     }
 
     /// Rate-limited repeats of an incident are recorded (events log, journal) at most this often,

@@ -143,9 +143,15 @@ public struct ResultStore: Sendable {
 
     /// The last result of device `name`, if one is recorded and readable.
     public func load(_ name: String) -> DeviceResult? {
-        guard let data = FileManager.default.contents(atPath: path(name)),
-              let result = try? ResultStore.decoder.decode(DeviceResult.self, from: data), result.device.name == name else { return nil }
-        return result
+        // The name earlier versions gave the file, while the device has no file of its own yet:
+        // its last good facts must survive the upgrade's first failed run.
+        for candidate in [path(name), "\(directory)/\(DirectorySink.safeName(name)).json"] {
+            if let data = FileManager.default.contents(atPath: candidate),
+               let result = try? ResultStore.decoder.decode(DeviceResult.self, from: data), result.device.name == name {
+                return result
+            }
+        }
+        return nil
     }
 
     /// The device's file: its name when that is a safe file name, else the safe name and a digest

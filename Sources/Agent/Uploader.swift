@@ -232,16 +232,17 @@ public final class Uploader: Service, @unchecked Sendable {
         let wake = runtime.uploadWake
         var backoff: Duration?
         while !Task.isCancelled && !Task.isShuttingDownGracefully && !abort.isRaised {
-            let configuration = await runtime.configuration
-            let settings = configuration.upload
+            // Before the configuration is read: a reload after this point is seen by the wait.
             wake.reset()
             runtime.reloadWake.reset()
+            let configuration = await runtime.configuration
+            let settings = configuration.upload
             let outbox = await runtime.outbox
             // Before sending: a bundle the quota drops is not worth an upload slot. Also without
             // a url, so that an agent that never uploads still keeps within its disk budget.
             await runtime.enforceOutboxQuota()
             guard settings.url != nil else {
-                await wake.wait(timeout: settings.interval)
+                if !abort.isRaised { await wake.wait(timeout: settings.interval) }
                 continue
             }
             let pass = await uploadPending(settings: settings, outbox: outbox)
@@ -262,7 +263,7 @@ public final class Uploader: Service, @unchecked Sendable {
             } else {
                 backoff = nil
                 await runtime.setUploadNextAttempt(nil)
-                await wake.wait(timeout: settings.interval)
+                if !abort.isRaised { await wake.wait(timeout: settings.interval) }
             }
         }
         thread.stop()
@@ -301,10 +302,11 @@ public final class Uploader: Service, @unchecked Sendable {
         let struck = pending.filter { strikes.count($0) > 0 }
         if !struck.isEmpty { pending = pending.filter { strikes.count($0) == 0 } + struck }
         var taken = false
+        var stopped = false
         // A bundle that met a server error, until the next attempt says whose fault it was.
         var suspect: (name: String, reason: String)?
         scan: for name in pending {
-            if abort.isRaised { break }
+            if abort.isRaised { stopped = true; break }
             let (outcome, scope) = await attempt(name: name, outbox: outbox, settings: settings)
             pass.outcomes[name] = outcome
             let reason: String
@@ -325,15 +327,19 @@ public final class Uploader: Service, @unchecked Sendable {
             case .bundleOrServer:
                 if suspect != nil {
                     pass.failed = true
+                    stopped = true
                     break scan
                 }
                 suspect = (name, reason)
             case .everything:
                 pass.failed = true
+                stopped = true
                 break scan
             }
         }
-        if let last = suspect {
+        // Only a pass that went through its bundles can say the last failure was that bundle's
+        // own: one that stopped (the failure twice, the network, shutdown) says nothing of it.
+        if !stopped, let last = suspect {
             if taken {
                 // The server took a bundle in this pass: the last one's failure is its own.
                 await strike(last.name, reason: last.reason, outbox: outbox, settings: settings, pass: &pass)

@@ -25,7 +25,7 @@ public enum ReportRenderer {
         guard var s else { return "" }
         // A cell a spreadsheet would run as a formula (a device named `=HYPERLINK(...)`) is
         // kept as text (OWASP's CSV injection advice).
-        if let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { s = "'" + s }
+        if let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first), Double(s) == nil { s = "'" + s }
         return s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 

@@ -171,13 +171,13 @@ extension SupportConfiguration {
 }
 
 /// Headers on every answer: no content sniffing, nothing stored by caches or browsers (answers
-/// carry a customer's data, fetched with a token), HTTPS only from now on.
+/// carry a customer's data, fetched with a token). No HSTS: it would bind every port of the host
+/// name to HTTPS, other services on it included.
 struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
         response.headers[.init("X-Content-Type-Options")!] = "nosniff"
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
-        response.headers[.init("Strict-Transport-Security")!] = "max-age=31536000"
         return response
     }
 }

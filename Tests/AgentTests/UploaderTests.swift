@@ -435,6 +435,26 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         _ = try? await loop.value
     }
 
+    /// A pass that stops on a server error twice in a row says nothing of the first one's bundle:
+    /// no strike for it (a server restart while a backlog drains must not count against a bundle).
+    @Test func aPassStoppedByTwoServerErrorsStrikesNoBundle() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        try bench.addBundle("a_SN1_20261125T000000Z.tar.gz", age: 300)
+        try bench.addBundle("poison-SN2-20261125T000000Z.tar.gz", age: 200)
+        try bench.addBundle("poison-SN3-20261125T000000Z.tar.gz", age: 100)
+        let pass = await bench.pass()
+        #expect(pass.outcomes["a_SN1_20261125T000000Z.tar.gz"] == .accepted(status: 201))
+        #expect(pass.failed && !pass.undecided)
+        #expect(!bench.lines.lines.contains { $0.contains("bundle failed on its own") }, "\(bench.lines.lines)")
+        #expect(bench.exists("poison-SN2-20261125T000000Z.tar.gz") && bench.exists("poison-SN3-20261125T000000Z.tar.gz"))
+    }
+
     /// A bundle that cannot be sent within `timeout` (a large one on a slow link; here a server
     /// that stops reading it) does not block the ones behind it: they go, and it counts a
     /// failure of its own (set aside after five) instead of ending every pass first in line.

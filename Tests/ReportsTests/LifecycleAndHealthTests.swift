@@ -128,7 +128,9 @@ import Testing
         #expect(!text.split(separator: "\n").contains { $0.hasPrefix("OK") })
         let csv = try ReportRenderer.render(report, as: .csv)
         #expect(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\")\""), "\(csv)")
-        #expect(ReportRenderer.csvField("-5") == "'-5" && ReportRenderer.csvField("@SUM(A1)") == "'@SUM(A1)")
+        #expect(ReportRenderer.csvField("-cmd|' /C calc'!A0") == "'-cmd|' /C calc'!A0" && ReportRenderer.csvField("@SUM(A1)") == "'@SUM(A1)")
+        // Numbers stay numbers (optical power in dBm, a temperature below zero).
+        #expect(ReportRenderer.csvField("-12.5") == "-12.5" && ReportRenderer.csvField("+3") == "+3")
         #expect(ReportRenderer.csvField("mx480-r1") == "mx480-r1")
     }
 }
