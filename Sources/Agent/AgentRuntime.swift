@@ -398,7 +398,14 @@ public actor AgentRuntime {
     private var metricsFlushScheduled = false
     private var lastMetricsScan: ContinuousClock.Instant?
 
+    /// Writes the metrics file now if a rewrite is waiting (at shutdown: the process ends before
+    /// the scheduled one).
+    public func flushPendingMetrics() {
+        if metricsFlushScheduled { flushMetrics() }
+    }
+
     private func flushMetrics() {
+        guard metricsFlushScheduled else { return }
         metricsFlushScheduled = false
         lastMetricsScan = .now
         writeMetricsFile(outbox.totals)

@@ -104,6 +104,8 @@ struct RunCommand: AsyncParsableCommand {
         ])
         try await group.run()
         notifier.notify("STOPPING=1")
+        // A metrics rewrite still waiting for its turn (uploads, events of the last seconds).
+        await runtime.flushPendingMetrics()
         // Stopped during a collection, SSH sessions cancelled a moment ago may still be inside
         // libssh2/OpenSSL on the event-loop threads; exit()'s handlers (OPENSSL_cleanup among
         // them) then free locks under their feet and the agent dies of SIGSEGV instead of exiting

@@ -1,6 +1,8 @@
 import Agent
 import Foundation
+import Logging
 import Testing
+import TestSupport
 
 /// Prometheus text-format metrics for node_exporter's textfile collector.
 @Suite struct MetricsTests {
@@ -64,5 +66,26 @@ import Testing
         #expect(custom.agent.metricsPath == "/t/care.prom")
         let off = try AgentConfiguration(file: ConfigurationFile(path: "a.conf", text: "[agent]\nmetrics-file = none\n"))
         #expect(off.agent.metricsPath == nil)
+    }
+}
+
+/// Metrics rewrites between collections wait their turn (an outbox scan at most every few
+/// seconds); one still waiting when the agent stops is written by the stop, not lost.
+@Suite struct MetricsFlushTests {
+    @Test func aWaitingRewriteIsWrittenAtTheStop() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var configuration = AgentConfiguration()
+        configuration.agent.stateDirectory = dir.path
+        configuration.agent.outbox = dir.path + "/outbox"
+        configuration.agent.metricsFile = dir.path + "/metrics.prom"
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        func metrics() -> String { (try? String(contentsOfFile: dir.path + "/metrics.prom", encoding: .utf8)) ?? "" }
+        await runtime.writeMetrics(outbox: OutboxTotals(bundles: 0, bytes: 0))
+        await runtime.recordUpload(.accepted(status: 201), url: "https://example.net/b/")
+        #expect(!metrics().contains("care_agent_uploads_total{result=\"ok\"} 1\n"), "written at once: the test proves nothing")
+        await runtime.flushPendingMetrics()
+        #expect(metrics().contains("care_agent_uploads_total{result=\"ok\"} 1\n"), "\(metrics())")
     }
 }
