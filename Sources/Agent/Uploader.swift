@@ -242,7 +242,7 @@ public final class Uploader: Service, @unchecked Sendable {
             // a url, so that an agent that never uploads still keeps within its disk budget.
             await runtime.enforceOutboxQuota()
             guard settings.url != nil else {
-                if !abort.isRaised { await wake.wait(timeout: settings.interval) }
+                await pause(on: wake, for: settings.interval)
                 continue
             }
             let pass = await uploadPending(settings: settings, outbox: outbox)
@@ -254,19 +254,26 @@ public final class Uploader: Service, @unchecked Sendable {
                 if pass.undecided {
                     // One bundle's server error, nothing to compare it with: a new bundle (an
                     // incident's, say) is tried at once, first, and tells whose fault it was.
-                    if !abort.isRaised { await wake.wait(timeout: delay) }
+                    await pause(on: wake, for: delay)
                 } else {
                     // Only a reload (the url or credentials fixed) or shutdown ends the backoff
                     // early: a new bundle does not make the server answer.
-                    if !abort.isRaised { await runtime.reloadWake.wait(timeout: delay) }
+                    await pause(on: runtime.reloadWake, for: delay)
                 }
             } else {
                 backoff = nil
                 await runtime.setUploadNextAttempt(nil)
-                if !abort.isRaised { await wake.wait(timeout: settings.interval) }
+                await pause(on: wake, for: settings.interval)
             }
         }
         thread.stop()
+    }
+
+    /// Waits `duration` or until `wake` is signalled; not at all once shutdown began (its signal
+    /// may have been reset before this wait).
+    private func pause(on wake: UploadWake, for duration: Duration) async {
+        guard !abort.isRaised else { return }
+        await wake.wait(timeout: duration)
     }
 
     /// The result of one scan of the outbox.

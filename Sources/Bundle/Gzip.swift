@@ -35,51 +35,14 @@ public enum Gzip {
     }
 
     /// Inflates a single gzip member, stopping as soon as the output would exceed `limit` bytes
-    /// (a decompression bomb never gets to allocate more than that).
+    /// (a decompression bomb never gets to allocate more than that). The whole of what
+    /// ``GzipInflater`` hands out a piece at a time, with its checks and errors.
     static func decompress(_ input: [UInt8], limit: Int) throws(BundleError) -> [UInt8] {
-        guard input.count >= 2, input[0] == 0x1f, input[1] == 0x8b else { throw .notGzip }
-        var stream = z_stream()
-        guard care_inflate_init2(&stream, gzipWindowBits) == Z_OK else {
-            throw .corruptCompression("zlib inflateInit2 failed")
-        }
-        defer { inflateEnd(&stream) }
+        let inflater = try GzipInflater(input, limit: limit)
         var output: [UInt8] = []
         output.reserveCapacity(min(limit, input.count * 4))
-        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-        let inputCount = input.count
-        var status: Int32 = Z_OK
-        var overLimit = false
-        input.withUnsafeBufferPointer { inBuffer in
-            stream.next_in = inBuffer.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
-            stream.avail_in = uInt(inBuffer.count)
-            chunk.withUnsafeMutableBufferPointer { chunkBuffer in
-                repeat {
-                    stream.next_out = chunkBuffer.baseAddress
-                    stream.avail_out = uInt(chunkBuffer.count)
-                    status = inflate(&stream, Z_NO_FLUSH)
-                    let produced = chunkBuffer.count - Int(stream.avail_out)
-                    if output.count + produced > limit { overLimit = true; return }
-                    output.append(contentsOf: chunkBuffer[..<produced])
-                } while status == Z_OK
-            }
-        }
-        if overLimit {
-            throw .tooLarge("it unpacks to more than \(limit) bytes (decompression limit)")
-        }
-        switch status {
-        case Z_STREAM_END:
-            if Int(stream.total_in) != inputCount {
-                throw .corruptCompression("\(inputCount - Int(stream.total_in)) bytes of unexpected data after the gzip stream")
-            }
-            return output
-        case Z_BUF_ERROR:
-            throw .truncated("the gzip stream ends early (file cut short?)")
-        case Z_DATA_ERROR:
-            let reason = stream.msg.map { String(cString: $0) } ?? "invalid data"
-            throw .corruptCompression(reason)
-        default:
-            throw .corruptCompression("zlib inflate returned \(status)")
-        }
+        while let piece = try inflater.next() { output += piece }
+        return output
     }
 
     /// The first `count` bytes a gzip stream inflates to (fewer when it ends or the input runs
