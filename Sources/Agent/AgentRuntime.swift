@@ -357,6 +357,7 @@ public actor AgentRuntime {
     /// the metrics, and rewrites the metrics file when anything went.
     @discardableResult
     public func enforceOutboxQuota(now: Date = Date()) -> [OutboxEviction] {
+        redateAfterClockStep()
         let pass = outbox.enforceQuotaCounting(configuration.agent.outboxQuota, now: now, logger: logger)
         guard !pass.evicted.isEmpty || !pass.discarded.isEmpty else { return [] }
         metrics.record(pass)
@@ -367,9 +368,25 @@ public actor AgentRuntime {
     /// ``enforceOutboxQuota(now:)`` without its metrics file rewrite: what stays in the outbox,
     /// for the caller's own.
     private func enforceOutboxQuotaCounting() -> OutboxTotals {
+        redateAfterClockStep()
         let pass = outbox.enforceQuotaCounting(configuration.agent.outboxQuota, logger: logger)
         metrics.record(pass)
         return pass.remaining
+    }
+
+    /// Watches the wall clock against the boot-time one, from the agent's start.
+    private var clockSteps = WallClockSteps()
+
+    /// Before any age is judged: when the wall clock was stepped forward since the last look (NTP
+    /// correcting a VM that booted with its clock behind), the bundles written before the step
+    /// are dated that much later, so that `outbox-max-age` counts the time they really waited.
+    /// (A step while the agent was stopped is not seen: the unit starts after time-sync.target.)
+    func redateAfterClockStep(wall: Date = Date(), boot: ContinuousClock.Instant = .now) {
+        guard let step = clockSteps.observe(wall: wall, boot: boot) else { return }
+        let redated = outbox.redate(before: step.datedBefore, by: step.seconds)
+        logger.warning("the wall clock was stepped forward: bundles written before the step keep the age they really have", metadata: [
+            "step.seconds": "\(Int(step.seconds))", "bundles": "\(redated)", "outbox": "\(outbox.directory)",
+        ])
     }
 
     /// Rewrites the metrics file (a failure is logged: metrics never stop collections). With the

@@ -82,6 +82,10 @@ public protocol Outbox: Sendable {
     func setAside() -> [SetAsideBundle]
     /// Deletes a kept bundle, to honour the quota.
     func discard(_ bundle: SetAsideBundle) throws(OutboxError)
+    /// Dates every bundle (pending and kept) dated before `cutoff` `seconds` later: the wall clock
+    /// was stepped forward after they were written (``WallClockSteps``), and their age must not
+    /// count the step. Returns how many were redated.
+    func redate(before cutoff: Date, by seconds: TimeInterval) -> Int
 }
 
 /// A bundle kept in the outbox after it left the pending ones: in `sent/` (`keep-sent = yes`)
@@ -464,6 +468,32 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
         lock.withLock { keptKnown[bundle.folder.rawValue + "/" + bundle.name] = nil }
     }
 
+    public func redate(before cutoff: Date, by seconds: TimeInterval) -> Int {
+        var redated = 0
+        for folder in [nil] + SetAsideBundle.Folder.allCases.map(Optional.some) {
+            let path = folder.map { directory + "/" + $0.rawValue } ?? directory
+            for file in Self.bundleFiles(in: path) {
+                var info = stat()
+                let filePath = path + "/" + file.name
+                guard lstat(filePath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+                guard modified < cutoff.timeIntervalSince1970 else { continue }
+                let moved = modified + seconds
+                // UTIME_OMIT ((1 << 30) - 2, a macro Swift does not import): the access time stays.
+                var times = [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2),
+                             timespec(tv_sec: Int(moved.rounded(.down)), tv_nsec: Int((moved - moved.rounded(.down)) * 1e9))]
+                guard utimensat(AT_FDCWD, filePath, &times, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                redated += 1
+            }
+        }
+        // What was remembered of each file carries its old date: read them again.
+        lock.withLock {
+            known.removeAll()
+            keptKnown.removeAll()
+        }
+        return redated
+    }
+
     /// Deletes `name`, or moves it into `<directory>/<folder>/`; then makes the directory change
     /// durable so that a crash cannot bring a settled bundle back.
     private func settle(_ name: String, into folder: String?) throws(OutboxError) {
@@ -560,6 +590,20 @@ public final class InMemoryOutbox: Outbox, @unchecked Sendable {
         guard bundle.folder == .rejected, rejected.removeValue(forKey: bundle.name) != nil else {
             throw OutboxError("no bundle \(bundle.name) in \(bundle.folder.rawValue)")
         }
+    }
+
+    public func redate(before cutoff: Date, by seconds: TimeInterval) -> Int {
+        lock.lock(); defer { lock.unlock() }
+        var redated = 0
+        for (name, bundle) in bundles where bundle.entry.added < cutoff {
+            bundles[name]?.entry.added = bundle.entry.added.addingTimeInterval(seconds)
+            redated += 1
+        }
+        for (name, bundle) in rejected where bundle.added < cutoff {
+            rejected[name]?.added = bundle.added.addingTimeInterval(seconds)
+            redated += 1
+        }
+        return redated
     }
 
     private func take(_ name: String) throws(OutboxError) -> [UInt8] {

@@ -195,6 +195,39 @@ enum OutboxSample {
         #expect(aged.evicted.isEmpty && outbox.rejectedCount() == 0 && outbox.pending().count == 2)
     }
 
+    /// After a forward clock step, what was written before it is dated later by the step (pending
+    /// and kept alike, the relative order kept); what came after is left alone, and the quota
+    /// then judges the real ages.
+    @Test(arguments: OutboxKind.allCases)
+    func redatingShiftsOnlyWhatCameBeforeTheStep(kind: OutboxKind) throws {
+        let subject = try kind.make()
+        defer { subject.cleanup() }
+        let outbox = subject.outbox
+        let now = Date()
+        let year: TimeInterval = 365 * 86400
+        let before = try outbox.add(OutboxSample.contents("before", trigger: .scheduled))
+        let beforeEvent = try outbox.add(OutboxSample.contents("before-event", trigger: .event, event: OutboxSample.coreDump))
+        let refused = try outbox.add(OutboxSample.contents("refused", trigger: .scheduled))
+        let after = try outbox.add(OutboxSample.contents("after", trigger: .scheduled))
+        try subject.backdate(before.name, now.addingTimeInterval(-year - 3000))
+        try subject.backdate(beforeEvent.name, now.addingTimeInterval(-year - 2000))
+        try subject.backdate(refused.name, now.addingTimeInterval(-year - 1000))
+        try subject.backdate(after.name, now.addingTimeInterval(-500))
+        try outbox.reject(refused.name)
+        // Listed once with the old dates: a cache must not keep them.
+        #expect(outbox.pending().count == 3 && outbox.setAside().count == 1)
+        #expect(outbox.redate(before: now.addingTimeInterval(-year), by: year) == 3)
+        let pending = Dictionary(uniqueKeysWithValues: outbox.pending().map { ($0.name, $0.added) })
+        #expect(abs(pending[before.name]!.timeIntervalSince(now) + 3000) < 1)
+        #expect(abs(pending[beforeEvent.name]!.timeIntervalSince(now) + 2000) < 1)
+        #expect(abs(pending[after.name]!.timeIntervalSince(now) + 500) < 1)
+        #expect(abs(outbox.setAside()[0].added.timeIntervalSince(now) + 1000) < 1)
+        // A 30-day age limit keeps them all now.
+        let pass = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: nil, maxAge: 30 * 86400), now: now)
+        #expect(pass.evicted.isEmpty && pass.discarded.isEmpty)
+        #expect(outbox.pending().count == 3 && outbox.rejectedCount() == 1)
+    }
+
     /// What stays after a quota pass is counted from the pass's own scan (for the metrics written
     /// after a collection): it must be what a new scan finds, when bundles go and when none do.
     @Test(arguments: OutboxKind.allCases)

@@ -68,6 +68,44 @@ import TestSupport
         // Within the quota now: nothing more goes.
         #expect(await runtime.enforceOutboxQuota().isEmpty)
     }
+
+    /// A VM booted with its clock a year behind, collected, then NTP stepped the clock: the
+    /// bundles written before the step are not a year old, and must not be evicted for age.
+    /// Without a step, the same dates are old, and go.
+    @Test(arguments: [true, false])
+    func aForwardClockStepDoesNotAgeTheBundlesWrittenBeforeIt(stepped: Bool) async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var configuration = AgentConfiguration()
+        configuration.agent.outbox = dir.appendingPathComponent("outbox").path
+        configuration.agent.stateDirectory = dir.appendingPathComponent("state").path
+        configuration.agent.outboxQuota = OutboxQuota(maxBytes: nil, maxAge: 30 * 86400)
+        let lines = LineStore()
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
+        let year: TimeInterval = 365 * 86400
+        let outbox = FileOutbox(directory: configuration.agent.outbox, key: OutboxSample.key)
+        let written = try outbox.add(OutboxSample.contents("rebooted", trigger: .event, event: OutboxSample.coreDump))
+        // Written an hour ago by the clock of the moment, which was a year behind.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-year - 3600)],
+                                              ofItemAtPath: outbox.path(of: written.name))
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: logger,
+                                       makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
+        if stepped {
+            // The runtime started (its baseline) before the step: a year's jump of the wall
+            // clock against the boot-time clock.
+            await runtime.redateAfterClockStep(wall: Date().addingTimeInterval(-year))
+            await runtime.redateAfterClockStep()
+        }
+        let dropped = await runtime.enforceOutboxQuota()
+        if stepped {
+            #expect(dropped.isEmpty)
+            #expect(outbox.pending().map(\.name) == [written.name])
+            #expect(abs(outbox.pending()[0].added.timeIntervalSinceNow + 3600) < 5)
+            #expect(lines.lines.contains { $0.contains("the wall clock was stepped forward") && $0.contains("bundles=1") })
+        } else {
+            #expect(dropped.map(\.entry.name) == [written.name] && dropped.map(\.reason) == [.age])
+        }
+    }
 }
 
 /// `poll` and `event-window` in a group.
