@@ -121,10 +121,23 @@ public struct WebhookQueue: Sendable {
         FileOutbox.syncDirectory(directory)
     }
 
-    /// Refused for good: kept aside for the operator.
-    public func reject(_ name: String) throws {
-        try FileManager.default.createDirectory(atPath: directory + "/rejected", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-        try FileManager.default.moveItem(atPath: path(of: name), toPath: directory + "/rejected/" + name)
+    /// Notices kept in `rejected/` at most: a receiver refusing every notice (a wrong url, an
+    /// expired token) would otherwise fill the state directory over the months.
+    public static let maximumRejected = 1_000
+
+    /// Refused for good: kept aside for the operator, the newest ``maximumRejected`` of them (the
+    /// names sort by time). Returns the names of the older ones removed to make room.
+    @discardableResult
+    public func reject(_ name: String) throws -> [String] {
+        let rejected = directory + "/rejected"
+        try FileManager.default.createDirectory(atPath: rejected, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        try FileManager.default.moveItem(atPath: path(of: name), toPath: rejected + "/" + name)
+        let kept = ((try? FileManager.default.contentsOfDirectory(atPath: rejected)) ?? []).filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted()
+        let removed = Array(kept.prefix(max(0, kept.count - Self.maximumRejected)))
+        for old in removed { unlink(rejected + "/" + old) }
+        FileOutbox.syncDirectory(rejected)
+        FileOutbox.syncDirectory(directory)
+        return removed
     }
 
     /// Drops the oldest beyond ``maximumNotices``; returns their names.
@@ -212,7 +225,14 @@ public final class WebhookSender: Service, @unchecked Sendable {
                 logger.error("the webhook refused the event notice; moved to webhook/rejected/", metadata: [
                     "notice": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
                 ])
-                do { try queue.reject(name) } catch {
+                do {
+                    let removed = try queue.reject(name)
+                    if !removed.isEmpty {
+                        logger.warning("webhook/rejected/ full: oldest refused notices removed", metadata: [
+                            "notices": "\(removed.count)", "limit": "\(WebhookQueue.maximumRejected)",
+                        ])
+                    }
+                } catch {
                     logger.error("cannot move the refused event notice", metadata: ["notice": "\(name)", "error": "\(error)"])
                 }
             case let .failed(reason):

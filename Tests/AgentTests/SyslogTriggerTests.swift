@@ -707,6 +707,27 @@ import TestSupport
 extension WebhookDeliveryTests {
     /// A notice sent again (its answer lost to a timeout, or the agent stopped before removing
     /// it) gets 409 from an idempotent receiver: that is delivered, and the queue goes on.
+    /// A receiver refusing every notice must not fill the state directory: `rejected/` keeps the
+    /// newest ``WebhookQueue/maximumRejected``, the oldest go first.
+    @Test func refusedNoticesAreKeptUpToTheLimitNewestFirst() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let queue = WebhookQueue(stateDirectory: dir.path)
+        let t = Date(timeIntervalSince1970: 1_780_000_000)
+        var names: [String] = []
+        for i in 0 ..< WebhookQueue.maximumRejected + 3 {
+            let notice = EventNotice(agent: "a1", device: "r\(i)", kind: "core-dump", source: "poll", time: t.addingTimeInterval(Double(i)),
+                                     bundle: "r\(i)-SN-20260528-000000.tar.gz", evidence: "new core file")
+            let name = try queue.add(notice)
+            names.append(name)
+            let removed = try queue.reject(name)
+            #expect(removed == (i < WebhookQueue.maximumRejected ? [] : [names[i - WebhookQueue.maximumRejected]]))
+        }
+        let kept = try FileManager.default.contentsOfDirectory(atPath: queue.directory + "/rejected").sorted()
+        #expect(kept == Array(names.suffix(WebhookQueue.maximumRejected)))
+        #expect(queue.pending().isEmpty)
+    }
+
     @Test func aNoticeTheReceiverHasAlreadyCountsAsDelivered() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
