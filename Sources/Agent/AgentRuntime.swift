@@ -255,11 +255,16 @@ public actor AgentRuntime {
 
     /// The uploader sends only from the configured outbox: bundles waiting in one a reload moved
     /// away from would wait forever, unseen by `status`. Say where they are and what to do.
-    private func warnOfBundlesLeftBehind(from old: String, to new: String) {
+    /// `byRunningCollection`: said when a collection that started before the move ends (it went on
+    /// writing into the outbox it started with).
+    private func warnOfBundlesLeftBehind(from old: String, to new: String, byRunningCollection: Bool = false) {
         guard old != new else { return }
         let waiting = FileOutbox(directory: old).pending()
         guard !waiting.isEmpty else { return }
-        logger.warning("outbox moved: bundles left in the previous outbox are no longer uploaded; move them into the new one", metadata: [
+        let message: Logger.Message = byRunningCollection
+            ? "outbox moved: a collection that started before the move wrote its bundles into the previous outbox, no longer uploaded; move them into the new one"
+            : "outbox moved: bundles left in the previous outbox are no longer uploaded; move them into the new one"
+        logger.warning(message, metadata: [
             "outbox.previous": "\(old)", "outbox.new": "\(new)", "bundles": "\(waiting.count)",
         ])
     }
@@ -282,6 +287,8 @@ public actor AgentRuntime {
                         onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in }) async -> [DeviceResult] {
         let collector = self.collector
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
+        // The outbox this run's bundles go to: a reload while it runs may move the configured one.
+        let runOutbox = configuration.agent.outbox
         collectionsRunning += 1
         if trigger == .request {
             let now = Date()
@@ -298,6 +305,8 @@ public actor AgentRuntime {
             kept.set(index, result.withoutFacts)
         }
         let results = kept.all
+        // Written after the reload's warning counted what waited there: said again, with them.
+        warnOfBundlesLeftBehind(from: runOutbox, to: configuration.agent.outbox, byRunningCollection: true)
         collectionsRunning -= 1
         lastCollection = Date()
         metrics.record(results)

@@ -189,6 +189,35 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         #expect(store.lines.filter { $0.contains("outbox moved") }.count == 1)
     }
 
+    /// A collection running when a reload moves the outbox goes on writing into the one it
+    /// started with: when it ends, the agent says so, counting what it wrote there.
+    @Test func aCollectionRunningThroughTheMoveSaysWhereItsBundlesWent() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        func write(outbox: String) throws {
+            try ("[agent]\noutbox = \(dir.path)/\(outbox)\nstate-directory = \(dir.path)/state\n[defaults]\nretries = 0\n"
+                 + "[group g]\n[device r1]\ngroup = g\nhost = 127.0.0.1\nport = 1\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write(outbox: "old")
+        let store = LineStore()
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: store) }
+        let gate = AsyncGate()
+        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: logger,
+                                       makeSink: { OutboxFileSink(outbox: $0.agent.outbox, gate: gate) })
+        let run = Task { try await runtime.collect(groups: [], devices: [], trigger: .request) }
+        // The device has failed (nothing listens on port 1) and its bundle waits for the gate.
+        while !gate.isWaiting { try await Task.sleep(for: .milliseconds(20)) }
+        try write(outbox: "new")
+        #expect(await runtime.reload() == nil)
+        #expect(!store.lines.contains { $0.contains("outbox moved") }, "nothing waited in the old outbox at the reload")
+        gate.open()
+        _ = try await run.value
+        let warning = store.lines.first { $0.contains("outbox moved: a collection that started before the move") }
+        #expect(warning?.contains("bundles=1") == true && warning?.contains("outbox.previous=\(dir.path)/old") == true, "\(store.lines)")
+        #expect(FileOutbox(directory: "\(dir.path)/old").pending().count == 1)
+    }
+
     /// A group a reload removes leaves status and the metrics file with it.
     @Test func aRemovedGroupLeavesStatusAndMetrics() async throws {
         let dir = try TestProfiles.temporaryDirectory()
@@ -477,5 +506,48 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
             let bundle = try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(outbox)/\(file)"))
             #expect(bundle.manifest.outcomes.contains { ($0.message ?? "").contains("cancelled: the agent is stopping") })
         }
+    }
+}
+
+/// Opens once, for every waiter then and later.
+final class AsyncGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var opened = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    var isWaiting: Bool { lock.withLock { !waiters.isEmpty } }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let now = lock.withLock { () -> Bool in
+                if opened { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let all = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            opened = true
+            defer { waiters = [] }
+            return waiters
+        }
+        for waiter in all { waiter.resume() }
+    }
+}
+
+/// Writes a stand-in bundle file (named as a bundle) into `outbox` once `gate` opens.
+struct OutboxFileSink: CollectionSink {
+    let outbox: String
+    let gate: AsyncGate
+
+    func store(_ collection: consuming DeviceCollection) async throws -> String {
+        let name = collection.result.device.name
+        await gate.wait()
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        let path = "\(outbox)/\(name)-SN1-20261202T010000Z.tar.gz"
+        FileManager.default.createFile(atPath: path, contents: Data([1]))
+        return path
     }
 }
