@@ -24,14 +24,27 @@ public enum ReadAPI {
         group.get("bundles") { request, context -> Response in
             try await authorized(request, context, database) { customer in
                 let device = request.uri.queryParameters.get("device")
-                return try json(200, try await database.bundles(customer: customer, device: device))
+                let page: ListPage
+                switch ListPage.asked(in: request) {
+                case let .success(asked): page = asked
+                case let .failure(refusal): return refusal.response
+                }
+                // One more than the page: whether a next one exists, without counting them all.
+                let found = try await database.bundles(customer: customer, device: device, limit: page.limit + 1, after: page.after)
+                return try page.response(found, request: request, cursor: ListCursor.init(after:))
             }
         }
         group.get("cases") { request, context -> Response in
             try await authorized(request, context, database) { customer in
                 let state = request.uri.queryParameters.get("state") ?? "open"
                 guard state == "open" || state == "all" else { return error(400, "state is open (the default) or all") }
-                return try json(200, try await database.cases(customer: customer, includeClosed: state == "all"))
+                let page: ListPage
+                switch ListPage.asked(in: request) {
+                case let .success(asked): page = asked
+                case let .failure(refusal): return refusal.response
+                }
+                let found = try await database.cases(customer: customer, includeClosed: state == "all", limit: page.limit + 1, after: page.after)
+                return try page.response(found, request: request, cursor: ListCursor.init(after:))
             }
         }
         group.get("bundles/:id") { request, context -> Response in
@@ -217,5 +230,56 @@ public enum ReadAPI {
         struct Failure: Encodable { var error: String }
         // Encoding a struct of one string cannot fail.
         return (try? json(status, Failure(error: message))) ?? Response(status: .init(code: status))
+    }
+}
+
+/// One page of a listing (`bundles`, `cases`): `limit` rows (1-5000, default 500; out-of-range
+/// numbers clamped, as `notifications` does) after the `after` cursor. A full page answers with
+/// `Link: <…&after=CURSOR>; rel="next"` (RFC 8288), the rest of the query kept: a store of a
+/// million bundles is listed a page at a time, never built into one answer.
+struct ListPage {
+    static let defaultLimit = 500
+    static let maximumLimit = 5000
+
+    var limit: Int
+    var after: ListCursor?
+
+    struct Refusal: Error {
+        var response: Response
+    }
+
+    static func asked(in request: Request) -> Result<ListPage, Refusal> {
+        let limits = request.uri.queryParameters.getAll("limit")
+        guard limits.count <= 1, let asked = limits.isEmpty ? defaultLimit : Int(limits[0]) else {
+            return .failure(Refusal(response: ReadAPI.error(400, "limit: expected one whole number (1-\(maximumLimit))")))
+        }
+        let cursors = request.uri.queryParameters.getAll("after")
+        guard cursors.count <= 1 else { return .failure(Refusal(response: ReadAPI.error(400, "after: given more than once"))) }
+        var after: ListCursor?
+        if let text = cursors.first {
+            guard let cursor = ListCursor(String(text)) else {
+                return .failure(Refusal(response: ReadAPI.error(400, "after: not a cursor of this listing (copy it from the Link header of the page before)")))
+            }
+            after = cursor
+        }
+        return .success(ListPage(limit: min(max(asked, 1), maximumLimit), after: after))
+    }
+
+    /// `found` (fetched with a limit one more than the page's) as the page's JSON answer, with
+    /// the link to the next page when there is one.
+    func response<Row: Encodable>(_ found: [Row], request: Request, cursor: (Row) -> ListCursor) throws -> Response {
+        let rows = Array(found.prefix(limit))
+        var response = try ReadAPI.json(200, rows)
+        if found.count > limit, let last = rows.last {
+            var next = URLComponents()
+            next.path = request.uri.path
+            var items = request.uri.queryParameters.filter { $0.key != "limit" && $0.key != "after" }
+                .map { URLQueryItem(name: String($0.key), value: String($0.value)) }
+            items.append(URLQueryItem(name: "limit", value: "\(limit)"))
+            items.append(URLQueryItem(name: "after", value: cursor(last).description))
+            next.queryItems = items
+            response.headers[.init("Link")!] = "<\(next.string ?? request.uri.path)>; rel=\"next\""
+        }
+        return response
     }
 }

@@ -324,8 +324,8 @@ public final class PostgresSupportDatabase: SupportDatabase {
             .first.map { row throws(SupportStoreError) in try StoredBundle(row: PostgresColumns(row: row)) }
     }
 
-    public func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle] {
-        let (sql, values) = SupportSchema.bundlesQuery(customer: customer, device: device)
+    public func bundles(customer: String?, device: String?, limit: Int?, after: ListCursor?) async throws(SupportStoreError) -> [StoredBundle] {
+        let (sql, values) = SupportSchema.bundlesQuery(customer: customer, device: device, limit: limit, after: after)
         return try await rows("listing bundles", sql, values).map { row throws(SupportStoreError) in
             try StoredBundle(row: PostgresColumns(row: row))
         }
@@ -412,8 +412,8 @@ extension PostgresSupportDatabase {
                                SupportSchema.values(record)).isEmpty
     }
 
-    public func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase] {
-        let (sql, values) = SupportSchema.casesQuery(customer: customer, all: includeClosed)
+    public func cases(customer: String, includeClosed: Bool, limit: Int?, after: ListCursor?) async throws(SupportStoreError) -> [SupportCase] {
+        let (sql, values) = SupportSchema.casesQuery(customer: customer, all: includeClosed, limit: limit, after: after)
         return try await rows("listing cases", sql, values).map { row throws(SupportStoreError) in try SupportCase(row: PostgresColumns(row: row)) }
     }
 

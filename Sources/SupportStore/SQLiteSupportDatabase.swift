@@ -282,8 +282,8 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
-    public func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle] {
-        let (sql, values) = SupportSchema.bundlesQuery(customer: customer, device: device)
+    public func bundles(customer: String?, device: String?, limit: Int?, after: ListCursor?) async throws(SupportStoreError) -> [StoredBundle] {
+        let (sql, values) = SupportSchema.bundlesQuery(customer: customer, device: device, limit: limit, after: after)
         return try await read("listing bundles") { db in
             try Row.fetchAll(db, sql: sql, arguments: Self.arguments(values)).map { row in try StoredBundle(row: GRDBColumns(row: row)) }
         }
@@ -376,8 +376,8 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
-    public func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase] {
-        let (sql, values) = SupportSchema.casesQuery(customer: customer, all: includeClosed)
+    public func cases(customer: String, includeClosed: Bool, limit: Int?, after: ListCursor?) async throws(SupportStoreError) -> [SupportCase] {
+        let (sql, values) = SupportSchema.casesQuery(customer: customer, all: includeClosed, limit: limit, after: after)
         return try await read("listing cases") { db in
             try Row.fetchAll(db, sql: sql, arguments: Self.arguments(values)).map { row in try SupportCase(row: GRDBColumns(row: row)) }
         }

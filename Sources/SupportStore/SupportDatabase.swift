@@ -122,8 +122,9 @@ public protocol SupportDatabase: Sendable {
     func bundle(id: UUID) async throws(SupportStoreError) -> StoredBundle?
     /// A bundle of `customer` stored from a file with this SHA-256 (the same bytes again).
     func bundle(customer: String, fileSHA256: String) async throws(SupportStoreError) -> StoredBundle?
-    /// Newest collection first; nil filters match everything.
-    func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle]
+    /// Newest collection first; nil filters match everything. `limit`: at most that many; `after`:
+    /// the page that follows the row at that cursor (``ListCursor``).
+    func bundles(customer: String?, device: String?, limit: Int?, after: ListCursor?) async throws(SupportStoreError) -> [StoredBundle]
     /// A customer's newest `perDevice` bundles of each device, newest collection first: what a
     /// report reads, whatever the length of the history kept.
     func recentBundles(customer: String, perDevice: Int) async throws(SupportStoreError) -> [StoredBundle]
@@ -158,7 +159,7 @@ public protocol SupportDatabase: Sendable {
     /// Records the case an event bundle opens; false when that bundle has one already.
     func openCase(_ record: SupportCase) async throws(SupportStoreError) -> Bool
     /// A customer's cases, newest first: open ones, or all with `includeClosed`.
-    func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase]
+    func cases(customer: String, includeClosed: Bool, limit: Int?, after: ListCursor?) async throws(SupportStoreError) -> [SupportCase]
     /// Closes an open case (only the customer's, when `customer` is given); false when there is
     /// no such open case.
     func closeCase(customer: String?, id: UUID, at date: Date) async throws(SupportStoreError) -> Bool
@@ -243,4 +244,46 @@ extension SupportDatabase {
     public func prune(customer: String, before: Date) async throws(SupportStoreError) -> [StoredBundle] {
         try await prune(customer: customer, before: before, batch: SupportSchema.pruneBatch)
     }
+}
+
+extension SupportDatabase {
+    /// Every bundle matching, newest collection first.
+    public func bundles(customer: String?, device: String?) async throws(SupportStoreError) -> [StoredBundle] {
+        try await bundles(customer: customer, device: device, limit: nil, after: nil)
+    }
+
+    /// Every case of `customer`, newest first.
+    public func cases(customer: String, includeClosed: Bool) async throws(SupportStoreError) -> [SupportCase] {
+        try await cases(customer: customer, includeClosed: includeClosed, limit: nil, after: nil)
+    }
+}
+
+/// Where the next page of a newest-first listing starts: after the row with this time and id,
+/// the last of the page before (keyset paging: a page costs the same at the millionth row, and
+/// rows stored meanwhile neither repeat nor shift the pages). As text, for API clients, it is
+/// opaque: `<milliseconds>.<id>`.
+public struct ListCursor: Sendable, Equatable, CustomStringConvertible {
+    /// The row's listing time (a bundle's collection, a case's opening), in whole milliseconds.
+    public var milliseconds: Int64
+    public var id: UUID
+
+    public init(time: Date, id: UUID) {
+        milliseconds = SupportSchema.milliseconds(time)
+        self.id = id
+    }
+
+    /// The cursor after `bundle`.
+    public init(after bundle: StoredBundle) { self.init(time: bundle.collected, id: bundle.id) }
+    /// The cursor after `record`.
+    public init(after record: SupportCase) { self.init(time: record.opened, id: record.id) }
+
+    /// Parses ``description``; nil for anything else.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        self.milliseconds = milliseconds
+        self.id = id
+    }
+
+    public var description: String { "\(milliseconds).\(id.uuidString.lowercased())" }
 }

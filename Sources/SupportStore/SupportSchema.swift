@@ -179,6 +179,11 @@ enum SupportSchema {
             """,
             "CREATE INDEX cases_by_customer ON cases (customer, opened)",
         ]),
+        // A customer's bundles newest first, a page at a time (the API's listing): without it,
+        // every page sorted all of the customer's bundles.
+        (7, [
+            "CREATE INDEX bundles_by_customer ON bundles (customer, collected)",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -240,14 +245,33 @@ enum SupportSchema {
         ]
     }
 
-    /// Bundles newest first, optionally of one customer and/or device.
-    static func bundlesQuery(customer: String?, device: String?) -> (String, [SQLValue]) {
+    /// Bundles newest first, optionally of one customer and/or device, one page of them.
+    static func bundlesQuery(customer: String?, device: String?, limit: Int? = nil, after: ListCursor? = nil) -> (String, [SQLValue]) {
         var conditions: [String] = []
         var values: [SQLValue] = []
         if let customer { conditions.append("customer = ?"); values.append(.text(customer)) }
         if let device { conditions.append("device = ?"); values.append(.text(device)) }
+        let (page, pageValues) = self.page(time: "collected", limit: limit, after: after)
+        if let after = page.after { conditions.append(after) }
         let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        return (selectBundles + filter + " ORDER BY collected DESC, id", values)
+        return (selectBundles + filter + " ORDER BY collected DESC, id" + page.limit, values + pageValues)
+    }
+
+    /// A newest-first page's condition (rows after the cursor, in `ORDER BY time DESC, id`) and
+    /// its LIMIT clause, with their values in that order.
+    static func page(time: String, limit: Int?, after: ListCursor?) -> ((after: String?, limit: String), [SQLValue]) {
+        var values: [SQLValue] = []
+        var condition: String?
+        if let after {
+            condition = "(\(time) < ? OR (\(time) = ? AND id > ?))"
+            values += [.integer(after.milliseconds), .integer(after.milliseconds), .text(after.id.uuidString.lowercased())]
+        }
+        var clause = ""
+        if let limit {
+            clause = " LIMIT ?"
+            values.append(.integer(Int64(max(0, limit))))
+        }
+        return ((condition, clause), values)
     }
 
     /// A customer's newest bundles, at most `?` per device, newest first.
@@ -311,9 +335,10 @@ enum SupportSchema {
     }
 
     /// A customer's cases, newest first; open ones only unless `all`.
-    static func casesQuery(customer: String, all: Bool) -> (String, [SQLValue]) {
-        ("SELECT \(caseColumns.joined(separator: ", ")) FROM cases WHERE customer = ?" + (all ? "" : " AND closed IS NULL")
-            + " ORDER BY opened DESC, id", [.text(customer)])
+    static func casesQuery(customer: String, all: Bool, limit: Int? = nil, after: ListCursor? = nil) -> (String, [SQLValue]) {
+        let (page, pageValues) = self.page(time: "opened", limit: limit, after: after)
+        return ("SELECT \(caseColumns.joined(separator: ", ")) FROM cases WHERE customer = ?" + (all ? "" : " AND closed IS NULL")
+            + (page.after.map { " AND " + $0 } ?? "") + " ORDER BY opened DESC, id" + page.limit, [.text(customer)] + pageValues)
     }
 
     /// Closes an open case, of one customer when given.

@@ -11,6 +11,23 @@ extension IntakeHarness {
         let status = try runProgram("/usr/bin/curl", arguments + ["https://127.0.0.1:\(port)/api/v1\(path)"])
         return (Int(status) ?? 0, FileManager.default.contents(atPath: body) ?? Data())
     }
+
+    /// GET `path` under /api/v1 with curl; returns the status, the `Link` header's next url (its
+    /// path and query) and the body's array of objects.
+    func getPage(_ path: String, token: String) throws -> (status: Int, next: String?, rows: [[String: Any]]) {
+        let body = dir.path + "/get-\(UUID().uuidString.prefix(8))"
+        let headers = try runProgram("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-D", "-", "-o", body,
+                                                       "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(port)/api/v1\(path)"])
+        let lines = headers.split(whereSeparator: \.isNewline)
+        let status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 0
+        let link = lines.first { $0.lowercased().hasPrefix("link:") }
+        var next: String?
+        if let link, let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), link.contains("rel=\"next\"") {
+            next = String(link[link.index(after: open) ..< close])
+        }
+        let data = FileManager.default.contents(atPath: body) ?? Data()
+        return (status, next, (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] ?? [])
+    }
 }
 
 @Suite(.serialized) struct ReadAPITests {
@@ -54,6 +71,43 @@ extension IntakeHarness {
             Issue.record("a read token uploaded"); return
         }
         #expect(reason.contains("HTTP 401"))
+    }
+
+    /// A long listing comes a page at a time: `limit` rows, a `Link` to the next page keeping the
+    /// other parameters, the pages together the whole listing in order, the last without a link.
+    @Test func bundlesAreListedAPageAtATime() async throws {
+        let intake = try await IntakeHarness()
+        defer { intake.close() }
+        try intake.start()
+        var written: [String] = []
+        for i in 0 ..< 5 { written.append(try SampleBundles.write(device: "r\(i % 2)", minutesAfter: Double(i), into: intake.outbox).id.uuidString) }
+        #expect(await intake.pass().outcomes.count == 5)
+        let read = String(try intake.cli("token", "create", "ACME", "--read").split(separator: "\n").last!)
+
+        let whole = try intake.getPage("/customers/ACME/bundles", token: read)
+        #expect(whole.status == 200 && whole.next == nil)
+        #expect(whole.rows.compactMap { $0["id"] as? String } == written.reversed(), "newest collection first")
+        var pages: [[String]] = []
+        var path: String? = "/customers/ACME/bundles?limit=2"
+        while let current = path, pages.count < 10 {
+            let page = try intake.getPage(current.hasPrefix("/api/v1") ? String(current.dropFirst(7)) : current, token: read)
+            #expect(page.status == 200)
+            pages.append(page.rows.compactMap { $0["id"] as? String })
+            path = page.next
+        }
+        #expect(pages.map(\.count) == [2, 2, 1])
+        #expect(pages.flatMap { $0 } == written.reversed())
+        // The device filter is kept from page to page.
+        let first = try intake.getPage("/customers/ACME/bundles?device=r0&limit=2", token: read)
+        #expect(first.next?.contains("device=r0") == true && first.next?.hasPrefix("/api/v1/customers/ACME/bundles?") == true, "\(first.next ?? "")")
+        let second = try intake.getPage(String(first.next!.dropFirst(7)), token: read)
+        #expect((first.rows + second.rows).compactMap { $0["id"] as? String } == [written[4], written[2], written[0]] && second.next == nil)
+        // Cases page the same way; nonsense is refused, naming the parameter.
+        #expect(try intake.getPage("/customers/ACME/cases?state=all&limit=1", token: read).status == 200)
+        let badCursor = try intake.get("/customers/ACME/bundles?after=yesterday", token: read)
+        #expect(badCursor.status == 400 && String(decoding: badCursor.body, as: UTF8.self).contains("after"))
+        let badLimit = try intake.get("/customers/ACME/cases?limit=many", token: read)
+        #expect(badLimit.status == 400 && String(decoding: badLimit.body, as: UTF8.self).contains("limit"))
     }
 
     /// schemathesis (PyPI) checks the live API against docs/intake-api.yaml: status codes,

@@ -59,7 +59,7 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     func migrationsAreVersionedAndAppliedOnce(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
         defer { cleanup() }
-        #expect(try await db.schemaVersion() == 6)
+        #expect(try await db.schemaVersion() == 7)
         #expect(try await db.migrate() == [])
         #expect(try await other.migrate() == [])
         await db.close(); await other.close()
@@ -320,6 +320,65 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
 
     /// Two intake processes receiving the same bundle at the same moment: one row, one
     /// `.inserted`, every other attempt a duplicate.
+    /// Keyset pages: in the listing's order (newest first, the id breaking ties of equal times),
+    /// each page after the last row of the one before, the filters kept; a row stored between two
+    /// pages neither repeats nor shifts them. Cases alike.
+    @Test(arguments: Backend.allCases)
+    func listingsComeAPageAtATime(backend: Backend) async throws {
+        let (db, other, cleanup) = try await backend.make()
+        defer { cleanup() }
+        _ = try await db.addCustomer("ACME", at: t0)
+        _ = try await db.addCustomer("BETA", at: t0)
+        var bundles: [StoredBundle] = []
+        for i in 0 ..< 7 {
+            // Two pairs share a collection time: the id orders them.
+            let bundle = record(device: "r\(i % 2)", collected: t0.addingTimeInterval(Double(i / 2 * 2 + (i == 6 ? 1 : 0)) * 60),
+                                sha: String(repeating: "\(i)", count: 64))
+            #expect(try await db.insert(bundle) == .inserted)
+            bundles.append(bundle)
+        }
+        _ = try await db.insert(record(customer: "BETA", collected: t0, sha: String(repeating: "b", count: 64)))
+        let whole = try await other.bundles(customer: "ACME", device: nil)
+        #expect(whole.count == 7)
+        func pages(device: String?, size: Int) async throws -> [[UUID]] {
+            var pages: [[UUID]] = []
+            var after: ListCursor?
+            while pages.count < 10 {
+                let page = try await other.bundles(customer: "ACME", device: device, limit: size, after: after)
+                if page.isEmpty { break }
+                pages.append(page.map(\.id))
+                after = ListCursor(after: page.last!)
+            }
+            return pages
+        }
+        #expect(try await pages(device: nil, size: 3).map(\.count) == [3, 3, 1])
+        #expect(try await pages(device: nil, size: 3).flatMap { $0 } == whole.map(\.id))
+        #expect(try await pages(device: nil, size: 1).flatMap { $0 } == whole.map(\.id))
+        let r1 = try await other.bundles(customer: "ACME", device: "r1")
+        #expect(try await pages(device: "r1", size: 2).flatMap { $0 } == r1.map(\.id) && r1.count == 3)
+        // A bundle stored after the first page, newer than all: not in the pages that follow.
+        let first = try await db.bundles(customer: "ACME", device: nil, limit: 2, after: nil)
+        _ = try await db.insert(record(collected: t0.addingTimeInterval(86400), sha: String(repeating: "n", count: 64)))
+        let rest = try await db.bundles(customer: "ACME", device: nil, limit: 100, after: ListCursor(after: first.last!))
+        #expect((first + rest).map(\.id) == whole.map(\.id))
+        // The cursor as the API carries it.
+        let cursor = ListCursor(after: first.last!)
+        #expect(ListCursor(cursor.description) == cursor && ListCursor("12.not-a-uuid") == nil && ListCursor("") == nil)
+
+        var cases: [SupportCase] = []
+        for i in 0 ..< 5 {
+            let record = SupportCase(customer: "ACME", device: "r\(i)", eventKind: "alarm", eventSource: "poll", eventTime: t0,
+                                     evidence: "", bundle: UUID(), opened: t0.addingTimeInterval(Double(i / 2) * 60))
+            #expect(try await db.openCase(record))
+            cases.append(record)
+        }
+        let allCases = try await other.cases(customer: "ACME", includeClosed: true)
+        let firstCases = try await other.cases(customer: "ACME", includeClosed: true, limit: 2, after: nil)
+        let restCases = try await other.cases(customer: "ACME", includeClosed: true, limit: 10, after: ListCursor(after: firstCases.last!))
+        #expect(firstCases.count == 2 && (firstCases + restCases).map(\.id) == allCases.map(\.id) && allCases.count == 5)
+        await db.close(); await other.close()
+    }
+
     @Test(arguments: Backend.allCases)
     func eventBundlesOpenOneCaseEachThatCanBeClosed(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
