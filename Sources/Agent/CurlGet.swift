@@ -10,6 +10,8 @@ struct CurlGet {
         var headers: [String]
         var caFile: String?
         var proxy: String?
+        /// `user:password` for the proxy.
+        var proxyCredentials: String? = nil
         var timeout: Duration
         var maximumBytes: Int
         /// http:// only when the configured URL says so (a lab or test server).
@@ -76,6 +78,7 @@ struct CurlGet {
         set(CURLOPT_CONNECTTIMEOUT_MS, 30_000)
         if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
         if let proxy = request.proxy { set(CURLOPT_PROXY, proxy) }
+        if let credentials = request.proxyCredentials { set(CURLOPT_PROXYUSERPWD, credentials) }
         guard setupError == CURLE_OK else {
             return .failed("libcurl refused an option: \(String(cString: curl_easy_strerror(setupError)))")
         }

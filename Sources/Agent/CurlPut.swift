@@ -13,6 +13,8 @@ struct CurlPut {
         var clientCertificate: String?
         var clientKey: String?
         var proxy: String?
+        /// `user:password` for the proxy.
+        var proxyCredentials: String? = nil
         var timeout: Duration
         /// http:// is allowed only when the configured url says so (a test or lab server).
         var allowPlainHTTP: Bool
@@ -138,6 +140,7 @@ struct CurlPut {
         if let key = request.clientKey { set(CURLOPT_SSLKEY, key) }
         // Without `proxy`, libcurl honours https_proxy/no_proxy from the environment, as other tools do.
         if let proxy = request.proxy { set(CURLOPT_PROXY, proxy) }
+        if let credentials = request.proxyCredentials { set(CURLOPT_PROXYUSERPWD, credentials) }
         guard setupError == CURLE_OK else {
             return .failed("libcurl refused an option: \(String(cString: curl_easy_strerror(setupError)))")
         }

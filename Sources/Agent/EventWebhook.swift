@@ -249,7 +249,9 @@ public final class WebhookSender: Service, @unchecked Sendable {
         var info = stat()
         guard stat(path, &info) == 0 else { return .rejected(status: 0, body: "cannot read \(path): \(String(cString: strerror(errno)))") }
         var headers = ["Content-Type: application/json", "Expect:"]
+        let proxyCredentials: String?
         do {
+            proxyCredentials = try settings.proxyCredentialsFile.map { path throws(UploadError) in try ProxyURL.credentials(path) }
             if let token = try settings.token(environment: environment) {
                 guard !token.isEmpty, !token.contains(where: { $0.isNewline }) else { return .failed("the upload token is empty") }
                 headers.append("Authorization: Bearer \(token)")
@@ -260,7 +262,8 @@ public final class WebhookSender: Service, @unchecked Sendable {
         }
         let request = CurlPut.Request(url: url, file: path, size: Int64(info.st_size), headers: headers, caFile: settings.caFile,
                                       clientCertificate: settings.clientCertificate, clientKey: settings.clientKey, proxy: settings.proxy,
-                                      timeout: settings.timeout, allowPlainHTTP: url.lowercased().hasPrefix("http://"), post: true)
+                                      proxyCredentials: proxyCredentials, timeout: settings.timeout,
+                                      allowPlainHTTP: url.lowercased().hasPrefix("http://"), post: true)
         let abort = self.abort
         switch await thread.run({ CurlPut.perform(request, abort: abort) }) {
         // A webhook receiver that answers 409 has the notice (its id seen before: a resend after

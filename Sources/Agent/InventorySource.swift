@@ -67,6 +67,8 @@ public struct SourceOfTruthSettings: Sendable, Equatable {
     public var caFile: String?
     /// An HTTP proxy; nil: libcurl's environment (`https_proxy`, `no_proxy`).
     public var proxy: String?
+    /// `user:password` for the proxy, read from this file at each refresh (`proxy-credentials-file`).
+    public var proxyCredentialsFile: String?
     /// Query parameters passed as written (`status=active`, `platform=junos`); a key given
     /// several times, or a comma-separated value, filters on any of the values.
     public var filters: [(key: String, value: String)] = []
@@ -96,7 +98,7 @@ public struct SourceOfTruthSettings: Sendable, Equatable {
 
     public static func == (a: SourceOfTruthSettings, b: SourceOfTruthSettings) -> Bool {
         a.url == b.url && a.tokenFile == b.tokenFile && a.tokenCredential == b.tokenCredential && a.caFile == b.caFile
-            && a.proxy == b.proxy && a.filters.map { "\($0.key)=\($0.value)" } == b.filters.map { "\($0.key)=\($0.value)" }
+            && a.proxy == b.proxy && a.proxyCredentialsFile == b.proxyCredentialsFile && a.filters.map { "\($0.key)=\($0.value)" } == b.filters.map { "\($0.key)=\($0.value)" }
             && a.pageSize == b.pageSize && a.maximumPages == b.maximumPages && a.maximumResponseSize == b.maximumResponseSize
             && a.timeout == b.timeout && a.portField == b.portField && a.groupField == b.groupField
             && a.configContext == b.configContext && a.platforms == b.platforms
@@ -266,11 +268,11 @@ extension AgentConfiguration {
                 sot.caFile = resolved(v)
             case ("proxy", .netbox), ("proxy", .nautobot):
                 if v.isEmpty { sot.proxy = nil; break }
-                guard let parsed = URLComponents(string: v.contains("://") ? v : "http://" + v), let host = parsed.host, !host.isEmpty,
-                      ["http", "https", "socks5", "socks5h"].contains(parsed.scheme?.lowercased() ?? "") else {
-                    throw fail(entry, "expected a proxy such as http://proxy.example.net:3128, found \"\(v)\"", false)
-                }
+                if let problem = ProxyURL.problem(v) { throw fail(entry, problem.message, problem.secret) }
                 sot.proxy = v
+            case ("proxy-credentials-file", .netbox), ("proxy-credentials-file", .nautobot):
+                guard !v.isEmpty else { throw fail(entry, "expected a file path", false) }
+                sot.proxyCredentialsFile = resolved(v)
             case ("page-size", .netbox), ("page-size", .nautobot):
                 guard let n = Int(v), (1...1000).contains(n) else { throw fail(entry, "expected a page size from 1 to 1000, found \"\(v)\"", false) }
                 sot.pageSize = n
@@ -293,7 +295,7 @@ extension AgentConfiguration {
                 sot.filters.append((String(v[..<equals]), String(v[v.index(after: equals)...])))
             case let (key, .netbox), let (key, .nautobot):
                 guard filterKeys.contains(key) else {
-                    throw fail(entry, "unknown key \"\(key)\" in [inventory \(name)] (type = \(typeEntry.value)); expected url, token-file, token-credential, ca-file, proxy, "
+                    throw fail(entry, "unknown key \"\(key)\" in [inventory \(name)] (type = \(typeEntry.value)); expected url, token-file, token-credential, ca-file, proxy, proxy-credentials-file, "
                         + "group, refresh, page-size, maximum-pages, maximum-devices, maximum-response-size, timeout, port-field, group-field, config-context, platforms, filter, "
                         + "or a filter: \(filterKeys.sorted().joined(separator: ", "))", true)
                 }

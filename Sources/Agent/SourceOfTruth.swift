@@ -76,6 +76,10 @@ public struct SourceOfTruthClient: Sendable {
     func read(environment: [String: String], get: (CurlGet.Request) -> CurlGet.Response) -> Result<InventoryYield, InventorySourceError> {
         let token: String
         do { token = try settings.token(source: source, environment: environment) } catch { return .failure(error) }
+        var proxyCredentials: String?
+        if let path = settings.proxyCredentialsFile {
+            do { proxyCredentials = try ProxyURL.credentials(path) } catch { return .failure(InventorySourceError(source: source, error.description)) }
+        }
         let plain = settings.url.lowercased().hasPrefix("http://")
         var out = InventoryYield(source: source)
         var url: String? = firstPageURL
@@ -91,7 +95,7 @@ public struct SourceOfTruthClient: Sendable {
                 return .failure(fail("the server's next page repeats \(pageURL): stopped"))
             }
             let request = CurlGet.Request(url: pageURL, headers: [Self.authorization(token, flavor: flavor), "Accept: application/json"],
-                                          caFile: settings.caFile, proxy: settings.proxy, timeout: settings.timeout,
+                                          caFile: settings.caFile, proxy: settings.proxy, proxyCredentials: proxyCredentials, timeout: settings.timeout,
                                           maximumBytes: settings.maximumResponseSize, allowPlainHTTP: plain)
             let body: [UInt8]
             switch get(request) {

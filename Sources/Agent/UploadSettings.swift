@@ -15,6 +15,9 @@ public struct UploadSettings: Sendable, Equatable {
     public var tokenCredential: String?
     /// An HTTP proxy; HTTPS goes through it with CONNECT.
     public var proxy: String?
+    /// `user:password` for the proxy, read from this file at each request (`proxy-credentials-file`),
+    /// never from agent.conf.
+    public var proxyCredentialsFile: String?
     /// How often the outbox is scanned when nothing else wakes the uploader.
     public var interval: Duration = .seconds(60)
     /// One whole upload: connect, TLS, body, answer.
@@ -97,11 +100,9 @@ extension AgentConfiguration {
             upload.tokenCredential = v
         case "proxy":
             if v.isEmpty { upload.proxy = nil; return }
-            guard let parsed = URLComponents(string: v.contains("://") ? v : "http://" + v), let host = parsed.host, !host.isEmpty,
-                  ["http", "https", "socks5", "socks5h"].contains(parsed.scheme?.lowercased() ?? "") else {
-                throw fail(entry, "expected a proxy such as http://proxy.example.net:3128, found \"\(v)\"", false)
-            }
+            if let problem = ProxyURL.problem(v) { throw fail(entry, problem.message, problem.secret) }
             upload.proxy = v
+        case "proxy-credentials-file": upload.proxyCredentialsFile = try path()
         case "interval": upload.interval = try positiveDuration(entry, fail: fail)
         case "timeout": upload.timeout = try positiveDuration(entry, fail: fail)
         case "retry-backoff": upload.retryBackoff = try positiveDuration(entry, fail: fail)
@@ -115,7 +116,7 @@ extension AgentConfiguration {
         case let key where key == "token" || key == "bearer-token" || clearTextSecretKeys.contains(key):
             throw fail(entry, "clear-text secrets are refused in agent.conf: put the token in a file only care-agent can read and set token-file, or use token-credential with systemd LoadCredential=", true)
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [upload]; expected url, ca-file, client-certificate, client-key, token-file, token-credential, proxy, interval, timeout, retry-backoff, max-backoff or keep-sent", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [upload]; expected url, ca-file, client-certificate, client-key, token-file, token-credential, proxy, proxy-credentials-file, interval, timeout, retry-backoff, max-backoff or keep-sent", true)
         }
     }
 
@@ -130,4 +131,35 @@ extension AgentConfiguration {
 public struct UploadError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// A `proxy =` value: what is wrong with it, if anything, and the credentials a
+/// `proxy-credentials-file` holds.
+enum ProxyURL {
+    /// Why `value` is not a proxy URL care-agent takes; `secret`: the message must not repeat the
+    /// value (it holds a password).
+    static func problem(_ value: String) -> (message: String, secret: Bool)? {
+        guard let parsed = URLComponents(string: value.contains("://") ? value : "http://" + value), let host = parsed.host, !host.isEmpty,
+              ["http", "https", "socks5", "socks5h"].contains(parsed.scheme?.lowercased() ?? "") else {
+            // The value may hold a password that failed to parse: not repeated.
+            if value.contains("@") { return ("expected a proxy such as http://proxy.example.net:3128", true) }
+            return ("expected a proxy such as http://proxy.example.net:3128, found \"\(value)\"", false)
+        }
+        if parsed.user != nil || parsed.password != nil {
+            return ("clear-text secrets are refused in agent.conf: give the proxy without user:password@ and put user:password in a file only care-agent can read, named by proxy-credentials-file", true)
+        }
+        return nil
+    }
+
+    /// `user:password` from `path` (its first line), read now so that a changed password is used
+    /// at the next request; the file must be private (``SecretFile``).
+    static func credentials(_ path: String) throws(UploadError) -> String {
+        let line: String?
+        do { line = try SecretFile.firstLine(path, what: "proxy credentials file") } catch { throw UploadError("\(error)") }
+        guard let line else { throw UploadError("cannot read the proxy credentials file \(path) (missing, or not readable by this user)") }
+        guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
+            throw UploadError("the proxy credentials file \(path) must hold user:password on its first line")
+        }
+        return line
+    }
 }

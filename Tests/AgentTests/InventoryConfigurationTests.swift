@@ -101,6 +101,8 @@ import TestSupport
         #expect(error("[inventory o]\ntype = oxidized\nfile = r\nmap = model:1\n").contains("expected a name column"))
         #expect(error("[inventory o]\ntype = oxidized\nfile = r\nnetwork-os = junos\n").contains("unknown key \"network-os\""))
         #expect(error("[inventory nb]\ntype = netbox\nurl = https://x\ntoken-file = t\nproxy = ftp://p\n").contains("agent.conf:5:9: expected a proxy"))
+        let secret = error("[inventory nb]\ntype = netbox\nurl = https://x\ntoken-file = t\nproxy = http://u:Hunter2@p:3128\n")
+        #expect(secret.contains("agent.conf:5:1: clear-text secrets are refused") && !secret.contains("Hunter2"), "\(secret)")
     }
 
     /// The commented `[inventory ...]` examples of agent.conf.example, uncommented, are valid.

@@ -91,6 +91,27 @@ import TestSupport
         #expect(yield.skipped.contains { $0.contains("srx-bad-port") && $0.contains("netconf_port \"99999\"") })
     }
 
+    /// Through a proxy that wants a login: from `proxy-credentials-file`; without it, the proxy's
+    /// 407 is what the source reports.
+    @Test func readsThroughAProxyThatWantsALogin() throws {
+        let server = try RecordedServer()
+        let state = server.directory.appendingPathComponent("state")
+        let proxy = try TinyproxyHarness(directory: server.directory, connectPort: server.port, basicAuth: ("care", "Pr0xy-s3cret"))
+        defer { proxy.stop() }
+        let without = try Self.configuration(server, state: state, extra: "proxy = \(proxy.url)")
+        guard case let .failure(refusal) = without.inventorySources[0].read() else {
+            Issue.record("read through a proxy that wants a login, without one"); return
+        }
+        #expect(refusal.description.contains("407"), "\(refusal)")
+        let credentials = state.appendingPathComponent("proxy-credentials").path
+        try "care:Pr0xy-s3cret\n".write(toFile: credentials, atomically: true, encoding: .utf8)
+        chmod(credentials, 0o600)
+        let with = try Self.configuration(server, state: state, extra: "proxy = \(proxy.url)\nproxy-credentials-file = \(credentials)")
+        let yield = try with.inventorySources[0].read().get()
+        #expect(yield.entries.count == 3)
+        #expect(proxy.log.contains("GET http://127.0.0.1:\(server.port)/api/dcim/devices/"), "\(proxy.log)")
+    }
+
     @Test func refusedTokenGarbageAndHugeAnswersKeepTheLastGoodInventory() async throws {
         let server = try RecordedServer()
         let state = server.directory.appendingPathComponent("state")

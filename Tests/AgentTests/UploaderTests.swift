@@ -325,6 +325,41 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(proxy.log.contains("CONNECT 127.0.0.1:\(nginx.port)"), "\(proxy.log)")
     }
 
+    /// A proxy that wants a login gets it from `proxy-credentials-file` (a private file); without
+    /// it the proxy's 407 is the failure, and a file others can read is refused before any request.
+    @Test func uploadsLogInToAProxyFromItsCredentialsFile() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let proxy = try TinyproxyHarness(directory: dir, connectPort: nginx.port, basicAuth: ("care", "Pr0xy-s3cret"))
+        defer { proxy.stop() }
+        var settings = UploadSettings(url: nginx.bundlesURL)
+        settings.caFile = nginx.certificates.caCertificate
+        settings.proxy = proxy.url
+        let bench = try UploadBench(dir: dir, upload: settings)
+        _ = try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz")
+        guard case let .failed(reason)? = await bench.pass().outcomes["r1_SN1_20261125T010000Z.tar.gz"] else {
+            Issue.record("uploaded through a proxy that wants a login, without one"); return
+        }
+        #expect(reason.contains("407"), "\(reason)")
+
+        let credentials = dir.appendingPathComponent("proxy-credentials").path
+        try "care:Pr0xy-s3cret\n".write(toFile: credentials, atomically: true, encoding: .utf8)
+        chmod(credentials, 0o644)
+        settings.proxyCredentialsFile = credentials
+        let open = try UploadBench(dir: dir, upload: settings)
+        guard case let .failed(refusal)? = await open.pass().outcomes["r1_SN1_20261125T010000Z.tar.gz"] else {
+            Issue.record("a credentials file every user can read was used"); return
+        }
+        #expect(refusal.contains("chmod 600 \(credentials)"), "\(refusal)")
+
+        chmod(credentials, 0o600)
+        let logged = try UploadBench(dir: dir, upload: settings)
+        #expect(await logged.pass().outcomes == ["r1_SN1_20261125T010000Z.tar.gz": .accepted(status: 201)])
+        #expect(proxy.log.contains("CONNECT 127.0.0.1:\(nginx.port)"), "\(proxy.log)")
+    }
+
     @Test func inProgressBundlesAreNeverUploaded() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -633,7 +668,7 @@ extension UploadBench {
         let path = Fixtures.packageRoot.appendingPathComponent("agent.conf.example").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
         // Every key is in the example, and the values it sets are the built-in ones.
-        for key in ["url", "ca-file", "client-certificate", "client-key", "token-file", "token-credential", "proxy",
+        for key in ["url", "ca-file", "client-certificate", "client-key", "token-file", "token-credential", "proxy", "proxy-credentials-file",
                     "interval", "timeout", "retry-backoff", "max-backoff", "keep-sent"] {
             #expect(text.contains("\n\(key) = ") || text.contains("\n# \(key) = "), "\(key) is not documented")
         }
@@ -651,6 +686,11 @@ extension UploadBench {
         #expect(error("[upload]\nkeep-sent = maybe\n") == "agent.conf:2:13: expected yes or no, found \"maybe\"")
         #expect(error("[upload]\nretry-backoff = 0s\n").hasPrefix("agent.conf:2:17: expected a duration above zero"))
         #expect(error("[upload]\nproxy = http://\n").hasPrefix("agent.conf:2:9: expected a proxy"))
+        // A password in the proxy url: refused like a token, and not repeated in the message.
+        let secret = error("[upload]\nproxy = http://ops:Hunter2@proxy.example.net:3128\n")
+        #expect(secret.hasPrefix("agent.conf:2:1: clear-text secrets are refused") && secret.contains("proxy-credentials-file") && !secret.contains("Hunter2"), "\(secret)")
+        #expect(!error("[upload]\nproxy = http://ops:Hunter2@[bad\n").contains("Hunter2"))
+        #expect(try parse("[upload]\nproxy = http://proxy:3128\nproxy-credentials-file = /etc/care-agent/proxy\n").upload.proxyCredentialsFile == "/etc/care-agent/proxy")
         #expect(error("[upload]\nuploads = 1\n").hasPrefix("agent.conf:2:1: unknown key \"uploads\" in [upload]"))
         #expect(error("[upload]\nurl = https://x/\nclient-key = /k\n") == "agent.conf:3:1: client-key needs client-certificate as well")
         #expect(error("[upload x]\n").hasPrefix("agent.conf:1:9: expected \"]\""))

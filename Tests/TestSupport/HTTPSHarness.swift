@@ -144,7 +144,8 @@ public final class TinyproxyHarness: @unchecked Sendable {
     public var url: String { "http://127.0.0.1:\(port)" }
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    public init(directory: URL, connectPort: Int) throws {
+    /// `basicAuth`: the proxy wants this user and password (`407` without them).
+    public init(directory: URL, connectPort: Int, basicAuth: (user: String, password: String)? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.tinyproxyPath) else {
             throw HarnessError("\(Self.tinyproxyPath) is missing: apt-get install tinyproxy")
         }
@@ -160,7 +161,7 @@ public final class TinyproxyHarness: @unchecked Sendable {
         LogFile "\(logPath)"
         LogLevel Info
         MaxClients 10
-        """
+        """ + (basicAuth.map { "\nBasicAuth \($0.user) \($0.password)" } ?? "")
         try config.write(toFile: d + "/tinyproxy.conf", atomically: true, encoding: .utf8)
         process = try ChildProcess(Self.tinyproxyPath, ["-d", "-c", d + "/tinyproxy.conf"], stdout: d + "/tinyproxy.out", stderr: d + "/tinyproxy.err")
         do {
