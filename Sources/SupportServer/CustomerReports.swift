@@ -1,4 +1,5 @@
 import Bundle
+import Crypto
 import Foundation
 import Junos
 import Reports
@@ -17,6 +18,8 @@ public struct CustomerReports: Sendable {
     /// configurations: at most as many at once as there are CPUs, customers taking turns, so
     /// that a burst of report requests cannot exhaust memory.
     let readers = ConcurrencyGate(limit: max(2, ProcessInfo.processInfo.activeProcessorCount))
+    /// Answers rendered for the served API and pages, by what they were computed from.
+    let rendered = RenderedReports()
 
     public init(database: any SupportDatabase, files: BundleFileStore, data: ReferenceData, settings: SupportConfiguration.ReportSettings) {
         self.database = database
@@ -41,16 +44,56 @@ public struct CustomerReports: Sendable {
     }
 
     public func devices(customer: String, readsConfiguration: Bool = true) async throws(SupportStoreError) -> Devices {
+        await devices(try await inputs(customer: customer), readsConfiguration: readsConfiguration)
+    }
+
+    /// What a customer's reports are computed from: the keys trusted now and each device's newest
+    /// few bundles (rows, not yet read).
+    struct Inputs: Sendable {
+        var customer: String
+        var keys: Set<AgentPublicKey>
+        var bundles: [StoredBundle]
+
+        /// The same for the same keys and bundles (each bundle's file is content-addressed).
+        var fingerprint: String {
+            var text = customer + "\n" + keys.map(\.fingerprint).sorted().joined(separator: ",") + "\n"
+            for bundle in bundles { text += bundle.id.uuidString + " " + bundle.fileSHA256 + "\n" }
+            return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    func inputs(customer: String) async throws(SupportStoreError) -> Inputs {
         guard try await database.customer(named: customer) != nil else { throw .unknownCustomer(customer) }
-        // Checked a piece at a time, keeping the facts and (for bugs) the configuration reply:
-        // the other raw replies of every bundle were held whole on each report request.
-        var streaming = BundleReader(trust: .keys(try await database.trustedKeys(customer: customer)), retainsContents: false)
-        if readsConfiguration { streaming.retainedReplies = [FactKind.configuration.rpc] }
-        let reader = streaming
         // Each device's newest few: two to use, room for a few refused (a revoked key's). Every
         // bundle of the history was loaded, and all of a device's read when none verified, on
         // every report request.
-        let bundles = try await database.recentBundles(customer: customer, perDevice: Self.bundlesReadPerDevice)
+        return Inputs(customer: customer, keys: try await database.trustedKeys(customer: customer),
+                      bundles: try await database.recentBundles(customer: customer, perDevice: Self.bundlesReadPerDevice))
+    }
+
+    /// `render` over the customer's devices, served: the answer rendered before from the same
+    /// bundles and keys on the same day (UTC) when there is one. Each request used to read and
+    /// verify every device's newest bundles again (seconds for a few thousand devices, for each
+    /// page a browser refreshes); a new bundle, a key trusted or revoked, or a new day computes
+    /// it again, as does the first of identical requests arriving together (the others wait for it).
+    public func served(customer: String, report: String, readsConfiguration: Bool, now: Date = Date(),
+                       render: @escaping @Sendable (Devices) throws -> String) async throws -> String {
+        let inputs = try await inputs(customer: customer)
+        let day = Int(now.timeIntervalSince1970 / 86400)
+        let key = "\(report)|\(readsConfiguration)|\(day)|\(inputs.fingerprint)"
+        return try await rendered.answer(for: key) {
+            try render(await self.devices(inputs, readsConfiguration: readsConfiguration))
+        }
+    }
+
+    private func devices(_ inputs: Inputs, readsConfiguration: Bool) async -> Devices {
+        let customer = inputs.customer
+        // Checked a piece at a time, keeping the facts and (for bugs) the configuration reply:
+        // the other raw replies of every bundle were held whole on each report request.
+        var streaming = BundleReader(trust: .keys(inputs.keys), retainsContents: false)
+        if readsConfiguration { streaming.retainedReplies = [FactKind.configuration.rpc] }
+        let reader = streaming
+        let bundles = inputs.bundles
         let files = files
         await readers.enter(customer: customer)
         // Reading and verifying files blocks: off the cooperative pool, as the intake does.
@@ -89,5 +132,37 @@ public struct CustomerReports: Sendable {
 
     public func health(_ devices: Devices) -> HealthReport {
         HealthReport(devices: devices.snapshots, thresholds: settings.thresholds)
+    }
+}
+
+/// Rendered report answers by what they were computed from (``CustomerReports/served(customer:report:readsConfiguration:now:render:)``):
+/// the newest ``capacity`` kept, and one computation per key at a time.
+actor RenderedReports {
+    static let capacity = 64
+    private var answers: [String: Task<String, any Error>] = [:]
+    /// Keys, least recently used first.
+    private var order: [String] = []
+    /// Computations started (for tests: a cached answer starts none).
+    private(set) var computed = 0
+
+    func answer(for key: String, compute: @escaping @Sendable () async throws -> String) async throws -> String {
+        let task: Task<String, any Error>
+        if let known = answers[key] {
+            task = known
+        } else {
+            computed += 1
+            task = Task { try await compute() }
+            answers[key] = task
+        }
+        order.removeAll { $0 == key }
+        order.append(key)
+        while order.count > Self.capacity { answers[order.removeFirst()] = nil }
+        do {
+            return try await task.value
+        } catch {
+            // A failure is not kept: the next request tries again.
+            if answers[key] == task { answers[key] = nil; order.removeAll { $0 == key } }
+            throw error
+        }
     }
 }

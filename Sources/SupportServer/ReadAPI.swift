@@ -71,20 +71,24 @@ public enum ReadAPI {
         let group = router.group(RouterPath(prefix + "/customers/:customer"))
         group.get("reports/bugs") { request, context -> Response in
             try await withReports(request, context, database, reports) { reports, customer in
-                text(200, ReportRenderer.render(reports.bugs(try await reports.devices(customer: customer)), as: .json), type: "application/json")
+                text(200, try await reports.served(customer: customer, report: "bugs.json", readsConfiguration: true) {
+                    ReportRenderer.render(reports.bugs($0), as: .json)
+                }, type: "application/json")
             }
         }
         group.get("reports/eol") { request, context -> Response in
             try await withReports(request, context, database, reports) { reports, customer in
                 guard let months = window(request) else { return error(400, "within: expected a number of months (12m) or years (2y)") }
-                let report = reports.lifecycle(try await reports.devices(customer: customer, readsConfiguration: false), withinMonths: months)
-                return text(200, try ReportRenderer.render(report, as: .json), type: "application/json")
+                return text(200, try await reports.served(customer: customer, report: "eol.json \(months.map(String.init) ?? "-")", readsConfiguration: false) {
+                    try ReportRenderer.render(reports.lifecycle($0, withinMonths: months), as: .json)
+                }, type: "application/json")
             }
         }
         group.get("reports/health") { request, context -> Response in
             try await withReports(request, context, database, reports) { reports, customer in
-                let report = reports.health(try await reports.devices(customer: customer, readsConfiguration: false))
-                return text(200, try ReportRenderer.render(report, as: .json), type: "application/json")
+                text(200, try await reports.served(customer: customer, report: "health.json", readsConfiguration: false) {
+                    try ReportRenderer.render(reports.health($0), as: .json)
+                }, type: "application/json")
             }
         }
         group.get("notifications") { request, context -> Response in
@@ -118,19 +122,24 @@ public enum ReadAPI {
         }
         pages.get("bugs.html") { request, context -> Response in
             try await withReports(request, context, database, reports, page: true) { reports, customer in
-                html(ReportRenderer.render(reports.bugs(try await reports.devices(customer: customer)), as: .html))
+                html(try await reports.served(customer: customer, report: "bugs.html", readsConfiguration: true) {
+                    ReportRenderer.render(reports.bugs($0), as: .html)
+                })
             }
         }
         pages.get("eol.html") { request, context -> Response in
             try await withReports(request, context, database, reports, page: true) { reports, customer in
                 guard let months = window(request) else { return error(400, "within: expected a number of months (12m) or years (2y)") }
-                return html(try ReportRenderer.render(reports.lifecycle(try await reports.devices(customer: customer, readsConfiguration: false),
-                                                                        withinMonths: months), as: .html))
+                return html(try await reports.served(customer: customer, report: "eol.html \(months.map(String.init) ?? "-")", readsConfiguration: false) {
+                    try ReportRenderer.render(reports.lifecycle($0, withinMonths: months), as: .html)
+                })
             }
         }
         pages.get("health.html") { request, context -> Response in
             try await withReports(request, context, database, reports, page: true) { reports, customer in
-                html(try ReportRenderer.render(reports.health(try await reports.devices(customer: customer, readsConfiguration: false)), as: .html))
+                html(try await reports.served(customer: customer, report: "health.html", readsConfiguration: false) {
+                    try ReportRenderer.render(reports.health($0), as: .html)
+                })
             }
         }
         pages.get("notification.html") { request, context -> Response in

@@ -54,6 +54,41 @@ import TestSupport
         #expect(devices.latest.count == 1)
     }
 
+    /// A served report is computed once for the same bundles, keys and day; a new bundle, a key
+    /// revoked, another report or another day computes it again, with what changed in it.
+    @Test func aServedReportIsComputedAgainOnlyWhenItsInputsChange() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        let database = bench.intake.database
+        let first = try SampleBundles.contents(device: "r1", started: SampleBundles.started)
+        #expect(try await bench.upload(try BundleWriter.encode(first, key: SampleBundles.agentKey)).status == 201)
+        let reports = CustomerReports(database: database, files: bench.intake.files, data: ReferenceData(directory: bench.dir),
+                                      settings: SupportConfiguration.ReportSettings())
+        let now = Date()
+        @Sendable func devices(_ d: CustomerReports.Devices) -> String { d.latest.map(\.device).sorted().joined(separator: ",") + "|\(d.refused.count)" }
+        func served(_ report: String = "names", at date: Date = now) async throws -> String {
+            try await reports.served(customer: "ACME", report: report, readsConfiguration: false, now: date, render: devices)
+        }
+        #expect(try await served() == "r1|0")
+        #expect(try await served() == "r1|0")
+        #expect(await reports.rendered.computed == 1)
+        // Identical requests together: one computation.
+        async let a = served(), b = served(), c = served()
+        #expect(try await [a, b, c] == ["r1|0", "r1|0", "r1|0"])
+        #expect(await reports.rendered.computed == 1)
+
+        let second = try SampleBundles.contents(device: "r2", started: SampleBundles.started)
+        #expect(try await bench.upload(try BundleWriter.encode(second, key: SampleBundles.agentKey)).status == 201)
+        #expect(try await served() == "r1,r2|0")
+        #expect(await reports.rendered.computed == 2)
+        _ = try await database.revokeKey(customer: "ACME", key: SampleBundles.agentKey.publicKey, at: Date())
+        #expect(try await served() == "|2")
+        #expect(await reports.rendered.computed == 3)
+        _ = try await served("other")
+        _ = try await served(at: now.addingTimeInterval(86400))
+        #expect(await reports.rendered.computed == 5)
+    }
+
     @Test func aDigestHeaderThatDisagreesIsABadRequest() async throws {
         let bench = try await Bench()
         defer { try? FileManager.default.removeItem(at: bench.dir) }
