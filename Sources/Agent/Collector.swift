@@ -79,7 +79,14 @@ public final class Collector: Sendable {
             var group = configuration.group(of: device)
             // An incident's own evidence (`[event KIND]`), after the group's set.
             if let event { group.extraRequests += configuration.eventRequests[event.kind] ?? [] }
-            if let state = await inFlight.claim(device.name) {
+            // An incident's evidence cannot wait for a device's turn in a long scheduled run: it
+            // takes the device over (that run then skips it); a device being collected is waited
+            // for by the caller (IncidentResponder).
+            let claim: DevicesInFlight.Claim
+            switch await inFlight.claim(device.name, overtakingQueued: trigger == .event) {
+            case let .claimed(granted):
+                claim = granted
+            case let .busy(state):
                 // Collecting: a second session would only load the device. Queued: the earlier
                 // run will collect it, which is what was asked.
                 let result = state == .collecting ? skipped(device, group: group, trigger: trigger) : queued(device, group: group, trigger: trigger)
@@ -88,7 +95,7 @@ public final class Collector: Sendable {
                 continue
             }
             if queues[group.name] == nil { groupOrder.append(group.name) }
-            queues[group.name, default: []].append(Turn(index: index, device: device, group: group))
+            queues[group.name, default: []].append(Turn(index: index, device: device, group: group, claim: claim))
         }
         // Discarding: a plain task group keeps every finished child (and its task memory) until
         // the group ends.
@@ -107,6 +114,7 @@ public final class Collector: Sendable {
         let index: Int
         let device: Device
         let group: GroupSettings
+        let claim: DevicesInFlight.Claim
     }
 
     /// One group's devices, in order: each waits for the group's slot, then a global one (so
@@ -123,14 +131,23 @@ public final class Collector: Sendable {
             for (position, turn) in turns.enumerated() {
                 guard await Self.acquire(groupLimit, globalLimit) else {
                     for rest in turns[position...] {
-                        await inFlight.release(rest.device.name)
+                        await inFlight.release(rest.device.name, claim: rest.claim)
                         let result = cancelled(rest.device, group: rest.group, trigger: trigger)
                         onEvent(.finished(result, storedAt: nil))
                         consume(rest.index, result)
                     }
                     return
                 }
-                await inFlight.start(turn.device.name)
+                guard await inFlight.start(turn.device.name, claim: turn.claim) else {
+                    // An incident's collection took the device over while it waited: its event
+                    // bundle is the fresher evidence, and one session at a time.
+                    await globalLimit.release()
+                    await groupLimit?.release()
+                    let result = overtaken(turn.device, group: turn.group, trigger: trigger)
+                    onEvent(.finished(result, storedAt: nil))
+                    consume(turn.index, result)
+                    continue
+                }
                 // The device's task runs on an I/O loop, which its session then uses
                 // (IOLoopGroup.forSession()): each reply is handled, and the next request sent, on
                 // the thread that read it, without a thread switch per RPC; sealing the bundle
@@ -139,7 +156,7 @@ public final class Collector: Sendable {
                 // fsyncs to the store thread, the caller's result file (an fsync) and malloc_trim
                 // to the pool.
                 running.addTask(executorPreference: IOLoopGroup.shared.next()) {
-                    let result = await self.collectAdmitted(turn.device, group: turn.group, trigger: trigger, event: event, onEvent: onEvent) {
+                    let result = await self.collectAdmitted(turn.device, group: turn.group, claim: turn.claim, trigger: trigger, event: event, onEvent: onEvent) {
                         await globalLimit.release()
                         await groupLimit?.release()
                     }
@@ -170,7 +187,7 @@ public final class Collector: Sendable {
     }
 
     /// Collects a device holding its slots, gives them back (`release`), stores the collection.
-    private func collectAdmitted(_ device: Device, group: GroupSettings, trigger: CollectionCause, event: TriggerEvent?,
+    private func collectAdmitted(_ device: Device, group: GroupSettings, claim: DevicesInFlight.Claim, trigger: CollectionCause, event: TriggerEvent?,
                                  onEvent: @escaping @Sendable (CollectionEvent) -> Void,
                                  release: () async -> Void) async -> DeviceResult {
         onEvent(.started(device))
@@ -178,7 +195,7 @@ public final class Collector: Sendable {
         await release()
         // Released before returning (not in a deferred task), so that a collection asked for right
         // after this one finds the device free.
-        await inFlight.release(device.name)
+        await inFlight.release(device.name, claim: claim)
         return await store(collection, device: device, onEvent: onEvent)
     }
 
@@ -249,6 +266,13 @@ public final class Collector: Sendable {
     private func queued(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
         var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
         run.fail(.busy, "queued: an earlier collection has this device waiting for its turn and will collect it", status: .queued)
+        return run.finish().result
+    }
+
+    /// A device an incident's collection took over while it waited for its turn here.
+    private func overtaken(_ device: Device, group: GroupSettings, trigger: CollectionCause) -> DeviceResult {
+        var run = DeviceRun(device: device, group: group, trigger: trigger, logger: logger)
+        run.fail(.busy, "collected meanwhile for an incident (its event bundle) while it waited for its turn here", status: .skipped)
         return run.finish().result
     }
 

@@ -135,23 +135,51 @@ public actor DevicesInFlight {
         case collecting
     }
 
-    private var states: [String: State] = [:]
+    /// A collection's hold on a device: only the holder starts and releases it.
+    public struct Claim: Sendable, Hashable {
+        let id: UInt64
+    }
+
+    /// What ``claim(_:overtakingQueued:)`` got.
+    public enum Admission: Sendable, Equatable {
+        /// The device is this collection's to collect.
+        case claimed(Claim)
+        /// Another collection has it, in this state.
+        case busy(State)
+    }
+
+    private var states: [String: (state: State, claim: Claim)] = [:]
+    private var issued: UInt64 = 0
 
     public init() {}
 
-    /// Marks `name` as queued and returns nil; when it already was in flight, changes nothing and
-    /// returns its state.
-    public func claim(_ name: String) -> State? {
-        if let state = states[name] { return state }
-        states[name] = .queued
-        return nil
+    /// Marks `name` as queued for a new claim; when it already was in flight, changes nothing
+    /// and returns its state. `overtakingQueued` (an incident's collection): a device only
+    /// waiting for its turn in another run is taken over, collected now; that run skips it when
+    /// its turn comes (``start(_:claim:)``). A device being collected is never taken.
+    public func claim(_ name: String, overtakingQueued: Bool = false) -> Admission {
+        if let held = states[name], !(overtakingQueued && held.state == .queued) { return .busy(held.state) }
+        issued += 1
+        let claim = Claim(id: issued)
+        states[name] = (.queued, claim)
+        return .claimed(claim)
     }
 
-    /// The device got its slots and is being collected now.
-    public func start(_ name: String) { states[name] = .collecting }
-    public func release(_ name: String) { states[name] = nil }
+    /// The device got its slots and is being collected now under `claim`; false when another
+    /// collection took it over meanwhile (this one must not collect it).
+    public func start(_ name: String, claim: Claim) -> Bool {
+        guard states[name]?.claim == claim else { return false }
+        states[name] = (.collecting, claim)
+        return true
+    }
+
+    /// Done with the device; a claim taken over releases nothing.
+    public func release(_ name: String, claim: Claim) {
+        if states[name]?.claim == claim { states[name] = nil }
+    }
+
     /// Queued and collecting.
     public var current: Set<String> { Set(states.keys) }
-    public var collecting: Set<String> { Set(states.filter { $0.value == .collecting }.keys) }
-    public var queued: Set<String> { Set(states.filter { $0.value == .queued }.keys) }
+    public var collecting: Set<String> { Set(states.filter { $0.value.state == .collecting }.keys) }
+    public var queued: Set<String> { Set(states.filter { $0.value.state == .queued }.keys) }
 }

@@ -190,10 +190,11 @@ public actor IncidentResponder {
         return response
     }
 
-    /// Collects the event bundle. A device being collected already (the scheduled run that a
-    /// restart began, a `collect now`) is waited for, then collected for the event: that run's
-    /// bundle is not an event bundle, and the incident is still fresh. Bounded by `patience`
-    /// (the group's device-timeout) per attempt and three attempts.
+    /// Collects the event bundle. A device only waiting for its turn in another run is taken
+    /// over and collected now (that run skips it). A device being collected already (the
+    /// scheduled run that a restart began, a `collect now`) is waited for, then collected for the
+    /// event: that run's bundle is not an event bundle, and the incident is still fresh. Bounded
+    /// by `patience` (the group's device-timeout) per attempt and three attempts.
     private func collect(_ device: Device, trigger: TriggerEvent, patience: Duration) async -> DeviceResult? {
         var result = await runtime.collect([device], trigger: .event, event: trigger).first
         var attempts = 1

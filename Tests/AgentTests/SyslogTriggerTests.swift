@@ -500,6 +500,48 @@ import TestSupport
     }
 }
 
+/// An incident on a device still waiting for its turn in a long run (one session at a time here,
+/// the other device's collection slow): the event bundle takes the next free slot instead of
+/// waiting for the run to reach the device; the run then skips it, saying why: one session to
+/// the device, not two.
+@Suite(.serialized) struct IncidentOnAQueuedDeviceTests {
+    @Test func theEventCollectionTakesTheQueuedDeviceOver() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480", under: dir)
+        // Three seconds before each hello: r1's collection holds the only slot that long.
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) --setup-delay-ms 3000"))
+        defer { h.stop() }
+        let conf = try writeServiceConfiguration(h, dir: dir, devices: ["r1", "r2"], defaults: "schedule = manual\nconcurrency = 1")
+        let configuration = try AgentConfiguration.load(path: conf)
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { BundleSink(outbox: $0.agent.outbox, key: OutboxSample.key, agent: AgentIdentity(id: "t", version: "0.1.0")) })
+        let running = Task { await runtime.collect(configuration.devices, trigger: .schedule) }
+        while true {
+            let queued = await runtime.devicesQueued, collecting = await runtime.devicesCollecting
+            if queued.contains("r2") && collecting.contains("r1") { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let responder = IncidentResponder(runtime: runtime, logger: Logger.test)
+        let event = TriggerEvent(kind: "core-dump", source: "poll", time: Date(), evidence: "new core file /var/tmp/rpd.core.0.gz")
+        let r2 = try #require(configuration.devices.first { $0.name == "r2" })
+        let started = ContinuousClock.now
+        let response = await responder.respond(to: [event], device: r2)
+        // The next free slot (r1's, ~3 s), then its own collection (~3 s): not r2's scheduled
+        // collection first and the event one after it (~9 s).
+        #expect(ContinuousClock.now - started < .seconds(8), "waited for its turn in the run")
+        #expect(response.bundle != nil && response.admitted == [event])
+        let results = await running.value
+        let r2Scheduled = try #require(results.first { $0.device.name == "r2" })
+        #expect(r2Scheduled.status == .skipped && r2Scheduled.reason?.contains("collected meanwhile for an incident") == true, "\(r2Scheduled)")
+        #expect(results.first { $0.device.name == "r1" }?.status == .ok)
+        let pending = FileOutbox(directory: configuration.agent.outbox).pending()
+        #expect(pending.filter { $0.trigger == .event }.map(\.name) == [response.bundle].compactMap { $0 })
+        #expect(pending.filter { $0.trigger == .scheduled }.count == 1, "r1's scheduled bundle; r2 once, for the incident")
+        #expect(await runtime.devicesInFlight.isEmpty)
+    }
+}
+
 /// De-duplication never hides a failure: when the first source's collection failed, the other
 /// source's sighting collects again; the same source again is rate-limited.
 @Suite struct FailedIncidentTests {
