@@ -296,15 +296,18 @@ public actor AgentRuntime {
         }
         let kept = CollectedResults(count: devices.count)
         let logger = self.logger
-        await collector.collectEach(devices, trigger: trigger, event: event, onEvent: onEvent) { index, result in
+        // Slowest last time first (CollectionOrder); results still come back in the order given.
+        let order = collectionOrder.startOrder(devices)
+        await collector.collectEach(order.map { devices[$0] }, trigger: trigger, event: event, onEvent: onEvent) { index, result in
             if result.status.attempted {
                 do { try store.save(result) } catch {
                     logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
                 }
             }
-            kept.set(index, result.withoutFacts)
+            kept.set(order[index], result.withoutFacts)
         }
         let results = kept.all
+        recordDurations(results)
         // Written after the reload's warning counted what waited there: said again, with them.
         warnOfBundlesLeftBehind(from: runOutbox, to: configuration.agent.outbox, byRunningCollection: true)
         collectionsRunning -= 1
@@ -317,6 +320,18 @@ public actor AgentRuntime {
         writeMetrics(outbox: outboxTotals)
         uploadWake.signal()
         return results
+    }
+
+    /// Each device's last duration, for the next runs' start order, from the state directory.
+    private lazy var collectionOrder = CollectionOrder.load(stateDirectory: configuration.agent.stateDirectory)
+
+    private func recordDurations(_ results: [DeviceResult]) {
+        guard results.contains(where: { $0.status.attempted }) else { return }
+        collectionOrder.record(results)
+        collectionOrder.keep(only: Set(configuration.devices.map(\.name)))
+        do { try collectionOrder.save(stateDirectory: configuration.agent.stateDirectory) } catch {
+            logger.warning("cannot record the devices' durations for the next run's order", metadata: ["error": "\(error)"])
+        }
     }
 
     /// One health poll of `device` (see ``Collector/poll(_:facts:)``).

@@ -174,14 +174,22 @@ struct CollectNowCommand: AsyncParsableCommand {
         // Each result is recorded and summarized as its device finishes, then dropped: holding
         // every device's facts to the end made memory grow with the fleet (~75 KiB a device).
         let finished = FinishedDevices()
-        await collector.collectEach(devices, trigger: .standalone, onEvent: { progress.handle($0) }) { index, result in
+        // Slowest last time first (CollectionOrder: a device that hung last time does not start
+        // last); the summaries keep the inventory's order.
+        let stateDirectory = state ?? configuration.agent.stateDirectory
+        let history = RecordedOrder(CollectionOrder.load(stateDirectory: stateDirectory))
+        let order = history.order.startOrder(devices)
+        await collector.collectEach(order.map { devices[$0] }, trigger: .standalone, onEvent: { progress.handle($0) }) { index, result in
             var saved = true
             if result.status.attempted {
                 do { try store.save(result) } catch { saved = false }
+                history.record(result)
             }
-            finished.add(index, DeviceSummary(result), saved: saved, failed: result.status == .failed)
+            finished.add(order[index], DeviceSummary(result), saved: saved, failed: result.status == .failed)
         }
         progress.finish()
+        // Only an optimisation of the next run: a read-only state directory must not fail this one.
+        try? history.order.save(stateDirectory: stateDirectory)
         let (summaries, storeFailed, anyFailed) = finished.result()
         if storeFailed { Console.error("could not record the last results in \(store.directory) (use --state DIR)") }
         if json {
@@ -345,4 +353,13 @@ private final class FinishedDevices: @unchecked Sendable {
         defer { lock.unlock() }
         return (summaries.sorted { $0.0 < $1.0 }.map(\.1), storeFailed, anyFailed)
     }
+}
+
+/// A standalone run's ``CollectionOrder``, taking each device's duration as it finishes.
+final class RecordedOrder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: CollectionOrder
+    init(_ order: CollectionOrder) { recorded = order }
+    func record(_ result: DeviceResult) { lock.withLock { recorded.record(CollectionOfOne(result)) } }
+    var order: CollectionOrder { lock.withLock { recorded } }
 }

@@ -1,0 +1,59 @@
+import Foundation
+
+/// The order a run starts its devices in: the ones that took longest last time first, the way a
+/// build tool starts its slowest jobs first. A run ends when its last device does; a device that
+/// hangs until the RPC timeout (a busy routing engine, a half-dead management plane) started
+/// last made the whole run wait that long after every other device was done. With each device's
+/// last duration known, the slow ones start in the first wave and the run ends with the quick
+/// ones. A device never collected counts as the median of the known ones; with no history at all
+/// (the first run) the order is the inventory's.
+///
+/// Kept in `<state-directory>/collection-order.json`: device name → seconds its last attempted
+/// collection took.
+public struct CollectionOrder: Sendable, Equatable {
+    public private(set) var seconds: [String: Double]
+
+    public init(seconds: [String: Double] = [:]) { self.seconds = seconds }
+
+    /// The history kept in `stateDirectory`; empty when there is none or it cannot be read (the
+    /// order is only an optimisation: inventory order is always correct).
+    public static func load(stateDirectory: String) -> CollectionOrder {
+        guard let data = FileManager.default.contents(atPath: path(stateDirectory)),
+              let seconds = try? JSONDecoder().decode([String: Double].self, from: data) else { return CollectionOrder() }
+        return CollectionOrder(seconds: seconds.filter { $0.value.isFinite && $0.value >= 0 })
+    }
+
+    static func path(_ stateDirectory: String) -> String { stateDirectory + "/collection-order.json" }
+
+    /// Positions into `devices`, in the order to start them: longest last duration first,
+    /// inventory order among equals.
+    public func startOrder(_ devices: [Device]) -> [Int] {
+        guard !seconds.isEmpty else { return Array(devices.indices) }
+        let known = seconds.values.sorted()
+        let median = known[known.count / 2]
+        let estimates = devices.map { seconds[$0.name] ?? median }
+        // Stable: equal estimates keep their inventory order.
+        return devices.indices.sorted { estimates[$0] != estimates[$1] ? estimates[$0] > estimates[$1] : $0 < $1 }
+    }
+
+    /// Takes the durations of the devices `results` attempted.
+    public mutating func record(_ results: some Sequence<DeviceResult>) {
+        for result in results where result.status.attempted {
+            seconds[result.device.name] = max(0, result.finished.timeIntervalSince(result.started))
+        }
+    }
+
+    /// Forgets devices no longer in `names` (a device removed from the inventory).
+    public mutating func keep(only names: Set<String>) {
+        seconds = seconds.filter { names.contains($0.key) }
+    }
+
+    /// Writes the history into `stateDirectory` (atomically; a failure is the caller's to log).
+    public func save(stateDirectory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        try writeAtomically([UInt8](try encoder.encode(seconds.mapValues { ($0 * 1000).rounded() / 1000 })),
+                            to: Self.path(stateDirectory), mode: 0o640, what: "collection order")
+    }
+}
