@@ -148,7 +148,8 @@ public actor DevicesInFlight {
         case busy(State)
     }
 
-    private var states: [String: (state: State, claim: Claim)] = [:]
+    /// `yields`: a queued claim another run may take over (not an incident's own).
+    private var states: [String: (state: State, claim: Claim, yields: Bool)] = [:]
     private var issued: UInt64 = 0
 
     public init() {}
@@ -156,20 +157,21 @@ public actor DevicesInFlight {
     /// Marks `name` as queued for a new claim; when it already was in flight, changes nothing
     /// and returns its state. `overtakingQueued` (an incident's collection): a device only
     /// waiting for its turn in another run is taken over, collected now; that run skips it when
-    /// its turn comes (``start(_:claim:)``). A device being collected is never taken.
+    /// its turn comes (``start(_:claim:)``). A device being collected is never taken, nor one
+    /// queued for another incident (that one collects it).
     public func claim(_ name: String, overtakingQueued: Bool = false) -> Admission {
-        if let held = states[name], !(overtakingQueued && held.state == .queued) { return .busy(held.state) }
+        if let held = states[name], !(overtakingQueued && held.state == .queued && held.yields) { return .busy(held.state) }
         issued += 1
         let claim = Claim(id: issued)
-        states[name] = (.queued, claim)
+        states[name] = (.queued, claim, !overtakingQueued)
         return .claimed(claim)
     }
 
     /// The device got its slots and is being collected now under `claim`; false when another
     /// collection took it over meanwhile (this one must not collect it).
     public func start(_ name: String, claim: Claim) -> Bool {
-        guard states[name]?.claim == claim else { return false }
-        states[name] = (.collecting, claim)
+        guard let held = states[name], held.claim == claim else { return false }
+        states[name] = (.collecting, claim, false)
         return true
     }
 

@@ -467,3 +467,24 @@ actor Peak {
         #expect(unit.contains("\nLoadCredential=netconf-password\n"))
     }
 }
+
+/// ``DevicesInFlight``: one holder per device; an incident's collection takes over a device only
+/// queued in another run, never one being collected or queued for another incident.
+@Suite struct DevicesInFlightTests {
+    @Test func onlyTheHolderStartsAndReleases() async throws {
+        let flight = DevicesInFlight()
+        guard case let .claimed(scheduled) = await flight.claim("r1") else { Issue.record("r1 was free"); return }
+        #expect(await flight.claim("r1") == .busy(.queued))
+        // An incident takes it over: the scheduled run may no longer start it, nor release it.
+        guard case let .claimed(incident) = await flight.claim("r1", overtakingQueued: true) else { Issue.record("not taken over"); return }
+        #expect(await flight.claim("r1", overtakingQueued: true) == .busy(.queued), "another incident's claim is not taken over")
+        #expect(await !flight.start("r1", claim: scheduled))
+        await flight.release("r1", claim: scheduled)
+        #expect(await flight.current == ["r1"])
+        #expect(await flight.start("r1", claim: incident))
+        #expect(await flight.collecting == ["r1"])
+        #expect(await flight.claim("r1", overtakingQueued: true) == .busy(.collecting), "a device being collected is never taken")
+        await flight.release("r1", claim: incident)
+        #expect(await flight.current.isEmpty)
+    }
+}
