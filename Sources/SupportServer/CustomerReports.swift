@@ -110,7 +110,8 @@ public struct CustomerReports: Sendable {
                 } catch {
                     // Customers read this (the API, notifications): the store's paths stay out of it.
                     let reason = if case .unreadableFile = error as? BundleError { "its stored file cannot be read now" } else { "\(error)" }
-                    refused.append("bundle \(bundle.id.uuidString) (\(TerminalText.escaped(bundle.device))): refused: \(reason)")
+                    // As it is: each output escapes it its own way (a terminal, HTML, JSON).
+                    refused.append("bundle \(bundle.id.uuidString) (\(bundle.device)): refused: \(reason)")
                 }
             }
             return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)

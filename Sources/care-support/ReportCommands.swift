@@ -44,7 +44,7 @@ struct ReportCommand: AsyncParsableCommand {
         /// Each device's latest bundles, refused ones named on standard error.
         func devices(_ reports: CustomerReports, readsConfiguration: Bool) async throws -> CustomerReports.Devices {
             let devices = try await reports.devices(customer: customer, readsConfiguration: readsConfiguration)
-            for refused in devices.refused { FileHandle.standardError.write(Data("care-support: \(refused)\n".utf8)) }
+            for refused in devices.refused { FileHandle.standardError.write(Data("care-support: \(TerminalText.escaped(refused))\n".utf8)) }
             guard !devices.snapshots.isEmpty else { throw CommandFailure("customer \(customer) has no stored bundle to report on") }
             return devices
         }
@@ -137,7 +137,7 @@ struct NotifyCommand: AsyncParsableCommand {
         let notification = try await common.withReports { reports in
             try await CustomerNotification.make(customer: common.customer, reports: reports, dryRun: dryRun)
         }
-        for refused in notification.refused { FileHandle.standardError.write(Data("care-support: \(refused)\n".utf8)) }
+        for refused in notification.refused { FileHandle.standardError.write(Data("care-support: \(TerminalText.escaped(refused))\n".utf8)) }
         switch common.reportFormat {
         case .json: try common.emit(try notification.json())
         case .html: try common.emit(notification.html())

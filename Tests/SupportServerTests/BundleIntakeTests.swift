@@ -89,6 +89,24 @@ import TestSupport
         #expect(await reports.rendered.computed == 5)
     }
 
+    /// A refused bundle's device name with control characters is escaped once in the text
+    /// notification (it was escaped when listed and again when printed: `\\e`), and kept as it is
+    /// in JSON, where the encoder escapes it.
+    @Test func refusedBundlesAreEscapedOnceForTheTerminal() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        let database = bench.intake.database
+        let contents = try SampleBundles.contents(device: "r1\u{1B}[31m", started: SampleBundles.started)
+        #expect(try await bench.upload(try BundleWriter.encode(contents, key: SampleBundles.agentKey)).status == 201)
+        _ = try await database.revokeKey(customer: "ACME", key: SampleBundles.agentKey.publicKey, at: Date())
+        let reports = CustomerReports(database: database, files: bench.intake.files, data: ReferenceData(directory: bench.dir),
+                                      settings: SupportConfiguration.ReportSettings())
+        let notification = try await CustomerNotification.make(customer: "ACME", reports: reports, dryRun: true)
+        let text = notification.text()
+        #expect(text.contains("(r1\\e[31m): refused") && !text.contains("\\\\e") && !text.contains("\u{1B}"), "\(text)")
+        #expect(notification.refused.first?.contains("(r1\u{1B}[31m)") == true)
+    }
+
     @Test func aDigestHeaderThatDisagreesIsABadRequest() async throws {
         let bench = try await Bench()
         defer { try? FileManager.default.removeItem(at: bench.dir) }
