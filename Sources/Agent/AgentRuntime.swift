@@ -259,7 +259,8 @@ public actor AgentRuntime {
     /// writing into the outbox it started with).
     private func warnOfBundlesLeftBehind(from old: String, to new: String, byRunningCollection: Bool = false) {
         guard old != new else { return }
-        let waiting = FileOutbox(directory: old).pending()
+        // Names only: reading each manifest of an outage's backlog would hold the actor for seconds.
+        let waiting = FileOutbox.bundleFiles(in: old)
         guard !waiting.isEmpty else { return }
         let message: Logger.Message = byRunningCollection
             ? "outbox moved: a collection that started before the move wrote its bundles into the previous outbox, no longer uploaded; move them into the new one"
@@ -309,7 +310,9 @@ public actor AgentRuntime {
         let results = kept.all
         recordDurations(results)
         // Written after the reload's warning counted what waited there: said again, with them.
-        warnOfBundlesLeftBehind(from: runOutbox, to: configuration.agent.outbox, byRunningCollection: true)
+        if runOutbox != configuration.agent.outbox, results.contains(where: { $0.stored?.hasPrefix(runOutbox + "/") == true }) {
+            warnOfBundlesLeftBehind(from: runOutbox, to: configuration.agent.outbox, byRunningCollection: true)
+        }
         collectionsRunning -= 1
         lastCollection = Date()
         metrics.record(results)

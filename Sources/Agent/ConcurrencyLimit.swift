@@ -149,7 +149,16 @@ public actor DevicesInFlight {
     }
 
     /// `yields`: a queued claim another run may take over (not an incident's own).
-    private var states: [String: (state: State, claim: Claim, yields: Bool)] = [:]
+    private struct Held {
+        var state: State
+        var claim: Claim
+        var yields: Bool
+        /// The queued claim this one took over: given back if this one ends without starting
+        /// (its run cancelled), so that the run it came from still collects the device.
+        var tookOver: Claim?
+    }
+
+    private var states: [String: Held] = [:]
     private var issued: UInt64 = 0
 
     public init() {}
@@ -160,10 +169,11 @@ public actor DevicesInFlight {
     /// its turn comes (``start(_:claim:)``). A device being collected is never taken, nor one
     /// queued for another incident (that one collects it).
     public func claim(_ name: String, overtakingQueued: Bool = false) -> Admission {
-        if let held = states[name], !(overtakingQueued && held.state == .queued && held.yields) { return .busy(held.state) }
+        let held = states[name]
+        if let held, !(overtakingQueued && held.state == .queued && held.yields) { return .busy(held.state) }
         issued += 1
         let claim = Claim(id: issued)
-        states[name] = (.queued, claim, !overtakingQueued)
+        states[name] = Held(state: .queued, claim: claim, yields: !overtakingQueued, tookOver: held?.claim)
         return .claimed(claim)
     }
 
@@ -171,13 +181,19 @@ public actor DevicesInFlight {
     /// collection took it over meanwhile (this one must not collect it).
     public func start(_ name: String, claim: Claim) -> Bool {
         guard let held = states[name], held.claim == claim else { return false }
-        states[name] = (.collecting, claim, false)
+        states[name] = Held(state: .collecting, claim: claim, yields: false, tookOver: nil)
         return true
     }
 
-    /// Done with the device; a claim taken over releases nothing.
+    /// Done with the device; a claim taken over releases nothing. A takeover that never started
+    /// gives the device back to the claim it took it from.
     public func release(_ name: String, claim: Claim) {
-        if states[name]?.claim == claim { states[name] = nil }
+        guard let held = states[name], held.claim == claim else { return }
+        if held.state == .queued, let previous = held.tookOver {
+            states[name] = Held(state: .queued, claim: previous, yields: true, tookOver: nil)
+        } else {
+            states[name] = nil
+        }
     }
 
     /// Queued and collecting.

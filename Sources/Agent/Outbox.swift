@@ -484,12 +484,17 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
                              timespec(tv_sec: Int(moved.rounded(.down)), tv_nsec: Int((moved - moved.rounded(.down)) * 1e9))]
                 guard utimensat(AT_FDCWD, filePath, &times, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 redated += 1
+                // What is remembered of the file takes the new date too (forgetting it would read
+                // every manifest again at the next scan).
+                let date = Date(timeIntervalSince1970: Double(times[1].tv_sec) + Double(times[1].tv_nsec) / 1e9)
+                lock.withLock {
+                    if let folder {
+                        keptKnown[folder.rawValue + "/" + file.name]?.modified = date
+                    } else {
+                        known[file.name]?.modified = date
+                    }
+                }
             }
-        }
-        // What was remembered of each file carries its old date: read them again.
-        lock.withLock {
-            known.removeAll()
-            keptKnown.removeAll()
         }
         return redated
     }

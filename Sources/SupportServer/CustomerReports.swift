@@ -40,6 +40,9 @@ public struct CustomerReports: Sendable {
     public struct Devices: Sendable {
         public var snapshots: [(latest: DeviceSnapshot, previous: DeviceSnapshot?)]
         public var refused: [String]
+        /// A stored file could not be read now (not refused for what it holds): an answer built
+        /// on this is not kept for the next request.
+        public var missedFiles = false
         public var latest: [DeviceSnapshot] { snapshots.map(\.latest) }
     }
 
@@ -75,14 +78,16 @@ public struct CustomerReports: Sendable {
     /// bundles and keys on the same day (UTC) when there is one. Each request used to read and
     /// verify every device's newest bundles again (seconds for a few thousand devices, for each
     /// page a browser refreshes); a new bundle, a key trusted or revoked, or a new day computes
-    /// it again, as does the first of identical requests arriving together (the others wait for it).
+    /// it again (replacing the answer kept), as does the first of identical requests arriving
+    /// together (the others wait for it). An answer missing a file that could not be read is
+    /// not kept.
     public func served(customer: String, report: String, readsConfiguration: Bool, now: Date = Date(),
                        render: @escaping @Sendable (Devices) throws -> String) async throws -> String {
         let inputs = try await inputs(customer: customer)
         let day = Int(now.timeIntervalSince1970 / 86400)
-        let key = "\(report)|\(readsConfiguration)|\(day)|\(inputs.fingerprint)"
-        return try await rendered.answer(for: key) {
-            try render(await self.devices(inputs, readsConfiguration: readsConfiguration))
+        return try await rendered.answer(for: "\(customer)|\(report)|\(readsConfiguration)", inputs: "\(day)|\(inputs.fingerprint)") {
+            let devices = await self.devices(inputs, readsConfiguration: readsConfiguration)
+            return (try render(devices), keep: !devices.missedFiles)
         }
     }
 
@@ -101,6 +106,7 @@ public struct CustomerReports: Sendable {
             var kept: [String: Int] = [:]
             var snapshots: [DeviceSnapshot] = []
             var refused: [String] = []
+            var missedFiles = false
             // Newest first: the first two verified bundles of each device.
             for bundle in bundles where kept[bundle.device, default: 0] < 2 {
                 do {
@@ -109,12 +115,14 @@ public struct CustomerReports: Sendable {
                     kept[bundle.device, default: 0] += 1
                 } catch {
                     // Customers read this (the API, notifications): the store's paths stay out of it.
-                    let reason = if case .unreadableFile = error as? BundleError { "its stored file cannot be read now" } else { "\(error)" }
+                    let unreadable = if case .unreadableFile = error as? BundleError { true } else { false }
+                    missedFiles = missedFiles || unreadable
+                    let reason = unreadable ? "its stored file cannot be read now" : "\(error)"
                     // As it is: each output escapes it its own way (a terminal, HTML, JSON).
                     refused.append("bundle \(bundle.id.uuidString) (\(bundle.device)): refused: \(reason)")
                 }
             }
-            return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused)
+            return Devices(snapshots: DeviceSnapshot.latestPerDevice(snapshots), refused: refused, missedFiles: missedFiles)
         }
         await readers.leave()
         return devices
@@ -136,24 +144,31 @@ public struct CustomerReports: Sendable {
     }
 }
 
-/// Rendered report answers by what they were computed from (``CustomerReports/served(customer:report:readsConfiguration:now:render:)``):
-/// the newest ``capacity`` kept, and one computation per key at a time.
+/// Rendered report answers (``CustomerReports/served(customer:report:readsConfiguration:now:render:)``):
+/// one per customer and report, with what it was computed from; an answer from other inputs
+/// replaces it (an old one could never be asked for again). The newest ``capacity`` kept, and
+/// one computation at a time per answer.
 actor RenderedReports {
     static let capacity = 64
-    private var answers: [String: Task<String, any Error>] = [:]
+    private var answers: [String: (inputs: String, task: Task<String, any Error>)] = [:]
     /// Keys, least recently used first.
     private var order: [String] = []
-    /// Computations started (for tests: a cached answer starts none).
+    /// Computations started (for tests: a kept answer starts none).
     private(set) var computed = 0
 
-    func answer(for key: String, compute: @escaping @Sendable () async throws -> String) async throws -> String {
+    func answer(for key: String, inputs: String,
+                compute: @escaping @Sendable () async throws -> (String, keep: Bool)) async throws -> String {
         let task: Task<String, any Error>
-        if let known = answers[key] {
-            task = known
+        if let known = answers[key], known.inputs == inputs {
+            task = known.task
         } else {
             computed += 1
-            task = Task { try await compute() }
-            answers[key] = task
+            task = Task {
+                let (answer, keep) = try await compute()
+                if !keep { await self.forget(key, inputs: inputs) }
+                return answer
+            }
+            answers[key] = (inputs, task)
         }
         order.removeAll { $0 == key }
         order.append(key)
@@ -162,8 +177,15 @@ actor RenderedReports {
             return try await task.value
         } catch {
             // A failure is not kept: the next request tries again.
-            if answers[key] == task { answers[key] = nil; order.removeAll { $0 == key } }
+            forget(key, inputs: inputs)
             throw error
         }
+    }
+
+    /// Drops the answer of `key` if it is still the one computed from `inputs`.
+    private func forget(_ key: String, inputs: String) {
+        guard answers[key]?.inputs == inputs else { return }
+        answers[key] = nil
+        order.removeAll { $0 == key }
     }
 }

@@ -487,4 +487,17 @@ actor Peak {
         await flight.release("r1", claim: incident)
         #expect(await flight.current.isEmpty)
     }
+
+    /// An incident's takeover that never starts (its run cancelled) gives the device back to the
+    /// run it took it from, which then collects it.
+    @Test func aTakeoverThatNeverStartsGivesTheDeviceBack() async throws {
+        let flight = DevicesInFlight()
+        guard case let .claimed(scheduled) = await flight.claim("r1"),
+              case let .claimed(incident) = await flight.claim("r1", overtakingQueued: true) else { Issue.record("not claimed"); return }
+        await flight.release("r1", claim: incident)
+        #expect(await flight.queued == ["r1"])
+        #expect(await flight.start("r1", claim: scheduled))
+        await flight.release("r1", claim: scheduled)
+        #expect(await flight.current.isEmpty)
+    }
 }

@@ -190,6 +190,8 @@ struct SimulatedDevice {
         let goodStarts = names.map { store.load($0)?.started }
 
         // One at a time, and d1 hangs: d2 and d3 wait for their turn when the run is cancelled.
+        // In inventory order: without the first run's durations, which would put the slowest first.
+        try FileManager.default.removeItem(atPath: state + "/collection-order.json")
         let (second, sameDevices) = try runtime(hung)
         let run = Task { await second.collect(sameDevices, trigger: .schedule) }
         let deadline = ContinuousClock.now + .seconds(10)
