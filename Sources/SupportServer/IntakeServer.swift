@@ -18,12 +18,35 @@ public struct IntakeRequestContext: RequestContext {
         channel = source.channel
     }
 
-    /// The subject (RFC 4514) of the client certificate TLS verified against `client-ca`, if one was presented.
-    func clientSubject() async -> String? {
+    /// The client certificate TLS verified against `client-ca`, if one was presented.
+    func clientCertificate() async -> ClientCertificate? {
         guard let certificate = try? await channel.nioSSL_peerCertificate().get(),
               let der = try? certificate.toDERBytes(),
               let parsed = try? Certificate(derEncoded: der) else { return nil }
-        return parsed.subject.description
+        return ClientCertificate(parsed)
+    }
+}
+
+/// What the intake checks of a client certificate: its subject (RFC 4514) and the pin of its
+/// public key (``ClientAccess/pin(subjectPublicKeyInfo:)``).
+public struct ClientCertificate: Sendable, Equatable {
+    public var subject: String
+    public var publicKeySHA256: String?
+
+    public init(subject: String, publicKeySHA256: String?) {
+        self.subject = subject
+        self.publicKeySHA256 = publicKeySHA256
+    }
+
+    init(_ certificate: Certificate) {
+        subject = certificate.subject.description
+        publicKeySHA256 = (try? certificate.publicKey.serializeAsPEM().derBytes).map { ClientAccess.pin(subjectPublicKeyInfo: $0) }
+    }
+
+    /// Reads a PEM certificate file (what `care-support certificate allow --certificate` takes).
+    public static func read(pemFile path: String) throws -> ClientCertificate {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return ClientCertificate(try Certificate(pemEncoded: text))
     }
 }
 
@@ -53,8 +76,8 @@ public enum IntakeServer {
         let basePath = server.basePath
         let mutualTLS = server.clientCA != nil
         router.put(RouterPath(basePath + ":name")) { request, context -> Response in
-            let subject = mutualTLS ? await context.clientSubject() : nil
-            return try await receive(request, name: context.parameters.get("name") ?? "", clientSubject: subject,
+            let certificate = mutualTLS ? await context.clientCertificate() : nil
+            return try await receive(request, name: context.parameters.get("name") ?? "", clientCertificate: certificate,
                                      intake: intake, limit: server.maxBundleSize)
         }
         ReadAPI.register(on: router, database: intake.database, files: intake.files, reports: reports)
@@ -101,9 +124,10 @@ public enum IntakeServer {
     }
 
     /// The customer the request's credentials name: a live bearer token, else a client
-    /// certificate subject allowed for a customer (nil: neither). A token naming one customer
-    /// and a certificate naming another is refused (nil) rather than guessed.
-    static func customer(_ request: Request, clientSubject: String?, database: any SupportDatabase) async throws(SupportStoreError) -> String? {
+    /// certificate whose subject is allowed for a customer, with the pinned public key when one
+    /// is pinned (nil: neither). A token naming one customer and a certificate naming another is
+    /// refused (nil) rather than guessed.
+    static func customer(_ request: Request, clientCertificate: ClientCertificate?, database: any SupportDatabase) async throws(SupportStoreError) -> String? {
         var byToken: String?
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
@@ -114,16 +138,19 @@ public enum IntakeServer {
             byToken = customer
         }
         var bySubject: String?
-        if let clientSubject { bySubject = try await database.customer(forSubject: clientSubject) }
+        if let clientCertificate, let access = try await database.clientAccess(forSubject: clientCertificate.subject),
+           access.publicKeySHA256 == nil || access.publicKeySHA256 == clientCertificate.publicKeySHA256 {
+            bySubject = access.customer
+        }
         if let byToken, let bySubject, byToken != bySubject { return nil }
         return byToken ?? bySubject
     }
 
-    static func receive(_ request: Request, name: String, clientSubject: String?, intake: BundleIntake, limit: Int) async throws -> Response {
+    static func receive(_ request: Request, name: String, clientCertificate: ClientCertificate?, intake: BundleIntake, limit: Int) async throws -> Response {
         let customer: String
         do {
-            guard let found = try await Self.customer(request, clientSubject: clientSubject, database: intake.database) else {
-                return text(401, "no valid credentials: send Authorization: Bearer TOKEN with a token from `care-support token create`, or a client certificate whose subject is allowed",
+            guard let found = try await Self.customer(request, clientCertificate: clientCertificate, database: intake.database) else {
+                return text(401, "no valid credentials: send Authorization: Bearer TOKEN with a token from `care-support token create`, or a client certificate whose subject (and public key, when pinned) is allowed",
                             headers: [.wwwAuthenticate: "Bearer realm=\"care-support\""])
             }
             customer = found

@@ -269,14 +269,14 @@ public final class PostgresSupportDatabase: SupportDatabase {
         }
     }
 
-    public func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
+    public func allowSubject(customer: String, subject: String, publicKeySHA256: String?, at date: Date) async throws(SupportStoreError) -> Bool {
         try await requireCustomer(customer)
         if let owner = try await rows("allowing a client subject", "SELECT customer FROM client_subjects WHERE subject = ?", [.text(subject)])
             .first.map({ row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("customer") }), owner != customer {
             throw .invalid("client subject \(subject) belongs to customer \(owner)")
         }
         return try await !rows("allowing a client subject for \(customer)", SupportSchema.allowSubject + " RETURNING subject",
-                               [.text(subject), .text(customer), SQLValue(date)]).isEmpty
+                               [.text(subject), .text(customer), SQLValue(date), SQLValue(publicKeySHA256)]).isEmpty
     }
 
     public func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
@@ -289,17 +289,21 @@ public final class PostgresSupportDatabase: SupportDatabase {
     public func subjects(customer: String) async throws(SupportStoreError) -> [ClientSubjectRecord] {
         try await requireCustomer(customer)
         return try await rows("listing client subjects of \(customer)",
-                              "SELECT subject, added, revoked FROM client_subjects WHERE customer = ? ORDER BY added, subject",
+                              "SELECT subject, added, revoked, public_key_sha256 FROM client_subjects WHERE customer = ? ORDER BY added, subject",
                               [.text(customer)]).map { row throws(SupportStoreError) in
             let columns = PostgresColumns(row: row)
             return ClientSubjectRecord(customer: customer, subject: try columns.requiredText("subject"),
-                                       added: try columns.requiredDate("added"), revoked: try columns.date("revoked"))
+                                       added: try columns.requiredDate("added"), revoked: try columns.date("revoked"),
+                                       publicKeySHA256: try columns.text("public_key_sha256"))
         }
     }
 
-    public func customer(forSubject subject: String) async throws(SupportStoreError) -> String? {
-        try await rows("checking a client subject", "SELECT customer FROM client_subjects WHERE subject = ? AND revoked IS NULL",
-                       [.text(subject)]).first.map { row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("customer") }
+    public func clientAccess(forSubject subject: String) async throws(SupportStoreError) -> ClientAccess? {
+        try await rows("checking a client subject", "SELECT customer, public_key_sha256 FROM client_subjects WHERE subject = ? AND revoked IS NULL",
+                       [.text(subject)]).first.map { row throws(SupportStoreError) in
+            let columns = PostgresColumns(row: row)
+            return ClientAccess(customer: try columns.requiredText("customer"), publicKeySHA256: try columns.text("public_key_sha256"))
+        }
     }
 
     public func insert(_ bundle: StoredBundle) async throws(SupportStoreError) -> BundleInsertion {

@@ -216,14 +216,14 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
-    public func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
+    public func allowSubject(customer: String, subject: String, publicKeySHA256: String?, at date: Date) async throws(SupportStoreError) -> Bool {
         try await write("allowing a client subject for \(customer)") { db in
             try Self.requireCustomer(db, customer)
             if let owner = try String.fetchOne(db, sql: "SELECT customer FROM client_subjects WHERE subject = ?", arguments: [subject]),
                owner != customer {
                 throw SupportStoreError.invalid("client subject \(subject) belongs to customer \(owner)")
             }
-            try db.execute(sql: SupportSchema.allowSubject, arguments: [subject, customer, SupportSchema.milliseconds(date)])
+            try db.execute(sql: SupportSchema.allowSubject, arguments: [subject, customer, SupportSchema.milliseconds(date), publicKeySHA256])
             return db.changesCount == 1
         }
     }
@@ -240,17 +240,18 @@ public final class SQLiteSupportDatabase: SupportDatabase {
     public func subjects(customer: String) async throws(SupportStoreError) -> [ClientSubjectRecord] {
         try await read("listing client subjects of \(customer)") { db in
             try Self.requireCustomer(db, customer)
-            return try Row.fetchAll(db, sql: "SELECT subject, added, revoked FROM client_subjects WHERE customer = ? ORDER BY added, subject",
+            return try Row.fetchAll(db, sql: "SELECT subject, added, revoked, public_key_sha256 FROM client_subjects WHERE customer = ? ORDER BY added, subject",
                                     arguments: [customer]).map { row in
                 ClientSubjectRecord(customer: customer, subject: row["subject"], added: SupportSchema.date(row["added"]),
-                                    revoked: (row["revoked"] as Int64?).map(SupportSchema.date))
+                                    revoked: (row["revoked"] as Int64?).map(SupportSchema.date), publicKeySHA256: row["public_key_sha256"])
             }
         }
     }
 
-    public func customer(forSubject subject: String) async throws(SupportStoreError) -> String? {
+    public func clientAccess(forSubject subject: String) async throws(SupportStoreError) -> ClientAccess? {
         try await read("checking a client subject") { db in
-            try String.fetchOne(db, sql: "SELECT customer FROM client_subjects WHERE subject = ? AND revoked IS NULL", arguments: [subject])
+            try Row.fetchOne(db, sql: "SELECT customer, public_key_sha256 FROM client_subjects WHERE subject = ? AND revoked IS NULL",
+                             arguments: [subject]).map { row in ClientAccess(customer: row["customer"], publicKeySHA256: row["public_key_sha256"]) }
         }
     }
 

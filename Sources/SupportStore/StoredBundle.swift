@@ -202,12 +202,15 @@ public struct ClientSubjectRecord: Sendable, Equatable {
     public var subject: String
     public var added: Date
     public var revoked: Date?
+    /// The public key it is pinned to (``ClientAccess/publicKeySHA256``); nil: any.
+    public var publicKeySHA256: String?
 
-    public init(customer: String, subject: String, added: Date, revoked: Date?) {
+    public init(customer: String, subject: String, added: Date, revoked: Date?, publicKeySHA256: String? = nil) {
         self.customer = customer
         self.subject = subject
         self.added = added
         self.revoked = revoked
+        self.publicKeySHA256 = publicKeySHA256
     }
 }
 

@@ -108,14 +108,16 @@ public protocol SupportDatabase: Sendable {
     func keys(customer: String) async throws(SupportStoreError) -> [TrustedKeyRecord]
 
     /// Lets a client certificate with this subject (RFC 4514, `CN=agent-1,O=ACME`) upload for the
-    /// customer. Returns false when it may already; fails when the subject belongs to another customer.
-    func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool
+    /// customer; with `publicKeySHA256` (`sha256//BASE64` of its SubjectPublicKeyInfo) only one
+    /// with that public key. Returns false when it may already, so pinned; fails when the subject
+    /// belongs to another customer.
+    func allowSubject(customer: String, subject: String, publicKeySHA256: String?, at date: Date) async throws(SupportStoreError) -> Bool
     /// Returns false when the subject was not allowed for that customer.
     func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool
     /// Every subject ever allowed for the customer, revoked ones included.
     func subjects(customer: String) async throws(SupportStoreError) -> [ClientSubjectRecord]
-    /// The customer a live client-certificate subject belongs to.
-    func customer(forSubject subject: String) async throws(SupportStoreError) -> String?
+    /// The customer a live client-certificate subject belongs to, and the public key it is pinned to.
+    func clientAccess(forSubject subject: String) async throws(SupportStoreError) -> ClientAccess?
 
     /// Commits the row of a bundle whose file is stored already.
     func insert(_ bundle: StoredBundle) async throws(SupportStoreError) -> BundleInsertion
@@ -286,4 +288,39 @@ public struct ListCursor: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(milliseconds).\(id.uuidString.lowercased())" }
+}
+
+extension SupportDatabase {
+    /// Allows `subject` with any public key.
+    public func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
+        try await allowSubject(customer: customer, subject: subject, publicKeySHA256: nil, at: date)
+    }
+
+    /// The customer a live client-certificate subject belongs to, pinned or not.
+    public func customer(forSubject subject: String) async throws(SupportStoreError) -> String? {
+        try await clientAccess(forSubject: subject)?.customer
+    }
+}
+
+/// Who a client certificate's subject uploads for, and the public key it must have, if pinned.
+public struct ClientAccess: Sendable, Equatable {
+    public var customer: String
+    /// `sha256//BASE64` of the certificate's SubjectPublicKeyInfo; nil: any key the CA signed.
+    public var publicKeySHA256: String?
+
+    public init(customer: String, publicKeySHA256: String?) {
+        self.customer = customer
+        self.publicKeySHA256 = publicKeySHA256
+    }
+
+    /// `sha256//BASE64` of a SubjectPublicKeyInfo in DER (curl's `--pinnedpubkey` form).
+    public static func pin(subjectPublicKeyInfo der: some DataProtocol) -> String {
+        "sha256//" + Data(SHA256.hash(data: Data(der))).base64EncodedString()
+    }
+
+    /// Whether `value` is a pin as ``pin(subjectPublicKeyInfo:)`` writes it.
+    public static func isPin(_ value: String) -> Bool {
+        guard value.hasPrefix("sha256//"), let digest = Data(base64Encoded: String(value.dropFirst(8))) else { return false }
+        return digest.count == 32
+    }
 }

@@ -186,6 +186,11 @@ enum SupportSchema {
             "CREATE INDEX bundles_by_customer_device ON bundles (customer, device, collected, id)",
             "CREATE INDEX cases_by_customer_time ON cases (customer, opened, id)",
         ]),
+        // A client certificate's public key, pinned with its subject: a CA that is not the
+        // intake's alone (a company's) issues any subject to anyone who asks.
+        (8, [
+            "ALTER TABLE client_subjects ADD COLUMN public_key_sha256 TEXT",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -204,10 +209,12 @@ enum SupportSchema {
     ]
 
     /// Allows a subject again after revocation; never moves it to another customer (checked first).
+    /// The same subject allowed again with another pin (a rotated key, or none) takes that pin.
     static let allowSubject = """
-        INSERT INTO client_subjects (subject, customer, added) VALUES (?, ?, ?)
-        ON CONFLICT (subject) DO UPDATE SET revoked = NULL, added = excluded.added
-        WHERE client_subjects.revoked IS NOT NULL AND client_subjects.customer = excluded.customer
+        INSERT INTO client_subjects (subject, customer, added, public_key_sha256) VALUES (?, ?, ?, ?)
+        ON CONFLICT (subject) DO UPDATE SET revoked = NULL, added = excluded.added, public_key_sha256 = excluded.public_key_sha256
+        WHERE client_subjects.customer = excluded.customer AND (client_subjects.revoked IS NOT NULL
+            OR COALESCE(client_subjects.public_key_sha256, '') <> COALESCE(excluded.public_key_sha256, ''))
         """
 
     static let recordPending = """

@@ -231,19 +231,43 @@ struct CertificateCommand: AsyncParsableCommand {
         subcommands: [Allow.self, Revoke.self, List.self])
 
     struct Allow: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Let a client certificate with this subject upload for a customer.")
+        static let configuration = CommandConfiguration(
+            abstract: "Let a client certificate with this subject (and, pinned, this public key) upload for a customer.",
+            discussion: "With a client-ca that is not the intake's alone (a company's CA issues any subject to anyone who asks), pin the key: --certificate reads subject and key from the agent's certificate.")
         @Argument var customer: String
         @Option(help: "The subject as `openssl x509 -noout -subject -nameopt RFC2253` prints it, e.g. CN=agent-1,O=ACME.")
-        var subject: String
+        var subject: String?
+        @Option(help: "The agent's client certificate (PEM): its subject, pinned to its public key.")
+        var certificate: String?
+        @Option(name: .customLong("public-key-sha256"),
+                help: "Pin to this public key: sha256//BASE64 of its SubjectPublicKeyInfo (curl's --pinnedpubkey form).")
+        var publicKeySHA256: String?
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
+            var subject = self.subject, pin = publicKeySHA256
+            if let certificate {
+                let read: ClientCertificate
+                do { read = try ClientCertificate.read(pemFile: certificate) } catch {
+                    throw CommandFailure("cannot read the certificate \(certificate): \(error)")
+                }
+                if let subject, subject != read.subject {
+                    throw CommandFailure("--subject \(subject) is not the certificate's subject, \(read.subject)")
+                }
+                subject = read.subject
+                pin = pin ?? read.publicKeySHA256
+            }
+            guard let subject else { throw CommandFailure("give --subject or --certificate") }
             guard subject.contains("="), subject.count <= 1024 else {
                 throw CommandFailure("expected a subject such as CN=agent-1,O=ACME, found \"\(subject.prefix(80))\"")
             }
+            if let pin, !ClientAccess.isPin(pin) {
+                throw CommandFailure("expected --public-key-sha256 as sha256//BASE64 (44 characters of base64), found \"\(pin.prefix(80))\"")
+            }
             try await withStore(options) { configuration, database in
-                let added = try await database.allowSubject(customer: customer, subject: subject, at: Date())
-                print(added ? "allowed \(subject) for \(customer)" : "\(subject) is allowed for \(customer) already")
+                let added = try await database.allowSubject(customer: customer, subject: subject, publicKeySHA256: pin, at: Date())
+                let key = pin.map { " with public key \($0)" } ?? " (any public key its CA signed)"
+                print(added ? "allowed \(subject)\(key) for \(customer)" : "\(subject)\(key) is allowed for \(customer) already")
                 if configuration.server.clientCA == nil {
                     print("note: \(configuration.path) has no client-ca in [server], so no client certificate is asked for")
                 }
@@ -276,7 +300,7 @@ struct CertificateCommand: AsyncParsableCommand {
             try await withStore(options) { _, database in
                 for record in try await database.subjects(customer: customer) {
                     let state = record.revoked.map { "revoked \(SupportJSON.time($0))" } ?? "allowed"
-                    print("\(record.subject)  \(state)")
+                    print("\(record.subject)  \(state)  \(record.publicKeySHA256 ?? "any key")")
                 }
             }
         }

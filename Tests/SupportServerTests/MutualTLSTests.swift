@@ -28,6 +28,25 @@ struct ClientCertificate {
         let printed = try runProgram("/usr/bin/openssl", ["x509", "-in", certificate, "-noout", "-subject", "-nameopt", "RFC2253"])
         self.subject = String(printed.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("subject=".count))
     }
+
+    /// Another client certificate from the same CA with the same subject and a key of its own
+    /// (what anyone who can get certificates from a shared CA can make): its certificate and key.
+    func sibling(_ name: String, subject: String) throws -> (certificate: String, key: String) {
+        let d = (ca as NSString).deletingLastPathComponent + "/" + name + "-"
+        let caKey = ca.replacingOccurrences(of: "ca.crt", with: "ca.key"), ext = certificate.replacingOccurrences(of: "client.crt", with: "client.ext")
+        try runProgram("/usr/bin/openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                            "-keyout", d + "client.key", "-out", d + "client.csr", "-subj", subject])
+        try runProgram("/usr/bin/openssl", ["x509", "-req", "-in", d + "client.csr", "-CA", ca, "-CAkey", caKey,
+                                            "-CAcreateserial", "-out", d + "client.crt", "-days", "2", "-extfile", ext])
+        return (d + "client.crt", d + "client.key")
+    }
+
+    /// `sha256//BASE64` of the certificate's public key (its SubjectPublicKeyInfo), as curl's
+    /// --pinnedpubkey takes it, computed by openssl.
+    func publicKeyPin(of path: String) throws -> String {
+        let digest = try runProgram("/bin/sh", ["-c", "openssl x509 -in \"$1\" -noout -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64", "sh", path])
+        return "sha256//" + digest.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }
 
 @Suite(.serialized) struct MutualTLSTests {
@@ -71,5 +90,43 @@ struct ClientCertificate {
         // With client-ca set, a token without a certificate still works.
         intake.upload = withToken
         #expect(await intake.pass().outcomes == [second.name: .accepted(status: 201)])
+    }
+
+    /// A shared CA (a company's) issues certificates with any subject: pinned to its public key,
+    /// an allowed subject uploads only with that key; another certificate with the same subject
+    /// from the same CA gets 401. `--certificate` reads subject and pin from the file.
+    @Test func aPinnedSubjectUploadsOnlyWithItsKey() async throws {
+        let certificates = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: certificates) }
+        let client = try ClientCertificate(in: certificates.path, name: "corp", subject: "/O=ACME/CN=agent-acme-1")
+        let impostor = try client.sibling("impostor", subject: "/O=ACME/CN=agent-acme-1")
+        let intake = try await IntakeHarness(extraServer: "client-ca = \(client.ca)")
+        defer { intake.close() }
+        try intake.start()
+        let allowed = try intake.cli("certificate", "allow", "ACME", "--certificate", client.certificate)
+        let pin = try client.publicKeyPin(of: client.certificate)
+        #expect(allowed.contains(client.subject) && allowed.contains(pin), "\(allowed)")
+        #expect(try intake.cli("certificate", "list", "ACME").contains(pin))
+
+        intake.upload.tokenFile = nil
+        intake.upload.clientCertificate = impostor.certificate
+        intake.upload.clientKey = impostor.key
+        let bundle = try SampleBundles.write(device: "r1", minutesAfter: 0, into: intake.outbox)
+        guard case let .failed(reason)? = await intake.pass().outcomes[bundle.name] else {
+            Issue.record("a certificate with the allowed subject but another key was accepted"); return
+        }
+        #expect(reason.contains("HTTP 401"), "\(reason)")
+
+        intake.upload.clientCertificate = client.certificate
+        intake.upload.clientKey = client.key
+        #expect(await intake.pass().outcomes == [bundle.name: .accepted(status: 201)], "\(intake.serverLog)")
+
+        // Pinned by hand to the impostor's key instead (a rotated key): the old one is refused now.
+        try intake.cli("certificate", "allow", "ACME", "--subject", client.subject, "--public-key-sha256", try client.publicKeyPin(of: impostor.certificate))
+        let next = try SampleBundles.write(device: "r1", minutesAfter: 1, into: intake.outbox)
+        guard case let .failed(rotated)? = await intake.pass().outcomes[next.name] else {
+            Issue.record("the previous key was accepted after the pin changed"); return
+        }
+        #expect(rotated.contains("HTTP 401"), "\(rotated)")
     }
 }

@@ -59,7 +59,7 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     func migrationsAreVersionedAndAppliedOnce(backend: Backend) async throws {
         let (db, other, cleanup) = try await backend.make()
         defer { cleanup() }
-        #expect(try await db.schemaVersion() == 7)
+        #expect(try await db.schemaVersion() == 8)
         #expect(try await db.migrate() == [])
         #expect(try await other.migrate() == [])
         await db.close(); await other.close()
@@ -201,6 +201,17 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         #expect(try await db.subjects(customer: "ACME").map(\.subject) == [subject])
         #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
         #expect(try await other.customer(forSubject: subject) == "ACME")
+        // Pinned to a public key; pinned again to the same: nothing to change; to another: changed;
+        // allowed without one: any key again.
+        let pin = ClientAccess.pin(subjectPublicKeyInfo: Data("spki-1".utf8)), rotated = ClientAccess.pin(subjectPublicKeyInfo: Data("spki-2".utf8))
+        #expect(ClientAccess.isPin(pin) && !ClientAccess.isPin("sha256//short") && !ClientAccess.isPin("CN=x"))
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, publicKeySHA256: pin, at: t0) == true)
+        #expect(try await other.clientAccess(forSubject: subject) == ClientAccess(customer: "ACME", publicKeySHA256: pin))
+        #expect(try await other.allowSubject(customer: "ACME", subject: subject, publicKeySHA256: pin, at: t0) == false)
+        #expect(try await other.allowSubject(customer: "ACME", subject: subject, publicKeySHA256: rotated, at: t0) == true)
+        #expect(try await db.subjects(customer: "ACME").map(\.publicKeySHA256) == [rotated])
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await other.clientAccess(forSubject: subject) == ClientAccess(customer: "ACME", publicKeySHA256: nil))
         await db.close(); await other.close()
     }
 
