@@ -146,15 +146,27 @@ public struct CustomerReports: Sendable {
 
 /// Rendered report answers (``CustomerReports/served(customer:report:readsConfiguration:now:render:)``):
 /// one per customer and report, with what it was computed from; an answer from other inputs
-/// replaces it (an old one could never be asked for again). The newest ``capacity`` kept, and
-/// one computation at a time per answer.
+/// replaces it (an old one could never be asked for again). The most recently used kept, at most
+/// `capacity` of them and `maximumBytes` in all (a bug report page for thousands of devices
+/// runs to megabytes); one computation at a time per answer.
 actor RenderedReports {
-    static let capacity = 64
+    let capacity: Int
+    let maximumBytes: Int
+
+    init(capacity: Int = 64, maximumBytes: Int = 64 << 20) {
+        self.capacity = capacity
+        self.maximumBytes = maximumBytes
+    }
     private var answers: [String: (inputs: String, task: Task<String, any Error>)] = [:]
     /// Keys, least recently used first.
     private var order: [String] = []
+    /// Bytes of each finished answer kept, and their sum.
+    private var sizes: [String: Int] = [:]
+    private var totalBytes = 0
     /// Computations started (for tests: a kept answer starts none).
     private(set) var computed = 0
+    /// Answers kept now (for tests).
+    var keptCount: Int { answers.count }
 
     func answer(for key: String, inputs: String,
                 compute: @escaping @Sendable () async throws -> (String, keep: Bool)) async throws -> String {
@@ -162,17 +174,18 @@ actor RenderedReports {
         if let known = answers[key], known.inputs == inputs {
             task = known.task
         } else {
+            forget(key, inputs: answers[key]?.inputs)
             computed += 1
             task = Task {
                 let (answer, keep) = try await compute()
-                if !keep { await self.forget(key, inputs: inputs) }
+                await self.settled(key, inputs: inputs, bytes: answer.utf8.count, keep: keep)
                 return answer
             }
             answers[key] = (inputs, task)
         }
         order.removeAll { $0 == key }
         order.append(key)
-        while order.count > Self.capacity { answers[order.removeFirst()] = nil }
+        evict(sparing: key)
         do {
             return try await task.value
         } catch {
@@ -182,10 +195,27 @@ actor RenderedReports {
         }
     }
 
-    /// Drops the answer of `key` if it is still the one computed from `inputs`.
-    private func forget(_ key: String, inputs: String) {
+    private func settled(_ key: String, inputs: String, bytes: Int, keep: Bool) {
         guard answers[key]?.inputs == inputs else { return }
+        guard keep, bytes <= maximumBytes else { forget(key, inputs: inputs); return }
+        totalBytes += bytes - (sizes[key] ?? 0)
+        sizes[key] = bytes
+        evict(sparing: key)
+    }
+
+    /// The least recently used go until within both limits (never `key`, just asked for).
+    private func evict(sparing key: String) {
+        while order.count > capacity || totalBytes > maximumBytes, let victim = order.first(where: { $0 != key }) {
+            guard let kept = answers[victim] else { order.removeAll { $0 == victim }; continue }
+            forget(victim, inputs: kept.inputs)
+        }
+    }
+
+    /// Drops the answer of `key` if it is still the one computed from `inputs`.
+    private func forget(_ key: String, inputs: String?) {
+        guard let inputs, answers[key]?.inputs == inputs else { return }
         answers[key] = nil
         order.removeAll { $0 == key }
+        totalBytes -= sizes.removeValue(forKey: key) ?? 0
     }
 }

@@ -98,6 +98,35 @@ import TestSupport
         #expect(await reports.rendered.computed == 7)
     }
 
+    /// The answers kept stay within their count and bytes, the least recently used going first;
+    /// one larger than all the bytes allowed is served but not kept.
+    @Test func renderedAnswersStayWithinTheirLimits() async throws {
+        let kept = RenderedReports(capacity: 3, maximumBytes: 1000)
+        func answer(_ key: String, _ size: Int) async throws -> String {
+            try await kept.answer(for: key, inputs: "1") { (String(repeating: "x", count: size), keep: true) }
+        }
+        _ = try await answer("a", 400)
+        _ = try await answer("b", 400)
+        _ = try await answer("a", 400)
+        #expect(await kept.computed == 2)
+        // 1,200 bytes: b (least recently used) goes.
+        _ = try await answer("c", 400)
+        #expect(await kept.keptCount == 2)
+        _ = try await answer("a", 400)
+        #expect(await kept.computed == 3, "a was kept")
+        _ = try await answer("b", 400)
+        #expect(await kept.computed == 4, "b was not")
+        // Too large to keep at all; the others stay.
+        #expect(try await answer("huge", 5000).count == 5000)
+        #expect(await kept.keptCount == 2)
+        _ = try await answer("huge", 5000)
+        #expect(await kept.computed == 6)
+        // By count: three at most.
+        let many = RenderedReports(capacity: 3, maximumBytes: 1 << 20)
+        for key in ["a", "b", "c", "d"] { _ = try await many.answer(for: key, inputs: "1") { ("x", keep: true) } }
+        #expect(await many.keptCount == 3)
+    }
+
     /// A refused bundle's device name with control characters is escaped once in the text
     /// notification (it was escaped when listed and again when printed: `\\e`), and kept as it is
     /// in JSON, where the encoder escapes it.
