@@ -180,7 +180,12 @@ public actor DevicesInFlight {
     /// The device got its slots and is being collected now under `claim`; false when another
     /// collection took it over meanwhile (this one must not collect it).
     public func start(_ name: String, claim: Claim) -> Bool {
-        guard let held = states[name], held.claim == claim else { return false }
+        guard let held = states[name], held.claim == claim else {
+            // The run it was taken from gives the device up (it reports it overtaken): nothing to
+            // give back to any more.
+            if states[name]?.tookOver == claim { states[name]?.tookOver = nil }
+            return false
+        }
         states[name] = Held(state: .collecting, claim: claim, yields: false, tookOver: nil)
         return true
     }
@@ -188,7 +193,10 @@ public actor DevicesInFlight {
     /// Done with the device; a claim taken over releases nothing. A takeover that never started
     /// gives the device back to the claim it took it from.
     public func release(_ name: String, claim: Claim) {
-        guard let held = states[name], held.claim == claim else { return }
+        guard let held = states[name], held.claim == claim else {
+            if states[name]?.tookOver == claim { states[name]?.tookOver = nil }
+            return
+        }
         if held.state == .queued, let previous = held.tookOver {
             states[name] = Held(state: .queued, claim: previous, yields: true, tookOver: nil)
         } else {

@@ -157,7 +157,9 @@ actor RenderedReports {
         self.capacity = capacity
         self.maximumBytes = maximumBytes
     }
-    private var answers: [String: (inputs: String, task: Task<String, any Error>)] = [:]
+    /// `generation`: which computation the entry is (a stale one finishing, or failing, must
+    /// not touch the entry that replaced it, even from the same inputs).
+    private var answers: [String: (inputs: String, generation: Int, task: Task<String, any Error>)] = [:]
     /// Keys, least recently used first.
     private var order: [String] = []
     /// Bytes of each finished answer kept, and their sum.
@@ -171,17 +173,19 @@ actor RenderedReports {
     func answer(for key: String, inputs: String,
                 compute: @escaping @Sendable () async throws -> (String, keep: Bool)) async throws -> String {
         let task: Task<String, any Error>
+        let generation: Int
         if let known = answers[key], known.inputs == inputs {
-            task = known.task
+            (task, generation) = (known.task, known.generation)
         } else {
-            forget(key, inputs: answers[key]?.inputs)
+            forget(key, generation: answers[key]?.generation)
             computed += 1
+            generation = computed
             task = Task {
                 let (answer, keep) = try await compute()
-                await self.settled(key, inputs: inputs, bytes: answer.utf8.count, keep: keep)
+                await self.settled(key, generation: generation, bytes: answer.utf8.count, keep: keep)
                 return answer
             }
-            answers[key] = (inputs, task)
+            answers[key] = (inputs, generation, task)
         }
         order.removeAll { $0 == key }
         order.append(key)
@@ -190,14 +194,14 @@ actor RenderedReports {
             return try await task.value
         } catch {
             // A failure is not kept: the next request tries again.
-            forget(key, inputs: inputs)
+            forget(key, generation: generation)
             throw error
         }
     }
 
-    private func settled(_ key: String, inputs: String, bytes: Int, keep: Bool) {
-        guard answers[key]?.inputs == inputs else { return }
-        guard keep, bytes <= maximumBytes else { forget(key, inputs: inputs); return }
+    private func settled(_ key: String, generation: Int, bytes: Int, keep: Bool) {
+        guard answers[key]?.generation == generation else { return }
+        guard keep, bytes <= maximumBytes else { forget(key, generation: generation); return }
         totalBytes += bytes - (sizes[key] ?? 0)
         sizes[key] = bytes
         evict(sparing: key)
@@ -207,13 +211,13 @@ actor RenderedReports {
     private func evict(sparing key: String) {
         while order.count > capacity || totalBytes > maximumBytes, let victim = order.first(where: { $0 != key }) {
             guard let kept = answers[victim] else { order.removeAll { $0 == victim }; continue }
-            forget(victim, inputs: kept.inputs)
+            forget(victim, generation: kept.generation)
         }
     }
 
-    /// Drops the answer of `key` if it is still the one computed from `inputs`.
-    private func forget(_ key: String, inputs: String?) {
-        guard let inputs, answers[key]?.inputs == inputs else { return }
+    /// Drops the answer of `key` if it is still computation `generation`.
+    private func forget(_ key: String, generation: Int?) {
+        guard let generation, answers[key]?.generation == generation else { return }
         answers[key] = nil
         order.removeAll { $0 == key }
         totalBytes -= sizes.removeValue(forKey: key) ?? 0

@@ -269,14 +269,18 @@ public final class PostgresSupportDatabase: SupportDatabase {
         }
     }
 
-    public func allowSubject(customer: String, subject: String, publicKeySHA256: String?, at date: Date) async throws(SupportStoreError) -> Bool {
+    public func allowSubject(customer: String, subject: String, pin: SubjectPin, at date: Date) async throws(SupportStoreError) -> Bool {
         try await requireCustomer(customer)
-        if let owner = try await rows("allowing a client subject", "SELECT customer FROM client_subjects WHERE subject = ?", [.text(subject)])
-            .first.map({ row throws(SupportStoreError) in try PostgresColumns(row: row).requiredText("customer") }), owner != customer {
-            throw .invalid("client subject \(subject) belongs to customer \(owner)")
+        let existing = try await rows("allowing a client subject", "SELECT customer, public_key_sha256 FROM client_subjects WHERE subject = ?", [.text(subject)])
+            .first.map({ row throws(SupportStoreError) in
+                let columns = PostgresColumns(row: row)
+                return (owner: try columns.requiredText("customer"), pin: try columns.text("public_key_sha256"))
+            })
+        if let existing, existing.owner != customer {
+            throw .invalid("client subject \(subject) belongs to customer \(existing.owner)")
         }
         return try await !rows("allowing a client subject for \(customer)", SupportSchema.allowSubject + " RETURNING subject",
-                               [.text(subject), .text(customer), SQLValue(date), SQLValue(publicKeySHA256)]).isEmpty
+                               [.text(subject), .text(customer), SQLValue(date), SQLValue(pin.applied(to: existing?.pin))]).isEmpty
     }
 
     public func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {

@@ -216,14 +216,15 @@ public final class SQLiteSupportDatabase: SupportDatabase {
         }
     }
 
-    public func allowSubject(customer: String, subject: String, publicKeySHA256: String?, at date: Date) async throws(SupportStoreError) -> Bool {
+    public func allowSubject(customer: String, subject: String, pin: SubjectPin, at date: Date) async throws(SupportStoreError) -> Bool {
         try await write("allowing a client subject for \(customer)") { db in
             try Self.requireCustomer(db, customer)
-            if let owner = try String.fetchOne(db, sql: "SELECT customer FROM client_subjects WHERE subject = ?", arguments: [subject]),
-               owner != customer {
+            let existing = try Row.fetchOne(db, sql: "SELECT customer, public_key_sha256 FROM client_subjects WHERE subject = ?", arguments: [subject])
+            if let existing, let owner = existing["customer"] as String?, owner != customer {
                 throw SupportStoreError.invalid("client subject \(subject) belongs to customer \(owner)")
             }
-            try db.execute(sql: SupportSchema.allowSubject, arguments: [subject, customer, SupportSchema.milliseconds(date), publicKeySHA256])
+            let stored = pin.applied(to: existing?["public_key_sha256"] as String?)
+            try db.execute(sql: SupportSchema.allowSubject, arguments: [subject, customer, SupportSchema.milliseconds(date), stored])
             return db.changesCount == 1
         }
     }

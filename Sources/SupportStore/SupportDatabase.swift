@@ -108,10 +108,9 @@ public protocol SupportDatabase: Sendable {
     func keys(customer: String) async throws(SupportStoreError) -> [TrustedKeyRecord]
 
     /// Lets a client certificate with this subject (RFC 4514, `CN=agent-1,O=ACME`) upload for the
-    /// customer; with `publicKeySHA256` (`sha256//BASE64` of its SubjectPublicKeyInfo) only one
-    /// with that public key. Returns false when it may already, so pinned; fails when the subject
-    /// belongs to another customer.
-    func allowSubject(customer: String, subject: String, publicKeySHA256: String?, at date: Date) async throws(SupportStoreError) -> Bool
+    /// customer: pinned to `pin`'s public key, or any key the CA signed. Returns false when it may
+    /// already, so pinned; fails when the subject belongs to another customer.
+    func allowSubject(customer: String, subject: String, pin: SubjectPin, at date: Date) async throws(SupportStoreError) -> Bool
     /// Returns false when the subject was not allowed for that customer.
     func revokeSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool
     /// Every subject ever allowed for the customer, revoked ones included.
@@ -291,14 +290,28 @@ public struct ListCursor: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension SupportDatabase {
-    /// Allows `subject` with any public key.
+    /// Allows `subject`, its pin (if any) as it was.
     public func allowSubject(customer: String, subject: String, at date: Date) async throws(SupportStoreError) -> Bool {
-        try await allowSubject(customer: customer, subject: subject, publicKeySHA256: nil, at: date)
+        try await allowSubject(customer: customer, subject: subject, pin: .unchanged, at: date)
     }
+}
 
-    /// The customer a live client-certificate subject belongs to, pinned or not.
-    public func customer(forSubject subject: String) async throws(SupportStoreError) -> String? {
-        try await clientAccess(forSubject: subject)?.customer
+/// The public key an allowed subject is pinned to, as `certificate allow` changes it.
+public enum SubjectPin: Sendable, Equatable {
+    /// As it was (none for a new subject): allowing a subject again must not unpin it unasked.
+    case unchanged
+    /// Only this key (`sha256//BASE64`, ``ClientAccess/pin(subjectPublicKeyInfo:)``).
+    case key(String)
+    /// Any key the CA signed.
+    case anyKey
+
+    /// The pin to store, given the one stored now.
+    func applied(to current: String?) -> String? {
+        switch self {
+        case .unchanged: return current
+        case let .key(pin): return pin
+        case .anyKey: return nil
+        }
     }
 }
 
@@ -318,9 +331,10 @@ public struct ClientAccess: Sendable, Equatable {
         "sha256//" + Data(SHA256.hash(data: Data(der))).base64EncodedString()
     }
 
-    /// Whether `value` is a pin as ``pin(subjectPublicKeyInfo:)`` writes it.
-    public static func isPin(_ value: String) -> Bool {
-        guard value.hasPrefix("sha256//"), let digest = Data(base64Encoded: String(value.dropFirst(8))) else { return false }
-        return digest.count == 32
+    /// `value` as ``pin(subjectPublicKeyInfo:)`` writes it (the base64 re-encoded, so that it
+    /// compares equal to a computed pin), or nil when it is not a SHA-256 pin.
+    public static func normalizedPin(_ value: String) -> String? {
+        guard value.hasPrefix("sha256//"), let digest = Data(base64Encoded: String(value.dropFirst(8))), digest.count == 32 else { return nil }
+        return "sha256//" + digest.base64EncodedString()
     }
 }

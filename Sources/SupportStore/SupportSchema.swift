@@ -290,9 +290,9 @@ enum SupportSchema {
     static var recentBundlesQuery: String {
         """
         SELECT \(bundleColumns.joined(separator: ", ")) FROM (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY device ORDER BY collected DESC, id) AS recency
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY device ORDER BY collected DESC, id DESC) AS recency
             FROM bundles WHERE customer = ?) ranked
-        WHERE recency <= ? ORDER BY collected DESC, id
+        WHERE recency <= ? ORDER BY collected DESC, id DESC
         """
     }
 

@@ -242,10 +242,20 @@ struct CertificateCommand: AsyncParsableCommand {
         @Option(name: .customLong("public-key-sha256"),
                 help: "Pin to this public key: sha256//BASE64 of its SubjectPublicKeyInfo (curl's --pinnedpubkey form).")
         var publicKeySHA256: String?
+        @Flag(help: "Unpin: any public key its CA signed (without this or a pin, a pinned subject stays pinned).")
+        var anyKey = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            var subject = self.subject, pin = publicKeySHA256
+            var subject = self.subject
+            var pin: SubjectPin = anyKey ? .anyKey : .unchanged
+            if let given = publicKeySHA256 {
+                guard !anyKey else { throw CommandFailure("--any-key and --public-key-sha256 contradict each other") }
+                guard let normalized = ClientAccess.normalizedPin(given) else {
+                    throw CommandFailure("expected --public-key-sha256 as sha256//BASE64 (the SHA-256 of the SubjectPublicKeyInfo), found \"\(given.prefix(80))\"")
+                }
+                pin = .key(normalized)
+            }
             if let certificate {
                 let read: ClientCertificate
                 do { read = try ClientCertificate.read(pemFile: certificate) } catch {
@@ -254,19 +264,22 @@ struct CertificateCommand: AsyncParsableCommand {
                 if let subject, subject != read.subject {
                     throw CommandFailure("--subject \(subject) is not the certificate's subject, \(read.subject)")
                 }
+                guard let key = read.publicKeySHA256 else { throw CommandFailure("cannot read the public key of \(certificate)") }
+                if case let .key(given) = pin, given != key {
+                    throw CommandFailure("--public-key-sha256 is not the public key of \(certificate) (\(key))")
+                }
+                guard !anyKey else { throw CommandFailure("--any-key and --certificate contradict each other (give --subject to unpin)") }
                 subject = read.subject
-                pin = pin ?? read.publicKeySHA256
+                pin = .key(key)
             }
             guard let subject else { throw CommandFailure("give --subject or --certificate") }
             guard subject.contains("="), subject.count <= 1024 else {
                 throw CommandFailure("expected a subject such as CN=agent-1,O=ACME, found \"\(subject.prefix(80))\"")
             }
-            if let pin, !ClientAccess.isPin(pin) {
-                throw CommandFailure("expected --public-key-sha256 as sha256//BASE64 (44 characters of base64), found \"\(pin.prefix(80))\"")
-            }
             try await withStore(options) { configuration, database in
-                let added = try await database.allowSubject(customer: customer, subject: subject, publicKeySHA256: pin, at: Date())
-                let key = pin.map { " with public key \($0)" } ?? " (any public key its CA signed)"
+                let added = try await database.allowSubject(customer: customer, subject: subject, pin: pin, at: Date())
+                let now = try await database.subjects(customer: customer).first { $0.subject == subject }?.publicKeySHA256
+                let key = now.map { " with public key \($0)" } ?? " (any public key its CA signed)"
                 print(added ? "allowed \(subject)\(key) for \(customer)" : "\(subject)\(key) is allowed for \(customer) already")
                 if configuration.server.clientCA == nil {
                     print("note: \(configuration.path) has no client-ca in [server], so no client certificate is asked for")

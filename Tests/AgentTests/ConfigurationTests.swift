@@ -500,4 +500,16 @@ actor Peak {
         await flight.release("r1", claim: scheduled)
         #expect(await flight.current.isEmpty)
     }
+
+    /// The run the device was taken from has given it up (its turn came: overtaken); the takeover
+    /// then cancelled gives it back to nobody, and the device is free, not queued for good.
+    @Test func aTakeoverCancelledAfterTheOriginalRunMovedOnFreesTheDevice() async throws {
+        let flight = DevicesInFlight()
+        guard case let .claimed(scheduled) = await flight.claim("r1"),
+              case let .claimed(incident) = await flight.claim("r1", overtakingQueued: true) else { Issue.record("not claimed"); return }
+        #expect(await !flight.start("r1", claim: scheduled))
+        await flight.release("r1", claim: incident)
+        #expect(await flight.current.isEmpty)
+        guard case .claimed = await flight.claim("r1") else { Issue.record("r1 stayed held"); return }
+    }
 }

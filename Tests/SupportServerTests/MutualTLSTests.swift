@@ -128,5 +128,9 @@ struct ClientCertificate {
             Issue.record("the previous key was accepted after the pin changed"); return
         }
         #expect(rotated.contains("HTTP 401"), "\(rotated)")
+        // Allowed again without a pin: still pinned; --any-key unpins.
+        #expect(try intake.cli("certificate", "allow", "ACME", "--subject", client.subject).contains("is allowed for ACME already"))
+        #expect(try intake.cli("certificate", "allow", "ACME", "--subject", client.subject, "--any-key").contains("any public key"))
+        #expect(await intake.pass().outcomes == [next.name: .accepted(status: 201)], "\(intake.serverLog)")
     }
 }

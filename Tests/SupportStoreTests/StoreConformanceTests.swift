@@ -193,24 +193,28 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
         await #expect(throws: SupportStoreError.invalid("client subject \(subject) belongs to customer ACME")) {
             _ = try await other.allowSubject(customer: "BETA", subject: subject, at: t0)
         }
-        #expect(try await other.customer(forSubject: subject) == "ACME")
-        #expect(try await other.customer(forSubject: "CN=agent-1") == nil)
+        #expect(try await other.clientAccess(forSubject: subject)?.customer == "ACME")
+        #expect(try await other.clientAccess(forSubject: "CN=agent-1") == nil)
         #expect(try await db.revokeSubject(customer: "ACME", subject: subject, at: t0) == true)
         #expect(try await db.revokeSubject(customer: "ACME", subject: subject, at: t0) == false)
-        #expect(try await other.customer(forSubject: subject) == nil)
+        #expect(try await other.clientAccess(forSubject: subject) == nil)
         #expect(try await db.subjects(customer: "ACME").map(\.subject) == [subject])
         #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
-        #expect(try await other.customer(forSubject: subject) == "ACME")
+        #expect(try await other.clientAccess(forSubject: subject)?.customer == "ACME")
         // Pinned to a public key; pinned again to the same: nothing to change; to another: changed;
-        // allowed without one: any key again.
+        // allowed again without saying: still pinned; unpinned only when asked.
         let pin = ClientAccess.pin(subjectPublicKeyInfo: Data("spki-1".utf8)), rotated = ClientAccess.pin(subjectPublicKeyInfo: Data("spki-2".utf8))
-        #expect(ClientAccess.isPin(pin) && !ClientAccess.isPin("sha256//short") && !ClientAccess.isPin("CN=x"))
-        #expect(try await db.allowSubject(customer: "ACME", subject: subject, publicKeySHA256: pin, at: t0) == true)
+        #expect(ClientAccess.normalizedPin(pin) == pin && ClientAccess.normalizedPin("sha256//short") == nil && ClientAccess.normalizedPin("CN=x") == nil)
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, pin: .key(pin), at: t0) == true)
         #expect(try await other.clientAccess(forSubject: subject) == ClientAccess(customer: "ACME", publicKeySHA256: pin))
-        #expect(try await other.allowSubject(customer: "ACME", subject: subject, publicKeySHA256: pin, at: t0) == false)
-        #expect(try await other.allowSubject(customer: "ACME", subject: subject, publicKeySHA256: rotated, at: t0) == true)
+        #expect(try await other.allowSubject(customer: "ACME", subject: subject, pin: .key(pin), at: t0) == false)
+        #expect(try await other.allowSubject(customer: "ACME", subject: subject, pin: .key(rotated), at: t0) == true)
         #expect(try await db.subjects(customer: "ACME").map(\.publicKeySHA256) == [rotated])
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == false)
+        #expect(try await db.revokeSubject(customer: "ACME", subject: subject, at: t0) == true)
         #expect(try await db.allowSubject(customer: "ACME", subject: subject, at: t0) == true)
+        #expect(try await other.clientAccess(forSubject: subject) == ClientAccess(customer: "ACME", publicKeySHA256: rotated), "still pinned")
+        #expect(try await db.allowSubject(customer: "ACME", subject: subject, pin: .anyKey, at: t0) == true)
         #expect(try await other.clientAccess(forSubject: subject) == ClientAccess(customer: "ACME", publicKeySHA256: nil))
         await db.close(); await other.close()
     }
