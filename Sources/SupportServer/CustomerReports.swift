@@ -148,12 +148,12 @@ public struct CustomerReports: Sendable {
 /// one per customer and report, with what it was computed from; an answer from other inputs
 /// replaces it (an old one could never be asked for again). The most recently used kept, at most
 /// `capacity` of them and `maximumBytes` in all (a bug report page for thousands of devices
-/// runs to megabytes); one computation at a time per answer.
+/// runs to tens of megabytes); one computation at a time per answer.
 actor RenderedReports {
     let capacity: Int
     let maximumBytes: Int
 
-    init(capacity: Int = 64, maximumBytes: Int = 64 << 20) {
+    init(capacity: Int = 64, maximumBytes: Int = 256 << 20) {
         self.capacity = capacity
         self.maximumBytes = maximumBytes
     }
