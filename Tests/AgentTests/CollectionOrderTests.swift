@@ -42,17 +42,6 @@ import TestSupport
         #expect(CollectionOrder.load(stateDirectory: dir.path) == CollectionOrder())
     }
 
-    func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-
-    func waitUntil(_ timeout: Duration, _ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
     /// A real fleet behind sshd, one device hanging until the RPC timeout, collected one at a
     /// time by `collect now --standalone` twice with the same state: the first run takes the
     /// inventory's order, the second starts the device that hung before the others.
@@ -60,18 +49,10 @@ import TestSupport
         let executable = try careAgentExecutable()
         let scratch = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let state = scratch.appendingPathComponent("fleet").path
-        let fleetLog = scratch.appendingPathComponent("fleet.out").path
-        let fleet = try ChildProcess(executable, [
-            "simulate", "fleet", "--devices", "4", "--profiles", Fixtures.packageRoot.appendingPathComponent("profiles").path,
-            "--state", state, "--faults", "hang:1", "--seed", "1", "--latency-ms", "10",
-        ], stdout: fleetLog, stderr: fleetLog)
-        defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(10)) { !fleet.isRunning }; if fleet.isRunning { fleet.signal(SIGKILL) }; fleet.wait() } }
-        #expect(waitUntil(.seconds(60)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning },
-                "fleet not ready: \(read(fleetLog))")
-        try #require(fleet.isRunning, "simulate fleet exited: \(read(fleetLog))")
-        let plan = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/fleet.json"))) as? [String: Any]
-        let planned = try #require(plan?["devices"] as? [[String: Any]])
+        let fleet = try FleetProcess(executable: executable, devices: 4, in: scratch,
+                                     arguments: ["--faults", "hang:1", "--seed", "1", "--latency-ms", "10"])
+        defer { fleet.stop() }
+        let planned = try #require(try fleet.plan()["devices"] as? [[String: Any]])
         let hung = try #require(planned.first { $0["fault"] as? String == "hang" }?["name"] as? String)
         // The seed puts it after the first device: the second run's order is the history's doing.
         try #require(planned.first?["name"] as? String != hung)
@@ -80,17 +61,15 @@ import TestSupport
         struct Summary: Decodable { var name: String; var status: String; var started: Date }
         func collect(_ run: Int) throws -> [Summary] {
             let stdout = scratch.appendingPathComponent("collect\(run).out").path, stderr = scratch.appendingPathComponent("collect\(run).err").path
-            let process = try ChildProcess(executable, [
-                "collect", "now", "--standalone", "--inventory", state + "/inventory.csv", "--user", plan?["user"] as? String ?? "",
-                "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts",
+            let process = try ChildProcess(executable, ["collect", "now", "--standalone"] + (try fleet.collectArguments()) + [
                 "--out", scratch.appendingPathComponent("bundles").path, "--state", agentState,
                 "--concurrency", "1", "--timeout", "3", "--json",
             ], stdout: stdout, stderr: stderr)
             #expect(waitUntil(.seconds(90)) { !process.isRunning })
-            #expect(process.wait() == 1, "the hung device fails: \(read(stderr))")
+            #expect(process.wait() == 1, "the hung device fails: \(readText(stderr))")
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .iso8601
-            return try decoder.decode([Summary].self, from: Data(read(stdout).utf8))
+            return try decoder.decode([Summary].self, from: Data(readText(stdout).utf8))
         }
         let first = try collect(1)
         // Summaries in the inventory's order either way.

@@ -11,48 +11,26 @@ import TestSupport
     /// docs/security.md: the agent's peak RSS with the default limits and this fleet (debug build).
     static let peakMemoryBoundKiB = 512 * 1024
 
-    func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-
-    func waitUntil(_ timeout: Duration, _ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
     @Test func hostileDevicesFailAloneAndHealthyDevicesAreCollected() throws {
         let executable = try careAgentExecutable()
         let scratch = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let state = scratch.appendingPathComponent("fleet").path
-        let fleetLog = scratch.appendingPathComponent("fleet.out").path
         let hostile = ["entity-bomb", "entity-bomb-utf16", "deep-xml", "deep-text", "huge-reply", "endless-chunk", "doctype-hello"]
-        let fleet = try ChildProcess(executable, [
-            "simulate", "fleet", "--devices", "12", "--profiles", Fixtures.packageRoot.appendingPathComponent("profiles").path,
-            "--state", state, "--faults", hostile.map { "\($0):1" }.joined(separator: ","), "--seed", "5",
-        ], stdout: fleetLog, stderr: fleetLog)
-        // SIGTERM first: the fleet stops its sshd processes (a SIGKILL left them listening).
-        defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(10)) { !fleet.isRunning }; if fleet.isRunning { fleet.signal(SIGKILL) }; fleet.wait() } }
-        #expect(waitUntil(.seconds(60)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning },
-                "fleet not ready: \(read(fleetLog))")
-        try #require(fleet.isRunning, "simulate fleet exited: \(read(fleetLog))")
-        let plan = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/fleet.json"))) as? [String: Any]
-        let devices = try #require(plan?["devices"] as? [[String: Any]])
+        let fleet = try FleetProcess(executable: executable, devices: 12, in: scratch,
+                                     arguments: ["--faults", hostile.map { "\($0):1" }.joined(separator: ","), "--seed", "5"])
+        defer { fleet.stop() }
+        let devices = try #require(try fleet.plan()["devices"] as? [[String: Any]])
         var faultOf: [String: String] = [:]
         for device in devices { if let name = device["name"] as? String, let fault = device["fault"] as? String { faultOf[name] = fault } }
         #expect(Set(faultOf.values) == Set(hostile))
 
         let out = scratch.appendingPathComponent("bundles").path
         let stdout = scratch.appendingPathComponent("collect.out").path, stderr = scratch.appendingPathComponent("collect.err").path
-        let (status, peakKiB) = try runMeasuringPeakMemory(executable, [
-            "collect", "now", "--standalone", "--inventory", state + "/inventory.csv", "--user", plan?["user"] as? String ?? "",
-            "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts", "--out", out,
-            "--state", scratch.appendingPathComponent("agent").path, "--timeout", "60", "--json",
+        let (status, peakKiB) = try runMeasuringPeakMemory(executable, ["collect", "now", "--standalone"] + (try fleet.collectArguments()) + [
+            "--out", out, "--state", scratch.appendingPathComponent("agent").path, "--timeout", "60", "--json",
         ], stdout: stdout, stderr: stderr)
-        #expect(status == 1, "hostile devices fail, so the run does: \(read(stderr))")
-        let summaries = try #require(try JSONSerialization.jsonObject(with: Data(read(stdout).utf8)) as? [[String: Any]], "\(read(stdout)) \(read(stderr))")
+        #expect(status == 1, "hostile devices fail, so the run does: \(readText(stderr))")
+        let summaries = try #require(try JSONSerialization.jsonObject(with: Data(readText(stdout).utf8)) as? [[String: Any]], "\(readText(stdout)) \(readText(stderr))")
         #expect(summaries.count == 12)
 
         let bundles = try FileManager.default.contentsOfDirectory(atPath: out).filter(BundleFileName.isBundle)

@@ -27,31 +27,14 @@ import TestSupport
                    stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
-    func waitUntil(_ timeout: Duration, _ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
     /// Collects one bundle per shipped profile from a simulated fleet; returns the bundle paths.
     func collectFleet(in scratch: URL, executable: String) throws -> [String] {
         let profiles = Fixtures.packageRoot.appendingPathComponent("profiles")
         let count = try FileManager.default.contentsOfDirectory(atPath: profiles.path).filter { !$0.hasPrefix(".") }.count
-        let state = scratch.appendingPathComponent("fleet").path
-        let log = scratch.appendingPathComponent("fleet.out").path
-        let fleet = try ChildProcess(executable, ["simulate", "fleet", "--devices", String(count), "--profiles", profiles.path, "--state", state],
-                                     stdout: log, stderr: log)
-        defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(15)) { !fleet.isRunning }; if fleet.isRunning { fleet.signal(SIGKILL) }; fleet.wait() } }
-        #expect(waitUntil(.seconds(60)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning })
-        try #require(fleet.isRunning, "simulate fleet exited: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        let fleet = try FleetProcess(executable: executable, devices: count, in: scratch)
+        defer { fleet.stop() }
         let out = scratch.appendingPathComponent("bundles").path
-        let user = try FleetPlan.read(from: URL(fileURLWithPath: state + "/fleet.json")).user
-        let collect = try run(executable, [
-            "collect", "now", "--standalone", "--inventory", state + "/inventory.csv", "--user", user,
-            "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts",
+        let collect = try run(executable, ["collect", "now", "--standalone"] + (try fleet.collectArguments()) + [
             "--state", scratch.appendingPathComponent("agent-state").path, "--out", out, "--timeout", "60",
         ], in: scratch)
         #expect(collect.status == 0, "\(collect.stdout)\n\(collect.stderr)")

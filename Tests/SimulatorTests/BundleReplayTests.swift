@@ -5,7 +5,6 @@ import TestSupport
 
 /// Replaying a device from a health bundle's raw replies (`raw/<rpc>.xml`).
 @Suite(.serialized) struct BundleReplayTests {
-    func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
     /// An extracted bundle: raw/ from the MX480 captures, plus the members a bundle also has.
     func extractedBundle(under dir: URL) throws -> URL {
@@ -52,8 +51,8 @@ import TestSupport
         let server = try ChildProcess(executable, ["simulate", "device", "--bundle-dir", bundle.path, "--state", state], stdout: log, stderr: log)
         defer { if server.isRunning { server.signal(SIGKILL); server.wait() } }
         let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline && server.isRunning && !read(log).contains("Stop with Ctrl-C") { usleep(50_000) }
-        let banner = read(log)
+        while ContinuousClock.now < deadline && server.isRunning && !readText(log).contains("Stop with Ctrl-C") { usleep(50_000) }
+        let banner = readText(log)
         try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
         let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
         #expect(banner.contains("host:        127.0.0.1"))
@@ -97,12 +96,12 @@ import TestSupport
         let server = try ChildProcess(executable, ["bundle", "serve", bundle, "--state", state], stdout: log, stderr: warnings)
         defer { if server.isRunning { server.signal(SIGKILL); server.wait() } }
         let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline && server.isRunning && !read(log).contains("Stop with Ctrl-C") { usleep(50_000) }
-        let banner = read(log)
+        while ContinuousClock.now < deadline && server.isRunning && !readText(log).contains("Stop with Ctrl-C") { usleep(50_000) }
+        let banner = readText(log)
         try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
         #expect(banner.contains("Serving baku (7 replies"))
         // Served without --pubkey/--keys: the log says the signer was not checked.
-        #expect(read(warnings).contains("signature checked only against the key embedded in the bundle"), "\(read(warnings))")
+        #expect(readText(warnings).contains("signature checked only against the key embedded in the bundle"), "\(readText(warnings))")
         let port = try #require(banner.split(separator: "\n").first { $0.contains("port:") }?.split(separator: " ").last.map(String.init))
         let arguments = ["rpc", "--host", "127.0.0.1", "--port", port, "--user", currentUser(), "--key", state + "/client_ed25519",
                          "--known-hosts", state + "/known_hosts", "--timeout", "10"]
@@ -116,7 +115,7 @@ import TestSupport
         let errors = dir.appendingPathComponent("rpc.err").path
         let failing = try ChildProcess(executable, arguments + ["get-system-core-dumps"], stderr: errors)
         #expect(failing.wait() == 1)
-        #expect(read(errors) == "care-agent: 127.0.0.1:\(port): get-system-core-dumps: syntax error (bad element: get-system-core-dumps) [protocol operation-failed]\n")
+        #expect(readText(errors) == "care-agent: 127.0.0.1:\(port): get-system-core-dumps: syntax error (bad element: get-system-core-dumps) [protocol operation-failed]\n")
 
         server.signal(SIGTERM)
         let stopBy = ContinuousClock.now + .seconds(10)
@@ -147,15 +146,15 @@ import TestSupport
         let other = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
         let refused = try ChildProcess(executable, ["bundle", "serve", bundle, "--pubkey", other], stderr: log)
         #expect(refused.wait() == 1)
-        #expect(read(log).contains("untrusted signer: bundle is signed by"), "\(read(log))")
+        #expect(readText(log).contains("untrusted signer: bundle is signed by"), "\(readText(log))")
 
         // What the previous version used: a fixed name another user could create first.
         let server = try ChildProcess(executable, ["bundle", "serve", bundle], stdout: log, stderr: dir.appendingPathComponent("serve.err").path,
                                       environment: ProcessInfo.processInfo.environment.merging(["TMPDIR": dir.path]) { $1 })
         defer { if server.isRunning { server.signal(SIGKILL); server.wait() } }
         let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline && server.isRunning && !read(log).contains("Stop with Ctrl-C") { usleep(50_000) }
-        let banner = read(log)
+        while ContinuousClock.now < deadline && server.isRunning && !readText(log).contains("Stop with Ctrl-C") { usleep(50_000) }
+        let banner = readText(log)
         try #require(banner.contains("Stop with Ctrl-C"), "\(banner)")
         let key = try #require(banner.split(separator: "\n").first { $0.contains("key:") }?.split(separator: " ").last.map(String.init))
         let state = (key as NSString).deletingLastPathComponent

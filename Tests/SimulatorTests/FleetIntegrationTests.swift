@@ -13,18 +13,6 @@ import TestSupport
         var stderr: String
     }
 
-    /// Waits (bounded) until `condition` holds.
-    func waitUntil(_ timeout: Duration, poll: Duration = .milliseconds(50), _ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            usleep(UInt32(poll.components.attoseconds / 1_000_000_000_000))
-        }
-        return condition()
-    }
-
-    func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-
     /// Seconds each RPC may take: the hung device's failure takes this long. Generous, because a
     /// debug build on a loaded two-core CI machine can take seconds to parse a large configuration.
     static let rpcTimeout = 8
@@ -42,16 +30,16 @@ import TestSupport
         // SIGTERM first: the fleet stops its sshd processes (a SIGKILL left them listening).
         defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(10)) { !fleet.isRunning }; if fleet.isRunning { fleet.signal(SIGKILL) }; fleet.wait() } }
         #expect(waitUntil(.seconds(30)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning },
-                "fleet not ready: \(read(fleetLog))")
-        try #require(fleet.isRunning, "simulate fleet exited: \(read(fleetLog))")
-        #expect(read(fleetLog).contains("Simulated fleet: 20 devices on 127.0.1.1...127.0.1.20"))
+                "fleet not ready: \(readText(fleetLog))")
+        try #require(fleet.isRunning, "simulate fleet exited: \(readText(fleetLog))")
+        #expect(readText(fleetLog).contains("Simulated fleet: 20 devices on 127.0.1.1...127.0.1.20"))
 
         let plan = try FleetPlan.read(from: URL(fileURLWithPath: state + "/fleet.json"))
         #expect(plan.devices.count == 20 && plan.sshdCount == 2)
         #expect(Set(plan.devices.compactMap(\.fault)) == ["hang", "rpc-error", "truncate", "auth-fail"])
-        let inventory = read(state + "/inventory.csv").split(separator: "\n")
+        let inventory = readText(state + "/inventory.csv").split(separator: "\n")
         #expect(inventory.count == 21 && inventory[0].hasPrefix("name,host,port,group"))
-        #expect(read(state + "/known_hosts").split(separator: "\n").count == 20)
+        #expect(readText(state + "/known_hosts").split(separator: "\n").count == 20)
 
         // One `care-agent rpc` per device, all at once; the hung device's timeout bounds them.
         var runs: [RPCRun] = []
@@ -68,7 +56,7 @@ import TestSupport
         for run in runs where run.process.isRunning { run.process.signal(SIGKILL) }
 
         for run in runs {
-            let status = run.process.wait(), out = read(run.stdout), err = read(run.stderr)
+            let status = run.process.wait(), out = readText(run.stdout), err = readText(run.stderr)
             let device = run.device, peer = "\(device.address):\(device.port)"
             switch device.fault {
             case nil:
@@ -96,8 +84,8 @@ import TestSupport
         }
         // Host names and serials are distinct across the fleet.
         let healthy = runs.filter { $0.device.fault == nil }
-        #expect(Set(healthy.compactMap { XMLTextRewriter.values(of: "host-name", in: read($0.stdout)).first }).count == healthy.count)
-        #expect(Set(healthy.compactMap { XMLTextRewriter.values(of: "serial-number", in: read($0.stdout)).first }).count == healthy.count)
+        #expect(Set(healthy.compactMap { XMLTextRewriter.values(of: "host-name", in: readText($0.stdout)).first }).count == healthy.count)
+        #expect(Set(healthy.compactMap { XMLTextRewriter.values(of: "serial-number", in: readText($0.stdout)).first }).count == healthy.count)
 
         // The key gives NETCONF and nothing else: a shell request gets the device's hello.
         let healthyDevice = try #require(plan.devices.first { $0.fault == nil })
@@ -108,12 +96,12 @@ import TestSupport
         #expect(shell.hasPrefix("<?xml") && shell.contains("<hello xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">"), "\(shell.prefix(200))")
 
         // SIGTERM stops the fleet: exit 0, every sshd gone, the ready marker removed.
-        let sshdPIDs = (0..<plan.sshdCount).compactMap { Int32(read("\(state)/sshd-\($0)/sshd.pid").trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let sshdPIDs = (0..<plan.sshdCount).compactMap { Int32(readText("\(state)/sshd-\($0)/sshd.pid").trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(sshdPIDs.count == 2)
         fleet.signal(SIGTERM)
         #expect(waitUntil(.seconds(15)) { !fleet.isRunning }, "simulate fleet did not exit after SIGTERM")
-        #expect(fleet.wait() == 0, "\(read(fleetLog))")
-        #expect(read(fleetLog).contains("Simulated fleet stopped."))
+        #expect(fleet.wait() == 0, "\(readText(fleetLog))")
+        #expect(readText(fleetLog).contains("Simulated fleet stopped."))
         for pid in sshdPIDs { #expect(kill(pid, 0) != 0 && errno == ESRCH, "sshd \(pid) still running") }
         #expect(!FileManager.default.fileExists(atPath: state + "/ready"))
         #expect(!SimulatedFleet.canConnect(plan.devices[0].address, plan.port))
@@ -124,29 +112,23 @@ import TestSupport
         let executable = try careAgentExecutable()
         let scratch = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let state = scratch.appendingPathComponent("fleet").path, fleetLog = scratch.appendingPathComponent("fleet.out").path
-        let fleet = try ChildProcess(executable, [
-            "simulate", "fleet", "--devices", "14", "--profiles", Fixtures.packageRoot.appendingPathComponent("profiles").path,
-            "--state", state, "--faults", "hang:1,rpc-error:1,truncate:1,auth-fail:1", "--seed", "5",
-        ], stdout: fleetLog, stderr: fleetLog)
-        defer { if fleet.isRunning { fleet.signal(SIGTERM); _ = waitUntil(.seconds(10)) { !fleet.isRunning } } }
-        #expect(waitUntil(.seconds(30)) { FileManager.default.fileExists(atPath: state + "/ready") || !fleet.isRunning })
-        try #require(fleet.isRunning, "simulate fleet exited: \(read(fleetLog))")
-        let plan = try FleetPlan.read(from: URL(fileURLWithPath: state + "/fleet.json"))
+        let fleet = try FleetProcess(executable: executable, devices: 14, in: scratch,
+                                     arguments: ["--faults", "hang:1,rpc-error:1,truncate:1,auth-fail:1", "--seed", "5"])
+        defer { fleet.stop() }
+        let plan = try FleetPlan.read(from: URL(fileURLWithPath: fleet.state + "/fleet.json"))
 
         let out = scratch.appendingPathComponent("collect.json").path, err = scratch.appendingPathComponent("collect.err").path
         let bundles = scratch.appendingPathComponent("bundles").path
         let collect = try ChildProcess(executable, [
-            "collect", "now", "--standalone", "--json", "--inventory", state + "/inventory.csv", "--user", plan.user,
-            "--key", state + "/client_ed25519", "--known-hosts", state + "/known_hosts", "--out", bundles,
+            "collect", "now", "--standalone", "--json"] + (try fleet.collectArguments()) + ["--out", bundles,
             "--state", scratch.appendingPathComponent("agent").path, "--timeout", String(Self.rpcTimeout),
         ], stdout: out, stderr: err)
         #expect(waitUntil(.seconds(90)) { !collect.isRunning }, "collect now still running after 90 s")
         if collect.isRunning { collect.signal(SIGKILL) }
-        #expect(collect.wait() == 1, "some devices fail on purpose: \(read(err).suffix(500))")
+        #expect(collect.wait() == 1, "some devices fail on purpose: \(readText(err).suffix(500))")
 
         struct DeviceResult: Decodable { var name: String; var status: String; var failure: String? }
-        let results = try JSONDecoder().decode([DeviceResult].self, from: Data(read(out).utf8))
+        let results = try JSONDecoder().decode([DeviceResult].self, from: Data(readText(out).utf8))
         #expect(results.count == 14)
         let expectedFailure = ["hang": "timeout", "auth-fail": "authentication", "truncate": "session", "rpc-error": "rpc-errors"]
         let files = (try? FileManager.default.contentsOfDirectory(atPath: bundles)) ?? []
@@ -173,6 +155,6 @@ import TestSupport
                                                                 "--state", scratch.appendingPathComponent("state").path], stderr: err)
         #expect(waitUntil(.seconds(20)) { !fleet.isRunning })
         #expect(fleet.wait() == 1)
-        #expect(read(err) == "care-agent: device profile \(empty.path): no profile directories (<name>/<rpc>.xml) in it\n")
+        #expect(readText(err) == "care-agent: device profile \(empty.path): no profile directories (<name>/<rpc>.xml) in it\n")
     }
 }
