@@ -12,8 +12,14 @@ import Foundation
 /// collection took.
 public struct CollectionOrder: Sendable, Equatable {
     public private(set) var seconds: [String: Double]
+    /// What this process changed since it read the file: only that is written back over what
+    /// another process (the service, a `collect now --standalone` with the same state) wrote.
+    private var recorded: Set<String> = []
+    private var forgotten: Set<String> = []
 
     public init(seconds: [String: Double] = [:]) { self.seconds = seconds }
+
+    public static func == (a: CollectionOrder, b: CollectionOrder) -> Bool { a.seconds == b.seconds }
 
     /// The history kept in `stateDirectory`; empty when there is none or it cannot be read (the
     /// order is only an optimisation: inventory order is always correct).
@@ -40,20 +46,34 @@ public struct CollectionOrder: Sendable, Equatable {
     public mutating func record(_ results: some Sequence<DeviceResult>) {
         for result in results where result.status.attempted {
             seconds[result.device.name] = max(0, result.finished.timeIntervalSince(result.started))
+            recorded.insert(result.device.name)
+            forgotten.remove(result.device.name)
         }
     }
 
     /// Forgets devices no longer in `names` (a device removed from the inventory).
     public mutating func keep(only names: Set<String>) {
+        for name in seconds.keys where !names.contains(name) {
+            forgotten.insert(name)
+            recorded.remove(name)
+        }
         seconds = seconds.filter { names.contains($0.key) }
     }
 
-    /// Writes the history into `stateDirectory` (atomically; a failure is the caller's to log).
-    public func save(stateDirectory: String) throws {
+    /// Writes the history into `stateDirectory` (atomically; a failure is the caller's to log):
+    /// the file as it is now, with what this process recorded or forgot since it read it, so that
+    /// two processes sharing the state directory do not undo each other's durations.
+    public mutating func save(stateDirectory: String) throws {
+        var merged = Self.load(stateDirectory: stateDirectory).seconds
+        for name in recorded { merged[name] = seconds[name] }
+        for name in forgotten { merged[name] = nil }
+        seconds = merged
+        recorded = []
+        forgotten = []
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        try writeAtomically([UInt8](try encoder.encode(seconds.mapValues { ($0 * 1000).rounded() / 1000 })),
+        try writeAtomically([UInt8](try encoder.encode(merged.mapValues { ($0 * 1000).rounded() / 1000 })),
                             to: Self.path(stateDirectory), mode: 0o640, what: "collection order")
     }
 }

@@ -189,7 +189,8 @@ struct CollectNowCommand: AsyncParsableCommand {
         }
         progress.finish()
         // Only an optimisation of the next run: a read-only state directory must not fail this one.
-        try? history.order.save(stateDirectory: stateDirectory)
+        var recorded = history.order
+        try? recorded.save(stateDirectory: stateDirectory)
         let (summaries, storeFailed, anyFailed) = finished.result()
         if storeFailed { Console.error("could not record the last results in \(store.directory) (use --state DIR)") }
         if json {

@@ -37,6 +37,16 @@ import TestSupport
         #expect(CollectionOrder.load(stateDirectory: dir.path) == order)
         order.keep(only: ["quick"])
         #expect(order.seconds == ["quick": 3.25])
+        // Another process (the service, a standalone run) sharing the state directory: each
+        // writes what it recorded or forgot over what the other wrote, not its whole old copy.
+        var service = CollectionOrder.load(stateDirectory: dir.path)
+        var standalone = CollectionOrder.load(stateDirectory: dir.path)
+        standalone.record([result("new", seconds: 7, status: .ok)])
+        try standalone.save(stateDirectory: dir.path)
+        service.record([result("quick", seconds: 4, status: .ok)])
+        service.keep(only: ["quick", "new"])
+        try service.save(stateDirectory: dir.path)
+        #expect(CollectionOrder.load(stateDirectory: dir.path).seconds == ["quick": 4, "new": 7])
         // Damaged: no history, not an error.
         try Data("{not json".utf8).write(to: dir.appendingPathComponent("collection-order.json"))
         #expect(CollectionOrder.load(stateDirectory: dir.path) == CollectionOrder())
