@@ -104,13 +104,18 @@ struct BundlesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bundles", abstract: "Stored bundles, newest first.")
     @Option(help: "Only this customer's bundles.") var customer: String?
     @Option(help: "Only bundles of this device (its name in the agent's inventory).") var device: String?
+    @Option(help: "Only the newest this many (a store keeps every device's history).") var limit: Int?
     @Flag(help: "A JSON array, one object per bundle.") var json = false
     @OptionGroup var options: ConfigOption
+
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit: expected a number of bundles, 1 or more") }
+    }
 
     func run() async throws {
         try await withStore(options) { _, database in
             if let customer, try await database.customer(named: customer) == nil { throw SupportStoreError.unknownCustomer(customer) }
-            let bundles = try await database.bundles(customer: customer, device: device)
+            let bundles = try await database.bundles(customer: customer, device: device, limit: limit, after: nil)
             if json { return try printJSON(bundles) }
             for bundle in bundles {
                 print([bundle.id.uuidString, bundle.customer, bundle.device, SupportJSON.time(bundle.collected),

@@ -97,6 +97,8 @@ extension IntakeHarness {
         }
         #expect(pages.map(\.count) == [2, 2, 1])
         #expect(pages.flatMap { $0 } == written.reversed())
+        // The command line's newest few.
+        #expect(try intake.json("bundles", "--customer", "ACME", "--limit", "2").compactMap { $0["id"] as? String } == Array(written.reversed().prefix(2)))
         // The device filter is kept from page to page.
         let first = try intake.getPage("/customers/ACME/bundles?device=r0&limit=2", token: read)
         #expect(first.next?.contains("device=r0") == true && first.next?.hasPrefix("/api/v1/customers/ACME/bundles?") == true, "\(first.next ?? "")")
