@@ -297,15 +297,14 @@ public actor AgentRuntime {
         }
         let kept = CollectedResults(count: devices.count)
         let logger = self.logger
-        // Slowest last time first (CollectionOrder); results still come back in the order given.
-        let order = collectionOrder.startOrder(devices)
-        await collector.collectEach(order.map { devices[$0] }, trigger: trigger, event: event, onEvent: onEvent) { index, result in
+        // Slowest last time first; results still come back in the order given.
+        await collector.collectEach(devices, trigger: trigger, event: event, order: collectionOrder, onEvent: onEvent) { index, result in
             if result.status.attempted {
                 do { try store.save(result) } catch {
                     logger.error("cannot record the result", metadata: ["device": "\(result.device.name)", "error": "\(error)"])
                 }
             }
-            kept.set(order[index], result.withoutFacts)
+            kept.set(index, result.withoutFacts)
         }
         let results = kept.all
         recordDurations(results)
@@ -330,7 +329,7 @@ public actor AgentRuntime {
 
     private func recordDurations(_ results: [DeviceResult]) {
         guard results.contains(where: { $0.status.attempted }) else { return }
-        collectionOrder.record(results)
+        collectionOrder.record(results.map(DeviceSummary.init))
         collectionOrder.keep(only: Set(configuration.devices.map(\.name)))
         do { try collectionOrder.save(stateDirectory: configuration.agent.stateDirectory) } catch {
             logger.warning("cannot record the devices' durations for the next run's order", metadata: ["error": "\(error)"])

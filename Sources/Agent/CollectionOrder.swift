@@ -42,12 +42,12 @@ public struct CollectionOrder: Sendable, Equatable {
         return devices.indices.sorted { estimates[$0] != estimates[$1] ? estimates[$0] > estimates[$1] : $0 < $1 }
     }
 
-    /// Takes the durations of the devices `results` attempted.
-    public mutating func record(_ results: some Sequence<DeviceResult>) {
-        for result in results where result.status.attempted {
-            seconds[result.device.name] = max(0, result.finished.timeIntervalSince(result.started))
-            recorded.insert(result.device.name)
-            forgotten.remove(result.device.name)
+    /// Takes the durations of the devices a run attempted.
+    public mutating func record(_ summaries: some Sequence<DeviceSummary>) {
+        for summary in summaries where summary.status.attempted {
+            seconds[summary.name] = max(0, summary.durationSeconds)
+            recorded.insert(summary.name)
+            forgotten.remove(summary.name)
         }
     }
 

@@ -70,12 +70,16 @@ public final class Collector: Sendable {
     /// it); then each group's devices take their turns in order, in one waiting task per group.
     /// A task exists per device only while it holds its slots: a task per waiting device cost
     /// ~40 KiB each (its frames stay allocated while it waits; heaptrack, docs/performance.md).
+    /// `order`: the devices that took longest last time start first (``CollectionOrder``); the
+    /// indices `consume` gets are still those of `devices`.
     public func collectEach(_ devices: [Device], trigger: CollectionCause, event: TriggerEvent? = nil,
+                            order: CollectionOrder = CollectionOrder(),
                             onEvent: @escaping @Sendable (CollectionEvent) -> Void = { _ in },
                             consume: @escaping @Sendable (Int, DeviceResult) -> Void) async {
         var queues: [String: [Turn]] = [:]
         var groupOrder: [String] = []
-        for (index, device) in devices.enumerated() {
+        for index in order.startOrder(devices) {
+            let device = devices[index]
             var group = configuration.group(of: device)
             // An incident's own evidence (`[event KIND]`), after the group's set.
             if let event { group.extraRequests += configuration.eventRequests[event.kind] ?? [] }

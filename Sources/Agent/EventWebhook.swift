@@ -251,7 +251,7 @@ public final class WebhookSender: Service, @unchecked Sendable {
         var headers = ["Content-Type: application/json", "Expect:"]
         let proxyCredentials: String?
         do {
-            proxyCredentials = try settings.proxyCredentialsFile.map { path throws(UploadError) in try ProxyURL.credentials(path) }
+            proxyCredentials = try settings.proxyCredentials()
             if let token = try settings.token(environment: environment) {
                 guard !token.isEmpty, !token.contains(where: { $0.isNewline }) else { return .failed("the upload token is empty") }
                 headers.append("Authorization: Bearer \(token)")

@@ -35,6 +35,13 @@ public struct UploadSettings: Sendable, Equatable {
     /// Adds the final "/" that makes `<url><file name>` a path below the collection.
     static func normalized(_ url: String) -> String { url.hasSuffix("/") ? url : url + "/" }
 
+    /// `user:password` for the proxy from `proxy-credentials-file`, read now (a changed password
+    /// is used at the next request); nil when none is configured.
+    public func proxyCredentials() throws(UploadError) -> String? {
+        guard let proxyCredentialsFile else { return nil }
+        return try ProxyURL.credentials(proxyCredentialsFile)
+    }
+
     /// The bearer token, read now (so that a rotated token is used at the next upload); nil when none is configured.
     public func token(environment: [String: String] = ProcessInfo.processInfo.environment) throws(UploadError) -> String? {
         func read(_ path: String, what: String, unreadable: String) throws(UploadError) -> String {

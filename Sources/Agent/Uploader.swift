@@ -483,11 +483,10 @@ public final class Uploader: Service, @unchecked Sendable {
         if let clientKey = settings.clientKey {
             do { try SecretFile.checkPermissions(clientKey, what: "TLS client key file") } catch { throw UploadError("\(error)") }
         }
-        let proxyCredentials = try settings.proxyCredentialsFile.map { path throws(UploadError) in try ProxyURL.credentials(path) }
         let escaped = name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
         return CurlPut.Request(url: url + escaped, file: path, size: size, headers: headers, caFile: settings.caFile,
                                clientCertificate: settings.clientCertificate, clientKey: settings.clientKey, proxy: settings.proxy,
-                               proxyCredentials: proxyCredentials, timeout: settings.timeout, allowPlainHTTP: url.lowercased().hasPrefix("http://"))
+                               proxyCredentials: try settings.proxyCredentials(), timeout: settings.timeout, allowPlainHTTP: url.lowercased().hasPrefix("http://"))
     }
 }
 

@@ -24,27 +24,18 @@ public enum ReadAPI {
         group.get("bundles") { request, context -> Response in
             try await authorized(request, context, database) { customer in
                 let device = request.uri.queryParameters.get("device")
-                let page: ListPage
-                switch ListPage.asked(in: request) {
-                case let .success(asked): page = asked
-                case let .failure(refusal): return refusal.response
+                return try await ListPage.answer(request, cursor: ListCursor.init(after:)) { limit, after in
+                    try await database.bundles(customer: customer, device: device, limit: limit, after: after)
                 }
-                // One more than the page: whether a next one exists, without counting them all.
-                let found = try await database.bundles(customer: customer, device: device, limit: page.limit + 1, after: page.after)
-                return try page.response(found, request: request, cursor: ListCursor.init(after:))
             }
         }
         group.get("cases") { request, context -> Response in
             try await authorized(request, context, database) { customer in
                 let state = request.uri.queryParameters.get("state") ?? "open"
                 guard state == "open" || state == "all" else { return error(400, "state is open (the default) or all") }
-                let page: ListPage
-                switch ListPage.asked(in: request) {
-                case let .success(asked): page = asked
-                case let .failure(refusal): return refusal.response
+                return try await ListPage.answer(request, cursor: ListCursor.init(after:)) { limit, after in
+                    try await database.cases(customer: customer, includeClosed: state == "all", limit: limit, after: after)
                 }
-                let found = try await database.cases(customer: customer, includeClosed: state == "all", limit: page.limit + 1, after: page.after)
-                return try page.response(found, request: request, cursor: ListCursor.init(after:))
             }
         }
         group.get("bundles/:id") { request, context -> Response in
@@ -253,25 +244,26 @@ struct ListPage {
     var limit: Int
     var after: ListCursor?
 
-    struct Refusal: Error {
-        var response: Response
-    }
-
-    static func asked(in request: Request) -> Result<ListPage, Refusal> {
+    /// The page `request` asks for, read with `fetch` (a limit and a cursor), as its answer; 400
+    /// naming the parameter when `limit` or `after` is not one.
+    static func answer<Row: Encodable>(_ request: Request, cursor: (Row) -> ListCursor,
+                                       fetch: (_ limit: Int, _ after: ListCursor?) async throws -> [Row]) async throws -> Response {
         let limits = request.uri.queryParameters.getAll("limit")
         guard limits.count <= 1, let asked = limits.isEmpty ? defaultLimit : Int(limits[0]) else {
-            return .failure(Refusal(response: ReadAPI.error(400, "limit: expected one whole number (1-\(maximumLimit))")))
+            return ReadAPI.error(400, "limit: expected one whole number (1-\(maximumLimit))")
         }
         let cursors = request.uri.queryParameters.getAll("after")
-        guard cursors.count <= 1 else { return .failure(Refusal(response: ReadAPI.error(400, "after: given more than once"))) }
+        guard cursors.count <= 1 else { return ReadAPI.error(400, "after: given more than once") }
         var after: ListCursor?
         if let text = cursors.first {
             guard let cursor = ListCursor(String(text)) else {
-                return .failure(Refusal(response: ReadAPI.error(400, "after: not a cursor of this listing (copy it from the Link header of the page before)")))
+                return ReadAPI.error(400, "after: not a cursor of this listing (copy it from the Link header of the page before)")
             }
             after = cursor
         }
-        return .success(ListPage(limit: min(max(asked, 1), maximumLimit), after: after))
+        let page = ListPage(limit: min(max(asked, 1), maximumLimit), after: after)
+        // One more than the page: whether a next one exists, without counting them all.
+        return try page.response(try await fetch(page.limit + 1, page.after), request: request, cursor: cursor)
     }
 
     /// `found` (fetched with a limit one more than the page's) as the page's JSON answer, with

@@ -177,21 +177,19 @@ struct CollectNowCommand: AsyncParsableCommand {
         // Slowest last time first (CollectionOrder: a device that hung last time does not start
         // last); the summaries keep the inventory's order.
         let stateDirectory = state ?? configuration.agent.stateDirectory
-        let history = RecordedOrder(CollectionOrder.load(stateDirectory: stateDirectory))
-        let order = history.order.startOrder(devices)
-        await collector.collectEach(order.map { devices[$0] }, trigger: .standalone, onEvent: { progress.handle($0) }) { index, result in
+        var history = CollectionOrder.load(stateDirectory: stateDirectory)
+        await collector.collectEach(devices, trigger: .standalone, order: history, onEvent: { progress.handle($0) }) { index, result in
             var saved = true
             if result.status.attempted {
                 do { try store.save(result) } catch { saved = false }
-                history.record(result)
             }
-            finished.add(order[index], DeviceSummary(result), saved: saved, failed: result.status == .failed)
+            finished.add(index, DeviceSummary(result), saved: saved, failed: result.status == .failed)
         }
         progress.finish()
-        // Only an optimisation of the next run: a read-only state directory must not fail this one.
-        var recorded = history.order
-        try? recorded.save(stateDirectory: stateDirectory)
         let (summaries, storeFailed, anyFailed) = finished.result()
+        history.record(summaries)
+        // Only an optimisation of the next run: a read-only state directory must not fail this one.
+        try? history.save(stateDirectory: stateDirectory)
         if storeFailed { Console.error("could not record the last results in \(store.directory) (use --state DIR)") }
         if json {
             try Self.writeJSONArray(summaries)
@@ -354,13 +352,4 @@ private final class FinishedDevices: @unchecked Sendable {
         defer { lock.unlock() }
         return (summaries.sorted { $0.0 < $1.0 }.map(\.1), storeFailed, anyFailed)
     }
-}
-
-/// A standalone run's ``CollectionOrder``, taking each device's duration as it finishes.
-final class RecordedOrder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var recorded: CollectionOrder
-    init(_ order: CollectionOrder) { recorded = order }
-    func record(_ result: DeviceResult) { lock.withLock { recorded.record(CollectionOfOne(result)) } }
-    var order: CollectionOrder { lock.withLock { recorded } }
 }

@@ -23,10 +23,10 @@ import TestSupport
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let start = Date(timeIntervalSince1970: 1_780_000_000)
-        func result(_ name: String, seconds: Double, status: DeviceStatus) -> DeviceResult {
-            DeviceResult(device: Device(name: name, host: "192.0.2.1"), host: "192.0.2.1", port: 830, trigger: .schedule,
-                         started: start, finished: start.addingTimeInterval(seconds), status: status,
-                         failureKind: nil, reason: nil, attempts: 1, rpcs: [], facts: DeviceFacts(), log: "")
+        func result(_ name: String, seconds: Double, status: DeviceStatus) -> DeviceSummary {
+            DeviceSummary(DeviceResult(device: Device(name: name, host: "192.0.2.1"), host: "192.0.2.1", port: 830, trigger: .schedule,
+                                       started: start, finished: start.addingTimeInterval(seconds), status: status,
+                                       failureKind: nil, reason: nil, attempts: 1, rpcs: [], facts: DeviceFacts(), log: ""))
         }
         var order = CollectionOrder()
         order.record([result("hung", seconds: 11.5, status: .failed), result("quick", seconds: 3.25, status: .ok),

@@ -11,8 +11,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
         defer { nginx.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        let settings = UploadSettings(nginx: nginx)
         let bench = try UploadBench(dir: dir, upload: settings)
         let writer = BundleWriter(directory: URL(fileURLWithPath: bench.outbox), key: OutboxSample.key)
         let now = Date()

@@ -5,6 +5,14 @@ import Logging
 import Testing
 import TestSupport
 
+extension UploadSettings {
+    /// Uploads to `nginx`'s WebDAV collection, trusting its test CA.
+    init(nginx: NginxHarness) {
+        self.init(url: nginx.bundlesURL)
+        caFile = nginx.certificates.caCertificate
+    }
+}
+
 /// An outbox, a runtime whose configuration has `upload`, and an uploader logging to `lines`.
 struct UploadBench {
     let dir: URL
@@ -67,8 +75,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         let tokenFile = dir.appendingPathComponent("upload.token").path
         try (Self.token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        var settings = UploadSettings(nginx: nginx)
         settings.tokenFile = tokenFile
         let bench = try UploadBench(dir: dir, upload: settings)
         let newer = try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz", size: 300_000, age: 10)
@@ -241,8 +248,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
         defer { nginx.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        let settings = UploadSettings(nginx: nginx)
         let bench = try UploadBench(dir: dir, upload: settings)
         // The oldest bundle is one the server answers `code` for, every time.
         let poison = "\(prefix)-SN0-20261125T000000Z.tar.gz"
@@ -314,8 +320,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { nginx.stop() }
         let proxy = try TinyproxyHarness(directory: dir, connectPort: nginx.port)
         defer { proxy.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        var settings = UploadSettings(nginx: nginx)
         settings.proxy = proxy.url
         let bench = try UploadBench(dir: dir, upload: settings)
         let data = try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz")
@@ -334,8 +339,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { nginx.stop() }
         let proxy = try TinyproxyHarness(directory: dir, connectPort: nginx.port, basicAuth: ("care", "Pr0xy-s3cret"))
         defer { proxy.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        var settings = UploadSettings(nginx: nginx)
         settings.proxy = proxy.url
         let bench = try UploadBench(dir: dir, upload: settings)
         _ = try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz")
@@ -365,8 +369,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
         defer { nginx.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        let settings = UploadSettings(nginx: nginx)
         let bench = try UploadBench(dir: dir, upload: settings)
         // What BundleWriter leaves when the agent dies mid-write.
         let partial = ".r1_SN1_20261125T010000Z.tar.gz.4242-abcd.tmp"
@@ -396,8 +399,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         // As systemd's LoadCredential= leaves them: 0400 (secret files others can read are refused).
         chmod(credentials.appendingPathComponent("upload-token").path, 0o400)
         chmod(credentials.appendingPathComponent("wrong-token").path, 0o400)
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        var settings = UploadSettings(nginx: nginx)
         settings.tokenCredential = "upload-token"
         var bench = try UploadBench(dir: dir, upload: settings)
         bench = UploadBench(copy: bench, environment: ["CREDENTIALS_DIRECTORY": credentials.path])
@@ -437,8 +439,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
         defer { nginx.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        var settings = UploadSettings(nginx: nginx)
         settings.retryBackoff = .seconds(60)
         settings.interval = .seconds(3600)
         let bench = try UploadBench(dir: dir, upload: settings)
@@ -477,8 +478,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
         defer { nginx.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        let settings = UploadSettings(nginx: nginx)
         let bench = try UploadBench(dir: dir, upload: settings)
         try bench.addBundle("a_SN1_20261125T000000Z.tar.gz", age: 300)
         try bench.addBundle("poison-SN2-20261125T000000Z.tar.gz", age: 200)
@@ -580,8 +580,7 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         defer { try? FileManager.default.removeItem(at: dir) }
         let nginx = try NginxHarness(directory: dir)
         defer { nginx.stop() }
-        var settings = UploadSettings(url: nginx.bundlesURL)
-        settings.caFile = nginx.certificates.caCertificate
+        var settings = UploadSettings(nginx: nginx)
         settings.interval = .seconds(3600)
         let bench = try UploadBench(dir: dir, upload: settings)
         let loop = Task { try await bench.uploader.loop() }
