@@ -235,8 +235,10 @@ public enum ReadAPI {
 
 /// One page of a listing (`bundles`, `cases`): `limit` rows (1-5000, default 500; out-of-range
 /// numbers clamped, as `notifications` does) after the `after` cursor. A full page answers with
-/// `Link: <…&after=CURSOR>; rel="next"` (RFC 8288), the rest of the query kept: a store of a
-/// million bundles is listed a page at a time, never built into one answer.
+/// `Link: <?…&after=CURSOR>; rel="next"` (RFC 8288), the rest of the query kept: a store of a
+/// million bundles is listed a page at a time, never built into one answer. The link is a
+/// reference of a query alone (RFC 3986 5.2.2: the path is the one the client asked for), so it
+/// stays right behind a reverse proxy that serves the API under another path prefix.
 struct ListPage {
     static let defaultLimit = 500
     static let maximumLimit = 5000
@@ -273,13 +275,13 @@ struct ListPage {
         var response = try ReadAPI.json(200, rows)
         if found.count > limit, let last = rows.last {
             var next = URLComponents()
-            next.path = request.uri.path
             var items = request.uri.queryParameters.filter { $0.key != "limit" && $0.key != "after" }
                 .map { URLQueryItem(name: String($0.key), value: String($0.value)) }
             items.append(URLQueryItem(name: "limit", value: "\(limit)"))
             items.append(URLQueryItem(name: "after", value: cursor(last).description))
             next.queryItems = items
-            response.headers[.init("Link")!] = "<\(next.string ?? request.uri.path)>; rel=\"next\""
+            // URLComponents percent-encodes what a query may not hold; a cursor is digits, a dot and a UUID.
+            response.headers[.init("Link")!] = "<\(next.string ?? "")>; rel=\"next\""
         }
         return response
     }

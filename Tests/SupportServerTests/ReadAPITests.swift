@@ -12,21 +12,28 @@ extension IntakeHarness {
         return (Int(status) ?? 0, FileManager.default.contents(atPath: body) ?? Data())
     }
 
-    /// GET `path` under /api/v1 with curl; returns the status, the `Link` header's next url (its
-    /// path and query) and the body's array of objects.
-    func getPage(_ path: String, token: String) throws -> (status: Int, next: String?, rows: [[String: Any]]) {
+    /// GET `path` under /api/v1 with curl: `getPage(url:)` of this server's url for it.
+    func getPage(_ path: String, token: String) throws -> (status: Int, next: String?, link: String?, rows: [[String: Any]]) {
+        try getPage(url: "https://127.0.0.1:\(port)/api/v1\(path)", token: token)
+    }
+
+    /// GET `url` with curl (trusting `caCertificate`, this server's CA unless given); returns the
+    /// status, the `Link` header's next url as it came (`link`) and resolved against `url` as a
+    /// client does (RFC 3986 5.2, `next`), and the body's array of objects.
+    func getPage(url: String, token: String, caCertificate: String? = nil) throws -> (status: Int, next: String?, link: String?, rows: [[String: Any]]) {
         let body = dir.path + "/get-\(UUID().uuidString.prefix(8))"
-        let headers = try runProgram("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-D", "-", "-o", body,
-                                                       "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(port)/api/v1\(path)"])
+        let headers = try runProgram("/usr/bin/curl", ["-sS", "--cacert", caCertificate ?? certificates.caCertificate, "-D", "-", "-o", body,
+                                                       "-H", "Authorization: Bearer \(token)", url])
         let lines = headers.split(whereSeparator: \.isNewline)
         let status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 0
-        let link = lines.first { $0.lowercased().hasPrefix("link:") }
-        var next: String?
-        if let link, let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), link.contains("rel=\"next\"") {
-            next = String(link[link.index(after: open) ..< close])
+        let header = lines.first { $0.lowercased().hasPrefix("link:") }
+        var link: String?
+        if let header, let open = header.firstIndex(of: "<"), let close = header.firstIndex(of: ">"), header.contains("rel=\"next\"") {
+            link = String(header[header.index(after: open) ..< close])
         }
+        let next = link.flatMap { URL(string: $0, relativeTo: URL(string: url)) }?.absoluteString
         let data = FileManager.default.contents(atPath: body) ?? Data()
-        return (status, next, (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] ?? [])
+        return (status, next, link, (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] ?? [])
     }
 }
 
@@ -87,22 +94,33 @@ extension IntakeHarness {
         let whole = try intake.getPage("/customers/ACME/bundles", token: read)
         #expect(whole.status == 200 && whole.next == nil)
         #expect(whole.rows.compactMap { $0["id"] as? String } == written.reversed(), "newest collection first")
-        var pages: [[String]] = []
-        var path: String? = "/customers/ACME/bundles?limit=2"
-        while let current = path, pages.count < 10 {
-            let page = try intake.getPage(current.hasPrefix("/api/v1") ? String(current.dropFirst(7)) : current, token: read)
-            #expect(page.status == 200)
-            pages.append(page.rows.compactMap { $0["id"] as? String })
-            path = page.next
+        // Followed as a client does, directly and through a reverse proxy publishing the API
+        // under another prefix: the link is relative, so it leads back through the proxy.
+        let proxyDirectory = intake.dir.appendingPathComponent("nginx")
+        try FileManager.default.createDirectory(at: proxyDirectory, withIntermediateDirectories: true)
+        let nginx = try NginxHarness(directory: proxyDirectory, upstreamPort: intake.port)
+        defer { nginx.stop() }
+        for (start, ca) in [("https://127.0.0.1:\(intake.port)/api/v1", intake.certificates.caCertificate),
+                            (nginx.url("/care-support/api/v1"), nginx.certificates.caCertificate)] {
+            var pages: [[String]] = []
+            var url: String? = start + "/customers/ACME/bundles?limit=2"
+            while let current = url, pages.count < 10 {
+                let page = try intake.getPage(url: current, token: read, caCertificate: ca)
+                #expect(page.status == 200, "\(current)")
+                #expect(page.link.map { $0.hasPrefix("?") } ?? true, "a query alone: \(page.link ?? "")")
+                pages.append(page.rows.compactMap { $0["id"] as? String })
+                url = page.next
+            }
+            #expect(pages.map(\.count) == [2, 2, 1], "\(start)")
+            #expect(pages.flatMap { $0 } == written.reversed(), "\(start)")
         }
-        #expect(pages.map(\.count) == [2, 2, 1])
-        #expect(pages.flatMap { $0 } == written.reversed())
         // The command line's newest few.
         #expect(try intake.json("bundles", "--customer", "ACME", "--limit", "2").compactMap { $0["id"] as? String } == Array(written.reversed().prefix(2)))
         // The device filter is kept from page to page.
         let first = try intake.getPage("/customers/ACME/bundles?device=r0&limit=2", token: read)
-        #expect(first.next?.contains("device=r0") == true && first.next?.hasPrefix("/api/v1/customers/ACME/bundles?") == true, "\(first.next ?? "")")
-        let second = try intake.getPage(String(first.next!.dropFirst(7)), token: read)
+        let base = "https://127.0.0.1:\(intake.port)/api/v1/customers/ACME/bundles?"
+        #expect(first.next?.contains("device=r0") == true && first.next?.hasPrefix(base) == true, "\(first.next ?? "")")
+        let second = try intake.getPage(url: first.next!, token: read)
         #expect((first.rows + second.rows).compactMap { $0["id"] as? String } == [written[4], written[2], written[0]] && second.next == nil)
         // Cases page the same way; nonsense is refused, naming the parameter.
         #expect(try intake.getPage("/customers/ACME/cases?state=all&limit=1", token: read).status == 200)

@@ -51,7 +51,8 @@ public func waitForListener(port: Int, timeout: Duration = .seconds(5), process:
 /// CA: `/care/bundles/` stores PUT files under `www/` (bearer token checked when given);
 /// `/busy/` answers 503, `/dup/` 409 and `/bad/` 400; a bundle named `poison-...` answers 500
 /// and one named `conflict-...` 409 wherever it goes (a server that fails on one bundle and
-/// takes the others).
+/// takes the others). With `upstreamPort`, `/care-support/` is a reverse proxy to the HTTPS
+/// server on that port, the prefix removed (a support server published under a path).
 public final class NginxHarness: @unchecked Sendable {
     public let directory: URL
     public let port: Int
@@ -66,7 +67,7 @@ public final class NginxHarness: @unchecked Sendable {
     public func received(_ name: String) -> String { directory.path + "/www/care/bundles/" + name }
     public var accessLog: String { (try? String(contentsOfFile: directory.path + "/access.log", encoding: .utf8)) ?? "" }
 
-    public init(directory: URL, token: String? = nil) throws {
+    public init(directory: URL, token: String? = nil, upstreamPort: Int? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.nginxPath) else {
             throw HarnessError("\(Self.nginxPath) is missing: apt-get install nginx-light")
         }
@@ -109,6 +110,7 @@ public final class NginxHarness: @unchecked Sendable {
                 location /busy/ { return 503 "overloaded\\n"; }
                 location /dup/ { return 409 "already have it\\n"; }
                 location /bad/ { return 400 "bad bundle name\\n"; }
+                \(upstreamPort.map { "location /care-support/ { proxy_pass https://127.0.0.1:\($0)/; }" } ?? "")
             }
         }
         """
