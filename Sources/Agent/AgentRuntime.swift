@@ -46,6 +46,9 @@ public actor AgentRuntime {
 
     /// The configuration with the devices' generation, read together.
     public var configurationWithDevicesGeneration: (AgentConfiguration, Int) { (configuration, devicesGeneration) }
+    /// The redaction rules in force (the default ones and `[agent] redact-*`), for text that leaves
+    /// the machine outside a collection (syslog evidence).
+    public var redactor: ConfigurationRedactor { collector.redactor }
 
     public init(configuration: AgentConfiguration, configurationPath: String?, logger: Logger,
                 environment: [String: String] = ProcessInfo.processInfo.environment,

@@ -396,12 +396,13 @@ struct DeviceRun {
         var reply: RPCReply? = received
         let ms = (ContinuousClock.now - sent).milliseconds
         var outcome = RPCResult(name: name, status: .ok, durationMilliseconds: ms)
+        // Errors and warnings quote what the device chose to say, configuration included.
         if !reply!.errors.isEmpty {
-            let text = reply!.errors.map(\.description).joined(separator: "; ")
+            let text = redactor.redact(message: reply!.errors.map(\.description).joined(separator: "; "))
             outcome.status = step.mayBeAbsent ? .notApplicable : .rpcError
             outcome.message = step.mayBeAbsent ? "not applicable: the device answered \(text)" : text
         } else if !reply!.warnings.isEmpty {
-            outcome.message = "warnings: " + reply!.warnings.map(\.description).joined(separator: "; ")
+            outcome.message = "warnings: " + redactor.redact(message: reply!.warnings.map(\.description).joined(separator: "; "))
         }
         // Facts come from the client's tree; only redacted values are kept from it. An error
         // beside data ("could not connect to re0" and re1's answer) still gives the data's facts.
@@ -418,11 +419,15 @@ struct DeviceRun {
                 // Past a limit no real device comes near: refused, and not kept for
                 // anyone downstream to trip over.
                 outcome.status = .refused
-                outcome.message = "\(error)"
-                log(.warning, "reply refused", ["rpc": "\(name)", "error": "\(error)"])
+                outcome.message = redactor.redact(message: "\(error)")
+                if let recorded = facts.parseErrors[kind.rpc] { facts.parseErrors[kind.rpc] = redactor.redact(message: recorded) }
+                log(.warning, "reply refused", ["rpc": "\(name)", "error": "\(outcome.message ?? "")"])
             } catch {
-                outcome.message = [outcome.message, "no facts: \(error)"].compactMap { $0 }.joined(separator: "; ")
-                log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(error)"])
+                // A parse error quotes the reply (`text instead of XML data: set snmp community ...`).
+                let problem = redactor.redact(message: "\(error)")
+                if let recorded = facts.parseErrors[kind.rpc] { facts.parseErrors[kind.rpc] = redactor.redact(message: recorded) }
+                outcome.message = [outcome.message, "no facts: \(problem)"].compactMap { $0 }.joined(separator: "; ")
+                log(.notice, "reply gave no facts", ["rpc": "\(name)", "error": "\(problem)"])
             }
         }
         if outcome.status == .refused {
@@ -611,5 +616,61 @@ final class HeapReturn: @unchecked Sendable {
             return finished % Self.interval == 0
         }
         if due { malloc_trim(0) }
+    }
+}
+
+extension ConfigurationRedactor {
+    /// `text` (an rpc-error, a warning, a parse error, a syslog line: words a device chose) as it
+    /// may leave the machine. Such text quotes configuration out of its context (`bad element:
+    /// community NAME`, `text instead of XML data: set snmp community NAME ...`), so the word after
+    /// any secret keyword, or after the keyword a secret path's value follows (`community`), is
+    /// replaced wherever it stands, then tokens, URL passwords and the extra patterns as in any
+    /// value. Over-redacting a diagnostic is the safe side. Linear in the text.
+    func redact(message text: String) -> String {
+        guard !text.isEmpty else { return text }
+        var keywords = secretKeywords
+        for path in secretPaths {
+            let words = path.components
+            // `snmp/community/name`: the secret is the word after `community` in text.
+            keywords.insert(words.count > 1 && words.last == "name" ? words[words.count - 2] : words.last!)
+        }
+        // Quotes and brackets around a word are kept; what is inside them is the word.
+        let wrapping = Set("\"'()[]{};,:".unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var secretFollows = false
+        var word = String.UnicodeScalarView()
+        func flush() {
+            guard !word.isEmpty else { return }
+            let scalars = Array(word)
+            var start = 0, end = scalars.count
+            while start < end, wrapping.contains(scalars[start]) { start += 1 }
+            while end > start, wrapping.contains(scalars[end - 1]) { end -= 1 }
+            let core = String(String.UnicodeScalarView(scalars[start ..< end]))
+            if secretFollows && !core.isEmpty {
+                out.append(contentsOf: scalars[..<start])
+                out.append(contentsOf: marker.unicodeScalars)
+                out.append(contentsOf: scalars[end...])
+                secretFollows = false
+            } else {
+                out.append(contentsOf: word)
+                if !core.isEmpty { secretFollows = keywords.contains(core) }
+            }
+            word = String.UnicodeScalarView()
+        }
+        var quoted = false
+        for scalar in text.unicodeScalars {
+            // A quoted value is one word, blanks and all (`secret "two words"`).
+            if scalar == "\"" {
+                if word.isEmpty { quoted = true } else if quoted { quoted = false }
+            }
+            if scalar.properties.isWhitespace && !quoted {
+                flush()
+                out.append(scalar)
+            } else {
+                word.append(scalar)
+            }
+        }
+        flush()
+        return redactTokens(in: String(out))
     }
 }

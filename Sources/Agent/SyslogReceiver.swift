@@ -330,7 +330,8 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
             return
         }
         count(.event)
-        let event = TriggerEvent(kind: kind, source: "syslog", time: Date(), evidence: Self.evidence(of: message, from: sender))
+        let event = TriggerEvent(kind: kind, source: "syslog", time: Date(),
+                                 evidence: Self.evidence(of: message, from: sender, redactor: await runtime.redactor))
         // Not awaited: a collection takes seconds to minutes and the socket must be read on.
         Task {
             await self.responder.respond(to: [event], device: device)
@@ -339,8 +340,9 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
     }
 
     /// What the manifest, the event log and the webhook show: the tag, the text, the Junos
-    /// structured data and the sender. Bounded (the text is cut at 1000 characters).
-    static func evidence(of message: SyslogMessage, from sender: SocketAddress) -> String {
+    /// structured data and the sender. Bounded (the text is cut at 1000 characters); redacted with
+    /// `redactor`, the agent's rules in force.
+    static func evidence(of message: SyslogMessage, from sender: SocketAddress, redactor: ConfigurationRedactor) -> String {
         var text = "syslog"
         if let tag = message.eventTag { text += " \(tag)" } else if let app = message.appName { text += " \(app)" }
         text += ": " + String(message.text.prefix(1000))
@@ -352,11 +354,9 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
         }
         text += " (from \(sender.host)" + (message.hostname.map { ", hostname \($0.prefix(64))" } ?? "") + ")"
         // It leaves the machine (manifest, webhook, journal): a command line logged with a
-        // password in it (`file copy ftp://user:pw@...`) is redacted as a reply would be.
-        return evidenceRedactor.redactTokens(in: text)
+        // password in it (`file copy ftp://user:pw@...`, `set snmp community NAME`) is redacted.
+        return redactor.redact(message: text)
     }
-
-    private static let evidenceRedactor = ConfigurationRedactor()
 
     /// The inventory device that sent from `address`: `source = ADDRESS DEVICE` first, then the
     /// device whose host is that address; several devices on one address (behind NAT, one per

@@ -255,6 +255,50 @@ import TestSupport
         #expect(result.status == .partial && result.failureKind == .rpcErrors)
     }
 
+    /// Errors, warnings and parse errors quote what the device chose to say, configuration
+    /// included: what they say is redacted before the result, facts and log keep it.
+    @Test func errorsAndWarningsQuotingConfigurationAreRedacted() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(fullProfile, named: "mx480-quoting", under: dir)
+        try """
+        <rpc-reply xmlns:junos="http://xml.juniper.net/junos/15.1F5/junos">
+        <rpc-error><error-severity>warning</error-severity><error-info><bad-element>community leakcomm1</bad-element></error-info>
+        <error-message>statement has no effect: secret "$9$LEAKWARN"</error-message></rpc-error>
+        <configuration><system><host-name>r1</host-name></system></configuration>
+        </rpc-reply>
+        """.write(toFile: profile + "/get-configuration.xml", atomically: true, encoding: .utf8)
+        try """
+        <rpc-reply xmlns:junos="http://xml.juniper.net/junos/15.1F5/junos">
+        <output>set snmp community leakout1 authorization read-only</output>
+        </rpc-reply>
+        """.write(toFile: profile + "/get-chassis-inventory.xml", atomically: true, encoding: .utf8)
+        let h = try SSHDHarness(SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let conf = """
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
+        let result = try #require(await collector.collect(config.devices, trigger: .standalone).first)
+        let warned = try #require(result.rpcs.first { $0.name == "get-configuration" }?.message)
+        let unparsed = try #require(result.rpcs.first { $0.name == "get-chassis-inventory" }?.message)
+        let parseError = try #require(result.facts.parseErrors["get-chassis-inventory"])
+        // The messages still say what happened.
+        #expect(warned.contains("warnings: ") && warned.contains("statement has no effect"), "\(warned)")
+        #expect(unparsed.contains("no facts") && unparsed.contains("authorization read-only"), "\(unparsed)")
+        let encoded = String(decoding: try JSONEncoder().encode(result.facts), as: UTF8.self)
+        for (what, text) in [("message", warned), ("message", unparsed), ("parse error", parseError), ("facts", encoded), ("log", result.log), ("reason", result.reason ?? "")] {
+            for secret in ["leakcomm1", "LEAKWARN", "leakout1"] { #expect(!text.contains(secret), "\(what) keeps \(secret): \(text)") }
+        }
+    }
+
     @Test func slowAndSilentDevicesEndAtTheirOwnTimeouts() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

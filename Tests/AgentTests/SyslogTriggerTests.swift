@@ -1,4 +1,5 @@
 @testable import Agent
+import Junos
 import Bundle
 import Foundation
 import Logging
@@ -85,12 +86,18 @@ import TestSupport
         #expect(settings.kind(of: quiet) == nil)
         let sender = try #require(SocketAddress(host: "::ffff:192.0.2.7", port: 514))
         #expect(sender.host == "192.0.2.7", "an IPv4 sender on a dual-stack socket matches its inventory address")
-        let evidence = SyslogReceiver.evidence(of: rfc5424, from: sender)
+        let evidence = SyslogReceiver.evidence(of: rfc5424, from: sender, redactor: ConfigurationRedactor())
         #expect(evidence == "syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline [fru-name=FPC 1] (from 192.0.2.7, hostname mx1)")
         // A command line logged with a password in it is redacted before it leaves as evidence.
         let command = try SyslogMessage(parsing: Array("<30>Dec  4 21:00:00 mx1 mgd[77]: UI_CMDLINE_READ_LINE: User 'ops', command 'file copy /var/tmp/rpd.core.0.gz ftp://backup:S3cret-pw@192.0.2.50/cores/'".utf8))
-        let redacted = SyslogReceiver.evidence(of: command, from: sender)
+        let redacted = SyslogReceiver.evidence(of: command, from: sender, redactor: ConfigurationRedactor())
         #expect(!redacted.contains("S3cret-pw") && redacted.contains("ftp://backup:"), "\(redacted)")
+        // A configuration command logged as typed, and the operator's own rules: the ones in force.
+        let typed = try SyslogMessage(parsing: Array("<30>Dec  4 21:00:00 mx1 mgd[77]: UI_CMDLINE_READ_LINE: User 'ops', command 'set snmp community Pub1ic-x authorization read-only; set system radius-server 192.0.2.9 secret \"two words\"; set system location building ACME-7'".utf8))
+        let rules = try ConfigurationRedactor(extraPatterns: ["ACME-[0-9]+"])
+        let cleaned = SyslogReceiver.evidence(of: typed, from: sender, redactor: rules)
+        for secret in ["Pub1ic-x", "two", "words", "ACME-7"] { #expect(!cleaned.contains(secret), "\(secret): \(cleaned)") }
+        #expect(cleaned.contains("authorization read-only") && cleaned.contains("radius-server 192.0.2.9"), "\(cleaned)")
     }
 
     @Test func hostileStreamsStayWithinTheirBounds() throws {
