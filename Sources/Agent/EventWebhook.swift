@@ -194,7 +194,7 @@ public final class WebhookSender: Service, @unchecked Sendable {
             for name in queue.trim() {
                 logger.error("webhook queue full: oldest event notice dropped", metadata: ["notice": "\(name)", "limit": "\(WebhookQueue.maximumNotices)"])
             }
-            let failed = await sendPending(url: url, settings: configuration.upload, queue: queue)
+            let failed = await sendPending(url: url, settings: configuration.events.delivery(over: configuration.upload), queue: queue)
             if failed {
                 let settings = configuration.upload
                 let delay = backoff.map { min($0 * 2, settings.maxBackoff) } ?? min(settings.retryBackoff, settings.maxBackoff)
@@ -253,7 +253,7 @@ public final class WebhookSender: Service, @unchecked Sendable {
         do {
             proxyCredentials = try settings.proxyCredentials()
             if let token = try settings.token(environment: environment) {
-                guard !token.isEmpty, !token.contains(where: { $0.isNewline }) else { return .failed("the upload token is empty") }
+                guard !token.isEmpty, !token.contains(where: { $0.isNewline }) else { return .failed("the webhook's token is empty") }
                 headers.append("Authorization: Bearer \(token)")
             }
             if let clientKey = settings.clientKey { try SecretFile.checkPermissions(clientKey, what: "TLS client key file") }

@@ -107,11 +107,44 @@ public struct SyslogSettings: Sendable, Equatable {
 
 /// `[events]` of agent.conf.
 public struct EventSettings: Sendable, Equatable {
-    /// Receives a JSON ``EventNotice`` per event bundle (POST), over `[upload]`'s TLS, proxy and
-    /// token settings; nil: no webhook.
+    /// Receives a JSON ``EventNotice`` per event bundle (POST), over `[upload]`'s proxy, and over
+    /// its TLS and token settings when it is on the support server (see ``delivery(over:)``);
+    /// nil: no webhook.
     public var webhook: String?
+    /// `token-file`: the bearer token for a webhook elsewhere (a ticketing or chat receiver).
+    public var tokenFile: String?
+    /// `ca-file`: the CA that signs a webhook elsewhere, when not one the system trusts.
+    public var caFile: String?
 
     public init() {}
+
+    /// The settings `webhook` is posted with. On the support server (`[upload] url`'s scheme,
+    /// host and port) they are `[upload]`'s: its token, CA and client certificate. Elsewhere the
+    /// upload token and client certificate would be handed to a third party, and the upload CA
+    /// (a private one, replacing the system's) would refuse a public receiver: only `[upload]`'s
+    /// proxy is kept, with this section's `token-file` and `ca-file` (none: no token, the system's
+    /// trust). A `token-file` or `ca-file` given here is used in either case.
+    public func delivery(over upload: UploadSettings) -> UploadSettings {
+        var settings = upload
+        if let webhook, let url = upload.url, Self.origin(webhook) != nil, Self.origin(webhook) == Self.origin(url) {
+            if let tokenFile { settings.tokenFile = tokenFile; settings.tokenCredential = nil }
+            if let caFile { settings.caFile = caFile }
+            return settings
+        }
+        settings.tokenFile = tokenFile
+        settings.tokenCredential = nil
+        settings.caFile = caFile
+        settings.clientCertificate = nil
+        settings.clientKey = nil
+        return settings
+    }
+
+    /// Scheme, host and port of `url` (the default port filled in), lowercased.
+    static func origin(_ url: String) -> String? {
+        guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(), let host = parts.host?.lowercased() else { return nil }
+        let port = parts.port ?? (scheme == "https" ? 443 : scheme == "http" ? 80 : 0)
+        return "\(scheme)://\(host):\(port)"
+    }
 }
 
 extension AgentConfiguration {
@@ -172,15 +205,17 @@ extension AgentConfiguration {
             if v.isEmpty { events.webhook = nil; return }
             let authority = v.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first ?? ""
             guard !authority.contains("@") else {
-                throw fail(entry, "expected a URL without user:password@; the webhook uses [upload]'s token-file or token-credential", false)
+                throw fail(entry, "expected a URL without user:password@; the webhook's token comes from token-file in [events] (or [upload]'s, on the support server)", false)
             }
             guard v.lowercased().hasPrefix("https://") || v.lowercased().hasPrefix("http://"),
                   let parsed = URLComponents(string: v), let host = parsed.host, !host.isEmpty else {
                 throw fail(entry, "expected an https:// URL such as https://support.example.net/care/events, found \"\(v)\"", false)
             }
             events.webhook = v
+        case "token-file": events.tokenFile = v.isEmpty ? nil : v
+        case "ca-file": events.caFile = v.isEmpty ? nil : v
         default:
-            throw fail(entry, "unknown key \"\(entry.key)\" in [events]; expected webhook", true)
+            throw fail(entry, "unknown key \"\(entry.key)\" in [events]; expected webhook, token-file or ca-file", true)
         }
     }
 }

@@ -271,8 +271,6 @@ import TestSupport
         schedule = manual
         poll = 30s
         [upload]
-        ca-file = \(hook.certificates.caCertificate)
-        token-file = \(tokenFile)
         retry-backoff = 1s
         [syslog]
         listen = udp:0.0.0.0:\(udp), tcp:0.0.0.0:\(tcp)
@@ -282,6 +280,8 @@ import TestSupport
         text = */var/tmp/*.core* core-dump
         [events]
         webhook = \(hook.url)
+        ca-file = \(hook.certificates.caCertificate)
+        token-file = \(tokenFile)
         [device r1]
         host = 127.0.0.1
         port = \(h.port)
@@ -695,6 +695,8 @@ import TestSupport
         configuration.agent.stateDirectory = dir.path + "/state"
         configuration.agent.outbox = dir.path + "/outbox"
         configuration.agent.metricsFile = dir.path + "/metrics.prom"
+        // The support server's own case endpoint: [upload]'s CA and token.
+        configuration.upload.url = "https://127.0.0.1:\(hook.port)/care/bundles/"
         configuration.upload.caFile = hook.certificates.caCertificate
         configuration.upload.tokenFile = tokenFile
         configuration.upload.retryBackoff = .milliseconds(300)
@@ -786,7 +788,7 @@ extension WebhookDeliveryTests {
         var configuration = AgentConfiguration()
         configuration.agent.stateDirectory = dir.path + "/state"
         configuration.agent.outbox = dir.path + "/outbox"
-        configuration.upload.caFile = hook.certificates.caCertificate
+        configuration.events.caFile = hook.certificates.caCertificate
         configuration.upload.retryBackoff = .seconds(60)
         configuration.events.webhook = hook.url
         let queue = WebhookQueue(stateDirectory: configuration.agent.stateDirectory)
@@ -808,6 +810,79 @@ extension WebhookDeliveryTests {
         #expect(queue.pending().isEmpty, "a 409 held the queue")
         #expect(try hook.received().map { try EventNotice.decoder().decode(EventNotice.self, from: $0) } == [notice, later])
         #expect(!FileManager.default.fileExists(atPath: queue.directory + "/rejected"))
+    }
+}
+
+/// The upload token and client certificate go to the support server only: a webhook elsewhere
+/// (a ticketing or chat receiver) gets `[events] token-file`'s token or none.
+@Suite(.serialized) struct WebhookCredentialTests {
+    @Test func theUploadTokenGoesOnlyToTheSupportServer() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"))
+        defer { hook.stop() }
+        try hook.start()
+        func secret(_ name: String, _ value: String) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try "\(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o600)
+            return path
+        }
+        var configuration = AgentConfiguration()
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        configuration.upload.retryBackoff = .milliseconds(300)
+        configuration.upload.url = "https://127.0.0.1:1/care/bundles/"
+        configuration.upload.tokenFile = try secret("upload-token", "upload-secret")
+        configuration.upload.caFile = hook.certificates.caCertificate
+        configuration.events.webhook = hook.url
+        let queue = WebhookQueue(stateDirectory: configuration.agent.stateDirectory)
+        var sent = 0
+        /// Queues a notice and runs the sender with `configuration` until it is delivered.
+        func deliver() async throws {
+            sent += 1
+            try queue.add(EventNotice(agent: "a1", device: "r\(sent)", kind: "core-dump", source: "poll", time: Date(),
+                                      bundle: "r\(sent)-SN-20260528-000000.tar.gz", evidence: "new core file"))
+            let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: makeTestLogger(),
+                                           makeSink: { _ in DirectorySink(root: dir.path + "/results") })
+            let task = Task { try await WebhookSender(runtime: runtime, logger: makeTestLogger()).run() }
+            defer { task.cancel() }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while hook.received().count < sent && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        // Elsewhere (another port): [events] ca-file is the CA used; no token unless [events] gives one.
+        configuration.events.caFile = hook.certificates.caCertificate
+        try await deliver()
+        #expect(hook.authorizations() == ["-"], "no token to a third party: \(hook.authorizations())")
+        configuration.events.tokenFile = try secret("hook-token", "hook-secret")
+        try await deliver()
+        #expect(hook.authorizations().last == "Bearer hook-secret")
+        // On the support server (the upload url's host and port): [upload]'s CA and token.
+        configuration.events = EventSettings()
+        configuration.events.webhook = hook.url
+        configuration.upload.url = "https://127.0.0.1:\(hook.port)/care/bundles/"
+        try await deliver()
+        #expect(hook.authorizations().last == "Bearer upload-secret")
+        #expect(hook.received().count == 3)
+    }
+
+    @Test func theDeliverySettingsFollowTheReceiversOrigin() {
+        var upload = UploadSettings()
+        upload.url = "https://support.example.net/care/bundles/"
+        upload.tokenFile = "/etc/care-agent/token"
+        upload.caFile = "/etc/care-agent/support-ca.pem"
+        upload.clientCertificate = "/etc/care-agent/client.pem"
+        upload.clientKey = "/etc/care-agent/client.key"
+        upload.proxy = "http://proxy.example.net:3128"
+        var events = EventSettings()
+        events.webhook = "https://SUPPORT.example.net:443/care/events"
+        #expect(events.delivery(over: upload) == upload, "the same origin, spelled otherwise")
+        events.webhook = "https://support.example.net:8443/care/events"
+        let elsewhere = events.delivery(over: upload)
+        #expect(elsewhere.tokenFile == nil && elsewhere.caFile == nil && elsewhere.clientCertificate == nil && elsewhere.clientKey == nil)
+        #expect(elsewhere.proxy == upload.proxy)
+        events.tokenFile = "/etc/care-agent/hook-token"
+        #expect(events.delivery(over: upload).tokenFile == "/etc/care-agent/hook-token")
     }
 }
 

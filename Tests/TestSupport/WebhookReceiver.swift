@@ -3,7 +3,8 @@ import Foundation
 /// A small HTTPS server (python3's http.server with the test CA's certificate) that takes JSON
 /// POSTs the way a ticketing webhook would: each body with Content-Type application/json and the
 /// right bearer token is stored as `<n>.json` under `received/` and answered 201 (409 for a body
-/// it has already, as an idempotent receiver does); a wrong token gets 401, another content type 415. Stopped and started again on the same port, it is the
+/// it has already, as an idempotent receiver does); a wrong token gets 401, another content type
+/// 415; each POST's `Authorization` header is logged (``authorizations()``). Stopped and started again on the same port, it is the
 /// receiver going down and coming back.
 public final class WebhookReceiver: @unchecked Sendable {
     public let directory: URL
@@ -29,6 +30,8 @@ public final class WebhookReceiver: @unchecked Sendable {
         def do_POST(self):
             length = int(self.headers.get('Content-Length', '0'))
             body = self.rfile.read(length)
+            with open(os.path.join(out, '..', 'authorization.log'), 'a') as f:
+                f.write(self.headers.get('Authorization', '-') + '\\n')
             if token and self.headers.get('Authorization') != 'Bearer ' + token:
                 return self.answer(401, 'wrong token')
             if self.path != '/hooks/care':
@@ -82,6 +85,12 @@ public final class WebhookReceiver: @unchecked Sendable {
     public func received() -> [Data] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: receivedDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
         return names.compactMap { FileManager.default.contents(atPath: receivedDirectory + "/" + $0) }
+    }
+
+    /// The `Authorization` header of each POST so far, in order (`-`: none).
+    public func authorizations() -> [String] {
+        let text = (try? String(contentsOfFile: directory.path + "/authorization.log", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init)
     }
 
     public func stop() {
