@@ -109,8 +109,10 @@ public actor AgentRuntime {
             generation += 1
             let mine = generation
             logger.notice("configuration reloaded", metadata: ["devices": "\(fresh.devices.count)", "groups": "\(fresh.groups.count)"])
-            // A fixed [upload] url or token is tried now, not after the uploader's backoff.
+            // A fixed [upload] url or token is tried now, not after the uploader's backoff, and
+            // an upload turned on starts now, not after the interval it was off for.
             reloadWake.signal()
+            uploadWake.signal()
             // Resized in place: runs started before this reload take the new limits too, and the
             // cap holds across old and new runs together.
             await limits.apply(fresh)

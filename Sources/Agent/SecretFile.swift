@@ -6,7 +6,8 @@ import Foundation
 ///
 /// The rule is OpenSSH's (`sshkey_perm_ok`), extended to "others": a file owned by the user
 /// running care-agent must have no group or other permissions (0600 or 0400); a file owned by
-/// someone else (root:care-agent 0640, systemd credentials) must have no permissions for others.
+/// someone else (root:care-agent 0640, systemd credentials), or by root with a group other than
+/// root's when root runs it (the same file), must have no permissions for others.
 public enum SecretFile {
     /// Why a secret file is refused.
     public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
@@ -35,7 +36,9 @@ public enum SecretFile {
         var info = stat()
         guard stat(path, &info) == 0 else { return }
         let mode = UInt32(info.st_mode) & 0o7777
-        let ownedByUs = info.st_uid == geteuid()
+        // Root reading the installed root:care-agent 0640 files (a standalone run, `rpc`) holds
+        // them to the rule the agent's user does: its group is the one they are shared with.
+        let ownedByUs = info.st_uid == geteuid() && !(info.st_uid == 0 && info.st_gid != 0)
         let tooOpen = ownedByUs ? mode & 0o077 != 0 : mode & 0o007 != 0
         if tooOpen { throw Refusal(what: what, path: path, mode: mode, ownedByUs: ownedByUs) }
     }

@@ -479,11 +479,23 @@ enum KnownHostsWriter {
         lock.lock()
         defer { lock.unlock() }
         let lockPath = path + ".lock"
-        let lockFD = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        var lockFD = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        // flock needs no write access: a lock file root left (hosts scan) must not lock the
+        // agent's own user out of recording keys for good.
+        if lockFD < 0 && errno == EACCES { lockFD = open(lockPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard lockFD >= 0 else {
             throw .knownHostsUnwritable(path: path, message: "cannot open the lock file \(lockPath): \(String(cString: strerror(errno)))")
         }
         defer { flock(lockFD, LOCK_UN); close(lockFD) }
+        // Root creating it in another owner's directory (the agent's): theirs, as the file is.
+        var lockInfo = stat(), directoryInfo = stat()
+        let lockDirectory = (path as NSString).deletingLastPathComponent
+        if geteuid() == 0, fstat(lockFD, &lockInfo) == 0, lockInfo.st_uid == 0,
+           stat(lockDirectory.isEmpty ? "." : lockDirectory, &directoryInfo) == 0,
+           directoryInfo.st_uid != 0 || directoryInfo.st_gid != 0 {
+            _ = fchown(lockFD, directoryInfo.st_uid, directoryInfo.st_gid)
+            _ = fchmod(lockFD, 0o660)
+        }
         while flock(lockFD, LOCK_EX) != 0 {
             guard errno == EINTR else {
                 throw .knownHostsUnwritable(path: path, message: "cannot lock \(lockPath): \(String(cString: strerror(errno)))")

@@ -307,6 +307,18 @@ import TestSupport
         // Owned by someone else (root:care-agent 0640 for a care-agent user): only "others" bits count.
         #expect(SecretFile.Refusal(what: "password file", path: "/etc/p", mode: 0o644, ownedByUs: false).description
                 == "refusing the password file /etc/p: its mode 0644 lets every local user read or change it; run: chmod o-rwx /etc/p")
+        // The installed layout read by root (a standalone run with the service's configuration):
+        // root:<the agent's group> 0640 passes, 0644 does not, root:root 0640 does not.
+        if geteuid() == 0 {
+            let key = dir.appendingPathComponent("installed-key").path
+            try "key\n".write(toFile: key, atomically: true, encoding: .utf8)
+            #expect(chown(key, 0, 65534) == 0 && chmod(key, 0o640) == 0)
+            #expect(throws: Never.self) { try SecretFile.checkPermissions(key, what: "private key file") }
+            chmod(key, 0o644)
+            #expect(throws: SecretFile.Refusal.self) { try SecretFile.checkPermissions(key, what: "private key file") }
+            #expect(chown(key, 0, 0) == 0 && chmod(key, 0o640) == 0)
+            #expect(throws: SecretFile.Refusal.self) { try SecretFile.checkPermissions(key, what: "private key file") }
+        }
     }
 }
 

@@ -575,6 +575,46 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         _ = try? await loop.value
     }
 
+    /// Upload off (no url), then turned on by a reload: the bundles go at once, not after the
+    /// interval the uploader was sleeping for.
+    @Test func aReloadThatTurnsUploadOnSendsAtOnce() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        func write(url: String?) throws {
+            try """
+            [agent]
+            outbox = \(dir.path)/outbox
+            state-directory = \(dir.path)/state
+            [upload]
+            \(url.map { "url = \($0)" } ?? "")
+            ca-file = \(nginx.certificates.caCertificate)
+            interval = 1h
+            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write(url: nil)
+        let outbox = dir.path + "/outbox"
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        let data = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0) })
+        try data.write(to: URL(fileURLWithPath: outbox + "/" + name))
+        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: makeTestLogger(),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        let loop = Task { try await Uploader(runtime: runtime, logger: makeTestLogger()).loop() }
+        defer { loop.cancel() }
+        // The first pass (no url) happens at once; then the uploader sleeps for the interval.
+        try await Task.sleep(for: .milliseconds(500))
+        try write(url: nginx.bundlesURL)
+        #expect(await runtime.reload() == nil)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(FileManager.default.contents(atPath: nginx.received(name)) == data, "the reload waited for the old interval")
+        loop.cancel()
+        _ = try? await loop.value
+    }
+
     @Test func aFinishedCollectionWakesTheUploader() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

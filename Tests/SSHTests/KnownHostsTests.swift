@@ -23,6 +23,24 @@ import Testing
         }
     }
 
+    /// Root recording a key (hosts scan) in the agent's directory leaves the lock file to the
+    /// directory's owner, as the file itself: the agent's user could not open a root:root 0600
+    /// lock read-write, and every later accept-new record failed.
+    @Test(.enabled(if: geteuid() == 0, "needs root to give a file away"))
+    func rootLeavesTheLockFileToTheDirectorysOwner() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("known-hosts-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(chown(dir, 65534, 65534) == 0)
+        try KnownHostsWriter.append(name: "[192.0.2.1]:830", key: Self.key(Self.keyA), to: dir + "/known_hosts")
+        for file in ["known_hosts", "known_hosts.lock"] {
+            var info = stat()
+            #expect(stat(dir + "/" + file, &info) == 0)
+            #expect(info.st_uid == 65534 && info.st_gid == 65534, "\(file): \(info.st_uid):\(info.st_gid)")
+            #expect(info.st_mode & 0o007 == 0, "\(file): nothing for others")
+        }
+    }
+
     /// `|1|salt|hash` as OpenSSH's HashKnownHosts writes it.
     static func hashed(_ name: String, salt: [UInt8] = Array(repeating: 7, count: 20)) -> String {
         let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Data(name.utf8), using: SymmetricKey(data: salt))
