@@ -152,6 +152,10 @@ struct CollectNowCommand: AsyncParsableCommand {
             Console.error("no devices to collect (give --inventory, devices in agent.conf, or check --group/--device)")
             throw ExitCode(2)
         }
+        if let problem = Self.rootWritingForAnotherUser(into: [state ?? configuration.agent.stateDirectory, configuration.agent.outbox]) {
+            Console.error(problem)
+            throw ExitCode(2)
+        }
         let interactive = !json && isatty(1) == 1
         // On a terminal the progress bar and the summary say what failed; warnings would break the bar.
         let quietLogs = interactive && ProcessInfo.processInfo.environment["CARE_AGENT_LOG_LEVEL"] == nil
@@ -328,6 +332,25 @@ final class ProgressDisplay: @unchecked Sendable {
 
     func finish() {
         if interactive { FileHandle.standardOutput.write(Data("\n".utf8)) }
+    }
+}
+
+extension CollectNowCommand {
+    /// Why root must not collect into `directories` (the state directory, the outbox) when one of
+    /// them belongs to another user (the service's, care-agent): the bundles, results and start
+    /// order it wrote would be root's, which the service can neither upload, read nor replace.
+    /// nil when not root, or when every directory is root's or missing.
+    static func rootWritingForAnotherUser(into directories: [String]) -> String? {
+        guard geteuid() == 0 else { return nil }
+        for directory in directories {
+            var info = stat()
+            guard stat(directory, &info) == 0, info.st_uid != 0 else { continue }
+            let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "\(info.st_uid)"
+            return "refusing to collect as root into \(directory), which belongs to \(owner): the files would be root's, and "
+                + "\(owner) (the service) could not upload, read or replace them; run it as that user "
+                + "(sudo -u \(owner) care-agent collect now --standalone ...), or give --state and --out directories of root's own"
+        }
+        return nil
     }
 }
 

@@ -73,6 +73,26 @@ struct SimulatedDevice {
         #expect(metrics.contains("care_agent_collection_failures_total{group=\"default\",cause=\"not-stored\"} 1\n"))
     }
 
+    /// Root collecting into the service's directories would leave root's files there (bundles the
+    /// service cannot upload, results status cannot read): refused before anything is written.
+    @Test(.enabled(if: geteuid() == 0, "the refusal is root's"))
+    func rootIsRefusedTheServicesDirectories() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inventory = dir.appendingPathComponent("inventory.csv").path
+        try "name,host,port\nr1,127.0.0.1,1\n".write(toFile: inventory, atomically: true, encoding: .utf8)
+        let state = dir.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        #expect(chown(state, 65534, 65534) == 0)
+        let out = dir.appendingPathComponent("out").path
+        let run = try CollectCommandTests().careAgent(["collect", "now", "--standalone", "--inventory", inventory, "--user", "u",
+                                                       "--state", state, "--out", out], in: dir)
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("refusing to collect as root into \(state)") && run.stderr.contains("sudo -u "), "\(run.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func collectNowStandaloneExitsNonZeroWhenNothingCouldBeStored() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
