@@ -105,10 +105,15 @@ public struct AgentStatus: Codable, Sendable {
     public var webhook: WebhookStatus?
     /// Where the syslog receiver listens (nil or empty: no `[syslog]`).
     public var syslog: [String]?
+    /// Devices of the fleet with no result yet: added since, or never reached a collection (nil
+    /// from an agent that predates it).
+    public var notCollected: [String]?
+    /// Devices whose results file the agent cannot read (another user's file: a run as root).
+    public var unreadableResults: [String]?
 
     enum CodingKeys: String, CodingKey {
         case configuration, reloadError, devices, inFlight, queuedDevices = "queued", lastCollection, groups, results
-        case outboxBundles, upload, inventory, webhook, syslog
+        case outboxBundles, upload, inventory, webhook, syslog, notCollected, unreadableResults
     }
 
     public init(runtime: AgentRuntime) async {
@@ -142,7 +147,19 @@ public struct AgentStatus: Codable, Sendable {
         // The devices of the fleet now: a device that left the inventory keeps its last result on
         // disk (for `inventory` and reports), but is no longer the agent's to show or to read.
         let store = ResultStore(stateDirectory: configuration.agent.stateDirectory)
-        results = configuration.devices.map(\.name).sorted().compactMap(store.load).map(DeviceSummary.init)
+        var results: [DeviceSummary] = [], notCollected: [String] = [], unreadable: [String] = []
+        for name in configuration.devices.map(\.name).sorted() {
+            if let result = store.load(name) {
+                results.append(DeviceSummary(result))
+            } else if access(store.path(name), F_OK) == 0 {
+                unreadable.append(name)
+            } else {
+                notCollected.append(name)
+            }
+        }
+        self.results = results
+        self.notCollected = notCollected
+        unreadableResults = unreadable
         let sources = await runtime.inventoryStatus
         inventory = configuration.inventorySources.compactMap { sources[$0.name] }
     }

@@ -21,7 +21,12 @@ struct EventsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var events = EventLog(stateDirectory: state).load()
+        let log = EventLog(stateDirectory: state)
+        if let problem = StateAccess.problem(reading: [state, log.path]) {
+            Console.error(problem)
+            throw ExitCode(2)
+        }
+        var events = log.load()
         if let device { events = events.filter { $0.device == device } }
         var kinds: [String: [String: Int]] = [:]
         for record in events {

@@ -49,7 +49,12 @@ struct InventoryListCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let results = ResultStore(stateDirectory: state).loadAll()
+        let store = ResultStore(stateDirectory: state)
+        if let problem = StateAccess.problem(reading: [state, store.directory]) {
+            Console.error(problem)
+            throw ExitCode(2)
+        }
+        let results = store.loadAll()
         if results.isEmpty {
             Console.error("no results in \(state)/results (nothing collected yet?)")
             throw ExitCode(1)

@@ -45,3 +45,27 @@ func readSecret(file path: String, what: String) throws -> String {
     guard let line else { throw ValidationError("cannot read the \(what) file \(path)") }
     return line
 }
+
+/// Whether this user may read what the agent keeps under its state directory. The service's is
+/// 0750 care-agent: a user outside that group must be told so, not "nothing collected yet".
+enum StateAccess {
+    /// The first of `paths` (outermost first) that exists but cannot be read, as an error line;
+    /// nil when each is readable or missing.
+    static func problem(reading paths: [String]) -> String? {
+        for path in paths {
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                if errno == EACCES { return denied(path) }
+                continue
+            }
+            let isDirectory = info.st_mode & S_IFMT == S_IFDIR
+            if access(path, R_OK | (isDirectory ? X_OK : 0)) != 0 { return denied(path) }
+        }
+        return nil
+    }
+
+    private static func denied(_ path: String) -> String {
+        "cannot read \(path): permission denied (root and members of the care-agent group may read the agent's state: "
+            + "usermod -aG care-agent $USER, then log in again)"
+    }
+}

@@ -89,6 +89,10 @@ struct StatusCommand: AsyncParsableCommand {
             lines.append("  \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.name) at \(iso.string(from: r.started))"
                 + (r.reason.map { ": \($0)" } ?? ""))
         }
+        for name in status.notCollected ?? [] { lines.append("  never    \(name): not collected yet") }
+        for name in status.unreadableResults ?? [] {
+            lines.append("  UNKNOWN  \(name): its last result cannot be read by the agent (a file of another user, left by a run as root?)")
+        }
         // Device names, host names and failure reasons come from configuration and devices: each
         // line is escaped, so a device's control characters or newlines cannot reach the terminal.
         return lines.map(TerminalText.escaped).joined(separator: "\n")

@@ -41,7 +41,8 @@ import TestSupport
     @Test func statusShowsTheDevicesOfTheFleetNow() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var configuration = AgentConfiguration(devices: [Device(name: "r2", host: "192.0.2.2"), Device(name: "r1", host: "192.0.2.1")])
+        var configuration = AgentConfiguration(devices: [Device(name: "r2", host: "192.0.2.2"), Device(name: "r1", host: "192.0.2.1"),
+                                                         Device(name: "r3", host: "192.0.2.3"), Device(name: "r4", host: "192.0.2.4")])
         configuration.agent.stateDirectory = dir.path
         let store = ResultStore(stateDirectory: dir.path)
         let start = Date(timeIntervalSince1970: 1_780_000_000)
@@ -52,8 +53,14 @@ import TestSupport
         }
         let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger(label: "test"),
                                        makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        // r4's results cannot be read (a directory where its file goes stands for any unreadable
+        // file: root reads a mode 000 file); r3 has never been collected.
+        try FileManager.default.createDirectory(atPath: store.path("r4"), withIntermediateDirectories: true)
         let status = await AgentStatus(runtime: runtime)
         #expect(status.results.map(\.name) == ["r1", "r2"])
+        #expect(status.notCollected == ["r3"] && status.unreadableResults == ["r4"], "every device of the fleet is accounted for")
+        let wire = try object(try ResultStore.encoder.encode(status))
+        #expect(wire["notCollected"] as? [String] == ["r3"] && wire["unreadableResults"] as? [String] == ["r4"])
         #expect(store.loadAll().map(\.device.name).sorted() == ["gone", "r1", "r2"], "the file stays")
     }
 

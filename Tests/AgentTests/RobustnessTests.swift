@@ -73,6 +73,29 @@ struct SimulatedDevice {
         #expect(metrics.contains("care_agent_collection_failures_total{group=\"default\",cause=\"not-stored\"} 1\n"))
     }
 
+    /// A user outside the care-agent group reading the service's state is told so (and how to
+    /// join), not that nothing was collected or no event happened.
+    @Test(.enabled(if: geteuid() == 0, "needs root to run as another user"))
+    func readingTheStateWithoutPermissionSaysSo() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        chmod(dir.path, 0o755)
+        let state = dir.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: state + "/results", withIntermediateDirectories: true)
+        try "{}\n".write(toFile: state + "/events.jsonl", atomically: true, encoding: .utf8)
+        chmod(state, 0o750)
+        let asNobody = ["--reuid", "65534", "--regid", "65534", "--clear-groups", try careAgentExecutable()]
+        for command in [["inventory"], ["events"]] {
+            let run = try CollectCommandTests().careAgent(asNobody + command + ["--state", state], in: dir, program: "/usr/bin/setpriv")
+            #expect(run.status == 2, "\(command): \(run.stdout)\(run.stderr)")
+            #expect(run.stderr.contains("cannot read \(state): permission denied") && run.stderr.contains("usermod -aG care-agent"),
+                    "\(command): \(run.stderr)")
+        }
+        // Root reads it: nothing collected is said as before.
+        let root = try CollectCommandTests().careAgent(["inventory", "--state", state], in: dir)
+        #expect(root.status == 1 && root.stderr.contains("nothing collected yet"), "\(root.stderr)")
+    }
+
     /// Root collecting into the service's directories would leave root's files there (bundles the
     /// service cannot upload, results status cannot read): refused before anything is written.
     @Test(.enabled(if: geteuid() == 0, "the refusal is root's"))
