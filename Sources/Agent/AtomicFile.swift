@@ -9,8 +9,8 @@ import Foundation
 /// notice); without it, a power cut may bring back the previous version (results, metrics).
 func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t, what: String = "file", durable: Bool = false) throws {
     let directory = (path as NSString).deletingLastPathComponent
-    func failure(_ reason: String) -> CocoaError {
-        CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write \(what) \(path): \(reason): \(String(cString: strerror(errno)))"])
+    func failure(_ reason: String) -> FileWriteError {
+        FileWriteError(description: "cannot write \(what) \(path): \(reason): \(String(cString: strerror(errno)))")
     }
     var temp = ""
     var fd: Int32 = -1
@@ -44,6 +44,13 @@ func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t, what: Stri
             close(directoryFD)
         }
     }
+}
+
+/// Why a file the agent keeps could not be written: the path, the step and the system's reason,
+/// as the log and the terminal show it (a CocoaError printed its domain and code instead).
+public struct FileWriteError: Error, CustomStringConvertible, LocalizedError, Sendable {
+    public var description: String
+    public var errorDescription: String? { description }
 }
 
 /// Removes what writes interrupted by a kill or a crash left in `directory`: temporary files of

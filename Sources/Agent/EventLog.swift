@@ -78,7 +78,7 @@ public struct EventLog: Sendable {
         }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path): \(String(cString: strerror(errno)))"]) }
+        guard fd >= 0 else { throw FileWriteError(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         var info = stat()
         // A line a full disk or a crash cut short: ended first, or this record would be glued to
         // it and lost with it (`load` skips what does not decode).

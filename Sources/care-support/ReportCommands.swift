@@ -16,7 +16,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     struct Common: ParsableArguments {
         @Option(help: "The customer whose devices are reported.") var customer: String
-        @Option(help: "Output format: text, csv, json, html or cyclonedx (bugs only).") var format: String = "text"
+        @Option(help: "Output format: text, csv, json, html or cyclonedx (bugs only); notify writes text, json or html.") var format: String = "text"
         @Option(help: "Reference data directory (default: the installed share/care-agent/data, or the source tree's data/).") var data: String?
         @Option(help: "Write the report to this file (atomically, mode 0640) instead of standard output.") var out: String?
         @OptionGroup var options: ConfigOption

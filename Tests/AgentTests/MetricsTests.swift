@@ -1,4 +1,4 @@
-import Agent
+@testable import Agent
 import Foundation
 import Logging
 import Testing
@@ -57,6 +57,20 @@ import TestSupport
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o644)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("textfile").path) == ["care-agent.prom"])
+        // A failure reads as what failed and why, not as a Foundation error's domain and code.
+        let directory = dir.appendingPathComponent("textfile").path
+        chmod(directory, 0o555)
+        defer { chmod(directory, 0o755) }
+        let blocked = directory + "/care-agent.prom"
+        // Root writes anywhere: a read-only directory stops only others; a file as the parent stops both.
+        let target = geteuid() == 0 ? path + "/care-agent.prom" : blocked
+        do {
+            try writeAtomically(Array("x".utf8), to: target, mode: 0o644, what: "metrics file")
+            Issue.record("wrote \(target)")
+        } catch {
+            #expect("\(error)".hasPrefix("cannot write metrics file \(target): cannot create a temporary file in "), "\(error)")
+            #expect(!"\(error)".contains("NSCocoaErrorDomain") && error.localizedDescription == "\(error)")
+        }
     }
 
     @Test func metricsFileKey() throws {
