@@ -37,16 +37,40 @@ struct ReportCommand: ParsableCommand {
 
         var reportFormat: ReportFormat { ReportFormat(rawValue: format) ?? .text }
 
-        /// `[reports]` of agent.conf: nil when there is no readable file (the explicit --config must exist).
+        /// `[reports]` of agent.conf: nil when there is no readable file (the explicit --config must
+        /// exist). A configuration error is printed as FILE:LINE:COLUMN and exits 2, as elsewhere.
         func reportsSection() throws -> (file: String, entries: [ConfigurationFile.Entry])? {
             let path = config ?? AgentConfiguration.defaultPath
             guard config != nil || FileManager.default.isReadableFile(atPath: path) else { return nil }
             do {
-                let file = try ConfigurationFile(path: path)
-                return (path, file.sections.filter { $0.kind == "reports" }.flatMap(\.entries))
+                return try Self.reportsSection(path: path)
             } catch {
-                throw ValidationError("\(error)")
+                Console.error("\(error)")
+                throw ExitCode(2)
             }
+        }
+
+        /// `[reports]` of the agent.conf at `path`.
+        static func reportsSection(path: String) throws(ConfigurationError) -> (file: String, entries: [ConfigurationFile.Entry])? {
+            let file = try ConfigurationFile(path: path)
+            return (path, file.sections.filter { $0.kind == "reports" }.flatMap(\.entries))
+        }
+
+        /// The health thresholds `[reports]` sets (the defaults for the rest).
+        static func thresholds(_ section: (file: String, entries: [ConfigurationFile.Entry])?) throws(ConfigurationError) -> HealthThresholds {
+            var thresholds = HealthThresholds()
+            for entry in section?.entries ?? [] where entry.key != "data-directory" {
+                guard HealthThresholds.keyNames.contains(entry.key) else {
+                    throw ConfigurationError(file: section!.file, line: entry.line, column: 1,
+                                             message: "unknown key \"\(entry.key)\" in [reports]; expected data-directory, \(HealthThresholds.keyNames.joined(separator: ", "))")
+                }
+                guard let value = Int(entry.value), value >= 0 else {
+                    throw ConfigurationError(file: section!.file, line: entry.line, column: entry.valueColumn,
+                                             message: "\(entry.key) = \(entry.value): expected a whole number")
+                }
+                _ = thresholds.set(entry.key, to: value)
+            }
+            return thresholds
         }
 
         func loadData(section: (file: String, entries: [ConfigurationFile.Entry])?) throws -> ReferenceData {
@@ -195,15 +219,12 @@ struct ReportCommand: ParsableCommand {
         @OptionGroup var common: Common
 
         func run() throws {
-            let section = try common.reportsSection()
-            var thresholds = HealthThresholds()
-            for entry in section?.entries ?? [] where entry.key != "data-directory" {
-                guard let value = Int(entry.value), value >= 0 else {
-                    throw ValidationError("\(section!.file) line \(entry.line): \(entry.key) = \(entry.value): expected a whole number")
-                }
-                guard thresholds.set(entry.key, to: value) else {
-                    throw ValidationError("\(section!.file) line \(entry.line): unknown key \"\(entry.key)\" in [reports]; expected data-directory, \(HealthThresholds.keyNames.joined(separator: ", "))")
-                }
+            let thresholds: HealthThresholds
+            do {
+                thresholds = try Common.thresholds(try common.reportsSection())
+            } catch let error as ConfigurationError {
+                Console.error("\(error)")
+                throw ExitCode(2)
             }
             let report = HealthReport(devices: DeviceSnapshot.latestPerDevice(try common.snapshots(readsConfiguration: false)), thresholds: thresholds)
             do { try common.emit(try ReportRenderer.render(report, as: common.reportFormat), kind: "health") } catch let error as ReportRenderError {

@@ -21,6 +21,60 @@ import TestSupport
                    stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
+    /// `config check` says whether the service could run with agent.conf: exit 0 for a good file,
+    /// 2 with one line per problem (a public key file, a missing known_hosts under strict, a
+    /// missing token, a file the service's user cannot read, a [reports] typo) otherwise.
+    @Test func configCheckFindsWhatTheServiceWouldTripOn() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = dir.path
+        try "key\n".write(toFile: d + "/key", atomically: true, encoding: .utf8)
+        chmod(d + "/key", 0o644)
+        let conf = d + "/agent.conf"
+        func write(_ extra: String = "") throws {
+            try """
+            [agent]
+            state-directory = \(d)/state
+            outbox = \(d)/outbox
+            [defaults]
+            user = care
+            key-file = \(d)/key
+            known-hosts = \(d)/known_hosts
+            [upload]
+            url = https://support.example.net/bundles/
+            \(extra)
+            [reports]
+            cpu-warning = 50
+            [device r1]
+            host = 192.0.2.1
+
+            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write("token-file = \(d)/missing-token")
+        let bad = try careAgent(["config", "check", "--config", conf], in: dir)
+        #expect(bad.status == 2, "\(bad.stdout)\(bad.stderr)")
+        for line in ["[defaults] key-file \(d)/key: refusing the file \(d)/key: its mode 0644", "[defaults] known-hosts \(d)/known_hosts: missing: with host-key-policy = strict",
+                     "[upload] token-file \(d)/missing-token: missing", "\(conf): 3 problems"] {
+            #expect(bad.stderr.contains(line), "\(line): \(bad.stderr)")
+        }
+        chmod(d + "/key", 0o600)
+        FileManager.default.createFile(atPath: d + "/known_hosts", contents: Data())
+        try write()
+        let good = try careAgent(["config", "check", "--config", conf], in: dir)
+        #expect(good.status == 0 && good.stdout.contains("\(conf): good: 1 devices in 1 groups"), "\(good.stdout)\(good.stderr)")
+        if geteuid() == 0 {
+            // Root reads the 0600 key; the service's user (here nobody) could not.
+            let asService = try careAgent(["config", "check", "--config", conf, "--user", "nobody"], in: dir)
+            #expect(asService.status == 2 && asService.stderr.contains("key-file \(d)/key: not readable by nobody, the service's user"), "\(asService.stderr)")
+        }
+        // A [reports] typo: found here, and `report health` says it the same way (exit 2).
+        try write("[reports]\ncpu-warnng = 50")
+        let typo = try careAgent(["config", "check", "--config", conf], in: dir)
+        #expect(typo.status == 2 && typo.stderr.contains("\(conf):11:1: unknown key \"cpu-warnng\" in [reports]"), "\(typo.stderr)")
+        let health = try careAgent(["report", "health", "--config", conf], in: dir)
+        #expect(health.status == 2 && health.stderr.contains("\(conf):11:1: unknown key \"cpu-warnng\" in [reports]"), "\(health.stderr)")
+    }
+
     /// --inventory with agent.conf treats the CSV as the service treats `inventory =`: a group
     /// agent.conf does not define is an error saying what to add; without agent.conf it is created.
     @Test func inventoryGroupsAgreeWithTheService() throws {
