@@ -389,7 +389,10 @@ public struct AgentConfiguration: Sendable {
             try addInventory(InventoryFile(path: resolved))
         }
         let names = Set(devices.map(\.name))
-        for entry in syslogSourceLines {
+        // Devices an [inventory] source brings are known only once it is fetched: a name not here
+        // may be one of them (a message from that address is then matched, or logged as from an
+        // unknown sender).
+        for entry in syslogSourceLines where inventorySources.isEmpty {
             let device = entry.value.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init) ?? ""
             guard names.contains(device) else { throw fail(entry, "no device \(device) in the inventory") }
         }

@@ -66,6 +66,17 @@ import TestSupport
             ("[events]\nwebhook = ftp://x\n", "agent.conf:2:11: expected an https:// URL"),
             ("[events]\nwebhook = https://user:pw@x/hook\n", "agent.conf:2:11: expected a URL without user:password@"),
         ]
+        // A device an [inventory] source brings is not known when the file is read: accepted.
+        let fromSource = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: """
+            [inventory lab]
+            type = netbox
+            url = https://netbox.example.net/
+            token-credential = netbox-token
+            [syslog]
+            listen = udp:127.0.0.1:5514
+            source = 10.0.0.1 mx480-1
+            """))
+        #expect(fromSource.syslog?.sources["10.0.0.1"] == "mx480-1")
         for (text, message) in bad {
             #expect(throws: ConfigurationError.self, "\(text)") { _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text)) }
             do { _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: text)) } catch {
