@@ -90,7 +90,8 @@ public struct BundleIntake: Sendable {
         if let bundle = answer.bundle { logger[metadataKey: "bundle"] = "\(bundle)" }
         logger[metadataKey: "status"] = "\(answer.status)"
         if answer.status >= 400 {
-            logger.warning("upload refused: \(answer.reason)")
+            // The reason may quote the bundle: one log line, no terminal escapes.
+            logger.warning("upload refused: \(TerminalText.escaped(answer.reason))")
         } else {
             logger.info("upload \(answer.status == 201 ? "stored" : "already stored")", metadata: ["size": "\(file.size)"])
         }
@@ -134,13 +135,27 @@ public struct BundleIntake: Sendable {
         if let problem = Self.identityProblem(verified) {
             return IntakeAnswer(status: 422, reason: "inconsistent bundle: \(problem)", bundle: id)
         }
-        let record = StoredBundle(verified: verified, customer: customer, fileName: name, fileSHA256: sha256, fileSize: file.size)
+        var record = StoredBundle(verified: verified, customer: customer, fileName: name, fileSHA256: sha256, fileSize: file.size)
+        // An agent whose clock runs ahead (a VM's clock set forward) dates its bundles in the
+        // future: as dated, one would stay its device's latest for good (newer bundles ignored
+        // by listings, reports and notify) and never age out. Such a bundle counts as collected
+        // when it was received; its manifest keeps what the agent said.
+        if record.collected > record.received.addingTimeInterval(Self.clockAheadTolerance) {
+            logger.warning("bundle dated in the future: counted as collected when received (check the agent's clock)", metadata: [
+                "bundle": "\(id)", "device": "\(TerminalText.escaped(record.device))",
+                "collected": "\(record.collected)", "received": "\(record.received)",
+            ])
+            record.collected = record.received
+            record.finished = record.received
+        }
         // An event bundle opens a case. Also on a duplicate: an upload whose case could not be
         // recorded was answered 503, and its retry lands here (one case per bundle either way).
         let incident = SupportCase(bundle: record, manifest: verified.manifest, at: Date())
         do {
             if let existing = try await database.bundle(id: id) {
-                if let incident { try await openCase(incident, logger: logger) }
+                // Only the same bytes of the same customer are its retry: a different bundle
+                // under a stored id (another customer's, or forged) is refused and opens nothing.
+                if let incident, Self.isRetry(existing, record) { try await openCase(incident, logger: logger) }
                 return Self.duplicateAnswer(existing, record)
             }
             _ = try await Self.offload { () throws(SupportStoreError) in try files.place(file, sha256: sha256) }
@@ -152,7 +167,7 @@ public struct BundleIntake: Sendable {
                 return IntakeAnswer(status: 201, reason: "stored bundle \(id) of \(record.device)", bundle: id)
             case let .duplicate(existing):
                 // Another intake process committed it a moment ago.
-                if let incident { try await openCase(incident, logger: logger) }
+                if let incident, Self.isRetry(existing, record) { try await openCase(incident, logger: logger) }
                 return Self.duplicateAnswer(existing, record)
             }
         } catch {
@@ -184,7 +199,8 @@ public struct BundleIntake: Sendable {
     private func openCase(_ incident: SupportCase, logger: Logger) async throws(SupportStoreError) {
         if try await database.openCase(incident) {
             logger.notice("case opened", metadata: [
-                "customer": "\(incident.customer)", "device": "\(incident.device)", "event.kind": "\(incident.eventKind)",
+                "customer": "\(incident.customer)", "device": "\(TerminalText.escaped(incident.device))",
+                "event.kind": "\(TerminalText.escaped(incident.eventKind))",
                 "case": "\(incident.id.uuidString.lowercased())", "bundle": "\(incident.bundle.uuidString.lowercased())",
             ])
         }
@@ -234,11 +250,20 @@ public struct BundleIntake: Sendable {
         return result
     }
 
+    /// How far ahead of the intake's clock a collection may be dated (clocks drift; transit).
+    static let clockAheadTolerance: TimeInterval = 600
+
+    /// Whether `record` is `existing` uploaded again (the same bytes, the same customer).
+    static func isRetry(_ existing: StoredBundle, _ record: StoredBundle) -> Bool {
+        existing.fileSHA256 == record.fileSHA256 && existing.customer == record.customer
+    }
+
     static func duplicateAnswer(_ existing: StoredBundle, _ record: StoredBundle) -> IntakeAnswer {
-        if existing.fileSHA256 == record.fileSHA256 && existing.customer == record.customer {
+        if isRetry(existing, record) {
             return IntakeAnswer(status: 200, reason: "bundle \(record.id) is stored already", bundle: record.id)
         }
-        return IntakeAnswer(status: 409, reason: "a different bundle with id \(record.id) is stored already; this one is not stored", bundle: record.id)
+        // The same words whoever holds the id: the answer must not tell another customer's ids.
+        return IntakeAnswer(status: 409, reason: "bundle id \(record.id) cannot be stored: the id is taken; this bundle is not stored", bundle: record.id)
     }
 
     /// Why the manifest's device identity disagrees with the facts, if it does.

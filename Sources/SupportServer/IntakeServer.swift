@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Hummingbird
 import HummingbirdTLS
@@ -117,11 +118,16 @@ public enum IntakeServer {
         }
     }
 
+    /// One line saying why: a reason quoting a bundle (a device name, a host name) has its
+    /// control characters escaped, so the line stays one line and carries no terminal escapes.
     static func text(_ status: Int, _ reason: String, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "text/plain; charset=utf-8"
-        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: reason + "\n")))
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: line(reason))))
     }
+
+    /// `reason` as the one line of an answer's body.
+    static func line(_ reason: String) -> String { TerminalText.escaped(reason) + "\n" }
 
     /// The customer the request's credentials name: a live bearer token, else a client
     /// certificate whose subject is allowed for a customer, with the pinned public key when one

@@ -102,7 +102,12 @@ public enum ReadAPI {
 
         let pages = router.group(RouterPath(pagesPrefix + "/:customer"))
         pages.get("/") { request, context -> Response in
-            try await withReports(request, context, database, reports, page: true) { _, customer in
+            // `/reports/ACME` (no slash): the page's relative links would resolve under
+            // `/reports/`; sent to `ACME/`, relative too, so that a proxy's prefix is kept.
+            if !request.uri.path.hasSuffix("/"), let last = request.uri.path.split(separator: "/").last {
+                return Response(status: .permanentRedirect, headers: [.location: "\(last)/"])
+            }
+            return try await withReports(request, context, database, reports, page: true) { _, customer in
                 let links = [("bugs.html", "Bug notifications: which advisories can hit each device"),
                              ("eol.html", "EOL/EOS/EOE: software, chassis and FRUs"),
                              ("health.html", "Health checks"),
@@ -184,11 +189,12 @@ public enum ReadAPI {
     /// password (what a browser sends for the HTML pages; the user name is not checked).
     static func token(_ header: String) -> String? {
         let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[1].count <= 400 else { return nil }
+        // Blanks around the credentials are read as the upload path reads them.
+        guard parts.count == 2, case let value = parts[1].trimmingCharacters(in: .whitespaces), !value.isEmpty, value.count <= 400 else { return nil }
         switch parts[0].lowercased() {
-        case "bearer": return String(parts[1])
+        case "bearer": return value
         case "basic":
-            guard let decoded = Data(base64Encoded: String(parts[1])), let text = String(data: decoded, encoding: .utf8),
+            guard let decoded = Data(base64Encoded: value), let text = String(data: decoded, encoding: .utf8),
                   let colon = text.firstIndex(of: ":") else { return nil }
             return String(text[text.index(after: colon)...])
         default: return nil
@@ -204,13 +210,21 @@ public enum ReadAPI {
             if let header = request.headers[.authorization], let token = token(header), token.count <= 200 {
                 holder = try await database.customer(forTokenHash: UploadToken.hash(token), scope: .read)
             }
+            // A browser asks for the token (as password) on the HTML pages, one realm per
+            // customer: the token it keeps for one customer's pages is not sent to another's.
+            let challenge = page ? "Basic realm=\"care-support reports \(customer.filter { $0 != "\"" && $0 != "\\" })\", charset=\"UTF-8\""
+                : "Bearer realm=\"care-support\""
             guard let holder else {
                 var response = error(401, "no valid credentials: send Authorization: Bearer TOKEN with a token from `care-support token create NAME --read`")
-                // A browser asks for the token (as password) on the HTML pages.
-                response.headers[.wwwAuthenticate] = page ? "Basic realm=\"care-support reports\", charset=\"UTF-8\"" : "Bearer realm=\"care-support\""
+                response.headers[.wwwAuthenticate] = challenge
                 return response
             }
-            guard holder == customer else { return error(403, "this token reads customer \(holder) only") }
+            guard holder == customer else {
+                // A page asks again (the browser offers the login box) instead of a dead end.
+                var response = error(page ? 401 : 403, "this token reads customer \(holder) only")
+                if page { response.headers[.wwwAuthenticate] = challenge }
+                return response
+            }
             return try await body(customer)
         } catch let failure as SupportStoreError {
             context.logger.error("read API: \(failure)")

@@ -154,6 +154,30 @@ import TestSupport
         #expect(try await bench.intake.database.bundles(customer: "ACME", device: nil).isEmpty)
     }
 
+    /// An agent whose clock runs ahead: its bundle counts as collected when received, so that it
+    /// neither stays the device's latest for good nor escapes retention.
+    @Test func aBundleDatedInTheFutureCountsAsCollectedWhenReceived() async throws {
+        let bench = try await Bench()
+        defer { try? FileManager.default.removeItem(at: bench.dir) }
+        let ahead = Date().addingTimeInterval(86_400 * 365 * 70)
+        let answer = try await bench.upload(try BundleWriter.encode(try SampleBundles.contents(device: "r1", started: ahead), key: SampleBundles.agentKey))
+        #expect(answer.status == 201)
+        let stored = try #require(try await bench.intake.database.bundles(customer: "ACME", device: nil).first)
+        #expect(stored.collected <= Date() && stored.collected == stored.received, "\(stored.collected)")
+        // A bundle a little ahead (clocks drift) keeps its own time.
+        let drift = Date().addingTimeInterval(60)
+        #expect(try await bench.upload(try BundleWriter.encode(try SampleBundles.contents(device: "r2", started: drift), key: SampleBundles.agentKey)).status == 201)
+        let r2 = try #require(try await bench.intake.database.bundles(customer: "ACME", device: "r2").first)
+        #expect(abs(r2.collected.timeIntervalSince(drift)) < 1)
+    }
+
+    /// The one line an upload is answered with stays one line without terminal escapes, whatever
+    /// the bundle's device is called.
+    @Test func theAnswerLineEscapesWhatTheBundleSays() {
+        let body = IntakeServer.line("stored bundle X of r1\n2026-12-06 notice forged\u{1B}]0;pwn\u{07}")
+        #expect(body == "stored bundle X of r1\\n2026-12-06 notice forged\\e]0;pwn\\x07\n", "\(body)")
+    }
+
     @Test func theSameIdWithOtherBytesIs409AndNotStored() async throws {
         let bench = try await Bench()
         defer { try? FileManager.default.removeItem(at: bench.dir) }
@@ -164,8 +188,15 @@ import TestSupport
         #expect(try await bench.upload(first).status == 201)
         #expect(try await bench.upload(first).status == 200)
         let conflict = try await bench.upload(second)
-        #expect(conflict.status == 409 && conflict.reason.contains("a different bundle with id \(contents.bundleId)"))
+        #expect(conflict.status == 409 && conflict.reason.contains("bundle id \(contents.bundleId) cannot be stored: the id is taken"))
         #expect(try await bench.intake.database.bundles(customer: "ACME", device: nil).map(\.fileSHA256).count == 1)
+        // An event bundle under the taken id is refused the same way and opens no case: the
+        // case would have told of an incident nobody stored, under another bundle's id.
+        contents.trigger = .event
+        contents.event = TriggerEvent(kind: "core-dump", source: "health-poll", time: SampleBundles.started, evidence: "forged")
+        let forged = try await bench.upload(try BundleWriter.encode(contents, key: SampleBundles.agentKey))
+        #expect(forged.status == 409)
+        #expect(try await bench.intake.database.cases(customer: "ACME", includeClosed: true).isEmpty)
     }
 
     /// The same bytes again are answered from the stored row, not verified again: with the

@@ -140,6 +140,22 @@ import TestSupport
         #expect(status == "200")
         let index = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(read)", base])
         #expect(index.contains("href=\"bugs.html\"") && index.contains("href=\"eol.html\""))
+        // Without its slash the index is sent to it (its relative links would miss the customer).
+        let slashless = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(read)", "-D", "-",
+                                                         "-o", "/dev/null", String(base.dropLast())]).lowercased()
+        #expect(slashless.split(separator: "\r\n").first?.contains(" 308") == true && slashless.contains("location: acme/"), "\(slashless)")
+        // Another customer's token on these pages: asked again, in this customer's realm.
+        _ = try intake.cli("customer", "add", "BETA")
+        let betaRead = String(try intake.cli("token", "create", "BETA", "--read").split(separator: "\n").last!)
+        let wrong = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(betaRead)", "-D", "-",
+                                                     "-o", "/dev/null", base + "bugs.html"])
+        #expect(wrong.split(separator: "\r\n").first?.contains(" 401") == true
+                && wrong.contains("realm=\"care-support reports ACME\""), "\(wrong)")
+        #expect(try intake.get("/customers/ACME/devices", token: betaRead).status == 403, "the API answers 403 as before")
+        // Blanks around a bearer token are read as the upload path reads them.
+        let spaced = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-o", "/dev/null", "-w", "%{http_code}",
+                                                      "-H", "Authorization: Bearer  \(read) ", "https://127.0.0.1:\(intake.port)/api/v1/customers/ACME/devices"])
+        #expect(spaced == "200")
         let scratch = intake.dir.path + "/chromium"
         let dom = try runProgram("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(scratch)", "--dump-dom", "file://\(page)"])
         let firstCVE = try #require(served.first?["cve"] as? String)
