@@ -61,26 +61,40 @@ public struct CustomerNotification: Codable, Sendable {
         self.refused = refused
     }
 
+    /// A part of an item's key: `|` separates the parts, so one inside a part (a device named
+    /// `a|b`) is written `%7C` (and `%` as `%25`); names without either are unchanged.
+    static func keyPart(_ text: String) -> String {
+        guard text.contains("|") || text.contains("%") else { return text }
+        return text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "|", with: "%7C")
+    }
+
+    /// ``keyPart(_:)`` undone.
+    static func keyPartText(_ part: Substring) -> String {
+        guard part.contains("%") else { return String(part) }
+        return part.replacingOccurrences(of: "%7C", with: "|").replacingOccurrences(of: "%25", with: "%")
+    }
+
     /// The items the reports hold now, by key: only what a customer acts on (exposed or possibly
     /// exposed, within or past end of support, warning or critical). The first of equal keys wins.
     public static func currentItems(bugs: BugReport, lifecycle: LifecycleReport, health: HealthReport) -> [String: NotificationItem] {
         var items: [String: NotificationItem] = [:]
         func add(_ item: NotificationItem) { if items[item.key] == nil { items[item.key] = item } }
+        let k = keyPart
         for f in bugs.findings where f.verdict != .notExposedConfig {
-            add(NotificationItem(key: "bug|\(f.device)|\(f.cve)", kind: .bug, device: f.device, change: .new, state: f.verdict.rawValue, previous: nil,
+            add(NotificationItem(key: "bug|\(k(f.device))|\(k(f.cve))", kind: .bug, device: f.device, change: .new, state: f.verdict.rawValue, previous: nil,
                                  summary: "\(f.cve)\(f.jsa.map { " (\($0))" } ?? "") \(f.severity ?? "severity not given"): \(f.title)",
                                  detail: f.reason + (f.fixedIn.map { "; fixed in \($0)" } ?? "")))
         }
         for i in lifecycle.items where i.status == .within || i.status == .past {
             let what = "\(i.kind.rawValue) \(i.name)\(i.model.map { " [\($0)]" } ?? "")\(i.serial.map { " serial \($0)" } ?? "")"
-            add(NotificationItem(key: "eol|\(i.device)|\(i.kind.rawValue)|\(i.name)|\(i.serial ?? "")", kind: .eol, device: i.device, change: .new,
+            add(NotificationItem(key: "eol|\(k(i.device))|\(i.kind.rawValue)|\(k(i.name))|\(k(i.serial ?? ""))", kind: .eol, device: i.device, change: .new,
                                  state: i.status.rawValue, previous: nil,
                                  summary: i.status == .past ? "\(what): past end of support" : "\(what): end of support within \(lifecycle.windowMonths) months",
                                  detail: "end of support \(i.endOfSupport?.description ?? "unknown")\(i.replacement.map { "; replacement \($0)" } ?? "") (\(i.source))"))
         }
         for f in health.findings where f.severity != .info {
             // A threshold finding is one item whatever its value; an alarm or core file is one per what it names.
-            let key = "health|\(f.device)|\(f.check)|\(f.fact)" + (f.threshold == nil ? "|\(f.value)|\(f.message)" : "")
+            let key = "health|\(k(f.device))|\(k(f.check))|\(k(f.fact))" + (f.threshold == nil ? "|\(k(f.value))|\(k(f.message))" : "")
             add(NotificationItem(key: key, kind: .health, device: f.device, change: .new, state: f.severity.rawValue, previous: nil,
                                  summary: f.message, detail: "\(f.fact) = \(f.value)\(f.threshold.map { ", threshold \($0)" } ?? "")"))
         }
@@ -104,21 +118,22 @@ public struct CustomerNotification: Codable, Sendable {
         }
         for (key, state) in told where !state.isEmpty && current[key] == nil {
             let parts = key.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 3, let kind = NotificationItem.Kind(rawValue: parts[0]), devices.contains(parts[1]) else { continue }
-            let device = parts[1]
+            guard parts.count == 3, let kind = NotificationItem.Kind(rawValue: parts[0]), devices.contains(keyPartText(parts[1][...])) else { continue }
+            let device = keyPartText(parts[1][...])
+            let rest = parts[2].split(separator: "|", omittingEmptySubsequences: false).map(keyPartText)
             var summary: String, detail: String?
             switch kind {
             case .bug:
                 // Still in the report as not exposed (configuration) says why; otherwise the release moved out of every range.
-                let still = bugs.findings.first { $0.device == device && $0.cve == parts[2] }
-                summary = "\(parts[2]): no longer \(state)"
+                let still = bugs.findings.first { $0.device == device && $0.cve == rest[0] }
+                summary = "\(rest[0]): no longer \(state)"
                 detail = still.map { "\($0.verdict.rawValue): \($0.reason)" } ?? "the running release is outside every affected range now"
             case .eol:
-                summary = "\(parts[2].split(separator: "|").prefix(2).joined(separator: " ")): no longer \(state == "past" ? "past end of support" : "within the EOL window")"
+                summary = "\(rest.prefix(2).joined(separator: " ")): no longer \(state == "past" ? "past end of support" : "within the EOL window")"
                 detail = "the item is no longer in the device's latest bundle or its status changed"
             case .health:
-                summary = "\(parts[2].split(separator: "|").first ?? ""): cleared"
-                detail = "was \(state): " + parts[2].split(separator: "|").dropFirst().joined(separator: " ")
+                summary = "\(rest.first ?? ""): cleared"
+                detail = "was \(state): " + rest.dropFirst().joined(separator: " ")
             }
             out.append(NotificationItem(key: key, kind: kind, device: device, change: .resolved, state: "", previous: state, summary: summary, detail: detail))
         }

@@ -1,4 +1,6 @@
 import Foundation
+import Reports
+@testable import SupportServer
 import Testing
 import TestSupport
 
@@ -99,6 +101,18 @@ import TestSupport
         } catch {
             #expect("\(error)".contains("unknown key \"cpu-warnin\" in [reports]") && "\(error)".contains("support.conf:"), "\(error)")
         }
+    }
+
+    /// Item keys join their parts with `|`: a device named with one keeps its own items. `a|b`'s
+    /// told item is resolved when `a|b` is reported on, and not when only `a` is.
+    @Test func aDeviceNamedWithTheKeySeparatorKeepsItsOwnItems() {
+        let bugs = BugReport(findings: [], deviceCount: 2, unaffectedCount: 0, dataWarnings: [], dataProblems: [], generated: Date())
+        let key = "bug|\(CustomerNotification.keyPart("a|b"))|CVE-2024-0001"
+        #expect(key == "bug|a%7Cb|CVE-2024-0001")
+        let resolved = CustomerNotification.changes(current: [:], told: [key: "exposed"], devices: ["a|b"], bugs: bugs)
+        #expect(resolved.map(\.device) == ["a|b"] && resolved.first?.summary == "CVE-2024-0001: no longer exposed", "\(resolved)")
+        #expect(CustomerNotification.changes(current: [:], told: [key: "exposed"], devices: ["a"], bugs: bugs).isEmpty)
+        #expect(CustomerNotification.keyPart("r1") == "r1" && CustomerNotification.keyPartText("50%25 used%7C") == "50% used|")
     }
 
     /// The reports as JSON under /api/v1 and as pages at /reports/CUSTOMER/ that a browser opens
