@@ -66,16 +66,12 @@ public struct JunosVersion: Sendable, Hashable, Comparable, Codable, CustomStrin
         return "\(major).\(minor)"
     }
 
-    /// Picks the entry whose key is the longest train prefix of this version: with keys `15.1`
-    /// and `15.1X49`, version `15.1X49-D160.2` matches `15.1X49` and `15.1R7` matches `15.1`.
-    public func longestTrainMatch<Value>(in table: [String: Value]) -> (train: String, value: Value)? {
-        guard let train else { return nil }
-        // Prefixes must end on a component boundary: "15.1" matches "15.1X49" but "15.1" must not match "15.10".
-        let candidates = table.filter { key, _ in
-            train == key || (train.hasPrefix(key) && train.dropFirst(key.count).first == "X")
-        }
-        guard let best = candidates.max(by: { $0.key.count < $1.key.count }) else { return nil }
-        return (best.key, best.value)
+    /// The entry of this version's own train: `15.1X49-D160.2` takes `15.1X49`, `15.1R7` and
+    /// `15.1F5` take `15.1`. An X train is a release train of its own with its own milestones: one
+    /// without a key (`18.2X75`) has no entry, rather than its base train's (`18.2`).
+    public func trainMatch<Value>(in table: [String: Value]) -> (train: String, value: Value)? {
+        guard let train, let value = table[train] else { return nil }
+        return (train, value)
     }
 
     public var description: String { raw }

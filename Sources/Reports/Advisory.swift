@@ -60,6 +60,55 @@ public struct AffectedProduct: Sendable {
 
     /// Whether this entry is about Junos OS Evolved (stored: asked for every device and advisory).
     public var isEvolved: Bool
+    /// The record's CVE id, for warnings found when placing a release.
+    public var cve: String = ""
+    /// Platform scope the description states when the entry and the title name none.
+    public var descriptionScope: DescriptionScope?
+}
+
+/// What a description says about platforms that the record's fields do not (CVE-2021-0254:
+/// "overlayd runs by default in MX Series, ACX Series, and QFX Series platforms. The SRX Series
+/// does not support VXLAN and is therefore not vulnerable to this issue.").
+public struct DescriptionScope: Sendable {
+    /// Platforms a sentence says are not vulnerable (and says nothing more about).
+    var excluded: PlatformSet
+    /// The sentences naming platforms, for reasons.
+    public var sentences: [String]
+
+    /// nil when the description names no platform.
+    init?(description: String) {
+        let text = description.replacingOccurrences(of: "\u{a0}", with: " ").replacingOccurrences(of: "\n", with: " ")
+        var sentences: [String] = []
+        var excluded: [String] = []
+        for sentence in text.components(separatedBy: ". ") {
+            let named = Self.platforms(in: sentence)
+            guard !named.isEmpty else { continue }
+            sentences.append(sentence.trimmingCharacters(in: .whitespaces))
+            let lower = sentence.lowercased()
+            // "The SRX Series ... is therefore not vulnerable": only a plain negative statement
+            // excludes; "other than", "except", "only", "unless", "if" may turn it around.
+            if lower.contains("not vulnerable") || lower.contains("not affected") || lower.contains("not impacted"),
+               !["other than", "except", "only", "unless", " if ", "not only"].contains(where: { lower.contains($0) }) {
+                excluded += named
+            }
+        }
+        guard !sentences.isEmpty else { return nil }
+        self.sentences = sentences
+        self.excluded = PlatformSet(excluded)
+    }
+
+    /// `SRX Series`, `MX Series`, `QFX5120`: the platform names of a sentence.
+    static func platforms(in sentence: String) -> [String] {
+        let pattern = #"\b(?:v?SRX|v?MX|EX|QFX|PTX|ACX|NFX|JRR|OCX)\s?[0-9]*(?:-[0-9A-Z]+)?(?: Series)?\b"#
+        var found: [String] = []
+        var rest = sentence[...]
+        while let range = rest.range(of: pattern, options: .regularExpression) {
+            let name = String(rest[range])
+            if PlatformPattern(name) != nil { found.append(name) }
+            rest = rest[range.upperBound...]
+        }
+        return found
+    }
 }
 
 /// Why an advisory record could not be read at all.
@@ -127,10 +176,80 @@ extension Advisory {
                 defaultStatus: declared, ranges: ranges,
                 // An absent defaultStatus: Juniper lists every affected train, so outside is unaffected.
                 outsideStatus: declared ?? .unaffected, outsideWarning: nil,
-                isEvolved: product.lowercased().contains("evolved")))
+                isEvolved: product.lowercased().contains("evolved"), cve: cve))
         }
+        // Platform scope stated only in the description (no platforms field, none in the title).
+        let scope = DescriptionScope(description: description)
+        for index in affected.indices where affected[index].platformSet.isEmpty { affected[index].descriptionScope = scope }
+        exchangeCrossedBounds()
         checkDefaultStatus()
         checkDescription()
+        checkSolution()
+    }
+
+    /// A `lessThanOrEqual` bound the solution names as fixed (CVE-2024-30406: `<= 23.2R2-EVO`,
+    /// "updated to resolve this specific issue: 23.2R2-EVO"): the record says both. Read as the
+    /// range says (the bound affected), the side that does not hide an exposed device.
+    mutating func checkSolution() {
+        for p in affected.indices {
+            for r in affected[p].ranges.indices {
+                let range = affected[p].ranges[r]
+                guard range.status == .affected, range.warning == nil, let last = range.through?.release,
+                      solutionReleases.contains(where: { $0.isEvolved == last.isEvolved && AffectedRange.sameRelease($0, last) && $0.build == last.build })
+                else { continue }
+                let warning = DataWarning(cve: cve, kind: .boundListedAsFixed,
+                                          detail: "range \(range.text) includes \(last.raw), which the solution lists as fixed",
+                                          reading: "read as the range says (\(last.raw) affected)")
+                affected[p].ranges[r].warning = warning
+                warnings.append(warning)
+            }
+        }
+    }
+
+    /// Two ranges of one entry each bounded on the other's train (CVE-2023-0026: `22.2 <
+    /// 22.3R2-S2, 22.3R3-S1` and `22.3 < 22.2R3-S2`): the bounds were written on the wrong lines.
+    /// Read as exchanged, with a warning; the description says which way, when it says.
+    mutating func exchangeCrossedBounds() {
+        func boundTrain(_ range: AffectedRange) -> String? {
+            guard range.status == .affected, range.startIsTrain, range.unreadable == nil, range.changes.isEmpty,
+                  !range.hasWholeTrainBound, !range.releaseBounds.isEmpty else { return nil }
+            let trains = Set(range.releaseBounds.compactMap(\.train))
+            guard trains.count == 1, let train = trains.first, train != range.start?.train else { return nil }
+            return train
+        }
+        let described = Self.describedRanges(in: description)
+        for p in affected.indices {
+            var ranges = affected[p].ranges
+            for i in ranges.indices {
+                guard let iBound = boundTrain(ranges[i]), let iTrain = ranges[i].start?.train else { continue }
+                guard let j = ranges.indices.first(where: { j in
+                    j != i && ranges[j].start?.train == iBound && boundTrain(ranges[j]) == iTrain
+                        && ranges[j].start?.isEvolved == ranges[i].start?.isEvolved
+                }), i < j else { continue }
+                let (a, b) = (ranges[i], ranges[j])
+                let aBounds = a.fixes.map(\.description).joined(separator: ", ")
+                let bBounds = b.fixes.map(\.description).joined(separator: ", ")
+                func name(_ v: JunosVersion) -> String { v.raw.replacingOccurrences(of: "-EVO", with: "") }
+                let agrees = [(iTrain, b.releaseBounds), (iBound, a.releaseBounds)].allSatisfy { train, bounds in
+                    described.contains { $0.train == train && Set($0.fixes.map(name)) == Set(bounds.map(name)) }
+                }
+                let warning = DataWarning(
+                    cve: cve, kind: .swappedBounds,
+                    detail: "ranges \(a.text) and \(b.text) are each bounded on the other's train",
+                    reading: "read as \(iTrain) < \(bBounds) and \(iBound) < \(aBounds)\(agrees ? " (as the description says)" : "")")
+                // Warnings these two ranges got alone (cross-train) are replaced by this one.
+                warnings.removeAll { $0 == a.warning || $0 == b.warning }
+                for (index, fixes, through) in [(i, b.fixes, b.through), (j, a.fixes, a.through)] {
+                    ranges[index].fixes = fixes
+                    ranges[index].through = through
+                    ranges[index].warning = warning
+                }
+                ranges[i].text = "\(a.text) (read as \(iTrain) < \(bBounds))"
+                ranges[j].text = "\(b.text) (read as \(iBound) < \(aBounds))"
+                warnings.append(warning)
+            }
+            affected[p].ranges = ranges
+        }
     }
 
     /// The English (or first) `value` of a `[{lang, value}]` list.

@@ -163,7 +163,8 @@ enum BugMatcher {
     enum ReleaseOutcome {
         case affected(range: AffectedRange?, warning: DataWarning?)
         case unaffected
-        case undecidable(String)
+        /// Why, and the contradiction in the record it comes from, if any.
+        case undecidable(String, warning: DataWarning? = nil)
     }
 
     /// nil when the pair is plainly unaffected.
@@ -175,6 +176,7 @@ enum BugMatcher {
         guard !releases.isEmpty else { return nil }
         var affectedReleases: [(name: String?, version: JunosVersion, product: AffectedProduct, range: AffectedRange?, warning: DataWarning?, platform: PlatformVerdict)] = []
         var undecidable: [String] = []
+        var undecidableWarning: DataWarning?
         for (position, (name, version)) in releases.enumerated() {
             for (productIndex, product) in advisory.affected.enumerated() where product.isEvolved == version.isEvolved {
                 // The release first (cached per report): most pairs end there, before any platform work.
@@ -190,11 +192,17 @@ enum BugMatcher {
                     }
                 }
                 if case .unaffected = outcome { continue }
-                let platform = PlatformMatch.check(product.platformSet, source: product.platformSource, subject: context)
+                var platform = PlatformMatch.check(product.platformSet, source: product.platformSource, subject: context)
                 if case .doesNotMatch = platform { continue }
+                if let scope = product.descriptionScope, let model = context.model, !model.isEmpty {
+                    // The fields name no platform but the description does: it excludes, or leaves undecided.
+                    if !scope.excluded.isEmpty, case .matches = PlatformMatch.check(scope.excluded, source: "description", subject: context) { continue }
+                    platform = .undecided("the record's fields name no platform, but its description does: \(scope.sentences.map { "\"\($0)\"" }.joined(separator: " "))")
+                }
                 switch outcome {
                 case .unaffected: continue
-                case let .undecidable(why):
+                case let .undecidable(why, contradiction):
+                    undecidableWarning = undecidableWarning ?? contradiction
                     undecidable.append(version.rangeProblem != nil ? "\(label(name))\(why)" : "\(label(name))\(version.raw): \(why)")
                 case let .affected(range, warning):
                     affectedReleases.append((name, version, product, range, warning, platform))
@@ -223,7 +231,7 @@ enum BugMatcher {
         guard let first = ordered.first else {
             guard !undecidable.isEmpty else { return nil }
             return finding(.possiblyExposed, "release cannot be placed in the advisory's ranges: \(undecidable.joined(separator: "; "))",
-                           fixedIn: nil, warning: advisory.warnings.first { [.nonReleaseBound, .unreadableVersion].contains($0.kind) })
+                           fixedIn: nil, warning: undecidableWarning ?? advisory.warnings.first { [.nonReleaseBound, .unreadableVersion].contains($0.kind) })
         }
         softwareUpdates = context.softwareUpdates.isEmpty ? [] : device.facts.software?.softwareUpdates(on: first.name) ?? []
         let rangeText = first.range.map { "in range \($0.text)" } ?? "outside the listed ranges, read as \(first.product.outsideStatus.rawValue) by defaultStatus"
@@ -254,20 +262,43 @@ enum BugMatcher {
         case let .statements(paths, any):
             let check = checkConfiguration(paths, device: device, index: configuration ?? device.configuration.map(ConfigurationIndex.init))
             let joiner = any ? " or " : " and "
+            let looked = "looked for \(paths.map { "[\($0.text)]" }.joined(separator: joiner))"
+            // "Not exposed" from absent statements, unless the prose says absence proves nothing.
+            func notExposed(_ absentText: String) -> BugFinding {
+                if let caveat = requirement.absenceCaveat {
+                    return finding(.possiblyExposed, "\(releaseText); \(platformText); configuration undecided: \(absentText) not configured, but \(caveat)", fixedIn: fix, warning: warning)
+                }
+                return finding(.notExposedConfig, "\(releaseText); \(platformText); configuration absent: \(absentText) not configured", fixedIn: fix, warning: warning)
+            }
+            func exposed(_ shown: String) -> BugFinding {
+                if let caveat = requirement.presenceCaveat {
+                    return finding(.possiblyExposed, "\(releaseText); \(platformText); configured: \(shown), but \(caveat)", fixedIn: fix, warning: warning)
+                }
+                return finding(.exposed, "\(releaseText); \(platformText); configured: \(shown)", fixedIn: fix, warning: warning)
+            }
+            if let mixed = requirement.mixed {
+                // Only all present or all absent decide when the combination cannot be read.
+                if check.undecided == nil, check.absent.isEmpty {
+                    return exposed(check.present.map { "[\($0.text)]" }.joined(separator: ", "))
+                }
+                if check.undecided == nil, check.present.isEmpty {
+                    return notExposed(paths.map { "[\($0.text)]" }.joined(separator: ", "))
+                }
+                let found = check.present.isEmpty ? "" : "; configured: \(check.present.map { "[\($0.text)]" }.joined(separator: ", "))"
+                return finding(.possiblyExposed, "\(releaseText); \(platformText); configuration undecided: \(check.undecided ?? mixed)\(found) (\(looked); \(mixed))", fixedIn: fix, warning: warning)
+            }
             if let missing = check.undecided {
                 // Missing statements decide "not exposed" only when every needed one is known absent.
                 if !any, let absent = check.absent.first {
-                    return finding(.notExposedConfig, "\(releaseText); \(platformText); configuration absent: [\(absent.text)] not configured", fixedIn: fix, warning: warning)
+                    return notExposed("[\(absent.text)]")
                 }
-                return finding(.possiblyExposed, "\(releaseText); \(platformText); configuration undecided: \(missing) (looked for \(paths.map { "[\($0.text)]" }.joined(separator: joiner)))", fixedIn: fix, warning: warning)
+                return finding(.possiblyExposed, "\(releaseText); \(platformText); configuration undecided: \(missing) (\(looked))", fixedIn: fix, warning: warning)
             }
             let satisfied = any ? !check.present.isEmpty : check.absent.isEmpty
             if satisfied {
-                let shown = (any ? Array(check.present.prefix(1)) : check.present).map { "[\($0.text)]" }.joined(separator: ", ")
-                return finding(.exposed, "\(releaseText); \(platformText); configured: \(shown)", fixedIn: fix, warning: warning)
+                return exposed((any ? Array(check.present.prefix(1)) : check.present).map { "[\($0.text)]" }.joined(separator: ", "))
             }
-            let absent = (any ? check.absent : Array(check.absent.prefix(1))).map { "[\($0.text)]" }.joined(separator: joiner)
-            return finding(.notExposedConfig, "\(releaseText); \(platformText); configuration absent: \(absent) not configured", fixedIn: fix, warning: warning)
+            return notExposed((any ? check.absent : Array(check.absent.prefix(1))).map { "[\($0.text)]" }.joined(separator: joiner))
         }
     }
 
@@ -280,27 +311,40 @@ enum BugMatcher {
         return (primary, distinct.count > 1 ? all : nil)
     }
 
-    /// Where a release stands against one product entry: the ranges it falls in (an affected one
-    /// wins; a release both affected and unaffected by different entries is read as affected), else
-    /// the status outside the ranges.
+    /// Where a release stands against one product entry: the ranges it falls in, else the status
+    /// outside the ranges. A release in both an affected and an unaffected range takes the status
+    /// of the narrower one (`unaffected < 15.1R1` within `affected < 20.4R3-S8`: 12.3R12 is
+    /// unaffected); when neither lies within the other it is undecidable, with a warning.
     static func place(_ version: JunosVersion, in product: AffectedProduct) -> ReleaseOutcome {
-        var affectedBy: AffectedRange?
-        var unaffectedBy = false
+        var affectedBy: [AffectedRange] = []
+        var unaffectedBy: [AffectedRange] = []
         var undecided: [String] = []
         for range in product.ranges {
             switch range.place(version) {
             case .outside: continue
             case let .inside(status):
                 switch status {
-                case .affected: if affectedBy == nil { affectedBy = range }
-                case .unaffected: unaffectedBy = true
+                case .affected: affectedBy.append(range)
+                case .unaffected: unaffectedBy.append(range)
                 case .unknown: undecided.append("\(range.text) says unknown")
                 }
             case let .undecidable(why): undecided.append(why)
             }
         }
-        if let affectedBy { return .affected(range: affectedBy, warning: affectedBy.warning) }
-        if unaffectedBy { return .unaffected }
+        if let first = affectedBy.first, !unaffectedBy.isEmpty {
+            // A range within every range of the other status that holds the release decides.
+            if unaffectedBy.contains(where: { u in affectedBy.allSatisfy { u.isNarrower(than: $0) } }) { return .unaffected }
+            if let narrower = affectedBy.first(where: { a in unaffectedBy.allSatisfy { a.isNarrower(than: $0) } }) {
+                return .affected(range: narrower, warning: narrower.warning)
+            }
+            let unaffected = unaffectedBy[0]
+            let warning = DataWarning(cve: product.cve, kind: .conflictingStatus,
+                                      detail: "\(version.raw) is in the affected range \(first.text) and the unaffected range \(unaffected.text), neither within the other",
+                                      reading: "reported as undecidable for such releases")
+            return .undecidable("in the affected range \(first.text) and the unaffected range \(unaffected.text), neither within the other", warning: warning)
+        }
+        if let affectedBy = affectedBy.first { return .affected(range: affectedBy, warning: affectedBy.warning) }
+        if !unaffectedBy.isEmpty { return .unaffected }
         if !undecided.isEmpty { return .undecidable(undecided.joined(separator: "; ")) }
         switch product.outsideStatus {
         case .unaffected: return .unaffected

@@ -4,18 +4,28 @@ import Junos
 /// The configuration an advisory needs, read from its prose: the Junos hierarchy paths it names
 /// (`[system services web-management http]`, `[edit chassis redundancy] graceful-switchover;`,
 /// `set services ssl proxy profile ...`), whether any one or all of them must be present, or that
-/// no configuration is needed.
+/// no configuration is needed. Prose that is not a plain statement list is read for what it
+/// surely says and no more: see ``mixed``, ``absenceCaveat`` and ``presenceCaveat``.
 public struct ConfigurationRequirement: Sendable {
     public enum Kind: Sendable, Equatable {
-        /// The record names no configuration, or says none is needed.
+        /// The record says no configuration is needed.
         case none(String)
         /// These statements; `any`: one is enough, else all are needed.
         case statements([StatementPath], any: Bool)
-        /// Prose the extraction cannot read.
+        /// Prose the extraction cannot read, or no prose at all (the requirement is unknown).
         case unreadable(String)
     }
 
     public var kind: Kind
+    /// Set when the prose combines alternatives and requirements in a way the reader does not
+    /// take apart (`[a] and either [b] or [c]`): only "all present" and "all absent" decide.
+    public var mixed: String?
+    /// Why the absence of the listed statements does not show the device unexposed (the prose
+    /// says the feature is on by default, or that its statements are only some examples).
+    public var absenceCaveat: String?
+    /// Why the presence of the statements does not show the device exposed (the prose names a
+    /// condition outside the configuration, such as which process runs).
+    public var presenceCaveat: String?
 
     /// The requirement of an advisory: its configuration prose, else a feature its product name
     /// carries (`Junos OS with LDP enabled` → `[protocols ldp]`).
@@ -35,77 +45,226 @@ public struct ConfigurationRequirement: Sendable {
 
     public init(kind: Kind) { self.kind = kind }
 
+    /// Phrases that say no configuration is needed.
+    static let noConfigurationPhrases = ["no minimum configuration", "no minimal configuration", "no specific configuration",
+                                         "no configuration is required", "no special configuration", "no particular configuration"]
+
     /// Extracts the requirement from `configurations[].value`.
     public init(prose: String?) {
-        guard let prose else { kind = .none("the record names no configuration"); return }
-        let text = prose.replacingOccurrences(of: "\u{a0}", with: " ")
-        let lower = text.lowercased()
-        for phrase in ["no minimum configuration", "no specific configuration", "no configuration is required",
-                       "no special configuration", "no particular configuration", "enabled by default"] where lower.contains(phrase) {
-            kind = .none("the record says \"\(phrase)\"")
+        // A record that says nothing about configuration has not said "none needed".
+        guard let prose else {
+            kind = .unreadable("unknown configuration requirement: the record has no configuration text")
             return
         }
-        let paths = Self.extractPaths(text)
+        let text = Self.joiningBrackets(prose.replacingOccurrences(of: "\u{a0}", with: " "))
+        let lower = text.lowercased()
+        let layout = Self.extract(text)
+        let paths = layout.paths
+        // "No ... configuration" and "enabled by default" decide only when they are the whole
+        // statement: prose that also names statements says something narrower (CVE-2024-47505:
+        // none from the CLI, SNMP for the SNMP route; CVE-2024-39561: no-syn-check and Express Path).
+        if let phrase = Self.noConfigurationPhrases.first(where: { lower.contains($0) }) {
+            if paths.isEmpty { kind = .none("the record says \"\(phrase)\""); return }
+            kind = .unreadable("the record says \"\(phrase)\" and also names \(paths.map { "[\($0.text)]" }.joined(separator: ", ")): which applies to this device cannot be read from the prose")
+            return
+        }
+        let byDefault = Self.defaultPhrase(lower)
         guard !paths.isEmpty else {
+            if let byDefault, !lower.contains("not \(byDefault)") { kind = .none("the record says \"\(byDefault)\""); return }
             let excerpt = text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(160)
             kind = .unreadable("no Junos hierarchy path in the configuration prose: \"\(excerpt)\(text.count > 160 ? "..." : "")\"")
             return
         }
-        let any = lower.contains("either") || lower.range(of: #"\]\s*or\b"#, options: .regularExpression) != nil
-            || lower.range(of: #"\n\s*or\s*\n"#, options: .regularExpression) != nil || lower.contains(" one of ")
-        // When all are needed and one path extends another listed one (`[protocols pim]`,
-        // `[protocols pim rp config]`), the longer one is an example of the shorter: the shorter
-        // decides. Reading examples as requirements would hide exposed devices.
-        let needed = any ? paths : paths.filter { path in !paths.contains { $0 != path && $0.isPrefix(of: path) } }
-        kind = .statements(needed, any: any)
+        var absence: [String] = []
+        if let byDefault { absence.append("the record says \"\(byDefault)\"") }
+        for phrase in ["other examples", "refer to your product documentation", "refer to product documentation"] where lower.contains(phrase) {
+            absence.append("the record says its statements are examples (\"\(phrase)\")")
+            break
+        }
+        if !layout.unparsed.isEmpty {
+            absence.append("the prose has bracketed text that is not read as a statement: \(layout.unparsed.prefix(3).map { "\"[\($0)]\"" }.joined(separator: ", "))")
+        }
+        for phrase in ["needs to run ", "is running on the device", "agent is running"] where lower.contains(phrase) {
+            presenceCaveat = "the record also needs a condition the configuration does not show (\"\(phrase.trimmingCharacters(in: .whitespaces))\")"
+            break
+        }
+        absenceCaveat = absence.isEmpty ? nil : absence.joined(separator: "; ")
+
+        let structure = Self.structure(layout)
+        switch structure {
+        case .all:
+            // When all are needed and one path extends another listed one (`[protocols pim]`,
+            // `[protocols pim rp config]`), the longer one is an example of the shorter: the shorter
+            // decides. Reading examples as requirements would hide exposed devices.
+            kind = .statements(paths.filter { path in !paths.contains { $0 != path && $0.isPrefix(of: path) } }, any: false)
+        case .any:
+            kind = .statements(paths, any: true)
+        case let .mixed(why):
+            kind = .statements(paths, any: false)
+            mixed = why
+        }
+    }
+
+    /// "enabled by default", "in effect by default", "implicitly / by default": the phrase found.
+    static func defaultPhrase(_ lower: String) -> String? {
+        guard let range = lower.range(of: #"(?:[a-z]+ )?[a-z]+ (?:/ )?by default"#, options: .regularExpression) else { return nil }
+        return String(lower[range])
+    }
+
+    /// Bracketed text that runs over lines (`[protocols bgp group <group-name> traceoptions\n\n packets detail]`)
+    /// put on one line, so that each bracket is read whole. A bracket still open after 400
+    /// characters, or at another `[`, is left as written.
+    static func joiningBrackets(_ text: String) -> String {
+        var result = ""
+        var pending: String?
+        for character in text {
+            if var open = pending {
+                if character == "]" {
+                    result += open + "]"
+                    pending = nil
+                } else if character == "[" || open.count > 400 {
+                    result += open
+                    pending = character == "[" ? "[" : nil
+                    if pending == nil { result.append(character) }
+                } else {
+                    open.append(character.isNewline ? " " : character)
+                    pending = open
+                }
+            } else if character == "[" {
+                pending = "["
+            } else {
+                result.append(character)
+            }
+        }
+        return result + (pending ?? "")
+    }
+
+    /// How the listed statements combine.
+    enum Structure: Equatable { case all, any, mixed(String) }
+
+    /// Reads the prose around the statements: before the first (the introduction) and between
+    /// them (the gaps). "Either", "one of", "one or more of", "at least one", "the following
+    /// examples", or `or` between every two statements: any one is enough. None of these: all are
+    /// needed. Alternatives and "and" together, alternatives only for part of the list, or a
+    /// second "either" between statements: mixed.
+    static func structure(_ layout: Layout) -> Structure {
+        guard layout.paths.count > 1 else { return .all }
+        let anyWords = ["either", "one of", "one or more of", "at least one of", "following examples", "any of the following"]
+        func hasAny(_ s: String) -> Bool { anyWords.contains { s.contains($0) } }
+        func isOr(_ s: String) -> Bool {
+            let words = s.split(whereSeparator: { !$0.isLetter }).map(String.init)
+            return words == ["or"] || s.contains("also vulnerable") || s.contains("also affected")
+        }
+        func isAnd(_ s: String) -> Bool {
+            s.range(of: #"\b(and|both)\b"#, options: .regularExpression) != nil
+        }
+        let intro = layout.intro.lowercased()
+        let gaps = layout.gaps.map { $0.lowercased() }
+        let adjacencies = layout.paths.count - 1
+        let orGaps = gaps.filter(isOr).count
+        let andGaps = gaps.filter { !isOr($0) && isAnd($0) }
+        let anyGaps = gaps.filter { !isOr($0) && hasAny($0) }
+        let introAny = hasAny(intro)
+        if !introAny && orGaps == 0 && anyGaps.isEmpty { return .all }
+        if let and = andGaps.first {
+            return .mixed("the prose lists alternatives and also joins statements with \"\(and.trimmingCharacters(in: .whitespaces).prefix(80))\"")
+        }
+        if let second = anyGaps.first {
+            return .mixed("the prose opens another set of alternatives between the statements (\"\(second.trimmingCharacters(in: .whitespaces).prefix(80))\")")
+        }
+        if introAny || orGaps == adjacencies { return .any }
+        return .mixed("\"or\" separates only some of the listed statements")
+    }
+
+    /// The statements of the prose in order, with the prose before, between and after them.
+    struct Layout {
+        var paths: [StatementPath] = []
+        /// Prose before the first statement.
+        var intro = ""
+        /// Prose between consecutive statements (only the non-blank gaps).
+        var gaps: [String] = []
+        /// Bracketed text that looks like a statement but could not be read as one.
+        var unparsed: [String] = []
+        /// Paths the statements may also sit under ("at the top level, under [logical-systems], or [routing-instances]").
+        var prefixes: [StatementPath] = []
+        private var pendingGap = ""
+
+        mutating func prose(_ text: String) {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { return }
+            if paths.isEmpty { intro += (intro.isEmpty ? "" : " ") + trimmed } else { pendingGap += (pendingGap.isEmpty ? "" : " ") + trimmed }
+        }
+
+        mutating func add(_ raw: String) {
+            guard let path = StatementPath(raw) else {
+                let trimmed = raw.trimmingCharacters(in: .whitespaces)
+                if trimmed.first?.isLetter == true { unparsed.append(trimmed) }
+                return
+            }
+            guard !paths.contains(where: { $0.text == path.text }) else { return }
+            if !paths.isEmpty, !pendingGap.isEmpty { gaps.append(pendingGap) }
+            pendingGap = ""
+            paths.append(path)
+        }
     }
 
     /// Bracketed paths, `[edit X]` followed by `statement;` lines, and `set ...` lines.
-    static func extractPaths(_ text: String) -> [StatementPath] {
-        var result: [StatementPath] = []
-        func add(_ raw: String) {
-            if let path = StatementPath(raw), !result.contains(where: { $0.text == path.text }) { result.append(path) }
-        }
+    static func extractPaths(_ text: String) -> [StatementPath] { extract(joiningBrackets(text)).paths }
+
+    static func extract(_ text: String) -> Layout {
+        var layout = Layout()
         let lines = text.components(separatedBy: "\n")
         var editContext: String?
         for line in lines.prefix(400) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { editContext = nil; continue }
+            // "either at the top level, under [logical-systems], or [routing-instances]": those
+            // brackets are where the listed statements may sit, not statements of their own.
+            let lowerLine = trimmed.lowercased()
+            let hierarchyPhrase = lowerLine.contains("top level") && lowerLine.contains("under [")
             var rest = Substring(trimmed)
             var sawBracket = false
             while let open = rest.firstIndex(of: "["), let close = rest[open...].firstIndex(of: "]") {
+                layout.prose(String(rest[..<open]))
                 let inside = rest[rest.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
                 sawBracket = true
-                if inside.hasPrefix("edit ") {
+                if hierarchyPhrase {
+                    if let prefix = StatementPath(inside) { layout.prefixes.append(prefix) }
+                    layout.prose("[\(inside)]")
+                } else if inside.hasPrefix("edit ") {
                     editContext = String(inside.dropFirst(5))
                     // `[edit interfaces interface-name]` alone names a statement too.
                 } else if let context = editContext, !inside.hasPrefix("set "), inside.hasSuffix(";") {
-                    add(context + " " + inside)
-                } else {
-                    add(inside)
+                    layout.add(context + " " + inside)
+                } else if !inside.isEmpty {
+                    layout.add(inside)
                 }
                 rest = rest[rest.index(after: close)...]
             }
-            if sawBracket { continue }
+            if sawBracket { layout.prose(String(rest)); continue }
             if trimmed.hasPrefix("set ") {
                 // `[edit policy-options]` then `set policy-statement ...`: the set is relative to the edit level.
-                add((editContext.map { $0 + " " } ?? "") + trimmed.dropFirst(4))
+                layout.add((editContext.map { $0 + " " } ?? "") + trimmed.dropFirst(4))
             } else if let context = editContext, trimmed.hasSuffix(";") {
-                add(context + " " + trimmed)
+                layout.add(context + " " + trimmed)
+            } else {
+                layout.prose(trimmed)
             }
         }
         // An `[edit X]` with no statement under it still names X.
-        if result.isEmpty {
+        if layout.paths.isEmpty {
             for line in lines {
                 if let open = line.range(of: "[edit "), let close = line[open.upperBound...].firstIndex(of: "]") {
-                    add(String(line[open.upperBound..<close]))
+                    layout.add(String(line[open.upperBound..<close]))
                 }
             }
         }
-        return result
+        if !layout.prefixes.isEmpty {
+            for index in layout.paths.indices where layout.paths[index].anchored { layout.paths[index].prefixes = layout.prefixes }
+        }
+        return layout
     }
 }
-
 /// One Junos hierarchy path from advisory prose, split into components.
 public struct StatementPath: Sendable, Equatable {
     public enum Component: Sendable, Equatable {
@@ -122,6 +281,9 @@ public struct StatementPath: Sendable, Equatable {
     public var text: String
     /// True when the path starts at a top-level statement; otherwise it may sit anywhere.
     public var anchored: Bool
+    /// Where else an anchored path may start besides the top level: each prefix's entries
+    /// (`logical-systems <name>`, `routing-instances <name>`), and the prefixes within one another.
+    public var prefixes: [StatementPath] = []
 
     static let topLevel: Set<String> = [
         "system", "chassis", "interfaces", "protocols", "routing-options", "routing-instances", "policy-options",
@@ -144,20 +306,46 @@ public struct StatementPath: Sendable, Equatable {
     init?(_ raw: String) {
         var text = raw.replacingOccurrences(of: "\u{a0}", with: " ").replacingOccurrences(of: "…", with: " ... ")
         // `<vlan ID>` → one placeholder; `( stp | mstp )` → one token.
-        text = text.replacingOccurrences(of: #"<[^>]*>"#, with: " <> ", options: .regularExpression)
+        // A name written into a word (`ae<number>`, `irb.<number>`, `<name>.<unit>`) is one placeholder.
+        text = text.replacingOccurrences(of: #"(?:[A-Za-z0-9_.-]*<[^>]*>)+[A-Za-z0-9_.-]*"#, with: " <> ", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"\.\.\.(?=[a-z])"#, with: "... ", options: .regularExpression)
         text = text.replacingOccurrences(of: #"\(\s*([^)]*?)\s*\)"#, with: "($1)", options: .regularExpression)
         text = text.replacingOccurrences(of: #"\s*\|\s*"#, with: "|", options: .regularExpression)
+        text = Self.firstWordOfEachAlternative(text)
         var words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         words = words.map { $0.hasSuffix(";") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty && $0 != "set" && $0 != "edit" }
+        // Prose writes `traceoptions packets detail`; Junos has `traceoptions flag packets detail`.
+        var index = 0
+        while index + 1 < words.count {
+            if words[index] == "traceoptions", !Self.traceoptionsStatements.contains(words[index + 1]),
+               Self.isKeywordLike(words[index + 1]) {
+                words.insert("flag", at: index + 1)
+            }
+            index += 1
+        }
         guard let first = words.first, words.count <= 24 else { return nil }
         // Only statement-like text: a first word that is a Junos keyword.
         guard first.range(of: #"^[a-z][a-z0-9-]*$"#, options: .regularExpression) != nil else { return nil }
         var components: [Component] = []
         var shown: [String] = []
         var previous = ""
+        var valuesLeft = 0
         for word in words {
             defer { previous = word }
-            if Self.listKeywords.contains(previous), word != "<>", word != "...", !word.hasPrefix("(") {
+            if valuesLeft > 0, word != "...", word != "<>" {
+                // The documentation's names for a statement's values (`route-filter destination-prefix
+                // match-type`): any value, not keywords the configuration must hold.
+                valuesLeft -= 1
+                components.append(.placeholder); shown.append("<\(word)>")
+                continue
+            }
+            valuesLeft = Self.valueStatements[word] ?? 0
+            if Self.listKeywords.contains(previous), Self.statementsNeverNames.contains(word) {
+                // `interfaces unit family mpls`: the prose left the names out; the word is the next statement.
+                components.append(.placeholder); shown.append("<name>")
+                valuesLeft = Self.valueStatements[word] ?? 0
+                components.append(.keyword([word])); shown.append(word)
+            } else if Self.listKeywords.contains(previous), word != "<>", word != "...", !word.hasPrefix("(") {
                 // An example name after a list keyword (`policy-statement my-policy`).
                 components.append(.placeholder); shown.append("<\(word)>")
             } else if word == "..." || word == ".." {
@@ -167,7 +355,7 @@ public struct StatementPath: Sendable, Equatable {
             } else if word.hasPrefix("("), word.hasSuffix(")") {
                 let options = word.dropFirst().dropLast().split(separator: "|").map(String.init)
                 components.append(.keyword(options)); shown.append(word)
-            } else if word.range(of: #"^[a-z][a-z0-9-]*(/[a-z][a-z-]*)+$"#, options: .regularExpression) != nil {
+            } else if word.range(of: #"^[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)+$"#, options: .regularExpression) != nil {
                 components.append(.keyword(word.split(separator: "/").map(String.init))); shown.append(word)
             } else if word.range(of: #"^[a-z][a-z0-9-]*$"#, options: .regularExpression) != nil,
                       !(word.hasSuffix("-name") && word != "host-name" && word != "domain-name"), !word.hasSuffix("-value") {
@@ -182,6 +370,42 @@ public struct StatementPath: Sendable, Equatable {
         anchored = Self.topLevel.contains(first)
     }
 
+    /// Statements that the prose writes right after a list keyword when it leaves the entry's
+    /// name out (`[interfaces unit family mpls]`); never an example name.
+    static let statementsNeverNames: Set<String> = ["unit", "family", "interface", "neighbor", "group", "term", "from", "then", "instance-type"]
+
+    /// The statements directly under `traceoptions`; any other word after it is a flag.
+    static let traceoptionsStatements: Set<String> = ["flag", "file", "level", "no-remote-trace", "filter", "size", "files"]
+
+    /// Statements whose following words are values the documentation names (`route-filter
+    /// destination-prefix match-type`), with how many.
+    static let valueStatements: [String: Int] = ["route-filter": 2, "prefix-list-filter": 2, "route-filter-list": 2]
+
+    /// `(finger|rest control|tftp-server)` → `(finger|rest|tftp-server)`: an alternative is one
+    /// keyword; of a multi-word one only the first is kept (it then matches less, never more).
+    static func firstWordOfEachAlternative(_ text: String) -> String {
+        var result = ""
+        var group: String?
+        for character in text {
+            if var open = group {
+                if character == ")" {
+                    let options = open.split(separator: "|").compactMap { $0.split(separator: " ").first.map(String.init) }
+                    result += "(" + options.joined(separator: "|") + ")"
+                    group = nil
+                } else {
+                    open.append(character)
+                    group = open
+                }
+            } else if character == "(" {
+                group = ""
+            } else {
+                result.append(character)
+            }
+        }
+        if let group { result += "(" + group }
+        return result
+    }
+
     /// Whether the (group-expanded, inactive-free) configuration has this statement. The walk is
     /// iterative and bounded: a path has at most 24 components, and at most `limit` statements are visited.
     public func isPresent(in root: ConfigStatement, limit: Int = 2_000_000) -> Bool {
@@ -193,7 +417,7 @@ public struct StatementPath: Sendable, Equatable {
         var budget = limit
         var work: [(ConfigStatement, Int, Bool)]
         if anchored {
-            work = [(index.root, 0, false)]
+            work = startingStatements(index.root).map { ($0, 0, false) }
         } else {
             // The path may sit anywhere: start at every statement with its first keyword.
             guard case let .keyword(options) = components[0] else { return false }
@@ -216,19 +440,64 @@ public struct StatementPath: Sendable, Equatable {
                 for child in levels { work.append((child, index + 1, false)) }
             case let .keyword(options):
                 for child in levels where options.contains(child.keyword) { work.append((child, index + 1, true)) }
-                if byKeyword, node.children.isEmpty, let value = node.value, components.count - index <= 2 {
-                    // A leaf reached by its keyword: the remaining words are its value. A single
-                    // keyword-like value must be the word; other values (`5000`) are examples.
-                    let keywordLike = Self.isKeywordLike(value)
-                    if components.count - index == 1 && keywordLike {
-                        if options.contains(value) { return true }
-                    } else {
-                        return true
-                    }
+                // XML keeps `flag update detail` as `<flag><name>update</name><detail/></flag>`.
+                if byKeyword, let identifier = node.identifier, options.contains(identifier) { work.append((node, index + 1, false)) }
+                if byKeyword, node.children.isEmpty, let value = node.value, components.count - index <= 2,
+                   Self.value(value, matches: components[index...]) {
+                    return true
                 }
             }
         }
         return false
+    }
+
+    /// A leaf reached by its keyword: the remaining components are its value's words. A
+    /// keyword-like word must be one of the options; other values (`5000`, `ge-0/0/0`) are
+    /// examples, unless the options themselves carry digits (`hmac-sha-384`): then the word is
+    /// compared too. A keyword with no word left for it is missing.
+    static func value(_ value: String, matches remaining: ArraySlice<Component>) -> Bool {
+        let words = value.split(separator: " ")
+        for (offset, component) in remaining.enumerated() {
+            switch component {
+            case .gap: return true
+            case .placeholder: continue
+            case let .keyword(options):
+                guard offset < words.count else { return false }
+                let word = String(words[offset])
+                let compared = isKeywordLike(word) || options.contains { $0.contains(where: \.isNumber) }
+                if compared, !options.contains(word) { return false }
+            }
+        }
+        return true
+    }
+
+    /// The statements an anchored path may start at: the top, and each entry of a prefix
+    /// (`logical-systems LS1`, `routing-instances VRF1`), also one within another.
+    func startingStatements(_ root: ConfigStatement) -> [ConfigStatement] {
+        guard !prefixes.isEmpty else { return [root] }
+        var starts = [root]
+        var frontier = [root]
+        for _ in 0..<2 {
+            var next: [ConfigStatement] = []
+            for node in frontier {
+                for prefix in prefixes { next += prefix.entries(under: node) }
+            }
+            starts += next
+            frontier = next
+            if starts.count > 100_000 { break }
+        }
+        return starts
+    }
+
+    /// The entries this keyword-only path names under `node`: a list entry with its name
+    /// (`<logical-systems><name>LS1</name>`), or each child of a container (`routing-instances { VRF1 {...} }`).
+    func entries(under node: ConfigStatement) -> [ConfigStatement] {
+        var level = [node]
+        for component in components {
+            guard case let .keyword(options) = component else { return [] }
+            level = level.flatMap { $0.children.filter { options.contains($0.keyword) } }
+        }
+        return level.flatMap { entry in entry.identifier != nil ? [entry] : entry.children }
     }
 
     /// Whether `other` starts with every component of this path.
@@ -250,7 +519,8 @@ public struct StatementPath: Sendable, Equatable {
     /// The ``ConfiguredFeature`` that says the same as this path, for devices whose configuration
     /// statements are not at hand but whose feature profile is.
     var feature: ConfiguredFeature? {
-        guard anchored else { return nil }
+        // The feature profile knows only the top level, not logical systems or instances.
+        guard anchored, prefixes.isEmpty else { return nil }
         var words: [String] = []
         for component in components {
             guard case let .keyword(options) = component, options.count == 1 else { break }

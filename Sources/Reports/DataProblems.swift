@@ -19,6 +19,12 @@ public struct DataWarning: Codable, Sendable, Equatable, Hashable {
         case nonReleaseBound = "non-release-bound"
         /// A version field that cannot be read at all.
         case unreadableVersion = "unreadable-version"
+        /// Two ranges each bounded on the other's train (`22.2 < 22.3R2-S2` and `22.3 < 22.2R3-S2`).
+        case swappedBounds = "swapped-bounds"
+        /// A release in an affected and an unaffected range, neither within the other.
+        case conflictingStatus = "conflicting-status"
+        /// A range's inclusive bound that the solution lists as fixed.
+        case boundListedAsFixed = "bound-listed-as-fixed"
     }
 
     public var cve: String

@@ -128,11 +128,15 @@ public enum HTMLReport {
         let rows = r.items.map { i in
             (i.status.rawValue, [(i.status.rawValue, "flag"), (i.device, nil), (i.kind.rawValue, nil), (i.name, nil), (i.model, nil),
                                  (i.partNumber, nil), (i.serial, nil), (i.train, nil), (i.endOfEngineering?.description, nil),
-                                 (i.endOfSupport?.description, nil), (i.eolAnnounce?.description, nil), (i.lastOrder?.description, nil),
+                                 (i.endOfNewJunosReleaseSupport?.description, nil), (i.endOfSupport?.description, nil), (i.eolAnnounce?.description, nil), (i.lastOrder?.description, nil),
                                  (i.replacement, nil), (i.source, "reason")] as [(String?, String?)])
         }
-        let sections = "<h2>Items</h2>\n" + table(id: "eol", headers: ["Status", "Device", "Kind", "Name", "Model", "Part number", "Serial", "Train",
-                                                                     "End of engineering", "End of support", "EOL announce", "Last order", "Replacement", "Source"], rows: rows)
+        var sections = "<h2>Items</h2>\n" + table(id: "eol", headers: ["Status", "Device", "Kind", "Name", "Model", "Part number", "Serial", "Train",
+                                                                     "End of engineering", "End of new Junos release support", "End of support", "EOL announce", "Last order", "Replacement", "Source"], rows: rows)
+        if !r.dataProblems.isEmpty {
+            sections += "<h2>Data problems</h2>\n" + table(id: "problems", headers: ["File", "Field", "Problem"],
+                                                          rows: r.dataProblems.map { ("warning", [($0.file, nil), ($0.field, nil), ($0.message, nil)]) })
+        }
         return page(title: "care-agent EOL/EOS/EOE report (\(r.today), window \(r.windowMonths) months)", summary: [
             ("devices", "\(r.deviceCount)"), ("past end of support", "\(r.count(.past))"),
             ("EOL within \(r.windowMonths) months", "\(r.count(.within))"), ("supported", "\(r.count(.supported))"), ("unknown", "\(r.count(.unknown))"),

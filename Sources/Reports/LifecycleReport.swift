@@ -29,6 +29,8 @@ public struct LifecycleItem: Codable, Sendable, Equatable {
     /// The release train (software only).
     public var train: String?
     public var endOfEngineering: LifecycleDate?
+    /// Hardware rows that give it (eol-scanner parts): the last date new Junos releases support the part.
+    public var endOfNewJunosReleaseSupport: LifecycleDate?
     public var endOfSupport: LifecycleDate?
     public var eolAnnounce: LifecycleDate?
     public var lastOrder: LifecycleDate?
@@ -39,7 +41,8 @@ public struct LifecycleItem: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case device, kind, name, partNumber = "part_number", model, serial, train
-        case endOfEngineering = "end_of_engineering", endOfSupport = "end_of_support"
+        case endOfEngineering = "end_of_engineering", endOfNewJunosReleaseSupport = "end_of_new_junos_release_support"
+        case endOfSupport = "end_of_support"
         case eolAnnounce = "eol_announce", lastOrder = "last_order", replacement, status, source
     }
 
@@ -53,6 +56,7 @@ public struct LifecycleItem: Codable, Sendable, Equatable {
         try c.encode(serial, forKey: .serial)
         try c.encode(train, forKey: .train)
         try c.encode(endOfEngineering, forKey: .endOfEngineering)
+        try c.encode(endOfNewJunosReleaseSupport, forKey: .endOfNewJunosReleaseSupport)
         try c.encode(endOfSupport, forKey: .endOfSupport)
         try c.encode(eolAnnounce, forKey: .eolAnnounce)
         try c.encode(lastOrder, forKey: .lastOrder)
@@ -87,9 +91,9 @@ public struct LifecycleReport: Sendable {
         self.today = day
         windowMonths = withinMonths
         deviceCount = devices.count
-        dataProblems = data.problems
         let horizon = day.adding(months: withinMonths)
         let index = HardwareIndex(data.hardware)
+        dataProblems = data.problems + index.problems
         var items: [LifecycleItem] = []
         for device in devices {
             items += Self.software(device, data: data, today: day, horizon: horizon)
@@ -120,7 +124,8 @@ public struct LifecycleReport: Sendable {
                 item.source = "Junos OS Evolved trains are not in the release milestone data"
                 return item
             }
-            guard let (train, milestone) = version.longestTrainMatch(in: data.milestones) else {
+            // An X train is a train of its own: without its own row its dates are unknown, not its base train's.
+            guard let (train, milestone) = version.trainMatch(in: data.milestones) else {
                 item.source = version.isParsed ? "train \(version.train ?? "?") is not in the release milestone data" : "\(version.raw) is not a Junos release"
                 return item
             }
@@ -151,13 +156,26 @@ public struct LifecycleReport: Sendable {
             apply(index.chassis(model: model ?? ""), to: &item, what: "chassis \(model ?? "(no description)")", today: today, horizon: horizon)
             items.append(item)
         }
+        let chassisSKUs = Set(inventory.chassis.compactMap { $0.description?.uppercased() })
         for unit in inventory.frus {
             // Builtin parts and empty slots have nothing to look up, but are still listed.
             var item = LifecycleItem(device: device.device, kind: .fru, name: unit.member.map { "\($0): \(unit.path)" } ?? unit.path,
                                      partNumber: unit.partNumber, model: unit.modelNumber ?? unit.description,
                                      serial: unit.serialNumber, status: .unknown, source: "")
-            apply(index.fru(partNumber: unit.partNumber, modelNumber: unit.modelNumber), to: &item,
-                  what: "part \(unit.partNumber ?? "(none)") / model \(unit.modelNumber ?? "(none)")", today: today, horizon: horizon)
+            let what = "part \(unit.partNumber ?? "(none)") / model \(unit.modelNumber ?? "(none)")"
+            if unit.partNumber?.uppercased() == "BUILTIN" {
+                // Part of the unit it sits in: that unit's row covers it; matching it by model would count the chassis again.
+                item.source = "built in (part number BUILTIN): covered by the unit it is part of"
+            } else if let model = unit.modelNumber?.uppercased(), chassisSKUs.contains(model), index.fru(partNumber: unit.partNumber, modelNumber: nil) == .none {
+                // The board of a fixed-configuration chassis (EX4200 RE 0, FPC 0) carries the chassis SKU: the chassis row covers it.
+                item.source = "model number \(model) is the chassis's own SKU: see the chassis row"
+            } else {
+                switch index.fru(partNumber: unit.partNumber, modelNumber: unit.modelNumber) {
+                case let .found(row, how): apply((row, how), to: &item, what: what, today: today, horizon: horizon)
+                case let .ambiguous(why): item.source = why
+                case .none: item.source = "\(what) is not in the hardware EOL data"
+                }
+            }
             items.append(item)
         }
         return items
@@ -171,6 +189,7 @@ public struct LifecycleReport: Sendable {
         item.eolAnnounce = row.eolAnnounce
         item.lastOrder = row.lastOrder
         item.endOfEngineering = row.endOfEngineering
+        item.endOfNewJunosReleaseSupport = row.endOfNewJunosReleaseSupport
         item.endOfSupport = row.endOfSupport
         item.replacement = row.replacement
         item.source = "\(how): \(row.source)"
@@ -180,14 +199,25 @@ public struct LifecycleReport: Sendable {
 
 /// Hardware rows indexed by part number and SKU.
 struct HardwareIndex {
-    var byPart: [String: HardwareLifecycle] = [:]
+    /// Every row of a part number: the data has part numbers on several rows (740-005022 under
+    /// RE-M40-600-2048-S and RE-600-2048-BB, with different dates).
+    var byPart: [String: [HardwareLifecycle]] = [:]
     var bySKU: [String: HardwareLifecycle] = [:]
     /// `EX4500/EX6200 (remaining SKUs)`: family prefixes matched when no SKU row does.
     var families: [(prefix: String, row: HardwareLifecycle)] = []
+    /// Part numbers whose rows disagree.
+    var problems: [DataProblem] = []
+
+    enum FRULookup: Equatable {
+        case found(HardwareLifecycle, String)
+        /// Rows that disagree and nothing to choose between them: why.
+        case ambiguous(String)
+        case none
+    }
 
     init(_ rows: [HardwareLifecycle]) {
         for row in rows {
-            if let part = row.partNumber { byPart[Self.normalisedPart(part)] = byPart[Self.normalisedPart(part)] ?? row }
+            if let part = row.partNumber { byPart[Self.normalisedPart(part), default: []].append(row) }
             let sku = row.product.uppercased()
             if sku.contains("(remaining SKUs)".uppercased()) {
                 let names = sku.components(separatedBy: " (")[0].split(separator: "/").map(String.init)
@@ -195,6 +225,10 @@ struct HardwareIndex {
             } else {
                 bySKU[sku] = bySKU[sku] ?? row
             }
+        }
+        for (part, rows) in byPart.sorted(by: { $0.key < $1.key }) where rows.contains(where: { !$0.sameMilestones(as: rows[0]) }) {
+            problems.append(DataProblem(file: rows[0].location.components(separatedBy: " line ").first ?? "hardware EOL data", field: "part_number \(part)",
+                                        message: "on \(rows.count) rows with different dates (\(Self.describe(rows))); a FRU with it takes the row whose SKU is its model number, else unknown"))
         }
     }
 
@@ -220,9 +254,22 @@ struct HardwareIndex {
         return nil
     }
 
-    func fru(partNumber: String?, modelNumber: String?) -> (HardwareLifecycle, String)? {
-        if let partNumber, let row = byPart[Self.normalisedPart(partNumber)] { return (row, "part number \(Self.normalisedPart(partNumber))") }
-        if let modelNumber, let row = bySKU[modelNumber.uppercased()] { return (row, "model number \(modelNumber)") }
-        return nil
+    /// A FRU by part number (the row whose SKU is the FRU's model number when several rows have
+    /// the part and disagree; none when nothing chooses), else by model number.
+    func fru(partNumber: String?, modelNumber: String?) -> FRULookup {
+        if let partNumber, let rows = byPart[Self.normalisedPart(partNumber)], let first = rows.first {
+            let part = Self.normalisedPart(partNumber)
+            if rows.allSatisfy({ $0.sameMilestones(as: first) }) { return .found(first, "part number \(part)") }
+            if let model = modelNumber?.uppercased(), let row = rows.first(where: { $0.product.uppercased() == model }) {
+                return .found(row, "part number \(part), model number \(row.product) (the part is on \(rows.count) rows)")
+            }
+            return .ambiguous("part \(part) is on \(rows.count) rows with different dates (\(Self.describe(rows))) and \(modelNumber.map { "model number \($0)" } ?? "no model number") names none of them: unknown")
+        }
+        if let modelNumber, let row = bySKU[modelNumber.uppercased()] { return .found(row, "model number \(modelNumber)") }
+        return .none
+    }
+
+    static func describe(_ rows: [HardwareLifecycle]) -> String {
+        rows.map { "\($0.product), \($0.location), end of support \($0.endOfSupport?.description ?? "unknown")" }.joined(separator: "; ")
     }
 }

@@ -19,6 +19,16 @@ struct PlatformPattern: Sendable, Equatable {
     let qualifierBytes: [[UInt8]]
     var text: String
 
+    /// Models whose variant is a separate platform, named only as such (`EX4300-MP`).
+    static let distinctVariants: [String: String] = ["EX4300": "MP"]
+
+    /// Whether the text after the model number is that variant: `-48MP`, `-24MP-S`.
+    static func isVariant(_ after: Substring, _ variant: String) -> Bool {
+        guard after.first == "-" else { return false }
+        let rest = after.dropFirst().drop { $0.isNumber }
+        return rest.starts(with: variant) && (rest.count == variant.count || rest.dropFirst(variant.count).first == "-")
+    }
+
     static let families: Set<String> = ["SRX", "VSRX", "CSRX", "MX", "VMX", "EX", "QFX", "VQFX", "PTX", "ACX", "NFX", "JRR", "OCX", "T", "M", "J", "TX"]
 
     init?(_ text: String) {
@@ -112,7 +122,12 @@ struct PlatformPattern: Sendable, Equatable {
         }
         guard modelDigits == digits else { return false }
         let after = m.dropFirst(modelDigits.count)
-        if suffix.isEmpty { return true }
+        if suffix.isEmpty {
+            // EX4300-48MP is the EX4300-MP, a platform of its own: "EX4300" alone does not name it.
+            if let variant = Self.distinctVariants[family + digits], Self.isVariant(after, variant) { return false }
+            return true
+        }
+        if let variant = Self.distinctVariants[family + digits], suffix == "-" + variant { return Self.isVariant(after, variant) }
         return after.starts(with: suffix) && (after.count == suffix.count || !(after.dropFirst(suffix.count).first?.isLetter ?? false))
     }
 }
@@ -127,8 +142,10 @@ public enum PlatformVerdict: Sendable, Equatable {
 /// The platforms of one affected entry, read once when the record is loaded.
 public struct PlatformSet: Sendable {
     var patterns: [PlatformPattern] = []
-    /// Text that names no platform family (`cRPD`, `QFabric System`).
+    /// Text that names no platform family (`QFabric System`).
     var unreadable: [String] = []
+    /// Containerised products (`cRPD`, `JCNR`): software, never a chassis model.
+    var containerProducts: [String] = []
     /// As written, for reasons.
     var text: String
 
@@ -143,12 +160,18 @@ public struct PlatformSet: Sendable {
             for piece in entry.components(separatedBy: ",").flatMap({ $0.components(separatedBy: " and ") }) {
                 let trimmed = piece.trimmingCharacters(in: .whitespaces)
                 guard !trimmed.isEmpty else { continue }
-                if let pattern = PlatformPattern(trimmed) { patterns.append(pattern) } else { unreadable.append(trimmed) }
+                if let pattern = PlatformPattern(trimmed) { patterns.append(pattern) }
+                else if Self.containerProductNames.contains(trimmed.uppercased()) { containerProducts.append(trimmed) }
+                else { unreadable.append(trimmed) }
             }
         }
     }
 
-    var isEmpty: Bool { patterns.isEmpty && unreadable.isEmpty }
+    /// Juniper's containerised routing/forwarding products: they run on servers, not as a chassis.
+    /// (vMX, vSRX, vQFX are virtual members of their hardware families and are read as such.)
+    static let containerProductNames: Set<String> = ["CRPD", "JCNR"]
+
+    var isEmpty: Bool { patterns.isEmpty && unreadable.isEmpty && containerProducts.isEmpty }
 }
 
 enum PlatformMatch {
@@ -194,6 +217,9 @@ enum PlatformMatch {
                     return .matches("\(model) is \(pattern.text): \(unit.path) is \(found) (\(source))")
                 }
             }
+        }
+        if let product = set.containerProducts.first(where: { subject.normalizedModel.hasPrefix($0.uppercased()) }) {
+            return .matches("\(model) is \(product) (\(source))")
         }
         if let qualifierUndecided { return .undecided(qualifierUndecided) }
         if !set.unreadable.isEmpty {

@@ -177,7 +177,10 @@ public struct ReferenceData: Sendable {
                 lastOrder: date(row["last_order"], file: file, field: "line \(line) last_order"),
                 endOfEngineering: date(row["end_of_sw_engineering"], file: file, field: "line \(line) end_of_sw_engineering"),
                 endOfSupport: date(row["end_of_support"], file: file, field: "line \(line) end_of_support"),
-                replacement: row["replacement"].flatMap { $0.isEmpty ? nil : $0 }, source: source))
+                replacement: row["replacement"].flatMap { $0.isEmpty ? nil : $0 }, source: source,
+                // Its own milestone: data/README.md does not equate it with end of (software) engineering.
+                endOfNewJunosReleaseSupport: date(row["end_of_new_junos_release_support"], file: file, field: "line \(line) end_of_new_junos_release_support"),
+                location: "\(file) line \(line)"))
         }
     }
 
@@ -378,4 +381,16 @@ public struct HardwareLifecycle: Sendable, Equatable {
     public var endOfSupport: LifecycleDate?
     public var replacement: String?
     public var source: String
+    /// `end_of_new_junos_release_support` (the eol-scanner rows): the last date new Junos
+    /// releases support the part. A milestone of its own, shown beside end of engineering.
+    public var endOfNewJunosReleaseSupport: LifecycleDate? = nil
+    /// `hardware-eol-detail.tsv line 53`, for messages.
+    public var location: String = ""
+
+    /// Whether two rows give the same milestones.
+    func sameMilestones(as other: HardwareLifecycle) -> Bool {
+        eolAnnounce == other.eolAnnounce && lastOrder == other.lastOrder && endOfEngineering == other.endOfEngineering
+            && endOfSupport == other.endOfSupport && endOfNewJunosReleaseSupport == other.endOfNewJunosReleaseSupport
+            && replacement == other.replacement
+    }
 }

@@ -155,8 +155,9 @@ public struct AffectedRange: Sendable {
             // The nearest fix: the first one on this version's branch or a later branch.
             if nearestFix(for: version) == nil,
                let other = releaseBounds.first(where: { Self.incomparable(version, $0) != nil }),
-               !fixes.contains(where: { $0.release?.train == version.train }) {
-                // `0 < 15.1R7-S4` says nothing clear about 15.1X49: X trains are separate.
+               !releaseBounds.contains(where: { $0.train == version.train && Self.incomparable(version, $0) == nil }) {
+                // `0 < 15.1R7-S4` says nothing clear about 15.1X49 (X trains are separate), nor
+                // about 15.1F6 (F releases are not ordered against R releases).
                 return .undecidable("\(text): \(Self.incomparable(version, other)!)")
             }
             if let nearest = nearestFix(for: version) {
@@ -172,7 +173,8 @@ public struct AffectedRange: Sendable {
             switch through {
             case let .release(last):
                 if let reason = Self.incomparable(version, last) { return .undecidable("\(text): \(reason)") }
-                inside = !(last < version)
+                // `<= 23.2R2-EVO` holds every build of 23.2R2-EVO (23.2R2.21-EVO), not only the bare name.
+                inside = !(last < version) || (last.build == nil && Self.sameRelease(version, last))
             case let .wholeTrain(_, minor, _):
                 // `21.1R1` through `21.*` is the 21.1 train (its later trains have their own ranges).
                 if minor == nil, let start, !startIsTrain {
@@ -196,12 +198,13 @@ public struct AffectedRange: Sendable {
     }
 
     /// The fix that decides for `version`: the first fix point whose branch (train and R number;
-    /// the whole train for X trains) is the version's or a later one.
+    /// the whole train for X trains) is the version's or a later one, among those that can be
+    /// ordered against it (`15.1F2-S14` says nothing about 15.1R7).
     public func nearestFix(for version: JunosVersion) -> ReleaseBound? {
         for fix in fixes {
             switch fix {
             case let .release(f):
-                if f.branchKey >= version.branchKey { return fix }
+                if f.branchKey >= version.branchKey, Self.incomparable(version, f) == nil { return fix }
             case .wholeTrain:
                 if fix.covers(version) { return fix }
             }
@@ -210,15 +213,72 @@ public struct AffectedRange: Sendable {
     }
 
     /// Why two releases cannot be ordered: an X train against a release of the same `major.minor`
-    /// that is not on that X train (Juniper: `15.1X49-D180` is not comparable with `15.1R7`).
+    /// that is not on that X train (Juniper: `15.1X49-D180` is not comparable with `15.1R7`), or
+    /// an F (feature) release against an R release: 15.1F and 15.1R were parallel lines, and
+    /// `15.1 < 15.1R7-S9` does not say whether 15.1F6-S4 has the fix.
     static func incomparable(_ a: JunosVersion, _ b: JunosVersion) -> String? {
         guard a.major == b.major, a.minor == b.minor else { return nil }
+        if (a.type == .feature && b.type == .release) || (a.type == .release && b.type == .feature) {
+            return "\(a.raw) and \(b.raw) are an F (feature) and an R release, which cannot be ordered"
+        }
         let ax = a.type == .specialTrain, bx = b.type == .specialTrain
         if ax != bx || (ax && bx && a.specialTrain != b.specialTrain) {
             if a.type == nil || b.type == nil { return nil }
             return "\(a.raw) and \(b.raw) are on different trains (X trains are separate) and cannot be ordered"
         }
         return nil
+    }
+
+    /// One end of the releases a range spans, for telling which of two overlapping ranges is
+    /// the narrower (the more specific statement).
+    enum Edge: Comparable {
+        case lowest
+        case at(JunosVersion)
+        case highest
+
+        static func < (a: Edge, b: Edge) -> Bool {
+            switch (a, b) {
+            case (.lowest, .lowest), (.highest, .highest): return false
+            case (.lowest, _), (_, .highest): return true
+            case (_, .lowest), (.highest, _): return false
+            case let (.at(x), .at(y)): return x < y
+            }
+        }
+    }
+
+    /// The bare train after `version`'s (`22.2` → `22.3`, `15.1X49` → `15.1X50`): it orders before every release of that train.
+    static func nextTrain(after version: JunosVersion) -> JunosVersion? {
+        guard let major = version.major, let minor = version.minor else { return nil }
+        let evo = version.isEvolved ? "-EVO" : ""
+        if version.type == .specialTrain, let x = version.specialTrain { return JunosVersion("\(major).\(minor)X\(x + 1)\(evo)") }
+        return JunosVersion("\(major).\(minor + 1)\(evo)")
+    }
+
+    /// Where the range starts (a bare train orders before its releases).
+    var lowerEdge: Edge { start.map { .at($0) } ?? .lowest }
+
+    /// Where the range ends: its last bound, the train after a whole-train bound or a bare
+    /// start, or the start itself for an exact release.
+    var upperEdge: Edge {
+        if openEnded { return .highest }
+        var edges: [Edge] = []
+        for bound in fixes + [through].compactMap({ $0 }) {
+            switch bound {
+            case let .release(v): edges.append(.at(v))
+            case let .wholeTrain(major, minor, _):
+                edges.append(.at(JunosVersion(minor.map { "\(major).\($0 + 1)" } ?? "\(major + 1).0")))
+            }
+        }
+        if let last = edges.max() { return last }
+        guard let start else { return .highest }
+        if startIsTrain { return Self.nextTrain(after: start).map { .at($0) } ?? .highest }
+        return .at(start)
+    }
+
+    /// Whether every release this range spans is within `other`'s span, and the spans differ.
+    func isNarrower(than other: AffectedRange) -> Bool {
+        let (l1, u1, l2, u2) = (lowerEdge, upperEdge, other.lowerEdge, other.upperEdge)
+        return !(l1 < l2) && !(u2 < u1) && (l2 < l1 || u1 < u2)
     }
 
     static func sameRelease(_ a: JunosVersion, _ b: JunosVersion) -> Bool {

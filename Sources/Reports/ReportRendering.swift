@@ -93,11 +93,11 @@ public enum ReportRenderer {
         switch format {
         case .json: return json(report.items)
         case .csv:
-            return csv(["device", "kind", "name", "part_number", "model", "serial", "train", "end_of_engineering", "end_of_support",
-                        "eol_announce", "last_order", "replacement", "status", "source"],
+            return csv(["device", "kind", "name", "part_number", "model", "serial", "train", "end_of_engineering",
+                        "end_of_new_junos_release_support", "end_of_support", "eol_announce", "last_order", "replacement", "status", "source"],
                        report.items.map { i in
                            [i.device, i.kind.rawValue, i.name, i.partNumber, i.model, i.serial, i.train, i.endOfEngineering?.description,
-                            i.endOfSupport?.description, i.eolAnnounce?.description, i.lastOrder?.description, i.replacement, i.status.rawValue, i.source]
+                            i.endOfNewJunosReleaseSupport?.description, i.endOfSupport?.description, i.eolAnnounce?.description, i.lastOrder?.description, i.replacement, i.status.rawValue, i.source]
                        })
         case .text:
             var out = "EOL report (\(report.today), window \(report.windowMonths) months): \(report.deviceCount) devices; \(report.count(.past)) past, \(report.count(.within)) within, \(report.count(.supported)) supported, \(report.count(.unknown)) unknown\n"
@@ -109,7 +109,11 @@ public enum ReportRenderer {
                     out += "  \(i.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(i.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(t(i.name))\(i.model.map { " [\(t($0))]" } ?? "")\(i.train.map { " train \(t($0))" } ?? "") EOS \(i.endOfSupport?.description ?? "unknown")\(i.replacement.map { " -> \(t($0))" } ?? "")\n"
                 }
                 let unknownFRUs = report.items.filter { $0.device == device && $0.kind == .fru && $0.status == .unknown }.count
-                if unknownFRUs > 0 { out += "  unknown   fru      \(unknownFRUs) FRUs not in the hardware EOL data (see --format csv/json for each)\n" }
+                if unknownFRUs > 0 { out += "  unknown   fru      \(unknownFRUs) FRUs without dates in the hardware EOL data (see --format csv/json for each)\n" }
+            }
+            if !report.dataProblems.isEmpty {
+                out += "\nData problems (\(report.dataProblems.count)):\n"
+                for p in report.dataProblems { out += "  \(t(p.description))\n" }
             }
             return out
         case .html: return HTMLReport.lifecycle(report)

@@ -127,14 +127,18 @@ import Testing
         #expect(back["version"]?.dRelease == 160)
     }
 
-    @Test func longestTrainPrefixPicksTheXTrainOverItsMainline() {
-        let table = ["15.1": "mainline", "15.1X49": "x49", "12.3X48": "x48", "21.4": "21.4", "15.10": "wrong"]
-        #expect(JunosVersion("15.1X49-D160.2").longestTrainMatch(in: table)?.value == "x49")
-        #expect(JunosVersion("15.1R7-S6").longestTrainMatch(in: table)?.value == "mainline")
-        #expect(JunosVersion("15.1X53-D47.4").longestTrainMatch(in: table)?.train == "15.1")
-        #expect(JunosVersion("12.3X48-D40.5").longestTrainMatch(in: table)?.value == "x48")
-        #expect(JunosVersion("12.3R12").longestTrainMatch(in: table) == nil)
-        #expect(JunosVersion("junk").longestTrainMatch(in: table) == nil)
+    @Test func trainMatchPicksTheVersionsOwnTrainOnly() {
+        let table = ["15.1": "mainline", "15.1X49": "x49", "12.3X48": "x48", "21.4": "21.4", "15.10": "wrong", "18.2": "18.2"]
+        #expect(JunosVersion("15.1X49-D160.2").trainMatch(in: table)?.value == "x49")
+        #expect(JunosVersion("15.1R7-S6").trainMatch(in: table)?.value == "mainline")
+        #expect(JunosVersion("15.1F5.15").trainMatch(in: table)?.value == "mainline")
+        // An X train without its own key is unknown, not its base train (14.1X53, 18.2X75 have their own dates).
+        #expect(JunosVersion("15.1X53-D47.4").trainMatch(in: table) == nil)
+        #expect(JunosVersion("18.2X75-D12.5").trainMatch(in: table) == nil)
+        #expect(JunosVersion("12.3X48-D40.5").trainMatch(in: table)?.value == "x48")
+        #expect(JunosVersion("12.3R12").trainMatch(in: table) == nil)
+        #expect(JunosVersion("15.10R1").trainMatch(in: table)?.value == "wrong")
+        #expect(JunosVersion("junk").trainMatch(in: table) == nil)
     }
 
     /// Every version form from the fixtures plus odd text, for the order-law checks.

@@ -174,6 +174,34 @@ import TestSupport
         #expect(PlatformPattern("cRPD") == nil && PlatformPattern("QFabric System") == nil && PlatformPattern("platforms") == nil)
     }
 
+    /// cRPD is a container, never a chassis: a physical device is not it (CVE-2024-39547 on an MX480).
+    @Test func containerProductsAreNotChassisModels() throws {
+        #expect(PlatformMatch.check(["cRPD"], source: "platforms", model: "mx480", inventory: nil) == .doesNotMatch("mx480 is not cRPD"))
+        #expect(PlatformMatch.check(["cRPD"], source: "platforms", model: "cRPD", inventory: nil) == .matches("cRPD is cRPD (platforms)"))
+        let advisory = ReportsTestData.advisory("CVE-2024-39547")
+        #expect(advisory.affected.allSatisfy { $0.platforms == ["cRPD"] })
+        // 22.2R3-S3 is inside its `22.2 < 22.2R3-S4`.
+        let mx = ReportsTestData.device(versions: ["22.2R3-S3.1"], configuration: "protocols { bgp { group g { neighbor 192.0.2.1; } } }")
+        #expect(BugMatcher.evaluate(advisory, requirement: ConfigurationRequirement(advisory: advisory), on: mx) == nil)
+        let crpd = ReportsTestData.device(model: "crpd", versions: ["22.2R3-S3.1"], configuration: "protocols { bgp { group g { neighbor 192.0.2.1; } } }")
+        #expect(BugMatcher.evaluate(advisory, requirement: ConfigurationRequirement(advisory: advisory), on: crpd) != nil)
+    }
+
+    /// "EX4300" is not the EX4300-MP (EX4300-48MP), a platform of its own (CVE-2024-30410: "only
+    /// affects the EX4300 switch").
+    @Test func theEX4300IsNotTheEX4300MP() {
+        #expect(matches("EX4300", "ex4300-48t") && matches("EX4300", "ex4300-24p"))
+        #expect(!matches("EX4300", "ex4300-48mp") && !matches("EX4300", "ex4300-48mp-s"))
+        #expect(matches("EX4300-MP", "ex4300-48mp") && !matches("EX4300-MP", "ex4300-48t"))
+        let advisory = ReportsTestData.advisory("CVE-2024-30410")
+        #expect(advisory.affected[0].platforms == ["EX4300"] && advisory.description.contains("only affects the EX4300 switch"))
+        // 21.4R3-S5 is inside its `21.4 < 21.4R3-S6`.
+        let mp = ReportsTestData.device(model: "ex4300-48mp", versions: ["21.4R3-S5.4"], configuration: "firewall { family { inet6 { filter f { term t { then discard; } } } } }")
+        #expect(BugMatcher.evaluate(advisory, requirement: ConfigurationRequirement(advisory: advisory), on: mp) == nil)
+        let t = ReportsTestData.device(model: "ex4300-48t", versions: ["21.4R3-S5.4"], configuration: "firewall { family { inet6 { filter f { term t { then discard; } } } } }")
+        #expect(BugMatcher.evaluate(advisory, requirement: ConfigurationRequirement(advisory: advisory), on: t)?.verdict == .exposed)
+    }
+
     @Test func everyShippedPlatformStringIsReadOrKnownUnreadable() {
         var unreadable = Set<String>()
         for advisory in ReportsTestData.shipped.advisories {
@@ -181,5 +209,27 @@ import TestSupport
         }
         // Names that are not a platform family; matching falls back to "undecided" for them.
         #expect(unreadable.isSubset(of: ["cRPD", "QFabric System", "Paragon Active Assurance Test Agent", "platforms", "MPC11", "LC9600"]), "\(unreadable)")
+    }
+}
+
+/// Platform scope stated only in the description.
+@Suite struct DescriptionPlatformScopeTests {
+    /// CVE-2021-0254 has no platforms field and none in its title; its description says
+    /// overlayd runs by default on MX/ACX/QFX, SRX is not vulnerable, others only with VXLAN.
+    @Test func aDescriptionThatNamesPlatformsIsNotIgnored() throws {
+        let advisory = ReportsTestData.advisory("CVE-2021-0254")
+        #expect(advisory.affected.allSatisfy { $0.platforms.isEmpty })
+        #expect(advisory.description.contains("The SRX Series does not support VXLAN and is therefore not vulnerable to this issue."))
+        func evaluate(_ model: String) -> BugFinding? {
+            // 18.2R3-S6 is inside its `18.2 < 18.2R2-S8, 18.2R3-S7`.
+            BugMatcher.evaluate(advisory, requirement: ConfigurationRequirement(advisory: advisory),
+                                on: ReportsTestData.device(model: model, versions: ["18.2R3-S6.5"]))
+        }
+        #expect(evaluate("srx345") == nil)
+        let mx = try #require(evaluate("mx480"))
+        #expect(mx.verdict == .possiblyExposed && mx.reason.contains("its description does") && mx.reason.contains("runs by default in MX Series"), "\(mx.reason)")
+        #expect(evaluate("ex4300-48t")?.verdict == .possiblyExposed)
+        // A record whose platforms field says where it applies is read from that field alone.
+        #expect(ReportsTestData.advisory("CVE-2024-30410").affected.allSatisfy { $0.descriptionScope == nil })
     }
 }

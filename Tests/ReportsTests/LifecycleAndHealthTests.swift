@@ -65,6 +65,77 @@ import Testing
         }
     }
 
+    /// An X train is a train of its own: without its own row its dates are unknown, not the
+    /// base train's (18.2X75 has no row; 18.2 has).
+    @Test func anXTrainWithoutItsOwnRowIsUnknown() {
+        let data = ReportsTestData.shipped
+        #expect(data.milestones["18.2X75"] == nil && data.milestones["18.2"] != nil)
+        let ptx = ReportsTestData.device("ptx-1", model: "ptx5000", versions: ["18.2X75-D12.5"])
+        let item = LifecycleReport(devices: [ptx], data: data, today: Self.date("2024-01-15")).items.first { $0.kind == .software }
+        #expect(item?.status == .unknown && item?.endOfSupport == nil, "\(String(describing: item))")
+        #expect(item?.source == "train 18.2X75 is not in the release milestone data")
+        // An X train with its own row keeps it.
+        let srx = ReportsTestData.device("fw-1", model: "srx345", versions: ["15.1X49-D170.4"])
+        let x49 = LifecycleReport(devices: [srx], data: data, today: Self.date("2024-01-15")).items.first { $0.kind == .software }
+        #expect(x49?.train == "15.1X49" && x49?.endOfSupport == data.milestones["15.1X49"]?.endOfSupport)
+    }
+
+    /// A part number on two rows with different dates (740-005022: RE-600-2048-BB and
+    /// RE-M40-600-2048-S): the row whose SKU is the FRU's model number, else unknown, and the
+    /// conflict is reported.
+    @Test func aPartNumberOnSeveralRowsIsChosenByModelNumberOrUnknown() throws {
+        let data = ReportsTestData.shipped
+        let rows = data.hardware.filter { $0.partNumber == "740-005022" }
+        #expect(Set(rows.map(\.product)) == ["RE-600-2048-BB", "RE-M40-600-2048-S"])
+        let bb = try #require(rows.first { $0.product == "RE-600-2048-BB" })
+        let m40 = try #require(rows.first { $0.product == "RE-M40-600-2048-S" })
+        #expect(bb.endOfSupport != m40.endOfSupport)
+        let inventory = ChassisInventory(chassis: [InventoryChassis(description: "M40e", modules: [
+            InventoryItem(name: "Routing Engine 0", partNumber: "740-005022", serialNumber: "RE0", description: "RE-600", modelNumber: "RE-M40-600-2048-S"),
+            InventoryItem(name: "Routing Engine 1", partNumber: "740-005022", serialNumber: "RE1", description: "RE-600", modelNumber: "RE-600-2048-BB"),
+            InventoryItem(name: "Routing Engine 2", partNumber: "740-005022 REV 05", serialNumber: "RE2", description: "RE-600"),
+        ])])
+        let report = LifecycleReport(devices: [ReportsTestData.device("m40", model: "m40e", versions: ["9.3R4"], inventory: inventory)],
+                                     data: data, today: Self.date("2024-01-15"))
+        let items = Dictionary(report.items.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(items["Routing Engine 0"]?.endOfSupport == m40.endOfSupport)
+        #expect(items["Routing Engine 1"]?.endOfSupport == bb.endOfSupport)
+        let unknown = try #require(items["Routing Engine 2"])
+        #expect(unknown.status == .unknown && unknown.endOfSupport == nil)
+        #expect(unknown.source.contains("RE-600-2048-BB") && unknown.source.contains("RE-M40-600-2048-S"), "\(unknown.source)")
+        #expect(report.dataProblems.contains { $0.field == "part_number 740-005022" && $0.message.contains(bb.location) && $0.message.contains(m40.location) })
+    }
+
+    /// eol-scanner rows give end of new Junos release support, not end of (software) engineering:
+    /// its own field. BUILTIN parts and a fixed chassis's own boards are not counted again.
+    @Test func newJunosReleaseSupportAndBuiltinParts() throws {
+        let data = ReportsTestData.shipped
+        let dpc = try #require(data.hardware.first { $0.partNumber == "750-020503" })
+        #expect(dpc.endOfEngineering == nil && dpc.endOfNewJunosReleaseSupport != nil)
+        let mx = ReportsTestData.device("mx-1", versions: ["21.4R3-S5.4"], inventory: ChassisInventory(chassis: [InventoryChassis(description: "MX960", modules: [
+            InventoryItem(name: "FPC 0", partNumber: "750-020503", serialNumber: "CAAB1234", description: "DPCE 2x 10GE R", modelNumber: "DPCE-R-2XGE-XFP"),
+        ])]))
+        let fpc = try #require(LifecycleReport(devices: [mx], data: data, today: Self.date("2024-01-15")).items.first { $0.name == "FPC 0" })
+        #expect(fpc.endOfNewJunosReleaseSupport == dpc.endOfNewJunosReleaseSupport && fpc.endOfEngineering == nil)
+        let json = ReportRenderer.json([fpc])
+        #expect(json.contains("\"end_of_new_junos_release_support\" : \"\(dpc.endOfNewJunosReleaseSupport!)\""), "\(json)")
+        #expect(try ReportRenderer.render(LifecycleReport(devices: [mx], data: data), as: .html).contains("End of new Junos release support"))
+
+        // One EX4200: the chassis row and its power supply, not its RE/FPC boards or BUILTIN PIC again.
+        let ex = ReportsTestData.device("ex-1", model: "ex4200-48t", versions: ["12.3R12-S15"], inventory: ChassisInventory(chassis: [InventoryChassis(description: "EX4200-48T", modules: [
+            InventoryItem(name: "Routing Engine 0", partNumber: "750-021254", serialNumber: "BM1", description: "EX4200-48T, 8 POE", modelNumber: "EX4200-48T"),
+            InventoryItem(name: "FPC 0", partNumber: "750-021254", serialNumber: "BM1", description: "EX4200-48T, 8 POE", modelNumber: "EX4200-48T", children: [
+                InventoryItem(name: "PIC 0", partNumber: "BUILTIN", serialNumber: "BUILTIN", description: "48x 10/100/1000 Base-T", modelNumber: "EX4200-48T", depth: 2),
+            ]),
+            InventoryItem(name: "Power Supply 0", partNumber: "740-020957", serialNumber: "PS1", description: "PS 320W AC", modelNumber: "EX-PWR-320-AC"),
+        ])]))
+        let report = LifecycleReport(devices: [ex], data: data, today: Self.date("2025-01-15"))
+        let hardware = report.items.filter { $0.kind != .software }
+        #expect(hardware.filter { $0.status == .past }.map(\.name) == ["Chassis", "Power Supply 0"], "\(hardware.map { "\($0.name) \($0.status)" })")
+        #expect(hardware.first { $0.name == "FPC 0/PIC 0" }?.source.contains("BUILTIN") == true)
+        #expect(hardware.first { $0.name == "FPC 0" }?.source.contains("chassis") == true)
+    }
+
     @Test func chassisSKUVariantsAndFamilyFallback() {
         let index = HardwareIndex(ReportsTestData.shipped.hardware)
         #expect(index.chassis(model: "EX4200-48T")?.0.endOfSupport == LifecycleDate("2024-06-30"))
