@@ -206,9 +206,20 @@ extension SupportConfiguration {
 /// Headers on every answer: no content sniffing, nothing stored by caches or browsers (answers
 /// carry a customer's data, fetched with a token). No HSTS: it would bind every port of the host
 /// name to HTTPS, other services on it included.
+/// Errors thrown past the handlers (no such route, a method a route does not take) get the
+/// documented `{"error": ...}` body and these headers too, not an empty answer without them.
 struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPError {
+            response = ReadAPI.error(Int(error.status.code), error.body ?? (error.status == .notFound ? "no such resource" : error.status.reasonPhrase))
+            for field in error.headers { response.headers.append(field) }
+        } catch {
+            context.logger.error("request failed: \(error)")
+            response = ReadAPI.error(500, "the request failed on the server; its log says why")
+        }
         response.headers[.init("X-Content-Type-Options")!] = "nosniff"
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         return response

@@ -47,7 +47,14 @@ public enum ReadAPI {
         group.get("bundles/:id/file") { request, context -> Response in
             try await authorized(request, context, database) { customer in
                 guard let bundle = try await bundle(context, customer, database) else { return notFound(context) }
-                let body = try await FileIO().loadFile(path: files.path(sha256: bundle.fileSHA256), context: context)
+                let body: ResponseBody
+                do {
+                    body = try await FileIO().loadFile(path: files.path(sha256: bundle.fileSHA256), context: context)
+                } catch let failure {
+                    // The row is there and its file is not readable (storage not mounted, removed).
+                    context.logger.error("read API: the stored file of bundle \(bundle.id) cannot be read: \(failure)")
+                    return error(503, "the stored file of bundle \(bundle.id) cannot be read now, try again later")
+                }
                 return Response(status: .ok, headers: [
                     .contentType: "application/gzip",
                     .contentDisposition: "attachment; filename=\"\(bundle.fileName)\"",

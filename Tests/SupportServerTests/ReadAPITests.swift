@@ -65,6 +65,18 @@ extension IntakeHarness {
         #expect(one.status == 200 && oneObject?["device"] as? String == "r1")
         let file = try intake.get("/customers/ACME/bundles/\(a.id.uuidString)/file", token: read)
         #expect(file.status == 200 && file.body == a.bytes)
+        // No such route: the documented error body and the same headers, not an empty answer.
+        let nowhere = try runProgram("/usr/bin/curl", ["-sS", "-D", "-", "--cacert", intake.certificates.caCertificate,
+                                                       "https://127.0.0.1:\(intake.port)/api/v1/nowhere"]).lowercased()
+        #expect(nowhere.contains(" 404") && nowhere.contains("x-content-type-options: nosniff") && nowhere.contains("{\"error\":"), "\(nowhere)")
+        // A stored row whose file is gone (storage unmounted): 503 saying so, not an empty 404.
+        let stored = try #require(FileManager.default.enumerator(atPath: intake.dir.path)?.compactMap { $0 as? String }
+            .first { $0.hasSuffix(".tar.gz") && (try? Data(contentsOf: URL(fileURLWithPath: intake.dir.path + "/" + $0))) == a.bytes && !$0.contains("outbox") })
+        let aside = intake.dir.path + "/" + stored + ".aside"
+        try FileManager.default.moveItem(atPath: intake.dir.path + "/" + stored, toPath: aside)
+        let gone = try intake.get("/customers/ACME/bundles/\(a.id.uuidString)/file", token: read)
+        #expect(gone.status == 503 && String(decoding: gone.body, as: UTF8.self).contains("cannot be read now"), "\(gone.status)")
+        try FileManager.default.moveItem(atPath: aside, toPath: intake.dir.path + "/" + stored)
 
         // Upload tokens do not read; read tokens read their own customer only; read tokens do not upload.
         #expect(try intake.get("/customers/ACME/devices", token: intake.token).status == 401)
