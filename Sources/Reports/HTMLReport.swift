@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// One self-contained HTML page per report: inline style and script, no external resource, a
@@ -21,6 +22,11 @@ public enum HTMLReport {
         }
         return out
     }
+
+    /// The CSP source of the one script every page carries (`'sha256-...'`): a page may run it
+    /// and nothing else, so text a device or bundle supplied can never run as script, even if
+    /// one escape were missed.
+    public static let scriptSource: String = "'sha256-\(Data(SHA256.hash(data: Data(script.utf8))).base64EncodedString())'"
 
     static let style = """
     body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

@@ -161,7 +161,8 @@ public enum ReadAPI {
     static func html(_ page: String) -> Response {
         // Self-contained pages: nothing from elsewhere, and not framed by other sites.
         var response = text(200, page, type: "text/html; charset=utf-8")
-        response.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'"
+        response.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; script-src \(HTMLReport.scriptSource); "
+            + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         response.headers[.cacheControl] = "no-store"
         return response
     }

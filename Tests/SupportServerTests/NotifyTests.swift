@@ -150,8 +150,19 @@ import TestSupport
         #expect(denied == "401")
         #expect(try String(contentsOfFile: headers, encoding: .utf8).lowercased().contains("www-authenticate: basic"))
         let status = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(read)", "-o", page,
-                                                      "-w", "%{http_code}", base + "bugs.html"])
+                                                      "-D", headers, "-w", "%{http_code}", base + "bugs.html"])
         #expect(status == "200")
+        // The page's one script is the one its CSP allows by hash (openssl computes it apart from
+        // the server), and nothing inline otherwise: no 'unsafe-inline' for scripts.
+        let policy = try #require(try String(contentsOfFile: headers, encoding: .utf8).split(separator: "\r\n")
+            .first { $0.lowercased().hasPrefix("content-security-policy:") })
+        let pageText = try String(contentsOfFile: page, encoding: .utf8)
+        let scripts = pageText.components(separatedBy: "<script>").dropFirst().map { $0.components(separatedBy: "</script>")[0] }
+        #expect(scripts.count == 1)
+        let script = intake.dir.path + "/script.js"
+        try scripts[0].write(toFile: script, atomically: true, encoding: .utf8)
+        let digest = try runProgram("/bin/sh", ["-c", "openssl dgst -sha256 -binary '\(script)' | base64"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(policy.contains("script-src 'sha256-\(digest)'") && !policy.contains("script-src 'unsafe-inline'"), "\(policy)")
         let index = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(read)", base])
         #expect(index.contains("href=\"bugs.html\"") && index.contains("href=\"eol.html\""))
         // Without its slash the index is sent to it (its relative links would miss the customer).
