@@ -382,15 +382,19 @@ struct ConfigurationTextToken: Equatable {
 }
 
 /// Splits configuration text into tokens, one at a time, for both the statement parser and the
-/// redactor, so that both see the same statements. Skipped: `/* … */` comments, and `#` to the end
-/// of the line where it starts a token at the start of a line or after a blank (Junos writes
-/// `## SECRET-DATA` after secret leaves); a `#` inside a word or a quoted string is kept. `[` and `]`
-/// starting a token are words of their own (list brackets).
+/// redactor, so that both see the same statements. Skipped: `/* … */` where a statement may start
+/// (Junos prints annotations on a line of their own), and `#` to the end of the line at the start
+/// of a line, or as `##` then a blank after a blank (Junos writes `## SECRET-DATA` after secret
+/// leaves). Anywhere else `/*` and `#` are part of a value (`community ##x`, `community /*x`), and
+/// so is a `#` inside a word or a quoted string. `[` and `]` starting a token are words of their
+/// own (list brackets).
 struct ConfigurationTextTokenizer: IteratorProtocol {
     private let chars: [Unicode.Scalar]
     private var i = 0
     private var atLineStart = true
     private var column = 0
+    /// Whether the last token ended a statement or opened a block (or there was none yet).
+    private var atStatementStart = true
 
     init(_ scalars: [Unicode.Scalar]) { chars = scalars }
 
@@ -410,21 +414,24 @@ struct ConfigurationTextTokenizer: IteratorProtocol {
             if Self.isBlank(c) { column += 1; i += 1; continue }
             let indent = atLineStart ? column : nil
             atLineStart = false
-            if c == "/" && i + 1 < chars.count && chars[i + 1] == "*" {
+            // After a keyword `/*` is a value: a comment there would hide it (`community /*x;`).
+            if c == "/" && i + 1 < chars.count && chars[i + 1] == "*" && (indent != nil || atStatementStart) {
                 i += 2
                 while i + 1 < chars.count && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
                 i = min(i + 2, chars.count)
                 continue
             }
-            // `#` at a line start, or `##` after a blank (Junos's `## SECRET-DATA`, `## Last
-            // changed`): a lone `#` after a blank may start a value, such as a community `#abc`.
-            if c == "#" && (indent != nil || (i > 0 && Self.isBlank(chars[i - 1]) && i + 1 < chars.count && chars[i + 1] == "#")) {
+            // `#` at a line start, or `##` then a blank or the line end after a blank (Junos's
+            // `## SECRET-DATA`): `#abc` and `##abc` after a blank are values, such as communities.
+            if c == "#" && (indent != nil || (i > 0 && Self.isBlank(chars[i - 1]) && i + 1 < chars.count && chars[i + 1] == "#"
+                                               && (i + 2 == chars.count || Self.isBlank(chars[i + 2]) || chars[i + 2] == "\n"))) {
                 while i < chars.count && chars[i] != "\n" { i += 1 }
                 continue
             }
             let start = i
             func token(_ kind: ConfigurationTextToken.Kind, _ text: String) -> ConfigurationTextToken {
-                ConfigurationTextToken(kind: kind, text: text, range: start..<i, lineIndent: indent)
+                atStatementStart = kind != .word
+                return ConfigurationTextToken(kind: kind, text: text, range: start..<i, lineIndent: indent)
             }
             switch c {
             case "{": i += 1; return token(.open, "{")

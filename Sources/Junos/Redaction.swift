@@ -8,12 +8,13 @@ import XML
 ///
 /// Secret are:
 /// - the value of a leaf named in ``secretKeywords`` (`encrypted-password`, `secret`,
-///   `authentication-key`, `pre-shared-key ascii-text`/`hexadecimal`, `simple-password`, md5 `key`,
-///   SNMPv3 `authentication-password`/`privacy-password`, ...), whatever it looks like (legacy DES
-///   crypt such as `6ETjtWLqY222c` included);
+///   `authentication-key`, IS-IS `hello-authentication-key`, `pre-shared-key ascii-text`/`hexadecimal`,
+///   `simple-password`, md5 `key`, SNMPv3 `authentication-password`/`privacy-password`, ...),
+///   whatever it looks like (legacy DES crypt such as `6ETjtWLqY222c` included), every word of it
+///   when it is a list;
 /// - the value at one of the ``secretPaths`` (see ``SecretPath``): SNMP community names (`snmp
 ///   community NAME`, the name is the password), trap-group names (sent as the community of the
-///   traps), RMON event communities and license keys;
+///   traps), RMON event communities, SNMP proxy communities and license keys;
 /// - any token that looks like a Junos/crypt hash (`$1$`, `$5$`, `$6$`, `$8$`, `$9$`, ...) anywhere;
 /// - the password of a URL (`scp://user:PASSWORD@host/dir` in `archive-sites`, `refresh-from`, ...) anywhere;
 /// - whatever matches one of the extra ``patterns``.
@@ -24,9 +25,9 @@ public struct ConfigurationRedactor: Sendable {
     /// Leaf names (XML element names, text keywords) whose value is a secret.
     public static let defaultSecretKeywords: Set<String> = [
         "encrypted-password", "plain-text-password-value", "password", "secret", "shared-secret",
-        "authentication-key", "simple-password", "key", "pre-shared-key", "ascii-text", "hexadecimal",
-        "hexadecimal-text", "authentication-password", "privacy-password", "privacy-key", "community-name",
-        "chap-secret", "default-chap-secret", "pap-password", "default-pap-password", "cak",
+        "authentication-key", "hello-authentication-key", "simple-password", "key", "pre-shared-key", "ascii-text",
+        "hexadecimal", "hexadecimal-text", "authentication-password", "privacy-password", "privacy-key", "community-name",
+        "chap-secret", "default-chap-secret", "pap-password", "default-pap-password", "local-password", "cak",
         "certificate-key-string",
     ]
 
@@ -39,6 +40,9 @@ public struct ConfigurationRedactor: Sendable {
         SecretPath(components: ["snmp", "community", "name"]),
         SecretPath(components: ["snmp", "trap-group", "name"]),
         SecretPath(components: ["snmp", "rmon", "event", "community"]),
+        // A proxied device's community: `snmp proxy P version-v2c snmp-community NAME`.
+        SecretPath(components: ["snmp", "proxy", "version-v1", "snmp-community"]),
+        SecretPath(components: ["snmp", "proxy", "version-v2c", "snmp-community"]),
         SecretPath(components: ["system", "license", "keys", "key", "name"]),
         // NTP keys in XML: `<authentication-key><name>1</name><type>md5</type><value>SECRET`.
         SecretPath(components: ["authentication-key", "value"]),
@@ -93,13 +97,13 @@ public struct ConfigurationRedactor: Sendable {
 
     /// A copy of `document` with every secret replaced.
     public func redact(_ document: XMLDocument) -> XMLDocument {
-        document.rewriting(text: redactText, attribute: redactAttribute)
+        document.rewriting(text: redactText, attribute: redactAttribute, mixedText: redactMixedText, comment: redactComment)
     }
 
     /// Parses, redacts and serialises XML bytes, with a single tree in memory.
     public func redact(xml bytes: some Collection<UInt8>) throws(XMLError) -> [UInt8] {
         try XMLDocument.rewrite(bytes: bytes, options: XMLParseOptions(preserveWhitespace: true),
-                                text: redactText, attribute: redactAttribute)
+                                text: redactText, attribute: redactAttribute, mixedText: redactMixedText, comment: redactComment)
     }
 
     /// Leaves whose text is CLI configuration, read as text rather than as one value:
@@ -112,6 +116,16 @@ public struct ConfigurationRedactor: Sendable {
         let text = element.text
         // Whitespace only (no `value`): nothing to redact.
         guard text.utf8.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return .keep }
+        return redact(text, of: element)
+    }
+
+    /// Text beside child elements is read as the element's value would be: a secret leaf that
+    /// also holds an element must not keep its secret for that.
+    private func redactMixedText(_ element: XMLElement, _ text: String) -> XMLReplacement {
+        redact(text, of: element)
+    }
+
+    private func redact(_ text: String, of element: XMLElement) -> XMLReplacement {
         let name = element.name
         if Self.configurationTextElements.contains(name) {
             let redacted = redact(text: text)
@@ -120,6 +134,12 @@ public struct ConfigurationRedactor: Sendable {
         if secretKeywords.contains(name) || isAtSecretPath(element, named: name) {
             return .replace(marker)
         }
+        let redacted = redactTokens(in: text)
+        return redacted == text ? .keep : .replace(redacted)
+    }
+
+    /// Comments and processing instructions are free text: a pasted hash or URL password goes.
+    private func redactComment(_ text: String) -> XMLReplacement {
         let redacted = redactTokens(in: text)
         return redacted == text ? .keep : .replace(redacted)
     }
@@ -154,7 +174,7 @@ public struct ConfigurationRedactor: Sendable {
     static let setCommands: Set<String> = ["set", "delete", "deactivate", "activate", "protect"]
 
     /// Redacts curly-brace text (`show configuration`) or `set` commands (`show configuration |
-    /// display set`) or a `show | compare` diff (`[edit …]` lines, `+`/`-` marks); layout, comments
+    /// display set`) or a `show | compare` diff (`[edit …]` lines, `+`/`-`/`!` marks); layout, comments
     /// and everything not secret are kept byte for byte. Reads the
     /// text with the tokenizer the configuration facts use, so both see the same statements.
     public func redact(text: String) -> String {
@@ -165,6 +185,9 @@ public struct ConfigurationRedactor: Sendable {
         // words end: a statement's path is read in place, never rebuilt (linear in the text).
         var context: [String] = []
         var contextEnds: [Int] = []
+        // How many of `contextEnds` a `[edit …]` header opened (0 or 1): below a header and no
+        // block, lines are `set` commands or statements as at the top.
+        var headerLevels = 0
         var words: [(text: String, range: Range<Int>, quoted: Bool, inList: Bool)] = []
         var inList = false
         // Words of a `[edit snmp]` line of `show | compare` being read; nil outside one.
@@ -174,7 +197,7 @@ public struct ConfigurationRedactor: Sendable {
             let plain = words.map(\.text)
             var index = 0
             // `set`/`deactivate` lines carry their whole path; curly text carries it in `context`.
-            if let first = plain.first, Self.setCommands.contains(first), contextEnds.isEmpty { index = 1 }
+            if let first = plain.first, Self.setCommands.contains(first), contextEnds.count == headerLevels { index = 1 }
             var secretIndices = Set<Int>()
             // `full` shares the context's storage: it must be gone before the context grows below,
             // or appending copies the whole path (quadratic in the depth).
@@ -197,8 +220,13 @@ public struct ConfigurationRedactor: Sendable {
             // Secret keywords: leaves only (`key 0 { … }` is a key chain entry, not a secret).
             if !opensBlock {
                 // `authentication-order [ password radius ]` lists words; none of them is a secret.
-                for k in index..<plain.count where secretKeywords.contains(plain[k]) && k + 1 < plain.count
-                    && !words[k].inList && !words[k + 1].inList {
+                for k in index..<plain.count where secretKeywords.contains(plain[k]) && k + 1 < plain.count && !words[k].inList {
+                    // A keyword's list (`members [ a b ]`): every word of it, as XML's one leaf per word.
+                    if words[k + 1].inList {
+                        var m = k + 1
+                        while m < plain.count, words[m].inList { secretIndices.insert(m); m += 1 }
+                        continue
+                    }
                     let next = plain[k + 1]
                     if secretKeywords.contains(next) { continue }
                     if k + 2 == plain.count || words[k + 1].quoted || Self.isCryptLike(Substring(next)) {
@@ -224,7 +252,7 @@ public struct ConfigurationRedactor: Sendable {
 
         while let token = tokenizer.next() {
             // A `set` line ends at the newline.
-            if token.lineIndent != nil, let first = words.first, contextEnds.isEmpty, Self.setCommands.contains(first.text) {
+            if token.lineIndent != nil, let first = words.first, contextEnds.count == headerLevels, Self.setCommands.contains(first.text) {
                 endStatement(opensBlock: false)
             }
             switch token.kind {
@@ -234,11 +262,13 @@ public struct ConfigurationRedactor: Sendable {
                 if !contextEnds.isEmpty {
                     contextEnds.removeLast()
                     context.removeLast(context.count - (contextEnds.last ?? 0))
+                    headerLevels = min(headerLevels, contextEnds.count)
                 }
             case .semicolon: endStatement(opensBlock: false)
             case .word:
                 if var header = diffHeader {
-                    if header.isEmpty && token.text != "edit" {
+                    // `[edit]` is the top's header: one token.
+                    if header.isEmpty && token.text != "edit" && token.text != "edit]" {
                         diffHeader = nil // a list after all
                     } else {
                         // `[edit snmp]`: the statements below it are at that path.
@@ -255,11 +285,13 @@ public struct ConfigurationRedactor: Sendable {
                         if closes {
                             context = []
                             contextEnds = []
+                            headerLevels = 0
                             inList = false
                             if words.first?.text == "edit" { words[0].text = "set" }
                             endStatement(opensBlock: false)
                             context = Array(header.dropFirst())
                             contextEnds = [context.count]
+                            headerLevels = 1
                             diffHeader = nil
                         } else {
                             diffHeader = header
@@ -268,8 +300,9 @@ public struct ConfigurationRedactor: Sendable {
                     }
                 }
                 if words.isEmpty, token.lineIndent != nil, token.text == "[" { diffHeader = []; inList = true; continue }
-                // `show | compare` marks added and removed lines with `+` and `-`.
-                if words.isEmpty, token.lineIndent != nil, token.text == "+" || token.text == "-" { continue }
+                // `show | compare` marks added and removed lines with `+` and `-`, and
+                // (de)activated ones with `!`.
+                if words.isEmpty, token.lineIndent != nil, token.text == "+" || token.text == "-" || token.text == "!" { continue }
                 if token.text == "[" { inList = true }
                 else if token.text == "]" { inList = false }
                 // `inactive: community public { … }` is still the community statement.
@@ -307,8 +340,9 @@ public struct ConfigurationRedactor: Sendable {
         let rest = keywords.dropLast()
         if rest.isEmpty { return true }
         if path(rest, endsAt: end - 1, in: full) { return true }
-        // An unwritten element is its entry's name: no other name follows it.
-        return !isUnwritten(rest.endIndex - 1) && path(rest, endsAt: end - 2, in: full)
+        // An unwritten element is its entry's name, right below its list's keyword: no other word
+        // follows it or comes before it (`interfaces interface-range R` is no interface).
+        return !isUnwritten(rest.endIndex - 1) && !isUnwritten(keywords.endIndex - 1) && path(rest, endsAt: end - 2, in: full)
     }
 
     // MARK: Facts
@@ -426,10 +460,11 @@ public struct ConfigurationRedactor: Sendable {
         return String(out)
     }
 
-    /// Only blanks and quotes end the text searched for the password's `@`: a password may hold
-    /// `;`, `<`, `{` and the like, and stopping there would leave it in place.
+    /// Only blanks end the text searched for the password's `@`: a password may hold `;`, `<`,
+    /// `{`, quotes and the like, and stopping there would leave it in place. After a closing
+    /// quote, text up to an `@` before the blank goes with the password: the safe side.
     private static func isURLEnd(_ c: Unicode.Scalar) -> Bool {
-        c.properties.isWhitespace || c == "\"" || c == "'"
+        c.properties.isWhitespace
     }
 
     private func matchesPattern(_ word: String) -> Bool {

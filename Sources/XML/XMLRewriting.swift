@@ -12,36 +12,78 @@ extension XMLDocument {
     /// Returns a copy of the document in which text and attribute values were replaced as the
     /// closures decide. The closures see elements of the copy; this document is never mutated.
     /// Used by secret redaction, which must change the exact XML that leaves the machine.
+    /// `text` decides a leaf's text; `mixedText` each text between the child elements of an
+    /// element that has some (whitespace alone is not offered); `comment` what each comment and
+    /// processing instruction says, anywhere in the document. A replacement a comment or
+    /// processing instruction cannot hold (`--`, a final `-`, `?>`) removes it.
     public func rewriting(
         text: (XMLElement) -> XMLReplacement,
-        attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, _ in .keep }
+        attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, _ in .keep },
+        mixedText: (XMLElement, String) -> XMLReplacement = { _, _ in .keep },
+        comment: (String) -> XMLReplacement = { _ in .keep }
     ) -> XMLDocument {
         let result = XMLDocument(owning: xmlCopyDoc(doc, 1)!)
-        result.rewriteInPlace(text: text, attribute: attribute)
+        result.rewriteInPlace(text: text, attribute: attribute, mixedText: mixedText, comment: comment)
         return result
     }
 
-    /// Parses `bytes`, rewrites the document as the closures decide and returns it serialised.
-    /// The rewrite happens in the only copy of the tree, which never leaves this call: one tree
-    /// in memory instead of the two `rewriting` needs (large configurations run to gigabytes).
+    /// Parses `bytes`, rewrites the document as the closures decide (as ``rewriting(text:attribute:mixedText:comment:)``)
+    /// and returns it serialised. The rewrite happens in the only copy of the tree, which never
+    /// leaves this call: one tree in memory instead of the two `rewriting` needs (large
+    /// configurations run to gigabytes).
     public static func rewrite(
         bytes: some Collection<UInt8>, options: XMLParseOptions = .init(),
         text: (XMLElement) -> XMLReplacement,
-        attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, _ in .keep }
+        attribute: (XMLElement, XMLAttribute) -> XMLReplacement = { _, _ in .keep },
+        mixedText: (XMLElement, String) -> XMLReplacement = { _, _ in .keep },
+        comment: (String) -> XMLReplacement = { _ in .keep }
     ) throws(XMLError) -> [UInt8] {
         let document = try XMLDocument(bytes: bytes, options: options)
-        document.rewriteInPlace(text: text, attribute: attribute)
+        document.rewriteInPlace(text: text, attribute: attribute, mixedText: mixedText, comment: comment)
         return document.serialized()
     }
 
     /// Only for documents nobody else holds yet (a fresh copy or parse).
-    private func rewriteInPlace(text: (XMLElement) -> XMLReplacement, attribute: (XMLElement, XMLAttribute) -> XMLReplacement) {
+    private func rewriteInPlace(text: (XMLElement) -> XMLReplacement, attribute: (XMLElement, XMLAttribute) -> XMLReplacement,
+                                mixedText: (XMLElement, String) -> XMLReplacement, comment: (String) -> XMLReplacement) {
         let root = self.root
+        /// Offers the non-element nodes from `firstChild` on, one level only (the walk below reaches
+        /// every element, so every such node is offered once); text only when `mixedParent` holds it.
+        func rewriteOtherNodes(from firstChild: xmlNodePtr?, mixedParent: XMLElement?) {
+            var cursor = firstChild
+            while let current = cursor {
+                cursor = current.pointee.next
+                let type = current.pointee.type
+                let decision: XMLReplacement
+                switch type {
+                case XML_COMMENT_NODE, XML_PI_NODE:
+                    decision = comment(current.pointee.content.map { String(cString: $0) } ?? "")
+                case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
+                    // A leaf's text went to `text`.
+                    guard let mixedParent, let content = current.pointee.content, !Self.isWhitespace(content) else { continue }
+                    decision = mixedText(mixedParent, String(cString: content))
+                default:
+                    continue
+                }
+                guard case let .replace(newText) = decision else { continue }
+                let unfit = type == XML_COMMENT_NODE ? newText.contains("--") || newText.hasSuffix("-")
+                    : type == XML_PI_NODE ? newText.contains("?>") : false
+                if unfit {
+                    xmlUnlinkNode(current)
+                    xmlFreeNode(current)
+                    continue
+                }
+                let bytes = Array(newText.utf8)
+                bytes.withUnsafeBufferPointer { xmlNodeSetContentLen(current, $0.baseAddress, Int32($0.count)) }
+            }
+        }
         // Replacing a leaf's text children inside the walk is safe: the walk only follows elements.
         func visit(_ element: XMLElement) {
-            if element.isLeaf, case let .replace(newText) = text(element) {
+            let isLeaf = element.isLeaf
+            if isLeaf, case let .replace(newText) = text(element) {
                 element.replaceChildren(withText: newText)
             }
+            rewriteOtherNodes(from: element.node.pointee.children, mixedParent: isLeaf ? nil : element)
             var cursor = element.node.pointee.properties
             while let attr = cursor {
                 let prefix = attr.pointee.ns?.pointee.prefix.map { String(cString: $0) }
@@ -55,6 +97,14 @@ extension XMLDocument {
         }
         visit(root)
         root.forEachDescendant(visit)
+        // Comments and processing instructions before and after the root.
+        rewriteOtherNodes(from: doc.pointee.children, mixedParent: nil)
+    }
+
+    private static func isWhitespace(_ content: UnsafePointer<xmlChar>) -> Bool {
+        var i = 0
+        while content[i] == 0x20 || content[i] == 0x0A || content[i] == 0x0D || content[i] == 0x09 { i += 1 }
+        return content[i] == 0
     }
 }
 

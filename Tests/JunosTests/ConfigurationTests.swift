@@ -287,6 +287,35 @@ import XML
         #expect(c.features.features == [.ssh])
     }
 
+    /// After a keyword, `##x` and `/*x` are values, not comments: a comment there would swallow
+    /// the value and, for `/*`, the rest of the text. Annotations (`/* … */` where a statement
+    /// starts), `## Last changed` lines and `## SECRET-DATA` after a statement stay comments.
+    @Test func hashAndSlashStarAfterAKeywordAreValues() {
+        let tree = ConfigurationTree(text: """
+        ## Last changed: 2024-01-01 10:00:00 UTC
+        /* the whole snmp stanza */
+        snmp {
+            community ##pub1 {
+                authorization read-only;
+            }
+            community pub2; /* after a statement */
+            community /*pub3;
+            location "##x"; ## SECRET-DATA
+            community pub4;
+        }
+        system {
+            services {
+                ssh;
+            }
+        }
+        """)
+        #expect(tree.root.children.map(\.keyword) == ["snmp", "system"])
+        let snmp = tree.root.statements(at: "snmp/community")
+        #expect(snmp.map { $0.identifier ?? $0.value } == ["##pub1", "pub2", "/*pub3", "pub4"])
+        #expect(tree.root.value(at: "snmp/location") == "##x")
+        #expect(tree.root.statements(at: "system/services/ssh").count == 1)
+    }
+
     /// `apply-groups-except G` keeps G's statements out of that hierarchy and everything below it.
     @Test func applyGroupsExceptInXMLAndText() throws {
         func xml(secondInterface: Bool) throws -> ConfigurationFacts {

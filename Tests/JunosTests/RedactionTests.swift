@@ -533,6 +533,233 @@ import XML
         #expect(comment.contains("## SECRET-DATA") && !comment.contains("abcDEFghiJKLm"))
     }
 
+    /// `##x` and `/*x` after a keyword are values: read as comments they were kept as written and
+    /// `/*` hid everything up to a `*/` that never came. Annotations and Junos's `##` comments stay.
+    @Test func hashAndSlashStarValuesAreRedacted() {
+        let redactor = ConfigurationRedactor()
+        let curly = redactor.redact(text: """
+        ## Last changed: 2024-01-01 10:00:00 UTC
+        /* annotation: snmp */
+        snmp {
+            community ##pub1 { authorization read-only; } community pub2; community /*pub3; community pub4;
+        }
+        system {
+            root-authentication {
+                encrypted-password "abcDEFghiJKLm"; ## SECRET-DATA
+            }
+        }
+        """)
+        for secret in ["pub1", "pub2", "pub3", "pub4", "abcDEFghiJKLm"] { #expect(!curly.contains(secret), "\(secret) survived: \(curly)") }
+        #expect(curly.contains("community \"<redacted>\" { authorization read-only; }"), "\(curly)")
+        #expect(curly.contains("## Last changed: 2024-01-01 10:00:00 UTC\n/* annotation: snmp */\n"))
+        #expect(curly.contains("encrypted-password \"<redacted>\"; ## SECRET-DATA"))
+        let set = redactor.redact(text: """
+        set snmp community ##pub5 authorization read-only
+        set snmp community pub6 authorization read-only
+        set snmp community /*pub7 authorization read-only
+        set system root-authentication encrypted-password "abcDEFghiJKLm" ## SECRET-DATA
+        set snmp community pub8 authorization read-only
+        """)
+        for secret in ["pub5", "pub6", "pub7", "pub8", "abcDEFghiJKLm"] { #expect(!set.contains(secret), "\(secret) survived: \(set)") }
+        #expect(set.contains("set snmp community \"<redacted>\" authorization read-only\nset snmp community \"<redacted>\""))
+        #expect(set.contains("encrypted-password \"<redacted>\" ## SECRET-DATA"))
+    }
+
+    /// A quote in a URL password does not end the URL: the password goes up to the last `@`
+    /// before a blank, in XML values and in (quoted) text.
+    @Test func urlPasswordsHoldingQuotes() throws {
+        let xml = try Self.redactXML("""
+        <configuration><system><archival><configuration>
+          <archive-sites><name>ftp://bob:it's9Secret@10.1.1.1/cfg</name></archive-sites>
+          <archive-sites><name>ftp://amy:say"hi"9@10.1.1.2/cfg</name></archive-sites>
+        </configuration></archival></system><note x="scp://eve:o'k9@10.1.1.3/y"/></configuration>
+        """)
+        for secret in ["it's9Secret", "s9Secret", "hi\"9", "hi&quot;9", "o'k9", "o&apos;k9", "k9@"] { #expect(!xml.contains(secret), "\(secret) survived: \(xml)") }
+        #expect(xml.contains("ftp://bob:&lt;redacted&gt;@10.1.1.1/cfg"), "\(xml)")
+        #expect(xml.contains("ftp://amy:&lt;redacted&gt;@10.1.1.2/cfg"), "\(xml)")
+        let text = ConfigurationRedactor().redact(text: """
+        system {
+            archival {
+                configuration {
+                    archive-sites {
+                        "ftp://bob:it's9Secret@10.1.1.1/cfg";
+                        "ftp://amy:say\\"hi\\"9@10.1.1.2/cfg" password x;
+                    }
+                }
+            }
+        }
+        """)
+        for secret in ["it's9Secret", "s9Secret", "hi\\\"9"] { #expect(!text.contains(secret), "\(secret) survived: \(text)") }
+        #expect(text.contains("\"ftp://bob:<redacted>@10.1.1.1/cfg\";"), "\(text)")
+        #expect(text.contains("\"ftp://amy:<redacted>@10.1.1.2/cfg\" password \"<redacted>\";"), "\(text)")
+    }
+
+    /// `show | compare` marks (de)activated statements with `!`; the statement is still what it says.
+    @Test func deactivatedStatementsInADiffAreRedacted() throws {
+        let diff = """
+        [edit snmp]
+        !    inactive: community public13 { ... }
+        !    inactive: trap-group tg13 { ... }
+        [edit system root-authentication]
+        !    inactive: encrypted-password "abcDEFghiJKLm";
+        """
+        let redacted = ConfigurationRedactor().redact(text: diff)
+        for secret in ["public13", "tg13", "abcDEFghiJKLm"] { #expect(!redacted.contains(secret), "\(secret) survived: \(redacted)") }
+        #expect(redacted.contains("!    inactive: community \"<redacted>\" { ... }"), "\(redacted)")
+        let xml = try Self.redactXML("<rpc-reply><configuration-information><configuration-output>\n\(diff)\n</configuration-output></configuration-information></rpc-reply>")
+        for secret in ["public13", "tg13", "abcDEFghiJKLm"] { #expect(!xml.contains(secret), "\(secret) survived: \(xml)") }
+    }
+
+    /// A keyword rule whose value is a list redacts every word of it, in text and set form as in
+    /// XML (one leaf per word); list words after a keyword that is not secret are kept, secret
+    /// keyword or not (`authentication-order [ password radius ]`).
+    @Test func keywordListsAreRedactedWhole() throws {
+        let redactor = try ConfigurationRedactor(extraKeywords: ["members"])
+        let text = redactor.redact(text: """
+        system {
+            authentication-order [ password radius ];
+        }
+        policy-options {
+            community C1 members [ m1secret m2secret ];
+            community C3 members m5secret;
+        }
+        """)
+        for secret in ["m1secret", "m2secret", "m5secret"] { #expect(!text.contains(secret), "\(secret) survived: \(text)") }
+        #expect(text.contains("community C1 members [ \"<redacted>\" \"<redacted>\" ];"), "\(text)")
+        #expect(text.contains("authentication-order [ password radius ];"), "\(text)")
+        let set = redactor.redact(text: """
+        set system authentication-order [ password radius ]
+        set policy-options community C2 members [ m3secret m4secret ]
+        set system tacplus-server 10.0.0.2 secret plaintextsecret
+        """)
+        for secret in ["m3secret", "m4secret", "plaintextsecret"] { #expect(!set.contains(secret), "\(secret) survived: \(set)") }
+        #expect(set.contains("set policy-options community C2 members [ \"<redacted>\" \"<redacted>\" ]"), "\(set)")
+        #expect(set.contains("set system authentication-order [ password radius ]"), "\(set)")
+        // The default rules keep both lists.
+        let plain = ConfigurationRedactor().redact(text: "set system authentication-order [ password radius ]\nset policy-options community C2 members [ m3 m4 ]\n")
+        #expect(plain.contains("authentication-order [ password radius ]") && plain.contains("members [ m3 m4 ]"), "\(plain)")
+        let xml = try Self.redactXML("<configuration><policy-options><community><name>C1</name><members>m1secret</members><members>m2secret</members></community></policy-options></configuration>", redactor)
+        #expect(!xml.contains("m1secret") && !xml.contains("m2secret") && xml.contains("<name>C1</name>"), "\(xml)")
+    }
+
+    /// SNMP proxy communities (the proxied device's community), IS-IS hello keys and PPP PAP
+    /// local passwords, in XML, text and set forms.
+    @Test func proxyCommunitiesAndHelloKeysInEveryForm() throws {
+        let xml = try Self.redactXML("""
+        <configuration><snmp>
+          <proxy><name>P1</name><device-name>d1</device-name><version-v2c><snmp-community>proxyc2</snmp-community></version-v2c></proxy>
+          <proxy><name>P2</name><device-name>d2</device-name><version-v1><snmp-community>proxyc1</snmp-community></version-v1></proxy>
+        </snmp><protocols><isis><interface><name>ge-0/0/0.0</name><level><name>2</name>
+          <hello-authentication-key>hellokey9</hello-authentication-key><hello-authentication-type>md5</hello-authentication-type>
+        </level></interface></isis></protocols>
+        <interfaces><interface><name>so-0/0/0</name><ppp-options><pap><local-name>me</local-name><local-password>papclear9</local-password></pap></ppp-options></interface></interfaces>
+        </configuration>
+        """)
+        for secret in ["proxyc2", "proxyc1", "hellokey9", "papclear9"] { #expect(!xml.contains(secret), "\(secret) survived: \(xml)") }
+        #expect(xml.contains("<name>P1</name>") && xml.contains("<device-name>d2</device-name>") && xml.contains("<local-name>me</local-name>"))
+        let text = ConfigurationRedactor().redact(text: """
+        snmp {
+            proxy P1 {
+                device-name d1;
+                version-v2c {
+                    snmp-community proxyc2;
+                }
+            }
+            proxy P2 {
+                version-v1 {
+                    snmp-community proxyc1;
+                }
+            }
+        }
+        protocols {
+            isis {
+                interface ge-0/0/0.0 {
+                    level 2 {
+                        hello-authentication-key hellokey9;
+                        hello-authentication-type md5;
+                    }
+                }
+            }
+        }
+        """)
+        for secret in ["proxyc2", "proxyc1", "hellokey9"] { #expect(!text.contains(secret), "\(secret) survived: \(text)") }
+        #expect(text.contains("proxy P1 {") && text.contains("device-name d1;") && text.contains("hello-authentication-type md5;"))
+        let set = ConfigurationRedactor().redact(text: """
+        set snmp proxy P1 version-v2c snmp-community proxyc2
+        set snmp proxy P2 version-v1 snmp-community proxyc1
+        set protocols isis interface ge-0/0/0.0 level 2 hello-authentication-key hellokey9
+        set interfaces so-0/0/0 ppp-options pap local-password papclear9
+        """)
+        for secret in ["proxyc2", "proxyc1", "hellokey9", "papclear9"] { #expect(!set.contains(secret), "\(secret) survived: \(set)") }
+        #expect(set.contains("set snmp proxy P1 version-v2c snmp-community \"<redacted>\""), "\(set)")
+    }
+
+    /// Comments, processing instructions and text beside child elements are redacted too.
+    @Test func commentsProcessingInstructionsAndMixedTextInXML() throws {
+        let xml = """
+        <rpc-reply><configuration><!-- $9$COMMENTINNER --><system>tail $9$MIXEDTEXT<host-name>r1<!-- ftp://u:leafpw9@h/x --></host-name>
+        <?pi $9$PITEXT?><root-authentication><encrypted-password>mixedDES9<undocumented/></encrypted-password></root-authentication>
+        </system></configuration><configuration-text>snmp { community textpub; }<x/>snmp { community textpub2; }</configuration-text></rpc-reply>
+        """
+        let out = try Self.redactXML(xml)
+        for secret in ["COMMENTINNER", "MIXEDTEXT", "leafpw9", "PITEXT", "mixedDES9", "textpub"] { #expect(!out.contains(secret), "\(secret) survived: \(out)") }
+        #expect(out.contains("<configuration><!-- <redacted> --><system>tail &lt;redacted&gt;<host-name>r1<!-- ftp://u:<redacted>@h/x -->"), "\(out)")
+        #expect(out.contains("<host-name>r1<!--") && out.contains("<?pi "), "\(out)")
+        #expect(try XMLDocument(string: out).root.name == "rpc-reply")
+        let document = ConfigurationRedactor().redact(try XMLDocument(string: xml))
+        #expect(String(decoding: document.serialized(), as: UTF8.self) == out)
+    }
+
+    /// A top `[edit]` header (configuration mode's banner) before `set` lines, and an
+    /// `[edit system]` header before them: each `set` line is still read as one statement.
+    @Test func setLinesBelowAnEditHeader() {
+        let top = ConfigurationRedactor().redact(text: """
+        [edit]
+        set system tacplus-server 10.0.0.2 secret plaintextsecret
+        set snmp community n0tpublic authorization read-only
+        set system host-name edge1
+        """)
+        for secret in ["plaintextsecret", "n0tpublic"] { #expect(!top.contains(secret), "\(secret) survived: \(top)") }
+        #expect(top.contains("[edit]\nset system tacplus-server 10.0.0.2 secret \"<redacted>\"\n"), "\(top)")
+        let below = ConfigurationRedactor().redact(text: """
+        [edit system]
+        set tacplus-server 10.0.0.2 secret plaintextsecret
+        set system radius-server 10.0.0.3 secret plaintextsecret2
+        set host-name edge1
+        """)
+        for secret in ["plaintextsecret", "plaintextsecret2"] { #expect(!below.contains(secret), "\(secret) survived: \(below)") }
+        // A diff below `[edit]` still reads its blocks.
+        let diff = ConfigurationRedactor().redact(text: "[edit]\n+  snmp {\n+      community hackme;\n+  }\n")
+        #expect(!diff.contains("hackme") && diff.contains("+      community \"<redacted>\";"), "\(diff)")
+    }
+
+    /// `interfaces/interface/description` is an interface's description: not an interface range's,
+    /// in text as in XML.
+    @Test func interfaceRangesAreNotInterfaces() throws {
+        let redactor = try ConfigurationRedactor(extraPaths: ["interfaces/interface/description"])
+        let xml = try Self.redactXML("""
+        <configuration><interfaces>
+          <interface-range><name>R</name><member><name>ge-0/0/1</name></member><description>range-note</description></interface-range>
+          <interface><name>ge-0/0/0</name><description>cust-acme</description></interface>
+        </interfaces></configuration>
+        """, redactor)
+        #expect(xml.contains("range-note") && !xml.contains("cust-acme"), "\(xml)")
+        let text = redactor.redact(text: """
+        interfaces {
+            interface-range R {
+                member ge-0/0/1;
+                description range-note;
+            }
+            ge-0/0/0 {
+                description cust-acme;
+            }
+        }
+        """)
+        #expect(text.contains("description range-note;") && !text.contains("cust-acme"), "\(text)")
+        let set = redactor.redact(text: "set interfaces interface-range R description range-note\nset interfaces ge-0/0/0 description cust-acme\n")
+        #expect(set.contains("description range-note") && !set.contains("cust-acme"), "\(set)")
+    }
+
     // MARK: Secrets Junos may show in clear (issue 10)
 
     static let pemKey = """

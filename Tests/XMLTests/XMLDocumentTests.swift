@@ -111,6 +111,40 @@ import TestSupport
         #expect(throws: XMLError.self) { try XMLDocument.rewrite(bytes: Array("<a><b></a>".utf8), text: text) }
     }
 
+    /// Comments and processing instructions (inside the root and around it) and text beside child
+    /// elements are offered too, once each; indentation and leaves' text are not offered there.
+    @Test func rewritingOffersCommentsProcessingInstructionsAndMixedText() throws {
+        let xml = "<!-- before S1 --><?top S2?><r>\n  <!-- S3 --><a>mixed S4<b>leaf S5<!-- S6 --></b>\n  <?pi S7?></a>\n</r><!-- after S8 -->"
+        var offered: [String] = []
+        func replacing(_ text: String) -> XMLReplacement {
+            offered.append(text)
+            return .replace(text.replacingAll("S", with: "X"))
+        }
+        let rewritten = try XMLDocument(string: xml, options: XMLParseOptions(preserveWhitespace: true)).rewriting(
+            text: { _ in .keep },
+            mixedText: { element, text in element.name == "a" ? replacing(text) : .keep },
+            comment: replacing)
+        #expect(offered.sorted() == [" S3 ", " S6 ", " after S8 ", " before S1 ", "S2", "S7", "mixed S4"])
+        #expect(String(decoding: rewritten.serialized(), as: UTF8.self)
+            == "<r>\n  <!-- X3 --><a>mixed X4<b>leaf S5<!-- X6 --></b>\n  <?pi X7?></a>\n</r>")
+        // The document itself, not only the root, was rewritten.
+        var memory: UnsafeMutablePointer<xmlChar>?
+        var size: Int32 = 0
+        xmlDocDumpMemory(rewritten.doc, &memory, &size)
+        defer { care_xml_free(memory) }
+        let whole = String(decoding: UnsafeBufferPointer(start: try #require(memory), count: Int(size)), as: UTF8.self)
+        #expect(whole.contains("<!-- before X1 -->") && whole.contains("<?top X2?>") && whole.contains("<!-- after X8 -->"), "\(whole)")
+    }
+
+    /// What a comment or processing instruction cannot hold removes it rather than breaking the XML.
+    @Test func unfitReplacementsRemoveTheNode() throws {
+        let out = try XMLDocument.rewrite(bytes: Array("<r><!-- a --><?pi b?><c>keep</c></r>".utf8),
+                                          text: { _ in .keep }, comment: { $0 == " a " ? .replace("x--y") : .replace("?>") })
+        #expect(String(decoding: out, as: UTF8.self) == "<r><c>keep</c></r>")
+        let trailingDash = try XMLDocument.rewrite(bytes: Array("<r><!-- a --></r>".utf8), text: { _ in .keep }, comment: { _ in .replace("x-") })
+        #expect(String(decoding: trailingDash, as: UTF8.self) == "<r/>")
+    }
+
     @Test func serializedChildCarriesInheritedNamespaces() throws {
         let doc = try XMLDocument(string: #"<r xmlns:junos="http://j"><x junos:style="a">1</x></r>"#)
         let x = try #require(doc.root.child("x"))
