@@ -469,8 +469,18 @@ public struct AgentConfiguration: Sendable {
             do { group.extraRequests.append(try RPCRequest.parse(v)) } catch {
                 throw fail(entry, "expected an RPC name (get-interface-information) or an XML element (<get-route-summary-information/>): \(error)", false)
             }
+            // Configuration is redacted by its structure in XML, text and set form; as JSON only
+            // crypt-looking tokens would be found, and plain secrets (SNMP communities) would leave.
+            let lower = v.lowercased()
+            if lower.contains("get-configuration"), lower.range(of: #"format\s*=\s*["']json"#, options: .regularExpression) != nil {
+                throw fail(entry, "configuration as JSON cannot be redacted by its structure (plain-text secrets would leave the machine): ask for format=\"xml\", \"text\" or \"set\"", false)
+            }
         case "command":
             guard !v.isEmpty else { throw fail(entry, "expected a Junos CLI command such as show system users", false) }
+            let lower = v.lowercased()
+            if lower.contains("configuration"), lower.range(of: #"\|\s*display\s+json"#, options: .regularExpression) != nil {
+                throw fail(entry, "configuration as JSON cannot be redacted by its structure (plain-text secrets would leave the machine): use | display set, or no display option", false)
+            }
             group.extraRequests.append(.command(v))
         case "skip":
             for word in v.split(whereSeparator: { $0 == "," || $0 == " " }) {

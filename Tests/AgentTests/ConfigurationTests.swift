@@ -155,6 +155,25 @@ import TestSupport
         // CollectionTests checks that the collector's redactor applies them.
     }
 
+    /// Configuration asked for as JSON would be redacted for crypt-looking tokens only: refused,
+    /// naming the forms that are redacted by structure; other JSON replies and XML/text/set pass.
+    @Test func configurationAsJSONIsRefused() throws {
+        for (line, column) in [("rpc = <get-configuration format=\"json\"/>", 7), ("rpc = <get-configuration format='JSON'><configuration><snmp/></configuration></get-configuration>", 7),
+                               ("command = show configuration snmp | display json", 11)] {
+            do {
+                _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[defaults]\n\(line)\n"))
+                Issue.record("accepted: \(line)")
+            } catch {
+                #expect(error.description.hasPrefix("agent.conf:2:\(column): configuration as JSON cannot be redacted by its structure"), "\(error)")
+            }
+        }
+        for line in ["rpc = <get-configuration format=\"set\"/>", "rpc = <get-configuration format=\"text\"/>",
+                     "rpc = <get-interface-information format=\"json\"/>", "command = show configuration | display set",
+                     "command = show interfaces terse | display json"] {
+            #expect(throws: Never.self, "\(line)") { _ = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: "[defaults]\n\(line)\n")) }
+        }
+    }
+
     @Test func clearTextSecretsAreRefused() {
         for (key, hint) in [("password", "password-file"), ("passphrase", "passphrase-file")] {
             do {
