@@ -135,22 +135,26 @@ public struct BundleComparison: Sendable, Codable {
         deviceChanges.isEmpty && outcomeChanges.isEmpty && factChanges.isEmpty && fruMoves.isEmpty && (configurationDiff ?? "").isEmpty
     }
 
+    /// For a terminal: every value the bundles supplied (host names, outcomes, facts, the
+    /// configuration) has its control characters escaped, so a line is one line and no value
+    /// can recolour, retitle or clear the terminal, or fake a line of its own.
     public var text: String {
+        let e = TerminalText.escaped
         var out = ""
         if !sameDevice { out += "warning: the bundles are from different devices\n\n" }
         if !deviceChanges.isEmpty {
-            out += "Device\n" + deviceChanges.map { "  \($0.path.dropFirst(7)): \($0.old ?? "") → \($0.new ?? "")\n" }.joined() + "\n"
+            out += "Device\n" + deviceChanges.map { "  \(e(String($0.path.dropFirst(7)))): \(e($0.old ?? "")) → \(e($0.new ?? ""))\n" }.joined() + "\n"
         }
         if !outcomeChanges.isEmpty {
             out += "RPC outcomes\n"
-            for change in outcomeChanges { out += "  \(change.rpc): \(change.old ?? "not collected") → \(change.new ?? "not collected")\n" }
+            for change in outcomeChanges { out += "  \(e(change.rpc)): \(e(change.old ?? "not collected")) → \(e(change.new ?? "not collected"))\n" }
             out += "\n"
         }
         if !fruMoves.isEmpty {
             out += "FRUs moved (same serial number, another place)\n"
             for move in fruMoves {
                 let what = [move.description, move.partNumber].compactMap { $0 }.joined(separator: " ")
-                out += "  > \(move.serialNumber)\(what.isEmpty ? "" : " (\(what))"): \(move.from) → \(move.to)\n"
+                out += "  > \(e(move.serialNumber))\(what.isEmpty ? "" : " (\(e(what)))"): \(e(move.from)) → \(e(move.to))\n"
             }
             out += "\n"
         }
@@ -169,21 +173,22 @@ public struct BundleComparison: Sendable, Codable {
                     return n == 0 ? nil : "\(n) \(kind.rawValue)"
                 }
                 let path = owner.hasPrefix(section + ".") ? String(owner.dropFirst(section.count + 1)) : owner
-                out += "  ~ \(path).packages: \(counts.joined(separator: ", ")) (--json lists them)\n"
+                out += "  ~ \(e(path)).packages: \(counts.joined(separator: ", ")) (--json lists them)\n"
             }
             for item in changes where !item.change.path.contains(".packages") {
                 let change = item.change
                 let path = change.path.hasPrefix(section + ".") ? String(change.path.dropFirst(section.count + 1)) : change.path
                 switch change.kind {
-                case .added: out += "  + \(item.label): \(path): \(change.new ?? "")\n"
-                case .removed: out += "  - \(item.label): \(path): \(change.old ?? "")\n"
-                case .changed: out += "  ~ \(item.label == "changed" ? "" : item.label + ": ")\(path): \(change.old ?? "") → \(change.new ?? "")\n"
+                case .added: out += "  + \(e(item.label)): \(e(path)): \(e(change.new ?? ""))\n"
+                case .removed: out += "  - \(e(item.label)): \(e(path)): \(e(change.old ?? ""))\n"
+                case .changed: out += "  ~ \(item.label == "changed" ? "" : e(item.label) + ": ")\(e(path)): \(e(change.old ?? "")) → \(e(change.new ?? ""))\n"
                 }
             }
             out += "\n"
         }
         if let diff = configurationDiff, !diff.isEmpty {
-            out += "Configuration (show | compare)\n" + diff + "\n"
+            // Line by line: the diff's own lines stay lines, what is on them is escaped.
+            out += "Configuration (show | compare)\n" + diff.split(separator: "\n", omittingEmptySubsequences: false).map { e(String($0)) }.joined(separator: "\n") + "\n"
         } else if configurationDiff == nil {
             out += "Configuration: not in both bundles\n\n"
         }

@@ -132,7 +132,13 @@ public struct ClientSession: Sendable {
         }
         switch state {
         case .awaitingHello:
-            let hello = try Hello(document: document)
+            let hello: Hello
+            do {
+                hello = try Hello(document: document)
+            } catch .unexpectedMessage(let text) {
+                // The error names the device, as every other of this session does.
+                throw .unexpectedMessage("\(peer): \(text)")
+            }
             guard hello.capabilities.contains(NETCONFNamespace.base10) || hello.capabilities.contains(NETCONFNamespace.base11) else {
                 throw .unexpectedMessage("\(peer): server hello offers neither base:1.0 nor base:1.1")
             }

@@ -18,7 +18,7 @@ public enum FramingError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .badChunkHeader(offset, found):
             return "chunked framing broken at byte \(offset) of the stream: expected \\n#<size>\\n or \\n##\\n, found \"\(found)\""
         case let .badChunkSize(size):
-            return "chunked framing: invalid chunk size \"\(size)\""
+            return "chunked framing: invalid chunk size \"\(size)\" (RFC 6242: 1 to 4294967295, no leading zero)"
         case let .messageTooLarge(limit):
             return limit >= 1 << 20 && limit % (1 << 20) == 0
                 ? "message larger than the \(limit >> 20) MiB limit"
@@ -46,9 +46,9 @@ public struct FrameDecoder: Sendable {
     private var consumedTotal = 0
 
     /// The default limit: 250 times the largest real Junos reply we know (133 KB), room for a
-    /// large configuration in XML, and small enough that the agent's default 32 sessions in
-    /// flight fit a 2 GiB VM even when every device sends its largest (see docs/security.md).
-    /// Raise it per group with `maximum-reply-size` for configurations larger than this.
+    /// large configuration in XML. Parsed, a reply costs about 14 times its size (docs/security.md,
+    /// "Memory ceiling"): devices whose configurations come near it belong in a group with a low
+    /// concurrency. Raise it per group with `maximum-reply-size` for configurations larger than this.
     public static let defaultMaximumMessageSize = 32 << 20
 
     public init(mode: FramingMode = .endOfMessage, maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {

@@ -14,8 +14,10 @@ public struct DeviceProfile: Sendable {
         self.replies = replies
     }
 
-    /// Loads every `*.xml` file of `directory`.
-    public init(directory: URL) throws(SimulatorError) {
+    /// Loads every `*.xml` file of `directory`. `regularFilesOnly`: a symbolic link or anything
+    /// else that is not a regular file is refused (an extracted bundle is someone else's
+    /// directory: its `raw/` must not serve files from outside it).
+    public init(directory: URL, regularFilesOnly: Bool = false) throws(SimulatorError) {
         let files: [URL]
         do {
             files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
@@ -24,10 +26,20 @@ public struct DeviceProfile: Sendable {
         }
         var replies: [String: [UInt8]] = [:]
         for file in files where file.pathExtension == "xml" {
-            guard let data = FileManager.default.contents(atPath: file.path) else {
-                throw .profile(path: file.path, message: "cannot read the file")
+            if regularFilesOnly {
+                var info = stat()
+                guard lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                    throw .profile(path: file.path, message: "not a regular file (a symbolic link?): an extracted bundle's replies must be its own files")
+                }
             }
-            replies[file.deletingPathExtension().lastPathComponent] = Array(data)
+            let fd = open(file.path, O_RDONLY | O_CLOEXEC | (regularFilesOnly ? O_NOFOLLOW : 0))
+            guard fd >= 0 else { throw .profile(path: file.path, message: "cannot read the file: \(String(cString: strerror(errno)))") }
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            do {
+                replies[file.deletingPathExtension().lastPathComponent] = Array(try handle.readToEnd() ?? Data())
+            } catch {
+                throw .profile(path: file.path, message: "cannot read the file: \(error.localizedDescription)")
+            }
         }
         if replies.isEmpty { throw .profile(path: directory.path, message: "no <rpc-name>.xml reply files in it") }
         self.init(name: directory.lastPathComponent, replies: replies)
@@ -54,7 +66,11 @@ public struct DeviceProfile: Sendable {
         guard FileManager.default.fileExists(atPath: raw.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .profile(path: bundleDirectory.path, message: "no raw/ directory: not an extracted bundle (tar -xzf BUNDLE -C DIR)")
         }
-        var profile = try DeviceProfile(directory: raw)
+        var linkInfo = stat()
+        guard lstat(raw.path, &linkInfo) == 0, linkInfo.st_mode & S_IFMT == S_IFDIR else {
+            throw .profile(path: raw.path, message: "not a directory (a symbolic link?): an extracted bundle's raw/ must be its own")
+        }
+        var profile = try DeviceProfile(directory: raw, regularFilesOnly: true)
         profile.name = bundleDirectory.lastPathComponent
         self = profile
     }

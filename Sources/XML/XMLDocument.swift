@@ -18,6 +18,12 @@ public enum XMLError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooLarge(size: Int, limit: Int)
     /// One text node is larger than libxml2's 10 MB limit for a single text node.
     case textTooLarge(line: Int)
+    /// One element carries more than ``XMLLimits/maximumAttributes`` attributes and namespace
+    /// declarations (libxml2's duplicate check is quadratic in them).
+    case tooManyAttributes(limit: Int, line: Int)
+    /// More elements than ``XMLLimits/maximumElements(forSize:)`` allows for the document's size:
+    /// a tree of that many nodes costs far more memory than the bytes suggest.
+    case tooManyElements(limit: Int, size: Int)
 
     public var description: String {
         switch self {
@@ -35,6 +41,10 @@ public enum XMLError: Error, Equatable, Sendable, CustomStringConvertible {
             return "XML document of \(size) bytes is larger than the limit of \(limit) bytes"
         case let .textTooLarge(line):
             return "XML text node at line \(line) is larger than 10 MB (libxml2's limit for one text node); collect configurations in XML, not as text"
+        case let .tooManyAttributes(limit, line):
+            return "XML element at line \(line) has more than \(limit) attributes and namespace declarations: refused (no Junos reply comes near; parsing them costs time quadratic in their number)"
+        case let .tooManyElements(limit, size):
+            return "XML document of \(size) bytes holds more than \(limit) elements: refused (its tree would take many times its size in memory; real replies hold an element per 23 bytes or more)"
         }
     }
 }
@@ -49,6 +59,16 @@ public enum XMLLimits {
     /// Default largest document, for callers that do not set their own (NETCONF sets the
     /// message limit, which is lower).
     public static let defaultMaximumSize = 1 << 30
+    /// Most attributes and namespace declarations on one element. Junos puts a handful on its
+    /// roots (`xmlns`, `xmlns:junos`, `junos:changed-seconds`, `message-id`); the cap is checked
+    /// on the bytes before libxml2 runs, since its duplicate check is quadratic in them.
+    public static let maximumAttributes = 256
+    /// Most elements a document of `size` bytes may hold: one per 12 bytes, and at least
+    /// 100,000. Each element costs libxml2 over a hundred bytes (and its text node as many
+    /// again): a document of bare `<x/>` elements built a tree 35 times its size. Real replies
+    /// spend 23 bytes or more on an element even without indentation (the largest fixtures:
+    /// 23-51 bytes compact, 43-76 as sent).
+    public static func maximumElements(forSize size: Int) -> Int { max(100_000, size / 12) }
 }
 
 /// Options for ``XMLDocument/init(bytes:options:)``.
@@ -126,6 +146,9 @@ public final class XMLDocument: @unchecked Sendable {
         let prolog = scansProlog ? Prolog.scan(buffer) : .element
         if prolog == .doctype { throw .doctypeRefused }
         if prolog == .empty { throw .empty }
+        if let line = AttributeScan.firstElementOverLimit(buffer, limit: XMLLimits.maximumAttributes) {
+            throw .tooManyAttributes(limit: XMLLimits.maximumAttributes, line: line)
+        }
         // Whitespace before an XML declaration (a message that starts "\n<?xml", as scrapli and
         // some devices send after the previous delimiter) is not XML, but nobody means anything by it.
         let buffer = Prolog.trimmingWhitespaceBeforeDeclaration(buffer)
@@ -140,7 +163,7 @@ public final class XMLDocument: @unchecked Sendable {
             | XML_PARSE_NOCDATA.rawValue | XML_PARSE_COMPACT.rawValue | XML_PARSE_IGNORE_ENC.rawValue)
         if !options.preserveWhitespace { flags |= Int32(XML_PARSE_NOBLANKS.rawValue) }
         if !options.internNames { flags |= Int32(XML_PARSE_NODICT.rawValue) }
-        var guardState = ParseGuard()
+        var guardState = ParseGuard(maximumElements: XMLLimits.maximumElements(forSize: buffer.count))
         let doc: xmlDocPtr? = withUnsafeMutablePointer(to: &guardState) { state in
             ParseGuard.install(on: ctxt, state: state)
             let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
@@ -152,6 +175,7 @@ public final class XMLDocument: @unchecked Sendable {
             switch violation {
             case .doctype: throw .doctypeRefused
             case let .depth(line): throw .tooDeep(limit: XMLLimits.maximumDepth, line: line)
+            case .elements: throw .tooManyElements(limit: guardState.maximumElements, size: buffer.count)
             }
         }
         if doc == nil || !wellFormed {
@@ -182,8 +206,13 @@ public final class XMLDocument: @unchecked Sendable {
 /// nesting beyond ``XMLLimits/maximumDepth``. The state lives in the parser context's
 /// `_private`, which libxml2 leaves to its user.
 struct ParseGuard {
-    enum Violation { case doctype, depth(line: Int) }
+    enum Violation { case doctype, depth(line: Int), elements }
     var violation: Violation?
+    /// Elements allowed, and seen so far.
+    var maximumElements: Int
+    var elements = 0
+
+    init(maximumElements: Int = .max) { self.maximumElements = maximumElements }
 
     static func install(on ctxt: xmlParserCtxtPtr, state: UnsafeMutablePointer<ParseGuard>) {
         ctxt.pointee._private = UnsafeMutableRawPointer(state)
@@ -198,6 +227,13 @@ struct ParseGuard {
                 ParseGuard.stop(ctx, .depth(line: Int(ctxt.pointee.input?.pointee.line ?? 0)))
                 return
             }
+            if let state = ctxt.pointee._private?.assumingMemoryBound(to: ParseGuard.self) {
+                state.pointee.elements += 1
+                if state.pointee.elements > state.pointee.maximumElements {
+                    ParseGuard.stop(ctx, .elements)
+                    return
+                }
+            }
             xmlSAX2StartElementNs(ctx, localname, prefix, uri, nbNamespaces, namespaces, nbAttributes, nbDefaulted, attributes)
         }
     }
@@ -209,6 +245,68 @@ struct ParseGuard {
             state.pointee.violation = violation
         }
         xmlStopParser(ctxt)
+    }
+}
+
+/// Counts the attributes and namespace declarations of each start tag on the bytes, before
+/// libxml2 (whose duplicate-attribute check is quadratic: 100,000 on one element took 11 s).
+/// One pass: `=` outside quotes inside `<name ...>`; comments, CDATA and processing
+/// instructions are skipped whole.
+enum AttributeScan {
+    /// The line of the first element with more than `limit`; nil when none has.
+    static func firstElementOverLimit(_ buffer: UnsafeRawBufferPointer, limit: Int) -> Int? {
+        let n = buffer.count
+        // Fewer `=` than the limit in the whole document: nothing to look at.
+        var equals = 0
+        for byte in buffer where byte == UInt8(ascii: "=") { equals += 1 }
+        guard equals > limit else { return nil }
+        let lt = UInt8(ascii: "<"), gt = UInt8(ascii: ">"), eq = UInt8(ascii: "="), nl = UInt8(ascii: "\n")
+        var line = 1, i = 0
+        func skip(to terminator: [UInt8], from start: Int) -> Int {
+            var j = start
+            while j + terminator.count <= n {
+                if buffer[j] == nl { line += 1 }
+                var match = true
+                for k in 0 ..< terminator.count where buffer[j + k] != terminator[k] { match = false; break }
+                if match { return j + terminator.count }
+                j += 1
+            }
+            return n
+        }
+        while i < n {
+            let byte = buffer[i]
+            if byte == nl { line += 1 }
+            guard byte == lt, i + 1 < n else { i += 1; continue }
+            let next = buffer[i + 1]
+            if next == UInt8(ascii: "!") {
+                let cdata = i + 9 <= n && buffer[i + 2] == UInt8(ascii: "[")
+                i = skip(to: cdata ? Array("]]>".utf8) : i + 3 < n && buffer[i + 2] == UInt8(ascii: "-") ? Array("-->".utf8) : [gt], from: i + 2)
+                continue
+            }
+            if next == UInt8(ascii: "?") { i = skip(to: Array("?>".utf8), from: i + 2); continue }
+            if next == UInt8(ascii: "/") { i += 2; continue }
+            // A start tag: count `=` outside quoted values up to its `>`.
+            let tagLine = line
+            var count = 0, j = i + 1
+            var quote: UInt8 = 0
+            while j < n {
+                let c = buffer[j]
+                if c == nl { line += 1 }
+                if quote != 0 {
+                    if c == quote { quote = 0 }
+                } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
+                    quote = c
+                } else if c == eq {
+                    count += 1
+                    if count > limit { return tagLine }
+                } else if c == gt {
+                    break
+                }
+                j += 1
+            }
+            i = j + 1
+        }
+        return nil
     }
 }
 

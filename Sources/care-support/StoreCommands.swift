@@ -146,7 +146,7 @@ struct BundleCommand: AsyncParsableCommand {
                 } catch {
                     throw CommandFailure("cannot copy \(source) to \(output): \((error as NSError).localizedDescription)")
                 }
-                print("wrote \(output) (\(bundle.fileSize) bytes, \(bundle.device), collected \(SupportJSON.time(bundle.collected)))")
+                print("wrote \(output) (\(bundle.fileSize) bytes, \(TerminalText.escaped(bundle.device)), collected \(SupportJSON.time(bundle.collected)))")
             }
         }
     }

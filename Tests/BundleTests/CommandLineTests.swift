@@ -56,6 +56,31 @@ enum CareAgentBinary {
     }
 }
 
+/// `bundle verify` streams the archive: a bundle unpacking to 128 MiB is verified in far less
+/// memory than it unpacks to (it held it twice over: inflated, then each member copied).
+@Suite struct VerifyMemoryTests {
+    @Test func verifyingABigBundleDoesNotHoldItsContents() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var contents = try Sample.contents()
+        contents.rawReplies.append(RawReply(rpc: "get-zeros", bytes: [UInt8](repeating: 0x30, count: 128 << 20)))
+        let file = try BundleWriter(directory: dir.url, key: Sample.key).write(contents)
+        let binary = try #require(CareAgentBinary.url)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
+        process.arguments = ["-f", "peak-kib %M", binary.path, "bundle", "verify", file.path]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(stderr)")
+        let peak = stderr.split(separator: "\n").last { $0.hasPrefix("peak-kib ") }.flatMap { Int($0.dropFirst(9)) } ?? .max
+        #expect(peak < 96 * 1024, "bundle verify peaked at \(peak) KiB for a bundle unpacking to 128 MiB")
+    }
+}
+
 @Suite(.serialized) struct CrashSafetyTests {
     /// Kills a real writer process at every step and checks the directory holds no bundle or one
     /// whole, verifying bundle, and nothing a reader would take for a bundle besides.

@@ -197,6 +197,18 @@ import TestSupport
         #expect(text.contains("Core dumps\n  + new core dump: files[name=/var/crash/rpd.core.1.gz]: name=/var/crash/rpd.core.1.gz\n"))
     }
 
+    /// What the bundles say is escaped in the text a terminal shows: a host name carrying a
+    /// title-setting escape, a clear-screen and a newline with a forged line stays on its line.
+    @Test func theTextEscapesWhatTheBundlesSay() throws {
+        let base = try BundleReader().read(bytes: try Sample.encoded())
+        var old = base, new = base
+        old.factsJSON = Array(#"{"software":{"hostname":"baku"},"parseErrors":{}}"#.utf8)
+        new.factsJSON = Array(#"{"software":{"hostname":"baku\u001b]0;PWNED\u0007\u001b[2J\nOK: forged line"},"parseErrors":{}}"#.utf8)
+        let text = BundleComparison(old: old, new: new).text
+        #expect(!text.contains("\u{1B}") && !text.contains("\u{07}"), "\(text)")
+        #expect(!text.contains("\nOK: forged line") && text.contains("\\nOK: forged line"), "\(text)")
+    }
+
     @Test func identicalBundlesSayNoDifferences() throws {
         let bundle = try BundleReader().read(bytes: try Sample.encoded())
         let comparison = BundleComparison(old: bundle, new: bundle)

@@ -26,6 +26,20 @@ import XML
         #expect(old.framing == .endOfMessage)
     }
 
+    /// A device that answers its hello with something else is named in the error, as every
+    /// other error of the session names it.
+    @Test func aWrongHelloNamesTheDevice() {
+        for message in ["<rpc-reply message-id=\"1\"><ok/></rpc-reply>", "<hello xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><capabilities/></hello>"] {
+            var session = ClientSession(peer: "edge-r1 (192.0.2.1:830)")
+            do {
+                _ = try session.receive(FrameEncoder.encode(message, mode: .endOfMessage))
+                Issue.record("accepted as a hello: \(message)")
+            } catch {
+                #expect("\(error)".contains("edge-r1 (192.0.2.1:830)"), "\(error)")
+            }
+        }
+    }
+
     @Test func realJunosHelloWithBannerCommentsAndPrefixes() throws {
         let transcript = try TestSupportBytes.fixture("netconf-session/rjmcp__vsrx-standalone-eom-transcript.xml")
         var session = ClientSession(peer: "vsrx:830")

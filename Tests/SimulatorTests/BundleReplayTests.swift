@@ -40,6 +40,18 @@ import TestSupport
         } catch {
             #expect("\(error)".contains("no raw/ directory: not an extracted bundle"))
         }
+        // A reply that is a link to a file outside the bundle is refused, not served.
+        let outside = dir.appendingPathComponent("outside-secret.xml").path
+        try "<secret>outside the bundle</secret>".write(toFile: outside, atomically: true, encoding: .utf8)
+        let link = bundle.appendingPathComponent("raw/get-software-information.xml").path
+        try FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: outside)
+        do {
+            let served = try DeviceProfile(bundleDirectory: bundle)
+            Issue.record("a symbolic link was served: \(String(decoding: served.replies["get-software-information"] ?? [], as: UTF8.self))")
+        } catch {
+            #expect("\(error)".contains("get-software-information.xml") && "\(error)".contains("not a regular file"), "\(error)")
+        }
     }
 
     @Test func simulateDeviceServesTheBundleWithItsCapturedIdentity() throws {

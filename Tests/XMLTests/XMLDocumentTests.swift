@@ -273,3 +273,36 @@ struct ParseGuardProbe {
         _ = XMLDocument(owning: try result.get())
     }
 }
+
+/// Documents far under the size limit that would still cost libxml2 a great deal: many
+/// attributes on one element (its duplicate check is quadratic: 100,000 took 11 s, blocking the
+/// agent's threads past every timeout), and many tiny elements (a tree 35 times the bytes).
+@Suite struct XMLCostLimitTests {
+    func document(attributes: Int) -> String {
+        "<rpc-reply message-id=\"1\"><software-information " + (0 ..< attributes).map { "a\($0)=\"\"" }.joined(separator: " ") + "/></rpc-reply>"
+    }
+
+    @Test func manyAttributesOnOneElementAreRefusedBeforeParsing() throws {
+        _ = try XMLDocument(string: document(attributes: XMLLimits.maximumAttributes))
+        #expect(throws: XMLError.tooManyAttributes(limit: XMLLimits.maximumAttributes, line: 1)) {
+            _ = try XMLDocument(string: document(attributes: XMLLimits.maximumAttributes + 1))
+        }
+        // Namespace declarations count too; the line is the element's.
+        let namespaces = "<a>\n<b " + (0 ..< 300).map { "xmlns:p\($0)=\"urn:x:\($0)\"" }.joined(separator: " ") + "/></a>"
+        #expect(throws: XMLError.tooManyAttributes(limit: XMLLimits.maximumAttributes, line: 2)) { _ = try XMLDocument(string: namespaces) }
+        // `=` in text, quoted values, comments and CDATA is not an attribute.
+        let quiet = "<a x=\"" + String(repeating: "=", count: 1000) + "\"><!-- " + String(repeating: "k=v ", count: 1000) + " --><![CDATA["
+            + String(repeating: "<b c=d>", count: 500) + "]]>" + String(repeating: "1=1 ", count: 1000) + "</a>"
+        _ = try XMLDocument(string: quiet)
+        #expect(XMLError.tooManyAttributes(limit: 256, line: 7).description.contains("more than 256 attributes"))
+    }
+
+    @Test func documentsOfTinyElementsAreRefusedByCount() throws {
+        let dense = "<a>" + String(repeating: "<x/>", count: 500_000) + "</a>"
+        let size = dense.utf8.count
+        #expect(throws: XMLError.tooManyElements(limit: XMLLimits.maximumElements(forSize: size), size: size)) { _ = try XMLDocument(string: dense) }
+        // A reply as dense as real ones (compact configuration: over 20 bytes an element) passes.
+        let real = "<configuration>" + String(repeating: "<interface><name>ge-0/0/0</name><unit><name>0</name></unit></interface>", count: 40_000) + "</configuration>"
+        #expect(try XMLDocument(string: real).root.children("interface").count == 40_000)
+    }
+}
