@@ -9,6 +9,24 @@ import TestSupport
 /// subsystem: healthy, hanging, answering rpc-errors, refusing the key, showing another host key.
 @Suite(.serialized) struct CollectionTests {
     /// A simulated device on its own sshd.
+    /// Collects one device (`r1`) serving `profile` behind real sshd; its result.
+    func collectOnce(profile: String, dir: URL) async throws -> DeviceResult {
+        let h = try SSHDHarness(SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let conf = """
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
+        return try #require(await collector.collect(config.devices, trigger: .standalone).first)
+    }
+
     func device(_ simulatorArguments: String = "", dir: URL, password: Bool = false) throws -> SSHDHarness {
         let profile = try TestProfiles.write(fullProfile, named: "mx480-\(UUID().uuidString.prefix(4))", under: dir)
         var options = SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile) \(simulatorArguments)")
@@ -225,20 +243,7 @@ import TestSupport
         </route-engine-information></multi-routing-engine-item></multi-routing-engine-results>
         </rpc-reply>
         """.write(toFile: profile + "/get-route-engine-information.xml", atomically: true, encoding: .utf8)
-        let h = try SSHDHarness(SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
-        defer { h.stop() }
-        let conf = """
-        [defaults]
-        user = \(h.user)
-        key-file = \(h.clientKeys["ed25519"]!)
-        known-hosts = \(h.knownHostsPath)
-        [device r1]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        """
-        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
-        let result = try #require(await collector.collect(config.devices, trigger: .standalone).first)
+        let result = try await collectOnce(profile: profile, dir: dir)
         let rpc = try #require(result.rpcs.first { $0.name == "get-route-engine-information" })
         #expect(rpc.status == .rpcError)
         #expect(rpc.message?.contains("could not connect to re0") == true, "\(rpc.message ?? "")")
@@ -273,20 +278,7 @@ import TestSupport
         <output>set snmp community leakout1 authorization read-only</output>
         </rpc-reply>
         """.write(toFile: profile + "/get-chassis-inventory.xml", atomically: true, encoding: .utf8)
-        let h = try SSHDHarness(SSHDHarness.Options(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
-        defer { h.stop() }
-        let conf = """
-        [defaults]
-        user = \(h.user)
-        key-file = \(h.clientKeys["ed25519"]!)
-        known-hosts = \(h.knownHostsPath)
-        [device r1]
-        host = \(h.addresses[0])
-        port = \(h.port)
-        """
-        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
-        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
-        let result = try #require(await collector.collect(config.devices, trigger: .standalone).first)
+        let result = try await collectOnce(profile: profile, dir: dir)
         let warned = try #require(result.rpcs.first { $0.name == "get-configuration" }?.message)
         let unparsed = try #require(result.rpcs.first { $0.name == "get-chassis-inventory" }?.message)
         let parseError = try #require(result.facts.parseErrors["get-chassis-inventory"])

@@ -533,86 +533,96 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
     /// operator fixes agent.conf and reloads: the bundles go at once, not after the backoff. A
     /// reload that keeps the outbox keeps its instance (and its memory of the manifests).
     @Test func aReloadEndsTheBackoffSoAFixedURLSendsAtOnce() async throws {
-        let dir = try TestProfiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let nginx = try NginxHarness(directory: dir)
-        defer { nginx.stop() }
-        let conf = dir.appendingPathComponent("agent.conf").path
-        func write(url: String) throws {
-            try """
-            [agent]
-            outbox = \(dir.path)/outbox
-            state-directory = \(dir.path)/state
-            [upload]
-            url = \(url)
-            ca-file = \(nginx.certificates.caCertificate)
-            interval = 1h
-            retry-backoff = 1h
-            """.write(toFile: conf, atomically: true, encoding: .utf8)
-        }
-        try write(url: nginx.url("/care/bundels/"))
-        let outbox = dir.path + "/outbox"
-        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
-        let name = "r1_SN1_20261125T010000Z.tar.gz"
-        let data = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0) })
-        try data.write(to: URL(fileURLWithPath: outbox + "/" + name))
-        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: makeTestLogger(),
-                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        let bench = try ReloadBench()
+        defer { bench.remove() }
+        try bench.write(url: bench.nginx.url("/care/bundels/"))
+        let runtime = try await bench.start()
         let before = await runtime.outbox
-        let loop = Task { try await Uploader(runtime: runtime, logger: makeTestLogger()).loop() }
-        defer { loop.cancel() }
-        var deadline = ContinuousClock.now + .seconds(5)
-        while !nginx.accessLog.contains("bundels/\(name)") && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !bench.nginx.accessLog.contains("bundels/\(bench.name)") && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         try await Task.sleep(for: .milliseconds(300))
         #expect(await AgentStatus(runtime: runtime).upload?.nextAttempt != nil, "backing off")
-        try write(url: nginx.bundlesURL)
+        try bench.write(url: bench.nginx.bundlesURL)
         #expect(await runtime.reload() == nil)
         #expect(await runtime.outbox === before)
-        deadline = ContinuousClock.now + .seconds(5)
-        while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(FileManager.default.contents(atPath: nginx.received(name)) == data, "the fixed url waited for the backoff")
-        loop.cancel()
-        _ = try? await loop.value
+        #expect(try await bench.sent(), "the fixed url waited for the backoff")
+        await bench.stop()
     }
 
     /// Upload off (no url), then turned on by a reload: the bundles go at once, not after the
     /// interval the uploader was sleeping for.
     @Test func aReloadThatTurnsUploadOnSendsAtOnce() async throws {
-        let dir = try TestProfiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let nginx = try NginxHarness(directory: dir)
-        defer { nginx.stop() }
-        let conf = dir.appendingPathComponent("agent.conf").path
+        let bench = try ReloadBench()
+        defer { bench.remove() }
+        try bench.write(url: nil)
+        let runtime = try await bench.start()
+        // The first pass (no url) happens at once; then the uploader sleeps for the interval.
+        try await Task.sleep(for: .milliseconds(500))
+        try bench.write(url: bench.nginx.bundlesURL)
+        #expect(await runtime.reload() == nil)
+        #expect(try await bench.sent(), "the reload waited for the old interval")
+        await bench.stop()
+    }
+
+    /// An agent.conf rewritten between reloads (interval and backoff an hour: only a reload or a
+    /// wake sends), one bundle in the outbox, nginx, and the uploader running on them.
+    final class ReloadBench: @unchecked Sendable {
+        let dir: URL
+        let nginx: NginxHarness
+        let conf: String
+        let outbox: String
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        let data = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0) })
+        var loop: Task<Void, any Error>?
+
+        init() throws {
+            dir = try TestProfiles.temporaryDirectory()
+            nginx = try NginxHarness(directory: dir)
+            conf = dir.appendingPathComponent("agent.conf").path
+            outbox = dir.path + "/outbox"
+            try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+            try data.write(to: URL(fileURLWithPath: outbox + "/" + name))
+        }
+
         func write(url: String?) throws {
             try """
             [agent]
-            outbox = \(dir.path)/outbox
+            outbox = \(outbox)
             state-directory = \(dir.path)/state
             [upload]
             \(url.map { "url = \($0)" } ?? "")
             ca-file = \(nginx.certificates.caCertificate)
             interval = 1h
+            retry-backoff = 1h
             """.write(toFile: conf, atomically: true, encoding: .utf8)
         }
-        try write(url: nil)
-        let outbox = dir.path + "/outbox"
-        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
-        let name = "r1_SN1_20261125T010000Z.tar.gz"
-        let data = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0) })
-        try data.write(to: URL(fileURLWithPath: outbox + "/" + name))
-        let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: makeTestLogger(),
-                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
-        let loop = Task { try await Uploader(runtime: runtime, logger: makeTestLogger()).loop() }
-        defer { loop.cancel() }
-        // The first pass (no url) happens at once; then the uploader sleeps for the interval.
-        try await Task.sleep(for: .milliseconds(500))
-        try write(url: nginx.bundlesURL)
-        #expect(await runtime.reload() == nil)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(FileManager.default.contents(atPath: nginx.received(name)) == data, "the reload waited for the old interval")
-        loop.cancel()
-        _ = try? await loop.value
+
+        /// The runtime on agent.conf as written, with its uploader running.
+        func start() async throws -> AgentRuntime {
+            let runtime = try AgentRuntime(configuration: try AgentConfiguration.load(path: conf), configurationPath: conf, logger: makeTestLogger(),
+                                           makeSink: { [dir] _ in DirectorySink(root: dir.path + "/out") })
+            loop = Task { try await Uploader(runtime: runtime, logger: makeTestLogger()).loop() }
+            return runtime
+        }
+
+        /// Whether nginx received the bundle within 5 s.
+        func sent() async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            return FileManager.default.contents(atPath: nginx.received(name)) == data
+        }
+
+        /// The uploader stopped and finished.
+        func stop() async {
+            loop?.cancel()
+            _ = try? await loop?.value
+        }
+
+        func remove() {
+            loop?.cancel()
+            nginx.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
     }
 
     @Test func aFinishedCollectionWakesTheUploader() async throws {
