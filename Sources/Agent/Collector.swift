@@ -394,6 +394,9 @@ struct DeviceRun {
         let name = step.request.name
         // Optional so that the client's tree can be released before redaction builds its own.
         var reply: RPCReply? = received
+        // A large reply's share of the process's reply memory covers the redactor's tree too.
+        let memory = reply?.memory
+        defer { withExtendedLifetime(memory) {} }
         let ms = (ContinuousClock.now - sent).milliseconds
         var outcome = RPCResult(name: name, status: .ok, durationMilliseconds: ms)
         // Errors and warnings quote what the device chose to say, configuration included.

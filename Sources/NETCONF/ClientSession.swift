@@ -106,14 +106,24 @@ public struct ClientSession: Sendable {
 
     /// Feeds received bytes; returns the events they complete.
     public mutating func receive(_ bytes: some Sequence<UInt8>) throws(NETCONFError) -> [ClientSessionEvent] {
-        decoder.append(bytes)
+        append(bytes)
         var events: [ClientSessionEvent] = []
-        while true {
-            let message: [UInt8]?
-            do { message = try decoder.nextMessage() } catch { throw .framing(peer: peer, error) }
-            guard let message else { return events }
+        while let message = try nextMessage() {
             if let event = try handle(message) { events.append(event) }
         }
+        return events
+    }
+
+    /// ``receive(_:)`` in two steps, for a driver that must do something between a message's
+    /// arrival and its parse (reserve memory for a large one): feed the bytes, then take each
+    /// complete message and hand it to ``handle(_:)``.
+    public mutating func append(_ bytes: some Sequence<UInt8>) {
+        decoder.append(bytes)
+    }
+
+    /// The next complete message, unparsed; nil when none is complete yet.
+    public mutating func nextMessage() throws(NETCONFError) -> [UInt8]? {
+        do { return try decoder.nextMessage() } catch { throw .framing(peer: peer, error) }
     }
 
     /// The transport reached end of stream.
@@ -121,7 +131,8 @@ public struct ClientSession: Sendable {
         state = .closed
     }
 
-    private mutating func handle(_ message: [UInt8]) throws(NETCONFError) -> ClientSessionEvent? {
+    /// Parses one message from ``nextMessage()`` and returns what it means.
+    public mutating func handle(_ message: [UInt8]) throws(NETCONFError) -> ClientSessionEvent? {
         // Junos may send whitespace between messages: skip messages that are only that.
         if message.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }
         let document: XMLDocument

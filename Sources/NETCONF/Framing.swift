@@ -46,9 +46,9 @@ public struct FrameDecoder: Sendable {
     private var consumedTotal = 0
 
     /// The default limit: 250 times the largest real Junos reply we know (133 KB), room for a
-    /// large configuration in XML. Parsed, a reply costs about 14 times its size (docs/security.md,
-    /// "Memory ceiling"): devices whose configurations come near it belong in a group with a low
-    /// concurrency. Raise it per group with `maximum-reply-size` for configurations larger than this.
+    /// large configuration in XML. Parsed, a reply costs about 14 times its size; large ones take
+    /// turns within ``ReplyMemoryBudget`` (docs/security.md, "Memory ceiling"). Raise it per group
+    /// with `maximum-reply-size` for configurations larger than this.
     public static let defaultMaximumMessageSize = 32 << 20
 
     public init(mode: FramingMode = .endOfMessage, maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize) {

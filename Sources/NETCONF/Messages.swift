@@ -136,6 +136,9 @@ public struct RPCReply: Sendable {
     public var document: XMLDocument
     /// `rpc-error` elements directly under `rpc-reply`.
     public var rpcErrors: [RPCError]
+    /// The bytes of ``ReplyMemoryBudget`` this reply's tree holds (large replies only): released
+    /// when the last copy of the reply goes, or kept longer by whoever takes it.
+    public var memory: ReplyMemoryReservation?
 
     public var errors: [RPCError] { rpcErrors.filter { $0.severity == .error } }
     public var warnings: [RPCError] { rpcErrors.filter { $0.severity == .warning } }

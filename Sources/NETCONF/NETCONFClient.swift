@@ -36,14 +36,17 @@ public actor NETCONFClient {
     private var busy = false
     private var broken: NETCONFError?
     private let logger: Logger
+    private let memoryBudget: ReplyMemoryBudget
 
     public init(transport: any NETCONFTransport,
                 capabilities: [String] = [NETCONFNamespace.base10, NETCONFNamespace.base11],
                 timeouts: NETCONFTimeouts = .init(),
                 maximumMessageSize: Int = FrameDecoder.defaultMaximumMessageSize,
+                memoryBudget: ReplyMemoryBudget = .shared,
                 logger: Logger) {
         self.transport = transport
         self.timeouts = timeouts
+        self.memoryBudget = memoryBudget
         self.session = ClientSession(peer: transport.peer, capabilities: capabilities, maximumMessageSize: maximumMessageSize)
         self.logger = logger
     }
@@ -126,11 +129,24 @@ public actor NETCONFClient {
             session.receivedEndOfStream()
             throw await fail(.closedByPeer(peer: transport.peer, waitingFor: waitingFor, bytesReceived: received))
         }
+        session.append(bytes)
+        var events: [ClientSessionEvent] = []
         do {
-            return try session.receive(bytes)
+            while let message = try session.nextMessage() {
+                // A large reply waits for its share of the process's reply memory before its
+                // tree is built, and keeps it for as long as the tree lives.
+                let memory = message.count >= ReplyMemoryBudget.threshold ? await memoryBudget.reserve(message.count) : nil
+                guard var event = try session.handle(message) else { continue }
+                if case .reply(var reply, let name) = event {
+                    reply.memory = memory
+                    event = .reply(reply, request: name)
+                }
+                events.append(event)
+            }
         } catch {
             throw await fail(error)
         }
+        return events
     }
 
     /// Marks the session unusable and tears the transport down.
