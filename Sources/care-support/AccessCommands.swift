@@ -17,6 +17,11 @@ struct CustomerCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withStore(options) { _, database in
+                // ACME and acme would be two customers whose tokens, bundles and reports are
+                // told apart only by case: a typo away from handing one the other's.
+                if let similar = try await database.customers().first(where: { $0.name != name && $0.name.lowercased() == name.lowercased() }) {
+                    throw CommandFailure("customer \(similar.name) exists: names that differ only in case are refused")
+                }
                 _ = try await database.addCustomer(name, at: Date())
                 print("added customer \(name)")
             }

@@ -171,6 +171,13 @@ import TestSupport
         #expect(slashless.split(separator: "\r\n").first?.contains(" 308") == true && slashless.contains("location: acme/"), "\(slashless)")
         // Another customer's token on these pages: asked again, in this customer's realm.
         _ = try intake.cli("customer", "add", "BETA")
+        // A name that differs only in case would be another customer a typo away: refused.
+        do {
+            try intake.cli("customer", "add", "beta")
+            Issue.record("customer beta was added beside BETA")
+        } catch {
+            #expect("\(error)".contains("customer BETA exists: names that differ only in case are refused"), "\(error)")
+        }
         let betaRead = String(try intake.cli("token", "create", "BETA", "--read").split(separator: "\n").last!)
         let wrong = try runProgram("/usr/bin/curl", ["-sS", "--cacert", intake.certificates.caCertificate, "-u", "noc:\(betaRead)", "-D", "-",
                                                      "-o", "/dev/null", base + "bugs.html"])
