@@ -633,9 +633,9 @@ extension ConfigurationRedactor {
         guard !text.isEmpty else { return text }
         var keywords = secretKeywords
         for path in secretPaths {
-            let words = path.components
-            // `snmp/community/name`: the secret is the word after `community` in text.
-            keywords.insert(words.count > 1 && words.last == "name" ? words[words.count - 2] : words.last!)
+            // `snmp/community/name`: the secret is the word after `community` in text;
+            // `routing-instances/instance/name`: after `routing-instances`.
+            if let keyword = path.textKeywords.last { keywords.insert(keyword) }
         }
         // Quotes and brackets around a word are kept; what is inside them is the word.
         let wrapping = Set("\"'()[]{};,:".unicodeScalars)

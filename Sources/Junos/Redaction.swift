@@ -564,7 +564,7 @@ public struct SecretPath: Sendable, Hashable, CustomStringConvertible {
     /// The keywords as text writes them: a final `name` is the word after its list's keyword,
     /// and where text writes no element for the list entry, after the keyword of the list's
     /// parent (`routing-instances/instance/name` is `routing-instances NAME`).
-    var textKeywords: ArraySlice<String> {
+    public var textKeywords: ArraySlice<String> {
         guard components.last == "name" else { return components[...] }
         let keywords = components.dropLast()
         if keywords.count >= 2, let child = keywords.last,

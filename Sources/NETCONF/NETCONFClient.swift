@@ -131,22 +131,62 @@ public actor NETCONFClient {
         }
         session.append(bytes)
         var events: [ClientSessionEvent] = []
-        do {
-            while let message = try session.nextMessage() {
-                // A large reply waits for its share of the process's reply memory before its
-                // tree is built, and keeps it for as long as the tree lives.
-                let memory = message.count >= ReplyMemoryBudget.threshold ? await memoryBudget.reserve(message.count) : nil
-                guard var event = try session.handle(message) else { continue }
-                if case .reply(var reply, let name) = event {
-                    reply.memory = memory
-                    event = .reply(reply, request: name)
-                }
-                events.append(event)
+        while true {
+            let message: [UInt8]
+            do {
+                guard let next = try session.nextMessage() else { break }
+                message = next
+            } catch {
+                throw await fail(error)
             }
-        } catch {
-            throw await fail(error)
+            // A large reply waits for its share of the process's reply memory before its tree
+            // is built, and keeps it for as long as the tree lives.
+            let memory = message.count >= ReplyMemoryBudget.threshold
+                ? try await reserveMemory(message.count, deadline: deadline, waitingFor: waitingFor, timeout: timeout) : nil
+            let handled: ClientSessionEvent?
+            do {
+                handled = try session.handle(message)
+            } catch {
+                throw await fail(error)
+            }
+            guard var event = handled else { continue }
+            if case .reply(var reply, let name) = event {
+                reply.memory = memory
+                event = .reply(reply, request: name)
+            }
+            events.append(event)
         }
         return events
+    }
+
+    /// `size` bytes of the reply budget, by `deadline` (the RPC's): a reply that cannot be parsed
+    /// in time is the RPC's timeout, and a cancelled wait (the agent stopping) gives it up rather
+    /// than parse it outside the budget.
+    private func reserveMemory(_ size: Int, deadline: ContinuousClock.Instant, waitingFor: String, timeout: Duration) async throws -> ReplyMemoryReservation {
+        let budget = memoryBudget
+        if let now = budget.reserveNow(size) { return now }
+        let reservation: ReplyMemoryReservation? = await withTaskGroup(of: ReplyMemoryReservation?.self) { group in
+            group.addTask { await budget.reserve(size) }
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                return nil
+            }
+            // The first to finish wins; the other is cancelled (a cancelled reserve takes nothing).
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            var kept = first
+            for await other in group where kept == nil || kept?.size == 0 { if let other, other.size > 0 { kept = other } }
+            return kept
+        }
+        if Task.isCancelled {
+            broken = .sessionNotEstablished
+            await transport.close()
+            throw CancellationError()
+        }
+        guard let reservation, reservation.size > 0 || size == 0 else {
+            throw await fail(.timeout(peer: transport.peer, rpc: waitingFor, seconds: timeout.seconds))
+        }
+        return reservation
     }
 
     /// Marks the session unusable and tears the transport down.

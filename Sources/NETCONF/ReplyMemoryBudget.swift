@@ -33,8 +33,10 @@ public final class ReplyMemoryBudget: Sendable {
     public var available: Int { state.withLock { $0.available } }
 
     /// Reserves `size` bytes (at most the whole budget), waiting for earlier reservations to be
-    /// released. A cancelled wait returns an empty reservation: the caller is stopping anyway.
+    /// released. A cancelled wait returns an empty reservation, which the caller must not parse
+    /// under (``NETCONFClient`` gives the reply up).
     public func reserve(_ size: Int) async -> ReplyMemoryReservation {
+        if let now = reserveNow(size) { return now }
         let wanted = min(max(size, 0), total)
         let id: Int? = state.withLock { state in
             // First come, first served: nobody overtakes a waiting larger reply.
@@ -58,15 +60,29 @@ public final class ReplyMemoryBudget: Sendable {
                 for waiter in ready { waiter.resume() }
             }
         } onCancel: {
-            let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index).continuation
+            // Gone from the queue: those behind it that fit now go too.
+            let (waiter, ready): (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return (nil, []) }
+                let removed = state.waiters.remove(at: index).continuation
+                return (removed, Self.grant(&state))
             }
             waiter?.resume()
+            for other in ready { other.resume() }
         }
         // Granted (its bytes reserved), or cancelled before its turn (nothing reserved).
         let granted = state.withLock { $0.granted.remove(id) != nil }
         return ReplyMemoryReservation(size: granted ? wanted : 0, budget: self)
+    }
+
+    /// `size` bytes (at most the whole budget) if they are free and nobody waits; nil otherwise.
+    public func reserveNow(_ size: Int) -> ReplyMemoryReservation? {
+        let wanted = min(max(size, 0), total)
+        let taken: Bool = state.withLock { state in
+            guard state.waiters.isEmpty && state.available >= wanted else { return false }
+            state.available -= wanted
+            return true
+        }
+        return taken ? ReplyMemoryReservation(size: wanted, budget: self) : nil
     }
 
     func release(_ size: Int) {

@@ -88,6 +88,17 @@ public actor JumpHostSessions {
 
     public init() {}
 
+    /// Closes every jump host session, for a command about to exit: a session left open keeps
+    /// relaying its tunnels' last packets on an I/O thread while exit tears down the crypto
+    /// library under it (a `hosts scan` through a jump host crashed so at its end).
+    public func closeAll() async {
+        let sessions = entries.values.compactMap(\.session)
+        entries = [:]
+        for connecting in sessions {
+            if let session = try? await connecting.value { await session.close() }
+        }
+    }
+
     /// The number of jump host sessions open (for tests).
     public var openSessions: Int { entries.values.filter { $0.session != nil }.count }
 

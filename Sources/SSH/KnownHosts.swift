@@ -490,7 +490,9 @@ enum KnownHostsWriter {
         // Root creating it in another owner's directory (the agent's): theirs, as the file is.
         var lockInfo = stat(), directoryInfo = stat()
         let lockDirectory = (path as NSString).deletingLastPathComponent
+        // Only an empty regular file of one link: never a hard link planted to a file of root's.
         if geteuid() == 0, fstat(lockFD, &lockInfo) == 0, lockInfo.st_uid == 0,
+           lockInfo.st_mode & S_IFMT == S_IFREG, lockInfo.st_nlink == 1, lockInfo.st_size == 0,
            stat(lockDirectory.isEmpty ? "." : lockDirectory, &directoryInfo) == 0,
            directoryInfo.st_uid != 0 || directoryInfo.st_gid != 0 {
             _ = fchown(lockFD, directoryInfo.st_uid, directoryInfo.st_gid)

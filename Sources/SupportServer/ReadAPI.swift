@@ -48,8 +48,15 @@ public enum ReadAPI {
             try await authorized(request, context, database) { customer in
                 guard let bundle = try await bundle(context, customer, database) else { return notFound(context) }
                 let body: ResponseBody
+                let path = files.path(sha256: bundle.fileSHA256)
                 do {
-                    body = try await FileIO().loadFile(path: files.path(sha256: bundle.fileSHA256), context: context)
+                    // FileIO opens the file only once the answer's head is sent: a file that is
+                    // there but unreadable, or not the size stored, is found here.
+                    var info = stat()
+                    guard access(path, R_OK) == 0, stat(path, &info) == 0, Int64(info.st_size) == Int64(bundle.fileSize) else {
+                        throw StoredFileUnreadable()
+                    }
+                    body = try await FileIO().loadFile(path: path, context: context)
                 } catch let failure {
                     // The row is there and its file is not readable (storage not mounted, removed).
                     context.logger.error("read API: the stored file of bundle \(bundle.id) cannot be read: \(failure)")
@@ -111,8 +118,11 @@ public enum ReadAPI {
         pages.get("/") { request, context -> Response in
             // `/reports/ACME` (no slash): the page's relative links would resolve under
             // `/reports/`; sent to `ACME/`, relative too, so that a proxy's prefix is kept.
-            if !request.uri.path.hasSuffix("/"), let last = request.uri.path.split(separator: "/").last {
-                return Response(status: .permanentRedirect, headers: [.location: "\(last)/"])
+            // Only a customer's name (never `http:elsewhere`), as a path below this one (`./`).
+            if !request.uri.path.hasSuffix("/"), let last = request.uri.path.split(separator: "/").last,
+               (try? Customer.validate(name: String(last))) != nil {
+                let query = request.uri.query.map { "?\($0)" } ?? ""
+                return Response(status: .permanentRedirect, headers: [.location: "./\(last)/\(query)"])
             }
             return try await withReports(request, context, database, reports, page: true) { _, customer in
                 let links = [("bugs.html", "Bug notifications: which advisories can hit each device"),
@@ -254,6 +264,9 @@ public enum ReadAPI {
         return (try? json(status, Failure(error: message))) ?? Response(status: .init(code: status))
     }
 }
+
+/// The stored file of a bundle is not readable as stored (for the 503 of `bundles/ID/file`).
+private struct StoredFileUnreadable: Error {}
 
 /// One page of a listing (`bundles`, `cases`): `limit` rows (1-5000, default 500; out-of-range
 /// numbers clamped, as `notifications` does) after the `after` cursor. A full page answers with

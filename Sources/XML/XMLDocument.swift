@@ -279,8 +279,14 @@ enum AttributeScan {
             guard byte == lt, i + 1 < n else { i += 1; continue }
             let next = buffer[i + 1]
             if next == UInt8(ascii: "!") {
-                let cdata = i + 9 <= n && buffer[i + 2] == UInt8(ascii: "[")
-                i = skip(to: cdata ? Array("]]>".utf8) : i + 3 < n && buffer[i + 2] == UInt8(ascii: "-") ? Array("-->".utf8) : [gt], from: i + 2)
+                // From after the opening: `<!--->` is not a closed comment (libxml2 reads on).
+                if i + 3 < n && buffer[i + 2] == UInt8(ascii: "-") {
+                    i = skip(to: Array("-->".utf8), from: min(n, i + 4))
+                } else if i + 2 < n && buffer[i + 2] == UInt8(ascii: "[") {
+                    i = skip(to: Array("]]>".utf8), from: min(n, i + 9))
+                } else {
+                    i = skip(to: [gt], from: i + 2)
+                }
                 continue
             }
             if next == UInt8(ascii: "?") { i = skip(to: Array("?>".utf8), from: i + 2); continue }

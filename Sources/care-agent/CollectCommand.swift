@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Bundle
 import Foundation
+import NETCONFSSH
 import Logging
 import SSH
 
@@ -190,6 +191,8 @@ struct CollectNowCommand: AsyncParsableCommand {
             finished.add(index, DeviceSummary(result), saved: saved, failed: result.status == .failed)
         }
         progress.finish()
+        // Nothing may still be relaying through a jump host when the process exits.
+        await JumpHostSessions.shared.closeAll()
         let (summaries, storeFailed, anyFailed) = finished.result()
         history.record(summaries)
         // Only an optimisation of the next run: a read-only state directory must not fail this one.

@@ -81,13 +81,24 @@ struct ConfigCommand: ParsableCommand {
                 let isDirectory = info.st_mode & S_IFMT == S_IFDIR
                 if case .directory = kind, !isDirectory { return "not a directory" }
                 if case .directory = kind {} else if isDirectory { return "a directory, not a file" }
+                let mode = info.st_mode & 0o7777
                 if case .secret = kind {
                     do { try SecretFile.checkPermissions(path, what: "file") } catch { return "\(error)" }
+                    // Run as root, the file may be the service's own: the rule it applies then is
+                    // the owner's (nothing for group or others).
+                    if let service, info.st_uid == service.uid, mode & 0o077 != 0 {
+                        return "\(service.name) (the service) refuses it: its mode \(String(format: "%04o", mode)) lets other users read or change it; run: chmod 600 \(path)"
+                    }
                 }
                 let wanted = isDirectory ? R_OK | X_OK : R_OK
                 if access(path, wanted) != 0 { return "not readable by this user (\(String(cString: strerror(errno))))" }
-                if let service, !service.canRead(info, directory: isDirectory) {
-                    return "not readable by \(service.name), the service's user (owner \(info.st_uid), group \(info.st_gid), mode \(String(format: "%04o", info.st_mode & 0o7777)))"
+                if let service {
+                    if let blocked = service.unreachableDirectory(above: path) {
+                        return "not reachable by \(service.name), the service's user: it cannot enter \(blocked)"
+                    }
+                    if !service.canRead(info, directory: isDirectory) {
+                        return "not readable by \(service.name), the service's user (owner \(info.st_uid), group \(info.st_gid), mode \(String(format: "%04o", mode)))"
+                    }
                 }
                 return nil
             }
@@ -154,6 +165,25 @@ struct ServiceUser {
             _ = getgrouplist(name, primary, &list, &count)
         }
         groups = Set(list.prefix(Int(max(count, 0)))).union([primary])
+    }
+
+    /// The first directory above `path` this user may not enter (search permission); nil when
+    /// every one may be entered.
+    func unreachableDirectory(above path: String) -> String? {
+        var directory = (path as NSString).deletingLastPathComponent
+        var chain: [String] = []
+        while !directory.isEmpty && directory != "/" {
+            chain.append(directory)
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+        for candidate in chain.reversed() {
+            var info = stat()
+            guard stat(candidate, &info) == 0 else { continue }
+            let mode = info.st_mode
+            let bits: mode_t = info.st_uid == uid ? (mode >> 6) & 1 : groups.contains(info.st_gid) ? (mode >> 3) & 1 : mode & 1
+            if bits == 0 { return candidate }
+        }
+        return nil
     }
 
     /// Whether the mode bits let this user read the file (and enter it, for a directory).

@@ -83,10 +83,16 @@ struct HostsScanCommand: AsyncParsableCommand {
         // Jump hosts first: a device behind one is scanned through it, which takes its key.
         let (jumps, targets) = try Self.targets(devices, configuration: configuration)
         var troubled = false
-        if !jumps.isEmpty {
-            troubled = try await phase(jumps) || troubled
+        do {
+            if !jumps.isEmpty {
+                troubled = try await phase(jumps) || troubled
+            }
+            troubled = try await phase(targets) || troubled
+        } catch {
+            await JumpHostSessions.shared.closeAll()
+            throw error
         }
-        troubled = try await phase(targets) || troubled
+        await JumpHostSessions.shared.closeAll()
         if troubled { throw ExitCode(1) }
     }
 

@@ -64,8 +64,21 @@ import TestSupport
         #expect(good.status == 0 && good.stdout.contains("\(conf): good: 1 devices in 1 groups"), "\(good.stdout)\(good.stderr)")
         if geteuid() == 0 {
             // Root reads the 0600 key; the service's user (here nobody) could not.
+            chmod(d, 0o755)
             let asService = try careAgent(["config", "check", "--config", conf, "--user", "nobody"], in: dir)
             #expect(asService.status == 2 && asService.stderr.contains("key-file \(d)/key: not readable by nobody, the service's user"), "\(asService.stderr)")
+            // The service's own key with group bits: root may read it, the service refuses it.
+            chown(d + "/key", 65534, 65534)
+            chmod(d + "/key", 0o640)
+            let owned = try careAgent(["config", "check", "--config", conf, "--user", "nobody"], in: dir)
+            #expect(owned.status == 2 && owned.stderr.contains("nobody (the service) refuses it: its mode 0640"), "\(owned.stderr)")
+            // Readable by it, in a directory it cannot enter.
+            chmod(d + "/key", 0o600)
+            chmod(d, 0o700)
+            let hidden = try careAgent(["config", "check", "--config", conf, "--user", "nobody"], in: dir)
+            #expect(hidden.status == 2 && hidden.stderr.contains("not reachable by nobody, the service's user: it cannot enter \(d)"), "\(hidden.stderr)")
+            chmod(d, 0o755)
+            chown(d + "/key", 0, 0)
         }
         // A [reports] typo: found here, and `report health` says it the same way (exit 2).
         try write("[reports]\ncpu-warnng = 50")

@@ -109,6 +109,11 @@ import TestSupport
         let cleaned = SyslogReceiver.evidence(of: typed, from: sender, redactor: rules)
         for secret in ["Pub1ic-x", "two", "words", "ACME-7"] { #expect(!cleaned.contains(secret), "\(secret): \(cleaned)") }
         #expect(cleaned.contains("authorization read-only") && cleaned.contains("radius-server 192.0.2.9"), "\(cleaned)")
+        // A redact-path whose list entries text writes without their element: the word after
+        // the list's own keyword (`set routing-instances CUST-A`).
+        let instances = try ConfigurationRedactor(extraPaths: ["routing-instances/instance/name"])
+        let quoted = instances.redact(message: "error: set routing-instances CUST-A instance-type vrf: statement not valid")
+        #expect(!quoted.contains("CUST-A") && quoted.contains("instance-type vrf"), "\(quoted)")
     }
 
     @Test func hostileStreamsStayWithinTheirBounds() throws {

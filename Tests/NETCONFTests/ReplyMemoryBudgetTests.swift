@@ -80,4 +80,31 @@ import TestSupport
         #expect(try await second.value > 1 << 20)
         for client in clients { await client.close() }
     }
+
+    /// A reply that cannot get its share before the RPC's deadline is the RPC's timeout: the
+    /// wait does not outlast `rpc-timeout`, and nothing is parsed outside the budget.
+    @Test func waitingForTheBudgetEndsAtTheRPCTimeout() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(TestProfiles.mx480, named: "mx480-large", under: dir)
+        try ("<rpc-reply><configuration>" + String(repeating: "<system><host-name>r1</host-name></system>\n", count: 40_000)
+            + "</configuration></rpc-reply>").write(toFile: profile + "/get-configuration.xml", atomically: true, encoding: .utf8)
+        let budget = ReplyMemoryBudget(bytes: 4 << 20)
+        var holder: ReplyMemoryReservation? = await budget.reserve(4 << 20)
+        let client = NETCONFClient(transport: try PipeTransport(try careAgentExecutable(), ["simulate", "netconf", "--profile", profile]),
+                                   memoryBudget: budget, logger: Logger.test)
+        try await client.start()
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.rpc(.junos("get-configuration"), timeout: .seconds(2))
+            Issue.record("the reply was parsed outside the budget")
+        } catch {
+            #expect("\(error)".contains("get-configuration"), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "the wait outlasted the RPC timeout")
+        withExtendedLifetime(holder) {}
+        holder = nil
+        #expect(try await eventually { budget.available == 4 << 20 }, "the timed-out wait took nothing")
+        await client.close()
+    }
 }

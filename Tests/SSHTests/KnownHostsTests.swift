@@ -39,6 +39,16 @@ import Testing
             #expect(info.st_uid == 65534 && info.st_gid == 65534, "\(file): \(info.st_uid):\(info.st_gid)")
             #expect(info.st_mode & 0o007 == 0, "\(file): nothing for others")
         }
+        // A lock the directory's owner planted as a hard link to a file of root's is not given away.
+        let rootsFile = FileManager.default.temporaryDirectory.appendingPathComponent("roots-\(UUID().uuidString)").path
+        try "root's own\n".write(toFile: rootsFile, atomically: true, encoding: .utf8)
+        chmod(rootsFile, 0o600)
+        defer { unlink(rootsFile) }
+        unlink(dir + "/known_hosts.lock")
+        #expect(link(rootsFile, dir + "/known_hosts.lock") == 0)
+        try KnownHostsWriter.append(name: "[192.0.2.2]:830", key: Self.key(Self.keyB), to: dir + "/known_hosts")
+        var planted = stat()
+        #expect(stat(rootsFile, &planted) == 0 && planted.st_uid == 0 && planted.st_mode & 0o777 == 0o600, "root's file was given away")
     }
 
     /// `|1|salt|hash` as OpenSSH's HashKnownHosts writes it.

@@ -77,6 +77,11 @@ extension IntakeHarness {
         let gone = try intake.get("/customers/ACME/bundles/\(a.id.uuidString)/file", token: read)
         #expect(gone.status == 503 && String(decoding: gone.body, as: UTF8.self).contains("cannot be read now"), "\(gone.status)")
         try FileManager.default.moveItem(atPath: aside, toPath: intake.dir.path + "/" + stored)
+        // There but not what was stored (cut short): 503 before any byte, not a 200 cut off.
+        let original = try Data(contentsOf: URL(fileURLWithPath: intake.dir.path + "/" + stored))
+        try original.prefix(100).write(to: URL(fileURLWithPath: intake.dir.path + "/" + stored))
+        #expect(try intake.get("/customers/ACME/bundles/\(a.id.uuidString)/file", token: read).status == 503)
+        try original.write(to: URL(fileURLWithPath: intake.dir.path + "/" + stored))
 
         // Upload tokens do not read; read tokens read their own customer only; read tokens do not upload.
         #expect(try intake.get("/customers/ACME/devices", token: intake.token).status == 401)
