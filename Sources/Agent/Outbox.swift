@@ -509,11 +509,24 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
             if mkdir(target, 0o750) != 0 && errno != EEXIST {
                 throw OutboxError("cannot create \(target): \(String(cString: strerror(errno)))")
             }
-            guard rename(path, target + "/" + name) == 0 else {
+            // Never over a bundle already there: names repeat (two collections of a device in one
+            // second, devices without a serial, a clock stepped back), and a rename would destroy
+            // the earlier one (the evidence of a rejected bundle, a kept sent copy). Linked under
+            // the first free `NAME`, `NAME-2`, ... then unlinked from the outbox.
+            var destination = target + "/" + name
+            var number = 1
+            while link(path, destination) != 0 {
                 if errno == ENOENT { throw OutboxError("no bundle \(name) in the outbox \(directory)") }
-                throw OutboxError("cannot move \(path) to \(target)/: \(String(cString: strerror(errno)))")
+                guard errno == EEXIST, number < 1000 else {
+                    throw OutboxError("cannot move \(path) to \(target)/: \(String(cString: strerror(errno)))")
+                }
+                number += 1
+                destination = target + "/" + String(name.dropLast(BundleFileName.suffix.count)) + "-\(number)" + BundleFileName.suffix
             }
             Self.syncDirectory(target)
+            guard unlink(path) == 0 else {
+                throw OutboxError("cannot remove \(path) after keeping it in \(target)/: \(String(cString: strerror(errno)))")
+            }
         } else {
             guard unlink(path) == 0 else {
                 throw OutboxError(errno == ENOENT ? "no bundle \(name) in the outbox \(directory)"

@@ -107,10 +107,17 @@ enum FailureScope: Equatable {
     }
 }
 
-/// Consecutive failed attempts of each bundle that were the bundle's own fault.
+/// Consecutive failed attempts of each bundle that were the bundle's own fault, and the bundles
+/// sent to the back of the queue (the first of two server errors in a row: whose fault is not
+/// known, but two bad bundles at the head must not hold everything behind them).
 final class BundleStrikes: @unchecked Sendable {
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
+    private var sentBack: Set<String> = []
+
+    func sendBack(_ name: String) { lock.lock(); sentBack.insert(name); lock.unlock() }
+
+    func isSentBack(_ name: String) -> Bool { lock.lock(); defer { lock.unlock() }; return sentBack.contains(name) }
 
     /// Counts one more failed attempt of `name` and returns the count.
     func add(_ name: String) -> Int {
@@ -119,10 +126,15 @@ final class BundleStrikes: @unchecked Sendable {
         return counts[name]!
     }
 
-    func clear(_ name: String) { lock.lock(); counts[name] = nil; lock.unlock() }
+    func clear(_ name: String) { lock.lock(); counts[name] = nil; sentBack.remove(name); lock.unlock() }
 
     /// Forgets bundles no longer in the outbox (sent, moved away by hand).
-    func keep(only names: Set<String>) { lock.lock(); counts = counts.filter { names.contains($0.key) }; lock.unlock() }
+    func keep(only names: Set<String>) {
+        lock.lock()
+        counts = counts.filter { names.contains($0.key) }
+        sentBack.formIntersection(names)
+        lock.unlock()
+    }
 
     func count(_ name: String) -> Int { lock.lock(); defer { lock.unlock() }; return counts[name] ?? 0 }
 }
@@ -301,13 +313,20 @@ public final class Uploader: Service, @unchecked Sendable {
     /// every bundle would meet (network, TLS, credentials, a server error twice in a row) does.
     public func uploadPending(settings: UploadSettings, outbox: FileOutbox) async -> Pass {
         var pass = Pass()
-        var pending = outbox.pending().map(\.name)
-        strikes.keep(only: Set(pending))
+        let entries = outbox.pending()
+        strikes.keep(only: Set(entries.map(\.name)))
         // Bundles that failed on their own before go after the others (stable: the upload
         // order stands among each): a poison bundle does not make every pass start with a
-        // failure, and the bundles after it show whose fault its next failure is.
-        let struck = pending.filter { strikes.count($0) > 0 }
-        if !struck.isEmpty { pending = pending.filter { strikes.count($0) == 0 } + struck }
+        // failure, and the bundles after it show whose fault its next failure is. Within its
+        // rank (incidents stay first), a bundle sent back after ending a pass goes last.
+        let fresh = entries.enumerated().filter { strikes.count($0.element.name) == 0 }
+        let ordered = fresh.sorted { a, b in
+            let backA = strikes.isSentBack(a.element.name), backB = strikes.isSentBack(b.element.name)
+            if a.element.uploadRank != b.element.uploadRank { return a.element.uploadRank < b.element.uploadRank }
+            if backA != backB { return !backA }
+            return a.offset < b.offset
+        }
+        let pending = ordered.map(\.element.name) + entries.filter { strikes.count($0.name) > 0 }.map(\.name)
         var taken = false
         var stopped = false
         // A bundle that met a server error, until the next attempt says whose fault it was.
@@ -332,7 +351,11 @@ public final class Uploader: Service, @unchecked Sendable {
                 logger.warning("bundle not readable by the agent; skipped until its owner or mode is fixed (chown care-agent:care-agent, chmod 0640)",
                                metadata: ["bundle": "\(name)", "error": "\(reason)"])
             case .bundleOrServer:
-                if suspect != nil {
+                if let first = suspect {
+                    // The server, or two bad bundles in a row: the first goes to the back of the
+                    // next passes, so that a bad pair cannot start every pass and hold the
+                    // bundles behind it until outbox-max-age removes them unsent.
+                    strikes.sendBack(first.name)
                     pass.failed = true
                     stopped = true
                     break scan

@@ -404,6 +404,21 @@ enum OutboxSample {
         try outbox.accept(entry.name)
         #expect(FileManager.default.fileExists(atPath: path + "/sent/" + entry.name))
         #expect(outbox.pending().isEmpty)
+        // A later bundle under the same name (same device, same second, or a clock stepped
+        // back) is kept beside it, never over it; rejected/ the same.
+        let first = try Data(contentsOf: URL(fileURLWithPath: path + "/sent/" + entry.name))
+        try Data("another bundle".utf8).write(to: URL(fileURLWithPath: path + "/" + entry.name))
+        try outbox.accept(entry.name)
+        let stem = String(entry.name.dropLast(".tar.gz".count))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/sent/" + entry.name)) == first)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/sent/" + stem + "-2.tar.gz")) == Data("another bundle".utf8))
+        for round in 1 ... 2 {
+            try Data("rejected \(round)".utf8).write(to: URL(fileURLWithPath: path + "/" + entry.name))
+            try outbox.reject(entry.name)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/rejected/" + entry.name)) == Data("rejected 1".utf8))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/rejected/" + stem + "-2.tar.gz")) == Data("rejected 2".utf8))
+        #expect(outbox.rejectedCount() == 2 && !FileManager.default.fileExists(atPath: path + "/" + entry.name))
     }
 }
 
