@@ -161,6 +161,11 @@ public final class WebhookSender: Service, @unchecked Sendable {
     let environment: [String: String]
     private let thread = SerialWorkThread(name: "care-webhook")
     private let abort = CurlPut.AbortFlag()
+    /// Server errors each notice met that the notice after it showed to be its own (that one was
+    /// delivered): a notice the receiver always fails on goes last, then to `rejected/`.
+    private let strikes = BundleStrikes()
+    /// Server errors in a row a notice may meet before it is set aside.
+    static let maximumAttempts = 5
 
     public init(runtime: AgentRuntime, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.runtime = runtime
@@ -210,8 +215,15 @@ public final class WebhookSender: Service, @unchecked Sendable {
 
     /// Posts every queued notice, oldest first; true when a failure ended the pass.
     func sendPending(url: String, settings: UploadSettings, queue: WebhookQueue) async -> Bool {
-        let pending = queue.pending()
+        var pending = queue.pending()
+        strikes.keep(only: Set(pending))
+        // Notices the receiver failed on before go after the others: one it always fails on
+        // must not start, and end, every pass.
+        pending = pending.filter { strikes.count($0) == 0 } + pending.filter { strikes.count($0) > 0 }
         if pending.isEmpty { await runtime.recordWebhook(nil, pending: 0) }
+        // A notice that met a server error, until the next one says whose fault it was.
+        var suspect: (name: String, reason: String)?
+        var delivered = false
         for (index, name) in pending.enumerated() {
             if abort.isRaised { return true }
             let outcome = await post(name: name, url: url, settings: settings, queue: queue)
@@ -225,23 +237,55 @@ public final class WebhookSender: Service, @unchecked Sendable {
                 logger.error("the webhook refused the event notice; moved to webhook/rejected/", metadata: [
                     "notice": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
                 ])
-                do {
-                    let removed = try queue.reject(name)
-                    if !removed.isEmpty {
-                        logger.warning("webhook/rejected/ full: oldest refused notices removed", metadata: [
-                            "notices": "\(removed.count)", "limit": "\(WebhookQueue.maximumRejected)",
-                        ])
-                    }
-                } catch {
-                    logger.error("cannot move the refused event notice", metadata: ["notice": "\(name)", "error": "\(error)"])
-                }
+                setAside(name, queue: queue)
             case let .failed(reason):
                 logger.warning("event notice not delivered", metadata: ["notice": "\(name)", "url": "\(WebhookQueue.displayURL(url))", "error": "\(reason)"])
             }
+            if case .accepted = outcome { delivered = true }
+            if case .failed = outcome {} else if let previous = suspect {
+                // The receiver took (or refused) this one: the earlier server error was that notice's own.
+                strike(previous.name, reason: previous.reason, queue: queue)
+                suspect = nil
+            }
             await runtime.recordWebhook(outcome, pending: pending.count - index - (outcome.isFailure ? 0 : 1))
-            if outcome.isFailure { return true }
+            if case let .failed(reason) = outcome {
+                // A server error may be this notice's alone: the next one tells. Anything else
+                // (network, TLS, credentials) or a second one in a row ends the pass.
+                guard reason.hasPrefix("HTTP 5"), suspect == nil else { return true }
+                suspect = (name, reason)
+            }
+        }
+        // A server error at the end: the notice's own if the receiver took others in this pass
+        // (it goes last, so this is how a notice it always fails on is found); else back off.
+        if let last = suspect {
+            guard delivered else { return true }
+            strike(last.name, reason: last.reason, queue: queue)
         }
         return false
+    }
+
+    /// One more server error that was `name`'s own; after ``maximumAttempts`` it is set aside.
+    private func strike(_ name: String, reason: String, queue: WebhookQueue) {
+        let count = strikes.add(name)
+        guard count >= Self.maximumAttempts else { return }
+        logger.error("event notice moved to webhook/rejected/ after repeated failures", metadata: [
+            "notice": "\(name)", "attempts": "\(count)", "error": "\(reason)",
+        ])
+        setAside(name, queue: queue)
+        strikes.clear(name)
+    }
+
+    private func setAside(_ name: String, queue: WebhookQueue) {
+        do {
+            let removed = try queue.reject(name)
+            if !removed.isEmpty {
+                logger.warning("webhook/rejected/ full: oldest refused notices removed", metadata: [
+                    "notices": "\(removed.count)", "limit": "\(WebhookQueue.maximumRejected)",
+                ])
+            }
+        } catch {
+            logger.error("cannot move the refused event notice", metadata: ["notice": "\(name)", "error": "\(error)"])
+        }
     }
 
     private func post(name: String, url: String, settings: UploadSettings, queue: WebhookQueue) async -> UploadOutcome {

@@ -795,6 +795,38 @@ extension WebhookDeliveryTests {
         #expect(queue.pending().isEmpty)
     }
 
+    /// A notice the receiver always fails on (500) does not hold the ones behind it: they are
+    /// delivered, it goes last, and after five failures the others showed to be its own it is
+    /// set aside in webhook/rejected/.
+    @Test func aNoticeTheReceiverFailsOnDoesNotHoldTheOthers() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"))
+        defer { hook.stop() }
+        try hook.start()
+        var configuration = AgentConfiguration()
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        configuration.events.caFile = hook.certificates.caCertificate
+        configuration.events.webhook = hook.url
+        let queue = WebhookQueue(stateDirectory: configuration.agent.stateDirectory)
+        let t = Date(timeIntervalSince1970: 1_780_000_000)
+        let poison = try queue.add(EventNotice(agent: "a1", device: "r0", kind: "core-dump", source: "poll", time: t,
+                                               bundle: "r0-SN0-20260528-000000.tar.gz", evidence: "poison"))
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: makeTestLogger(),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/results") })
+        let sender = WebhookSender(runtime: runtime, logger: makeTestLogger())
+        for round in 1 ... WebhookSender.maximumAttempts {
+            try queue.add(EventNotice(agent: "a1", device: "r\(round)", kind: "core-dump", source: "poll", time: t.addingTimeInterval(Double(round)),
+                                      bundle: "r\(round)-SN\(round)-20260528-000000.tar.gz", evidence: "new core file"))
+            let failed = await sender.sendPending(url: hook.url, settings: configuration.events.delivery(over: configuration.upload), queue: queue)
+            #expect(!failed, "round \(round): the receiver works; one notice is its problem")
+            #expect(hook.received().count == round, "round \(round): the notice behind the failing one was delivered")
+        }
+        #expect(queue.pending().isEmpty)
+        #expect(FileManager.default.fileExists(atPath: queue.directory + "/rejected/" + poison))
+    }
+
     @Test func aNoticeTheReceiverHasAlreadyCountsAsDelivered() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -4,7 +4,8 @@ import Foundation
 /// POSTs the way a ticketing webhook would: each body with Content-Type application/json and the
 /// right bearer token is stored as `<n>.json` under `received/` and answered 201 (409 for a body
 /// it has already, as an idempotent receiver does); a wrong token gets 401, another content type
-/// 415; each POST's `Authorization` header is logged (``authorizations()``). Stopped and started again on the same port, it is the
+/// 415, one whose body says `poison` 500 (a receiver failing on one notice); each POST's
+/// `Authorization` header is logged (``authorizations()``). Stopped and started again on the same port, it is the
 /// receiver going down and coming back.
 public final class WebhookReceiver: @unchecked Sendable {
     public let directory: URL
@@ -36,6 +37,8 @@ public final class WebhookReceiver: @unchecked Sendable {
                 return self.answer(401, 'wrong token')
             if self.path != '/hooks/care':
                 return self.answer(404, 'no such hook')
+            if b'poison' in body:
+                return self.answer(500, 'cannot process this notice')
             if self.headers.get('Content-Type') != 'application/json':
                 return self.answer(415, 'expected application/json')
             stored = [n for n in os.listdir(out) if n.endswith('.json') and not n.startswith('.')]
