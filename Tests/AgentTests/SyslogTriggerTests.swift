@@ -795,21 +795,26 @@ extension WebhookDeliveryTests {
         #expect(queue.pending().isEmpty)
     }
 
-    /// A notice the receiver always fails on (500) does not hold the ones behind it: they are
-    /// delivered, it goes last, and after five failures the others showed to be its own it is
-    /// set aside in webhook/rejected/.
-    @Test func aNoticeTheReceiverFailsOnDoesNotHoldTheOthers() async throws {
-        let dir = try TestProfiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+    /// A running receiver (no token) and an agent configuration posting to it, with its queue.
+    static func receiverAndQueue(in dir: URL) throws -> (WebhookReceiver, AgentConfiguration, WebhookQueue) {
         let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"))
-        defer { hook.stop() }
         try hook.start()
         var configuration = AgentConfiguration()
         configuration.agent.stateDirectory = dir.path + "/state"
         configuration.agent.outbox = dir.path + "/outbox"
         configuration.events.caFile = hook.certificates.caCertificate
         configuration.events.webhook = hook.url
-        let queue = WebhookQueue(stateDirectory: configuration.agent.stateDirectory)
+        return (hook, configuration, WebhookQueue(stateDirectory: configuration.agent.stateDirectory))
+    }
+
+    /// A notice the receiver always fails on (500) does not hold the ones behind it: they are
+    /// delivered, it goes last, and after five failures the others showed to be its own it is
+    /// set aside in webhook/rejected/.
+    @Test func aNoticeTheReceiverFailsOnDoesNotHoldTheOthers() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (hook, configuration, queue) = try Self.receiverAndQueue(in: dir)
+        defer { hook.stop() }
         let t = Date(timeIntervalSince1970: 1_780_000_000)
         let poison = try queue.add(EventNotice(agent: "a1", device: "r0", kind: "core-dump", source: "poll", time: t,
                                                bundle: "r0-SN0-20260528-000000.tar.gz", evidence: "poison"))
@@ -830,16 +835,9 @@ extension WebhookDeliveryTests {
     @Test func aNoticeTheReceiverHasAlreadyCountsAsDelivered() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let hook = try WebhookReceiver(directory: dir.appendingPathComponent("hook"))
+        var (hook, configuration, queue) = try Self.receiverAndQueue(in: dir)
         defer { hook.stop() }
-        try hook.start()
-        var configuration = AgentConfiguration()
-        configuration.agent.stateDirectory = dir.path + "/state"
-        configuration.agent.outbox = dir.path + "/outbox"
-        configuration.events.caFile = hook.certificates.caCertificate
         configuration.upload.retryBackoff = .seconds(60)
-        configuration.events.webhook = hook.url
-        let queue = WebhookQueue(stateDirectory: configuration.agent.stateDirectory)
         let t = Date(timeIntervalSince1970: 1_780_000_000)
         let notice = EventNotice(agent: "a1", device: "r1", kind: "core-dump", source: "poll", time: t, bundle: "r1-SN1-20260528-000000.tar.gz",
                                  evidence: "new core file /var/tmp/rpd.core.0.gz")
