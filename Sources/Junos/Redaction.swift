@@ -360,6 +360,57 @@ public struct ConfigurationRedactor: Sendable {
 
     // MARK: Tokens
 
+    /// `text` (an rpc-error, a warning, a parse error, a syslog line: words a device chose) as it
+    /// may leave the machine. Such text quotes configuration out of its context (`bad element:
+    /// community NAME`, `text instead of XML data: set snmp community NAME ...`), so the word after
+    /// any secret keyword, or after the keyword a secret path's value follows (`community`), is
+    /// replaced wherever it stands, then tokens, URL passwords and the extra patterns as in any
+    /// value. Over-redacting a diagnostic is the safe side. Linear in the text.
+    public func redact(message text: String) -> String {
+        guard !text.isEmpty else { return text }
+        // The secret paths' keywords as text writes them (`snmp/community/name`: `community`;
+        // `routing-instances/instance/name`: `routing-instances`), as the text redaction indexes them.
+        let keywords = secretKeywords.union(pathsByKeyword.keys)
+        // Quotes and brackets around a word are kept; what is inside them is the word.
+        let wrapping = Set("\"'()[]{};,:".unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var secretFollows = false
+        var word = String.UnicodeScalarView()
+        func flush() {
+            guard !word.isEmpty else { return }
+            let scalars = Array(word)
+            var start = 0, end = scalars.count
+            while start < end, wrapping.contains(scalars[start]) { start += 1 }
+            while end > start, wrapping.contains(scalars[end - 1]) { end -= 1 }
+            let core = String(String.UnicodeScalarView(scalars[start ..< end]))
+            if secretFollows && !core.isEmpty {
+                out.append(contentsOf: scalars[..<start])
+                out.append(contentsOf: marker.unicodeScalars)
+                out.append(contentsOf: scalars[end...])
+                secretFollows = false
+            } else {
+                out.append(contentsOf: word)
+                if !core.isEmpty { secretFollows = keywords.contains(core) }
+            }
+            word = String.UnicodeScalarView()
+        }
+        var quoted = false
+        for scalar in text.unicodeScalars {
+            // A quoted value is one word, blanks and all (`secret "two words"`).
+            if scalar == "\"" {
+                if word.isEmpty { quoted = true } else if quoted { quoted = false }
+            }
+            if scalar.properties.isWhitespace && !quoted {
+                flush()
+                out.append(scalar)
+            } else {
+                word.append(scalar)
+            }
+        }
+        flush()
+        return redactTokens(in: String(out))
+    }
+
     /// Replaces every crypt-looking token, every URL password, every PEM private key block and
     /// every pattern match inside free text.
     public func redactTokens(in text: String) -> String {
@@ -564,7 +615,7 @@ public struct SecretPath: Sendable, Hashable, CustomStringConvertible {
     /// The keywords as text writes them: a final `name` is the word after its list's keyword,
     /// and where text writes no element for the list entry, after the keyword of the list's
     /// parent (`routing-instances/instance/name` is `routing-instances NAME`).
-    public var textKeywords: ArraySlice<String> {
+    var textKeywords: ArraySlice<String> {
         guard components.last == "name" else { return components[...] }
         let keywords = components.dropLast()
         if keywords.count >= 2, let child = keywords.last,

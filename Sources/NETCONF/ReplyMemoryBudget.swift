@@ -36,24 +36,19 @@ public final class ReplyMemoryBudget: Sendable {
     /// released. A cancelled wait returns an empty reservation, which the caller must not parse
     /// under (``NETCONFClient`` gives the reply up).
     public func reserve(_ size: Int) async -> ReplyMemoryReservation {
+        // First come, first served: only when nobody waits may a reply take its share at once.
         if let now = reserveNow(size) { return now }
         let wanted = min(max(size, 0), total)
-        let id: Int? = state.withLock { state in
-            // First come, first served: nobody overtakes a waiting larger reply.
-            if state.waiters.isEmpty && state.available >= wanted {
-                state.available -= wanted
-                return nil
-            }
+        let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
         }
-        guard let id else { return ReplyMemoryReservation(size: wanted, budget: self) }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let (resumeNow, ready): (Bool, [CheckedContinuation<Void, Never>]) = state.withLock { state in
                     if Task.isCancelled { return (true, []) }
                     state.waiters.append((id, wanted, continuation))
-                    // Released between the check above and now: this one may fit already.
+                    // Released since `reserveNow`: this one may fit already.
                     return (false, Self.grant(&state))
                 }
                 if resumeNow { continuation.resume() }
