@@ -1,6 +1,7 @@
 import Bundle
 import Foundation
 import Junos
+import Logging
 
 /// Stores each device's collection as one signed bundle in the outbox
 /// (`<hostname>-<serial>-<time>.tar.gz`, added through ``FileOutbox``, written crash-safely).
@@ -8,16 +9,17 @@ public struct BundleSink: CollectionSink {
     public let outbox: FileOutbox
     public let agent: AgentIdentity
 
-    public init(outbox: String, key: AgentKey, agent: AgentIdentity) {
-        self.outbox = FileOutbox(directory: outbox, key: key)
+    /// `logger` hears what a write on a full disk removed to make room (``FileOutbox/add(_:)``).
+    public init(outbox: String, key: AgentKey, agent: AgentIdentity, logger: Logger? = nil) {
+        self.outbox = FileOutbox(directory: outbox, key: key, logger: logger)
         self.agent = agent
     }
 
     /// The agent's key from its state directory (created on first use) and an outbox writer.
-    public init(configuration: AgentConfiguration) throws {
+    public init(configuration: AgentConfiguration, logger: Logger? = nil) throws {
         let key = try AgentKey.loadOrCreate(stateDirectory: URL(fileURLWithPath: configuration.agent.stateDirectory))
         self.init(outbox: configuration.agent.outbox, key: key,
-                  agent: AgentIdentity(id: configuration.agent.agentID, version: AgentIdentity.careAgentVersion))
+                  agent: AgentIdentity(id: configuration.agent.agentID, version: AgentIdentity.careAgentVersion), logger: logger)
     }
 
     /// The writes and both fsyncs run on the store thread: an fsync on a busy disk can take long,

@@ -132,7 +132,7 @@ public struct AgentMetrics: Sendable, Equatable {
             out += "# TYPE care_agent_outbox_bytes gauge\n"
             out += "care_agent_outbox_bytes \(outboxBytes)\n"
         }
-        out += "# HELP care_agent_outbox_evictions_total Bundles the outbox quota dropped unsent, by trigger and reason (age: older than outbox-max-age; size: over outbox-max).\n"
+        out += "# HELP care_agent_outbox_evictions_total Bundles the outbox quota dropped unsent, by trigger and reason (age: older than outbox-max-age; size: over outbox-max; disk-full: room made for a newer bundle on a full file system).\n"
         out += "# TYPE care_agent_outbox_evictions_total counter\n"
         for trigger in CollectionTrigger.allCases {
             for reason in OutboxEviction.Reason.allCases {

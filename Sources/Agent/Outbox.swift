@@ -1,6 +1,7 @@
 import Bundle
 import Foundation
 import Logging
+import Synchronization
 
 /// One bundle waiting in an outbox.
 public struct OutboxEntry: Sendable, Equatable {
@@ -26,7 +27,10 @@ public struct OutboxEntry: Sendable, Equatable {
 
     /// Upload rank: incidents first (their evidence is what support needs now), then what a person
     /// asked for, then the routine snapshots.
-    var uploadRank: Int {
+    var uploadRank: Int { Self.rank(of: trigger) }
+
+    /// ``uploadRank`` of a bundle of `trigger`.
+    static func rank(of trigger: CollectionTrigger) -> Int {
         switch trigger {
         case .event: return 0
         case .onDemand: return 1
@@ -86,6 +90,13 @@ public protocol Outbox: Sendable {
     /// was stepped forward after they were written (``WallClockSteps``), and their age must not
     /// count the step. Returns how many were redated.
     func redate(before cutoff: Date, by seconds: TimeInterval) -> Int
+    /// What was removed to make room for a new bundle on a full disk since the last call (see
+    /// ``FileOutbox/add(_:)``): the next quota pass reports and counts it.
+    func takeDiskFullRemovals() -> OutboxQuotaPass
+}
+
+extension Outbox {
+    public func takeDiskFullRemovals() -> OutboxQuotaPass { OutboxQuotaPass() }
 }
 
 /// A bundle kept in the outbox after it left the pending ones: in `sent/` (`keep-sent = yes`)
@@ -154,6 +165,9 @@ public struct OutboxEviction: Sendable, Equatable {
         case age
         /// The outbox was over `outbox-max`.
         case size
+        /// The disk was full when a new bundle was written: older bundles of the same or a lower
+        /// rank made room for it (``FileOutbox/add(_:)``).
+        case diskFull = "disk-full"
     }
 
     public var entry: OutboxEntry
@@ -224,13 +238,17 @@ extension Outbox {
         var kept = setAside()
         let before = OutboxTotals(entries)
         var keptBytes = kept.reduce(Int64(0)) { $0 + $1.size }
+        // Removed by a write on a full disk since the last pass: already gone from the listing,
+        // reported and counted with this pass.
+        var pass = takeDiskFullRemovals()
+        pass.remaining = before
         // Within the quota (the usual case, after every collection): nothing to sort.
         let tooOld = quota.maxAge.map { maxAge in
             entries.contains { now.timeIntervalSince($0.added) > maxAge } || kept.contains { now.timeIntervalSince($0.added) > maxAge }
         } ?? false
         let tooLarge = quota.maxBytes.map { before.bytes + keptBytes > $0 } ?? false
-        var pass = OutboxQuotaPass(remaining: before)
         guard tooOld || tooLarge else { return pass }
+        let madeRoom = OutboxTotals(pass.evicted.lazy.map(\.entry))
         entries.sort(by: OutboxEntry.evictedBefore)
         kept.sort(by: SetAsideBundle.discardedBefore)
         func drop(_ entry: OutboxEntry, _ reason: OutboxEviction.Reason) -> Bool {
@@ -278,7 +296,8 @@ extension Outbox {
             }
         }
         let gone = OutboxTotals(pass.evicted.lazy.map(\.entry))
-        pass.remaining = OutboxTotals(bundles: before.bundles - gone.bundles, bytes: before.bytes - gone.bytes)
+        pass.remaining = OutboxTotals(bundles: before.bundles - gone.bundles + madeRoom.bundles,
+                                      bytes: before.bytes - gone.bytes + madeRoom.bytes)
         return pass
     }
 }
@@ -306,11 +325,23 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     /// How many bundles are remembered (for tests: it must not grow with what was written).
     var rememberedCount: Int { lock.withLock { known.count } }
 
+    /// Where ``add(_:)`` says what it removed to make room on a full disk.
+    private let logger: Logger?
+
     /// `key` signs what ``add(_:)`` stores; an outbox opened only to read and settle needs none.
-    public init(directory: String, key: AgentKey? = nil, keepsSent: Bool = false) {
+    public init(directory: String, key: AgentKey? = nil, keepsSent: Bool = false, logger: Logger? = nil) {
         self.directory = directory
         self.keepsSent = keepsSent
+        self.logger = logger
         writer = key.map { BundleWriter(directory: URL(fileURLWithPath: directory), key: $0) }
+    }
+
+    /// Removals made room with, per outbox directory, until a quota pass takes them: the agent
+    /// writes through its sink's outbox and counts through its own (two instances, one directory).
+    private static let diskFullRemovals = Mutex<[String: OutboxQuotaPass]>([:])
+
+    public func takeDiskFullRemovals() -> OutboxQuotaPass {
+        Self.diskFullRemovals.withLock { $0.removeValue(forKey: directory) } ?? OutboxQuotaPass()
     }
 
     /// The file of bundle `name`.
@@ -327,13 +358,83 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
         guard let writer else { throw OutboxError("the outbox \(directory) was opened without the agent key: it cannot sign bundles") }
         let url: URL
         // The writer's message names the file and the system call; it is the whole story.
-        do { url = try writer.write(bundle) } catch { throw OutboxError("\(error)") }
+        do { url = try writer.write(bundle) } catch {
+            guard error.isOutOfSpace else { throw OutboxError("\(error)") }
+            // A full disk (the outbox's file system shared with logs, an outage longer than the
+            // quota allows for): the new bundle is the evidence of now, an incident's above all.
+            // Kept copies go first, then pending bundles not ranked above it, as the quota orders.
+            guard makeRoom(for: bundle) else {
+                throw OutboxError("\(error); the bundles in the outbox ranked at or below this \(bundle.trigger.rawValue) bundle (sent and rejected copies, then older scheduled, on-demand, event ones) do not free enough to make room")
+            }
+            do { url = try writer.write(bundle) } catch { throw OutboxError("\(error)") }
+        }
         let name = url.lastPathComponent
         // Remembered from the bundle, not read back from the file just written.
         guard let entry = entry(name, known: (bundle.trigger, bundle.event)) else {
             throw OutboxError("the bundle \(name) vanished from \(directory) as it was written")
         }
         return entry
+    }
+
+    /// Removes what the file system needs freed for `bundle` (its size, less what is free, plus
+    /// a margin for blocks and the directory): kept bundles (sent copies, then rejected ones,
+    /// oldest first), then pending bundles of the same or a lower rank in the quota's eviction
+    /// order. Nothing is removed unless that frees enough. Each removal is logged and recorded for
+    /// the next quota pass. Returns whether anything was removed.
+    private func makeRoom(for bundle: SignedBundle) -> Bool {
+        var fs = statvfs()
+        guard statvfs(directory, &fs) == 0 else { return false }
+        // Counted in the file system's blocks, which is what a file takes and frees; two more for
+        // the temporary file's directory entry and what the file system keeps aside.
+        let block = max(Int64(fs.f_frsize), 512)
+        func blocks(_ bytes: Int64) -> Int64 { (bytes + block - 1) / block * block }
+        let needed = blocks(Int64(bundle.bytes.count)) + 2 * block - Int64(fs.f_bavail) * block
+        guard needed > 0 else { return false }
+        let rank = OutboxEntry.rank(of: bundle.trigger)
+        let kept = setAside().sorted(by: SetAsideBundle.discardedBefore)
+        let pending = entries().filter { $0.uploadRank >= rank }.sorted(by: OutboxEntry.evictedBefore)
+        var chosen: (kept: [SetAsideBundle], pending: [OutboxEntry]) = ([], [])
+        var freed: Int64 = 0
+        for copy in kept where freed < needed {
+            chosen.kept.append(copy)
+            freed += blocks(copy.size)
+        }
+        for entry in pending where freed < needed {
+            chosen.pending.append(entry)
+            freed += blocks(entry.size)
+        }
+        guard freed >= needed else { return false }
+        var pass = OutboxQuotaPass()
+        let now = Date()
+        for copy in chosen.kept {
+            do { try discard(copy) } catch {
+                logger?.error("cannot remove a kept bundle from the outbox", metadata: ["bundle": "\(copy.name)", "error": "\(error)"])
+                continue
+            }
+            pass.discarded.append(OutboxQuotaPass.Discarded(bundle: copy, reason: .diskFull))
+            logger?.warning("disk full: kept bundle removed to make room for a new one", metadata: [
+                "bundle": "\(copy.name)", "folder": "\(copy.folder.rawValue)", "bytes": "\(copy.size)",
+                "new.bundle": "\(bundle.baseName)", "new.trigger": "\(bundle.trigger.rawValue)",
+            ])
+        }
+        for entry in chosen.pending {
+            do { try evict(entry.name) } catch {
+                logger?.error("cannot evict a bundle from the outbox", metadata: ["bundle": "\(entry.name)", "error": "\(error)"])
+                continue
+            }
+            pass.evicted.append(OutboxEviction(entry: entry, reason: .diskFull))
+            logger?.warning("disk full: bundle evicted unsent to make room for a new one", metadata: [
+                "bundle": "\(entry.name)", "trigger": "\(entry.trigger.rawValue)", "bytes": "\(entry.size)",
+                "age.seconds": "\(Int(now.timeIntervalSince(entry.added)))",
+                "new.bundle": "\(bundle.baseName)", "new.trigger": "\(bundle.trigger.rawValue)",
+            ])
+        }
+        guard !pass.evicted.isEmpty || !pass.discarded.isEmpty else { return false }
+        Self.diskFullRemovals.withLock { all in
+            all[directory, default: OutboxQuotaPass()].evicted += pass.evicted
+            all[directory, default: OutboxQuotaPass()].discarded += pass.discarded
+        }
+        return true
     }
 
     /// The finished bundles. The outbox can hold hundreds of thousands of them through an upload

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a bundle could not be read or did not verify. Each description is one line a support
 /// engineer can act on. Member names and reasons are quoted as found: whoever prints a
 /// description escapes it (``TerminalText``), once.
@@ -64,6 +66,12 @@ public enum BundleWriteError: Error, Sendable, Equatable, CustomStringConvertibl
     case invalidContents(String)
     case compression(String)
     case encoding(String)
+
+    /// The file system is full (or the user's quota is): room made elsewhere would let it succeed.
+    public var isOutOfSpace: Bool {
+        if case let .system(_, _, code) = self { return code == ENOSPC || code == EDQUOT }
+        return false
+    }
 
     public var description: String {
         switch self {

@@ -163,7 +163,7 @@ struct CollectNowCommand: AsyncParsableCommand {
         let logger = Console.logger("care-agent", level: quietLogs ? .error : nil)
         let sink: any CollectionSink
         do {
-            sink = try makeSink(configuration: configuration)
+            sink = try makeSink(configuration: configuration, logger: logger)
         } catch {
             Console.error("\(error)")
             throw ExitCode(2)
@@ -255,11 +255,11 @@ struct CollectNowCommand: AsyncParsableCommand {
 
     /// Signed bundles in the outbox, with the agent key from the state directory (--state or the
     /// configuration's), or plain directories with --directories.
-    func makeSink(configuration: AgentConfiguration) throws -> any CollectionSink {
+    func makeSink(configuration: AgentConfiguration, logger: Logger) throws -> any CollectionSink {
         if directories { return DirectorySink(root: configuration.agent.outbox) }
         var settings = configuration
         if let state { settings.agent.stateDirectory = state }
-        return try BundleSink(configuration: settings)
+        return try BundleSink(configuration: settings, logger: logger)
     }
 }
 

@@ -52,8 +52,10 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             logger.warning("cannot write the agent's public key file", metadata: ["error": "\(error)"])
         }
+        let sinkLogger = logger
         let runtime = try AgentRuntime(configuration: configuration, configurationPath: config, logger: logger, makeSink: {
-            BundleSink(outbox: $0.agent.outbox, key: key, agent: AgentIdentity(id: $0.agent.agentID, version: AgentIdentity.careAgentVersion))
+            BundleSink(outbox: $0.agent.outbox, key: key, agent: AgentIdentity(id: $0.agent.agentID, version: AgentIdentity.careAgentVersion),
+                       logger: sinkLogger)
         })
         await runtime.writeMetrics()
         try? FileManager.default.createDirectory(atPath: configuration.agent.runtimeDirectory, withIntermediateDirectories: true)

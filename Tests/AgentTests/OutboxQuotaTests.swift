@@ -69,6 +69,79 @@ import TestSupport
         #expect(await runtime.enforceOutboxQuota().isEmpty)
     }
 
+    /// A full disk (the outbox on a 256 KiB tmpfs of the test's own; the tests run as root): a new
+    /// incident bundle takes the room of a kept sent copy and the oldest scheduled bundle, no
+    /// more, instead of being lost; a scheduled bundle that older ones cannot make room for fails
+    /// and removes nothing; the next quota pass counts what went.
+    @Test func aFullDiskMakesRoomForANewBundleWithOlderLowerRankedOnes() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outboxPath = dir.appendingPathComponent("outbox").path
+        try FileManager.default.createDirectory(atPath: outboxPath, withIntermediateDirectories: true)
+        guard mount("tmpfs", outboxPath, "tmpfs", 0, "size=256k,mode=0750") == 0 else {
+            Issue.record("cannot mount a tmpfs for the outbox (the tests run as root): \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { umount2(outboxPath, Int32(MNT_DETACH)) }
+        let lines = LineStore()
+        let logger = Logger(label: "care-agent") { _ in CapturingLogHandler(store: lines) }
+        let outbox = FileOutbox(directory: outboxPath, key: OutboxSample.key, keepsSent: true, logger: logger)
+        func add(_ device: String, _ trigger: CollectionTrigger) throws -> OutboxEntry {
+            try outbox.add(OutboxSample.contents(device, trigger: trigger, event: trigger == .event ? OutboxSample.coreDump : nil,
+                                                 padding: 20_000))
+        }
+        let delivered = try add("delivered", .scheduled)
+        try outbox.accept(delivered.name)
+        let oldest = try add("oldest", .scheduled)
+        let older = try add("older", .scheduled)
+        let incident = try add("incident", .event)
+        func fill() {
+            let fd = open(outboxPath + "/filler", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            let chunk = [UInt8](repeating: 0x55, count: 1024)
+            while write(fd, chunk, chunk.count) == chunk.count {}
+            close(fd)
+        }
+        fill()
+        #expect(outbox.setAside().map(\.name) == [delivered.name])
+
+        let second = try add("second-incident", .event)
+        #expect(Set(outbox.pending().map(\.name)) == [older.name, incident.name, second.name])
+        #expect(outbox.setAside().isEmpty)
+        #expect(FileManager.default.fileExists(atPath: outboxPath + "/filler"), "a file the outbox does not own is never touched")
+        let evicted = lines.lines.filter { $0.contains("disk full: bundle evicted unsent to make room for a new one") }
+        #expect(evicted.count == 1 && evicted.allSatisfy { $0.contains("bundle=\(oldest.name)") && $0.contains("new.trigger=event") }, "\(evicted)")
+        #expect(lines.lines.contains { $0.contains("disk full: kept bundle removed") && $0.contains("bundle=\(delivered.name)") })
+
+        // Full again; a scheduled bundle may take the room of older scheduled ones only, and the
+        // one there is not enough: it fails, naming the disk, and nothing is removed.
+        fill()
+        do {
+            _ = try add("scheduled", .scheduled)
+            Issue.record("a bundle was written to a full disk")
+        } catch {
+            #expect("\(error)".contains("No space left on device") && "\(error)".contains("do not free enough"), "\(error)")
+        }
+        #expect(Set(outbox.pending().map(\.name)) == [older.name, incident.name, second.name])
+        for name in [older.name, incident.name, second.name] {
+            _ = try BundleReader(trust: .keys([OutboxSample.key.publicKey])).read(contentsOf: URL(fileURLWithPath: outbox.path(of: name)))
+        }
+
+        // The agent's own quota pass (through another instance on the same directory) counts them.
+        var configuration = AgentConfiguration()
+        configuration.agent.outbox = outboxPath
+        configuration.agent.stateDirectory = dir.appendingPathComponent("state").path
+        configuration.agent.metricsFile = dir.appendingPathComponent("metrics.prom").path
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: logger,
+                                       makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
+        let reported = await runtime.enforceOutboxQuota()
+        #expect(reported.map(\.entry.name) == [oldest.name] && reported.map(\.reason) == [.diskFull])
+        let metrics = try String(contentsOfFile: configuration.agent.metricsFile!, encoding: .utf8)
+        #expect(metrics.contains("care_agent_outbox_evictions_total{trigger=\"scheduled\",reason=\"disk-full\"} 1\n"), "\(metrics)")
+        #expect(metrics.contains("care_agent_outbox_kept_removed_total{folder=\"sent\",reason=\"disk-full\"} 1\n"))
+        #expect(metrics.contains("care_agent_outbox_bundles 3\n"))
+        #expect(await runtime.enforceOutboxQuota().isEmpty, "counted once")
+    }
+
     /// A VM booted with its clock a year behind, collected, then NTP stepped the clock: the
     /// bundles written before the step are not a year old, and must not be evicted for age.
     /// Without a step, the same dates are old, and go.
