@@ -137,7 +137,13 @@ extension AgentConfiguration {
 /// Why an upload could not be made or was refused; never contains the token.
 public struct UploadError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The system's error number when a local file could not be read (it tells a permission
+    /// problem, which is the operator's to fix, from a bad bundle).
+    public var errno: Int32?
+    public init(_ description: String, errno: Int32? = nil) {
+        self.description = description
+        self.errno = errno
+    }
 }
 
 /// A `proxy =` value: what is wrong with it, if anything, and the credentials a

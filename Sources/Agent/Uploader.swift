@@ -447,7 +447,7 @@ public final class Uploader: Service, @unchecked Sendable {
             }
         } catch {
             outcome = .failed(error.description)
-            scope = .bundle
+            scope = error.errno.map { FailureScope.ofUnreadable(errno: $0) } ?? .bundle
         }
         switch outcome {
         case let .accepted(status):
@@ -479,13 +479,29 @@ public final class Uploader: Service, @unchecked Sendable {
     }
 
     /// The size and SHA-256 of a bundle file.
+    /// Read with the system calls, not Foundation, for their `errno`: a bundle the agent may not
+    /// open (EACCES) is skipped until its owner is fixed, a damaged one counts against itself.
     static func read(_ path: String) throws(UploadError) -> (size: Int64, digest: String) {
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
-            return (Int64(data.count), SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
-        } catch {
-            throw UploadError("cannot read \(path): \(error.localizedDescription)")
+        func failure(_ code: Int32) -> UploadError {
+            UploadError("cannot read \(path): \(String(cString: strerror(code)))", errno: code)
         }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(errno) }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var size: Int64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { break }
+            guard n > 0 else {
+                if errno == EINTR { continue }
+                throw failure(errno)
+            }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            size += Int64(n)
+        }
+        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
     }
 
     func makeRequest(name: String, path: String, file: (size: Int64, digest: String), settings: UploadSettings) throws(UploadError) -> CurlPut.Request {

@@ -2,6 +2,7 @@
 import Crypto
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 
@@ -685,6 +686,9 @@ extension UploadBench {
     }
 }
 
+/// glibc's `setfsuid` (in <sys/fsuid.h>, which the Glibc module does not bring).
+@_silgen_name("setfsuid") private func setfsuid(_ uid: UInt32) -> Int32
+
 @Suite struct UploadFailureScopeTests {
     /// A bundle the agent may not read is skipped, never set aside: it is fine, its owner is not.
     @Test func permissionIsNotTheBundlesFault() {
@@ -692,6 +696,43 @@ extension UploadBench {
         #expect(FailureScope.ofUnreadable(errno: EPERM) == .permission)
         #expect(FailureScope.ofUnreadable(errno: EIO) == .bundle)
         #expect(FailureScope.ofUnreadable(errno: ENOENT) == .bundle)
+    }
+
+    /// The bundle's read says why it failed: a bundle the service's user may not open (an
+    /// operator's own `collect now --standalone` wrote it, 0640 to their group) is a permission
+    /// problem, skipped, not a damaged bundle set aside after five passes. The read runs as
+    /// another file-system user on a thread of its own (`setfsuid` is per thread, and drops
+    /// root's file capabilities with it).
+    @Test func aBundleTheAgentMayNotOpenIsAPermissionProblem() throws {
+        let dir = "/tmp/care-agent-upload-read-\(getpid())"
+        mkdir(dir, 0o755)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let path = dir + "/r1-X-20261206-010000.tar.gz"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600]))
+        let good = try Uploader.read(path)
+        #expect(good.size == 200_000)
+        #expect(good.digest == SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+
+        let result = Mutex<Result<(size: Int64, digest: String), UploadError>?>(nil)
+        let thread = Thread {
+            _ = setfsuid(65534)
+            defer { _ = setfsuid(0) }
+            result.withLock { $0 = Result { () throws(UploadError) in try Uploader.read(path) } }
+        }
+        thread.start()
+        while result.withLock({ $0 == nil }) { usleep(1000) }
+        guard case let .failure(error)? = result.withLock({ $0 }) else {
+            Issue.record("another user read a 0600 bundle of root's")
+            return
+        }
+        #expect(error.errno == EACCES)
+        #expect(error.description == "cannot read \(path): Permission denied")
+        #expect(FailureScope.ofUnreadable(errno: error.errno!) == .permission)
+        // A bundle that is not there (removed meanwhile) is no permission problem.
+        #expect(throws: UploadError("cannot read \(dir)/gone.tar.gz: No such file or directory", errno: ENOENT)) {
+            try Uploader.read(dir + "/gone.tar.gz")
+        }
     }
 }
 
