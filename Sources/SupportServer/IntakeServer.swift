@@ -71,7 +71,8 @@ public enum IntakeServer {
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         throws(IntakeServerError) -> some ApplicationProtocol {
         try configuration.validateForServingOrThrow()
-        let router = Router(context: IntakeRequestContext.self)
+        // HEAD as GET without the body: monitoring probes and link checkers ask with it.
+        let router = Router(context: IntakeRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: SecurityHeaders())
         let server = configuration.server
         let basePath = server.basePath

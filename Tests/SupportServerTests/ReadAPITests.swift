@@ -65,6 +65,16 @@ extension IntakeHarness {
         #expect(one.status == 200 && oneObject?["device"] as? String == "r1")
         let file = try intake.get("/customers/ACME/bundles/\(a.id.uuidString)/file", token: read)
         #expect(file.status == 200 && file.body == a.bytes)
+        // HEAD answers as GET does, without the body (monitoring probes, link checkers).
+        func head(_ path: String, token: String?) throws -> String {
+            try runProgram("/usr/bin/curl", ["-sS", "-I", "--cacert", intake.certificates.caCertificate]
+                + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []) + ["https://127.0.0.1:\(intake.port)\(path)"]).lowercased()
+        }
+        let headDevices = try head("/api/v1/customers/ACME/devices", token: read)
+        #expect(headDevices.hasPrefix("http/1.1 200") && headDevices.contains("content-type: application/json"), "\(headDevices)")
+        #expect(try head("/api/v1/customers/ACME/bundles/\(a.id.uuidString)/file", token: read).hasPrefix("http/1.1 200"))
+        #expect(try head("/api/v1/customers/ACME/devices", token: nil).hasPrefix("http/1.1 401"))
+        #expect(try head("/api/v1/nowhere", token: read).hasPrefix("http/1.1 404"))
         // No such route: the documented error body and the same headers, not an empty answer.
         let nowhere = try runProgram("/usr/bin/curl", ["-sS", "-D", "-", "--cacert", intake.certificates.caCertificate,
                                                        "https://127.0.0.1:\(intake.port)/api/v1/nowhere"]).lowercased()
