@@ -59,7 +59,7 @@ public struct ConfigurationRequirement: Sendable {
         let text = Self.joiningBrackets(prose.replacingOccurrences(of: "\u{a0}", with: " "))
         let lower = text.lowercased()
         let layout = Self.extract(text)
-        let paths = layout.paths
+        var paths = layout.paths
         // "No ... configuration" and "enabled by default" decide only when they are the whole
         // statement: prose that also names statements says something narrower (CVE-2024-47505:
         // none from the CLI, SNMP for the SNMP route; CVE-2024-39561: no-syn-check and Express Path).
@@ -90,7 +90,11 @@ public struct ConfigurationRequirement: Sendable {
         }
         absenceCaveat = absence.isEmpty ? nil : absence.joined(separator: "; ")
 
-        let structure = Self.structure(layout)
+        var structure = Self.structure(layout)
+        // An example statement with one of the alternatives another statement lists (`(version-ipfix
+        // | version9)`, then `flow-server x.x.x.x version9 template 1`) stands for all of them.
+        paths = Self.widened(paths)
+        if structure == .all, Self.areVariants(paths, intro: layout.intro) { structure = .any }
         switch structure {
         case .all:
             // When all are needed and one path extends another listed one (`[protocols pim]`,
@@ -103,6 +107,47 @@ public struct ConfigurationRequirement: Sendable {
             kind = .statements(paths, any: false)
             mixed = why
         }
+    }
+
+    /// `paths` with each single keyword that another listed statement gives among parenthesised
+    /// alternatives (`(version-ipfix|version9)`) widened to those alternatives. Slash pairs are
+    /// not: `application/application-set` is a choice at one place, not a set of equivalents.
+    static func widened(_ paths: [StatementPath]) -> [StatementPath] {
+        var groups: [String: [String]] = [:]
+        for path in paths {
+            for case let .keyword(options) in path.components where options.count > 1
+                && path.text.split(separator: " ").contains(Substring("(" + options.joined(separator: "|") + ")")) {
+                for option in options where groups[option] == nil { groups[option] = options }
+            }
+        }
+        guard !groups.isEmpty else { return paths }
+        return paths.map { path in
+            var path = path
+            var words = path.text.split(separator: " ").map(String.init)
+            for (index, component) in path.components.enumerated() {
+                guard case let .keyword(options) = component, options.count == 1, let group = groups[options[0]] else { continue }
+                path.components[index] = .keyword(group)
+                if let at = words.firstIndex(of: options[0]) { words[at] = "(" + group.joined(separator: "|") + ")" }
+            }
+            path.text = words.joined(separator: " ")
+            return path
+        }
+    }
+
+    /// Whether `paths` are variants of one statement shown as a sample (CVE-2024-39555: `family
+    /// inet segment-routing-te` (IPv4), `family inet6 ...` (IPv6)): the prose calls them a sample
+    /// or an example, and every two differ in exactly one keyword. Either one is the feature. Two
+    /// statements differing in names only (two interfaces of an example) are both needed.
+    static func areVariants(_ paths: [StatementPath], intro: String) -> Bool {
+        guard paths.count > 1, intro.range(of: #"\b(sample|example)\b"#, options: [.regularExpression, .caseInsensitive]) != nil else { return false }
+        for (i, a) in paths.enumerated() {
+            for b in paths[(i + 1)...] {
+                guard a.anchored == b.anchored, a.components.count == b.components.count else { return false }
+                let differing = zip(a.components, b.components).filter { $0 != $1 }
+                guard differing.count == 1, case .keyword = differing[0].0, case .keyword = differing[0].1 else { return false }
+            }
+        }
+        return true
     }
 
     /// "enabled by default", "in effect by default", "implicitly / by default": the phrase found.

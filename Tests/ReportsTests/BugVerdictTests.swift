@@ -153,6 +153,57 @@ import TestSupport
     }
 }
 
+/// Sample configurations whose statements stand for one another: read as the record means
+/// them, so that a device configured the other listed way is not shown unexposed.
+@Suite struct SampleConfigurationTests {
+    func requirement(_ cve: String) -> ConfigurationRequirement {
+        ConfigurationRequirement(advisory: ReportsTestData.advisory(cve))
+    }
+
+    /// The verdict for a device on an affected release with `configuration`.
+    func verdict(_ cve: String, model: String, version: String, _ configuration: String) -> BugVerdict? {
+        let device = ReportsTestData.device(model: model, versions: [version], configuration: configuration)
+        return BugMatcher.evaluate(ReportsTestData.advisory(cve), requirement: requirement(cve), on: device)?.verdict
+    }
+
+    /// CVE-2024-39555: "A sample BGP segment routing configuration", `family inet ...` (IPv4) and
+    /// `family inet6 ...` (IPv6): either is the feature; IPv4 alone is exposed, neither is not.
+    @Test func labelledVariantsOfOneStatementAreAlternatives() {
+        let read = requirement("CVE-2024-39555")
+        guard case let .statements(paths, any) = read.kind else { Issue.record("\(read.kind)"); return }
+        #expect(paths.map(\.text) == ["protocols bgp group <name> family inet segment-routing-te",
+                                      "protocols bgp group <name> family inet6 segment-routing-te"])
+        #expect(any)
+        #expect(verdict("CVE-2024-39555", model: "mx480", version: "21.4R3-S5",
+                        "protocols { bgp { group core { family inet { segment-routing-te; } } } }") == .exposed)
+        #expect(verdict("CVE-2024-39555", model: "mx480", version: "21.4R3-S5",
+                        "protocols { bgp { group core { family inet { unicast; } } } }") == .notExposedConfig)
+        // Variants of one statement only when they differ in one keyword: two interfaces of an
+        // example (CVE-2023-36834) are both needed, and PIM with MoFRR (CVE-2024-39558) too.
+        for cve in ["CVE-2023-36834", "CVE-2024-39558", "CVE-2024-30388"] {
+            guard case let .statements(_, any) = requirement(cve).kind else { Issue.record("\(cve)"); continue }
+            #expect(!any, "\(cve)")
+        }
+    }
+
+    /// CVE-2024-39553: inline jflow, `[ services flow-monitoring (version-ipfix|version9) ]`, then
+    /// a sampling example with `flow-server x.x.x.x version9 template 1`: version9 there stands for
+    /// either, so an IPFIX inline-jflow device is exposed, not cleared for lacking `version9`.
+    @Test func aKeywordTheRecordListsAsAlternativesStandsForThemElsewhere() {
+        let read = requirement("CVE-2024-39553")
+        guard case let .statements(paths, any) = read.kind else { Issue.record("\(read.kind)"); return }
+        #expect(!any)
+        #expect(paths.contains { $0.text.contains("flow-server x.x.x.x (version-ipfix|version9) template") }, "\(paths.map(\.text))")
+        #expect(verdict("CVE-2024-39553", model: "ptx10008", version: "22.2R3-S1-EVO", """
+            services { flow-monitoring { version-ipfix { template t4 { ipv4-template; } } } }
+            forwarding-options { sampling { instance { jflow { input { rate 1000; }
+              family inet { output { flow-server 192.0.2.9 { port 2055; version-ipfix { template { t4; } } } inline-jflow { source-address 192.0.2.1; } } } } } } }
+            """) == .exposed)
+        #expect(verdict("CVE-2024-39553", model: "ptx10008", version: "22.2R3-S1-EVO",
+                        "services { flow-monitoring { version-ipfix { template t4 { ipv4-template; } } } }") == .notExposedConfig)
+    }
+}
+
 /// Platform text as the records write it, against device models.
 @Suite struct PlatformMatchTests {
     func matches(_ platform: String, _ model: String) -> Bool {
