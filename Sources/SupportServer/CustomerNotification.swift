@@ -149,12 +149,9 @@ public struct CustomerNotification: Codable, Sendable {
     /// (each item claimed from the state read, see ``SupportDatabase/recordNotification``).
     public static func make(customer: String, reports: CustomerReports, dryRun: Bool, now: Date = Date()) async throws(SupportStoreError) -> CustomerNotification {
         let devices = try await reports.devices(customer: customer)
-        let bugs = reports.bugs(devices, now: now)
-        let current = currentItems(bugs: bugs, lifecycle: reports.lifecycle(devices, now: now), health: reports.health(devices))
         let told = try await reports.database.notifiedStates(customer: customer)
-        let items = changes(current: current, told: told, devices: Set(devices.latest.map(\.device)), bugs: bugs)
-        var notification = CustomerNotification(customer: customer, created: now, recorded: false, devices: devices.snapshots.count,
-                                                items: items, refused: devices.refused)
+        var notification = draft(customer: customer, devices: devices, reports: reports, told: told, now: now)
+        let items = notification.items
         guard !dryRun, !items.isEmpty else { return notification }
         let claims = items.map { NotificationClaim(key: $0.key, expected: told[$0.key], state: $0.state) }
         let draft = notification
@@ -167,6 +164,31 @@ public struct CustomerNotification: Codable, Sendable {
         notification.recorded = !claimed.isEmpty
         notification.items = items.filter { claimed.contains($0.key) }
         return notification
+    }
+
+    /// The notification `devices` give against the states last `told`, not recorded.
+    static func draft(customer: String, devices: CustomerReports.Devices, reports: CustomerReports, told: [String: String],
+                      now: Date) -> CustomerNotification {
+        let bugs = reports.bugs(devices, now: now)
+        let current = currentItems(bugs: bugs, lifecycle: reports.lifecycle(devices, now: now), health: reports.health(devices))
+        let items = changes(current: current, told: told, devices: Set(devices.latest.map(\.device)), bugs: bugs)
+        return CustomerNotification(customer: customer, created: now, recorded: false, devices: devices.snapshots.count,
+                                    items: items, refused: devices.refused)
+    }
+
+    /// The dry run of ``make(customer:reports:dryRun:now:)`` as JSON or an HTML page, served as
+    /// the reports are (``CustomerReports/served(customer:report:readsConfiguration:also:now:render:)``):
+    /// computed again only when the bundles, the keys, the day or the states last told change.
+    /// Each preview read and verified every device's newest bundles again (a page a browser
+    /// refreshes). A kept preview carries the time and id it was computed with.
+    public static func preview(customer: String, reports: CustomerReports, html: Bool, now: Date = Date()) async throws -> String {
+        let told = try await reports.database.notifiedStates(customer: customer)
+        let toldText = told.sorted { $0.key < $1.key }.map { "\($0.key)\t\($0.value)\n" }.joined()
+        return try await reports.served(customer: customer, report: html ? "notification.html" : "notification.json", readsConfiguration: true,
+                                        also: toldText, now: now) { devices in
+            let notification = draft(customer: customer, devices: devices, reports: reports, told: told, now: Date())
+            return html ? notification.html() : try notification.json()
+        }
     }
 
     public func count(_ change: NotificationItem.Change) -> Int { items.filter { $0.change == change }.count }

@@ -81,11 +81,13 @@ public struct CustomerReports: Sendable {
     /// it again (replacing the answer kept), as does the first of identical requests arriving
     /// together (the others wait for it). An answer missing a file that could not be read is
     /// not kept.
-    public func served(customer: String, report: String, readsConfiguration: Bool, now: Date = Date(),
+    /// `also`: what else the answer is computed from (the states a notification compares against).
+    public func served(customer: String, report: String, readsConfiguration: Bool, also: String = "", now: Date = Date(),
                        render: @escaping @Sendable (Devices) throws -> String) async throws -> String {
         let inputs = try await inputs(customer: customer)
         let day = Int(now.timeIntervalSince1970 / 86400)
-        return try await rendered.answer(for: "\(customer)|\(report)|\(readsConfiguration)", inputs: "\(day)|\(inputs.fingerprint)") {
+        let other = also.isEmpty ? "" : "|" + SHA256.hash(data: Data(also.utf8)).map { String(format: "%02x", $0) }.joined()
+        return try await rendered.answer(for: "\(customer)|\(report)|\(readsConfiguration)", inputs: "\(day)|\(inputs.fingerprint)\(other)") {
             let devices = await self.devices(inputs, readsConfiguration: readsConfiguration)
             return (try render(devices), keep: !devices.missedFiles)
         }

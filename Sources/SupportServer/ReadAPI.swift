@@ -110,7 +110,7 @@ public enum ReadAPI {
         }
         group.get("notifications/preview") { request, context -> Response in
             try await withReports(request, context, database, reports) { reports, customer in
-                text(200, try await CustomerNotification.make(customer: customer, reports: reports, dryRun: true).json(), type: "application/json")
+                text(200, try await CustomerNotification.preview(customer: customer, reports: reports, html: false), type: "application/json")
             }
         }
 
@@ -157,7 +157,7 @@ public enum ReadAPI {
         }
         pages.get("notification.html") { request, context -> Response in
             try await withReports(request, context, database, reports, page: true) { reports, customer in
-                html(try await CustomerNotification.make(customer: customer, reports: reports, dryRun: true).html())
+                html(try await CustomerNotification.preview(customer: customer, reports: reports, html: true))
             }
         }
     }

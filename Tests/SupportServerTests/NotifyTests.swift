@@ -139,6 +139,20 @@ import TestSupport
         #expect(preview.status == 200 && previewObject?["recorded"] as? Bool == false)
         // The preview recorded nothing.
         #expect(try intake.get("/customers/ACME/notifications", token: read).body == Data("[]".utf8))
+        // Kept while nothing it is computed from changes: the same answer, its id included.
+        #expect(try intake.get("/customers/ACME/notifications/preview", token: read).body == preview.body)
+        // A notification recorded (by the CLI, another process) changes what it compares against:
+        // nothing is new any more.
+        #expect(try notify(intake)["recorded"] as? Bool == true)
+        let told = try intake.get("/customers/ACME/notifications/preview", token: read)
+        let toldObject = try JSONSerialization.jsonObject(with: told.body) as? [String: Any]
+        let toldItems = items(toldObject ?? [:]), previewItems = items(previewObject ?? [:])
+        #expect(told.body != preview.body && toldItems.isEmpty && !previewItems.isEmpty)
+        // A new bundle: computed again (two devices now).
+        try SampleBundles.write(device: "r2", minutesAfter: 1, into: intake.outbox)
+        #expect(await intake.pass().outcomes.count == 1)
+        let grown = try JSONSerialization.jsonObject(with: try intake.get("/customers/ACME/notifications/preview", token: read).body) as? [String: Any]
+        #expect(grown?["devices"] as? Int == 2 && toldObject?["devices"] as? Int == 1)
         #expect(try intake.get("/customers/ACME/reports/bugs", token: nil).status == 401)
 
         // The page: Basic authentication with the token as password; without it the browser is asked.
