@@ -174,15 +174,26 @@ public enum BundleInspection {
     /// One output line: bundle-supplied text escaped (``TerminalText``), then the newline.
     static func line(_ text: String) -> String { TerminalText.escaped(text) + "\n" }
 
-    /// `--json`: the manifest, the signer and facts.json as stored.
+    /// `--json`: the manifest, the signer and facts.json as stored, when it is one JSON value. The
+    /// bytes are the signer's, and whoever signed may be anyone (a key embedded in the bundle):
+    /// pasted unchecked, `{}, "signer" : "SHA256:..."` would add a second, forged `signer` that
+    /// `jq` and Python read instead of the real one. Anything else is left out, saying why.
     public static func json(_ bundle: VerifiedBundle) -> String {
         let manifest = (try? BundleManifest.encoder().encode(bundle.manifest)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
-        let facts = bundle.factsJSON.isEmpty ? "null" : String(decoding: bundle.factsJSON, as: UTF8.self)
+        var facts = "null"
+        var factsError = ""
+        if !bundle.factsJSON.isEmpty {
+            if (try? JSONSerialization.jsonObject(with: Data(bundle.factsJSON), options: [.fragmentsAllowed])) != nil {
+                facts = String(decoding: bundle.factsJSON, as: UTF8.self)
+            } else {
+                factsError = ",\n\"facts_error\" : \"facts.json is not one JSON value: left out\""
+            }
+        }
         return """
         {
         "manifest" : \(manifest),
-        "signer" : \(JSONValue.quoted(bundle.signer.fingerprint)),
-        "facts" : \(facts)
+        "facts" : \(facts)\(factsError),
+        "signer" : \(JSONValue.quoted(bundle.signer.fingerprint))
         }
 
         """

@@ -124,6 +124,25 @@ import TestSupport
         #expect(inspect.stderr.contains("nothing may follow it, the bundle was altered after it was written"), "\(inspect.stderr)")
     }
 
+    /// facts.json is the signer's, and the signer anyone: one that closes its value and adds
+    /// `"signer"` must not forge the field a script reads from `inspect --json`.
+    @Test func factsCannotForgeTheSignerOfInspectJSON() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let attacker = try AgentKey(rawRepresentation: [UInt8](repeating: 9, count: 32))
+        let forged = Array(#"{}, "signer" : "\#(Sample.key.publicKey.fingerprint)""#.utf8)
+        let file = dir.url.appendingPathComponent("forged.tar.gz")
+        try Data(try BundleWriter.encode(try Sample.contents(), key: attacker, factsJSON: forged)).write(to: file)
+        let inspect = try CareAgentBinary.run(["bundle", "inspect", "--json", file.path])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any], "\(inspect.stdout)")
+        #expect(object["signer"] as? String == attacker.publicKey.fingerprint)
+        #expect(object["facts"] is NSNull && (object["facts_error"] as? String)?.contains("not one JSON value") == true)
+        // Facts that are one value are shown as stored.
+        let honest = try BundleWriter(directory: dir.url, key: attacker).write(try Sample.contents(hostname: "honest"))
+        let shown = try JSONSerialization.jsonObject(with: Data(try CareAgentBinary.run(["bundle", "inspect", "--json", honest.path]).stdout.utf8)) as? [String: Any]
+        #expect(shown?["facts"] is [String: Any] && shown?["facts_error"] == nil && shown?["signer"] as? String == attacker.publicKey.fingerprint)
+    }
+
     @Test func deviceSuppliedTextIsEscapedInVerifyInspectAndErrors() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
