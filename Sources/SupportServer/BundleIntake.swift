@@ -218,6 +218,16 @@ public struct BundleIntake: Sendable {
             return Self.answer(for: error, customer: customer)
         }
         let fingerprint = verified.signer.fingerprint
+        // A key revoked for this customer stays refused: back on the pending list, one approval
+        // (of a list that does not say it was revoked) would trust it again.
+        do {
+            if let revoked = try await database.keys(customer: customer).first(where: { $0.key == verified.signer })?.revoked {
+                return IntakeAnswer(status: 403, reason: "revoked signer: the bundle is signed by \(fingerprint), revoked for customer \(customer) on \(SupportJSON.time(revoked))",
+                                    bundle: verified.manifest.bundleId)
+            }
+        } catch {
+            return IntakeAnswer(status: 503, reason: "the store cannot be read now, try again later", bundle: verified.manifest.bundleId)
+        }
         do {
             let dropped = try await database.recordPending(customer: customer, key: verified.signer, agent: verified.manifest.agent.id,
                                                            device: verified.manifest.device.name, at: Date())

@@ -121,6 +121,7 @@ struct AgentCommand: AsyncParsableCommand {
         func run() async throws {
             let key = try AgentCommand.key(key)
             try await withStore(options) { _, database in
+                try await AgentCommand.refuseIfTrustedElsewhere(key, for: customer, database: database)
                 let added = try await database.trustKey(customer: customer, key: key, at: Date())
                 print(added ? "trusted \(key.fingerprint) for \(customer)" : "\(key.fingerprint) is trusted for \(customer) already")
             }
@@ -162,6 +163,17 @@ struct AgentCommand: AsyncParsableCommand {
 }
 
 extension AgentCommand {
+    /// An agent uploads for one customer (its token's): its key trusted for a second one would
+    /// file that customer's devices, and reports on them, under both.
+    static func refuseIfTrustedElsewhere(_ key: AgentPublicKey, for customer: String, database: any SupportDatabase) async throws {
+        for other in try await database.customers() where other.name != customer {
+            if try await database.keys(customer: other.name).contains(where: { $0.key == key && $0.revoked == nil }) {
+                throw CommandFailure("\(key.fingerprint) is trusted for customer \(other.name): an agent's bundles belong to one customer; "
+                    + "if it moved, first: care-support agent revoke \(other.name) --key \(key.base64)")
+            }
+        }
+    }
+
     struct Pending: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Keys that signed uploads without being trusted (with enrollment = pending), waiting for approval.")
@@ -192,6 +204,13 @@ extension AgentCommand {
                 guard let pending = try await database.pendingKeys(customer: customer).first(where: { $0.key.fingerprint == fingerprint }) else {
                     throw CommandFailure("no pending key \(fingerprint) for \(customer) (see `care-support agent pending \(customer)`)")
                 }
+                // A revoked key is trusted again only by name, deliberately: not by approving
+                // what an upload put on the pending list.
+                if let revoked = try await database.keys(customer: customer).first(where: { $0.key == pending.key })?.revoked {
+                    throw CommandFailure("\(fingerprint) was revoked for \(customer) on \(SupportJSON.time(revoked)): to trust it again, "
+                        + "care-support agent trust \(customer) --key \(pending.key.base64)")
+                }
+                try await AgentCommand.refuseIfTrustedElsewhere(pending.key, for: customer, database: database)
                 _ = try await database.trustKey(customer: customer, key: pending.key, at: Date())
                 print("trusted \(fingerprint) for \(customer) (agent \(pending.agent))")
             }

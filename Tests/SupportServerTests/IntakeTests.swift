@@ -190,6 +190,29 @@ enum StoreKind: String, CaseIterable, Sendable {
         try intake.cli("agent", "approve", "ACME", fingerprint)
         #expect(await intake.pass().outcomes == [bundle.name: .accepted(status: 201)])
         #expect(try intake.cli("agent", "pending", "ACME").isEmpty)
+
+        // The key is ACME's now: another customer cannot be given it (its devices would be
+        // filed, and reported on, under both).
+        let base64 = SampleBundles.strangerKey.publicKey.base64
+        try intake.cli("customer", "add", "OTHER")
+        func failure(_ arguments: String...) -> String {
+            do { _ = try intake.cli(arguments); return "no error" } catch { return "\(error)" }
+        }
+        #expect(failure("agent", "trust", "OTHER", "--key", base64).contains("\(fingerprint) is trusted for customer ACME"))
+
+        // Revoked, its uploads are refused as revoked and never wait for approval again: one
+        // approval of the pending list would have trusted it again.
+        try intake.cli("agent", "revoke", "ACME", "--key", base64)
+        let afterRevocation = try SampleBundles.write(device: "r7", minutesAfter: 5, into: intake.outbox, key: SampleBundles.strangerKey)
+        guard case let .failed(refused)? = await intake.pass().outcomes[afterRevocation.name] else {
+            Issue.record("a revoked key's bundle was not refused"); return
+        }
+        #expect(refused.contains("HTTP 403") && refused.contains("revoked signer") && !refused.contains("waits for approval"), "\(refused)")
+        #expect(try intake.cli("agent", "pending", "ACME").isEmpty)
+        #expect(failure("agent", "approve", "ACME", fingerprint).contains("no pending key"))
+        // Trusted again by name, deliberately.
+        try intake.cli("agent", "trust", "ACME", "--key", base64)
+        #expect(await intake.pass().outcomes == [afterRevocation.name: .accepted(status: 201)])
     }
 
     @Test func aRevokedTokenGets401AndANewOneWorks() async throws {
