@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// PostgreSQL, for a support organisation with several intake hosts: they share this database and
 /// nothing else but the bundle file area (see docs/support.md). Uniqueness and transactions are
@@ -16,6 +17,13 @@ public final class PostgresSupportDatabase: SupportDatabase {
     let logger: Logger
     let runner: Task<Void, Never>
     let location: String
+    /// The same server, for one connection of its own that says why the pool's do not come.
+    let probeConfiguration: PostgresConnection.Configuration
+    /// How long a request waits for a pooled connection. With the server down the pool retries
+    /// for a minute (its circuit breaker) before failing a request, and says nothing of why: an
+    /// intake's PUT outlived its client's timeout, and `customer list` took 67 s to say
+    /// "connectionCreationCircuitBreakerTripped".
+    static let connectionWait: Duration = .seconds(10)
 
     public init(url: String, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SupportStoreError) {
         location = DatabaseLocation.postgres(url: url).description
@@ -30,6 +38,8 @@ public final class PostgresSupportDatabase: SupportDatabase {
             let port = parts.port ?? 5432
             configuration = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password,
                                   database: database.isEmpty ? nil : database)
+            probeConfiguration = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password,
+                                       database: database.isEmpty ? nil : database)
         } else {
             guard let host = parts.host, !host.isEmpty else { throw .invalid("no host in \(location)") }
             let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
@@ -41,9 +51,13 @@ public final class PostgresSupportDatabase: SupportDatabase {
             }
             configuration = .init(host: host, port: parts.port ?? 5432, username: user, password: password,
                                   database: database.isEmpty ? nil : database, tls: tls)
+            let probeTLS: PostgresConnection.Configuration.TLS = query["sslmode"] ?? (loopback ? "disable" : "require") == "disable"
+                ? .disable : .require(try! NIOSSLContext(configuration: .makeClientConfiguration()))
+            probeConfiguration = .init(host: host, port: parts.port ?? 5432, username: user, password: password,
+                                       database: database.isEmpty ? nil : database, tls: probeTLS)
         }
         configuration.options.minimumConnections = 0
-        configuration.options.maximumConnections = 16
+        configuration.options.maximumConnections = Self.maximumConnections
         let client = PostgresClient(configuration: configuration)
         self.client = client
         self.logger = logger
@@ -86,6 +100,7 @@ public final class PostgresSupportDatabase: SupportDatabase {
             if let message = error.serverInfo?[.message] {
                 return .database("\(what) in \(location): \(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))")
             }
+            if let underlying = error.underlying { return .database("\(what) in \(location): \(underlying)") }
             return .database("\(what) in \(location): \(error.code)")
         }
         return .database("\(what) in \(location): \(error)")
@@ -95,17 +110,76 @@ public final class PostgresSupportDatabase: SupportDatabase {
 
     /// Runs one statement and returns its rows.
     func rows(_ what: String, _ sql: String, _ values: [SQLValue] = []) async throws(SupportStoreError) -> [PostgresRandomAccessRow] {
+        let logger = logger
+        let query = Self.query(sql, values)
         do {
-            var result: [PostgresRandomAccessRow] = []
-            for try await row in try await client.query(Self.query(sql, values), logger: logger) {
-                result.append(row.makeRandomAccess())
+            return try await leased(what) { connection in
+                var result: [PostgresRandomAccessRow] = []
+                for try await row in try await connection.query(query, logger: logger) {
+                    result.append(row.makeRandomAccess())
+                }
+                return result
             }
-            return result
         } catch {
             if Self.sqlState(error) == "23503" { throw .database("\(what): the customer does not exist") }
             throw self.error(what, error)
         }
     }
+
+    /// No pooled connection within ``connectionWait``.
+    struct NoConnectionInTime: Error {}
+
+    /// Whether a request got its connection (set from the pool's task, read by the timer's).
+    final class LeaseFlag: Sendable {
+        private let state = Mutex(false)
+        func set() { state.withLock { $0 = true } }
+        var isSet: Bool { state.withLock { $0 } }
+    }
+
+    /// `body` on a pooled connection, waited for at most ``connectionWait``; past it, the error
+    /// says why a connection of its own could not be made (refused, no such database, a password
+    /// refused), else that all were busy.
+    func leased<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = client
+        let gotOne = LeaseFlag()
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        gotOne.set()
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: Self.connectionWait)
+                    if gotOne.isSet { return nil }
+                    throw NoConnectionInTime()
+                }
+                while let next = try await group.next() {
+                    if let value = next {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw CancellationError()
+            }
+        } catch is NoConnectionInTime {
+            throw await connectionFailure(what)
+        }
+    }
+
+    /// Why no connection comes: one made apart from the pool, and its error.
+    func connectionFailure(_ what: String) async -> SupportStoreError {
+        do {
+            let connection = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
+            try? await connection.close()
+        } catch {
+            return self.error("\(what): cannot connect", error)
+        }
+        return .database("\(what) in \(location): no connection free within \(Self.connectionWait.components.seconds) s (all \(Self.maximumConnections) busy)")
+    }
+
+    static let maximumConnections = 16
 
     func requireCustomer(_ name: String) async throws(SupportStoreError) {
         guard try await !rows("reading customer \(name)", "SELECT 1 FROM customers WHERE name = ?", [.text(name)]).isEmpty else {
@@ -115,8 +189,16 @@ public final class PostgresSupportDatabase: SupportDatabase {
 
     public func migrate() async throws(SupportStoreError) -> [Int] {
         let logger = logger
+        // Every command and the server start here: a server that is not there, a database or
+        // role that does not exist, is said at once, not after the pool's wait.
         do {
-            return try await client.withTransaction(logger: logger) { connection -> [Int] in
+            let connection = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
+            try? await connection.close()
+        } catch {
+            throw self.error("connecting", error)
+        }
+        do {
+            return try await leased("migrating") { connection -> [Int] in try await connection.withTransaction(logger: logger) { connection -> [Int] in
                 // Two intakes starting at once: the second waits here, then finds nothing to do.
                 try await connection.query("SELECT pg_advisory_xact_lock(7260714)", logger: logger)
                 try await connection.query(PostgresQuery(unsafeSQL: SupportSchema.createMigrationsTable), logger: logger)
@@ -136,7 +218,7 @@ public final class PostgresSupportDatabase: SupportDatabase {
                     applied.append(migration.version)
                 }
                 return applied
-            }
+            } }
         } catch let error as PostgresTransactionError {
             throw self.error("migrating", error.closureError ?? error.beginError ?? error.commitError ?? error)
         } catch {
@@ -390,7 +472,8 @@ extension PostgresSupportDatabase {
         try await requireCustomer(customer)
         let logger = logger
         do {
-            return try await client.withTransaction(logger: logger) { connection -> Set<String> in
+            return try await leased("recording a notification for \(customer)") { connection -> Set<String> in
+                try await connection.withTransaction(logger: logger) { connection -> Set<String> in
                 var claimed = Set<String>()
                 for claim in claims {
                     let (sql, values) = SupportSchema.claimStatement(claim, customer: customer, at: date)
@@ -401,7 +484,7 @@ extension PostgresSupportDatabase {
                     .text(id.uuidString.lowercased()), .text(customer), SQLValue(date), .integer(Int64(claimed.count)), .text(try document(claimed)),
                 ]), logger: logger)
                 return claimed
-            }
+            } }
         } catch let error as PostgresTransactionError {
             throw self.error("recording a notification for \(customer)", error.closureError ?? error.beginError ?? error.commitError ?? error)
         } catch {

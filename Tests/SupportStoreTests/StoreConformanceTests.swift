@@ -542,6 +542,52 @@ func record(customer: String = "ACME", device: String = "r1", collected: Date, i
     }
 }
 
+/// PostgreSQL that is not there, or not as configured: the reason, at once, not the pool's minute
+/// of retries ending in "connectionCreationCircuitBreakerTripped".
+@Suite struct PostgresConnectionFailureTests {
+    func failure(_ url: String) async -> (message: String, seconds: Double) {
+        let started = ContinuousClock.now
+        do {
+            let database = try await DatabaseLocation(url).open()
+            _ = try await database.migrate()
+            return ("no error", 0)
+        } catch {
+            let elapsed = ContinuousClock.now - started
+            return ("\(error)", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+    }
+
+    @Test func aServerNotListeningOrADatabaseMissingIsSaidAtOnce() async throws {
+        let nobody = try SSHDHarness.freePort(on: "127.0.0.1")
+        let refused = await failure("postgres://care@127.0.0.1:\(nobody)/care")
+        #expect(refused.message.contains("connecting in postgres://care@127.0.0.1:\(nobody)/care") && refused.message.lowercased().contains("refused"),
+                "\(refused.message)")
+        #expect(refused.seconds < 5)
+        let harness = try PostgresHarness.shared.get()
+        let missing = await failure("postgres://postgres@127.0.0.1:\(harness.port)/no_such_database")
+        #expect(missing.message.contains("database \"no_such_database\" does not exist"), "\(missing.message)")
+        #expect(missing.seconds < 5)
+    }
+
+    /// The server stops under a running store (the intake's): a request fails after the pool's
+    /// wait (10 s), saying why, where it took the pool's minute and said nothing.
+    @Test func aServerThatStopsFailsRequestsSayingWhy() async throws {
+        let own = try PostgresHarness()
+        let database = try await DatabaseLocation(try own.createDatabase()).open()
+        _ = try await database.migrate()
+        _ = try await database.addCustomer("ACME", at: Date())
+        own.stop()
+        let started = ContinuousClock.now
+        do {
+            _ = try await database.customers()
+            Issue.record("a stopped server answered")
+        } catch {
+            #expect("\(error)".contains("cannot connect") && "\(error)".lowercased().contains("refused"), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+}
+
 @Suite struct DatabaseLocationTests {
     @Test func locationsAreParsedAndPasswordsHidden() throws {
         #expect(try DatabaseLocation("sqlite:/var/lib/care-support/support.db") == .sqlite(path: "/var/lib/care-support/support.db"))
