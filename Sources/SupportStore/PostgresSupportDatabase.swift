@@ -44,15 +44,22 @@ public final class PostgresSupportDatabase: SupportDatabase {
             guard let host = parts.host, !host.isEmpty else { throw .invalid("no host in \(location)") }
             let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
             let tls: PostgresClient.Configuration.TLS
-            switch query["sslmode"] ?? (loopback ? "disable" : "require") {
+            let mode = query["sslmode"] ?? (loopback ? "disable" : "require")
+            switch mode {
             case "disable": tls = .disable
             case "require", "verify-full": tls = .require(.makeClientConfiguration())
             case let other: throw .invalid("sslmode \(other) in \(location): expected disable or require")
             }
             configuration = .init(host: host, port: parts.port ?? 5432, username: user, password: password,
                                   database: database.isEmpty ? nil : database, tls: tls)
-            let probeTLS: PostgresConnection.Configuration.TLS = query["sslmode"] ?? (loopback ? "disable" : "require") == "disable"
-                ? .disable : .require(try! NIOSSLContext(configuration: .makeClientConfiguration()))
+            let probeTLS: PostgresConnection.Configuration.TLS
+            if mode == "disable" {
+                probeTLS = .disable
+            } else {
+                do { probeTLS = .require(try NIOSSLContext(configuration: .makeClientConfiguration())) } catch {
+                    throw .invalid("cannot set up TLS for \(location): \(error)")
+                }
+            }
             probeConfiguration = .init(host: host, port: parts.port ?? 5432, username: user, password: password,
                                        database: database.isEmpty ? nil : database, tls: probeTLS)
         }
