@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JunosTests", dependencies: ["Junos", "XML", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Junos", "TestSupport"]),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "NETCONF", "TestSupport"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Bundle", "NETCONF", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Bundle", "Junos", "Simulator", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Bundle", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ConfigurationSyntaxTests", dependencies: ["ConfigurationSyntax"]),

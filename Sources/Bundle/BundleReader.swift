@@ -144,6 +144,33 @@ public struct BundleReader: Sendable {
     /// The manifest and its signer, from the archive's first two members (manifest.json,
     /// manifest.sig: the order ``BundleWriter`` writes, required), inflated only as far as they
     /// go, with every tar check: the signature over the manifest holds and the signer is trusted.
+    /// Checks a bundle extracted into `directory` (`tar -xzf BUNDLE -C DIR`): the signature of its
+    /// manifest.json (and trust), then each `raw/<rpc>.xml` file there against the size and
+    /// SHA-256 the manifest lists for it; a reply file the manifest does not list is refused.
+    /// Members missing from the directory are not (a person may keep only the replies).
+    public func verifyExtracted(directory: URL) throws(BundleError) -> (manifest: BundleManifest, signer: AgentPublicKey) {
+        let manifestBytes = try SystemCall.readFile(directory.appendingPathComponent("manifest.json").path, limit: Self.maximumManifestSize)
+        let signature = try SystemCall.readFile(directory.appendingPathComponent("manifest.sig").path, limit: 4096)
+        let manifest = try Self.decodeManifest(manifestBytes)
+        guard manifest.signer.algorithm == "ed25519" else {
+            throw .manifestUnreadable("unknown signature algorithm \(manifest.signer.algorithm)")
+        }
+        let signer = try AgentPublicKey(base64: manifest.signer.publicKey)
+        guard signer.isValidSignature(signature, for: manifestBytes) else { throw .badSignature(fingerprint: signer.fingerprint) }
+        if case let .keys(trusted) = trust, !trusted.contains(signer) { throw .untrustedKey(fingerprint: signer.fingerprint) }
+        let listed = Dictionary(manifest.members.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        let raw = directory.appendingPathComponent("raw").path
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: raw)) ?? []).filter { $0.hasSuffix(".xml") }.sorted()
+        for name in names {
+            let path = "raw/" + name
+            guard let entry = listed[path] else { throw .unlistedMember(path) }
+            let bytes = try SystemCall.readFile(raw + "/" + name, limit: limits.maximumMemberSize)
+            guard bytes.count == entry.size else { throw .sizeMismatch(member: path, expected: entry.size, found: bytes.count) }
+            guard BundleWriter.hex(SHA256.hash(data: bytes)) == entry.sha256.lowercased() else { throw .digestMismatch(member: path) }
+        }
+        return (manifest, signer)
+    }
+
     func signedHead(_ bytes: [UInt8]) throws(BundleError) -> (manifest: BundleManifest, signer: AgentPublicKey) {
         let small = Limits(maximumFileSize: limits.maximumFileSize, maximumUnpackedSize: limits.maximumUnpackedSize,
                            maximumMemberSize: min(limits.maximumMemberSize, Self.maximumManifestSize), maximumMemberCount: 2)

@@ -150,6 +150,7 @@ struct SimulateDevice: ParsableCommand {
     @Option(help: "Delay before each reply, in milliseconds.") var latencyMs: Int = 0
     @Option(help: "Delay before each session's hello, in milliseconds.") var setupDelayMs: Int = 0
     @Option(help: "Account clients log in as (default: the current user).") var user: String?
+    @OptionGroup var keys: TrustedKeys
 
     func validate() throws {
         if (profile == nil) == (bundleDir == nil) { throw ValidationError("give either --profile DIR or --bundle-dir DIR") }
@@ -159,8 +160,25 @@ struct SimulateDevice: ParsableCommand {
     func run() throws {
         let deviceProfile: DeviceProfile
         do {
+            if let bundleDir {
+                // What is served is what was collected: the replies checked against the signed
+                // manifest the directory holds (a reply edited after extraction is refused).
+                let directory = URL(fileURLWithPath: bundleDir)
+                if FileManager.default.fileExists(atPath: directory.appendingPathComponent("manifest.json").path) {
+                    let trust = try keys.trust()
+                    let (_, signer) = try BundleReader(trust: trust).verifyExtracted(directory: directory)
+                    if case .embeddedKey = trust { Console.error(TrustedKeys.uncheckedWarning(bundleDir, signer: signer)) }
+                } else {
+                    Console.error("warning: \(bundleDir): no manifest.json: the replies are served unchecked (not known to be what was collected)")
+                }
+            }
             deviceProfile = try profile.map { try DeviceProfile(directory: URL(fileURLWithPath: $0)) }
                 ?? DeviceProfile(bundleDirectory: URL(fileURLWithPath: bundleDir!))
+        } catch let error as ValidationError {
+            throw error
+        } catch let error as BundleError {
+            Console.error("\(bundleDir ?? ""): \(error)")
+            throw ExitCode(1)
         } catch {
             Console.error("\(error)")
             throw ExitCode(1)

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 @testable import Simulator
 import Testing
@@ -10,7 +11,6 @@ import TestSupport
     func extractedBundle(under dir: URL) throws -> URL {
         let bundle = dir.appendingPathComponent("mx480-JN11F00AAFRB-20261125T031500Z")
         _ = try TestProfiles.write(TestProfiles.mx480, named: "raw", under: bundle)
-        try Data("{}".utf8).write(to: bundle.appendingPathComponent("manifest.json"))
         try Data("{}".utf8).write(to: bundle.appendingPathComponent("facts.json"))
         return bundle
     }
@@ -90,6 +90,49 @@ import TestSupport
         #expect(!server.isRunning)
         #expect(server.wait() == 0)
         #expect(!SimulatedFleet.canConnect("127.0.0.1", Int(port)!))
+    }
+
+    /// An extracted bundle with its manifest: the replies served are checked against it first,
+    /// so a reply edited after extraction (or one added) is refused, naming it.
+    @Test func simulateDeviceChecksAnExtractedBundleAgainstItsManifest() throws {
+        let executable = try careAgentExecutable()
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let extracted = dir.appendingPathComponent("baku")
+        try FileManager.default.createDirectory(at: extracted, withIntermediateDirectories: true)
+        try runProgram("/bin/tar", ["-xzf", Fixtures.url("bundles/baku-JN1249018AFB-20251125-020000.tar.gz").path, "-C", extracted.path])
+        /// Runs `simulate device` until it serves (stopped then) or exits; returns its exit status (nil: served) and output.
+        func simulate(_ extra: [String] = []) throws -> (status: Int32?, output: String) {
+            let log = dir.appendingPathComponent("simulate-\(UUID().uuidString.prefix(6))").path
+            let server = try ChildProcess(executable, ["simulate", "device", "--bundle-dir", extracted.path, "--state", dir.appendingPathComponent("state").path] + extra,
+                                          stdout: log + ".out", stderr: log + ".err")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline && server.isRunning && !readText(log + ".out").contains("Stop with Ctrl-C") { usleep(50_000) }
+            if server.isRunning {
+                server.signal(SIGTERM)
+                server.wait()
+                return (nil, readText(log + ".err") + readText(log + ".out"))
+            }
+            return (server.wait(), readText(log + ".err") + readText(log + ".out"))
+        }
+        let served = try simulate()
+        #expect(served.status == nil && served.output.contains("signature checked only against the key embedded"), "\(served.output)")
+
+        let inventory = extracted.appendingPathComponent("raw/get-chassis-inventory.xml")
+        let original = try Data(contentsOf: inventory)
+        try Data(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "JN1249018AFB", with: "JN0000000000").utf8).write(to: inventory)
+        let edited = try simulate()
+        #expect(edited.status == 1 && edited.output.contains("SHA-256 of raw/get-chassis-inventory.xml does not match the manifest"), "\(edited.output)")
+        try original.write(to: inventory)
+
+        try Data("<x/>".utf8).write(to: extracted.appendingPathComponent("raw/get-extra.xml"))
+        let added = try simulate()
+        #expect(added.status == 1 && added.output.contains("member raw/get-extra.xml is not listed in the signed manifest"), "\(added.output)")
+        try FileManager.default.removeItem(at: extracted.appendingPathComponent("raw/get-extra.xml"))
+
+        let stranger = try AgentKey(rawRepresentation: [UInt8](repeating: 3, count: 32)).publicKey.base64
+        let untrusted = try simulate(["--pubkey", stranger])
+        #expect(untrusted.status == 1 && untrusted.output.contains("untrusted signer"), "\(untrusted.output)")
     }
 
     @Test func bundleServeReplaysTheSampleBundleIncludingItsErrorReply() throws {
