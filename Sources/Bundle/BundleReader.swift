@@ -25,6 +25,21 @@ public struct VerifiedBundle: Sendable {
     public var members: [ArchiveMember]
 
     public func member(_ name: String) -> [UInt8]? { members.first { $0.name == name }?.bytes }
+
+    /// Why the manifest's device identity disagrees with the facts, if it does: a bundle signed
+    /// by a trusted key that files itself under another chassis. The intake refuses it (422);
+    /// `bundle verify` fails on it. Nil when facts were not decoded.
+    public var identityProblem: String? {
+        let device = manifest.device
+        guard !device.name.isEmpty else { return "the manifest names no device" }
+        if let serial = device.chassisSerial, let factSerial = contents.facts.inventory?.chassisSerial, serial != factSerial {
+            return "the manifest says chassis serial \(serial), the chassis inventory says \(factSerial)"
+        }
+        if let hostname = device.hostname, let factHost = contents.facts.software?.hostname, hostname != factHost {
+            return "the manifest says host name \(hostname), show version says \(factHost)"
+        }
+        return nil
+    }
 }
 
 /// Reads and verifies bundles entirely in memory: nothing is ever unpacked to disk.

@@ -132,7 +132,7 @@ public struct BundleIntake: Sendable {
             return Self.answer(for: error, customer: customer)
         }
         let id = verified.manifest.bundleId
-        if let problem = Self.identityProblem(verified) {
+        if let problem = verified.identityProblem {
             return IntakeAnswer(status: 422, reason: "inconsistent bundle: \(problem)", bundle: id)
         }
         var record = StoredBundle(verified: verified, customer: customer, fileName: name, fileSHA256: sha256, fileSize: file.size)
@@ -274,19 +274,6 @@ public struct BundleIntake: Sendable {
         }
         // The same words whoever holds the id: the answer must not tell another customer's ids.
         return IntakeAnswer(status: 409, reason: "bundle id \(record.id) cannot be stored: the id is taken; this bundle is not stored", bundle: record.id)
-    }
-
-    /// Why the manifest's device identity disagrees with the facts, if it does.
-    static func identityProblem(_ verified: VerifiedBundle) -> String? {
-        let device = verified.manifest.device
-        guard !device.name.isEmpty else { return "the manifest names no device" }
-        if let serial = device.chassisSerial, let factSerial = verified.contents.facts.inventory?.chassisSerial, serial != factSerial {
-            return "the manifest says chassis serial \(serial), the chassis inventory says \(factSerial)"
-        }
-        if let hostname = device.hostname, let factHost = verified.contents.facts.software?.hostname, hostname != factHost {
-            return "the manifest says host name \(hostname), show version says \(factHost)"
-        }
-        return nil
     }
 
     /// The status for a bundle that did not verify: 413 too large, 403 signed by a key not trusted

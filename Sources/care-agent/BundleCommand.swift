@@ -60,8 +60,14 @@ struct BundleCommand: ParsableCommand {
                 do {
                     // Streamed (nothing kept but the manifest, facts and log): a bundle unpacking to
                     // the limit costs pieces of it, not the limit twice over.
-                    let bundle = try BundleReader(trust: trust, decodesFacts: false, retainsContents: false).read(contentsOf: URL(fileURLWithPath: file))
+                    let bundle = try BundleReader(trust: trust, retainsContents: false).read(contentsOf: URL(fileURLWithPath: file))
                     let m = bundle.manifest
+                    // What the intake refuses, verify does not pass.
+                    if let problem = bundle.identityProblem {
+                        failures += 1
+                        Console.out(TerminalText.escaped("\(file): FAILED: inconsistent bundle: \(problem)"))
+                        continue
+                    }
                     let how: String
                     if case .embeddedKey = trust { how = "signature valid for embedded key \(bundle.signer.fingerprint) (not checked against trusted keys)" }
                     else { how = "signed by trusted key \(bundle.signer.fingerprint)" }
@@ -91,6 +97,9 @@ struct BundleCommand: ParsableCommand {
 
         func run() throws {
             let bundle = try BundleCommand.open(file, trust: try trustedKeys.trust())
+            if let problem = bundle.identityProblem {
+                Console.error("warning: \(file): inconsistent bundle (the intake refuses it): \(problem)")
+            }
             print(json ? BundleInspection.json(bundle) : BundleInspection.text(bundle), terminator: "")
         }
     }

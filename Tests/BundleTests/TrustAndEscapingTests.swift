@@ -143,6 +143,25 @@ import TestSupport
         #expect(shown?["facts"] is [String: Any] && shown?["facts_error"] == nil && shown?["signer"] as? String == attacker.publicKey.fingerprint)
     }
 
+    /// A manifest that files the bundle under another chassis than its facts show: the intake
+    /// refuses it (422), so `bundle verify` must not say OK, and `inspect` warns.
+    @Test func verifyFailsABundleWhoseManifestContradictsItsFacts() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var contents = try Sample.contents()
+        contents.device.chassisSerial = "OTHERCUST0001"
+        let file = try BundleWriter(directory: dir.url, key: Sample.key).write(contents)
+        let verify = try CareAgentBinary.run(["bundle", "verify", file.path, "--pubkey", Sample.key.publicKey.base64])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("FAILED: inconsistent bundle: the manifest says chassis serial OTHERCUST0001, the chassis inventory says JN1249018AFB"),
+                "\(verify.stdout)")
+        let inspect = try CareAgentBinary.run(["bundle", "inspect", file.path, "--pubkey", Sample.key.publicKey.base64])
+        #expect(inspect.stderr.contains("inconsistent bundle (the intake refuses it): the manifest says chassis serial OTHERCUST0001"), "\(inspect.stderr)")
+        // The same bundle, consistent: OK.
+        let good = try BundleWriter(directory: dir.url, key: Sample.key).write(try Sample.contents())
+        #expect(try CareAgentBinary.run(["bundle", "verify", good.path, "--pubkey", Sample.key.publicKey.base64]).status == 0)
+    }
+
     @Test func deviceSuppliedTextIsEscapedInVerifyInspectAndErrors() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -150,6 +169,8 @@ import TestSupport
         let hostile = "baku\u{1B}[31m\u{1B}]0;owned\u{07}\nother.tar.gz: OK: signed by trusted key"
         var contents = try Sample.contents(hostname: hostile)
         contents.device.name = hostile
+        // The facts say the same (a bundle whose manifest contradicts them fails verify).
+        contents.facts.software?.hostname = hostile
         contents.outcomes[0].message = "line one\r\nline two\u{9B}2J"
         let file = try BundleWriter(directory: dir.url, key: Sample.key).write(contents)
 
