@@ -4,13 +4,21 @@ import Junos
 extension DeviceFacts {
     /// Facts rebuilt from stored replies with today's parsers: each reply whose RPC is a known
     /// ``FactKind`` is parsed and absorbed; failures land in `parseErrors`, as in a live collection.
-    public static func parsed(from replies: [RawReply]) -> DeviceFacts {
+    /// `outcomes` (a bundle's, by RPC): as the collector does, a reply the device answered with
+    /// an error is read only for data beside the error, and one it said does not apply (no
+    /// virtual chassis here) not at all; a re-parse found differences that were not there.
+    public static func parsed(from replies: [RawReply], outcomes: [String: RPCOutcome.Status] = [:]) -> DeviceFacts {
         var facts = DeviceFacts()
         for reply in replies {
             guard let kind = FactKind(rpc: reply.rpc) else { continue }
+            let status = outcomes[reply.rpc] ?? .ok
+            guard status == .ok || status == .rpcError else { continue }
             do {
                 let parsed = try JunosReply(bytes: reply.bytes)
+                if status == .rpcError, parsed.payload.isEmpty && parsed.sections.isEmpty { continue }
                 try? facts.absorb(parsed, as: kind)
+            } catch where status != .ok {
+                continue
             } catch {
                 facts.parseErrors[reply.rpc] = JunosParseError.malformedXML(rpc: reply.rpc, error).description
             }
@@ -28,7 +36,8 @@ public struct BundleReparse: Sendable {
     public var changes: [JSONChange]
 
     public init(_ bundle: VerifiedBundle) {
-        facts = DeviceFacts.parsed(from: bundle.contents.rawReplies)
+        let outcomes = Dictionary(bundle.manifest.outcomes.map { ($0.rpc, $0.status) }, uniquingKeysWith: { first, _ in first })
+        facts = DeviceFacts.parsed(from: bundle.contents.rawReplies, outcomes: outcomes)
         factsJSON = (try? BundleWriter.factsJSON(facts)) ?? []
         let stored = (try? JSONValue(json: bundle.factsJSON)) ?? .object([])
         let rebuilt = (try? JSONValue(json: factsJSON)) ?? .object([])

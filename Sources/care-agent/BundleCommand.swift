@@ -207,7 +207,9 @@ struct BundleCommand: ParsableCommand {
                 let contents = reparse.contents(replacingFactsOf: bundle, reason: reason)
                 let url = try BundleWriter(directory: URL(fileURLWithPath: write).deletingLastPathComponent(), key: key)
                     .write(contents, to: URL(fileURLWithPath: write))
-                print("wrote \(url.path), signed by \(key.publicKey.fingerprint)")
+                // With --json, stdout is the JSON alone: what was written goes to stderr.
+                let wrote = "wrote \(url.path), signed by \(key.publicKey.fingerprint)"
+                if json { FileHandle.standardError.write(Data((TerminalText.escaped(wrote) + "\n").utf8)) } else { print(wrote) }
             } catch {
                 throw BundleCommand.fail("\(error)")
             }

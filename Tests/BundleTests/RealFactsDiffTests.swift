@@ -60,3 +60,27 @@ extension RealFactsDiffTests {
         #expect(!text.contains("packages[name="), "\(text)")
     }
 }
+
+/// `bundle reparse` reads replies as the collector did: an error reply of an RPC that does not
+/// apply (no virtual chassis on this MX) is not a parse error, so a fresh bundle re-parses identical.
+@Suite struct ReparseOutcomeTests {
+    @Test func aReplyTheDeviceSaidDoesNotApplyIsNotReparsedIntoAnError() throws {
+        var contents = try Sample.contents()
+        let refusal = """
+            <rpc-reply xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><rpc-error><error-type>protocol</error-type>\
+            <error-tag>operation-failed</error-tag><error-severity>error</error-severity><error-message>syntax error</error-message>\
+            <error-info><bad-element>get-virtual-chassis-information</bad-element></error-info></rpc-error></rpc-reply>
+            """
+        contents.rawReplies.append(RawReply(rpc: "get-virtual-chassis-information", bytes: Array(refusal.utf8)))
+        contents.outcomes.append(RPCOutcome(rpc: "get-virtual-chassis-information", status: .notApplicable,
+                                            message: "not applicable: the device answered syntax error", durationSeconds: 0.05))
+        // The facts as the collector made them: from the replies it read.
+        let outcomes = Dictionary(contents.outcomes.map { ($0.rpc, $0.status) }, uniquingKeysWith: { first, _ in first })
+        contents.facts = DeviceFacts.parsed(from: contents.rawReplies, outcomes: outcomes)
+        #expect(contents.facts.parseErrors.isEmpty)
+        let bundle = try BundleReader().read(bytes: try BundleWriter.encode(contents, key: Sample.key))
+        let reparse = BundleReparse(bundle)
+        #expect(reparse.changes.isEmpty, "\(reparse.changes)")
+        #expect(reparse.facts.inventory?.chassisSerial == "JN1249018AFB")
+    }
+}

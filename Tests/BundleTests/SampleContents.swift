@@ -32,7 +32,9 @@ enum Sample {
             device: DeviceIdentity(name: "baku", address: "192.0.2.10:830", hostname: hostname,
                                    chassisSerial: serial, model: "mx480"),
             trigger: .scheduled, started: started, finished: started.addingTimeInterval(61.5),
-            outcomes: outcomes, rawReplies: raw, facts: DeviceFacts.parsed(from: raw),
+            outcomes: outcomes, rawReplies: raw,
+            // As the collector reads them: the refused RPC's error reply gives no facts.
+            facts: DeviceFacts.parsed(from: raw, outcomes: Dictionary(outcomes.map { ($0.rpc, $0.status) }, uniquingKeysWith: { a, _ in a })),
             log: "02:00:00 connected to 192.0.2.10:830\n02:01:01 get-system-core-dumps: timeout\n")
     }
 

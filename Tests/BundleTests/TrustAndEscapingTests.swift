@@ -73,6 +73,13 @@ import TestSupport
                                              "--pubkey", supportKey.publicKey.base64])
         #expect(again.status == 0, "\(again.stderr)")
         let twice = try BundleReader(trust: .keys([supportKey.publicKey])).read(contentsOf: second)
+        // --json with --write: stdout is the JSON alone (a script parses it), the file named on stderr.
+        let scripting = dir.url.appendingPathComponent("json-written.tar.gz")
+        let scripted = try CareAgentBinary.run(["bundle", "reparse", first.path, "--json", "--write", scripting.path, "--state-dir", state.path,
+                                                "--pubkey", supportKey.publicKey.base64])
+        #expect(scripted.status == 0, "\(scripted.stderr)")
+        #expect((try? JSONSerialization.jsonObject(with: Data(scripted.stdout.utf8))) is [Any], "\(scripted.stdout)")
+        #expect(scripted.stderr.contains("wrote \(scripting.path)"))
         #expect(twice.signer == supportKey.publicKey)
         #expect(twice.manifest.derivedFrom?.originalSigner == Sample.key.publicKey.fingerprint)
         #expect(twice.manifest.derivedFrom?.bundleId == originalId)
