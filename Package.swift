@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(name: "IOLoopTests", dependencies: ["IOLoop"]),
         .testTarget(name: "XMLTests", dependencies: ["XML", "CLibXML2", "TestSupport"]),
         .testTarget(name: "NETCONFTests", dependencies: ["NETCONF", "IOLoop", "TestSupport"]),
-        .testTarget(name: "SSHTests", dependencies: ["SSH", "NETCONFSSH", "NETCONF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "IOLoop", "NETCONFSSH", "NETCONF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JunosTests", dependencies: ["Junos", "XML", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Junos", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Bundle", "NETCONF", "TestSupport"]),

@@ -69,7 +69,9 @@ extension SSHSession {
                 throw SSHError.handshake(peer: peer, message: "this libssh2 does not support \(keyTypes.joined(separator: ","))")
             }
             do {
-                try await session.call("SSH handshake", deadline: .now + timeout) { s in libssh2_session_handshake(s, fd) }
+                let deadline = ContinuousClock.now + timeout
+                try await SSHIdentification.await(fd: fd, loop: loop, deadline: deadline, peer: peer)
+                try await session.call("SSH handshake", deadline: deadline) { s in libssh2_session_handshake(s, fd) }
             } catch let SSHError.libssh2(_, _, code, message) {
                 throw SSHError.handshake(peer: peer, message: "\(message) (libssh2 error \(code))")
             }

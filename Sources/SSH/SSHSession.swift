@@ -148,6 +148,7 @@ public final class SSHSession: @unchecked Sendable {
 
         do {
             let deadline = ContinuousClock.now + timeouts.authentication
+            try await SSHIdentification.await(fd: fd, loop: loop, deadline: deadline, peer: peer)
             try await session.call("SSH handshake", deadline: deadline) { s in
                 libssh2_session_handshake(s, fd)
             }

@@ -169,3 +169,23 @@ import TestSupport
         #expect(message.contains("only as ssh-rsa (SHA-1)"))
     }
 }
+
+/// The server's identification as read before libssh2 takes the socket (RFC 4253 4.2).
+@Suite struct SSHIdentificationTests {
+    func next(_ text: String, consumed: Int = 0) throws -> SSHIdentification.Action {
+        try SSHIdentification.next(Array(text.utf8), consumed: consumed)
+    }
+
+    @Test func linesBeforeTheIdentificationAreSkippedWithinLimits() throws {
+        #expect(try next("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\u{0}\u{0}\u{5}") == .ready)
+        #expect(try next("SSH-1.99-Cisco-1.25\n") == .ready)
+        #expect(try next("Authorized use only\r\nSSH-2.0-x\r\n") == .skip(21))
+        #expect(try next("SSH-2.0-Open") == .needMore)
+        #expect(try next("SS") == .needMore)
+        #expect(try next("") == .needMore)
+        #expect(throws: SSHIdentification.Failure.notSSH2(line: "SSH-1.5-old")) { try next("SSH-1.5-old\r\n") }
+        #expect(throws: SSHIdentification.Failure.lineTooLong(limit: 255)) { try next("SSH-2.0-" + String(repeating: "a", count: 300)) }
+        #expect(throws: SSHIdentification.Failure.lineTooLong(limit: 1024)) { try next(String(repeating: "b", count: 1024)) }
+        #expect(throws: SSHIdentification.Failure.tooMuchBeforeIdentification(limit: 8192)) { try next("banner\n", consumed: 8190) }
+    }
+}

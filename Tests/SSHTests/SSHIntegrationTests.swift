@@ -1,4 +1,5 @@
 import Foundation
+import IOLoop
 import Logging
 import NETCONF
 import NETCONFSSH
@@ -388,6 +389,40 @@ import TestSupport
         #expect(await turns.admitted == 9)
         #expect(await turns.left == 9)
         #expect(await turns.held == 0)
+    }
+
+    /// A port that is no SSH server and never stops talking (text lines, or bytes without a
+    /// newline): refused as such within the deadline, and another session on the same I/O loop
+    /// completes meanwhile. libssh2's own banner reader took the bytes one at a time for as
+    /// long as they came, holding the loop thread for good.
+    @Test(arguments: ["hello there\r\n", "x"])
+    func aServerThatStreamsTextIsRefusedWithoutHoldingItsLoop(text: String) async throws {
+        let (h, dir) = try harness()
+        defer { h.stop(); try? FileManager.default.removeItem(at: dir) }
+        let chatter = try ChatterServer(text: text)
+        defer { chatter.stop() }
+        let loop = IOLoopGroup.shared.forSession()
+        let device = endpoint(h)
+        let logger = logger
+        let started = ContinuousClock.now
+        let chatty = Task {
+            try await SSHSession.connect(host: "127.0.0.1", port: chatter.port, credentials: device.credentials,
+                                         hostKeyVerifier: device.hostKeyVerifier,
+                                         timeouts: SSHTimeouts(connect: .seconds(3), authentication: .seconds(3)), loop: loop, logger: logger)
+        }
+        let other = try await SSHSession.connect(host: h.addresses[0], port: h.port, credentials: device.credentials,
+                                                 hostKeyVerifier: device.hostKeyVerifier, timeouts: device.sshTimeouts, loop: loop, logger: logger)
+        await other.close()
+        #expect(started.duration(to: .now) < .seconds(3))
+        do {
+            let session = try await chatty.value
+            await session.close()
+            Issue.record("a server that is not SSH was accepted")
+        } catch {
+            let expected = text == "x" ? "a line longer than 1024 bytes" : "more than 8192 bytes without an SSH identification line"
+            #expect("\(error)".contains(expected), "\(error)")
+        }
+        #expect(started.duration(to: .now) < .seconds(4))
     }
 
     @Test func aDeviceThatDoesNotAnswerHoldsNoTurn() async throws {
