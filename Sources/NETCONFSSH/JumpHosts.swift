@@ -81,10 +81,18 @@ public actor JumpHostSessions {
     struct Entry {
         var session: Task<SSHSession, Error>?
         var tunnels = 0
-        var waiting: [CheckedContinuation<Void, Never>] = []
+        var waiting: [Waiter] = []
+    }
+
+    /// A device waiting for a tunnel slot; its task's cancellation (its device timeout, a
+    /// shutdown) takes it out of the queue.
+    struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<Void, Error>
     }
 
     private var entries: [String: Entry] = [:]
+    private var waiterNumbers = 0
 
     public init() {}
 
@@ -105,11 +113,12 @@ public actor JumpHostSessions {
     /// A connected stream to `host`:`port` through `route`, for an SSH session to take over.
     public func tunnel(to host: String, port: Int, route: JumpRoute, timeouts: SSHTimeouts, logger: Logger) async throws -> Int32 {
         precondition(!route.hops.isEmpty)
-        let key = Self.key(route.hops, route.credentials)
-        await acquire(key, limit: max(1, route.maximumTunnels))
+        let key = Self.key(route)
+        try await acquire(key, limit: max(1, route.maximumTunnels))
         do {
             var retired = 0
             while true {
+                let reused = entries[key]?.session != nil
                 let (connecting, session) = try await session(key, route: route, timeouts: timeouts, logger: logger)
                 do {
                     return try await session.openTunnel(to: host, port: port, timeout: timeouts.connect) { [self] in
@@ -121,9 +130,13 @@ public actor JumpHostSessions {
                     // next device connects afresh. Only if it is still the one in use: another
                     // device may have replaced it meanwhile.
                     if case SSHError.channel = error {} else if entries[key]?.session == connecting { entries[key]?.session = nil }
-                    // Retired while this device waited for its turn on it: a new session, now
-                    // (twice at most: each retirement is another device's open given up).
-                    if case SSHError.tunnelsRetired = error, retired < 2 {
+                    // Retired while this device waited for its turn on it, or failed while it
+                    // was another device's session (the jump host stopped answering, the
+                    // network dropped it): a new session, now, twice at most. A session this
+                    // device made itself has said what it had to.
+                    let retiredMeanwhile = if case SSHError.tunnelsRetired = error { true } else { false }
+                    let refused = if case SSHError.channel = error { true } else { false }
+                    if retiredMeanwhile || (reused && !refused), retired < 2 {
                         retired += 1
                         continue
                     }
@@ -136,24 +149,45 @@ public actor JumpHostSessions {
         }
     }
 
-    static func key(_ hops: [JumpHost], _ credentials: SSHCredentials) -> String {
-        hops.map { "\($0.user ?? credentials.user)@\($0.host):\($0.port)" }.joined(separator: ",")
-            + "|" + (credentials.privateKeyPath ?? "")
+    /// One session per chain, login and host-key check: groups whose known_hosts or policy
+    /// differ do not share one (a group whose known_hosts lacks the bastion's key went through
+    /// it on another group's session).
+    static func key(_ route: JumpRoute) -> String {
+        route.hops.map { "\($0.user ?? route.credentials.user)@\($0.host):\($0.port)" }.joined(separator: ",")
+            + "|" + (route.credentials.privateKeyPath ?? "")
+            + "|" + route.hostKeyVerifier.knownHostsPath + "|" + route.hostKeyVerifier.policy.rawValue
     }
 
-    private func acquire(_ key: String, limit: Int) async {
+    private func acquire(_ key: String, limit: Int) async throws {
         if entries[key, default: Entry()].tunnels < limit {
             entries[key, default: Entry()].tunnels += 1
             return
         }
-        await withCheckedContinuation { entries[key, default: Entry()].waiting.append($0) }
+        waiterNumbers += 1
+        let id = waiterNumbers
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                entries[key, default: Entry()].waiting.append(Waiter(id: id, continuation: continuation))
+            }
+        } onCancel: {
+            Task { await self.giveUpWaiting(key, id) }
+        }
         // The releaser handed its slot over: `tunnels` already counts this one.
+    }
+
+    private func giveUpWaiting(_ key: String, _ id: Int) {
+        guard let index = entries[key]?.waiting.firstIndex(where: { $0.id == id }) else { return }
+        entries[key]!.waiting.remove(at: index).continuation.resume(throwing: CancellationError())
     }
 
     private func release(_ key: String) {
         guard var entry = entries[key] else { return }
         if !entry.waiting.isEmpty {
-            entry.waiting.removeFirst().resume()
+            entry.waiting.removeFirst().continuation.resume()
             entries[key] = entry
             return
         }

@@ -66,6 +66,8 @@ public final class SSHSession: @unchecked Sendable {
     /// Set (holding `tunnelGate`) when a tunnel open was given up half-way: libssh2 keeps its
     /// state and would resume that open, with its target, for the next caller.
     var tunnelsRetired = false
+    /// The tunnels relaying through this session (a jump host's); loop thread only.
+    var relays: [ObjectIdentifier: TunnelRelay] = [:]
     /// Whether close() freed the libssh2 session (for tests: a leak otherwise).
     private(set) var handleReleased = false
     private(set) var raw: OpaquePointer?
@@ -223,6 +225,13 @@ public final class SSHSession: @unchecked Sendable {
         let raw = self.raw.map(SendablePointer.init)
         self.raw = nil
         let released = try? await loop.submit { [loop] () -> Bool in
+            // Freeing the session frees its channels: each relay stops before it, without
+            // touching its channel again, and its wait ends (it then closes its socket pair end).
+            for relay in self.relays.values {
+                relay.abandoned = true
+                loop.deregister(fd: relay.socket)
+            }
+            self.relays = [:]
             let released = raw.map { SSHSession.release($0.pointer, fd: fd) } ?? true
             loop.deregister(fd: fd)
             Glibc.close(fd)

@@ -64,14 +64,17 @@ extension SSHSession {
             _ = try? await loop.submit { libssh2_channel_free(channel.pointer) }
             throw SSHError.channel(peer: peer, message: "cannot create a socket pair for the tunnel: \(message)")
         }
-        let relay = TunnelRelay(channel: channel, socket: pair[1])
+        let relay = TunnelRelay(channel: channel, socket: pair[1], closeGrace: timeouts.connect)
         let loop = self.loop
+        // Known to the session before it runs: closing the session ends it first (see close()).
+        _ = try? await loop.submit { self.relays[ObjectIdentifier(relay)] = relay }
         Task {
             // The relay holds this session (and so the jump host's connection) while it runs.
             _ = try? await loop.drive(fd: relay.socket, deadline: nil, tick: .milliseconds(10)) { () throws -> IOStep<Void> in
                 withExtendedLifetime(self) { relay.step() }
             }
             _ = try? await loop.submit {
+                self.relays[ObjectIdentifier(relay)] = nil
                 loop.deregister(fd: relay.socket)
                 Glibc.close(relay.socket)
             }
@@ -92,14 +95,22 @@ final class TunnelRelay: @unchecked Sendable {
     private var channelClosed = false
     private var shutDownSocket = false
     private var closing = false
+    private var closingSince: ContinuousClock.Instant?
+    /// How long the channel's close may wait for the jump host's answer.
+    private let closeGrace: Duration
+    /// Set on the loop thread when the session is freed under the relay: the channel went with
+    /// it, and must not be touched again (a `hosts scan` exiting crashed freeing it twice).
+    var abandoned = false
     private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
 
-    init(channel: SendablePointer, socket: Int32) {
+    init(channel: SendablePointer, socket: Int32, closeGrace: Duration) {
         self.channel = channel
         self.socket = socket
+        self.closeGrace = closeGrace
     }
 
     func step() -> IOStep<Void> {
+        if abandoned { return .done(()) }
         if closing { return finishClosing() }
         var failed = false
         // Target → session.
@@ -140,9 +151,15 @@ final class TunnelRelay: @unchecked Sendable {
         return .wait(toSocket.isEmpty ? .read : [.read, .write])
     }
 
-    /// Closes and frees the channel, retried on each tick while libssh2 says EAGAIN.
+    /// Closes and frees the channel, retried on each tick while libssh2 says EAGAIN, for at most
+    /// `closeGrace`: a jump host that stopped answering never confirms the close, and the
+    /// tunnel's slot (which devices queue for) would stay taken for good. Given up, the channel
+    /// is freed with its session.
     private func finishClosing() -> IOStep<Void> {
         let rc = libssh2_channel_free(channel.pointer)
-        return rc == LIBSSH2_ERROR_EAGAIN ? .wait(.read) : .done(())
+        guard rc == LIBSSH2_ERROR_EAGAIN else { return .done(()) }
+        let since = closingSince ?? .now
+        closingSince = since
+        return since.duration(to: .now) > closeGrace ? .done(()) : .wait(.read)
     }
 }

@@ -122,6 +122,86 @@ import TestSupport
         #expect(accepted(b) == 2, "\(b.log)")
     }
 
+    /// A command closing the jump host sessions right after its last device (as `hosts scan`
+    /// does before exit), while that device's tunnel is still closing: the session is freed with
+    /// its channels, and the tunnel's relay stops without freeing its channel a second time (it
+    /// crashed in about one run in four).
+    @Test func closingTheJumpHostSessionsWhileATunnelClosesIsSafe() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let b = try bastion()
+        defer { b.stop() }
+        let known = try knownHosts(dir, d, b)
+        let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
+        let route = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known)
+        for _ in 0..<12 {
+            let jumps = JumpHostSessions()
+            let client = try await NETCONFClient.connect(to: route, logger: logger, jumpHosts: jumps)
+            _ = try await client.rpc(.junos("get-software-information"))
+            await client.close()
+            await jumps.closeAll()
+            try await Task.sleep(for: .milliseconds(30))
+            #expect(await jumps.openSessions == 0)
+        }
+    }
+
+    /// Two groups reaching the same bastion with different known_hosts files: each checks the
+    /// bastion's key with its own. One session shared between them let the group whose file
+    /// lacks the key through on the other's session.
+    @Test func groupsWithTheirOwnKnownHostsDoNotShareABastionSession() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let b = try bastion()
+        defer { b.stop() }
+        let jumps = JumpHostSessions()
+        let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
+        let trusting = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: try knownHosts(dir, d, b))
+        let client = try await NETCONFClient.connect(to: trusting, logger: logger, jumpHosts: jumps)
+        _ = try await client.rpc(.junos("get-software-information"))
+        // While that session is open: a group that knows the device but not the bastion.
+        let unaware = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: try knownHosts(dir, d))
+        await #expect {
+            _ = try await NETCONFClient.connect(to: unaware, logger: logger, jumpHosts: jumps)
+        } throws: { error in
+            "\(error)".hasPrefix("jump host \(hop): ") && "\(error)".contains("not known")
+        }
+        await client.close()
+    }
+
+    /// A jump host that stops answering (its session processes stopped) while a device's tunnel
+    /// closes: the close waits at most the connect timeout for the bastion, then frees the
+    /// tunnel's slot. The next device (one slot) used to wait for it for good; it gets a new
+    /// bastion session instead.
+    @Test func aHungBastionDoesNotHoldItsTunnelSlotForGood() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let b = try bastion()
+        defer { b.signalSessions(SIGCONT); b.stop() }
+        let known = try knownHosts(dir, d, b)
+        let jumps = JumpHostSessions()
+        let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
+        var route = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known, tunnels: 1)
+        route.sshTimeouts = SSHTimeouts(connect: .seconds(2), authentication: .seconds(5))
+        route.netconfTimeouts = NETCONFTimeouts(hello: .seconds(5), rpc: .seconds(3))
+        let first = try await NETCONFClient.connect(to: route, logger: logger, jumpHosts: jumps)
+        _ = try await first.rpc(.junos("get-software-information"))
+        b.signalSessions(SIGSTOP)
+        let started = ContinuousClock.now
+        let closing = Task { await first.close() }
+        let second = try await NETCONFClient.connect(to: route, logger: logger, jumpHosts: jumps)
+        let reply = try await second.rpc(.junos("get-software-information"))
+        #expect(reply.document.root.firstDescendant("host-name")?.value != nil)
+        #expect(started.duration(to: .now) < .seconds(25))
+        await second.close()
+        await closing.value
+    }
+
     @Test func everyHopsHostKeyIsChecked() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -156,6 +156,27 @@ public final class SSHDHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// The listening sshd's process id (its sessions are its children).
+    public var pid: pid_t { process.pid }
+
+    /// Signals every session process of this sshd (the listener itself is left alone): SIGSTOP
+    /// makes a jump host that stops answering mid-session, SIGCONT brings it back.
+    public func signalSessions(_ signal: Int32) {
+        for child in Self.descendants(of: process.pid) { kill(child, signal) }
+    }
+
+    static func descendants(of parent: pid_t) -> [pid_t] {
+        var found: [pid_t] = []
+        var frontier = [parent]
+        while let next = frontier.popLast() {
+            let children = ((try? String(contentsOfFile: "/proc/\(next)/task/\(next)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { pid_t($0) }
+            found += children
+            frontier += children
+        }
+        return found
+    }
+
     /// The sshd log so far (for failure messages).
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
