@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Junos", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Bundle", "NETCONF", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Bundle", "Junos", "Simulator", "TestSupport"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Bundle", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Bundle", "NETCONF", "NETCONFSSH", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ConfigurationSyntaxTests", dependencies: ["ConfigurationSyntax"]),
         .testTarget(name: "SupportStoreTests", dependencies: ["SupportStore", "Bundle", "Junos", "TestSupport"]),
         // Agent only here: the agent's real uploader talks to the intake.

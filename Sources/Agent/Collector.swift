@@ -483,9 +483,24 @@ struct DeviceRun {
                 // In a child task of its own: the session set-up (SSH handshake, authentication,
                 // NETCONF hello) has the deepest async frames of a collection, and a task keeps its
                 // allocator's slabs until it ends; the child's go when the session is up.
-                let client = try await withThrowingTaskGroup(of: NETCONFClient.self) { group in
+                // Each stage has its own timeout (TCP, SSH, the subsystem, the hello); together
+                // they may not outlast the device's time: past it the set-up is cancelled.
+                let setUpEnds = deadline
+                let peer = "\(device.host):\(port)"
+                let deviceTimeout = group.deviceTimeout
+                let client = try await withThrowingTaskGroup(of: NETCONFClient?.self) { group in
                     group.addTask { [logger] in try await connector(endpoint, logger) }
-                    return try await group.next()!
+                    group.addTask {
+                        try await Task.sleep(until: setUpEnds)
+                        return nil
+                    }
+                    let first = try await group.next()!
+                    group.cancelAll()
+                    if let client = first { return client }
+                    // The set-up may have finished as the time ran out: not left open.
+                    if let late = try? await group.next(), let client = late { await client.close() }
+                    throw SSHError.timeout(peer: peer, operation: "session set-up within the device timeout",
+                                           seconds: Double(deviceTimeout.components.seconds))
                 }
                 log(.info, "session established", ["attempt": "\(attempts)", "duration-ms": "\((ContinuousClock.now - t).milliseconds)"])
                 return client

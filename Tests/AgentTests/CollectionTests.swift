@@ -2,6 +2,8 @@ import Agent
 import Bundle
 import Foundation
 import Logging
+import NETCONF
+import NETCONFSSH
 import Testing
 import TestSupport
 
@@ -25,6 +27,38 @@ import TestSupport
         let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
         let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test)
         return try #require(await collector.collect(config.devices, trigger: .standalone).first)
+    }
+
+    /// Each set-up stage has its own timeout; together they may not outlast the device timeout.
+    /// A set-up slower than that (here: the connector waits 10 s before it even starts) ends at
+    /// the device timeout, as a timeout, not after it.
+    @Test func aSessionSetUpEndsAtTheDeviceTimeout() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try device(dir: dir)
+        defer { h.stop() }
+        let conf = """
+        [defaults]
+        user = \(h.user)
+        key-file = \(h.clientKeys["ed25519"]!)
+        known-hosts = \(h.knownHostsPath)
+        device-timeout = 1500ms
+        retries = 0
+        [device r1]
+        host = \(h.addresses[0])
+        port = \(h.port)
+        """
+        let config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: conf))
+        let collector = try Collector(configuration: config, sink: DirectorySink(root: dir.appendingPathComponent("out").path), logger: Logger.test,
+                                      connector: { endpoint, logger in
+                                          try await Task.sleep(for: .seconds(10))
+                                          return try await NETCONFClient.connect(to: endpoint, logger: logger)
+                                      })
+        let started = ContinuousClock.now
+        let result = try #require(await collector.collect(config.devices, trigger: .standalone).first)
+        #expect(started.duration(to: .now) < .seconds(4))
+        #expect(result.status == .failed && result.failureKind == .timeout, "\(result.status) \(String(describing: result.failureKind)) \(result.reason ?? "")")
+        #expect(result.reason?.contains("session set-up within the device timeout") == true, "\(result.reason ?? "")")
     }
 
     func device(_ simulatorArguments: String = "", dir: URL, password: Bool = false) throws -> SSHDHarness {

@@ -484,6 +484,52 @@ import TestSupport
 
 /// `care-agent rpc` end to end against the simulator behind a real sshd.
 @Suite struct RPCCommandTests {
+    /// A name with an IPv6 address the device does not listen on, then its IPv4 one (a hosts
+    /// file of the test's own, in a mount namespace): the second address is tried, as `ssh` does.
+    @Test func everyAddressOfANameIsTried() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = try TestProfiles.write(TestProfiles.mx480, named: "mx480", under: dir)
+        let h = try SSHDHarness(.init(subsystem: "\(try careAgentExecutable()) simulate netconf --profile \(profile)"))
+        defer { h.stop() }
+        let hosts = dir.appendingPathComponent("hosts").path
+        try "::1 dualhost\n127.0.0.1 dualhost\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        let known = dir.appendingPathComponent("known_hosts").path
+        try (try String(contentsOfFile: h.knownHostsPath, encoding: .utf8)).replacingOccurrences(of: "[127.0.0.1]", with: "[dualhost]")
+            .write(toFile: known, atomically: true, encoding: .utf8)
+        let command = "mount --bind \(hosts) /etc/hosts && exec \(try careAgentExecutable()) rpc --host dualhost --port \(h.port) --user \(h.user) "
+            + "--key \(h.clientKeys["ed25519"]!) --known-hosts \(known) --connect-timeout 5 get-software-information"
+        let out = try runProgram("/usr/bin/unshare", ["--mount", "/bin/sh", "-c", command])
+        #expect(out.contains("<software-information>") || out.contains("<multi-routing-engine-results>"), "\(out)")
+    }
+
+    /// A resolver that never answers (a silent DNS server in a network namespace of the test's
+    /// own): the name fails within the connect timeout, not the resolver's own timeouts and retries.
+    @Test func aResolverThatDoesNotAnswerIsBoundByTheConnectTimeout() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let resolv = dir.appendingPathComponent("resolv.conf").path
+        try "nameserver 127.0.0.1\noptions timeout:4 attempts:3\n".write(toFile: resolv, atomically: true, encoding: .utf8)
+        let hosts = dir.appendingPathComponent("hosts").path
+        try "127.0.0.1 localhost\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        let password = dir.appendingPathComponent("password").path
+        try "unused\n".write(toFile: password, atomically: true, encoding: .utf8)
+        chmod(password, 0o600)
+        let silentDNS = "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 53)); time.sleep(60)"
+        let command = "ip link set lo up && mount --bind \(resolv) /etc/resolv.conf && mount --bind \(hosts) /etc/hosts && "
+            + "(/usr/bin/python3 -c \"\(silentDNS)\" & sleep 0.3; "
+            + "\(try careAgentExecutable()) rpc --host device.invalid-test --user x --password-file \(password) --known-hosts /dev/null --connect-timeout 1 get-software-information; "
+            + "echo \"exit=$?\"; kill %1)"
+        let started = ContinuousClock.now
+        let child = try ChildProcess("/usr/bin/unshare", ["--net", "--mount", "/bin/sh", "-c", command],
+                                     stdout: dir.appendingPathComponent("out").path, stderr: dir.appendingPathComponent("err").path)
+        _ = child.wait()
+        let elapsed = started.duration(to: .now)
+        let output = readText(dir.appendingPathComponent("out").path) + readText(dir.appendingPathComponent("err").path)
+        #expect(output.contains("exit=2") && output.contains("no answer from the name resolver within 1"), "\(output)")
+        #expect(elapsed < .seconds(5), "\(elapsed)")
+    }
+
     @Test func printsEveryReplyAndFailsOnlyForTheFailedRPC() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
