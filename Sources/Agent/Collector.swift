@@ -211,6 +211,12 @@ public final class Collector: Sendable {
                        onEvent: @escaping @Sendable (CollectionEvent) -> Void) async -> DeviceResult {
         var result = collection.result
         var storedAt: String?
+        // An incident's collection that never ran (the agent stopping cancelled it) is no
+        // diagnostic bundle: stored, it went up first with nothing in it.
+        if result.status == .skipped, result.trigger == .event {
+            onEvent(.finished(result, storedAt: nil))
+            return result
+        }
         do {
             storedAt = try await sink.store(consume collection)
             result.stored = storedAt

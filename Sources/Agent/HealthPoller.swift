@@ -15,7 +15,9 @@ public final class HealthPoller: Service, @unchecked Sendable {
     let tick: Duration
     private let lock = NSLock()
     private var snapshots: [String: HealthSnapshot] = [:]
-    private var nextPoll: [String: Date] = [:]
+    /// On the monotonic clock: a wall clock stepped (NTP, either way) neither puts polls off nor
+    /// brings every device's poll into the same second.
+    private var nextPoll: [String: ContinuousClock.Instant] = [:]
     private var polling: Set<String> = []
     /// Shared with the syslog receiver: one rate limit, one de-duplication.
     let responder: IncidentResponder
@@ -32,7 +34,7 @@ public final class HealthPoller: Service, @unchecked Sendable {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 while !Task.isCancelled {
-                    for (device, interval) in await self.due(now: Date()) {
+                    for (device, interval) in await self.due() {
                         group.addTask { await self.poll(device, interval: interval) }
                     }
                     try? await Task.sleep(for: self.tick)
@@ -41,11 +43,14 @@ public final class HealthPoller: Service, @unchecked Sendable {
         }
     }
 
+    /// When each device is polled next (for tests).
+    func nextPollTimes() -> [String: ContinuousClock.Instant] { lock.withLock { nextPoll } }
+
     /// The device's last poll (nil before its first successful one).
     func snapshot(of device: String) -> HealthSnapshot? { lock.withLock { snapshots[device] } }
 
     /// Devices whose poll is due and not running, marked as running.
-    func due(now: Date) async -> [(Device, Duration)] {
+    func due(now: ContinuousClock.Instant = .now) async -> [(Device, Duration)] {
         let configuration = await runtime.configuration
         return lock.withLock {
             // Devices a reload removed, or whose group no longer polls, are forgotten: polled
@@ -59,13 +64,15 @@ public final class HealthPoller: Service, @unchecked Sendable {
                 guard let next = nextPoll[device.name] else {
                     // First sight: a random moment within the interval, so that a thousand devices
                     // are not polled in the same second.
-                    nextPoll[device.name] = now.addingTimeInterval(Double.random(in: 0 ..< interval.seconds))
+                    nextPoll[device.name] = now + interval * Double.random(in: 0 ..< 1)
                     continue
                 }
-                // Further away than one interval: the wall clock went back (NTP corrected a
-                // clock that ran ahead); polled at once rather than after the step.
-                if next > now, next.timeIntervalSince(now) <= interval.seconds { continue }
-                nextPoll[device.name] = now.addingTimeInterval(interval.seconds)
+                // Further away than one interval: the interval was shortened by a reload.
+                if next > now, now.duration(to: next) <= interval { continue }
+                // The device keeps its moment within the interval (polls stay spread out), one
+                // interval on, or as many as were missed (the agent was suspended).
+                let behind = next < now ? (next.duration(to: now) / interval).rounded(.down) : 0
+                nextPoll[device.name] = next > now ? now + interval : next + interval * (behind + 1)
                 polling.insert(device.name)
                 due.append((device, interval))
             }
@@ -73,20 +80,27 @@ public final class HealthPoller: Service, @unchecked Sendable {
         }
     }
 
-    /// Keeps `snapshot` as the device's latest and returns its events since the previous one.
-    private func compare(_ snapshot: HealthSnapshot, device: String, now: Date) -> [TriggerEvent] {
+    /// Keeps `snapshot` as the device's latest and returns its events since the previous one,
+    /// and that previous one.
+    private func compare(_ snapshot: HealthSnapshot, device: String, now: Date) -> (events: [TriggerEvent], previous: HealthSnapshot?) {
         lock.withLock {
             let previous = snapshots[device]
             snapshots[device] = previous.map { snapshot.filling(from: $0) } ?? snapshot
-            return previous.map { snapshot.events(since: $0, at: now) } ?? []
+            return (previous.map { snapshot.events(since: $0, at: now) } ?? [], previous)
         }
     }
+
+    /// How soon a poll that found no free slot (a collection holds them, or the device is being
+    /// collected) is tried again: a tenth of the interval, at most 30 s. Put off a whole interval,
+    /// the same devices' polls met the same busy moments again and again.
+    static func retryDelay(_ interval: Duration) -> Duration { min(interval / 10, .seconds(30)) }
 
     /// Polls one device, compares, and hands what happened to the responder.
     func poll(_ device: Device, interval: Duration) async {
         defer { _ = lock.withLock { polling.remove(device.name) } }
         guard let result = await runtime.poll(device, facts: HealthSnapshot.pollFacts) else {
-            logger.debug("health poll skipped: device being collected or no free slot", metadata: ["device": "\(device.name)"])
+            logger.debug("health poll skipped: device being collected or no free slot; tried again shortly", metadata: ["device": "\(device.name)"])
+            lock.withLock { nextPoll[device.name] = .now + Self.retryDelay(interval) }
             return
         }
         guard result.status != .failed else {
@@ -94,7 +108,13 @@ public final class HealthPoller: Service, @unchecked Sendable {
             return
         }
         let now = Date()
-        let events = compare(HealthSnapshot(facts: result.facts), device: device.name, now: now)
-        await responder.respond(to: events, device: device, now: now)
+        let (events, previous) = compare(HealthSnapshot(facts: result.facts), device: device.name, now: now)
+        let response = await responder.respond(to: events, device: device, now: now)
+        // The incident's bundle could not be collected: the baseline goes back to before it, so
+        // that the next poll sees the change again and the responder tries again (a few times a
+        // window). Kept, the incident would be the device's normal state from now on.
+        if !response.admitted.isEmpty, response.bundle == nil, let previous {
+            lock.withLock { snapshots[device.name] = previous }
+        }
     }
 }

@@ -26,6 +26,13 @@ public struct HealthSnapshot: Codable, Sendable, Equatable {
     public var virtualChassisMembers: [Int: String]
     /// Chassis cluster nodes seen in any redundancy group (`node0`, `node1`).
     public var clusterNodes: Set<String>
+    /// Each node's status per redundancy group, as `rgN/node1` → `secondary`, `lost`, ...
+    public var clusterNodeStates: [String: String] = [:]
+    /// Each routing engine's own uptime in seconds (`section/slot`, from the routing-engine
+    /// reply): a reboot of the backup RE shows here, and a switchover does not look like one.
+    public var engineUptimes: [String: Int] = [:]
+    /// Each routing engine's boot time (Unix seconds), for when it reports no uptime.
+    public var engineBootTimes: [String: Int] = [:]
 
     /// The facts a poll asks for: small replies, each a few KiB.
     public static let pollFacts: [FactKind] = [.chassisAlarms, .systemAlarms, .coreDumps, .routingEngines, .uptime, .virtualChassis, .cluster]
@@ -62,7 +69,12 @@ public struct HealthSnapshot: Codable, Sendable, Equatable {
             return report.master.map(Self.key)
         }
         var states: [String: String] = [:]
-        for engine in engines?.routingEngines ?? [] { states[Self.key(engine)] = engine.status ?? engine.mastershipState ?? "present" }
+        for engine in engines?.routingEngines ?? [] {
+            let key = Self.key(engine)
+            states[key] = engine.status ?? engine.mastershipState ?? "present"
+            if let up = engine.uptimeSeconds { engineUptimes[key] = up }
+            if let booted = engine.startTimeEpoch { engineBootTimes[key] = booted }
+        }
         routingEngineStates = states
         var boots: [String: Int] = [:], uptimes: [String: Int] = [:]
         for section in facts.uptime?.sections ?? [] {
@@ -78,6 +90,12 @@ public struct HealthSnapshot: Codable, Sendable, Equatable {
         }
         virtualChassisMembers = members
         clusterNodes = Set((facts.cluster?.redundancyGroups ?? []).flatMap { $0.nodes.compactMap(\.name) })
+        for group in facts.cluster?.redundancyGroups ?? [] {
+            for node in group.nodes {
+                guard let name = node.name, let status = node.status else { continue }
+                clusterNodeStates["rg\(group.id.map(String.init) ?? "?")/\(name)"] = status.lowercased()
+            }
+        }
     }
 
     static func key(_ engine: RoutingEngineStatus) -> String { "\(engine.section ?? "")/\(engine.slot.map(String.init) ?? "-")" }
@@ -97,6 +115,9 @@ public struct HealthSnapshot: Codable, Sendable, Equatable {
         if routingEngineStates.isEmpty { kept.routingEngineStates = previous.routingEngineStates }
         if virtualChassisMembers.isEmpty { kept.virtualChassisMembers = previous.virtualChassisMembers }
         if clusterNodes.isEmpty { kept.clusterNodes = previous.clusterNodes }
+        if clusterNodeStates.isEmpty { kept.clusterNodeStates = previous.clusterNodeStates }
+        if engineUptimes.isEmpty { kept.engineUptimes = previous.engineUptimes }
+        if engineBootTimes.isEmpty { kept.engineBootTimes = previous.engineBootTimes }
         return kept
     }
 
@@ -119,18 +140,7 @@ public struct HealthSnapshot: Codable, Sendable, Equatable {
         if let before = previous.primaryRoutingEngine, let now = primaryRoutingEngine, before != now {
             raise("switchover", "primary routing engine was \(before), now \(now)")
         }
-        var rebooted: [String] = []
-        for (section, booted) in bootTimes.sorted(by: { $0.key < $1.key }) {
-            if let before = previous.bootTimes[section], before != booted {
-                rebooted.append("\(section): booted at \(booted), was \(before)")
-            } else if previous.bootTimes[section] == nil, let up = uptimes[section], let before = previous.uptimes[section], up < before {
-                rebooted.append("\(section): uptime \(up) s, was \(before) s")
-            }
-        }
-        for (section, up) in uptimes.sorted(by: { $0.key < $1.key }) where bootTimes[section] == nil {
-            if let before = previous.uptimes[section], up < before { rebooted.append("\(section): uptime \(up) s, was \(before) s") }
-        }
-        if !rebooted.isEmpty { raise("reboot", rebooted.joined(separator: "; ")) }
+        if let reboots = rebootEvidence(since: previous) { raise("reboot", reboots) }
         for (engine, before) in previous.routingEngineStates.sorted(by: { $0.key < $1.key }) {
             let now = routingEngineStates[engine]
             guard Self.isUp(before), !routingEngineStates.isEmpty, now.map(Self.isUp) != true else { continue }
@@ -146,7 +156,67 @@ public struct HealthSnapshot: Codable, Sendable, Equatable {
                 raise("cluster-node-lost", "chassis cluster node \(node) no longer reported")
             }
         }
+        // Junos keeps listing a node it lost, as `lost` or `disabled`: a node that was in
+        // service and no longer is, once per node, naming its groups.
+        var fallen: [String: [String]] = [:]
+        for (key, now) in clusterNodeStates.sorted(by: { $0.key < $1.key }) {
+            guard let before = previous.clusterNodeStates[key], Self.inService(before), !Self.inService(now) else { continue }
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            fallen[parts[1], default: []].append("\(parts[0].dropFirst(2)): \(before) → \(now)")
+        }
+        for (node, groups) in fallen.sorted(by: { $0.key < $1.key }) {
+            raise("cluster-node-lost", "chassis cluster node \(node) out of service (redundancy group \(groups.joined(separator: ", ")))")
+        }
+        // A redundancy group whose primary moved to the other node: a failover.
+        var primaries: [String: (before: String, now: String)] = [:]
+        for (key, now) in clusterNodeStates where now == "primary" {
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            let group = parts[0]
+            let before = previous.clusterNodeStates.first { $0.key.hasPrefix(group + "/") && $0.value == "primary" }
+            if let before, before.key != key { primaries[group] = (String(before.key.dropFirst(group.count + 1)), parts[1]) }
+        }
+        for (group, change) in primaries.sorted(by: { $0.key < $1.key }) {
+            raise("cluster-failover", "redundancy group \(group.dropFirst(2)): primary was \(change.before), now \(change.now)")
+        }
         return events
+    }
+
+    /// Which routing engines rebooted since `previous`, as evidence; nil when none. Each RE by its
+    /// own uptime (the routing-engine reply, per slot), which only a reboot makes smaller and a
+    /// clock step on the device does not touch; its boot time only where it gives no uptime (a
+    /// boot over two minutes later: a clock step moves it a little). The uptime reply's sections
+    /// too (a device whose routing-engine reply says nothing of it); its single, unwrapped
+    /// section is whichever RE the session reached, so across a switchover it is another RE's,
+    /// and not compared.
+    func rebootEvidence(since previous: HealthSnapshot) -> String? {
+        var rebooted: [String] = []
+        for (engine, up) in engineUptimes.sorted(by: { $0.key < $1.key }) {
+            if let before = previous.engineUptimes[engine], up < before {
+                rebooted.append("routing engine \(engine): uptime \(up) s, was \(before) s")
+            }
+        }
+        for (engine, booted) in engineBootTimes.sorted(by: { $0.key < $1.key }) where engineUptimes[engine] == nil || previous.engineUptimes[engine] == nil {
+            if let before = previous.engineBootTimes[engine], booted > before + 120 {
+                rebooted.append("routing engine \(engine): booted at \(booted), was \(before)")
+            }
+        }
+        let switchedOver = previous.primaryRoutingEngine != nil && primaryRoutingEngine != nil && previous.primaryRoutingEngine != primaryRoutingEngine
+        for section in Set(bootTimes.keys).union(uptimes.keys).sorted() {
+            if section == "local", switchedOver { continue }
+            if let up = uptimes[section], let before = previous.uptimes[section] {
+                if up < before { rebooted.append("\(section): uptime \(up) s, was \(before) s") }
+            } else if let booted = bootTimes[section], let before = previous.bootTimes[section], booted > before + 120 {
+                rebooted.append("\(section): booted at \(booted), was \(before)")
+            }
+        }
+        return rebooted.isEmpty ? nil : rebooted.joined(separator: "; ")
+    }
+
+    /// Whether a cluster node's status in a redundancy group means it is in service.
+    static func inService(_ status: String) -> Bool {
+        ["primary", "secondary", "secondary-hold"].contains(status)
     }
 
     /// Whether a status word means the part is there and working.

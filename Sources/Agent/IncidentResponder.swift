@@ -29,7 +29,14 @@ public actor IncidentResponder {
         /// pushed every real record out of the (trimmed) events log.
         var repeats = 0
         var repeatRecorded: Date?
+        /// Collections tried for this incident in its window (a failed one is tried again).
+        var attempts = 1
     }
+
+    /// Collections tried per incident and window when they fail: the poll that saw it keeps it
+    /// unresolved and sees it again (``HealthPoller``), and a device that was briefly unreachable
+    /// still gets its bundle; a device that stays so is not tried at every poll.
+    static let attemptsPerWindow = 3
 
     /// Whether `now` is within `window` seconds after `opened`. An incident "opened" after now
     /// (the wall clock went back) is not: its window would otherwise hold every event back for
@@ -78,7 +85,7 @@ public actor IncidentResponder {
         var sightings: [(id: String, recorded: Bool, event: TriggerEvent)] = []
         for event in events {
             if var incident = open[device.name]?[event.kind], Self.within(window, of: incident.opened, now: now), !newKinds.contains(event.kind),
-               !(incident.failed && !incident.sources.contains(event.source)) {
+               !(incident.failed && (incident.attempts < Self.attemptsPerWindow || !incident.sources.contains(event.source))) {
                 if incident.sources.contains(event.source) {
                     incident.repeats += 1
                     if incident.repeatRecorded.map({ now.timeIntervalSince($0) >= Self.repeatRecordInterval }) ?? true {
@@ -103,10 +110,12 @@ public actor IncidentResponder {
             // A retry after a failed collection keeps the sources that already tried: each
             // source gets one attempt per window, however they alternate.
             var sources: Set<String> = [event.source]
+            var attempts = 1
             if let failed = open[device.name]?[event.kind], failed.failed, Self.within(window, of: failed.opened, now: now) {
                 sources.formUnion(failed.sources)
+                attempts = failed.attempts + 1
             }
-            open[device.name, default: [:]][event.kind] = OpenIncident(id: id, opened: now, sources: sources)
+            open[device.name, default: [:]][event.kind] = OpenIncident(id: id, opened: now, sources: sources, attempts: attempts)
             newKinds.insert(event.kind)
             response.admitted.append(event)
             ids.append(id)
@@ -153,8 +162,10 @@ public actor IncidentResponder {
         let collected = await collect(device, trigger: trigger, patience: configuration.group(of: device).deviceTimeout)
         let bundle = collected?.stored.map { ($0 as NSString).lastPathComponent }
         // A collection that got no session still stores a bundle (its log says why), but holds
-        // no evidence: recorded as failed, and another source may try again.
-        let failed = bundle == nil || collected?.status == .failed ? (collected?.reason ?? "not collected") : nil
+        // no evidence: recorded as failed, and it may be tried again. So is one that did not run
+        // (skipped: the agent stopping cancelled it), which was logged as a success.
+        let evidence = collected.map { $0.status == .ok || $0.status == .partial } ?? false
+        let failed = bundle == nil || !evidence ? (collected?.reason ?? "not collected") : nil
         if let failed {
             logger.error("event collection failed", metadata: ["device": "\(device.name)", "event.kind": "\(first.kind)", "error": "\(failed)"])
         }

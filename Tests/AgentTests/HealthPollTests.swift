@@ -120,7 +120,7 @@ import TestSupport
         ])
         #expect(try waitFor(60) { try eventBundles(outbox).count == 4 })
         let fourth = try eventBundles(outbox).last
-        #expect(fourth?.event?.kind == "reboot" && fourth?.event?.evidence.contains("booted at 1789729000, was 1786824747") == true,
+        #expect(fourth?.event?.kind == "reboot" && fourth?.event?.evidence.contains("uptime 894 s, was 2905140 s") == true,
                 "\(String(describing: fourth?.event))")
         try await Task.sleep(for: .seconds(2))
         #expect(try eventBundles(outbox).count == 4, "each incident yields exactly one bundle")
@@ -169,20 +169,33 @@ import TestSupport
     }
 }
 
-/// The poll schedule after the wall clock went back: the next poll is not put off by the step.
+/// The poll schedule: on the monotonic clock, spread over the interval and kept spread.
 @Suite struct HealthPollScheduleTests {
-    @Test func aClockSteppedBackDoesNotPutOffThePolls() async throws {
+    /// Polls that came late (a tick held up, the agent suspended, a wall clock step, which the
+    /// schedule no longer sees) keep each device's moment within the interval: set to "now plus
+    /// an interval" they all fell into the same second, and only `concurrency` of them found a
+    /// slot in every interval after.
+    @Test func latePollsKeepTheirSpread() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "192.0.2.1")])
+        var configuration = AgentConfiguration(devices: (0..<100).map { Device(name: "r\($0)", host: "192.0.2.1") })
         configuration.agent.stateDirectory = dir.path
         configuration.groups[AgentConfiguration.defaultGroup]?.poll = .seconds(300)
         let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
                                        makeSink: { _ in DirectorySink(root: dir.path + "/out") })
         let poller = HealthPoller(runtime: runtime, logger: Logger.test)
-        let t = Date(timeIntervalSince1970: 1_780_000_000)
+        let t = ContinuousClock.now
         #expect(await poller.due(now: t).isEmpty, "first sight: a moment within the interval")
-        // The clock steps back a day before that moment: the poll is due at once, not in a day.
-        #expect(await poller.due(now: t.addingTimeInterval(-86400)).map(\.0.name) == ["r1"])
+        let first = poller.nextPollTimes().values
+        #expect(first.allSatisfy { $0 >= t && $0 < t + .seconds(300) })
+        // Looked at again two intervals later: every device is due, once.
+        #expect(await poller.due(now: t + .seconds(600)).count == 100)
+        let next = poller.nextPollTimes().values
+        #expect(next.allSatisfy { $0 > t + .seconds(600) && $0 <= t + .seconds(900) })
+        let earliest = next.min()!, latest = next.max()!
+        #expect(earliest.duration(to: latest) > .seconds(200), "still spread over the interval")
+        // A poll that found no free slot is tried again within a tenth of the interval (30 s at most).
+        #expect(HealthPoller.retryDelay(.seconds(300)) == .seconds(30))
+        #expect(HealthPoller.retryDelay(.seconds(60)) == .seconds(6))
     }
 }

@@ -102,7 +102,66 @@ import TestSupport
         let after = try snapshot([rebooted])
         let events = after.events(since: before, at: Self.time)
         #expect(events.map(\.kind) == ["reboot"])
-        #expect(events.first?.evidence.contains("booted at 1779840000, was 1779727872") == true)
+        #expect(events.first?.evidence == "local: uptime 300 s, was 115200 s", "\(events)")
+    }
+
+    /// A switchover is not a reboot: the session now reaches the other RE, whose boot time the
+    /// uptime reply's single section shows; each RE's own uptime (routing-engine reply) went on.
+    @Test func aSwitchoverIsNotAReboot() throws {
+        let before = try snapshot([engines, uptime])
+        var swapped = engines
+        swapped.edits = [("<mastership-state>master</mastership-state>", "<mastership-state>TMP</mastership-state>"),
+                         ("<mastership-state>backup</mastership-state>", "<mastership-state>master</mastership-state>"),
+                         ("<mastership-state>TMP</mastership-state>", "<mastership-state>backup</mastership-state>")]
+        var otherEngine = uptime
+        otherEngine.edits = [("junos:seconds=\"1779727872\"", "junos:seconds=\"1779727000\""), ("<up-time junos:seconds=\"115200\">", "<up-time junos:seconds=\"110000\">")]
+        let after = try snapshot([swapped, otherEngine])
+        #expect(after.events(since: before, at: Self.time).map(\.kind) == ["switchover"])
+        // Without the routing-engine reply's uptimes the single section is still not taken for a reboot.
+        let noUptimes = [("<up-time junos:seconds=\"858432\">9 days, 22 hours, 27 minutes, 12 seconds</up-time>", ""),
+                         ("<up-time junos:seconds=\"858408\">9 days, 22 hours, 26 minutes, 48 seconds</up-time>", "")]
+        var bareEngines = engines, bareSwapped = swapped
+        bareEngines.edits += noUptimes
+        bareSwapped.edits += noUptimes
+        let bare = try snapshot([bareEngines, uptime]), bareAfter = try snapshot([bareSwapped, otherEngine])
+        #expect(bare.engineUptimes.isEmpty && !bare.engineBootTimes.isEmpty)
+        #expect(bareAfter.events(since: bare, at: Self.time).map(\.kind) == ["switchover"])
+    }
+
+    /// The backup RE rebooting: its own uptime fell; the master's uptime reply says nothing of it.
+    @Test func aBackupRoutingEngineRebootIsSeen() throws {
+        let before = try snapshot([engines, uptime])
+        var backupRebooted = engines
+        backupRebooted.edits = [("<up-time junos:seconds=\"858408\">", "<up-time junos:seconds=\"120\">")]
+        let after = try snapshot([backupRebooted, uptime])
+        let events = after.events(since: before, at: Self.time)
+        #expect(events.map(\.kind) == ["reboot"])
+        #expect(events.first?.evidence == "routing engine /1: uptime 120 s, was 858408 s", "\(events)")
+    }
+
+    let clusterHealthy = (rpc: "get-chassis-cluster-status", fixture: "get-chassis-cluster-status/librenms__srx-24.4R2-healthy.xml", edits: [(String, String)]())
+
+    /// Junos keeps listing a lost node (status `lost`): it is out of service all the same.
+    @Test func aClusterNodeListedAsLostIsOneEvent() throws {
+        let before = try snapshot([clusterHealthy])
+        var lost = clusterHealthy
+        lost.edits = [("<device-priority>1</device-priority>\n                <redundancy-group-status>secondary</redundancy-group-status>",
+                       "<device-priority>0</device-priority>\n                <redundancy-group-status>lost</redundancy-group-status>")]
+        let after = try snapshot([lost])
+        let events = after.events(since: before, at: Self.time)
+        #expect(events.map(\.kind) == ["cluster-node-lost"])
+        #expect(events.first?.evidence == "chassis cluster node node1 out of service (redundancy group 0: secondary → lost, 1: secondary → lost)", "\(events)")
+        // The real capture of a lost node reads the same way.
+        let captured = try snapshot([(rpc: "get-chassis-cluster-status", fixture: "get-chassis-cluster-status/pyez__srx-12.1X44-node1-lost.xml", edits: [])])
+        #expect(captured.events(since: before, at: Self.time).map(\.evidence) == ["chassis cluster node node1 out of service (redundancy group 0: secondary → lost)"])
+    }
+
+    @Test func aRedundancyGroupFailoverIsOneEvent() throws {
+        let before = try snapshot([clusterHealthy])
+        let after = try snapshot([(rpc: "get-chassis-cluster-status", fixture: "get-chassis-cluster-status/jexp__srx-23.4-rg1-on-node1.xml", edits: [])])
+        let events = after.events(since: before, at: Self.time)
+        #expect(events.map(\.kind) == ["cluster-failover"])
+        #expect(events.first?.evidence == "redundancy group 1: primary was node0, now node1")
     }
 
     @Test func aNewCoreFileIsOneEvent() throws {

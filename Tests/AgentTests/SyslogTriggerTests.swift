@@ -565,8 +565,41 @@ import TestSupport
     }
 }
 
-/// De-duplication never hides a failure: when the first source's collection failed, the other
-/// source's sighting collects again; the same source again is rate-limited.
+/// The agent stopping while an incident's bundle is being collected: no empty event bundle goes
+/// up first, and the incident is recorded as failed, not as a bundle.
+@Suite struct CancelledIncidentTests {
+    @Test func aCancelledIncidentCollectionStoresNothingAndIsRecordedFailed() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A device whose SYNs go unanswered: the collection waits in its TCP connect.
+        let silent = try SilentListener()
+        defer { withExtendedLifetime(silent) {} }
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "127.0.0.1", port: silent.port)])
+        let key = dir.path + "/id_ed25519"
+        try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key])
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        configuration.groups[AgentConfiguration.defaultGroup]?.retries = 0
+        configuration.groups[AgentConfiguration.defaultGroup]?.credentials = CredentialSource(user: "u", keyFile: key)
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { BundleSink(outbox: $0.agent.outbox, key: OutboxSample.key, agent: AgentIdentity(id: "t", version: "0.1.0")) })
+        let responder = IncidentResponder(runtime: runtime, logger: Logger.test)
+        let event = TriggerEvent(kind: "alarm", source: "poll", time: Date(), evidence: "new chassis alarm: Major: PEM 1 Not OK")
+        let device = configuration.devices[0]
+        let responding = Task { await responder.respond(to: [event], device: device) }
+        try await Task.sleep(for: .milliseconds(500))
+        responding.cancel()
+        let response = await responding.value
+        #expect(response.admitted == [event] && response.bundle == nil)
+        #expect(FileOutbox(directory: configuration.agent.outbox).pending().isEmpty, "no empty event bundle: \(EventLog(stateDirectory: configuration.agent.stateDirectory).load().map { $0.reason ?? "" })")
+        let records = EventLog(stateDirectory: configuration.agent.stateDirectory).load()
+        #expect(records.map(\.action) == [.failed], "\(records)")
+    }
+}
+
+/// De-duplication never hides a failure: when a collection failed, the next sighting (the other
+/// source's, or the same one's: the poll sees an unresolved incident again) collects again, up
+/// to three attempts a window; after that, repeats are rate-limited.
 @Suite struct FailedIncidentTests {
     @Test func anotherSourceRetriesAFailedCollection() async throws {
         let dir = try TestProfiles.temporaryDirectory()
@@ -590,16 +623,18 @@ import TestSupport
         let second = await responder.respond(to: [poll], device: device, now: t.addingTimeInterval(60))
         #expect(second.admitted == [poll] && second.duplicates.isEmpty, "the poll's sighting tries again")
         let third = await responder.respond(to: [syslog], device: device, now: t.addingTimeInterval(120))
-        #expect(third.rateLimited == [syslog], "syslog repeating itself does not hammer an unreachable device")
+        #expect(third.admitted == [syslog], "a third attempt: the same source sees the unresolved incident again")
+        let fourth = await responder.respond(to: [syslog], device: device, now: t.addingTimeInterval(121))
+        #expect(fourth.rateLimited == [syslog], "three attempts a window: syslog repeating itself does not hammer an unreachable device")
         let records = EventLog(stateDirectory: configuration.agent.stateDirectory).load()
-        #expect(records.map(\.action) == [.failed, .failed, .rateLimited])
+        #expect(records.map(\.action) == [.failed, .failed, .failed, .rateLimited])
         #expect(records.first?.reason?.isEmpty == false, "\(records)")
 
         // A chatty device repeating the message every second for 100 s after that: one record a
-        // minute in the events log (the repeat at 120 s, then the 61st at 180 s), every repeat in
+        // minute in the events log (the repeat at 121 s, then the 61st at 181 s), every repeat in
         // the metrics.
         var quiet = 0
-        for second in 121 ... 220 {
+        for second in 122 ... 221 {
             let repeated = await responder.respond(to: [syslog], device: device, now: t.addingTimeInterval(Double(second)))
             quiet += repeated.quietRepeats.count
             #expect(repeated.admitted.isEmpty)
