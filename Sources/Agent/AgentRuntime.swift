@@ -71,6 +71,8 @@ public actor AgentRuntime {
         limits = CollectionLimits(configuration: configuration)
         outbox = FileOutbox(directory: configuration.agent.outbox, keepsSent: configuration.upload.keepSent)
         collector = try Collector(configuration: configuration, sink: makeSink(configuration), logger: logger, inFlight: inFlight, limits: limits)
+        scheduledRuns = ScheduledRuns.load(stateDirectory: configuration.agent.stateDirectory)
+        lastRun = scheduledRuns.groups.mapValues(\.started)
     }
 
     /// Re-reads the configuration file; on any error the configuration in force stays, and the
@@ -480,6 +482,31 @@ public actor AgentRuntime {
         lastRun[group] = date
         recentRuns.append((group, date))
         if recentRuns.count > 100 { recentRuns.removeFirst(recentRuns.count - 100) }
+        scheduledRuns.groups[group] = ScheduledRuns.Run(started: date)
+        saveScheduledRuns()
+    }
+
+    /// The scheduled run of `group` that started at `started` is over (all its devices done).
+    public func markRunFinished(group: String, started: Date, at date: Date = Date()) {
+        // The file keeps whole seconds.
+        guard let run = scheduledRuns.groups[group], abs(run.started.timeIntervalSince(started)) < 1 else { return }
+        scheduledRuns.groups[group]?.finished = date
+        saveScheduledRuns()
+    }
+
+    /// The scheduled runs as kept in the state directory, read at start.
+    public private(set) var scheduledRuns = ScheduledRuns()
+
+    /// Runs a previous process started and did not finish (the scheduler resumes them at its start).
+    public func takeInterruptedRuns() -> [String: Date] {
+        let interrupted = scheduledRuns.interrupted.filter { configuration.groups[$0.key] != nil }
+        return interrupted
+    }
+
+    private func saveScheduledRuns() {
+        do { try scheduledRuns.save(stateDirectory: configuration.agent.stateDirectory) } catch {
+            logger.warning("cannot keep the scheduled runs: a restart may run a group again", metadata: ["error": "\(error)"])
+        }
     }
     /// Devices of the collections in progress: queued or being collected.
     public var devicesInFlight: Set<String> { get async { await inFlight.current } }

@@ -87,6 +87,27 @@ public struct Scheduler: Service {
         // The latest run of each group (earlier ones have finished: a group never runs twice at once).
         var tasks: [String: Task<Void, Never>] = [:]
         defer { tasks.values.forEach { $0.cancel() } }
+        // Runs the previous process started and did not finish: their remaining devices now (the
+        // ones done are not collected again; the next run is planned from when it started).
+        let startConfiguration = await runtime.configuration
+        let results = ResultStore(stateDirectory: startConfiguration.agent.stateDirectory)
+        for (group, started) in await runtime.takeInterruptedRuns().sorted(by: { $0.key < $1.key }) {
+            let devices = ScheduledRuns.remaining(startConfiguration.devices.filter { $0.group == group }, startedAt: started, results: results)
+            guard !devices.isEmpty else {
+                await runtime.markRunFinished(group: group, started: started)
+                continue
+            }
+            guard await running.start(group) else { continue }
+            logger.notice("resuming the scheduled collection a restart interrupted", metadata: [
+                "group": "\(group)", "started": "\(ISO8601DateFormatter().string(from: started))", "devices": "\(devices.count)",
+            ])
+            let runtime = self.runtime
+            tasks[group] = Task {
+                _ = await runtime.collect(devices, trigger: .schedule)
+                if !Task.isCancelled { await runtime.markRunFinished(group: group, started: started) }
+                await running.finish(group)
+            }
+        }
         while !Task.isCancelled {
             let configuration = await runtime.configuration
             if await runtime.generation != generation {
@@ -122,6 +143,8 @@ public struct Scheduler: Service {
                 let runtime = self.runtime
                 tasks[group] = Task {
                     _ = await runtime.collect(devices, trigger: .schedule)
+                    // Cancelled (the agent stopping): not finished, resumed at the next start.
+                    if !Task.isCancelled { await runtime.markRunFinished(group: group, started: now) }
                     await running.finish(group)
                 }
             }

@@ -151,6 +151,82 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
     }
 }
 
+/// The scheduler's runs survive a restart (`scheduled-runs.json` in the state directory).
+@Suite struct ScheduledRunsTests {
+    static let conf = """
+    [group nightly]
+    schedule = daily 02:00-04:00
+    [device a]
+    host = 192.0.2.1
+    group = nightly
+    [device b]
+    host = 192.0.2.2
+    group = nightly
+    """
+
+    func runtime(_ dir: URL) throws -> AgentRuntime {
+        var config = try AgentConfiguration(file: ConfigurationFile(path: "agent.conf", text: Self.conf))
+        config.agent.stateDirectory = dir.path
+        return try AgentRuntime(configuration: config, configurationPath: nil, logger: Logger.test,
+                                makeSink: { _ in DirectorySink(root: dir.appendingPathComponent("out").path) })
+    }
+
+    /// Restarted inside the window after its run: the group is not collected a second time.
+    @Test func aRestartInsideTheWindowDoesNotRunTheGroupAgain() async throws {
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let day = ISO8601DateFormatter().date(from: "2026-11-25T00:00:00Z")!
+        let first = try runtime(dir)
+        let before = JumpingClock(start: day.addingTimeInterval(2 * 3600), end: day.addingTimeInterval(3 * 3600 + 600))
+        await #expect(throws: CancellationError.self) {
+            try await Scheduler(runtime: first, clock: before, calendar: utc, logger: Logger.test, recheck: 600, random: { 0.5 }).loop()
+        }
+        #expect(await first.recentRuns.map { Int($0.at.timeIntervalSince(day) / 60) } == [180])
+        // A new process, later in the same window.
+        let second = try runtime(dir)
+        #expect(await second.lastRun["nightly"] == day.addingTimeInterval(3 * 3600))
+        #expect(await second.takeInterruptedRuns().isEmpty, "that run finished")
+        let after = JumpingClock(start: day.addingTimeInterval(3 * 3600 + 900), end: day.addingTimeInterval(6 * 3600))
+        await #expect(throws: CancellationError.self) {
+            try await Scheduler(runtime: second, clock: after, calendar: utc, logger: Logger.test, recheck: 600, random: { 0.5 }).loop()
+        }
+        #expect(await second.recentRuns.isEmpty, "collected once today already")
+        #expect(await second.nextRuns["nightly"] == day.addingTimeInterval(86400 + 3 * 3600))
+    }
+
+    /// A run the restart cut short: its remaining devices are collected at the next start, the
+    /// ones it finished are not.
+    @Test func aRunARestartInterruptedResumesWithItsRemainingDevices() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try runtime(dir)
+        let started = Date().addingTimeInterval(-60)
+        await first.markRun(group: "nightly", at: started)
+        // b was collected in that run (its credentials are missing: it fails at once, recorded);
+        // then the process died.
+        let configuration = await first.configuration
+        _ = await first.collect(configuration.devices.filter { $0.name == "b" }, trigger: .schedule)
+        let results = ResultStore(stateDirectory: dir.path)
+        let bFinished = try #require(results.load("b")?.finished)
+        #expect(results.load("a") == nil)
+
+        let second = try runtime(dir)
+        let interrupted = await second.takeInterruptedRuns()
+        #expect(interrupted.keys.sorted() == ["nightly"] && abs(interrupted["nightly"]!.timeIntervalSince(started)) < 1)
+        let clock = JumpingClock(start: Date(), end: Date().addingTimeInterval(1))
+        await #expect(throws: CancellationError.self) {
+            try await Scheduler(runtime: second, clock: clock, logger: Logger.test, recheck: 600, random: { 0.5 }).loop()
+        }
+        for _ in 0..<50 where results.load("a") == nil { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(results.load("a") != nil, "the remaining device was collected")
+        #expect(results.load("b")?.finished == bFinished, "the device done in that run was not collected again")
+        for _ in 0..<50 where await !second.takeInterruptedRuns().isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(ScheduledRuns.load(stateDirectory: dir.path).groups["nightly"]?.finished != nil)
+    }
+}
+
 @Suite struct StatusCompatibilityTests {
     /// A `status` binary newer than the running agent reads its answer, which has no `queued`.
     @Test func anAnswerWithoutQueuedDevicesDecodes() throws {
