@@ -19,6 +19,8 @@ public final class HealthPoller: Service, @unchecked Sendable {
     /// brings every device's poll into the same second.
     private var nextPoll: [String: ContinuousClock.Instant] = [:]
     private var polling: Set<String> = []
+    /// Whether `snapshots` changed since they were last written to the state directory.
+    private var baselinesChanged = false
     /// Shared with the syslog receiver: one rate limit, one de-duplication.
     let responder: IncidentResponder
 
@@ -29,17 +31,41 @@ public final class HealthPoller: Service, @unchecked Sendable {
         self.responder = responder ?? IncidentResponder(runtime: runtime, logger: logger)
     }
 
-    /// Polls until graceful shutdown, which cancels the polls in progress.
+    /// Polls until graceful shutdown, which cancels the polls in progress. The baselines are
+    /// read from the state directory first and kept there (``HealthBaselines``), so that what
+    /// changed while the agent was stopped or upgraded (a reboot, a new alarm) is still seen.
     public func run() async throws {
+        let stateDirectory = await runtime.configuration.agent.stateDirectory
+        let loaded = HealthBaselines.load(stateDirectory: stateDirectory)
+        lock.withLock { snapshots = loaded.merging(snapshots) { _, polled in polled } }
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                var saved = ContinuousClock.now
                 while !Task.isCancelled {
                     for (device, interval) in await self.due() {
                         group.addTask { await self.poll(device, interval: interval) }
                     }
+                    if saved.duration(to: .now) >= HealthBaselines.saveInterval {
+                        self.saveBaselines(stateDirectory)
+                        saved = .now
+                    }
                     try? await Task.sleep(for: self.tick)
                 }
             }
+        }
+        saveBaselines(stateDirectory)
+    }
+
+    /// Writes the baselines when they changed since the last write.
+    private func saveBaselines(_ stateDirectory: String) {
+        let changed: [String: HealthSnapshot]? = lock.withLock {
+            guard baselinesChanged else { return nil }
+            baselinesChanged = false
+            return snapshots
+        }
+        guard let changed else { return }
+        do { try HealthBaselines.save(changed, stateDirectory: stateDirectory) } catch {
+            logger.warning("cannot keep the health baselines: a restart would not see what changed meanwhile", metadata: ["error": "\(error)"])
         }
     }
 
@@ -56,7 +82,9 @@ public final class HealthPoller: Service, @unchecked Sendable {
             // Devices a reload removed, or whose group no longer polls, are forgotten: polled
             // again later, their first poll only records the state.
             let polled = Set(configuration.devices.filter { configuration.group(of: $0).poll != nil }.map(\.name))
-            snapshots = snapshots.filter { polled.contains($0.key) }
+            let kept = snapshots.filter { polled.contains($0.key) }
+            if kept.count != snapshots.count { baselinesChanged = true }
+            snapshots = kept
             nextPoll = nextPoll.filter { polled.contains($0.key) }
             var due: [(Device, Duration)] = []
             for device in configuration.devices {
@@ -86,6 +114,7 @@ public final class HealthPoller: Service, @unchecked Sendable {
         lock.withLock {
             let previous = snapshots[device]
             snapshots[device] = previous.map { snapshot.filling(from: $0) } ?? snapshot
+            baselinesChanged = true
             return (previous.map { snapshot.events(since: $0, at: now) } ?? [], previous)
         }
     }
@@ -116,5 +145,27 @@ public final class HealthPoller: Service, @unchecked Sendable {
         if !response.admitted.isEmpty, response.bundle == nil, let previous {
             lock.withLock { snapshots[device.name] = previous }
         }
+    }
+}
+
+/// The health poll's baselines as the state directory keeps them (`health-baselines.json`):
+/// each device's last poll. In memory only, a restart made the first poll a new baseline, and
+/// whatever happened while the agent was down (a reboot during its upgrade) was never raised.
+enum HealthBaselines {
+    static let saveInterval: Duration = .seconds(30)
+
+    static func path(stateDirectory: String) -> String { stateDirectory + "/health-baselines.json" }
+
+    static func load(stateDirectory: String) -> [String: HealthSnapshot] {
+        guard let data = FileManager.default.contents(atPath: path(stateDirectory: stateDirectory)),
+              let snapshots = try? ResultStore.decoder.decode([String: HealthSnapshot].self, from: data) else { return [:] }
+        return snapshots
+    }
+
+    static func save(_ snapshots: [String: HealthSnapshot], stateDirectory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try writeAtomically(Array(try encoder.encode(snapshots)), to: path(stateDirectory: stateDirectory), mode: 0o640,
+                            what: "the health baselines")
     }
 }

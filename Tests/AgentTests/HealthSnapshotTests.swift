@@ -2,6 +2,7 @@
 import Bundle
 import Foundation
 import Junos
+import Logging
 import Testing
 import TestSupport
 
@@ -181,5 +182,37 @@ import TestSupport
         let events = after.events(since: before, at: Self.time)
         #expect(events.map(\.kind) == ["core-dump"])
         #expect(events.first?.evidence.hasSuffix("/var/tmp/chassisd.core.1.gz") == true, "\(events)")
+    }
+}
+
+/// The baselines survive a restart (`health-baselines.json`): a reboot during the agent's own
+/// upgrade is compared against the poll before it, not taken as the first poll's state.
+@Suite struct HealthBaselineTests {
+    @Test func baselinesAreKeptInTheStateDirectoryAndReadAtStart() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let raw = try [("get-route-engine-information", "get-route-engine-information/pyez__mx480-dual-re-15.1F5.xml"),
+                       ("get-virtual-chassis-information", "get-virtual-chassis-information/pyez__ex4200-single-member.xml"),
+                       ("get-chassis-cluster-status", "get-chassis-cluster-status/librenms__srx-24.4R2-healthy.xml")]
+            .map { RawReply(rpc: $0.0, bytes: try Fixtures.bytes($0.1)) }
+        let snapshot = HealthSnapshot(facts: DeviceFacts.parsed(from: raw))
+        #expect(!snapshot.engineUptimes.isEmpty && !snapshot.virtualChassisMembers.isEmpty && !snapshot.clusterNodeStates.isEmpty)
+        try HealthBaselines.save(["r1": snapshot, "gone": snapshot], stateDirectory: dir.path)
+        #expect(HealthBaselines.load(stateDirectory: dir.path)["r1"] == snapshot)
+
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "127.0.0.1", port: 9)])
+        configuration.agent.stateDirectory = dir.path
+        configuration.groups[AgentConfiguration.defaultGroup]?.poll = .seconds(3600)
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        let poller = HealthPoller(runtime: runtime, logger: Logger.test, tick: .milliseconds(20))
+        let running = Task { try await poller.run() }
+        for _ in 0..<100 where poller.snapshot(of: "r1") == nil { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(poller.snapshot(of: "r1") == snapshot, "read at start: the first poll compares with it")
+        try await Task.sleep(for: .milliseconds(100))
+        running.cancel()
+        try await running.value
+        // Written back at stop, without the device that left the inventory.
+        #expect(HealthBaselines.load(stateDirectory: dir.path).keys.sorted() == ["r1"])
     }
 }
