@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// device asks for ``HealthSnapshot/pollFacts`` and compares them with the device's previous
 /// poll; a new alarm, core dump, switchover, reboot or lost part triggers an immediate diagnostic
 /// collection (`trigger: event`, the incident in the manifest), which the outbox uploads first.
-/// The first poll of a device (after a start or reload) only records its state.
+/// The first poll of a device never polled only records its state; the baselines outlive restarts.
 public final class HealthPoller: Service, @unchecked Sendable {
     let runtime: AgentRuntime
     let logger: Logger
