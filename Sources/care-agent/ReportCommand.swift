@@ -113,6 +113,12 @@ struct ReportCommand: ParsableCommand {
                     }
                 }
                 if refused > 0 { throw ExitCode.failure }
+                // As every bundle tool says it: a report from bundles nobody's key vouches for
+                // looks the same as one from trusted bundles.
+                if case .embeddedKey = trust, !result.isEmpty {
+                    Console.error("warning: the signatures of \(result.count) bundle\(result.count == 1 ? "" : "s") were checked only against the keys embedded in them: "
+                        + "this proves they are intact, not who made them; give --pubkey KEY or --keys DIR to check the signers")
+                }
                 return result
             }
             return try agentSnapshots(reader: reader, readsConfiguration: readsConfiguration)

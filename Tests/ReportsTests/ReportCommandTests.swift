@@ -53,6 +53,11 @@ import TestSupport
         // bugs, JSON: the contract's fields on every row, every verdict kind present across the fleet.
         let bugs = try run(executable, ["report", "bugs", "--format", "json", "--data", Self.dataDirectory] + bundles, in: scratch)
         #expect(bugs.status == 0, "\(bugs.stderr)")
+        // No --pubkey/--keys: the report says whose keys it did not check, as every bundle tool does.
+        #expect(bugs.stderr.contains("were checked only against the keys embedded in them"), "\(bugs.stderr)")
+        let signer = try BundleReader().read(contentsOf: URL(fileURLWithPath: bundles[0])).signer.base64
+        let checked = try run(executable, ["report", "bugs", "--format", "json", "--data", Self.dataDirectory, "--pubkey", signer] + bundles, in: scratch)
+        #expect(checked.status == 0 && !checked.stderr.contains("embedded"), "\(checked.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(bugs.stdout.utf8)) as? [[String: Any]])
         #expect(!rows.isEmpty)
         for row in rows {
