@@ -143,7 +143,10 @@ public final class HealthPoller: Service, @unchecked Sendable {
         // that the next poll sees the change again and the responder tries again (a few times a
         // window). Kept, the incident would be the device's normal state from now on.
         if !response.admitted.isEmpty, response.bundle == nil, let previous {
-            lock.withLock { snapshots[device.name] = previous }
+            lock.withLock {
+                snapshots[device.name] = previous
+                baselinesChanged = true
+            }
         }
     }
 }

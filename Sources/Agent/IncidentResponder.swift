@@ -169,7 +169,9 @@ public actor IncidentResponder {
         if let failed {
             logger.error("event collection failed", metadata: ["device": "\(device.name)", "event.kind": "\(first.kind)", "error": "\(failed)"])
         }
-        response.bundle = bundle
+        // What the doc says and the poll relies on: nil when the collection failed (a bundle
+        // stored with only its log of why is no evidence), so that the incident is tried again.
+        response.bundle = failed == nil ? bundle : nil
         // Sightings that arrived while collecting go into the entry as it is written.
         var records: [EventRecord] = []
         for (event, id) in zip(response.admitted, ids) {

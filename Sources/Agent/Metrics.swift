@@ -139,7 +139,7 @@ public struct AgentMetrics: Sendable, Equatable {
                 out += "care_agent_outbox_evictions_total{trigger=\"\(trigger.rawValue)\",reason=\"\(reason.rawValue)\"} \(evictions[trigger]?[reason] ?? 0)\n"
             }
         }
-        out += "# HELP care_agent_outbox_kept_removed_total Bundles kept in sent/ (keep-sent) or rejected/ that the outbox quota removed, by folder and reason.\n"
+        out += "# HELP care_agent_outbox_kept_removed_total Bundles kept in sent/ (keep-sent) or rejected/ that the outbox quota removed, or a write on a full disk removed to make room (disk-full), by folder and reason.\n"
         out += "# TYPE care_agent_outbox_kept_removed_total counter\n"
         for folder in SetAsideBundle.Folder.allCases {
             for reason in OutboxEviction.Reason.allCases {

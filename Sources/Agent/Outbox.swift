@@ -363,7 +363,7 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
             // A full disk (the outbox's file system shared with logs, an outage longer than the
             // quota allows for): the new bundle is the evidence of now, an incident's above all.
             // Kept copies go first, then pending bundles not ranked above it, as the quota orders.
-            guard makeRoom(for: bundle) else {
+            guard makeRoom(for: bundle, after: error) else {
                 throw OutboxError("\(error); the bundles in the outbox ranked at or below this \(bundle.trigger.rawValue) bundle (sent and rejected copies, then older scheduled, on-demand, event ones) do not free enough to make room")
             }
             do { url = try writer.write(bundle) } catch { throw OutboxError("\(error)") }
@@ -381,29 +381,37 @@ public final class FileOutbox: Outbox, @unchecked Sendable {
     /// oldest first), then pending bundles of the same or a lower rank in the quota's eviction
     /// order. Nothing is removed unless that frees enough. Each removal is logged and recorded for
     /// the next quota pass. Returns whether anything was removed.
-    private func makeRoom(for bundle: SignedBundle) -> Bool {
+    private func makeRoom(for bundle: SignedBundle, after failure: BundleWriteError) -> Bool {
         var fs = statvfs()
         guard statvfs(directory, &fs) == 0 else { return false }
         // Counted in the file system's blocks, which is what a file takes and frees; two more for
         // the temporary file's directory entry and what the file system keeps aside.
         let block = max(Int64(fs.f_frsize), 512)
         func blocks(_ bytes: Int64) -> Int64 { (bytes + block - 1) / block * block }
-        let needed = blocks(Int64(bundle.bytes.count)) + 2 * block - Int64(fs.f_bavail) * block
-        guard needed > 0 else { return false }
+        // The write may fail although blocks are free: a user quota (EDQUOT, which statvfs does
+        // not show) needs the bundle's own size freed; no inode left (ENOSPC with blocks free)
+        // needs files gone, whatever their size.
+        let bundleBlocks = blocks(Int64(bundle.bytes.count)) + 2 * block
+        let shortOfBlocks = bundleBlocks - Int64(fs.f_bavail) * block
+        let quota = if case let .system(_, _, code) = failure, code == EDQUOT { true } else { false }
+        let needed = shortOfBlocks > 0 ? shortOfBlocks : (quota ? bundleBlocks : 0)
+        // Files: the temporary one, and the link to its name (tmpfs counts each against its inodes).
+        let filesNeeded = shortOfBlocks > 0 || quota ? 0 : 2
         let rank = OutboxEntry.rank(of: bundle.trigger)
         let kept = setAside().sorted(by: SetAsideBundle.discardedBefore)
         let pending = entries().filter { $0.uploadRank >= rank }.sorted(by: OutboxEntry.evictedBefore)
         var chosen: (kept: [SetAsideBundle], pending: [OutboxEntry]) = ([], [])
         var freed: Int64 = 0
-        for copy in kept where freed < needed {
+        func enough() -> Bool { freed >= needed && chosen.kept.count + chosen.pending.count >= filesNeeded }
+        for copy in kept where !enough() {
             chosen.kept.append(copy)
             freed += blocks(copy.size)
         }
-        for entry in pending where freed < needed {
+        for entry in pending where !enough() {
             chosen.pending.append(entry)
             freed += blocks(entry.size)
         }
-        guard freed >= needed else { return false }
+        guard enough() else { return false }
         var pass = OutboxQuotaPass()
         let now = Date()
         for copy in chosen.kept {

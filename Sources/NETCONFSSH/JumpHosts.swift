@@ -136,7 +136,9 @@ public actor JumpHostSessions {
                     // device made itself has said what it had to.
                     let retiredMeanwhile = if case SSHError.tunnelsRetired = error { true } else { false }
                     let refused = if case SSHError.channel = error { true } else { false }
-                    if retiredMeanwhile || (reused && !refused), retired < 2 {
+                    // A device whose time ran out (cancelled) tries nothing more: a new bastion
+                    // login, in a task its cancellation does not reach, would hold it past its timeout.
+                    if !Task.isCancelled, !(error is CancellationError), retiredMeanwhile || (reused && !refused), retired < 2 {
                         retired += 1
                         continue
                     }

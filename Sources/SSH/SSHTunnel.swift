@@ -3,18 +3,37 @@ import Foundation
 import IOLoop
 
 /// One at a time: channel opens on a jump host's session share its socket, and the event loop
-/// drives one operation per descriptor.
+/// drives one operation per descriptor. A waiter whose task is cancelled (its device's time ran
+/// out) leaves the queue at once instead of waiting for the open ahead of it.
 actor SerialGate {
     private var busy = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var waiters: [(id: Int, continuation: CheckedContinuation<Void, Error>)] = []
+    private var numbers = 0
 
-    func enter() async {
+    func enter() async throws {
         guard busy else { busy = true; return }
-        await withCheckedContinuation { waiters.append($0) }
+        numbers += 1
+        let id = numbers
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                waiters.append((id, continuation))
+            }
+        } onCancel: {
+            Task { await self.giveUp(id) }
+        }
+    }
+
+    private func giveUp(_ id: Int) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        waiters.remove(at: index).continuation.resume(throwing: CancellationError())
     }
 
     func leave() {
-        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().continuation.resume() }
     }
 }
 
@@ -28,17 +47,21 @@ extension SSHSession {
     /// takes no more: it throws ``SSHError/tunnelsRetired(peer:)``, and the caller opens a new one.
     public func openTunnel(to host: String, port: Int, timeout: Duration,
                            onClose: @escaping @Sendable () -> Void) async throws -> Int32 {
-        await tunnelGate.enter()
+        try await tunnelGate.enter()
         guard !tunnelsRetired else {
             await tunnelGate.leave()
             throw SSHError.tunnelsRetired(peer: peer)
         }
         let deadline = ContinuousClock.now + timeout
         let channel: SendablePointer
+        // Whether libssh2 was asked at all: an open cancelled before its first step (the device's
+        // time ran out while it waited for its turn) left no state behind to retire the session for.
+        let asked = StartedFlag()
         do {
             // A tick: the relays of other tunnels read this socket too, and may take the packet
             // this open waits for off it (libssh2 queues it for us, but the socket stays quiet).
             channel = try await drive("opening a tunnel to \(host):\(port)", deadline: deadline, tick: .milliseconds(10)) { s -> LibSSH2Outcome<SendablePointer> in
+                asked.value = true
                 if let pointer = libssh2_channel_direct_tcpip_ex(s, host, Int32(port), "127.0.0.1", 22) {
                     return .ok(SendablePointer(pointer))
                 }
@@ -53,7 +76,8 @@ extension SSHSession {
             // libssh2 keeps a given-up open's state (its message, its channel id) and resumes it on
             // the next `direct_tcpip` call, whatever target that names: the next device would wait
             // for this one's answer, or get a tunnel to this one's target.
-            tunnelsRetired = true
+            let wasAsked = (try? await loop.submit { asked.value }) ?? true
+            if wasAsked { tunnelsRetired = true }
             await tunnelGate.leave()
             throw error
         }

@@ -142,6 +142,33 @@ import TestSupport
         #expect(await runtime.enforceOutboxQuota().isEmpty, "counted once")
     }
 
+    /// No inode left (the blocks free say there is room): the write fails all the same, and the
+    /// new incident bundle takes an older scheduled one's place. Computed from the free blocks
+    /// alone, nothing was removed and the bundle was lost.
+    @Test func noInodeLeftMakesRoomToo() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outboxPath = dir.appendingPathComponent("outbox").path
+        try FileManager.default.createDirectory(atPath: outboxPath, withIntermediateDirectories: true)
+        guard mount("tmpfs", outboxPath, "tmpfs", 0, "size=4m,nr_inodes=16,mode=0750") == 0 else {
+            Issue.record("cannot mount a tmpfs for the outbox (the tests run as root): \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { umount2(outboxPath, Int32(MNT_DETACH)) }
+        let outbox = FileOutbox(directory: outboxPath, key: OutboxSample.key)
+        let oldest = try outbox.add(OutboxSample.contents("oldest", trigger: .scheduled, padding: 2_000))
+        let newer = try outbox.add(OutboxSample.contents("newer", trigger: .scheduled, padding: 2_000))
+        var fillers = 0
+        while open(outboxPath + "/.filler-\(fillers)", O_WRONLY | O_CREAT, 0o600) >= 0 { fillers += 1 }
+        #expect(errno == ENOSPC && fillers < 16)
+        var fs = statvfs()
+        #expect(statvfs(outboxPath, &fs) == 0 && Int64(fs.f_bavail) * Int64(fs.f_frsize) > 1 << 20, "blocks are free")
+        let incident = try outbox.add(OutboxSample.contents("incident", trigger: .event, event: OutboxSample.coreDump, padding: 2_000))
+        let pending = Set(outbox.pending().map(\.name))
+        #expect(pending.contains(incident.name) && !pending.contains(oldest.name), "\(pending)")
+        #expect(pending.contains(newer.name) || pending.count == 1)
+    }
+
     /// A VM booted with its clock a year behind, collected, then NTP stepped the clock: the
     /// bundles written before the step are not a year old, and must not be evicted for age.
     /// Without a step, the same dates are old, and go.

@@ -620,6 +620,9 @@ import TestSupport
         let poll = TriggerEvent(kind: "fru-offline", source: "poll", time: t.addingTimeInterval(60), evidence: "routing engine /1 was OK, now Offline")
         let first = await responder.respond(to: [syslog], device: device, now: t)
         #expect(first.admitted == [syslog])
+        // A bundle holding only the log of why is stored, but the response says the collection
+        // failed (the health poll keeps its baseline on that, to try again).
+        #expect(first.bundle == nil)
         let second = await responder.respond(to: [poll], device: device, now: t.addingTimeInterval(60))
         #expect(second.admitted == [poll] && second.duplicates.isEmpty, "the poll's sighting tries again")
         let third = await responder.respond(to: [syslog], device: device, now: t.addingTimeInterval(120))

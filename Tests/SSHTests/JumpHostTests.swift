@@ -202,6 +202,39 @@ import TestSupport
         await closing.value
     }
 
+    /// A device whose time runs out while it waits for its turn to open a tunnel (another
+    /// device's open holds it): it ends at once, logs in nowhere new, and the shared session is
+    /// not retired for an open that never reached libssh2.
+    @Test func aDeviceCancelledWhileWaitingForItsTunnelTriesNothingMore() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = try device(dir)
+        defer { d.stop() }
+        let b = try bastion()
+        defer { b.stop() }
+        let known = try knownHosts(dir, d, b)
+        let silentListener = try SilentListener()
+        defer { withExtendedLifetime(silentListener) {} }
+        let jumps = JumpHostSessions()
+        let hop = JumpHost(user: b.user, host: b.addresses[0], port: b.port)
+        var silent = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known)
+        silent.host = "127.0.0.1"
+        silent.port = silentListener.port
+        silent.sshTimeouts = SSHTimeouts(connect: .seconds(3), authentication: .seconds(10))
+        let silentEndpoint = silent
+        let holding = Task { try await NETCONFClient.connect(to: silentEndpoint, logger: logger, jumpHosts: jumps) }
+        try await Task.sleep(for: .milliseconds(500))
+        let waitingEndpoint = endpoint(d, via: [hop], bastionKey: b.clientKeys["ed25519"]!, knownHosts: known)
+        let waiting = Task { try await NETCONFClient.connect(to: waitingEndpoint, logger: logger, jumpHosts: jumps) }
+        try await Task.sleep(for: .milliseconds(300))
+        let cancelled = ContinuousClock.now
+        waiting.cancel()
+        _ = try? await waiting.value
+        #expect(cancelled.duration(to: .now) < .seconds(1), "ended at once, not after a new bastion login")
+        #expect(accepted(b) == 1, "no second login on the bastion: \(b.log)")
+        _ = try? await holding.value
+    }
+
     @Test func everyHopsHostKeyIsChecked() async throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
