@@ -441,9 +441,10 @@ public struct AgentConfiguration: Sendable {
             guard window >= .seconds(60) else { throw fail(entry, "expected an event window of at least 1m such as 30m, found \"\(v)\"", false) }
             group.eventWindow = window
         case "concurrency": group.concurrency = try positive(entry, fail: fail)
-        case "connect-timeout": group.connectTimeout = try duration(entry, fail: fail)
-        case "rpc-timeout": group.rpcTimeout = try duration(entry, fail: fail)
-        case "device-timeout": group.deviceTimeout = try duration(entry, fail: fail)
+        // Zero would fail every device, with a message about some other limit.
+        case "connect-timeout": group.connectTimeout = try positiveDuration(entry, fail: fail)
+        case "rpc-timeout": group.rpcTimeout = try positiveDuration(entry, fail: fail)
+        case "device-timeout": group.deviceTimeout = try positiveDuration(entry, fail: fail)
         case "retries":
             guard let n = Int(v), n >= 0, n <= 10 else { throw fail(entry, "expected a number of retries from 0 to 10, found \"\(v)\"", false) }
             group.retries = n

@@ -209,9 +209,19 @@ public actor AgentRuntime {
             var status = inventoryStatus[source.name] ?? InventorySourceStatus(source: source)
             if !force, let last = status.lastRefresh, now < last.addingTimeInterval(source.refresh.seconds) { continue }
             status.lastRefresh = now
-            let result = await inventoryThread.run { source.read(environment: environment) }
+            var result = await inventoryThread.run { source.read(environment: environment) }
             // A reload while this read ran may have removed or changed the source.
             guard fileConfiguration.inventorySources.contains(source) else { continue }
+            // A source that answers with no devices where it had some (a token that lost its
+            // permissions, a filter typed wrong, an export cut short) would unschedule its whole
+            // fleet and overwrite the last good inventory with nothing: kept as a failure.
+            if case let .success(yield) = result, yield.entries.isEmpty {
+                let had = sourceYields[source.name]?.entries.count ?? cache.load(source)?.yield.entries.count ?? 0
+                if had > 0 {
+                    result = .failure(InventorySourceError(source: source.name, "the source answered with no devices where it had \(had): "
+                        + "its last good inventory is kept (if its devices are really gone, remove the source from agent.conf)"))
+                }
+            }
             switch result {
             case let .success(yield):
                 sourceYields[source.name] = yield

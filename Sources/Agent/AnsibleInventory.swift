@@ -42,13 +42,10 @@ public struct AnsibleInventory: Sendable {
 
     /// Reads `path`, INI or YAML (by the `.yml`/`.yaml` extension, else by content).
     public init(path: String) throws(InventorySourceError) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw InventorySourceError(source: path, "cannot read the Ansible inventory \(path) (missing, or not readable by this user)")
-        }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: Self.maximumFileSize + 1)) ?? Data()
-        guard data.count <= Self.maximumFileSize else {
-            throw InventorySourceError(source: path, "the Ansible inventory \(path) is larger than \(Self.maximumFileSize >> 20) MiB")
+        let data: Data
+        switch BoundedFile.read(path, limit: Self.maximumFileSize) {
+        case let .success(read): data = read
+        case let .failure(failure): throw InventorySourceError(source: path, failure.message("the Ansible inventory", path, limit: Self.maximumFileSize))
         }
         try self.init(path: path, text: String(decoding: data, as: UTF8.self))
     }

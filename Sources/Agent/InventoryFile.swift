@@ -12,6 +12,8 @@ public struct InventoryFile: Sendable {
 
     public var path: String
     public var rows: [Row]
+    /// The largest inventory CSV read (docs/inventory-sources.md).
+    public static let maximumFileSize = 32 << 20
     /// Rows left out when reading with `skippingBadRows` (an `[inventory NAME]` source), each
     /// naming the file, line and device.
     public var skipped: [String] = []
@@ -19,8 +21,13 @@ public struct InventoryFile: Sendable {
     /// Reads `path`. With `skippingBadRows`, a bad row is left out and reported in ``skipped``
     /// instead of failing the whole file (a missing file or header still fails).
     public init(path: String, skippingBadRows: Bool = false) throws(ConfigurationError) {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let data: Data
+        switch BoundedFile.read(path, limit: Self.maximumFileSize) {
+        case let .success(read): data = read
+        case let .failure(.unreadable(code)) where code == ENOENT || code == EACCES:
             throw ConfigurationError(file: path, line: 0, column: 0, message: "cannot read the inventory (missing, or not readable by this user)")
+        case let .failure(failure):
+            throw ConfigurationError(file: path, line: 0, column: 0, message: failure.message("the inventory", path, limit: Self.maximumFileSize))
         }
         try self.init(path: path, text: String(decoding: data, as: UTF8.self), skippingBadRows: skippingBadRows)
     }

@@ -11,13 +11,10 @@ public struct RouterDB: Sendable {
     public static let maximumFileSize = 32 << 20
 
     public init(path: String) throws(InventorySourceError) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw InventorySourceError(source: path, "cannot read the router.db \(path) (missing, or not readable by this user)")
-        }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: Self.maximumFileSize + 1)) ?? Data()
-        guard data.count <= Self.maximumFileSize else {
-            throw InventorySourceError(source: path, "the router.db \(path) is larger than \(Self.maximumFileSize >> 20) MiB")
+        let data: Data
+        switch BoundedFile.read(path, limit: Self.maximumFileSize) {
+        case let .success(read): data = read
+        case let .failure(failure): throw InventorySourceError(source: path, failure.message("the router.db", path, limit: Self.maximumFileSize))
         }
         self.init(path: path, text: String(decoding: data, as: UTF8.self))
     }

@@ -167,6 +167,56 @@ import TestSupport
         #expect(await runtime.configuration.devices.map(\.name) == ["c1", "c2", "c3"])
     }
 
+    /// A source that answers with no devices where it had some (a token that lost its rights, a
+    /// filter typed wrong, an export cut short) keeps its last good inventory, on disk too, and
+    /// says so; a file that cannot be read as one (a directory) is a failure, not "no devices".
+    @Test func aSourceThatSuddenlyHasNoDevicesKeepsItsLastGood() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("r.db")
+        try "a1:junos\na2:junos\n".write(to: db, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("hosts.d"), withIntermediateDirectories: true)
+        let configuration = try AgentConfiguration(file: ConfigurationFile(path: dir.path + "/agent.conf", text: """
+        [agent]
+        state-directory = \(dir.path)/state
+        [inventory r]
+        type = oxidized
+        file = r.db
+        [inventory ansible]
+        type = ansible
+        file = hosts.d
+        """))
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: .init(label: "test"),
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        await runtime.refreshInventory(force: true)
+        #expect(await runtime.configuration.devices.map(\.name) == ["a1", "a2"])
+        let ansible = await runtime.inventoryStatus["ansible"]
+        #expect(ansible?.error?.contains("is not a regular file") == true, "\(String(describing: ansible))")
+        try "".write(to: db, atomically: true, encoding: .utf8)
+        await runtime.refreshInventory(force: true)
+        #expect(await runtime.configuration.devices.map(\.name) == ["a1", "a2"])
+        let status = await runtime.inventoryStatus["r"]
+        #expect(status?.error?.contains("answered with no devices where it had 2") == true && status?.devices == 2, "\(String(describing: status))")
+        // The kept inventory on disk is still the good one: a restart (another runtime) has it.
+        let restarted = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: .init(label: "test"),
+                                         makeSink: { _ in DirectorySink(root: dir.path + "/out") })
+        #expect(await restarted.configuration.devices.map(\.name) == ["a1", "a2"])
+    }
+
+    /// An inventory CSV over 32 MiB is refused, not read whole (80 MiB took 630 MB).
+    @Test func anOversizedInventoryFileIsRefused() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = dir.appendingPathComponent("big.csv").path
+        FileManager.default.createFile(atPath: csv, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: csv))
+        try handle.write(contentsOf: Data("name,host\n".utf8))
+        let row = Data(String(repeating: "r,192.0.2.1\n", count: 100_000).utf8)
+        while try handle.offset() <= UInt64(InventoryFile.maximumFileSize) { try handle.write(contentsOf: row) }
+        try handle.close()
+        #expect { _ = try InventoryFile(path: csv) } throws: { "\($0)".contains("is larger than 32 MiB") }
+    }
+
     /// Between SIGHUPs a source is read again only when its `refresh` interval has passed.
     @Test func refreshWaitsForTheInterval() async throws {
         let dir = try TestProfiles.temporaryDirectory()
