@@ -223,7 +223,10 @@ public struct AnsibleInventory: Sendable {
                 groups[group]?.variables[key] = value
             case let .children(group):
                 let child = line.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
-                guard self.group(child) else { continue }
+                guard self.group(child) else {
+                    problems.append("\(path):\(lineNumber): child group \(child) skipped: more than \(Self.maximumGroups) groups")
+                    continue
+                }
                 if !(groups[group]?.children.contains(child) ?? true) { groups[group]?.children.append(child) }
             }
         }
@@ -259,7 +262,10 @@ public struct AnsibleInventory: Sendable {
     private mutating func parseYAML(_ text: String) throws(InventorySourceError) {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
-            throw InventorySourceError(source: path, "the Ansible inventory \(path) is not valid YAML: \(error)")
+            // Yams quotes the offending line whole: a one-line JSON export made it 28 MB, in the
+            // log and in `status` at every refresh.
+            let reason = "\(error)"
+            throw InventorySourceError(source: path, "the Ansible inventory \(path) is not valid YAML: \(reason.prefix(300))\(reason.count > 300 ? "..." : "")")
         }
         guard let root else { return }
         guard case let .mapping(top) = root else {
@@ -281,7 +287,11 @@ public struct AnsibleInventory: Sendable {
                 problems.append("\(path): stopped reading: more than \(Self.maximumGroups) groups")
                 return
             }
-            guard self.group(name) else { continue }
+            guard self.group(name) else {
+                // Its hosts are left out: said, not silent (a read with nothing skipped was read whole).
+                problems.append("\(path):\(line): group \(name) skipped: more than \(Self.maximumGroups) groups")
+                continue
+            }
             guard case let .mapping(groupMap) = body else {
                 if case .scalar = body, body.null != nil { continue }
                 problems.append("\(path):\(line): group \(name) skipped: expected hosts:, vars: or children:")

@@ -129,6 +129,23 @@ import TestSupport
         #expect(throws: InventorySourceError.self) { try AnsibleInventory(path: "x.yml", text: "all: {hosts: [unclosed\n") }
     }
 
+    /// More groups than the cap: the hosts of the groups left out are named as skipped, not
+    /// dropped silently (a read with nothing skipped is read whole); a YAML error quotes a few
+    /// hundred characters of the line, not the line (a one-line JSON export made it 28 MB).
+    @Test func ansibleGroupsOverTheCapAreSaidAndErrorsAreShort() throws {
+        let groups = (0..<(AnsibleInventory.maximumGroups + 50)).map { "g\($0):\n  hosts:\n    r\($0):\n      ansible_network_os: junos\n" }
+        let inventory = try AnsibleInventory(path: "many.yml", text: groups.joined())
+        let yield = inventory.yield(source: "m", settings: AnsibleSettings(path: "many.yml"), defaultGroup: "default")
+        let kept = yield.entries.count
+        #expect(kept < AnsibleInventory.maximumGroups + 50)
+        #expect(yield.skipped.count >= AnsibleInventory.maximumGroups + 50 - kept, "\(yield.skipped.prefix(3))")
+        #expect(yield.skipped.allSatisfy { $0.contains("more than \(AnsibleInventory.maximumGroups) groups") })
+        let oneLine = "{\"all\": {\"hosts\": {" + String(repeating: "\"r\": 1, ", count: 50_000) + "]}}"
+        #expect { _ = try AnsibleInventory(path: "export.json.yml", text: oneLine) } throws: { error in
+            "\(error)".count < 600 && "\(error)".contains("is not valid YAML")
+        }
+    }
+
     /// "Billion laughs": aliases nesting a list a billion entries wide, as host variables and as
     /// the children of groups. Read in bounded time; the hosts that are there are kept.
     @Test func ansibleYAMLAliasBombStaysBounded() throws {
