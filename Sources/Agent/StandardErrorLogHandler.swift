@@ -102,6 +102,27 @@ public struct StandardErrorLogHandler: LogHandler {
 
     /// `duration-ms` → `DURATION_MS`; nil for names the journal does not allow or reserves
     /// (its own fields start with `_`; at most 64 characters; not our three).
+    /// `text` with C0 and C1 control characters (not the tab) written out.
+    static func escapingControls(_ text: String) -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            (scalar.value < 0x20 && scalar != "\t") || (0x7F ... 0x9F).contains(scalar.value)
+        }
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            guard isControl(scalar) else { out.unicodeScalars.append(scalar); continue }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\u{1B}": out += "\\e"
+            default:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+            }
+        }
+        return out
+    }
+
     static func journalFieldName(_ key: String) -> String? {
         let name = String(key.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
         guard let first = name.first, first.isLetter, name.count <= 64,
@@ -111,14 +132,16 @@ public struct StandardErrorLogHandler: LogHandler {
 
     /// One line: `<N>message k=v` or `time level label: message k=v`. Line breaks inside the
     /// message or a value are written as `\n`: in the journal each line is an entry of its own, and
-    /// only the first would carry the priority.
+    /// only the first would carry the priority. Other control characters are written as `\e`,
+    /// `\xHH`: values quote what devices send (syslog evidence, rpc-error text), and an escape
+    /// sequence must not reach the terminal of whoever reads the log.
     static func line(format: Format, label: String, level: Logger.Level, message: String, metadata: Logger.Metadata,
                      date: Date = Date()) -> String {
         var text = message
         if !metadata.isEmpty {
             text += " " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
-        text = text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+        text = escapingControls(text)
         switch format {
         case .journal:
             return "<\(syslogPriority(level))>\(text)\n"

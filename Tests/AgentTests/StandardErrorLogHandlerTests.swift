@@ -45,6 +45,16 @@ import TestSupport
         #expect(lines.all == ["<3>first\\nsecond reply=a\\r\\nb\n"])
     }
 
+    /// Syslog evidence and rpc-error text quote what a device (or whoever spoofs its address)
+    /// sends: an escape sequence reaches no terminal through the log.
+    @Test func controlCharactersFromDevicesAreWrittenOut() {
+        let lines = Lines()
+        logger(.plain, lines).warning("event", metadata: ["evidence": "KERNEL_PANIC \u{1B}[2J\u{1B}]0;owned\u{07}\u{9B}x\ttab"])
+        let line = lines.all.first ?? ""
+        #expect(line.hasSuffix("evidence=KERNEL_PANIC \\e[2J\\e]0;owned\\x07\\x9bx\ttab\n"), "\(line)")
+        #expect(!line.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B })
+    }
+
     @Test func plainLinesHaveTimeLevelAndLabel() throws {
         let lines = Lines()
         logger(.plain, lines).warning("outbox moved", metadata: ["from": "/a"])
