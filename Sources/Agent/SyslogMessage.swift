@@ -34,7 +34,12 @@ public struct SyslogMessage: Sendable, Equatable {
     public var eventTag: String? {
         if let messageID, Self.isTag(messageID) { return messageID }
         guard let colon = text.firstIndex(of: ":") else { return nil }
-        let word = String(text[..<colon])
+        var word = String(text[..<colon])
+        // `explicit-priority` writes `%FACILITY-SEVERITY-TAG`.
+        if word.hasPrefix("%") {
+            let parts = word.dropFirst().split(separator: "-", maxSplits: 2)
+            if parts.count == 3, parts[1].allSatisfy(\.isNumber) { word = String(parts[2]) }
+        }
         return Self.isTag(word) ? word : nil
     }
 
@@ -75,12 +80,11 @@ public struct SyslogMessage: Sendable, Equatable {
             if rest.hasPrefix("\u{FEFF}") { rest = rest.dropFirst() }
             text = String(rest)
         } else {
-            // BSD: "Mmm dd hh:mm:ss HOST TAG[pid]: text". The timestamp is 15 characters.
+            // BSD: "Mmm dd hh:mm:ss HOST TAG[pid]: text"; Junos's `time-format` may add the
+            // year ("Mmm dd yyyy hh:mm:ss") and milliseconds ("hh:mm:ss.mmm").
             messageID = nil
-            let stamp = rest.prefix(15)
-            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            if stamp.count == 15, months.contains(String(stamp.prefix(3))), stamp.dropFirst(3).first == " " {
-                rest = rest.dropFirst(15).drop { $0 == " " }
+            if let afterStamp = Self.afterBSDTimestamp(rest) {
+                rest = afterStamp.drop { $0 == " " }
                 let host = rest.prefix { $0 != " " }
                 rest = rest.dropFirst(host.count).drop { $0 == " " }
                 hostname = host.isEmpty ? nil : String(host)
@@ -98,6 +102,30 @@ public struct SyslogMessage: Sendable, Equatable {
             }
             text = String(rest)
         }
+    }
+
+    /// What follows a BSD timestamp at the start of `text` (nil when there is none): month, day,
+    /// an optional year, and the time with optional fractions.
+    static func afterBSDTimestamp(_ text: Substring) -> Substring? {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard months.contains(String(text.prefix(3))), text.dropFirst(3).first == " " else { return nil }
+        var rest = text.dropFirst(3).drop { $0 == " " }
+        let day = rest.prefix { $0.isNumber }
+        guard (1 ... 2).contains(day.count) else { return nil }
+        rest = rest.dropFirst(day.count)
+        guard rest.first == " " else { return nil }
+        rest = rest.drop { $0 == " " }
+        var word = rest.prefix { $0 != " " }
+        if word.count == 4, word.allSatisfy(\.isNumber) {
+            rest = rest.dropFirst(4).drop { $0 == " " }
+            word = rest.prefix { $0 != " " }
+        }
+        // hh:mm:ss, then optional fractions.
+        let clock = word.prefix(8)
+        guard clock.count == 8, clock.enumerated().allSatisfy({ index, c in index == 2 || index == 5 ? c == ":" : c.isNumber }) else { return nil }
+        let fraction = word.dropFirst(8)
+        guard fraction.isEmpty || (fraction.first == "." && fraction.dropFirst().allSatisfy(\.isNumber)) else { return nil }
+        return rest.dropFirst(word.count)
     }
 
     /// `[id name="value" ...]...` or `-`, one pass, bounded.

@@ -51,13 +51,20 @@ public struct SyslogRule: Sendable, Equatable {
     /// `switchover`, `alarm`...) make poll and syslog sightings of one incident one event.
     public var kind: String
 
-    public init(_ match: Match, kind: String) {
+    /// Whether the operator's own commands and logins (`UI_*` tags: `UI_CMDLINE_READ_LINE` quotes
+    /// every command typed) never match: the default text rules' paths also appear in `file
+    /// delete /var/tmp/rpd.core.0.gz`, and cleaning up a core raised a core-dump incident.
+    public var skipsUserInterface = false
+
+    public init(_ match: Match, kind: String, skipsUserInterface: Bool = false) {
         self.match = match
         self.kind = kind
+        self.skipsUserInterface = skipsUserInterface
     }
 
     /// Whether `message` matches.
     public func matches(_ message: SyslogMessage) -> Bool {
+        if skipsUserInterface, let tag = message.eventTag, tag.hasPrefix("UI_") { return false }
         switch match {
         case let .tag(tag): return message.eventTag == tag
         case let .text(pattern):
@@ -73,8 +80,8 @@ public struct SyslogRule: Sendable, Equatable {
         SyslogRule(.tag("RPD_SCHED_SLIP"), kind: "rpd-sched-slip"),
         SyslogRule(.tag("KERNEL_PANIC"), kind: "kernel-panic"),
         // "Core dumped" lines and dumpd's "... saved in /var/tmp/rpd.core.0.gz".
-        SyslogRule(.text("*/var/tmp/*.core*"), kind: "core-dump"),
-        SyslogRule(.text("*/var/crash/*core*"), kind: "core-dump"),
+        SyslogRule(.text("*/var/tmp/*.core*"), kind: "core-dump", skipsUserInterface: true),
+        SyslogRule(.text("*/var/crash/*core*"), kind: "core-dump", skipsUserInterface: true),
     ]
 }
 

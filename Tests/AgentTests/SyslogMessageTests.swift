@@ -27,6 +27,29 @@ import Testing
         #expect(core.eventTag == nil && core.text.hasSuffix("(core dumped)"))
     }
 
+    /// Junos's `time-format millisecond`, `time-format year` and `explicit-priority`: the tag is
+    /// found in each (it was missed: the timestamp cut at 15 characters made `.123` the host).
+    @Test func junosTimeFormatsAndExplicitPriority() throws {
+        for line in ["<0>Dec  4 19:40:00.123 r1 kernel: KERNEL_PANIC: panic",
+                     "<0>Dec  4 2026 19:40:00 r1 kernel: KERNEL_PANIC: panic",
+                     "<0>Dec  4 2026 19:40:00.123 r1 kernel: KERNEL_PANIC: panic",
+                     "<0>Dec  4 19:40:00 r1 kernel: %KERN-0-KERNEL_PANIC: panic"] {
+            let m = try SyslogMessage(parsing: Array(line.utf8))
+            #expect(m.hostname == "r1" && m.appName == "kernel" && m.eventTag == "KERNEL_PANIC", "\(line): \(m)")
+        }
+    }
+
+    /// The default core-dump rules match the paths of core files, but not the operator's own
+    /// commands that name them (cleaning up a core raised a core-dump incident).
+    @Test func defaultCoreRulesSkipTheOperatorsCommands() throws {
+        func kind(_ line: String) throws -> String? {
+            let message = try SyslogMessage(parsing: Array(line.utf8))
+            return SyslogRule.defaults.first { $0.matches(message) }?.kind
+        }
+        #expect(try kind("<10>Dec  4 19:40:00 r1 dumpd: rpd core saved in /var/tmp/rpd.core.0.gz") == "core-dump")
+        #expect(try kind("<14>Dec  4 19:41:00 r1 mgd[77]: UI_CMDLINE_READ_LINE: User 'ops', command 'file delete /var/tmp/rpd.core.0.gz '") == nil)
+    }
+
     @Test func rfc5424WithoutStructuredDataAsLoggerSendsIt() throws {
         let m = try SyslogMessage(parsing: Array("<13>1 2026-12-04T19:40:00.000000+00:00 agent-host care - KERNEL_PANIC [timeQuality tzKnown=\"1\"] \u{FEFF}panic: page fault".utf8))
         #expect(m.eventTag == "KERNEL_PANIC" && m.text == "panic: page fault")
