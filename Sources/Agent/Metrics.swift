@@ -156,7 +156,7 @@ public struct AgentMetrics: Sendable, Equatable {
             }
         }
         if !syslogMessages.isEmpty {
-            out += "# HELP care_agent_syslog_messages_total Syslog messages received, by result (event: matched an event tag; ignored: no tag matched; unknown-sender: no inventory device; malformed: not syslog; oversize: over the size limit).\n"
+            out += "# HELP care_agent_syslog_messages_total Syslog messages received, by result (event: matched an event tag; ignored: no tag matched; unknown-sender: no inventory device; malformed: not syslog; oversize: over the size limit; overload: too many incident responses waiting; connection-refused: a TCP connection closed at once, max-connections or its address's share reached).\n"
             out += "# TYPE care_agent_syslog_messages_total counter\n"
             for result in SyslogResult.allCases {
                 out += "care_agent_syslog_messages_total{result=\"\(result.rawValue)\"} \(syslogMessages[result] ?? 0)\n"

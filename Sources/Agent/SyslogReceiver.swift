@@ -20,6 +20,8 @@ public enum SyslogResult: String, CaseIterable, Sendable {
     case oversize
     /// Dropped because too many incident responses were already waiting (a flood).
     case overload
+    /// A TCP connection closed at once: `max-connections` reached, or its address's share of it.
+    case connectionRefused = "connection-refused"
 }
 
 /// Why the syslog receiver cannot start; says what to change.
@@ -50,6 +52,9 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
     private let lock = NSLock()
     private var responses = 0
     private var connections = 0
+    /// Open TCP connections per sender address, and those from addresses no device has.
+    private var connectionsByAddress: [String: Int] = [:]
+    private var strangerConnections = 0
     private var unknownSinceNote = 0
     private var lastUnknownNote: Date?
     private var lastRefusalNote: Date?
@@ -251,19 +256,38 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
                 }
                 let (client, peer) = accepted
                 guard let peer else { close(client); continue }
-                let admitted: Bool = lock.withLock {
-                    guard connections < settings.maxConnections else { return false }
+                // Anyone who can reach the port could hold every connection (silent, for the
+                // idle timeout) and lock the devices out: one address holds at most an eighth of
+                // them, and addresses no device has at most half.
+                let (configuration, generation) = await runtime.configurationWithDevicesGeneration
+                let stranger = device(for: peer.host, hostname: nil, configuration: configuration, devicesGeneration: generation,
+                                      settings: settings) == nil && !Self.isDeviceAddress(peer.host, addressIndex: lock.withLock { addressIndex?.byAddress })
+                let perAddress = max(1, settings.maxConnections / 8), strangers = max(1, settings.maxConnections / 2)
+                let refusal: String? = lock.withLock {
+                    if connections >= settings.maxConnections { return "max-connections reached" }
+                    if connectionsByAddress[peer.host, default: 0] >= perAddress { return "this address holds its share (\(perAddress)) of max-connections" }
+                    if stranger, strangerConnections >= strangers {
+                        return "addresses no inventory device has hold their share (\(strangers)) of max-connections"
+                    }
                     connections += 1
-                    return true
+                    connectionsByAddress[peer.host, default: 0] += 1
+                    if stranger { strangerConnections += 1 }
+                    return nil
                 }
-                guard admitted else {
+                if let refusal {
                     close(client)
-                    noteRefusedConnection(from: peer, limit: settings.maxConnections)
+                    count(.connectionRefused)
+                    noteRefusedConnection(from: peer, limit: settings.maxConnections, why: refusal)
                     continue
                 }
                 group.addTask {
                     await self.serve(client, from: peer, idleTimeout: settings.idleTimeout)
-                    self.lock.withLock { self.connections -= 1 }
+                    self.lock.withLock {
+                        self.connections -= 1
+                        self.connectionsByAddress[peer.host, default: 1] -= 1
+                        if self.connectionsByAddress[peer.host] == 0 { self.connectionsByAddress[peer.host] = nil }
+                        if stranger { self.strangerConnections -= 1 }
+                    }
                 }
             }
         }
@@ -386,6 +410,12 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
         return candidates.first { [hostname, short].contains($0.name.lowercased()) || $0.host.lowercased() == hostname }
     }
 
+    /// Whether some device's host is `address` (several devices on it: `device(for:)` needs a
+    /// hostname to pick one, but the sender is a device all the same).
+    static func isDeviceAddress(_ address: String, addressIndex: [String: [Device]]?) -> Bool {
+        !(addressIndex?[address]?.isEmpty ?? true)
+    }
+
     // MARK: - Counting and bounded notes
 
     /// Counted here and handed to the runtime's metrics by ``flushMetrics()``: no task per message.
@@ -410,7 +440,7 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
         ])
     }
 
-    private func noteRefusedConnection(from peer: SocketAddress, limit: Int) {
+    private func noteRefusedConnection(from peer: SocketAddress, limit: Int, why: String) {
         let now = Date()
         let log: Bool = lock.withLock {
             if let last = lastRefusalNote, now.timeIntervalSince(last) < 60 { return false }
@@ -418,7 +448,7 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
             return true
         }
         if log {
-            logger.warning("syslog connection refused: max-connections reached", metadata: ["peer": "\(peer)", "max-connections": "\(limit)"])
+            logger.warning("syslog connection refused: \(why)", metadata: ["peer": "\(peer)", "max-connections": "\(limit)"])
         }
     }
 

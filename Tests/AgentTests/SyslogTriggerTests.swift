@@ -445,12 +445,13 @@ import TestSupport
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let port = try SSHDHarness.freePort(on: "127.0.0.1")
-        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "192.0.2.1")])
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "127.0.0.1")])
         configuration.agent.stateDirectory = dir.path + "/state"
         configuration.agent.outbox = dir.path + "/outbox"
         var settings = SyslogSettings()
         settings.listen = [.tcp(host: "127.0.0.1", port: port)]
-        settings.maxConnections = 2
+        // One address holds at most an eighth: two connections from the device's address.
+        settings.maxConnections = 16
         settings.idleTimeout = .seconds(3)
         configuration.syslog = settings
         let lines = LineStore()
@@ -477,7 +478,7 @@ import TestSupport
             }
             return false
         }
-        #expect(await logged { $0.contains("syslog connection refused: max-connections reached") && $0.contains("max-connections=2") })
+        #expect(await logged { $0.contains("syslog connection refused: this address holds its share (2) of max-connections") && $0.contains("max-connections=16") })
         #expect(await !closedByPeer(first, within: 0.5), "the connections within the cap stay open")
         // A stream that is not syslog framing is closed; its slot goes to the next connection.
         _ = "12x".withCString { send(second, $0, 3, Int32(MSG_NOSIGNAL)) }
@@ -490,6 +491,54 @@ import TestSupport
         // Idle connections go after idle-timeout (3 s here).
         #expect(await closedByPeer(first, within: 6), "an idle connection is closed after idle-timeout")
         #expect(await closedByPeer(fourth, within: 6))
+    }
+
+    /// A TCP connection from 127.0.0.1 (the default) or another loopback address.
+    func connectTCP(_ port: Int, from source: String) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let local = try #require(SocketAddress(host: source, port: 0))
+        try #require(local.withSockaddr { bind(fd, $0, $1) } == 0, "bind \(source): \(String(cString: strerror(errno)))")
+        let address = try #require(SocketAddress(host: "127.0.0.1", port: port))
+        try #require(address.withSockaddr { connect(fd, $0, $1) } == 0, "connect: \(String(cString: strerror(errno)))")
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    /// Hosts that are no device (any host that reaches the port) holding silent connections
+    /// cannot lock a device out: each address holds an eighth of max-connections, and addresses
+    /// no device has half of them together.
+    @Test func strangersCannotTakeEveryConnection() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try SSHDHarness.freePort(on: "127.0.0.1")
+        var configuration = AgentConfiguration(devices: [Device(name: "r1", host: "127.0.0.1")])
+        configuration.agent.stateDirectory = dir.path + "/state"
+        configuration.agent.outbox = dir.path + "/outbox"
+        var settings = SyslogSettings()
+        settings.listen = [.tcp(host: "127.0.0.1", port: port)]
+        settings.maxConnections = 16
+        configuration.syslog = settings
+        let runtime = try AgentRuntime(configuration: configuration, configurationPath: nil, logger: Logger.test,
+                                       makeSink: { _ in DirectorySink(root: dir.path + "/results") })
+        let receiver = SyslogReceiver(runtime: runtime, logger: Logger.test, responder: IncidentResponder(runtime: runtime, logger: Logger.test))
+        let task = Task { try await receiver.run() }
+        defer { task.cancel() }
+        while receiver.listening.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        // Six stranger addresses, three connections each: two per address, eight in all.
+        var strangers: [Int32] = []
+        defer { strangers.forEach { close($0) } }
+        for host in 2 ... 7 {
+            for _ in 0 ..< 3 { strangers.append(try connectTCP(port, from: "127.0.0.\(host)")) }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        var open = 0
+        for fd in strangers where await !closedByPeer(fd, within: 0.2) { open += 1 }
+        #expect(open == 8, "\(open) stranger connections stayed open")
+        // The device's own connection is admitted and stays.
+        let device = try connectTCP(port, from: "127.0.0.1")
+        defer { close(device) }
+        #expect(await !closedByPeer(device, within: 0.5))
     }
 }
 
