@@ -44,8 +44,9 @@ struct ConfigCommand: ParsableCommand {
                 throw ExitCode(2)
             }
             let service = geteuid() == 0 ? ServiceUser(name: user) : nil
-            var problems: [String] = []
-            for file in Self.files(configuration, reportsData: try? ReportCommand.Common.reportsSection(path: config)?.entries.last { $0.key == "data-directory" }?.value) {
+            var problems = Self.credentialProblems(configuration)
+            for file in Self.files(configuration, base: (config as NSString).deletingLastPathComponent,
+                                   reportsData: try? ReportCommand.Common.reportsSection(path: config)?.entries.last { $0.key == "data-directory" }?.value) {
                 if let problem = file.problem(for: service) { problems.append("\(file.use) \(file.path): \(problem)") }
             }
             for line in problems { Console.error("\(config): \(line)") }
@@ -53,8 +54,13 @@ struct ConfigCommand: ParsableCommand {
                 Console.error("\(config): \(problems.count) problem\(problems.count == 1 ? "" : "s")")
                 throw ExitCode(2)
             }
+            var inventoryCredentials: [String] = []
+            for source in configuration.inventorySources {
+                if case let .netbox(settings) = source.kind, let name = settings.tokenCredential { inventoryCredentials.append(name) }
+                if case let .nautobot(settings) = source.kind, let name = settings.tokenCredential { inventoryCredentials.append(name) }
+            }
             let credentials = Set(configuration.groups.values.flatMap { [$0.credentials.passwordCredential, $0.credentials.passphraseCredential] }.compactMap { $0 }
-                + [configuration.upload.tokenCredential].compactMap { $0 })
+                + [configuration.upload.tokenCredential].compactMap { $0 } + inventoryCredentials)
             var summary = "\(config): good: \(configuration.devices.count) devices in \(configuration.groups.count) groups"
             if !configuration.inventorySources.isEmpty { summary += ", \(configuration.inventorySources.count) inventory sources (fetched by the service)" }
             if !credentials.isEmpty { summary += "; systemd credentials the unit must load: \(credentials.sorted().joined(separator: ", "))" }
@@ -104,7 +110,26 @@ struct ConfigCommand: ParsableCommand {
             }
         }
 
-        static func files(_ configuration: AgentConfiguration, reportsData: String?) -> [NamedFile] {
+        /// Groups with devices (or an inventory source that may bring some) that could log in to
+        /// none: no user, or nothing to authenticate with. Every device of theirs would fail.
+        static func credentialProblems(_ configuration: AgentConfiguration) -> [String] {
+            let used = Set(configuration.devices.map(\.group))
+            var problems: [String] = []
+            for group in configuration.groups.values.sorted(by: { $0.name < $1.name }) where used.contains(group.name) || !configuration.inventorySources.isEmpty {
+                guard used.contains(group.name) || configuration.inventorySources.contains(where: { $0.group == group.name }) else { continue }
+                let section = group.name == AgentConfiguration.defaultGroup ? "[defaults]" : "[group \(group.name)]"
+                let credentials = group.credentials
+                if credentials.user?.isEmpty ?? true {
+                    problems.append("\(section): no user: every device of the group would fail (user = NAME, here or in [defaults])")
+                }
+                if credentials.keyFile == nil, credentials.passwordFile == nil, credentials.passwordCredential == nil {
+                    problems.append("\(section): nothing to log in with: give key-file, password-file or password-credential (here or in [defaults])")
+                }
+            }
+            return problems
+        }
+
+        static func files(_ configuration: AgentConfiguration, base: String = "", reportsData: String?) -> [NamedFile] {
             var files: [NamedFile] = []
             func add(_ use: String, _ path: String?, _ kind: NamedFile.Kind) {
                 guard let path, !path.isEmpty, !files.contains(where: { $0.path == path && $0.use == use }) else { return }
@@ -139,6 +164,9 @@ struct ConfigCommand: ParsableCommand {
                 case let .ansible(settings): add("\(section) file", settings.path, .readable)
                 case let .oxidized(settings): add("\(section) file", settings.path, .readable)
                 }
+            }
+            for inventory in configuration.agent.inventoryFiles {
+                add("[agent] inventory", inventory.hasPrefix("/") || base.isEmpty ? inventory : base + "/" + inventory, .readable)
             }
             add("[reports] data-directory", reportsData, .directory)
             return files

@@ -80,6 +80,31 @@ import TestSupport
             chmod(d, 0o755)
             chown(d + "/key", 0, 0)
         }
+        // No user, and nothing to log in with: every device would fail; zero timeouts are refused.
+        try """
+        [agent]
+        state-directory = \(d)/state
+        outbox = \(d)/outbox
+        inventory = fleet.csv
+        [defaults]
+        known-hosts = \(d)/known_hosts
+        [device r1]
+        host = 192.0.2.1
+
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        try "name,host\nr2,192.0.2.2\n".write(toFile: d + "/fleet.csv", atomically: true, encoding: .utf8)
+        let anonymous = try careAgent(["config", "check", "--config", conf], in: dir)
+        #expect(anonymous.status == 2 && anonymous.stderr.contains("[defaults]: no user: every device of the group would fail")
+            && anonymous.stderr.contains("[defaults]: nothing to log in with"), "\(anonymous.stderr)")
+        if geteuid() == 0 {
+            // The inventory CSV is checked as the service's user reads it too.
+            chmod(d + "/fleet.csv", 0o600)
+            let unreadable = try careAgent(["config", "check", "--config", conf, "--user", "nobody"], in: dir)
+            #expect(unreadable.stderr.contains("[agent] inventory \(d)/fleet.csv: not readable by nobody"), "\(unreadable.stderr)")
+        }
+        try write("[group g]\nrpc-timeout = 0s")
+        let zero = try careAgent(["config", "check", "--config", conf], in: dir)
+        #expect(zero.status == 2 && zero.stderr.contains("expected a duration above zero"), "\(zero.stderr)")
         // A [reports] typo: found here, and `report health` says it the same way (exit 2).
         try write("[reports]\ncpu-warnng = 50")
         let typo = try careAgent(["config", "check", "--config", conf], in: dir)
