@@ -477,11 +477,13 @@ public enum ControlClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
+            // Only a collection has a way without the service.
+            let instead = request.command == "collect" ? "; or use --standalone" : ""
             if errno == EACCES {
                 throw ControlError("cannot reach the agent at \(path): permission denied (root and members of the care-agent group may ask it: "
-                    + "usermod -aG care-agent $USER, then log in again; or use --standalone)")
+                    + "usermod -aG care-agent $USER, then log in again\(instead))")
             }
-            throw ControlError("cannot reach the agent at \(path): \(String(cString: strerror(errno))) (is care-agent running? systemctl status care-agent; or use --standalone)")
+            throw ControlError("cannot reach the agent at \(path): \(String(cString: strerror(errno))) (is care-agent running? systemctl status care-agent\(instead))")
         }
         var bytes = Array(try JSONEncoder().encode(request))
         bytes.append(0x0A)

@@ -113,6 +113,18 @@ import TestSupport
         #expect(health.status == 2 && health.stderr.contains("\(conf):11:1: unknown key \"cpu-warnng\" in [reports]"), "\(health.stderr)")
     }
 
+    /// Without the service: status says to start it, and only `collect now` suggests --standalone
+    /// (status has no such option).
+    @Test func unreachableServiceAdviceFitsTheCommand() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let socket = dir.path + "/control.sock"
+        let status = try careAgent(["status", "--socket", socket], in: dir)
+        #expect(status.status == 2 && status.stderr.contains("is care-agent running?") && !status.stderr.contains("--standalone"), "\(status.stderr)")
+        let collect = try careAgent(["collect", "now", "--socket", socket], in: dir)
+        #expect(collect.stderr.contains("or use --standalone"), "\(collect.stderr)")
+    }
+
     /// --inventory with agent.conf treats the CSV as the service treats `inventory =`: a group
     /// agent.conf does not define is an error saying what to add; without agent.conf it is created.
     @Test func inventoryGroupsAgreeWithTheService() throws {
