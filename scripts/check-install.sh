@@ -35,6 +35,24 @@ case "$out" in *"no devices to collect"*) ;; *) fail "the installed agent.conf i
     | grep -q ",software,re0: 15.1F5.15-C1.12,.*,15.1," || fail "report eol with the installed data"
 echo "check-install: install ok"
 
+# An upgrade over it: the configuration and the agent's key are kept; credentials a former unit
+# read from /etc/care-agent/credentials/ are copied to /etc/credstore/ (root's, 0600).
+key_before=$(sha256sum /etc/care-agent/id_ed25519)
+echo "# kept across upgrades" >> /etc/care-agent/agent.conf
+install -d -m 0700 /etc/care-agent/credentials
+echo "device-password" > /etc/care-agent/credentials/netconf-password
+scripts/install.sh --no-start --prefix="$prefix" --binary="$(swift build --show-bin-path)/care-agent" >/dev/null
+grep -q "^# kept across upgrades$" /etc/care-agent/agent.conf || fail "the upgrade replaced agent.conf"
+[ "$(sha256sum /etc/care-agent/id_ed25519)" = "$key_before" ] || fail "the upgrade replaced the agent's SSH key"
+[ "$(stat -c %a:%U /etc/credstore/netconf-password)" = "600:root" ] && [ "$(cat /etc/credstore/netconf-password)" = "device-password" ] \
+    || fail "the old credential was not copied to /etc/credstore (0600 root)"
+rm -rf /etc/care-agent/credentials /etc/credstore/netconf-password
+# A binary that does not run here is refused before anything is replaced, naming the problem.
+out=$(scripts/install.sh --no-start --prefix="$prefix" --binary=/bin/false 2>&1) && fail "install.sh took a binary that does not run"
+case "$out" in *"does not run here"*) ;; *) fail "install.sh did not say why it refused the binary: $out" ;; esac
+[ -x "$prefix/bin/care-agent" ] && "$prefix/bin/care-agent" --version >/dev/null || fail "the refused binary replaced the installed one"
+echo "check-install: upgrade ok"
+
 echo "keep me" > /etc/care-agent/marker
 scripts/uninstall.sh --prefix="$prefix"
 [ ! -e "$prefix/bin/care-agent" ] || fail "binary left after uninstall"

@@ -31,11 +31,22 @@ cd "$(dirname "$0")/.."
 # The Swift runtime and Foundation linked into the binary: it needs only Debian's libraries
 # (libssh2, libxml2, libcurl, OpenSSL, zlib) at run time, not a Swift toolchain, starts in
 # 13 ms instead of 18 and maps ~5 MiB less (docs/performance.md).
+if [ "$BUILD" = yes ] || [ -z "$BINARY" ]; then
+    command -v swift >/dev/null || {
+        echo "install.sh: swift not found: install Swift 6 (README.md), or give a built binary with --binary=PATH" >&2; exit 1; }
+fi
 if [ "$BUILD" = yes ]; then
     swift build -c release --static-swift-stdlib --product care-agent
 fi
 [ -n "$BINARY" ] || BINARY="$(swift build -c release --static-swift-stdlib --show-bin-path)/care-agent"
 [ -x "$BINARY" ] || { echo "install.sh: $BINARY not found; build first" >&2; exit 1; }
+# It runs here, or says which of Debian's libraries it lacks, before anything is replaced.
+if ! "$BINARY" --version >/dev/null 2>&1; then
+    echo "install.sh: $BINARY does not run here:" >&2
+    ldd "$BINARY" 2>&1 | grep "not found" >&2 || true
+    echo "install.sh: install its libraries: apt-get install -y libssh2-1 libxml2 libcurl4 zlib1g" >&2
+    exit 1
+fi
 
 if ! getent group care-agent >/dev/null; then
     groupadd --system care-agent
@@ -65,8 +76,17 @@ fi
 if [ ! -e /etc/credstore ]; then
     install -d -m 0700 -o root -g root /etc/credstore
 fi
-if [ -d /etc/care-agent/credentials ] && [ -n "$(ls -A /etc/care-agent/credentials 2>/dev/null)" ]; then
-    echo "install.sh: note: the unit no longer reads /etc/care-agent/credentials/; move its files to /etc/credstore/ (same names)" >&2
+# An upgrade from a version whose unit read /etc/care-agent/credentials/: its files are copied
+# to /etc/credstore/ (root's, 0600), so that the restart below finds them.
+if [ -d /etc/care-agent/credentials ]; then
+    for old in /etc/care-agent/credentials/*; do
+        [ -f "$old" ] || continue
+        name=$(basename "$old")
+        if [ ! -e "/etc/credstore/$name" ]; then
+            install -m 0600 -o root -g root "$old" "/etc/credstore/$name"
+            echo "install.sh: copied the credential $name to /etc/credstore/ (the unit reads it there now; remove $old when done)"
+        fi
+    done
 fi
 
 # The agent's SSH login key: readable by the agent, not writable by it.
@@ -98,8 +118,15 @@ if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable care-agent.service
     if [ "$START" = yes ]; then
-        systemctl restart care-agent.service
-        systemctl --no-pager status care-agent.service || true
+        # The new binary reads the existing agent.conf and what it names first: a restart into
+        # a configuration it refuses would leave the service down.
+        if "$PREFIX/bin/care-agent" config check --config /etc/care-agent/agent.conf; then
+            systemctl restart care-agent.service
+            systemctl --no-pager status care-agent.service || true
+        else
+            echo "install.sh: not restarted: fix what config check says above, then: systemctl restart care-agent" >&2
+            exit 2
+        fi
     fi
 else
     # A container or an image being built: the unit is in place for when systemd runs.
