@@ -123,7 +123,8 @@ public struct SourceOfTruthSettings: Sendable, Equatable {
         }
         guard let token = line?.trimmingCharacters(in: .whitespaces), !token.isEmpty else {
             throw InventorySourceError(source: source, tokenCredential != nil && tokenFile == nil
-                ? "systemd passed no credential \(tokenCredential!): put the token in /etc/credstore/\(tokenCredential!) (root, mode 0600) and restart care-agent"
+                ? "systemd passed no credential \(tokenCredential!): put the token in /etc/credstore/\(tokenCredential!) (root, mode 0600), "
+                    + "load it with a drop-in (systemctl edit care-agent: [Service] LoadCredential=\(tokenCredential!); the unit loads no inventory token itself) and restart care-agent"
                 : "cannot read a token from \(path) (missing, empty, or not readable by this user)")
         }
         return token
