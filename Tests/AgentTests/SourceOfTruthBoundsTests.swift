@@ -104,6 +104,13 @@ import Testing
         let noDirectory = SourceOfTruthClient(source: InventorySource(name: "sot", kind: .netbox(settings)))
         guard case let .failure(error) = noDirectory.read(environment: [:], get: { _ in Issue.record("no request expected"); return .failed("") }) else { return }
         #expect(error.message.contains("needs $CREDENTIALS_DIRECTORY"))
+        // Under systemd, a credential the unit does not load: the message says how to load it.
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("care-sot-creds-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        guard case let .failure(notLoaded) = noDirectory.read(environment: ["CREDENTIALS_DIRECTORY": empty],
+                                                              get: { _ in Issue.record("no request expected"); return .failed("") }) else { return }
+        #expect(notLoaded.message.contains("LoadCredential=netbox-token") && notLoaded.message.contains("/etc/credstore/netbox-token"), "\(notLoaded.message)")
     }
 
     @Test func aTokenFileOthersCanReadIsRefusedBeforeAnyRequest() throws {
