@@ -286,7 +286,7 @@ public struct AgentConfiguration: Sendable {
             for entry in section.entries { try Self.apply(entry, to: &defaults, fail: fail) }
         }
         groups[AgentConfiguration.defaultGroup] = defaults
-        var inlineDevices: [(Device, Int)] = []
+        var inlineDevices: [(Device, Int, (line: Int, column: Int)?)] = []
         var syslogSourceLines: [ConfigurationFile.Entry] = []
         for section in file.sections {
             switch section.kind {
@@ -340,11 +340,14 @@ public struct AgentConfiguration: Sendable {
                 eventRequests[kind] = requests
             case "device":
                 var device = Device(name: section.name!, host: "")
+                var groupAt: (line: Int, column: Int)?
                 for entry in section.entries {
                     switch entry.key {
                     case "host": device.host = entry.value
                     case "port": device.port = try Self.port(entry, fail: fail)
-                    case "group": device.group = entry.value
+                    case "group":
+                        device.group = entry.value
+                        groupAt = (entry.line, entry.valueColumn)
                     case "proxy-jump":
                         if entry.value == "none" { device.proxyJump = []; break }
                         guard let hops = JumpHost.chain(entry.value) else {
@@ -357,7 +360,7 @@ public struct AgentConfiguration: Sendable {
                 if device.host.isEmpty {
                     throw ConfigurationError(file: path, line: section.line, column: 1, message: "device \(device.name) needs host = ADDRESS")
                 }
-                inlineDevices.append((device, section.line))
+                inlineDevices.append((device, section.line, groupAt))
             case "inventory":
                 let source = try Self.inventorySource(section, path: path, base: base, fail: fail)
                 if let other = inventorySources.first(where: { $0.name == source.name }) {
@@ -369,9 +372,11 @@ public struct AgentConfiguration: Sendable {
             }
         }
         var seen: [String: String] = [:]
-        for (device, line) in inlineDevices {
+        for (device, line, groupAt) in inlineDevices {
             guard groups[device.group] != nil else {
-                throw ConfigurationError(file: path, line: line, column: 1, message: "device \(device.name) is in group \(device.group), which no [group \(device.group)] section defines")
+                // At its `group =` line, the mistake's place (a typo, or a section to add).
+                throw ConfigurationError(file: path, line: groupAt?.line ?? line, column: groupAt?.column ?? 1,
+                                         message: "device \(device.name) is in group \(device.group), which no [group \(device.group)] section defines; add one, or correct the name")
             }
             if let other = seen[device.name] {
                 throw ConfigurationError(file: path, line: line, column: 1, message: "device \(device.name) is already defined at \(other)")

@@ -75,7 +75,7 @@ import TestSupport
         ("[agent]\n  just words\n", "agent.conf:2:13: expected \"key = value\" or a [section] header"),
         ("[group a]\nport = 99999\n", "agent.conf:2:8: expected a TCP port from 1 to 65535, found \"99999\""),
         ("[group a]\nfrobnicate = yes\n", "agent.conf:2:1: unknown key \"frobnicate\" in a group section; see agent.conf.example for the keys"),
-        ("[device r1]\nhost = 192.0.2.1\ngroup = nowhere\n", "agent.conf:1:1: device r1 is in group nowhere, which no [group nowhere] section defines"),
+        ("[device r1]\nhost = 192.0.2.1\ngroup = nowhere\n", "agent.conf:3:9: device r1 is in group nowhere, which no [group nowhere] section defines; add one, or correct the name"),
         ("[group a]\nhost-key-policy = yolo\n", "agent.conf:2:19: expected strict or accept-new, found \"yolo\""),
         ("[group a]\nvalue = \"open\n", "agent.conf:2:14: expected a closing \" for the value started at column 9"),
         ("[agent]\nredact-path = snmp//name\n", "agent.conf:2:15: expected a statement path such as snmp/trap-group/name, found \"snmp//name\": it has an empty statement name (a leading, trailing or double /)"),
