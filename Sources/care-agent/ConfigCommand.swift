@@ -137,13 +137,17 @@ struct ConfigCommand: ParsableCommand {
             }
             // Only groups with devices: a group nothing uses is never read.
             let used = Set(configuration.devices.map(\.group))
+            let defaults = configuration.groups[AgentConfiguration.defaultGroup]
             for group in configuration.groups.values.sorted(by: { $0.name < $1.name }) where used.contains(group.name) || !configuration.inventorySources.isEmpty {
                 let section = group.name == AgentConfiguration.defaultGroup ? "[defaults]" : "[group \(group.name)]"
-                add("\(section) key-file", group.credentials.keyFile, .secret)
-                add("\(section) passphrase-file", group.credentials.passphraseFile, .secret)
-                add("\(section) password-file", group.credentials.passwordFile, .secret)
-                add("\(section) proxy-jump-key-file", group.proxyJumpKeyFile, .secret)
-                add("\(section) known-hosts", group.knownHosts, .knownHosts(strict: group.hostKeyPolicy == .strict))
+                // A group starts from [defaults]: a value it holds as [defaults] does was written
+                // there, and is named there (once, however many groups take it).
+                func from(_ value: String?, _ inherited: String?) -> String { value != nil && value == inherited ? "[defaults]" : section }
+                add("\(from(group.credentials.keyFile, defaults?.credentials.keyFile)) key-file", group.credentials.keyFile, .secret)
+                add("\(from(group.credentials.passphraseFile, defaults?.credentials.passphraseFile)) passphrase-file", group.credentials.passphraseFile, .secret)
+                add("\(from(group.credentials.passwordFile, defaults?.credentials.passwordFile)) password-file", group.credentials.passwordFile, .secret)
+                add("\(from(group.proxyJumpKeyFile, defaults?.proxyJumpKeyFile)) proxy-jump-key-file", group.proxyJumpKeyFile, .secret)
+                add("\(from(group.knownHosts, defaults?.knownHosts)) known-hosts", group.knownHosts, .knownHosts(strict: group.hostKeyPolicy == .strict))
             }
             let upload = configuration.upload
             add("[upload] token-file", upload.tokenFile, .secret)

@@ -80,6 +80,13 @@ import TestSupport
             chmod(d, 0o755)
             chown(d + "/key", 0, 0)
         }
+        // A group that takes the key from [defaults]: the problem is named where the value is written, once.
+        chmod(d + "/key", 0o644)
+        try write("[group core]\n[device r2]\nhost = 192.0.2.2\ngroup = core")
+        let inherited = try careAgent(["config", "check", "--config", conf], in: dir)
+        #expect(inherited.stderr.components(separatedBy: "[defaults] key-file \(d)/key: refusing").count == 2
+            && !inherited.stderr.contains("[group core] key-file"), "\(inherited.stderr)")
+        chmod(d + "/key", 0o600)
         // No user, and nothing to log in with: every device would fail; zero timeouts are refused.
         try """
         [agent]
