@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Yams
 
@@ -42,8 +43,8 @@ public struct AnsibleInventory: Sendable {
 
     /// Reads `path`, INI or YAML (by the `.yml`/`.yaml` extension, else by content).
     public init(path: String) throws(InventorySourceError) {
-        let data: Data
-        switch BoundedFile.read(path, limit: Self.maximumFileSize) {
+        let data: [UInt8]
+        switch BoundedFile.contents(of: path, limit: Self.maximumFileSize) {
         case let .success(read): data = read
         case let .failure(failure): throw InventorySourceError(source: path, failure.message("the Ansible inventory", path, limit: Self.maximumFileSize))
         }

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 
 /// A device inventory as CSV (RFC 4180 quoting): a header naming at least `name` and `host`,
@@ -21,8 +22,8 @@ public struct InventoryFile: Sendable {
     /// Reads `path`. With `skippingBadRows`, a bad row is left out and reported in ``skipped``
     /// instead of failing the whole file (a missing file or header still fails).
     public init(path: String, skippingBadRows: Bool = false) throws(ConfigurationError) {
-        let data: Data
-        switch BoundedFile.read(path, limit: Self.maximumFileSize) {
+        let data: [UInt8]
+        switch BoundedFile.contents(of: path, limit: Self.maximumFileSize) {
         case let .success(read): data = read
         case let .failure(.unreadable(code)) where code == ENOENT || code == EACCES:
             throw ConfigurationError(file: path, line: 0, column: 0, message: "cannot read the inventory (missing, or not readable by this user)")

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 
 /// An Oxidized `router.db`: one device per line, fields split by a delimiter (Oxidized's
@@ -11,8 +12,8 @@ public struct RouterDB: Sendable {
     public static let maximumFileSize = 32 << 20
 
     public init(path: String) throws(InventorySourceError) {
-        let data: Data
-        switch BoundedFile.read(path, limit: Self.maximumFileSize) {
+        let data: [UInt8]
+        switch BoundedFile.contents(of: path, limit: Self.maximumFileSize) {
         case let .success(read): data = read
         case let .failure(failure): throw InventorySourceError(source: path, failure.message("the router.db", path, limit: Self.maximumFileSize))
         }

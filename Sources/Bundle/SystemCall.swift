@@ -37,28 +37,12 @@ enum SystemCall {
 
     /// Reads a whole file, refusing files larger than `limit`.
     static func readFile(_ path: String, limit: Int) throws(BundleError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw .unreadableFile(path: path, reason: message(errno)) }
-        defer { close(fd) }
-        var info = stat()
-        if fstat(fd, &info) != 0 { throw .unreadableFile(path: path, reason: message(errno)) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .unreadableFile(path: path, reason: "not a regular file") }
-        guard Int(info.st_size) <= limit else {
-            throw .tooLarge("the file is \(info.st_size) bytes, more than the limit of \(limit)")
+        switch BoundedFile.contents(of: path, limit: limit) {
+        case let .success(bytes): return bytes
+        case let .failure(.unreadable(code)): throw .unreadableFile(path: path, reason: message(code))
+        case .failure(.notAFile): throw .unreadableFile(path: path, reason: "not a regular file")
+        case let .failure(.tooLarge(size)): throw .tooLarge("the file is \(size) bytes, more than the limit of \(limit)")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .unreadableFile(path: path, reason: message(errno))
-            }
-            if n == 0 { break }
-            filled += n
-        }
-        bytes.removeLast(bytes.count - filled)
-        return bytes
     }
 
     /// fsync of a directory so a rename/link in it survives a power cut.

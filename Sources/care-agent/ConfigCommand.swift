@@ -115,8 +115,8 @@ struct ConfigCommand: ParsableCommand {
         static func credentialProblems(_ configuration: AgentConfiguration) -> [String] {
             let used = Set(configuration.devices.map(\.group))
             var problems: [String] = []
-            for group in configuration.groups.values.sorted(by: { $0.name < $1.name }) where used.contains(group.name) || !configuration.inventorySources.isEmpty {
-                guard used.contains(group.name) || configuration.inventorySources.contains(where: { $0.group == group.name }) else { continue }
+            for group in configuration.groups.values.sorted(by: { $0.name < $1.name })
+            where used.contains(group.name) || configuration.inventorySources.contains(where: { $0.group == group.name }) {
                 let section = group.name == AgentConfiguration.defaultGroup ? "[defaults]" : "[group \(group.name)]"
                 let credentials = group.credentials
                 if credentials.user?.isEmpty ?? true {
