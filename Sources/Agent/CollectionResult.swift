@@ -173,12 +173,16 @@ public struct DeviceResult: Codable, Sendable {
     /// this one's with the missing one of the two taken from the last good ones otherwise.
     public var bestFacts: (facts: DeviceFacts, collected: Date) {
         guard !identifiesDevice, let lastGood else { return (facts, started) }
-        if facts.software == nil && facts.inventory == nil { return (lastGood.facts, lastGood.collected) }
+        if bestFactsAreLastGood { return (lastGood.facts, lastGood.collected) }
         var merged = facts
         if merged.software == nil { merged.software = lastGood.facts.software }
         if merged.inventory == nil { merged.inventory = lastGood.facts.inventory }
         return (merged, started)
     }
+
+    /// Whether ``bestFacts`` are wholly an earlier collection's (this one has neither software
+    /// nor inventory): reports then say this collection failed rather than show them as today's.
+    public var bestFactsAreLastGood: Bool { lastGood != nil && facts.software == nil && facts.inventory == nil }
 
     public var duration: Duration { .milliseconds(Int64(finished.timeIntervalSince(started) * 1000)) }
 

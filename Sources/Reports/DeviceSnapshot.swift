@@ -19,6 +19,14 @@ public struct DeviceSnapshot: Sendable {
     public var source: String
     /// Why the configuration could not be read, when it was in the bundle but unreadable.
     public var configurationProblem: String?
+    /// The RPCs the collection asked, nil when the source does not say (facts alone): a fact
+    /// missing for an RPC never asked was left out by configuration, not lost.
+    public var askedRPCs: Set<String>?
+    /// Why each asked RPC that failed gave nothing (`get-alarm-information` → `timeout`).
+    public var failedRPCs: [String: String] = [:]
+    /// Set when these facts are older than the device's latest collection, which failed: why,
+    /// and when it ran. Health says so rather than show old facts as today's.
+    public var latestFailure: (reason: String, at: Date)?
 
     public init(device: String, hostname: String? = nil, collected: Date, facts: DeviceFacts,
                 configuration: ConfigStatement? = nil, source: String, configurationProblem: String? = nil) {
@@ -60,6 +68,14 @@ public struct DeviceSnapshot: Sendable {
                   hostname: contents.facts.software?.hostname ?? contents.device.hostname,
                   collected: contents.started, facts: contents.facts, configuration: configuration,
                   source: source, configurationProblem: problem)
+        askedRPCs = Set(contents.outcomes.map(\.rpc))
+        for outcome in contents.outcomes where outcome.status.isFailure {
+            failedRPCs[outcome.rpc] = outcome.message.map { "\(outcome.status.rawValue): \($0)" } ?? outcome.status.rawValue
+        }
+        if let problem = bundle.factsDecodingError {
+            // Every reply arrived and nothing of it is readable here: each fact says so.
+            for kind in FactKind.allCases where failedRPCs[kind.rpc] == nil { failedRPCs[kind.rpc] = "facts.json not readable: \(problem)" }
+        }
         if self.facts.software == nil, let model = contents.device.model {
             // Keep the manifest's model for platform matching when facts did not decode.
             self.facts.software = SoftwareInformation(hostname: contents.device.hostname, model: model)

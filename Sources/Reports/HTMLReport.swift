@@ -53,7 +53,8 @@ public enum HTMLReport {
         th.classList.add(asc?'asc':'desc');var body=table.tBodies[0];var rows=Array.prototype.slice.call(body.rows);
         rows.sort(function(a,b){var x=a.cells[col].getAttribute('data-sort')||a.cells[col].textContent;
           var y=b.cells[col].getAttribute('data-sort')||b.cells[col].textContent;
-          var nx=parseFloat(x),ny=parseFloat(y);var r=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?r:-r});
+          var d=/^\\d{4}-\\d\\d-\\d\\d/,nx=parseFloat(x),ny=parseFloat(y);
+          var r=(d.test(x)&&d.test(y))?(x<y?-1:x>y?1:0):(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?r:-r});
         rows.forEach(function(r){body.appendChild(r)});});});
     });
     document.querySelectorAll('input.filter').forEach(function(input){
@@ -151,12 +152,20 @@ public enum HTMLReport {
 
     static func health(_ r: HealthReport) -> String {
         let rows = r.findings.map { f in
-            (f.severity.rawValue, [(f.severity.rawValue, "flag"), (f.device, nil), (f.check, nil), (f.message, "reason"), (f.fact, nil),
-                                   (f.value, nil), (f.threshold, nil)] as [(String?, String?)])
+            (f.severity.rawValue, [(f.severity.rawValue, "flag"), (f.device, nil), (f.check, nil), (f.message, "reason"), (f.action, "reason"),
+                                   (f.fact, nil), (f.value, nil), (f.threshold, nil)] as [(String?, String?)])
         }
-        let sections = "<h2>Findings</h2>\n" + table(id: "health", headers: ["Severity", "Device", "Check", "Finding", "Fact", "Value", "Threshold"], rows: rows)
+        var sections = "<h2>Findings</h2>\n" + table(id: "health", headers: ["Severity", "Device", "Check", "Finding", "What to do", "Fact", "Value", "Threshold"], rows: rows)
+        let dateFormat = ISO8601DateFormatter()
+        let deviceRows = r.devices.map { d in
+            let state = d.worst?.rawValue ?? "ok"
+            return (d.worst?.rawValue ?? "supported", [(state, "flag"), (d.device, nil), (d.model, nil), (dateFormat.string(from: d.collected), nil),
+                                                       (d.notChecked.isEmpty ? "everything" : "all but " + d.notChecked.joined(separator: ", "), nil)] as [(String?, String?)])
+        }
+        sections += "<h2>Devices</h2>\n" + table(id: "devices", headers: ["Worst", "Device", "Model", "Collected", "Checked"], rows: deviceRows)
         return page(title: "care-agent health report", summary: [
             ("devices", "\(r.deviceCount)"), ("critical", "\(r.count(.critical))"), ("warning", "\(r.count(.warning))"), ("info", "\(r.count(.info))"),
+            ("devices without findings", "\(r.devices.filter { $0.worst == nil }.count)"),
         ], sections: sections)
     }
 }

@@ -127,16 +127,24 @@ public enum ReportRenderer {
         switch format {
         case .json: return json(report.findings)
         case .csv:
-            return csv(["device", "severity", "check", "fact", "value", "threshold", "message"],
-                       report.findings.map { [$0.device, $0.severity.rawValue, $0.check, $0.fact, $0.value, $0.threshold, $0.message] })
+            return csv(["device", "severity", "check", "fact", "value", "threshold", "message", "action"],
+                       report.findings.map { [$0.device, $0.severity.rawValue, $0.check, $0.fact, $0.value, $0.threshold, $0.message, $0.action] })
         case .text:
             var out = "Health report: \(report.deviceCount) devices; \(report.count(.critical)) critical, \(report.count(.warning)) warning, \(report.count(.info)) info\n"
-            var devices: [String] = []
-            for f in report.findings where !devices.contains(f.device) { devices.append(f.device) }
-            for device in devices {
-                out += "\n\(t(device))\n"
-                for f in report.findings where f.device == device {
+            let dateFormat = ISO8601DateFormatter()
+            // Every device, a clean one too: "no findings" is an answer, a missing device is not.
+            var names = report.devices.map(\.device), seen = Set(names)
+            for f in report.findings where seen.insert(f.device).inserted { names.append(f.device) }
+            let byDevice = Dictionary(grouping: report.findings, by: \.device)
+            let summaries = Dictionary(report.devices.map { ($0.device, $0) }, uniquingKeysWith: { a, _ in a })
+            for name in names {
+                let device = summaries[name]
+                out += "\n\(t(name))\(device?.model.map { " (\(t($0)))" } ?? "")\(device.map { ", collected \(dateFormat.string(from: $0.collected))" } ?? "")\n"
+                let own = byDevice[name] ?? []
+                if own.isEmpty { out += "  no findings\n" }
+                for f in own {
                     out += "  \(f.severity.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(t(f.message)) [\(t(f.fact)) = \(t(f.value))\(f.threshold.map { ", threshold \(t($0))" } ?? "")]\n"
+                    if let action = f.action { out += "           → \(t(action))\n" }
                 }
             }
             return out

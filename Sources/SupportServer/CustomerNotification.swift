@@ -93,8 +93,16 @@ public struct CustomerNotification: Codable, Sendable {
                                  detail: "end of support \(i.endOfSupport?.description ?? "unknown")\(i.replacement.map { "; replacement \($0)" } ?? "") (\(i.source))"))
         }
         for f in health.findings where f.severity != .info {
-            // A threshold finding is one item whatever its value; an alarm or core file is one per what it names.
-            let key = "health|\(k(f.device))|\(k(f.check))|\(k(f.fact))" + (f.threshold == nil ? "|\(k(f.value))|\(k(f.message))" : "")
+            // A threshold finding is one item whatever its value, and so is a check that could not
+            // be made or a failed collection (whatever the reason says); a core file is one per
+            // file; an alarm one per what it names.
+            let identity: String
+            switch f.check {
+            case _ where f.threshold != nil, "not-collected", "collection": identity = ""
+            case "core-dump": identity = "|\(k(f.value))"
+            default: identity = "|\(k(f.value))|\(k(f.message))"
+            }
+            let key = "health|\(k(f.device))|\(k(f.check))|\(k(f.fact))" + identity
             add(NotificationItem(key: key, kind: .health, device: f.device, change: .new, state: f.severity.rawValue, previous: nil,
                                  summary: f.message, detail: "\(f.fact) = \(f.value)\(f.threshold.map { ", threshold \($0)" } ?? "")"))
         }
@@ -104,8 +112,10 @@ public struct CustomerNotification: Codable, Sendable {
     /// What changed against the states last told: new items (never told, or resolved since),
     /// changed states, and resolved items of devices that were reported on (a device with no
     /// usable bundle keeps its items). Ordered by kind, device, key.
+    /// `unchecked`: per device, the facts its latest collection could not check (health's
+    /// not-collected findings): an item told from them is neither resolved nor changed by their absence.
     public static func changes(current: [String: NotificationItem], told: [String: String], devices: Set<String>,
-                               bugs: BugReport) -> [NotificationItem] {
+                               bugs: BugReport, unchecked: [String: Set<String>] = [:]) -> [NotificationItem] {
         var out: [NotificationItem] = []
         for (key, var item) in current {
             let previous = told[key]
@@ -132,6 +142,9 @@ public struct CustomerNotification: Codable, Sendable {
                 summary = "\(rest.prefix(2).joined(separator: " ")): no longer \(state == "past" ? "past end of support" : "within the EOL window")"
                 detail = "the item is no longer in the device's latest bundle or its status changed"
             case .health:
+                // An alarm that was not looked at this time has not cleared.
+                if rest.count > 1, let facts = unchecked[device],
+                   facts.contains(where: { rest[1] == $0 || rest[1].hasPrefix($0 + "[") || rest[1].hasPrefix($0 + ".") }) { continue }
                 summary = "\(rest.first ?? ""): cleared"
                 detail = "was \(state): " + rest.dropFirst().joined(separator: " ")
             }
@@ -170,8 +183,10 @@ public struct CustomerNotification: Codable, Sendable {
     static func draft(customer: String, devices: CustomerReports.Devices, reports: CustomerReports, told: [String: String],
                       now: Date) -> CustomerNotification {
         let bugs = reports.bugs(devices, now: now)
-        let current = currentItems(bugs: bugs, lifecycle: reports.lifecycle(devices, now: now), health: reports.health(devices))
-        let items = changes(current: current, told: told, devices: Set(devices.latest.map(\.device)), bugs: bugs)
+        let health = reports.health(devices, now: now)
+        let current = currentItems(bugs: bugs, lifecycle: reports.lifecycle(devices, now: now), health: health)
+        let unchecked = Dictionary(grouping: health.findings.filter { $0.check == "not-collected" }, by: \.device).mapValues { Set($0.map(\.fact)) }
+        let items = changes(current: current, told: told, devices: Set(devices.latest.map(\.device)), bugs: bugs, unchecked: unchecked)
         return CustomerNotification(customer: customer, created: now, recorded: false, devices: devices.snapshots.count,
                                     items: items, refused: devices.refused)
     }

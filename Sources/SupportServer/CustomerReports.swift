@@ -141,8 +141,8 @@ public struct CustomerReports: Sendable {
         LifecycleReport(devices: devices.latest, data: data, withinMonths: withinMonths ?? settings.eolWindowMonths, today: now)
     }
 
-    public func health(_ devices: Devices) -> HealthReport {
-        HealthReport(devices: devices.snapshots, thresholds: settings.thresholds)
+    public func health(_ devices: Devices, now: Date = Date()) -> HealthReport {
+        HealthReport(devices: devices.snapshots, thresholds: settings.thresholds, now: now)
     }
 }
 

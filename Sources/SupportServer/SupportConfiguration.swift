@@ -185,8 +185,9 @@ public struct SupportConfiguration: Sendable, Equatable {
                     }
                     reports.eolWindowMonths = months
                 case ("reports", let key) where HealthThresholds.keyNames.contains(key):
-                    guard let value = Int(v), (0...100_000).contains(value) else {
-                        throw fail(entry, "expected a whole number for \(key), found \"\(v)\"")
+                    let range = HealthThresholds.range(of: key)
+                    guard let value = Int(v), range.contains(value) else {
+                        throw fail(entry, "expected a whole number from \(range.lowerBound) to \(range.upperBound) for \(key), found \"\(v)\"")
                     }
                     _ = reports.thresholds.set(key, to: value)
                 case ("reports", _):
@@ -210,6 +211,10 @@ public struct SupportConfiguration: Sendable, Equatable {
         guard let directory else {
             throw ConfigurationError(file: file.path, line: 0, column: 0,
                                      message: "expected [store] directory = DIR (where bundle files are kept)")
+        }
+        if let contradiction = reports.thresholds.contradiction {
+            let line = file.sections.first { $0.kind == "reports" }?.entries.first?.line ?? 0
+            throw ConfigurationError(file: file.path, line: line, column: 1, message: "[reports]: \(contradiction): the warning would never be raised")
         }
         var store = Store(directory: directory, database: database)
         store.keep = keep

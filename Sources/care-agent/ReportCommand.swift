@@ -64,11 +64,16 @@ struct ReportCommand: ParsableCommand {
                     throw ConfigurationError(file: section!.file, line: entry.line, column: 1,
                                              message: "unknown key \"\(entry.key)\" in [reports]; expected data-directory, \(HealthThresholds.keyNames.joined(separator: ", "))")
                 }
-                guard let value = Int(entry.value), value >= 0 else {
+                let range = HealthThresholds.range(of: entry.key)
+                guard let value = Int(entry.value), range.contains(value) else {
                     throw ConfigurationError(file: section!.file, line: entry.line, column: entry.valueColumn,
-                                             message: "\(entry.key) = \(entry.value): expected a whole number")
+                                             message: "\(entry.key) = \(entry.value): expected a whole number from \(range.lowerBound) to \(range.upperBound)")
                 }
                 _ = thresholds.set(entry.key, to: value)
+            }
+            if let contradiction = thresholds.contradiction, let section {
+                throw ConfigurationError(file: section.file, line: section.entries.first?.line ?? 1, column: 1,
+                                         message: "[reports]: \(contradiction): the warning would never be raised")
             }
             return thresholds
         }
@@ -151,8 +156,21 @@ struct ReportCommand: ParsableCommand {
             let withBundles = Set(snapshots.map(\.device))
             for result in ResultStore(stateDirectory: state).loadAll() where !withBundles.contains(result.device.name) {
                 let (facts, collected) = result.bestFacts
-                snapshots.append(DeviceSnapshot(device: result.device.name, hostname: facts.software?.hostname, collected: collected,
-                                                facts: facts, source: "\(state)/results/\(result.device.name).json"))
+                var snapshot = DeviceSnapshot(device: result.device.name, hostname: facts.software?.hostname, collected: collected,
+                                              facts: facts, source: "\(state)/results/\(result.device.name).json")
+                if !result.bestFactsAreLastGood {
+                    snapshot.askedRPCs = Set(result.rpcs.map(\.name))
+                    for rpc in result.rpcs where rpc.status.isFailure {
+                        snapshot.failedRPCs[rpc.name] = rpc.message.map { "\(rpc.status.rawValue): \($0)" } ?? rpc.status.rawValue
+                    }
+                    if result.rpcs.isEmpty, result.status == .failed {
+                        // No session at all: nothing was asked, and the reason says why.
+                        for kind in FactKind.allCases { snapshot.failedRPCs[kind.rpc] = result.reason ?? "the collection failed" }
+                    }
+                } else {
+                    snapshot.latestFailure = (result.reason ?? result.status.rawValue, result.started)
+                }
+                snapshots.append(snapshot)
             }
             if snapshots.isEmpty {
                 throw BundleCommand.fail("no bundles given and nothing collected in \(outbox) or \(state)/results")

@@ -232,8 +232,43 @@ import TestSupport
         #expect(typo.status == 2)
         #expect(typo.stderr.contains("\(conf):3:1: unknown key \"cpu-warnings\" in [reports]"), "\(typo.stderr)")
 
+        // A warning above its critical threshold would never be raised; a percentage past 100 is no percentage.
+        try "[reports]\ndata-directory = \(Self.dataDirectory)\ncpu-warning = 97\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let contradiction = try run(executable, ["report", "health", "--config", conf, bundle], in: scratch)
+        #expect(contradiction.status == 2 && contradiction.stderr.contains("cpu-warning (97) is above cpu-critical (95)"), "\(contradiction.stderr)")
+        try "[reports]\ndata-directory = \(Self.dataDirectory)\nstorage-critical = 900\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let range = try run(executable, ["report", "health", "--config", conf, bundle], in: scratch)
+        #expect(range.status == 2 && range.stderr.contains("storage-critical = 900: expected a whole number from 0 to 100"), "\(range.stderr)")
+
         // A data directory that is not one is named.
         let missing = try run(executable, ["report", "bugs", "--data", scratch.appendingPathComponent("nodata").path, bundle], in: scratch)
         #expect(missing.status == 1 && missing.stderr.contains("nodata is not a data directory"), "\(missing.stderr)")
+    }
+
+    /// The agent's own results: a device whose latest collection failed is reported from its last
+    /// good facts, and the report says the collection failed and how old those facts are.
+    @Test func aDeviceWhoseLatestCollectionFailedIsReportedAsSuch() throws {
+        let executable = try careAgentExecutable()
+        let scratch = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let state = scratch.appendingPathComponent("agent-state").path
+        let fleet = try FleetProcess(executable: executable, devices: 1, in: scratch)
+        let arguments = try fleet.collectArguments()
+        let first = try run(executable, ["collect", "now", "--standalone"] + arguments + ["--state", state, "--out", scratch.appendingPathComponent("b1").path,
+                                                                                        "--timeout", "60"], in: scratch)
+        #expect(first.status == 0, "\(first.stderr)")
+        fleet.stop()
+        let second = try run(executable, ["collect", "now", "--standalone"] + arguments + ["--state", state, "--out", scratch.appendingPathComponent("b2").path,
+                                                                                         "--timeout", "5"], in: scratch)
+        #expect(second.status != 0)
+        let conf = scratch.appendingPathComponent("agent.conf").path
+        try "[agent]\nstate-directory = \(state)\noutbox = \(scratch.appendingPathComponent("empty").path)\n[reports]\ndata-directory = \(Self.dataDirectory)\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let health = try run(executable, ["report", "health", "--config", conf, "--format", "json"], in: scratch)
+        #expect(health.status == 0, "\(health.stderr)")
+        let findings = try #require(try JSONSerialization.jsonObject(with: Data(health.stdout.utf8)) as? [[String: Any]])
+        let collection = findings.filter { $0["check"] as? String == "collection" }
+        #expect(collection.count == 1 && (collection.first?["message"] as? String)?.contains("what follows is from the collection of") == true, "\(findings)")
+        #expect(findings.allSatisfy { $0["action"] != nil }, "every finding has its action field")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Junos
 import Reports
 @testable import SupportServer
 import Testing
@@ -113,6 +114,37 @@ import TestSupport
         #expect(resolved.map(\.device) == ["a|b"] && resolved.first?.summary == "CVE-2024-0001: no longer exposed", "\(resolved)")
         #expect(CustomerNotification.changes(current: [:], told: [key: "exposed"], devices: ["a"], bugs: bugs).isEmpty)
         #expect(CustomerNotification.keyPart("r1") == "r1" && CustomerNotification.keyPartText("50%25 used%7C") == "50% used|")
+    }
+
+    /// A core file is told once and stays until it is gone (it was told "cleared" the next day,
+    /// when it turned from new to old); an alarm is not "cleared" when the alarm reply failed.
+    @Test func healthItemsStayWhileTrueOrUnchecked() {
+        let bugs = BugReport(findings: [], deviceCount: 1, unaffectedCount: 0, dataWarnings: [], dataProblems: [], generated: Date())
+        let lifecycle = LifecycleReport(devices: [], data: ReferenceData(directory: URL(fileURLWithPath: "/nonexistent")))
+        let day = Date(timeIntervalSince1970: 1_750_000_000)
+        func snapshot(cores: [String], alarms: AlarmReport?, failedAlarms: Bool = false) -> DeviceSnapshot {
+            var facts = DeviceFacts()
+            facts.coreDumps = CoreDumpReport(sections: [.init(files: cores.map { .init(name: $0) })])
+            facts.chassisAlarms = alarms
+            var s = DeviceSnapshot(device: "r1", collected: day, facts: facts, source: "test")
+            if failedAlarms { s.failedRPCs["get-alarm-information"] = "timeout" }
+            return s
+        }
+        let alarm = AlarmReport(sections: [.init(alarms: [.init(alarmClass: "Major", description: "PEM 1 Not OK")])])
+        let first = snapshot(cores: ["/var/crash/core-rpd.0"], alarms: alarm)
+        let told = CustomerNotification.currentItems(bugs: bugs, lifecycle: lifecycle,
+                                                     health: HealthReport(devices: [(first, nil)], now: day)).mapValues(\.state)
+        #expect(told.keys.contains { $0.hasPrefix("health|r1|core-dump|") } && told.keys.contains { $0.hasPrefix("health|r1|alarm|") })
+        // The next day: the same core (no longer new), and the alarm reply timed out.
+        let second = snapshot(cores: ["/var/crash/core-rpd.0"], alarms: nil, failedAlarms: true)
+        let health = HealthReport(devices: [(second, first)], now: day)
+        let current = CustomerNotification.currentItems(bugs: bugs, lifecycle: lifecycle, health: health)
+        let unchecked = Dictionary(grouping: health.findings.filter { $0.check == "not-collected" }, by: \.device).mapValues { Set($0.map(\.fact)) }
+        let changes = CustomerNotification.changes(current: current, told: told, devices: ["r1"], bugs: bugs, unchecked: unchecked)
+        #expect(!changes.contains { $0.change == .resolved }, "\(changes.map(\.summary))")
+        #expect(changes.map(\.key).allSatisfy { $0.hasPrefix("health|r1|not-collected|") }, "\(changes.map(\.key))")
+        // Without the unchecked facts the alarm would read as cleared: the guard is what keeps it.
+        #expect(CustomerNotification.changes(current: current, told: told, devices: ["r1"], bugs: bugs).contains { $0.change == .resolved })
     }
 
     /// The reports as JSON under /api/v1 and as pages at /reports/CUSTOMER/ that a browser opens

@@ -67,7 +67,13 @@ public struct RoutingEngineStatus: Codable, Sendable, Equatable {
     /// `cpu-system` (kernel).
     public var cpuSystemPercent: Int?
     public var cpuInterruptPercent: Int?
+    /// `cpu-idle`: the last few seconds' sample (taken while our own session runs).
     public var cpuIdlePercent: Int?
+    /// `cpu-idle1` / `cpu-idle2` / `cpu-idle3`: idle over the last 1, 5 and 15 minutes, on
+    /// releases that print them; health judges on these rather than on the sample.
+    public var cpuIdle1MinutePercent: Int?
+    public var cpuIdle5MinutesPercent: Int?
+    public var cpuIdle15MinutesPercent: Int?
 
     /// `memory-buffer-utilization`, or `memory-system-total-util` on branch SRX.
     public var memoryUtilizationPercent: Int?
@@ -125,6 +131,9 @@ public struct RoutingEngineStatus: Codable, Sendable, Equatable {
         cpuSystemPercent = number.integer("cpu-system")
         cpuInterruptPercent = number.integer("cpu-interrupt")
         cpuIdlePercent = number.integer("cpu-idle")
+        cpuIdle1MinutePercent = number.integer("cpu-idle1")
+        cpuIdle5MinutesPercent = number.integer("cpu-idle2")
+        cpuIdle15MinutesPercent = number.integer("cpu-idle3")
 
         memoryUtilizationPercent = number.integer("memory-buffer-utilization")
             ?? number.integer("memory-system-total-util")
