@@ -76,9 +76,9 @@ struct CurlGet {
         set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headerList))
         set(CURLOPT_TIMEOUT_MS, Int(request.timeout.components.seconds * 1000 + request.timeout.components.attoseconds / 1_000_000_000_000_000))
         set(CURLOPT_CONNECTTIMEOUT_MS, 30_000)
-        if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
+        CurlPut.trust(only: request.caFile, set: set, set: set)
         if let proxy = request.proxy { set(CURLOPT_PROXY, proxy) }
-        if let credentials = request.proxyCredentials { set(CURLOPT_PROXYUSERPWD, credentials) }
+        if let credentials = request.proxyCredentials { CurlPut.logIn(credentials, set: set, set: set) }
         guard setupError == CURLE_OK else {
             return .failed("libcurl refused an option: \(String(cString: curl_easy_strerror(setupError)))")
         }

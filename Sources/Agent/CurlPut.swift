@@ -24,7 +24,8 @@ struct CurlPut {
 
     /// What came back: the HTTP status and the first bytes of the body, or a transport failure.
     enum Response: Equatable {
-        case http(status: Int, body: String)
+        /// `retryAfter`: the seconds a 429 or 503 asked the client to wait (`Retry-After`).
+        case http(status: Int, body: String, retryAfter: Int? = nil)
         case failed(String)
         /// The local file could not be opened or read (`errno` says why): this bundle's problem,
         /// not the server's.
@@ -32,6 +33,9 @@ struct CurlPut {
         /// `timeout` ran out while the body was being sent: a file too large for the link in that
         /// time, or a server that stopped reading; the next file tells which.
         case timedOutSending(String)
+        /// The connection broke (reset, closed without an answer) after the body started: a
+        /// server or proxy that fails on this file, or the network; the next file tells which.
+        case cutOffSending(String)
     }
 
     /// State the C callbacks reach through their user pointer.
@@ -135,12 +139,12 @@ struct CurlPut {
         set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headerList))
         set(CURLOPT_TIMEOUT_MS, Int(request.timeout.components.seconds * 1000 + request.timeout.components.attoseconds / 1_000_000_000_000_000))
         set(CURLOPT_CONNECTTIMEOUT_MS, 30_000)
-        if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
+        Self.trust(only: request.caFile, set: set, set: set)
         if let certificate = request.clientCertificate { set(CURLOPT_SSLCERT, certificate) }
         if let key = request.clientKey { set(CURLOPT_SSLKEY, key) }
         // Without `proxy`, libcurl honours https_proxy/no_proxy from the environment, as other tools do.
         if let proxy = request.proxy { set(CURLOPT_PROXY, proxy) }
-        if let credentials = request.proxyCredentials { set(CURLOPT_PROXYUSERPWD, credentials) }
+        if let credentials = request.proxyCredentials { Self.logIn(credentials, set: set, set: set) }
         guard setupError == CURLE_OK else {
             return .failed("libcurl refused an option: \(String(cString: curl_easy_strerror(setupError)))")
         }
@@ -155,10 +159,33 @@ struct CurlPut {
             let summary = String(cString: curl_easy_strerror(code))
             let reason = detail.isEmpty ? summary : "\(summary): \(detail)"
             if code == CURLE_OPERATION_TIMEDOUT, context.sent > 0 { return .timedOutSending(reason) }
+            // Sent (some of) the body and the connection broke: not "every bundle would fail",
+            // or one bundle a server crashes on would end every pass first in line.
+            if [CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE].contains(code), context.sent > 0 {
+                return .cutOffSending(reason)
+            }
             return .failed(reason)
         }
         var status = 0
         _ = care_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return .http(status: status, body: String(decoding: context.body, as: UTF8.self))
+        var retryAfter: curl_off_t = 0
+        _ = care_curl_getinfo_off_t(handle, CURLINFO_RETRY_AFTER, &retryAfter)
+        return .http(status: status, body: String(decoding: context.body, as: UTF8.self), retryAfter: retryAfter > 0 ? Int(retryAfter) : nil)
+    }
+
+    /// `ca-file` replaces the system store: libcurl would otherwise also trust its built-in CA
+    /// directory (/etc/ssl/certs on Debian) beside the file, so a TLS-inspecting proxy's CA or any
+    /// public CA's certificate for the host would still get the token and the bundles.
+    static func trust(only caFile: String?, set setString: (CURLoption, String) -> Void, set setPointer: (CURLoption, UnsafeMutableRawPointer?) -> Void) {
+        guard let caFile else { return }
+        setString(CURLOPT_CAINFO, caFile)
+        setPointer(CURLOPT_CAPATH, nil)
+    }
+
+    /// The proxy's login with whichever method it asks for (Basic, Digest, NTLM, Negotiate):
+    /// libcurl's default is Basic only, which a proxy wanting NTLM answers 407 for ever.
+    static func logIn(_ credentials: String, set setString: (CURLoption, String) -> Void, set setLong: (CURLoption, Int) -> Void) {
+        setString(CURLOPT_PROXYUSERPWD, credentials)
+        setLong(CURLOPT_PROXYAUTH, Int(bitPattern: UInt(care_curlauth_any())))
     }
 }

@@ -312,9 +312,9 @@ public final class WebhookSender: Service, @unchecked Sendable {
         switch await thread.run({ CurlPut.perform(request, abort: abort) }) {
         // A webhook receiver that answers 409 has the notice (its id seen before: a resend after
         // an answer lost to a timeout or a crash). For bundles 409 means the opposite.
-        case let .http(409, _): return .accepted(status: 409)
-        case let .http(status, body): return UploadOutcome.classify(status: status, body: body)
-        case let .failed(reason), let .timedOutSending(reason): return .failed(reason)
+        case .http(409, _, _): return .accepted(status: 409)
+        case let .http(status, body, _): return UploadOutcome.classify(status: status, body: body)
+        case let .failed(reason), let .timedOutSending(reason), let .cutOffSending(reason): return .failed(reason)
         case let .unreadable(reason, _): return .rejected(status: 0, body: reason)
         }
     }

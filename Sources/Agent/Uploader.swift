@@ -133,10 +133,18 @@ final class BundleStrikes: @unchecked Sendable {
         lock.lock()
         counts = counts.filter { names.contains($0.key) }
         sentBack.formIntersection(names)
+        delivered.formIntersection(names)
         lock.unlock()
     }
 
     func count(_ name: String) -> Int { lock.lock(); defer { lock.unlock() }; return counts[name] ?? 0 }
+
+    /// Bundles the server took that could not be removed (a read-only outbox): never sent again,
+    /// only their removal retried, until they are gone.
+    private var delivered: Set<String> = []
+    func markDelivered(_ name: String) { lock.lock(); delivered.insert(name); lock.unlock() }
+    func isDelivered(_ name: String) -> Bool { lock.lock(); defer { lock.unlock() }; return delivered.contains(name) }
+    func forgetDelivered(_ name: String) { lock.lock(); delivered.remove(name); lock.unlock() }
 }
 
 /// Wakes the uploader early (a collection just wrote bundles). Signals while nobody waits are
@@ -259,8 +267,12 @@ public final class Uploader: Service, @unchecked Sendable {
             }
             let pass = await uploadPending(settings: settings, outbox: outbox)
             if pass.failed {
-                let delay = backoff.map { min($0 * 2, settings.maxBackoff) } ?? min(settings.retryBackoff, settings.maxBackoff)
+                var delay = backoff.map { min($0 * 2, settings.maxBackoff) } ?? min(settings.retryBackoff, settings.maxBackoff)
                 backoff = delay
+                // The server's own Retry-After (429, 503) when longer, within max-backoff; and up
+                // to 10% more at random, so that agents failed by one outage do not all return at once.
+                if let asked = pass.retryAfter { delay = max(delay, min(.seconds(asked), settings.maxBackoff)) }
+                delay += delay * Double.random(in: 0..<0.1)
                 await runtime.setUploadNextAttempt(Date().addingTimeInterval(delay.seconds))
                 logger.info("upload failed, trying again later", metadata: ["in": "\(delay)"])
                 if pass.undecided {
@@ -300,6 +312,8 @@ public final class Uploader: Service, @unchecked Sendable {
         public var undecided = false
         /// Bundles moved to `rejected/` in this pass after ``Uploader/maxAttemptsPerBundle`` failures.
         public var setAside: [String] = []
+        /// The longest `Retry-After` (seconds) a server error or 429 of this pass asked for.
+        public var retryAfter: Int?
     }
 
     /// Sends every finished bundle in the outbox directory `outbox`; see ``uploadPending(settings:outbox:)-(_,FileOutbox)``.
@@ -327,22 +341,73 @@ public final class Uploader: Service, @unchecked Sendable {
             return a.offset < b.offset
         }
         let pending = ordered.map(\.element.name) + entries.filter { strikes.count($0.name) > 0 }.map(\.name)
-        var taken = false
+        var taken = false, accepted = false
         var stopped = false
-        // A bundle that met a server error, until the next attempt says whose fault it was.
-        var suspect: (name: String, reason: String)?
+        // A bundle that met a server error, until the next attempt says whose fault it was;
+        // `transient` for "busy, try later" (502, 503, 504), which never counts against it.
+        var suspect: (name: String, reason: String, transient: Bool)?
+        // A bundle refused for good (4xx) before the server took anything in this pass: an
+        // intake older than the agent or a proxy refuses every bundle alike, and must not empty
+        // the outbox into rejected/; the next answer tells.
+        var refusal: (name: String, status: Int, body: String)?
         scan: for name in pending {
             if abort.isRaised { stopped = true; break }
-            let (outcome, scope) = await attempt(name: name, outbox: outbox, settings: settings)
+            if strikes.isDelivered(name) {
+                // Taken by the server already; only its removal failed. Never sent again.
+                if (try? outbox.accept(name)) != nil || !FileManager.default.fileExists(atPath: outbox.path(of: name)) {
+                    strikes.forgetDelivered(name)
+                    logger.info("delivered bundle removed from the outbox at last", metadata: ["bundle": "\(name)"])
+                } else {
+                    pass.failed = true  // the outbox still cannot be written: back off
+                }
+                continue
+            }
+            let result = await attempt(name: name, outbox: outbox, settings: settings, settlesRefusal: false)
+            let (outcome, scope) = (result.outcome, result.scope)
             pass.outcomes[name] = outcome
+            if let asked = result.retryAfter { pass.retryAfter = max(pass.retryAfter ?? 0, asked) }
+            if result.notRemoved {
+                // The outbox cannot be written: sending more would only send them again later.
+                pass.failed = true
+                stopped = true
+                break scan
+            }
             let reason: String
             if case let .failed(text) = outcome { reason = text } else { reason = "" }
             switch scope {
             case nil:
                 taken = true
-                // The server took (or refused) this one: the suspect's server error was its own.
+                if case let .rejected(status, body) = outcome {
+                    if accepted {
+                        await settleRefusal(name, status: status, body: body, outbox: outbox)
+                    } else if let first = refusal, first.status == status {
+                        // Two bundles refused alike and none taken: the server refuses everything.
+                        logger.error("the server refuses every bundle alike; they are kept until it is fixed", metadata: [
+                            "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))",
+                        ])
+                        strikes.sendBack(first.name)
+                        refusal = nil
+                        pass.failed = true
+                        stopped = true
+                        break scan
+                    } else {
+                        if let first = refusal { await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox) }
+                        refusal = (name, status, body)
+                    }
+                } else {
+                    accepted = true
+                    if let first = refusal {
+                        await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox)
+                        refusal = nil
+                    }
+                }
+                // The server answered this one: the suspect's server error was its own.
                 if let previous = suspect {
-                    await strike(previous.name, reason: previous.reason, outbox: outbox, settings: settings, pass: &pass)
+                    if previous.transient {
+                        strikes.sendBack(previous.name)
+                    } else {
+                        await strike(previous.name, reason: previous.reason, outbox: outbox, settings: settings, pass: &pass)
+                    }
                     suspect = nil
                 }
             case .bundle:
@@ -360,7 +425,7 @@ public final class Uploader: Service, @unchecked Sendable {
                     stopped = true
                     break scan
                 }
-                suspect = (name, reason)
+                suspect = (name, reason, result.transient)
             case .everything:
                 pass.failed = true
                 stopped = true
@@ -369,10 +434,17 @@ public final class Uploader: Service, @unchecked Sendable {
         }
         // Only a pass that went through its bundles can say the last failure was that bundle's
         // own: one that stopped (the failure twice, the network, shutdown) says nothing of it.
+        if !stopped, refusal != nil {
+            // Refused, and nothing taken to compare with: kept; a new bundle tells.
+            pass.failed = true
+            pass.undecided = true
+        }
         if !stopped, let last = suspect {
             if taken {
                 // The server took a bundle in this pass: the last one's failure is its own.
-                await strike(last.name, reason: last.reason, outbox: outbox, settings: settings, pass: &pass)
+                if last.transient { strikes.sendBack(last.name) } else {
+                    await strike(last.name, reason: last.reason, outbox: outbox, settings: settings, pass: &pass)
+                }
             } else {
                 // Nothing to compare it with: maybe the server is down; back off.
                 pass.failed = true
@@ -412,12 +484,26 @@ public final class Uploader: Service, @unchecked Sendable {
         await attempt(name: name, outbox: outbox, settings: settings).outcome
     }
 
-    /// ``upload(name:outbox:settings:)``, with how far a failure reaches (nil when not failed).
-    func attempt(name: String, outbox: FileOutbox, settings: UploadSettings) async -> (outcome: UploadOutcome, scope: FailureScope?) {
+    /// One attempt's outcome, and what the pass needs to know of it.
+    struct Attempt {
+        var outcome: UploadOutcome
+        /// How far a failure reaches (nil when not failed).
+        var scope: FailureScope?
+        /// A 502, 503 or 504: busy, never the bundle's fault.
+        var transient = false
+        var retryAfter: Int?
+        /// Accepted, and the file could not be removed (or moved to sent/).
+        var notRemoved = false
+    }
+
+    /// ``upload(name:outbox:settings:)``, with how far a failure reaches. `settlesRefusal`:
+    /// a bundle refused for good moves to rejected/ at once (else the caller decides).
+    func attempt(name: String, outbox: FileOutbox, settings: UploadSettings, settlesRefusal: Bool = true) async -> Attempt {
         let path = outbox.path(of: name)
         let started = Date()
         var outcome: UploadOutcome
         var scope: FailureScope?
+        var transient = false, retryAfter: Int?, notRemoved = false
         do {
             let file = try Self.read(path)
             do {
@@ -425,9 +511,11 @@ public final class Uploader: Service, @unchecked Sendable {
                 let abort = self.abort
                 let response = await thread.run { CurlPut.perform(request, abort: abort) }
                 switch response {
-                case let .http(status, body):
+                case let .http(status, body, asked):
                     outcome = UploadOutcome.classify(status: status, body: body)
                     scope = FailureScope.of(outcome, status: status)
+                    transient = (502...504).contains(status)
+                    if outcome.isFailure { retryAfter = asked }
                 case let .failed(reason):
                     outcome = .failed(reason)
                     scope = .everything
@@ -435,6 +523,9 @@ public final class Uploader: Service, @unchecked Sendable {
                     // A bundle too large for the link within `timeout` would otherwise end every
                     // pass, first in line, and nothing behind it would ever go.
                     outcome = .failed("\(reason) (while sending the bundle: larger than [upload] timeout allows on this link?)")
+                    scope = .bundleOrServer
+                case let .cutOffSending(reason):
+                    outcome = .failed("\(reason) (the connection broke once the bundle was being sent: a server or proxy failing on this bundle?)")
                     scope = .bundleOrServer
                 case let .unreadable(reason, code):
                     outcome = .failed(reason)
@@ -458,24 +549,33 @@ public final class Uploader: Service, @unchecked Sendable {
                 // The quota dropped it while it was being sent (a collection finished meanwhile).
                 logger.info("bundle uploaded; it had left the outbox meanwhile (the quota)", metadata: ["bundle": "\(name)", "status": "\(status)"])
             } catch {
-                // Sent, but still here: the next pass sends it again (care-support answers 200 for the same bytes).
-                logger.error("bundle uploaded but not removed from the outbox", metadata: ["bundle": "\(name)", "error": "\(error)"])
+                // Sent, but still here: remembered so that it is not sent again (only its removal
+                // is retried), and the pass ends: the outbox cannot be written.
+                strikes.markDelivered(name)
+                notRemoved = true
+                logger.error("bundle uploaded but not removed from the outbox: check the outbox's file system and permissions",
+                             metadata: ["bundle": "\(name)", "error": "\(error)"])
             }
         case let .rejected(status, body):
-            logger.error("the server refused the bundle; moved to rejected/", metadata: [
-                "bundle": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
-            ])
-            do {
-                try outbox.reject(name)
-                await runtime.recordRejected(name, why: "HTTP \(status): \(body.prefix(200).trimmingCharacters(in: .whitespacesAndNewlines))")
-            } catch {
-                logger.error("cannot move the refused bundle", metadata: ["bundle": "\(name)", "error": "\(error)"])
-            }
+            if settlesRefusal { await settleRefusal(name, status: status, body: body, outbox: outbox) }
         case let .failed(reason):
             logger.warning("bundle not uploaded", metadata: ["bundle": "\(name)", "error": "\(reason)"])
         }
         await runtime.recordUpload(outcome, url: settings.url, at: started)
-        return (outcome, scope)
+        return Attempt(outcome: outcome, scope: scope, transient: transient, retryAfter: retryAfter, notRemoved: notRemoved)
+    }
+
+    /// Moves a bundle the server refused for good to rejected/.
+    private func settleRefusal(_ name: String, status: Int, body: String, outbox: FileOutbox) async {
+        logger.error("the server refused the bundle; moved to rejected/", metadata: [
+            "bundle": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
+        ])
+        do {
+            try outbox.reject(name)
+            await runtime.recordRejected(name, why: "HTTP \(status): \(body.prefix(200).trimmingCharacters(in: .whitespacesAndNewlines))")
+        } catch {
+            logger.error("cannot move the refused bundle", metadata: ["bundle": "\(name)", "error": "\(error)"])
+        }
     }
 
     /// The size and SHA-256 of a bundle file.

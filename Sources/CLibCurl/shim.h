@@ -8,4 +8,7 @@ static inline CURLcode care_curl_setopt_string(CURL *h, CURLoption o, const char
 static inline CURLcode care_curl_setopt_pointer(CURL *h, CURLoption o, void *v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode care_curl_setopt_off_t(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode care_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode care_curl_getinfo_off_t(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
+/* CURLAUTH_ANY is a macro Swift does not import (~CURLAUTH_DIGEST_IE). */
+static inline unsigned long care_curlauth_any(void) { return CURLAUTH_ANY; }
 #endif

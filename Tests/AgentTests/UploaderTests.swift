@@ -196,23 +196,145 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         try FileManager.default.removeItem(atPath: bench.outbox + "/a_SN_1.tar.gz")
         try FileManager.default.removeItem(atPath: bench.outbox + "/z_SN_9.tar.gz")
 
-        settings.url = nginx.url("/bad/")
-        let refused = try bench.addBundle("b_SN_2.tar.gz", age: 10)
+        // One bundle the server refuses for good, one it takes: the refused one goes to rejected/.
+        settings.url = nginx.bundlesURL
+        let refused = try bench.addBundle("bad-SN_2.tar.gz", age: 10)
         try bench.addBundle("c_SN_3.tar.gz")
         let bad = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
         // A refused bundle does not hold up the ones after it.
         #expect(bad.failed == false)
-        #expect(bad.outcomes["b_SN_2.tar.gz"] == .rejected(status: 400, body: "bad bundle name\n"))
-        #expect(bad.outcomes["c_SN_3.tar.gz"] == .rejected(status: 400, body: "bad bundle name\n"))
-        #expect(FileManager.default.contents(atPath: bench.outbox + "/rejected/b_SN_2.tar.gz") == refused)
-        #expect(!bench.exists("b_SN_2.tar.gz"))
+        #expect(bad.outcomes["bad-SN_2.tar.gz"] == .rejected(status: 400, body: "bad bundle name\n"))
+        #expect(bad.outcomes["c_SN_3.tar.gz"] == .accepted(status: 201))
+        #expect(FileManager.default.contents(atPath: bench.outbox + "/rejected/bad-SN_2.tar.gz") == refused)
+        #expect(!bench.exists("bad-SN_2.tar.gz"))
         #expect(bench.lines.lines.contains { $0.contains("rejected") && $0.contains("status=400") && $0.contains("bad bundle name") })
         let status = await AgentStatus(runtime: bench.runtime)
-        #expect(status.upload?.rejected == 2 && status.upload?.pending == 0)
+        #expect(status.upload?.rejected == 1 && status.upload?.pending == 0)
         let metrics = await bench.metrics
-        #expect(metrics.contains("care_agent_uploads_total{result=\"rejected\"} 2\n"))
-        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 0\n"))
+        #expect(metrics.contains("care_agent_uploads_total{result=\"rejected\"} 1\n"))
+        #expect(metrics.contains("care_agent_uploads_total{result=\"ok\"} 1\n"))
         #expect(metrics.contains("care_agent_uploads_total{result=\"failed\"} 2\n"))
+    }
+
+    /// An intake older than the agent (422 "unsupported bundle format version") or a proxy
+    /// refuses every bundle alike: moving each to rejected/ emptied the whole outbox in one pass,
+    /// and fixing the server sent nothing. Two alike and none taken: all kept, the pass backs off.
+    @Test func aServerRefusingEveryBundleAlikeKeepsThemAll() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.url("/refuse/"))
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        let names = ["a_SN_1.tar.gz", "b_SN_2.tar.gz", "c_SN_3.tar.gz", "d_SN_4.tar.gz"]
+        for (i, name) in names.enumerated() { try bench.addBundle(name, age: Double(100 - i * 10)) }
+        for _ in 1...3 {
+            let pass = await bench.pass()
+            #expect(pass.failed && pass.outcomes.count == 2, "\(pass.outcomes)")
+        }
+        #expect(names.allSatisfy { bench.exists($0) })
+        #expect(!FileManager.default.fileExists(atPath: bench.outbox + "/rejected"))
+        #expect(bench.lines.lines.contains { $0.contains("refuses every bundle alike") && $0.contains("status=422") })
+        // The server fixed: every bundle goes.
+        settings.url = nginx.bundlesURL
+        let fixed = await bench.uploader.uploadPending(settings: settings, outbox: bench.outbox)
+        #expect(!fixed.failed && names.allSatisfy { fixed.outcomes[$0] == .accepted(status: 201) }, "\(fixed.outcomes)")
+    }
+
+    /// A bundle the server (or a proxy) breaks the connection on once its body is in: it ended
+    /// every pass first in line, and nothing behind it went. Now the next bundle tells, and it
+    /// is set aside after five attempts like any bundle the server fails on.
+    @Test func aBundleThatBreaksTheConnectionDoesNotHoldTheQueue() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let bench = try UploadBench(dir: dir, upload: UploadSettings(nginx: nginx))
+        let reset = "reset-SN0-20261125T000000Z.tar.gz"
+        try bench.addBundle(reset, size: 300_000, age: 1000)
+        let others = ["r1_SN1_20261125T010000Z.tar.gz", "r2_SN2_20261125T020000Z.tar.gz", "r3_SN3_20261125T030000Z.tar.gz"]
+        for (i, name) in others.enumerated() { try bench.addBundle(name, age: Double(100 - i)) }
+        let first = await bench.pass()
+        #expect(!first.failed && others.allSatisfy { first.outcomes[$0] == .accepted(status: 201) }, "\(first.outcomes)")
+        guard case let .failed(reason) = first.outcomes[reset], reason.contains("connection broke") else {
+            Issue.record("expected a cut-off attempt, got \(String(describing: first.outcomes[reset]))")
+            return
+        }
+        for round in 2...Uploader.maxAttemptsPerBundle {
+            try bench.addBundle("n\(round)_SN\(round)_20261126T000000Z.tar.gz")
+            _ = await bench.pass()
+        }
+        #expect(!bench.exists(reset) && FileManager.default.fileExists(atPath: bench.outbox + "/rejected/" + reset))
+    }
+
+    /// "Busy, try later" for one bundle (care-support could not record its case) while the server
+    /// takes the others: never counted against it, so it is never set aside.
+    @Test func aBundleTheServerIsBusyForIsNeverSetAside() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let bench = try UploadBench(dir: dir, upload: UploadSettings(nginx: nginx))
+        let busy = "casefail-SN0-20261125T000000Z.tar.gz"
+        try bench.addBundle(busy, age: 1000)
+        for round in 1...(Uploader.maxAttemptsPerBundle + 1) {
+            try bench.addBundle("r\(round)_SN\(round)_20261125T0\(round)0000Z.tar.gz", age: 10)
+            let pass = await bench.pass()
+            #expect(!pass.failed && pass.setAside.isEmpty, "round \(round): \(pass.outcomes)")
+        }
+        #expect(bench.exists(busy) && !FileManager.default.fileExists(atPath: bench.outbox + "/rejected/" + busy))
+        #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(busy) 503") }.count == Uploader.maxAttemptsPerBundle + 1)
+    }
+
+    /// A 429 with Retry-After: 300 is not retried after the 30 s backoff.
+    @Test func retryAfterIsHonouredWithinMaxBackoff() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(url: nginx.url("/later/"))
+        settings.caFile = nginx.certificates.caCertificate
+        let bench = try UploadBench(dir: dir, upload: settings)
+        try bench.addBundle("r1_SN1_20261125T010000Z.tar.gz")
+        let pass = await bench.pass()
+        #expect(pass.failed && pass.retryAfter == 300, "\(pass)")
+        let loop = Task { try await bench.uploader.loop() }
+        defer { loop.cancel() }
+        var next: Date?
+        for _ in 0..<100 {
+            next = await AgentStatus(runtime: bench.runtime).upload?.nextAttempt
+            if next != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let wait = try #require(next).timeIntervalSinceNow
+        #expect(wait > 290 && wait < 340, "next attempt in \(wait) s")
+    }
+
+    /// The server took the bundle and the outbox cannot be written (read-only after a storage
+    /// fault): it was PUT again every pass. Now it is sent once, and only its removal retried.
+    @Test func aDeliveredBundleThatCannotBeRemovedIsNotSentAgain() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        var settings = UploadSettings(nginx: nginx)
+        settings.keepSent = true
+        let bench = try UploadBench(dir: dir, upload: settings)
+        // sent/ is a file: the move after the upload fails, for root too.
+        try Data("not a directory".utf8).write(to: URL(fileURLWithPath: bench.outbox + "/sent"))
+        let name = "r1_SN1_20261125T010000Z.tar.gz"
+        try bench.addBundle(name)
+        for _ in 1...3 {
+            let pass = await bench.pass()
+            #expect(pass.failed)
+        }
+        #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(name) 201") }.count == 1)
+        // Once the outbox can be written again, the bundle leaves without another upload.
+        try FileManager.default.removeItem(atPath: bench.outbox + "/sent")
+        _ = await bench.pass()
+        #expect(!bench.exists(name))
+        #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(name)") }.count == 1)
     }
 
     /// A url with no upload endpoint behind it (here nginx's plain root, which answers a PUT with
@@ -805,6 +927,58 @@ extension UploadBench {
         #expect(error("[upload]\nuploads = 1\n").hasPrefix("agent.conf:2:1: unknown key \"uploads\" in [upload]"))
         #expect(error("[upload]\nurl = https://x/\nclient-key = /k\n") == "agent.conf:3:1: client-key needs client-certificate as well")
         #expect(error("[upload x]\n").hasPrefix("agent.conf:1:9: expected \"]\""))
+    }
+}
+
+/// `ca-file` replaces the system CA store. libcurl also trusted its built-in directory
+/// (/etc/ssl/certs) beside the file: a TLS-inspecting proxy's CA, or any public CA, still got the
+/// token and the bundles. The service runs in its own mount namespace with /etc/ssl/certs holding
+/// only the test server's CA: without `ca-file` it uploads (the premise), with a `ca-file` naming
+/// another CA it must not.
+@Suite(.serialized) struct UploadTrustTests {
+    func run(caFile: String?, in dir: URL, nginx: NginxHarness, systemStore: String) throws -> Bool {
+        let outbox = dir.appendingPathComponent("outbox-\(caFile == nil ? "system" : "file")").path
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+        let name = "r1_SN1_2026112\(caFile == nil ? 5 : 6)T010000Z.tar.gz"
+        try Data(repeating: 7, count: 10_000).write(to: URL(fileURLWithPath: outbox + "/" + name))
+        let tag = caFile == nil ? "system" : "file"
+        let conf = dir.appendingPathComponent("agent-\(tag).conf").path
+        try """
+        [agent]
+        outbox = \(outbox)
+        state-directory = \(dir.path)/state-\(tag)
+        runtime-directory = \(dir.path)/run-\(tag)
+        [upload]
+        url = \(nginx.bundlesURL)
+        \(caFile.map { "ca-file = \($0)" } ?? "")
+        interval = 1h
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let script = "mount --bind \(systemStore) /etc/ssl/certs && exec \(try careAgentExecutable()) run --config \(conf)"
+        let service = try ChildProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script],
+                                       stderr: dir.appendingPathComponent("service-\(tag).log").path)
+        defer { if service.isRunning { service.signal(SIGTERM); service.wait() } }
+        let deadline = ContinuousClock.now + .seconds(4)
+        while FileManager.default.fileExists(atPath: outbox + "/" + name) && ContinuousClock.now < deadline { usleep(50_000) }
+        let sent = FileManager.default.fileExists(atPath: nginx.received(name))
+        if !sent { print("service-\(tag).log: " + ((try? String(contentsOfFile: dir.appendingPathComponent("service-\(tag).log").path, encoding: .utf8)) ?? "")) }
+        return sent
+    }
+
+    @Test func aCAFileReplacesTheSystemStore() throws {
+        try #require(getuid() == 0, "needs root for a mount namespace (CI runs as root)")
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        // The "system store": the test server's CA under its hash name, as update-ca-certificates lays it out.
+        let store = dir.appendingPathComponent("system-certs").path
+        try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: nginx.certificates.caCertificate, toPath: store + "/test-ca.pem")
+        try FileManager.default.copyItem(atPath: nginx.certificates.caCertificate, toPath: store + "/ca-certificates.crt")
+        try runProgram("/usr/bin/openssl", ["rehash", store])
+        let other = try TestCertificates(in: dir, prefix: "other-")
+        #expect(try run(caFile: nil, in: dir, nginx: nginx, systemStore: store), "the premise: the system store alone lets the upload through")
+        #expect(try !run(caFile: other.caCertificate, in: dir, nginx: nginx, systemStore: store), "ca-file names another CA: nothing may be sent")
     }
 }
 

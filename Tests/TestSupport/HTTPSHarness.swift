@@ -110,6 +110,14 @@ public final class NginxHarness: @unchecked Sendable {
                 location /busy/ { return 503 "overloaded\\n"; }
                 location /dup/ { return 409 "already have it\\n"; }
                 location /bad/ { return 400 "bad bundle name\\n"; }
+                location ~ /bad-[^/]*$ { return 400 "bad bundle name\\n"; }
+                # Closes the connection without an answer once the body is in (a crash, an IPS).
+                location ~ /reset-[^/]*$ { return 444; }
+                # Refuses every bundle alike (an intake older than the agent, a WAF).
+                location /refuse/ { return 422 "unsupported bundle format version\\n"; }
+                # Busy for one bundle only (its case cannot be recorded now).
+                location ~ /casefail-[^/]*$ { return 503 "the case could not be recorded, try again later\\n"; }
+                location /later/ { add_header Retry-After 300 always; return 429 "slow down\\n"; }
                 \(upstreamPort.map { "location /care-support/ { proxy_pass https://127.0.0.1:\($0)/; }" } ?? "")
             }
         }
