@@ -146,7 +146,7 @@ public enum HTMLReport {
         }
         return page(title: "care-agent EOL/EOS/EOE report (\(r.today), window \(r.windowMonths) months)", summary: [
             ("devices", "\(r.deviceCount)"), ("past end of support", "\(r.count(.past))"),
-            ("EOL within \(r.windowMonths) months", "\(r.count(.within))"), ("supported", "\(r.count(.supported))"), ("unknown", "\(r.count(.unknown))"),
+            ("end of support within \(r.windowMonths) months", "\(r.count(.within))"), ("supported", "\(r.count(.supported))"), ("unknown", "\(r.count(.unknown))"),
         ], sections: sections)
     }
 

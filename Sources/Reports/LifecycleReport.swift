@@ -137,6 +137,18 @@ public struct LifecycleReport: Sendable {
                 item.endOfEngineering = exception.endOfEngineering ?? item.endOfEngineering
                 item.endOfSupport = exception.endOfSupport ?? item.endOfSupport
                 item.source = "exception \"\(exception.text)\": \(exception.source)"
+            } else if let others = data.contradictions[train]?.filter({ $0.endOfEngineering != nil || $0.endOfSupport != nil }), !others.isEmpty {
+                // Where the data contradicts itself, the report says so; where the sources'
+                // dates put the release in different states, its state is unknown.
+                let states = Set([status(item.endOfSupport, today: today, horizon: horizon)] + others.map { status($0.endOfSupport, today: today, horizon: horizon) })
+                item.source += "; the data contradicts itself: " + others.map {
+                    "\($0.source) gives end of engineering \($0.endOfEngineering?.description ?? "unknown"), end of support \($0.endOfSupport?.description ?? "unknown") (\($0.text))"
+                }.joined(separator: "; ")
+                if states.count > 1 {
+                    item.status = .unknown
+                    item.source = "status unknown, the sources disagree: " + item.source
+                    return item
+                }
             }
             item.status = status(item.endOfSupport, today: today, horizon: horizon)
             return item
@@ -149,26 +161,47 @@ public struct LifecycleReport: Sendable {
                                   status: .unknown, source: "the chassis inventory was not collected")]
         }
         var items: [LifecycleItem] = []
+        var chassisItems: [String: LifecycleItem] = [:]
         for chassis in inventory.chassis {
             let model = chassis.description ?? device.model
             var item = LifecycleItem(device: device.device, kind: .chassis, name: chassis.member.map { "\($0): Chassis" } ?? "Chassis",
                                      model: model, serial: chassis.serialNumber, status: .unknown, source: "")
             apply(index.chassis(model: model ?? ""), to: &item, what: "chassis \(model ?? "(no description)")", today: today, horizon: horizon)
+            chassisItems[chassis.member ?? ""] = item
             items.append(item)
         }
         let chassisSKUs = Set(inventory.chassis.compactMap { $0.description?.uppercased() })
+        // What a part without its own row inherits: the unit it sits in (parents come first in
+        // inventory order), or the chassis of its member.
+        var byPath: [String: LifecycleItem] = [:]
+        func inherit(_ from: LifecycleItem?, into item: inout LifecycleItem, because: String) {
+            guard let from, from.status != .unknown else {
+                item.source = because + (from.map { "; \($0.name) has no dates either" } ?? "")
+                return
+            }
+            item.eolAnnounce = from.eolAnnounce
+            item.lastOrder = from.lastOrder
+            item.endOfEngineering = from.endOfEngineering
+            item.endOfNewJunosReleaseSupport = from.endOfNewJunosReleaseSupport
+            item.endOfSupport = from.endOfSupport
+            item.status = from.status
+            item.source = "\(because): the dates of \(from.name) (\(from.source))"
+        }
         for unit in inventory.frus {
             // Builtin parts and empty slots have nothing to look up, but are still listed.
             var item = LifecycleItem(device: device.device, kind: .fru, name: unit.member.map { "\($0): \(unit.path)" } ?? unit.path,
                                      partNumber: unit.partNumber, model: unit.modelNumber ?? unit.description,
                                      serial: unit.serialNumber, status: .unknown, source: "")
             let what = "part \(unit.partNumber ?? "(none)") / model \(unit.modelNumber ?? "(none)")"
+            let member = unit.member ?? ""
             if unit.partNumber?.uppercased() == "BUILTIN" {
                 // Part of the unit it sits in: that unit's row covers it; matching it by model would count the chassis again.
-                item.source = "built in (part number BUILTIN): covered by the unit it is part of"
+                let parent = unit.path.range(of: "/", options: .backwards).map { String(unit.path[..<$0.lowerBound]) }
+                inherit(parent.flatMap { byPath[member + "|" + $0] } ?? chassisItems[member], into: &item,
+                        because: "built in (part number BUILTIN): covered by the unit it is part of")
             } else if let model = unit.modelNumber?.uppercased(), chassisSKUs.contains(model), index.fru(partNumber: unit.partNumber, modelNumber: nil) == .none {
                 // The board of a fixed-configuration chassis (EX4200 RE 0, FPC 0) carries the chassis SKU: the chassis row covers it.
-                item.source = "model number \(model) is the chassis's own SKU: see the chassis row"
+                inherit(chassisItems[member], into: &item, because: "model number \(model) is the chassis's own SKU")
             } else {
                 switch index.fru(partNumber: unit.partNumber, modelNumber: unit.modelNumber) {
                 case let .found(row, how): apply((row, how), to: &item, what: what, today: today, horizon: horizon)
@@ -176,6 +209,7 @@ public struct LifecycleReport: Sendable {
                 case .none: item.source = "\(what) is not in the hardware EOL data"
                 }
             }
+            byPath[member + "|" + unit.path] = item
             items.append(item)
         }
         return items

@@ -11,6 +11,9 @@ public struct ReferenceData: Sendable {
     public var advisories: [Advisory]
     public var milestones: [String: ReleaseMilestone]
     public var exceptions: [MilestoneException]
+    /// Other sources' dates for a train's base release where they contradict the milestone row
+    /// (the exceptions file's `(base release)` rows), by train: reports say so rather than pick one silently.
+    public var contradictions: [String: [MilestoneException]] = [:]
     public var hardware: [HardwareLifecycle]
     public var problems: [DataProblem]
 
@@ -143,8 +146,18 @@ public struct ReferenceData: Sendable {
         let file = "junos-release-milestone-exceptions.tsv"
         for (line, row) in readTSV(file, required: ["release", "applies_to", "end_of_engineering", "end_of_support", "source"]) {
             let appliesTo = row["applies_to"] ?? ""
-            // Rows about the base release (conflicting sources, 2011 values) are not platform exceptions.
-            if appliesTo.hasPrefix("(base release)") { continue }
+            // Rows about the base release (conflicting sources, 2011 values) are not platform
+            // exceptions: they are what other sources say of the same train.
+            if appliesTo.hasPrefix("(base release)") {
+                let train = row["release"] ?? ""
+                let note = row["note"].flatMap { $0.isEmpty ? nil : $0 }
+                contradictions[train, default: []].append(MilestoneException(
+                    train: train, condition: .any, text: note.map { "\(appliesTo): \($0)" } ?? appliesTo,
+                    endOfEngineering: date(row["end_of_engineering"], file: file, field: "line \(line) end_of_engineering"),
+                    endOfSupport: date(row["end_of_support"], file: file, field: "line \(line) end_of_support"),
+                    source: "\(file) line \(line): \(row["source"] ?? "")"))
+                continue
+            }
             guard let condition = MilestoneException.Condition(appliesTo) else {
                 problems.append(DataProblem(file: file, field: "line \(line) applies_to", message: "\"\(appliesTo)\" is not a condition this reader knows; row skipped"))
                 continue
@@ -310,6 +323,8 @@ public struct MilestoneException: Sendable {
         case versionContains(String)
         case versionPattern(String)
         indirect case both(Condition, Condition)
+        /// Every device (a contradicting source's row for the base release).
+        case any
 
         /// Reads `model =~ ^EX-?2200(-C)?`, `model =~ ^M[0-9]+, ^EX2200, T640`, `model =~ ^EX2300 or ^EX3400`,
         /// `model in A B C`, `version contains D47`, `version =~ 16.1R7`, `version 14.1R4 on model =~ ^MX-?[0-9]`.
@@ -357,6 +372,7 @@ public struct MilestoneException: Sendable {
             case let .versionContains(text): return version.raw.contains(text)
             case let .versionPattern(pattern): return search(pattern, version.raw)
             case let .both(a, b): return a.matches(model: model, version: version) && b.matches(model: model, version: version)
+            case .any: return true
             }
         }
     }

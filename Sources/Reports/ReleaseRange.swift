@@ -310,6 +310,9 @@ extension JunosVersion {
         case .none: return "\(raw) names a train, not a release"
         case .development?: return "\(raw) is a development build, which advisories do not list"
         case .internalBuild?: return "\(raw) is an internal build, which advisories do not list"
+        // A dated nightly of a release train (15.1F-20151115.0): a letter but no release number.
+        case _ where developmentLabel != nil && maintenance == nil && type != .specialTrain:
+            return "\(raw) is a development build, which advisories do not list"
         default: return nil
         }
     }

@@ -232,7 +232,12 @@ enum FactRendering {
             for re in facts.routingEngines?.routingEngines ?? [] {
                 line("[\(re.section ?? re.slot.map { "slot \($0)" } ?? "routing engine")]  \(opt(re.mastershipState))  \(opt(re.model))  serial \(opt(re.serialNumber))")
                 line("  CPU:        user \(opt(re.cpuUserPercent))%  background \(opt(re.cpuBackgroundPercent))%  kernel \(opt(re.cpuSystemPercent))%  interrupt \(opt(re.cpuInterruptPercent))%  idle \(opt(re.cpuIdlePercent))%")
-                line("  Memory:     \(opt(re.memoryUtilizationPercent))% of \(opt(re.memoryDRAMBytes.map { "\($0 / 1_048_576) MB" }))")
+                if let idle5 = re.cpuIdle5MinutesPercent {
+                    line("  CPU idle:   \(opt(re.cpuIdle1MinutePercent))% (1 min)  \(idle5)% (5 min)  \(opt(re.cpuIdle15MinutesPercent))% (15 min)")
+                }
+                // Branch SRX print the system pool's total, not a DRAM size.
+                let memoryBytes = re.memoryDRAMBytes ?? re.memorySystem?.totalBytes
+                line("  Memory:     \(opt(re.memoryUtilizationPercent))% of \(opt(memoryBytes.map { "\($0 / 1_048_576) MB" }))")
                 line("  Temperature: \(opt(re.temperatureCelsius)) °C, CPU \(opt(re.cpuTemperatureCelsius)) °C")
                 line("  Started:    \(opt(re.startTime))  up \(opt(re.uptime)) (\(opt(re.uptimeSeconds)) s)")
                 line("  Last reboot: \(opt(re.lastRebootReason))")

@@ -25,6 +25,13 @@ import TestSupport
         let result = try run(["parse", Fixtures.url("get-system-storage/jexp__single-re-18.2R1.xml").path])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.out.contains("/dev/"))
+        // A branch SRX prints its system memory pool, not a DRAM size: "51% of -" before.
+        let srx = try run(["parse", Fixtures.url("get-route-engine-information/pyez__srx210he2-branch.xml").path])
+        #expect(srx.out.contains("% of 2048 MB"), "\(srx.out)")
+        #expect(!srx.out.contains("% of -"), "\(srx.out)")
+        // The CPU averages of a release that prints them.
+        let mx = try run(["parse", Fixtures.url("get-route-engine-information/pyez__mx480-dual-re-15.1F5.xml").path])
+        #expect(mx.out.contains("CPU idle:   98% (1 min)  99% (5 min)  99% (15 min)"), "\(mx.out)")
     }
 
     /// Readable text for every kind, values as the captures write them; several files at once.

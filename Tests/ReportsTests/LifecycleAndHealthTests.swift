@@ -131,9 +131,29 @@ import Testing
         ])]))
         let report = LifecycleReport(devices: [ex], data: data, today: Self.date("2025-01-15"))
         let hardware = report.items.filter { $0.kind != .software }
-        #expect(hardware.filter { $0.status == .past }.map(\.name) == ["Chassis", "Power Supply 0"], "\(hardware.map { "\($0.name) \($0.status)" })")
-        #expect(hardware.first { $0.name == "FPC 0/PIC 0" }?.source.contains("BUILTIN") == true)
-        #expect(hardware.first { $0.name == "FPC 0" }?.source.contains("chassis") == true)
+        // Each part is as far past end of support as the unit that covers it: not "unknown".
+        #expect(hardware.filter { $0.status == .past }.map(\.name) == ["Chassis", "Routing Engine 0", "FPC 0", "FPC 0/PIC 0", "Power Supply 0"],
+                "\(hardware.map { "\($0.name) \($0.status)" })")
+        let chassis = try #require(hardware.first { $0.name == "Chassis" })
+        let pic = try #require(hardware.first { $0.name == "FPC 0/PIC 0" })
+        #expect(pic.source.contains("BUILTIN") && pic.source.contains("the dates of FPC 0") && pic.endOfSupport == chassis.endOfSupport, "\(pic.source)")
+        let board = try #require(hardware.first { $0.name == "FPC 0" })
+        #expect(board.source.contains("chassis's own SKU: the dates of Chassis") && board.endOfSupport == chassis.endOfSupport, "\(board.source)")
+        #expect(board.replacement == nil, "a board's replacement is not the chassis's")
+    }
+
+    /// Where two sources disagree on a train's dates (the exceptions file's "(base release)"
+    /// rows), the report says so; where they put the release in different states, unknown.
+    @Test func releaseSourcesThatDisagreeAreSaid() throws {
+        let data = ReportsTestData.shipped
+        let other = try #require(data.contradictions["15.1"]?.first)
+        let mx = ReportsTestData.device("mx-1", versions: ["15.1R7.9"])
+        // 2026: both sources put 15.1 past its end of support; the disagreement is still said.
+        let late = try #require(LifecycleReport(devices: [mx], data: data, today: Self.date("2026-12-06")).items.first { $0.kind == .software })
+        #expect(late.status == .past && late.source.contains("the data contradicts itself") && late.source.contains(other.source), "\(late.source)")
+        // 2020: one source says past (2018-12-05), the other supported until 2024: unknown.
+        let early = try #require(LifecycleReport(devices: [mx], data: data, today: Self.date("2020-01-15")).items.first { $0.kind == .software })
+        #expect(early.status == .unknown && early.source.hasPrefix("status unknown, the sources disagree"), "\(early.source)")
     }
 
     @Test func chassisSKUVariantsAndFamilyFallback() {

@@ -115,6 +115,10 @@ import Testing
         #expect(status(sigpack, "21.4R3") == "undecidable")
         // Development builds have no place in advisory ranges.
         #expect(v("17.3-2017-07-02.0_RELEASE_173_THROTTLE").rangeProblem != nil)
+        // A dated nightly with a release letter and no number (a vPTX capture): read as 15.1F it
+        // was "affected, fixed in 15.1F2-S14"; no advisory range can place it.
+        #expect(v("15.1F-20151115.0").rangeProblem?.contains("development build") == true)
+        #expect(v("15.1F6-S5.1").rangeProblem == nil && v("15.1X49-D170.4").rangeProblem == nil)
         let device = ReportsTestData.device(model: "srx345", versions: ["17.3-2017-07-02.0_RELEASE_173_THROTTLE"])
         let finding = BugMatcher.evaluate(ReportsTestData.advisory("CVE-2019-0068"), requirement: ConfigurationRequirement(prose: nil), on: device)
         #expect(finding?.verdict == .possiblyExposed)

@@ -140,7 +140,7 @@ import TestSupport
         let eolHTML = scratch.appendingPathComponent("eol.html").path
         #expect(try run(executable, ["report", "eol", "--format", "html", "--out", eolHTML, "--data", Self.dataDirectory] + bundles, in: scratch).status == 0)
         let eolDOM = try run("/usr/bin/chromium", chromium + ["--dump-dom", "file://\(eolHTML)"], in: scratch)
-        #expect(eolDOM.stdout.contains("EOL within 12 months</div>"), "\(eolDOM.stdout.prefix(600))")
+        #expect(eolDOM.stdout.contains("end of support within 12 months</div>"), "\(eolDOM.stdout.prefix(600))")
         for device in devices {
             #expect(eolDOM.stdout.contains("<td>\(device)</td><td>software</td>"), "\(device): no software row in the rendered EOL page")
         }
