@@ -204,6 +204,15 @@ public final class UploadWake: @unchecked Sendable {
         waiter?.resume()
     }
 
+    /// Whether a signal arrived since the last wait or reset; clears it.
+    func take() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let was = pending
+        pending = false
+        return was
+    }
+
     /// Forgets a signal that arrived while the uploader was busy (it is about to scan anyway).
     func reset() {
         lock.lock()
@@ -329,18 +338,9 @@ public final class Uploader: Service, @unchecked Sendable {
         var pass = Pass()
         let entries = outbox.pending()
         strikes.keep(only: Set(entries.map(\.name)))
-        // Bundles that failed on their own before go after the others (stable: the upload
-        // order stands among each): a poison bundle does not make every pass start with a
-        // failure, and the bundles after it show whose fault its next failure is. Within its
-        // rank (incidents stay first), a bundle sent back after ending a pass goes last.
-        let fresh = entries.enumerated().filter { strikes.count($0.element.name) == 0 }
-        let ordered = fresh.sorted { a, b in
-            let backA = strikes.isSentBack(a.element.name), backB = strikes.isSentBack(b.element.name)
-            if a.element.uploadRank != b.element.uploadRank { return a.element.uploadRank < b.element.uploadRank }
-            if backA != backB { return !backA }
-            return a.offset < b.offset
-        }
-        let pending = ordered.map(\.element.name) + entries.filter { strikes.count($0.name) > 0 }.map(\.name)
+        var pending = order(entries)
+        var index = 0
+        var tried = Set<String>()
         var taken = false, accepted = false
         var stopped = false
         // A bundle that met a server error, until the next attempt says whose fault it was;
@@ -350,8 +350,21 @@ public final class Uploader: Service, @unchecked Sendable {
         // intake older than the agent or a proxy refuses every bundle alike, and must not empty
         // the outbox into rejected/; the next answer tells.
         var refusal: (name: String, status: Int, body: String)?
-        scan: for name in pending {
+        scan: while index < pending.count {
+            let name = pending[index]
+            index += 1
             if abort.isRaised { stopped = true; break }
+            // A collection finished meanwhile (an incident's bundle, say): it goes next in its
+            // place in the order, not after the rest of a backlog that can take hours.
+            if index > 1, runtime.uploadWake.take() {
+                let now = outbox.pending(), known = Set(pending)
+                if now.contains(where: { !tried.contains($0.name) && !known.contains($0.name) }) {
+                    pending = order(now).filter { !tried.contains($0) }
+                    index = 0
+                    continue
+                }
+            }
+            if !tried.insert(name).inserted { continue }
             if strikes.isDelivered(name) {
                 // Taken by the server already; only its removal failed. Never sent again.
                 if (try? outbox.accept(name)) != nil || !FileManager.default.fileExists(atPath: outbox.path(of: name)) {
@@ -452,6 +465,21 @@ public final class Uploader: Service, @unchecked Sendable {
             }
         }
         return pass
+    }
+
+    /// The order of a pass. Bundles that failed on their own before go after the others (stable:
+    /// the upload order stands among each): a poison bundle does not make every pass start with a
+    /// failure, and the bundles after it show whose fault its next failure is. Within its rank
+    /// (incidents stay first), a bundle sent back after ending a pass goes last.
+    private func order(_ entries: [OutboxEntry]) -> [String] {
+        let fresh = entries.enumerated().filter { strikes.count($0.element.name) == 0 }
+        let ordered = fresh.sorted { a, b in
+            let backA = strikes.isSentBack(a.element.name), backB = strikes.isSentBack(b.element.name)
+            if a.element.uploadRank != b.element.uploadRank { return a.element.uploadRank < b.element.uploadRank }
+            if backA != backB { return !backA }
+            return a.offset < b.offset
+        }
+        return ordered.map(\.element.name) + entries.filter { strikes.count($0.name) > 0 }.map(\.name)
     }
 
     /// Counts a failed attempt against `name`; at ``maxAttemptsPerBundle`` the bundle moves to `rejected/`.

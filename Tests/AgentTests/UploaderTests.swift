@@ -287,6 +287,34 @@ func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(fo
         #expect(nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT /care/bundles/\(busy) 503") }.count == Uploader.maxAttemptsPerBundle + 1)
     }
 
+    /// After an outage the backlog can take hours to send: an incident's bundle written during
+    /// the pass went after all of it. Now the pass takes it next.
+    @Test func anEventBundleWrittenDuringAPassGoesNext() async throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginx = try NginxHarness(directory: dir)
+        defer { nginx.stop() }
+        let bench = try UploadBench(dir: dir, upload: UploadSettings(nginx: nginx))
+        let outbox = FileOutbox(directory: bench.outbox, key: OutboxSample.key)
+        var scheduled: [String] = []
+        for i in 0..<60 {
+            scheduled.append(try outbox.add(OutboxSample.contents("s\(i)", trigger: .scheduled, padding: 100_000)).name)
+        }
+        let pass = Task { await bench.pass() }
+        func puts() -> [Substring] { nginx.accessLog.split(separator: "\n").filter { $0.hasPrefix("PUT ") } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while puts().count < 3 && ContinuousClock.now < deadline { usleep(2_000) }
+        let event = try outbox.add(OutboxSample.contents("e1", trigger: .event, event: OutboxSample.coreDump)).name
+        bench.runtime.uploadWake.signal()
+        let seenAt = puts().count
+        let result = await pass.value
+        #expect(result.outcomes[event] == .accepted(status: 201), "\(result.outcomes.count) outcomes")
+        let order = puts().map { String($0.split(separator: " ")[1].split(separator: "/").last!) }
+        let position = try #require(order.firstIndex(of: event))
+        #expect(position <= seenAt + 1, "the event bundle was PUT at \(position), the wake at \(seenAt) of \(order.count)")
+        #expect(Set(order) == Set(scheduled + [event]) && order.count == scheduled.count + 1, "every bundle once")
+    }
+
     /// A 429 with Retry-After: 300 is not retried after the 30 s backoff.
     @Test func retryAfterIsHonouredWithinMaxBackoff() async throws {
         let dir = try TestProfiles.temporaryDirectory()
