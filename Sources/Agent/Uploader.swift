@@ -341,7 +341,7 @@ public final class Uploader: Service, @unchecked Sendable {
         var pending = order(entries)
         var index = 0
         var tried = Set<String>()
-        var taken = false, accepted = false
+        var taken = false, accepted = false, discerning = false
         var stopped = false
         // A bundle that met a server error, until the next attempt says whose fault it was;
         // `transient` for "busy, try later" (502, 503, 504), which never counts against it.
@@ -391,10 +391,11 @@ public final class Uploader: Service, @unchecked Sendable {
             case nil:
                 taken = true
                 if case let .rejected(status, body) = outcome {
-                    if accepted {
+                    if accepted || discerning {
                         await settleRefusal(name, status: status, body: body, outbox: outbox)
-                    } else if let first = refusal, first.status == status {
-                        // Two bundles refused alike and none taken: the server refuses everything.
+                    } else if let first = refusal, first.status == status,
+                              first.body.trimmingCharacters(in: .whitespacesAndNewlines) == body.trimmingCharacters(in: .whitespacesAndNewlines) {
+                        // Two bundles refused alike (status and body) and none taken: the server refuses everything.
                         logger.error("the server refuses every bundle alike; they are kept until it is fixed", metadata: [
                             "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))",
                         ])
@@ -403,8 +404,13 @@ public final class Uploader: Service, @unchecked Sendable {
                         pass.failed = true
                         stopped = true
                         break scan
+                    } else if let first = refusal {
+                        // Refused for different reasons: the server judges each bundle on its own.
+                        discerning = true
+                        await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox)
+                        await settleRefusal(name, status: status, body: body, outbox: outbox)
+                        refusal = nil
                     } else {
-                        if let first = refusal { await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox) }
                         refusal = (name, status, body)
                     }
                 } else {

@@ -110,13 +110,21 @@ public struct LifecycleReport: Sendable {
     }
 
     static func software(_ device: DeviceSnapshot, data: ReferenceData, today: LifecycleDate, horizon: LifecycleDate) -> [LifecycleItem] {
-        let model = device.model
-        let releases = device.releases
+        // Each release once per model: the members of a mixed virtual chassis (an EX4500 master
+        // and an EX4200 member on one release) fall under different platform exceptions.
+        var seen = Set<String>()
+        var releases: [(name: String?, version: JunosVersion, model: String?)] = []
+        for re in device.facts.software?.routingEngines ?? [] {
+            guard let version = re.version else { continue }
+            let model = re.model ?? device.model
+            if seen.insert("\(version.raw)|\(model?.lowercased() ?? "")").inserted { releases.append((re.name, version, model)) }
+        }
+        if releases.isEmpty { releases = device.releases.map { ($0.name, $0.version, device.model) } }
         guard !releases.isEmpty else {
-            return [LifecycleItem(device: device.device, kind: .software, name: "(unknown release)", model: model,
+            return [LifecycleItem(device: device.device, kind: .software, name: "(unknown release)", model: device.model,
                                   status: .unknown, source: "the software facts were not collected")]
         }
-        return releases.map { name, version in
+        return releases.map { name, version, model in
             var item = LifecycleItem(device: device.device, kind: .software,
                                      name: releases.count > 1 ? "\(name.map { "\($0): " } ?? "")\(version.raw)" : version.raw,
                                      model: model, train: version.train, status: .unknown, source: "")
@@ -133,10 +141,28 @@ public struct LifecycleReport: Sendable {
             item.endOfEngineering = milestone.endOfEngineering
             item.endOfSupport = milestone.endOfSupport
             item.source = milestone.source
-            if let exception = data.exceptions.first(where: { $0.train == train && $0.condition.matches(model: model, version: version) }) {
+            let matching = data.exceptions.filter { $0.train == train && $0.condition.matches(model: model, version: version) }
+            if let exception = matching.first {
                 item.endOfEngineering = exception.endOfEngineering ?? item.endOfEngineering
                 item.endOfSupport = exception.endOfSupport ?? item.endOfSupport
                 item.source = "exception \"\(exception.text)\": \(exception.source)"
+                // Rows apply in file order, and "(other EX)" rows are catch-alls for models no row
+                // before them names. A specific row after the one used (^EX8200 after "(other EX)",
+                // which the source itself calls unreachable) contradicts it: said, not dropped.
+                let others = matching.dropFirst().filter {
+                    !$0.text.contains("(other") && ($0.endOfSupport != exception.endOfSupport || $0.endOfEngineering != exception.endOfEngineering)
+                }
+                if !others.isEmpty {
+                    item.source += "; the data contradicts itself: " + others.map {
+                        "exception \"\($0.text)\" (\($0.source)) gives end of engineering \($0.endOfEngineering?.description ?? "unknown"), end of support \($0.endOfSupport?.description ?? "unknown")"
+                    }.joined(separator: "; ")
+                    let states = Set([status(item.endOfSupport, today: today, horizon: horizon)] + others.map { status($0.endOfSupport ?? item.endOfSupport, today: today, horizon: horizon) })
+                    if states.count > 1 {
+                        item.status = .unknown
+                        item.source = "status unknown, the sources disagree: " + item.source
+                        return item
+                    }
+                }
             } else if let others = data.contradictions[train]?.filter({ $0.endOfEngineering != nil || $0.endOfSupport != nil }), !others.isEmpty {
                 // Where the data contradicts itself, the report says so; where the sources'
                 // dates put the release in different states, its state is unknown.
@@ -167,6 +193,7 @@ public struct LifecycleReport: Sendable {
             var item = LifecycleItem(device: device.device, kind: .chassis, name: chassis.member.map { "\($0): Chassis" } ?? "Chassis",
                                      model: model, serial: chassis.serialNumber, status: .unknown, source: "")
             apply(index.chassis(model: model ?? ""), to: &item, what: "chassis \(model ?? "(no description)")", today: today, horizon: horizon)
+            if item.status == .unknown, let why = index.chassisAmbiguity(model: model ?? "") { item.source = why }
             chassisItems[chassis.member ?? ""] = item
             items.append(item)
         }
@@ -252,12 +279,19 @@ struct HardwareIndex {
     init(_ rows: [HardwareLifecycle]) {
         for row in rows {
             if let part = row.partNumber { byPart[Self.normalisedPart(part), default: []].append(row) }
-            let sku = row.product.uppercased()
+            // Padded SKUs (`PB-PM3 `) would never meet a model number.
+            let sku = row.product.uppercased().trimmingCharacters(in: .whitespaces)
             if sku.contains("(remaining SKUs)".uppercased()) {
                 let names = sku.components(separatedBy: " (")[0].split(separator: "/").map(String.init)
                 for name in names { families.append((name, row)) }
+            } else if let first = bySKU[sku] {
+                // Two rows of one SKU: the first is used, and when their dates differ it is said.
+                if !first.sameMilestones(as: row) {
+                    problems.append(DataProblem(file: row.location.components(separatedBy: " line ").first ?? "hardware EOL data", field: "product_or_sku \(sku)",
+                                                message: "on 2 rows with different dates (\(Self.describe([first, row]))); the first is used"))
+                }
             } else {
-                bySKU[sku] = bySKU[sku] ?? row
+                bySKU[sku] = row
             }
         }
         for (part, rows) in byPart.sorted(by: { $0.key < $1.key }) where rows.contains(where: { !$0.sameMilestones(as: rows[0]) }) {
@@ -282,10 +316,26 @@ struct HardwareIndex {
             stripped = String(stripped.dropLast(variant.count))
             if let row = bySKU[stripped] { return (row, "SKU \(stripped) (from \(sku))") }
         }
+        // "Remaining SKUs" are the SKUs not listed: a description that begins listed SKUs
+        // (EX4500-40F: EX4500-40F-BF, -FB, -VC1-*) is one of those, not a remaining one. Their
+        // rows decide when they agree; else it is unknown, saying why.
+        let listed = bySKU.filter { $0.key.hasPrefix(sku + "-") }.map(\.value).sorted { $0.location < $1.location }
+        if let first = listed.first {
+            if listed.allSatisfy({ $0.sameMilestones(as: first) }) { return (first, "SKU \(first.product) (every listed \(sku)-* SKU has these dates)") }
+            return nil
+        }
         if let family = families.first(where: { sku.hasPrefix($0.prefix) }) {
             return (family.row, "family \(family.prefix) (remaining SKUs)")
         }
         return nil
+    }
+
+    /// Why ``chassis(model:)`` found nothing for `model`, when listed SKUs begin with it and disagree.
+    func chassisAmbiguity(model: String) -> String? {
+        let sku = model.uppercased().trimmingCharacters(in: .whitespaces)
+        let listed = bySKU.filter { $0.key.hasPrefix(sku + "-") }.map(\.value).sorted { $0.location < $1.location }
+        guard listed.count > 1, !listed.allSatisfy({ $0.sameMilestones(as: listed[0]) }) else { return nil }
+        return "chassis \(sku) is the start of \(listed.count) listed SKUs with different dates (\(Self.describe(listed))): which one this is, the description does not say: unknown"
     }
 
     /// A FRU by part number (the row whose SKU is the FRU's model number when several rows have
@@ -293,13 +343,21 @@ struct HardwareIndex {
     func fru(partNumber: String?, modelNumber: String?) -> FRULookup {
         if let partNumber, let rows = byPart[Self.normalisedPart(partNumber)], let first = rows.first {
             let part = Self.normalisedPart(partNumber)
-            if rows.allSatisfy({ $0.sameMilestones(as: first) }) { return .found(first, "part number \(part)") }
-            if let model = modelNumber?.uppercased(), let row = rows.first(where: { $0.product.uppercased() == model }) {
+            if rows.allSatisfy({ $0.sameMilestones(as: first) }) {
+                // The FRU's own model number has a row that disagrees with the part's: the data
+                // contradicts itself (the part is listed under both products).
+                if let model = modelNumber?.uppercased().trimmingCharacters(in: .whitespaces), let own = bySKU[model], !own.sameMilestones(as: first) {
+                    return .ambiguous("part \(part) (\(Self.describe(rows))) and model number \(model) (\(Self.describe([own]))) have different dates: the data contradicts itself: unknown")
+                }
+                return .found(first, "part number \(part)")
+            }
+            if let model = modelNumber?.uppercased().trimmingCharacters(in: .whitespaces),
+               let row = rows.first(where: { $0.product.uppercased().trimmingCharacters(in: .whitespaces) == model }) {
                 return .found(row, "part number \(part), model number \(row.product) (the part is on \(rows.count) rows)")
             }
             return .ambiguous("part \(part) is on \(rows.count) rows with different dates (\(Self.describe(rows))) and \(modelNumber.map { "model number \($0)" } ?? "no model number") names none of them: unknown")
         }
-        if let modelNumber, let row = bySKU[modelNumber.uppercased()] { return .found(row, "model number \(modelNumber)") }
+        if let modelNumber, let row = bySKU[modelNumber.uppercased().trimmingCharacters(in: .whitespaces)] { return .found(row, "model number \(modelNumber)") }
         return .none
     }
 

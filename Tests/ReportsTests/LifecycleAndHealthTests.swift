@@ -156,6 +156,55 @@ import Testing
         #expect(early.status == .unknown && early.source.hasPrefix("status unknown, the sources disagree"), "\(early.source)")
     }
 
+    /// Where the hardware data contradicts itself, or a lookup would pick silently, unknown and said.
+    @Test func hardwareRowsThatDisagreeAreSaid() throws {
+        let data = ReportsTestData.shipped
+        let index = HardwareIndex(data.hardware)
+        // 750-000617 is the -E PIC's part (EOS 2009-04-30); the FRU's own model row says 2004-12-31.
+        guard case let .ambiguous(why) = index.fru(partNumber: "750-000617", modelNumber: "I-1OC48-SON-SMIR") else {
+            Issue.record("a part whose model's own row disagrees was matched silently"); return
+        }
+        #expect(why.contains("contradicts itself"), "\(why)")
+        // A padded SKU in the data (`PB-PM3 `) still meets its model number.
+        guard case .found(let row, _) = index.fru(partNumber: nil, modelNumber: "PB-PM3") else { Issue.record("PB-PM3 not found"); return }
+        #expect(row.endOfSupport == LifecycleDate("2015-06-30"))
+        // EX4500-40F begins listed SKUs with three different end-of-support dates: not the
+        // family's "remaining SKUs" row (2021-05-01), unknown and why.
+        #expect(index.chassis(model: "EX4500-40F") == nil)
+        #expect(index.chassisAmbiguity(model: "EX4500-40F")?.contains("EX4500-40F-BF") == true)
+        // EX4550-32F: every listed EX4550-32F-* row agrees.
+        #expect(index.chassis(model: "EX4550-32F")?.0.endOfSupport == LifecycleDate("2024-06-30"))
+        let vc = ReportsTestData.device("vc-1", model: "ex4500-40f", versions: ["15.1R6.7"], inventory: ChassisInventory(chassis: [InventoryChassis(description: "EX4500-40F")]))
+        let chassis = try #require(LifecycleReport(devices: [vc], data: data, today: Self.date("2024-01-15")).items.first { $0.kind == .chassis })
+        #expect(chassis.status == .unknown && chassis.source.contains("start of"), "\(chassis.source)")
+    }
+
+    /// Platform exceptions apply in file order; a specific row after a catch-all ("(other EX)")
+    /// that also matches contradicts it, which the report says.
+    @Test func overlappingPlatformExceptionsAreSaid() throws {
+        let data = ReportsTestData.shipped
+        let ex8200 = ReportsTestData.device("core-ex", model: "ex8200", versions: ["12.3R12.4"])
+        let late = try #require(LifecycleReport(devices: [ex8200], data: data, today: Self.date("2024-01-15")).items.first { $0.kind == .software })
+        #expect(late.status == .past && late.source.contains("^EX8200") && late.source.contains("contradicts itself"), "\(late.source)")
+        let early = try #require(LifecycleReport(devices: [ex8200], data: data, today: Self.date("2020-01-15")).items.first { $0.kind == .software })
+        #expect(early.status == .unknown, "one row says past (2019-07-31), the other supported (2021-05-01): \(early.source)")
+        // A specific row before the catch-all is no contradiction (12.3 on an EX2200).
+        let ex2200 = ReportsTestData.device("acc", model: "ex2200-48t-4g", versions: ["12.3R12-S15"])
+        let item = try #require(LifecycleReport(devices: [ex2200], data: data, today: Self.date("2024-01-15")).items.first { $0.kind == .software })
+        #expect(!item.source.contains("contradicts"))
+    }
+
+    /// A mixed virtual chassis: each member's model decides its release's platform exception.
+    @Test func eachMemberOfAMixedVirtualChassisHasItsOwnSoftwareRow() throws {
+        var vc = ReportsTestData.device("vc-1", model: "ex4500-40f", versions: ["15.1R6.7"])
+        let v = JunosVersion("15.1R6.7")
+        vc.facts.software?.routingEngines = [RoutingEngineSoftware(name: "fpc0", hostname: "vc-1", model: "ex4500-40f", version: v),
+                                             RoutingEngineSoftware(name: "fpc1", hostname: "vc-1", model: "ex4200-24p", version: v)]
+        let rows = LifecycleReport(devices: [vc], data: ReportsTestData.shipped, today: Self.date("2026-01-15")).items.filter { $0.kind == .software }
+        #expect(rows.map(\.model) == ["ex4500-40f", "ex4200-24p"])
+        #expect(rows.map(\.endOfSupport) == [LifecycleDate("2021-05-01"), LifecycleDate("2018-12-05")], "\(rows.map(\.source))")
+    }
+
     @Test func chassisSKUVariantsAndFamilyFallback() {
         let index = HardwareIndex(ReportsTestData.shipped.hardware)
         #expect(index.chassis(model: "EX4200-48T")?.0.endOfSupport == LifecycleDate("2024-06-30"))
