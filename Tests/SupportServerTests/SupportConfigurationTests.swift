@@ -61,7 +61,8 @@ import Testing
         ("[server]\nidle-timeout = 0s\n[store]\ndirectory = /s\n", "support.conf:2:16: expected a time from 1s to 60m such as 60s or 2m, found \"0s\""),
         ("[server]\nidle-timeout = forever\n[store]\ndirectory = /s\n", "support.conf:2:16: expected a time from 1s to 60m such as 60s or 2m, found \"forever\""),
         ("[store]\ndirectory = /s\n[reports]\neol-window = soon\n", "support.conf:4:14: expected a number of months (12m) or years (2y), found \"soon\""),
-        ("[store]\ndirectory = /s\n[reports]\ncpu-warning = high\n", "support.conf:4:15: expected a whole number for cpu-warning, found \"high\""),
+        ("[store]\ndirectory = /s\n[reports]\ncpu-warning = high\n", "support.conf:4:15: expected a whole number from 0 to 100 for cpu-warning, found \"high\""),
+        ("[store]\ndirectory = /s\n[reports]\nstorage-warning = 95\n", "support.conf:4:1: [reports]: storage-warning (95) is above storage-critical (90): the warning would never be raised"),
         ("[store]\ndirectory = /s\n[reports]\ndata-directory = data\n", "support.conf:4:18: expected an absolute file path, found \"data\""),
     ])
     func brokenLinesAreReportedAtTheirPlace(text: String, expected: String) {
