@@ -182,6 +182,9 @@ enum BugMatcher {
                 // The release first (cached per report): most pairs end there, before any platform work.
                 let outcome: ReleaseOutcome
                 if let problem = version.rangeProblem {
+                    // A build no range can place, but whose train no range touches either (a 14.2
+                    // nightly against ranges from 21.2 on): as unaffected as the train.
+                    if product.outsideStatus == .unaffected, let train = version.train, !product.ranges.contains(where: { $0.touches(train: train) }) { continue }
                     outcome = .undecidable(problem)
                 } else {
                     let key = ReleaseCache.Key(advisory: advisoryIndex, product: productIndex,
@@ -337,6 +340,9 @@ enum BugMatcher {
             if let narrower = affectedBy.first(where: { a in unaffectedBy.allSatisfy { a.isNarrower(than: $0) } }) {
                 return .affected(range: narrower, warning: narrower.warning)
             }
+            // "unaffected: everything before 22.2R2" beside "affected: 22.2 before 22.2R3" is
+            // Juniper's way of saying the train's first releases are not affected: it decides.
+            if unaffectedBy.contains(where: { $0.start == nil && !$0.fixes.isEmpty }) { return .unaffected }
             let unaffected = unaffectedBy[0]
             let warning = DataWarning(cve: product.cve, kind: .conflictingStatus,
                                       detail: "\(version.raw) is in the affected range \(first.text) and the unaffected range \(unaffected.text), neither within the other",

@@ -81,6 +81,11 @@ public struct ConfigurationRequirement: Sendable {
             absence.append("the record says its statements are examples (\"\(phrase)\")")
             break
         }
+        // A sample of several statements that are all read as needed: a device without one of
+        // them is not shown unaffected by it (CVE-2023-36832's 14-line sample, CVE-2024-30380's
+        // LLDP sample with an interface of the writer's lab).
+        let samplePhrase = ["sample configuration", "example configuration", "for example", "configuration like the following",
+                            "configuration such as", "sample "].first { lower.contains($0) }
         if !layout.unparsed.isEmpty {
             absence.append("the prose has bracketed text that is not read as a statement: \(layout.unparsed.prefix(3).map { "\"[\($0)]\"" }.joined(separator: ", "))")
         }
@@ -88,13 +93,15 @@ public struct ConfigurationRequirement: Sendable {
             presenceCaveat = "the record also needs a condition the configuration does not show (\"\(phrase.trimmingCharacters(in: .whitespaces))\")"
             break
         }
-        absenceCaveat = absence.isEmpty ? nil : absence.joined(separator: "; ")
-
         var structure = Self.structure(layout)
         // An example statement with one of the alternatives another statement lists (`(version-ipfix
         // | version9)`, then `flow-server x.x.x.x version9 template 1`) stands for all of them.
         paths = Self.widened(paths)
         if structure == .all, Self.areVariants(paths, intro: layout.intro) { structure = .any }
+        if let samplePhrase, structure == .all, paths.filter({ path in !paths.contains { $0 != path && $0.isPrefix(of: path) } }).count > 1 {
+            absence.append("the record's statements are a sample (\"\(samplePhrase.trimmingCharacters(in: .whitespaces))\"), each not necessarily needed")
+        }
+        absenceCaveat = absence.isEmpty ? nil : absence.joined(separator: "; ")
         switch structure {
         case .all:
             // When all are needed and one path extends another listed one (`[protocols pim]`,
@@ -194,7 +201,8 @@ public struct ConfigurationRequirement: Sendable {
     /// second "either" between statements: mixed.
     static func structure(_ layout: Layout) -> Structure {
         guard layout.paths.count > 1 else { return .all }
-        let anyWords = ["either", "one of", "one or more of", "at least one of", "following examples", "any of the following"]
+        let anyWords = ["either", "one of", "one or more of", "at least one of", "following examples", "any of the following",
+                        "following options", "one of the following"]
         func hasAny(_ s: String) -> Bool { anyWords.contains { s.contains($0) } }
         func isOr(_ s: String) -> Bool {
             let words = s.split(whereSeparator: { !$0.isLetter }).map(String.init)
@@ -385,7 +393,10 @@ public struct StatementPath: Sendable, Equatable {
                 continue
             }
             valuesLeft = Self.valueStatements[word] ?? 0
-            if Self.listKeywords.contains(previous), Self.statementsNeverNames.contains(word) {
+            if Self.listKeywords.contains(previous), Self.statementsRightAfter.contains(word) {
+                // `filter output <name>`: a statement of the keyword's own, never an example name.
+                components.append(.keyword([word])); shown.append(word)
+            } else if Self.listKeywords.contains(previous), Self.statementsNeverNames.contains(word) {
                 // `interfaces unit family mpls`: the prose left the names out; the word is the next statement.
                 components.append(.placeholder); shown.append("<name>")
                 valuesLeft = Self.valueStatements[word] ?? 0
@@ -417,7 +428,12 @@ public struct StatementPath: Sendable, Equatable {
 
     /// Statements that the prose writes right after a list keyword when it leaves the entry's
     /// name out (`[interfaces unit family mpls]`); never an example name.
-    static let statementsNeverNames: Set<String> = ["unit", "family", "interface", "neighbor", "group", "term", "from", "then", "instance-type"]
+    static let statementsNeverNames: Set<String> = ["unit", "family", "interface", "neighbor", "group", "term", "from", "then", "instance-type",
+                                                    "private-vlan", "vlan-id"]
+
+    /// Statements of a list keyword's own that the prose writes right after it (`filter input`,
+    /// `filter output-list`): neither an example name nor after one.
+    static let statementsRightAfter: Set<String> = ["input", "output", "input-list", "output-list"]
 
     /// The statements directly under `traceoptions`; any other word after it is a flag.
     static let traceoptionsStatements: Set<String> = ["flag", "file", "level", "no-remote-trace", "filter", "size", "files"]
@@ -459,10 +475,34 @@ public struct StatementPath: Sendable, Equatable {
 
     /// As ``isPresent(in:limit:)``, with the statements indexed once per device.
     public func isPresent(in index: ConfigurationIndex, limit: Int = 2_000_000) -> Bool {
+        // `[edit interfaces interface-name] encapsulation ppp-over-ether`: Junos has most such
+        // statements on the logical unit as well; the prose leaves `unit <n>` out.
+        if anchored, components.count > 2, components[0] == .keyword(["interfaces"]), components[1] == .placeholder,
+           case let .keyword(next) = components[2], !next.contains("unit") {
+            var onUnit = self
+            onUnit.components.insert(contentsOf: [.keyword(["unit"]), .placeholder], at: 2)
+            if onUnit.presentOnce(in: index, limit: limit / 2) { return true }
+            return presentOnce(in: index, limit: limit / 2)
+        }
+        return presentOnce(in: index, limit: limit)
+    }
+
+    /// Where a path the prose writes at the top (`[protocols bgp]`) also runs when the prose
+    /// names no place: in routing instances and logical systems, as the feature profile reads it.
+    static let scopedTopLevel: Set<String> = ["protocols", "routing-options", "policy-options", "firewall", "interfaces",
+                                              "forwarding-options", "bridge-domains", "vlans", "class-of-service", "switch-options",
+                                              "multicast-snooping-options", "services", "access"]
+    static let defaultPrefixes: [StatementPath] = [StatementPath("routing-instances"), StatementPath("logical-systems")].compactMap { $0 }
+
+    private func presentOnce(in index: ConfigurationIndex, limit: Int) -> Bool {
         var budget = limit
         var work: [(ConfigStatement, Int, Bool)]
         if anchored {
-            work = startingStatements(index.root).map { ($0, 0, false) }
+            var scoped = self
+            if prefixes.isEmpty, case let .keyword(first)? = components.first, first.contains(where: Self.scopedTopLevel.contains) {
+                scoped.prefixes = Self.defaultPrefixes
+            }
+            work = scoped.startingStatements(index.root).map { ($0, 0, false) }
         } else {
             // The path may sit anywhere: start at every statement with its first keyword.
             guard case let .keyword(options) = components[0] else { return false }

@@ -14,10 +14,38 @@ struct PlatformPattern: Sendable, Equatable {
     /// `-36MR` of `PTX10001-36MR`.
     var suffix: String
     /// Line cards or modules the entry is limited to (`SPC3`, `MPC10E`), any one of them.
-    let qualifiers: [String]
+    var qualifiers: [String]
     /// The qualifiers' UTF-8, searched in each inventory unit's text.
-    let qualifierBytes: [[UInt8]]
+    var qualifierBytes: [[UInt8]]
+    /// How inventories also spell a qualifier (`SPC2` as `SPC II` in "SRX5k SPC II"), matched as
+    /// whole words (`SPC II` must not find `SPC III`): the qualifier and the spelling's UTF-8.
+    var qualifierSpellings: [(qualifier: String, bytes: [UInt8])] = []
     var text: String
+
+    static func == (a: Self, b: Self) -> Bool {
+        a.family == b.family && a.digits == b.digits && a.seriesDigitCount == b.seriesDigitCount && a.suffix == b.suffix
+            && a.qualifiers == b.qualifiers && a.text == b.text
+    }
+
+    /// Product lines Juniper names by a round number no chassis carries (EX9200: EX9204, EX9208,
+    /// EX9214): a series even without "Series". `EX9200-15C` is then a line card of the series.
+    static let seriesNames: Set<String> = ["EX6200", "EX8200", "EX9200", "MX2000", "MX10000", "PTX10000", "QFX10000", "SRX4000", "SRX5000"]
+
+    /// `SPC2` → `SPC II`: line cards whose inventory descriptions use Roman numerals.
+    static func romanSpelling(_ qualifier: String) -> String? {
+        let letters = qualifier.prefix { $0.isLetter }
+        let rest = qualifier.dropFirst(letters.count)
+        guard letters.count >= 2, rest.count == 1, let digit = rest.first?.wholeNumberValue, (1...4).contains(digit) else { return nil }
+        return "\(letters) \(["I", "II", "III", "IV"][digit - 1])"
+    }
+
+    mutating func addQualifiers(_ tokens: [String]) {
+        for token in tokens where !qualifiers.contains(token) {
+            qualifiers.append(token)
+            qualifierBytes.append(Array(token.utf8))
+            if let roman = Self.romanSpelling(token) { qualifierSpellings.append((token, Array(roman.utf8))) }
+        }
+    }
 
     /// Models whose variant is a separate platform, named only as such (`EX4300-MP`).
     static let distinctVariants: [String: String] = ["EX4300": "MP"]
@@ -43,17 +71,23 @@ struct PlatformPattern: Sendable, Equatable {
                 break
             }
         }
-        self.qualifiers = qualifiers
-        qualifierBytes = qualifiers.map { Array($0.utf8) }
+        self.qualifiers = []
+        qualifierBytes = []
         var isSeries = false
         for word in [" SERIES", " SWITCHING", " PLATFORMS", " DEVICES"] where upper.hasSuffix(word) {
             upper = String(upper.dropLast(word.count))
             isSeries = true
         }
-        let compact = upper.replacingOccurrences(of: " ", with: "")
+        var compact = upper.replacingOccurrences(of: " ", with: "")
         let letters = compact.prefix { $0.isLetter }
         guard !letters.isEmpty, Self.families.contains(String(letters)) else { return nil }
-        var rest = compact.dropFirst(letters.count)
+        if !isSeries, let name = Self.seriesNames.first(where: { compact == $0 || compact.hasPrefix($0 + "-") }) {
+            // EX9200 alone is the series; EX9200-15C is a line card of it, found in the inventory.
+            if compact != name { qualifiers.insert(compact, at: 0) }
+            compact = name
+            isSeries = true
+        }
+        var rest = Substring(compact).dropFirst(letters.count)
         let number = rest.prefix { $0.isNumber }
         rest = rest.dropFirst(number.count)
         family = String(letters)
@@ -62,10 +96,12 @@ struct PlatformPattern: Sendable, Equatable {
             // QFX5k: QFX5xxx.
             digits = String(number)
             seriesDigitCount = number.count + 3
+            addQualifiers(qualifiers)
             return
         }
         if !rest.isEmpty {
-            guard rest.first == "-", !isSeries else { return nil }
+            // A suffix follows a model number: "J-Web" (a feature in a title) is no platform.
+            guard rest.first == "-", !isSeries, !number.isEmpty else { return nil }
             suffix = String(rest)
         }
         if isSeries && !number.isEmpty {
@@ -78,6 +114,7 @@ struct PlatformPattern: Sendable, Equatable {
             digits = String(number)
             seriesDigitCount = nil
         }
+        addQualifiers(qualifiers)
     }
 
     /// `MPC10/11/LC9600` → MPC10, MPC11, LC9600; `SPC3 and MS-MPC` → SPC3, MS-MPC.
@@ -157,14 +194,32 @@ public struct PlatformSet: Sendable {
                 if !patterns.contains(whole) { patterns.append(whole) }
                 continue
             }
+            if Self.isLineCardName(entry.trimmingCharacters(in: .whitespaces)), let last = patterns.indices.last, !patterns[last].qualifiers.isEmpty {
+                patterns[last].addQualifiers([entry.trimmingCharacters(in: .whitespaces).uppercased()])
+                continue
+            }
             for piece in entry.components(separatedBy: ",").flatMap({ $0.components(separatedBy: " and ") }) {
                 let trimmed = piece.trimmingCharacters(in: .whitespaces)
                 guard !trimmed.isEmpty else { continue }
                 if let pattern = PlatformPattern(trimmed) { patterns.append(pattern) }
+                else if Self.isLineCardName(trimmed), let last = patterns.indices.last, !patterns[last].qualifiers.isEmpty {
+                    // "MX Series with MPC10", "MPC11", "LC9600": the bare cards join the entry before them.
+                    patterns[last].addQualifiers([trimmed.uppercased()])
+                }
                 else if Self.containerProductNames.contains(trimmed.uppercased()) { containerProducts.append(trimmed) }
                 else { unreadable.append(trimmed) }
             }
         }
+    }
+
+    /// A line card or module name standing alone (`MPC11`, `LC9600`, `SPC3`): letters then digits,
+    /// no platform family.
+    static func isLineCardName(_ text: String) -> Bool {
+        let upper = text.uppercased()
+        let letters = upper.prefix { $0.isLetter }
+        let rest = upper.dropFirst(letters.count)
+        return ["MPC", "LC", "SPC", "DPC", "MIC", "PIC", "FPC", "IOC", "NPC", "SCB", "SFB"].contains(String(letters))
+            && !rest.isEmpty && rest.allSatisfy { $0.isNumber || $0.isLetter }
     }
 
     /// Juniper's containerised routing/forwarding products: they run on servers, not as a chassis.
@@ -200,6 +255,18 @@ enum PlatformMatch {
         return false
     }
 
+    /// `needle` in `haystack` as a whole word: no letter or digit right after it.
+    static func bytes(_ haystack: [UInt8], containWord needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return false }
+        for start in 0...(haystack.count - needle.count) where haystack[start..<start + needle.count].elementsEqual(needle) {
+            let next = start + needle.count
+            if next == haystack.count || !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(haystack[next]) && !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(haystack[next]) {
+                return true
+            }
+        }
+        return false
+    }
+
     static func check(_ set: PlatformSet, source: String, subject: DeviceMatchContext) -> PlatformVerdict {
         guard !set.isEmpty else { return .matches("the record names no platform limit") }
         guard let model = subject.model, !model.isEmpty else { return .undecided("the device model is unknown (software facts not collected)") }
@@ -215,6 +282,9 @@ enum PlatformMatch {
                 if let index = pattern.qualifierBytes.firstIndex(where: { Self.bytes(unit.haystackBytes, contain: $0) }) {
                     let found = pattern.qualifiers[index]
                     return .matches("\(model) is \(pattern.text): \(unit.path) is \(found) (\(source))")
+                }
+                if let spelling = pattern.qualifierSpellings.first(where: { Self.bytes(unit.haystackBytes, containWord: $0.bytes) }) {
+                    return .matches("\(model) is \(pattern.text): \(unit.path) is \(spelling.qualifier) (\(String(decoding: spelling.bytes, as: UTF8.self))) (\(source))")
                 }
             }
         }

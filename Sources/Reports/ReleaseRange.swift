@@ -150,6 +150,17 @@ public struct AffectedRange: Sendable {
         }
         // Upper bound.
         var inside: Bool
+        // Several fixes on one X train (`15.1X53-D63, -D70, -D230`): Juniper lists the first fixed
+        // release of each line of the train, and which line a D release between two of them is on
+        // (D210: after D70, before D230) the record does not say.
+        let sameXTrain = version.type == .specialTrain ? fixes.compactMap { fix -> JunosVersion? in
+            if case let .release(f) = fix, f.type == .specialTrain, f.train == version.train { return f }
+            return nil
+        }.sorted { $0 < $1 } : []
+        if sameXTrain.count > 1, let lowest = sameXTrain.first, let highest = sameXTrain.last,
+           !(version < lowest), version < highest, !sameXTrain.contains(where: { Self.sameRelease(version, $0) }) {
+            return .undecidable("\(text): \(version.raw) lies between fixes listed for \(version.train ?? "its train") (\(sameXTrain.map(\.raw).joined(separator: ", "))), each the first fixed release of a line of the train; which line it is on, the record does not say")
+        }
         if !fixes.isEmpty {
             inside = false
             // The nearest fix: the first one on this version's branch or a later branch.
@@ -195,6 +206,17 @@ public struct AffectedRange: Sendable {
         var status = self.status
         for change in changes where !(version < change.at) || Self.sameRelease(version, change.at) { status = change.status }
         return .inside(status)
+    }
+
+    /// Whether any release of `train` (`14.2`) could be in this range: a bound on the train, or
+    /// the train's first or a late release inside it.
+    func touches(train: String) -> Bool {
+        if unreadable != nil { return true }
+        if start?.train == train || releaseBounds.contains(where: { $0.train == train }) || boundTrains.contains(train) { return true }
+        for probe in ["\(train)R1", "\(train)R9-S99"] {
+            if case .inside = place(JunosVersion(probe)) { return true }
+        }
+        return false
     }
 
     /// The fix that decides for `version`: the first fix point whose branch (train and R number;
