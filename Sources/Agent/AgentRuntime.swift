@@ -330,7 +330,7 @@ public actor AgentRuntime {
             warnOfBundlesLeftBehind(from: runOutbox, to: configuration.agent.outbox, byRunningCollection: true)
         }
         collectionsRunning -= 1
-        lastCollection = Date()
+        if results.contains(where: { $0.status.attempted }) { lastCollection = Date() }
         metrics.record(results)
         // Here too, not only before an upload pass: an uploader backing off from an outage
         // sleeps through collections, and the quota must hold all the same.
@@ -361,9 +361,9 @@ public actor AgentRuntime {
 
     /// Counts the events of an incident response: those that triggered a bundle, those the rate
     /// limit held back, and those another source had already reported.
-    public func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent], duplicates: [TriggerEvent] = []) {
-        guard !admitted.isEmpty || !limited.isEmpty || !duplicates.isEmpty else { return }
-        metrics.recordEvents(admitted: admitted, limited: limited, duplicates: duplicates)
+    public func recordEvents(admitted: [TriggerEvent], failed: [TriggerEvent] = [], limited: [TriggerEvent], duplicates: [TriggerEvent] = []) {
+        guard !admitted.isEmpty || !failed.isEmpty || !limited.isEmpty || !duplicates.isEmpty else { return }
+        metrics.recordEvents(admitted: admitted, failed: failed, limited: limited, duplicates: duplicates)
         writeMetrics()
     }
 

@@ -137,8 +137,8 @@ public actor IncidentResponder {
                 "device": "\(device.name)", "event.kind": "\(event.kind)", "event.source": "\(event.source)", "evidence": "\(event.evidence)",
             ])
         }
-        await runtime.recordEvents(admitted: response.admitted, limited: response.rateLimited + response.quietRepeats,
-                                   duplicates: response.duplicates)
+        // Admitted events are counted once their collection has ended (bundle or failed).
+        await runtime.recordEvents(admitted: [], limited: response.rateLimited + response.quietRepeats, duplicates: response.duplicates)
         let log = EventLog(stateDirectory: configuration.agent.stateDirectory)
         write(log) { try log.append(response.rateLimited.map { EventRecord(device: device.name, event: $0, action: .rateLimited) }) }
         for (id, recorded, event) in sightings where recorded {
@@ -172,6 +172,7 @@ public actor IncidentResponder {
         // What the doc says and the poll relies on: nil when the collection failed (a bundle
         // stored with only its log of why is no evidence), so that the incident is tried again.
         response.bundle = failed == nil ? bundle : nil
+        await runtime.recordEvents(admitted: failed == nil ? response.admitted : [], failed: failed == nil ? [] : response.admitted, limited: [])
         // Sightings that arrived while collecting go into the entry as it is written.
         var records: [EventRecord] = []
         for (event, id) in zip(response.admitted, ids) {

@@ -37,8 +37,9 @@ public struct AgentMetrics: Sendable, Equatable {
     var events: [String: [String: Int]] = [:]
 
     /// Counts an incident response's events.
-    public mutating func recordEvents(admitted: [TriggerEvent], limited: [TriggerEvent], duplicates: [TriggerEvent] = []) {
+    public mutating func recordEvents(admitted: [TriggerEvent], failed: [TriggerEvent] = [], limited: [TriggerEvent], duplicates: [TriggerEvent] = []) {
         for event in admitted { events[event.kind, default: [:]]["bundle", default: 0] += 1 }
+        for event in failed { events[event.kind, default: [:]]["failed", default: 0] += 1 }
         for event in limited { events[event.kind, default: [:]]["rate-limited", default: 0] += 1 }
         for event in duplicates { events[event.kind, default: [:]]["duplicate", default: 0] += 1 }
     }
@@ -88,11 +89,14 @@ public struct AgentMetrics: Sendable, Equatable {
             if let kind = result.failureKind, result.status == .failed || result.status == .partial {
                 failures[result.device.group, default: [:]][kind, default: 0] += 1
             }
-            for rpc in result.rpcs where rpc.status != .notRun {
+            // Only RPCs that went to the device: one never sent, or not asked (no cluster on
+            // an MX), would pull the latency figures down with zeros.
+            for rpc in result.rpcs where rpc.status != .notRun && rpc.status != .notApplicable {
                 rpcDurations[rpc.name, default: Histogram()].observe(Double(rpc.durationMilliseconds) / 1000)
             }
         }
-        lastCollectionEnd = date
+        // Nothing selected, or every device skipped or queued: no collection happened.
+        if results.contains(where: { $0.status.attempted }) { lastCollectionEnd = date }
     }
 
     /// The Prometheus text format (version 0.0.4), series sorted for stable output.
@@ -147,10 +151,10 @@ public struct AgentMetrics: Sendable, Equatable {
             }
         }
         if !events.isEmpty {
-            out += "# HELP care_agent_events_total Incidents the health poll or syslog noticed, by kind and action (bundle: a diagnostic bundle was collected; rate-limited: within event-window of the last one; duplicate: already reported by another source).\n"
+            out += "# HELP care_agent_events_total Incidents the health poll or syslog noticed, by kind and action (bundle: a diagnostic bundle was collected; failed: its collection failed (tried again while the incident lasts); rate-limited: within event-window of the last one; duplicate: already reported by another source).\n"
             out += "# TYPE care_agent_events_total counter\n"
             for kind in events.keys.sorted() {
-                for action in ["bundle", "rate-limited", "duplicate"] {
+                for action in ["bundle", "failed", "rate-limited", "duplicate"] {
                     out += "care_agent_events_total{kind=\"\(escape(kind))\",action=\"\(action)\"} \(events[kind]?[action] ?? 0)\n"
                 }
             }

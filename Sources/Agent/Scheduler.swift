@@ -133,10 +133,12 @@ public struct Scheduler: Service {
             let lastRun = (await runtime.lastRun).mapValues { min($0, now) }
             let plan = plan(configuration, lastRun: lastRun, now: now, planned: &planned)
             await runtime.setNextRuns(planned)
+            var started = false
             for (group, at) in plan where at <= now {
                 // A group whose previous run is still going waits for it: no run is stacked up.
                 guard await running.start(group) else { continue }
                 planned[group] = nil
+                started = true
                 await runtime.markRun(group: group, at: now)
                 let devices = configuration.devices.filter { $0.group == group }
                 logger.info("scheduled collection", metadata: ["group": "\(group)", "devices": "\(devices.count)"])
@@ -147,6 +149,12 @@ public struct Scheduler: Service {
                     if !Task.isCancelled { await runtime.markRunFinished(group: group, started: now) }
                     await running.finish(group)
                 }
+            }
+            if started {
+                // What status shows as a group's next run is never the run that just started.
+                let since = (await runtime.lastRun).mapValues { min($0, now) }
+                _ = self.plan(configuration, lastRun: since, now: now, planned: &planned)
+                await runtime.setNextRuns(planned)
             }
             let nextDue = plan.filter { $0.at > now }.map(\.at).min() ?? now.addingTimeInterval(recheck)
             try await clock.sleep(until: min(nextDue, now.addingTimeInterval(recheck)))

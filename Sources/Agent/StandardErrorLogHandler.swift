@@ -89,15 +89,25 @@ public struct StandardErrorLogHandler: LogHandler {
     /// named in journal style (`duration-ms` → `DURATION_MS`).
     static func journalEntry(label: String, level: Logger.Level, message: String, metadata: Logger.Metadata) -> [(String, String)] {
         var text = message
-        if !metadata.isEmpty {
-            text += " " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        }
+        if !metadata.isEmpty { text += " " + pairs(metadata) }
         var fields = [("MESSAGE", text), ("PRIORITY", "\(syslogPriority(level))"), ("SYSLOG_IDENTIFIER", label)]
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             guard let name = journalFieldName(key) else { continue }
             fields.append((name, "\(value)"))
         }
         return fields
+    }
+
+    /// `key=value` pairs in key order, logfmt style: a value with a blank, `=` or `"` is quoted
+    /// (inner `"` and `\` escaped), so that a log shipper (Loki, Vector) reads `error=Couldn't
+    /// connect to server` whole rather than cut at the first blank.
+    static func pairs(_ metadata: Logger.Metadata) -> String {
+        metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted("\($0.value)"))" }.joined(separator: " ")
+    }
+
+    static func quoted(_ value: String) -> String {
+        guard value.isEmpty || value.contains(where: { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\t" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// `duration-ms` → `DURATION_MS`; nil for names the journal does not allow or reserves
@@ -138,9 +148,7 @@ public struct StandardErrorLogHandler: LogHandler {
     static func line(format: Format, label: String, level: Logger.Level, message: String, metadata: Logger.Metadata,
                      date: Date = Date()) -> String {
         var text = message
-        if !metadata.isEmpty {
-            text += " " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        }
+        if !metadata.isEmpty { text += " " + pairs(metadata) }
         text = escapingControls(text)
         switch format {
         case .journal:

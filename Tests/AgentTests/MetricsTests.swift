@@ -42,6 +42,20 @@ import TestSupport
         #expect(lines.contains("# TYPE care_agent_rpc_duration_seconds histogram"))
     }
 
+    /// A run that collected nothing (no device selected, all skipped) is no collection, and an
+    /// RPC not asked (no cluster on an MX) is no latency.
+    @Test func onlyWhatWasCollectedCounts() throws {
+        var metrics = AgentMetrics()
+        metrics.record([try result("r1", group: "core", status: "skipped", rpcs: [])], at: Date(timeIntervalSince1970: 1_700_000_000))
+        metrics.record([], at: Date(timeIntervalSince1970: 1_700_000_100))
+        #expect(!metrics.render(outboxDepth: 0).contains("care_agent_last_collection_timestamp_seconds"))
+        metrics.record([try result("r2", group: "core", status: "ok", rpcs: [("get-chassis-cluster-status", "not-applicable", 0), ("get-software-information", "ok", 90)])],
+                       at: Date(timeIntervalSince1970: 1_700_000_200))
+        let text = metrics.render(outboxDepth: 0)
+        #expect(text.contains("care_agent_last_collection_timestamp_seconds 1700000200"))
+        #expect(!text.contains("get-chassis-cluster-status") && text.contains(#"care_agent_rpc_duration_seconds_count{rpc="get-software-information"} 1"#))
+    }
+
     @Test func writtenAtomicallyAndCountsOnlyFinishedBundles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString.prefix(8))")
         let outbox = dir.appendingPathComponent("outbox")

@@ -30,13 +30,21 @@ import TestSupport
         log.debug("detail")
         log.critical("fatal")
         #expect(lines.all == [
-            "<3>configuration not reloaded, keeping the previous one error=agent.conf:3:1: unknown key\n",
+            "<3>configuration not reloaded, keeping the previous one error=\"agent.conf:3:1: unknown key\"\n",
             "<4>bundle not uploaded bundle=b.tar.gz\n",
             "<5>care-agent running\n",
             "<6>device collected device=mx1 rpc=get-software-information\n",
             "<7>detail\n",
             "<2>fatal\n",
         ])
+    }
+
+    /// logfmt: a value with a blank, `=` or `"` is quoted, so a log shipper reads it whole.
+    @Test func valuesWithBlanksAreQuoted() {
+        let lines = Lines()
+        let log = logger(.journal, lines)
+        log.warning("bundle not uploaded", metadata: ["error": "Couldn't connect to server: \"x\"", "bundle": "b.tar.gz", "empty": ""])
+        #expect(lines.all == ["<4>bundle not uploaded bundle=b.tar.gz empty=\"\" error=\"Couldn't connect to server: \\\"x\\\"\"\n"], "\(lines.all)")
     }
 
     @Test func aLineBreakInAMessageStaysInOneEntry() {
@@ -51,7 +59,7 @@ import TestSupport
         let lines = Lines()
         logger(.plain, lines).warning("event", metadata: ["evidence": "KERNEL_PANIC \u{1B}[2J\u{1B}]0;owned\u{07}\u{9B}x\ttab"])
         let line = lines.all.first ?? ""
-        #expect(line.hasSuffix("evidence=KERNEL_PANIC \\e[2J\\e]0;owned\\x07\\x9bx\ttab\n"), "\(line)")
+        #expect(line.hasSuffix("evidence=\"KERNEL_PANIC \\e[2J\\e]0;owned\\x07\\x9bx\ttab\"\n"), "\(line)")
         #expect(!line.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B })
     }
 

@@ -681,6 +681,10 @@ import TestSupport
         let records = EventLog(stateDirectory: configuration.agent.stateDirectory).load()
         #expect(records.map(\.action) == [.failed, .failed, .failed, .rateLimited])
         #expect(records.first?.reason?.isEmpty == false, "\(records)")
+        // The metric says the same: three failed collections, no bundle.
+        let counted = await runtime.metrics.render(outboxDepth: 0)
+        #expect(counted.contains("care_agent_events_total{kind=\"fru-offline\",action=\"failed\"} 3\n")
+                && counted.contains("care_agent_events_total{kind=\"fru-offline\",action=\"bundle\"} 0\n"), "\(counted)")
 
         // A chatty device repeating the message every second for 100 s after that: one record a
         // minute in the events log (the repeat at 121 s, then the 61st at 181 s), every repeat in
