@@ -132,6 +132,7 @@ public struct AgentStatus: Codable, Sendable {
         var upload = await runtime.uploadState
         upload.url = configuration.upload.url
         upload.pending = outboxBundles
+        upload.oldestPending = outbox.pending().lazy.map(\.added).min()
         upload.rejected = outbox.rejectedCount()
         self.upload = upload
         if let url = configuration.events.webhook {

@@ -100,7 +100,7 @@ public struct AgentMetrics: Sendable, Equatable {
     }
 
     /// The Prometheus text format (version 0.0.4), series sorted for stable output.
-    public func render(outboxDepth: Int, outboxBytes: Int64? = nil) -> String {
+    public func render(outboxDepth: Int, outboxBytes: Int64? = nil, outboxOldest: Date? = nil, now: Date = Date()) -> String {
         var out = ""
         out += "# HELP care_agent_collections_total Device collections finished, by group and result.\n"
         out += "# TYPE care_agent_collections_total counter\n"
@@ -131,6 +131,10 @@ public struct AgentMetrics: Sendable, Equatable {
         out += "# HELP care_agent_outbox_bundles Bundles in the outbox waiting to be sent.\n"
         out += "# TYPE care_agent_outbox_bundles gauge\n"
         out += "care_agent_outbox_bundles \(outboxDepth)\n"
+        // 0 with nothing waiting, so that an alert on the age needs no "absent" rule.
+        out += "# HELP care_agent_outbox_oldest_bundle_age_seconds How long the oldest bundle in the outbox has waited to be sent (0: none waits).\n"
+        out += "# TYPE care_agent_outbox_oldest_bundle_age_seconds gauge\n"
+        out += "care_agent_outbox_oldest_bundle_age_seconds \(outboxOldest.map { max(0, Int(now.timeIntervalSince($0))) } ?? 0)\n"
         if let outboxBytes {
             out += "# HELP care_agent_outbox_bytes Bytes of the bundles in the outbox waiting to be sent (limit: outbox-max).\n"
             out += "# TYPE care_agent_outbox_bytes gauge\n"
@@ -198,7 +202,7 @@ public struct AgentMetrics: Sendable, Equatable {
     /// local user plant a symbolic link that the agent (root, often) then writes through. The
     /// rename replaces whatever is at `path`, a link included, without following it.
     public func write(to path: String, outbox: OutboxTotals) throws {
-        let text = render(outboxDepth: outbox.bundles, outboxBytes: outbox.bytes)
+        let text = render(outboxDepth: outbox.bundles, outboxBytes: outbox.bytes, outboxOldest: outbox.oldest)
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try writeAtomically(Array(text.utf8), to: path, mode: 0o644, what: "metrics file")

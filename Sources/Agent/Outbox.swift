@@ -194,19 +194,25 @@ public struct OutboxQuotaPass: Sendable, Equatable {
 public struct OutboxTotals: Sendable, Equatable {
     public var bundles: Int
     public var bytes: Int64
+    /// When the oldest waiting bundle was written (nil: none waits, or not counted): how far
+    /// behind the uploads are.
+    public var oldest: Date?
 
-    public init(bundles: Int, bytes: Int64) {
+    public init(bundles: Int, bytes: Int64, oldest: Date? = nil) {
         self.bundles = bundles
         self.bytes = bytes
+        self.oldest = oldest
     }
 
     init(_ entries: some Sequence<OutboxEntry>) {
         var bundles = 0, bytes: Int64 = 0
+        var oldest: Date?
         for entry in entries {
             bundles += 1
             bytes += entry.size
+            if oldest.map({ entry.added < $0 }) ?? true { oldest = entry.added }
         }
-        self.init(bundles: bundles, bytes: bytes)
+        self.init(bundles: bundles, bytes: bytes, oldest: oldest)
     }
 }
 
@@ -296,8 +302,10 @@ extension Outbox {
             }
         }
         let gone = OutboxTotals(pass.evicted.lazy.map(\.entry))
+        let evicted = Set(pass.evicted.map(\.entry.name))
         pass.remaining = OutboxTotals(bundles: before.bundles - gone.bundles + madeRoom.bundles,
-                                      bytes: before.bytes - gone.bytes + madeRoom.bytes)
+                                      bytes: before.bytes - gone.bytes + madeRoom.bytes,
+                                      oldest: entries.lazy.filter { !evicted.contains($0.name) }.map(\.added).min())
         return pass
     }
 }

@@ -20,6 +20,8 @@ public struct UploadStatus: Codable, Sendable, Equatable {
     public var rejected: Int
     /// The last bundle moved to `rejected/` and why ("NAME: HTTP 400 ..." or "NAME: 5 failed attempts ...").
     public var lastRejected: String?
+    /// When the oldest bundle waiting in the outbox was written: how far behind the uploads are.
+    public var oldestPending: Date?
 
     public init(url: String? = nil, lastAttempt: Date? = nil, lastSuccess: Date? = nil, lastError: String? = nil,
                 nextAttempt: Date? = nil, pending: Int = 0, rejected: Int = 0, lastRejected: String? = nil) {

@@ -21,6 +21,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "agent.conf.") var config: String = AgentConfiguration.defaultPath
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
+    func validate() throws {
+        // A typo (`verbose`) must not silently log at info.
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
     func run() async throws {
         // Under systemd stderr is the journal: priorities as <N>, no second timestamp.
         var logger = Logger(label: "care-agent") { StandardErrorLogHandler(label: $0) }

@@ -8,7 +8,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show the agent's state and each device's last result.",
-        discussion: "Exit status 0 when every device's last collection was ok or partial, 1 otherwise, 2 when the agent cannot be reached."
+        discussion: "Exit status 0 when every device's last collection was ok or partial and the agent itself is fine; 1 when a device's last collection failed, the last reload failed, a result cannot be read, or uploads have failed for over an hour with bundles waiting; 2 when the agent cannot be reached."
     )
 
     @Option(help: "The agent's control socket.") var socket: String = "/run/care-agent/control.sock"
@@ -31,7 +31,21 @@ struct StatusCommand: AsyncParsableCommand {
         } else {
             Console.out(Self.text(status))
         }
-        if status.results.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+        if status.results.contains(where: { $0.status == .failed }) || !Self.agentProblems(status).isEmpty { throw ExitCode(1) }
+    }
+
+    /// What needs an operator besides failed devices, for the exit status a monitoring check
+    /// reads: a reload that failed, results that cannot be read, uploads failing for an hour.
+    static func agentProblems(_ status: AgentStatus, now: Date = Date()) -> [String] {
+        var problems: [String] = []
+        if status.reloadError != nil { problems.append("the last reload failed") }
+        if !(status.unreadableResults ?? []).isEmpty { problems.append("unreadable results") }
+        if let upload = status.upload, upload.url != nil, upload.lastError != nil, upload.pending > 0,
+           now.timeIntervalSince(upload.lastSuccess ?? .distantPast) > 3600,
+           now.timeIntervalSince(upload.oldestPending ?? now) > 3600 {
+            problems.append("uploads failing for over an hour")
+        }
+        return problems
     }
 
     /// "none", or "3 (a, b, c)" with at most 10 names.
@@ -45,7 +59,7 @@ struct StatusCommand: AsyncParsableCommand {
         var lines = ["configuration: \(status.configuration ?? "-")"]
         if let error = status.reloadError { lines.append("LAST RELOAD FAILED (running the previous configuration): \(error)") }
         lines.append("devices: \(status.devices), being collected: \(Self.names(status.inFlight)), queued: \(status.queued.isEmpty ? "none" : "\(status.queued.count)")")
-        lines.append("outbox: \(status.outboxBundles) bundles waiting")
+        lines.append("outbox: \(status.outboxBundles) bundles waiting" + (status.upload?.oldestPending.map { ", the oldest since \(iso.string(from: $0))" } ?? ""))
         if let upload = status.upload {
             if let url = upload.url {
                 var line = "upload: to \(url), last success \(upload.lastSuccess.map(iso.string(from:)) ?? "never")"

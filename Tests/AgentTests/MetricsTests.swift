@@ -64,10 +64,15 @@ import TestSupport
         for name in ["r1-JN1-20261125-020000.tar.gz", "r2-JN2-20261125-020000.tar.gz", ".r3-JN3-20261125-020000.tar.gz.4242.tmp"] {
             FileManager.default.createFile(atPath: outbox.appendingPathComponent(name).path, contents: Data())
         }
+        // The oldest waits since an hour ago: the backlog's age is a gauge of its own.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)],
+                                              ofItemAtPath: outbox.appendingPathComponent("r1-JN1-20261125-020000.tar.gz").path)
         let path = dir.appendingPathComponent("textfile/care-agent.prom").path
         try AgentMetrics().write(to: path, outbox: FileOutbox(directory: outbox.path).totals)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("care_agent_outbox_bundles 2\n"))
+        let age = text.split(separator: "\n").first { $0.hasPrefix("care_agent_outbox_oldest_bundle_age_seconds ") }.flatMap { Int($0.split(separator: " ")[1]) }
+        #expect(age.map { (3590...3700).contains($0) } == true, "\(text)")
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o644)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("textfile").path) == ["care-agent.prom"])

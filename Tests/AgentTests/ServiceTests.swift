@@ -539,8 +539,10 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         #expect(watchdogPings > 0)
         let brokenLine = good.filter { $0 == "\n" }.count + 2
         #expect(reloaded.contains("reload failed: \(conf):\(brokenLine):1: unknown key \"retries\" in [device]"), "\(reloaded)")
-        let (_, afterReload, _) = try careAgent(["status", "--socket", socket], dir: dir)
+        let (afterReloadStatus, afterReload, _) = try careAgent(["status", "--socket", socket], dir: dir)
         #expect(afterReload.contains("LAST RELOAD FAILED"))
+        // A monitoring check sees it: the device is fine, the agent is not.
+        #expect(afterReloadStatus == 1)
         #expect(afterReload.contains("devices: 1"))
 
         service.signal(SIGTERM)
