@@ -553,6 +553,14 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
 
+    /// A typo in the log level is a usage error, not a service silently logging at info.
+    @Test func anUnknownLogLevelIsRefused() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (status, _, err) = try careAgent(["run", "--config", dir.appendingPathComponent("none.conf").path, "--log-level", "verbose"], dir: dir)
+        #expect(status == 64 && err.contains("--log-level verbose: expected one of trace, debug, info, notice, warning, error, critical"), "\(err)")
+    }
+
     @Test func stopDuringACollectionEndsPromptly() throws {
         let dir = try TestProfiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
