@@ -575,7 +575,13 @@ struct DeviceRun {
         }
         let first = failures.first { $0.status != .notRun } ?? failures[0]
         let kind: FailureKind = first.status == .timeout ? .timeout : first.status == .rpcError ? .rpcErrors : .session
-        let summary = "\(failures.count) of \(outcomes.count) RPCs failed; first: \(first.name): \(first.message ?? first.status.rawValue)"
+        // What failed and what was never sent after it, apart: "1 of 12 RPCs failed and 11 were
+        // not sent" says a hung session, "12 of 12 failed" would not.
+        let notSent = failures.filter { $0.status == .notRun }.count
+        let failed = failures.count - notSent
+        let summary = failed == 0
+            ? "\(notSent) of \(outcomes.count) RPCs not sent; first: \(first.name): \(first.message ?? first.status.rawValue)"
+            : "\(failed) of \(outcomes.count) RPCs failed\(notSent > 0 ? " and \(notSent) were not sent" : ""); first: \(first.name): \(first.message ?? first.status.rawValue)"
         fail(kind, successes.isEmpty ? "nothing collected: " + summary : summary, status: successes.isEmpty ? .failed : .partial)
     }
 

@@ -369,7 +369,11 @@ public final class SyslogReceiver: Service, @unchecked Sendable {
     static func evidence(of message: SyslogMessage, from sender: SocketAddress, redactor: ConfigurationRedactor) -> String {
         var text = "syslog"
         if let tag = message.eventTag { text += " \(tag)" } else if let app = message.appName { text += " \(app)" }
-        text += ": " + String(message.text.prefix(1000))
+        // Junos writes the tag again at the start of the text (`CHASSISD_FRU_OFFLINE_NOTICE: Taking
+        // FPC 1 offline`): once is enough.
+        var body = Substring(message.text)
+        if let tag = message.eventTag, body.hasPrefix(tag + ":") { body = body.dropFirst(tag.count + 1).drop { $0 == " " } }
+        text += ": " + String(body.prefix(1000))
         for id in message.structuredData.keys.sorted() where id.hasPrefix("junos@") {
             let parameters = message.structuredData[id]!
             if !parameters.isEmpty {

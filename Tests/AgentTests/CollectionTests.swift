@@ -170,6 +170,9 @@ import TestSupport
         #expect(hungResult.reason?.contains("no reply to get-software-information within 4 s") == true, "\(hungResult.reason ?? "")")
         #expect(hungResult.rpcs.first?.status == .timeout)
         #expect(hungResult.rpcs.dropFirst().allSatisfy { $0.status == .notRun || $0.status == .notApplicable })
+        // One RPC timed out and the rest were never sent: said so, not "12 of 12 failed".
+        let notSent = hungResult.rpcs.filter { $0.status == .notRun }.count
+        #expect(hungResult.reason?.contains("1 of \(hungResult.rpcs.count) RPCs failed and \(notSent) were not sent") == true, "\(hungResult.reason ?? "")")
 
         let errors = try #require(byName["rpc-errors"])
         #expect(errors.status == .failed)

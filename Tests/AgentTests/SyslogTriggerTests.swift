@@ -99,6 +99,11 @@ import TestSupport
         #expect(sender.host == "192.0.2.7", "an IPv4 sender on a dual-stack socket matches its inventory address")
         let evidence = SyslogReceiver.evidence(of: rfc5424, from: sender, redactor: ConfigurationRedactor())
         #expect(evidence == "syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline [fru-name=FPC 1] (from 192.0.2.7, hostname mx1)")
+        // Junos repeats the tag at the start of a BSD message's text: the evidence names it once.
+        let repeated = try SyslogMessage(parsing: Array("<28>Dec  4 21:00:00 mx1 chassisd[1]: CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline".utf8))
+        let once = SyslogReceiver.evidence(of: repeated, from: sender, redactor: ConfigurationRedactor())
+        #expect(once.hasPrefix("syslog CHASSISD_FRU_OFFLINE_NOTICE: Taking FPC 1 offline"), "\(once)")
+        #expect(once.components(separatedBy: "CHASSISD_FRU_OFFLINE_NOTICE").count == 2, "\(once)")
         // A command line logged with a password in it is redacted before it leaves as evidence.
         let command = try SyslogMessage(parsing: Array("<30>Dec  4 21:00:00 mx1 mgd[77]: UI_CMDLINE_READ_LINE: User 'ops', command 'file copy /var/tmp/rpd.core.0.gz ftp://backup:S3cret-pw@192.0.2.50/cores/'".utf8))
         let redacted = SyslogReceiver.evidence(of: command, from: sender, redactor: ConfigurationRedactor())
