@@ -251,6 +251,9 @@ public struct DeviceSummary: Codable, Sendable {
     public var durationSeconds: Double
     public var attempts: Int
     public var rpcs: [RPCResult]
+    /// The bundle this collection wrote (its file name in the outbox), for telling support which
+    /// one to look at; nil when none was stored.
+    public var bundle: String?
 
     public init(_ r: DeviceResult) {
         name = r.device.name
@@ -264,6 +267,7 @@ public struct DeviceSummary: Codable, Sendable {
         durationSeconds = (r.finished.timeIntervalSince(r.started) * 1000).rounded() / 1000
         attempts = r.attempts
         rpcs = r.rpcs
+        bundle = r.stored.map { ($0 as NSString).lastPathComponent }
     }
 }
 

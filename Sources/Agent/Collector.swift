@@ -220,7 +220,9 @@ public final class Collector: Sendable {
         do {
             storedAt = try await sink.store(consume collection)
             result.stored = storedAt
-            logger.debug("collection stored", metadata: ["device": "\(device.name)", "path": "\(storedAt ?? "")"])
+            // Info: the operator tells support which bundle to look at from this line.
+            logger.info("collection stored", metadata: ["device": "\(device.name)", "bundle": "\((storedAt.map { ($0 as NSString).lastPathComponent }) ?? "")",
+                                                      "status": "\(result.status.rawValue)"])
         } catch {
             // A collection that is not in the outbox is lost: the result says so, so that
             // status, metrics and the exit code of `collect now` show it.

@@ -185,6 +185,8 @@ import TestSupport
         #expect(bundles.count == 2)
         let names = try bundles.map { try BundleReader().read(contentsOf: URL(fileURLWithPath: "\(out)/\($0)")).contents.device.name }
         #expect(names.sorted() == ["edge-1", "edge-2"])
+        // Each summary names the bundle it wrote, for telling support which one to look at.
+        #expect(Set(summaries?.compactMap { $0["bundle"] as? String } ?? []) == Set(bundles), "\(edge.stdout.prefix(400))")
         // And their last results are recorded for status/inventory.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("state/results").path).sorted() == ["edge-1.json", "edge-2.json"])
 
