@@ -1,3 +1,5 @@
+import Glibc
+
 /// SSH failures, each with a message that says what happened and what to do.
 /// `peer` is `host:port` as the user wrote it.
 public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -43,8 +45,11 @@ public enum SSHError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .handshake(peer, message):
             return "\(peer): SSH handshake failed: \(message)"
         case let .hostKeyUnknown(host, type, fingerprint, file):
-            return "host key for \(host) is not known: the server sent \(type) \(fingerprint), which is not in \(file) "
-                + "(care-agent hosts scan shows its fingerprints and records them once you checked them; or set host-key-policy = accept-new to trust it on first use)"
+            // A known_hosts path with a typo, or a file never created: that is what to fix.
+            let missing = access(file, F_OK) != 0
+            return "host key for \(host) is not known: the server sent \(type) \(fingerprint), "
+                + (missing ? "and the known_hosts file \(file) does not exist (check known-hosts in agent.conf or --known-hosts; " : "which is not in \(file) (")
+                + "care-agent hosts scan shows its fingerprints and records them once you checked them; or set host-key-policy = accept-new to trust it on first use)"
         case let .hostKeyChanged(host, file, line, knownType, knownFingerprint, sentType, sentFingerprint):
             let known = knownType == sentType ? knownFingerprint : "\(knownType) \(knownFingerprint)"
             let sent = knownType == sentType ? sentFingerprint : "\(sentType) \(sentFingerprint)"

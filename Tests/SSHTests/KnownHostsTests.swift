@@ -12,6 +12,14 @@ import Testing
     static func key(_ base64: String) -> HostKey { HostKey(blob: Array(Data(base64Encoded: base64)!))! }
 
     /// A key accepted on first use that cannot be written says so (it said "cannot read").
+    /// A known_hosts path that does not exist (a typo, never created) is what the message names.
+    @Test func anUnknownKeyAgainstAMissingFileSaysTheFileIsMissing() {
+        let missing = SSHError.hostKeyUnknown(host: "r1", keyType: "ssh-ed25519", fingerprint: "SHA256:x", knownHostsFile: "/nonexistent/kh")
+        #expect(missing.description.contains("the known_hosts file /nonexistent/kh does not exist (check known-hosts in agent.conf or --known-hosts"), "\(missing)")
+        let present = SSHError.hostKeyUnknown(host: "r1", keyType: "ssh-ed25519", fingerprint: "SHA256:x", knownHostsFile: "/etc/hostname")
+        #expect(present.description.contains("which is not in /etc/hostname"), "\(present)")
+    }
+
     @Test func aKeyThatCannotBeAddedSaysSo() {
         let path = "/nonexistent-\(UUID().uuidString)/known_hosts"
         do {
