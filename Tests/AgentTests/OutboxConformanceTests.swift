@@ -242,11 +242,15 @@ enum OutboxSample {
             try subject.backdate(entry.name, now.addingTimeInterval(TimeInterval(-1000 + index)))
             sizes.append(entry.size)
         }
-        #expect(outbox.totals == OutboxTotals(bundles: 4, bytes: sizes.reduce(0, +)))
+        let before = outbox.totals
+        #expect(before.bundles == 4 && before.bytes == sizes.reduce(0, +))
+        // The oldest waiting bundle's date, for the backlog-age gauge (file times are whole seconds or finer).
+        #expect(before.oldest.map { abs($0.timeIntervalSince(now.addingTimeInterval(-1000))) < 1 } == true, "\(before)")
         // Room for the two newest: the two oldest go.
         let pass = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: sizes[2] + sizes[3], maxAge: nil), now: now)
         #expect(pass.evicted.count == 2)
-        #expect(pass.remaining == OutboxTotals(bundles: 2, bytes: sizes[2] + sizes[3]))
+        #expect(pass.remaining.bundles == 2 && pass.remaining.bytes == sizes[2] + sizes[3])
+        #expect(pass.remaining.oldest.map { abs($0.timeIntervalSince(now.addingTimeInterval(-998))) < 1 } == true, "\(pass.remaining)")
         #expect(pass.remaining == outbox.totals)
         let none = outbox.enforceQuotaCounting(OutboxQuota(maxBytes: 1 << 30, maxAge: nil), now: now)
         #expect(none.evicted.isEmpty && none.remaining == outbox.totals)
