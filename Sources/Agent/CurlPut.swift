@@ -182,10 +182,11 @@ struct CurlPut {
         setPointer(CURLOPT_CAPATH, nil)
     }
 
-    /// The proxy's login with whichever method it asks for (Basic, Digest, NTLM, Negotiate):
-    /// libcurl's default is Basic only, which a proxy wanting NTLM answers 407 for ever.
+    /// The proxy's login with whichever method it asks for (Basic, Digest, NTLM): libcurl's
+    /// default is Basic only, which a proxy wanting NTLM answers 407 for ever. Not Negotiate
+    /// (Kerberos): a proxy offering it beside Basic would get neither the user nor the password.
     static func logIn(_ credentials: String, set setString: (CURLoption, String) -> Void, set setLong: (CURLoption, Int) -> Void) {
         setString(CURLOPT_PROXYUSERPWD, credentials)
-        setLong(CURLOPT_PROXYAUTH, Int(bitPattern: UInt(care_curlauth_any())))
+        setLong(CURLOPT_PROXYAUTH, Int(bitPattern: UInt(care_curlauth_proxy())))
     }
 }

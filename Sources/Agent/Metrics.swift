@@ -100,7 +100,7 @@ public struct AgentMetrics: Sendable, Equatable {
     }
 
     /// The Prometheus text format (version 0.0.4), series sorted for stable output.
-    public func render(outboxDepth: Int, outboxBytes: Int64? = nil, outboxOldest: Date? = nil, now: Date = Date()) -> String {
+    public func render(outboxDepth: Int, outboxBytes: Int64? = nil, outboxOldest: Date? = nil) -> String {
         var out = ""
         out += "# HELP care_agent_collections_total Device collections finished, by group and result.\n"
         out += "# TYPE care_agent_collections_total counter\n"
@@ -131,10 +131,13 @@ public struct AgentMetrics: Sendable, Equatable {
         out += "# HELP care_agent_outbox_bundles Bundles in the outbox waiting to be sent.\n"
         out += "# TYPE care_agent_outbox_bundles gauge\n"
         out += "care_agent_outbox_bundles \(outboxDepth)\n"
-        // 0 with nothing waiting, so that an alert on the age needs no "absent" rule.
-        out += "# HELP care_agent_outbox_oldest_bundle_age_seconds How long the oldest bundle in the outbox has waited to be sent (0: none waits).\n"
-        out += "# TYPE care_agent_outbox_oldest_bundle_age_seconds gauge\n"
-        out += "care_agent_outbox_oldest_bundle_age_seconds \(outboxOldest.map { max(0, Int(now.timeIntervalSince($0))) } ?? 0)\n"
+        // A time, not an age: the file is written at collections and uploads, and an age would
+        // stand still between them (alert on `time() - x`). Absent while nothing waits.
+        if let outboxOldest {
+            out += "# HELP care_agent_outbox_oldest_bundle_timestamp_seconds When the oldest bundle waiting in the outbox was written (Unix time); absent when none waits.\n"
+            out += "# TYPE care_agent_outbox_oldest_bundle_timestamp_seconds gauge\n"
+            out += "care_agent_outbox_oldest_bundle_timestamp_seconds \(Int(outboxOldest.timeIntervalSince1970))\n"
+        }
         if let outboxBytes {
             out += "# HELP care_agent_outbox_bytes Bytes of the bundles in the outbox waiting to be sent (limit: outbox-max).\n"
             out += "# TYPE care_agent_outbox_bytes gauge\n"

@@ -403,6 +403,8 @@ public final class Uploader: Service, @unchecked Sendable {
                         ])
                         strikes.sendBack(first.name)
                         refusal = nil
+                        await recordKept(status: status, body: body, url: settings.url)
+                        await recordKept(status: first.status, body: first.body, url: settings.url)
                         pass.failed = true
                         stopped = true
                         break scan
@@ -455,10 +457,14 @@ public final class Uploader: Service, @unchecked Sendable {
         }
         // Only a pass that went through its bundles can say the last failure was that bundle's
         // own: one that stopped (the failure twice, the network, shutdown) says nothing of it.
-        if !stopped, refusal != nil {
-            // Refused, and nothing taken to compare with: kept; a new bundle tells.
-            pass.failed = true
-            pass.undecided = true
+        if let kept = refusal {
+            // Refused, and nothing taken to compare with (or the pass stopped first): kept; a new
+            // bundle tells.
+            await recordKept(status: kept.status, body: kept.body, url: settings.url)
+            if !stopped {
+                pass.failed = true
+                pass.undecided = true
+            }
         }
         if !stopped, let last = suspect {
             if taken {
@@ -593,16 +599,27 @@ public final class Uploader: Service, @unchecked Sendable {
                              metadata: ["bundle": "\(name)", "error": "\(error)"])
             }
         case let .rejected(status, body):
-            if settlesRefusal { await settleRefusal(name, status: status, body: body, outbox: outbox) }
+            if settlesRefusal { await settleRefusal(name, status: status, body: body, outbox: outbox, records: false) }
         case let .failed(reason):
             logger.warning("bundle not uploaded", metadata: ["bundle": "\(name)", "error": "\(reason)"])
         }
-        await runtime.recordUpload(outcome, url: settings.url, at: started)
+        // A refusal the pass decides on is recorded once decided (moved, or kept as the server's).
+        if case .rejected = outcome, !settlesRefusal {} else {
+            await runtime.recordUpload(outcome, url: settings.url, at: started)
+        }
         return Attempt(outcome: outcome, scope: scope, transient: transient, retryAfter: retryAfter, notRemoved: notRemoved)
     }
 
+    /// Records refusals the pass kept (the server refusing every bundle alike, or one refused
+    /// with nothing to compare): a failed attempt, not a bundle moved to rejected/.
+    private func recordKept(status: Int, body: String, url: String?) async {
+        await runtime.recordUpload(.failed("HTTP \(status) (kept: the server refuses bundles alike, or nothing it took tells otherwise): "
+                                           + body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200)), url: url)
+    }
+
     /// Moves a bundle the server refused for good to rejected/.
-    private func settleRefusal(_ name: String, status: Int, body: String, outbox: FileOutbox) async {
+    private func settleRefusal(_ name: String, status: Int, body: String, outbox: FileOutbox, records: Bool = true) async {
+        if records { await runtime.recordUpload(.rejected(status: status, body: body), url: runtime.configuration.upload.url) }
         logger.error("the server refused the bundle; moved to rejected/", metadata: [
             "bundle": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
         ])

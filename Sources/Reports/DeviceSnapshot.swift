@@ -68,10 +68,7 @@ public struct DeviceSnapshot: Sendable {
                   hostname: contents.facts.software?.hostname ?? contents.device.hostname,
                   collected: contents.started, facts: contents.facts, configuration: configuration,
                   source: source, configurationProblem: problem)
-        askedRPCs = Set(contents.outcomes.map(\.rpc))
-        for outcome in contents.outcomes where outcome.status.isFailure {
-            failedRPCs[outcome.rpc] = outcome.message.map { "\(outcome.status.rawValue): \($0)" } ?? outcome.status.rawValue
-        }
+        (askedRPCs, failedRPCs) = Self.gaps(contents.outcomes)
         if let problem = bundle.factsDecodingError {
             // Every reply arrived and nothing of it is readable here: each fact says so.
             for kind in FactKind.allCases where failedRPCs[kind.rpc] == nil { failedRPCs[kind.rpc] = "facts.json not readable: \(problem)" }
@@ -80,6 +77,21 @@ public struct DeviceSnapshot: Sendable {
             // Keep the manifest's model for platform matching when facts did not decode.
             self.facts.software = SoftwareInformation(hostname: contents.device.hostname, model: model)
         }
+    }
+
+    /// What a manifest's outcomes say was asked and what failed. The manifest lists the RPCs
+    /// that were sent: after a session lost (a timeout, a broken transport), or none at all, the
+    /// facts missing from it were not sent, not left out by configuration (asked is then unknown).
+    public static func gaps(_ outcomes: [RPCOutcome]) -> (asked: Set<String>?, failed: [String: String]) {
+        var failed: [String: String] = [:]
+        for outcome in outcomes where outcome.status.isFailure {
+            failed[outcome.rpc] = outcome.message.map { "\(outcome.status.rawValue): \($0)" } ?? outcome.status.rawValue
+        }
+        let ended = outcomes.first { $0.status == .timeout || $0.status == .transportError }
+        guard outcomes.isEmpty || ended != nil else { return (Set(outcomes.map(\.rpc)), failed) }
+        let why = ended.map { "not sent: the session ended at \($0.rpc) (\($0.status.rawValue))" } ?? "not sent: nothing was collected (the bundle's log says why)"
+        for kind in FactKind.allCases where !outcomes.contains(where: { $0.rpc == kind.rpc }) { failed[kind.rpc] = why }
+        return (nil, failed)
     }
 
     /// The model (`mx960`): from the software facts, else the chassis description.

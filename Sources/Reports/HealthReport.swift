@@ -232,8 +232,10 @@ public struct HealthReport: Sendable {
         }
         // Virtual chassis and cluster status are asked only where they apply: missing is fine,
         // failed is not.
+        // A standalone SRX answers "chassis cluster is not enabled" (an error reply, recorded as
+        // rpc-error by older agents): not a failure. Only a reply that never came is.
         for kind in [FactKind.virtualChassis, .cluster] where (kind == .virtualChassis ? f.virtualChassis == nil : f.cluster == nil) {
-            if let problem = f.parseErrors[kind.rpc] ?? device.failedRPCs[kind.rpc] {
+            if let problem = device.failedRPCs[kind.rpc], !problem.hasPrefix("rpc-error"), !problem.hasPrefix("not sent") {
                 add(.warning, "not-collected", kind.rawValue, "failed", nil,
                     "\(kind == .cluster ? "chassis cluster" : "virtual chassis") state not checked: \(kind.rpc) \(problem)")
             }
@@ -350,14 +352,15 @@ public struct HealthReport: Sendable {
                 add(.critical, "virtual-chassis", "virtualChassis.members", "no master", "one master", "the virtual chassis reports no master",
                     action: "check the members' VC port links and mastership priorities")
             } else if masters.count > 1 {
-                add(.critical, "virtual-chassis", "virtualChassis.members", "\(masters.count) masters", "one master",
+                add(.critical, "virtual-chassis", "virtualChassis.masters", "\(masters.count) masters", "one master",
                     "the virtual chassis reports \(masters.count) masters (members \(masters.map { $0.id.map(String.init) ?? "?" }.joined(separator: ", "))): split",
                     action: "restore the VC port links between the members; the split halves run apart until then")
             }
             if present.count >= 2, vc.backup == nil {
-                add(.warning, "virtual-chassis", "virtualChassis.members", "no backup", "a backup",
+                add(.warning, "virtual-chassis", "virtualChassis.backup", "no backup", "a backup",
                     "the virtual chassis has \(present.count) members and no backup: the master is a single point of failure",
-                    action: "give a second member mastership priority (virtual-chassis member N mastership-priority) or check why the backup is gone")
+                    action: "give a second member of the master's model mastership priority (virtual-chassis member N mastership-priority 255; "
+                        + "in a mixed VC only that model can be a routing engine), or check why the backup is gone")
             }
         }
         // Cluster: each redundancy group has one primary, on its highest-priority node.

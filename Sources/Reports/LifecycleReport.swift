@@ -38,12 +38,15 @@ public struct LifecycleItem: Codable, Sendable, Equatable {
     public var status: LifecycleStatus
     /// The data row's provenance, or why nothing matched.
     public var source: String
+    /// The unit whose dates a built-in part or a fixed chassis's board takes (`Chassis`, `FPC 0`):
+    /// the same end of support, not another item to act on (left out of counts and notifications).
+    public var coveredBy: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case device, kind, name, partNumber = "part_number", model, serial, train
         case endOfEngineering = "end_of_engineering", endOfNewJunosReleaseSupport = "end_of_new_junos_release_support"
         case endOfSupport = "end_of_support"
-        case eolAnnounce = "eol_announce", lastOrder = "last_order", replacement, status, source
+        case eolAnnounce = "eol_announce", lastOrder = "last_order", replacement, status, source, coveredBy = "covered_by"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -63,6 +66,7 @@ public struct LifecycleItem: Codable, Sendable, Equatable {
         try c.encode(replacement, forKey: .replacement)
         try c.encode(status, forKey: .status)
         try c.encode(source, forKey: .source)
+        try c.encode(coveredBy, forKey: .coveredBy)
     }
 }
 
@@ -75,7 +79,8 @@ public struct LifecycleReport: Sendable {
     public var today: LifecycleDate
     public var dataProblems: [DataProblem]
 
-    public func count(_ status: LifecycleStatus) -> Int { items.filter { $0.status == status }.count }
+    /// Items of `status` to act on: parts covered by another item's dates are that item's.
+    public func count(_ status: LifecycleStatus) -> Int { items.filter { $0.status == status && $0.coveredBy == nil }.count }
 
     /// `12m` (months), `2y` (years) or a bare number of months, up to 100 years; nil when not one.
     public static func windowMonths(_ text: String) -> Int? {
@@ -124,9 +129,8 @@ public struct LifecycleReport: Sendable {
             return [LifecycleItem(device: device.device, kind: .software, name: "(unknown release)", model: device.model,
                                   status: .unknown, source: "the software facts were not collected")]
         }
-        return releases.map { name, version, model in
-            var item = LifecycleItem(device: device.device, kind: .software,
-                                     name: releases.count > 1 ? "\(name.map { "\($0): " } ?? "")\(version.raw)" : version.raw,
+        let items = releases.map { name, version, model in
+            var item = LifecycleItem(device: device.device, kind: .software, name: version.raw,
                                      model: model, train: version.train, status: .unknown, source: "")
             if version.isEvolved {
                 item.source = "Junos OS Evolved trains are not in the release milestone data"
@@ -179,6 +183,29 @@ public struct LifecycleReport: Sendable {
             item.status = status(item.endOfSupport, today: today, horizon: horizon)
             return item
         }
+        // One row per release, as before, unless its members' models give it different dates:
+        // then one per model (`fpc1: 15.1R6.7`, its own model).
+        var versions: [String] = []
+        for release in releases where !versions.contains(release.version.raw) { versions.append(release.version.raw) }
+        var out: [LifecycleItem] = []
+        for version in versions {
+            let group = zip(releases, items).filter { $0.0.version.raw == version }
+            let first = group[0].1
+            let alike = group.allSatisfy { $0.1.status == first.status && $0.1.endOfSupport == first.endOfSupport && $0.1.endOfEngineering == first.endOfEngineering }
+            if alike {
+                var item = first
+                item.model = device.model
+                item.name = versions.count > 1 ? "\(group[0].0.name.map { "\($0): " } ?? "")\(version)" : version
+                out.append(item)
+            } else {
+                for (release, item) in group {
+                    var item = item
+                    item.name = "\(release.name.map { "\($0): " } ?? "")\(version)"
+                    out.append(item)
+                }
+            }
+        }
+        return out
     }
 
     static func hardware(_ device: DeviceSnapshot, index: HardwareIndex, today: LifecycleDate, horizon: LifecycleDate) -> [LifecycleItem] {
@@ -212,6 +239,7 @@ public struct LifecycleReport: Sendable {
             item.endOfNewJunosReleaseSupport = from.endOfNewJunosReleaseSupport
             item.endOfSupport = from.endOfSupport
             item.status = from.status
+            item.coveredBy = from.name
             item.source = "\(because): the dates of \(from.name) (\(from.source))"
         }
         for unit in inventory.frus {

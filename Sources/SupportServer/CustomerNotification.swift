@@ -85,7 +85,7 @@ public struct CustomerNotification: Codable, Sendable {
                                  summary: "\(f.cve)\(f.jsa.map { " (\($0))" } ?? "") \(f.severity ?? "severity not given"): \(f.title)",
                                  detail: f.reason + (f.fixedIn.map { "; fixed in \($0)" } ?? "")))
         }
-        for i in lifecycle.items where i.status == .within || i.status == .past {
+        for i in lifecycle.items where (i.status == .within || i.status == .past) && i.coveredBy == nil {
             let what = "\(i.kind.rawValue) \(i.name)\(i.model.map { " [\($0)]" } ?? "")\(i.serial.map { " serial \($0)" } ?? "")"
             add(NotificationItem(key: "eol|\(k(i.device))|\(i.kind.rawValue)|\(k(i.name))|\(k(i.serial ?? ""))", kind: .eol, device: i.device, change: .new,
                                  state: i.status.rawValue, previous: nil,
@@ -102,7 +102,11 @@ public struct CustomerNotification: Codable, Sendable {
             case "core-dump": identity = "|\(k(f.value))"
             default: identity = "|\(k(f.value))|\(k(f.message))"
             }
-            let key = "health|\(k(f.device))|\(k(f.check))|\(k(f.fact))" + identity
+            // CPU is keyed under the field earlier releases judged (the sample), whichever average
+            // judges it now: an item told before an upgrade stays the same item.
+            var fact = f.fact
+            if f.check == "cpu", let dot = fact.lastIndex(of: ".") { fact = String(fact[..<dot]) + ".cpuIdlePercent" }
+            let key = "health|\(k(f.device))|\(k(f.check))|\(k(fact))" + identity
             add(NotificationItem(key: key, kind: .health, device: f.device, change: .new, state: f.severity.rawValue, previous: nil,
                                  summary: f.message, detail: "\(f.fact) = \(f.value)\(f.threshold.map { ", threshold \($0)" } ?? "")"))
         }
@@ -117,6 +121,14 @@ public struct CustomerNotification: Codable, Sendable {
     public static func changes(current: [String: NotificationItem], told: [String: String], devices: Set<String>,
                                bugs: BugReport, unchecked: [String: Set<String>] = [:]) -> [NotificationItem] {
         var out: [NotificationItem] = []
+        // Keys earlier releases wrote for what is the same item now: a core file's key carried
+        // its message ("new core file ..."). Read as the key of today.
+        var told = told
+        for (key, state) in told where Self.legacyCoreKey(key) != nil {
+            let today = Self.legacyCoreKey(key)!
+            told[key] = nil
+            if told[today] == nil { told[today] = state }
+        }
         for (key, var item) in current {
             let previous = told[key]
             if previous == item.state { continue }
@@ -142,6 +154,10 @@ public struct CustomerNotification: Codable, Sendable {
                 summary = "\(rest.prefix(2).joined(separator: " ")): no longer \(state == "past" ? "past end of support" : "within the EOL window")"
                 detail = "the item is no longer in the device's latest bundle or its status changed"
             case .health:
+                // Sensor temperatures other than each RE's own are judged by Junos's own thresholds
+                // now (their status, chassis alarms): an item told under the old single threshold is
+                // retired quietly, not told "cleared" while the sensor may still be hot.
+                if rest.first == "temperature", rest.count > 1, !rest[1].hasSuffix(".temperatureCelsius") || !rest[1].hasPrefix("routingEngines") { continue }
                 // An alarm that was not looked at this time has not cleared.
                 if rest.count > 1, let facts = unchecked[device],
                    facts.contains(where: { rest[1] == $0 || rest[1].hasPrefix($0 + "[") || rest[1].hasPrefix($0 + ".") }) { continue }
@@ -156,6 +172,14 @@ public struct CustomerNotification: Codable, Sendable {
             if a.device != b.device { return a.device < b.device }
             return a.key < b.key
         }
+    }
+
+    /// `health|DEV|core-dump|FACT|FILE|MESSAGE` (a key of releases before the message left it)
+    /// → `health|DEV|core-dump|FACT|FILE`; nil for any other key.
+    static func legacyCoreKey(_ key: String) -> String? {
+        let parts = key.split(separator: "|", omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "health", parts[2] == "core-dump" else { return nil }
+        return parts.prefix(5).joined(separator: "|")
     }
 
     /// Builds the notification from the customer's reports now and, unless `dryRun`, records it

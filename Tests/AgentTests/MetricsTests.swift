@@ -71,8 +71,8 @@ import TestSupport
         try AgentMetrics().write(to: path, outbox: FileOutbox(directory: outbox.path).totals)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("care_agent_outbox_bundles 2\n"))
-        let age = text.split(separator: "\n").first { $0.hasPrefix("care_agent_outbox_oldest_bundle_age_seconds ") }.flatMap { Int($0.split(separator: " ")[1]) }
-        #expect(age.map { (3590...3700).contains($0) } == true, "\(text)")
+        let oldest = text.split(separator: "\n").first { $0.hasPrefix("care_agent_outbox_oldest_bundle_timestamp_seconds ") }.flatMap { Int($0.split(separator: " ")[1]) }
+        #expect(oldest.map { abs(Date().timeIntervalSince1970 - 3600 - Double($0)) < 60 } == true, "\(text)")
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o644)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("textfile").path) == ["care-agent.prom"])

@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 import Junos
 @testable import Reports
@@ -61,10 +62,35 @@ import TestSupport
         #expect(byFact["systemAlarms"] == nil && byFact["routingEngines"] == nil)
         let report = HealthReport(devices: [(device, nil)], now: Self.now)
         #expect(Set(report.devices[0].notChecked) == ["chassisAlarms", "storage", "coreDumps", "environment"])
-        // A failed cluster status is said; one not asked (not an SRX) is not.
+        // A failed cluster status is said; one not asked (not an SRX) is not; nor a standalone
+        // SRX's "chassis cluster is not enabled" (an error reply; rpc-error in older bundles).
         var srx = Self.clean()
         srx.failedRPCs["get-chassis-cluster-status"] = "timeout"
         #expect(Self.findings(srx).map(\.fact) == ["cluster"])
+        srx.failedRPCs["get-chassis-cluster-status"] = "rpc-error: error: Chassis cluster is not enabled."
+        srx.facts.parseErrors["get-chassis-cluster-status"] = "get-chassis-cluster-status: the device answered with an error: Chassis cluster is not enabled."
+        #expect(Self.findings(srx).isEmpty)
+    }
+
+    /// A bundle lists the RPCs it sent: after a hung session the health facts missing from it
+    /// were not sent. They read as failures, not as "left out by configuration" (info, which a
+    /// customer is never told).
+    @Test func aLostSessionsUnsentRPCsAreFailuresNotChoices() {
+        let hung = DeviceSnapshot.gaps([RPCOutcome(rpc: "get-software-information", status: .ok, durationSeconds: 0.2),
+                                        RPCOutcome(rpc: "get-chassis-inventory", status: .timeout, message: "no reply within 3 s", durationSeconds: 3)])
+        #expect(hung.asked == nil)
+        #expect(hung.failed["get-alarm-information"] == "not sent: the session ended at get-chassis-inventory (timeout)")
+        var device = Self.clean()
+        device.facts.chassisAlarms = nil
+        device.facts.cluster = nil
+        (device.askedRPCs, device.failedRPCs) = hung
+        let found = Self.findings(device)
+        #expect(found.map { "\($0.severity.rawValue) \($0.fact)" } == ["warning chassisAlarms"], "\(found)")
+        // Nothing at all (no session): every check is a failure too.
+        #expect(DeviceSnapshot.gaps([]).asked == nil && DeviceSnapshot.gaps([]).failed.count == FactKind.allCases.count)
+        // A whole collection: what is missing was not asked.
+        let whole = DeviceSnapshot.gaps([RPCOutcome(rpc: "get-software-information", status: .ok, durationSeconds: 0.1)])
+        #expect(whole.asked == ["get-software-information"] && whole.failed.isEmpty)
     }
 
     @Test func oldFactsAndAFailedLatestCollectionAreSaid() {
@@ -156,7 +182,7 @@ import TestSupport
         var device = Self.clean()
         // A real mixed-mode VC: a QFX master and an EX linecard, no backup.
         device.facts.virtualChassis = try Self.parse(VirtualChassisStatus.self, "get-virtual-chassis-information/pyez__qfx5100-mixed-mode.xml")
-        #expect(Self.findings(device).map { "\($0.severity.rawValue) \($0.value)" } == ["warning no backup"])
+        #expect(Self.findings(device).map { "\($0.severity.rawValue) \($0.value) \($0.fact)" } == ["warning no backup virtualChassis.backup"])
         var vc = device.facts.virtualChassis!
         vc.members[1].role = .master
         device.facts.virtualChassis = vc

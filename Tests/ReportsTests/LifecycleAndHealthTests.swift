@@ -140,6 +140,9 @@ import Testing
         let board = try #require(hardware.first { $0.name == "FPC 0" })
         #expect(board.source.contains("chassis's own SKU: the dates of Chassis") && board.endOfSupport == chassis.endOfSupport, "\(board.source)")
         #expect(board.replacement == nil, "a board's replacement is not the chassis's")
+        // Covered parts are the chassis's end of support, not more items to act on.
+        #expect(board.coveredBy == "Chassis" && pic.coveredBy == "FPC 0")
+        #expect(report.count(.past) == 3, "12.3, Chassis and Power Supply 0")
     }
 
     /// Where two sources disagree on a train's dates (the exceptions file's "(base release)"
@@ -203,6 +206,12 @@ import Testing
         let rows = LifecycleReport(devices: [vc], data: ReportsTestData.shipped, today: Self.date("2026-01-15")).items.filter { $0.kind == .software }
         #expect(rows.map(\.model) == ["ex4500-40f", "ex4200-24p"])
         #expect(rows.map(\.endOfSupport) == [LifecycleDate("2021-05-01"), LifecycleDate("2018-12-05")], "\(rows.map(\.source))")
+        #expect(rows.map(\.name) == ["fpc0: 15.1R6.7", "fpc1: 15.1R6.7"])
+        // Members whose models share the dates: one row for the release, as for any device.
+        vc.facts.software?.routingEngines = [RoutingEngineSoftware(name: "fpc0", hostname: "vc-1", model: "ex4300-48p", version: JunosVersion("21.4R3-S5.4")),
+                                             RoutingEngineSoftware(name: "fpc1", hostname: "vc-1", model: "ex4300-48t", version: JunosVersion("21.4R3-S5.4"))]
+        let one = LifecycleReport(devices: [vc], data: ReportsTestData.shipped, today: Self.date("2026-01-15")).items.filter { $0.kind == .software }
+        #expect(one.map(\.name) == ["21.4R3-S5.4"], "\(one.map(\.name))")
     }
 
     @Test func chassisSKUVariantsAndFamilyFallback() {

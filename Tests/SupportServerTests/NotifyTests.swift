@@ -147,6 +147,34 @@ import TestSupport
         #expect(CustomerNotification.changes(current: current, told: told, devices: ["r1"], bugs: bugs).contains { $0.change == .resolved })
     }
 
+    /// Items told by an earlier release stay the same items after an upgrade: a core file (its
+    /// key carried the message), CPU (judged on another field now); a sensor temperature judged
+    /// by Junos's own thresholds now is retired quietly, never told "cleared".
+    @Test func itemsToldBeforeAnUpgradeStayTheirItems() {
+        let bugs = BugReport(findings: [], deviceCount: 1, unaffectedCount: 0, dataWarnings: [], dataProblems: [], generated: Date())
+        let lifecycle = LifecycleReport(devices: [], data: ReferenceData(directory: URL(fileURLWithPath: "/nonexistent")))
+        let day = Date(timeIntervalSince1970: 1_750_000_000)
+        var facts = DeviceFacts()
+        facts.coreDumps = CoreDumpReport(sections: [.init(routingEngine: "re0", files: [.init(name: "/var/crash/core-rpd.0")])])
+        var re = RoutingEngineStatus(section: nil, slot: 0)
+        re.cpuIdlePercent = 50
+        re.cpuIdle5MinutesPercent = 10
+        facts.routingEngines = RoutingEngineReport(routingEngines: [re])
+        let now = DeviceSnapshot(device: "r1", collected: day, facts: facts, source: "test")
+        let current = CustomerNotification.currentItems(bugs: bugs, lifecycle: lifecycle, health: HealthReport(devices: [(now, nil)], now: day))
+        let k = CustomerNotification.keyPart
+        let told = [
+            "health|r1|core-dump|coreDumps[re0]|\(k("/var/crash/core-rpd.0"))|\(k("new core file on re0: /var/crash/core-rpd.0"))": "warning",
+            "health|r1|cpu|\(k("routingEngines[re0].cpuIdlePercent"))": "warning",
+            "health|r1|temperature|\(k("environment.FPC 0 EA1_HMC0 Logic die"))": "critical",
+        ]
+        let changes = CustomerNotification.changes(current: current, told: told, devices: ["r1"], bugs: bugs)
+        // The core file and the CPU (90% over 5 minutes: warning, as told) are the told items;
+        // the hot sensor is not "cleared". Only the checks these facts lack are new.
+        let others = changes.filter { !$0.key.contains("|not-collected|") }
+        #expect(others.isEmpty, "\(others.map { "\($0.change) \($0.key)" })")
+    }
+
     /// The reports as JSON under /api/v1 and as pages at /reports/CUSTOMER/ that a browser opens
     /// with the read token as password; Chromium renders the served page.
     @Test func reportsAreServedAsJSONAndAsPagesPerCustomer() async throws {
