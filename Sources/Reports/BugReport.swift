@@ -77,6 +77,8 @@ public struct BugReport: Sendable {
     public var deviceCount: Int
     /// (device, advisory) pairs plainly unaffected, left out of ``findings``.
     public var unaffectedCount: Int
+    /// Devices no advisory could be checked against, and why (their release is not known).
+    public var notEvaluated: [(device: String, reason: String)] = []
     /// Self-contradicting records, with how they were read.
     public var dataWarnings: [DataWarning]
     /// Records and rows that could not be used.
@@ -89,12 +91,20 @@ public struct BugReport: Sendable {
     public init(devices: [DeviceSnapshot], data: ReferenceData, generated: Date = Date()) {
         var findings: [BugFinding] = []
         var unaffected = 0
+        var notEvaluated: [(device: String, reason: String)] = []
         let requirements = data.advisories.map(ConfigurationRequirement.init(advisory:))
         // Fleets run few distinct releases: each is placed once per advisory.
         let cache = ReleaseCache()
         for device in devices {
             let configuration = device.configuration.map(ConfigurationIndex.init)
             let context = DeviceMatchContext(device)
+            // No release known (the software facts not collected): nothing can be placed, and
+            // the device is not "unaffected" by anything. Said, not counted as clean.
+            guard !context.releases.isEmpty else {
+                notEvaluated.append((device.device, device.facts.parseErrors[FactKind.software.rpc].map { "the software reply could not be read: \($0)" }
+                                        ?? "its software release is not known (get-software-information not collected)"))
+                continue
+            }
             let releaseIDs = context.releases.map { cache.id(of: $0.version) }
             for index in data.advisories.indices {
                 if let finding = BugMatcher.evaluate(data.advisories[index], requirement: requirements[index], on: device, configuration: configuration,
@@ -108,6 +118,7 @@ public struct BugReport: Sendable {
         self.findings = findings.sorted { ($0.cve, $0.device) < ($1.cve, $1.device) }
         deviceCount = devices.count
         unaffectedCount = unaffected
+        self.notEvaluated = notEvaluated
         dataWarnings = data.advisories.flatMap(\.warnings)
         dataProblems = data.problems
         self.generated = generated

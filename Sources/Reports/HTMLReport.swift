@@ -53,8 +53,12 @@ public enum HTMLReport {
         th.classList.add(asc?'asc':'desc');var body=table.tBodies[0];var rows=Array.prototype.slice.call(body.rows);
         rows.sort(function(a,b){var x=a.cells[col].getAttribute('data-sort')||a.cells[col].textContent;
           var y=b.cells[col].getAttribute('data-sort')||b.cells[col].textContent;
-          var d=/^\\d{4}-\\d\\d-\\d\\d/,nx=parseFloat(x),ny=parseFloat(y);
-          var r=(d.test(x)&&d.test(y))?(x<y?-1:x>y?1:0):(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?r:-r});
+          x=x.trim();y=y.trim();if(!x||!y){return x?-1:y?1:0;}
+          var sev=/^(CRITICAL|HIGH|MEDIUM|LOW|NONE)\\b\\s*([0-9.]+)?/i,sx=sev.exec(x),sy=sev.exec(y);
+          if(sx&&sy){var rk={none:0,low:1,medium:2,high:3,critical:4};x=String(rk[sx[1].toLowerCase()]*100+parseFloat(sx[2]||0));y=String(rk[sy[1].toLowerCase()]*100+parseFloat(sy[2]||0));}
+          var d=/^\\d{4}-\\d\\d-\\d\\d/,n=/^-?[0-9.]+( ?%| ?°C)?( used)?$/,r;
+          if(d.test(x)&&d.test(y))r=x<y?-1:x>y?1:0;else if(n.test(x)&&n.test(y))r=parseFloat(x)-parseFloat(y);
+          else r=x.localeCompare(y,undefined,{numeric:true,sensitivity:'base'});return asc?r:-r});
         rows.forEach(function(r){body.appendChild(r)});});});
     });
     document.querySelectorAll('input.filter').forEach(function(input){
@@ -62,9 +66,13 @@ public enum HTMLReport {
         var table=document.getElementById(input.getAttribute('data-table'));
         Array.prototype.forEach.call(table.tBodies[0].rows,function(r){r.style.display=r.textContent.toLowerCase().indexOf(q)>=0?'':'none'});});
     });
-    // A link can carry a filter: report.html#filter=edge-1 (applied to the first table).
+    // A link can carry a filter and a sort: report.html#filter=edge-1&sort=-Severity (the first
+    // table; a leading - sorts descending).
     (function(){var m=/[#&]filter=([^&]*)/.exec(location.hash);var input=document.querySelector('input.filter');
-      if(m&&input){input.value=decodeURIComponent(m[1]);input.dispatchEvent(new Event('input'));}})();
+      if(m&&input){input.value=decodeURIComponent(m[1]);input.dispatchEvent(new Event('input'));}
+      var o=/[#&]sort=([^&]*)/.exec(location.hash);var table=document.querySelector('table.report');
+      if(o&&table){var name=decodeURIComponent(o[1]),desc=name.charAt(0)==='-';if(desc)name=name.slice(1);
+        table.querySelectorAll('th').forEach(function(th){if(th.textContent.toLowerCase()===name.toLowerCase()){th.click();if(desc)th.click();}});}})();
     """
 
     /// A whole page: `summary` cards (label, value) above the `sections` HTML.
@@ -116,6 +124,10 @@ public enum HTMLReport {
                                   (f.dataWarning, "warn"), (f.title, nil)] as [(String?, String?)])
         }
         var sections = "<h2>Findings</h2>\n" + table(id: "bugs", headers: ["Verdict", "Device", "Model", "Version", "CVE", "JSA", "Severity", "Fixed in", "Reason", "Data warning", "Title"], rows: rows)
+        if !r.notEvaluated.isEmpty {
+            sections += "<h2>Devices not evaluated</h2>\n" + table(id: "not-evaluated", headers: ["Device", "Why"],
+                                                                   rows: r.notEvaluated.map { ("unknown", [($0.device, "flag"), ($0.reason, "reason")]) })
+        }
         if !r.dataWarnings.isEmpty {
             sections += "<h2>Data warnings</h2>\n" + table(id: "warnings", headers: ["CVE", "Kind", "What is inconsistent", "How it was read"],
                                                           rows: r.dataWarnings.map { ("warning", [($0.cve, nil), ($0.kind.rawValue, "flag"), ($0.detail, nil), ($0.reading, nil)]) })
@@ -127,6 +139,7 @@ public enum HTMLReport {
         return page(title: "care-agent bug report", summary: [
             ("devices", "\(r.deviceCount)"), ("exposed", "\(r.count(.exposed))"), ("possibly exposed", "\(r.count(.possiblyExposed))"),
             ("not exposed (config)", "\(r.count(.notExposedConfig))"), ("unaffected pairs", "\(r.unaffectedCount)"),
+            ("devices not evaluated", "\(r.notEvaluated.count)"),
             ("data warnings", "\(r.dataWarnings.count)"),
         ], sections: sections)
     }
@@ -151,7 +164,11 @@ public enum HTMLReport {
     }
 
     static func health(_ r: HealthReport) -> String {
-        let rows = r.findings.map { f in
+        // What needs action first: critical, then warning, then info (device order within each).
+        let ordered = r.findings.enumerated().sorted { a, b in
+            a.element.severity != b.element.severity ? a.element.severity > b.element.severity : a.offset < b.offset
+        }.map(\.element)
+        let rows = ordered.map { f in
             (f.severity.rawValue, [(f.severity.rawValue, "flag"), (f.device, nil), (f.check, nil), (f.message, "reason"), (f.action, "reason"),
                                    (f.fact, nil), (f.value, nil), (f.threshold, nil)] as [(String?, String?)])
         }

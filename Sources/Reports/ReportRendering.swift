@@ -55,6 +55,7 @@ public enum ReportRenderer {
 
     static func bugText(_ r: BugReport) -> String {
         var out = "Bug report: \(r.deviceCount) devices; \(r.count(.exposed)) exposed, \(r.count(.possiblyExposed)) possibly exposed, \(r.count(.notExposedConfig)) not exposed (configuration); \(r.unaffectedCount) device/advisory pairs unaffected\n"
+        for (device, reason) in r.notEvaluated { out += "NOT EVALUATED \(t(device)): \(t(reason))\n" }
         var byCVE: [String: [BugFinding]] = [:]
         for f in r.findings { byCVE[f.cve, default: []].append(f) }
         let order = byCVE.keys.sorted { a, b in

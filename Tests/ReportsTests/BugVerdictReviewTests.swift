@@ -96,6 +96,17 @@ import TestSupport
         #expect(finding("CVE-2023-36831", model: "srx345", version: "22.2R2-S1") != nil)
     }
 
+    /// A device whose release is not known was counted as 163 "unaffected pairs" and looked clean.
+    @Test func aDeviceWithNoKnownReleaseIsNotEvaluatedNotClean() throws {
+        var unknown = ReportsTestData.device("mystery", versions: ["21.4R3-S5"])
+        unknown.facts.software = nil
+        let report = BugReport(devices: [unknown, ReportsTestData.device("known", versions: ["21.4R3-S5"])], data: ReportsTestData.shipped)
+        #expect(report.notEvaluated.map(\.device) == ["mystery"])
+        #expect(report.unaffectedCount + report.findings.count == ReportsTestData.shipped.advisories.count, "only the known device's pairs")
+        #expect(try ReportRenderer.render(report, as: .text).contains("NOT EVALUATED mystery: its software release is not known"))
+        #expect(try ReportRenderer.render(report, as: .html).contains("<h2>Devices not evaluated</h2>"))
+    }
+
     @Test func aDevelopmentBuildOfATrainNoRangeTouchesIsUnaffected() {
         #expect(finding("CVE-2025-21598", model: "mx240", version: "14.2-20141220.0") == nil)
         // One whose train the ranges do touch stays undecided.

@@ -129,6 +129,26 @@ import TestSupport
         #expect(visible.count == rows.filter { $0["device"] as? String == target }.count, "\(visible.count) visible")
         #expect(visible.allSatisfy { $0.contains("<td>\(target)</td>") })
         #expect(bugRows.count == rows.count)
+        // #sort=-Severity sorts by the score in the browser, worst first ("MEDIUM 6.9" is not
+        // above "CRITICAL 9.8"), and rows without a severity go last.
+        func cells(_ row: Substring) -> [String] {
+            row.components(separatedBy: "<td").dropFirst().map { cell in
+                let text = cell.drop { $0 != ">" }.dropFirst()
+                return String(text.prefix { $0 != "<" })
+            }
+        }
+        let sorted = try run("/usr/bin/chromium", chromium + ["--dump-dom", "file://\(html)#sort=-Severity"], in: scratch)
+        let severities = sorted.stdout.components(separatedBy: "<tbody>")[1].components(separatedBy: "</tbody>")[0]
+            .components(separatedBy: "<tr ").dropFirst().map { cells(Substring($0))[6] }
+        func score(_ text: String) -> Double? {
+            let parts = text.split(separator: " ")
+            guard let word = parts.first, let rank = ["NONE": 0.0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4][word.uppercased()] else { return nil }
+            return rank * 100 + (parts.count > 1 ? Double(parts[1]) ?? 0 : 0)
+        }
+        let scores = severities.map(score)
+        let known = scores.prefix { $0 != nil }.compactMap { $0 }
+        #expect(known == known.sorted(by: >) && scores.dropFirst(known.count).allSatisfy { $0 == nil }, "\(severities.prefix(30))")
+        #expect(known.count > 10)
         let screenshot = Self.artifacts.appendingPathComponent("bugs.png").path
         try? FileManager.default.removeItem(atPath: screenshot)
         let shot = try run("/usr/bin/chromium", chromium + ["--screenshot=\(screenshot)", "--window-size=1400,1000", "file://\(html)"], in: scratch)
