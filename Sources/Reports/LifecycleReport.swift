@@ -70,6 +70,18 @@ public struct LifecycleItem: Codable, Sendable, Equatable {
     }
 }
 
+extension LifecycleItem {
+    /// The milestones, from a data row or from the unit that covers this item.
+    mutating func setDates(eolAnnounce: LifecycleDate?, lastOrder: LifecycleDate?, endOfEngineering: LifecycleDate?,
+                           endOfNewJunosReleaseSupport: LifecycleDate?, endOfSupport: LifecycleDate?) {
+        self.eolAnnounce = eolAnnounce
+        self.lastOrder = lastOrder
+        self.endOfEngineering = endOfEngineering
+        self.endOfNewJunosReleaseSupport = endOfNewJunosReleaseSupport
+        self.endOfSupport = endOfSupport
+    }
+}
+
 /// `report eol` over a set of devices.
 public struct LifecycleReport: Sendable {
     public var items: [LifecycleItem]
@@ -233,11 +245,8 @@ public struct LifecycleReport: Sendable {
                 item.source = because + (from.map { "; \($0.name) has no dates either" } ?? "")
                 return
             }
-            item.eolAnnounce = from.eolAnnounce
-            item.lastOrder = from.lastOrder
-            item.endOfEngineering = from.endOfEngineering
-            item.endOfNewJunosReleaseSupport = from.endOfNewJunosReleaseSupport
-            item.endOfSupport = from.endOfSupport
+            item.setDates(eolAnnounce: from.eolAnnounce, lastOrder: from.lastOrder, endOfEngineering: from.endOfEngineering,
+                          endOfNewJunosReleaseSupport: from.endOfNewJunosReleaseSupport, endOfSupport: from.endOfSupport)
             item.status = from.status
             item.coveredBy = from.name
             item.source = "\(because): the dates of \(from.name) (\(from.source))"
@@ -275,11 +284,8 @@ public struct LifecycleReport: Sendable {
             item.source = "\(what) is not in the hardware EOL data"
             return
         }
-        item.eolAnnounce = row.eolAnnounce
-        item.lastOrder = row.lastOrder
-        item.endOfEngineering = row.endOfEngineering
-        item.endOfNewJunosReleaseSupport = row.endOfNewJunosReleaseSupport
-        item.endOfSupport = row.endOfSupport
+        item.setDates(eolAnnounce: row.eolAnnounce, lastOrder: row.lastOrder, endOfEngineering: row.endOfEngineering,
+                      endOfNewJunosReleaseSupport: row.endOfNewJunosReleaseSupport, endOfSupport: row.endOfSupport)
         item.replacement = row.replacement
         item.source = "\(how): \(row.source)"
         item.status = status(row.endOfSupport, today: today, horizon: horizon)
