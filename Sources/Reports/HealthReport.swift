@@ -267,7 +267,10 @@ public struct HealthReport: Sendable {
                                                           (re.cpuIdle15MinutesPercent, "cpuIdle15MinutesPercent", "over the last 15 minutes"),
                                                           (re.cpuIdlePercent, "cpuIdlePercent", "in a single sample (this release prints no averages)")]
                 if let (idle, field, over) = averages.lazy.compactMap({ a in Self.percent(a.0).map { ($0, a.1, a.2) } }).first,
-                   let (s, limit) = level(100 - idle, warning: t.cpuWarningPercent, critical: t.cpuCriticalPercent) {
+                   let (level, limit) = level(100 - idle, warning: t.cpuWarningPercent, critical: t.cpuCriticalPercent) {
+                    // A few seconds' sample, taken while our own session runs mgd, is never more
+                    // than a warning: critical needs a load that lasts.
+                    let s = field == "cpuIdlePercent" ? min(level, .warning) : level
                     add(s, "cpu", "\(where_).\(field)", "\(100 - idle)% used", ">= \(limit)%", "RE \(name) CPU \(100 - idle)% busy \(over)",
                         action: "find the busy process (show system processes extensive); rpd, mgd or a script are the usual ones")
                 }

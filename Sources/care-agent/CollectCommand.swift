@@ -245,6 +245,11 @@ struct CollectNowCommand: AsyncParsableCommand {
             Console.error(response.error ?? "the agent refused the request")
             throw ExitCode(2)
         }
+        // As --standalone says it: a selection that names no device is a mistake, not a success.
+        if summaries.isEmpty {
+            Console.error("no devices to collect: the running agent's inventory has no device \(group.isEmpty && device.isEmpty ? "at all" : "in the selection (--group/--device)")")
+            throw ExitCode(2)
+        }
         if json {
             try Self.writeJSONArray(summaries)
         } else {

@@ -553,6 +553,33 @@ final class SteppingBackClock: SchedulerClock, @unchecked Sendable {
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
 
+    /// A selection the running agent has no device for is an error, as with --standalone: it
+    /// printed "0 devices: 0 ok" and exited 0.
+    @Test func aSelectionWithNoDeviceIsAnErrorThroughTheServiceToo() throws {
+        let dir = try TestProfiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let conf = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        outbox = \(dir.path)/outbox
+        state-directory = \(dir.path)/state
+        runtime-directory = \(dir.path)/run
+        [defaults]
+        schedule = manual
+        user = care
+        key-file = /dev/null
+        [group spare]
+        [device r1]
+        host = 192.0.2.1
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let service = try ChildProcess(try careAgentExecutable(), ["run", "--config", conf], stderr: dir.appendingPathComponent("service.log").path)
+        defer { if service.isRunning { service.signal(SIGTERM); service.wait() } }
+        let socket = "\(dir.path)/run/control.sock"
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
+        let (status, out, err) = try careAgent(["collect", "now", "--socket", socket, "--group", "spare"], dir: dir)
+        #expect(status == 2 && err.contains("no devices to collect") && !out.contains("0 devices"), "\(status) \(out) \(err)")
+    }
+
     /// A typo in the log level is a usage error, not a service silently logging at info.
     @Test func anUnknownLogLevelIsRefused() throws {
         let dir = try TestProfiles.temporaryDirectory()

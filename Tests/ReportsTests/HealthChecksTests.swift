@@ -142,6 +142,13 @@ import TestSupport
         let cpu = Self.findings(device).filter { $0.check == "cpu" }
         #expect(cpu.map(\.severity) == [.critical] && cpu[0].fact == "routingEngines[re0].cpuIdle5MinutesPercent")
         #expect(cpu[0].message.contains("over the last 5 minutes"))
+        // A release that prints only the sample (EX4200 13.3: 0% idle while our session runs):
+        // at most a warning, saying so.
+        var sampled = RoutingEngineStatus(section: nil, slot: 0)
+        sampled.cpuIdlePercent = 0
+        device.facts.routingEngines = RoutingEngineReport(routingEngines: [sampled])
+        let sample = Self.findings(device).filter { $0.check == "cpu" }
+        #expect(sample.map(\.severity) == [.warning] && sample[0].message.contains("single sample"))
     }
 
     @Test func sensorsAreJudgedByTheirStatusNotOneTemperature() throws {
