@@ -394,7 +394,7 @@ public final class Uploader: Service, @unchecked Sendable {
                 taken = true
                 if case let .rejected(status, body) = outcome {
                     if accepted || discerning {
-                        await settleRefusal(name, status: status, body: body, outbox: outbox)
+                        await settleRefusal(name, status: status, body: body, outbox: outbox, url: settings.url)
                     } else if let first = refusal, first.status == status,
                               first.body.trimmingCharacters(in: .whitespacesAndNewlines) == body.trimmingCharacters(in: .whitespacesAndNewlines) {
                         // Two bundles refused alike (status and body) and none taken: the server refuses everything.
@@ -411,8 +411,8 @@ public final class Uploader: Service, @unchecked Sendable {
                     } else if let first = refusal {
                         // Refused for different reasons: the server judges each bundle on its own.
                         discerning = true
-                        await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox)
-                        await settleRefusal(name, status: status, body: body, outbox: outbox)
+                        await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox, url: settings.url)
+                        await settleRefusal(name, status: status, body: body, outbox: outbox, url: settings.url)
                         refusal = nil
                     } else {
                         refusal = (name, status, body)
@@ -420,7 +420,7 @@ public final class Uploader: Service, @unchecked Sendable {
                 } else {
                     accepted = true
                     if let first = refusal {
-                        await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox)
+                        await settleRefusal(first.name, status: first.status, body: first.body, outbox: outbox, url: settings.url)
                         refusal = nil
                     }
                 }
@@ -599,14 +599,14 @@ public final class Uploader: Service, @unchecked Sendable {
                              metadata: ["bundle": "\(name)", "error": "\(error)"])
             }
         case let .rejected(status, body):
-            if settlesRefusal { await settleRefusal(name, status: status, body: body, outbox: outbox, records: false) }
+            if settlesRefusal { await settleRefusal(name, status: status, body: body, outbox: outbox, url: settings.url, records: false) }
         case let .failed(reason):
             logger.warning("bundle not uploaded", metadata: ["bundle": "\(name)", "error": "\(reason)"])
         }
         // A refusal the pass decides on is recorded once decided (moved, or kept as the server's).
-        if case .rejected = outcome, !settlesRefusal {} else {
-            await runtime.recordUpload(outcome, url: settings.url, at: started)
-        }
+        let decidedLater: Bool
+        if case .rejected = outcome { decidedLater = !settlesRefusal } else { decidedLater = false }
+        if !decidedLater { await runtime.recordUpload(outcome, url: settings.url, at: started) }
         return Attempt(outcome: outcome, scope: scope, transient: transient, retryAfter: retryAfter, notRemoved: notRemoved)
     }
 
@@ -618,8 +618,9 @@ public final class Uploader: Service, @unchecked Sendable {
     }
 
     /// Moves a bundle the server refused for good to rejected/.
-    private func settleRefusal(_ name: String, status: Int, body: String, outbox: FileOutbox, records: Bool = true) async {
-        if records { await runtime.recordUpload(.rejected(status: status, body: body), url: runtime.configuration.upload.url) }
+    /// `records`: counts the refusal against `url` (false when the attempt already did).
+    private func settleRefusal(_ name: String, status: Int, body: String, outbox: FileOutbox, url: String?, records: Bool = true) async {
+        if records { await runtime.recordUpload(.rejected(status: status, body: body), url: url) }
         logger.error("the server refused the bundle; moved to rejected/", metadata: [
             "bundle": "\(name)", "status": "\(status)", "body": "\(body.trimmingCharacters(in: .whitespacesAndNewlines))",
         ])

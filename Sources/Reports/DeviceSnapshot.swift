@@ -79,13 +79,19 @@ public struct DeviceSnapshot: Sendable {
         }
     }
 
+    /// How ``failedRPCs`` writes a failure: its status first (`rpc-error: ...`, `timeout`), which
+    /// health reads (an error reply to a cluster RPC is a standalone SRX, not a failure).
+    public static func failure(_ status: String, _ message: String?) -> String {
+        message.map { "\(status): \($0)" } ?? status
+    }
+
     /// What a manifest's outcomes say was asked and what failed. The manifest lists the RPCs
     /// that were sent: after a session lost (a timeout, a broken transport), or none at all, the
     /// facts missing from it were not sent, not left out by configuration (asked is then unknown).
     public static func gaps(_ outcomes: [RPCOutcome]) -> (asked: Set<String>?, failed: [String: String]) {
         var failed: [String: String] = [:]
         for outcome in outcomes where outcome.status.isFailure {
-            failed[outcome.rpc] = outcome.message.map { "\(outcome.status.rawValue): \($0)" } ?? outcome.status.rawValue
+            failed[outcome.rpc] = failure(outcome.status.rawValue, outcome.message)
         }
         let ended = outcomes.first { $0.status == .timeout || $0.status == .transportError }
         guard outcomes.isEmpty || ended != nil else { return (Set(outcomes.map(\.rpc)), failed) }

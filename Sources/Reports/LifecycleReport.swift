@@ -353,7 +353,7 @@ struct HardwareIndex {
         // "Remaining SKUs" are the SKUs not listed: a description that begins listed SKUs
         // (EX4500-40F: EX4500-40F-BF, -FB, -VC1-*) is one of those, not a remaining one. Their
         // rows decide when they agree; else it is unknown, saying why.
-        let listed = bySKU.filter { $0.key.hasPrefix(sku + "-") }.map(\.value).sorted { $0.location < $1.location }
+        let listed = listedSKUs(beginning: sku)
         if let first = listed.first {
             if listed.allSatisfy({ $0.sameMilestones(as: first) }) { return (first, "SKU \(first.product) (every listed \(sku)-* SKU has these dates)") }
             return nil
@@ -364,10 +364,15 @@ struct HardwareIndex {
         return nil
     }
 
+    /// The rows of SKUs that begin with `sku` and a dash (`EX4500-40F` → `EX4500-40F-BF`, ...), in file order.
+    func listedSKUs(beginning sku: String) -> [HardwareLifecycle] {
+        bySKU.filter { $0.key.hasPrefix(sku + "-") }.map(\.value).sorted { $0.location < $1.location }
+    }
+
     /// Why ``chassis(model:)`` found nothing for `model`, when listed SKUs begin with it and disagree.
     func chassisAmbiguity(model: String) -> String? {
         let sku = model.uppercased().trimmingCharacters(in: .whitespaces)
-        let listed = bySKU.filter { $0.key.hasPrefix(sku + "-") }.map(\.value).sorted { $0.location < $1.location }
+        let listed = listedSKUs(beginning: sku)
         guard listed.count > 1, !listed.allSatisfy({ $0.sameMilestones(as: listed[0]) }) else { return nil }
         return "chassis \(sku) is the start of \(listed.count) listed SKUs with different dates (\(Self.describe(listed))): which one this is, the description does not say: unknown"
     }

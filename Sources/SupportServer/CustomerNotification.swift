@@ -124,8 +124,8 @@ public struct CustomerNotification: Codable, Sendable {
         // Keys earlier releases wrote for what is the same item now: a core file's key carried
         // its message ("new core file ..."). Read as the key of today.
         var told = told
-        for (key, state) in told where Self.legacyCoreKey(key) != nil {
-            let today = Self.legacyCoreKey(key)!
+        for (key, state) in told {
+            guard let today = Self.legacyCoreKey(key) else { continue }
             told[key] = nil
             if told[today] == nil { told[today] = state }
         }

@@ -161,7 +161,7 @@ struct ReportCommand: ParsableCommand {
                 if !result.bestFactsAreLastGood {
                     snapshot.askedRPCs = Set(result.rpcs.map(\.name))
                     for rpc in result.rpcs where rpc.status.isFailure {
-                        snapshot.failedRPCs[rpc.name] = rpc.message.map { "\(rpc.status.rawValue): \($0)" } ?? rpc.status.rawValue
+                        snapshot.failedRPCs[rpc.name] = DeviceSnapshot.failure(rpc.status.rawValue, rpc.message)
                     }
                     if result.rpcs.isEmpty, result.status == .failed {
                         // No session at all: nothing was asked, and the reason says why.
